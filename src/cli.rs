@@ -1,0 +1,94 @@
+//! Command-line definitions.
+
+use amiscan::report::Severity;
+use clap::{Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  complete scan, no finding at or above --fail-on
+  1  at least one finding at or above --fail-on (default: high)
+  2  usage error, or a target that cannot be opened at all
+  3  no finding at or above --fail-on, but the scan was incomplete
+     (something could not be read or parsed: see the report's errors)";
+
+/// amiscan: find secrets and insecure defaults inside machine images, offline.
+#[derive(Parser, Debug)]
+#[command(name = "amiscan", version, about, after_help = EXIT_CODES)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Scan disk images: every partition, every file.
+    #[command(after_help = EXIT_CODES)]
+    Scan(ScanArgs),
+    /// List every rule with its id, severity and title.
+    Rules(RulesArgs),
+}
+
+/// Output formats.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// Findings grouped by severity, coverage and a summary.
+    Text,
+    /// The full report as JSON (version 1).
+    Json,
+}
+
+/// When to colour the text output.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Color {
+    /// When writing to a terminal.
+    Auto,
+    /// Always.
+    Always,
+    /// Never.
+    Never,
+}
+
+/// `amiscan scan`.
+#[derive(clap::Args, Debug)]
+pub struct ScanArgs {
+    /// Raw disk images (a whole disk with GPT or MBR, or a bare filesystem).
+    #[arg(required = true, value_name = "TARGET")]
+    pub targets: Vec<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// Write the report to FILE instead of stdout.
+    #[arg(long, short, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Exit 1 when a finding is at or above this severity.
+    #[arg(long, default_value = "high", value_parser = parse_severity)]
+    pub fail_on: Severity,
+    /// Put secret values in clear in the report. Off by default: reports carry a redacted
+    /// prefix and a SHA-256 fingerprint only.
+    #[arg(long)]
+    pub show_secrets: bool,
+    /// Worker threads for content scanning (default: one per core).
+    #[arg(long, short = 'j', value_name = "N")]
+    pub threads: Option<usize>,
+    /// Never draw a progress bar (it is drawn only when stderr is a terminal).
+    #[arg(long)]
+    pub no_progress: bool,
+    /// Colour the text report.
+    #[arg(long, value_enum, default_value_t = Color::Auto)]
+    pub color: Color,
+}
+
+/// `amiscan rules`.
+#[derive(clap::Args, Debug)]
+pub struct RulesArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+fn parse_severity(s: &str) -> Result<Severity, String> {
+    s.parse()
+}

@@ -1,0 +1,250 @@
+//! The signature catalog: TOML rule files parsed, validated and compiled into [`Signature`]s.
+//!
+//! Signatures are data so that security engineers can review and extend them without reading
+//! the engine. Every rule carries examples and negative examples; [`check_catalog`](super::check_catalog) proves them
+//! against the real engine so a rule cannot silently stop matching (or start matching stock
+//! binaries) when someone edits its regex.
+
+use crate::report::Severity;
+use regex::bytes::Regex;
+use serde::Deserialize;
+use std::collections::HashSet;
+
+/// The catalog embedded in the binary: `(file name, TOML text)`, one file per family.
+pub const BUILTIN_FILES: &[(&str, &str)] = &[
+    (
+        "private-keys.toml",
+        include_str!("../../signatures/private-keys.toml"),
+    ),
+    ("aws.toml", include_str!("../../signatures/aws.toml")),
+];
+
+/// Compiled regexes larger than this are refused (keeps start-up bounded).
+const REGEX_SIZE_LIMIT: usize = 8 * 1024 * 1024;
+
+/// A problem in a signature catalog, naming the file, the rule and what is wrong.
+#[derive(thiserror::Error, Debug, Clone, PartialEq, Eq)]
+pub enum CatalogError {
+    /// The file is not valid TOML or does not have the catalog's shape (unknown keys included).
+    #[error("{file}: {message}")]
+    Parse {
+        /// Catalog file name.
+        file: String,
+        /// The TOML parser's message, which names the offending key and line.
+        message: String,
+    },
+    /// A rule is invalid (bad regex, duplicate id, failing example, ...).
+    #[error("{file}: rule `{rule}`: {problem}")]
+    Rule {
+        /// Catalog file name.
+        file: String,
+        /// Rule id.
+        rule: String,
+        /// What is wrong with it.
+        problem: String,
+    },
+}
+
+/// One catalog file as written.
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+struct CatalogFile {
+    /// The `[[rule]]` tables.
+    #[serde(default)]
+    rule: Vec<RuleDef>,
+}
+
+/// One `[[rule]]` as written.
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+struct RuleDef {
+    /// Stable id: lowercase letters, digits, `-`.
+    id: String,
+    /// Human title.
+    title: String,
+    /// Default severity (`critical` .. `info`).
+    severity: Severity,
+    /// Prefilter keywords, ASCII case-insensitive; a match must lie within [`BACK`] bytes
+    /// before to [`FWD`] bytes after one of them.
+    ///
+    /// [`BACK`]: super::engine::BACK
+    /// [`FWD`]: super::engine::FWD
+    keywords: Vec<String>,
+    /// `regex::bytes` pattern. Groups named `secret*` hold the secret (first that took part;
+    /// default the whole match), `label*` non-secret context shown in evidence.
+    regex: String,
+    /// What to do about a finding.
+    remediation: String,
+    /// Texts the rule must find.
+    #[serde(default)]
+    examples: Vec<String>,
+    /// Texts the rule must not find.
+    #[serde(default)]
+    negative_examples: Vec<String>,
+    /// Rule ids whose findings overlapping this rule's are dropped.
+    #[serde(default)]
+    suppresses: Vec<String>,
+}
+
+/// A compiled content signature.
+#[derive(Debug, Clone)]
+pub(crate) struct Signature {
+    /// Rule id.
+    pub id: String,
+    /// Human title.
+    pub title: String,
+    /// Default severity.
+    pub severity: Severity,
+    /// Prefilter keywords (ASCII case-insensitive).
+    pub keywords: Vec<String>,
+    /// The matcher.
+    pub regex: Regex,
+    /// Capture group indices named `secret*`, in pattern order (first that took part wins).
+    pub secret_groups: Vec<usize>,
+    /// Capture group indices named `label*`, in pattern order.
+    pub label_groups: Vec<usize>,
+    /// What to do.
+    pub remediation: String,
+    /// Rule ids this rule's findings hide when they overlap.
+    pub suppresses: Vec<String>,
+    /// Catalog file it came from (for messages).
+    pub file: String,
+    /// Texts the rule must find.
+    pub examples: Vec<String>,
+    /// Texts the rule must not find.
+    pub negative_examples: Vec<String>,
+}
+
+/// Parse and compile catalog files. `reserved` are ids already taken (the code checks).
+///
+/// Returns the signatures that compiled and every structural problem found; a caller that
+/// needs a usable catalog treats any problem as fatal.
+pub(crate) fn compile(
+    files: &[(&str, &str)],
+    reserved: &[&str],
+) -> (Vec<Signature>, Vec<CatalogError>) {
+    let mut sigs = Vec::new();
+    let mut problems = Vec::new();
+    let mut seen: HashSet<String> = reserved.iter().map(|s| s.to_string()).collect();
+    for (file, text) in files {
+        let parsed: CatalogFile = match toml::from_str(text) {
+            Ok(p) => p,
+            Err(e) => {
+                problems.push(CatalogError::Parse {
+                    file: file.to_string(),
+                    message: e.to_string().trim().replace('\n', " "),
+                });
+                continue;
+            }
+        };
+        for def in parsed.rule {
+            let err = |problem: String| CatalogError::Rule {
+                file: file.to_string(),
+                rule: def.id.clone(),
+                problem,
+            };
+            if !seen.insert(def.id.clone()) {
+                problems.push(err("duplicate rule id".into()));
+                continue;
+            }
+            let mut bad = false;
+            if def.id.is_empty()
+                || !def
+                    .id
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            {
+                problems.push(err(
+                    "id must be non-empty lowercase letters, digits and `-`".into(),
+                ));
+                bad = true;
+            }
+            if def.keywords.is_empty() {
+                problems.push(err("no keywords: the rule would never run".into()));
+                bad = true;
+            }
+            for k in &def.keywords {
+                if k.len() < 3 || !k.is_ascii() {
+                    problems.push(err(format!(
+                        "keyword `{k}` must be ASCII and at least 3 bytes"
+                    )));
+                    bad = true;
+                }
+            }
+            let regex = match regex::bytes::RegexBuilder::new(&def.regex)
+                .size_limit(REGEX_SIZE_LIMIT)
+                .build()
+            {
+                Ok(r) => r,
+                Err(e) => {
+                    problems.push(err(format!("bad regex: {e}")));
+                    continue;
+                }
+            };
+            let groups = |prefix: &str| -> Vec<usize> {
+                regex
+                    .capture_names()
+                    .enumerate()
+                    .filter(|(_, n)| n.is_some_and(|n| n.starts_with(prefix)))
+                    .map(|(i, _)| i)
+                    .collect()
+            };
+            let (secret_groups, label_groups) = (groups("secret"), groups("label"));
+            if regex.is_match(b"") {
+                problems.push(err("regex matches the empty string".into()));
+                bad = true;
+            }
+            if bad {
+                continue;
+            }
+            sigs.push(Signature {
+                id: def.id,
+                title: def.title,
+                severity: def.severity,
+                keywords: def.keywords,
+                regex,
+                secret_groups,
+                label_groups,
+                remediation: def.remediation,
+                suppresses: def.suppresses,
+                file: file.to_string(),
+                examples: def.examples,
+                negative_examples: def.negative_examples,
+            });
+        }
+    }
+    for s in &sigs {
+        for target in &s.suppresses {
+            if !seen.contains(target) {
+                problems.push(CatalogError::Rule {
+                    file: s.file.clone(),
+                    rule: s.id.clone(),
+                    problem: format!("suppresses unknown rule `{target}`"),
+                });
+            }
+        }
+    }
+    (sigs, problems)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_embedded_catalog_compiles() {
+        let (sigs, problems) = compile(BUILTIN_FILES, &[]);
+        assert!(problems.is_empty(), "{problems:?}");
+        assert!(
+            sigs.iter().all(|s| !s.secret_groups.is_empty()),
+            "every builtin rule names its secret"
+        );
+    }
+
+    #[test]
+    fn unparsable_toml_names_the_file() {
+        let (sigs, problems) = compile(&[("x.toml", "[[rule]\n")], &[]);
+        assert!(sigs.is_empty());
+        assert!(matches!(&problems[..], [CatalogError::Parse { file, .. }] if file == "x.toml"));
+    }
+}

@@ -1,0 +1,187 @@
+//! Proving a signature catalog: every problem at once, examples run through the real engine.
+//!
+//! A catalog edit that makes a rule stop finding its examples, or start finding its negative
+//! examples (such as the bare header strings in `ssh` binaries), must fail before it ships.
+//! Used by the catalog test below and by `amiscan rules check`.
+
+use super::catalog::{CatalogError, compile};
+use super::checks::CHECK_RULES;
+use super::engine::Matcher;
+
+/// Check a catalog and return every problem at once, one human line each.
+///
+/// Beyond what `compile` refuses (unparsable TOML, unknown keys, duplicate ids, bad regexes,
+/// unknown `suppresses` targets) it proves each rule's examples through the real engine
+/// (keyword prefilter, windows and all): every example must be found, no negative example may
+/// be, every keyword must occur in some example, and every example must contain a keyword.
+/// Used by the catalog test and by `amiscan rules check`.
+pub fn check_catalog(files: &[(&str, &str)]) -> Vec<String> {
+    let reserved: Vec<&str> = CHECK_RULES.iter().map(|c| c.id).collect();
+    let (sigs, errors) = compile(files, &reserved);
+    let mut out: Vec<String> = errors.iter().map(ToString::to_string).collect();
+    for s in &sigs {
+        let mut problem = |p: String| {
+            out.push(
+                CatalogError::Rule {
+                    file: s.file.clone(),
+                    rule: s.id.clone(),
+                    problem: p,
+                }
+                .to_string(),
+            )
+        };
+        if s.examples.is_empty() {
+            problem("no examples".into());
+        }
+        let single = match Matcher::new(std::slice::from_ref(s)) {
+            Ok(m) => m,
+            Err(e) => {
+                problem(format!("keyword automaton: {e}"));
+                continue;
+            }
+        };
+        let contains_kw =
+            |text: &str, k: &str| text.to_ascii_lowercase().contains(&k.to_ascii_lowercase());
+        for k in &s.keywords {
+            if !s.examples.iter().any(|e| contains_kw(e, k)) {
+                problem(format!("keyword `{k}` does not occur in any example"));
+            }
+        }
+        for (n, e) in s.examples.iter().enumerate() {
+            if !s.keywords.iter().any(|k| contains_kw(e, k)) {
+                problem(format!("example {} contains none of the keywords", n + 1));
+            }
+            if !s.regex.is_match(e.as_bytes()) {
+                problem(format!("example {} does not match the regex", n + 1));
+            } else if single.scan_all(e.as_bytes()).is_empty() {
+                problem(format!("example {} is not found by the engine", n + 1));
+            }
+        }
+        for (n, e) in s.negative_examples.iter().enumerate() {
+            if s.regex.is_match(e.as_bytes()) {
+                problem(format!("negative example {} matches", n + 1));
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::detect::catalog::BUILTIN_FILES;
+
+    const GOOD: &str = r#"
+[[rule]]
+id = "demo-token"
+title = "Demo token"
+severity = "high"
+keywords = ["demotok_"]
+regex = '''demotok_(?P<secret>[a-z0-9]{8})'''
+remediation = "Rotate it."
+examples = ["x demotok_abcd1234 y"]
+negative_examples = ["demotok_SHORT"]
+"#;
+
+    #[test]
+    fn the_embedded_catalog_has_no_problems() {
+        let problems = check_catalog(BUILTIN_FILES);
+        assert!(problems.is_empty(), "{problems:#?}");
+    }
+
+    #[test]
+    fn a_good_rule_passes() {
+        assert!(check_catalog(&[("demo.toml", GOOD)]).is_empty());
+    }
+
+    fn problems_for(text: &str) -> Vec<String> {
+        check_catalog(&[("demo.toml", text)])
+    }
+
+    #[test]
+    fn each_kind_of_problem_is_reported() {
+        let dup = problems_for(&format!("{GOOD}\n{}", GOOD));
+        assert!(
+            dup.iter().any(|p| p.contains("duplicate rule id")),
+            "{dup:?}"
+        );
+
+        let bad_re = problems_for(&GOOD.replace("[a-z0-9]{8})", "[a-z0-9]{8}"));
+        assert!(bad_re.iter().any(|p| p.contains("bad regex")), "{bad_re:?}");
+
+        let unknown = problems_for(&GOOD.replace("title =", "colour = \"red\"\ntitle ="));
+        assert!(unknown.iter().any(|p| p.contains("colour")), "{unknown:?}");
+
+        let no_match = problems_for(&GOOD.replace("abcd1234", "abcd"));
+        assert!(
+            no_match
+                .iter()
+                .any(|p| p.contains("example 1 does not match")),
+            "{no_match:?}"
+        );
+
+        let neg = problems_for(&GOOD.replace("demotok_SHORT", "demotok_zzzz9999"));
+        assert!(
+            neg.iter().any(|p| p.contains("negative example 1 matches")),
+            "{neg:?}"
+        );
+
+        let kw = problems_for(&GOOD.replace("[\"demotok_\"]", "[\"demotok_\", \"nowhere\"]"));
+        assert!(
+            kw.iter()
+                .any(|p| p.contains("keyword `nowhere` does not occur")),
+            "{kw:?}"
+        );
+
+        let sup =
+            problems_for(&GOOD.replace("remediation =", "suppresses = [\"ghost\"]\nremediation ="));
+        assert!(
+            sup.iter().any(|p| p.contains("unknown rule `ghost`")),
+            "{sup:?}"
+        );
+
+        let empty = problems_for(&GOOD.replace("'''demotok_", "'''x*|demotok_"));
+        assert!(
+            empty.iter().any(|p| p.contains("empty string")),
+            "{empty:?}"
+        );
+
+        let sev = problems_for(&GOOD.replace("\"high\"", "\"severe\""));
+        assert!(sev.iter().any(|p| p.starts_with("demo.toml:")), "{sev:?}");
+    }
+
+    #[test]
+    fn all_problems_come_at_once_and_name_file_and_rule() {
+        let text = GOOD
+            .replace("abcd1234", "abcd")
+            .replace("demotok_SHORT", "demotok_zzzz9999");
+        let p = problems_for(&text);
+        assert_eq!(p.len(), 2, "{p:?}");
+        assert!(
+            p.iter()
+                .all(|l| l.starts_with("demo.toml: rule `demo-token`:"))
+        );
+    }
+
+    #[test]
+    fn a_check_id_is_reserved() {
+        let p = problems_for(&GOOD.replace("demo-token", "shell-history"));
+        assert!(p.iter().any(|l| l.contains("duplicate rule id")), "{p:?}");
+    }
+
+    #[test]
+    fn an_example_the_engine_cannot_reach_is_reported() {
+        // The keyword sits far before the match: the regex matches, the windowed engine cannot.
+        let far = GOOD
+            .replace(
+                "x demotok_abcd1234 y",
+                &format!("demotok_ {} demotok_abcd1234", "-".repeat(40000)),
+            )
+            .replace("[\"demotok_\"]", "[\"demotok_ \"]");
+        let p = problems_for(&far);
+        assert!(
+            p.iter().any(|l| l.contains("not found by the engine")),
+            "{p:?}"
+        );
+    }
+}

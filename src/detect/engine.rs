@@ -1,0 +1,282 @@
+//! The matching engine: one Aho-Corasick keyword prefilter over every signature, then each
+//! signature's regex run only in windows around its own keyword hits.
+//!
+//! Most files hit no keyword at all, so the cost of a scan is one automaton pass per chunk. A
+//! regex only runs where one of its keywords occurs, in a window from [`BACK`] bytes before the
+//! hit to [`FWD`] bytes after it, which bounds regex work on binaries that merely carry a header
+//! string. [`check_catalog`](super::check_catalog) proves every example is reachable this way.
+
+use super::catalog::Signature;
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+
+/// Bytes scanned per chunk of a streamed file.
+pub(crate) const CHUNK: usize = 1024 * 1024;
+/// Bytes shared by consecutive chunks: a match starting in a chunk and no longer than this
+/// (a 4096-bit RSA PEM is ~3.3 KiB, 8192-bit ~6.5 KiB) is always seen whole.
+pub(crate) const OVERLAP: usize = 16 * 1024;
+/// How far before a keyword hit a match may start.
+pub(crate) const BACK: usize = 1024;
+/// How far after a keyword hit a match may extend.
+pub(crate) const FWD: usize = OVERLAP;
+/// At most this many raw matches of one rule are kept per file (bounds memory on adversarial
+/// input). Per rule, so a flood of one rule (say documentation keys) cannot hide another.
+pub(crate) const MAX_MATCHES_PER_RULE: usize = 4096;
+
+/// One regex match, positioned in the file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct RawMatch {
+    /// Index of the signature in the matcher.
+    pub rule: usize,
+    /// File offset of the match start.
+    pub start: u64,
+    /// File offset one past the match end.
+    pub end: u64,
+    /// The secret bytes (`secret*` group or whole match).
+    pub secret: Vec<u8>,
+    /// Non-secret context (`label*` group), if any.
+    pub label: Option<Vec<u8>>,
+    /// 1-based line in a text file (filled in by the streamer).
+    pub line: Option<u64>,
+}
+
+/// Compiled keyword automaton plus the signatures it dispatches to.
+#[derive(Debug, Clone)]
+pub(crate) struct Matcher {
+    /// The signatures, indexed by [`RawMatch::rule`].
+    pub sigs: Vec<Signature>,
+    /// One automaton over every keyword, ASCII case-insensitive.
+    ac: AhoCorasick,
+    /// Automaton pattern id -> signatures having that keyword.
+    pattern_rules: Vec<Vec<usize>>,
+}
+
+impl Matcher {
+    /// Build the single keyword automaton over every signature's keywords.
+    pub fn new(sigs: &[Signature]) -> Result<Matcher, aho_corasick::BuildError> {
+        let mut patterns: Vec<String> = Vec::new();
+        let mut pattern_rules: Vec<Vec<usize>> = Vec::new();
+        for (i, s) in sigs.iter().enumerate() {
+            for k in &s.keywords {
+                let k = k.to_ascii_lowercase();
+                match patterns.iter().position(|p| *p == k) {
+                    Some(p) => {
+                        if let Some(rules) = pattern_rules.get_mut(p) {
+                            if !rules.contains(&i) {
+                                rules.push(i);
+                            }
+                        }
+                    }
+                    None => {
+                        patterns.push(k);
+                        pattern_rules.push(vec![i]);
+                    }
+                }
+            }
+        }
+        let ac = AhoCorasickBuilder::new()
+            .ascii_case_insensitive(true)
+            .match_kind(MatchKind::Standard)
+            .build(&patterns)?;
+        Ok(Matcher {
+            sigs: sigs.to_vec(),
+            ac,
+            pattern_rules,
+        })
+    }
+
+    /// Scan one chunk `buf` that starts at file offset `base`. Only matches starting before
+    /// `owned_end` are reported (the rest belong to the next chunk, which re-reads the overlap).
+    /// At most `budget[rule]` matches of each rule are added; the budgets are decremented.
+    pub fn scan_chunk(
+        &self,
+        buf: &[u8],
+        base: u64,
+        owned_end: usize,
+        budget: &mut [usize],
+        out: &mut Vec<RawMatch>,
+    ) {
+        // Per rule: merged windows [start, end) around keyword hits, in order.
+        let mut windows: Vec<Vec<(usize, usize)>> = vec![Vec::new(); self.sigs.len()];
+        for hit in self.ac.find_overlapping_iter(buf) {
+            let ws = hit.start().saturating_sub(BACK);
+            let we = hit.end().saturating_add(FWD).min(buf.len());
+            let Some(rules) = self.pattern_rules.get(hit.pattern().as_usize()) else {
+                continue;
+            };
+            for &r in rules {
+                let Some(list) = windows.get_mut(r) else {
+                    continue;
+                };
+                match list.last_mut() {
+                    Some(last) if ws <= last.1 => {
+                        last.0 = last.0.min(ws);
+                        last.1 = last.1.max(we);
+                    }
+                    _ => list.push((ws, we)),
+                }
+            }
+        }
+        for (r, list) in windows.iter().enumerate() {
+            let (Some(sig), Some(budget)) = (self.sigs.get(r), budget.get_mut(r)) else {
+                continue;
+            };
+            let mut last_end = 0usize;
+            for &(ws, we) in list {
+                let hay = &buf[..we];
+                let mut pos = ws.max(last_end);
+                while pos < we && *budget > 0 {
+                    let Some(caps) = sig.regex.captures_at(hay, pos) else {
+                        break;
+                    };
+                    let Some(m) = caps.get(0) else { break };
+                    if m.start() >= owned_end {
+                        break;
+                    }
+                    let pick = |groups: &[usize]| {
+                        groups
+                            .iter()
+                            .find_map(|&g| caps.get(g))
+                            .map(|g| g.as_bytes().to_vec())
+                    };
+                    let secret = pick(&sig.secret_groups).unwrap_or_else(|| m.as_bytes().to_vec());
+                    out.push(RawMatch {
+                        rule: r,
+                        start: base + m.start() as u64,
+                        end: base + m.end() as u64,
+                        secret: trim_body(&secret).to_vec(),
+                        label: pick(&sig.label_groups),
+                        line: None,
+                    });
+                    *budget -= 1;
+                    last_end = m.end();
+                    pos = if m.end() > m.start() {
+                        m.end()
+                    } else {
+                        m.end() + 1
+                    };
+                }
+            }
+        }
+    }
+
+    /// Fresh per-rule match budgets for one file.
+    pub fn budget(&self) -> Vec<usize> {
+        vec![MAX_MATCHES_PER_RULE; self.sigs.len()]
+    }
+
+    /// Scan a whole in-memory buffer as one final chunk.
+    pub fn scan_all(&self, data: &[u8]) -> Vec<RawMatch> {
+        let mut out = Vec::new();
+        let mut budget = self.budget();
+        self.scan_chunk(data, 0, data.len() + 1, &mut budget, &mut out);
+        dedupe(&mut out);
+        out
+    }
+}
+
+/// Drop matches found twice (same rule, same start): keep the longer one. Sorts by start.
+pub(crate) fn dedupe(matches: &mut Vec<RawMatch>) {
+    matches.sort_by(|a, b| {
+        (a.start, a.rule)
+            .cmp(&(b.start, b.rule))
+            .then(b.end.cmp(&a.end))
+    });
+    matches.dedup_by(|later, kept| later.start == kept.start && later.rule == kept.rule);
+}
+
+/// Trim trailing whitespace and escaped newlines (`\n`, `\r` as two characters) from a
+/// captured body, so a key's fingerprint does not depend on how its file ends.
+fn trim_body(mut s: &[u8]) -> &[u8] {
+    loop {
+        match s {
+            [rest @ .., b' ' | b'\t' | b'\r' | b'\n'] => s = rest,
+            [rest @ .., b'\\', b'n' | b'r'] => s = rest,
+            _ => return s,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::detect::catalog::{BUILTIN_FILES, compile};
+
+    fn matcher() -> Matcher {
+        let (sigs, problems) = compile(BUILTIN_FILES, &[]);
+        assert!(problems.is_empty(), "{problems:?}");
+        Matcher::new(&sigs).unwrap()
+    }
+
+    fn ids(m: &Matcher, found: &[RawMatch]) -> Vec<String> {
+        found.iter().map(|f| m.sigs[f.rule].id.clone()).collect()
+    }
+
+    #[test]
+    fn keywords_are_case_insensitive_and_shared() {
+        let m = matcher();
+        let found = m.scan_all(b"key: akia akia AKIACPCZW4FLKEW5GOHI");
+        assert_eq!(ids(&m, &found), ["aws-access-key-id"]);
+        assert_eq!(found[0].start, 15);
+        assert_eq!(found[0].secret, b"AKIACPCZW4FLKEW5GOHI");
+    }
+
+    #[test]
+    fn no_keyword_no_work() {
+        let m = matcher();
+        assert!(m.scan_all(&[0u8; 4096]).is_empty());
+        assert!(m.scan_all(b"").is_empty());
+    }
+
+    #[test]
+    fn matches_past_owned_end_are_left_to_the_next_chunk() {
+        let m = matcher();
+        let buf = b"AKIACPCZW4FLKEW5GOHI and ASIALHYCC72MDWTPYSBD";
+        let mut out = Vec::new();
+        let mut budget = m.budget();
+        m.scan_chunk(buf, 100, 10, &mut budget, &mut out);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].start, 100);
+        assert_eq!(budget[out[0].rule], MAX_MATCHES_PER_RULE - 1);
+    }
+
+    #[test]
+    fn budget_bounds_matches() {
+        let m = matcher();
+        let data = "AKIACPCZW4FLKEW5GOHI\n".repeat(100);
+        let mut out = Vec::new();
+        let mut budget = vec![7; m.sigs.len()];
+        let pem = "-----BEGIN EC PRIVATE KEY-----\nMHcCAQEEIC7farqes2iO0Z7ThQNM2+Knx5sUAL0oyKI2Ss9+vQjSoAoGCCqGSM49\n";
+        let data = format!("{data}{pem}");
+        m.scan_chunk(data.as_bytes(), 0, data.len(), &mut budget, &mut out);
+        // Seven of the flooding rule, and the other rule is still found.
+        assert_eq!(
+            ids(&m, &out)
+                .iter()
+                .filter(|i| *i == "aws-access-key-id")
+                .count(),
+            7
+        );
+        assert!(ids(&m, &out).contains(&"pem-private-key".to_string()));
+    }
+
+    #[test]
+    fn dedupe_keeps_the_longer_match() {
+        let mk = |start, end| RawMatch {
+            rule: 0,
+            start,
+            end,
+            secret: vec![],
+            label: None,
+            line: None,
+        };
+        let mut v = vec![mk(5, 10), mk(5, 20), mk(1, 3)];
+        dedupe(&mut v);
+        assert_eq!(v, vec![mk(1, 3), mk(5, 20)]);
+    }
+
+    #[test]
+    fn trailing_whitespace_and_escapes_are_trimmed() {
+        assert_eq!(trim_body(b"ABCD\\n \r\n"), b"ABCD");
+        assert_eq!(trim_body(b"\n"), b"");
+    }
+}

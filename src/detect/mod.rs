@@ -1,0 +1,331 @@
+//! Detection: finds leaked secrets and insecure defaults in the files of an image.
+//!
+//! Two kinds of rules feed one [`Detector`]: content **signatures** (data, in
+//! `signatures/*.toml`, matched by a keyword-prefiltered regex engine over streamed content) and
+//! path-based **checks** (code, in `checks`). A file is read once: its first bytes serve the
+//! check that applies to its path, and all of it goes through the signatures. Findings are
+//! redacted when created; a secret appears only in [`Finding::secret`] and only on request.
+
+mod catalog;
+mod catalog_check;
+pub(crate) mod checks;
+mod engine;
+mod finding;
+mod sshkey;
+mod stream;
+
+#[cfg(test)]
+mod scan_tests;
+
+pub use catalog::CatalogError;
+pub use catalog_check::check_catalog;
+
+use crate::report::{Finding, Severity};
+use checks::{CHECK_RULES, Check, CheckHit};
+use engine::{Matcher, RawMatch};
+use finding::{Spanned, apply_suppression, fingerprint, redact};
+use std::collections::HashMap;
+
+/// Whether a rule is a content signature or a code check.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum RuleKind {
+    /// A catalog entry matched against file content.
+    Signature,
+    /// A path-based check implemented in code.
+    Check,
+}
+
+/// What `amiscan rules` shows about a rule.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RuleInfo {
+    /// Stable rule id (a contract with reports and suppression lists).
+    pub id: String,
+    /// Human title.
+    pub title: String,
+    /// Default severity (a finding may be raised or lowered from it).
+    pub severity: Severity,
+    /// Signature or check.
+    pub kind: RuleKind,
+    /// What to do about a finding.
+    pub remediation: String,
+}
+
+/// The file being scanned, as the filesystem walker sees it.
+#[derive(Clone, Copy, Debug)]
+pub struct FileInfo<'a> {
+    /// Absolute path inside the volume, e.g. `/root/.ssh/id_rsa`.
+    pub path: &'a str,
+    /// Size in bytes from the inode.
+    pub size: u64,
+    /// Mode bits from the inode.
+    pub mode: u32,
+    /// Owner uid.
+    pub uid: u32,
+    /// Owner gid.
+    pub gid: u32,
+}
+
+/// Options that change what findings contain.
+#[derive(Default, Clone, Debug)]
+pub struct DetectOptions {
+    /// Put the secret in clear into [`Finding::secret`] (`--show-secrets`). Evidence stays redacted.
+    pub show_secrets: bool,
+}
+
+/// The result of scanning one file.
+#[derive(Debug)]
+pub struct FileOutcome {
+    /// Findings, with `volume` empty (the caller fills it) and `path` set; sorted by offset.
+    pub findings: Vec<Finding>,
+    /// Bytes of content read.
+    pub bytes_scanned: u64,
+    /// A read error that stopped the scan midway; the findings made before it are kept.
+    pub error: Option<std::io::Error>,
+}
+
+/// The detection engine: built once, shared by every worker thread (it is `Send + Sync`).
+#[derive(Debug)]
+pub struct Detector {
+    /// Keyword automaton and compiled signatures.
+    matcher: Matcher,
+    /// Every rule, sorted by id (binary-searched by [`Detector::info`]).
+    rules: Vec<RuleInfo>,
+    /// Rule id -> ids of the rules its findings hide when they overlap.
+    suppresses: HashMap<String, Vec<String>>,
+}
+
+impl Detector {
+    /// The catalog embedded in the binary (`signatures/*.toml`) plus the code checks.
+    pub fn builtin() -> Result<Detector, CatalogError> {
+        Detector::with_catalog(catalog::BUILTIN_FILES)
+    }
+
+    /// A detector over the given catalog files (`(file name, TOML text)`) plus the code checks.
+    /// Fails on the first structural problem; [`check_catalog`] lists them all.
+    pub fn with_catalog(files: &[(&str, &str)]) -> Result<Detector, CatalogError> {
+        let reserved: Vec<&str> = CHECK_RULES.iter().map(|c| c.id).collect();
+        let (sigs, problems) = catalog::compile(files, &reserved);
+        if let Some(p) = problems.into_iter().next() {
+            return Err(p);
+        }
+        let matcher = Matcher::new(&sigs).map_err(|e| CatalogError::Parse {
+            file: "(catalog)".into(),
+            message: format!("keyword automaton: {e}"),
+        })?;
+        let mut rules: Vec<RuleInfo> = Vec::new();
+        let mut suppresses = HashMap::new();
+        for s in &sigs {
+            rules.push(RuleInfo {
+                id: s.id.clone(),
+                title: s.title.clone(),
+                severity: s.severity,
+                kind: RuleKind::Signature,
+                remediation: s.remediation.clone(),
+            });
+            suppresses.insert(s.id.clone(), s.suppresses.clone());
+        }
+        for c in CHECK_RULES {
+            rules.push(RuleInfo {
+                id: c.id.into(),
+                title: c.title.into(),
+                severity: c.severity,
+                kind: RuleKind::Check,
+                remediation: c.remediation.into(),
+            });
+            let targets = c.suppresses.iter().map(|t| t.to_string()).collect();
+            suppresses.insert(c.id.to_string(), targets);
+        }
+        rules.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(Detector {
+            matcher,
+            rules,
+            suppresses,
+        })
+    }
+
+    /// Every rule (signatures and checks), sorted by id.
+    pub fn rules(&self) -> &[RuleInfo] {
+        &self.rules
+    }
+
+    /// Scan one regular file: the path-based check for its path (if any) and the content
+    /// signatures, streaming `content` in overlapping chunks (memory bounded by the chunk size).
+    pub fn scan_file(
+        &self,
+        file: &FileInfo<'_>,
+        content: &mut dyn std::io::Read,
+        opts: &DetectOptions,
+    ) -> FileOutcome {
+        let check = Check::for_path(file.path);
+        let head_cap = if check.is_some() {
+            checks::CHECK_CAP
+        } else {
+            0
+        };
+        let streamed = stream::stream(&self.matcher, content, head_cap);
+        let mut items = Vec::new();
+        if let Some(check) = check {
+            for hit in check.run(file.path, &streamed.head, streamed.head_truncated) {
+                items.push(self.check_finding(hit, file.path, opts));
+            }
+        }
+        for m in streamed.matches {
+            if let Some(s) = self.match_finding(m, file.path, opts) {
+                items.push(s);
+            }
+        }
+        let mut findings = apply_suppression(items, &self.suppresses);
+        findings.sort_by(|a, b| a.offset.cmp(&b.offset).then_with(|| a.rule.cmp(&b.rule)));
+        FileOutcome {
+            findings,
+            bytes_scanned: streamed.bytes,
+            error: streamed.error,
+        }
+    }
+
+    /// Scan an in-memory file (tests, small inputs): [`Detector::scan_file`] on `data`.
+    pub fn scan_bytes(&self, path: &str, data: &[u8], opts: &DetectOptions) -> Vec<Finding> {
+        let file = FileInfo {
+            path,
+            size: data.len() as u64,
+            mode: 0o100644,
+            uid: 0,
+            gid: 0,
+        };
+        let mut reader = data;
+        self.scan_file(&file, &mut reader, opts).findings
+    }
+
+    /// The rule with this id.
+    fn info(&self, id: &str) -> Option<&RuleInfo> {
+        self.rules
+            .binary_search_by(|r| r.id.as_str().cmp(id))
+            .ok()
+            .and_then(|i| self.rules.get(i))
+    }
+
+    /// A redacted, refined finding from a signature match.
+    fn match_finding(&self, m: RawMatch, path: &str, opts: &DetectOptions) -> Option<Spanned> {
+        let sig = self.matcher.sigs.get(m.rule)?;
+        let mut severity = sig.severity;
+        let mut evidence = redact(m.label.as_deref(), &m.secret);
+        if let Some((sev, note)) = finding::refine(&sig.id, &m.secret) {
+            severity = sev.unwrap_or(severity);
+            evidence.push_str(&note);
+        }
+        Some(Spanned {
+            finding: Finding {
+                rule: sig.id.clone(),
+                severity,
+                title: sig.title.clone(),
+                volume: String::new(),
+                path: Some(path.to_string()),
+                line: m.line,
+                offset: Some(m.start),
+                evidence,
+                fingerprint: fingerprint(&m.secret),
+                remediation: sig.remediation.clone(),
+                secret: opts
+                    .show_secrets
+                    .then(|| String::from_utf8_lossy(&m.secret).into_owned()),
+            },
+            start: m.start,
+            end: m.end,
+        })
+    }
+
+    /// A finding from a check hit, with its rule's title and remediation.
+    fn check_finding(&self, hit: CheckHit, path: &str, opts: &DetectOptions) -> Spanned {
+        let (title, remediation) = self
+            .info(hit.rule)
+            .map(|r| (r.title.clone(), r.remediation.clone()))
+            .unwrap_or_default();
+        Spanned {
+            finding: Finding {
+                rule: hit.rule.to_string(),
+                severity: hit.severity,
+                title,
+                volume: String::new(),
+                path: Some(path.to_string()),
+                line: hit.line,
+                offset: Some(hit.start),
+                evidence: hit.evidence,
+                fingerprint: fingerprint(&hit.fingerprint_of),
+                remediation,
+                secret: hit
+                    .secret
+                    .filter(|_| opts.show_secrets)
+                    .map(|s| String::from_utf8_lossy(&s).into_owned()),
+            },
+            start: hit.start,
+            end: hit.end,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn detector_is_send_and_sync() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<Detector>();
+    }
+
+    #[test]
+    fn rules_are_sorted_and_complete() {
+        let d = Detector::builtin().unwrap();
+        let ids: Vec<&str> = d.rules().iter().map(|r| r.id.as_str()).collect();
+        let mut sorted = ids.clone();
+        sorted.sort_unstable();
+        assert_eq!(ids, sorted);
+        for (id, sev, kind) in [
+            ("pem-private-key", Severity::Critical, RuleKind::Signature),
+            (
+                "pem-encrypted-private-key",
+                Severity::Medium,
+                RuleKind::Signature,
+            ),
+            (
+                "openssh-private-key",
+                Severity::Critical,
+                RuleKind::Signature,
+            ),
+            ("putty-private-key", Severity::Critical, RuleKind::Signature),
+            (
+                "putty-encrypted-private-key",
+                Severity::Medium,
+                RuleKind::Signature,
+            ),
+            ("aws-access-key-id", Severity::High, RuleKind::Signature),
+            (
+                "aws-access-key-pair",
+                Severity::Critical,
+                RuleKind::Signature,
+            ),
+            (
+                "aws-example-access-key",
+                Severity::Info,
+                RuleKind::Signature,
+            ),
+            ("ssh-host-private-key", Severity::High, RuleKind::Check),
+            ("ssh-authorized-keys", Severity::High, RuleKind::Check),
+            ("shell-history", Severity::Medium, RuleKind::Check),
+            ("shadow-password-hash", Severity::High, RuleKind::Check),
+            ("shadow-empty-password", Severity::Critical, RuleKind::Check),
+        ] {
+            let r = d.info(id).unwrap_or_else(|| panic!("missing {id}"));
+            assert_eq!((r.severity, r.kind), (sev, kind), "{id}");
+            assert!(!r.title.is_empty() && !r.remediation.is_empty());
+        }
+    }
+
+    #[test]
+    fn a_broken_catalog_is_an_error_naming_file_and_rule() {
+        let bad = "[[rule]]\nid = \"x-y\"\ntitle = \"t\"\nseverity = \"low\"\nkeywords = [\"abc\"]\nregex = \"(\"\nremediation = \"r\"\n";
+        let err = Detector::with_catalog(&[("bad.toml", bad)]).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.starts_with("bad.toml: rule `x-y`: bad regex"), "{msg}");
+    }
+}

@@ -1,0 +1,144 @@
+//! ext2/3/4 through `ext4-view`, which replays the journal in memory and refuses features it
+//! cannot read (inline data, encryption, ...) with a typed error.
+
+use super::{Entry, EntryKind, FsError, FsReader, Filesystem};
+use crate::source::SharedSource;
+use ext4_view::{Ext4, Ext4Error, Ext4Read, Metadata};
+use std::io::Read;
+
+/// Feeds ext4-view from a shared source.
+struct SourceReader(SharedSource);
+
+impl Ext4Read for SourceReader {
+    fn read(
+        &mut self,
+        start_byte: u64,
+        dst: &mut [u8],
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync + 'static>> {
+        self.0.read_at(start_byte, dst).map_err(|e| Box::new(e) as _)
+    }
+}
+
+/// An ext4 filesystem on a volume.
+pub struct Ext4Fs {
+    src: SharedSource,
+}
+
+impl Ext4Fs {
+    /// Load the superblock once to check that ext4-view accepts the filesystem.
+    pub fn open(src: SharedSource) -> Result<Self, FsError> {
+        load(&src)?;
+        Ok(Ext4Fs { src })
+    }
+}
+
+fn load(src: &SharedSource) -> Result<Ext4, FsError> {
+    Ext4::load(Box::new(SourceReader(src.clone()))).map_err(|e| convert("ext4 superblock", e))
+}
+
+/// Map ext4-view's error to ours, keeping its three-way split.
+fn convert(context: &str, e: Ext4Error) -> FsError {
+    let context = context.to_string();
+    match e {
+        Ext4Error::Io(inner) => FsError::Io {
+            context,
+            message: inner.to_string(),
+        },
+        Ext4Error::Incompatible(i) => FsError::Incompatible {
+            context,
+            message: i.to_string(),
+        },
+        Ext4Error::Corrupt(c) => FsError::Corrupt {
+            context,
+            message: c.to_string(),
+        },
+        other => FsError::Other {
+            context,
+            message: other.to_string(),
+        },
+    }
+}
+
+impl Filesystem for Ext4Fs {
+    fn name(&self) -> &'static str {
+        "ext4"
+    }
+
+    fn reader(&self) -> Result<Box<dyn FsReader>, FsError> {
+        Ok(Box::new(Ext4Reader { fs: load(&self.src)? }))
+    }
+}
+
+struct Ext4Reader {
+    fs: Ext4,
+}
+
+fn entry(path: Vec<u8>, md: &Metadata) -> Entry {
+    let ft = md.file_type();
+    let kind = if ft.is_regular_file() {
+        EntryKind::File
+    } else if ft.is_dir() {
+        EntryKind::Dir
+    } else if ft.is_symlink() {
+        EntryKind::Symlink
+    } else {
+        EntryKind::Special
+    };
+    Entry {
+        path,
+        kind,
+        mode: u32::from(md.mode()),
+        uid: md.uid(),
+        gid: md.gid(),
+        size: md.len(),
+        mtime: md.modified().seconds(),
+    }
+}
+
+fn lossy(p: &[u8]) -> String {
+    String::from_utf8_lossy(p).into_owned()
+}
+
+impl FsReader for Ext4Reader {
+    fn list_dir(&self, path: &[u8]) -> Result<Vec<Result<Entry, FsError>>, FsError> {
+        let ctx = || format!("directory {}", lossy(path));
+        let p = ext4_view::Path::try_from(path).map_err(|e| FsError::Other {
+            context: ctx(),
+            message: e.to_string(),
+        })?;
+        let rd = self.fs.read_dir(p).map_err(|e| convert(&ctx(), e))?;
+        let mut out = vec![];
+        for item in rd {
+            let de = match item {
+                Ok(de) => de,
+                Err(e) => {
+                    out.push(Err(convert(&ctx(), e)));
+                    // A broken directory block: the iterator may not advance past it.
+                    break;
+                }
+            };
+            let name = de.file_name();
+            let name = name.as_ref();
+            if name == b"." || name == b".." {
+                continue;
+            }
+            let child = super::join(path, name);
+            out.push(
+                de.metadata()
+                    .map(|md| entry(child.clone(), &md))
+                    .map_err(|e| convert(&format!("inode of {}", lossy(&child)), e)),
+            );
+        }
+        Ok(out)
+    }
+
+    fn open_file<'a>(&'a self, e: &Entry) -> Result<Box<dyn Read + 'a>, FsError> {
+        let ctx = || format!("file {}", e.display_path());
+        let p = ext4_view::Path::try_from(e.path.as_slice()).map_err(|err| FsError::Other {
+            context: ctx(),
+            message: err.to_string(),
+        })?;
+        let f = self.fs.open(p).map_err(|err| convert(&ctx(), err))?;
+        Ok(Box::new(f))
+    }
+}

@@ -1,0 +1,145 @@
+//! Filesystems: probe a volume, list its entries and read file contents.
+//!
+//! A [`Filesystem`] is shared by all worker threads; each thread asks it for its own
+//! [`FsReader`] (ext4-view's reader is not `Send`, and a per-thread reader keeps its caches warm).
+
+mod ext4;
+mod fat;
+pub mod probe;
+pub mod xfs;
+
+use crate::source::SharedSource;
+use probe::FsKind;
+use std::io::Read;
+
+/// Type of a directory entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EntryKind {
+    /// A regular file: its content is scanned.
+    File,
+    /// A directory: walked.
+    Dir,
+    /// A symbolic link: recorded, never followed.
+    Symlink,
+    /// A device, FIFO or socket: skipped.
+    Special,
+}
+
+/// One entry of a filesystem, with the metadata checks and reports need.
+#[derive(Clone, Debug)]
+pub struct Entry {
+    /// Absolute path inside the volume, as raw bytes (file names need not be UTF-8).
+    pub path: Vec<u8>,
+    /// Entry type.
+    pub kind: EntryKind,
+    /// Permission bits (`0o7777` mask: setuid, setgid, sticky, rwx).
+    pub mode: u32,
+    /// Owner.
+    pub uid: u32,
+    /// Group.
+    pub gid: u32,
+    /// Size in bytes.
+    pub size: u64,
+    /// Modification time, seconds since the epoch.
+    pub mtime: i64,
+}
+
+impl Entry {
+    /// The path for reports: UTF-8, with invalid bytes replaced.
+    pub fn display_path(&self) -> String {
+        String::from_utf8_lossy(&self.path).into_owned()
+    }
+}
+
+/// Why a filesystem operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum FsError {
+    /// The bytes could not be read (truncated image, unreadable block).
+    #[error("{context}: read error: {message}")]
+    Io {
+        /// What was being read.
+        context: String,
+        /// The underlying error.
+        message: String,
+    },
+    /// The filesystem uses a feature amiscan cannot read.
+    #[error("{context}: unsupported: {message}")]
+    Incompatible {
+        /// What was being read.
+        context: String,
+        /// The feature.
+        message: String,
+    },
+    /// An on-disk structure is invalid.
+    #[error("{context}: corrupt: {message}")]
+    Corrupt {
+        /// What was being read.
+        context: String,
+        /// The structure and the problem.
+        message: String,
+    },
+    /// Anything else the filesystem reader reported.
+    #[error("{context}: {message}")]
+    Other {
+        /// What was being read.
+        context: String,
+        /// The problem.
+        message: String,
+    },
+}
+
+/// A filesystem on a volume, shared by all worker threads.
+pub trait Filesystem: Send + Sync {
+    /// Short name (`ext4`).
+    fn name(&self) -> &'static str;
+    /// A reader for the calling thread.
+    fn reader(&self) -> Result<Box<dyn FsReader>, FsError>;
+}
+
+/// Per-thread access to a filesystem's directories and files.
+pub trait FsReader {
+    /// The entries of directory `path` (without `.` and `..`). The outer error means the directory
+    /// could not be listed; an inner error concerns one entry.
+    fn list_dir(&self, path: &[u8]) -> Result<Vec<Result<Entry, FsError>>, FsError>;
+    /// A reader over the content of a regular file.
+    fn open_file<'a>(&'a self, entry: &Entry) -> Result<Box<dyn Read + 'a>, FsError>;
+}
+
+/// Open the filesystem `kind` on `src`. Fails with [`FsError::Incompatible`] for a kind amiscan
+/// does not read yet, or with the reader's error when the superblock is refused.
+pub fn open(kind: FsKind, src: SharedSource) -> Result<Box<dyn Filesystem>, FsError> {
+    match kind {
+        FsKind::Ext4 => Ok(Box::new(ext4::Ext4Fs::open(src)?)),
+        FsKind::Fat => Ok(Box::new(fat::FatFs::open(src)?)),
+        FsKind::Xfs => Ok(Box::new(xfs::XfsFs::open(src)?)),
+        other => Err(FsError::Incompatible {
+            context: format!("{} filesystem", other.name()),
+            message: format!(
+                "amiscan cannot read {} filesystems yet; its files were not scanned",
+                other.name()
+            ),
+        }),
+    }
+}
+
+/// Join a directory path and a name into an absolute path.
+pub fn join(dir: &[u8], name: &[u8]) -> Vec<u8> {
+    let mut p = Vec::with_capacity(dir.len().saturating_add(name.len()).saturating_add(1));
+    p.extend_from_slice(dir);
+    if !p.ends_with(b"/") {
+        p.push(b'/');
+    }
+    p.extend_from_slice(name);
+    p
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn join_builds_absolute_paths() {
+        assert_eq!(join(b"/", b"etc"), b"/etc");
+        assert_eq!(join(b"/etc", b"shadow"), b"/etc/shadow");
+    }
+}

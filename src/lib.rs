@@ -1,0 +1,14 @@
+//! amiscan: inspect machine images offline for leaked secrets and insecure defaults.
+//!
+//! The pipeline, each stage seeing only the one before it:
+//! [`source`] (bytes at an offset) → [`volume`] (GPT, MBR) → [`fs`] (ext4) → [`scan`] (walk and
+//! parallel content scanning) → [`detect`] (signatures and checks) → [`report`].
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod detect;
+pub mod fs;
+pub mod report;
+pub mod scan;
+pub mod source;
+pub mod volume;

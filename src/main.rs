@@ -1,0 +1,123 @@
+//! amiscan binary: parse the command line, run, map the outcome to an exit code.
+
+mod cli;
+
+use amiscan::detect::{DetectOptions, Detector};
+use amiscan::report::{self, Report};
+use amiscan::scan::{self, ScanOptions};
+use anyhow::Context;
+use clap::Parser;
+use cli::{Cli, Color, Command, Format};
+use std::io::{IsTerminal, Write};
+use std::process::ExitCode;
+
+/// Findings at or above `--fail-on`.
+const EXIT_FINDINGS: u8 = 1;
+/// Usage error or a target that cannot be opened.
+const EXIT_USAGE: u8 = 2;
+/// Nothing at or above `--fail-on`, but the scan was incomplete.
+const EXIT_INCOMPLETE: u8 = 3;
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::from(EXIT_USAGE)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    match run(cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("amiscan: error: {e:#}");
+            ExitCode::from(EXIT_USAGE)
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<u8> {
+    let det = Detector::builtin().context("the built-in rule catalog is invalid")?;
+    match cli.command {
+        Command::Rules(args) => {
+            let mut out = std::io::stdout().lock();
+            match args.format {
+                Format::Json => {
+                    let rules: Vec<_> = det
+                        .rules()
+                        .iter()
+                        .map(|r| {
+                            serde_json::json!({
+                                "id": r.id, "severity": r.severity, "title": r.title,
+                                "kind": format!("{:?}", r.kind).to_lowercase(),
+                                "remediation": r.remediation,
+                            })
+                        })
+                        .collect();
+                    serde_json::to_writer_pretty(&mut out, &rules)?;
+                    writeln!(out)?;
+                }
+                Format::Text => {
+                    for r in det.rules() {
+                        writeln!(out, "{:<32} {:<9} {}", r.id, r.severity.as_str(), r.title)?;
+                    }
+                }
+            }
+            Ok(0)
+        }
+        Command::Scan(args) => {
+            if let Some(n) = args.threads {
+                rayon::ThreadPoolBuilder::new()
+                    .num_threads(n.max(1))
+                    .build_global()
+                    .context("cannot start the worker threads")?;
+            }
+            let opts = ScanOptions {
+                detect: DetectOptions {
+                    show_secrets: args.show_secrets,
+                },
+                progress: !args.no_progress && std::io::stderr().is_terminal(),
+            };
+            let mut targets = vec![];
+            for t in &args.targets {
+                targets.push(scan::scan_image(t, &det, &opts)?);
+            }
+            let report = Report {
+                version: 1,
+                tool: format!("amiscan {}", env!("CARGO_PKG_VERSION")),
+                targets,
+            };
+            let to_terminal = args.output.is_none() && std::io::stdout().is_terminal();
+            let color = match args.color {
+                Color::Always => true,
+                Color::Never => false,
+                Color::Auto => to_terminal && std::env::var_os("NO_COLOR").is_none(),
+            };
+            let mut out: Box<dyn Write> = match &args.output {
+                Some(p) => Box::new(std::io::BufWriter::new(
+                    std::fs::File::create(p).with_context(|| format!("cannot create {}", p.display()))?,
+                )),
+                None => Box::new(std::io::stdout().lock()),
+            };
+            match args.format {
+                Format::Json => report::write_json(&report, &mut out)?,
+                Format::Text => report::text::write_text(&report, &mut out, color)?,
+            }
+            out.flush()?;
+            Ok(exit_code(&report, args.fail_on))
+        }
+    }
+}
+
+fn exit_code(report: &Report, fail_on: amiscan::report::Severity) -> u8 {
+    if report.max_severity().is_some_and(|s| s >= fail_on) {
+        EXIT_FINDINGS
+    } else if !report.complete() {
+        EXIT_INCOMPLETE
+    } else {
+        0
+    }
+}

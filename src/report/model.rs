@@ -1,0 +1,268 @@
+//! The report's data model: findings, per-volume coverage and per-target results.
+//!
+//! These types are what every writer (text, JSON, later SARIF) serialises. Field names are part of
+//! the public JSON contract (`version` 1) and must not change without bumping the version.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// How bad a finding is. Ordered: `Info < Low < Medium < High < Critical`.
+///
+/// - **critical**: a credential that grants access as it stands (an unencrypted private key, an AWS
+///   key pair, a usable root password hash, an account with an empty password).
+/// - **high**: something that must not ship in a shared image and is directly abusable (SSH host
+///   private keys, authorized_keys, an AWS access key id without its secret, user password hashes).
+/// - **medium**: a protected or partial secret, or data that leaks how the image was built (an
+///   encrypted private key, a non-empty shell history).
+/// - **low**: weak hygiene signals.
+/// - **info**: worth knowing, no action required (documentation example keys).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// Worth knowing, no action required.
+    Info,
+    /// Weak hygiene signal.
+    Low,
+    /// Protected or partial secret, build leftovers.
+    Medium,
+    /// Must not ship; directly abusable.
+    High,
+    /// A credential that grants access as it stands.
+    Critical,
+}
+
+impl Severity {
+    /// All severities, most severe first.
+    pub const ALL_DESC: [Severity; 5] = [
+        Severity::Critical,
+        Severity::High,
+        Severity::Medium,
+        Severity::Low,
+        Severity::Info,
+    ];
+
+    /// The lowercase name used in JSON, TOML and on the command line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Low => "low",
+            Severity::Medium => "medium",
+            Severity::High => "high",
+            Severity::Critical => "critical",
+        }
+    }
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Severity {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "info" => Ok(Severity::Info),
+            "low" => Ok(Severity::Low),
+            "medium" => Ok(Severity::Medium),
+            "high" => Ok(Severity::High),
+            "critical" => Ok(Severity::Critical),
+            other => Err(format!(
+                "unknown severity `{other}` (expected critical, high, medium, low or info)"
+            )),
+        }
+    }
+}
+
+/// One thing found in an image.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Finding {
+    /// Rule id (`pem-private-key`, `shadow-password-hash`, ...).
+    pub rule: String,
+    /// Severity of this finding (a check may raise or lower its rule's default).
+    pub severity: Severity,
+    /// Human title of the rule.
+    pub title: String,
+    /// Volume id within the target (`p1`, `p5`, `disk`), filled in by the scanner.
+    pub volume: String,
+    /// Absolute path inside the volume; `None` for findings that have no file (raw scans).
+    pub path: Option<String>,
+    /// 1-based line of the match in a text file, when known.
+    pub line: Option<u64>,
+    /// Byte offset of the match inside the file (or the volume for raw findings).
+    pub offset: Option<u64>,
+    /// Redacted evidence: never the secret itself unless `--show-secrets`.
+    pub evidence: String,
+    /// `sha256:<hex>` of the secret, to track one secret across images without revealing it.
+    pub fingerprint: String,
+    /// What to do about it.
+    pub remediation: String,
+    /// The secret in clear: only present when the user asked for it with `--show-secrets`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+}
+
+/// Whether a volume was scanned, and if not, why.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VolumeStatus {
+    /// Its filesystem was walked and its files scanned (errors may still make it incomplete).
+    Scanned,
+    /// It holds no files by design (an all-zero or BIOS boot partition).
+    NoFilesystem,
+    /// It holds other volumes (an LVM physical volume): they are listed and scanned separately.
+    Container,
+    /// Its filesystem could not be walked (unknown, unsupported or corrupt), so its bytes were
+    /// scanned block by block by the content signatures; the reason is in `errors`, findings have
+    /// a byte offset and no path, and the target is incomplete.
+    ScannedRaw,
+    /// It could not be scanned: the reason is in `errors`, and the target is incomplete.
+    NotScanned,
+}
+
+/// Something that could not be read or parsed. Any error makes the target incomplete.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScanError {
+    /// File path inside the volume, when the error concerns one file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// What went wrong, naming the structure and where.
+    pub message: String,
+}
+
+/// Coverage of one volume (a partition, a bare filesystem, later a logical volume).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VolumeReport {
+    /// Short id used in findings: `p1`.. for partitions, `disk` for a bare filesystem.
+    pub id: String,
+    /// Byte offset of the volume inside the target.
+    pub offset: u64,
+    /// Size in bytes.
+    pub size: u64,
+    /// GPT partition name, when there is one.
+    pub partition_name: Option<String>,
+    /// Partition type (GPT type GUID with its name, or MBR type byte).
+    pub partition_type: Option<String>,
+    /// Filesystem found by probing (`ext4`, `xfs`, `swap`, ...), if any.
+    pub filesystem: Option<String>,
+    /// Whether the volume was scanned.
+    pub status: VolumeStatus,
+    /// Regular files whose content was scanned.
+    pub files_scanned: u64,
+    /// Bytes of file content scanned.
+    pub bytes_scanned: u64,
+    /// Everything that could not be read or parsed on this volume.
+    pub errors: Vec<ScanError>,
+}
+
+/// Result for one target (a disk image, later a snapshot or an AMI).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TargetReport {
+    /// The target as the user named it.
+    pub target: String,
+    /// True only when every byte that should have been read was read and parsed.
+    pub complete: bool,
+    /// Target-level errors (the partition table could not be read, ...).
+    #[serde(default)]
+    pub errors: Vec<ScanError>,
+    /// Problems worked around without losing data (a corrupt primary GPT header whose backup
+    /// header was used). They do not make the target incomplete.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<ScanError>,
+    /// Every volume found, scanned or not.
+    pub volumes: Vec<VolumeReport>,
+    /// Findings, sorted by severity (most severe first), then volume and path.
+    pub findings: Vec<Finding>,
+}
+
+/// A whole report.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Report {
+    /// JSON contract version.
+    pub version: u32,
+    /// `amiscan <version>`.
+    pub tool: String,
+    /// One entry per target, in the order given.
+    pub targets: Vec<TargetReport>,
+}
+
+impl Report {
+    /// True when every target was scanned completely.
+    pub fn complete(&self) -> bool {
+        self.targets.iter().all(|t| t.complete)
+    }
+
+    /// The most severe finding across all targets.
+    pub fn max_severity(&self) -> Option<Severity> {
+        self.targets
+            .iter()
+            .flat_map(|t| t.findings.iter().map(|f| f.severity))
+            .max()
+    }
+}
+
+impl TargetReport {
+    /// Recompute `complete` from the errors and volume statuses, and sort the findings.
+    pub fn finalize(&mut self) {
+        self.complete = self.errors.is_empty()
+            && self
+                .volumes
+                .iter()
+                .all(|v| v.errors.is_empty() && v.status != VolumeStatus::NotScanned);
+        self.findings.sort_by(|a, b| {
+            b.severity
+                .cmp(&a.severity)
+                .then_with(|| a.volume.cmp(&b.volume))
+                .then_with(|| a.path.cmp(&b.path))
+                .then_with(|| a.offset.cmp(&b.offset))
+                .then_with(|| a.rule.cmp(&b.rule))
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn severity_orders_and_parses() {
+        assert!(Severity::Critical > Severity::High);
+        assert!(Severity::Low > Severity::Info);
+        for s in Severity::ALL_DESC {
+            assert_eq!(s.as_str().parse::<Severity>().unwrap(), s);
+        }
+        assert!("severe".parse::<Severity>().is_err());
+    }
+
+    #[test]
+    fn a_volume_error_makes_the_target_incomplete() {
+        let mut t = TargetReport {
+            target: "x".into(),
+            complete: true,
+            errors: vec![],
+            warnings: vec![],
+            volumes: vec![VolumeReport {
+                id: "p1".into(),
+                offset: 0,
+                size: 1,
+                partition_name: None,
+                partition_type: None,
+                filesystem: Some("ext4".into()),
+                status: VolumeStatus::Scanned,
+                files_scanned: 0,
+                bytes_scanned: 0,
+                errors: vec![],
+            }],
+            findings: vec![],
+        };
+        t.finalize();
+        assert!(t.complete);
+        t.volumes[0].errors.push(ScanError {
+            path: Some("/etc/x".into()),
+            message: "read failed".into(),
+        });
+        t.finalize();
+        assert!(!t.complete);
+    }
+}

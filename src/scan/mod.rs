@@ -1,0 +1,262 @@
+//! The scan: lay out the target's volumes, open each filesystem, walk it, and stream every
+//! regular file through the detector in parallel. Everything that could not be read lands in the
+//! report, and makes the target incomplete.
+
+mod content;
+mod raw;
+pub mod walk;
+
+use crate::detect::{DetectOptions, Detector};
+use crate::fs::probe::{FsKind, Probe, probe};
+use crate::fs;
+use crate::report::{ScanError, TargetReport, VolumeReport, VolumeStatus};
+use crate::source::{FileSource, SharedSource};
+use crate::volume::{self, Role, Volume};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::path::Path;
+use std::sync::Arc;
+
+/// How to scan.
+#[derive(Clone, Debug, Default)]
+pub struct ScanOptions {
+    /// Passed to the detector (`show_secrets`).
+    pub detect: DetectOptions,
+    /// Draw a progress bar on stderr (the caller decides: only on a terminal).
+    pub progress: bool,
+}
+
+/// Why a target could not be scanned at all.
+#[derive(Debug, thiserror::Error)]
+pub enum TargetError {
+    /// The image file could not be opened.
+    #[error("cannot open {path}: {source}")]
+    Open {
+        /// The path given.
+        path: String,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Scan a local raw disk image.
+pub fn scan_image(path: &Path, det: &Detector, opts: &ScanOptions) -> Result<TargetReport, TargetError> {
+    let src = FileSource::open(path).map_err(|source| TargetError::Open {
+        path: path.display().to_string(),
+        source,
+    })?;
+    Ok(scan_source(path.display().to_string(), Arc::new(src), det, opts))
+}
+
+/// One disk of a target: a local image, or one snapshot of an AMI.
+pub struct Disk {
+    /// Prefix for the ids of this disk's volumes when a target has several disks (the AMI's
+    /// device name, `xvda`); `None` for a single disk.
+    pub label: Option<String>,
+    /// Its bytes.
+    pub source: SharedSource,
+}
+
+/// Scan any source: the volumes inside it, then each volume's files.
+pub fn scan_source(target: String, src: SharedSource, det: &Detector, opts: &ScanOptions) -> TargetReport {
+    scan_disks(
+        target,
+        vec![Disk {
+            label: None,
+            source: src,
+        }],
+        det,
+        opts,
+    )
+}
+
+/// Scan the disks of one target together (an AMI's volumes): LVM volume groups may span them.
+pub fn scan_disks(target: String, disks: Vec<Disk>, det: &Detector, opts: &ScanOptions) -> TargetReport {
+    let mut report = TargetReport {
+        target,
+        complete: false,
+        errors: vec![],
+        warnings: vec![],
+        volumes: vec![],
+        findings: vec![],
+    };
+    let mut volumes = vec![];
+    for disk in disks {
+        let prefix = disk.label.as_deref().map(|l| format!("{l}:")).unwrap_or_default();
+        let layout = volume::discover(disk.source);
+        let err = |m: String| ScanError {
+            path: None,
+            message: format!("{prefix}{m}"),
+        };
+        report.errors.extend(layout.errors.into_iter().map(err));
+        report.warnings.extend(layout.warnings.into_iter().map(err));
+        for mut v in layout.volumes {
+            v.id = format!("{prefix}{}", v.id);
+            volumes.push(v);
+        }
+    }
+    let lvm = volume::lvm::assemble(&volumes);
+    report.errors.extend(lvm.errors.into_iter().map(|message| ScanError { path: None, message }));
+    for (i, v) in volumes.iter().enumerate() {
+        if lvm.physical.contains(&i) {
+            report.volumes.push(container(v));
+            continue;
+        }
+        let (vr, findings) = scan_volume(v, det, opts);
+        report.findings.extend(findings);
+        report.volumes.push(vr);
+    }
+    for v in &lvm.logical {
+        let (vr, findings) = scan_volume(v, det, opts);
+        report.findings.extend(findings);
+        report.volumes.push(vr);
+    }
+    report.finalize();
+    report
+}
+
+fn blank(v: &Volume) -> VolumeReport {
+    VolumeReport {
+        id: v.id.clone(),
+        offset: v.offset,
+        size: v.size,
+        partition_name: v.partition_name.clone(),
+        partition_type: v.partition_type.clone(),
+        filesystem: None,
+        status: VolumeStatus::NotScanned,
+        files_scanned: 0,
+        bytes_scanned: 0,
+        errors: v
+            .errors
+            .iter()
+            .map(|m| ScanError {
+                path: None,
+                message: m.clone(),
+            })
+            .collect(),
+    }
+}
+
+fn container(v: &Volume) -> VolumeReport {
+    let mut vr = blank(v);
+    vr.filesystem = Some(FsKind::LvmPv.name().into());
+    vr.status = VolumeStatus::Container;
+    vr
+}
+
+/// Scan a volume's bytes with the content signatures after its filesystem could not be walked.
+fn fall_back_to_raw(
+    v: &Volume,
+    mut vr: VolumeReport,
+    why: String,
+    det: &Detector,
+    opts: &ScanOptions,
+) -> (VolumeReport, Vec<crate::report::Finding>) {
+    vr.errors.push(ScanError {
+        path: None,
+        message: format!("{why}; the volume was scanned raw (block by block, content signatures only)"),
+    });
+    let res = raw::scan_raw(v.source.as_ref(), det, &opts.detect);
+    vr.status = VolumeStatus::ScannedRaw;
+    vr.bytes_scanned = res.bytes_scanned;
+    vr.errors.extend(res.errors);
+    let mut findings = res.findings;
+    for f in &mut findings {
+        f.volume = v.id.clone();
+    }
+    (vr, findings)
+}
+
+fn scan_volume(v: &Volume, det: &Detector, opts: &ScanOptions) -> (VolumeReport, Vec<crate::report::Finding>) {
+    let mut vr = blank(v);
+    if v.size == 0 {
+        vr.errors.push(ScanError {
+            path: None,
+            message: "partition of zero bytes".into(),
+        });
+        return (vr, vec![]);
+    }
+    let probed = match probe(v.source.as_ref()) {
+        Ok(p) => p,
+        Err(e) => {
+            vr.errors.push(ScanError {
+                path: None,
+                message: format!("cannot read the start of the volume: {e}"),
+            });
+            return (vr, vec![]);
+        }
+    };
+    let kind = match (probed, v.role) {
+        (Probe::Known(k), _) => k,
+        (probed, role) => {
+            // No filesystem: a BIOS boot partition (boot-loader code) or a volume whose start is
+            // zero. Its bytes still go through the signatures; data in a volume that should be
+            // empty is an unknown format, and the scan says so.
+            let res = raw::scan_raw(v.source.as_ref(), det, &opts.detect);
+            vr.status = VolumeStatus::NoFilesystem;
+            vr.bytes_scanned = res.bytes_scanned;
+            vr.errors.extend(res.errors);
+            let unknown_data = match (probed, role) {
+                (Probe::Unknown, Role::Data) => true,
+                (Probe::Zeroed, Role::Data) => res.bytes_scanned > 0,
+                _ => false,
+            };
+            if unknown_data {
+                vr.status = VolumeStatus::ScannedRaw;
+                vr.errors.push(ScanError {
+                    path: None,
+                    message: "no filesystem recognised: no ext4/XFS/FAT superblock magic at the \
+                              start of the volume (corrupt or zeroed superblock, or an unknown \
+                              format); the volume was scanned raw (block by block, content \
+                              signatures only)"
+                        .into(),
+                });
+            }
+            let mut findings = res.findings;
+            for f in &mut findings {
+                f.volume = v.id.clone();
+            }
+            return (vr, findings);
+        }
+    };
+    vr.filesystem = Some(kind.name().to_string());
+    if kind == FsKind::Swap {
+        let why = "swap area: it has no files but may hold memory pages with secrets";
+        return fall_back_to_raw(v, vr, why.into(), det, opts);
+    }
+    let filesystem = match fs::open(kind, v.source.clone()) {
+        Ok(f) => f,
+        Err(e) => return fall_back_to_raw(v, vr, e.to_string(), det, opts),
+    };
+    let walked = match filesystem.reader() {
+        Ok(r) => walk::walk(r.as_ref()),
+        Err(e) => return fall_back_to_raw(v, vr, e.to_string(), det, opts),
+    };
+    vr.status = VolumeStatus::Scanned;
+    vr.errors.extend(walked.errors);
+    let total: u64 = walked.files.iter().map(|f| f.size).fold(0, u64::saturating_add);
+    let bar = if opts.progress {
+        let b = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
+        b.set_style(
+            ProgressStyle::with_template(
+                "{prefix} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+        );
+        b.set_prefix(format!("{} {}", v.id, kind.name()));
+        b
+    } else {
+        ProgressBar::hidden()
+    };
+    let res = content::scan_files(filesystem.as_ref(), &walked.files, det, &opts.detect, &bar);
+    bar.finish_and_clear();
+    vr.files_scanned = res.files_scanned;
+    vr.bytes_scanned = res.bytes_scanned;
+    vr.errors.extend(res.errors);
+    let mut findings = res.findings;
+    for f in &mut findings {
+        f.volume = v.id.clone();
+    }
+    (vr, findings)
+}

@@ -1,0 +1,132 @@
+//! Walk a filesystem's directory tree: every regular file is collected for content scanning,
+//! symlinks are counted and never followed, special files are skipped.
+//!
+//! The walk is bounded in depth and in entries, so a corrupt directory that loops back on itself
+//! ends with an error instead of running on.
+
+use crate::fs::{Entry, EntryKind, FsReader};
+use crate::report::ScanError;
+
+/// Deepest directory level walked. Real trees rarely pass 30.
+pub const MAX_DEPTH: usize = 512;
+/// Most entries listed in one volume before the walk stops with an error.
+pub const MAX_ENTRIES: u64 = 50_000_000;
+
+/// What a walk found.
+#[derive(Default)]
+pub struct Walk {
+    /// Regular files, in walk order.
+    pub files: Vec<Entry>,
+    /// Directories listed.
+    pub dirs: u64,
+    /// Symbolic links seen (not followed).
+    pub symlinks: u64,
+    /// Devices, FIFOs and sockets (no content to scan).
+    pub specials: u64,
+    /// Directories or entries that could not be read.
+    pub errors: Vec<ScanError>,
+}
+
+fn err(path: Option<&[u8]>, e: impl std::fmt::Display) -> ScanError {
+    ScanError {
+        path: path.map(|p| String::from_utf8_lossy(p).into_owned()),
+        message: e.to_string(),
+    }
+}
+
+/// Walk the tree from `/`.
+pub fn walk(reader: &dyn FsReader) -> Walk {
+    let mut w = Walk::default();
+    let mut stack: Vec<(Vec<u8>, usize)> = vec![(b"/".to_vec(), 0)];
+    let mut seen: u64 = 0;
+    while let Some((dir, depth)) = stack.pop() {
+        w.dirs = w.dirs.saturating_add(1);
+        let entries = match reader.list_dir(&dir) {
+            Ok(e) => e,
+            Err(e) => {
+                w.errors.push(err(Some(&dir), e));
+                continue;
+            }
+        };
+        let mut subdirs = vec![];
+        for item in entries {
+            seen = seen.saturating_add(1);
+            if seen > MAX_ENTRIES {
+                w.errors.push(err(
+                    None,
+                    format!("walk stopped after {MAX_ENTRIES} entries: the directory tree is corrupt or loops"),
+                ));
+                return w;
+            }
+            let e = match item {
+                Ok(e) => e,
+                Err(e) => {
+                    w.errors.push(err(None, e));
+                    continue;
+                }
+            };
+            match e.kind {
+                EntryKind::File => w.files.push(e),
+                EntryKind::Dir => {
+                    if depth >= MAX_DEPTH {
+                        w.errors.push(err(
+                            Some(&e.path),
+                            format!("directory nested deeper than {MAX_DEPTH} levels: not walked"),
+                        ));
+                    } else {
+                        subdirs.push((e.path, depth.saturating_add(1)));
+                    }
+                }
+                EntryKind::Symlink => w.symlinks = w.symlinks.saturating_add(1),
+                EntryKind::Special => w.specials = w.specials.saturating_add(1),
+            }
+        }
+        // Reverse so the stack pops directories in listing order.
+        stack.extend(subdirs.into_iter().rev());
+    }
+    w
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fs::FsError;
+    use std::io::Read;
+
+    /// A directory that contains itself forever.
+    struct Loop;
+    impl FsReader for Loop {
+        fn list_dir(&self, path: &[u8]) -> Result<Vec<Result<Entry, FsError>>, FsError> {
+            let mk = |name: &[u8], kind| Entry {
+                path: crate::fs::join(path, name),
+                kind,
+                mode: 0o755,
+                uid: 0,
+                gid: 0,
+                size: 1,
+                mtime: 0,
+            };
+            Ok(vec![
+                Ok(mk(b"self", EntryKind::Dir)),
+                Ok(mk(b"f", EntryKind::File)),
+                Ok(mk(b"l", EntryKind::Symlink)),
+                Err(FsError::Corrupt {
+                    context: "inode 12".into(),
+                    message: "bad checksum".into(),
+                }),
+            ])
+        }
+        fn open_file<'a>(&'a self, _: &Entry) -> Result<Box<dyn Read + 'a>, FsError> {
+            Ok(Box::new(std::io::empty()))
+        }
+    }
+
+    #[test]
+    fn a_directory_loop_is_bounded_and_reported() {
+        let w = walk(&Loop);
+        assert_eq!(w.files.len(), MAX_DEPTH + 1);
+        assert_eq!(w.symlinks, (MAX_DEPTH + 1) as u64);
+        assert!(w.errors.iter().any(|e| e.message.contains("deeper than")));
+        assert!(w.errors.iter().any(|e| e.message.contains("bad checksum")));
+    }
+}

@@ -1,0 +1,84 @@
+//! A window onto part of another source: how a partition or a logical volume is seen.
+
+use super::{SharedSource, Source, SourceError, check_bounds};
+
+/// Bytes `[offset, offset+len)` of a parent source, addressed from 0.
+pub struct Window {
+    parent: SharedSource,
+    offset: u64,
+    len: u64,
+    name: String,
+}
+
+impl Window {
+    /// A window of `len` bytes at `offset` in `parent`. The window may extend past the parent's
+    /// end (a truncated image): reads there fail with an out-of-bounds error naming the window.
+    pub fn new(parent: SharedSource, offset: u64, len: u64, name: String) -> Self {
+        Window {
+            parent,
+            offset,
+            len,
+            name,
+        }
+    }
+}
+
+impl Source for Window {
+    fn len(&self) -> u64 {
+        self.len
+    }
+
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<(), SourceError> {
+        check_bounds(&|| self.name.clone(), offset, buf.len(), self.len)?;
+        let abs = self
+            .offset
+            .checked_add(offset)
+            .ok_or_else(|| SourceError::OutOfBounds {
+                what: self.name.clone(),
+                offset,
+                len: buf.len() as u64,
+                size: self.len,
+            })?;
+        self.parent.read_at(abs, buf).map_err(|e| match e {
+            SourceError::OutOfBounds { size, .. } => SourceError::OutOfBounds {
+                what: format!(
+                    "{} (the image ends at byte {size}, inside this volume: truncated?)",
+                    self.name
+                ),
+                offset,
+                len: buf.len() as u64,
+                size: self.len,
+            },
+            other => other,
+        })
+    }
+
+    fn describe(&self) -> String {
+        self.name.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::source::tests::Mem;
+    use std::sync::Arc;
+
+    #[test]
+    fn window_reads_relative_to_its_offset() {
+        let parent: SharedSource = Arc::new(Mem((0u8..100).collect()));
+        let w = Window::new(parent, 10, 20, "p1".into());
+        let mut b = [0u8; 2];
+        w.read_at(0, &mut b).unwrap();
+        assert_eq!(b, [10, 11]);
+        assert!(w.read_at(19, &mut b).is_err());
+    }
+
+    #[test]
+    fn window_past_the_parent_end_says_truncated() {
+        let parent: SharedSource = Arc::new(Mem(vec![0; 100]));
+        let w = Window::new(parent, 90, 50, "p2".into());
+        let err = w.read_at(20, &mut [0u8; 4]).unwrap_err().to_string();
+        assert!(err.contains("truncated"), "{err}");
+    }
+}

@@ -1,0 +1,169 @@
+//! GUID partition tables, read through the `gpt` crate.
+//!
+//! The backup header is optional: an AMI's volume is often larger than the image it was built
+//! from, so the backup header is not at the end of the disk. A corrupt primary header falls back
+//! to the backup one, and the fallback is noted.
+
+use super::{Discovery, Role, partition};
+use crate::source::{Cursor, SharedSource};
+use gpt::disk::LogicalBlockSize;
+use gpt::partition_types;
+
+/// Entries beyond this are refused: the spec's minimum array is 128, real disks never exceed a few
+/// hundred, and the count drives how much is read.
+const MAX_ENTRIES: u32 = 4096;
+
+fn header_sane(head: &[u8], off: usize) -> Result<bool, String> {
+    let Some(h) = off.checked_add(92).and_then(|end| head.get(off..end)) else {
+        return Ok(false);
+    };
+    if &h[..8] != b"EFI PART" {
+        return Ok(false);
+    }
+    let num = u32::from_le_bytes([h[80], h[81], h[82], h[83]]);
+    let size = u32::from_le_bytes([h[84], h[85], h[86], h[87]]);
+    if size != 128 {
+        return Err(format!(
+            "GPT header at byte {off}: partition entry size {size} is not supported (expected 128)"
+        ));
+    }
+    if num > MAX_ENTRIES {
+        return Err(format!(
+            "GPT header at byte {off}: {num} partition entries (more than {MAX_ENTRIES}): corrupt"
+        ));
+    }
+    Ok(true)
+}
+
+/// Recognise a GPT in `head` (the first bytes of `src`) and list its partitions. `None` when the
+/// source has no GPT at all (no signature at LBA 1 and no protective MBR).
+pub(super) fn discover(src: &SharedSource, head: &[u8]) -> Option<Discovery> {
+    let protective = super::mbr::is_protective(head);
+    let mut errors = vec![];
+    let mut warnings = vec![];
+    let mut sizes = vec![];
+    for (lb, off) in [(LogicalBlockSize::Lb512, 512usize), (LogicalBlockSize::Lb4096, 4096)] {
+        match header_sane(head, off) {
+            Ok(true) => sizes.push(lb),
+            Ok(false) => {}
+            Err(e) => {
+                errors.push(e);
+                return Some(Discovery {
+                    scheme: "gpt",
+                    sector_size: off as u64,
+                    volumes: vec![],
+                    errors,
+                    warnings,
+                });
+            }
+        }
+    }
+    if sizes.is_empty() {
+        if !protective {
+            return None;
+        }
+        // Protective MBR but no primary header: try the backup at the end of the disk.
+        warnings.push(
+            "the primary GPT header is missing or corrupt (protective MBR present); \
+             partitions read from the backup header at the end of the image"
+                .into(),
+        );
+        sizes = vec![LogicalBlockSize::Lb512, LogicalBlockSize::Lb4096];
+    }
+
+    let mut last_err = None;
+    for lb in sizes {
+        let cursor = Cursor::new(src.clone()).with_read_limit(64 * 1024);
+        let disk = gpt::GptConfig::new()
+            .writable(false)
+            .logical_block_size(lb)
+            .only_valid_headers(false)
+            .open_from_device(cursor);
+        let disk = match disk {
+            Ok(d) => d,
+            Err(e) => {
+                last_err = Some(e.to_string());
+                continue;
+            }
+        };
+        let sector: u64 = lb.into();
+        if disk.primary_header().is_err() && warnings.is_empty() {
+            warnings.push(
+                "the primary GPT header is corrupt; partitions read from the backup header".into(),
+            );
+        }
+        let mut volumes = vec![];
+        for (num, p) in disk.partitions() {
+            if !p.is_used() {
+                continue;
+            }
+            let id = format!("p{num}");
+            let offset = p.first_lba.checked_mul(sector);
+            let size = p
+                .last_lba
+                .checked_sub(p.first_lba)
+                .and_then(|n| n.checked_add(1))
+                .and_then(|n| n.checked_mul(sector));
+            let (Some(offset), Some(size)) = (offset, size) else {
+                errors.push(format!(
+                    "partition {id}: first LBA {} / last LBA {} are inconsistent",
+                    p.first_lba, p.last_lba
+                ));
+                continue;
+            };
+            let role = if p.part_type_guid == partition_types::BIOS {
+                Role::BiosBoot
+            } else {
+                Role::Data
+            };
+            let name = (!p.name.is_empty()).then(|| p.name.clone());
+            volumes.push(partition(
+                src,
+                id,
+                offset,
+                size,
+                name,
+                Some(type_name(&p.part_type_guid)),
+                role,
+            ));
+        }
+        return Some(Discovery {
+            scheme: "gpt",
+            sector_size: sector,
+            volumes,
+            errors,
+            warnings,
+        });
+    }
+    errors.push(format!(
+        "GPT: no valid header could be read ({})",
+        last_err.unwrap_or_else(|| "unknown error".into())
+    ));
+    Some(Discovery {
+        scheme: "gpt",
+        sector_size: 512,
+        volumes: vec![],
+        errors,
+        warnings,
+    })
+}
+
+fn type_name(t: &partition_types::Type) -> String {
+    let known = [
+        (partition_types::BIOS, "BIOS boot"),
+        (partition_types::EFI, "EFI system"),
+        (partition_types::LINUX_FS, "Linux filesystem"),
+        (partition_types::LINUX_LVM, "Linux LVM"),
+        (partition_types::LINUX_SWAP, "Linux swap"),
+        (partition_types::LINUX_RAID, "Linux RAID"),
+        (partition_types::LINUX_HOME, "Linux /home"),
+        (partition_types::LINUX_ROOT_X64, "Linux root (x86-64)"),
+        (partition_types::LINUX_ROOT_ARM_64, "Linux root (ARM64)"),
+        (partition_types::BASIC, "Microsoft basic data"),
+    ];
+    let guid = t.guid.as_hyphenated().to_string();
+    match known.iter().find(|(k, _)| k == t) {
+        Some((_, name)) => format!("{guid} ({name})"),
+        None => guid,
+    }
+}

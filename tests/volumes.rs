@@ -1,0 +1,200 @@
+//! LVM2, FAT (EFI system partition) and the raw fallback, on images built with the real tools:
+//! `pvcreate`/`vgcreate`/`lvcreate` (activation disabled, on a loop device), `mkfs.vfat` + `mcopy`,
+//! `mke2fs -O inline_data` (a feature ext4-view refuses).
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn sh(script: &str, dir: &Path) {
+    let out = Command::new("bash")
+        .arg("-euo")
+        .arg("pipefail")
+        .arg("-c")
+        .arg(script)
+        .current_dir(dir)
+        .env("PATH", format!("{}:/usr/sbin:/sbin", std::env::var("PATH").unwrap_or_default()))
+        .output()
+        .expect("bash runs");
+    assert!(
+        out.status.success(),
+        "image build failed:\n{script}\n--- stderr:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn workdir(name: &str) -> PathBuf {
+    let d = Path::new(env!("CARGO_TARGET_TMPDIR")).join("volumes").join(name);
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn testdata() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata")
+}
+
+/// Run `amiscan scan --format json` and return (exit code, report target 0).
+fn scan(img: &Path, extra: &[&str]) -> (i32, Value) {
+    let out = Command::new(env!("CARGO_BIN_EXE_amiscan"))
+        .args(["scan", "--format", "json", "--no-progress"])
+        .args(extra)
+        .arg(img)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    let v: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("bad JSON ({e}); stderr: {stderr}"));
+    (out.status.code().unwrap_or(-1), v["targets"][0].clone())
+}
+
+fn findings(t: &Value) -> Vec<(String, String, Option<String>)> {
+    let mut v: Vec<_> = t["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["rule"].as_str().unwrap().to_string(),
+                f["volume"].as_str().unwrap().to_string(),
+                f["path"].as_str().map(str::to_string),
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+fn volume<'a>(t: &'a Value, id: &str) -> &'a Value {
+    t["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["id"] == id)
+        .unwrap_or_else(|| panic!("no volume {id} in {t:#}"))
+}
+
+/// A data tree with one PEM key, as an ext4 image of `size`.
+fn data_ext4(dir: &Path, size: &str) -> PathBuf {
+    let tree = testdata().join("trees/data");
+    sh(
+        &format!(
+            "cp -r '{}' tree && chmod -R u+rwX tree && E2FSPROGS_FAKE_TIME=1704067200 \
+             mke2fs -q -t ext4 -d tree -F fs.img {size}",
+            tree.display()
+        ),
+        dir,
+    );
+    dir.join("fs.img")
+}
+
+#[test]
+fn lvm_linear_volume_in_two_segments_is_assembled_and_scanned() {
+    let dir = workdir("lvm");
+    let fs = data_ext4(&dir, "20M");
+    sh(
+        &format!(
+            "bash '{}' lvm.img '{}'",
+            testdata().join("build-lvm-image.sh").display(),
+            fs.display()
+        ),
+        &dir,
+    );
+    let (code, t) = scan(&dir.join("lvm.img"), &[]);
+    assert_eq!(code, 1, "{t:#}");
+    assert_eq!(t["complete"], true, "{t:#}");
+    assert_eq!(volume(&t, "p2")["status"], "container");
+    assert_eq!(volume(&t, "p2")["filesystem"], "LVM2_member");
+    let root = volume(&t, "rootvg/root");
+    assert_eq!(root["filesystem"], "ext4");
+    assert_eq!(root["status"], "scanned");
+    assert_eq!(root["size"], 20 * 1024 * 1024);
+    assert_eq!(
+        findings(&t),
+        vec![(
+            "pem-private-key".into(),
+            "rootvg/root".into(),
+            Some("/secrets/id_rsa".into())
+        )]
+    );
+}
+
+#[test]
+fn efi_system_partition_fat_is_scanned() {
+    let dir = workdir("esp");
+    let fs = data_ext4(&dir, "8M");
+    let tree = testdata().join("trees/data");
+    sh(
+        &format!(
+            "mkfs.vfat -C -F 32 -i 12345678 esp.img 34000 >/dev/null
+             MTOOLS_SKIP_CHECK=1 mcopy -s -i esp.img '{tree}'/* ::/
+             truncate -s 64M disk.img
+             sgdisk -n1:2048:+1M -t1:EF02 -n2:0:+34000K -t2:EF00 -n3:0:0 -t3:8300 disk.img >/dev/null
+             s2=$(sgdisk -i2 disk.img | awk '/First sector/ {{print $3}}')
+             s3=$(sgdisk -i3 disk.img | awk '/First sector/ {{print $3}}')
+             dd if=esp.img of=disk.img bs=512 seek=$s2 conv=notrunc status=none
+             dd if='{fs}' of=disk.img bs=512 seek=$s3 conv=notrunc status=none",
+            tree = tree.display(),
+            fs = fs.display()
+        ),
+        &dir,
+    );
+    let (code, t) = scan(&dir.join("disk.img"), &[]);
+    assert_eq!(code, 1, "{t:#}");
+    assert_eq!(t["complete"], true, "{t:#}");
+    let esp = volume(&t, "p2");
+    assert_eq!(esp["filesystem"], "vfat");
+    assert_eq!(esp["status"], "scanned");
+    assert!(esp["files_scanned"].as_u64().unwrap() >= 3, "{esp:#}");
+    assert_eq!(volume(&t, "p1")["status"], "no_filesystem");
+    assert_eq!(
+        findings(&t),
+        vec![
+            ("pem-private-key".into(), "p2".into(), Some("/secrets/id_rsa".into())),
+            ("pem-private-key".into(), "p3".into(), Some("/secrets/id_rsa".into())),
+        ]
+    );
+}
+
+#[test]
+fn ext4_with_inline_data_falls_back_to_a_raw_scan() {
+    let dir = workdir("inline");
+    let tree = testdata().join("trees/data");
+    sh(
+        &format!(
+            "cp -r '{}' tree && mke2fs -q -t ext4 -O inline_data -d tree -F fs.img 8M",
+            tree.display()
+        ),
+        &dir,
+    );
+    let (code, t) = scan(&dir.join("fs.img"), &[]);
+    // The planted key is critical, so the exit code is 1; the report says it is incomplete.
+    assert_eq!(code, 1, "{t:#}");
+    assert_eq!(t["complete"], false);
+    let v = volume(&t, "disk");
+    assert_eq!(v["status"], "scanned_raw");
+    let msg = v["errors"][0]["message"].as_str().unwrap();
+    assert!(msg.contains("unsupported") && msg.contains("raw"), "{msg}");
+    let f = findings(&t);
+    assert_eq!(f, vec![("pem-private-key".into(), "disk".into(), None)]);
+    assert!(t["findings"][0]["offset"].as_u64().unwrap() > 0);
+}
+
+#[test]
+fn an_unknown_format_is_scanned_raw_and_incomplete() {
+    let dir = workdir("unknown");
+    // A partition full of non-filesystem data with a key in the middle.
+    let key = std::fs::read(testdata().join("trees/data/secrets/id_rsa")).unwrap();
+    let mut img = vec![0x5au8; 3 * 1024 * 1024];
+    let at = 2 * 1024 * 1024 - 100; // straddles a 4 KiB granule and the 2 MiB mark
+    img[at..at + key.len()].copy_from_slice(&key);
+    std::fs::write(dir.join("blob.img"), &img).unwrap();
+    let (code, t) = scan(&dir.join("blob.img"), &["--fail-on", "info"]);
+    assert_eq!(code, 1);
+    assert_eq!(t["complete"], false);
+    assert_eq!(volume(&t, "disk")["status"], "scanned_raw");
+    assert_eq!(t["findings"][0]["rule"], "pem-private-key");
+    assert_eq!(t["findings"][0]["offset"], at as u64);
+    assert!(t["findings"][0]["path"].is_null());
+}
