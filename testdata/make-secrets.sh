@@ -48,6 +48,7 @@ pubkey ed25519 alice@laptop >"$L/home/alice/.ssh/authorized_keys"
 
 # --- alice's own keys ---
 openssl genrsa -traditional -out "$L/home/alice/.ssh/id_rsa" 2048 2>/dev/null # BEGIN RSA PRIVATE KEY
+chmod 600 "$L/home/alice/.ssh/id_rsa" # ssh-keygen -y refuses keys others can read
 ssh-keygen -y -f "$L/home/alice/.ssh/id_rsa" | sed 's/$/ alice@ip-10-0-1-23/' >"$L/home/alice/.ssh/id_rsa.pub"
 keygen "$L/home/alice/.ssh/id_ed25519" -t ed25519 -N '' -C alice@ip-10-0-1-23
 keygen "$L/home/alice/.ssh/id_ecdsa_enc" -t ecdsa -b 256 -N 'correct horse battery staple' -C alice@ip-10-0-1-23
@@ -167,6 +168,7 @@ openssl req -new -x509 -key "$trees/boot-leaky/secureboot/db.key" -subj "/CN=Exa
 # and the exit code is 3 whatever the precedence between "findings" and "incomplete" ---
 mkdir -p "$trees/data/secrets"
 openssl genrsa -traditional -aes128 -passout pass:backup-fake-pass -out "$trees/data/secrets/id_rsa" 2048 2>/dev/null
+chmod 600 "$trees/data/secrets/id_rsa"
 ssh-keygen -y -P backup-fake-pass -f "$trees/data/secrets/id_rsa" | sed 's/$/ backup@ip-10-0-1-23/' >"$trees/data/secrets/id_rsa.pub"
 
 # --- overlay whose worst finding is high (host key, authorized_keys, lone AWS key id) ---

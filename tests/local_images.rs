@@ -268,9 +268,63 @@ fn error_messages(t: &Value) -> Vec<String> {
     out
 }
 
+/// Target-level warnings (not in the v1 contract of the brief; searched for keywords only).
+fn warning_messages(t: &Value) -> Vec<String> {
+    t["warnings"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|e| format!("warning: {}", s(&e["message"])))
+        .collect()
+}
+
+const SEVERITIES: &[&str] = &["info", "low", "medium", "high", "critical"];
+
+fn rank(sev: &str) -> usize {
+    SEVERITIES
+        .iter()
+        .position(|s| *s == sev)
+        .unwrap_or_else(|| panic!("unknown severity `{sev}`"))
+}
+
+/// Exit codes allowed for a report scanned with the default `--fail-on high`: 1 when a finding
+/// is at or above high, 3 when the scan is incomplete, else 0. When both hold the contract is
+/// ambiguous (the brief says damaged images exit 3, `amiscan --help` says findings win), so
+/// either is accepted; the damaged-image fixtures avoid that case where they can.
+fn allowed_exits(t: &Value) -> Vec<i32> {
+    let above = findings(t)
+        .iter()
+        .any(|f| rank(s(&f["severity"])) >= rank("high"));
+    match (above, t["complete"] == true) {
+        (true, true) => vec![1],
+        (true, false) => vec![1, 3],
+        (false, false) => vec![3],
+        (false, true) => vec![0],
+    }
+}
+
 fn mentions_any(msg: &str, words: &[&str]) -> bool {
     let m = msg.to_lowercase();
     words.iter().any(|w| m.contains(w))
+}
+
+/// Findings of a damaged 2-volume image that the intact `leaky-2vol-gpt` image does not have (as
+/// a set: a partly readable volume may repeat nothing but what is there). A finding without a
+/// path (a raw scan of a volume whose filesystem is gone) counts if its rule is expected on the
+/// same volume.
+fn not_in_intact_image(t: &Value) -> Vec<String> {
+    let intact: HashSet<String> = expected("leaky-2vol-gpt").into_iter().collect();
+    let rule_vol: HashSet<String> = intact
+        .iter()
+        .map(|l| l.rsplit_once(' ').unwrap().0.to_string())
+        .collect();
+    finding_lines(t)
+        .into_iter()
+        .filter(|l| match l.strip_suffix(" -") {
+            Some(rv) => !rule_vol.contains(rv),
+            None => !intact.contains(l),
+        })
+        .collect()
 }
 
 /// `layout.txt`: filesystem volumes the script put into each image.
@@ -352,10 +406,10 @@ fn assert_healthy_image(name: &str, t: &Value, run: &Run) {
         assert_healthy_volume(t, p, run);
     }
     for v in volumes(t) {
-        assert_ne!(
-            s(&v["status"]),
-            "not_scanned",
-            "volume {} of {name}\n{}",
+        let status = s(&v["status"]);
+        assert!(
+            ["scanned", "no_filesystem", "container"].contains(&status),
+            "volume {} of {name} is {status}\n{}",
             v["id"],
             run.ctx()
         );
@@ -982,13 +1036,14 @@ fn show_secrets_includes_the_secret_values() {
 fn check_damaged(name: &str, healthy: &str) -> (Run, Value) {
     let (run, v) = scan_json(&image(name), &[]);
     let t = target(&v);
-    assert_eq!(
+    assert_eq!(t["complete"], false, "{name}\n{}", run.ctx());
+    let allowed = allowed_exits(t);
+    assert!(
+        allowed.contains(&run.code),
+        "{name}: exit code {} not in {allowed:?}\n{}",
         run.code,
-        3,
-        "{name}: an incomplete scan exits 3\n{}",
         run.ctx()
     );
-    assert_eq!(t["complete"], false, "{name}\n{}", run.ctx());
     assert!(
         !error_messages(t).is_empty(),
         "{name}: no error reported\n{}",
@@ -1007,7 +1062,7 @@ fn check_damaged(name: &str, healthy: &str) -> (Run, Value) {
 fn truncated_image_reports_the_cut_and_still_scans_the_healthy_volume() {
     let (run, v) = check_damaged("corrupt-truncated", "p2");
     let t = target(&v);
-    let errors = error_messages(t);
+    let errors = [error_messages(t), warning_messages(t)].concat();
     assert!(
         errors.iter().any(|m| mentions_any(m, PAST_END_WORDS)),
         "no error says the image ends too early: {errors:#?}\n{}",
@@ -1025,7 +1080,7 @@ fn truncated_image_reports_the_cut_and_still_scans_the_healthy_volume() {
     let actual = finding_lines(t);
     let missing = minus(&expected("corrupt-truncated"), &actual);
     assert!(missing.is_empty(), "missing: {missing:?}\n{}", run.ctx());
-    let bogus = minus(&actual, &expected("leaky-2vol-gpt"));
+    let bogus = not_in_intact_image(t);
     assert!(
         bogus.is_empty(),
         "findings not in the intact image: {bogus:?}\n{}",
@@ -1037,14 +1092,44 @@ fn truncated_image_reports_the_cut_and_still_scans_the_healthy_volume() {
 fn zeroed_superblock_leaves_the_volume_unscanned_and_the_others_scanned() {
     let (run, v) = check_damaged("corrupt-zeroed-sb", "p2");
     let t = target(&v);
+    // p2 exactly; p3 may have been scanned raw (findings without a path), nothing else.
+    let (p3_lines, others): (Vec<String>, Vec<String>) = finding_lines(t)
+        .into_iter()
+        .partition(|l| l.split(' ').nth(1) == Some("p3"));
     assert_same_findings(
         "corrupt-zeroed-sb",
-        &finding_lines(t),
+        &others,
         &expected("corrupt-zeroed-sb"),
         &run,
     );
+    for l in &p3_lines {
+        assert!(
+            l.ends_with(" -"),
+            "p3 has no filesystem, yet a finding has a path: {l}\n{}",
+            run.ctx()
+        );
+    }
+    let bogus = not_in_intact_image(t);
+    assert!(
+        bogus.is_empty(),
+        "findings not in the intact image: {bogus:?}\n{}",
+        run.ctx()
+    );
+    if p3_lines.is_empty() {
+        assert_eq!(
+            run.code,
+            3,
+            "incomplete, nothing above medium\n{}",
+            run.ctx()
+        );
+    }
     let p3 = volume(t, "p3").unwrap_or_else(|| panic!("p3 still listed\n{}", run.ctx()));
-    assert_eq!(s(&p3["status"]), "not_scanned", "{}", run.ctx());
+    let status = s(&p3["status"]);
+    assert!(
+        ["not_scanned", "scanned_raw"].contains(&status),
+        "p3 status {status}\n{}",
+        run.ctx()
+    );
     let words = [
         "superblock",
         "no filesystem",
@@ -1073,7 +1158,13 @@ fn garbage_partition_entry_is_reported_and_the_valid_one_scanned() {
         &expected("corrupt-garbage-table"),
         &run,
     );
-    let errors = error_messages(t);
+    assert_eq!(
+        run.code,
+        3,
+        "incomplete, nothing above medium\n{}",
+        run.ctx()
+    );
+    let errors = [error_messages(t), warning_messages(t)].concat();
     assert!(
         errors.iter().any(|m| mentions_any(m, PAST_END_WORDS)),
         "no error says entry 2 lies past the end of the image: {errors:#?}\n{}",
@@ -1100,12 +1191,12 @@ fn corrupt_primary_gpt_header_falls_back_to_the_backup() {
     for p in placed {
         assert_healthy_volume(t, &p, &run);
     }
-    // Reporting the damaged primary header is allowed (then the scan is incomplete: exit 3).
-    let want = if t["complete"] == true { 1 } else { 3 };
-    assert_eq!(
+    // Reporting the damaged primary header as an error is allowed (the scan is then incomplete).
+    let allowed = allowed_exits(t);
+    assert!(
+        allowed.contains(&run.code),
+        "exit code {} not in {allowed:?}\n{}",
         run.code,
-        want,
-        "exit code must match `complete`\n{}",
         run.ctx()
     );
 }
@@ -1133,6 +1224,8 @@ fn rules_command_lists_every_contract_rule_id() {
 #[test]
 fn text_output_names_the_rules_and_ends_with_a_summary() {
     let img = image("leaky-gpt");
+    let (_, v) = scan_json(&img, &[]);
+    let total = findings(target(&v)).len().to_string();
     let run = amiscan([OsStr::new("scan"), img.as_os_str()]);
     assert_eq!(run.code, 1, "{}", run.ctx());
     let want = expected("leaky-gpt");
@@ -1143,7 +1236,6 @@ fn text_output_names_the_rules_and_ends_with_a_summary() {
             run.ctx()
         );
     }
-    let total = want.len().to_string();
     let summary = run.stdout.lines().any(|l| {
         let lower = l.to_lowercase();
         let has_total = l.split(|c: char| !c.is_ascii_digit()).any(|n| n == total);

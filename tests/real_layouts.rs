@@ -1,0 +1,216 @@
+//! The layouts real AMIs use, end to end through the binary: XFS roots (v5, v4, 4096-byte
+//! sectors), an LVM physical volume with a two-segment linear LV holding XFS, the RHEL cloud
+//! layout (BIOS boot, EFI system partition, XFS /boot, LVM root), and an XFS with a dirty log.
+//! Each must give the same findings as the tree it was built from (`testdata/expected/leaky-bare.txt`).
+
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+fn testdata() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata")
+}
+
+fn run(cmd: &mut Command) -> String {
+    let out = cmd
+        .env("PATH", format!("{}:/usr/sbin:/sbin", std::env::var("PATH").unwrap_or_default()))
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn xfs(tree: &Path, img: &Path, size: &str, opts: &[&str]) {
+    run(Command::new("python3")
+        .arg(testdata().join("mkfs-xfs-tree.py"))
+        .arg(tree)
+        .arg(img)
+        .arg(size)
+        .args(opts));
+}
+
+/// Build every image once for this test binary.
+fn images() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("real-layouts");
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        run(Command::new("bash")
+            .arg(testdata().join("build-images.sh"))
+            .arg(&dir));
+        let stage = dir.join("staging");
+        let leaky = stage.join("leaky");
+        xfs(&leaky, &dir.join("leaky-xfs.img"), "64m", &[]);
+        xfs(&leaky, &dir.join("leaky-xfs-4k.img"), "64m", &["-s", "size=4096"]);
+        xfs(&leaky, &dir.join("leaky-xfs-v4.img"), "64m", &["-m", "crc=0", "-n", "ftype=0"]);
+        let lvm = testdata().join("build-lvm-image.sh");
+        run(Command::new("bash")
+            .arg(&lvm)
+            .arg(dir.join("lvm-xfs.img"))
+            .arg(dir.join("leaky-xfs.img")));
+        // RHEL cloud layout: BIOS boot, EFI system partition, XFS /boot, LVM PV with the root.
+        let boot = stage.join("boot-clean");
+        xfs(&boot, &dir.join("boot-xfs.img"), "64m", &[]);
+        run(Command::new("bash").arg("-euc").arg(format!(
+            "mkfs.vfat -C -F 32 -i 0badcafe '{esp}' 34000 >/dev/null && \
+             MTOOLS_SKIP_CHECK=1 mcopy -s -i '{esp}' '{boot}'/* ::/",
+            esp = dir.join("esp.img").display(),
+            boot = boot.display()
+        )));
+        run(Command::new("bash")
+            .arg(&lvm)
+            .arg(dir.join("rhel.img"))
+            .arg(dir.join("leaky-xfs.img"))
+            .arg(format!("{}:EF00:EFI", dir.join("esp.img").display()))
+            .arg(format!("{}:8300:boot", dir.join("boot-xfs.img").display())));
+        dirty_copy(&dir.join("leaky-xfs.img"), &dir.join("leaky-xfs-dirty.img"));
+        dir
+    })
+}
+
+/// Copy an XFS image and clear the unmount flag of the record mkfs left in its log, so the log
+/// reads as not cleanly unmounted.
+fn dirty_copy(src: &Path, dst: &Path) {
+    use std::os::unix::fs::FileExt;
+    std::fs::copy(src, dst).unwrap();
+    let db = |cmd: &str| run(Command::new("xfs_db").args(["-r", "-c", cmd]).arg(dst));
+    let logstart = run(Command::new("xfs_db").args(["-r", "-c", "sb 0", "-c", "p logstart"]).arg(dst));
+    let logstart: u64 = logstart.split('=').nth(1).unwrap().trim().parse().unwrap();
+    let conv = db(&format!("convert fsblock {logstart} byte"));
+    let base: u64 = conv
+        .split('(')
+        .nth(1)
+        .unwrap()
+        .trim_end()
+        .trim_end_matches(')')
+        .parse()
+        .unwrap();
+    let f = std::fs::OpenOptions::new().read(true).write(true).open(dst).unwrap();
+    let mut rec = [0u8; 1024];
+    f.read_exact_at(&mut rec, base).unwrap();
+    assert_eq!(&rec[..4], &[0xfe, 0xed, 0xba, 0xbe], "mkfs's unmount record starts the log");
+    // The op header follows the one-block record header: oh_flags at its byte 9; clear
+    // XLOG_UNMOUNT_TRANS (0x20).
+    let flags = 512 + 9;
+    assert_ne!(rec[flags] & 0x20, 0, "unmount flag set by mkfs");
+    f.write_all_at(&[rec[flags] & !0x20], base + flags as u64).unwrap();
+}
+
+fn scan(img: &Path) -> (i32, Value) {
+    let out = Command::new(env!("CARGO_BIN_EXE_amiscan"))
+        .args(["scan", "--format", "json", "--no-progress"])
+        .arg(img)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {stderr}"));
+    (out.status.code().unwrap_or(-1), v["targets"][0].clone())
+}
+
+/// (rule, volume, path) -> count.
+fn counted(t: &Value) -> BTreeMap<(String, String, String), usize> {
+    let mut m = BTreeMap::new();
+    for f in t["findings"].as_array().unwrap() {
+        let k = (
+            f["rule"].as_str().unwrap().to_string(),
+            f["volume"].as_str().unwrap().to_string(),
+            f["path"].as_str().unwrap_or("-").to_string(),
+        );
+        *m.entry(k).or_insert(0) += 1;
+    }
+    m
+}
+
+/// The expected findings of the leaky tree, placed on `volume`.
+fn expected_leaky(volume: &str) -> BTreeMap<(String, String, String), usize> {
+    let text = std::fs::read_to_string(testdata().join("expected/leaky-bare.txt")).unwrap();
+    let mut m = BTreeMap::new();
+    for line in text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
+        let mut it = line.split_whitespace();
+        let (rule, _vol, path) = (it.next().unwrap(), it.next().unwrap(), it.next().unwrap());
+        *m.entry((rule.into(), volume.into(), path.into())).or_insert(0) += 1;
+    }
+    m
+}
+
+fn volume<'a>(t: &'a Value, id: &str) -> &'a Value {
+    t["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["id"] == id)
+        .unwrap_or_else(|| panic!("no volume {id}: {t:#}"))
+}
+
+fn assert_leaky_on(img: &str, vol: &str) -> Value {
+    let (code, t) = scan(&images().join(img));
+    assert_eq!(counted(&t), expected_leaky(vol), "{img}");
+    assert_eq!(code, 1, "{img}");
+    assert_eq!(t["complete"], true, "{img}: {t:#}");
+    t
+}
+
+#[test]
+fn xfs_v5_root_gives_the_same_findings_as_its_tree() {
+    let t = assert_leaky_on("leaky-xfs.img", "disk");
+    assert_eq!(volume(&t, "disk")["filesystem"], "xfs");
+}
+
+#[test]
+fn xfs_with_4096_byte_sectors_gives_the_same_findings() {
+    assert_leaky_on("leaky-xfs-4k.img", "disk");
+}
+
+#[test]
+fn xfs_v4_gives_the_same_findings() {
+    assert_leaky_on("leaky-xfs-v4.img", "disk");
+}
+
+#[test]
+fn lvm_linear_volume_with_xfs_gives_the_same_findings() {
+    let t = assert_leaky_on("lvm-xfs.img", "rootvg/root");
+    assert_eq!(volume(&t, "p2")["status"], "container");
+    assert_eq!(volume(&t, "rootvg/root")["filesystem"], "xfs");
+}
+
+#[test]
+fn rhel_layout_gives_the_same_findings() {
+    let t = assert_leaky_on("rhel.img", "rootvg/root");
+    assert_eq!(volume(&t, "p1")["status"], "no_filesystem");
+    assert_eq!(volume(&t, "p2")["filesystem"], "vfat");
+    assert_eq!(volume(&t, "p3")["filesystem"], "xfs");
+    assert_eq!(volume(&t, "p4")["status"], "container");
+    for id in ["p2", "p3", "rootvg/root"] {
+        assert_eq!(volume(&t, id)["status"], "scanned", "{id}");
+        assert!(volume(&t, id)["files_scanned"].as_u64().unwrap() > 0, "{id}");
+    }
+}
+
+#[test]
+fn xfs_with_a_dirty_log_is_incomplete_and_scanned_raw() {
+    let (code, t) = scan(&images().join("leaky-xfs-dirty.img"));
+    assert_eq!(t["complete"], false);
+    let v = volume(&t, "disk");
+    assert_eq!(v["status"], "scanned_raw");
+    let msg = v["errors"][0]["message"].as_str().unwrap();
+    assert!(msg.contains("log is dirty") && msg.contains("raw"), "{msg}");
+    // The raw scan still finds the planted keys, by offset.
+    let rules: Vec<&str> = t["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["rule"].as_str().unwrap())
+        .collect();
+    assert!(rules.contains(&"pem-private-key"), "{rules:?}");
+    assert!(t["findings"].as_array().unwrap().iter().all(|f| f["path"].is_null()));
+    assert_eq!(code, 1);
+}
