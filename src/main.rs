@@ -98,7 +98,8 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             };
             let mut out: Box<dyn Write> = match &args.output {
                 Some(p) => Box::new(std::io::BufWriter::new(
-                    std::fs::File::create(p).with_context(|| format!("cannot create {}", p.display()))?,
+                    std::fs::File::create(p)
+                        .with_context(|| format!("cannot create {}", p.display()))?,
                 )),
                 None => Box::new(std::io::stdout().lock()),
             };

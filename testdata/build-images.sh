@@ -19,6 +19,7 @@ export PATH="$PATH:/usr/sbin:/sbin"
 export LC_ALL=C TZ=UTC
 export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-1704067200} # 2024-01-01T00:00:00Z
 export E2FSPROGS_FAKE_TIME=$SOURCE_DATE_EPOCH
+
 missing=()
 for tool in mke2fs debugfs sgdisk sfdisk fdisk dd truncate stat head cut sed grep awk sha256sum \
     find sort cp ln touch chmod basename; do
@@ -161,7 +162,7 @@ finish_root() {
     make_fakessh "$r/usr/bin/fakessh"
 }
 
-# Modes, like a real system. Ownership and ctimes are set inside the filesystem by fix_inodes.
+# Modes, like a real system. Owners and times are set inside each filesystem by fix_inodes.
 set_modes() {
     local r=$1
     find "$r" -type d -exec chmod 0755 {} +
@@ -259,7 +260,7 @@ gpt() {
             log=$(sfdisk --no-reread --no-tell-kernel "$img" <"$script" 2>&1) || die "sfdisk failed on $img: $log"
         else
             log=$(printf 'I\n%s\nw\n' "$script" | fdisk -b "$sec" "$img" 2>&1) || die "fdisk -b $sec failed on $img: $log"
-            grep -q 'Script successfully applied' <<<"$log" || die "fdisk -b $sec did not apply the script on $img: $log"
+            [[ $log == *'Script successfully applied'* ]] || die "fdisk -b $sec did not apply the script on $img: $log"
         fi
     fi
     local listed
@@ -393,12 +394,16 @@ hexbytes 00feffffd3feffff0000ff7f00002000 | patch_at "$g" $((446 + 16))
 layout "corrupt-garbage-table.img p1 $MiB $ds ext4"
 
 # ---- check what we built ----
+# (outputs are captured before grepping: `tool | grep -q` can fail under pipefail when grep
+# exits early and the tool gets SIGPIPE)
+has() { [[ $1 == *"$2"* ]]; }
 for img in leaky-gpt clean-gpt leaky-2vol-gpt demo; do
-    sgdisk -v "$out/$img.img" 2>&1 | grep -q 'No problems found' || die "sgdisk -v reports problems on $img.img"
+    has "$(sgdisk -v "$out/$img.img" 2>&1)" 'No problems found' || die "sgdisk -v reports problems on $img.img"
 done
-sgdisk -v "$out/corrupt-gpt-primary.img" 2>&1 | grep -qi 'main GPT header .*invalid\|corrupt' ||
+has "$(sgdisk -v "$out/corrupt-gpt-primary.img" 2>&1)" 'invalid main GPT header' ||
     die "corrupt-gpt-primary.img: sgdisk does not see the damaged primary header"
-fdisk -b 4096 -l "$out/leaky-gpt4k.img" 2>/dev/null | grep -q 'Disklabel type: gpt' || die "leaky-gpt4k.img has no GPT with 4096-byte sectors"
+has "$(fdisk -b 4096 -l "$out/leaky-gpt4k.img" 2>/dev/null)" 'Disklabel type: gpt' ||
+    die "leaky-gpt4k.img has no GPT with 4096-byte sectors"
 for img in leaky-mbr clean-mbr; do
     [[ $(sfdisk -d "$out/$img.img" | grep -c 'start=') -eq 3 ]] || die "$img.img: expected 3 MBR entries"
 done

@@ -20,8 +20,10 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
 # Random AWS-shaped strings. Real key ids use [A-Z2-7]; a subset of the [A-Z0-9] detectors match.
-aws_id() { printf 'AKIA%s' "$(LC_ALL=C tr -dc 'A-Z2-7' </dev/urandom | head -c 16)"; }
-aws_secret() { LC_ALL=C tr -dc 'A-Za-z0-9/+' </dev/urandom | head -c 40; }
+# (`|| true`: tr dies of SIGPIPE when head has enough, which pipefail would report.)
+rand_chars() { local set=$1 n=$2 r; r=$(LC_ALL=C tr -dc "$set" </dev/urandom | head -c "$n" || true); [[ ${#r} -eq $n ]] || exit 1; printf '%s' "$r"; }
+aws_id() { printf 'AKIA%s' "$(rand_chars 'A-Z2-7' 16)"; }
+aws_secret() { rand_chars 'A-Za-z0-9/+' 40; }
 
 # ssh-keygen into $1 (path without extension), with type/options in the rest.
 keygen() { local out=$1; shift; rm -f "$out" "$out.pub"; ssh-keygen -q "$@" -f "$out"; }

@@ -15,7 +15,13 @@ fn testdata() -> PathBuf {
 
 fn run(cmd: &mut Command) -> String {
     let out = cmd
-        .env("PATH", format!("{}:/usr/sbin:/sbin", std::env::var("PATH").unwrap_or_default()))
+        .env(
+            "PATH",
+            format!(
+                "{}:/usr/sbin:/sbin",
+                std::env::var("PATH").unwrap_or_default()
+            ),
+        )
         .output()
         .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
     assert!(
@@ -49,8 +55,18 @@ fn images() -> &'static Path {
         let stage = dir.join("staging");
         let leaky = stage.join("leaky");
         xfs(&leaky, &dir.join("leaky-xfs.img"), "64m", &[]);
-        xfs(&leaky, &dir.join("leaky-xfs-4k.img"), "64m", &["-s", "size=4096"]);
-        xfs(&leaky, &dir.join("leaky-xfs-v4.img"), "64m", &["-m", "crc=0", "-n", "ftype=0"]);
+        xfs(
+            &leaky,
+            &dir.join("leaky-xfs-4k.img"),
+            "64m",
+            &["-s", "size=4096"],
+        );
+        xfs(
+            &leaky,
+            &dir.join("leaky-xfs-v4.img"),
+            "64m",
+            &["-m", "crc=0", "-n", "ftype=0"],
+        );
         let lvm = testdata().join("build-lvm-image.sh");
         run(Command::new("bash")
             .arg(&lvm)
@@ -82,7 +98,9 @@ fn dirty_copy(src: &Path, dst: &Path) {
     use std::os::unix::fs::FileExt;
     std::fs::copy(src, dst).unwrap();
     let db = |cmd: &str| run(Command::new("xfs_db").args(["-r", "-c", cmd]).arg(dst));
-    let logstart = run(Command::new("xfs_db").args(["-r", "-c", "sb 0", "-c", "p logstart"]).arg(dst));
+    let logstart = run(Command::new("xfs_db")
+        .args(["-r", "-c", "sb 0", "-c", "p logstart"])
+        .arg(dst));
     let logstart: u64 = logstart.split('=').nth(1).unwrap().trim().parse().unwrap();
     let conv = db(&format!("convert fsblock {logstart} byte"));
     let base: u64 = conv
@@ -93,15 +111,24 @@ fn dirty_copy(src: &Path, dst: &Path) {
         .trim_end_matches(')')
         .parse()
         .unwrap();
-    let f = std::fs::OpenOptions::new().read(true).write(true).open(dst).unwrap();
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(dst)
+        .unwrap();
     let mut rec = [0u8; 1024];
     f.read_exact_at(&mut rec, base).unwrap();
-    assert_eq!(&rec[..4], &[0xfe, 0xed, 0xba, 0xbe], "mkfs's unmount record starts the log");
+    assert_eq!(
+        &rec[..4],
+        &[0xfe, 0xed, 0xba, 0xbe],
+        "mkfs's unmount record starts the log"
+    );
     // The op header follows the one-block record header: oh_flags at its byte 9; clear
     // XLOG_UNMOUNT_TRANS (0x20).
     let flags = 512 + 9;
     assert_ne!(rec[flags] & 0x20, 0, "unmount flag set by mkfs");
-    f.write_all_at(&[rec[flags] & !0x20], base + flags as u64).unwrap();
+    f.write_all_at(&[rec[flags] & !0x20], base + flags as u64)
+        .unwrap();
 }
 
 fn scan(img: &Path) -> (i32, Value) {
@@ -134,10 +161,15 @@ fn counted(t: &Value) -> BTreeMap<(String, String, String), usize> {
 fn expected_leaky(volume: &str) -> BTreeMap<(String, String, String), usize> {
     let text = std::fs::read_to_string(testdata().join("expected/leaky-bare.txt")).unwrap();
     let mut m = BTreeMap::new();
-    for line in text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
+    for line in text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+    {
         let mut it = line.split_whitespace();
         let (rule, _vol, path) = (it.next().unwrap(), it.next().unwrap(), it.next().unwrap());
-        *m.entry((rule.into(), volume.into(), path.into())).or_insert(0) += 1;
+        *m.entry((rule.into(), volume.into(), path.into()))
+            .or_insert(0) += 1;
     }
     m
 }
@@ -191,7 +223,10 @@ fn rhel_layout_gives_the_same_findings() {
     assert_eq!(volume(&t, "p4")["status"], "container");
     for id in ["p2", "p3", "rootvg/root"] {
         assert_eq!(volume(&t, id)["status"], "scanned", "{id}");
-        assert!(volume(&t, id)["files_scanned"].as_u64().unwrap() > 0, "{id}");
+        assert!(
+            volume(&t, id)["files_scanned"].as_u64().unwrap() > 0,
+            "{id}"
+        );
     }
 }
 
@@ -211,6 +246,12 @@ fn xfs_with_a_dirty_log_is_incomplete_and_scanned_raw() {
         .map(|f| f["rule"].as_str().unwrap())
         .collect();
     assert!(rules.contains(&"pem-private-key"), "{rules:?}");
-    assert!(t["findings"].as_array().unwrap().iter().all(|f| f["path"].is_null()));
+    assert!(
+        t["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|f| f["path"].is_null())
+    );
     assert_eq!(code, 1);
 }

@@ -13,7 +13,13 @@ fn sh(script: &str, dir: &Path) {
         .arg("-c")
         .arg(script)
         .current_dir(dir)
-        .env("PATH", format!("{}:/usr/sbin:/sbin", std::env::var("PATH").unwrap_or_default()))
+        .env(
+            "PATH",
+            format!(
+                "{}:/usr/sbin:/sbin",
+                std::env::var("PATH").unwrap_or_default()
+            ),
+        )
         .output()
         .expect("bash runs");
     assert!(
@@ -24,7 +30,9 @@ fn sh(script: &str, dir: &Path) {
 }
 
 fn workdir(name: &str) -> PathBuf {
-    let d = Path::new(env!("CARGO_TARGET_TMPDIR")).join("volumes").join(name);
+    let d = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("volumes")
+        .join(name);
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
     d
@@ -151,8 +159,16 @@ fn efi_system_partition_fat_is_scanned() {
     assert_eq!(
         findings(&t),
         vec![
-            ("pem-private-key".into(), "p2".into(), Some("/secrets/id_rsa".into())),
-            ("pem-private-key".into(), "p3".into(), Some("/secrets/id_rsa".into())),
+            (
+                "pem-private-key".into(),
+                "p2".into(),
+                Some("/secrets/id_rsa".into())
+            ),
+            (
+                "pem-private-key".into(),
+                "p3".into(),
+                Some("/secrets/id_rsa".into())
+            ),
         ]
     );
 }

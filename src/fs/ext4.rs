@@ -1,7 +1,7 @@
 //! ext2/3/4 through `ext4-view`, which replays the journal in memory and refuses features it
 //! cannot read (inline data, encryption, ...) with a typed error.
 
-use super::{Entry, EntryKind, FsError, FsReader, Filesystem};
+use super::{Entry, EntryKind, Filesystem, FsError, FsReader};
 use crate::source::SharedSource;
 use ext4_view::{Ext4, Ext4Error, Ext4Read, Metadata};
 use std::io::Read;
@@ -15,7 +15,9 @@ impl Ext4Read for SourceReader {
         start_byte: u64,
         dst: &mut [u8],
     ) -> Result<(), Box<dyn std::error::Error + Send + Sync + 'static>> {
-        self.0.read_at(start_byte, dst).map_err(|e| Box::new(e) as _)
+        self.0
+            .read_at(start_byte, dst)
+            .map_err(|e| Box::new(e) as _)
     }
 }
 
@@ -65,7 +67,9 @@ impl Filesystem for Ext4Fs {
     }
 
     fn reader(&self) -> Result<Box<dyn FsReader>, FsError> {
-        Ok(Box::new(Ext4Reader { fs: load(&self.src)? }))
+        Ok(Box::new(Ext4Reader {
+            fs: load(&self.src)?,
+        }))
     }
 }
 
@@ -140,5 +144,15 @@ impl FsReader for Ext4Reader {
         })?;
         let f = self.fs.open(p).map_err(|err| convert(&ctx(), err))?;
         Ok(Box::new(f))
+    }
+
+    fn read_link(&self, e: &Entry) -> Result<Vec<u8>, FsError> {
+        let ctx = || format!("symlink {}", e.display_path());
+        let p = ext4_view::Path::try_from(e.path.as_slice()).map_err(|err| FsError::Other {
+            context: ctx(),
+            message: err.to_string(),
+        })?;
+        let target = self.fs.read_link(p).map_err(|err| convert(&ctx(), err))?;
+        Ok(target.as_ref().to_vec())
     }
 }

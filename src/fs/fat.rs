@@ -119,4 +119,11 @@ impl FsReader for FatReader {
             .map_err(|err| io(format!("file {}", e.display_path()), err))?;
         Ok(Box::new(f))
     }
+
+    fn read_link(&self, e: &Entry) -> Result<Vec<u8>, FsError> {
+        Err(FsError::Other {
+            context: format!("symlink {}", e.display_path()),
+            message: "FAT has no symbolic links".into(),
+        })
+    }
 }

@@ -103,6 +103,8 @@ pub trait FsReader {
     fn list_dir(&self, path: &[u8]) -> Result<Vec<Result<Entry, FsError>>, FsError>;
     /// A reader over the content of a regular file.
     fn open_file<'a>(&'a self, entry: &Entry) -> Result<Box<dyn Read + 'a>, FsError>;
+    /// The target of a symbolic link, as stored (never resolved).
+    fn read_link(&self, entry: &Entry) -> Result<Vec<u8>, FsError>;
 }
 
 /// Open the filesystem `kind` on `src`. Fails with [`FsError::Incompatible`] for a kind amiscan

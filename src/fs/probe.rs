@@ -62,7 +62,9 @@ pub enum Probe {
 /// Probe `src` for a filesystem. Reads at most [`PROBE_LEN`] bytes (fewer if the volume is
 /// smaller); a read error is returned to the caller.
 pub fn probe(src: &dyn Source) -> Result<Probe, crate::source::SourceError> {
-    let len = usize::try_from(src.len()).unwrap_or(usize::MAX).min(PROBE_LEN);
+    let len = usize::try_from(src.len())
+        .unwrap_or(usize::MAX)
+        .min(PROBE_LEN);
     let mut buf = vec![0u8; len];
     src.read_at(0, &mut buf)?;
     Ok(probe_bytes(&buf))
@@ -80,7 +82,9 @@ pub fn probe_bytes(buf: &[u8]) -> Probe {
         Some(FsKind::Ext4)
     } else if at(buf, 0, b"XFSB") {
         Some(FsKind::Xfs)
-    } else if (0..4).any(|s: usize| at(buf, s * 512, b"LABELONE") && at(buf, s * 512 + 24, b"LVM2 001")) {
+    } else if (0..4)
+        .any(|s: usize| at(buf, s * 512, b"LABELONE") && at(buf, s * 512 + 24, b"LVM2 001"))
+    {
         Some(FsKind::LvmPv)
     } else if at(buf, 0, b"LUKS\xba\xbe") {
         Some(FsKind::Luks)
@@ -97,7 +101,9 @@ pub fn probe_bytes(buf: &[u8]) -> Probe {
         Some(FsKind::Squashfs)
     } else if at(buf, 32769, b"CD001") {
         Some(FsKind::Iso9660)
-    } else if at(buf, 510, &[0x55, 0xAA]) && (at(buf, 82, b"FAT32   ") || at(buf, 54, b"FAT1") || at(buf, 54, b"FAT     ")) {
+    } else if at(buf, 510, &[0x55, 0xAA])
+        && (at(buf, 82, b"FAT32   ") || at(buf, 54, b"FAT1") || at(buf, 54, b"FAT     "))
+    {
         Some(FsKind::Fat)
     } else {
         None

@@ -40,7 +40,11 @@ pub fn write_text(report: &Report, out: &mut dyn Write, color: bool) -> std::io:
         }
     };
     for t in &report.targets {
-        writeln!(out, "{}", paint(&format!("== {}", t.target), Style::new().bold()))?;
+        writeln!(
+            out,
+            "{}",
+            paint(&format!("== {}", t.target), Style::new().bold())
+        )?;
         for sev in Severity::ALL_DESC {
             let group: Vec<_> = t.findings.iter().filter(|f| f.severity == sev).collect();
             if group.is_empty() {
@@ -75,14 +79,23 @@ pub fn write_text(report: &Report, out: &mut dyn Write, color: bool) -> std::io:
                     human_bytes(v.bytes_scanned)
                 ),
                 VolumeStatus::NoFilesystem => "no filesystem (no files)".to_string(),
-                VolumeStatus::Container => "LVM physical volume (its logical volumes follow)".to_string(),
+                VolumeStatus::Container => {
+                    "LVM physical volume (its logical volumes follow)".to_string()
+                }
                 VolumeStatus::ScannedRaw => paint(
-                    &format!("SCANNED RAW {} (no file paths)", human_bytes(v.bytes_scanned)),
+                    &format!(
+                        "SCANNED RAW {} (no file paths)",
+                        human_bytes(v.bytes_scanned)
+                    ),
                     Style::new().yellow().bold(),
                 ),
                 VolumeStatus::NotScanned => paint("NOT SCANNED", Style::new().red().bold()),
             };
-            let name = v.partition_name.as_deref().map(|n| format!(" \"{n}\"")).unwrap_or_default();
+            let name = v
+                .partition_name
+                .as_deref()
+                .map(|n| format!(" \"{n}\""))
+                .unwrap_or_default();
             writeln!(
                 out,
                 "  {:<5} {:>10} {:<6}{}  {}",

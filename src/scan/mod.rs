@@ -7,8 +7,8 @@ mod raw;
 pub mod walk;
 
 use crate::detect::{DetectOptions, Detector};
-use crate::fs::probe::{FsKind, Probe, probe};
 use crate::fs;
+use crate::fs::probe::{FsKind, Probe, probe};
 use crate::report::{ScanError, TargetReport, VolumeReport, VolumeStatus};
 use crate::source::{FileSource, SharedSource};
 use crate::volume::{self, Role, Volume};
@@ -40,12 +40,21 @@ pub enum TargetError {
 }
 
 /// Scan a local raw disk image.
-pub fn scan_image(path: &Path, det: &Detector, opts: &ScanOptions) -> Result<TargetReport, TargetError> {
+pub fn scan_image(
+    path: &Path,
+    det: &Detector,
+    opts: &ScanOptions,
+) -> Result<TargetReport, TargetError> {
     let src = FileSource::open(path).map_err(|source| TargetError::Open {
         path: path.display().to_string(),
         source,
     })?;
-    Ok(scan_source(path.display().to_string(), Arc::new(src), det, opts))
+    Ok(scan_source(
+        path.display().to_string(),
+        Arc::new(src),
+        det,
+        opts,
+    ))
 }
 
 /// One disk of a target: a local image, or one snapshot of an AMI.
@@ -58,7 +67,12 @@ pub struct Disk {
 }
 
 /// Scan any source: the volumes inside it, then each volume's files.
-pub fn scan_source(target: String, src: SharedSource, det: &Detector, opts: &ScanOptions) -> TargetReport {
+pub fn scan_source(
+    target: String,
+    src: SharedSource,
+    det: &Detector,
+    opts: &ScanOptions,
+) -> TargetReport {
     scan_disks(
         target,
         vec![Disk {
@@ -71,7 +85,12 @@ pub fn scan_source(target: String, src: SharedSource, det: &Detector, opts: &Sca
 }
 
 /// Scan the disks of one target together (an AMI's volumes): LVM volume groups may span them.
-pub fn scan_disks(target: String, disks: Vec<Disk>, det: &Detector, opts: &ScanOptions) -> TargetReport {
+pub fn scan_disks(
+    target: String,
+    disks: Vec<Disk>,
+    det: &Detector,
+    opts: &ScanOptions,
+) -> TargetReport {
     let mut report = TargetReport {
         target,
         complete: false,
@@ -82,7 +101,11 @@ pub fn scan_disks(target: String, disks: Vec<Disk>, det: &Detector, opts: &ScanO
     };
     let mut volumes = vec![];
     for disk in disks {
-        let prefix = disk.label.as_deref().map(|l| format!("{l}:")).unwrap_or_default();
+        let prefix = disk
+            .label
+            .as_deref()
+            .map(|l| format!("{l}:"))
+            .unwrap_or_default();
         let layout = volume::discover(disk.source);
         let err = |m: String| ScanError {
             path: None,
@@ -96,7 +119,12 @@ pub fn scan_disks(target: String, disks: Vec<Disk>, det: &Detector, opts: &ScanO
         }
     }
     let lvm = volume::lvm::assemble(&volumes);
-    report.errors.extend(lvm.errors.into_iter().map(|message| ScanError { path: None, message }));
+    report
+        .errors
+        .extend(lvm.errors.into_iter().map(|message| ScanError {
+            path: None,
+            message,
+        }));
     for (i, v) in volumes.iter().enumerate() {
         if lvm.physical.contains(&i) {
             report.volumes.push(container(v));
@@ -154,7 +182,9 @@ fn fall_back_to_raw(
 ) -> (VolumeReport, Vec<crate::report::Finding>) {
     vr.errors.push(ScanError {
         path: None,
-        message: format!("{why}; the volume was scanned raw (block by block, content signatures only)"),
+        message: format!(
+            "{why}; the volume was scanned raw (block by block, content signatures only)"
+        ),
     });
     let res = raw::scan_raw(v.source.as_ref(), det, &opts.detect);
     vr.status = VolumeStatus::ScannedRaw;
@@ -167,7 +197,11 @@ fn fall_back_to_raw(
     (vr, findings)
 }
 
-fn scan_volume(v: &Volume, det: &Detector, opts: &ScanOptions) -> (VolumeReport, Vec<crate::report::Finding>) {
+fn scan_volume(
+    v: &Volume,
+    det: &Detector,
+    opts: &ScanOptions,
+) -> (VolumeReport, Vec<crate::report::Finding>) {
     let mut vr = blank(v);
     if v.size == 0 {
         vr.errors.push(ScanError {
@@ -234,7 +268,11 @@ fn scan_volume(v: &Volume, det: &Detector, opts: &ScanOptions) -> (VolumeReport,
     };
     vr.status = VolumeStatus::Scanned;
     vr.errors.extend(walked.errors);
-    let total: u64 = walked.files.iter().map(|f| f.size).fold(0, u64::saturating_add);
+    let total: u64 = walked
+        .files
+        .iter()
+        .map(|f| f.size)
+        .fold(0, u64::saturating_add);
     let bar = if opts.progress {
         let b = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
         b.set_style(

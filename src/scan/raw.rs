@@ -69,7 +69,10 @@ pub fn scan_raw(src: &dyn Source, det: &Detector, opts: &DetectOptions) -> RawRe
 
 fn scan_segment(src: &dyn Source, start: u64, det: &Detector, opts: &DetectOptions) -> RawResult {
     let mut out = RawResult::default();
-    let end = start.saturating_add(SEGMENT).saturating_add(OVERLAP).min(src.len());
+    let end = start
+        .saturating_add(SEGMENT)
+        .saturating_add(OVERLAP)
+        .min(src.len());
     let mut buf = vec![0u8; usize::try_from(end - start).unwrap_or(0)];
     if let Err(e) = src.read_at(start, &mut buf) {
         out.errors.push(ScanError {
@@ -79,7 +82,9 @@ fn scan_segment(src: &dyn Source, start: u64, det: &Detector, opts: &DetectOptio
         return out;
     }
     // Only the first SEGMENT bytes count as scanned here; the overlap belongs to the next task.
-    let own = usize::try_from(SEGMENT).unwrap_or(usize::MAX).min(buf.len());
+    let own = usize::try_from(SEGMENT)
+        .unwrap_or(usize::MAX)
+        .min(buf.len());
     let mut run_start: Option<usize> = None;
     let granules = buf.len().div_ceil(GRANULE);
     for g in 0..=granules {

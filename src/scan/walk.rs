@@ -119,6 +119,9 @@ mod tests {
         fn open_file<'a>(&'a self, _: &Entry) -> Result<Box<dyn Read + 'a>, FsError> {
             Ok(Box::new(std::io::empty()))
         }
+        fn read_link(&self, _: &Entry) -> Result<Vec<u8>, FsError> {
+            Ok(b"/".to_vec())
+        }
     }
 
     #[test]

@@ -62,7 +62,12 @@ pub trait Source: Send + Sync {
 pub type SharedSource = Arc<dyn Source>;
 
 /// Check that `[offset, offset+len)` lies inside a source of `size` bytes.
-pub(crate) fn check_bounds(what: &dyn Fn() -> String, offset: u64, len: usize, size: u64) -> Result<(), SourceError> {
+pub(crate) fn check_bounds(
+    what: &dyn Fn() -> String,
+    offset: u64,
+    len: usize,
+    size: u64,
+) -> Result<(), SourceError> {
     let len64 = u64::try_from(len).unwrap_or(u64::MAX);
     match offset.checked_add(len64) {
         Some(end) if end <= size => Ok(()),
@@ -114,13 +119,21 @@ impl std::io::Read for Cursor {
             std::io::Error::other("too many reads: the structure is too long or loops")
         })?;
         let remaining = self.src.len().saturating_sub(self.pos);
-        let n = usize::try_from(remaining).unwrap_or(usize::MAX).min(buf.len());
+        let n = usize::try_from(remaining)
+            .unwrap_or(usize::MAX)
+            .min(buf.len());
         if n == 0 {
             return Ok(0);
         }
-        let dst = buf.get_mut(..n).ok_or_else(|| std::io::Error::other("buffer"))?;
-        self.src.read_at(self.pos, dst).map_err(std::io::Error::other)?;
-        self.pos = self.pos.saturating_add(u64::try_from(n).unwrap_or(u64::MAX));
+        let dst = buf
+            .get_mut(..n)
+            .ok_or_else(|| std::io::Error::other("buffer"))?;
+        self.src
+            .read_at(self.pos, dst)
+            .map_err(std::io::Error::other)?;
+        self.pos = self
+            .pos
+            .saturating_add(u64::try_from(n).unwrap_or(u64::MAX));
         Ok(n)
     }
 }
@@ -185,6 +198,9 @@ pub(crate) mod tests {
         let m = Mem(vec![0; 10]);
         let err = m.read_at(8, &mut [0u8; 4]).unwrap_err();
         let msg = err.to_string();
-        assert!(msg.contains("offset 8") && msg.contains("past the end"), "{msg}");
+        assert!(
+            msg.contains("offset 8") && msg.contains("past the end"),
+            "{msg}"
+        );
     }
 }

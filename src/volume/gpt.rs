@@ -42,7 +42,10 @@ pub(super) fn discover(src: &SharedSource, head: &[u8]) -> Option<Discovery> {
     let mut errors = vec![];
     let mut warnings = vec![];
     let mut sizes = vec![];
-    for (lb, off) in [(LogicalBlockSize::Lb512, 512usize), (LogicalBlockSize::Lb4096, 4096)] {
+    for (lb, off) in [
+        (LogicalBlockSize::Lb512, 512usize),
+        (LogicalBlockSize::Lb4096, 4096),
+    ] {
         match header_sane(head, off) {
             Ok(true) => sizes.push(lb),
             Ok(false) => {}

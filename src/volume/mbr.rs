@@ -16,8 +16,7 @@ pub(super) fn has_signature(head: &[u8]) -> bool {
 
 /// True for a protective MBR (one entry of type 0xEE), which announces a GPT.
 pub(super) fn is_protective(head: &[u8]) -> bool {
-    has_signature(head)
-        && (0..4usize).any(|i| head.get(446 + i * 16 + 4) == Some(&0xEE))
+    has_signature(head) && (0..4usize).any(|i| head.get(446 + i * 16 + 4) == Some(&0xEE))
 }
 
 /// A parsed table at one sector size.
@@ -98,7 +97,10 @@ pub(super) fn discover(src: &SharedSource) -> Discovery {
         }
         let id = format!("p{idx}");
         if e.sectors == 0 {
-            errors.push(format!("partition {id}: type {:#04x} with zero sectors", e.sys));
+            errors.push(format!(
+                "partition {id}: type {:#04x} with zero sectors",
+                e.sys
+            ));
             continue;
         }
         volumes.push(partition(

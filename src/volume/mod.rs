@@ -61,7 +61,9 @@ const HEAD_LEN: usize = 64 * 1024 + 4096;
 
 /// Find the volumes in `src`. Never fails: what cannot be read becomes an error in the result.
 pub fn discover(src: SharedSource) -> Discovery {
-    let head_len = usize::try_from(src.len()).unwrap_or(usize::MAX).min(HEAD_LEN);
+    let head_len = usize::try_from(src.len())
+        .unwrap_or(usize::MAX)
+        .min(HEAD_LEN);
     let mut head = vec![0u8; head_len];
     if let Err(e) = src.read_at(0, &mut head) {
         return Discovery {

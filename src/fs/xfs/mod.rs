@@ -183,6 +183,15 @@ impl FsReader for XfsReader {
             _ => Err(other(&entry.path, "not a regular file")),
         }
     }
+
+    fn read_link(&self, entry: &Entry) -> Result<Vec<u8>, FsError> {
+        let ino = self.resolve(&entry.path)?;
+        let inode = Inode::read(&self.ctx, ino)?;
+        match inode.kind() {
+            EntryKind::Symlink => file::read_symlink(&self.ctx, &inode),
+            _ => Err(other(&entry.path, "not a symbolic link")),
+        }
+    }
 }
 
 fn trim_slashes(path: &[u8]) -> &[u8] {

@@ -273,7 +273,16 @@ version = 1
 
     #[test]
     fn rejects_broken_text_without_panicking() {
-        for bad in ["a {", "a = ", "a = [1, 2", "a = \"x", "{", "a b", "}", "a = ]"] {
+        for bad in [
+            "a {",
+            "a = ",
+            "a = [1, 2",
+            "a = \"x",
+            "{",
+            "a b",
+            "}",
+            "a = ]",
+        ] {
             assert!(parse(bad.as_bytes()).is_err(), "{bad}");
         }
         let deep = "a {".repeat(100);

@@ -23,10 +23,14 @@ pub struct PvLabel {
 }
 
 fn u32_at(b: &[u8], o: usize) -> Option<u32> {
-    Some(u32::from_le_bytes(b.get(o..o.checked_add(4)?)?.try_into().ok()?))
+    Some(u32::from_le_bytes(
+        b.get(o..o.checked_add(4)?)?.try_into().ok()?,
+    ))
 }
 fn u64_at(b: &[u8], o: usize) -> Option<u64> {
-    Some(u64::from_le_bytes(b.get(o..o.checked_add(8)?)?.try_into().ok()?))
+    Some(u64::from_le_bytes(
+        b.get(o..o.checked_add(8)?)?.try_into().ok()?,
+    ))
 }
 
 /// Find and parse the label in the first four 512-byte sectors. `Ok(None)` when there is none.
@@ -45,10 +49,9 @@ pub fn read_label(src: &dyn Source) -> Result<Option<PvLabel>, String> {
             continue;
         }
         let off = u32_at(s, 20).ok_or("label header")? as usize;
-        let pvh = s
-            .get(off..)
-            .filter(|p| p.len() >= 40)
-            .ok_or_else(|| format!("LVM label in sector {sector}: PV header offset {off} is outside the sector"))?;
+        let pvh = s.get(off..).filter(|p| p.len() >= 40).ok_or_else(|| {
+            format!("LVM label in sector {sector}: PV header offset {off} is outside the sector")
+        })?;
         let uuid = String::from_utf8_lossy(&pvh[..32]).into_owned();
         let device_size = u64_at(pvh, 32).ok_or("PV header")?;
         // Data areas, then metadata areas, each list ended by a zero pair.
@@ -57,14 +60,18 @@ pub fn read_label(src: &dyn Source) -> Result<Option<PvLabel>, String> {
         for list in &mut lists {
             loop {
                 let (Some(o), Some(z)) = (u64_at(pvh, pos), u64_at(pvh, pos + 8)) else {
-                    return Err(format!("LVM PV header in sector {sector}: area list runs past the sector"));
+                    return Err(format!(
+                        "LVM PV header in sector {sector}: area list runs past the sector"
+                    ));
                 };
                 pos += 16;
                 if o == 0 && z == 0 {
                     break;
                 }
                 if list.len() >= MAX_AREAS {
-                    return Err(format!("LVM PV header in sector {sector}: more than {MAX_AREAS} areas"));
+                    return Err(format!(
+                        "LVM PV header in sector {sector}: more than {MAX_AREAS} areas"
+                    ));
                 }
                 list.push((o, z));
             }
@@ -146,7 +153,6 @@ pub fn pv_image(text: &[u8]) -> Vec<u8> {
     img
 }
 
-
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
@@ -182,14 +188,22 @@ pub(crate) mod tests {
         img[4096 + 48..4096 + 56].copy_from_slice(&u64::MAX.to_le_bytes());
         let src = Mem(img);
         let label = read_label(&src).unwrap().unwrap();
-        assert!(read_metadata(&src, &label).unwrap_err().contains("does not fit"));
+        assert!(
+            read_metadata(&src, &label)
+                .unwrap_err()
+                .contains("does not fit")
+        );
     }
 
     #[test]
     fn a_pv_header_offset_outside_the_sector_is_an_error() {
         let mut img = pv_image(b"vg { }");
         img[512 + 20..512 + 24].copy_from_slice(&4000u32.to_le_bytes());
-        assert!(read_label(&Mem(img)).unwrap_err().contains("outside the sector"));
+        assert!(
+            read_label(&Mem(img))
+                .unwrap_err()
+                .contains("outside the sector")
+        );
     }
 
     #[test]

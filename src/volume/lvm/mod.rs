@@ -59,8 +59,10 @@ impl Source for Concat {
             let n = usize::try_from(seg.len - within)
                 .unwrap_or(usize::MAX)
                 .min(buf.len() - done);
-            seg.pv
-                .read_at(seg.pv_offset.saturating_add(within), &mut buf[done..done + n])?;
+            seg.pv.read_at(
+                seg.pv_offset.saturating_add(within),
+                &mut buf[done..done + n],
+            )?;
             done += n;
         }
         Ok(())
@@ -111,7 +113,8 @@ pub fn assemble(volumes: &[Volume]) -> Assembly {
             Ok(text) => match config::parse(&text) {
                 Ok(top) => top.sections.into_iter().next(),
                 Err(e) => {
-                    out.errors.push(format!("volume {}: LVM metadata: {e}", v.id));
+                    out.errors
+                        .push(format!("volume {}: LVM metadata: {e}", v.id));
                     None
                 }
             },
@@ -151,8 +154,9 @@ fn build_vg(vg_name: &str, vg: &Section, pvs: &[Pv], out: &mut Assembly) {
         .and_then(|e| e.checked_mul(SECTOR))
         .filter(|&e| e > 0)
     else {
-        out.errors
-            .push(format!("LVM volume group {vg_name}: missing or invalid extent_size"));
+        out.errors.push(format!(
+            "LVM volume group {vg_name}: missing or invalid extent_size"
+        ));
         return;
     };
     // pvN name -> (source, pe_start bytes)
@@ -160,7 +164,10 @@ fn build_vg(vg_name: &str, vg: &Section, pvs: &[Pv], out: &mut Assembly) {
     if let Some(pvsec) = vg.sections.get("physical_volumes") {
         for (name, p) in &pvsec.sections {
             let uuid = p.str("id").map(strip).unwrap_or_default();
-            let pe_start = p.int("pe_start").and_then(|s| u64::try_from(s).ok()).unwrap_or(0);
+            let pe_start = p
+                .int("pe_start")
+                .and_then(|s| u64::try_from(s).ok())
+                .unwrap_or(0);
             let found = pvs
                 .iter()
                 .find(|pv| pv.uuid == uuid)
@@ -211,8 +218,14 @@ fn segment(
     let kind = seg.str("type").unwrap_or("?");
     let stripes = seg.int("stripe_count").unwrap_or(1);
     if kind != "striped" || stripes != 1 {
-        let what = if kind == "striped" { "striped (more than one stripe)" } else { kind };
-        return Err(format!("segment type `{what}` is not supported; only linear volumes are read"));
+        let what = if kind == "striped" {
+            "striped (more than one stripe)"
+        } else {
+            kind
+        };
+        return Err(format!(
+            "segment type `{what}` is not supported; only linear volumes are read"
+        ));
     }
     let num = |k: &str| {
         seg.int(k)
@@ -222,7 +235,10 @@ fn segment(
     let start = num("start_extent")?;
     let count = num("extent_count")?;
     let (pv_name, pv_extent) = match seg.list("stripes") {
-        Some([Value::Str(n), Value::Int(e)]) => (n.as_str(), u64::try_from(*e).map_err(|_| "negative extent")?),
+        Some([Value::Str(n), Value::Int(e)]) => (
+            n.as_str(),
+            u64::try_from(*e).map_err(|_| "negative extent")?,
+        ),
         _ => return Err("`stripes` is not [\"pvN\", extent]".into()),
     };
     let (pv, pe_start) = pvs
@@ -278,10 +294,21 @@ logical_volumes {
         assert_eq!(root.size, 8192);
         let mut buf = [0u8; 2];
         root.source.read_at(4095, &mut buf).unwrap();
-        assert_eq!(&buf, b"BA", "LV extent 0 is PV extent 1, LV extent 1 is PV extent 0");
+        assert_eq!(
+            &buf, b"BA",
+            "LV extent 0 is PV extent 1, LV extent 1 is PV extent 0"
+        );
         let pool = a.logical.iter().find(|v| v.id == "vg0/pool").unwrap();
-        assert!(pool.errors[0].contains("`thin-pool` is not supported"), "{:?}", pool.errors);
+        assert!(
+            pool.errors[0].contains("`thin-pool` is not supported"),
+            "{:?}",
+            pool.errors
+        );
         let lost = a.logical.iter().find(|v| v.id == "vg0/lost").unwrap();
-        assert!(lost.errors[0].contains("pv9 is not among"), "{:?}", lost.errors);
+        assert!(
+            lost.errors[0].contains("pv9 is not among"),
+            "{:?}",
+            lost.errors
+        );
     }
 }
