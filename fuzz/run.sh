@@ -18,8 +18,13 @@ for i in $(seq 1 40); do echo "$i" > "$work/tree/a/f$i"; done
 python3 ../testdata/mkfs-xfs-tree.py "$work/tree" "$work/xfs.img" 16m -d agcount=1 -m crc=0 >/dev/null 2>&1
 export AMISCAN_FUZZ_XFS_BASE=$work/xfs.img
 echo seed > corpus/xfs/seed
-for t in partitions lvm xfs; do
+status=0
+for t in ${TARGETS:-partitions lvm xfs}; do
   echo "== $t: ${secs}s"
-  cargo fuzz run -O "$t" "corpus/$t" -- -max_total_time="$secs" -rss_limit_mb=2048 -timeout=10 2>&1 \
-    | grep -E '^(#[0-9]+.*(DONE|pulse)|Done|==.*ERROR|SUMMARY|artifact)' | tail -3
+  if ! cargo fuzz run -O "$t" "corpus/$t" -- -max_total_time="$secs" -rss_limit_mb=2048 -timeout=10 \
+      >"$work/$t.log" 2>&1; then
+    status=1
+  fi
+  grep -E '^(#[0-9]+.*(DONE|pulse)|Done|==.*ERROR|SUMMARY|artifact|.*panicked)' "$work/$t.log" | tail -4
 done
+exit $status

@@ -54,9 +54,11 @@ pub enum Color {
 /// `amiscan scan`.
 #[derive(clap::Args, Debug)]
 pub struct ScanArgs {
-    /// Raw disk images (a whole disk with GPT or MBR, or a bare filesystem).
+    /// What to scan: raw disk images (a whole disk with GPT or MBR, or a bare filesystem),
+    /// AMIs (`ami-...`: every EBS volume of the image) and EBS snapshots (`snap-...`), read
+    /// through the EBS direct APIs.
     #[arg(required = true, value_name = "TARGET")]
-    pub targets: Vec<PathBuf>,
+    pub targets: Vec<String>,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
@@ -79,6 +81,35 @@ pub struct ScanArgs {
     /// Colour the text report.
     #[arg(long, value_enum, default_value_t = Color::Auto)]
     pub color: Color,
+    /// AWS options, for `ami-...` and `snap-...` targets.
+    #[command(flatten)]
+    pub aws: AwsArgs,
+}
+
+/// How to reach AWS. Credentials come from the standard chain (environment, profiles, SSO, web
+/// identity, IMDS); `AWS_ENDPOINT_URL`, `AWS_ENDPOINT_URL_EBS` and `AWS_ENDPOINT_URL_EC2` are
+/// honoured.
+#[derive(clap::Args, Debug, Clone)]
+#[command(next_help_heading = "AWS (ami-... and snap-... targets)")]
+pub struct AwsArgs {
+    /// AWS region (default: from the environment or profile).
+    #[arg(long)]
+    pub region: Option<String>,
+    /// Named profile from the shared config files.
+    #[arg(long)]
+    pub profile: Option<String>,
+    /// Endpoint for both EC2 and EBS (overrides AWS_ENDPOINT_URL*).
+    #[arg(long, value_name = "URL")]
+    pub endpoint_url: Option<String>,
+    /// Assume this role first (to scan images in another account).
+    #[arg(long, value_name = "ARN")]
+    pub role_arn: Option<String>,
+    /// GetSnapshotBlock requests in flight per snapshot (never above 1000 requests/s).
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub concurrency: u32,
+    /// Memory for the block cache, per snapshot, in MiB.
+    #[arg(long, default_value_t = 256, value_name = "MIB", value_parser = clap::value_parser!(u64).range(8..))]
+    pub cache_mb: u64,
 }
 
 /// `amiscan rules`.

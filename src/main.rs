@@ -82,8 +82,9 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                 progress: !args.no_progress && std::io::stderr().is_terminal(),
             };
             let mut targets = vec![];
+            let mut aws = AwsContext::default();
             for t in &args.targets {
-                targets.push(scan::scan_image(t, &det, &opts)?);
+                targets.push(scan_target(t, &args.aws, &mut aws, &det, &opts)?);
             }
             let report = Report {
                 version: 1,
@@ -111,6 +112,56 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             Ok(exit_code(&report, args.fail_on))
         }
     }
+}
+
+/// The AWS session, made on first use (local images need none).
+#[derive(Default)]
+struct AwsContext {
+    #[cfg(feature = "aws")]
+    session: Option<amiscan::aws::AwsSession>,
+}
+
+/// Scan one target: a local image, or an AMI / snapshot through the EBS direct APIs.
+fn scan_target(
+    target: &str,
+    aws_args: &cli::AwsArgs,
+    aws: &mut AwsContext,
+    det: &Detector,
+    opts: &ScanOptions,
+) -> anyhow::Result<amiscan::report::TargetReport> {
+    let path = std::path::Path::new(target);
+    #[cfg(feature = "aws")]
+    if !path.exists() {
+        if let Some(t) = amiscan::aws::scan::EbsTarget::parse(target) {
+            if aws.session.is_none() {
+                let o = amiscan::aws::AwsOptions {
+                    region: aws_args.region.clone(),
+                    profile: aws_args.profile.clone(),
+                    endpoint_url: aws_args.endpoint_url.clone(),
+                    role_arn: aws_args.role_arn.clone(),
+                    credentials: None,
+                };
+                aws.session =
+                    Some(amiscan::aws::AwsSession::new(&o).context("cannot set up AWS clients")?);
+            }
+            let session = aws.session.as_ref().context("no AWS session")?;
+            let ebs = amiscan::source::ebs::EbsOptions {
+                concurrency: aws_args.concurrency as usize,
+                cache_bytes: aws_args.cache_mb.saturating_mul(1024 * 1024),
+                ..Default::default()
+            };
+            return amiscan::aws::scan::scan_ebs_target(session, &t, &ebs, det, opts)
+                .with_context(|| format!("cannot scan {target}"));
+        }
+    }
+    #[cfg(not(feature = "aws"))]
+    {
+        let _ = (aws_args, &aws);
+        if !path.exists() && (target.starts_with("ami-") || target.starts_with("snap-")) {
+            anyhow::bail!("{target}: this amiscan was built without the `aws` feature");
+        }
+    }
+    Ok(scan::scan_image(path, det, opts)?)
 }
 
 fn exit_code(report: &Report, fail_on: amiscan::report::Severity) -> u8 {

@@ -83,7 +83,8 @@ fn volume<'a>(t: &'a Value, id: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no volume {id} in {t:#}"))
 }
 
-/// A data tree with one PEM key, as an ext4 image of `size`.
+/// A data tree with one passphrase-protected PEM key (`pem-encrypted-private-key`, medium), as an
+/// ext4 image of `size`.
 fn data_ext4(dir: &Path, size: &str) -> PathBuf {
     let tree = testdata().join("trees/data");
     sh(
@@ -109,7 +110,7 @@ fn lvm_linear_volume_in_two_segments_is_assembled_and_scanned() {
         ),
         &dir,
     );
-    let (code, t) = scan(&dir.join("lvm.img"), &[]);
+    let (code, t) = scan(&dir.join("lvm.img"), &["--fail-on", "medium"]);
     assert_eq!(code, 1, "{t:#}");
     assert_eq!(t["complete"], true, "{t:#}");
     assert_eq!(volume(&t, "p2")["status"], "container");
@@ -121,11 +122,13 @@ fn lvm_linear_volume_in_two_segments_is_assembled_and_scanned() {
     assert_eq!(
         findings(&t),
         vec![(
-            "pem-private-key".into(),
+            "pem-encrypted-private-key".into(),
             "rootvg/root".into(),
             Some("/secrets/id_rsa".into())
         )]
     );
+    // Nothing at or above the default --fail-on high, and the scan was complete: exit 0.
+    assert_eq!(scan(&dir.join("lvm.img"), &[]).0, 0);
 }
 
 #[test]
@@ -149,7 +152,7 @@ fn efi_system_partition_fat_is_scanned() {
         &dir,
     );
     let (code, t) = scan(&dir.join("disk.img"), &[]);
-    assert_eq!(code, 1, "{t:#}");
+    assert_eq!(code, 0, "{t:#}");
     assert_eq!(t["complete"], true, "{t:#}");
     let esp = volume(&t, "p2");
     assert_eq!(esp["filesystem"], "vfat");
@@ -160,12 +163,12 @@ fn efi_system_partition_fat_is_scanned() {
         findings(&t),
         vec![
             (
-                "pem-private-key".into(),
+                "pem-encrypted-private-key".into(),
                 "p2".into(),
                 Some("/secrets/id_rsa".into())
             ),
             (
-                "pem-private-key".into(),
+                "pem-encrypted-private-key".into(),
                 "p3".into(),
                 Some("/secrets/id_rsa".into())
             ),
@@ -185,15 +188,18 @@ fn ext4_with_inline_data_falls_back_to_a_raw_scan() {
         &dir,
     );
     let (code, t) = scan(&dir.join("fs.img"), &[]);
-    // The planted key is critical, so the exit code is 1; the report says it is incomplete.
-    assert_eq!(code, 1, "{t:#}");
+    // The planted key is medium (below --fail-on high) and the scan is incomplete: exit 3.
+    assert_eq!(code, 3, "{t:#}");
     assert_eq!(t["complete"], false);
     let v = volume(&t, "disk");
     assert_eq!(v["status"], "scanned_raw");
     let msg = v["errors"][0]["message"].as_str().unwrap();
     assert!(msg.contains("unsupported") && msg.contains("raw"), "{msg}");
     let f = findings(&t);
-    assert_eq!(f, vec![("pem-private-key".into(), "disk".into(), None)]);
+    assert_eq!(
+        f,
+        vec![("pem-encrypted-private-key".into(), "disk".into(), None)]
+    );
     assert!(t["findings"][0]["offset"].as_u64().unwrap() > 0);
 }
 
@@ -210,7 +216,7 @@ fn an_unknown_format_is_scanned_raw_and_incomplete() {
     assert_eq!(code, 1);
     assert_eq!(t["complete"], false);
     assert_eq!(volume(&t, "disk")["status"], "scanned_raw");
-    assert_eq!(t["findings"][0]["rule"], "pem-private-key");
+    assert_eq!(t["findings"][0]["rule"], "pem-encrypted-private-key");
     assert_eq!(t["findings"][0]["offset"], at as u64);
     assert!(t["findings"][0]["path"].is_null());
 }

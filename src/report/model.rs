@@ -156,7 +156,36 @@ pub struct VolumeReport {
     pub errors: Vec<ScanError>,
 }
 
-/// Result for one target (a disk image, later a snapshot or an AMI).
+/// How one EBS snapshot was read: what it holds and what reading it cost.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SnapshotReport {
+    /// Device name in the AMI's block device mapping (`/dev/xvda`), when scanned as part of one.
+    pub device_name: Option<String>,
+    /// `snap-...`.
+    pub snapshot_id: String,
+    /// Volume size in bytes.
+    pub volume_size: u64,
+    /// Non-zero blocks the listing returned.
+    pub blocks_listed: u64,
+    /// Blocks fetched and verified.
+    pub blocks_fetched: u64,
+    /// Bytes fetched.
+    pub bytes_fetched: u64,
+    /// `GetSnapshotBlock` requests, retries included.
+    pub requests: u64,
+    /// Attempts repeated after a failure.
+    pub retries: u64,
+    /// Failures that were throttling.
+    pub throttles: u64,
+    /// Blocks given up on after every retry.
+    pub failed_blocks: u64,
+    /// Seconds from opening the snapshot to the end of its scan.
+    pub elapsed_secs: f64,
+}
+
+impl Eq for SnapshotReport {}
+
+/// Result for one target (a disk image, an EBS snapshot or an AMI).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TargetReport {
     /// The target as the user named it.
@@ -170,6 +199,9 @@ pub struct TargetReport {
     /// header was used). They do not make the target incomplete.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<ScanError>,
+    /// For EBS targets: each snapshot read, with its request accounting.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub snapshots: Vec<SnapshotReport>,
     /// Every volume found, scanned or not.
     pub volumes: Vec<VolumeReport>,
     /// Findings, sorted by severity (most severe first), then volume and path.
@@ -242,6 +274,7 @@ mod tests {
             complete: true,
             errors: vec![],
             warnings: vec![],
+            snapshots: vec![],
             volumes: vec![VolumeReport {
                 id: "p1".into(),
                 offset: 0,

@@ -112,6 +112,27 @@ pub fn write_text(report: &Report, out: &mut dyn Write, color: bool) -> std::io:
                 }
             }
         }
+        for sn in &t.snapshots {
+            writeln!(
+                out,
+                "  snapshot {}{} {}: {} blocks listed, {} fetched ({}), {} requests, {} retries, \
+                 {} throttled, {} failed, {:.1} s",
+                sn.snapshot_id,
+                sn.device_name
+                    .as_deref()
+                    .map(|d| format!(" ({d})"))
+                    .unwrap_or_default(),
+                human_bytes(sn.volume_size),
+                sn.blocks_listed,
+                sn.blocks_fetched,
+                human_bytes(sn.bytes_fetched),
+                sn.requests,
+                sn.retries,
+                sn.throttles,
+                sn.failed_blocks,
+                sn.elapsed_secs
+            )?;
+        }
         for e in &t.errors {
             writeln!(out, "  error: {}", e.message)?;
         }
@@ -168,6 +189,7 @@ mod tests {
             complete: true,
             errors: vec![],
             warnings: vec![],
+            snapshots: vec![],
             volumes: vec![],
             findings: vec![f("a", Severity::High), f("b", Severity::Critical)],
         };

@@ -96,6 +96,7 @@ pub fn scan_disks(
         complete: false,
         errors: vec![],
         warnings: vec![],
+        snapshots: vec![],
         volumes: vec![],
         findings: vec![],
     };

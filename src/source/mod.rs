@@ -1,6 +1,8 @@
 //! Byte sources: everything above this module reads an image through [`Source`], so a local raw
 //! image and (later) an EBS snapshot look the same to the partition and filesystem parsers.
 
+#[cfg(feature = "aws")]
+pub mod ebs;
 mod file;
 mod mem;
 mod window;

@@ -77,15 +77,21 @@ pub(super) fn discover(src: &SharedSource, head: &[u8]) -> Option<Discovery> {
     let mut last_err = None;
     for lb in sizes {
         let cursor = Cursor::new(src.clone()).with_read_limit(64 * 1024);
-        let disk = gpt::GptConfig::new()
-            .writable(false)
-            .logical_block_size(lb)
-            .only_valid_headers(false)
-            .open_from_device(cursor);
+        let disk = super::mbr::guarded("GPT", || {
+            gpt::GptConfig::new()
+                .writable(false)
+                .logical_block_size(lb)
+                .only_valid_headers(false)
+                .open_from_device(cursor)
+        });
         let disk = match disk {
-            Ok(d) => d,
-            Err(e) => {
+            Ok(Ok(d)) => d,
+            Ok(Err(e)) => {
                 last_err = Some(e.to_string());
+                continue;
+            }
+            Err(e) => {
+                last_err = Some(e);
                 continue;
             }
         };

@@ -25,9 +25,42 @@ struct Table {
     error: Option<String>,
 }
 
+/// Run a third-party parser, turning a panic on malformed input into an error. The parsers are
+/// pre-checked for the panics we know of; this is the backstop for the ones we do not.
+pub(super) fn guarded<T>(what: &str, f: impl FnOnce() -> T) -> Result<T, String> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
+        .map_err(|_| format!("{what}: the parser failed on malformed input"))
+}
+
+/// True when every used primary entry starts at LBA 0: an invalid table (it overlaps the MBR
+/// itself) on which `mbrman` 0.6 panics while computing the alignment.
+fn all_used_start_at_zero(head: &[u8]) -> bool {
+    let mut used = 0;
+    for i in 0..4usize {
+        let o = 446 + i * 16;
+        let (Some(&sys), Some(lba)) = (head.get(o + 4), head.get(o + 8..o + 12)) else {
+            return false;
+        };
+        if sys != 0 {
+            used += 1;
+            if lba != [0, 0, 0, 0] {
+                return false;
+            }
+        }
+    }
+    used > 0
+}
+
 fn read_table(src: &SharedSource, sector: u32) -> Result<Table, String> {
+    let mut head = [0u8; 512];
+    src.read_at(0, &mut head).map_err(|e| e.to_string())?;
+    if all_used_start_at_zero(&head) {
+        return Err("MBR: every partition entry starts at sector 0 (inside the MBR itself)".into());
+    }
     let mut cursor = Cursor::new(src.clone()).with_read_limit(MAX_READS);
-    match mbrman::MBR::read_from(&mut cursor, sector) {
+    let full = guarded("MBR", || mbrman::MBR::read_from(&mut cursor, sector))
+        .and_then(|r| r.map_err(|e| e.to_string()));
+    match full {
         Ok(mbr) => Ok(Table {
             entries: mbr.iter().map(|(i, e)| (i, e.clone())).collect(),
             error: None,
@@ -35,7 +68,8 @@ fn read_table(src: &SharedSource, sector: u32) -> Result<Table, String> {
         Err(full_err) => {
             // The chain of logical partitions is broken: keep the primaries.
             let mut cursor = Cursor::new(src.clone()).with_read_limit(MAX_READS);
-            let header = mbrman::MBRHeader::read_from(&mut cursor).map_err(|e| e.to_string())?;
+            let header = guarded("MBR", || mbrman::MBRHeader::read_from(&mut cursor))?
+                .map_err(|e| e.to_string())?;
             Ok(Table {
                 entries: header.iter().map(|(i, e)| (i, e.clone())).collect(),
                 error: Some(format!(
@@ -164,6 +198,21 @@ mod tests {
         assert_eq!(d.volumes[0].offset, 2048 * 512);
         assert!(d.volumes[0].errors.is_empty());
         assert!(d.volumes[1].errors[0].contains("past the end"));
+    }
+
+    /// Found by the `partitions` fuzz target: an MBR whose only used entries start at LBA 0 made
+    /// `mbrman` panic (an empty range in its alignment search).
+    #[test]
+    fn fuzz_crash_all_partitions_at_lba_zero_is_an_error_not_a_panic() {
+        let mut img = vec![0u8; 1 << 20];
+        img[510] = 0x55;
+        img[511] = 0xAA;
+        entry(&mut img, 0, 0x83, 0, 100);
+        entry(&mut img, 2, 0x07, 0, 5);
+        let src: SharedSource = Arc::new(Mem(img));
+        let d = discover(&src);
+        assert!(d.volumes.is_empty());
+        assert!(d.errors[0].contains("sector 0"), "{:?}", d.errors);
     }
 
     #[test]

@@ -1,0 +1,925 @@
+//! An EBS snapshot read block by block through the EBS direct APIs (`ListSnapshotBlocks`,
+//! `GetSnapshotBlock`): no instance, no volume, no mount.
+//!
+//! [`EbsSource::open`] lists the snapshot's blocks (index → block token); blocks never written are
+//! not listed, read as zeros and are never requested. [`Source::read_at`] maps a byte range onto
+//! 512 KiB blocks, served from a bounded LRU cache or fetched on the source's own tokio runtime;
+//! the calling thread (any thread, e.g. rayon's) waits for the result. Concurrent readers of the
+//! same block share one request. Every fetch is checked against `x-amz-Checksum` (SHA-256) and
+//! `x-amz-Data-Length`, retried with exponential backoff and full jitter on throttling, 5xx,
+//! timeouts, connection resets, stalled bodies and bad checksums, and re-listed when its block
+//! token expired. A semaphore caps the requests in flight and a pacing limiter keeps
+//! `GetSnapshotBlock` at or under `max_rps` (≤ 1000) for the snapshot. Sequential reads (or a
+//! [`EbsSource::prefetch`] hint) fetch the next listed blocks ahead.
+
+mod cache;
+mod error;
+mod rate;
+mod retry;
+
+pub use error::EbsError;
+
+use crate::source::{Source, SourceError, check_bounds};
+use aws_sdk_ebs::Client;
+use base64::Engine;
+use cache::{Block, BlockCache};
+pub(crate) use error::error_chain;
+use error::{Failure, Op, classify};
+use rate::RateLimiter;
+use retry::{Jitter, backoff};
+use sha2::Digest;
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+/// The EBS block size (512 KiB); the service reports it in every listing.
+pub const BLOCK_SIZE: u64 = 512 * 1024;
+/// The highest `GetSnapshotBlock` rate this source ever uses, per snapshot.
+pub const MAX_RPS: u32 = 1000;
+const GIB: u64 = 1 << 30;
+/// Recent sequential streams remembered for prefetch detection.
+const STREAMS: usize = 32;
+/// Pages a re-listing may follow before giving up.
+const MAX_RELIST_PAGES: usize = 64;
+
+/// How an [`EbsSource`] fetches.
+#[derive(Debug, Clone)]
+pub struct EbsOptions {
+    /// `GetSnapshotBlock` requests in flight at once (default 64).
+    pub concurrency: usize,
+    /// Bytes of blocks kept in memory (default 256 MiB).
+    pub cache_bytes: u64,
+    /// Listed blocks fetched ahead of a sequential reader (default 16; 0 = off).
+    pub prefetch_blocks: usize,
+    /// `GetSnapshotBlock` requests per second, at most [`MAX_RPS`] (default 1000).
+    pub max_rps: u32,
+    /// Time allowed for one attempt, body included (default 30 s).
+    pub attempt_timeout: Duration,
+    /// TCP/TLS connect timeout (default 5 s).
+    pub connect_timeout: Duration,
+    /// Time to the first byte of the answer (default 10 s).
+    pub read_timeout: Duration,
+    /// Longest pause between two pieces of a block body (default 10 s).
+    pub body_stall_timeout: Duration,
+    /// Attempts per request, first included (default 8).
+    pub max_attempts: u32,
+    /// First backoff ceiling; doubles per retry (default 100 ms).
+    pub backoff_base: Duration,
+    /// Largest backoff ceiling (default 10 s).
+    pub backoff_max: Duration,
+    /// `MaxResults` of the initial listing, 100..=10000 (default 10000).
+    pub list_page_size: u32,
+    /// `MaxResults` of a re-listing after an expired token, 100..=10000 (default 1000).
+    pub relist_page_size: u32,
+    /// Threads of the source's runtime (default 2; the work is I/O).
+    pub worker_threads: usize,
+}
+
+impl Default for EbsOptions {
+    fn default() -> Self {
+        EbsOptions {
+            concurrency: 64,
+            cache_bytes: 256 << 20,
+            prefetch_blocks: 16,
+            max_rps: MAX_RPS,
+            attempt_timeout: Duration::from_secs(30),
+            connect_timeout: Duration::from_secs(5),
+            read_timeout: Duration::from_secs(10),
+            body_stall_timeout: Duration::from_secs(10),
+            max_attempts: 8,
+            backoff_base: Duration::from_millis(100),
+            backoff_max: Duration::from_secs(10),
+            list_page_size: 10_000,
+            relist_page_size: 1000,
+            worker_threads: 2,
+        }
+    }
+}
+
+/// Counters of one source, for `--stats` output and tests.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct EbsStats {
+    /// Blocks the listing returned (non-zero blocks).
+    pub blocks_listed: u64,
+    /// Blocks fetched and verified.
+    pub blocks_fetched: u64,
+    /// Bytes of verified blocks.
+    pub bytes_fetched: u64,
+    /// `GetSnapshotBlock` requests sent (attempts, retries included).
+    pub requests: u64,
+    /// `ListSnapshotBlocks` requests sent (attempts included).
+    pub list_calls: u64,
+    /// Re-listings after an expired block token.
+    pub relists: u64,
+    /// Attempts repeated after a failure.
+    pub retries: u64,
+    /// Failures that were throttling.
+    pub throttles: u64,
+    /// Blocks served from the cache.
+    pub cache_hits: u64,
+    /// Reads that waited for a request another reader had started.
+    pub inflight_waits: u64,
+    /// Fetches started ahead of the reader.
+    pub prefetched: u64,
+    /// Blocks given up on.
+    pub failed_blocks: u64,
+    /// Time since the source was opened, in seconds.
+    #[serde(serialize_with = "secs")]
+    pub elapsed: Duration,
+}
+
+fn secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64(d.as_secs_f64())
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    blocks_listed: AtomicU64,
+    blocks_fetched: AtomicU64,
+    bytes_fetched: AtomicU64,
+    requests: AtomicU64,
+    list_calls: AtomicU64,
+    relists: AtomicU64,
+    retries: AtomicU64,
+    throttles: AtomicU64,
+    cache_hits: AtomicU64,
+    inflight_waits: AtomicU64,
+    prefetched: AtomicU64,
+    failed_blocks: AtomicU64,
+}
+
+fn bump(c: &AtomicU64, n: u64) {
+    c.fetch_add(n, Ordering::Relaxed);
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// What every request needs: the client, ids, options and counters.
+#[derive(Debug)]
+struct Ctx {
+    client: Client,
+    snapshot: String,
+    opts: EbsOptions,
+    jitter: Jitter,
+    counters: Counters,
+    started: Instant,
+}
+
+/// One page of a listing.
+struct Page {
+    blocks: Vec<(u64, String)>,
+    next: Option<String>,
+    volume_gib: Option<u64>,
+    block_size: Option<u64>,
+}
+
+impl Ctx {
+    fn protocol(&self, message: impl Into<String>) -> EbsError {
+        EbsError::Protocol {
+            snapshot: self.snapshot.clone(),
+            message: message.into(),
+        }
+    }
+
+    async fn pause(&self, retry: u32) {
+        bump(&self.counters.retries, 1);
+        let d = backoff(
+            &self.jitter,
+            self.opts.backoff_base,
+            self.opts.backoff_max,
+            retry,
+        );
+        tokio::time::sleep(d).await;
+    }
+
+    /// One `ListSnapshotBlocks` page, retried.
+    async fn list_page(
+        &self,
+        start: Option<u64>,
+        token: Option<&str>,
+        max_results: u32,
+    ) -> Result<Page, EbsError> {
+        let attempts = self.opts.max_attempts.max(1);
+        let mut last = String::new();
+        for attempt in 1..=attempts {
+            bump(&self.counters.list_calls, 1);
+            let mut req = self
+                .client
+                .list_snapshot_blocks()
+                .snapshot_id(&self.snapshot)
+                .max_results(i32::try_from(max_results.clamp(100, 10_000)).unwrap_or(10_000));
+            if let Some(t) = token {
+                req = req.next_token(t);
+            } else if let Some(s) = start {
+                req = req.starting_block_index(
+                    i32::try_from(s).map_err(|_| self.protocol("block index past 2^31"))?,
+                );
+            }
+            let failure = match tokio::time::timeout(self.opts.attempt_timeout, req.send()).await {
+                Ok(Ok(out)) => return self.page(out),
+                Ok(Err(e)) => classify(&self.snapshot, Op::List, &e),
+                Err(_) => Failure::Retry {
+                    throttle: false,
+                    message: format!("timed out after {:?}", self.opts.attempt_timeout),
+                },
+            };
+            match failure {
+                Failure::Fatal(e) => return Err(e),
+                Failure::ExpiredToken(m) => {
+                    return Err(EbsError::Api {
+                        snapshot: self.snapshot.clone(),
+                        operation: Op::List.name(),
+                        message: m,
+                    });
+                }
+                Failure::Retry { throttle, message } => {
+                    if throttle {
+                        bump(&self.counters.throttles, 1);
+                    }
+                    last = message;
+                }
+            }
+            if attempt < attempts {
+                self.pause(attempt).await;
+            }
+        }
+        Err(EbsError::Api {
+            snapshot: self.snapshot.clone(),
+            operation: Op::List.name(),
+            message: format!("still failing after {attempts} attempts: {last}"),
+        })
+    }
+
+    fn page(
+        &self,
+        out: aws_sdk_ebs::operation::list_snapshot_blocks::ListSnapshotBlocksOutput,
+    ) -> Result<Page, EbsError> {
+        let mut blocks = Vec::new();
+        for b in out.blocks() {
+            let (Some(i), Some(t)) = (b.block_index(), b.block_token()) else {
+                return Err(self.protocol("a listed block has no index or no token"));
+            };
+            let i = u64::try_from(i).map_err(|_| self.protocol("negative block index"))?;
+            blocks.push((i, t.to_string()));
+        }
+        let volume_gib = match out.volume_size() {
+            Some(v) => Some(u64::try_from(v).map_err(|_| self.protocol("negative volume size"))?),
+            None => None,
+        };
+        let block_size = match out.block_size() {
+            Some(v) => Some(u64::try_from(v).map_err(|_| self.protocol("negative block size"))?),
+            None => None,
+        };
+        Ok(Page {
+            blocks,
+            next: out.next_token().map(str::to_string),
+            volume_gib,
+            block_size,
+        })
+    }
+
+    /// Every page of the listing: block size, volume size in bytes, index → token.
+    async fn list_all(&self) -> Result<(u64, u64, BTreeMap<u64, String>), EbsError> {
+        let mut tokens = BTreeMap::new();
+        let mut token: Option<String> = None;
+        let mut block_size: Option<u64> = None;
+        let mut volume: Option<u64> = None;
+        // Raised once the volume size is known: one real page holds at least one block, and
+        // the service may put an empty page before each.
+        let mut max_pages: u64 = 1024;
+        let mut pages: u64 = 0;
+        loop {
+            pages += 1;
+            if pages > max_pages {
+                return Err(
+                    self.protocol(format!("the listing did not end after {max_pages} pages"))
+                );
+            }
+            let page = self
+                .list_page(None, token.as_deref(), self.opts.list_page_size)
+                .await?;
+            if let Some(bs) = page.block_size {
+                if !(4096..=(16 << 20)).contains(&bs) || !GIB.is_multiple_of(bs) {
+                    return Err(self.protocol(format!("unusable block size {bs}")));
+                }
+                if block_size.is_some_and(|b| b != bs) {
+                    return Err(self.protocol("the block size changed between pages"));
+                }
+                block_size = Some(bs);
+            }
+            if let Some(v) = page.volume_gib {
+                if v == 0 || v > 1 << 20 {
+                    return Err(self.protocol(format!("unusable volume size {v} GiB")));
+                }
+                volume = Some(v.saturating_mul(GIB));
+            }
+            if let (Some(bs), Some(vol)) = (block_size, volume) {
+                max_pages = max_pages.max((vol / bs).saturating_mul(2).saturating_add(1024));
+            }
+            tokens.extend(page.blocks);
+            match page.next {
+                Some(t) if !t.is_empty() => token = Some(t),
+                _ => break,
+            }
+        }
+        let bs = block_size.ok_or_else(|| self.protocol("the listing gave no block size"))?;
+        let len = volume.ok_or_else(|| self.protocol("the listing gave no volume size"))?;
+        if let Some((&last, _)) = tokens.last_key_value()
+            && last.saturating_add(1).saturating_mul(bs) > len
+        {
+            return Err(self.protocol(format!(
+                "block {last} lies past the end of the {len}-byte volume"
+            )));
+        }
+        Ok((bs, len, tokens))
+    }
+}
+
+/// The result of a fetch, published to every reader waiting for it.
+struct Slot {
+    result: Mutex<Option<Result<Block, EbsError>>>,
+    cv: Condvar,
+}
+
+impl Slot {
+    fn new() -> Self {
+        Slot {
+            result: Mutex::new(None),
+            cv: Condvar::new(),
+        }
+    }
+
+    fn publish(&self, r: Result<Block, EbsError>) {
+        *lock(&self.result) = Some(r);
+        self.cv.notify_all();
+    }
+
+    /// Wait for the result, at most `limit`.
+    fn wait(&self, limit: Duration, snapshot: &str, block: u64) -> Result<Block, EbsError> {
+        let end = Instant::now() + limit;
+        let mut g = lock(&self.result);
+        loop {
+            if let Some(r) = g.as_ref() {
+                return r.clone();
+            }
+            let now = Instant::now();
+            if now >= end {
+                return Err(EbsError::BlockUnreadable {
+                    snapshot: snapshot.into(),
+                    block,
+                    attempts: 0,
+                    last: format!("no answer within {limit:?}"),
+                });
+            }
+            g = match self.cv.wait_timeout(g, end - now) {
+                Ok((g, _)) => g,
+                Err(p) => p.into_inner().0,
+            };
+        }
+    }
+}
+
+/// A block ready now, or one to wait for.
+enum Pending {
+    Ready(Block),
+    Wait(Arc<Slot>),
+}
+
+struct Inner {
+    ctx: Arc<Ctx>,
+    handle: tokio::runtime::Handle,
+    block_size: u64,
+    len: u64,
+    tokens: Mutex<BTreeMap<u64, String>>,
+    cache: Mutex<BlockCache>,
+    inflight: Mutex<HashMap<u64, Arc<Slot>>>,
+    sem: tokio::sync::Semaphore,
+    rate: RateLimiter,
+    relist: tokio::sync::Mutex<()>,
+    requested: Mutex<BTreeMap<u64, u32>>,
+    streams: Mutex<VecDeque<u64>>,
+}
+
+impl Inner {
+    fn is_listed(&self, b: u64) -> bool {
+        lock(&self.tokens).contains_key(&b)
+    }
+
+    /// The block from the cache, or the slot of its (possibly new) request.
+    fn start(self: &Arc<Self>, b: u64, prefetch: bool) -> Option<Pending> {
+        if !prefetch && let Some(d) = lock(&self.cache).get(b) {
+            bump(&self.ctx.counters.cache_hits, 1);
+            return Some(Pending::Ready(d));
+        }
+        let mut inflight = lock(&self.inflight);
+        {
+            let mut cache = lock(&self.cache);
+            if prefetch {
+                if cache.contains(b) {
+                    return None;
+                }
+            } else if let Some(d) = cache.get(b) {
+                bump(&self.ctx.counters.cache_hits, 1);
+                return Some(Pending::Ready(d));
+            }
+        }
+        if let Some(s) = inflight.get(&b) {
+            if prefetch {
+                return None;
+            }
+            bump(&self.ctx.counters.inflight_waits, 1);
+            return Some(Pending::Wait(s.clone()));
+        }
+        let slot = Arc::new(Slot::new());
+        inflight.insert(b, slot.clone());
+        drop(inflight);
+        if prefetch {
+            bump(&self.ctx.counters.prefetched, 1);
+        }
+        let me = self.clone();
+        let s = slot.clone();
+        self.handle.spawn(async move {
+            let r = me.fetch(b).await;
+            {
+                let mut inflight = lock(&me.inflight);
+                if let Ok(d) = &r {
+                    lock(&me.cache).insert(b, d.clone());
+                }
+                inflight.remove(&b);
+            }
+            s.publish(r);
+        });
+        Some(Pending::Wait(slot))
+    }
+
+    /// The longest a reader waits for one block: every attempt timing out after the longest
+    /// backoff, twice over, plus a minute for queueing behind the semaphore and rate limiter.
+    fn wait_limit(&self) -> Duration {
+        let o = &self.ctx.opts;
+        (o.attempt_timeout + o.backoff_max)
+            .saturating_mul(o.max_attempts.max(1).saturating_mul(2))
+            .saturating_add(Duration::from_secs(60))
+    }
+
+    /// Fetch with retries; re-list on an expired token.
+    async fn fetch(&self, b: u64) -> Result<Block, EbsError> {
+        let ctx = &self.ctx;
+        let attempts = ctx.opts.max_attempts.max(1);
+        let mut last = String::new();
+        for attempt in 1..=attempts {
+            let Some(token) = lock(&self.tokens).get(&b).cloned() else {
+                return Err(ctx.protocol(format!("block {b} is not listed")));
+            };
+            let outcome = {
+                let _permit =
+                    self.sem.acquire().await.map_err(|_| {
+                        EbsError::Runtime("the request semaphore was closed".into())
+                    })?;
+                self.rate.acquire().await;
+                bump(&ctx.counters.requests, 1);
+                *lock(&self.requested).entry(b).or_default() += 1;
+                tokio::time::timeout(ctx.opts.attempt_timeout, self.get_once(b, &token)).await
+            };
+            let failure = match outcome {
+                Ok(Ok(data)) => {
+                    bump(&ctx.counters.blocks_fetched, 1);
+                    bump(&ctx.counters.bytes_fetched, data.len() as u64);
+                    return Ok(data);
+                }
+                Ok(Err(f)) => f,
+                Err(_) => Failure::Retry {
+                    throttle: false,
+                    message: format!("attempt timed out after {:?}", ctx.opts.attempt_timeout),
+                },
+            };
+            match failure {
+                Failure::Fatal(e) => {
+                    bump(&ctx.counters.failed_blocks, 1);
+                    return Err(e);
+                }
+                Failure::ExpiredToken(m) => {
+                    last = m;
+                    if attempt < attempts {
+                        self.relist_from(b, &token).await?;
+                    }
+                }
+                Failure::Retry { throttle, message } => {
+                    if throttle {
+                        bump(&ctx.counters.throttles, 1);
+                    }
+                    last = message;
+                }
+            }
+            if attempt < attempts {
+                ctx.pause(attempt).await;
+            }
+        }
+        bump(&ctx.counters.failed_blocks, 1);
+        Err(EbsError::BlockUnreadable {
+            snapshot: ctx.snapshot.clone(),
+            block: b,
+            attempts,
+            last,
+        })
+    }
+
+    /// One `GetSnapshotBlock` attempt: the body read with a stall timeout, then verified.
+    async fn get_once(&self, b: u64, token: &str) -> Result<Block, Failure> {
+        let ctx = &self.ctx;
+        let retry = |message: String| Failure::Retry {
+            throttle: false,
+            message,
+        };
+        let index = i32::try_from(b)
+            .map_err(|_| Failure::Fatal(ctx.protocol(format!("block index {b} past 2^31"))))?;
+        let out = ctx
+            .client
+            .get_snapshot_block()
+            .snapshot_id(&ctx.snapshot)
+            .block_index(index)
+            .block_token(token)
+            .send()
+            .await
+            .map_err(|e| classify(&ctx.snapshot, Op::Get, &e))?;
+        let data_length = out.data_length();
+        let checksum = out.checksum().map(str::to_string);
+        if let Some(a) = out.checksum_algorithm()
+            && a.as_str() != "SHA256"
+        {
+            return Err(Failure::Fatal(ctx.protocol(format!(
+                "unsupported checksum algorithm {}",
+                a.as_str()
+            ))));
+        }
+        let mut body = out.block_data;
+        let cap = usize::try_from(self.block_size).unwrap_or(usize::MAX);
+        let mut data: Vec<u8> = Vec::with_capacity(cap);
+        // At most one chunk per byte, plus the end.
+        for _ in 0..=cap {
+            match tokio::time::timeout(ctx.opts.body_stall_timeout, body.next()).await {
+                Err(_) => {
+                    return Err(retry(format!(
+                        "block body stalled for {:?} after {} bytes",
+                        ctx.opts.body_stall_timeout,
+                        data.len()
+                    )));
+                }
+                Ok(None) => break,
+                Ok(Some(Err(e))) => {
+                    return Err(retry(format!(
+                        "block body failed after {} bytes: {}",
+                        data.len(),
+                        error_chain(&e)
+                    )));
+                }
+                Ok(Some(Ok(chunk))) => {
+                    if data.len().saturating_add(chunk.len()) > cap {
+                        return Err(retry(format!("block body longer than {cap} bytes")));
+                    }
+                    data.extend_from_slice(&chunk);
+                }
+            }
+        }
+        let declared = data_length
+            .and_then(|n| usize::try_from(n).ok())
+            .ok_or_else(|| retry("no usable x-amz-Data-Length header".into()))?;
+        if declared != data.len() {
+            return Err(retry(format!(
+                "x-amz-Data-Length says {declared} bytes, the body has {}",
+                data.len()
+            )));
+        }
+        if data.len() != cap {
+            return Err(retry(format!(
+                "block of {} bytes, expected {cap}",
+                data.len()
+            )));
+        }
+        let want = checksum
+            .and_then(|c| base64::engine::general_purpose::STANDARD.decode(c).ok())
+            .ok_or_else(|| retry("no usable x-amz-Checksum header".into()))?;
+        if sha2::Sha256::digest(&data).as_slice() != want.as_slice() {
+            return Err(retry(
+                "SHA-256 of the block does not match x-amz-Checksum".into(),
+            ));
+        }
+        Ok(Block::from(data))
+    }
+
+    /// Refresh the tokens from block `b` on, unless another task already did.
+    async fn relist_from(&self, b: u64, stale: &str) -> Result<(), EbsError> {
+        let _one_at_a_time = self.relist.lock().await;
+        if lock(&self.tokens).get(&b).is_some_and(|t| t != stale) {
+            return Ok(());
+        }
+        bump(&self.ctx.counters.relists, 1);
+        let mut next: Option<String> = None;
+        for _ in 0..MAX_RELIST_PAGES {
+            let page = self
+                .ctx
+                .list_page(Some(b), next.as_deref(), self.ctx.opts.relist_page_size)
+                .await?;
+            let past = page.blocks.last().is_some_and(|(i, _)| *i >= b);
+            {
+                let mut tokens = lock(&self.tokens);
+                for (i, t) in page.blocks {
+                    if let Some(slot) = tokens.get_mut(&i) {
+                        *slot = t;
+                    }
+                }
+            }
+            match page.next {
+                Some(t) if !past && !t.is_empty() => next = Some(t),
+                _ => break,
+            }
+        }
+        Ok(())
+    }
+
+    /// Start fetches of the next `n` listed blocks after `after` that are neither cached nor
+    /// in flight.
+    fn prefetch_after(self: &Arc<Self>, after: u64, n: usize) {
+        let next: Vec<u64> = lock(&self.tokens)
+            .range(after.saturating_add(1)..)
+            .take(n)
+            .map(|(i, _)| *i)
+            .collect();
+        for b in next {
+            let _ = self.start(b, true);
+        }
+    }
+
+    /// Remember a read of blocks `first..=last`; true when it continues an earlier read.
+    fn note_sequential(&self, first: u64, last: u64) -> bool {
+        let mut s = lock(&self.streams);
+        if let Some(pos) = s
+            .iter()
+            .position(|&end| first == end || first == end.saturating_add(1))
+        {
+            s.remove(pos);
+            s.push_back(last);
+            return true;
+        }
+        if s.len() >= STREAMS {
+            s.pop_front();
+        }
+        s.push_back(last);
+        false
+    }
+
+    fn prefetch_window(&self) -> usize {
+        let cap = lock(&self.cache).capacity();
+        self.ctx.opts.prefetch_blocks.min(cap / 2)
+    }
+}
+
+/// An EBS snapshot as a [`Source`]. Owns a tokio runtime for its requests.
+pub struct EbsSource {
+    inner: Arc<Inner>,
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+impl std::fmt::Debug for EbsSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EbsSource")
+            .field("snapshot", &self.inner.ctx.snapshot)
+            .field("len", &self.inner.len)
+            .finish()
+    }
+}
+
+/// Run `fut` on `handle` and wait for it from this (non-async) thread. Unlike `block_on` it
+/// works from any thread, a runtime's own included. `None` if the task died.
+pub(crate) fn run_blocking<F>(handle: &tokio::runtime::Handle, fut: F) -> Option<F::Output>
+where
+    F: std::future::Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    let (tx, rx) = std::sync::mpsc::sync_channel(1);
+    handle.spawn(async move {
+        let _ = tx.send(fut.await);
+    });
+    rx.recv().ok()
+}
+
+impl EbsSource {
+    /// List `snapshot_id`'s blocks and return a source over it. `client` is used with this
+    /// source's own timeouts and with the SDK's retries off (the source retries itself).
+    pub fn open(
+        client: Client,
+        snapshot_id: &str,
+        opts: EbsOptions,
+    ) -> Result<EbsSource, EbsError> {
+        let mut opts = opts;
+        opts.max_rps = opts.max_rps.clamp(1, MAX_RPS);
+        opts.concurrency = opts.concurrency.max(1);
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(opts.worker_threads.max(1))
+            .thread_name("amiscan-ebs")
+            .enable_all()
+            .build()
+            .map_err(|e| EbsError::Runtime(e.to_string()))?;
+        let timeouts = aws_smithy_types::timeout::TimeoutConfig::builder()
+            .connect_timeout(opts.connect_timeout)
+            .read_timeout(opts.read_timeout)
+            .operation_attempt_timeout(opts.attempt_timeout)
+            .build();
+        let conf = client
+            .config()
+            .to_builder()
+            .retry_config(aws_smithy_types::retry::RetryConfig::disabled())
+            .timeout_config(timeouts)
+            .build();
+        let ctx = Arc::new(Ctx {
+            client: Client::from_conf(conf),
+            snapshot: snapshot_id.to_string(),
+            opts: opts.clone(),
+            jitter: Jitter::new(),
+            counters: Counters::default(),
+            started: Instant::now(),
+        });
+        let c = ctx.clone();
+        let (block_size, len, tokens) =
+            run_blocking(runtime.handle(), async move { c.list_all().await })
+                .ok_or_else(|| EbsError::Runtime("the listing task died".into()))??;
+        bump(&ctx.counters.blocks_listed, tokens.len() as u64);
+        let cache_blocks = usize::try_from(opts.cache_bytes / block_size).unwrap_or(usize::MAX);
+        let inner = Arc::new(Inner {
+            ctx,
+            handle: runtime.handle().clone(),
+            block_size,
+            len,
+            tokens: Mutex::new(tokens),
+            cache: Mutex::new(BlockCache::new(cache_blocks)),
+            inflight: Mutex::new(HashMap::new()),
+            sem: tokio::sync::Semaphore::new(opts.concurrency),
+            rate: RateLimiter::new(opts.max_rps),
+            relist: tokio::sync::Mutex::new(()),
+            requested: Mutex::new(BTreeMap::new()),
+            streams: Mutex::new(VecDeque::new()),
+        });
+        Ok(EbsSource {
+            inner,
+            runtime: Some(runtime),
+        })
+    }
+
+    /// The snapshot id.
+    pub fn snapshot_id(&self) -> &str {
+        &self.inner.ctx.snapshot
+    }
+
+    /// Block size reported by the service (512 KiB).
+    pub fn block_size(&self) -> u64 {
+        self.inner.block_size
+    }
+
+    /// The listed (non-zero) block indexes, ascending.
+    pub fn listed_blocks(&self) -> Vec<u64> {
+        lock(&self.inner.tokens).keys().copied().collect()
+    }
+
+    /// Counters so far.
+    pub fn stats(&self) -> EbsStats {
+        let c = &self.inner.ctx.counters;
+        let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        EbsStats {
+            blocks_listed: g(&c.blocks_listed),
+            blocks_fetched: g(&c.blocks_fetched),
+            bytes_fetched: g(&c.bytes_fetched),
+            requests: g(&c.requests),
+            list_calls: g(&c.list_calls),
+            relists: g(&c.relists),
+            retries: g(&c.retries),
+            throttles: g(&c.throttles),
+            cache_hits: g(&c.cache_hits),
+            inflight_waits: g(&c.inflight_waits),
+            prefetched: g(&c.prefetched),
+            failed_blocks: g(&c.failed_blocks),
+            elapsed: self.inner.ctx.started.elapsed(),
+        }
+    }
+
+    /// How many `GetSnapshotBlock` requests (attempts) each block index got.
+    pub fn requested_blocks(&self) -> BTreeMap<u64, u32> {
+        lock(&self.inner.requested).clone()
+    }
+
+    /// Hint that `[offset, offset+len)` will be read soon: start fetching its listed blocks (at
+    /// most half the cache's worth) without waiting.
+    pub fn prefetch(&self, offset: u64, len: u64) {
+        if len == 0 || offset >= self.inner.len {
+            return;
+        }
+        let bs = self.inner.block_size;
+        let first = offset / bs;
+        let last = offset.saturating_add(len - 1).min(self.inner.len - 1) / bs;
+        let cap = lock(&self.inner.cache).capacity() / 2;
+        let blocks: Vec<u64> = lock(&self.inner.tokens)
+            .range(first..=last)
+            .take(cap)
+            .map(|(i, _)| *i)
+            .collect();
+        for b in blocks {
+            let _ = self.inner.start(b, true);
+        }
+    }
+
+    fn io_error(&self, offset: u64, block: u64, e: &EbsError) -> SourceError {
+        let msg = match e {
+            EbsError::BlockUnreadable { .. } => e.to_string(),
+            other => format!(
+                "snapshot {}: block {block} unreadable: {other}",
+                self.inner.ctx.snapshot
+            ),
+        };
+        SourceError::Io {
+            what: self.describe(),
+            offset,
+            source: std::io::Error::other(msg),
+        }
+    }
+}
+
+impl Drop for EbsSource {
+    fn drop(&mut self) {
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+impl Source for EbsSource {
+    fn len(&self) -> u64 {
+        self.inner.len
+    }
+
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<(), SourceError> {
+        check_bounds(&|| self.describe(), offset, buf.len(), self.inner.len)?;
+        if buf.is_empty() {
+            return Ok(());
+        }
+        let inner = &self.inner;
+        let bs = inner.block_size;
+        let first = offset / bs;
+        let last = (offset + buf.len() as u64 - 1) / bs;
+        if inner.note_sequential(first, last) {
+            inner.prefetch_after(last, inner.prefetch_window());
+        }
+        // Start a window of blocks at once, then copy them out in order.
+        let window = inner
+            .ctx
+            .opts
+            .concurrency
+            .min((lock(&inner.cache).capacity() / 2).max(1)) as u64;
+        let limit = inner.wait_limit();
+        let mut b = first;
+        while b <= last {
+            let end = last.min(b.saturating_add(window - 1));
+            let pending: Vec<(u64, Option<Pending>)> = (b..=end)
+                .map(|i| {
+                    let p = if inner.is_listed(i) {
+                        inner.start(i, false)
+                    } else {
+                        None
+                    };
+                    (i, p)
+                })
+                .collect();
+            for (i, p) in pending {
+                let block_start = i * bs;
+                let from = offset.max(block_start);
+                let to = (offset + buf.len() as u64).min(block_start + bs);
+                let dst_start = usize::try_from(from - offset).unwrap_or(usize::MAX);
+                let dst_end = usize::try_from(to - offset).unwrap_or(usize::MAX);
+                let src_start = usize::try_from(from - block_start).unwrap_or(usize::MAX);
+                let dst = buf.get_mut(dst_start..dst_end).ok_or_else(|| {
+                    self.io_error(from, i, &inner.ctx.protocol("internal range error"))
+                })?;
+                let data = match p {
+                    None => {
+                        dst.fill(0);
+                        continue;
+                    }
+                    Some(Pending::Ready(d)) => d,
+                    Some(Pending::Wait(slot)) => slot
+                        .wait(limit, &inner.ctx.snapshot, i)
+                        .map_err(|e| self.io_error(block_start, i, &e))?,
+                };
+                let src = data.get(src_start..src_start + dst.len()).ok_or_else(|| {
+                    self.io_error(from, i, &inner.ctx.protocol("short block in cache"))
+                })?;
+                dst.copy_from_slice(src);
+            }
+            b = end + 1;
+        }
+        Ok(())
+    }
+
+    fn describe(&self) -> String {
+        format!("EBS snapshot {}", self.inner.ctx.snapshot)
+    }
+}

@@ -1,0 +1,374 @@
+//! EbsSource against the loopback AWS test server: whole-snapshot reads, sparse blocks, the
+//! cache, fault injection, pagination, expired tokens and the typed errors.
+#![cfg(feature = "aws")]
+
+mod ebs_support;
+
+use amiscan::source::ebs::{EbsError, EbsOptions, EbsSource};
+use amiscan::source::{Source, SourceError};
+use aws_test_server::{EbsErrorSpec, FaultKind, Faults, SnapshotSpec};
+use ebs_support::*;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const SNAP: &str = "snap-0123456789abcdef0";
+const GIB: u64 = 1 << 30;
+
+/// Read `len` bytes from `src` with `threads` threads, each reading an interleaved share in
+/// unaligned chunks of `chunk` bytes.
+fn read_all(src: &Arc<EbsSource>, len: u64, threads: u64, chunk: u64) -> Vec<u8> {
+    let parts: Vec<(u64, Vec<u8>)> = std::thread::scope(|s| {
+        let hs: Vec<_> = (0..threads)
+            .map(|t| {
+                let src = src.clone();
+                s.spawn(move || {
+                    let mut out = Vec::new();
+                    let mut off = t * chunk;
+                    while off < len {
+                        let n = chunk.min(len - off) as usize;
+                        let mut buf = vec![0xAAu8; n];
+                        src.read_at(off, &mut buf).unwrap();
+                        out.push((off, buf));
+                        off += chunk * threads;
+                    }
+                    out
+                })
+            })
+            .collect();
+        hs.into_iter().flat_map(|h| h.join().unwrap()).collect()
+    });
+    let mut all = vec![0u8; len as usize];
+    for (off, buf) in parts {
+        all[off as usize..off as usize + buf.len()].copy_from_slice(&buf);
+    }
+    all
+}
+
+#[test]
+fn reads_a_whole_snapshot_exactly_and_never_asks_for_zero_blocks() {
+    let (file, data) = image(24, 100_000);
+    let server = server_with(SnapshotSpec::new(SNAP, file.path()));
+    let session = session(&server);
+    let src = session.open_snapshot(SNAP, fast_opts()).unwrap();
+    assert_eq!(src.len(), GIB, "volume size is 1 GiB");
+    let listed = src.listed_blocks();
+    assert_eq!(listed, server.listed_blocks(SNAP));
+    assert!(
+        listed.contains(&7),
+        "a block with one non-zero byte is listed"
+    );
+    assert!(!listed.contains(&1) && !listed.contains(&4));
+
+    // The image part, read by 4 threads in unaligned 300 000-byte chunks.
+    let head = read_all(&src, data.len() as u64 + 3 * BS as u64, 4, 300_000);
+    assert_eq!(&head[..data.len()], &data[..]);
+    assert!(head[data.len()..].iter().all(|&b| b == 0));
+    // The rest of the volume: zeros, in 8 MiB reads.
+    let zeros = vec![0u8; 8 << 20];
+    let mut buf = vec![1u8; 8 << 20];
+    let mut off = 32 * BS as u64;
+    while off < GIB {
+        let n = (GIB - off).min(buf.len() as u64) as usize;
+        src.read_at(off, &mut buf[..n]).unwrap();
+        assert!(buf[..n] == zeros[..n], "zeros at {off}");
+        off += n as u64;
+    }
+    // Past the end.
+    assert!(matches!(
+        src.read_at(GIB - 10, &mut [0u8; 20]),
+        Err(SourceError::OutOfBounds { .. })
+    ));
+
+    let acc = server.accounting(SNAP);
+    assert_eq!(acc.unlisted_requests, 0, "no unlisted block requested");
+    assert!(
+        acc.get_counts.values().all(|&n| n == 1),
+        "{:?}",
+        acc.get_counts
+    );
+    assert_eq!(
+        acc.get_counts.keys().copied().collect::<Vec<_>>(),
+        listed,
+        "every listed block fetched once"
+    );
+    let st = src.stats();
+    assert_eq!(st.blocks_listed, listed.len() as u64);
+    assert_eq!(st.blocks_fetched, listed.len() as u64);
+    assert_eq!(st.bytes_fetched, listed.len() as u64 * BS as u64);
+    assert_eq!(st.requests, listed.len() as u64);
+    assert_eq!(st.retries, 0);
+    assert!(st.cache_hits > 0);
+    assert!(src.requested_blocks().values().all(|&n| n == 1));
+    let json = serde_json::to_value(&st).unwrap();
+    for k in [
+        "blocks_listed",
+        "blocks_fetched",
+        "bytes_fetched",
+        "retries",
+        "throttles",
+        "cache_hits",
+        "elapsed",
+    ] {
+        assert!(json.get(k).is_some(), "{k} in {json}");
+    }
+    // Read it all again: served from the cache.
+    let again = read_all(&src, data.len() as u64, 2, 1 << 20);
+    assert_eq!(&again[..], &data[..]);
+    assert_eq!(server.accounting(SNAP).get_calls(), listed.len() as u64);
+}
+
+#[test]
+fn concurrent_readers_of_one_block_share_one_request() {
+    let (file, _data) = image(4, 0);
+    let server = server_with(SnapshotSpec::new(SNAP, file.path()));
+    server.set_faults(Faults {
+        latency: Duration::from_millis(150),
+        ..Default::default()
+    });
+    let session = session(&server);
+    let src = session.open_snapshot(SNAP, fast_opts()).unwrap();
+    std::thread::scope(|s| {
+        for t in 0..8u64 {
+            let src = src.clone();
+            s.spawn(move || {
+                let mut buf = vec![0u8; 1000];
+                src.read_at(2 * BS as u64 + t * 5000, &mut buf).unwrap();
+            });
+        }
+    });
+    assert_eq!(server.accounting(SNAP).get_counts.get(&2), Some(&1));
+}
+
+fn run_with_fault(kind: FaultKind, p: f64, seed: u64) {
+    let (file, data) = image(40, 4096);
+    let server = server_with(SnapshotSpec::new(SNAP, file.path()));
+    let faults = Faults {
+        seed,
+        random: vec![(kind, p)],
+        stall_for: Duration::from_secs(2),
+        ..Default::default()
+    };
+    server.set_faults(faults);
+    let session = session(&server);
+    let src = session
+        .open_snapshot(SNAP, fast_opts())
+        .unwrap_or_else(|e| panic!("{kind:?}: open: {e}"));
+    let got = read_all(&src, data.len() as u64, 4, 700_000);
+    assert!(got == data, "{kind:?}: bytes differ");
+    let st = src.stats();
+    let acc = server.accounting(SNAP);
+    let injected = acc.faults.get(&kind).copied().unwrap_or(0);
+    assert!(injected > 0, "{kind:?}: no fault was injected");
+    assert!(st.retries >= 1, "{kind:?}: {st:?}");
+    assert_eq!(st.failed_blocks, 0);
+    if kind == FaultKind::Throttle {
+        assert!(
+            st.throttles > 0 && st.throttles <= injected,
+            "{st:?} {acc:?}"
+        );
+    }
+    if kind == FaultKind::ExpiredToken {
+        assert!(st.relists > 0, "{st:?}");
+    }
+    assert_eq!(acc.unlisted_requests, 0);
+}
+
+#[test]
+fn every_fault_at_15_percent_still_gives_identical_bytes() {
+    for (i, kind) in FaultKind::ALL.into_iter().enumerate() {
+        run_with_fault(kind, 0.15, 7 + i as u64);
+    }
+}
+
+#[test]
+fn all_faults_together_still_give_identical_bytes() {
+    let (file, data) = image(40, 0);
+    let server = server_with(SnapshotSpec::new(SNAP, file.path()));
+    server.set_faults(Faults {
+        seed: 42,
+        random: FaultKind::ALL.iter().map(|k| (*k, 0.025)).collect(),
+        stall_for: Duration::from_secs(2),
+        max_page: Some(5),
+        empty_pages: true,
+        latency: Duration::from_millis(2),
+        ..Default::default()
+    });
+    let session = session(&server);
+    let src = session.open_snapshot(SNAP, fast_opts()).unwrap();
+    let got = read_all(&src, data.len() as u64, 3, 1 << 20);
+    assert!(got == data);
+    assert!(src.stats().retries > 0);
+}
+
+#[test]
+fn a_block_that_always_fails_is_an_io_error_naming_it() {
+    let (file, data) = image(12, 0);
+    let server = server_with(SnapshotSpec::new(SNAP, file.path()));
+    let bad = server.listed_blocks(SNAP)[3];
+    server.set_faults(Faults {
+        always: vec![(bad, FaultKind::InternalError)],
+        ..Default::default()
+    });
+    let session = session(&server);
+    let opts = EbsOptions {
+        max_attempts: 4,
+        ..fast_opts()
+    };
+    let src = session.open_snapshot(SNAP, opts).unwrap();
+    let mut buf = vec![0u8; 1000];
+    let err = src.read_at(bad * BS as u64 + 10, &mut buf).unwrap_err();
+    let SourceError::Io { source, .. } = &err else {
+        panic!("{err:?}")
+    };
+    let msg = err.to_string();
+    assert!(msg.contains(SNAP), "{msg}");
+    assert!(msg.contains(&format!("block {bad}")), "{msg}");
+    assert!(
+        source.to_string().contains("InternalServerException"),
+        "{msg}"
+    );
+    assert_eq!(src.requested_blocks().get(&bad), Some(&4));
+    assert_eq!(src.stats().retries, 3);
+    assert_eq!(src.stats().failed_blocks, 1);
+    // Its neighbours still read.
+    let mut ok = vec![0u8; BS];
+    let good = server.listed_blocks(SNAP)[2];
+    src.read_at(good * BS as u64, &mut ok).unwrap();
+    assert!(ok[..] == data[good as usize * BS..(good as usize + 1) * BS]);
+}
+
+#[test]
+fn tiny_and_empty_pages_are_followed() {
+    let (file, data) = image(30, 0);
+    let server = server_with(SnapshotSpec::new(SNAP, file.path()));
+    server.set_faults(Faults {
+        max_page: Some(2),
+        empty_pages: true,
+        ..Default::default()
+    });
+    let session = session(&server);
+    let src = session.open_snapshot(SNAP, fast_opts()).unwrap();
+    let listed = server.listed_blocks(SNAP);
+    assert_eq!(src.listed_blocks(), listed);
+    let pages = listed.len().div_ceil(2) as u64;
+    assert_eq!(server.accounting(SNAP).list_calls, 2 * pages);
+    assert_eq!(src.stats().list_calls, 2 * pages);
+    let got = read_all(&src, data.len() as u64, 2, 1 << 20);
+    assert!(got == data);
+}
+
+#[test]
+fn an_expired_token_triggers_a_relisting_from_that_block() {
+    let (file, data) = image(20, 0);
+    let server = server_with(SnapshotSpec::new(SNAP, file.path()));
+    let session = session(&server);
+    let src = session.open_snapshot(SNAP, fast_opts()).unwrap();
+    server.expire_tokens();
+    let got = read_all(&src, data.len() as u64, 3, 1 << 20);
+    assert!(got == data);
+    let st = src.stats();
+    assert!(st.relists >= 1, "{st:?}");
+    assert!(server.accounting(SNAP).list_calls_from_index >= 1);
+}
+
+#[test]
+fn the_rate_limit_holds() {
+    let (file, data) = image(30, 0);
+    let server = server_with(SnapshotSpec::new(SNAP, file.path()));
+    let session = session(&server);
+    let opts = EbsOptions {
+        max_rps: 50,
+        ..fast_opts()
+    };
+    let src = session.open_snapshot(SNAP, opts).unwrap();
+    let n = src.listed_blocks().len() as u32;
+    let t = Instant::now();
+    let got = read_all(&src, data.len() as u64, 4, 1 << 20);
+    assert!(got == data);
+    // n requests at 50/s: the last starts (n-1)/50 s after the first.
+    let floor = Duration::from_millis(20) * (n - 1);
+    assert!(t.elapsed() >= floor, "{:?} < {floor:?}", t.elapsed());
+}
+
+#[test]
+fn sequential_reads_prefetch_ahead() {
+    let (file, data) = image(30, 0);
+    let server = server_with(SnapshotSpec::new(SNAP, file.path()));
+    let session = session(&server);
+    let opts = EbsOptions {
+        prefetch_blocks: 8,
+        ..fast_opts()
+    };
+    let src = session.open_snapshot(SNAP, opts).unwrap();
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut off = 0;
+    while off < data.len() {
+        let n = buf.len().min(data.len() - off);
+        src.read_at(off as u64, &mut buf[..n]).unwrap();
+        assert!(buf[..n] == data[off..off + n]);
+        off += n;
+    }
+    let st = src.stats();
+    assert!(st.prefetched > 0, "{st:?}");
+    assert!(server.accounting(SNAP).get_counts.values().all(|&n| n == 1));
+    // A caller hint starts fetches without a read.
+    src.prefetch(0, 4 * BS as u64);
+}
+
+fn open_err(spec: SnapshotSpec, id: &str) -> EbsError {
+    let server = server_with(spec);
+    let session = session(&server);
+    session.open_snapshot(id, fast_opts()).unwrap_err()
+}
+
+#[test]
+fn typed_errors_name_the_cause() {
+    let (file, _) = image(2, 0);
+    let e = open_err(
+        SnapshotSpec::new(SNAP, file.path()),
+        "snap-0000000000000000f",
+    );
+    assert!(matches!(e, EbsError::SnapshotNotFound { .. }), "{e}");
+
+    let mut spec = SnapshotSpec::new(SNAP, file.path());
+    spec.list_error = Some(EbsErrorSpec::access_denied("ebs:ListSnapshotBlocks"));
+    let e = open_err(spec, SNAP);
+    assert!(
+        matches!(&e, EbsError::AccessDenied { action, .. } if *action == "ebs:ListSnapshotBlocks"),
+        "{e}"
+    );
+    assert!(e.to_string().contains("ebs:ListSnapshotBlocks"));
+
+    let mut spec = SnapshotSpec::new(SNAP, file.path());
+    spec.list_error = Some(EbsErrorSpec::kms_access_denied());
+    let e = open_err(spec, SNAP);
+    assert!(matches!(e, EbsError::KmsAccessDenied { .. }), "{e}");
+
+    let mut spec = SnapshotSpec::new(SNAP, file.path());
+    spec.list_error = Some(EbsErrorSpec::unauthorized_account());
+    let e = open_err(spec, SNAP);
+    assert!(matches!(e, EbsError::NotServed { .. }), "{e}");
+    assert!(e.to_string().contains("copy the AMI"), "{e}");
+
+    let mut spec = SnapshotSpec::new(SNAP, file.path());
+    spec.list_error = Some(EbsErrorSpec::not_completed());
+    let e = open_err(spec, SNAP);
+    assert!(matches!(e, EbsError::NotCompleted { .. }), "{e}");
+
+    // GetSnapshotBlock denied: the open works, the read fails naming the action and block.
+    let mut spec = SnapshotSpec::new(SNAP, file.path());
+    spec.get_error = Some(EbsErrorSpec::access_denied("ebs:GetSnapshotBlock"));
+    let server = server_with(spec);
+    let session = session(&server);
+    let src = session.open_snapshot(SNAP, fast_opts()).unwrap();
+    let err = src.read_at(0, &mut [0u8; 16]).unwrap_err().to_string();
+    assert!(
+        err.contains("ebs:GetSnapshotBlock") && err.contains("block 0"),
+        "{err}"
+    );
+    assert_eq!(
+        src.requested_blocks().get(&0),
+        Some(&1),
+        "no retry on access denied"
+    );
+}
