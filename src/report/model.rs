@@ -156,11 +156,26 @@ pub struct VolumeReport {
     pub errors: Vec<ScanError>,
 }
 
+/// How much of each filesystem a scan reads.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ScanMode {
+    /// Every regular file (the default).
+    #[default]
+    Full,
+    /// Only the well-known paths (`--quick`): keys, credentials, histories, shadow, sshd and
+    /// sudoers configuration, cloud-init. `files_scanned` counts only those.
+    Quick,
+}
+
 /// Result for one target (a disk image, later a snapshot or an AMI).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TargetReport {
     /// The target as the user named it.
     pub target: String,
+    /// Whether every file was read (`full`) or only the well-known paths (`quick`).
+    #[serde(default)]
+    pub mode: ScanMode,
     /// True only when every byte that should have been read was read and parsed.
     pub complete: bool,
     /// Target-level errors (the partition table could not be read, ...).
@@ -239,6 +254,7 @@ mod tests {
     fn a_volume_error_makes_the_target_incomplete() {
         let mut t = TargetReport {
             target: "x".into(),
+            mode: ScanMode::Full,
             complete: true,
             errors: vec![],
             warnings: vec![],
