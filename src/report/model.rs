@@ -152,6 +152,9 @@ pub struct VolumeReport {
     pub files_scanned: u64,
     /// Bytes of file content scanned.
     pub bytes_scanned: u64,
+    /// With `--unallocated`: non-zero bytes of free space and journal/log scanned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unallocated_bytes_scanned: Option<u64>,
     /// Everything that could not be read or parsed on this volume.
     pub errors: Vec<ScanError>,
 }
@@ -268,6 +271,7 @@ mod tests {
                 status: VolumeStatus::Scanned,
                 files_scanned: 0,
                 bytes_scanned: 0,
+                unallocated_bytes_scanned: None,
                 errors: vec![],
             }],
             findings: vec![],

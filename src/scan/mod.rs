@@ -6,6 +6,7 @@ pub mod archive;
 mod content;
 pub mod quick;
 mod raw;
+pub mod unallocated;
 pub mod walk;
 
 use crate::detect::{DetectOptions, Detector};
@@ -183,6 +184,7 @@ fn blank(v: &Volume) -> VolumeReport {
         status: VolumeStatus::NotScanned,
         files_scanned: 0,
         bytes_scanned: 0,
+        unallocated_bytes_scanned: None,
         errors: v
             .errors
             .iter()
@@ -332,6 +334,12 @@ fn scan_volume(
     vr.bytes_scanned = res.bytes_scanned;
     vr.errors.extend(res.errors);
     let mut findings = res.findings;
+    if opts.unallocated {
+        let free = unallocated::scan_free(v, kind, &findings, det, &opts.detect);
+        vr.unallocated_bytes_scanned = Some(free.bytes_scanned);
+        vr.errors.extend(free.errors);
+        findings.extend(free.findings);
+    }
     for f in &mut findings {
         f.volume = v.id.clone();
     }
