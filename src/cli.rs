@@ -10,7 +10,10 @@ Exit codes:
   1  at least one finding at or above --fail-on (default: high)
   2  usage error, or a target that cannot be opened at all
   3  no finding at or above --fail-on, but the scan was incomplete
-     (something could not be read or parsed: see the report's errors)";
+     (something could not be read or parsed: see the report's errors)
+--fail-on looks only at the findings in the report: findings dropped by
+--min-severity never fail a scan (--min-severity high --fail-on low fails on
+high and critical only).";
 
 /// amiscan: find secrets and insecure defaults inside machine images, offline.
 #[derive(Parser, Debug)]
@@ -68,6 +71,19 @@ pub struct ScanArgs {
     /// Exit 1 when a finding is at or above this severity.
     #[arg(long, default_value = "high", value_parser = parse_severity)]
     pub fail_on: Severity,
+    /// Leave findings below this severity out of the report (default: info, keep all).
+    /// `--fail-on` applies to the findings that remain.
+    #[arg(long, default_value = "info", value_parser = parse_severity, value_name = "SEV")]
+    pub min_severity: Severity,
+    /// Fast gate: walk every directory but read only the well-known paths (SSH keys and
+    /// configuration, histories, shadow/passwd, sudoers, cloud-init, credential files, *.pem,
+    /// *.key, *.tfstate, ...). The report says `mode: quick`; the default reads every file.
+    #[arg(long)]
+    pub quick: bool,
+    /// Also scan the blocks each filesystem marks free (deleted files survive there) and its
+    /// journal (ext4) or log (XFS). Such findings have no path, and the volume byte offset.
+    #[arg(long)]
+    pub unallocated: bool,
     /// Put secret values in clear in the report. Off by default: reports carry a redacted
     /// prefix and a SHA-256 fingerprint only.
     #[arg(long)]

@@ -80,6 +80,10 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                     show_secrets: args.show_secrets,
                 },
                 progress: !args.no_progress && std::io::stderr().is_terminal(),
+                quick: args.quick,
+                unallocated: args.unallocated,
+                min_severity: args.min_severity,
+                ..ScanOptions::default()
             };
             let mut targets = vec![];
             let mut aws = AwsContext::default();

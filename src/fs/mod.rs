@@ -4,6 +4,7 @@
 //! [`FsReader`] (ext4-view's reader is not `Send`, and a per-thread reader keeps its caches warm).
 
 mod ext4;
+pub mod ext4_free;
 mod fat;
 pub mod probe;
 pub mod xfs;

@@ -152,6 +152,9 @@ pub struct VolumeReport {
     pub files_scanned: u64,
     /// Bytes of file content scanned.
     pub bytes_scanned: u64,
+    /// With `--unallocated`: non-zero bytes of free space and journal/log scanned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unallocated_bytes_scanned: Option<u64>,
     /// Everything that could not be read or parsed on this volume.
     pub errors: Vec<ScanError>,
 }
@@ -185,11 +188,26 @@ pub struct SnapshotReport {
 
 impl Eq for SnapshotReport {}
 
+/// How much of each filesystem a scan reads.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ScanMode {
+    /// Every regular file (the default).
+    #[default]
+    Full,
+    /// Only the well-known paths (`--quick`): keys, credentials, histories, shadow, sshd and
+    /// sudoers configuration, cloud-init. `files_scanned` counts only those.
+    Quick,
+}
+
 /// Result for one target (a disk image, an EBS snapshot or an AMI).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TargetReport {
     /// The target as the user named it.
     pub target: String,
+    /// Whether every file was read (`full`) or only the well-known paths (`quick`).
+    #[serde(default)]
+    pub mode: ScanMode,
     /// True only when every byte that should have been read was read and parsed.
     pub complete: bool,
     /// Target-level errors (the partition table could not be read, ...).
@@ -271,6 +289,7 @@ mod tests {
     fn a_volume_error_makes_the_target_incomplete() {
         let mut t = TargetReport {
             target: "x".into(),
+            mode: ScanMode::Full,
             complete: true,
             errors: vec![],
             warnings: vec![],
@@ -285,6 +304,7 @@ mod tests {
                 status: VolumeStatus::Scanned,
                 files_scanned: 0,
                 bytes_scanned: 0,
+                unallocated_bytes_scanned: None,
                 errors: vec![],
             }],
             findings: vec![],

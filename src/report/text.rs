@@ -1,7 +1,7 @@
 //! Human-readable report: findings grouped by severity, one line each, then coverage and a
 //! summary. Colour only when asked (the binary asks when stdout is a terminal).
 
-use super::{Report, Severity, VolumeStatus};
+use super::{Report, ScanMode, Severity, VolumeStatus};
 use owo_colors::{OwoColorize, Style};
 use std::io::Write;
 
@@ -159,7 +159,12 @@ pub fn write_text(report: &Report, out: &mut dyn Write, color: bool) -> std::io:
                 Style::new().red().bold(),
             )
         };
-        writeln!(out, "summary: {summary}; {completeness}")?;
+        let quick = if t.mode == ScanMode::Quick {
+            "; quick scan: only well-known paths were read"
+        } else {
+            ""
+        };
+        writeln!(out, "summary: {summary}; {completeness}{quick}")?;
     }
     Ok(())
 }
@@ -186,6 +191,7 @@ mod tests {
         };
         let mut t = TargetReport {
             target: "img".into(),
+            mode: crate::report::ScanMode::Full,
             complete: true,
             errors: vec![],
             warnings: vec![],

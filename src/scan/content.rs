@@ -1,7 +1,9 @@
 //! Scan the content of every regular file in parallel: each rayon worker opens its own reader on
-//! the filesystem and streams files through the detector.
+//! the filesystem and streams files through the detector, opening archives and compressed
+//! files on the way (see [`super::archive`]).
 
-use crate::detect::{DetectOptions, Detector, FileInfo};
+use super::archive::{self, FileMeta, Limits};
+use crate::detect::{DetectOptions, Detector};
 use crate::fs::{Entry, Filesystem};
 use crate::report::{Finding, ScanError};
 use indicatif::ProgressBar;
@@ -12,9 +14,9 @@ use rayon::prelude::*;
 pub struct ContentResult {
     /// Findings, with `volume` still empty.
     pub findings: Vec<Finding>,
-    /// Files read to their end.
+    /// Files read to their end (an archive counts once, when all of it was read).
     pub files_scanned: u64,
-    /// Bytes of content read.
+    /// Bytes of content given to the detector (decompressed bytes inside compressed files).
     pub bytes_scanned: u64,
     /// Files that could not be opened or read completely.
     pub errors: Vec<ScanError>,
@@ -24,7 +26,7 @@ struct One {
     findings: Vec<Finding>,
     bytes: u64,
     complete: bool,
-    error: Option<ScanError>,
+    errors: Vec<ScanError>,
 }
 
 fn scan_one(
@@ -32,16 +34,17 @@ fn scan_one(
     entry: &Entry,
     det: &Detector,
     opts: &DetectOptions,
+    limits: &Limits,
 ) -> One {
     let path = entry.display_path();
     let fail = |message: String| One {
         findings: vec![],
         bytes: 0,
         complete: false,
-        error: Some(ScanError {
+        errors: vec![ScanError {
             path: Some(path.clone()),
             message,
-        }),
+        }],
     };
     let reader = match reader {
         Ok(r) => r,
@@ -51,26 +54,19 @@ fn scan_one(
         Ok(c) => c,
         Err(e) => return fail(format!("not scanned: {e}")),
     };
-    let info = FileInfo {
-        path: &path,
+    let meta = FileMeta {
+        path: path.clone(),
         size: entry.size,
         mode: entry.mode,
         uid: entry.uid,
         gid: entry.gid,
     };
-    let out = det.scan_file(&info, &mut content, opts);
-    let error = out.error.map(|e| ScanError {
-        path: Some(path.clone()),
-        message: format!(
-            "read stopped after {} of {} bytes: {e}",
-            out.bytes_scanned, entry.size
-        ),
-    });
+    let out = archive::scan_file(&meta, &mut content, det, opts, limits);
     One {
         findings: out.findings,
-        bytes: out.bytes_scanned,
-        complete: error.is_none(),
-        error,
+        bytes: out.bytes,
+        complete: out.errors.is_empty(),
+        errors: out.errors,
     }
 }
 
@@ -80,6 +76,7 @@ pub fn scan_files(
     files: &[Entry],
     det: &Detector,
     opts: &DetectOptions,
+    limits: &Limits,
     progress: &ProgressBar,
 ) -> ContentResult {
     files
@@ -88,7 +85,7 @@ pub fn scan_files(
         .map_init(
             || fs.reader(),
             |reader, entry| {
-                let one = scan_one(reader, entry, det, opts);
+                let one = scan_one(reader, entry, det, opts, limits);
                 progress.inc(entry.size);
                 one
             },
@@ -99,7 +96,7 @@ pub fn scan_files(
             if one.complete {
                 acc.files_scanned = acc.files_scanned.saturating_add(1);
             }
-            acc.errors.extend(one.error);
+            acc.errors.extend(one.errors);
             acc
         })
         .reduce(ContentResult::default, |mut a, b| {

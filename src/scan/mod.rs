@@ -2,14 +2,17 @@
 //! regular file through the detector in parallel. Everything that could not be read lands in the
 //! report, and makes the target incomplete.
 
+pub mod archive;
 mod content;
+pub mod quick;
 mod raw;
+pub mod unallocated;
 pub mod walk;
 
 use crate::detect::{DetectOptions, Detector};
 use crate::fs;
 use crate::fs::probe::{FsKind, Probe, probe};
-use crate::report::{ScanError, TargetReport, VolumeReport, VolumeStatus};
+use crate::report::{ScanError, ScanMode, Severity, TargetReport, VolumeReport, VolumeStatus};
 use crate::source::{FileSource, SharedSource};
 use crate::volume::{self, Role, Volume};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -17,12 +20,33 @@ use std::path::Path;
 use std::sync::Arc;
 
 /// How to scan.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct ScanOptions {
     /// Passed to the detector (`show_secrets`).
     pub detect: DetectOptions,
     /// Draw a progress bar on stderr (the caller decides: only on a terminal).
     pub progress: bool,
+    /// Read only the well-known paths ([`quick::is_well_known`]) instead of every file.
+    pub quick: bool,
+    /// Also scan the blocks the filesystem marks free, and its journal or log.
+    pub unallocated: bool,
+    /// Findings below this severity are left out of the report.
+    pub min_severity: Severity,
+    /// Bounds on opening archives and compressed files.
+    pub archives: archive::Limits,
+}
+
+impl Default for ScanOptions {
+    fn default() -> Self {
+        ScanOptions {
+            detect: DetectOptions::default(),
+            progress: false,
+            quick: false,
+            unallocated: false,
+            min_severity: Severity::Info,
+            archives: archive::Limits::default(),
+        }
+    }
 }
 
 /// Why a target could not be scanned at all.
@@ -93,6 +117,11 @@ pub fn scan_disks(
 ) -> TargetReport {
     let mut report = TargetReport {
         target,
+        mode: if opts.quick {
+            ScanMode::Quick
+        } else {
+            ScanMode::Full
+        },
         complete: false,
         errors: vec![],
         warnings: vec![],
@@ -140,6 +169,7 @@ pub fn scan_disks(
         report.findings.extend(findings);
         report.volumes.push(vr);
     }
+    report.findings.retain(|f| f.severity >= opts.min_severity);
     report.finalize();
     report
 }
@@ -155,6 +185,7 @@ fn blank(v: &Volume) -> VolumeReport {
         status: VolumeStatus::NotScanned,
         files_scanned: 0,
         bytes_scanned: 0,
+        unallocated_bytes_scanned: None,
         errors: v
             .errors
             .iter()
@@ -263,12 +294,15 @@ fn scan_volume(
         Ok(f) => f,
         Err(e) => return fall_back_to_raw(v, vr, e.to_string(), det, opts),
     };
-    let walked = match filesystem.reader() {
+    let mut walked = match filesystem.reader() {
         Ok(r) => walk::walk(r.as_ref()),
         Err(e) => return fall_back_to_raw(v, vr, e.to_string(), det, opts),
     };
     vr.status = VolumeStatus::Scanned;
-    vr.errors.extend(walked.errors);
+    vr.errors.append(&mut walked.errors);
+    if opts.quick {
+        walked.files.retain(|f| quick::is_well_known(&f.path));
+    }
     let total: u64 = walked
         .files
         .iter()
@@ -288,12 +322,25 @@ fn scan_volume(
     } else {
         ProgressBar::hidden()
     };
-    let res = content::scan_files(filesystem.as_ref(), &walked.files, det, &opts.detect, &bar);
+    let res = content::scan_files(
+        filesystem.as_ref(),
+        &walked.files,
+        det,
+        &opts.detect,
+        &opts.archives,
+        &bar,
+    );
     bar.finish_and_clear();
     vr.files_scanned = res.files_scanned;
     vr.bytes_scanned = res.bytes_scanned;
     vr.errors.extend(res.errors);
     let mut findings = res.findings;
+    if opts.unallocated {
+        let free = unallocated::scan_free(v, kind, &findings, det, &opts.detect);
+        vr.unallocated_bytes_scanned = Some(free.bytes_scanned);
+        vr.errors.extend(free.errors);
+        findings.extend(free.findings);
+    }
     for f in &mut findings {
         f.volume = v.id.clone();
     }

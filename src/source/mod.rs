@@ -189,8 +189,8 @@ pub(crate) mod tests {
         let m: SharedSource = Arc::new(Mem(vec![0; 4096]));
         let mut c = Cursor::new(m).with_read_limit(2);
         let mut buf = [0u8; 1];
-        c.read(&mut buf).unwrap();
-        c.read(&mut buf).unwrap();
+        assert_eq!(c.read(&mut buf).unwrap(), 1);
+        assert_eq!(c.read(&mut buf).unwrap(), 1);
         let err = c.read(&mut buf).unwrap_err();
         assert!(err.to_string().contains("too many reads"));
     }

@@ -10,6 +10,7 @@
 mod bmap;
 mod dir;
 mod file;
+pub mod free;
 mod inode;
 mod log;
 mod superblock;

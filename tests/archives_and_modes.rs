@@ -1,0 +1,339 @@
+//! Archives and compressed files inside a filesystem, `--quick`, `--min-severity` and
+//! `--unallocated`, on images built with the real tools: tar, gzip, bzip2, xz, zstd, zip,
+//! `mke2fs -d`, `debugfs -w -R "rm ..."` (unlinks and frees blocks without zeroing them),
+//! `mkfs.xfs` (through `testdata/mkfs-xfs-tree.py`) and `xfs_db`.
+
+use serde_json::Value;
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn testdata() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata")
+}
+
+fn sh(script: &str, dir: &Path) -> String {
+    let out = Command::new("bash")
+        .args(["-euo", "pipefail", "-c", script])
+        .current_dir(dir)
+        .env("MKE2FS_CONFIG", testdata().join("mke2fs.conf"))
+        .env("TD", testdata())
+        .env(
+            "PATH",
+            format!(
+                "{}:/usr/sbin:/sbin",
+                std::env::var("PATH").unwrap_or_default()
+            ),
+        )
+        .output()
+        .expect("bash runs");
+    assert!(
+        out.status.success(),
+        "image build failed:\n{script}\n--- stderr:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn workdir(name: &str) -> PathBuf {
+    let d = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("archives")
+        .join(name);
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// Run `amiscan scan --format json` and return (exit code, report target 0).
+fn scan(img: &Path, extra: &[&str]) -> (i32, Value) {
+    let out = Command::new(env!("CARGO_BIN_EXE_amiscan"))
+        .args(["scan", "--format", "json", "--no-progress"])
+        .args(extra)
+        .arg(img)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    let v: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("bad JSON ({e}); stderr: {stderr}"));
+    (out.status.code().unwrap_or(-1), v["targets"][0].clone())
+}
+
+fn findings(t: &Value) -> BTreeSet<(String, String)> {
+    t["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["rule"].as_str().unwrap().to_string(),
+                f["path"].as_str().unwrap_or("(none)").to_string(),
+            )
+        })
+        .collect()
+}
+
+fn set(items: &[(&str, &str)]) -> BTreeSet<(String, String)> {
+    items
+        .iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect()
+}
+
+/// An ext4 image whose files are archives and compressed files holding the leaky tree's
+/// secrets, plus a gzip bomb and a plain file outside the well-known paths.
+fn archive_image() -> PathBuf {
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT.get_or_init(build_archive_image).clone()
+}
+
+fn build_archive_image() -> PathBuf {
+    let dir = workdir("archive-image");
+    sh(
+        r#"
+        L=$TD/trees/leaky
+        mkdir -p stage/etc stage/home/alice/.ssh inner/etc tree/root tree/srv tree/var/log \
+                 tree/opt/config tree/tmp tree/etc tree/home/alice/.aws
+        cp $L/etc/shadow stage/etc/shadow
+        cp $L/home/alice/.ssh/id_rsa stage/home/alice/.ssh/id_rsa
+        tar -C stage -czf tree/root/backup.tar.gz etc home
+        cp $L/home/alice/.ssh/id_rsa inner/etc/key.pem
+        tar -C inner -czf inner.tar.gz etc
+        zip -q -j tree/srv/bundle.zip inner.tar.gz
+        cp $L/home/alice/.aws/credentials creds
+        xz -c creds > tree/var/log/keys.xz
+        zstd -q -c creds > tree/var/log/data.zst
+        bzip2 -c creds > tree/var/log/notes.bz2
+        cp creds tree/opt/config/app.properties
+        (cd tree/opt && zip -q -r app.jar config && rm -r config)
+        head -c 64M /dev/zero | gzip -c > tree/tmp/bomb.gz
+        cp $L/etc/shadow tree/etc/shadow
+        cp creds tree/home/alice/.aws/credentials
+        cp creds tree/opt/notes.txt
+        mke2fs -q -t ext4 -d tree -F fs.img 48M
+        "#,
+        &dir,
+    );
+    dir.join("fs.img")
+}
+
+#[test]
+fn archive_members_are_reported_by_their_full_path_and_a_bomb_is_not_followed() {
+    let img = archive_image();
+    let (code, t) = scan(&img, &[]);
+    assert_eq!(code, 1, "{t:#}");
+    let got = findings(&t);
+    let want = set(&[
+        ("shadow-password-hash", "/root/backup.tar.gz!etc/shadow"),
+        ("shadow-empty-password", "/root/backup.tar.gz!etc/shadow"),
+        (
+            "pem-private-key",
+            "/root/backup.tar.gz!home/alice/.ssh/id_rsa",
+        ),
+        (
+            "pem-private-key",
+            "/srv/bundle.zip!inner.tar.gz!etc/key.pem",
+        ),
+        ("aws-access-key-pair", "/var/log/keys.xz"),
+        ("aws-access-key-pair", "/var/log/data.zst"),
+        ("aws-access-key-pair", "/var/log/notes.bz2"),
+        ("aws-access-key-pair", "/opt/app.jar!config/app.properties"),
+        ("archive-bomb", "/tmp/bomb.gz"),
+        ("aws-access-key-pair", "/opt/notes.txt"),
+        ("aws-access-key-pair", "/home/alice/.aws/credentials"),
+        ("shadow-password-hash", "/etc/shadow"),
+        ("shadow-empty-password", "/etc/shadow"),
+    ]);
+    assert_eq!(got, want, "{t:#}");
+    // The bomb makes the scan incomplete, with an error naming it.
+    assert_eq!(t["complete"], false);
+    assert_eq!(t["mode"], "full");
+    let errors = t["volumes"][0]["errors"].as_array().unwrap();
+    assert_eq!(errors.len(), 1, "{errors:#?}");
+    assert_eq!(errors[0]["path"], "/tmp/bomb.gz");
+    assert!(
+        errors[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("decompression bomb")
+    );
+}
+
+#[test]
+fn quick_reads_only_well_known_paths_and_says_so() {
+    let img = archive_image();
+    let (code, t) = scan(&img, &["--quick"]);
+    assert_eq!(code, 1);
+    assert_eq!(t["mode"], "quick");
+    assert_eq!(t["complete"], true, "the bomb was not read: {t:#}");
+    assert_eq!(
+        findings(&t),
+        set(&[
+            ("aws-access-key-pair", "/home/alice/.aws/credentials"),
+            ("shadow-password-hash", "/etc/shadow"),
+            ("shadow-empty-password", "/etc/shadow"),
+        ])
+    );
+    assert_eq!(t["volumes"][0]["files_scanned"], 2);
+    let out = Command::new(env!("CARGO_BIN_EXE_amiscan"))
+        .args(["scan", "--quick", "--no-progress", "--color", "never"])
+        .arg(&img)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("quick scan: only well-known paths were read"),
+        "{text}"
+    );
+}
+
+#[test]
+fn min_severity_drops_findings_and_fail_on_sees_only_what_remains() {
+    let img = archive_image();
+    let sevs = |t: &Value| -> Vec<String> {
+        t["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["severity"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let (_, all) = scan(&img, &["--quick"]);
+    assert!(sevs(&all).iter().any(|s| s == "high"), "{all:#}");
+    let (code, t) = scan(&img, &["--quick", "--min-severity", "critical"]);
+    assert_eq!(code, 1);
+    let kept = sevs(&t);
+    assert!(
+        !kept.is_empty() && kept.iter().all(|s| s == "critical"),
+        "{t:#}"
+    );
+    // The bomb (low) is dropped from the report, but the scan stays incomplete.
+    let (code, t) = scan(&img, &["--min-severity", "medium", "--fail-on", "critical"]);
+    assert!(findings(&t).iter().all(|(r, _)| r != "archive-bomb"));
+    assert_eq!((code, &t["complete"]), (1, &Value::Bool(false)));
+    // --fail-on looks at the findings that remain: the criticals still fail the scan.
+    let (code, t) = scan(
+        &img,
+        &[
+            "--quick",
+            "--min-severity",
+            "critical",
+            "--fail-on",
+            "critical",
+        ],
+    );
+    assert_eq!(code, 1, "{t:#}");
+}
+
+#[test]
+fn a_deleted_key_is_found_only_with_unallocated() {
+    let dir = workdir("deleted");
+    sh(
+        r#"
+        mkdir -p tree/etc
+        echo hello > tree/etc/motd
+        cp $TD/trees/leaky/opt/app/tls/server.key tree/secret.pem
+        mke2fs -q -t ext4 -d tree -F fs.img 16M
+        debugfs -w -R "rm /secret.pem" fs.img 2>/dev/null
+        "#,
+        &dir,
+    );
+    let img = dir.join("fs.img");
+    let (code, t) = scan(&img, &[]);
+    assert_eq!((code, findings(&t).len()), (0, 0), "{t:#}");
+    assert!(t["volumes"][0].get("unallocated_bytes_scanned").is_none());
+
+    let (code, t) = scan(&img, &["--unallocated"]);
+    assert_eq!(code, 1, "{t:#}");
+    assert_eq!(t["complete"], true, "{t:#}");
+    let f = t["findings"].as_array().unwrap();
+    assert_eq!(f.len(), 1, "{t:#}");
+    assert_eq!(f[0]["rule"], "pem-private-key");
+    assert!(f[0]["path"].is_null());
+    assert!(
+        f[0]["evidence"]
+            .as_str()
+            .unwrap()
+            .starts_with("[unallocated] ")
+    );
+    let offset = f[0]["offset"].as_u64().unwrap();
+    let bytes = std::fs::read(&img).unwrap();
+    let at = &bytes[usize::try_from(offset).unwrap()..][..40];
+    assert!(
+        String::from_utf8_lossy(at).contains("-----BEGIN"),
+        "{:?}",
+        String::from_utf8_lossy(at)
+    );
+    assert!(
+        t["volumes"][0]["unallocated_bytes_scanned"]
+            .as_u64()
+            .unwrap()
+            > 0
+    );
+}
+
+#[test]
+fn xfs_free_extents_match_xfs_db() {
+    let dir = workdir("xfs-free");
+    sh(
+        r#"
+        mkdir -p tree/etc
+        cp -r $TD/trees/leaky/etc/. tree/etc/
+        python3 $TD/mkfs-xfs-tree.py tree fs.img 64m >/dev/null
+        "#,
+        &dir,
+    );
+    let img = dir.join("fs.img");
+    let db = |cmds: &[&str]| {
+        let mut c = Command::new("xfs_db");
+        c.arg("-r");
+        for cmd in cmds {
+            c.args(["-c", cmd]);
+        }
+        let out = c.arg(&img).output().expect("xfs_db runs");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let geo = db(&["sb 0", "p agblocks blocksize logstart logblocks"]);
+    let field = |name: &str| -> u64 {
+        geo.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name} = ")))
+            .unwrap_or_else(|| panic!("{name} in {geo}"))
+            .trim()
+            .parse()
+            .unwrap()
+    };
+    let (agblocks, bs) = (field("agblocks"), field("blocksize"));
+    // xfs_db lists one line per btree record: merge adjacent ones as the reader does.
+    let mut want: Vec<(u64, u64)> = vec![];
+    for line in db(&["freesp -d"]).lines() {
+        let n: Vec<u64> = line
+            .split_whitespace()
+            .filter_map(|w| w.parse().ok())
+            .collect();
+        if let [agno, agbno, len] = n[..] {
+            let off = (agno * agblocks + agbno) * bs;
+            match want.last_mut() {
+                Some(l) if l.0 + l.1 == off => l.1 += len * bs,
+                _ => want.push((off, len * bs)),
+            }
+        }
+    }
+    assert!(!want.is_empty());
+    let src = amiscan::source::FileSource::open(&img).unwrap();
+    let regions = amiscan::fs::xfs::free::free_regions(&src).unwrap();
+    let got: Vec<(u64, u64)> = regions
+        .iter()
+        .filter(|r| r.kind == amiscan::fs::ext4_free::RegionKind::Unallocated)
+        .map(|r| (r.offset, r.len))
+        .collect();
+    assert_eq!(got, want);
+    let log: Vec<_> = regions
+        .iter()
+        .filter(|r| r.kind == amiscan::fs::ext4_free::RegionKind::Journal)
+        .collect();
+    assert_eq!(log.len(), 1);
+    assert_eq!(log[0].len, field("logblocks") * bs);
+    // And the whole thing scans clean and complete.
+    let (_, t) = scan(&img, &["--unallocated"]);
+    assert_eq!(t["complete"], true, "{t:#}");
+}
