@@ -221,4 +221,37 @@ mod tests {
                 .is_empty()
         );
     }
+
+    #[test]
+    fn volume_findings_carry_title_remediation_and_path() {
+        let d = Detector::builtin().unwrap();
+        let l = MemLookup::new()
+            .file(
+                "/etc/ssh/sshd_config",
+                "PasswordAuthentication no\nPermitRootLogin yes\n",
+            )
+            .file("/etc/sudoers", "@includedir /etc/sudoers.d\n")
+            .file("/etc/sudoers.d/build", "jenkins ALL=(ALL) NOPASSWD: ALL\n");
+        let f = d.scan_volume(&l, &DetectOptions::default());
+        let got: Vec<(&str, Option<&str>, Option<u64>)> = f
+            .iter()
+            .map(|f| (f.rule.as_str(), f.path.as_deref(), f.line))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (
+                    "sshd-permit-root-login",
+                    Some("/etc/ssh/sshd_config"),
+                    Some(2)
+                ),
+                ("sudo-nopasswd", Some("/etc/sudoers.d/build"), Some(1)),
+            ]
+        );
+        for f in &f {
+            assert!(!f.title.is_empty() && !f.remediation.is_empty());
+            assert!(f.fingerprint.starts_with("sha256:"));
+            assert!(f.volume.is_empty() && f.secret.is_none());
+        }
+    }
 }

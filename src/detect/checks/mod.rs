@@ -281,6 +281,31 @@ mod tests {
     }
 
     #[test]
+    fn every_check_rule_has_a_title_and_remediation() {
+        for r in CHECK_RULES {
+            assert!(!r.title.is_empty(), "{}", r.id);
+            assert!(!r.remediation.is_empty(), "{}", r.id);
+        }
+    }
+
+    #[test]
+    fn new_families_are_routed() {
+        for (p, c) in [
+            ("/etc/passwd", Check::Shadow),
+            ("/root/.viminfo", Check::EditorHistory),
+            ("/root/.ssh/known_hosts", Check::KnownHosts),
+            ("/etc/cloud/cloud.cfg", Check::CloudInit),
+            ("/etc/machine-id", Check::Identity),
+            ("/etc/ld.so.preload", Check::Autostart),
+            ("/etc/cron.d/x", Check::Autostart),
+            ("/tmp/xmrig", Check::Miner),
+            ("/Windows/Panther/unattend.xml", Check::Unattend),
+        ] {
+            assert_eq!(Check::for_path(p), Some(c), "{p}");
+        }
+    }
+
+    #[test]
     fn check_ids_are_unique() {
         let mut ids: Vec<&str> = CHECK_RULES.iter().map(|r| r.id).collect();
         ids.sort_unstable();

@@ -342,7 +342,7 @@ root\tALL=(ALL) \tALL
             .file("/etc/sudoers", DEBIAN)
             .file(
                 "/etc/sudoers.d/README",
-                "# not read: has a dot? no, but only comments\n",
+                "# Files in this directory are read by sudo (comments only)\n",
             )
             .file(
                 "/etc/sudoers.d/90-cloud-init-users",
