@@ -58,7 +58,6 @@ keygen "$L/home/alice/.ssh/id_ecdsa_enc" -t ecdsa -b 256 -N 'correct horse batte
     printf 'bastion.example.internal %s\n' "$(pubkey ed25519 host | cut -d' ' -f1,2)"
     printf 'git.example.internal %s\n' "$(pubkey ecdsa host | cut -d' ' -f1,2)"
 } >"$L/home/alice/.ssh/known_hosts"
-cp "$L/home/alice/.ssh/known_hosts" "$trees/clean/home/alice/.ssh/known_hosts"
 
 # --- TLS keys of a fake app ---
 openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$L/opt/app/tls/server.key" 2>/dev/null # BEGIN PRIVATE KEY

@@ -11,6 +11,7 @@ mod catalog_check;
 pub(crate) mod checks;
 mod engine;
 mod finding;
+pub mod lookup;
 mod sshkey;
 mod stream;
 
@@ -19,6 +20,7 @@ mod scan_tests;
 
 pub use catalog::CatalogError;
 pub use catalog_check::check_catalog;
+pub use lookup::{FileLookup, MemLookup, Meta, MetaKind};
 
 use crate::report::{Finding, Severity};
 use checks::{CHECK_RULES, Check, CheckHit};

@@ -4,6 +4,7 @@
 
 pub mod archive;
 mod content;
+mod lookup;
 pub mod quick;
 mod raw;
 pub mod unallocated;
@@ -294,12 +295,20 @@ fn scan_volume(
         Ok(f) => f,
         Err(e) => return fall_back_to_raw(v, vr, e.to_string(), det, opts),
     };
-    let mut walked = match filesystem.reader() {
-        Ok(r) => walk::walk(r.as_ref()),
+    let reader = match filesystem.reader() {
+        Ok(r) => r,
         Err(e) => return fall_back_to_raw(v, vr, e.to_string(), det, opts),
     };
+    let mut walked = walk::walk(reader.as_ref());
     vr.status = VolumeStatus::Scanned;
     vr.errors.append(&mut walked.errors);
+    // Checks that need several files of the volume (sshd includes, sudoers.d, the package
+    // database, setuid files): once per volume, before --quick narrows the file list.
+    let mut volume_findings = det.scan_volume(
+        &lookup::FsLookup::new(reader.as_ref(), &walked.files),
+        &opts.detect,
+    );
+    drop(reader);
     if opts.quick {
         walked.files.retain(|f| quick::is_well_known(&f.path));
     }
@@ -335,6 +344,7 @@ fn scan_volume(
     vr.bytes_scanned = res.bytes_scanned;
     vr.errors.extend(res.errors);
     let mut findings = res.findings;
+    findings.append(&mut volume_findings);
     if opts.unallocated {
         let free = unallocated::scan_free(v, kind, &findings, det, &opts.detect);
         vr.unallocated_bytes_scanned = Some(free.bytes_scanned);

@@ -7,9 +7,21 @@
 use crate::report::Severity;
 
 pub(crate) mod authorized_keys;
+pub(crate) mod autostart;
+pub(crate) mod cloud_init;
+pub(crate) mod crypt;
+pub(crate) mod glob;
 pub(crate) mod history;
 pub(crate) mod host_keys;
+pub(crate) mod identity;
+pub(crate) mod miner;
+pub(crate) mod packages;
 pub(crate) mod shadow;
+pub(crate) mod ssh_client;
+pub(crate) mod sshd;
+pub(crate) mod sudoers;
+pub(crate) mod volume;
+pub(crate) mod windows;
 
 /// At most this many bytes of a file are given to a check (a larger file is marked truncated).
 pub(crate) const CHECK_CAP: usize = 1024 * 1024;
@@ -34,8 +46,30 @@ pub(crate) const CHECK_RULES: &[CheckRule] = &[
     host_keys::RULE,
     authorized_keys::RULE,
     history::RULE,
+    history::EDITOR_RULE,
     shadow::HASH_RULE,
     shadow::EMPTY_RULE,
+    shadow::PASSWD_RULE,
+    shadow::WEAK_RULE,
+    shadow::DEFAULT_RULE,
+    ssh_client::KNOWN_HOSTS_RULE,
+    cloud_init::LEFTOVER_RULE,
+    cloud_init::PASSWORD_RULE,
+    identity::MACHINE_ID_RULE,
+    identity::DHCP_RULE,
+    identity::SEED_RULE,
+    autostart::PRELOAD_RULE,
+    autostart::DOWNLOAD_RULE,
+    autostart::TMP_RULE,
+    miner::RULE,
+    windows::UNATTEND_RULE,
+    sshd::ROOT_RULE,
+    sshd::PASSWORD_RULE,
+    sshd::EMPTY_RULE,
+    sshd::KBD_RULE,
+    sudoers::RULE,
+    packages::SETID_RULE,
+    packages::MODIFIED_RULE,
 ];
 
 /// One finding produced by a check, before it gets its rule's title and remediation.
@@ -68,8 +102,22 @@ pub(crate) enum Check {
     AuthorizedKeys,
     /// Shell and REPL histories.
     History,
-    /// `/etc/shadow` and its backup.
+    /// Editor and pager state (`.viminfo`, `.lesshst`, `.wget-hsts`).
+    EditorHistory,
+    /// `/etc/shadow`, `/etc/passwd` and their backups.
     Shadow,
+    /// `~/.ssh/known_hosts`.
+    KnownHosts,
+    /// cloud-init state, logs and configuration.
+    CloudInit,
+    /// Per-instance identity: machine-id, DHCP leases, random seed.
+    Identity,
+    /// `ld.so.preload`, cron, systemd units, rc.local.
+    Autostart,
+    /// Miner binaries and configurations.
+    Miner,
+    /// Windows unattended-setup answer files.
+    Unattend,
 }
 
 impl Check {
@@ -81,8 +129,22 @@ impl Check {
             Some(Check::AuthorizedKeys)
         } else if history::applies(path) {
             Some(Check::History)
+        } else if history::applies_editor(path) {
+            Some(Check::EditorHistory)
         } else if shadow::applies(path) {
             Some(Check::Shadow)
+        } else if ssh_client::applies(path) {
+            Some(Check::KnownHosts)
+        } else if cloud_init::applies(path) {
+            Some(Check::CloudInit)
+        } else if identity::applies(path) {
+            Some(Check::Identity)
+        } else if autostart::applies(path) {
+            Some(Check::Autostart)
+        } else if miner::applies(path) {
+            Some(Check::Miner)
+        } else if windows::applies(path) {
+            Some(Check::Unattend)
         } else {
             None
         }
@@ -94,8 +156,94 @@ impl Check {
             Check::HostKey => host_keys::check(path, data),
             Check::AuthorizedKeys => authorized_keys::check(data),
             Check::History => history::check(data, truncated),
-            Check::Shadow => shadow::check(data),
+            Check::EditorHistory => history::check_editor(path, data),
+            Check::Shadow => shadow::check(path, data),
+            Check::KnownHosts => ssh_client::check(data),
+            Check::CloudInit => cloud_init::check(path, data),
+            Check::Identity => identity::check(path, data),
+            Check::Autostart => autostart::check(path, data),
+            Check::Miner => miner::check(path, data),
+            Check::Unattend => windows::check(path, data),
         }
+    }
+}
+
+/// One line of a text file: its 1-based number, byte range and text (without `\r\n`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct TextLine<'a> {
+    /// 1-based line number.
+    pub no: u64,
+    /// Offset of its first byte.
+    pub start: u64,
+    /// Offset just past its last byte (before the newline).
+    pub end: u64,
+    /// The text; a line that is not UTF-8 is skipped by [`text_lines`].
+    pub text: &'a str,
+}
+
+/// The UTF-8 lines of `data` (lines that are not UTF-8 are skipped, not guessed at).
+pub(crate) fn text_lines(data: &[u8]) -> impl Iterator<Item = TextLine<'_>> {
+    let mut offset = 0u64;
+    data.split(|&b| b == b'\n')
+        .enumerate()
+        .filter_map(move |(i, raw)| {
+            let start = offset;
+            offset = offset.saturating_add(raw.len() as u64).saturating_add(1);
+            let text = std::str::from_utf8(raw).ok()?;
+            Some(TextLine {
+                no: i as u64 + 1,
+                start,
+                end: start.saturating_add(raw.len() as u64),
+                text: text.trim_end_matches('\r'),
+            })
+        })
+}
+
+impl CheckHit {
+    /// A finding about a whole file, fingerprinted by `fp`, with no secret to show.
+    pub(crate) fn file(rule: &CheckRule, severity: Severity, evidence: String, fp: &[u8]) -> Self {
+        CheckHit {
+            rule: rule.id,
+            severity,
+            line: None,
+            start: 0,
+            end: u64::MAX,
+            evidence,
+            fingerprint_of: fp.to_vec(),
+            secret: None,
+        }
+    }
+
+    /// A finding about one line, fingerprinted by `fp`, with no secret to show.
+    pub(crate) fn at_line(
+        rule: &CheckRule,
+        severity: Severity,
+        line: &TextLine<'_>,
+        evidence: String,
+        fp: &[u8],
+    ) -> Self {
+        CheckHit {
+            rule: rule.id,
+            severity,
+            line: Some(line.no),
+            start: line.start,
+            end: line.end,
+            evidence,
+            fingerprint_of: fp.to_vec(),
+            secret: None,
+        }
+    }
+}
+
+/// At most `max` characters of untrusted text for evidence, control characters blanked.
+pub(crate) fn clip(text: &str, max: usize) -> String {
+    let cleaned = crate::detect::finding::clean(text.as_bytes());
+    if cleaned.chars().count() <= max {
+        cleaned
+    } else {
+        let mut s: String = cleaned.chars().take(max).collect();
+        s.push('…');
+        s
     }
 }
 
@@ -127,8 +275,34 @@ mod tests {
         );
         assert_eq!(Check::for_path("/root/.bash_history"), Some(Check::History));
         assert_eq!(Check::for_path("/etc/shadow"), Some(Check::Shadow));
-        assert_eq!(Check::for_path("/etc/passwd"), None);
+        assert_eq!(Check::for_path("/etc/passwd"), Some(Check::Shadow));
+        assert_eq!(Check::for_path("/etc/group"), None);
         assert_eq!(Check::for_path(""), None);
+    }
+
+    #[test]
+    fn every_check_rule_has_a_title_and_remediation() {
+        for r in CHECK_RULES {
+            assert!(!r.title.is_empty(), "{}", r.id);
+            assert!(!r.remediation.is_empty(), "{}", r.id);
+        }
+    }
+
+    #[test]
+    fn new_families_are_routed() {
+        for (p, c) in [
+            ("/etc/passwd", Check::Shadow),
+            ("/root/.viminfo", Check::EditorHistory),
+            ("/root/.ssh/known_hosts", Check::KnownHosts),
+            ("/etc/cloud/cloud.cfg", Check::CloudInit),
+            ("/etc/machine-id", Check::Identity),
+            ("/etc/ld.so.preload", Check::Autostart),
+            ("/etc/cron.d/x", Check::Autostart),
+            ("/tmp/xmrig", Check::Miner),
+            ("/Windows/Panther/unattend.xml", Check::Unattend),
+        ] {
+            assert_eq!(Check::for_path(p), Some(c), "{p}");
+        }
     }
 
     #[test]

@@ -429,6 +429,8 @@ mod tests {
     use std::io::Write;
 
     const KEY_ID: &str = "AKIACPCZW4FLKEW5GOHI";
+    /// A SHA-512-crypt hash of the public default password `password` (found by the
+    /// default-password check, which then reports it instead of the plain hash finding).
     const SHADOW: &str = "root:$6$saltsalt$qFmFH.bQmmtXzyBY0s9v7Oicd2z4XSIecDzlB5KiA2/jctKu9YterLp8wwnSq.qc.eoxqOmSuNp2xS0ktL3nh/:19000:0:99999:7:::\n";
 
     fn tar(members: &[(&str, &[u8])]) -> Vec<u8> {
@@ -518,7 +520,7 @@ mod tests {
                     "/backup/root.tar.gz!opt/env.sh".into()
                 ),
                 (
-                    "shadow-password-hash".into(),
+                    "shadow-default-password".into(),
                     "/backup/root.tar.gz!./etc/shadow".into()
                 ),
             ]
@@ -551,7 +553,7 @@ mod tests {
         let s = scan("/etc/shadow.gz", &gz(SHADOW.as_bytes()));
         assert_eq!(
             hits(&s),
-            [("shadow-password-hash".into(), "/etc/shadow.gz".into())]
+            [("shadow-default-password".into(), "/etc/shadow.gz".into())]
         );
     }
 

@@ -1,0 +1,249 @@
+//! [`FileLookup`] over a real filesystem, for the checks that need several files of a volume
+//! (sshd_config and its includes, sudoers and sudoers.d, the dpkg database, setuid files).
+//! Paths resolve like `open(2)` in a chroot: symbolic links are followed inside the volume.
+
+use crate::detect::{FileLookup, Meta, MetaKind};
+use crate::fs::{Entry, EntryKind, FsReader, join};
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::io::Read;
+use std::rc::Rc;
+
+/// Symbolic links followed while resolving one path (Linux's limit).
+const MAX_HOPS: usize = 40;
+/// Path components handled while resolving one path (links can expand a path).
+const MAX_COMPONENTS: usize = 4096;
+/// Directories whose listings are kept.
+const MAX_CACHED_DIRS: usize = 4096;
+
+/// Lookups through one filesystem reader, with the walk's file list.
+pub struct FsLookup<'a> {
+    reader: &'a dyn FsReader,
+    files: &'a [Entry],
+    dirs: RefCell<HashMap<Vec<u8>, Rc<Vec<Entry>>>>,
+}
+
+fn meta(e: &Entry) -> Meta {
+    Meta {
+        mode: e.mode,
+        uid: e.uid,
+        gid: e.gid,
+        size: e.size,
+        kind: match e.kind {
+            EntryKind::File => MetaKind::File,
+            EntryKind::Dir => MetaKind::Dir,
+            EntryKind::Symlink => MetaKind::Symlink,
+            EntryKind::Special => MetaKind::Special,
+        },
+    }
+}
+
+fn root_entry() -> Entry {
+    Entry {
+        path: b"/".to_vec(),
+        kind: EntryKind::Dir,
+        mode: 0o755,
+        uid: 0,
+        gid: 0,
+        size: 0,
+        mtime: 0,
+    }
+}
+
+impl<'a> FsLookup<'a> {
+    /// Lookups through `reader`; `files` are the walk's regular files.
+    pub fn new(reader: &'a dyn FsReader, files: &'a [Entry]) -> Self {
+        FsLookup {
+            reader,
+            files,
+            dirs: RefCell::new(HashMap::new()),
+        }
+    }
+
+    fn listing(&self, dir: &[u8]) -> Option<Rc<Vec<Entry>>> {
+        if let Some(l) = self.dirs.borrow().get(dir) {
+            return Some(l.clone());
+        }
+        let entries: Vec<Entry> = self
+            .reader
+            .list_dir(dir)
+            .ok()?
+            .into_iter()
+            .filter_map(Result::ok)
+            .collect();
+        let l = Rc::new(entries);
+        let mut cache = self.dirs.borrow_mut();
+        if cache.len() >= MAX_CACHED_DIRS {
+            cache.clear();
+        }
+        cache.insert(dir.to_vec(), l.clone());
+        Some(l)
+    }
+
+    fn child(&self, dir: &[u8], name: &[u8]) -> Option<Entry> {
+        let want = join(dir, name);
+        self.listing(dir)?.iter().find(|e| e.path == want).cloned()
+    }
+
+    /// Resolve `path`, following symbolic links (also the last component).
+    fn resolve(&self, path: &str) -> Option<Entry> {
+        let mut pending: Vec<Vec<u8>> = path
+            .as_bytes()
+            .split(|&b| b == b'/')
+            .filter(|c| !c.is_empty())
+            .rev()
+            .map(<[u8]>::to_vec)
+            .collect();
+        let mut current = root_entry();
+        let mut hops = 0usize;
+        let mut steps = 0usize;
+        while let Some(comp) = pending.pop() {
+            steps += 1;
+            if steps > MAX_COMPONENTS {
+                return None;
+            }
+            match comp.as_slice() {
+                b"." => continue,
+                b".." => {
+                    let parent = match current.path.iter().rposition(|&b| b == b'/') {
+                        Some(0) | None => b"/".to_vec(),
+                        Some(i) => current.path[..i].to_vec(),
+                    };
+                    current = if parent == b"/" {
+                        root_entry()
+                    } else {
+                        self.resolve(std::str::from_utf8(&parent).ok()?)?
+                    };
+                    continue;
+                }
+                _ => {}
+            }
+            if current.kind != EntryKind::Dir {
+                return None;
+            }
+            let e = self.child(&current.path, &comp)?;
+            if e.kind == EntryKind::Symlink {
+                hops += 1;
+                if hops > MAX_HOPS {
+                    return None;
+                }
+                let target = self.reader.read_link(&e).ok()?;
+                if target.starts_with(b"/") {
+                    current = root_entry();
+                }
+                pending.extend(
+                    target
+                        .split(|&b| b == b'/')
+                        .filter(|c| !c.is_empty())
+                        .rev()
+                        .map(<[u8]>::to_vec),
+                );
+            } else {
+                current = e;
+            }
+        }
+        Some(current)
+    }
+}
+
+impl FileLookup for FsLookup<'_> {
+    fn read(&self, path: &str, max: usize) -> Option<Vec<u8>> {
+        let e = self.resolve(path)?;
+        if e.kind != EntryKind::File {
+            return None;
+        }
+        let r = self.reader.open_file(&e).ok()?;
+        let mut out = Vec::with_capacity(usize::try_from(e.size).unwrap_or(max).min(max));
+        r.take(u64::try_from(max).unwrap_or(u64::MAX))
+            .read_to_end(&mut out)
+            .ok()?;
+        Some(out)
+    }
+
+    fn list(&self, dir: &str) -> Vec<String> {
+        let Some(d) = self.resolve(dir) else {
+            return vec![];
+        };
+        if d.kind != EntryKind::Dir {
+            return vec![];
+        }
+        self.listing(&d.path)
+            .map(|l| {
+                l.iter()
+                    .filter_map(|e| {
+                        let name = e.path.rsplit(|&b| b == b'/').next()?;
+                        String::from_utf8(name.to_vec()).ok()
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    fn metadata(&self, path: &str) -> Option<Meta> {
+        self.resolve(path).map(|e| meta(&e))
+    }
+
+    fn for_each_file(&self, visit: &mut dyn FnMut(&str, &Meta)) {
+        for f in self.files {
+            visit(&f.display_path(), &meta(f));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fs::FsError;
+
+    /// `/usr/bin/ls` (file), `/bin -> usr/bin`, `/etc/alt -> /usr/bin/ls`, `/loop -> loop`.
+    struct Tree;
+    fn e(path: &[u8], kind: EntryKind) -> Entry {
+        Entry {
+            path: path.to_vec(),
+            kind,
+            mode: 0o755,
+            uid: 0,
+            gid: 0,
+            size: 3,
+            mtime: 0,
+        }
+    }
+    impl FsReader for Tree {
+        fn list_dir(&self, path: &[u8]) -> Result<Vec<Result<Entry, FsError>>, FsError> {
+            let v = match path {
+                b"/" => vec![
+                    e(b"/usr", EntryKind::Dir),
+                    e(b"/bin", EntryKind::Symlink),
+                    e(b"/etc", EntryKind::Dir),
+                    e(b"/loop", EntryKind::Symlink),
+                ],
+                b"/usr" => vec![e(b"/usr/bin", EntryKind::Dir)],
+                b"/usr/bin" => vec![e(b"/usr/bin/ls", EntryKind::File)],
+                b"/etc" => vec![e(b"/etc/alt", EntryKind::Symlink)],
+                _ => vec![],
+            };
+            Ok(v.into_iter().map(Ok).collect())
+        }
+        fn open_file<'a>(&'a self, _: &Entry) -> Result<Box<dyn Read + 'a>, FsError> {
+            Ok(Box::new(&b"ELF"[..]))
+        }
+        fn read_link(&self, e: &Entry) -> Result<Vec<u8>, FsError> {
+            Ok(match e.path.as_slice() {
+                b"/bin" => b"usr/bin".to_vec(),
+                b"/etc/alt" => b"/usr/bin/../bin/ls".to_vec(),
+                _ => b"loop".to_vec(),
+            })
+        }
+    }
+
+    #[test]
+    fn follows_links_inside_the_volume_and_stops_on_loops() {
+        let l = FsLookup::new(&Tree, &[]);
+        assert_eq!(l.read("/bin/ls", 100).unwrap(), b"ELF");
+        assert_eq!(l.read("/etc/alt", 2).unwrap(), b"EL");
+        assert_eq!(l.metadata("/bin").unwrap().kind, MetaKind::Dir);
+        assert!(l.read("/loop", 10).is_none());
+        assert!(l.read("/nope", 10).is_none());
+        assert_eq!(l.list("/bin"), vec!["ls".to_string()]);
+    }
+}
