@@ -119,7 +119,7 @@ fn header_strings_in_binaries_are_not_keys() {
 fn aws_pair_suppresses_the_lone_id() {
     let creds =
         format!("[default]\naws_access_key_id = {KEY_ID}\naws_secret_access_key = {SECRET}\n");
-    let found = scan("/root/.aws/credentials", &creds);
+    let found = scan("/opt/build/aws.ini", &creds);
     assert_eq!(rules(&found), [("aws-access-key-pair", Severity::Critical)]);
     assert_eq!(found[0].line, Some(2));
     assert_eq!(
@@ -144,9 +144,13 @@ fn aws_pair_suppresses_the_lone_id() {
         "key: {KEY_ID}\n{}\naws_secret_access_key = {SECRET}\n",
         "#".repeat(600)
     );
+    // Too far apart for a pair: the id alone, and the secret as a generic assignment.
     assert_eq!(
         rules(&scan("/x", &far)),
-        [("aws-access-key-id", Severity::High)]
+        [
+            ("aws-access-key-id", Severity::High),
+            ("generic-secret-assignment", Severity::Low)
+        ]
     );
 }
 
