@@ -5,7 +5,7 @@
 //! Used by the catalog test below and by `amiscan rules check`.
 
 use super::catalog::{CatalogError, compile};
-use super::credfiles::all_rules;
+use super::credfiles::reserved_ids;
 use super::engine::Matcher;
 
 /// Check a catalog and return every problem at once, one human line each.
@@ -18,7 +18,7 @@ use super::engine::Matcher;
 /// keyword must occur in some example, and every example must contain a keyword.
 /// Used by the catalog test and by `amiscan rules check`.
 pub fn check_catalog(files: &[(&str, &str)]) -> Vec<String> {
-    let reserved: Vec<&str> = all_rules().map(|c| c.id).collect();
+    let reserved = reserved_ids();
     let (sigs, errors) = compile(files, &reserved);
     let mut out: Vec<String> = errors.iter().map(ToString::to_string).collect();
     for s in &sigs {

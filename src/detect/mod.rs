@@ -105,7 +105,7 @@ impl Detector {
     /// A detector over the given catalog files (`(file name, TOML text)`) plus the code checks.
     /// Fails on the first structural problem; [`check_catalog`] lists them all.
     pub fn with_catalog(files: &[(&str, &str)]) -> Result<Detector, CatalogError> {
-        let reserved: Vec<&str> = credfiles::all_rules().map(|c| c.id).collect();
+        let reserved = credfiles::reserved_ids();
         let (sigs, problems) = catalog::compile(files, &reserved);
         if let Some(p) = problems.into_iter().next() {
             return Err(p);

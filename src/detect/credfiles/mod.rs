@@ -133,18 +133,15 @@ pub(crate) const TFSTATE: CheckRule = rule(
     "Remove the state file from the image (keep state in an encrypted remote backend) and rotate every secret it records.",
     GENERIC,
 );
-/// `~/.aws/credentials` and `~/.aws/config`.
+/// `~/.aws/credentials` and `~/.aws/config`. A profile whose key id and secret the
+/// `aws-access-key-pair` signature finds is reported by that rule (a stable id users
+/// suppress by); this one reports the rest (a secret without a nearby key id, say).
 pub(crate) const AWS: CheckRule = rule(
     "aws-credentials-file",
     "AWS CLI profile with static keys",
     Severity::Critical,
     "Delete the file's static keys and deactivate them in IAM; use an instance profile, SSO or credential_process instead.",
-    &[
-        "generic-secret-assignment",
-        "aws-access-key-id",
-        "aws-access-key-pair",
-        "aws-session-token",
-    ],
+    GENERIC,
 );
 
 /// Every credential-file rule (keystore rules included).
@@ -169,6 +166,11 @@ pub(crate) const RULES: &[CheckRule] = &[
 /// The code checks' rules and the credential-file rules.
 pub(crate) fn all_rules() -> impl Iterator<Item = &'static CheckRule> {
     CHECK_RULES.iter().chain(RULES)
+}
+
+/// Ids of every code rule: reserved in the catalog, and valid `suppresses` targets.
+pub(crate) fn reserved_ids() -> Vec<&'static str> {
+    all_rules().map(|r| r.id).collect()
 }
 
 /// The format of a credential file, decided by its path.
@@ -276,15 +278,15 @@ impl CredFile {
 
 /// Report what the credential file at `path` holds: its format's parser (if its path names
 /// one) and the Java keystore probe (any file starting with a keystore magic). Findings inside
-/// packaged test directories are lowered to `info`.
+/// packaged test or documentation directories, or of published credentials, are lowered to
+/// `info` (see [`testkeys`]).
 pub(crate) fn run(kind: Option<CredFile>, path: &str, data: &[u8]) -> Vec<CheckHit> {
     let mut hits = kind.map(|k| k.run(data)).unwrap_or_default();
     hits.extend(keystore::java(data));
-    if testkeys::is_test_path(path) {
-        for h in &mut hits {
+    for h in &mut hits {
+        if let Some(note) = testkeys::test_vector_note(path, &h.fingerprint_of) {
             h.severity = Severity::Info;
-            h.evidence
-                .push_str(" (probably a test vector: in a packaged test directory)");
+            h.evidence.push_str(&note);
         }
     }
     hits

@@ -5,10 +5,13 @@
 //!    key published in a language's or library's own test suite. Such a key protects nothing,
 //!    because everyone has it; it is still reported so that nobody mistakes it for a real one
 //!    (and a service configured with it would be worth knowing about), or
-//! 2. its path lies under a `test`, `tests` or `testdata` directory inside a packaged tree
+//! 2. its secret is a credential published on purpose ([`KNOWN_PUBLIC`]: RFC and README
+//!    examples, vendor values that are public by design), or
+//! 3. its path lies under a `test`, `tests` or `testdata` directory inside a packaged tree
 //!    (`/usr/lib`, `/usr/lib64`, `/usr/share`, `/usr/local/lib`), where package managers install
 //!    test suites. A secret planted by hand lives elsewhere (`/root`, `/home`, `/etc`, `/opt`,
-//!    `/srv`, `/var`), and those paths are never lowered.
+//!    `/srv`, `/var`), and those paths are never lowered. Package documentation
+//!    (`/usr/share/doc`) is lowered the same way, as documentation examples.
 //!
 //! `ssl-cert-snakeoil.key` is not a test key: it is generated on each machine, so it is never
 //! in this list.
@@ -72,6 +75,52 @@ pub(crate) const KNOWN: &[(&str, &str)] = &[
     ),
 ];
 
+/// SHA-256 (hex) of credentials published on purpose: documentation and RFC examples, and
+/// vendor values public by design, found in stock distribution trees. Hashed as matched.
+pub(crate) const KNOWN_PUBLIC: &[(&str, &str)] = &[
+    (
+        "bf145d9380bbe05bdc1a72525796b224f8a8c93ae0e9e102eafbc255ac1af9e8",
+        "PyJWT README example token",
+    ),
+    (
+        "6c96130f130ab0d6d158397e24d2bcc1c9a5e73ae081f6e983f1c7b545d24a4c",
+        "RFC 6749 example access token",
+    ),
+    (
+        "00cf4c781dc37003f7c7dd7d4c9a6ef1e0f4c62d9a291aa8bc398774e3fefd32",
+        "RFC 6749 example refresh token",
+    ),
+    (
+        "9d03b692e941d5ace207a9f8048834439f6de98e5c6c1590c22c4f4577c88a42",
+        "RFC 5849 example OAuth token",
+    ),
+    (
+        "a73b3ad3b416d981fce267795785aee45bf39224fa07ce8a2e2f5a9fa89ef979",
+        "Google Cloud SDK crash-reporting API key (public by design)",
+    ),
+    (
+        "6189b36d964849f34370088524ad63c235eba30974ee3da0d966ed6bac16b50d",
+        "Google Cloud SDK crash-reporting API key (public by design)",
+    ),
+    (
+        "456a51b1f1b3cf3ed76de579926f0727797eb6efb4b7e6a53c74f9a94c95d87a",
+        "Google Cloud SDK installed-app OAuth client secret (public by design)",
+    ),
+    (
+        "f0386f9be1fe905fb2f97a8daff11a9baa9988ceca7c2ecae4aec8db182db1b4",
+        "Google Cloud SDK installed-app OAuth client secret (public by design)",
+    ),
+];
+
+/// What a published, public-by-design credential is, if `secret` is one.
+pub(crate) fn known_public(secret: &[u8]) -> Option<&'static str> {
+    let digest = hex::encode(Sha256::digest(secret));
+    KNOWN_PUBLIC
+        .iter()
+        .find(|(h, _)| *h == digest)
+        .map(|(_, what)| *what)
+}
+
 /// Base64 bodies longer than this are not hashed (no known key is that large).
 const MAX_BODY: usize = 64 * 1024;
 
@@ -120,6 +169,9 @@ fn unescape_newlines(s: &[u8]) -> Vec<u8> {
 /// Packaged trees whose test directories hold test vectors.
 const PACKAGED: &[&str] = &["/usr/lib/", "/usr/lib64/", "/usr/share/", "/usr/local/lib/"];
 
+/// Package documentation: examples there are lowered like test vectors.
+const DOCS: &str = "/usr/share/doc/";
+
 /// Directory names that hold test suites.
 const TEST_DIRS: &[&str] = &["test", "tests", "testdata"];
 
@@ -139,6 +191,12 @@ pub(crate) fn test_vector_note(path: &str, secret: &[u8]) -> Option<String> {
         return Some(format!(
             " (published test key: {origin}; never use it to protect anything)"
         ));
+    }
+    if let Some(what) = known_public(secret) {
+        return Some(format!(" (published on purpose: {what})"));
+    }
+    if path.starts_with(DOCS) {
+        return Some(" (probably a documentation example: in /usr/share/doc)".into());
     }
     is_test_path(path).then(|| " (probably a test vector: in a packaged test directory)".into())
 }
@@ -183,5 +241,9 @@ mod tests {
         let n = test_vector_note("/usr/lib/p/tests/k", b"AAAA").unwrap();
         assert!(n.contains("probably a test vector"));
         assert!(test_vector_note("/root/k", b"AAAA").is_none());
+        let n = test_vector_note("/x", b"2YotnFZFEjr1zCsicMWpAA").unwrap();
+        assert!(n.contains("RFC 6749"), "{n}");
+        let n = test_vector_note("/usr/share/doc/x/examples/key.pem", b"AAAA").unwrap();
+        assert!(n.contains("documentation example"), "{n}");
     }
 }
