@@ -73,6 +73,38 @@ pub(crate) const KNOWN: &[(&str, &str)] = &[
         "11459d6d79b1b7c6705dcfa1efd868ac6aa18a95624f0c3b15f27952976e7955",
         "CPython test suite keycert3.pem",
     ),
+    (
+        "bf552d2ff30b20f0b0ee2bcc357a5ab68dbe899ae09a0071b097bee2d2434332",
+        "GnuTLS 3.7 self-test key (libgnutls.so)",
+    ),
+    (
+        "cadf1e62661d5d21a7fce2c80b3319022ee366137e4b302a7ea78b7f17d6f599",
+        "GnuTLS 3.7 self-test key (libgnutls.so)",
+    ),
+    (
+        "6d03bbf47115fad00d6f990593a6465ca693d0f6d797721cfc94b0190349b50d",
+        "GnuTLS 3.7 self-test key (libgnutls.so)",
+    ),
+    (
+        "24a2416c5abbb67327599619c25906553b849d79cbc413e2a061f12de6718838",
+        "GnuTLS 3.7 self-test EC key (libgnutls.so)",
+    ),
+    (
+        "9ab6db67523ba6071fdb948b3ce38349ec08fb726f359abbbca33a3a84238ba2",
+        "GnuTLS 3.7 self-test DSA key (libgnutls.so)",
+    ),
+    (
+        "f287c70b1db074fe73f73bfb1f09a8b0231e0d951d5bfd30a742bcb9de9195ab",
+        "GnuTLS 3.7 self-test RSA key (libgnutls.so)",
+    ),
+    (
+        "1293c0784928bc53daa68d087c636e3b5b955fdae687bba6b253997768991e04",
+        "urllib3 test suite dummyserver/certs/server.key",
+    ),
+    (
+        "26bdbdb6b839c87b66039363d2ab00155a03b5beba1da87b9aadd5347f7be7b5",
+        "urllib3 test suite dummyserver/certs/cacert.key",
+    ),
 ];
 
 /// SHA-256 (hex) of credentials published on purpose: documentation and RFC examples, and
@@ -109,6 +141,10 @@ pub(crate) const KNOWN_PUBLIC: &[(&str, &str)] = &[
     (
         "f0386f9be1fe905fb2f97a8daff11a9baa9988ceca7c2ecae4aec8db182db1b4",
         "Google Cloud SDK installed-app OAuth client secret (public by design)",
+    ),
+    (
+        "ae4185b2f0bb1af00abc6a4502fbfbdc6a90aec65c7bcee08e37a1bc20de5ac1",
+        "Jetty 9.4 demo keystore (modules/ssl/keystore)",
     ),
 ];
 
