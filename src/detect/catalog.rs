@@ -5,6 +5,8 @@
 //! against the real engine so a rule cannot silently stop matching (or start matching stock
 //! binaries) when someone edits its regex.
 
+use super::engine::{BACK, FWD, is_text};
+use super::verify::Validator;
 use crate::report::Severity;
 use regex::bytes::Regex;
 use serde::Deserialize;
@@ -17,6 +19,12 @@ pub const BUILTIN_FILES: &[(&str, &str)] = &[
         include_str!("../../signatures/private-keys.toml"),
     ),
     ("aws.toml", include_str!("../../signatures/aws.toml")),
+    ("cloud.toml", include_str!("../../signatures/cloud.toml")),
+    ("tokens.toml", include_str!("../../signatures/tokens.toml")),
+    (
+        "generic.toml",
+        include_str!("../../signatures/generic.toml"),
+    ),
 ];
 
 /// Compiled regexes larger than this are refused (keeps start-up bounded).
@@ -84,6 +92,17 @@ struct RuleDef {
     /// Rule ids whose findings overlapping this rule's are dropped.
     #[serde(default)]
     suppresses: Vec<String>,
+    /// Run only on text files (no NUL in the first 8 KiB): for rules, like the generic
+    /// entropy rule, whose matches in binaries would be noise.
+    #[serde(default)]
+    text_only: bool,
+    /// A code check each match's secret must also pass (`jwt`, `entropy`, ...).
+    #[serde(default)]
+    validate: Option<Validator>,
+    /// Bytes before and after a keyword hit the regex looks at (default and maximum:
+    /// [`BACK`] before, [`FWD`] after). Short rules say so, which keeps common keywords cheap.
+    #[serde(default)]
+    window: Option<usize>,
 }
 
 /// A compiled content signature.
@@ -107,12 +126,58 @@ pub(crate) struct Signature {
     pub remediation: String,
     /// Rule ids this rule's findings hide when they overlap.
     pub suppresses: Vec<String>,
+    /// Skip binary files.
+    pub text_only: bool,
+    /// Code check each match must pass.
+    pub validate: Option<Validator>,
+    /// Bytes before a keyword hit a match may start.
+    pub back: usize,
+    /// Bytes after a keyword hit a match may extend.
+    pub fwd: usize,
     /// Catalog file it came from (for messages).
     pub file: String,
     /// Texts the rule must find.
     pub examples: Vec<String>,
     /// Texts the rule must not find.
     pub negative_examples: Vec<String>,
+}
+
+impl Signature {
+    /// The secret of one regex match: the first `secret*` group that took part, else the
+    /// whole match, with trailing whitespace and escaped newlines trimmed.
+    pub fn secret_of(&self, caps: &regex::bytes::Captures<'_>) -> Vec<u8> {
+        let raw = self
+            .secret_groups
+            .iter()
+            .find_map(|&g| caps.get(g))
+            .or_else(|| caps.get(0))
+            .map_or(&[][..], |m| m.as_bytes());
+        trim_body(raw).to_vec()
+    }
+
+    /// Whether the regex finds, anywhere in `text`, a match whose secret passes the rule's
+    /// validator, in a file the rule runs on (text-only rules skip binaries).
+    pub fn accepts_any(&self, text: &[u8]) -> bool {
+        if self.text_only && !is_text(text) {
+            return false;
+        }
+        self.regex
+            .captures_iter(text)
+            .take(1024)
+            .any(|c| self.validate.is_none_or(|v| v.accepts(&self.secret_of(&c))))
+    }
+}
+
+/// Trim trailing whitespace and escaped newlines (`\n`, `\r` as two characters) from a
+/// captured body, so a key's fingerprint does not depend on how its file ends.
+pub(crate) fn trim_body(mut s: &[u8]) -> &[u8] {
+    loop {
+        match s {
+            [rest @ .., b' ' | b'\t' | b'\r' | b'\n'] => s = rest,
+            [rest @ .., b'\\', b'n' | b'r'] => s = rest,
+            _ => return s,
+        }
+    }
 }
 
 /// Parse and compile catalog files. `reserved` are ids already taken (the code checks).
@@ -190,6 +255,10 @@ pub(crate) fn compile(
                     .collect()
             };
             let (secret_groups, label_groups) = (groups("secret"), groups("label"));
+            if def.window == Some(0) {
+                problems.push(err("window must be at least 1 byte".into()));
+                bad = true;
+            }
             if regex.is_match(b"") {
                 problems.push(err("regex matches the empty string".into()));
                 bad = true;
@@ -207,6 +276,10 @@ pub(crate) fn compile(
                 label_groups,
                 remediation: def.remediation,
                 suppresses: def.suppresses,
+                text_only: def.text_only,
+                validate: def.validate,
+                back: def.window.map_or(BACK, |w| w.min(BACK)),
+                fwd: def.window.map_or(FWD, |w| w.min(FWD)),
                 file: file.to_string(),
                 examples: def.examples,
                 negative_examples: def.negative_examples,
@@ -233,12 +306,31 @@ mod tests {
 
     #[test]
     fn the_embedded_catalog_compiles() {
-        let (sigs, problems) = compile(BUILTIN_FILES, &[]);
+        let (sigs, problems) = compile(BUILTIN_FILES, &crate::detect::credfiles::reserved_ids());
         assert!(problems.is_empty(), "{problems:?}");
         assert!(
             sigs.iter().all(|s| !s.secret_groups.is_empty()),
             "every builtin rule names its secret"
         );
+    }
+
+    #[test]
+    fn trailing_whitespace_and_escapes_are_trimmed() {
+        assert_eq!(trim_body(b"ABCD\\n \r\n"), b"ABCD");
+        assert_eq!(trim_body(b"\n"), b"");
+    }
+
+    #[test]
+    fn window_and_validator_are_read() {
+        let text = "[[rule]]\nid = \"j\"\ntitle = \"t\"\nseverity = \"low\"\nkeywords = [\"eyJ\"]\nregex = \"eyJ[a-z]+\"\nremediation = \"r\"\nvalidate = \"jwt\"\nwindow = 99999\ntext_only = true\n";
+        let (sigs, problems) = compile(&[("j.toml", text)], &[]);
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!((sigs[0].back, sigs[0].fwd), (BACK, FWD));
+        assert!(sigs[0].text_only && sigs[0].validate.is_some());
+        let zero = text.replace("99999", "0");
+        assert!(!compile(&[("j.toml", &zero)], &[]).1.is_empty());
+        let bad = text.replace("\"jwt\"", "\"magic\"");
+        assert!(!compile(&[("j.toml", &bad)], &[]).1.is_empty());
     }
 
     #[test]

@@ -5,18 +5,20 @@
 //! Used by the catalog test below and by `amiscan rules check`.
 
 use super::catalog::{CatalogError, compile};
-use super::checks::CHECK_RULES;
+use super::credfiles::reserved_ids;
 use super::engine::Matcher;
 
 /// Check a catalog and return every problem at once, one human line each.
 ///
 /// Beyond what `compile` refuses (unparsable TOML, unknown keys, duplicate ids, bad regexes,
 /// unknown `suppresses` targets) it proves each rule's examples through the real engine
-/// (keyword prefilter, windows and all): every example must be found, no negative example may
-/// be, every keyword must occur in some example, and every example must contain a keyword.
+/// (keyword prefilter, windows, validators and all): every example must be found, no negative
+/// example may be (by the regex alone, anywhere: a negative example is refused even if its
+/// keyword is out of reach, unless the rule's validator or text-only flag rejects it), every
+/// keyword must occur in some example, and every example must contain a keyword.
 /// Used by the catalog test and by `amiscan rules check`.
 pub fn check_catalog(files: &[(&str, &str)]) -> Vec<String> {
-    let reserved: Vec<&str> = CHECK_RULES.iter().map(|c| c.id).collect();
+    let reserved = reserved_ids();
     let (sigs, errors) = compile(files, &reserved);
     let mut out: Vec<String> = errors.iter().map(ToString::to_string).collect();
     for s in &sigs {
@@ -58,7 +60,7 @@ pub fn check_catalog(files: &[(&str, &str)]) -> Vec<String> {
             }
         }
         for (n, e) in s.negative_examples.iter().enumerate() {
-            if s.regex.is_match(e.as_bytes()) {
+            if s.accepts_any(e.as_bytes()) {
                 problem(format!("negative example {} matches", n + 1));
             }
         }

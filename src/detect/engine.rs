@@ -22,6 +22,27 @@ pub(crate) const FWD: usize = OVERLAP;
 /// input). Per rule, so a flood of one rule (say documentation keys) cannot hide another.
 pub(crate) const MAX_MATCHES_PER_RULE: usize = 4096;
 
+/// A file is text when its first this-many bytes hold no NUL.
+pub(crate) const TEXT_PROBE: usize = 8 * 1024;
+
+/// Whether a file starting with `head` is text (no NUL in its first [`TEXT_PROBE`] bytes).
+pub(crate) fn is_text(head: &[u8]) -> bool {
+    !head[..head.len().min(TEXT_PROBE)].contains(&0)
+}
+
+/// One chunk of a file handed to [`Matcher::scan_chunk`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Chunk<'a> {
+    /// The bytes.
+    pub buf: &'a [u8],
+    /// File offset of `buf[0]`.
+    pub base: u64,
+    /// Matches starting at or after this index of `buf` belong to the next chunk.
+    pub owned_end: usize,
+    /// Whether the file is text (decided once, on its first bytes).
+    pub is_text: bool,
+}
+
 /// One regex match, positioned in the file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct RawMatch {
@@ -84,29 +105,32 @@ impl Matcher {
         })
     }
 
-    /// Scan one chunk `buf` that starts at file offset `base`. Only matches starting before
-    /// `owned_end` are reported (the rest belong to the next chunk, which re-reads the overlap).
-    /// At most `budget[rule]` matches of each rule are added; the budgets are decremented.
-    pub fn scan_chunk(
-        &self,
-        buf: &[u8],
-        base: u64,
-        owned_end: usize,
-        budget: &mut [usize],
-        out: &mut Vec<RawMatch>,
-    ) {
+    /// Scan one chunk. Only matches starting before its `owned_end` are reported (the rest
+    /// belong to the next chunk, which re-reads the overlap). Text-only rules are skipped in
+    /// binary files. A match whose secret fails its rule's validator is dropped. At most
+    /// `budget[rule]` matches of each rule are added; the budgets are decremented.
+    pub fn scan_chunk(&self, chunk: Chunk<'_>, budget: &mut [usize], out: &mut Vec<RawMatch>) {
+        let Chunk {
+            buf,
+            base,
+            owned_end,
+            is_text,
+        } = chunk;
         // Per rule: merged windows [start, end) around keyword hits, in order.
         let mut windows: Vec<Vec<(usize, usize)>> = vec![Vec::new(); self.sigs.len()];
         for hit in self.ac.find_overlapping_iter(buf) {
-            let ws = hit.start().saturating_sub(BACK);
-            let we = hit.end().saturating_add(FWD).min(buf.len());
             let Some(rules) = self.pattern_rules.get(hit.pattern().as_usize()) else {
                 continue;
             };
             for &r in rules {
-                let Some(list) = windows.get_mut(r) else {
+                let (Some(list), Some(sig)) = (windows.get_mut(r), self.sigs.get(r)) else {
                     continue;
                 };
+                if sig.text_only && !is_text {
+                    continue;
+                }
+                let ws = hit.start().saturating_sub(sig.back);
+                let we = hit.end().saturating_add(sig.fwd).min(buf.len());
                 match list.last_mut() {
                     Some(last) if ws <= last.1 => {
                         last.0 = last.0.min(ws);
@@ -132,28 +156,29 @@ impl Matcher {
                     if m.start() >= owned_end {
                         break;
                     }
-                    let pick = |groups: &[usize]| {
-                        groups
-                            .iter()
-                            .find_map(|&g| caps.get(g))
-                            .map(|g| g.as_bytes().to_vec())
-                    };
-                    let secret = pick(&sig.secret_groups).unwrap_or_else(|| m.as_bytes().to_vec());
-                    out.push(RawMatch {
-                        rule: r,
-                        start: base + m.start() as u64,
-                        end: base + m.end() as u64,
-                        secret: trim_body(&secret).to_vec(),
-                        label: pick(&sig.label_groups),
-                        line: None,
-                    });
-                    *budget -= 1;
-                    last_end = m.end();
                     pos = if m.end() > m.start() {
                         m.end()
                     } else {
                         m.end() + 1
                     };
+                    let secret = sig.secret_of(&caps);
+                    if sig.validate.is_some_and(|v| !v.accepts(&secret)) {
+                        continue;
+                    }
+                    out.push(RawMatch {
+                        rule: r,
+                        start: base + m.start() as u64,
+                        end: base + m.end() as u64,
+                        secret,
+                        label: sig
+                            .label_groups
+                            .iter()
+                            .find_map(|&g| caps.get(g))
+                            .map(|g| g.as_bytes().to_vec()),
+                        line: None,
+                    });
+                    *budget -= 1;
+                    last_end = m.end();
                 }
             }
         }
@@ -168,7 +193,13 @@ impl Matcher {
     pub fn scan_all(&self, data: &[u8]) -> Vec<RawMatch> {
         let mut out = Vec::new();
         let mut budget = self.budget();
-        self.scan_chunk(data, 0, data.len() + 1, &mut budget, &mut out);
+        let chunk = Chunk {
+            buf: data,
+            base: 0,
+            owned_end: data.len() + 1,
+            is_text: is_text(data),
+        };
+        self.scan_chunk(chunk, &mut budget, &mut out);
         dedupe(&mut out);
         out
     }
@@ -184,25 +215,13 @@ pub(crate) fn dedupe(matches: &mut Vec<RawMatch>) {
     matches.dedup_by(|later, kept| later.start == kept.start && later.rule == kept.rule);
 }
 
-/// Trim trailing whitespace and escaped newlines (`\n`, `\r` as two characters) from a
-/// captured body, so a key's fingerprint does not depend on how its file ends.
-fn trim_body(mut s: &[u8]) -> &[u8] {
-    loop {
-        match s {
-            [rest @ .., b' ' | b'\t' | b'\r' | b'\n'] => s = rest,
-            [rest @ .., b'\\', b'n' | b'r'] => s = rest,
-            _ => return s,
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::detect::catalog::{BUILTIN_FILES, compile};
 
     fn matcher() -> Matcher {
-        let (sigs, problems) = compile(BUILTIN_FILES, &[]);
+        let (sigs, problems) = compile(BUILTIN_FILES, &crate::detect::credfiles::reserved_ids());
         assert!(problems.is_empty(), "{problems:?}");
         Matcher::new(&sigs).unwrap()
     }
@@ -233,7 +252,13 @@ mod tests {
         let buf = b"AKIACPCZW4FLKEW5GOHI and ASIALHYCC72MDWTPYSBD";
         let mut out = Vec::new();
         let mut budget = m.budget();
-        m.scan_chunk(buf, 100, 10, &mut budget, &mut out);
+        let chunk = Chunk {
+            buf,
+            base: 100,
+            owned_end: 10,
+            is_text: true,
+        };
+        m.scan_chunk(chunk, &mut budget, &mut out);
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].start, 100);
         assert_eq!(budget[out[0].rule], MAX_MATCHES_PER_RULE - 1);
@@ -247,7 +272,13 @@ mod tests {
         let mut budget = vec![7; m.sigs.len()];
         let pem = "-----BEGIN EC PRIVATE KEY-----\nMHcCAQEEIC7farqes2iO0Z7ThQNM2+Knx5sUAL0oyKI2Ss9+vQjSoAoGCCqGSM49\n";
         let data = format!("{data}{pem}");
-        m.scan_chunk(data.as_bytes(), 0, data.len(), &mut budget, &mut out);
+        let chunk = Chunk {
+            buf: data.as_bytes(),
+            base: 0,
+            owned_end: data.len(),
+            is_text: true,
+        };
+        m.scan_chunk(chunk, &mut budget, &mut out);
         // Seven of the flooding rule, and the other rule is still found.
         assert_eq!(
             ids(&m, &out)
@@ -272,11 +303,5 @@ mod tests {
         let mut v = vec![mk(5, 10), mk(5, 20), mk(1, 3)];
         dedupe(&mut v);
         assert_eq!(v, vec![mk(1, 3), mk(5, 20)]);
-    }
-
-    #[test]
-    fn trailing_whitespace_and_escapes_are_trimmed() {
-        assert_eq!(trim_body(b"ABCD\\n \r\n"), b"ABCD");
-        assert_eq!(trim_body(b"\n"), b"");
     }
 }

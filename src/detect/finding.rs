@@ -6,6 +6,8 @@
 //! mistake: evidence never holds more than 4 characters of a secret.
 
 use super::sshkey::parse_openssh_body;
+use super::verify::keyformats::{self, Protection};
+use super::verify::testkeys;
 use crate::report::{Finding, Severity};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
@@ -116,15 +118,56 @@ pub(crate) fn apply_suppression(
 
 /// Rule whose matches are decoded to tell encrypted from unencrypted keys.
 pub(crate) const OPENSSH_RULE: &str = "openssh-private-key";
+/// OpenPGP private key blocks, decoded the same way.
+pub(crate) const PGP_RULE: &str = "pgp-private-key";
+/// SSH2 (ssh.com) private keys, decoded the same way.
+pub(crate) const SSH2_RULE: &str = "ssh2-private-key";
 
-/// Severity and an evidence suffix for a match of `rule` whose secret is `secret`.
-/// `None` leaves the match as the catalog describes it.
-pub(crate) fn refine(rule: &str, secret: &[u8]) -> Option<(Option<Severity>, String)> {
-    if rule != OPENSSH_RULE {
-        return None;
+/// Severity and an evidence suffix for a match of `rule` whose secret is `secret`, found in
+/// the file at `path`. `None` leaves the match as the catalog describes it.
+///
+/// Key containers are decoded to tell encrypted keys (medium) from clear ones; then a
+/// published test key, or any match inside a packaged test directory, is lowered to `info`
+/// (see [`testkeys`](super::verify::testkeys) for the rule).
+pub(crate) fn refine(rule: &str, secret: &[u8], path: &str) -> Option<(Option<Severity>, String)> {
+    let own = refine_format(rule, secret);
+    match testkeys::test_vector_note(path, secret) {
+        Some(note) => {
+            let mut text = own.map(|(_, t)| t).unwrap_or_default();
+            text.push_str(&note);
+            Some((Some(Severity::Info), text))
+        }
+        None => own,
     }
+}
+
+/// What decoding the key container says, for the rules whose text does not tell.
+fn refine_format(rule: &str, secret: &[u8]) -> Option<(Option<Severity>, String)> {
+    match rule {
+        OPENSSH_RULE => Some(refine_openssh(secret)),
+        PGP_RULE | SSH2_RULE => {
+            let decoded = if rule == PGP_RULE {
+                keyformats::pgp_protection(secret)
+            } else {
+                keyformats::ssh2_protection(secret)
+            };
+            Some(match decoded {
+                Some(Protection::Clear) => (None, " (unencrypted)".into()),
+                Some(Protection::Encrypted(how)) => (
+                    Some(Severity::Medium),
+                    format!(" (encrypted: {})", clean(how.as_bytes())),
+                ),
+                None => (None, " (protection unknown: body not decoded)".into()),
+            })
+        }
+        _ => None,
+    }
+}
+
+/// An OpenSSH key's cipher, type and fingerprint.
+fn refine_openssh(secret: &[u8]) -> (Option<Severity>, String) {
     let Some(info) = parse_openssh_body(secret) else {
-        return Some((None, " (not an openssh-key-v1 container)".into()));
+        return (None, " (not an openssh-key-v1 container)".into());
     };
     let mut parts = Vec::new();
     let severity = if info.cipher == "none" {
@@ -136,7 +179,7 @@ pub(crate) fn refine(rule: &str, secret: &[u8]) -> Option<(Option<Severity>, Str
     };
     parts.extend(info.key_type.map(|t| clean(t.as_bytes())));
     parts.extend(info.fingerprint);
-    Some((severity, format!(" ({})", parts.join(", "))))
+    (severity, format!(" ({})", parts.join(", ")))
 }
 
 #[cfg(test)]
@@ -248,6 +291,7 @@ mod tests {
         let (sev, note) = refine(
             OPENSSH_RULE,
             body(include_str!("testdata/openssh_ed25519_encrypted")),
+            "/root/.ssh/id",
         )
         .unwrap();
         assert_eq!(sev, Some(Severity::Medium));
@@ -259,7 +303,12 @@ mod tests {
 
     #[test]
     fn unencrypted_openssh_key_keeps_its_severity() {
-        let (sev, note) = refine(OPENSSH_RULE, body(include_str!("testdata/openssh_rsa"))).unwrap();
+        let (sev, note) = refine(
+            OPENSSH_RULE,
+            body(include_str!("testdata/openssh_rsa")),
+            "/root/k",
+        )
+        .unwrap();
         assert_eq!(sev, None);
         assert!(
             note.starts_with(" (unencrypted, ssh-rsa, SHA256:"),
@@ -269,9 +318,9 @@ mod tests {
 
     #[test]
     fn other_rules_and_garbage() {
-        assert_eq!(refine("pem-private-key", b"x"), None);
+        assert_eq!(refine("pem-private-key", b"x", "/root/k"), None);
         assert_eq!(
-            refine(OPENSSH_RULE, b"AAAA"),
+            refine(OPENSSH_RULE, b"AAAA", "/root/k"),
             Some((None, " (not an openssh-key-v1 container)".into()))
         );
     }

@@ -9,11 +9,13 @@
 mod catalog;
 mod catalog_check;
 pub(crate) mod checks;
+mod credfiles;
 mod engine;
 mod finding;
 pub mod lookup;
 mod sshkey;
 mod stream;
+mod verify;
 
 #[cfg(test)]
 mod scan_tests;
@@ -23,7 +25,7 @@ pub use catalog_check::check_catalog;
 pub use lookup::{FileLookup, MemLookup, Meta, MetaKind};
 
 use crate::report::{Finding, Severity};
-use checks::{CHECK_RULES, Check, CheckHit};
+use checks::{Check, CheckHit};
 use engine::{Matcher, RawMatch};
 use finding::{Spanned, apply_suppression, fingerprint, redact};
 use std::collections::HashMap;
@@ -105,7 +107,7 @@ impl Detector {
     /// A detector over the given catalog files (`(file name, TOML text)`) plus the code checks.
     /// Fails on the first structural problem; [`check_catalog`] lists them all.
     pub fn with_catalog(files: &[(&str, &str)]) -> Result<Detector, CatalogError> {
-        let reserved: Vec<&str> = CHECK_RULES.iter().map(|c| c.id).collect();
+        let reserved = credfiles::reserved_ids();
         let (sigs, problems) = catalog::compile(files, &reserved);
         if let Some(p) = problems.into_iter().next() {
             return Err(p);
@@ -126,7 +128,7 @@ impl Detector {
             });
             suppresses.insert(s.id.clone(), s.suppresses.clone());
         }
-        for c in CHECK_RULES {
+        for c in credfiles::all_rules() {
             rules.push(RuleInfo {
                 id: c.id.into(),
                 title: c.title.into(),
@@ -159,7 +161,8 @@ impl Detector {
         opts: &DetectOptions,
     ) -> FileOutcome {
         let check = Check::for_path(file.path);
-        let head_cap = if check.is_some() {
+        let cred = credfiles::CredFile::for_path(file.path);
+        let head_cap = if check.is_some() || cred.is_some() {
             checks::CHECK_CAP
         } else {
             0
@@ -170,6 +173,9 @@ impl Detector {
             for hit in check.run(file.path, &streamed.head, streamed.head_truncated) {
                 items.push(self.check_finding(hit, file.path, opts));
             }
+        }
+        for hit in credfiles::run(cred, file.path, &streamed.head) {
+            items.push(self.check_finding(hit, file.path, opts));
         }
         for m in streamed.matches {
             if let Some(s) = self.match_finding(m, file.path, opts) {
@@ -211,7 +217,7 @@ impl Detector {
         let sig = self.matcher.sigs.get(m.rule)?;
         let mut severity = sig.severity;
         let mut evidence = redact(m.label.as_deref(), &m.secret);
-        if let Some((sev, note)) = finding::refine(&sig.id, &m.secret) {
+        if let Some((sev, note)) = finding::refine(&sig.id, &m.secret, path) {
             severity = sev.unwrap_or(severity);
             evidence.push_str(&note);
         }

@@ -119,7 +119,7 @@ fn header_strings_in_binaries_are_not_keys() {
 fn aws_pair_suppresses_the_lone_id() {
     let creds =
         format!("[default]\naws_access_key_id = {KEY_ID}\naws_secret_access_key = {SECRET}\n");
-    let found = scan("/root/.aws/credentials", &creds);
+    let found = scan("/opt/build/aws.ini", &creds);
     assert_eq!(rules(&found), [("aws-access-key-pair", Severity::Critical)]);
     assert_eq!(found[0].line, Some(2));
     assert_eq!(
@@ -144,9 +144,13 @@ fn aws_pair_suppresses_the_lone_id() {
         "key: {KEY_ID}\n{}\naws_secret_access_key = {SECRET}\n",
         "#".repeat(600)
     );
+    // Too far apart for a pair: the id alone, and the secret as a generic assignment.
     assert_eq!(
         rules(&scan("/x", &far)),
-        [("aws-access-key-id", Severity::High)]
+        [
+            ("aws-access-key-id", Severity::High),
+            ("generic-secret-assignment", Severity::Low)
+        ]
     );
 }
 
@@ -369,4 +373,175 @@ fn show_secrets_fills_the_secret_field_only() {
         &opts,
     );
     assert_eq!(found[0].secret.as_deref(), Some(ROOT_HASH));
+}
+
+// ---- The catalog's content rules and credential files, end to end. ----
+
+/// Go's crypto/tls testdata/example-key.pem: a published test key.
+const GO_TEST_KEY: &str = "-----BEGIN EC PRIVATE KEY-----\nMHcCAQEEIIrYSSNQFaA2Hwf1duRSxKtLYX5CB04fSeQ6tF1aY/PuoAoGCCqGSM49\nAwEHoUQDQgAEPR3tU2Fta9ktY+6P9G0cWO+0kETA6SFs38GecTyudlHz6xvCdz8q\nEKTcWGekdmdDPsHloRNtsiCa697B2O9IFA==\n-----END EC PRIVATE KEY-----\n";
+
+#[test]
+fn a_published_test_key_is_info_anywhere() {
+    let found = scan("/etc/nginx/server.key", GO_TEST_KEY);
+    assert_eq!(rules(&found), [("pem-private-key", Severity::Info)]);
+    assert!(
+        found[0].evidence.contains("published test key: Go"),
+        "{}",
+        found[0].evidence
+    );
+}
+
+#[test]
+fn keys_in_packaged_test_directories_are_info() {
+    let found = scan("/usr/lib/python3/dist-packages/foo/tests/data/key.pem", EC);
+    assert_eq!(rules(&found), [("pem-private-key", Severity::Info)]);
+    assert!(
+        found[0]
+            .evidence
+            .ends_with("(probably a test vector: in a packaged test directory)")
+    );
+    // The same key planted elsewhere stays critical.
+    assert_eq!(
+        rules(&scan("/root/tests/key.pem", EC)),
+        [("pem-private-key", Severity::Critical)]
+    );
+}
+
+#[test]
+fn credential_files_replace_the_token_finding_on_the_same_secret() {
+    let data = "https://ci:ghp_uCeLDB3OSoengdx3hBpbsInpiJXtklCZawX7@github.com\n";
+    let found = scan("/root/.git-credentials", data);
+    assert_eq!(rules(&found), [("git-credentials", Severity::Critical)]);
+    assert_eq!(found[0].line, Some(1));
+    assert_eq!(
+        found[0].fingerprint,
+        finding::fingerprint(b"ghp_uCeLDB3OSoengdx3hBpbsInpiJXtklCZawX7")
+    );
+    // The same line elsewhere is the token rule.
+    assert_eq!(
+        rules(&scan("/srv/notes.txt", data)),
+        [("github-token", Severity::Critical)]
+    );
+}
+
+#[test]
+fn aws_cli_files_are_judged_by_content() {
+    let creds =
+        format!("[default]\naws_access_key_id = {KEY_ID}\naws_secret_access_key = {SECRET}\n");
+    let found = scan("/root/.aws/credentials", &creds);
+    assert_eq!(rules(&found), [("aws-access-key-pair", Severity::Critical)]);
+    // A secret the pair rule cannot tie to its key id is still reported, by the file check.
+    let far = format!(
+        "[default]\naws_access_key_id = {KEY_ID}\n{}\naws_secret_access_key = {SECRET}\n",
+        "# rotated quarterly\n".repeat(40)
+    );
+    let found = scan("/root/.aws/credentials", &far);
+    assert_eq!(
+        rules(&found),
+        [
+            ("aws-access-key-id", Severity::High),
+            ("aws-credentials-file", Severity::Critical)
+        ]
+    );
+    assert!(
+        found[1]
+            .evidence
+            .starts_with("[default], key id AKIA… aws_secret_access_key h7cv")
+    );
+    let sso = "[profile dev]\nsso_session = corp\nsso_account_id = 123456789012\nsso_role_name = Dev\n[sso-session corp]\nsso_start_url = https://corp.awsapps.com/start\n";
+    assert!(scan("/home/a/.aws/config", sso).is_empty());
+    let process = "[default]\ncredential_process = /usr/bin/aws-vault exec prod --json\n";
+    assert!(scan("/home/a/.aws/credentials", process).is_empty());
+}
+
+#[test]
+fn token_rules_hold_in_binaries_but_the_generic_rule_does_not() {
+    let mut bin = vec![0u8, 1, 2, 3];
+    bin.extend_from_slice(
+        b"\0npm_v3rcM44HsTugUkHgsdVQ1SJHhCOexl2A0zAG\0password=Xq3v9mS2b7Jk1LpQ\0",
+    );
+    let found = detector().scan_bytes("/usr/bin/tool", &bin, &DetectOptions::default());
+    assert_eq!(rules(&found), [("npm-token", Severity::Critical)]);
+    let text = "password=Xq3v9mS2b7Jk1LpQ\n";
+    assert_eq!(
+        rules(&scan("/etc/app.conf", text)),
+        [("generic-secret-assignment", Severity::Low)]
+    );
+}
+
+#[test]
+fn a_signed_jwt_is_found_and_an_unsigned_one_is_not() {
+    let signed = "Authorization: Bearer eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJjaS1ib3QiLCJpYXQiOjE3MDAwMDAwMDB9.Zp3QyX8m0vK2rL7tN4sW9aB1cD6eF5gH0jI3kL8mN2o\n";
+    assert_eq!(
+        rules(&scan("/srv/req.txt", signed)),
+        [("jwt", Severity::High)]
+    );
+    let none = "x eyJhbGciOiJub25lIn0.eyJzdWIiOiJjaS1ib3QiLCJpYXQiOjE3MDAwMDAwMDB9.Zp3QyX8m0vK2rL7tN4sW9aB1cD6eF5gH0jI3kL8mN2o\n";
+    assert!(scan("/srv/req.txt", none).is_empty());
+}
+
+#[test]
+fn pgp_and_ssh2_keys_say_whether_they_are_encrypted() {
+    let clear = "-----BEGIN PGP PRIVATE KEY BLOCK-----\n\nxVgEw4YUMhYJKwYBBAHaRw8BAQdAMequT6JYH8K5VYdHkFutvHeidJrnNkT3dETa\nve69wxsAAP4Tt+adtcVhs17j/Kn9Il5i+zOHhtTfkugvvpzAsSq6Oa9jzQVmYWtl\nIQ==\n=AbCd\n-----END PGP PRIVATE KEY BLOCK-----\n";
+    let found = scan("/root/key.asc", clear);
+    assert_eq!(rules(&found), [("pgp-private-key", Severity::Critical)]);
+    assert!(
+        found[0].evidence.ends_with("(unencrypted)"),
+        "{}",
+        found[0].evidence
+    );
+    let enc = "-----BEGIN PGP PRIVATE KEY BLOCK-----\nVersion: GnuPG v2\n\nxXsEgX/8RxYJKwYBBAHaRw8BAQdAAcXB9VDrzGuTrFvolIhc21Pb8FKwkP2DYGGD\nOReHGsf+BwP7yZqkRcCPBWBhDmacZcTC/D+QSC2HQcdTesI/s+yX440/N3eHy8pr\nA8jOeuZ/Yht58L5WGrrRkRgo5Qn0+AU2YgoT1zTNBWZha2Uh\n-----END PGP PRIVATE KEY BLOCK-----\n";
+    assert_eq!(
+        rules(&scan("/root/key.asc", enc)),
+        [("pgp-private-key", Severity::Medium)]
+    );
+    let ssh2 = "---- BEGIN SSH2 ENCRYPTED PRIVATE KEY ----\nP2/56wAAASwAAAA3aWYtbW9kbntzaWdue3JzYS1wa2NzMS1zaGExfSxlbmNyeXB0e3JzYS\n1wa2NzMXYyLW9hZXB9fQAAAAgzZGVzLWNiY1yBjUrryiTEigvQOSBKg+FWf7TBRIPq7Bvz\nTakqmJZMiffwSpEMwFt7QsFfRqAZsstgs+Kmntq+shOzPOJIT9GJnLs8gleyNwprnbqENP\nD2O2999pQc5/f5wjRplVmxlcAQ+gyq2TwG0MB912kKhdG1ituhX8P0xQ==\n---- END SSH2 ENCRYPTED PRIVATE KEY ----\n";
+    let found = scan("/root/id_rsa_ssh2", ssh2);
+    assert_eq!(rules(&found), [("ssh2-private-key", Severity::Medium)]);
+    assert!(
+        found[0].evidence.ends_with("(encrypted: 3des-cbc)"),
+        "{}",
+        found[0].evidence
+    );
+}
+
+#[test]
+fn a_java_keystore_is_found_by_magic_anywhere() {
+    // JKS, one private key entry (fake bytes), then nothing.
+    let mut jks = vec![
+        0xfe, 0xed, 0xfe, 0xed, 0, 0, 0, 2, 0, 0, 0, 1, 0, 0, 0, 1, 0, 1, b'k',
+    ];
+    jks.extend_from_slice(&[0; 8]);
+    jks.extend_from_slice(&[0, 0, 0, 4, 1, 2, 3, 4, 0, 0, 0, 0]);
+    let found = detector().scan_bytes("/opt/app/server.ks", &jks, &DetectOptions::default());
+    assert_eq!(rules(&found), [("java-keystore", Severity::Medium)]);
+    let p12 = [0x30u8; 128];
+    let found = detector().scan_bytes("/opt/app/client.pfx", &p12, &DetectOptions::default());
+    assert_eq!(rules(&found), [("pkcs12-keystore", Severity::Medium)]);
+}
+
+#[test]
+fn stock_config_lines_are_not_secrets() {
+    for (path, text) in [
+        (
+            "/etc/ssh/sshd_config",
+            "#PasswordAuthentication yes\nPermitEmptyPasswords no\n",
+        ),
+        (
+            "/etc/pam.d/common-password",
+            "password [success=1 default=ignore] pam_unix.so obscure yescrypt\n",
+        ),
+        (
+            "/usr/lib/python3.11/getpass.py",
+            "    passwd = getpass.getpass(prompt)\n    token = tokens.pop()\n",
+        ),
+        ("/etc/mysql/my.cnf", "[client]\npassword = \n"),
+        ("/srv/app/.env.example", "DB_PASSWORD=Zk4m9Qp2Lw\n"),
+    ] {
+        assert!(
+            scan(path, text).is_empty(),
+            "{path}: {:?}",
+            scan(path, text)
+        );
+    }
 }

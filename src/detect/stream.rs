@@ -4,11 +4,13 @@
 //! Consecutive chunks share [`OVERLAP`] bytes; a match belongs to the chunk it starts in before
 //! the overlap, so a match spanning a boundary is seen whole exactly once.
 
-use super::engine::{CHUNK, Matcher, OVERLAP, RawMatch, dedupe};
+use super::credfiles::keystore::is_java_keystore;
+use super::engine::{CHUNK, Chunk, Matcher, OVERLAP, RawMatch, dedupe, is_text as text_probe};
 use std::io::{ErrorKind, Read};
 
-/// A file is text when its first this-many bytes hold no NUL.
-const TEXT_PROBE: usize = 8 * 1024;
+/// Bytes of a Java keystore kept for the keystore check.
+const KEYSTORE_HEAD: usize = 1024 * 1024;
+
 /// Consecutive `Interrupted` reads tolerated before giving up.
 const MAX_INTERRUPTS: u32 = 64;
 
@@ -70,14 +72,26 @@ pub(crate) fn stream(matcher: &Matcher, content: &mut dyn Read, head_cap: usize)
         let chunk = buf.get(..len).unwrap_or(&[]);
         if first {
             first = false;
-            is_text = !chunk[..len.min(TEXT_PROBE)].contains(&0);
+            is_text = text_probe(chunk);
+            // A Java keystore is judged by content wherever it lives: keep its head too.
+            let head_cap = if is_java_keystore(chunk) {
+                head_cap.max(KEYSTORE_HEAD)
+            } else {
+                head_cap
+            };
             head = chunk[..len.min(head_cap)].to_vec();
             head_truncated = !eof || len > head_cap;
         }
         // Matches starting in the overlap belong to the next chunk, unless there is none.
         let owned_end = if eof { len + 1 } else { CHUNK };
         let before = matches.len();
-        matcher.scan_chunk(chunk, base, owned_end, &mut budget, &mut matches);
+        let piece = Chunk {
+            buf: chunk,
+            base,
+            owned_end,
+            is_text,
+        };
+        matcher.scan_chunk(piece, &mut budget, &mut matches);
         if is_text {
             number_lines(chunk, base, newlines_before, &mut matches[before..]);
         }
@@ -125,7 +139,7 @@ mod tests {
     const KEY: &str = "AKIACPCZW4FLKEW5GOHI";
 
     fn matcher() -> Matcher {
-        Matcher::new(&compile(BUILTIN_FILES, &[]).0).unwrap()
+        Matcher::new(&compile(BUILTIN_FILES, &crate::detect::credfiles::reserved_ids()).0).unwrap()
     }
 
     /// A reader that hands out at most 7 bytes per call, then fails if asked to.

@@ -1,0 +1,422 @@
+//! Credential files judged by what they hold: a path says which format to parse, the content
+//! says whether it holds a usable secret (`.git-credentials`, `.netrc`, `.pgpass`, `.my.cnf`,
+//! docker and kube configs, `.npmrc`, `.pypirc`, `wp-config.php`, `.env`, Terraform state, AWS
+//! CLI files, PKCS#12 and Java keystores).
+//!
+//! A file that only references a secret (`${VAR}`, a `credential_process`, an SSO profile, a
+//! key file path) is not a finding. Each secret is one finding at its line, with redacted
+//! evidence; the parsers are line-based or bounded JSON, and see the first
+//! [`CHECK_CAP`](super::checks::CHECK_CAP) bytes of the file like the checks do.
+
+pub(crate) mod keystore;
+mod structured;
+mod textual;
+
+use super::checks::{CHECK_RULES, CheckHit, CheckRule, file_name};
+use super::finding::redact;
+use super::verify::{is_placeholder, testkeys};
+use crate::report::Severity;
+
+/// Rule ids whose findings on the same secret a credential-file finding hides.
+const GENERIC: &[&str] = &["generic-secret-assignment"];
+
+/// Declare a credential-file rule.
+const fn rule(
+    id: &'static str,
+    title: &'static str,
+    severity: Severity,
+    remediation: &'static str,
+    suppresses: &'static [&'static str],
+) -> CheckRule {
+    CheckRule {
+        id,
+        title,
+        severity,
+        remediation,
+        suppresses,
+    }
+}
+
+/// `.git-credentials`.
+pub(crate) const GIT: CheckRule = rule(
+    "git-credentials",
+    "Git credential store with a password or token",
+    Severity::Critical,
+    "Delete the file (git's `store` helper keeps secrets in clear), revoke the token or change the password it holds, and use a credential helper backed by a secrets service at run time.",
+    &["generic-secret-assignment", "github-token", "gitlab-token"],
+);
+/// `.netrc`.
+pub(crate) const NETRC: CheckRule = rule(
+    "netrc-password",
+    ".netrc with a password",
+    Severity::Critical,
+    "Remove the password from the image and change it; provide it at run time instead.",
+    GENERIC,
+);
+/// `.pgpass`.
+pub(crate) const PGPASS: CheckRule = rule(
+    "pgpass-password",
+    "PostgreSQL password file with a password",
+    Severity::Critical,
+    "Remove the file, change the database password, and fetch it at boot from a secrets service.",
+    GENERIC,
+);
+/// `.my.cnf` and friends.
+pub(crate) const MYCNF: CheckRule = rule(
+    "mysql-client-password",
+    "MySQL client option file with a password",
+    Severity::Critical,
+    "Remove the password from the option file, change it on the server, and provide it at run time (or use auth_socket for local admin access).",
+    GENERIC,
+);
+/// Docker / Podman registry auth files.
+pub(crate) const DOCKER: CheckRule = rule(
+    "docker-registry-auth",
+    "Container registry credentials (docker/podman auth config)",
+    Severity::Critical,
+    "Run `docker logout` (or delete the auths entry), revoke the registry password or token, and use a credential helper (ECR, secretservice) instead of stored auths.",
+    &["generic-secret-assignment", "docker-hub-token"],
+);
+/// kubeconfig files.
+pub(crate) const KUBE: CheckRule = rule(
+    "kubeconfig-credentials",
+    "kubeconfig with embedded credentials",
+    Severity::Critical,
+    "Remove the kubeconfig from the image, revoke the client certificate or token (rotate the cluster CA for admin.conf), and use an exec credential plugin (aws eks get-token) instead.",
+    &["generic-secret-assignment", "jwt"],
+);
+/// `.npmrc`.
+pub(crate) const NPMRC: CheckRule = rule(
+    "npmrc-credentials",
+    ".npmrc with a registry token or password",
+    Severity::Critical,
+    "Remove the credential from .npmrc, revoke it on the registry, and pass it as ${NPM_TOKEN} at run time.",
+    &["generic-secret-assignment", "npm-token"],
+);
+/// `.pypirc`.
+pub(crate) const PYPIRC: CheckRule = rule(
+    "pypirc-password",
+    ".pypirc with a password or token",
+    Severity::Critical,
+    "Remove the password from .pypirc, revoke the token on the index, and use trusted publishing or a keyring at run time.",
+    &["generic-secret-assignment", "pypi-token"],
+);
+/// `wp-config.php` database password.
+pub(crate) const WP_DB: CheckRule = rule(
+    "wordpress-db-password",
+    "WordPress database password in wp-config.php",
+    Severity::High,
+    "Change the database password and set it at first boot (environment or secrets manager) rather than baking wp-config.php into the image.",
+    GENERIC,
+);
+/// `wp-config.php` keys and salts.
+pub(crate) const WP_SALT: CheckRule = rule(
+    "wordpress-auth-keys",
+    "WordPress authentication keys and salts baked into the image",
+    Severity::High,
+    "Generate fresh keys and salts per instance at first boot (api.wordpress.org/secret-key or wp-cli `config shuffle-salts`): every instance of this image shares them, so cookies can be forged.",
+    GENERIC,
+);
+/// `.env` files.
+pub(crate) const DOTENV: CheckRule = rule(
+    "dotenv-secret",
+    "Secret in a .env file",
+    Severity::High,
+    "Remove the value from the .env file shipped in the image, rotate it, and inject it at run time.",
+    GENERIC,
+);
+/// Terraform state.
+pub(crate) const TFSTATE: CheckRule = rule(
+    "terraform-state-secret",
+    "Secret in Terraform state",
+    Severity::Critical,
+    "Remove the state file from the image (keep state in an encrypted remote backend) and rotate every secret it records.",
+    GENERIC,
+);
+/// `~/.aws/credentials` and `~/.aws/config`. A profile whose key id and secret the
+/// `aws-access-key-pair` signature finds is reported by that rule (a stable id users
+/// suppress by); this one reports the rest (a secret without a nearby key id, say).
+pub(crate) const AWS: CheckRule = rule(
+    "aws-credentials-file",
+    "AWS CLI profile with static keys",
+    Severity::Critical,
+    "Delete the file's static keys and deactivate them in IAM; use an instance profile, SSO or credential_process instead.",
+    GENERIC,
+);
+
+/// Every credential-file rule (keystore rules included).
+pub(crate) const RULES: &[CheckRule] = &[
+    GIT,
+    NETRC,
+    PGPASS,
+    MYCNF,
+    DOCKER,
+    KUBE,
+    NPMRC,
+    PYPIRC,
+    WP_DB,
+    WP_SALT,
+    DOTENV,
+    TFSTATE,
+    AWS,
+    keystore::PKCS12,
+    keystore::JAVA,
+];
+
+/// The code checks' rules and the credential-file rules.
+pub(crate) fn all_rules() -> impl Iterator<Item = &'static CheckRule> {
+    CHECK_RULES.iter().chain(RULES)
+}
+
+/// Ids of every code rule: reserved in the catalog, and valid `suppresses` targets.
+pub(crate) fn reserved_ids() -> Vec<&'static str> {
+    all_rules().map(|r| r.id).collect()
+}
+
+/// The format of a credential file, decided by its path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CredFile {
+    /// `.git-credentials`, `~/.config/git/credentials`.
+    GitCredentials,
+    /// `.netrc`, `_netrc`.
+    Netrc,
+    /// `.pgpass`.
+    Pgpass,
+    /// `.my.cnf`, `/etc/mysql/debian.cnf`.
+    MyCnf,
+    /// `.docker/config.json`, `.dockercfg`, containers `auth.json`.
+    Docker,
+    /// `.kube/config`, `/etc/kubernetes/*.conf`.
+    Kubeconfig,
+    /// `.npmrc`.
+    Npmrc,
+    /// `.pypirc`.
+    Pypirc,
+    /// `wp-config.php`.
+    WpConfig,
+    /// `.env`, `.env.production`, ... (not `.env.example`).
+    Dotenv,
+    /// `*.tfstate`, `*.tfstate.backup`.
+    TfState,
+    /// `.aws/credentials`, `.aws/config`.
+    Aws,
+    /// `*.p12`, `*.pfx`.
+    Pkcs12,
+}
+
+/// `.env` suffixes that name templates, not secrets.
+const DOTENV_TEMPLATES: &[&str] = &["example", "sample", "template", "dist", "defaults", "tmpl"];
+
+impl CredFile {
+    /// The credential-file format of `path`, if any.
+    pub(crate) fn for_path(path: &str) -> Option<CredFile> {
+        let name = file_name(path);
+        let lower = name.to_ascii_lowercase();
+        let under = |dir: &str| {
+            path.strip_suffix(name)
+                .is_some_and(|p| p.ends_with(&format!("/{dir}/")))
+        };
+        Some(match name {
+            ".git-credentials" => CredFile::GitCredentials,
+            "credentials" if under(".config/git") => CredFile::GitCredentials,
+            ".netrc" | "_netrc" => CredFile::Netrc,
+            ".pgpass" => CredFile::Pgpass,
+            ".my.cnf" => CredFile::MyCnf,
+            "debian.cnf" if under("mysql") => CredFile::MyCnf,
+            "config.json" if under(".docker") => CredFile::Docker,
+            ".dockercfg" => CredFile::Docker,
+            "auth.json" if path.contains("/containers/") => CredFile::Docker,
+            "config" if under(".kube") => CredFile::Kubeconfig,
+            "admin.conf"
+            | "super-admin.conf"
+            | "kubelet.conf"
+            | "controller-manager.conf"
+            | "scheduler.conf"
+                if path.starts_with("/etc/kubernetes/") =>
+            {
+                CredFile::Kubeconfig
+            }
+            "kubeconfig" | "kubeconfig.yaml" => CredFile::Kubeconfig,
+            ".npmrc" | "npmrc" => CredFile::Npmrc,
+            ".pypirc" => CredFile::Pypirc,
+            "wp-config.php" => CredFile::WpConfig,
+            "credentials" | "config" if under(".aws") => CredFile::Aws,
+            _ if name == ".env"
+                || name.strip_prefix(".env.").is_some_and(|s| {
+                    !DOTENV_TEMPLATES.iter().any(|t| s.eq_ignore_ascii_case(t))
+                }) =>
+            {
+                CredFile::Dotenv
+            }
+            _ if lower.ends_with(".tfstate") || lower.ends_with(".tfstate.backup") => {
+                CredFile::TfState
+            }
+            _ if lower.ends_with(".p12") || lower.ends_with(".pfx") => CredFile::Pkcs12,
+            _ => return None,
+        })
+    }
+
+    /// Parse `data` (the file's first bytes) and report what it holds.
+    fn run(self, data: &[u8]) -> Vec<CheckHit> {
+        match self {
+            CredFile::GitCredentials => textual::git_credentials(data),
+            CredFile::Netrc => textual::netrc(data),
+            CredFile::Pgpass => textual::pgpass(data),
+            CredFile::MyCnf => textual::mycnf(data),
+            CredFile::Docker => structured::docker(data),
+            CredFile::Kubeconfig => textual::kubeconfig(data),
+            CredFile::Npmrc => textual::npmrc(data),
+            CredFile::Pypirc => textual::pypirc(data),
+            CredFile::WpConfig => textual::wp_config(data),
+            CredFile::Dotenv => textual::dotenv(data),
+            CredFile::TfState => structured::tfstate(data),
+            CredFile::Aws => textual::aws(data),
+            CredFile::Pkcs12 => keystore::pkcs12(data),
+        }
+    }
+}
+
+/// Report what the credential file at `path` holds: its format's parser (if its path names
+/// one) and the Java keystore probe (any file starting with a keystore magic). Findings inside
+/// packaged test or documentation directories, or of published credentials, are lowered to
+/// `info` (see [`testkeys`]).
+pub(crate) fn run(kind: Option<CredFile>, path: &str, data: &[u8]) -> Vec<CheckHit> {
+    let mut hits = kind.map(|k| k.run(data)).unwrap_or_default();
+    hits.extend(keystore::java(data));
+    for h in &mut hits {
+        if let Some(note) = testkeys::test_vector_note(path, &h.fingerprint_of) {
+            h.severity = Severity::Info;
+            h.evidence.push_str(&note);
+        }
+    }
+    hits
+}
+
+/// Lines of `data` with their start offsets (line terminator excluded, `\r` trimmed).
+pub(crate) fn lines(data: &[u8]) -> impl Iterator<Item = (usize, &[u8])> {
+    let mut pos = 0usize;
+    std::iter::from_fn(move || {
+        if pos >= data.len() {
+            return None;
+        }
+        let rest = data.get(pos..)?;
+        let len = memchr::memchr(b'\n', rest).unwrap_or(rest.len());
+        let line = rest.get(..len)?;
+        let start = pos;
+        pos = pos.saturating_add(len).saturating_add(1);
+        Some((start, line.strip_suffix(b"\r").unwrap_or(line)))
+    })
+}
+
+/// 1-based line number of byte `offset` in `data`.
+pub(crate) fn line_of(data: &[u8], offset: usize) -> u64 {
+    let end = offset.min(data.len());
+    memchr::memchr_iter(b'\n', &data[..end]).count() as u64 + 1
+}
+
+/// Whether a value is a real secret rather than empty, a reference or a placeholder.
+pub(crate) fn is_real_value(v: &[u8]) -> bool {
+    let v = v.trim_ascii();
+    !v.is_empty() && !is_placeholder(v)
+}
+
+/// A finding for the secret at `data[start..end]`, with a non-secret `label` as context.
+pub(crate) fn hit(
+    rule: &CheckRule,
+    data: &[u8],
+    start: usize,
+    end: usize,
+    label: &str,
+) -> CheckHit {
+    let secret = data.get(start..end).unwrap_or_default();
+    CheckHit {
+        rule: rule.id,
+        severity: rule.severity,
+        line: Some(line_of(data, start)),
+        start: start as u64,
+        end: end as u64,
+        evidence: redact(Some(label.as_bytes()), secret),
+        fingerprint_of: secret.to_vec(),
+        secret: Some(secret.to_vec()),
+    }
+}
+
+/// Offset of `part` inside `whole` (both slices of the same buffer).
+pub(crate) fn offset_in(whole: &[u8], part: &[u8]) -> usize {
+    (part.as_ptr() as usize).saturating_sub(whole.as_ptr() as usize)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_name_formats() {
+        for (p, f) in [
+            ("/root/.git-credentials", CredFile::GitCredentials),
+            ("/home/a/.config/git/credentials", CredFile::GitCredentials),
+            ("/root/.netrc", CredFile::Netrc),
+            ("/var/lib/postgresql/.pgpass", CredFile::Pgpass),
+            ("/root/.my.cnf", CredFile::MyCnf),
+            ("/etc/mysql/debian.cnf", CredFile::MyCnf),
+            ("/root/.docker/config.json", CredFile::Docker),
+            ("/run/containers/0/auth.json", CredFile::Docker),
+            ("/home/u/.kube/config", CredFile::Kubeconfig),
+            ("/etc/kubernetes/admin.conf", CredFile::Kubeconfig),
+            ("/home/u/.npmrc", CredFile::Npmrc),
+            ("/root/.pypirc", CredFile::Pypirc),
+            ("/var/www/html/wp-config.php", CredFile::WpConfig),
+            ("/srv/app/.env", CredFile::Dotenv),
+            ("/srv/app/.env.production", CredFile::Dotenv),
+            ("/srv/infra/terraform.tfstate", CredFile::TfState),
+            ("/srv/infra/terraform.tfstate.backup", CredFile::TfState),
+            ("/root/.aws/credentials", CredFile::Aws),
+            ("/root/.aws/config", CredFile::Aws),
+            ("/opt/app/keystore.P12", CredFile::Pkcs12),
+        ] {
+            assert_eq!(CredFile::for_path(p), Some(f), "{p}");
+        }
+        for p in [
+            "/srv/app/.env.example",
+            "/srv/app/.env.sample",
+            "/etc/kubernetes/manifests/kube-apiserver.yaml",
+            "/usr/share/doc/git/credentials",
+            "/root/config.json",
+            "/root/.config",
+            "",
+        ] {
+            assert_eq!(CredFile::for_path(p), None, "{p}");
+        }
+    }
+
+    #[test]
+    fn rule_ids_are_unique_and_distinct_from_checks() {
+        let mut ids: Vec<&str> = all_rules().map(|r| r.id).collect();
+        let n = ids.len();
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(ids.len(), n);
+    }
+
+    #[test]
+    fn lines_and_offsets() {
+        let data = b"a\r\nbc\n\nd";
+        let v: Vec<(usize, &[u8])> = lines(data).collect();
+        assert_eq!(v, [(0, &b"a"[..]), (3, b"bc"), (6, b""), (7, b"d")]);
+        assert_eq!(line_of(data, 7), 4);
+        assert_eq!(line_of(data, 999), 4);
+    }
+
+    #[test]
+    fn test_directories_lower_to_info() {
+        let data = b"https://ci:Xq3v9mS2b7Jk1LpQ@git.example.net\n";
+        let hits = run(
+            Some(CredFile::GitCredentials),
+            "/usr/lib/python3/dist-packages/x/tests/.git-credentials",
+            data,
+        );
+        assert_eq!(hits.len(), 1);
+        assert_eq!(hits[0].severity, Severity::Info);
+        assert!(hits[0].evidence.contains("probably a test vector"));
+    }
+}
