@@ -47,7 +47,7 @@ fn text_without_keywords() -> Vec<u8> {
     let mut i = 0;
     while out.len() < SIZE {
         out.extend_from_slice(words[usize::from(r[i % r.len()]) % words.len()].as_bytes());
-        out.push(if r[(i + 1) % r.len()] % 9 == 0 {
+        out.push(if r[(i + 1) % r.len()].is_multiple_of(9) {
             b'\n'
         } else {
             b' '

@@ -81,10 +81,10 @@ impl Matcher {
                 let k = k.to_ascii_lowercase();
                 match patterns.iter().position(|p| *p == k) {
                     Some(p) => {
-                        if let Some(rules) = pattern_rules.get_mut(p) {
-                            if !rules.contains(&i) {
-                                rules.push(i);
-                            }
+                        if let Some(rules) = pattern_rules.get_mut(p)
+                            && !rules.contains(&i)
+                        {
+                            rules.push(i);
                         }
                     }
                     None => {

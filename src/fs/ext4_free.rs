@@ -125,11 +125,12 @@ fn geometry(src: &dyn Source) -> Result<Geometry, FsError> {
 /// Add `[start, start+len)` blocks, merging with the previous region when adjacent.
 fn push(out: &mut Vec<Region>, g: &Geometry, start: u64, len: u64, kind: RegionKind) {
     let (offset, bytes) = (start * g.block_size, len * g.block_size);
-    if let Some(last) = out.last_mut() {
-        if last.kind == kind && last.offset + last.len == offset {
-            last.len += bytes;
-            return;
-        }
+    if let Some(last) = out.last_mut()
+        && last.kind == kind
+        && last.offset + last.len == offset
+    {
+        last.len += bytes;
+        return;
     }
     out.push(Region {
         offset,

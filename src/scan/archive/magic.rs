@@ -37,19 +37,18 @@ impl Kind {
 /// The format of a stream that starts with `head` (up to [`PROBE`] bytes), if amiscan opens it.
 pub fn detect(head: &[u8]) -> Option<Kind> {
     // gzip: magic, method deflate, and the reserved flag bits clear.
-    if let [0x1f, 0x8b, 8, flags, ..] = head {
-        if flags & 0xe0 == 0 {
-            return Some(Kind::Gzip);
-        }
+    if let [0x1f, 0x8b, 8, flags, ..] = head
+        && flags & 0xe0 == 0
+    {
+        return Some(Kind::Gzip);
     }
     // bzip2: "BZh" + block size digit + the first block's magic (pi) or the end-of-stream magic.
-    if let [b'B', b'Z', b'h', level, rest @ ..] = head {
-        if (b'1'..=b'9').contains(level)
-            && (rest.starts_with(&[0x31, 0x41, 0x59, 0x26, 0x53, 0x59])
-                || rest.starts_with(&[0x17, 0x72, 0x45, 0x38, 0x50, 0x90]))
-        {
-            return Some(Kind::Bzip2);
-        }
+    if let [b'B', b'Z', b'h', level, rest @ ..] = head
+        && (b'1'..=b'9').contains(level)
+        && (rest.starts_with(&[0x31, 0x41, 0x59, 0x26, 0x53, 0x59])
+            || rest.starts_with(&[0x17, 0x72, 0x45, 0x38, 0x50, 0x90]))
+    {
+        return Some(Kind::Bzip2);
     }
     if head.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0]) {
         return Some(Kind::Xz);

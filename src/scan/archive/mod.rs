@@ -197,18 +197,18 @@ impl Cx<'_> {
             f.path = Some(node.display.clone());
             self.out.findings.push(f);
         }
-        if let Some(e) = out.error {
-            if !self.budget.tripped() {
-                let msg = if depth == 0 {
-                    format!(
-                        "read stopped after {} of {} bytes: {e}",
-                        out.bytes_scanned, node.size
-                    )
-                } else {
-                    format!("read stopped after {} bytes: {e}", out.bytes_scanned)
-                };
-                self.error(&node.display, msg);
-            }
+        if let Some(e) = out.error
+            && !self.budget.tripped()
+        {
+            let msg = if depth == 0 {
+                format!(
+                    "read stopped after {} of {} bytes: {e}",
+                    out.bytes_scanned, node.size
+                )
+            } else {
+                format!("read stopped after {} bytes: {e}", out.bytes_scanned)
+            };
+            self.error(&node.display, msg);
         }
     }
 
