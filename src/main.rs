@@ -135,28 +135,28 @@ fn scan_target(
 ) -> anyhow::Result<amiscan::report::TargetReport> {
     let path = std::path::Path::new(target);
     #[cfg(feature = "aws")]
-    if !path.exists() {
-        if let Some(t) = amiscan::aws::scan::EbsTarget::parse(target) {
-            if aws.session.is_none() {
-                let o = amiscan::aws::AwsOptions {
-                    region: aws_args.region.clone(),
-                    profile: aws_args.profile.clone(),
-                    endpoint_url: aws_args.endpoint_url.clone(),
-                    role_arn: aws_args.role_arn.clone(),
-                    credentials: None,
-                };
-                aws.session =
-                    Some(amiscan::aws::AwsSession::new(&o).context("cannot set up AWS clients")?);
-            }
-            let session = aws.session.as_ref().context("no AWS session")?;
-            let ebs = amiscan::source::ebs::EbsOptions {
-                concurrency: aws_args.concurrency as usize,
-                cache_bytes: aws_args.cache_mb.saturating_mul(1024 * 1024),
-                ..Default::default()
+    if !path.exists()
+        && let Some(t) = amiscan::aws::scan::EbsTarget::parse(target)
+    {
+        if aws.session.is_none() {
+            let o = amiscan::aws::AwsOptions {
+                region: aws_args.region.clone(),
+                profile: aws_args.profile.clone(),
+                endpoint_url: aws_args.endpoint_url.clone(),
+                role_arn: aws_args.role_arn.clone(),
+                credentials: None,
             };
-            return amiscan::aws::scan::scan_ebs_target(session, &t, &ebs, det, opts)
-                .with_context(|| format!("cannot scan {target}"));
+            aws.session =
+                Some(amiscan::aws::AwsSession::new(&o).context("cannot set up AWS clients")?);
         }
+        let session = aws.session.as_ref().context("no AWS session")?;
+        let ebs = amiscan::source::ebs::EbsOptions {
+            concurrency: aws_args.concurrency as usize,
+            cache_bytes: aws_args.cache_mb.saturating_mul(1024 * 1024),
+            ..Default::default()
+        };
+        return amiscan::aws::scan::scan_ebs_target(session, &t, &ebs, det, opts)
+            .with_context(|| format!("cannot scan {target}"));
     }
     #[cfg(not(feature = "aws"))]
     {
