@@ -67,8 +67,44 @@ pub(crate) struct Matcher {
     pub sigs: Vec<Signature>,
     /// One automaton over every keyword, ASCII case-insensitive.
     ac: AhoCorasick,
-    /// Automaton pattern id -> signatures having that keyword.
+    /// Automaton pattern id -> signatures to run on a hit: those having that keyword, and those
+    /// having a keyword that could overlap it (the search does not report overlapping hits).
     pattern_rules: Vec<Vec<usize>>,
+    /// Longest keyword: windows are widened by it, to cover a keyword hidden under another hit.
+    max_keyword: usize,
+}
+
+/// True when an occurrence of `a` and one of `b` can overlap: one contains the other, or a proper
+/// suffix of one is a proper prefix of the other.
+fn can_overlap(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let suffix_prefix =
+        |x: &[u8], y: &[u8]| (1..x.len().min(y.len())).any(|n| x[x.len() - n..] == y[..n]);
+    a.windows(b.len().max(1)).any(|w| w == b)
+        || b.windows(a.len().max(1)).any(|w| w == a)
+        || suffix_prefix(a, b)
+        || suffix_prefix(b, a)
+}
+
+/// The non-overlapping search reports one of two overlapping keyword occurrences; so that the
+/// other's rules still run, a hit on a pattern dispatches to the rules of every pattern that could
+/// overlap it.
+fn close_over_overlaps(patterns: &[String], rules: &[Vec<usize>]) -> Vec<Vec<usize>> {
+    patterns
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let mut all = rules.get(i).cloned().unwrap_or_default();
+            for (j, q) in patterns.iter().enumerate() {
+                if i != j && can_overlap(p, q) {
+                    all.extend(rules.get(j).into_iter().flatten().copied());
+                }
+            }
+            all.sort_unstable();
+            all.dedup();
+            all
+        })
+        .collect()
 }
 
 impl Matcher {
@@ -94,14 +130,20 @@ impl Matcher {
                 }
             }
         }
+        // A full DFA: a few hundred KiB for the catalog's keywords, and the fastest search
+        // when there are too many case-insensitive keywords for a SIMD prefilter.
         let ac = AhoCorasickBuilder::new()
             .ascii_case_insensitive(true)
             .match_kind(MatchKind::Standard)
+            .kind(Some(aho_corasick::AhoCorasickKind::DFA))
             .build(&patterns)?;
+        let pattern_rules = close_over_overlaps(&patterns, &pattern_rules);
+        let max_keyword = patterns.iter().map(String::len).max().unwrap_or(0);
         Ok(Matcher {
             sigs: sigs.to_vec(),
             ac,
             pattern_rules,
+            max_keyword,
         })
     }
 
@@ -118,7 +160,9 @@ impl Matcher {
         } = chunk;
         // Per rule: merged windows [start, end) around keyword hits, in order.
         let mut windows: Vec<Vec<(usize, usize)>> = vec![Vec::new(); self.sigs.len()];
-        for hit in self.ac.find_overlapping_iter(buf) {
+        // Non-overlapping search (it can use the automaton's prefilters); overlapping keywords
+        // are covered by `pattern_rules` and the `max_keyword` margin.
+        for hit in self.ac.find_iter(buf) {
             let Some(rules) = self.pattern_rules.get(hit.pattern().as_usize()) else {
                 continue;
             };
@@ -129,8 +173,13 @@ impl Matcher {
                 if sig.text_only && !is_text {
                     continue;
                 }
-                let ws = hit.start().saturating_sub(sig.back);
-                let we = hit.end().saturating_add(sig.fwd).min(buf.len());
+                let ws = hit
+                    .start()
+                    .saturating_sub(sig.back.saturating_add(self.max_keyword));
+                let we = hit
+                    .end()
+                    .saturating_add(sig.fwd.saturating_add(self.max_keyword))
+                    .min(buf.len());
                 match list.last_mut() {
                     Some(last) if ws <= last.1 => {
                         last.0 = last.0.min(ws);

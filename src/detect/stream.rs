@@ -48,9 +48,29 @@ fn fill(r: &mut dyn Read, buf: &mut [u8], len: &mut usize) -> Result<bool, std::
     Ok(false)
 }
 
+thread_local! {
+    /// One chunk buffer per worker thread, reused from file to file: allocating and zeroing
+    /// 1 MiB for every small file was a large share of a scan's time.
+    static BUFFER: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
+}
+
 /// Stream `content` through `matcher`; keep its first `head_cap` bytes for checks.
 pub(crate) fn stream(matcher: &Matcher, content: &mut dyn Read, head_cap: usize) -> Streamed {
-    let mut buf = vec![0u8; CHUNK + OVERLAP];
+    // Taken out of the thread-local for the duration (a nested call, for an archive member, finds
+    // it empty and allocates its own), and put back after.
+    let mut buf = BUFFER.with(std::cell::Cell::take);
+    buf.resize(CHUNK + OVERLAP, 0);
+    let out = stream_with(matcher, content, head_cap, &mut buf);
+    BUFFER.with(|b| b.set(buf));
+    out
+}
+
+fn stream_with(
+    matcher: &Matcher,
+    content: &mut dyn Read,
+    head_cap: usize,
+    buf: &mut [u8],
+) -> Streamed {
     let mut len = 0usize;
     let mut base = 0u64;
     let mut newlines_before = 0u64;
@@ -62,7 +82,7 @@ pub(crate) fn stream(matcher: &Matcher, content: &mut dyn Read, head_cap: usize)
     let mut error = None;
     let mut first = true;
     loop {
-        let eof = match fill(content, &mut buf, &mut len) {
+        let eof = match fill(content, buf, &mut len) {
             Ok(eof) => eof,
             Err(e) => {
                 error = Some(e);
