@@ -65,7 +65,7 @@ pub struct ScanArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = ScanFormat::Text)]
     pub format: ScanFormat,
-    /// Baselines and report destinations.
+    /// Baselines, and where ASFF findings go.
     #[command(flatten)]
     pub report: ReportArgs,
     /// Write the report to FILE instead of stdout.
