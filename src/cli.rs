@@ -65,9 +65,9 @@ pub struct ScanArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = ScanFormat::Text)]
     pub format: ScanFormat,
-    /// Baselines, and where ASFF findings go.
+    /// Baselines, and where ASFF findings go (boxed: keeps `Command` small).
     #[command(flatten)]
-    pub report: ReportArgs,
+    pub report: Box<ReportArgs>,
     /// Write the report to FILE instead of stdout.
     #[arg(long, short, value_name = "FILE")]
     pub output: Option<PathBuf>,
