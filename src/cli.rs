@@ -65,9 +65,6 @@ pub struct ScanArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = ScanFormat::Text)]
     pub format: ScanFormat,
-    /// Baselines, and where ASFF findings go (boxed: keeps `Command` small).
-    #[command(flatten)]
-    pub report: Box<ReportArgs>,
     /// Write the report to FILE instead of stdout.
     #[arg(long, short, value_name = "FILE")]
     pub output: Option<PathBuf>,
@@ -100,6 +97,9 @@ pub struct ScanArgs {
     /// Colour the text report.
     #[arg(long, value_enum, default_value_t = Color::Auto)]
     pub color: Color,
+    /// Baselines, and where ASFF findings go (boxed: keeps `Command` small).
+    #[command(flatten)]
+    pub report: Box<ReportArgs>,
     /// AWS options, for `ami-...` and `snap-...` targets.
     #[command(flatten)]
     pub aws: AwsArgs,
