@@ -63,8 +63,8 @@ pub struct ScanArgs {
     #[arg(required = true, value_name = "TARGET")]
     pub targets: Vec<String>,
     /// Output format.
-    #[arg(long, value_enum, default_value_t = Format::Text)]
-    pub format: Format,
+    #[arg(long, value_enum, default_value_t = ScanFormat::Text)]
+    pub format: ScanFormat,
     /// Write the report to FILE instead of stdout.
     #[arg(long, short, value_name = "FILE")]
     pub output: Option<PathBuf>,
@@ -97,9 +97,48 @@ pub struct ScanArgs {
     /// Colour the text report.
     #[arg(long, value_enum, default_value_t = Color::Auto)]
     pub color: Color,
+    /// Baselines, and where ASFF findings go (boxed: keeps `Command` small).
+    #[command(flatten)]
+    pub report: Box<ReportArgs>,
     /// AWS options, for `ami-...` and `snap-...` targets.
     #[command(flatten)]
     pub aws: AwsArgs,
+}
+
+/// Output formats of `amiscan scan`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ScanFormat {
+    /// Findings grouped by severity, coverage and a summary.
+    Text,
+    /// The full report as JSON (version 1).
+    Json,
+    /// SARIF 2.1.0, for code-scanning dashboards (GitHub code scanning).
+    Sarif,
+    /// AWS Security Finding Format: a JSON array for Security Hub `BatchImportFindings`
+    /// (needs an account and a region: --asff-account, --asff-region).
+    Asff,
+}
+
+/// Suppressing known findings, and where ASFF findings go.
+#[derive(clap::Args, Debug, Clone)]
+#[command(next_help_heading = "Baselines and ASFF")]
+pub struct ReportArgs {
+    /// Leave out the findings this baseline file lists (matched by rule id and fingerprint):
+    /// they are counted as `suppressed` per target and never fail the scan.
+    #[arg(long, value_name = "FILE")]
+    pub baseline: Option<PathBuf>,
+    /// Write a baseline that accepts every current finding to FILE (before --baseline is
+    /// applied); the report and the exit code are unchanged.
+    #[arg(long, value_name = "FILE")]
+    pub write_baseline: Option<PathBuf>,
+    /// AWS account id (12 digits) for --format asff: `AwsAccountId` and the product ARN
+    /// (default: $AWS_ACCOUNT_ID).
+    #[arg(long, value_name = "ID")]
+    pub asff_account: Option<String>,
+    /// Security Hub region for --format asff (default: --region, then $AWS_REGION, then
+    /// $AWS_DEFAULT_REGION).
+    #[arg(long, value_name = "REGION")]
+    pub asff_region: Option<String>,
 }
 
 /// How to reach AWS. Credentials come from the standard chain (environment, profiles, SSO, web

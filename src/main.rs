@@ -7,7 +7,7 @@ use amiscan::report::{self, Report};
 use amiscan::scan::{self, ScanOptions};
 use anyhow::Context;
 use clap::Parser;
-use cli::{Cli, Color, Command, Format};
+use cli::{Cli, Color, Command, Format, ScanFormat};
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
@@ -85,16 +85,25 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                 min_severity: args.min_severity,
                 ..ScanOptions::default()
             };
+            // Checked before scanning, so a bad flag or baseline file costs no scan.
+            let asff = asff_options(&args)?;
+            let baseline = args
+                .report
+                .baseline
+                .as_deref()
+                .map(report::baseline::Baseline::load)
+                .transpose()?;
             let mut targets = vec![];
             let mut aws = AwsContext::default();
             for t in &args.targets {
                 targets.push(scan_target(t, &args.aws, &mut aws, &det, &opts)?);
             }
-            let report = Report {
+            let mut report = Report {
                 version: 1,
                 tool: format!("amiscan {}", env!("CARGO_PKG_VERSION")),
                 targets,
             };
+            apply_baselines(&args.report, baseline.as_ref(), &mut report)?;
             let to_terminal = args.output.is_none() && std::io::stdout().is_terminal();
             let color = match args.color {
                 Color::Always => true,
@@ -109,8 +118,13 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                 None => Box::new(std::io::stdout().lock()),
             };
             match args.format {
-                Format::Json => report::write_json(&report, &mut out)?,
-                Format::Text => report::text::write_text(&report, &mut out, color)?,
+                ScanFormat::Json => report::write_json(&report, &mut out)?,
+                ScanFormat::Text => report::text::write_text(&report, &mut out, color)?,
+                ScanFormat::Sarif => report::sarif::write_sarif(&report, det.rules(), &mut out)?,
+                ScanFormat::Asff => match &asff {
+                    Some(o) => report::asff::write_asff(&report, o, &mut out)?,
+                    None => anyhow::bail!("--format asff needs an account and a region"),
+                },
             }
             out.flush()?;
             Ok(exit_code(&report, args.fail_on))
@@ -166,6 +180,52 @@ fn scan_target(
         }
     }
     Ok(scan::scan_image(path, det, opts)?)
+}
+
+/// For `--format asff`: the account (`--asff-account`, then `$AWS_ACCOUNT_ID`) and region
+/// (`--asff-region`, then `--region`, `$AWS_REGION`, `$AWS_DEFAULT_REGION`), checked before
+/// anything is scanned.
+fn asff_options(args: &cli::ScanArgs) -> anyhow::Result<Option<report::asff::AsffOptions>> {
+    if args.format != ScanFormat::Asff {
+        return Ok(None);
+    }
+    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    let account = args
+        .report
+        .asff_account
+        .clone()
+        .or_else(|| env("AWS_ACCOUNT_ID"))
+        .context("--format asff needs the AWS account id: --asff-account or $AWS_ACCOUNT_ID")?;
+    let region = args
+        .report
+        .asff_region
+        .clone()
+        .or_else(|| args.aws.region.clone())
+        .or_else(|| env("AWS_REGION"))
+        .or_else(|| env("AWS_DEFAULT_REGION"))
+        .context(
+            "--format asff needs a region: --asff-region, --region, $AWS_REGION or $AWS_DEFAULT_REGION",
+        )?;
+    Ok(Some(report::asff::AsffOptions::new(
+        &account,
+        &region,
+        report::time::now_rfc3339(),
+    )?))
+}
+
+/// `--write-baseline` (every current finding), then `--baseline` (suppress what it lists).
+fn apply_baselines(
+    args: &cli::ReportArgs,
+    baseline: Option<&report::baseline::Baseline>,
+    report: &mut Report,
+) -> anyhow::Result<()> {
+    if let Some(path) = &args.write_baseline {
+        report::baseline::Baseline::from_report(report, report::time::now_rfc3339()).save(path)?;
+    }
+    if let Some(b) = baseline {
+        b.apply(report);
+    }
+    Ok(())
 }
 
 fn exit_code(report: &Report, fail_on: amiscan::report::Severity) -> u8 {

@@ -1,7 +1,13 @@
-//! Reports: the finding model, and the writers that turn a [`Report`] into text or JSON.
+//! Reports: the finding model, and the writers that turn a [`Report`] into text, JSON, SARIF
+//! ([`sarif`]) or AWS Security Finding Format ([`asff`]); [`baseline`] files that suppress known
+//! findings by rule and fingerprint.
 
+pub mod asff;
+pub mod baseline;
 mod model;
+pub mod sarif;
 pub mod text;
+pub mod time;
 
 pub use model::*;
 

@@ -201,7 +201,7 @@ pub enum ScanMode {
 }
 
 /// Result for one target (a disk image, an EBS snapshot or an AMI).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TargetReport {
     /// The target as the user named it.
     pub target: String,
@@ -224,6 +224,10 @@ pub struct TargetReport {
     pub volumes: Vec<VolumeReport>,
     /// Findings, sorted by severity (most severe first), then volume and path.
     pub findings: Vec<Finding>,
+    /// Findings left out because a `--baseline` lists them (rule id and fingerprint). They do not
+    /// count for `--fail-on`.
+    #[serde(default)]
+    pub suppressed: u64,
 }
 
 /// A whole report.
@@ -308,6 +312,7 @@ mod tests {
                 errors: vec![],
             }],
             findings: vec![],
+            suppressed: 0,
         };
         t.finalize();
         assert!(t.complete);

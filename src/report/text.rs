@@ -164,7 +164,12 @@ pub fn write_text(report: &Report, out: &mut dyn Write, color: bool) -> std::io:
         } else {
             ""
         };
-        writeln!(out, "summary: {summary}; {completeness}{quick}")?;
+        let suppressed = if t.suppressed > 0 {
+            format!("; {} suppressed by the baseline", t.suppressed)
+        } else {
+            String::new()
+        };
+        writeln!(out, "summary: {summary}{suppressed}; {completeness}{quick}")?;
     }
     Ok(())
 }
@@ -198,6 +203,7 @@ mod tests {
             snapshots: vec![],
             volumes: vec![],
             findings: vec![f("a", Severity::High), f("b", Severity::Critical)],
+            suppressed: 0,
         };
         t.finalize();
         let r = Report {

@@ -129,6 +129,7 @@ pub fn scan_disks(
         snapshots: vec![],
         volumes: vec![],
         findings: vec![],
+        suppressed: 0,
     };
     let mut volumes = vec![];
     for disk in disks {
