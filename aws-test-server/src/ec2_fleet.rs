@@ -54,17 +54,17 @@ fn page<T: Clone>(
     ctx: &Ctx<'_>,
     items: &[T],
     forced: Option<usize>,
-) -> Result<(Vec<T>, Option<String>), Outcome> {
+) -> Result<(Vec<T>, Option<String>), Box<Outcome>> {
     let start = match get(ctx.form, "NextToken") {
         None => 0,
         Some(t) => match t.strip_prefix("tok-").and_then(|n| n.parse::<usize>().ok()) {
             Some(n) if n <= items.len() => n,
             _ => {
-                return Err(error(
+                return Err(Box::new(error(
                     400,
                     "InvalidParameterValue",
                     &format!("The value '{t}' for NextToken is invalid"),
-                ));
+                )));
             }
         },
     };
@@ -183,7 +183,7 @@ pub(crate) fn describe_images(ctx: &Ctx<'_>) -> Outcome {
     }
     let (items, next) = match page(ctx, &found, fleet.page_size) {
         Ok(p) => p,
-        Err(e) => return e,
+        Err(e) => return *e,
     };
     let mut body = String::from("<imagesSet>");
     for img in &items {
@@ -242,7 +242,7 @@ fn state_code(state: &str) -> u16 {
     }
 }
 
-fn instances_of(ctx: &Ctx<'_>) -> Result<Vec<crate::InstanceSpec>, Outcome> {
+fn instances_of(ctx: &Ctx<'_>) -> Result<Vec<crate::InstanceSpec>, Box<Outcome>> {
     let ids = indexed(ctx.form, "InstanceId");
     let mut out = Vec::new();
     let all = lock(&ctx.state.fleet).instances.clone();
@@ -259,11 +259,11 @@ fn instances_of(ctx: &Ctx<'_>) -> Result<Vec<crate::InstanceSpec>, Outcome> {
                 "instance-state-name" => keep &= values.contains(&i.state),
                 "image-id" => keep &= values.contains(&i.image_id),
                 _ => {
-                    return Err(error(
+                    return Err(Box::new(error(
                         400,
                         "InvalidParameterValue",
                         &format!("The filter '{name}' is invalid"),
-                    ));
+                    )));
                 }
             }
         }
@@ -275,11 +275,11 @@ fn instances_of(ctx: &Ctx<'_>) -> Result<Vec<crate::InstanceSpec>, Outcome> {
         .iter()
         .find(|id| !out.iter().any(|i| &i.instance_id == *id))
     {
-        return Err(error(
+        return Err(Box::new(error(
             400,
             "InvalidInstanceID.NotFound",
             &format!("The instance ID '{missing}' does not exist"),
-        ));
+        )));
     }
     Ok(out)
 }
@@ -296,12 +296,12 @@ fn instance_state_xml(state: &str) -> String {
 pub(crate) fn describe_instances(ctx: &Ctx<'_>) -> Outcome {
     let all = match instances_of(ctx) {
         Ok(v) => v,
-        Err(e) => return e,
+        Err(e) => return *e,
     };
     let forced = lock(&ctx.state.fleet).page_size;
     let (items, next) = match page(ctx, &all, forced) {
         Ok(p) => p,
-        Err(e) => return e,
+        Err(e) => return *e,
     };
     let mut body = String::from("<reservationSet>");
     for i in &items {
@@ -326,13 +326,13 @@ pub(crate) fn describe_instances(ctx: &Ctx<'_>) -> Outcome {
 pub(crate) fn describe_instance_image_metadata(ctx: &Ctx<'_>) -> Outcome {
     let all = match instances_of(ctx) {
         Ok(v) => v,
-        Err(e) => return e,
+        Err(e) => return *e,
     };
     let fleet = lock(&ctx.state.fleet);
     let legacy = lock(&ctx.state.amis).clone();
     let (items, next) = match page(ctx, &all, fleet.page_size) {
         Ok(p) => p,
-        Err(e) => return e,
+        Err(e) => return *e,
     };
     let mut body = String::from("<instanceImageMetadataSet>");
     for i in &items {
@@ -489,18 +489,18 @@ pub(crate) fn copy_image(ctx: &Ctx<'_>) -> Outcome {
 }
 
 /// The index of an image of the region that the caller owns, or the error to answer.
-fn owned(ctx: &Ctx<'_>, fleet: &crate::fleet::Fleet, id: &str) -> Result<usize, Outcome> {
+fn owned(ctx: &Ctx<'_>, fleet: &crate::fleet::Fleet, id: &str) -> Result<usize, Box<Outcome>> {
     let Some(i) = fleet.images.iter().position(|i| {
         i.spec.region == ctx.region && i.spec.ami.id == id && i.spec.state != "deregistered"
     }) else {
-        return Err(not_found(id));
+        return Err(Box::new(not_found(id)));
     };
     if fleet.images.get(i).map(|i| i.spec.ami.owner_id.as_str()) != Some(ctx.account) {
-        return Err(error(
+        return Err(Box::new(error(
             403,
             "AuthFailure",
             &format!("Not authorized for image:{id}"),
-        ));
+        )));
     }
     Ok(i)
 }
@@ -518,7 +518,7 @@ pub(crate) fn describe_image_attribute(ctx: &Ctx<'_>) -> Outcome {
     let fleet = lock(&ctx.state.fleet);
     let i = match owned(ctx, &fleet, id) {
         Ok(i) => i,
-        Err(e) => return e,
+        Err(e) => return *e,
     };
     let mut body = format!("<imageId>{}</imageId><launchPermission>", esc(id));
     if let Some(img) = fleet.images.get(i) {
@@ -541,7 +541,7 @@ pub(crate) fn modify_image_attribute(ctx: &Ctx<'_>) -> Outcome {
     let mut fleet = lock(&ctx.state.fleet);
     let i = match owned(ctx, &fleet, id) {
         Ok(i) => i,
-        Err(e) => return e,
+        Err(e) => return *e,
     };
     let mut add_groups = Vec::new();
     let mut add_users = Vec::new();
@@ -612,7 +612,7 @@ pub(crate) fn deregister_image(ctx: &Ctx<'_>) -> Outcome {
     let mut fleet = lock(&ctx.state.fleet);
     let i = match owned(ctx, &fleet, id) {
         Ok(i) => i,
-        Err(e) => return e,
+        Err(e) => return *e,
     };
     if let Some(img) = fleet.images.get_mut(i) {
         img.spec.state = "deregistered".into();

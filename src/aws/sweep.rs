@@ -397,7 +397,7 @@ pub fn sweep(
             });
         }
     });
-    drop(shared);
+    let _ = shared.into_inner();
     let done = finished.load(Ordering::SeqCst);
     summary.not_reached = summary.images.saturating_sub(done);
     summary.interrupted = summary.not_reached > 0;
