@@ -1,7 +1,9 @@
 //! The fleet subcommands (`sweep`, `audit`, `publish`, `scan --copy`): options from the command
 //! line, the library call, output and exit code.
 
-use crate::cli::{AuditArgs, FleetAwsArgs, Format, PublishArgs, SweepArgs, SweepFormat};
+use crate::cli::{AuditArgs, FleetAwsArgs, PublishArgs, SweepArgs};
+#[cfg(feature = "aws")]
+use crate::cli::{Format, SweepFormat};
 use amiscan::detect::Detector;
 #[cfg(feature = "aws")]
 use anyhow::Context;
