@@ -32,6 +32,143 @@ pub enum Command {
     Scan(ScanArgs),
     /// List every rule with its id, severity and title.
     Rules(RulesArgs),
+    /// Scan every AMI of an account (or of --owners) in every region, each snapshot once:
+    /// results are cached in a state file, so a nightly sweep scans only what is new.
+    #[command(after_help = SWEEP_EXIT_CODES)]
+    Sweep(SweepArgs),
+    /// Account posture per region: public AMIs and their scan results, image block public
+    /// access, Allowed AMIs, and where the AMIs of instances come from.
+    Audit(AuditArgs),
+    /// Scan an AMI and share it (--public or --accounts) only when the scan is complete and
+    /// clean; otherwise say why and change nothing.
+    Publish(PublishArgs),
+}
+
+const SWEEP_EXIT_CODES: &str = "\
+Exit codes:
+  0    every image scanned completely, no finding at or above --fail-on
+  1    at least one image has findings at or above --fail-on (the summary counts
+       public ones apart: a public image with findings is the worst result)
+  2    usage error, or the sweep could not start (no regions, state file unreadable)
+  3    no findings at or above --fail-on, but some image failed or was incomplete
+  130  interrupted before every image was done (the state file keeps what was done)";
+
+/// Sweep output formats.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum SweepFormat {
+    /// A line per image, then a summary.
+    Text,
+    /// One JSON object per line: an `image` line per image as it finishes, then a `summary`.
+    Jsonl,
+}
+
+/// AWS options of the fleet commands.
+#[derive(clap::Args, Debug, Clone)]
+#[command(next_help_heading = "AWS")]
+pub struct FleetAwsArgs {
+    /// Region for single-region calls and DescribeRegions (default: environment or profile).
+    #[arg(long)]
+    pub region: Option<String>,
+    /// Named profile from the shared config files.
+    #[arg(long)]
+    pub profile: Option<String>,
+    /// Endpoint for both EC2 and EBS (overrides AWS_ENDPOINT_URL*).
+    #[arg(long, value_name = "URL")]
+    pub endpoint_url: Option<String>,
+    /// Assume this role first.
+    #[arg(long, value_name = "ARN")]
+    pub role_arn: Option<String>,
+    /// GetSnapshotBlock requests in flight per snapshot.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub concurrency: u32,
+    /// Memory for the block cache, per snapshot, in MiB.
+    #[arg(long, default_value_t = 256, value_name = "MIB", value_parser = clap::value_parser!(u64).range(8..))]
+    pub cache_mb: u64,
+}
+
+/// `amiscan sweep`.
+#[derive(clap::Args, Debug)]
+pub struct SweepArgs {
+    /// Regions (comma-separated; default: every enabled region, from DescribeRegions).
+    #[arg(long, value_delimiter = ',', value_name = "REGION,...")]
+    pub regions: Option<Vec<String>>,
+    /// Image owners: account ids, `self`, `amazon` (default: self).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "self",
+        value_name = "ID,..."
+    )]
+    pub owners: Vec<String>,
+    /// Images scanned at once.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub parallel: u32,
+    /// State file (default: $XDG_STATE_HOME/amiscan/sweep-state.json, else
+    /// ~/.local/state/amiscan/sweep-state.json).
+    #[arg(long, value_name = "FILE")]
+    pub state: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = SweepFormat::Text)]
+    pub format: SweepFormat,
+    /// An image fails on a finding at or above this severity.
+    #[arg(long, default_value = "high", value_parser = parse_severity)]
+    pub fail_on: Severity,
+    /// Read only the well-known paths of each image (see `scan --quick`).
+    #[arg(long)]
+    pub quick: bool,
+    /// Stop after this many images (tests: simulates an interruption).
+    #[arg(long, hide = true)]
+    pub stop_after: Option<usize>,
+    /// AWS options.
+    #[command(flatten)]
+    pub aws: FleetAwsArgs,
+}
+
+/// `amiscan audit`.
+#[derive(clap::Args, Debug)]
+pub struct AuditArgs {
+    /// Regions (comma-separated; default: every enabled region).
+    #[arg(long, value_delimiter = ',', value_name = "REGION,...")]
+    pub regions: Option<Vec<String>>,
+    /// Accounts whose AMIs you trust (comma-separated).
+    #[arg(long, value_delimiter = ',', value_name = "ID,...")]
+    pub trusted_accounts: Vec<String>,
+    /// The sweep state file, for the scan results of public images.
+    #[arg(long, value_name = "FILE")]
+    pub state: Option<PathBuf>,
+    /// What counts as clean in the sweep results.
+    #[arg(long, default_value = "high", value_parser = parse_severity)]
+    pub fail_on: Severity,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// AWS options.
+    #[command(flatten)]
+    pub aws: FleetAwsArgs,
+}
+
+/// `amiscan publish`.
+#[derive(clap::Args, Debug)]
+#[command(group(clap::ArgGroup::new("whom").required(true).args(["public", "accounts"])))]
+pub struct PublishArgs {
+    /// The AMI (`ami-...`), owned by this account.
+    #[arg(value_name = "AMI")]
+    pub ami: String,
+    /// Share with everyone.
+    #[arg(long)]
+    pub public: bool,
+    /// Share with these accounts (comma-separated 12-digit ids).
+    #[arg(long, value_delimiter = ',', value_name = "ID,...")]
+    pub accounts: Vec<String>,
+    /// Refuse on a finding at or above this severity.
+    #[arg(long, default_value = "high", value_parser = parse_severity)]
+    pub fail_on: Severity,
+    /// Output format of the scan report.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// AWS options.
+    #[command(flatten)]
+    pub aws: FleetAwsArgs,
 }
 
 /// Output formats.
@@ -165,6 +302,12 @@ pub struct AwsArgs {
     /// Memory for the block cache, per snapshot, in MiB.
     #[arg(long, default_value_t = 256, value_name = "MIB", value_parser = clap::value_parser!(u64).range(8..))]
     pub cache_mb: u64,
+    /// For AMIs the EBS direct APIs cannot read (public, community, shared): copy each into this
+    /// account (same region), scan the copy, then deregister it and delete its snapshots — also
+    /// when the scan fails or is interrupted (Ctrl-C). Needs ec2:CopyImage, DeregisterImage,
+    /// DeleteSnapshot.
+    #[arg(long)]
+    pub copy: bool,
 }
 
 /// `amiscan rules`.

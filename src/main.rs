@@ -1,6 +1,7 @@
 //! amiscan binary: parse the command line, run, map the outcome to an exit code.
 
 mod cli;
+mod fleet_cmd;
 
 use amiscan::detect::{DetectOptions, Detector};
 use amiscan::report::{self, Report};
@@ -68,6 +69,9 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             }
             Ok(0)
         }
+        Command::Sweep(args) => fleet_cmd::sweep(&args, &det),
+        Command::Audit(args) => fleet_cmd::audit(&args, &det),
+        Command::Publish(args) => fleet_cmd::publish(&args, &det),
         Command::Scan(args) => {
             if let Some(n) = args.threads {
                 rayon::ThreadPoolBuilder::new()
@@ -169,6 +173,11 @@ fn scan_target(
             cache_bytes: aws_args.cache_mb.saturating_mul(1024 * 1024),
             ..Default::default()
         };
+        if aws_args.copy
+            && let amiscan::aws::scan::EbsTarget::Ami(id) = &t
+        {
+            return fleet_cmd::scan_copy(session, id, &ebs, det, opts);
+        }
         return amiscan::aws::scan::scan_ebs_target(session, &t, &ebs, det, opts)
             .with_context(|| format!("cannot scan {target}"));
     }

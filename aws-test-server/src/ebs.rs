@@ -114,7 +114,7 @@ pub(crate) async fn list_snapshot_blocks(
             a.list_calls_from_index += 1;
         }
     });
-    let Some(snap) = state.snapshots.get(snap_id) else {
+    let Some(snap) = state.snapshot(snap_id) else {
         return Outcome::Respond(error_response(&EbsErrorSpec::not_found(&format!(
             "The snapshot '{snap_id}' does not exist."
         ))));
@@ -219,7 +219,7 @@ pub(crate) async fn get_snapshot_block(
     query: &[(String, String)],
 ) -> Outcome {
     latency(state).await;
-    let Some(snap) = state.snapshots.get(snap_id) else {
+    let Some(snap) = state.snapshot(snap_id) else {
         return Outcome::Respond(error_response(&EbsErrorSpec::not_found(&format!(
             "The snapshot '{snap_id}' does not exist."
         ))));
@@ -239,6 +239,11 @@ pub(crate) async fn get_snapshot_block(
     });
     if let Some(e) = &snap.spec.get_error {
         return Outcome::Respond(error_response(e));
+    }
+    if state.get_should_fail(snap_id) {
+        return Outcome::Respond(error_response(&EbsErrorSpec::access_denied(
+            "ebs:GetSnapshotBlock",
+        )));
     }
     let generation = state.token_generation.load(Ordering::SeqCst);
     let token_ok = get(query, "blockToken")

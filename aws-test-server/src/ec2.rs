@@ -1,4 +1,4 @@
-//! EC2 Query protocol: `DescribeImages` and EC2 error XML.
+//! EC2 Query protocol: routing by `Action`, the call log, and EC2 answer and error XML.
 
 use crate::http::{Outcome, full, get, response};
 use crate::{AmiSpec, State, lock};
@@ -8,7 +8,7 @@ use std::sync::atomic::Ordering;
 const NS: &str = "http://ec2.amazonaws.com/doc/2016-11-15/";
 const REQUEST_ID: &str = "11111111-2222-3333-4444-555555555555";
 
-fn esc(s: &str) -> String {
+pub(crate) fn esc(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
@@ -17,7 +17,7 @@ fn esc(s: &str) -> String {
 }
 
 /// `<Response><Errors><Error>...` with `status`.
-fn error(status: u16, code: &str, message: &str) -> Outcome {
+pub(crate) fn error(status: u16, code: &str, message: &str) -> Outcome {
     let body = format!(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Response><Errors><Error><Code>{}</Code><Message>{}</Message></Error></Errors><RequestID>{REQUEST_ID}</RequestID></Response>",
         esc(code),
@@ -30,21 +30,26 @@ fn error(status: u16, code: &str, message: &str) -> Outcome {
     ))
 }
 
-fn is_well_formed_ami_id(id: &str) -> bool {
+pub(crate) fn is_well_formed_ami_id(id: &str) -> bool {
     id.strip_prefix("ami-")
         .is_some_and(|h| (8..=17).contains(&h.len()) && h.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
-fn image_xml(out: &mut String, ami: &AmiSpec) {
+/// One `<item>` of `imagesSet`.
+pub(crate) fn image_xml(out: &mut String, ami: &AmiSpec, image_state: &str, alias: Option<&str>) {
     let _ = write!(
         out,
-        "<item><imageId>{id}</imageId><imageLocation>{owner}/{name}</imageLocation><imageState>available</imageState><imageOwnerId>{owner}</imageOwnerId><creationDate>2024-01-01T00:00:00.000Z</creationDate><isPublic>{public}</isPublic><architecture>x86_64</architecture><imageType>machine</imageType><name>{name}</name><rootDeviceType>{rdt}</rootDeviceType><rootDeviceName>{rdn}</rootDeviceName><blockDeviceMapping>",
+        "<item><imageId>{id}</imageId><imageLocation>{owner}/{name}</imageLocation><imageState>{st}</imageState><imageOwnerId>{owner}</imageOwnerId>{alias}<creationDate>2024-01-01T00:00:00.000Z</creationDate><isPublic>{public}</isPublic><architecture>x86_64</architecture><imageType>machine</imageType><name>{name}</name><rootDeviceType>{rdt}</rootDeviceType><rootDeviceName>{rdn}</rootDeviceName><blockDeviceMapping>",
         id = esc(&ami.id),
         owner = esc(&ami.owner_id),
         name = esc(&ami.name),
         public = ami.public,
         rdt = esc(&ami.root_device_type),
         rdn = esc(&ami.root_device_name),
+        st = esc(image_state),
+        alias = alias
+            .map(|a| format!("<imageOwnerAlias>{}</imageOwnerAlias>", esc(a)))
+            .unwrap_or_default(),
     );
     for m in &ami.mappings {
         let _ = write!(
@@ -69,70 +74,80 @@ fn image_xml(out: &mut String, ami: &AmiSpec) {
     out.push_str("</blockDeviceMapping><virtualizationType>hvm</virtualizationType><hypervisor>xen</hypervisor><enaSupport>true</enaSupport></item>");
 }
 
-/// Handle one Query request.
-pub(crate) async fn handle(state: &State, form: &[(String, String)]) -> Outcome {
+/// Handle one Query request from `region` signed with access key `akid`.
+pub(crate) async fn handle(
+    state: &State,
+    form: &[(String, String)],
+    region: &str,
+    akid: &str,
+) -> Outcome {
     let latency = lock(&state.faults).latency;
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
     }
-    match get(form, "Action") {
-        Some("DescribeImages") => {}
-        Some(other) => {
-            return error(
-                400,
-                "InvalidAction",
-                &format!("The action {other} is not valid for this web service."),
-            );
-        }
-        None => {
-            return error(
-                400,
-                "MissingAction",
-                "The request must contain the parameter Action",
-            );
-        }
-    }
-    state.describe_images_calls.fetch_add(1, Ordering::SeqCst);
-    if let Some(e) = lock(&state.ec2_error).clone() {
-        return error(e.status, &e.code, &e.message);
-    }
-    // ImageId.1 .. ImageId.N, in index order.
-    let mut ids: Vec<(u32, &str)> = form
-        .iter()
-        .filter_map(|(k, v)| {
-            let n = k.strip_prefix("ImageId.")?.parse().ok()?;
-            Some((n, v.as_str()))
-        })
-        .collect();
-    ids.sort_unstable();
-    if let Some((_, bad)) = ids.iter().find(|(_, id)| !is_well_formed_ami_id(id)) {
+    let region = if region.is_empty() {
+        crate::fleet::DEFAULT_REGION
+    } else {
+        region
+    };
+    let Some(action) = get(form, "Action") else {
         return error(
             400,
-            "InvalidAMIID.Malformed",
-            &format!("Invalid id: \"{bad}\" (expecting \"ami-...\")"),
+            "MissingAction",
+            "The request must contain the parameter Action",
         );
-    }
-    let amis = lock(&state.amis).clone();
-    let mut found = Vec::new();
-    for (_, id) in &ids {
-        match amis.iter().find(|a| a.id == *id) {
-            Some(a) => found.push(a.clone()),
-            None => {
-                return error(
-                    400,
-                    "InvalidAMIID.NotFound",
-                    &format!("The image id '[{id}]' does not exist"),
-                );
-            }
+    };
+    let account = {
+        let mut f = lock(&state.fleet);
+        // Bounded: a test server keeps at most this many calls.
+        if f.calls.len() < 100_000 {
+            f.calls.push(crate::Ec2Call {
+                region: region.into(),
+                action: action.into(),
+                params: form.to_vec(),
+            });
         }
+        f.account_of(akid)
+    };
+    let ctx = crate::ec2_fleet::Ctx {
+        state,
+        form,
+        region,
+        account: &account,
+    };
+    match action {
+        "DescribeImages" => {
+            state.describe_images_calls.fetch_add(1, Ordering::SeqCst);
+            if let Some(e) = lock(&state.ec2_error).clone() {
+                return error(e.status, &e.code, &e.message);
+            }
+            crate::ec2_fleet::describe_images(&ctx)
+        }
+        "DescribeRegions" => crate::ec2_fleet::describe_regions(&ctx),
+        "DescribeInstances" => crate::ec2_fleet::describe_instances(&ctx),
+        "DescribeInstanceImageMetadata" => crate::ec2_fleet::describe_instance_image_metadata(&ctx),
+        "GetAllowedImagesSettings" => crate::ec2_fleet::get_allowed_images_settings(&ctx),
+        "GetImageBlockPublicAccessState" => {
+            crate::ec2_fleet::get_image_block_public_access_state(&ctx)
+        }
+        "CopyImage" => crate::ec2_fleet::copy_image(&ctx),
+        "DescribeImageAttribute" => crate::ec2_fleet::describe_image_attribute(&ctx),
+        "ModifyImageAttribute" => crate::ec2_fleet::modify_image_attribute(&ctx),
+        "DeregisterImage" => crate::ec2_fleet::deregister_image(&ctx),
+        "DeleteSnapshot" => crate::ec2_fleet::delete_snapshot(&ctx),
+        other => error(
+            400,
+            "InvalidAction",
+            &format!("The action {other} is not valid for this web service."),
+        ),
     }
-    let mut body = format!(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<DescribeImagesResponse xmlns=\"{NS}\"><requestId>{REQUEST_ID}</requestId><imagesSet>"
+}
+
+/// A 200 answer `<{action}Response xmlns=... ><requestId>...</requestId>{inner}</...>`.
+pub(crate) fn ok(action: &str, inner: &str) -> Outcome {
+    let body = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<{action}Response xmlns=\"{NS}\"><requestId>{REQUEST_ID}</requestId>{inner}</{action}Response>"
     );
-    for ami in &found {
-        image_xml(&mut body, ami);
-    }
-    body.push_str("</imagesSet></DescribeImagesResponse>");
     Outcome::Respond(response(
         200,
         &[("content-type", "text/xml;charset=UTF-8".into())],

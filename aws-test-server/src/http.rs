@@ -120,13 +120,19 @@ async fn route(state: &State, req: Request<Incoming>) -> Outcome {
     let path = req.uri().path().to_string();
     let query = parse_pairs(req.uri().query().unwrap_or(""), false);
     if method == Method::POST && path == "/" {
+        let (region, akid) = req
+            .headers()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .map(credential_scope)
+            .unwrap_or_default();
         // EC2 Query protocol: a form body of at most 1 MiB.
         let body = match Limited::new(req.into_body(), 1 << 20).collect().await {
             Ok(c) => c.to_bytes(),
             Err(_) => return Outcome::Drop,
         };
         let form = parse_pairs(&String::from_utf8_lossy(&body), true);
-        return crate::ec2::handle(state, &form).await;
+        return crate::ec2::handle(state, &form, &region, &akid).await;
     }
     let segments: Vec<String> = path
         .split('/')
@@ -196,4 +202,30 @@ pub(crate) fn percent_decode(s: &str) -> String {
         i += 1;
     }
     String::from_utf8_lossy(&out).into_owned()
+}
+
+/// `(region, access key id)` from a SigV4 `Authorization` header
+/// (`... Credential=AKID/20261127/us-west-2/ec2/aws4_request, ...`); empty strings when absent.
+pub(crate) fn credential_scope(auth: &str) -> (String, String) {
+    let Some(rest) = auth.split("Credential=").nth(1) else {
+        return Default::default();
+    };
+    let cred = rest.split([',', ' ']).next().unwrap_or("");
+    let mut parts = cred.split('/');
+    let akid = parts.next().unwrap_or("").to_string();
+    let region = parts.nth(1).unwrap_or("").to_string();
+    (region, akid)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn reads_the_credential_scope() {
+        let h = "AWS4-HMAC-SHA256 Credential=AKID/20261127/us-west-2/ec2/aws4_request, SignedHeaders=host, Signature=00";
+        assert_eq!(
+            super::credential_scope(h),
+            ("us-west-2".to_string(), "AKID".to_string())
+        );
+        assert_eq!(super::credential_scope("Bearer x"), Default::default());
+    }
 }

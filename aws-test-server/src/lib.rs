@@ -16,8 +16,12 @@
 
 mod ebs;
 mod ec2;
+mod ec2_fleet;
+mod fleet;
 mod http;
 mod rng;
+
+pub use fleet::{AllowedImagesSpec, Ec2Call, ImageSpec, ImageView, InstanceSpec, RegionSpec};
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
@@ -322,7 +326,8 @@ impl Snapshot {
 }
 
 pub(crate) struct State {
-    pub(crate) snapshots: HashMap<String, Snapshot>,
+    pub(crate) snapshots: std::sync::RwLock<HashMap<String, Arc<Snapshot>>>,
+    pub(crate) fleet: Mutex<fleet::Fleet>,
     pub(crate) amis: Mutex<Vec<AmiSpec>>,
     pub(crate) ec2_error: Mutex<Option<Ec2ErrorSpec>>,
     pub(crate) faults: Mutex<Faults>,
@@ -337,6 +342,15 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl State {
+    /// The snapshot `id`, if it is served (copies come and go, so it is shared).
+    pub(crate) fn snapshot(&self, id: &str) -> Option<Arc<Snapshot>> {
+        self.snapshots
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(id)
+            .cloned()
+    }
+
     pub(crate) fn account(&self, snapshot: &str, f: impl FnOnce(&mut Accounting)) {
         let mut acc = lock(&self.accounting);
         f(acc.entry(snapshot.to_string()).or_default());
@@ -429,17 +443,18 @@ impl TestServer {
             let volume_gib = spec.volume_gib.unwrap_or(file_len.div_ceil(GIB)).max(1);
             snapshots.insert(
                 spec.id.clone(),
-                Snapshot {
+                Arc::new(Snapshot {
                     spec,
                     file,
                     file_len,
                     volume_gib,
                     listed,
-                },
+                }),
             );
         }
         let state = Arc::new(State {
-            snapshots,
+            snapshots: std::sync::RwLock::new(snapshots),
+            fleet: Mutex::new(fleet::Fleet::default()),
             amis: Mutex::new(config.amis),
             ec2_error: Mutex::new(None),
             rng: rng::Rng::new(config.faults.seed),
@@ -529,8 +544,7 @@ impl TestServer {
     /// The non-zero block indexes the server lists for `snapshot`.
     pub fn listed_blocks(&self, snapshot: &str) -> Vec<u64> {
         self.state
-            .snapshots
-            .get(snapshot)
+            .snapshot(snapshot)
             .map(|s| s.listed.clone())
             .unwrap_or_default()
     }

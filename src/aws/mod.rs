@@ -1,7 +1,13 @@
 //! AWS plumbing: SDK clients from the default credential chain, AMI → snapshots through EC2
 //! `DescribeImages`, and a synchronous [`AwsSession`] for the (synchronous) binary.
 
+pub mod audit;
+pub mod copy;
+pub mod ec2ops;
+pub mod publish;
 pub mod scan;
+pub mod state;
+pub mod sweep;
 
 use crate::source::ebs::{EbsError, EbsOptions, EbsSource, run_blocking};
 use aws_config::BehaviorVersion;
@@ -320,6 +326,17 @@ impl AwsSession {
         opts: EbsOptions,
     ) -> Result<Arc<EbsSource>, EbsError> {
         EbsSource::open(self.ebs.clone(), snapshot_id, opts).map(Arc::new)
+    }
+
+    /// Run an AWS future on this session's runtime and wait for it (fleet calls in
+    /// [`ec2ops`]).
+    pub fn run<T, F>(&self, fut: F) -> Result<T, AwsError>
+    where
+        F: std::future::Future<Output = Result<T, AwsError>> + Send + 'static,
+        T: Send + 'static,
+    {
+        run_blocking(self.handle()?, fut)
+            .ok_or_else(|| AwsError::Runtime("an AWS task died".into()))?
     }
 
     /// The EBS client.

@@ -96,6 +96,22 @@ pub struct Detector {
     rules: Vec<RuleInfo>,
     /// Rule id -> ids of the rules its findings hide when they overlap.
     suppresses: HashMap<String, Vec<String>>,
+    /// See [`Detector::catalog_version`].
+    catalog_version: String,
+}
+
+fn catalog_version(files: &[(&str, &str)], rules: &[RuleInfo]) -> String {
+    use sha2::Digest;
+    let mut h = sha2::Sha256::new();
+    h.update(env!("CARGO_PKG_VERSION"));
+    for (name, text) in files {
+        h.update(format!("\0{name}\0{}\0", text.len()));
+        h.update(text);
+    }
+    for r in rules {
+        h.update(format!("\0{}:{}", r.id, r.severity));
+    }
+    format!("cat-{}", &hex::encode(h.finalize())[..16])
 }
 
 impl Detector {
@@ -140,11 +156,20 @@ impl Detector {
             suppresses.insert(c.id.to_string(), targets);
         }
         rules.sort_by(|a, b| a.id.cmp(&b.id));
+        let catalog_version = catalog_version(files, &rules);
         Ok(Detector {
             matcher,
             rules,
             suppresses,
+            catalog_version,
         })
+    }
+
+    /// What this detector finds, as a short stable id (`cat-<16 hex>`): a SHA-256 of the catalog
+    /// files, every rule's id and severity, and the amiscan version (checks are code). A cached
+    /// result is reusable only under the same catalog version.
+    pub fn catalog_version(&self) -> &str {
+        &self.catalog_version
     }
 
     /// Every rule (signatures and checks), sorted by id.

@@ -1,0 +1,383 @@
+//! `amiscan audit`: the AMI posture of an account, per region — owned public images and whether
+//! a sweep found them clean, image block public access, Allowed AMIs (and that `audit-mode`
+//! protects nothing), and where the AMIs of running instances come from.
+
+use super::ec2ops::{self, AllowedImages, ImageInfo};
+use super::state::{SweepState, key};
+use super::sweep::{resolve_regions, session_for};
+use super::{AwsError, AwsOptions};
+use crate::report::Severity;
+use serde::Serialize;
+use std::path::PathBuf;
+
+/// What to audit.
+#[derive(Debug, Clone)]
+pub struct AuditOptions {
+    /// Regions; `None` = every enabled region.
+    pub regions: Option<Vec<String>>,
+    /// Accounts whose AMIs are trusted (`--trusted-accounts`).
+    pub trusted_accounts: Vec<String>,
+    /// The sweep state file, to say whether public images were scanned clean.
+    pub state_path: PathBuf,
+    /// What counts as clean.
+    pub fail_on: Severity,
+    /// The catalog version sweep results must have.
+    pub catalog_version: String,
+}
+
+/// Where an instance's AMI comes from, most trustworthy first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ImageClass {
+    /// Owner alias `amazon` or `aws-marketplace` (verified provider).
+    Verified,
+    /// Owned by this account.
+    #[serde(rename = "self")]
+    SelfOwned,
+    /// Matches the region's Allowed AMIs criteria.
+    Allowed,
+    /// Owner in `--trusted-accounts`.
+    Trusted,
+    /// Shared privately with this account by another one.
+    SharedPrivately,
+    /// Public, from an unverified owner.
+    PublicUnverified,
+    /// Nothing is known of the AMI any more.
+    Unknown,
+}
+
+impl ImageClass {
+    /// The name used in the output.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ImageClass::Verified => "verified",
+            ImageClass::SelfOwned => "self",
+            ImageClass::Allowed => "allowed",
+            ImageClass::Trusted => "trusted",
+            ImageClass::SharedPrivately => "shared-privately",
+            ImageClass::PublicUnverified => "public-unverified",
+            ImageClass::Unknown => "unknown",
+        }
+    }
+}
+
+/// An owned public image.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PublicImage {
+    /// `ami-...`.
+    pub image_id: String,
+    /// Name.
+    pub name: Option<String>,
+    /// `clean`, `findings` or `not-scanned` (no complete sweep result for its snapshots under
+    /// this catalog version).
+    pub scan: String,
+    /// Most severe finding of the sweep result.
+    pub max_severity: Option<Severity>,
+}
+
+/// One instance and its AMI.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct InstanceAudit {
+    /// `i-...`.
+    pub instance_id: String,
+    /// State.
+    pub state: String,
+    /// AMI.
+    pub image_id: String,
+    /// AMI owner.
+    pub image_owner_id: Option<String>,
+    /// AMI owner alias.
+    pub image_owner_alias: Option<String>,
+    /// Whether `DescribeImages` still shows the AMI (else `DescribeInstanceImageMetadata` told).
+    pub image_visible: bool,
+    /// Classification.
+    pub class: ImageClass,
+}
+
+/// The audit of one region.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RegionAudit {
+    /// Region.
+    pub region: String,
+    /// `block-new-sharing`, `unblocked`, or why it is unknown.
+    pub block_public_access: String,
+    /// Allowed AMIs settings.
+    pub allowed_images: AllowedImages,
+    /// Owned public images.
+    pub public_images: Vec<PublicImage>,
+    /// Instances (not terminated).
+    pub instances: Vec<InstanceAudit>,
+    /// Things to act on.
+    pub warnings: Vec<String>,
+    /// Calls that failed.
+    pub errors: Vec<String>,
+}
+
+fn classify(
+    account: Option<&str>,
+    owner: Option<&str>,
+    alias: Option<&str>,
+    public: Option<bool>,
+    allowed: &AllowedImages,
+    trusted: &[String],
+) -> ImageClass {
+    if matches!(alias, Some("amazon" | "aws-marketplace")) {
+        ImageClass::Verified
+    } else if owner.is_some() && owner == account {
+        ImageClass::SelfOwned
+    } else if allowed.state != "disabled" && allowed.allows(owner, alias) {
+        ImageClass::Allowed
+    } else if owner.is_some_and(|o| trusted.iter().any(|t| t == o)) {
+        ImageClass::Trusted
+    } else if owner.is_none() && public.is_none() {
+        ImageClass::Unknown
+    } else if public == Some(true) {
+        ImageClass::PublicUnverified
+    } else {
+        ImageClass::SharedPrivately
+    }
+}
+
+fn audit_region(
+    aws: &AwsOptions,
+    region: &str,
+    opts: &AuditOptions,
+    state: &SweepState,
+) -> Result<RegionAudit, AwsError> {
+    let s = session_for(aws, region)?;
+    let mut a = RegionAudit {
+        region: region.to_string(),
+        block_public_access: String::new(),
+        allowed_images: AllowedImages::default(),
+        public_images: Vec::new(),
+        instances: Vec::new(),
+        warnings: Vec::new(),
+        errors: Vec::new(),
+    };
+    let ec2 = s.ec2_client().clone();
+    let r = region.to_string();
+    let owned = s.run({
+        let ec2 = ec2.clone();
+        async move {
+            ec2ops::list_images(&ec2, &r, &["self".to_string()], &[("is-public", "true")]).await
+        }
+    });
+    match owned {
+        Ok(imgs) => {
+            for i in imgs {
+                let hit = state
+                    .entries
+                    .get(&key(&i.snapshot_ids, &opts.catalog_version));
+                let (scan, max) = match hit {
+                    None => ("not-scanned", None),
+                    Some(c) if c.max_severity().is_some_and(|m| m >= opts.fail_on) => {
+                        ("findings", c.max_severity())
+                    }
+                    Some(c) => ("clean", c.max_severity()),
+                };
+                if scan != "clean" {
+                    a.warnings.push(format!(
+                        "{} is public and {}",
+                        i.id,
+                        if scan == "findings" {
+                            "has findings: make it private"
+                        } else {
+                            "was never scanned clean: run amiscan sweep"
+                        }
+                    ));
+                }
+                a.public_images.push(PublicImage {
+                    image_id: i.id,
+                    name: i.name,
+                    scan: scan.into(),
+                    max_severity: max,
+                });
+            }
+        }
+        Err(e) => a.errors.push(e.to_string()),
+    }
+    match s.run({
+        let ec2 = ec2.clone();
+        async move { ec2ops::block_public_access(&ec2).await }
+    }) {
+        Ok(b) => {
+            if b != "block-new-sharing" {
+                a.warnings.push(format!(
+                    "image block public access is {b}: any AMI can be made public"
+                ));
+            }
+            a.block_public_access = b;
+        }
+        Err(e) => {
+            a.block_public_access = "unknown".into();
+            a.errors.push(e.to_string());
+        }
+    }
+    match s.run({
+        let ec2 = ec2.clone();
+        async move { ec2ops::allowed_images(&ec2).await }
+    }) {
+        Ok(al) => {
+            match al.state.as_str() {
+                "audit-mode" => a.warnings.push(
+                    "Allowed AMIs is in audit-mode: it only marks images, it does not stop launching any"
+                        .into(),
+                ),
+                "disabled" => a
+                    .warnings
+                    .push("Allowed AMIs is disabled: any visible AMI can be launched".into()),
+                _ => {}
+            }
+            a.allowed_images = al;
+        }
+        Err(e) => a.errors.push(e.to_string()),
+    }
+    let instances = match s.run({
+        let ec2 = ec2.clone();
+        async move { ec2ops::list_instances(&ec2).await }
+    }) {
+        Ok(v) => v,
+        Err(e) => {
+            a.errors.push(e.to_string());
+            return Ok(a);
+        }
+    };
+    let mut ids: Vec<String> = instances.iter().map(|i| i.image_id.clone()).collect();
+    ids.sort();
+    ids.dedup();
+    let r = region.to_string();
+    let visible: Vec<ImageInfo> = s
+        .run({
+            let ec2 = ec2.clone();
+            async move { ec2ops::images_by_id(&ec2, &r, &ids).await }
+        })
+        .unwrap_or_else(|e| {
+            a.errors.push(e.to_string());
+            Vec::new()
+        });
+    let gone: Vec<String> = instances
+        .iter()
+        .filter(|i| !visible.iter().any(|v| v.id == i.image_id))
+        .map(|i| i.id.clone())
+        .collect();
+    let meta = if gone.is_empty() {
+        Vec::new()
+    } else {
+        s.run({
+            let ec2 = ec2.clone();
+            async move { ec2ops::instance_image_metadata(&ec2, &gone).await }
+        })
+        .unwrap_or_else(|e| {
+            a.errors.push(e.to_string());
+            Vec::new()
+        })
+    };
+    for i in instances {
+        let (owner, alias, public, image_visible) =
+            match visible.iter().find(|v| v.id == i.image_id) {
+                Some(v) => (
+                    v.owner_id.clone(),
+                    v.owner_alias.clone(),
+                    Some(v.public),
+                    true,
+                ),
+                None => match meta.iter().find(|m| m.instance_id == i.id) {
+                    Some(m) => (m.owner_id.clone(), m.owner_alias.clone(), m.public, false),
+                    None => (None, None, None, false),
+                },
+            };
+        let class = classify(
+            i.owner_id.as_deref(),
+            owner.as_deref(),
+            alias.as_deref(),
+            public,
+            &a.allowed_images,
+            &opts.trusted_accounts,
+        );
+        if class == ImageClass::PublicUnverified {
+            a.warnings.push(format!(
+                "{} runs {}, a public AMI of an unverified owner ({})",
+                i.id,
+                i.image_id,
+                owner.as_deref().unwrap_or("unknown")
+            ));
+        }
+        a.instances.push(InstanceAudit {
+            instance_id: i.id,
+            state: i.state,
+            image_id: i.image_id,
+            image_owner_id: owner,
+            image_owner_alias: alias,
+            image_visible,
+            class,
+        });
+    }
+    Ok(a)
+}
+
+/// Audit every region. A region whose clients cannot be made is an error entry, not a stop.
+pub fn audit(
+    aws: &AwsOptions,
+    opts: &AuditOptions,
+) -> Result<Vec<RegionAudit>, super::sweep::SweepError> {
+    let state = SweepState::load(&opts.state_path)?;
+    let regions = resolve_regions(aws, opts.regions.as_deref())?;
+    let mut out = Vec::new();
+    for r in regions {
+        match audit_region(aws, &r, opts, &state) {
+            Ok(a) => out.push(a),
+            Err(e) => out.push(RegionAudit {
+                region: r,
+                block_public_access: "unknown".into(),
+                allowed_images: AllowedImages::default(),
+                public_images: Vec::new(),
+                instances: Vec::new(),
+                warnings: Vec::new(),
+                errors: vec![e.to_string()],
+            }),
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classifies_in_order_of_trust() {
+        let allowed = AllowedImages {
+            state: "enabled".into(),
+            image_providers: vec![vec!["444455556666".into()]],
+        };
+        let t = vec!["777788889999".to_string()];
+        let c = |o: Option<&str>, al: Option<&str>, p: Option<bool>| {
+            classify(Some("111122223333"), o, al, p, &allowed, &t)
+        };
+        assert_eq!(
+            c(Some("137112412989"), Some("amazon"), Some(true)),
+            ImageClass::Verified
+        );
+        assert_eq!(
+            c(Some("111122223333"), None, Some(false)),
+            ImageClass::SelfOwned
+        );
+        assert_eq!(
+            c(Some("444455556666"), None, Some(true)),
+            ImageClass::Allowed
+        );
+        assert_eq!(
+            c(Some("777788889999"), None, Some(true)),
+            ImageClass::Trusted
+        );
+        assert_eq!(
+            c(Some("222233334444"), None, Some(false)),
+            ImageClass::SharedPrivately
+        );
+        assert_eq!(
+            c(Some("222233334444"), None, Some(true)),
+            ImageClass::PublicUnverified
+        );
+        assert_eq!(c(None, None, None), ImageClass::Unknown);
+    }
+}

@@ -1,0 +1,313 @@
+//! The fleet subcommands (`sweep`, `audit`, `publish`, `scan --copy`): options from the command
+//! line, the library call, output and exit code.
+
+use crate::cli::{AuditArgs, FleetAwsArgs, PublishArgs, SweepArgs};
+#[cfg(feature = "aws")]
+use crate::cli::{Format, SweepFormat};
+use amiscan::detect::Detector;
+#[cfg(feature = "aws")]
+use anyhow::Context;
+use std::io::Write;
+
+/// Interrupted before the end.
+#[cfg(feature = "aws")]
+const EXIT_INTERRUPTED: u8 = 130;
+
+#[cfg(not(feature = "aws"))]
+fn no_aws<T>() -> anyhow::Result<T> {
+    anyhow::bail!("this amiscan was built without the `aws` feature")
+}
+
+#[cfg(feature = "aws")]
+fn aws_options(a: &FleetAwsArgs) -> amiscan::aws::AwsOptions {
+    amiscan::aws::AwsOptions {
+        region: a.region.clone(),
+        profile: a.profile.clone(),
+        endpoint_url: a.endpoint_url.clone(),
+        role_arn: a.role_arn.clone(),
+        credentials: None,
+    }
+}
+
+#[cfg(feature = "aws")]
+fn ebs_options(a: &FleetAwsArgs) -> amiscan::source::ebs::EbsOptions {
+    amiscan::source::ebs::EbsOptions {
+        concurrency: a.concurrency as usize,
+        cache_bytes: a.cache_mb.saturating_mul(1024 * 1024),
+        ..Default::default()
+    }
+}
+
+#[cfg(feature = "aws")]
+fn state_path(p: Option<&std::path::Path>) -> anyhow::Result<std::path::PathBuf> {
+    match p {
+        Some(p) => Ok(p.to_path_buf()),
+        None => amiscan::aws::state::default_path()
+            .context("no state file: pass --state (neither XDG_STATE_HOME nor HOME is set)"),
+    }
+}
+
+/// `amiscan sweep`.
+#[cfg(feature = "aws")]
+pub fn sweep(args: &SweepArgs, det: &Detector) -> anyhow::Result<u8> {
+    use amiscan::aws::sweep::{ImageOutcome, ImageStatus, SweepOptions};
+    let stop = amiscan::aws::copy::install_interrupt_handler()?;
+    let opts = SweepOptions {
+        regions: args.regions.clone(),
+        owners: args.owners.clone(),
+        parallel: args.parallel as usize,
+        fail_on: args.fail_on,
+        state_path: state_path(args.state.as_deref())?,
+        stop_after: args.stop_after,
+        ebs: ebs_options(&args.aws),
+        scan: amiscan::scan::ScanOptions {
+            quick: args.quick,
+            ..Default::default()
+        },
+    };
+    let format = args.format;
+    let fail_on = args.fail_on;
+    let mut on_image = move |o: &ImageOutcome| {
+        let mut out = std::io::stdout().lock();
+        let _ = match format {
+            SweepFormat::Jsonl => {
+                let mut v = serde_json::to_value(o).unwrap_or_default();
+                if let Some(m) = v.as_object_mut() {
+                    m.insert("type".into(), "image".into());
+                }
+                writeln!(out, "{v}")
+            }
+            SweepFormat::Text => {
+                let status = match o.status {
+                    ImageStatus::Clean => "clean".to_string(),
+                    ImageStatus::Findings => format!(
+                        "FINDINGS {} at or above {fail_on} (most severe {})",
+                        o.at_or_above_fail_on,
+                        o.max_severity.map(|s| s.as_str()).unwrap_or("-")
+                    ),
+                    ImageStatus::Incomplete => "INCOMPLETE".into(),
+                    ImageStatus::Failed => "FAILED".into(),
+                };
+                writeln!(
+                    out,
+                    "{:<14} {:<22} {}{}{}{}",
+                    o.region,
+                    o.image_id,
+                    if o.public { "PUBLIC " } else { "" },
+                    status,
+                    if o.cached { " (cached)" } else { "" },
+                    o.error
+                        .as_deref()
+                        .map(|e| format!(": {e}"))
+                        .unwrap_or_default()
+                )
+            }
+        };
+        let _ = out.flush();
+    };
+    let summary =
+        amiscan::aws::sweep::sweep(&aws_options(&args.aws), &opts, det, &stop, &mut on_image)?;
+    let mut out = std::io::stdout().lock();
+    match args.format {
+        SweepFormat::Jsonl => {
+            let mut v = serde_json::to_value(&summary)?;
+            if let Some(m) = v.as_object_mut() {
+                m.insert("type".into(), "summary".into());
+            }
+            writeln!(out, "{v}")?;
+        }
+        SweepFormat::Text => {
+            writeln!(
+                out,
+                "\n{} image(s) in {} region(s): {} scanned, {} from the state file; {} clean, {} with findings at or above {}, {} incomplete, {} failed{}",
+                summary.images,
+                summary.regions.len(),
+                summary.scanned,
+                summary.cached,
+                summary.clean,
+                summary.with_findings,
+                args.fail_on,
+                summary.incomplete,
+                summary.failed,
+                if summary.interrupted {
+                    format!("; interrupted, {} not reached", summary.not_reached)
+                } else {
+                    String::new()
+                }
+            )?;
+            if summary.public_with_findings > 0 {
+                writeln!(
+                    out,
+                    "WORST: {} PUBLIC image(s) with findings at or above {}: make them private now",
+                    summary.public_with_findings, args.fail_on
+                )?;
+            }
+            for e in &summary.region_errors {
+                writeln!(out, "region not swept: {e}")?;
+            }
+        }
+    }
+    Ok(if summary.with_findings > 0 {
+        1
+    } else if summary.interrupted {
+        EXIT_INTERRUPTED
+    } else if summary.incomplete + summary.failed > 0 || !summary.region_errors.is_empty() {
+        3
+    } else {
+        0
+    })
+}
+
+/// `amiscan audit`.
+#[cfg(feature = "aws")]
+pub fn audit(args: &AuditArgs, det: &Detector) -> anyhow::Result<u8> {
+    let opts = amiscan::aws::audit::AuditOptions {
+        regions: args.regions.clone(),
+        trusted_accounts: args.trusted_accounts.clone(),
+        state_path: state_path(args.state.as_deref())?,
+        fail_on: args.fail_on,
+        catalog_version: det.catalog_version().to_string(),
+    };
+    let regions = amiscan::aws::audit::audit(&aws_options(&args.aws), &opts)?;
+    let mut out = std::io::stdout().lock();
+    match args.format {
+        Format::Json => {
+            serde_json::to_writer_pretty(&mut out, &regions)?;
+            writeln!(out)?;
+        }
+        Format::Text => {
+            for r in &regions {
+                writeln!(out, "== {}", r.region)?;
+                writeln!(out, "image block public access: {}", r.block_public_access)?;
+                writeln!(
+                    out,
+                    "Allowed AMIs: {} {:?}",
+                    r.allowed_images.state, r.allowed_images.image_providers
+                )?;
+                for p in &r.public_images {
+                    writeln!(out, "public image {} : {}", p.image_id, p.scan)?;
+                }
+                for i in &r.instances {
+                    writeln!(
+                        out,
+                        "instance {} ({}) {} owner {} : {}",
+                        i.instance_id,
+                        i.state,
+                        i.image_id,
+                        i.image_owner_id.as_deref().unwrap_or("?"),
+                        i.class.as_str()
+                    )?;
+                }
+                for w in &r.warnings {
+                    writeln!(out, "warning: {w}")?;
+                }
+                for e in &r.errors {
+                    writeln!(out, "error: {e}")?;
+                }
+            }
+        }
+    }
+    let bad = regions.iter().any(|r| {
+        r.public_images.iter().any(|p| p.scan == "findings")
+            || r.instances
+                .iter()
+                .any(|i| i.class == amiscan::aws::audit::ImageClass::PublicUnverified)
+    });
+    let errors = regions.iter().any(|r| !r.errors.is_empty());
+    Ok(if bad {
+        1
+    } else if errors {
+        3
+    } else {
+        0
+    })
+}
+
+/// `amiscan publish`.
+#[cfg(feature = "aws")]
+pub fn publish(args: &PublishArgs, det: &Detector) -> anyhow::Result<u8> {
+    use amiscan::aws::publish::{Decision, PublishOptions};
+    let stop = amiscan::aws::copy::install_interrupt_handler()?;
+    let session = amiscan::aws::AwsSession::new(&aws_options(&args.aws))
+        .context("cannot set up AWS clients")?;
+    let (report, decision) = amiscan::aws::publish::publish(
+        &session,
+        &args.ami,
+        &PublishOptions {
+            public: args.public,
+            accounts: args.accounts.clone(),
+            fail_on: args.fail_on,
+        },
+        &ebs_options(&args.aws),
+        det,
+        &amiscan::scan::ScanOptions::default(),
+        &stop,
+    )?;
+    let full = amiscan::report::Report {
+        version: 1,
+        tool: format!("amiscan {}", env!("CARGO_PKG_VERSION")),
+        targets: vec![report],
+    };
+    let mut out = std::io::stdout().lock();
+    match args.format {
+        Format::Json => amiscan::report::write_json(&full, &mut out)?,
+        Format::Text => amiscan::report::text::write_text(&full, &mut out, false)?,
+    }
+    Ok(match decision {
+        Decision::Published { public, accounts } => {
+            writeln!(
+                out,
+                "published {}: public={public} accounts={}",
+                args.ami,
+                accounts.join(",")
+            )?;
+            0
+        }
+        Decision::Refused { reason, findings } => {
+            writeln!(out, "NOT published {}: {reason}", args.ami)?;
+            eprintln!("amiscan: {} not published: {reason}", args.ami);
+            if findings { 1 } else { 3 }
+        }
+    })
+}
+
+/// `amiscan scan --copy ami-...`.
+#[cfg(feature = "aws")]
+pub fn scan_copy(
+    session: &amiscan::aws::AwsSession,
+    ami: &str,
+    ebs: &amiscan::source::ebs::EbsOptions,
+    det: &Detector,
+    opts: &amiscan::scan::ScanOptions,
+) -> anyhow::Result<amiscan::report::TargetReport> {
+    let stop = amiscan::aws::copy::install_interrupt_handler()?;
+    let mut wait = amiscan::aws::ec2ops::WaitOptions::default();
+    if let Some(ms) = std::env::var("AMISCAN_COPY_POLL_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        wait.first_delay = std::time::Duration::from_millis(ms);
+        wait.max_delay = std::time::Duration::from_millis(ms.saturating_mul(4));
+    }
+    let report = amiscan::aws::copy::scan_copy(session, ami, ebs, det, opts, &wait, stop)
+        .with_context(|| format!("cannot scan {ami} through a copy"))?;
+    Ok(report)
+}
+
+#[cfg(not(feature = "aws"))]
+pub fn sweep(args: &SweepArgs, det: &Detector) -> anyhow::Result<u8> {
+    let _ = (args, det);
+    no_aws()
+}
+
+#[cfg(not(feature = "aws"))]
+pub fn audit(args: &AuditArgs, det: &Detector) -> anyhow::Result<u8> {
+    let _ = (args, det);
+    no_aws()
+}
+
+#[cfg(not(feature = "aws"))]
+pub fn publish(args: &PublishArgs, det: &Detector) -> anyhow::Result<u8> {
+    let _ = (args, det, std::io::stdout().flush(), |_: &FleetAwsArgs| ());
+    no_aws()
+}
