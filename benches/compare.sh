@@ -52,7 +52,9 @@ t_ami=$(run amiscan "$amiscan" scan --no-progress --format json "$img")
 t_quick=$(run quick "$amiscan" scan --no-progress --format json --quick "$img")
 t_rg=$(run rg rg -a -i -F -c --no-ignore --hidden --no-messages -f "$work/keywords.txt" "$tree")
 t_rs=$(run ripsecrets ripsecrets --only-matching "$tree")
-content=$("$amiscan" scan --no-progress --format json "$img" | python3 -c 'import json,sys; print(sum(v["bytes_scanned"] for t in json.load(sys.stdin)["targets"] for v in t["volumes"]))')
+# (amiscan exits 1 when it finds something: the report is what matters here.)
+"$amiscan" scan --no-progress --format json --output "$work/report.json" "$img" || true
+content=$(python3 -c 'import json,sys; print(sum(v["bytes_scanned"] for t in json.load(open(sys.argv[1]))["targets"] for v in t["volumes"]))' "$work/report.json")
 printf 'tree: %s (%s MiB of files, %s MiB scanned by amiscan), %s keywords, %s runs, %s cores, load %s\n' \
   "$tree" $((bytes >> 20)) $((content >> 20)) "$nkw" "$runs" "$(nproc)" "$(cut -d' ' -f1-3 /proc/loadavg)"
 printf '%-34s %8.3f s  %7.0f MB/s\n' "amiscan (image, full catalog)" "$t_ami" "$(echo "$content / $t_ami / 1000000" | bc -l)"
