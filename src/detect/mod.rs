@@ -16,6 +16,7 @@ pub mod lookup;
 mod sshkey;
 mod stream;
 mod verify;
+mod wire;
 
 #[cfg(test)]
 mod scan_tests;

@@ -4,6 +4,7 @@
 //! These let findings say whether an OpenSSH key is encrypted and which public key it belongs
 //! to, without ever decoding or showing private material.
 
+use super::wire::Reader;
 use base64::Engine;
 use base64::engine::DecodePaddingMode;
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, STANDARD_NO_PAD};
@@ -31,36 +32,6 @@ pub(crate) struct OpensshInfo {
     pub key_type: Option<String>,
     /// `SHA256:...` fingerprint of the first public key, when readable.
     pub fingerprint: Option<String>,
-}
-
-/// Reads SSH wire-format values, bounded by the data it holds.
-struct Reader<'a> {
-    /// What is left to read.
-    data: &'a [u8],
-}
-
-impl<'a> Reader<'a> {
-    /// The next `n` bytes, if there are that many.
-    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
-        if n > self.data.len() {
-            return None;
-        }
-        let (head, rest) = self.data.split_at(n);
-        self.data = rest;
-        Some(head)
-    }
-
-    /// A big-endian u32.
-    fn u32(&mut self) -> Option<u32> {
-        let b = self.take(4)?;
-        Some(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
-    }
-
-    /// A length-prefixed string.
-    fn string(&mut self) -> Option<&'a [u8]> {
-        let n = usize::try_from(self.u32()?).ok()?;
-        self.take(n)
-    }
 }
 
 /// Base64 text with whitespace and escaped newlines (`\n` as two characters) removed.
@@ -99,7 +70,7 @@ fn decode_prefix(body: &[u8]) -> Option<Vec<u8>> {
 pub(crate) fn parse_openssh_body(body: &[u8]) -> Option<OpensshInfo> {
     let raw = decode_prefix(body)?;
     let rest = raw.strip_prefix(OPENSSH_MAGIC)?;
-    let mut r = Reader { data: rest };
+    let mut r = Reader::new(rest);
     let cipher = printable(r.string()?)?;
     let _kdf = r.string()?;
     let _kdf_options = r.string()?;
@@ -113,7 +84,7 @@ pub(crate) fn parse_openssh_body(body: &[u8]) -> Option<OpensshInfo> {
 
 /// The key type string at the start of a public key blob (`ssh-rsa`, ...).
 pub(crate) fn key_type(blob: &[u8]) -> Option<String> {
-    printable(Reader { data: blob }.string()?)
+    printable(Reader::new(blob).string()?)
 }
 
 /// Whether `name` is an SSH public key algorithm name as used in `authorized_keys`.
@@ -186,9 +157,7 @@ mod tests {
         assert_eq!(parse_openssh_body(b"AAAA////"), None);
         assert_eq!(parse_openssh_body(b""), None);
         assert_eq!(parse_openssh_body(&[0xff; 100]), None);
-        let mut r = Reader {
-            data: &[0, 0, 0, 9, 1],
-        };
+        let mut r = Reader::new(&[0, 0, 0, 9, 1]);
         assert_eq!(r.string(), None);
     }
 

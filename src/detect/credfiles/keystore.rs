@@ -6,6 +6,7 @@
 
 use super::hit;
 use crate::detect::checks::{CheckHit, CheckRule};
+use crate::detect::wire::Reader;
 use crate::report::Severity;
 
 /// `.p12` / `.pfx` files.
@@ -54,38 +55,17 @@ pub(crate) fn pkcs12(data: &[u8]) -> Vec<CheckHit> {
     vec![h]
 }
 
-/// A bounded big-endian reader.
-struct Reader<'a> {
-    /// What is left.
-    data: &'a [u8],
+/// A Java modified-UTF-8 string (u16 length).
+fn utf<'a>(r: &mut Reader<'a>) -> Option<&'a [u8]> {
+    let n = r.u16()?;
+    r.take(n)
 }
 
-impl<'a> Reader<'a> {
-    /// The next `n` bytes.
-    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
-        if n > self.data.len() {
-            return None;
-        }
-        let (head, rest) = self.data.split_at(n);
-        self.data = rest;
-        Some(head)
-    }
-    /// A big-endian u32.
-    fn u32(&mut self) -> Option<usize> {
-        let b = self.take(4)?;
-        usize::try_from(u32::from_be_bytes([b[0], b[1], b[2], b[3]])).ok()
-    }
-    /// A Java modified-UTF-8 string (u16 length).
-    fn utf(&mut self) -> Option<&'a [u8]> {
-        let b = self.take(2)?;
-        self.take(usize::from(u16::from_be_bytes([b[0], b[1]])))
-    }
-    /// A certificate: type string, u32 length, bytes.
-    fn cert(&mut self) -> Option<()> {
-        self.utf()?;
-        let n = self.u32()?;
-        self.take(n).map(|_| ())
-    }
+/// A certificate: type string, u32 length, bytes.
+fn cert(r: &mut Reader<'_>) -> Option<()> {
+    utf(r)?;
+    let n = r.u32()?;
+    r.take(n).map(|_| ())
 }
 
 /// Count of (private or secret key entries, trusted certificates) in a JKS/JCEKS keystore,
@@ -98,7 +78,7 @@ fn java_entries(data: &[u8]) -> Option<(usize, usize)> {
     let (mut keys, mut certs) = (0usize, 0usize);
     for _ in 0..count.min(MAX_ENTRIES) {
         let Some(tag) = r.u32() else { break };
-        if r.utf().is_none() || r.take(8).is_none() {
+        if utf(&mut r).is_none() || r.take(8).is_none() {
             break;
         }
         match tag {
@@ -109,7 +89,7 @@ fn java_entries(data: &[u8]) -> Option<(usize, usize)> {
                     r.take(n)?;
                     let chain = r.u32()?;
                     for _ in 0..chain.min(64) {
-                        r.cert()?;
+                        cert(&mut r)?;
                     }
                     Some(())
                 })();
@@ -119,7 +99,7 @@ fn java_entries(data: &[u8]) -> Option<(usize, usize)> {
             }
             2 => {
                 certs += 1;
-                if r.cert().is_none() {
+                if cert(&mut r).is_none() {
                     break;
                 }
             }

@@ -4,6 +4,7 @@
 //! Only the public part and the protection marker are read; private material is never
 //! decoded beyond the first few KiB of base64 needed to reach the marker.
 
+use crate::detect::wire::Reader;
 use base64::Engine;
 use base64::engine::DecodePaddingMode;
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
@@ -59,53 +60,23 @@ fn decode_head(body: &[u8]) -> Option<Vec<u8>> {
     LENIENT.decode(&b64).ok()
 }
 
-/// A bounded big-endian reader.
-struct Reader<'a> {
-    /// What is left.
-    data: &'a [u8],
+/// An OpenPGP multiprecision integer (bit count, then bytes).
+fn mpi(r: &mut Reader<'_>) -> Option<()> {
+    let bits = r.u16()?;
+    r.take(bits.div_ceil(8)).map(|_| ())
 }
 
-impl<'a> Reader<'a> {
-    /// The next `n` bytes.
-    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
-        if n > self.data.len() {
-            return None;
-        }
-        let (head, rest) = self.data.split_at(n);
-        self.data = rest;
-        Some(head)
-    }
-    /// One byte.
-    fn u8(&mut self) -> Option<u8> {
-        self.take(1)?.first().copied()
-    }
-    /// A big-endian u16.
-    fn u16(&mut self) -> Option<usize> {
-        let b = self.take(2)?;
-        Some(usize::from(u16::from_be_bytes([b[0], b[1]])))
-    }
-    /// A big-endian u32.
-    fn u32(&mut self) -> Option<usize> {
-        let b = self.take(4)?;
-        usize::try_from(u32::from_be_bytes([b[0], b[1], b[2], b[3]])).ok()
-    }
-    /// An OpenPGP multiprecision integer (bit count, then bytes).
-    fn mpi(&mut self) -> Option<()> {
-        let bits = self.u16()?;
-        self.take(bits.div_ceil(8)).map(|_| ())
-    }
-    /// A one-byte-length-prefixed field (curve OIDs, KDF parameters).
-    fn short_field(&mut self) -> Option<()> {
-        let n = usize::from(self.u8()?);
-        self.take(n).map(|_| ())
-    }
+/// A one-byte-length-prefixed field (curve OIDs, KDF parameters).
+fn short_field(r: &mut Reader<'_>) -> Option<()> {
+    let n = usize::from(r.u8()?);
+    r.take(n).map(|_| ())
 }
 
 /// The protection of the first secret-key packet in an armored OpenPGP private key block.
 /// `None` when the body is not a secret key packet this decoder understands.
 pub(crate) fn pgp_protection(body: &[u8]) -> Option<Protection> {
     let raw = decode_head(body)?;
-    let mut r = Reader { data: &raw };
+    let mut r = Reader::new(&raw);
     let first = r.u8()?;
     if first & 0x80 == 0 {
         return None;
@@ -148,27 +119,27 @@ pub(crate) fn pgp_protection(body: &[u8]) -> Option<Protection> {
     match version {
         4 => match algo {
             1..=3 => {
-                r.mpi()?;
-                r.mpi()?;
+                mpi(&mut r)?;
+                mpi(&mut r)?;
             }
             16 => {
                 for _ in 0..3 {
-                    r.mpi()?;
+                    mpi(&mut r)?;
                 }
             }
             17 => {
                 for _ in 0..4 {
-                    r.mpi()?;
+                    mpi(&mut r)?;
                 }
             }
             18 => {
-                r.short_field()?;
-                r.mpi()?;
-                r.short_field()?;
+                short_field(&mut r)?;
+                mpi(&mut r)?;
+                short_field(&mut r)?;
             }
             19 | 22 => {
-                r.short_field()?;
-                r.mpi()?;
+                short_field(&mut r)?;
+                mpi(&mut r)?;
             }
             25 => {
                 r.take(32)?;
@@ -206,7 +177,7 @@ const SSH2_MAGIC: usize = 0x3f6f_f9eb;
 /// always says "ENCRYPTED"; the blob's cipher name says whether it really is.
 pub(crate) fn ssh2_protection(body: &[u8]) -> Option<Protection> {
     let raw = decode_head(body)?;
-    let mut r = Reader { data: &raw };
+    let mut r = Reader::new(&raw);
     if r.u32()? != SSH2_MAGIC {
         return None;
     }
