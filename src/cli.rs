@@ -62,9 +62,11 @@ pub enum SweepFormat {
     Jsonl,
 }
 
-/// AWS options of the fleet commands.
+/// How to reach AWS (`scan` of `ami-...`/`snap-...` targets and the fleet commands). Credentials
+/// come from the standard chain (environment, profiles, SSO, web identity, IMDS);
+/// `AWS_ENDPOINT_URL`, `AWS_ENDPOINT_URL_EBS` and `AWS_ENDPOINT_URL_EC2` are honoured.
 #[derive(clap::Args, Debug, Clone)]
-#[command(next_help_heading = "AWS")]
+#[command(next_help_heading = "AWS (ami-... and snap-... targets, fleet commands)")]
 pub struct FleetAwsArgs {
     /// Region for single-region calls and DescribeRegions (default: environment or profile).
     #[arg(long)]
@@ -75,10 +77,10 @@ pub struct FleetAwsArgs {
     /// Endpoint for both EC2 and EBS (overrides AWS_ENDPOINT_URL*).
     #[arg(long, value_name = "URL")]
     pub endpoint_url: Option<String>,
-    /// Assume this role first.
+    /// Assume this role first (to reach images in another account).
     #[arg(long, value_name = "ARN")]
     pub role_arn: Option<String>,
-    /// GetSnapshotBlock requests in flight per snapshot.
+    /// GetSnapshotBlock requests in flight per snapshot (never above 1000 requests/s).
     #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub concurrency: u32,
     /// Memory for the block cache, per snapshot, in MiB.
@@ -278,30 +280,12 @@ pub struct ReportArgs {
     pub asff_region: Option<String>,
 }
 
-/// How to reach AWS. Credentials come from the standard chain (environment, profiles, SSO, web
-/// identity, IMDS); `AWS_ENDPOINT_URL`, `AWS_ENDPOINT_URL_EBS` and `AWS_ENDPOINT_URL_EC2` are
-/// honoured.
+/// AWS options of `scan`: how to reach AWS, and `--copy`.
 #[derive(clap::Args, Debug, Clone)]
-#[command(next_help_heading = "AWS (ami-... and snap-... targets)")]
 pub struct AwsArgs {
-    /// AWS region (default: from the environment or profile).
-    #[arg(long)]
-    pub region: Option<String>,
-    /// Named profile from the shared config files.
-    #[arg(long)]
-    pub profile: Option<String>,
-    /// Endpoint for both EC2 and EBS (overrides AWS_ENDPOINT_URL*).
-    #[arg(long, value_name = "URL")]
-    pub endpoint_url: Option<String>,
-    /// Assume this role first (to scan images in another account).
-    #[arg(long, value_name = "ARN")]
-    pub role_arn: Option<String>,
-    /// GetSnapshotBlock requests in flight per snapshot (never above 1000 requests/s).
-    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=1000))]
-    pub concurrency: u32,
-    /// Memory for the block cache, per snapshot, in MiB.
-    #[arg(long, default_value_t = 256, value_name = "MIB", value_parser = clap::value_parser!(u64).range(8..))]
-    pub cache_mb: u64,
+    /// How to reach AWS.
+    #[command(flatten)]
+    pub conn: FleetAwsArgs,
     /// For AMIs the EBS direct APIs cannot read (public, community, shared): copy each into this
     /// account (same region), scan the copy, then deregister it and delete its snapshots — also
     /// when the scan fails or is interrupted (Ctrl-C). Needs ec2:CopyImage, DeregisterImage,

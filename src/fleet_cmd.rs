@@ -18,8 +18,9 @@ fn no_aws<T>() -> anyhow::Result<T> {
     anyhow::bail!("this amiscan was built without the `aws` feature")
 }
 
+/// The AWS client options the flags ask for.
 #[cfg(feature = "aws")]
-fn aws_options(a: &FleetAwsArgs) -> amiscan::aws::AwsOptions {
+pub(crate) fn aws_options(a: &FleetAwsArgs) -> amiscan::aws::AwsOptions {
     amiscan::aws::AwsOptions {
         region: a.region.clone(),
         profile: a.profile.clone(),
@@ -29,8 +30,9 @@ fn aws_options(a: &FleetAwsArgs) -> amiscan::aws::AwsOptions {
     }
 }
 
+/// The EBS source options the flags ask for.
 #[cfg(feature = "aws")]
-fn ebs_options(a: &FleetAwsArgs) -> amiscan::source::ebs::EbsOptions {
+pub(crate) fn ebs_options(a: &FleetAwsArgs) -> amiscan::source::ebs::EbsOptions {
     amiscan::source::ebs::EbsOptions {
         concurrency: a.concurrency as usize,
         cache_bytes: a.cache_mb.saturating_mul(1024 * 1024),

@@ -157,22 +157,12 @@ fn scan_target(
         && let Some(t) = amiscan::aws::scan::EbsTarget::parse(target)
     {
         if aws.session.is_none() {
-            let o = amiscan::aws::AwsOptions {
-                region: aws_args.region.clone(),
-                profile: aws_args.profile.clone(),
-                endpoint_url: aws_args.endpoint_url.clone(),
-                role_arn: aws_args.role_arn.clone(),
-                credentials: None,
-            };
+            let o = fleet_cmd::aws_options(&aws_args.conn);
             aws.session =
                 Some(amiscan::aws::AwsSession::new(&o).context("cannot set up AWS clients")?);
         }
         let session = aws.session.as_ref().context("no AWS session")?;
-        let ebs = amiscan::source::ebs::EbsOptions {
-            concurrency: aws_args.concurrency as usize,
-            cache_bytes: aws_args.cache_mb.saturating_mul(1024 * 1024),
-            ..Default::default()
-        };
+        let ebs = fleet_cmd::ebs_options(&aws_args.conn);
         if aws_args.copy
             && let amiscan::aws::scan::EbsTarget::Ami(id) = &t
         {
@@ -209,7 +199,7 @@ fn asff_options(args: &cli::ScanArgs) -> anyhow::Result<Option<report::asff::Asf
         .report
         .asff_region
         .clone()
-        .or_else(|| args.aws.region.clone())
+        .or_else(|| args.aws.conn.region.clone())
         .or_else(|| env("AWS_REGION"))
         .or_else(|| env("AWS_DEFAULT_REGION"))
         .context(
