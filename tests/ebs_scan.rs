@@ -6,12 +6,15 @@
 
 mod ebs_support;
 
+mod common;
+
 use amiscan::aws::scan::{EbsTarget, scan_ebs_target};
 use amiscan::detect::Detector;
 use amiscan::scan::{ScanOptions, scan_image};
 use aws_test_server::{
     AmiSpec, FaultKind, Faults, MappingSpec, ServerConfig, SnapshotSpec, TestServer,
 };
+use common::run;
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -21,25 +24,6 @@ use std::sync::OnceLock;
 const AMI: &str = "ami-0123456789abcdef0";
 const ROOT: &str = "snap-0000000000000000a";
 const DATA: &str = "snap-0000000000000000b";
-
-fn run(cmd: &mut Command) -> String {
-    let out = cmd
-        .env(
-            "PATH",
-            format!(
-                "{}:/usr/sbin:/sbin",
-                std::env::var("PATH").unwrap_or_default()
-            ),
-        )
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{cmd:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 struct Images {
     root: PathBuf,

@@ -4,6 +4,8 @@
 //! (one instance of each class).
 #![cfg(feature = "aws")]
 
+mod common;
+
 use aws_test_server::{
     AllowedImagesSpec, AmiSpec, EbsErrorSpec, ImageSpec, InstanceSpec, MappingSpec, ServerConfig,
     SnapshotSpec, TestServer,
@@ -21,24 +23,7 @@ fn images() -> &'static PathBuf {
     I.get_or_init(|| {
         let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("fleet-images");
         let _ = std::fs::remove_dir_all(&dir);
-        let td = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata");
-        let out = Command::new("bash")
-            .arg(td.join("build-images.sh"))
-            .arg(&dir)
-            .env(
-                "PATH",
-                format!(
-                    "{}:/usr/sbin:/sbin",
-                    std::env::var("PATH").unwrap_or_default()
-                ),
-            )
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        common::build_images(&dir);
         dir
     })
 }

@@ -3,6 +3,9 @@
 //! layout (BIOS boot, EFI system partition, XFS /boot, LVM root), and an XFS with a dirty log.
 //! Each must give the same findings as the tree it was built from (`testdata/expected/leaky-bare.txt`).
 
+mod common;
+
+use common::run;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -11,26 +14,6 @@ use std::sync::OnceLock;
 
 fn testdata() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata")
-}
-
-fn run(cmd: &mut Command) -> String {
-    let out = cmd
-        .env(
-            "PATH",
-            format!(
-                "{}:/usr/sbin:/sbin",
-                std::env::var("PATH").unwrap_or_default()
-            ),
-        )
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed:\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 fn xfs(tree: &Path, img: &Path, size: &str, opts: &[&str]) {
