@@ -177,30 +177,42 @@ fn efi_system_partition_fat_is_scanned() {
 }
 
 #[test]
-fn ext4_with_inline_data_falls_back_to_a_raw_scan() {
+fn ext4_with_inline_data_is_read_natively() {
     let dir = workdir("inline");
     let tree = testdata().join("trees/data");
+    // Small files and directories live inside their inodes: a 28-byte sudoers drop-in fits
+    // i_block, a ~100-byte history spills into the inode's system.data attribute, and the
+    // directories holding them are inline too.
     sh(
         &format!(
-            "cp -r '{}' tree && mke2fs -q -t ext4 -O inline_data -d tree -F fs.img 8M",
+            "cp -r '{}' tree && mkdir -p tree/etc/sudoers.d tree/root && \
+             printf '@includedir /etc/sudoers.d\\n' > tree/etc/sudoers && \
+             printf 'bob ALL=(ALL) NOPASSWD: ALL\\n' > tree/etc/sudoers.d/90-bob && \
+             printf 'ls\\ncd /srv\\nsudo systemctl restart app\\nvi /etc/app.conf\\nexit\\nhistory\\nexit\\n' > tree/root/.bash_history && \
+             mke2fs -q -t ext4 -O inline_data -I 256 -d tree -F fs.img 8M && \
+             debugfs -R 'stat /etc/sudoers.d/90-bob' fs.img 2>/dev/null | grep -q 'Size of inline data' && \
+             debugfs -R 'stat /root/.bash_history' fs.img 2>/dev/null | grep -q 'Size of inline data'",
             tree.display()
         ),
         &dir,
     );
-    let (code, t) = scan(&dir.join("fs.img"), &[]);
-    // The planted key is medium (below --fail-on high) and the scan is incomplete: exit 3.
-    assert_eq!(code, 3, "{t:#}");
-    assert_eq!(t["complete"], false);
+    let (code, t) = scan(&dir.join("fs.img"), &["--fail-on", "critical"]);
+    assert_eq!(code, 0, "{t:#}");
+    assert_eq!(t["complete"], true, "{t:#}");
     let v = volume(&t, "disk");
-    assert_eq!(v["status"], "scanned_raw");
-    let msg = v["errors"][0]["message"].as_str().unwrap();
-    assert!(msg.contains("unsupported") && msg.contains("raw"), "{msg}");
+    assert_eq!(v["status"], "scanned", "{v:#}");
+    assert_eq!(v["filesystem"], "ext4");
     let f = findings(&t);
-    assert_eq!(
-        f,
-        vec![("pem-encrypted-private-key".into(), "disk".into(), None)]
-    );
-    assert!(t["findings"][0]["offset"].as_u64().unwrap() > 0);
+    for want in [
+        ("pem-encrypted-private-key", "/secrets/id_rsa"),
+        ("sudo-nopasswd", "/etc/sudoers.d/90-bob"),
+        ("shell-history", "/root/.bash_history"),
+    ] {
+        assert!(
+            f.contains(&(want.0.into(), "disk".into(), Some(want.1.into()))),
+            "{want:?} missing from {f:?}"
+        );
+    }
 }
 
 #[test]

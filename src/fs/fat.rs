@@ -105,6 +105,8 @@ impl FsReader for FatReader {
                 gid: 0,
                 size: de.len(),
                 mtime: 0,
+                ino: 0,
+                phys: 0,
             }));
         }
         Ok(out)

@@ -43,6 +43,11 @@ pub struct Entry {
     pub size: u64,
     /// Modification time, seconds since the epoch.
     pub mtime: i64,
+    /// Inode number, when the filesystem has one (0 otherwise): files are reopened by it.
+    pub ino: u64,
+    /// First physical byte of the content on the volume, when known (0 otherwise): the
+    /// content scan reads files in this order.
+    pub phys: u64,
 }
 
 impl Entry {

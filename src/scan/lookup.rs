@@ -47,6 +47,8 @@ fn root_entry() -> Entry {
         gid: 0,
         size: 0,
         mtime: 0,
+        ino: 0,
+        phys: 0,
     }
 }
 
@@ -206,6 +208,8 @@ mod tests {
             gid: 0,
             size: 3,
             mtime: 0,
+            ino: 0,
+            phys: 0,
         }
     }
     impl FsReader for Tree {

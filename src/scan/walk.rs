@@ -105,6 +105,8 @@ mod tests {
                 gid: 0,
                 size: 1,
                 mtime: 0,
+                ino: 0,
+                phys: 0,
             };
             Ok(vec![
                 Ok(mk(b"self", EntryKind::Dir)),

@@ -162,6 +162,8 @@ impl FsReader for XfsReader {
                 gid: inode.gid,
                 size: inode.size,
                 mtime: inode.mtime,
+                ino: child,
+                phys: 0,
             });
             if entry.is_ok() {
                 self.remember(trim_slashes(&full).to_vec(), child);
@@ -174,7 +176,10 @@ impl FsReader for XfsReader {
     /// A reader over a regular file's content. For a symlink it reads the link target, so
     /// callers can record where a link points without a separate API.
     fn open_file<'a>(&'a self, entry: &Entry) -> Result<Box<dyn Read + 'a>, FsError> {
-        let ino = self.resolve(&entry.path)?;
+        let ino = match entry.ino {
+            0 => self.resolve(&entry.path)?,
+            ino => ino,
+        };
         let inode = Inode::read(&self.ctx, ino)?;
         match inode.kind() {
             EntryKind::File => Ok(Box::new(file::FileReader::new(&self.ctx, inode)?)),
@@ -186,7 +191,10 @@ impl FsReader for XfsReader {
     }
 
     fn read_link(&self, entry: &Entry) -> Result<Vec<u8>, FsError> {
-        let ino = self.resolve(&entry.path)?;
+        let ino = match entry.ino {
+            0 => self.resolve(&entry.path)?,
+            ino => ino,
+        };
         let inode = Inode::read(&self.ctx, ino)?;
         match inode.kind() {
             EntryKind::Symlink => file::read_symlink(&self.ctx, &inode),

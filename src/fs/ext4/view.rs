@@ -1,7 +1,7 @@
-//! ext2/3/4 through `ext4-view`, which replays the journal in memory and refuses features it
+//! ext2/3/4 through `ext4-view` (the fallback of [`super`]), which replays the journal in memory and refuses features it
 //! cannot read (inline data, encryption, ...) with a typed error.
 
-use super::{Entry, EntryKind, Filesystem, FsError, FsReader};
+use crate::fs::{Entry, EntryKind, Filesystem, FsError, FsReader};
 use crate::source::SharedSource;
 use ext4_view::{Ext4, Ext4Error, Ext4Read, Metadata};
 use std::io::Read;
@@ -22,15 +22,15 @@ impl Ext4Read for SourceReader {
 }
 
 /// An ext4 filesystem on a volume.
-pub struct Ext4Fs {
+pub struct Ext4ViewFs {
     src: SharedSource,
 }
 
-impl Ext4Fs {
+impl Ext4ViewFs {
     /// Load the superblock once to check that ext4-view accepts the filesystem.
     pub fn open(src: SharedSource) -> Result<Self, FsError> {
         load(&src)?;
-        Ok(Ext4Fs { src })
+        Ok(Ext4ViewFs { src })
     }
 }
 
@@ -61,7 +61,7 @@ fn convert(context: &str, e: Ext4Error) -> FsError {
     }
 }
 
-impl Filesystem for Ext4Fs {
+impl Filesystem for Ext4ViewFs {
     fn name(&self) -> &'static str {
         "ext4"
     }
@@ -96,6 +96,8 @@ fn entry(path: Vec<u8>, md: &Metadata) -> Entry {
         gid: md.gid(),
         size: md.len(),
         mtime: md.modified().seconds(),
+        ino: 0,
+        phys: 0,
     }
 }
 
@@ -126,7 +128,7 @@ impl FsReader for Ext4Reader {
             if name == b"." || name == b".." {
                 continue;
             }
-            let child = super::join(path, name);
+            let child = crate::fs::join(path, name);
             out.push(
                 de.metadata()
                     .map(|md| entry(child.clone(), &md))

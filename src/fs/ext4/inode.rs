@@ -1,0 +1,448 @@
+//! ext2/3/4 inodes: the fields amiscan reports, and where the content lives (extent tree,
+//! classic block map, or inline in the inode).
+
+use super::{Ctx, corrupt, io, le16, le32};
+use crate::fs::{EntryKind, FsError};
+
+const EXTENT_MAGIC: u16 = 0xF30A;
+/// Depth of an extent tree (the kernel allows 5).
+const MAX_DEPTH: u16 = 5;
+/// Extents (or block-map runs) of one file kept in memory: 1 Mi runs is 24 MiB.
+const MAX_RUNS: usize = 1 << 20;
+
+/// `i_flags` bits.
+pub(super) const ENCRYPT_FL: u32 = 0x800;
+pub(super) const EXTENTS_FL: u32 = 0x8_0000;
+pub(super) const INLINE_DATA_FL: u32 = 0x1000_0000;
+
+/// One run of a file: `len` blocks from logical block `logical`, stored from physical block
+/// `phys`, or reading as zeros when `uninit`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Run {
+    pub logical: u64,
+    pub phys: u64,
+    pub len: u64,
+    pub uninit: bool,
+}
+
+/// A parsed inode.
+pub(super) struct Inode {
+    pub ino: u64,
+    pub mode: u16,
+    pub uid: u32,
+    pub gid: u32,
+    pub size: u64,
+    pub mtime: i64,
+    pub flags: u32,
+    /// `i_blocks` (in 512-byte units unless huge_file says otherwise; only compared with 0).
+    blocks: u64,
+    file_acl: u64,
+    /// `i_block`: extent root, block map or inline bytes.
+    pub iblock: [u8; 60],
+    /// The whole on-disk inode (for in-inode extended attributes).
+    raw: Vec<u8>,
+}
+
+impl Inode {
+    /// Read inode `ino`.
+    pub fn read(ctx: &Ctx, ino: u64) -> Result<Inode, FsError> {
+        let sb = &ctx.sb;
+        if ino == 0 || ino > sb.inodes {
+            return Err(corrupt(
+                &format!("ext4 inode {ino}"),
+                format!("inode number outside 1..={}", sb.inodes),
+            ));
+        }
+        let group = (ino - 1) / sb.inodes_per_group;
+        let index = (ino - 1) % sb.inodes_per_group;
+        let table = ctx
+            .inode_tables
+            .get(usize::try_from(group).unwrap_or(usize::MAX))
+            .copied()
+            .unwrap_or(0);
+        let off = index * sb.inode_size;
+        let block = table + off / sb.block_size;
+        if table == 0 || block >= sb.blocks {
+            return Err(corrupt(
+                &format!("ext4 inode {ino}"),
+                format!("inode table of group {group} at block {table}, outside the filesystem"),
+            ));
+        }
+        let mut raw = vec![0u8; sb.inode_size.min(1024) as usize];
+        let at = table * sb.block_size + off;
+        ctx.src
+            .read_at(at, &mut raw)
+            .map_err(|e| io(&format!("ext4 inode {ino} (byte {at})"), e))?;
+        Ok(Self::parse(ino, raw))
+    }
+
+    fn parse(ino: u64, raw: Vec<u8>) -> Inode {
+        let extra = if raw.len() > 128 {
+            usize::from(le16(&raw, 0x80))
+        } else {
+            0
+        };
+        let has_extra = |end: usize| raw.len() > 128 && 128 + extra >= end;
+        let mut mtime = i64::from(le32(&raw, 0x10) as i32);
+        if has_extra(0x8C) {
+            mtime += i64::from(le32(&raw, 0x88) & 3) << 32;
+        }
+        let mut iblock = [0u8; 60];
+        iblock.copy_from_slice(&raw[0x28..0x64]);
+        Inode {
+            ino,
+            mode: le16(&raw, 0),
+            uid: u32::from(le16(&raw, 0x02)) | u32::from(le16(&raw, 0x78)) << 16,
+            gid: u32::from(le16(&raw, 0x18)) | u32::from(le16(&raw, 0x7A)) << 16,
+            size: u64::from(le32(&raw, 0x04)) | u64::from(le32(&raw, 0x6C)) << 32,
+            mtime,
+            flags: le32(&raw, 0x20),
+            blocks: u64::from(le32(&raw, 0x1C)) | u64::from(le16(&raw, 0x74)) << 32,
+            file_acl: u64::from(le32(&raw, 0x68)) | u64::from(le16(&raw, 0x76)) << 32,
+            iblock,
+            raw,
+        }
+    }
+
+    /// Entry type from the mode.
+    pub fn kind(&self) -> Option<EntryKind> {
+        match self.mode & 0xF000 {
+            0x8000 => Some(EntryKind::File),
+            0x4000 => Some(EntryKind::Dir),
+            0xA000 => Some(EntryKind::Symlink),
+            0x1000 | 0x2000 | 0x6000 | 0xC000 => Some(EntryKind::Special),
+            _ => None,
+        }
+    }
+
+    pub fn is_inline(&self) -> bool {
+        self.flags & INLINE_DATA_FL != 0
+    }
+
+    /// A symlink whose target is stored in `i_block` (ext4's `ext4_inode_is_fast_symlink`).
+    pub fn is_fast_symlink(&self, block_size: u64) -> bool {
+        let acl_blocks = if self.file_acl != 0 {
+            block_size / 512
+        } else {
+            0
+        };
+        self.flags & (EXTENTS_FL | INLINE_DATA_FL) == 0
+            && self.size < 60
+            && self.blocks.saturating_sub(acl_blocks) == 0
+    }
+
+    /// The inline content: the first 60 bytes in `i_block`, the rest in the `system.data`
+    /// extended attribute inside the inode.
+    pub fn inline_data(&self) -> Result<Vec<u8>, FsError> {
+        let size = usize::try_from(self.size).unwrap_or(usize::MAX);
+        let mut out = self.iblock[..size.min(60)].to_vec();
+        if size > 60 {
+            let more = self.system_data().ok_or_else(|| {
+                corrupt(
+                    &format!("ext4 inode {}", self.ino),
+                    "inline data larger than i_block without a system.data attribute",
+                )
+            })?;
+            if more.len() < size - 60 {
+                return Err(corrupt(
+                    &format!("ext4 inode {}", self.ino),
+                    "inline data shorter than the file size",
+                ));
+            }
+            out.extend_from_slice(&more[..size - 60]);
+        }
+        Ok(out)
+    }
+
+    /// The value of the in-inode `system.data` attribute (inline data beyond `i_block`).
+    pub fn system_data(&self) -> Option<&[u8]> {
+        let extra = usize::from(le16(&self.raw, 0x80));
+        let start = 128usize.checked_add(extra)?;
+        let area = self.raw.get(start..)?;
+        if le32(area, 0) != 0xEA02_0000 {
+            return None;
+        }
+        let entries = area.get(4..)?;
+        let mut off = 0usize;
+        while off + 16 <= entries.len() {
+            let name_len = usize::from(entries[off]);
+            let index = entries[off + 1];
+            if name_len == 0 && index == 0 {
+                break;
+            }
+            let value_off = usize::from(le16(entries, off + 2));
+            let value_inum = le32(entries, off + 4);
+            let value_size = le32(entries, off + 8) as usize;
+            let name = entries.get(off + 16..off + 16 + name_len)?;
+            if index == 7 && name == b"data" && value_inum == 0 {
+                return entries.get(value_off..value_off.checked_add(value_size)?);
+            }
+            off += (16 + name_len).next_multiple_of(4);
+        }
+        None
+    }
+
+    /// Where the content lives, as runs sorted by logical block.
+    pub fn runs(&self, ctx: &Ctx) -> Result<Vec<Run>, FsError> {
+        let mut out = Vec::new();
+        if self.flags & EXTENTS_FL != 0 {
+            extent_node(ctx, self.ino, &self.iblock, MAX_DEPTH, &mut out)?;
+            out.sort_unstable_by_key(|r| r.logical);
+            for w in out.windows(2) {
+                if w[0].logical + w[0].len > w[1].logical {
+                    return Err(corrupt(
+                        &format!("ext4 inode {}", self.ino),
+                        format!("overlapping extents at logical block {}", w[1].logical),
+                    ));
+                }
+            }
+        } else {
+            let needed = self.size.div_ceil(ctx.sb.block_size);
+            let mut bm = BlockMap {
+                ctx,
+                ino: self.ino,
+                needed,
+                next: 0,
+                out: &mut out,
+            };
+            for i in 0..15 {
+                if bm.next >= needed {
+                    break;
+                }
+                let b = u64::from(le32(&self.iblock, i * 4));
+                match i {
+                    0..=11 => bm.leaf(b)?,
+                    12 => bm.indirect(b, 1)?,
+                    13 => bm.indirect(b, 2)?,
+                    _ => bm.indirect(b, 3)?,
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The first physical byte of the content, when the inode itself says (for read ordering).
+    pub fn first_byte(&self, block_size: u64) -> u64 {
+        if self.flags & EXTENTS_FL != 0 {
+            if le16(&self.iblock, 0) == EXTENT_MAGIC
+                && le16(&self.iblock, 2) > 0
+                && le16(&self.iblock, 6) == 0
+            {
+                let phys = u64::from(le32(&self.iblock, 12 + 8))
+                    | u64::from(le16(&self.iblock, 12 + 6)) << 32;
+                return phys.saturating_mul(block_size);
+            }
+            return 0;
+        }
+        if self.is_inline() {
+            return 0;
+        }
+        u64::from(le32(&self.iblock, 0)).saturating_mul(block_size)
+    }
+}
+
+fn push_run(out: &mut Vec<Run>, run: Run, ino: u64) -> Result<(), FsError> {
+    if let Some(last) = out.last_mut()
+        && !last.uninit
+        && !run.uninit
+        && last.logical + last.len == run.logical
+        && last.phys + last.len == run.phys
+    {
+        last.len += run.len;
+        return Ok(());
+    }
+    if out.len() >= MAX_RUNS {
+        return Err(corrupt(
+            &format!("ext4 inode {ino}"),
+            format!("more than {MAX_RUNS} extents"),
+        ));
+    }
+    out.push(run);
+    Ok(())
+}
+
+fn extent_node(
+    ctx: &Ctx,
+    ino: u64,
+    node: &[u8],
+    depth_left: u16,
+    out: &mut Vec<Run>,
+) -> Result<(), FsError> {
+    let ctx_s = || format!("ext4 inode {ino} extent tree");
+    if le16(node, 0) != EXTENT_MAGIC {
+        return Err(corrupt(&ctx_s(), "bad extent header magic"));
+    }
+    let entries = usize::from(le16(node, 2));
+    let depth = le16(node, 6);
+    if 12 + entries * 12 > node.len() {
+        return Err(corrupt(&ctx_s(), "more extents than fit the node"));
+    }
+    if depth > depth_left {
+        return Err(corrupt(&ctx_s(), format!("tree deeper than {MAX_DEPTH}")));
+    }
+    let sb = &ctx.sb;
+    for i in 0..entries {
+        let e = &node[12 + i * 12..24 + i * 12];
+        if depth == 0 {
+            let raw_len = u64::from(le16(e, 4));
+            let (len, uninit) = if raw_len > 32768 {
+                (raw_len - 32768, true)
+            } else {
+                (raw_len, false)
+            };
+            let phys = u64::from(le32(e, 8)) | u64::from(le16(e, 6)) << 32;
+            if len == 0 {
+                continue;
+            }
+            if !uninit && phys.saturating_add(len) > sb.blocks {
+                return Err(corrupt(
+                    &ctx_s(),
+                    format!("extent at block {phys} (+{len}) outside the filesystem"),
+                ));
+            }
+            let run = Run {
+                logical: u64::from(le32(e, 0)),
+                phys,
+                len,
+                uninit,
+            };
+            push_run(out, run, ino)?;
+        } else {
+            let child = u64::from(le32(e, 4)) | u64::from(le16(e, 8)) << 32;
+            if child == 0 || child >= sb.blocks {
+                return Err(corrupt(
+                    &ctx_s(),
+                    format!("index to block {child}, outside the filesystem"),
+                ));
+            }
+            let mut block = vec![0u8; sb.block_size as usize];
+            ctx.src
+                .read_at(child * sb.block_size, &mut block)
+                .map_err(|e| io(&format!("{} block {child}", ctx_s()), e))?;
+            extent_node(ctx, ino, &block, depth - 1, out)?;
+        }
+    }
+    Ok(())
+}
+
+/// The classic (ext2/3) direct and indirect block map.
+struct BlockMap<'a> {
+    ctx: &'a Ctx,
+    ino: u64,
+    /// Blocks the file size covers.
+    needed: u64,
+    /// Next logical block.
+    next: u64,
+    out: &'a mut Vec<Run>,
+}
+
+impl BlockMap<'_> {
+    fn leaf(&mut self, b: u64) -> Result<(), FsError> {
+        if self.next >= self.needed {
+            return Ok(());
+        }
+        if b != 0 {
+            if b >= self.ctx.sb.blocks {
+                return Err(corrupt(
+                    &format!("ext4 inode {} block map", self.ino),
+                    format!("block {b} outside the filesystem"),
+                ));
+            }
+            let run = Run {
+                logical: self.next,
+                phys: b,
+                len: 1,
+                uninit: false,
+            };
+            push_run(self.out, run, self.ino)?;
+        }
+        self.next += 1;
+        Ok(())
+    }
+
+    /// An indirect block of `level` (1 = single indirect).
+    fn indirect(&mut self, b: u64, level: u32) -> Result<(), FsError> {
+        let per = self.ctx.sb.block_size / 4;
+        let span = per.saturating_pow(level);
+        if b == 0 {
+            self.next = self.next.saturating_add(span); // a hole
+            return Ok(());
+        }
+        if b >= self.ctx.sb.blocks {
+            return Err(corrupt(
+                &format!("ext4 inode {} block map", self.ino),
+                format!("indirect block {b} outside the filesystem"),
+            ));
+        }
+        let mut block = vec![0u8; self.ctx.sb.block_size as usize];
+        self.ctx
+            .src
+            .read_at(b * self.ctx.sb.block_size, &mut block)
+            .map_err(|e| io(&format!("ext4 inode {} indirect block {b}", self.ino), e))?;
+        for i in 0..per as usize {
+            if self.next >= self.needed {
+                break;
+            }
+            let child = u64::from(le32(&block, i * 4));
+            if level == 1 {
+                self.leaf(child)?;
+            } else {
+                self.indirect(child, level - 1)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raw() -> Vec<u8> {
+        vec![0u8; 256]
+    }
+
+    #[test]
+    fn fields_parse_with_high_halves() {
+        let mut r = raw();
+        r[0..2].copy_from_slice(&0o100644u16.to_le_bytes());
+        r[2..4].copy_from_slice(&1u16.to_le_bytes());
+        r[0x78..0x7A].copy_from_slice(&2u16.to_le_bytes());
+        r[0x04..0x08].copy_from_slice(&5u32.to_le_bytes());
+        r[0x6C..0x70].copy_from_slice(&1u32.to_le_bytes());
+        r[0x10..0x14].copy_from_slice(&(-1i32).to_le_bytes());
+        r[0x80..0x82].copy_from_slice(&32u16.to_le_bytes());
+        r[0x88..0x8C].copy_from_slice(&1u32.to_le_bytes());
+        let i = Inode::parse(7, r);
+        assert_eq!(i.kind(), Some(EntryKind::File));
+        assert_eq!(i.uid, 0x2_0001);
+        assert_eq!(i.size, (1 << 32) + 5);
+        assert_eq!(i.mtime, (1i64 << 32) - 1);
+    }
+
+    #[test]
+    fn system_data_attribute_is_found_and_bounded() {
+        let mut r = raw();
+        r[0x80..0x82].copy_from_slice(&32u16.to_le_bytes());
+        let a = 128 + 32;
+        r[a..a + 4].copy_from_slice(&0xEA02_0000u32.to_le_bytes());
+        let e = a + 4;
+        r[e] = 4; // name length
+        r[e + 1] = 7; // system.
+        r[e + 2..e + 4].copy_from_slice(&40u16.to_le_bytes());
+        r[e + 8..e + 12].copy_from_slice(&3u32.to_le_bytes());
+        r[e + 16..e + 20].copy_from_slice(b"data");
+        r[e + 40..e + 43].copy_from_slice(b"xyz");
+        let mut i = Inode::parse(12, r.clone());
+        assert_eq!(i.system_data(), Some(&b"xyz"[..]));
+        i.size = 63;
+        i.flags = INLINE_DATA_FL;
+        i.iblock = [b'a'; 60];
+        assert_eq!(&i.inline_data().unwrap()[58..], b"aaxyz");
+        i.size = 64;
+        assert!(i.inline_data().is_err(), "value shorter than the size");
+        // A value size pointing past the inode.
+        r[e + 8..e + 12].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert_eq!(Inode::parse(12, r).system_data(), None);
+    }
+}

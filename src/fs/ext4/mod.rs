@@ -1,0 +1,457 @@
+//! ext2/3/4.
+//!
+//! amiscan reads ext2/3/4 itself ([`sb`], [`inode`], [`dir`]): files are opened by inode number
+//! (so a walk of N files never re-resolves N paths from the root), content is read straight
+//! from the extents (or the ext2/3 block map, or the inode's inline data) into the caller's
+//! buffer in one read per extent, and every entry carries its first physical byte so the
+//! content scan can read files in disk order. Extent trees, block maps with holes,
+//! uninitialised extents, hashed directories (read linearly), inline data, `meta_bg`,
+//! `64bit` and every block size are read. An fscrypt-encrypted file is reported as not
+//! readable.
+//!
+//! A filesystem whose journal still needs recovery (the image was taken while it was mounted)
+//! is read through its journal ([`journal`]: committed blocks replayed in memory), so what is
+//! walked is what the kernel would mount. One with an incompatible feature the native reader
+//! does not know, or whose journal is on another device, is handed to `ext4-view` ([`view`]),
+//! which refuses what it cannot read with a typed error (the volume is then scanned raw).
+
+mod dir;
+mod inode;
+mod journal;
+mod sb;
+mod view;
+
+use super::{Entry, EntryKind, Filesystem, FsError, FsReader};
+use crate::source::{SharedSource, SourceError};
+use inode::{ENCRYPT_FL, Inode, Run};
+use sb::{Super, incompat};
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::io::Read;
+use std::sync::Arc;
+
+/// Root directory inode.
+const ROOT_INO: u64 = 2;
+/// Largest directory listed (a 10-million-entry directory is ~300 MiB).
+const MAX_DIR_BYTES: u64 = 1 << 30;
+/// Longest symlink target read.
+const MAX_LINK: u64 = 64 * 1024;
+/// Directory inode numbers remembered per reader before the cache is emptied.
+const MAX_CACHED_DIRS: usize = 1 << 20;
+
+pub(super) fn le16(b: &[u8], off: usize) -> u16 {
+    b.get(off..off + 2)
+        .map_or(0, |s| u16::from_le_bytes([s[0], s[1]]))
+}
+
+pub(super) fn le32(b: &[u8], off: usize) -> u32 {
+    b.get(off..off + 4)
+        .map_or(0, |s| u32::from_le_bytes([s[0], s[1], s[2], s[3]]))
+}
+
+pub(super) fn corrupt(context: &str, message: impl Into<String>) -> FsError {
+    FsError::Corrupt {
+        context: context.to_string(),
+        message: message.into(),
+    }
+}
+
+pub(super) fn incompatible(context: &str, message: impl Into<String>) -> FsError {
+    FsError::Incompatible {
+        context: context.to_string(),
+        message: message.into(),
+    }
+}
+
+pub(super) fn io(context: &str, e: SourceError) -> FsError {
+    FsError::Io {
+        context: context.to_string(),
+        message: e.to_string(),
+    }
+}
+
+fn lossy(p: &[u8]) -> String {
+    String::from_utf8_lossy(p).into_owned()
+}
+
+/// What every reader of one filesystem shares.
+struct Ctx {
+    src: SharedSource,
+    sb: Super,
+    /// First block of each group's inode table.
+    inode_tables: Vec<u64>,
+}
+
+/// An ext2/3/4 filesystem on a volume.
+pub struct Ext4Fs(Inner);
+
+enum Inner {
+    /// Read natively.
+    Native(Arc<Ctx>),
+    /// Read through ext4-view (journal to replay, or a feature the native reader lacks).
+    View(view::Ext4ViewFs),
+}
+
+impl Ext4Fs {
+    /// Read the superblock and the group descriptors, and choose the reader.
+    pub fn open(src: SharedSource) -> Result<Self, FsError> {
+        let sb = Super::read(src.as_ref())?;
+        let external_journal = sb.incompat & incompat::RECOVER != 0 && sb.journal_inum == 0;
+        if sb.incompat & !incompat::KNOWN != 0 || external_journal {
+            return Ok(Ext4Fs(Inner::View(view::Ext4ViewFs::open(src)?)));
+        }
+        let inode_tables = sb.inode_tables(src.as_ref())?;
+        let mut ctx = Ctx {
+            src,
+            sb,
+            inode_tables,
+        };
+        if ctx.sb.incompat & incompat::RECOVER != 0 {
+            ctx = Self::replay(ctx)?;
+        }
+        let root = Inode::read(&ctx, ROOT_INO)?;
+        if root.kind() != Some(EntryKind::Dir) {
+            return Err(corrupt(
+                "ext4 root inode 2",
+                "the root inode is not a directory",
+            ));
+        }
+        Ok(Ext4Fs(Inner::Native(Arc::new(ctx))))
+    }
+}
+
+impl Ext4Fs {
+    /// Lay the journal's committed blocks over the volume, then re-read the superblock and
+    /// the group descriptors through it (the journal may hold newer copies of both).
+    fn replay(ctx: Ctx) -> Result<Ctx, FsError> {
+        let bs = ctx.sb.block_size;
+        let jino = Inode::read(&ctx, ctx.sb.journal_inum)?;
+        let mut blocks = Vec::new();
+        for r in jino.runs(&ctx)? {
+            if r.uninit || r.logical != blocks.len() as u64 {
+                return Err(corrupt(
+                    "ext4 journal inode",
+                    format!("hole or unwritten extent at journal block {}", blocks.len()),
+                ));
+            }
+            if blocks.len() as u64 + r.len > 1 << 22 {
+                return Err(corrupt(
+                    "ext4 journal inode",
+                    "journal larger than 2^22 blocks",
+                ));
+            }
+            blocks.extend((0..r.len).map(|i| (r.phys + i) * bs));
+        }
+        let replay = journal::Replay::read(ctx.src.as_ref(), bs, &journal::JournalMap { blocks })?;
+        if replay.is_empty() {
+            return Ok(ctx);
+        }
+        let src: SharedSource = Arc::new(journal::Journaled {
+            src: ctx.src,
+            block_size: bs,
+            replay,
+        });
+        let sb = Super::read(src.as_ref())?;
+        if sb.block_size != bs {
+            return Err(corrupt(
+                "ext4 superblock",
+                "the journal's copy of the superblock has another block size",
+            ));
+        }
+        let inode_tables = sb.inode_tables(src.as_ref())?;
+        Ok(Ctx {
+            src,
+            sb,
+            inode_tables,
+        })
+    }
+}
+
+impl Filesystem for Ext4Fs {
+    fn name(&self) -> &'static str {
+        "ext4"
+    }
+
+    fn reader(&self) -> Result<Box<dyn FsReader>, FsError> {
+        match &self.0 {
+            Inner::Native(ctx) => Ok(Box::new(Ext4Reader {
+                ctx: ctx.clone(),
+                dirs: RefCell::new(HashMap::new()),
+            })),
+            Inner::View(v) => v.reader(),
+        }
+    }
+}
+
+/// Per-thread reader: remembers the inode number of every directory it listed, so a walk
+/// resolves each directory path once.
+struct Ext4Reader {
+    ctx: Arc<Ctx>,
+    dirs: RefCell<HashMap<Vec<u8>, u64>>,
+}
+
+impl Ext4Reader {
+    /// The inode number of directory `path` (absolute, no symlinks followed).
+    fn resolve(&self, path: &[u8]) -> Result<u64, FsError> {
+        let trimmed: Vec<&[u8]> = path
+            .split(|&b| b == b'/')
+            .filter(|c| !c.is_empty())
+            .collect();
+        if trimmed.is_empty() {
+            return Ok(ROOT_INO);
+        }
+        if let Some(&ino) = self.dirs.borrow().get(path) {
+            return Ok(ino);
+        }
+        let mut ino = ROOT_INO;
+        for comp in trimmed {
+            let dir = Inode::read(&self.ctx, ino)?;
+            if dir.kind() != Some(EntryKind::Dir) {
+                return Err(FsError::Other {
+                    context: format!("directory {}", lossy(path)),
+                    message: "a path component is not a directory".into(),
+                });
+            }
+            ino = self
+                .entries(&dir)?
+                .into_iter()
+                .find(|e| e.name == comp)
+                .map(|e| u64::from(e.ino))
+                .ok_or_else(|| FsError::Other {
+                    context: format!("directory {}", lossy(path)),
+                    message: "no such file or directory".into(),
+                })?;
+        }
+        Ok(ino)
+    }
+
+    /// The live entries of directory inode `dir`.
+    fn entries(&self, dir: &Inode) -> Result<Vec<dir::RawEntry>, FsError> {
+        let ctx = &self.ctx;
+        let what = || format!("ext4 directory inode {}", dir.ino);
+        let filetype = ctx.sb.incompat & incompat::FILETYPE != 0;
+        let mut out = Vec::new();
+        if dir.is_inline() {
+            // The parent's inode number, then entries in the rest of i_block and in system.data.
+            let damaged = |at| corrupt(&what(), format!("inline entry at byte {at} is damaged"));
+            dir::parse(&dir.iblock[4..], filetype, &mut out).map_err(damaged)?;
+            if let Some(more) = dir.system_data() {
+                dir::parse(more, filetype, &mut out).map_err(damaged)?;
+            }
+            return Ok(out);
+        }
+        if dir.size > MAX_DIR_BYTES {
+            return Err(corrupt(
+                &what(),
+                format!("{} bytes, larger than {MAX_DIR_BYTES}", dir.size),
+            ));
+        }
+        let bs = ctx.sb.block_size;
+        let mut block = vec![0u8; bs as usize];
+        let blocks = dir.size.div_ceil(bs);
+        for run in dir.runs(ctx)? {
+            if run.uninit {
+                continue;
+            }
+            for i in 0..run.len {
+                if run.logical + i >= blocks {
+                    break;
+                }
+                let b = run.phys + i;
+                ctx.src
+                    .read_at(b * bs, &mut block)
+                    .map_err(|e| io(&format!("{} block {b}", what()), e))?;
+                dir::parse(&block, filetype, &mut out).map_err(|at| {
+                    corrupt(
+                        &what(),
+                        format!("block {b} is damaged at byte {at}: entries after it are lost"),
+                    )
+                })?;
+            }
+        }
+        Ok(out)
+    }
+
+    fn entry(&self, path: Vec<u8>, ino: u64) -> Result<Entry, FsError> {
+        let inode = Inode::read(&self.ctx, ino)?;
+        let kind = inode.kind().ok_or_else(|| {
+            corrupt(
+                &format!("ext4 inode {ino} of {}", lossy(&path)),
+                format!(
+                    "mode {:#o} has no file type: the entry points to a free or damaged inode",
+                    inode.mode
+                ),
+            )
+        })?;
+        Ok(Entry {
+            path,
+            kind,
+            mode: u32::from(inode.mode & 0o7777),
+            uid: inode.uid,
+            gid: inode.gid,
+            size: inode.size,
+            mtime: inode.mtime,
+            ino,
+            phys: inode.first_byte(self.ctx.sb.block_size),
+        })
+    }
+
+    /// The inode behind `e` (by number; by path for an entry made elsewhere).
+    fn inode_of(&self, e: &Entry) -> Result<Inode, FsError> {
+        let ino = if e.ino != 0 {
+            e.ino
+        } else {
+            let (parent, name) = match e.path.iter().rposition(|&b| b == b'/') {
+                Some(i) => (&e.path[..i.max(1)], &e.path[i + 1..]),
+                None => (&b"/"[..], &e.path[..]),
+            };
+            let dir = Inode::read(&self.ctx, self.resolve(parent)?)?;
+            self.entries(&dir)?
+                .into_iter()
+                .find(|x| x.name == name)
+                .map(|x| u64::from(x.ino))
+                .ok_or_else(|| FsError::Other {
+                    context: e.display_path(),
+                    message: "no such file or directory".into(),
+                })?
+        };
+        Inode::read(&self.ctx, ino)
+    }
+}
+
+impl FsReader for Ext4Reader {
+    fn list_dir(&self, path: &[u8]) -> Result<Vec<Result<Entry, FsError>>, FsError> {
+        let ino = self.resolve(path)?;
+        let dir = Inode::read(&self.ctx, ino)?;
+        if dir.kind() != Some(EntryKind::Dir) {
+            return Err(FsError::Other {
+                context: format!("directory {}", lossy(path)),
+                message: "not a directory".into(),
+            });
+        }
+        let raw = self.entries(&dir).map_err(|e| match e {
+            FsError::Corrupt { context, message } => FsError::Corrupt {
+                context: format!("{context} ({})", lossy(path)),
+                message,
+            },
+            other => other,
+        })?;
+        let mut out = Vec::with_capacity(raw.len());
+        let mut dirs = self.dirs.borrow_mut();
+        for r in raw {
+            let child = super::join(path, &r.name);
+            let e = self.entry(child, u64::from(r.ino));
+            if let Ok(e) = &e
+                && e.kind == EntryKind::Dir
+            {
+                if dirs.len() >= MAX_CACHED_DIRS {
+                    dirs.clear();
+                }
+                dirs.insert(e.path.clone(), e.ino);
+            }
+            out.push(e);
+        }
+        Ok(out)
+    }
+
+    fn open_file<'a>(&'a self, e: &Entry) -> Result<Box<dyn Read + 'a>, FsError> {
+        let inode = self.inode_of(e)?;
+        let what = || format!("file {}", e.display_path());
+        if inode.flags & ENCRYPT_FL != 0 {
+            return Err(incompatible(
+                &what(),
+                "encrypted with fscrypt: the content cannot be read without its key",
+            ));
+        }
+        if inode.is_inline() {
+            return Ok(Box::new(std::io::Cursor::new(inode.inline_data()?)));
+        }
+        let runs = inode.runs(&self.ctx).map_err(|err| match err {
+            FsError::Corrupt { context, message } => FsError::Corrupt {
+                context: format!("{context} ({})", e.display_path()),
+                message,
+            },
+            other => other,
+        })?;
+        Ok(Box::new(Content {
+            ctx: &self.ctx,
+            runs,
+            size: inode.size,
+            pos: 0,
+            idx: 0,
+        }))
+    }
+
+    fn read_link(&self, e: &Entry) -> Result<Vec<u8>, FsError> {
+        let inode = self.inode_of(e)?;
+        if inode.is_fast_symlink(self.ctx.sb.block_size) {
+            return Ok(inode.iblock[..inode.size as usize].to_vec());
+        }
+        if inode.size > MAX_LINK {
+            return Err(corrupt(
+                &format!("symlink {}", e.display_path()),
+                format!("target of {} bytes", inode.size),
+            ));
+        }
+        let mut r = self.open_file(e)?;
+        let mut out = Vec::with_capacity(inode.size as usize);
+        r.read_to_end(&mut out).map_err(|err| FsError::Io {
+            context: format!("symlink {}", e.display_path()),
+            message: err.to_string(),
+        })?;
+        Ok(out)
+    }
+}
+
+/// A file's content, read run by run straight into the caller's buffer.
+struct Content<'a> {
+    ctx: &'a Ctx,
+    runs: Vec<Run>,
+    size: u64,
+    pos: u64,
+    /// First run that may hold `pos`.
+    idx: usize,
+}
+
+impl Read for Content<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.pos >= self.size || buf.is_empty() {
+            return Ok(0);
+        }
+        let bs = self.ctx.sb.block_size;
+        let want = (buf.len() as u64).min(self.size - self.pos);
+        let lblk = self.pos / bs;
+        while self
+            .runs
+            .get(self.idx)
+            .is_some_and(|r| r.logical + r.len <= lblk)
+        {
+            self.idx += 1;
+        }
+        let n = match self.runs.get(self.idx) {
+            Some(r) if r.logical <= lblk => {
+                let n = want.min((r.logical + r.len) * bs - self.pos);
+                let dst = &mut buf[..n as usize];
+                if r.uninit {
+                    dst.fill(0);
+                } else {
+                    let at = r.phys * bs + (self.pos - r.logical * bs);
+                    self.ctx
+                        .src
+                        .read_at(at, dst)
+                        .map_err(|e| std::io::Error::other(format!("byte {at}: {e}")))?;
+                }
+                n
+            }
+            next => {
+                // A hole: zeros up to the next run.
+                let end = next.map_or(u64::MAX, |r| r.logical.saturating_mul(bs));
+                let n = want.min(end - self.pos);
+                buf[..n as usize].fill(0);
+                n
+            }
+        };
+        self.pos += n;
+        Ok(n as usize)
+    }
+}

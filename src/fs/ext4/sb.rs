@@ -1,0 +1,246 @@
+//! The ext2/3/4 superblock and group descriptors: where every group's inode table is.
+
+use super::{corrupt, incompatible, io, le16, le32};
+use crate::source::Source;
+
+/// Byte offset of the primary superblock.
+pub(super) const SB_OFF: u64 = 1024;
+const MAGIC: u16 = 0xEF53;
+
+/// `s_feature_incompat` bits.
+pub(super) mod incompat {
+    pub const FILETYPE: u32 = 0x2;
+    pub const RECOVER: u32 = 0x4;
+    pub const JOURNAL_DEV: u32 = 0x8;
+    pub const META_BG: u32 = 0x10;
+    pub const EXTENTS: u32 = 0x40;
+    pub const BIT64: u32 = 0x80;
+    pub const MMP: u32 = 0x100;
+    pub const FLEX_BG: u32 = 0x200;
+    pub const EA_INODE: u32 = 0x400;
+    pub const CSUM_SEED: u32 = 0x2000;
+    pub const LARGEDIR: u32 = 0x4000;
+    pub const INLINE_DATA: u32 = 0x8000;
+    pub const ENCRYPT: u32 = 0x1_0000;
+    pub const CASEFOLD: u32 = 0x2_0000;
+    /// Every bit the native reader understands.
+    pub const KNOWN: u32 = FILETYPE
+        | RECOVER
+        | META_BG
+        | EXTENTS
+        | BIT64
+        | MMP
+        | FLEX_BG
+        | EA_INODE
+        | CSUM_SEED
+        | LARGEDIR
+        | INLINE_DATA
+        | ENCRYPT
+        | CASEFOLD;
+}
+
+const RO_COMPAT_SPARSE_SUPER: u32 = 0x1;
+/// Groups handled (a 1 PiB filesystem of 4 KiB blocks has 8 Mi groups).
+const MAX_GROUPS: u64 = 1 << 24;
+
+/// What the reader needs from the superblock.
+#[derive(Debug, Clone)]
+pub(super) struct Super {
+    pub block_size: u64,
+    pub blocks: u64,
+    pub first_data_block: u64,
+    pub blocks_per_group: u64,
+    pub inodes_per_group: u64,
+    pub inodes: u64,
+    pub inode_size: u64,
+    pub desc_size: u64,
+    pub incompat: u32,
+    ro_compat: u32,
+    /// Inode of the internal journal (0: none, or on another device).
+    pub journal_inum: u64,
+    first_meta_bg: u64,
+}
+
+impl Super {
+    /// Parse and sanity-check the primary superblock.
+    pub fn read(src: &dyn Source) -> Result<Self, crate::fs::FsError> {
+        let mut sb = vec![0u8; 1024];
+        src.read_at(SB_OFF, &mut sb)
+            .map_err(|e| io("ext4 superblock", e))?;
+        if le16(&sb, 0x38) != MAGIC {
+            return Err(corrupt("ext4 superblock", "no ext2/3/4 magic"));
+        }
+        let log = le32(&sb, 0x18);
+        if log > 6 {
+            return Err(corrupt(
+                "ext4 superblock",
+                format!("block size 2^{log} KiB"),
+            ));
+        }
+        let incompat = le32(&sb, 0x60);
+        let is64 = incompat & incompat::BIT64 != 0;
+        let rev = le32(&sb, 0x4C);
+        let s = Super {
+            block_size: 1024u64 << log,
+            blocks: u64::from(le32(&sb, 0x04))
+                | if is64 {
+                    u64::from(le32(&sb, 0x150)) << 32
+                } else {
+                    0
+                },
+            first_data_block: u64::from(le32(&sb, 0x14)),
+            blocks_per_group: u64::from(le32(&sb, 0x20)),
+            inodes_per_group: u64::from(le32(&sb, 0x28)),
+            inodes: u64::from(le32(&sb, 0x00)),
+            inode_size: if rev == 0 {
+                128
+            } else {
+                u64::from(le16(&sb, 0x58))
+            },
+            desc_size: if is64 { u64::from(le16(&sb, 0xFE)) } else { 32 },
+            incompat,
+            ro_compat: le32(&sb, 0x64),
+            journal_inum: u64::from(le32(&sb, 0xE0)),
+            first_meta_bg: u64::from(le32(&sb, 0x104)),
+        };
+        if incompat & incompat::JOURNAL_DEV != 0 {
+            return Err(incompatible(
+                "ext4 superblock",
+                "an external ext4 journal device, not a filesystem",
+            ));
+        }
+        if s.blocks_per_group == 0
+            || s.blocks_per_group > s.block_size * 8
+            || !(32..=1024).contains(&s.desc_size)
+            || !s.desc_size.is_power_of_two()
+            || s.inodes_per_group == 0
+            || s.inodes_per_group > s.block_size * 8
+            || !(128..=s.block_size.min(65536)).contains(&s.inode_size)
+            || !s.inode_size.is_power_of_two()
+            || s.first_data_block >= s.blocks
+        {
+            return Err(corrupt(
+                "ext4 superblock",
+                "implausible geometry (group sizes, inode size or descriptor size)",
+            ));
+        }
+        if s.groups() > MAX_GROUPS {
+            return Err(corrupt(
+                "ext4 superblock",
+                format!("{} block groups", s.groups()),
+            ));
+        }
+        Ok(s)
+    }
+
+    /// Number of block groups.
+    pub fn groups(&self) -> u64 {
+        (self.blocks - self.first_data_block).div_ceil(self.blocks_per_group)
+    }
+
+    fn has_super(&self, group: u64) -> bool {
+        if self.ro_compat & RO_COMPAT_SPARSE_SUPER == 0 || group <= 1 {
+            return true;
+        }
+        [3u64, 5, 7].iter().any(|&b| {
+            let mut p = b;
+            while p < group {
+                p = p.saturating_mul(b);
+            }
+            p == group
+        })
+    }
+
+    /// The block holding descriptor block `i` of the table (classic layout, or `meta_bg`).
+    fn desc_block(&self, i: u64) -> u64 {
+        let per_block = self.block_size / self.desc_size;
+        if self.incompat & incompat::META_BG == 0 || i < self.first_meta_bg {
+            return self.first_data_block + 1 + i;
+        }
+        let group = i * per_block;
+        self.first_data_block + group * self.blocks_per_group + u64::from(self.has_super(group))
+    }
+
+    /// The inode table's first block, for every group.
+    pub fn inode_tables(&self, src: &dyn Source) -> Result<Vec<u64>, crate::fs::FsError> {
+        let groups = self.groups();
+        let per_block = self.block_size / self.desc_size;
+        let desc_blocks = groups.div_ceil(per_block);
+        let bs = usize::try_from(self.block_size).unwrap_or(usize::MAX);
+        let mut out = Vec::with_capacity(usize::try_from(groups).unwrap_or(0));
+        let mut block = vec![0u8; bs];
+        for i in 0..desc_blocks {
+            let at = self.desc_block(i);
+            if at >= self.blocks {
+                return Err(corrupt(
+                    "ext4 group descriptors",
+                    format!("descriptor block {i} at block {at}, outside the filesystem"),
+                ));
+            }
+            src.read_at(at * self.block_size, &mut block)
+                .map_err(|e| io(&format!("ext4 group descriptor block {at}"), e))?;
+            for d in block.chunks_exact(self.desc_size as usize) {
+                if out.len() as u64 == groups {
+                    break;
+                }
+                let hi = if self.desc_size >= 64 {
+                    u64::from(le32(d, 0x28)) << 32
+                } else {
+                    0
+                };
+                out.push(u64::from(le32(d, 0x08)) | hi);
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fs::xfs::tests::Mem;
+
+    fn sb(f: impl FnOnce(&mut [u8])) -> Mem {
+        let mut img = vec![0u8; 64 * 1024];
+        let s = &mut img[1024..2048];
+        s[0x38..0x3A].copy_from_slice(&MAGIC.to_le_bytes());
+        s[0x04..0x08].copy_from_slice(&64u32.to_le_bytes()); // blocks (1 KiB)
+        s[0x14..0x18].copy_from_slice(&1u32.to_le_bytes());
+        s[0x20..0x24].copy_from_slice(&8192u32.to_le_bytes());
+        s[0x28..0x2C].copy_from_slice(&16u32.to_le_bytes());
+        s[0x4C..0x50].copy_from_slice(&1u32.to_le_bytes());
+        s[0x58..0x5A].copy_from_slice(&256u16.to_le_bytes());
+        f(s);
+        Mem(img)
+    }
+
+    #[test]
+    fn a_minimal_superblock_parses() {
+        let s = Super::read(&sb(|_| {})).unwrap();
+        assert_eq!((s.block_size, s.groups(), s.inode_size), (1024, 1, 256));
+    }
+
+    #[test]
+    fn hostile_geometry_is_refused() {
+        for (off, v) in [(0x18usize, 9u32), (0x20, 0), (0x28, 0), (0x14, 64)] {
+            let m = sb(|s| s[off..off + 4].copy_from_slice(&v.to_le_bytes()));
+            assert!(Super::read(&m).is_err(), "offset {off:#x} = {v}");
+        }
+        let m = sb(|s| s[0x58..0x5A].copy_from_slice(&100u16.to_le_bytes()));
+        assert!(Super::read(&m).is_err(), "inode size 100");
+        let m = sb(|s| s[0x60..0x64].copy_from_slice(&incompat::JOURNAL_DEV.to_le_bytes()));
+        assert!(matches!(
+            Super::read(&m),
+            Err(crate::fs::FsError::Incompatible { .. })
+        ));
+    }
+
+    #[test]
+    fn sparse_super_groups() {
+        let mut s = Super::read(&sb(|s| s[0x64] = 1)).unwrap();
+        let with: Vec<u64> = (0..30).filter(|&g| s.has_super(g)).collect();
+        assert_eq!(with, [0, 1, 3, 5, 7, 9, 25, 27]);
+        s.ro_compat = 0;
+        assert!(s.has_super(4));
+    }
+}
