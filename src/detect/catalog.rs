@@ -11,6 +11,63 @@ use crate::report::Severity;
 use regex::bytes::Regex;
 use serde::Deserialize;
 use std::collections::HashSet;
+use std::sync::OnceLock;
+
+/// A signature's regex, compiled on first use: a scan that hits few rules (`--quick`, a small
+/// image) does not pay for compiling all of them. The pattern is parsed when the catalog is
+/// loaded (syntax, capture groups, empty matches are checked then); [`LazyRegex::get`] builds
+/// the matcher. [`check_catalog`](super::check_catalog) compiles every rule.
+#[derive(Debug, Clone)]
+pub(crate) struct LazyRegex {
+    pattern: String,
+    compiled: OnceLock<Option<Regex>>,
+}
+
+impl LazyRegex {
+    /// The compiled regex, or `None` when it exceeds the compiled-size limit (reported by
+    /// the catalog check; the rule then matches nothing).
+    pub fn get(&self) -> Option<&Regex> {
+        self.compiled
+            .get_or_init(|| {
+                regex::bytes::RegexBuilder::new(&self.pattern)
+                    .size_limit(REGEX_SIZE_LIMIT)
+                    .build()
+                    .ok()
+            })
+            .as_ref()
+    }
+
+    /// Compile now, with the error.
+    pub fn compile(&self) -> Result<&Regex, String> {
+        self.get().ok_or_else(|| {
+            regex::bytes::RegexBuilder::new(&self.pattern)
+                .size_limit(REGEX_SIZE_LIMIT)
+                .build()
+                .err()
+                .map_or_else(|| "regex did not compile".into(), |e| e.to_string())
+        })
+    }
+}
+
+/// Capture groups of a parsed pattern: `(index, name)` for every named group.
+fn named_groups(hir: &regex_syntax::hir::Hir, out: &mut Vec<(usize, String)>) {
+    use regex_syntax::hir::HirKind;
+    match hir.kind() {
+        HirKind::Capture(c) => {
+            if let Some(n) = &c.name {
+                out.push((c.index as usize, n.to_string()));
+            }
+            named_groups(&c.sub, out);
+        }
+        HirKind::Concat(v) | HirKind::Alternation(v) => {
+            for h in v {
+                named_groups(h, out);
+            }
+        }
+        HirKind::Repetition(r) => named_groups(&r.sub, out),
+        _ => {}
+    }
+}
 
 /// The catalog embedded in the binary: `(file name, TOML text)`, one file per family.
 pub const BUILTIN_FILES: &[(&str, &str)] = &[
@@ -117,7 +174,7 @@ pub(crate) struct Signature {
     /// Prefilter keywords (ASCII case-insensitive).
     pub keywords: Vec<String>,
     /// The matcher.
-    pub regex: Regex,
+    pub regex: LazyRegex,
     /// Capture group indices named `secret*`, in pattern order (first that took part wins).
     pub secret_groups: Vec<usize>,
     /// Capture group indices named `label*`, in pattern order.
@@ -161,7 +218,10 @@ impl Signature {
         if self.text_only && !is_text(text) {
             return false;
         }
-        self.regex
+        let Some(regex) = self.regex.get() else {
+            return false;
+        };
+        regex
             .captures_iter(text)
             .take(1024)
             .any(|c| self.validate.is_none_or(|v| v.accepts(&self.secret_of(&c))))
@@ -236,22 +296,27 @@ pub(crate) fn compile(
                     bad = true;
                 }
             }
-            let regex = match regex::bytes::RegexBuilder::new(&def.regex)
-                .size_limit(REGEX_SIZE_LIMIT)
+            // Parse (not compile): syntax errors, group names and empty matches are caught
+            // here; the matcher is built on first use.
+            let hir = match regex_syntax::ParserBuilder::new()
+                .utf8(false)
                 .build()
+                .parse(&def.regex)
             {
-                Ok(r) => r,
+                Ok(h) => h,
                 Err(e) => {
                     problems.push(err(format!("bad regex: {e}")));
                     continue;
                 }
             };
+            let mut named = Vec::new();
+            named_groups(&hir, &mut named);
+            named.sort();
             let groups = |prefix: &str| -> Vec<usize> {
-                regex
-                    .capture_names()
-                    .enumerate()
-                    .filter(|(_, n)| n.is_some_and(|n| n.starts_with(prefix)))
-                    .map(|(i, _)| i)
+                named
+                    .iter()
+                    .filter(|(_, n)| n.starts_with(prefix))
+                    .map(|(i, _)| *i)
                     .collect()
             };
             let (secret_groups, label_groups) = (groups("secret"), groups("label"));
@@ -259,7 +324,7 @@ pub(crate) fn compile(
                 problems.push(err("window must be at least 1 byte".into()));
                 bad = true;
             }
-            if regex.is_match(b"") {
+            if hir.properties().minimum_len() == Some(0) {
                 problems.push(err("regex matches the empty string".into()));
                 bad = true;
             }
@@ -271,7 +336,10 @@ pub(crate) fn compile(
                 title: def.title,
                 severity: def.severity,
                 keywords: def.keywords,
-                regex,
+                regex: LazyRegex {
+                    pattern: def.regex,
+                    compiled: OnceLock::new(),
+                },
                 secret_groups,
                 label_groups,
                 remediation: def.remediation,

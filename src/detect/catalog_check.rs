@@ -42,6 +42,13 @@ pub fn check_catalog(files: &[(&str, &str)]) -> Vec<String> {
                 continue;
             }
         };
+        let regex = match s.regex.compile() {
+            Ok(r) => r,
+            Err(e) => {
+                problem(format!("regex does not compile: {e}"));
+                continue;
+            }
+        };
         let contains_kw =
             |text: &str, k: &str| text.to_ascii_lowercase().contains(&k.to_ascii_lowercase());
         for k in &s.keywords {
@@ -53,7 +60,7 @@ pub fn check_catalog(files: &[(&str, &str)]) -> Vec<String> {
             if !s.keywords.iter().any(|k| contains_kw(e, k)) {
                 problem(format!("example {} contains none of the keywords", n + 1));
             }
-            if !s.regex.is_match(e.as_bytes()) {
+            if !regex.is_match(e.as_bytes()) {
                 problem(format!("example {} does not match the regex", n + 1));
             } else if single.scan_all(e.as_bytes()).is_empty() {
                 problem(format!("example {} is not found by the engine", n + 1));

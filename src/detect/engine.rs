@@ -70,13 +70,18 @@ thread_local! {
 pub(crate) struct Matcher {
     /// The signatures, indexed by [`RawMatch::rule`].
     pub sigs: Vec<Signature>,
-    /// One automaton over every keyword, ASCII case-insensitive: the fallback search.
-    ac: AhoCorasick,
+    /// One automaton over every keyword, ASCII case-insensitive: the search where no SIMD
+    /// searcher could be built (only then is it built).
+    ac: Option<AhoCorasick>,
     /// A SIMD (Teddy) searcher over the lowercased keywords, run on a lowercased copy of each
     /// chunk: the same hits as `ac`, about three times faster (62 keywords are too many for a
     /// case-insensitive prefilter, but lowercasing a chunk costs a tenth of the search). `None`
     /// where no SIMD searcher can be built (too many keywords, no SSSE3/NEON).
     packed: Option<aho_corasick::packed::Searcher>,
+    /// The searched keywords, lowercased (pattern ids index it; the tests build the DFA
+    /// fallback from it).
+    #[cfg_attr(not(test), allow(dead_code))]
+    patterns: Vec<String>,
     /// Automaton pattern id -> signatures to run on a hit: those having that keyword, and those
     /// having a keyword that could overlap it (the search does not report overlapping hits).
     pattern_rules: Vec<Vec<usize>>,
@@ -121,10 +126,7 @@ fn close_over_overlaps(patterns: &[String], rules: &[Vec<usize>]) -> Vec<Vec<usi
 /// occurrence of it is an occurrence of the shorter one, whose hits now dispatch its rules
 /// too (windows are widened by the longest keyword, which covers the shift). Fewer patterns
 /// make the SIMD search faster (62 -> 51 keywords: ~1.5x on a Debian tree).
-fn fold_subsumed(
-    patterns: Vec<String>,
-    rules: Vec<Vec<usize>>,
-) -> (Vec<String>, Vec<Vec<usize>>) {
+fn fold_subsumed(patterns: Vec<String>, rules: Vec<Vec<usize>>) -> (Vec<String>, Vec<Vec<usize>>) {
     let keep: Vec<bool> = patterns
         .iter()
         .map(|p| !patterns.iter().any(|q| q != p && p.contains(q.as_str())))
@@ -158,6 +160,16 @@ fn fold_subsumed(
     (kept, out_rules)
 }
 
+/// Without SIMD: a full DFA, a few hundred KiB for the catalog's keywords, the fastest
+/// case-insensitive search when there are too many keywords for a prefilter.
+fn dfa_over(patterns: &[String]) -> Result<AhoCorasick, aho_corasick::BuildError> {
+    AhoCorasickBuilder::new()
+        .ascii_case_insensitive(true)
+        .match_kind(MatchKind::Standard)
+        .kind(Some(aho_corasick::AhoCorasickKind::DFA))
+        .build(patterns)
+}
+
 impl Matcher {
     /// Build the single keyword automaton over every signature's keywords.
     pub fn new(sigs: &[Signature]) -> Result<Matcher, aho_corasick::BuildError> {
@@ -182,24 +194,22 @@ impl Matcher {
             }
         }
         let (patterns, pattern_rules) = fold_subsumed(patterns, pattern_rules);
-        // A full DFA: a few hundred KiB for the catalog's keywords, and the fastest search
-        // when there are too many case-insensitive keywords for a SIMD prefilter.
-        let ac = AhoCorasickBuilder::new()
-            .ascii_case_insensitive(true)
-            .match_kind(MatchKind::Standard)
-            .kind(Some(aho_corasick::AhoCorasickKind::DFA))
-            .build(&patterns)?;
         let packed = aho_corasick::packed::Config::new()
             .match_kind(aho_corasick::packed::MatchKind::LeftmostFirst)
             .builder()
             .extend(&patterns)
             .build();
+        let ac = match packed {
+            Some(_) => None,
+            None => Some(dfa_over(&patterns)?),
+        };
         let pattern_rules = close_over_overlaps(&patterns, &pattern_rules);
         let max_keyword = patterns.iter().map(String::len).max().unwrap_or(0);
         Ok(Matcher {
             sigs: sigs.to_vec(),
             ac,
             packed,
+            patterns,
             pattern_rules,
             max_keyword,
         })
@@ -234,7 +244,8 @@ impl Matcher {
             }),
             None => self
                 .ac
-                .find_iter(buf)
+                .iter()
+                .flat_map(|ac| ac.find_iter(buf))
                 .map(|m| (m.pattern().as_usize(), m.start(), m.end()))
                 .collect(),
         };
@@ -266,12 +277,18 @@ impl Matcher {
             let (Some(sig), Some(budget)) = (self.sigs.get(r), budget.get_mut(r)) else {
                 continue;
             };
+            if list.is_empty() {
+                continue;
+            }
+            let Some(regex) = sig.regex.get() else {
+                continue;
+            };
             let mut last_end = 0usize;
             for &(ws, we) in list {
                 let hay = &buf[..we];
                 let mut pos = ws.max(last_end);
                 while pos < we && *budget > 0 {
-                    let Some(caps) = sig.regex.captures_at(hay, pos) else {
+                    let Some(caps) = regex.captures_at(hay, pos) else {
                         break;
                     };
                     let Some(m) = caps.get(0) else { break };
@@ -342,9 +359,38 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_dfa_fallback_finds_what_the_simd_search_finds() {
+        let (sigs, problems) = crate::detect::catalog::compile(
+            crate::detect::catalog::BUILTIN_FILES,
+            &crate::detect::credfiles::reserved_ids(),
+        );
+        assert!(problems.is_empty());
+        let simd = Matcher::new(&sigs).unwrap();
+        assert!(simd.packed.is_some(), "this machine has a SIMD searcher");
+        let mut dfa = simd.clone();
+        dfa.packed = None;
+        dfa.ac = Some(dfa_over(&simd.patterns).unwrap());
+        let mut text = Vec::new();
+        for s in &simd.sigs {
+            for e in &s.examples {
+                text.extend_from_slice(e.as_bytes());
+                text.extend_from_slice(b"\n-- PASSWORD Token SeCrEt --\n");
+            }
+        }
+        let a = simd.scan_all(&text);
+        assert!(a.len() > simd.sigs.len() / 2, "{}", a.len());
+        assert_eq!(a, dfa.scan_all(&text));
+    }
+
+    #[test]
     fn keywords_containing_another_are_folded_into_it() {
         let (p, r) = fold_subsumed(
-            vec!["token".into(), "session_token".into(), "secret".into(), "auth_token".into()],
+            vec![
+                "token".into(),
+                "session_token".into(),
+                "secret".into(),
+                "auth_token".into(),
+            ],
             vec![vec![0], vec![1], vec![2], vec![3, 0]],
         );
         assert_eq!(p, ["token", "secret"]);
