@@ -11,7 +11,8 @@
 //! (type byte 3; first page at +4, total length at +8) whose bytes follow a chain of overflow
 //! pages (type 7, `hf_offset` bytes used on each, linked by the next-page field).
 //!
-//! Every page is visited once, in order; a page number, offset or length outside the file, an
+//! Every page is visited once, in order (bucket pages BDB never wrote are zeros, and skipped);
+//! a page number, offset or length outside the file, an
 //! overflow chain longer than the file or looping, a value above a cap: a [`BdbError`].
 
 use thiserror::Error;
@@ -151,11 +152,21 @@ impl<'a> HashDb<'a> {
         visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
     ) -> Result<(), BdbError> {
         for n in 1..self.pages {
-            let page = self.page(n)?;
-            let kind = page.get(25).copied().unwrap_or(0);
+            // Pages of other types (overflow, free, and bucket pages never written, which are
+            // all zeros) are skipped before their page number is checked.
+            let kind = self
+                .data
+                .get(
+                    (n as usize)
+                        .saturating_mul(self.page_size)
+                        .saturating_add(25),
+                )
+                .copied()
+                .unwrap_or(0);
             if kind != P_HASH && kind != P_HASH_UNSORTED {
                 continue;
             }
+            let page = self.page(n)?;
             let corrupt = |why| BdbError::CorruptPage { page: n, why };
             let nitems = self.endian.u16(page, 20).ok_or(corrupt("short"))?;
             let min_off = PAGE_HEADER + nitems * 2;
