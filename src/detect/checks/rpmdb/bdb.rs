@@ -381,6 +381,14 @@ mod tests {
     }
 
     #[test]
+    fn bucket_pages_never_written_are_skipped() {
+        // db_load leaves empty buckets as zero pages: page 1 here.
+        let mut f = file(&pairs(), 512, Endian::Little);
+        f[512..1024].fill(0);
+        assert_eq!(read(&f).unwrap(), pairs()[1..]);
+    }
+
+    #[test]
     fn rejects_other_files() {
         assert_eq!(read(b"").err(), Some(BdbError::NotHash));
         assert_eq!(read(&[0u8; 4096]).err(), Some(BdbError::NotHash));
