@@ -3,12 +3,13 @@
 //! A per-file check sees one file's bytes. Some judgements need several files: the effective
 //! sshd configuration is `sshd_config` plus the files it `Include`s, sudoers pulls in
 //! `/etc/sudoers.d`, a setuid binary is only suspicious when no package owns it, and a system
-//! binary is only tampered with when it differs from its package's `md5sums`.
+//! binary is only tampered with when it differs from its package (dpkg `md5sums`, rpm database).
 //!
 //! For those, the scanner calls [`Detector::scan_volume`] once per walked volume, after the walk,
 //! handing it a [`FileLookup`] over that volume. The checks read the few files they need through
 //! it (each read bounded by a size cap) and visit every regular file's metadata once (for the
-//! setuid check). Findings come back with `volume` empty, like [`Detector::scan_file`]'s.
+//! setuid check). Findings come back with `volume` empty, like [`Detector::scan_file`]'s; what a
+//! check could not read (a corrupt rpm database) comes back in [`VolumeFindings::errors`].
 
 use super::checks::volume;
 use super::{DetectOptions, Detector};
