@@ -3,16 +3,17 @@
 //! A per-file check sees one file's bytes. Some judgements need several files: the effective
 //! sshd configuration is `sshd_config` plus the files it `Include`s, sudoers pulls in
 //! `/etc/sudoers.d`, a setuid binary is only suspicious when no package owns it, and a system
-//! binary is only tampered with when it differs from its package's `md5sums`.
+//! binary is only tampered with when it differs from its package (dpkg `md5sums`, rpm database).
 //!
 //! For those, the scanner calls [`Detector::scan_volume`] once per walked volume, after the walk,
 //! handing it a [`FileLookup`] over that volume. The checks read the few files they need through
 //! it (each read bounded by a size cap) and visit every regular file's metadata once (for the
-//! setuid check). Findings come back with `volume` empty, like [`Detector::scan_file`]'s.
+//! setuid check). Findings come back with `volume` empty, like [`Detector::scan_file`]'s; what a
+//! check could not read (a corrupt rpm database) comes back in [`VolumeFindings::errors`].
 
 use super::checks::volume;
 use super::{DetectOptions, Detector};
-use crate::report::Finding;
+use crate::report::{Finding, ScanError};
 use std::collections::BTreeMap;
 
 /// Type of a filesystem entry, as a volume check needs it.
@@ -166,17 +167,29 @@ impl FileLookup for MemLookup {
     }
 }
 
+/// What the volume checks found on one volume, and what they could not read.
+#[derive(Debug, Default)]
+pub struct VolumeFindings {
+    /// Findings, sorted by path, offset and rule.
+    pub findings: Vec<Finding>,
+    /// Files a check needed but could not read or parse (a corrupt rpm database): the
+    /// scanner adds them to the volume's errors, so the scan says it could not verify.
+    pub errors: Vec<ScanError>,
+}
+
 impl Detector {
     /// Run the volume checks (effective sshd configuration, sudoers with its includes, setuid
-    /// files no package owns, dpkg-verified system binaries) over one volume.
+    /// files no package owns, system binaries verified against the dpkg or rpm database) over
+    /// one volume.
     ///
     /// The scanner calls this once per volume whose filesystem it walked, after the walk (it
     /// may run alongside the per-file content scan). Each finding has `path` set to the file it
     /// is about and `volume` empty (the caller fills it). Cost: a few dozen small reads, the
-    /// dpkg `*.list` files when setuid files exist, and the bytes of at most
-    /// a bounded list of sensitive binaries.
-    pub fn scan_volume(&self, lookup: &dyn FileLookup, opts: &DetectOptions) -> Vec<Finding> {
-        let mut findings: Vec<Finding> = volume::run(lookup)
+    /// dpkg `*.list` files or the rpm database when present, and the bytes of at most a
+    /// bounded list of sensitive binaries.
+    pub fn scan_volume(&self, lookup: &dyn FileLookup, opts: &DetectOptions) -> VolumeFindings {
+        let (hits, errors) = volume::run(lookup);
+        let mut findings: Vec<Finding> = hits
             .into_iter()
             .map(|(path, hit)| self.check_finding(hit, &path, opts).finding)
             .collect();
@@ -186,7 +199,7 @@ impl Detector {
                 .then_with(|| a.offset.cmp(&b.offset))
                 .then_with(|| a.rule.cmp(&b.rule))
         });
-        findings
+        VolumeFindings { findings, errors }
     }
 }
 
@@ -218,6 +231,7 @@ mod tests {
         let d = Detector::builtin().unwrap();
         assert!(
             d.scan_volume(&MemLookup::new(), &DetectOptions::default())
+                .findings
                 .is_empty()
         );
     }
@@ -232,7 +246,7 @@ mod tests {
             )
             .file("/etc/sudoers", "@includedir /etc/sudoers.d\n")
             .file("/etc/sudoers.d/build", "jenkins ALL=(ALL) NOPASSWD: ALL\n");
-        let f = d.scan_volume(&l, &DetectOptions::default());
+        let f = d.scan_volume(&l, &DetectOptions::default()).findings;
         let got: Vec<(&str, Option<&str>, Option<u64>)> = f
             .iter()
             .map(|f| (f.rule.as_str(), f.path.as_deref(), f.line))

@@ -140,7 +140,12 @@ pub fn finding_type(rule: &str) -> &'static str {
         "shell-history",
         "ssh-known-hosts",
     ];
-    const TAMPERING: &[&str] = &["dpkg-modified-file", "ld-so-preload", "setid-unowned"];
+    const TAMPERING: &[&str] = &[
+        "dpkg-modified-file",
+        "rpm-modified-file",
+        "ld-so-preload",
+        "setid-unowned",
+    ];
     if rule.starts_with("shadow-") || PASSWORDS.contains(&rule) {
         "Sensitive Data Identifications/Passwords"
     } else if rule.starts_with("sshd-") || rule == "sudo-nopasswd" {

@@ -1,5 +1,5 @@
 //! [`FileLookup`] over a real filesystem, for the checks that need several files of a volume
-//! (sshd_config and its includes, sudoers and sudoers.d, the dpkg database, setuid files).
+//! (sshd_config and its includes, sudoers and sudoers.d, the dpkg or rpm database, setuid files).
 //! Paths resolve like `open(2)` in a chroot: symbolic links are followed inside the volume.
 
 use crate::detect::{FileLookup, Meta, MetaKind};

@@ -305,10 +305,12 @@ fn scan_volume(
     vr.errors.append(&mut walked.errors);
     // Checks that need several files of the volume (sshd includes, sudoers.d, the package
     // database, setuid files): once per volume, before --quick narrows the file list.
-    let mut volume_findings = det.scan_volume(
+    let checked = det.scan_volume(
         &lookup::FsLookup::new(reader.as_ref(), &walked.files),
         &opts.detect,
     );
+    vr.errors.extend(checked.errors);
+    let mut volume_findings = checked.findings;
     drop(reader);
     if opts.quick {
         walked.files.retain(|f| quick::is_well_known(&f.path));

@@ -16,6 +16,7 @@ pub(crate) mod host_keys;
 pub(crate) mod identity;
 pub(crate) mod miner;
 pub(crate) mod packages;
+pub(crate) mod rpmdb;
 pub(crate) mod shadow;
 pub(crate) mod ssh_client;
 pub(crate) mod sshd;
@@ -70,6 +71,7 @@ pub(crate) const CHECK_RULES: &[CheckRule] = &[
     sudoers::RULE,
     packages::SETID_RULE,
     packages::MODIFIED_RULE,
+    packages::RPM_MODIFIED_RULE,
 ];
 
 /// One finding produced by a check, before it gets its rule's title and remediation.

@@ -1,23 +1,32 @@
 //! Package-database checks, for vetting third-party images: setuid/setgid files that no package
-//! owns, and sensitive system files whose content differs from their dpkg package's `md5sums`.
+//! owns, and sensitive system files whose content differs from what their package installed.
 //!
-//! **Ownership** comes from dpkg's `/var/lib/dpkg/info/*.list`. rpm's database (sqlite or
-//! Berkeley DB) is not read: on rpm systems, and on systems with no package database, setid
-//! files are compared with a built-in list of the setid files stock distributions ship, and
-//! the finding says which comparison was made (medium, as it is less certain than dpkg's).
-//! An unowned setuid-root file is a classic backdoor: high.
+//! **Ownership** comes from dpkg's `/var/lib/dpkg/info/*.list`, or from the rpm database
+//! (`rpmdb.sqlite` or the older Berkeley DB `Packages`, read by [`super::rpmdb`]): the union of
+//! every installed package's files. An unowned setuid-root file is a classic backdoor: high.
+//! On systems with no package database amiscan reads (none at all, SUSE's ndb `Packages.db`,
+//! or an rpm database that cannot be read), setid files are compared with a built-in list of
+//! the setid files stock distributions ship, and the finding says which comparison was made
+//! (medium, as it is less certain). An rpm database that cannot be read, or some of whose
+//! package headers do not decode, is also a scan error naming the file: the scan could not
+//! verify, and says so.
 //!
 //! **Content**: reading and hashing every packaged file is costly, so only a bounded set is
-//! verified against `/var/lib/dpkg/info/*.md5sums`: PAM modules (`*/security/*.so`), a list of
-//! binaries rootkits replace (`ls`, `ps`, `ss`, `sshd`, `sudo`, `login`, ...), `libkeyutils`
-//! (Ebury), and every setid file. Files already hashed by the scanner come from
-//! [`FileLookup::md5`]; others are read (at most [`MAX_VERIFY_FILES`] files of at most
-//! [`MAX_VERIFY_BYTES`] each). Diverted files (`/var/lib/dpkg/diversions`) are skipped.
-//! A mismatch is high: a replaced login path or PAM module is how credentials get stolen.
+//! verified: PAM modules (`*/security/*.so`), a list of binaries rootkits replace (`ls`, `ps`,
+//! `ss`, `sshd`, `sudo`, `login`, ...), `libkeyutils` (Ebury), and every setid file. dpkg's
+//! digests are the MD5s of `/var/lib/dpkg/info/*.md5sums` (diverted files,
+//! `/var/lib/dpkg/diversions`, are skipped); rpm's are each package's `FILEDIGESTS` in its
+//! `FILEDIGESTALGO` (MD5, SHA-1, SHA-224/256/384/512), skipping configuration and ghost files,
+//! files not installed and files packaged with `%verify(not md5)`. A path several rpm packages
+//! list (multilib) is modified only when it matches none of them. MD5s already computed by the
+//! scanner come from [`FileLookup::md5`]; other files are read (at most [`MAX_VERIFY_FILES`]
+//! files of at most [`MAX_VERIFY_BYTES`] each). A mismatch is high (`dpkg-modified-file`,
+//! `rpm-modified-file`): a replaced login path or PAM module is how credentials get stolen.
 
+use super::rpmdb;
 use super::{CheckHit, CheckRule, file_name};
 use crate::detect::lookup::{FileLookup, Meta};
-use crate::report::Severity;
+use crate::report::{ScanError, Severity};
 use md5::{Digest, Md5};
 use std::collections::{BTreeMap, HashSet};
 
@@ -36,6 +45,15 @@ pub(crate) const MODIFIED_RULE: CheckRule = CheckRule {
     title: "System file differs from its package",
     severity: Severity::High,
     remediation: "Reinstall the package (`apt-get install --reinstall PACKAGE`) and find out what replaced the file; a modified login path or PAM module captures credentials. Do not share the image until explained.",
+    suppresses: &[],
+};
+
+/// A file that differs from its rpm package.
+pub(crate) const RPM_MODIFIED_RULE: CheckRule = CheckRule {
+    id: "rpm-modified-file",
+    title: "System file differs from its rpm package",
+    severity: Severity::High,
+    remediation: "Check it with `rpm -Vf FILE`, reinstall the package (`dnf reinstall PACKAGE` or `yum reinstall PACKAGE`) and find out what replaced the file; a modified login path or PAM module captures credentials. Do not share the image until explained.",
     suppresses: &[],
 };
 
@@ -157,14 +175,6 @@ const STOCK_SETID: &[&str] = &[
     "/usr/sbin/usernetctl",
 ];
 
-/// Where rpm keeps its database.
-const RPM_DBS: &[&str] = &[
-    "/var/lib/rpm/rpmdb.sqlite",
-    "/var/lib/rpm/Packages",
-    "/usr/lib/sysimage/rpm/rpmdb.sqlite",
-    "/usr/lib/sysimage/rpm/Packages",
-];
-
 /// The same file under merged `/usr`: `/bin/x` <-> `/usr/bin/x` (and `sbin`, `lib*`).
 fn usrmerge_alias(path: &str) -> Option<String> {
     if let Some(rest) = path.strip_prefix("/usr") {
@@ -211,8 +221,12 @@ fn info_files(lookup: &dyn FileLookup, ext: &str) -> Vec<(String, String)> {
     out
 }
 
-/// Findings about package ownership and integrity for the volume.
-pub(crate) fn check(lookup: &dyn FileLookup) -> Vec<(String, CheckHit)> {
+/// Findings about package ownership and integrity for the volume. A package database that
+/// exists but cannot be read (wholly or in part) is pushed to `errors`, naming the file.
+pub(crate) fn check(
+    lookup: &dyn FileLookup,
+    errors: &mut Vec<ScanError>,
+) -> Vec<(String, CheckHit)> {
     let mut setid: BTreeMap<String, Meta> = BTreeMap::new();
     lookup.for_each_file(&mut |path, meta| {
         if meta.mode & 0o6000 != 0 && setid.len() < MAX_SETID {
@@ -220,23 +234,60 @@ pub(crate) fn check(lookup: &dyn FileLookup) -> Vec<(String, CheckHit)> {
         }
     });
     let dpkg = lookup.metadata("/var/lib/dpkg/status").is_some() || !lookup.list(INFO).is_empty();
-    let mut out = Vec::new();
     if dpkg {
-        out.extend(unowned_dpkg(lookup, &setid));
+        let mut out = unowned_dpkg(lookup, &setid);
         out.extend(modified(lookup, &setid));
-    } else {
-        let basis = if RPM_DBS.iter().any(|p| lookup.metadata(p).is_some()) {
-            "rpm database not read; not in amiscan's list of stock setid files"
-        } else {
-            "no package database found; not in amiscan's list of stock setid files"
-        };
-        for (path, meta) in &setid {
-            let alias = usrmerge_alias(path);
-            let stock = STOCK_SETID.contains(&path.as_str())
-                || alias.as_deref().is_some_and(|a| STOCK_SETID.contains(&a));
-            if !stock {
-                out.push(setid_hit(path, meta, Severity::Medium, basis));
+        return out;
+    }
+    let basis = if let Some((path, backend)) = rpmdb::find(lookup) {
+        match rpm::check(lookup, path, backend, &setid) {
+            Ok((hits, stats)) => {
+                if stats.bad_headers > 0 {
+                    errors.push(ScanError {
+                        path: Some(path.to_string()),
+                        message: format!(
+                            "rpm {} database: {} of {} package headers could not be decoded \
+                             (first: {}); the files of those packages count as unowned and \
+                             unverified",
+                            backend.name(),
+                            stats.bad_headers,
+                            stats.bad_headers.saturating_add(stats.packages),
+                            stats.first_bad.as_deref().unwrap_or("?"),
+                        ),
+                    });
+                }
+                return hits;
             }
+            Err(e) => {
+                errors.push(ScanError {
+                    path: Some(path.to_string()),
+                    message: format!(
+                        "rpm {} database could not be read: {e}; package ownership and file \
+                         contents were not verified (setuid/setgid files were compared with \
+                         amiscan's built-in list instead)",
+                        backend.name()
+                    ),
+                });
+                format!(
+                    "rpm database {path} unreadable; not in amiscan's list of stock setid files"
+                )
+            }
+        }
+    } else if let Some(p) = rpmdb::UNREAD_DB_PATHS
+        .iter()
+        .find(|p| lookup.metadata(p).is_some())
+    {
+        format!("rpm ndb database {p} not read; not in amiscan's list of stock setid files")
+    } else {
+        "no package database found; not in amiscan's list of stock setid files".to_string()
+    };
+    let mut out = Vec::new();
+    for (path, meta) in &setid {
+        let alias = usrmerge_alias(path);
+        let stock = STOCK_SETID.contains(&path.as_str())
+            || alias.as_deref().is_some_and(|a| STOCK_SETID.contains(&a));
+        if !stock {
+            out.push(setid_hit(path, meta, Severity::Medium, &basis));
         }
     }
     out
@@ -263,6 +314,16 @@ fn setid_hit(path: &str, meta: &Meta, severity: Severity, basis: &str) -> (Strin
     )
 }
 
+/// `setid` paths and their usrmerge aliases: the paths whose ownership matters.
+fn wanted(setid: &BTreeMap<String, Meta>) -> HashSet<String> {
+    let mut wanted: HashSet<String> = HashSet::new();
+    for p in setid.keys() {
+        wanted.insert(p.clone());
+        wanted.extend(usrmerge_alias(p));
+    }
+    wanted
+}
+
 /// Setid files no dpkg `*.list` names.
 fn unowned_dpkg(
     lookup: &dyn FileLookup,
@@ -271,11 +332,7 @@ fn unowned_dpkg(
     if setid.is_empty() {
         return Vec::new();
     }
-    let mut wanted: HashSet<String> = HashSet::new();
-    for p in setid.keys() {
-        wanted.insert(p.clone());
-        wanted.extend(usrmerge_alias(p));
-    }
+    let wanted = wanted(setid);
     let mut owned: HashSet<String> = HashSet::new();
     for (_, list) in info_files(lookup, "list") {
         let Some(data) = lookup.read(&list, MAX_INFO_BYTES) else {
@@ -290,6 +347,15 @@ fn unowned_dpkg(
             }
         }
     }
+    unowned(setid, &owned, "no dpkg package lists it")
+}
+
+/// Setid files not in `owned` (nor their usrmerge aliases): high for setuid root.
+fn unowned(
+    setid: &BTreeMap<String, Meta>,
+    owned: &HashSet<String>,
+    basis: &str,
+) -> Vec<(String, CheckHit)> {
     setid
         .iter()
         .filter(|(p, _)| {
@@ -301,7 +367,7 @@ fn unowned_dpkg(
             } else {
                 Severity::Medium
             };
-            setid_hit(p, meta, severity, "no dpkg package lists it")
+            setid_hit(p, meta, severity, basis)
         })
         .collect()
 }
@@ -319,13 +385,9 @@ fn diversions(lookup: &dyn FileLookup) -> HashSet<String> {
         .collect()
 }
 
-/// The MD5 of the file at `path` (or its usrmerge alias), from the scanner or read here.
-fn md5_of(lookup: &dyn FileLookup, path: &str, budget: &mut usize) -> Option<[u8; 16]> {
-    let candidates = std::iter::once(path.to_string()).chain(usrmerge_alias(path));
-    for p in candidates {
-        if let Some(d) = lookup.md5(&p) {
-            return Some(d);
-        }
+/// The bytes of the file at `path` (or its usrmerge alias), within the verification budget.
+fn verify_bytes(lookup: &dyn FileLookup, path: &str, budget: &mut usize) -> Option<Vec<u8>> {
+    for p in std::iter::once(path.to_string()).chain(usrmerge_alias(path)) {
         let Some(meta) = lookup.metadata(&p) else {
             continue;
         };
@@ -333,11 +395,20 @@ fn md5_of(lookup: &dyn FileLookup, path: &str, budget: &mut usize) -> Option<[u8
             return None;
         }
         *budget -= 1;
-        if let Some(data) = lookup.read(&p, MAX_VERIFY_BYTES) {
-            return Some(Md5::digest(&data).into());
-        }
+        return lookup.read(&p, MAX_VERIFY_BYTES);
     }
     None
+}
+
+/// The MD5 of the file at `path` (or its usrmerge alias), from the scanner or read here.
+fn md5_of(lookup: &dyn FileLookup, path: &str, budget: &mut usize) -> Option<[u8; 16]> {
+    let candidates = std::iter::once(path.to_string()).chain(usrmerge_alias(path));
+    for p in candidates {
+        if let Some(d) = lookup.md5(&p) {
+            return Some(d);
+        }
+    }
+    verify_bytes(lookup, path, budget).map(|data| Md5::digest(&data).into())
 }
 
 /// Sensitive packaged files (and setid files) whose MD5 differs from dpkg's `md5sums`.
@@ -392,10 +463,20 @@ fn modified(lookup: &dyn FileLookup, setid: &BTreeMap<String, Meta>) -> Vec<(Str
     out
 }
 
+mod rpm;
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::detect::lookup::MemLookup;
+
+    /// The findings of `check`, asserting no scan error.
+    fn check_all(l: &MemLookup) -> Vec<(String, CheckHit)> {
+        let mut errors = Vec::new();
+        let out = check(l, &mut errors);
+        assert!(errors.is_empty(), "{errors:?}");
+        out
+    }
 
     fn md5hex(data: &[u8]) -> String {
         hex::encode(Md5::digest(data))
@@ -437,7 +518,7 @@ mod tests {
     #[test]
     fn a_clean_dpkg_system_with_only_wall_unowned() {
         // wall is not in any list here: a setgid-only finding at medium.
-        let got: Vec<(String, &str, Severity)> = check(&debian())
+        let got: Vec<(String, &str, Severity)> = check_all(&debian())
             .into_iter()
             .map(|(p, h)| (p, h.rule, h.severity))
             .collect();
@@ -458,7 +539,7 @@ mod tests {
             "pam_unix with a logger",
         );
         l.add("/tmp/.x/bash", 0o4755, "copy of bash");
-        let got: Vec<(String, &str, String)> = check(&l)
+        let got: Vec<(String, &str, String)> = check_all(&l)
             .into_iter()
             .map(|(p, h)| (p, h.rule, h.evidence))
             .collect();
@@ -489,23 +570,234 @@ mod tests {
             "/usr/bin/ps\n/usr/bin/ps.distrib\nlocal\n",
         );
         assert!(
-            check(&l)
+            check_all(&l)
                 .iter()
                 .all(|(_, h)| h.rule != "dpkg-modified-file")
         );
     }
 
     #[test]
-    fn rpm_systems_use_the_stock_list() {
+    fn an_unreadable_rpm_database_is_an_error_and_the_stock_list_is_used() {
         let mut l = MemLookup::new().file("/var/lib/rpm/rpmdb.sqlite", "SQLite format 3\0");
         l.add("/usr/bin/passwd", 0o4755, "x");
         l.add("/usr/libexec/openssh/ssh-keysign", 0o2555, "x");
         l.add("/usr/local/bin/helper", 0o4755, "x");
-        let got = check(&l);
+        let mut errors = Vec::new();
+        let got = check(&l, &mut errors);
         assert_eq!(got.len(), 1);
         assert_eq!(got[0].0, "/usr/local/bin/helper");
         assert_eq!(got[0].1.severity, Severity::Medium);
-        assert!(got[0].1.evidence.contains("rpm database not read"));
+        assert!(
+            got[0]
+                .1
+                .evidence
+                .contains("rpm database /var/lib/rpm/rpmdb.sqlite unreadable")
+        );
+        assert_eq!(errors.len(), 1);
+        assert_eq!(errors[0].path.as_deref(), Some("/var/lib/rpm/rpmdb.sqlite"));
+        assert!(
+            errors[0]
+                .message
+                .starts_with("rpm sqlite database could not be read: sqlite: "),
+            "{}",
+            errors[0].message
+        );
+    }
+
+    #[test]
+    fn systems_without_a_database_use_the_stock_list() {
+        let mut l = MemLookup::new();
+        l.add("/usr/bin/passwd", 0o4755, "x");
+        l.add("/usr/local/bin/helper", 0o4755, "x");
+        let got = check_all(&l);
+        assert_eq!(got.len(), 1);
+        assert!(got[0].1.evidence.contains("no package database found"));
+        let l = l.file("/usr/lib/sysimage/rpm/Packages.db", "ndb");
+        let got = check_all(&l);
+        assert!(got[0].1.evidence.contains("rpm ndb database"));
+    }
+
+    fn sha256hex(data: &[u8]) -> String {
+        hex::encode(sha2::Sha256::digest(data))
+    }
+
+    /// An rpm volume whose Berkeley DB `Packages` lists sudo (setuid) and procps (ps), with
+    /// pam (two packages list pam_unix.so, as multilib would, one with another digest).
+    fn rpm_bdb(endian: rpmdb::bdb::Endian) -> MemLookup {
+        use rpmdb::header::build::package;
+        let sudo = package(
+            "sudo",
+            &[
+                ("/usr/bin/sudo", 0o104111, 0, &sha256hex(b"sudo original")),
+                ("/etc/sudoers", 0o100440, 1, &sha256hex(b"stock sudoers")),
+            ],
+        );
+        let procps = package(
+            "procps-ng",
+            &[("/usr/bin/ps", 0o100755, 0, &sha256hex(b"ps original"))],
+        );
+        let pam = package(
+            "pam",
+            &[(
+                "/usr/lib64/security/pam_unix.so",
+                0o100755,
+                0,
+                &sha256hex(b"pam_unix original"),
+            )],
+        );
+        let pam32 = package(
+            "pam32",
+            &[(
+                "/usr/lib64/security/pam_unix.so",
+                0o100755,
+                0,
+                &sha256hex(b"pam_unix other arch"),
+            )],
+        );
+        let key = |n: u32| match endian {
+            rpmdb::bdb::Endian::Little => n.to_le_bytes().to_vec(),
+            rpmdb::bdb::Endian::Big => n.to_be_bytes().to_vec(),
+        };
+        let pairs = vec![
+            (key(0), key(4)),
+            (key(1), sudo),
+            (key(2), procps),
+            (key(3), pam),
+            (key(4), pam32),
+        ];
+        let db = rpmdb::bdb::build::file(&pairs, 4096, endian);
+        let mut l = MemLookup::new()
+            .file("/var/lib/rpm/Packages", db)
+            .file("/usr/bin/ps", "ps original")
+            .file("/etc/sudoers", "edited sudoers")
+            .file("/usr/lib64/security/pam_unix.so", "pam_unix other arch");
+        l.add("/usr/bin/sudo", 0o4111, "sudo original");
+        l
+    }
+
+    #[test]
+    fn a_clean_rpm_system_has_no_findings() {
+        for e in [rpmdb::bdb::Endian::Little, rpmdb::bdb::Endian::Big] {
+            assert_eq!(check_all(&rpm_bdb(e)), []);
+        }
+    }
+
+    #[test]
+    fn rpm_backdoors_are_found() {
+        let mut l = rpm_bdb(rpmdb::bdb::Endian::Little)
+            .file("/usr/bin/ps", "ps trojaned")
+            .file("/usr/lib64/security/pam_unix.so", "pam_unix with a logger");
+        l.add("/usr/bin/sudo", 0o4111, "sudo trojaned");
+        l.add("/usr/local/bin/.x", 0o4755, "copy of bash");
+        let got: Vec<(String, &str, String)> = check_all(&l)
+            .into_iter()
+            .map(|(p, h)| (p, h.rule, h.evidence))
+            .collect();
+        let rules: Vec<(&str, &str)> = got.iter().map(|g| (g.0.as_str(), g.1)).collect();
+        assert_eq!(
+            rules,
+            [
+                ("/usr/local/bin/.x", "setid-unowned"),
+                ("/usr/bin/ps", "rpm-modified-file"),
+                ("/usr/bin/sudo", "rpm-modified-file"),
+                ("/usr/lib64/security/pam_unix.so", "rpm-modified-file"),
+            ]
+        );
+        assert_eq!(
+            got[0].2,
+            "setuid (owner uid 0) mode 4755: no rpm package lists it \
+             (Berkeley DB database /var/lib/rpm/Packages)"
+        );
+        assert_eq!(
+            got[1].2,
+            format!(
+                "content differs from package procps-ng-1.0-1 in the rpm Berkeley DB database \
+                 /var/lib/rpm/Packages (SHA256 expected {}, found {})",
+                sha256hex(b"ps original"),
+                sha256hex(b"ps trojaned")
+            )
+        );
+    }
+
+    #[test]
+    fn rpm_sqlite_with_wal() {
+        use rpmdb::header::build::package;
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("db");
+        let c = rusqlite::Connection::open(&p).unwrap();
+        c.execute_batch(
+            "PRAGMA journal_mode=WAL; PRAGMA wal_autocheckpoint=0;
+             CREATE TABLE Packages (hnum INTEGER PRIMARY KEY AUTOINCREMENT, blob BLOB NOT NULL);
+             PRAGMA wal_checkpoint(TRUNCATE);",
+        )
+        .unwrap();
+        let ps = package(
+            "procps-ng",
+            &[("/usr/bin/ps", 0o100755, 0, &sha256hex(b"ps original"))],
+        );
+        c.execute("INSERT INTO Packages VALUES (1, ?1)", [&ps])
+            .unwrap();
+        let db = std::fs::read(&p).unwrap();
+        let wal = std::fs::read(dir.path().join("db-wal")).unwrap();
+        let mut l = MemLookup::new()
+            .file("/var/lib/rpm/rpmdb.sqlite", db)
+            .file("/usr/bin/ps", "ps trojaned");
+        // The package lives only in the WAL: without it, ps is not verified.
+        assert_eq!(check_all(&l), []);
+        l = l.file("/var/lib/rpm/rpmdb.sqlite-wal", wal);
+        let got = check_all(&l);
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].1.rule, "rpm-modified-file");
+        assert!(
+            got[0]
+                .1
+                .evidence
+                .contains("procps-ng-1.0-1 in the rpm sqlite database")
+        );
+    }
+
+    #[test]
+    fn corrupt_rpm_headers_are_reported_and_the_rest_used() {
+        use rpmdb::header::build::package;
+        let e = rpmdb::bdb::Endian::Little;
+        let ps = package(
+            "procps-ng",
+            &[("/usr/bin/ps", 0o100755, 0, &sha256hex(b"ps original"))],
+        );
+        let pairs = vec![
+            (1u32.to_le_bytes().to_vec(), ps),
+            (2u32.to_le_bytes().to_vec(), b"\0\0\0\x01garbage".to_vec()),
+        ];
+        let mut l = MemLookup::new()
+            .file(
+                "/var/lib/rpm/Packages",
+                rpmdb::bdb::build::file(&pairs, 4096, e),
+            )
+            .file("/usr/bin/ps", "ps trojaned");
+        l.add("/usr/bin/helper", 0o4755, "x");
+        let mut errors = Vec::new();
+        let got = check(&l, &mut errors);
+        assert_eq!(got.len(), 2);
+        assert_eq!(errors.len(), 1);
+        assert!(
+            errors[0]
+                .message
+                .starts_with("rpm Berkeley DB database: 1 of 2 package headers could not"),
+            "{}",
+            errors[0].message
+        );
+        // A database with no decodable header: an error, and the stock list.
+        let l = MemLookup::new().file(
+            "/var/lib/rpm/Packages",
+            rpmdb::bdb::build::file(&pairs[1..], 4096, e),
+        );
+        let mut errors = Vec::new();
+        check(&l, &mut errors);
+        assert!(
+            errors[0]
+                .message
+                .contains("no package header could be decoded")
+        );
     }
 
     #[test]

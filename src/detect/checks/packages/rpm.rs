@@ -1,0 +1,137 @@
+//! The package checks on an rpm system: ownership and content verified against the rpm
+//! database (see the parent module for what is checked and why).
+
+use super::{
+    MAX_VERIFY_FILES, RPM_MODIFIED_RULE, sensitive, unowned, usrmerge_alias, verify_bytes, wanted,
+};
+use crate::detect::checks::rpmdb::{self, Backend, DigestAlgo, ReadStats, RpmDbError};
+use crate::detect::checks::{CheckHit, clip};
+use crate::detect::lookup::{FileLookup, Meta};
+use md5::{Digest, Md5};
+use std::collections::{BTreeMap, HashSet};
+
+/// Most (path, package) digests kept for verification.
+const MAX_EXPECTED: usize = 4 * MAX_VERIFY_FILES;
+
+/// What one package says a file's content is.
+struct Expected {
+    nvr: String,
+    algo: DigestAlgo,
+    digest: Vec<u8>,
+}
+
+/// Ownership and content findings from the rpm database at `path`.
+pub(super) fn check(
+    lookup: &dyn FileLookup,
+    path: &str,
+    backend: Backend,
+    setid: &BTreeMap<String, Meta>,
+) -> Result<(Vec<(String, CheckHit)>, ReadStats), RpmDbError> {
+    let wanted = wanted(setid);
+    let mut owned: HashSet<String> = HashSet::new();
+    let mut expected: BTreeMap<String, Vec<Expected>> = BTreeMap::new();
+    let mut kept = 0usize;
+    let stats = rpmdb::for_each_package(lookup, path, backend, &mut |pkg| {
+        let mut nvr = None;
+        for f in &pkg.files {
+            if wanted.contains(&f.path) {
+                owned.insert(f.path.clone());
+            }
+            let is_setid = setid.contains_key(&f.path)
+                || usrmerge_alias(&f.path).is_some_and(|a| setid.contains_key(&a));
+            if !(sensitive(&f.path) || is_setid) || !f.verifiable() || kept >= MAX_EXPECTED {
+                continue;
+            }
+            kept += 1;
+            expected.entry(f.path.clone()).or_default().push(Expected {
+                nvr: nvr.get_or_insert_with(|| pkg.nvr()).clone(),
+                algo: pkg.algo,
+                digest: f.digest.clone(),
+            });
+        }
+    })?;
+    let basis = format!(
+        "no rpm package lists it ({} database {path})",
+        backend.name()
+    );
+    let mut out = unowned(setid, &owned, &basis);
+    out.extend(modified(lookup, path, backend, &expected));
+    Ok((out, stats))
+}
+
+/// `data`'s digest in `algo`, `None` for an unknown algorithm.
+fn digest(algo: DigestAlgo, data: &[u8]) -> Option<Vec<u8>> {
+    Some(match algo {
+        DigestAlgo::Md5 => Md5::digest(data).to_vec(),
+        DigestAlgo::Sha1 => sha1::Sha1::digest(data).to_vec(),
+        DigestAlgo::Sha224 => sha2::Sha224::digest(data).to_vec(),
+        DigestAlgo::Sha256 => sha2::Sha256::digest(data).to_vec(),
+        DigestAlgo::Sha384 => sha2::Sha384::digest(data).to_vec(),
+        DigestAlgo::Sha512 => sha2::Sha512::digest(data).to_vec(),
+        DigestAlgo::Unknown(_) => return None,
+    })
+}
+
+/// Files whose content matches none of the packages that list them.
+fn modified(
+    lookup: &dyn FileLookup,
+    db: &str,
+    backend: Backend,
+    expected: &BTreeMap<String, Vec<Expected>>,
+) -> Vec<(String, CheckHit)> {
+    let mut budget = MAX_VERIFY_FILES;
+    let mut out = Vec::new();
+    for (path, exp) in expected {
+        if exp.iter().all(|e| matches!(e.algo, DigestAlgo::Unknown(_))) {
+            continue;
+        }
+        // MD5 packages can use the scanner's digest without reading the file again.
+        let scanner_md5 = std::iter::once(path.clone())
+            .chain(usrmerge_alias(path))
+            .find_map(|p| lookup.md5(&p));
+        let mut data = None;
+        let mut actual_of = |algo: DigestAlgo| -> Option<Vec<u8>> {
+            if let (DigestAlgo::Md5, Some(m)) = (algo, scanner_md5) {
+                return Some(m.to_vec());
+            }
+            if data.is_none() {
+                data = Some(verify_bytes(lookup, path, &mut budget));
+            }
+            digest(algo, data.as_ref()?.as_deref()?)
+        };
+        let mut first_mismatch = None;
+        let mut matched = false;
+        for e in exp {
+            let Some(actual) = actual_of(e.algo) else {
+                continue;
+            };
+            if actual == e.digest {
+                matched = true;
+                break;
+            }
+            first_mismatch.get_or_insert((e, actual));
+        }
+        let (false, Some((e, actual))) = (matched, first_mismatch) else {
+            continue;
+        };
+        let evidence = format!(
+            "content differs from package {} in the rpm {} database {db} ({} expected {}, found {})",
+            clip(&e.nvr, 80),
+            backend.name(),
+            e.algo.name(),
+            hex::encode(&e.digest),
+            hex::encode(&actual)
+        );
+        let fp = format!("{path}:{}", hex::encode(&actual));
+        out.push((
+            path.clone(),
+            CheckHit::file(
+                &RPM_MODIFIED_RULE,
+                RPM_MODIFIED_RULE.severity,
+                evidence,
+                fp.as_bytes(),
+            ),
+        ));
+    }
+    out
+}
