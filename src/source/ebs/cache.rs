@@ -1,15 +1,21 @@
-//! A bounded LRU cache of whole blocks.
+//! A bounded LRU cache of whole blocks, where blocks a sequential reader has left behind can be
+//! marked first to evict.
 
 use std::collections::{BTreeMap, HashMap};
 
 /// An immutable, shared block of bytes.
 pub(crate) type Block = std::sync::Arc<[u8]>;
 
+/// Stamps of blocks in use start here; demoted blocks get stamps below it, so they go first.
+const USED: u64 = 1 << 62;
+
 /// Least-recently-used cache holding at most `capacity` blocks.
 #[derive(Debug)]
 pub(crate) struct BlockCache {
     capacity: usize,
     tick: u64,
+    /// Stamps of demoted blocks (below [`USED`]), in the order they were demoted.
+    low: u64,
     map: HashMap<u64, (Block, u64)>,
     order: BTreeMap<u64, u64>,
 }
@@ -18,7 +24,8 @@ impl BlockCache {
     pub(crate) fn new(capacity: usize) -> Self {
         BlockCache {
             capacity,
-            tick: 0,
+            tick: USED,
+            low: 0,
             map: HashMap::new(),
             order: BTreeMap::new(),
         }
@@ -58,6 +65,21 @@ impl BlockCache {
         }
     }
 
+    /// Mark the block first to evict (a sequential reader moved past it): demoted blocks go
+    /// before every other block, the earliest demoted first. A later `get` restores it.
+    pub(crate) fn demote(&mut self, index: u64) {
+        let Some((_, stamp)) = self.map.get_mut(&index) else {
+            return;
+        };
+        if *stamp < USED {
+            return;
+        }
+        self.order.remove(stamp);
+        self.low = (self.low + 1) % USED;
+        *stamp = self.low;
+        self.order.insert(self.low, index);
+    }
+
     pub(crate) fn capacity(&self) -> usize {
         self.capacity
     }
@@ -79,6 +101,15 @@ mod tests {
         assert!(c.get(1).is_some());
         c.insert(3, blk(3));
         assert!(c.contains(1) && c.contains(3) && !c.contains(2));
+        // A demoted block goes first, even before older ones.
+        c.demote(3);
+        c.insert(4, blk(4));
+        assert!(c.contains(1) && c.contains(4) && !c.contains(3));
+        // A block read again after it was demoted is in use again.
+        c.demote(1);
+        assert!(c.get(1).is_some());
+        c.insert(5, blk(5));
+        assert!(c.contains(1) && c.contains(5) && !c.contains(4));
         let mut z = BlockCache::new(0);
         z.insert(1, blk(1));
         assert!(!z.contains(1));

@@ -652,14 +652,22 @@ impl Inner {
         }
     }
 
-    /// Remember a read of blocks `first..=last`; true when it continues an earlier read.
+    /// Remember a read of blocks `first..=last`; true when it continues a recent stream (starts
+    /// in the block where the stream's last read ended, or in the next). When the stream moved
+    /// on past that block, the block is marked first to evict: a reader scanning the volume in
+    /// order will not come back to it, while the blocks the walk read earlier (directories,
+    /// inode tables, package lists) will be read again by the content scan.
     fn note_sequential(&self, first: u64, last: u64) -> bool {
         let mut s = lock(&self.streams);
         if let Some(pos) = s
             .iter()
             .position(|&end| first == end || first == end.saturating_add(1))
         {
-            s.remove(pos);
+            if let Some(end) = s.remove(pos)
+                && first > end
+            {
+                lock(&self.cache).demote(end);
+            }
             s.push_back(last);
             return true;
         }
