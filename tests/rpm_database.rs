@@ -26,8 +26,13 @@ fn images() -> &'static Path {
 }
 
 fn scan(img: &Path) -> Value {
+    scan_with(img, &[])
+}
+
+fn scan_with(img: &Path, extra: &[&str]) -> Value {
     let out = Command::new(env!("CARGO_BIN_EXE_amiscan"))
         .args(["scan", "--format", "json", "--no-progress"])
+        .args(extra)
         .arg(img)
         .output()
         .unwrap();
@@ -91,6 +96,24 @@ fn sqlite_rpm_database_verifies_ownership_and_content() {
         evidence(&t, "setid-unowned"),
         "setuid (owner uid 0) mode 4755: no rpm package lists it \
          (sqlite database /var/lib/rpm/rpmdb.sqlite)"
+    );
+}
+
+/// `--quick` still judges setuid ownership (metadata and the package file lists) but does not
+/// hash packaged binaries.
+#[test]
+fn quick_judges_ownership_but_does_not_verify_content() {
+    let t = scan_with(&images().join("sqlite.img"), &["--quick"]);
+    assert_eq!(t["mode"], "quick");
+    assert_eq!(
+        package_findings(&t),
+        [(
+            "setid-unowned".to_string(),
+            "/usr/local/bin/backdoor".to_string()
+        )]
+        .into_iter()
+        .collect(),
+        "{t:#}"
     );
 }
 
