@@ -177,6 +177,10 @@ fn sarif_of_a_leaky_image_validates_and_maps_every_finding() {
     assert_eq!(sarif["version"], "2.1.0");
     assert_eq!(run["tool"]["driver"]["name"], "amiscan");
     assert_eq!(run["tool"]["driver"]["version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(
+        run["tool"]["driver"]["informationUri"],
+        "https://github.com/amiscan/amiscan"
+    );
     let rules = run["tool"]["driver"]["rules"].as_array().unwrap();
     for r in rules {
         let score: f64 = r["properties"]["security-severity"]
