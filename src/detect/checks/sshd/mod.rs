@@ -563,6 +563,15 @@ X11Forwarding yes
 PrintMotd no
 ";
 
+    /// `(line, rule, severity, evidence)` of every finding on a lone sshd_config.
+    fn judged_lines(cfg: &str) -> Vec<(Option<u64>, &'static str, Severity, String)> {
+        let l = MemLookup::new().file(MAIN, cfg);
+        check(&l)
+            .into_iter()
+            .map(|(_, h)| (h.line, h.rule, h.severity, h.evidence))
+            .collect()
+    }
+
     fn run(l: &MemLookup) -> Vec<(String, &'static str, Severity, String)> {
         check(l)
             .into_iter()
@@ -661,11 +670,7 @@ PrintMotd no
              Match all\n\
              \tPermitEmptyPasswords yes\n"
         );
-        let l = MemLookup::new().file(MAIN, cfg.as_str());
-        let got: Vec<(Option<u64>, &str, Severity, String)> = check(&l)
-            .into_iter()
-            .map(|(_, h)| (h.line, h.rule, h.severity, h.evidence))
-            .collect();
+        let got = judged_lines(&cfg);
         assert_eq!(
             got,
             [
@@ -802,11 +807,7 @@ PrintMotd no
         let cfg = format!(
             "PermitRootLogin yes\n{LOCKED}Match Address 10.0.0.0/8\n PasswordAuthentication yes\n"
         );
-        let l = MemLookup::new().file(MAIN, cfg.as_str());
-        let got: Vec<(Option<u64>, &str, Severity, String)> = check(&l)
-            .into_iter()
-            .map(|(_, h)| (h.line, h.rule, h.severity, h.evidence))
-            .collect();
+        let got = judged_lines(&cfg);
         assert_eq!(
             got,
             [
