@@ -1,7 +1,7 @@
 //! ext2/3/4 inodes: the fields amiscan reports, and where the content lives (extent tree,
 //! classic block map, or inline in the inode).
 
-use super::{Ctx, corrupt, io, le16, le32};
+use super::{Ctx, corrupt, crc32c, io, le16, le32};
 use crate::fs::{EntryKind, FsError};
 
 const EXTENT_MAGIC: u16 = 0xF30A;
@@ -41,6 +41,9 @@ pub(super) struct Inode {
     pub iblock: [u8; 60],
     /// The whole on-disk inode (for in-inode extended attributes).
     raw: Vec<u8>,
+    /// Seed of this inode's metadata checksums (extent and directory blocks), when the
+    /// filesystem has them.
+    pub csum_seed: Option<u32>,
 }
 
 impl Inode {
@@ -73,7 +76,49 @@ impl Inode {
         ctx.src
             .read_at(at, &mut raw)
             .map_err(|e| io(&format!("ext4 inode {ino} (byte {at})"), e))?;
-        Ok(Self::parse(ino, raw))
+        let mut inode = Self::parse(ino, raw);
+        if let Some(seed) = ctx.sb.csum_seed {
+            inode.verify(seed)?;
+        }
+        Ok(inode)
+    }
+
+    /// Check the inode's `metadata_csum` checksum (crc32c seeded with the filesystem seed, the
+    /// inode number and generation, over the inode with its two checksum halves zeroed).
+    fn verify(&mut self, fs_seed: u32) -> Result<(), FsError> {
+        let raw = &self.raw;
+        let ino = u32::try_from(self.ino).unwrap_or(u32::MAX).to_le_bytes();
+        let seed = crc32c(fs_seed, &[&ino, &raw[0x64..0x68]]);
+        let hi = raw.len() > 128 && 128 + usize::from(le16(raw, 0x80)) >= 0x84;
+        let sum = if hi {
+            crc32c(
+                seed,
+                &[
+                    &raw[..0x7C],
+                    &[0, 0],
+                    &raw[0x7E..0x82],
+                    &[0, 0],
+                    &raw[0x84..],
+                ],
+            )
+        } else {
+            crc32c(seed, &[&raw[..0x7C], &[0, 0], &raw[0x7E..]])
+        };
+        let stored = u32::from(le16(raw, 0x7C))
+            | if hi {
+                u32::from(le16(raw, 0x82)) << 16
+            } else {
+                0
+            };
+        let mask = if hi { u32::MAX } else { 0xFFFF };
+        if sum & mask != stored {
+            return Err(corrupt(
+                &format!("ext4 inode {}", self.ino),
+                "checksum mismatch (metadata_csum): the inode is damaged",
+            ));
+        }
+        self.csum_seed = Some(seed);
+        Ok(())
     }
 
     fn parse(ino: u64, raw: Vec<u8>) -> Inode {
@@ -101,6 +146,7 @@ impl Inode {
             file_acl: u64::from(le32(&raw, 0x68)) | u64::from(le16(&raw, 0x76)) << 32,
             iblock,
             raw,
+            csum_seed: None,
         }
     }
 
@@ -186,7 +232,7 @@ impl Inode {
     pub fn runs(&self, ctx: &Ctx) -> Result<Vec<Run>, FsError> {
         let mut out = Vec::new();
         if self.flags & EXTENTS_FL != 0 {
-            extent_node(ctx, self.ino, &self.iblock, MAX_DEPTH, &mut out)?;
+            extent_node(ctx, self, &self.iblock, MAX_DEPTH, &mut out)?;
             out.sort_unstable_by_key(|r| r.logical);
             for w in out.windows(2) {
                 if w[0].logical + w[0].len > w[1].logical {
@@ -263,11 +309,12 @@ fn push_run(out: &mut Vec<Run>, run: Run, ino: u64) -> Result<(), FsError> {
 
 fn extent_node(
     ctx: &Ctx,
-    ino: u64,
+    inode: &Inode,
     node: &[u8],
     depth_left: u16,
     out: &mut Vec<Run>,
 ) -> Result<(), FsError> {
+    let ino = inode.ino;
     let ctx_s = || format!("ext4 inode {ino} extent tree");
     if le16(node, 0) != EXTENT_MAGIC {
         return Err(corrupt(&ctx_s(), "bad extent header magic"));
@@ -319,7 +366,17 @@ fn extent_node(
             ctx.src
                 .read_at(child * sb.block_size, &mut block)
                 .map_err(|e| io(&format!("{} block {child}", ctx_s()), e))?;
-            extent_node(ctx, ino, &block, depth - 1, out)?;
+            if let Some(seed) = inode.csum_seed {
+                // The tail checksum follows the entries the header has room for.
+                let tail = 12 + 12 * usize::from(le16(&block, 4));
+                if tail + 4 > block.len() || crc32c(seed, &[&block[..tail]]) != le32(&block, tail) {
+                    return Err(corrupt(
+                        &ctx_s(),
+                        format!("block {child}: checksum mismatch (metadata_csum)"),
+                    ));
+                }
+            }
+            extent_node(ctx, inode, &block, depth - 1, out)?;
         }
     }
     Ok(())

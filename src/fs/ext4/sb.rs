@@ -1,6 +1,6 @@
 //! The ext2/3/4 superblock and group descriptors: where every group's inode table is.
 
-use super::{corrupt, incompatible, io, le16, le32};
+use super::{corrupt, crc32c, incompatible, io, le16, le32};
 use crate::source::Source;
 
 /// Byte offset of the primary superblock.
@@ -40,6 +40,7 @@ pub(super) mod incompat {
 }
 
 const RO_COMPAT_SPARSE_SUPER: u32 = 0x1;
+const RO_COMPAT_METADATA_CSUM: u32 = 0x400;
 /// Groups handled (a 1 PiB filesystem of 4 KiB blocks has 8 Mi groups).
 const MAX_GROUPS: u64 = 1 << 24;
 
@@ -58,6 +59,8 @@ pub(super) struct Super {
     ro_compat: u32,
     /// Inode of the internal journal (0: none, or on another device).
     pub journal_inum: u64,
+    /// Seed of the metadata checksums, when the filesystem has them (`metadata_csum`).
+    pub csum_seed: Option<u32>,
     first_meta_bg: u64,
 }
 
@@ -101,8 +104,23 @@ impl Super {
             incompat,
             ro_compat: le32(&sb, 0x64),
             journal_inum: u64::from(le32(&sb, 0xE0)),
+            csum_seed: None,
             first_meta_bg: u64::from(le32(&sb, 0x104)),
         };
+        let mut s = s;
+        if s.ro_compat & RO_COMPAT_METADATA_CSUM != 0 {
+            if crc32c(!0, &[&sb[..0x3FC]]) != le32(&sb, 0x3FC) {
+                return Err(corrupt(
+                    "ext4 superblock",
+                    "checksum mismatch (metadata_csum)",
+                ));
+            }
+            s.csum_seed = Some(if incompat & incompat::CSUM_SEED != 0 {
+                le32(&sb, 0x270)
+            } else {
+                crc32c(!0, &[&sb[0x68..0x78]])
+            });
+        }
         if incompat & incompat::JOURNAL_DEV != 0 {
             return Err(incompatible(
                 "ext4 superblock",
