@@ -30,14 +30,7 @@ fn scan(img: &Path) -> Value {
 }
 
 fn scan_with(img: &Path, extra: &[&str]) -> Value {
-    let out = Command::new(env!("CARGO_BIN_EXE_amiscan"))
-        .args(["scan", "--format", "json", "--no-progress"])
-        .args(extra)
-        .arg(img)
-        .output()
-        .unwrap();
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
-    v["targets"][0].clone()
+    common::scan_json_unchecked(img, extra).1
 }
 
 /// `(rule, path)` of the package-check findings.
