@@ -2,24 +2,11 @@
 //! inode or in a directory block makes that entry (or directory) an error naming it, the scan
 //! incomplete (exit 3), and every other file is still scanned.
 
+mod common;
+
+use common::{rule_paths, scan_json, sh};
 use serde_json::Value;
 use std::path::Path;
-use std::process::Command;
-
-fn sh(script: &str, dir: &Path) -> String {
-    let out = Command::new("sh")
-        .env("PATH", "/usr/sbin:/sbin:/usr/bin:/bin")
-        .current_dir(dir)
-        .args(["-ec", script])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{script}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 /// An image of a small tree: a leaky history in /root, a sudoers drop-in in /etc/sudoers.d.
 fn image(dir: &Path) {
@@ -44,38 +31,11 @@ fn flip(dir: &Path, block: u64, offset: u64) {
 }
 
 fn scan(dir: &Path) -> (i32, Value) {
-    let out = Command::new(env!("CARGO_BIN_EXE_amiscan"))
-        .args([
-            "scan",
-            "--format",
-            "json",
-            "--no-progress",
-            "--fail-on",
-            "critical",
-        ])
-        .arg(dir.join("fs.img"))
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!stderr.contains("panicked"), "{stderr}");
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
-    (out.status.code().unwrap_or(-1), v["targets"][0].clone())
+    scan_json(&dir.join("fs.img"), &["--fail-on", "critical"])
 }
 
 fn rules(t: &Value) -> Vec<(String, String)> {
-    let mut v: Vec<(String, String)> = t["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| {
-            (
-                f["rule"].as_str().unwrap().to_string(),
-                f["path"].as_str().unwrap_or("").to_string(),
-            )
-        })
-        .collect();
-    v.sort();
-    v
+    rule_paths(t, "").into_iter().collect()
 }
 
 fn errors(t: &Value) -> String {
