@@ -287,3 +287,75 @@ fn xfs_free_extents_match_xfs_db() {
     let (_, t) = scan_json(&img, &["--unallocated"]);
     assert_eq!(t["complete"], true, "{t:#}");
 }
+
+/// The ext4 free space `--unallocated` reads is exactly what `dumpe2fs` lists as free, and the
+/// journal is exactly the journal inode's blocks (`debugfs blocks <8>`): classic layout with
+/// 4 KiB blocks, and `meta_bg` with 1 KiB blocks.
+#[test]
+fn ext4_free_blocks_match_dumpe2fs() {
+    for (name, opts) in [
+        ("classic", "-b 4096"),
+        ("meta-bg", "-b 1024 -O meta_bg,^resize_inode"),
+    ] {
+        let dir = workdir("ext4-free", name);
+        sh(
+            &format!(
+                "mkdir -p tree/etc && echo hi > tree/etc/motd && \
+                 mke2fs -q -t ext4 {opts} -d tree -F fs.img 48M"
+            ),
+            &dir,
+        );
+        let img = dir.join("fs.img");
+        let dump = sh("dumpe2fs fs.img 2>/dev/null", &dir);
+        let bs: u64 = dump
+            .lines()
+            .find_map(|l| l.strip_prefix("Block size:"))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        let mut want: Vec<(u64, u64)> = vec![];
+        for line in dump.lines() {
+            let Some(list) = line.strip_prefix("  Free blocks:") else {
+                continue;
+            };
+            for range in list.split(',').map(str::trim).filter(|r| !r.is_empty()) {
+                let (a, b) = range.split_once('-').unwrap_or((range, range));
+                let (a, b): (u64, u64) = (a.parse().unwrap(), b.parse().unwrap());
+                match want.last_mut() {
+                    Some(l) if l.0 + l.1 == a * bs => l.1 += (b - a + 1) * bs,
+                    _ => want.push((a * bs, (b - a + 1) * bs)),
+                }
+            }
+        }
+        let src: amiscan::source::SharedSource =
+            std::sync::Arc::new(amiscan::source::FileSource::open(&img).unwrap());
+        let regions = amiscan::fs::ext4_free::free_regions(&src).unwrap();
+        let of = |k| -> Vec<(u64, u64)> {
+            regions
+                .iter()
+                .filter(|r| r.kind == k)
+                .map(|r| (r.offset, r.len))
+                .collect()
+        };
+        assert_eq!(
+            of(amiscan::fs::ext4_free::RegionKind::Unallocated),
+            want,
+            "{name}"
+        );
+        let journal: Vec<u64> = sh("debugfs -R 'blocks <8>' fs.img 2>/dev/null", &dir)
+            .split_whitespace()
+            .map(|b| b.parse().unwrap())
+            .collect();
+        let total: u64 = of(amiscan::fs::ext4_free::RegionKind::Journal)
+            .iter()
+            .map(|r| r.1)
+            .sum();
+        assert_eq!(total, journal.len() as u64 * bs, "{name}");
+        assert_eq!(
+            of(amiscan::fs::ext4_free::RegionKind::Journal)[0].0,
+            journal[0] * bs,
+            "{name}"
+        );
+    }
+}

@@ -26,7 +26,8 @@ mod view;
 use super::{Entry, EntryKind, Filesystem, FsError, FsReader};
 use crate::source::{SharedSource, SourceError};
 use inode::{ENCRYPT_FL, Inode, Run};
-use sb::{Super, incompat};
+pub(crate) use sb::Super;
+use sb::incompat;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::io::Read;
@@ -178,6 +179,40 @@ impl Ext4Fs {
             inode_tables,
         })
     }
+}
+
+/// What `--unallocated` needs of an ext2/3/4 volume ([`crate::fs::ext4_free`]): the geometry,
+/// every group's descriptor, and the journal's extents (start block, blocks).
+pub(crate) struct Layout {
+    pub sb: Super,
+    pub groups: Vec<sb::Desc>,
+    pub journal: Vec<(u64, u64)>,
+}
+
+/// Read the [`Layout`] of the ext2/3/4 filesystem on `src` (on-disk state: the free-space
+/// scan looks at what the blocks hold, not at a replayed journal).
+pub(crate) fn layout(src: SharedSource) -> Result<Layout, FsError> {
+    let sb = Super::read(src.as_ref())?;
+    let groups = sb.descriptors(src.as_ref())?;
+    let ctx = Ctx {
+        inode_tables: groups.iter().map(|d| d.inode_table).collect(),
+        sb,
+        src,
+    };
+    let mut journal = Vec::new();
+    if ctx.sb.journal_inum != 0 {
+        let ino = Inode::read(&ctx, ctx.sb.journal_inum)?;
+        journal = ino
+            .runs(&ctx)?
+            .into_iter()
+            .map(|r| (r.phys, r.len))
+            .collect();
+    }
+    Ok(Layout {
+        sb: ctx.sb,
+        groups,
+        journal,
+    })
 }
 
 impl Filesystem for Ext4Fs {

@@ -44,9 +44,22 @@ const RO_COMPAT_METADATA_CSUM: u32 = 0x400;
 /// Groups handled (a 1 PiB filesystem of 4 KiB blocks has 8 Mi groups).
 const MAX_GROUPS: u64 = 1 << 24;
 
+/// A group descriptor's fields amiscan uses.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Desc {
+    /// Block of the group's block bitmap.
+    pub block_bitmap: u64,
+    /// Block of the group's inode bitmap.
+    pub inode_bitmap: u64,
+    /// First block of the group's inode table.
+    pub inode_table: u64,
+    /// `bg_flags` (`BLOCK_UNINIT` = 0x2: the bitmap was never written, every block is free).
+    pub flags: u16,
+}
+
 /// What the reader needs from the superblock.
 #[derive(Debug, Clone)]
-pub(super) struct Super {
+pub(crate) struct Super {
     pub block_size: u64,
     pub blocks: u64,
     pub first_data_block: u64,
@@ -62,11 +75,13 @@ pub(super) struct Super {
     /// Seed of the metadata checksums, when the filesystem has them (`metadata_csum`).
     pub csum_seed: Option<u32>,
     first_meta_bg: u64,
+    /// Blocks reserved after the descriptor table for growing it (`resize_inode`).
+    pub reserved_gdt: u64,
 }
 
 impl Super {
     /// Parse and sanity-check the primary superblock.
-    pub fn read(src: &dyn Source) -> Result<Self, crate::fs::FsError> {
+    pub(crate) fn read(src: &dyn Source) -> Result<Self, crate::fs::FsError> {
         let mut sb = vec![0u8; 1024];
         src.read_at(SB_OFF, &mut sb)
             .map_err(|e| io("ext4 superblock", e))?;
@@ -106,6 +121,7 @@ impl Super {
             journal_inum: u64::from(le32(&sb, 0xE0)),
             csum_seed: None,
             first_meta_bg: u64::from(le32(&sb, 0x104)),
+            reserved_gdt: u64::from(le16(&sb, 0xCE)),
         };
         let mut s = s;
         if s.ro_compat & RO_COMPAT_METADATA_CSUM != 0 {
@@ -152,11 +168,12 @@ impl Super {
     }
 
     /// Number of block groups.
-    pub fn groups(&self) -> u64 {
+    pub(crate) fn groups(&self) -> u64 {
         (self.blocks - self.first_data_block).div_ceil(self.blocks_per_group)
     }
 
-    fn has_super(&self, group: u64) -> bool {
+    /// Whether `group` holds a superblock copy (every group, or 0, 1 and powers of 3, 5, 7).
+    pub(crate) fn has_super(&self, group: u64) -> bool {
         if self.ro_compat & RO_COMPAT_SPARSE_SUPER == 0 || group <= 1 {
             return true;
         }
@@ -167,6 +184,35 @@ impl Super {
             }
             p == group
         })
+    }
+
+    /// The blocks of group `group` that hold the superblock copy and descriptor table (and its
+    /// reserved growth blocks), as the kernel marks them in a bitmap it never wrote
+    /// (`BLOCK_UNINIT`): `(first block, count)`.
+    pub(crate) fn group_metadata(&self, group: u64) -> Vec<(u64, u64)> {
+        let first = self.first_data_block + group * self.blocks_per_group;
+        let sb = u64::from(self.has_super(group));
+        let per_block = self.block_size / self.desc_size;
+        let desc_blocks = self.groups().div_ceil(per_block);
+        let mut out = Vec::new();
+        if sb == 1 {
+            out.push((first, 1));
+        }
+        if self.incompat & incompat::META_BG == 0 {
+            if sb == 1 {
+                out.push((first + 1, desc_blocks + self.reserved_gdt));
+            }
+            return out;
+        }
+        let meta_group = group / per_block;
+        if meta_group < self.first_meta_bg {
+            if sb == 1 {
+                out.push((first + 1, self.first_meta_bg + self.reserved_gdt));
+            }
+        } else if matches!(group % per_block, 0 | 1) || group % per_block == per_block - 1 {
+            out.push((first + sb, 1));
+        }
+        out
     }
 
     /// The block holding descriptor block `i` of the table (classic layout, or `meta_bg`).
@@ -181,11 +227,20 @@ impl Super {
 
     /// The inode table's first block, for every group.
     pub fn inode_tables(&self, src: &dyn Source) -> Result<Vec<u64>, crate::fs::FsError> {
+        Ok(self
+            .descriptors(src)?
+            .into_iter()
+            .map(|d| d.inode_table)
+            .collect())
+    }
+
+    /// Every group's descriptor.
+    pub(crate) fn descriptors(&self, src: &dyn Source) -> Result<Vec<Desc>, crate::fs::FsError> {
         let groups = self.groups();
         let per_block = self.block_size / self.desc_size;
         let desc_blocks = groups.div_ceil(per_block);
         let bs = usize::try_from(self.block_size).unwrap_or(usize::MAX);
-        let mut out = Vec::with_capacity(usize::try_from(groups).unwrap_or(0));
+        let mut out = Vec::with_capacity(usize::try_from(groups.min(1 << 16)).unwrap_or(0));
         let mut block = vec![0u8; bs];
         for i in 0..desc_blocks {
             let at = self.desc_block(i);
@@ -201,12 +256,19 @@ impl Super {
                 if out.len() as u64 == groups {
                     break;
                 }
-                let hi = if self.desc_size >= 64 {
-                    u64::from(le32(d, 0x28)) << 32
-                } else {
-                    0
+                let hi = |off| {
+                    if self.desc_size >= 64 {
+                        u64::from(le32(d, off)) << 32
+                    } else {
+                        0
+                    }
                 };
-                out.push(u64::from(le32(d, 0x08)) | hi);
+                out.push(Desc {
+                    block_bitmap: u64::from(le32(d, 0x00)) | hi(0x20),
+                    inode_bitmap: u64::from(le32(d, 0x04)) | hi(0x24),
+                    inode_table: u64::from(le32(d, 0x08)) | hi(0x28),
+                    flags: le16(d, 0x12),
+                });
             }
         }
         Ok(out)
