@@ -21,6 +21,8 @@ mod dir;
 mod inode;
 mod journal;
 mod sb;
+#[cfg(test)]
+mod testimg;
 mod view;
 
 use super::{Entry, EntryKind, Filesystem, FsError, FsReader};

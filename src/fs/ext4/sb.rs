@@ -240,7 +240,10 @@ impl Super {
         let per_block = self.block_size / self.desc_size;
         let desc_blocks = groups.div_ceil(per_block);
         let bs = usize::try_from(self.block_size).unwrap_or(usize::MAX);
-        let mut out = Vec::with_capacity(usize::try_from(groups.min(1 << 16)).unwrap_or(0));
+        // Grown as descriptor blocks are read: a superblock claiming 2^24 groups on a small
+        // (or truncated) volume fails at its first missing block, not after a 128 MiB
+        // allocation.
+        let mut out = Vec::new();
         let mut block = vec![0u8; bs];
         for i in 0..desc_blocks {
             let at = self.desc_block(i);
@@ -322,5 +325,24 @@ mod tests {
         assert_eq!(with, [0, 1, 3, 5, 7, 9, 25, 27]);
         s.ro_compat = 0;
         assert!(s.has_super(4));
+    }
+
+    #[test]
+    fn a_huge_group_count_on_a_small_volume_is_a_read_error() {
+        // 2^24 groups of 8192 blocks (64bit): the descriptor table runs past the 64 KiB
+        // volume long before its 2^24 entries, and nothing is sized by the claimed count.
+        let m = sb(|s| {
+            s[0x60..0x64].copy_from_slice(&incompat::BIT64.to_le_bytes());
+            s[0x04..0x08].copy_from_slice(&1u32.to_le_bytes());
+            s[0x150..0x154].copy_from_slice(&(1u32 << 5).to_le_bytes()); // 2^37 + 1 blocks
+            s[0xFE..0x100].copy_from_slice(&64u16.to_le_bytes());
+        });
+        let s = Super::read(&m).unwrap();
+        assert_eq!(s.groups(), 1 << 24);
+        let err = s.inode_tables(&m).unwrap_err();
+        assert!(
+            matches!(&err, crate::fs::FsError::Io { context, .. } if context.contains("group descriptor block 64")),
+            "{err}"
+        );
     }
 }
