@@ -7,7 +7,8 @@
 #
 # TREE defaults to a Debian bookworm root made with debootstrap in target/bench/debian (needs
 # root, debootstrap and network access to the Debian archive). Needs rg (apt-get install ripgrep),
-# ripsecrets (cargo install ripsecrets), mke2fs, python3.
+# ripsecrets (cargo install ripsecrets), mke2fs, python3, bc and GNU time. Then (SKIP_BIG unset)
+# the tree four times over in a sparse 8 GiB image: linear cost and peak memory.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${2:-5}
@@ -63,3 +64,25 @@ printf '%-34s %8.3f s\n' "ripgrep (tree, catalog keywords)" "$t_rg"
 printf '%-34s %8.3f s\n' "ripsecrets (tree)" "$t_rs"
 printf 'amiscan / ripgrep = %.2fx   ripsecrets / amiscan = %.2fx\n' \
   "$(echo "$t_ami / $t_rg" | bc -l)" "$(echo "$t_rs / $t_ami" | bc -l)"
+
+# Linear cost and memory: the same tree four times in a sparse 8 GiB image, against the first
+# image. Peak RSS from /usr/bin/time (GNU time: apt-get install time).
+if [ "${SKIP_BIG:-}" = "" ]; then
+  big=$work/big-tree
+  if [ ! -e "$big/.complete" ]; then
+    rm -rf "$big"; mkdir -p "$big"
+    for i in 1 2 3 4; do cp -a "$tree" "$big/c$i"; done
+    touch "$big/.complete"
+  fi
+  mke2fs -q -t ext4 -d "$big" -F "$work/big.img" 8G
+  cat "$work/big.img" > /dev/null
+  t_big=$(run big "$amiscan" scan --no-progress --format json "$work/big.img")
+  "$amiscan" scan --no-progress --format json --output "$work/big.json" "$work/big.img" || true
+  content_big=$(python3 -c 'import json,sys; print(sum(v["bytes_scanned"] for t in json.load(open(sys.argv[1]))["targets"] for v in t["volumes"]))' "$work/big.json")
+  rss() { /usr/bin/time -f %M "$amiscan" scan --no-progress --format json "$1" 2>&1 >/dev/null | tail -1; }
+  printf '%-34s %8.3f s  %7.0f MB/s  peak RSS %s KiB\n' "amiscan (image)" "$t_ami" \
+    "$(echo "$content / $t_ami / 1000000" | bc -l)" "$(rss "$img")"
+  printf '%-34s %8.3f s  %7.0f MB/s  peak RSS %s KiB\n' "amiscan (4x tree, 8 GiB sparse)" "$t_big" \
+    "$(echo "$content_big / $t_big / 1000000" | bc -l)" "$(rss "$work/big.img")"
+  printf 'content 4x: %.2fx   time: %.2fx\n' "$(echo "$content_big / $content" | bc -l)" "$(echo "$t_big / $t_ami" | bc -l)"
+fi

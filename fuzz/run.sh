@@ -1,30 +1,75 @@
 #!/usr/bin/env bash
-# Run every fuzz target for SECONDS each (default 120). Needs cargo-fuzz (`cargo install
-# cargo-fuzz`); on a stable toolchain RUSTC_BOOTSTRAP=1 lets it pass its -Z flags.
-# Seeds: the first MiB of each test image (partitions), small LVM metadata texts (lvm), and a
-# base XFS image from mkfs.xfs (xfs: the input patches its metadata sectors).
+# Run every fuzz target (or those in TARGETS) for SECONDS each (default 120). Needs cargo-fuzz
+# (`cargo install cargo-fuzz`); on a stable toolchain RUSTC_BOOTSTRAP=1 lets it pass its -Z
+# flags. Targets are built with debug assertions, so an arithmetic overflow is a crash too, and
+# without AddressSanitizer (`-s none`): amiscan forbids unsafe code, and ASan's allocator made
+# the filesystem targets 5-10x slower.
+# Seeds: the first MiB of each test image (partitions), small LVM metadata texts (lvm), a
+# base XFS image from mkfs.xfs (xfs: the input patches its metadata sectors), base ext2/3/4
+# images from mke2fs and debugfs (ext4: likewise, see build-ext4-bases.sh), and a real rpm
+# header blob and Berkeley DB `Packages` files from rpm and db5.3_load (rpmdb).
+# Each target's libFuzzer output is kept in logs/TARGET.log.
 set -euo pipefail
 cd "$(dirname "$0")"
 secs=${1:-120}
+targets=${TARGETS:-partitions lvm xfs ext4 rpmdb}
 export RUSTC_BOOTSTRAP=1
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-mkdir -p corpus/partitions corpus/lvm corpus/xfs
-bash ../testdata/build-images.sh "$work/img" >/dev/null
-for f in "$work"/img/*.img; do head -c 1048576 "$f" > "corpus/partitions/$(basename "$f")"; done
-printf 'vg0 {\nextent_size = 8\nphysical_volumes { pv0 { id = "0000AAAABBBBCCCCDDDDEEEEFFFF0001" pe_start = 2048 } }\nlogical_volumes { root { segment1 { start_extent = 0 extent_count = 1 type = "striped" stripe_count = 1 stripes = ["pv0", 0] } } }\n}\n' > corpus/lvm/seed
-mkdir -p "$work/tree/a/b" && echo hi > "$work/tree/a/b/f" && ln -s /etc/x "$work/tree/l"
-for i in $(seq 1 40); do echo "$i" > "$work/tree/a/f$i"; done
-python3 ../testdata/mkfs-xfs-tree.py "$work/tree" "$work/xfs.img" 16m -d agcount=1 -m crc=0 >/dev/null 2>&1
-export AMISCAN_FUZZ_XFS_BASE=$work/xfs.img
-echo seed > corpus/xfs/seed
+mkdir -p logs
+wants() { [[ " $targets " == *" $1 "* ]]; }
+
+if wants partitions; then
+  mkdir -p corpus/partitions
+  bash ../testdata/build-images.sh "$work/img" >/dev/null
+  for f in "$work"/img/*.img; do head -c 1048576 "$f" > "corpus/partitions/$(basename "$f")"; done
+fi
+if wants lvm; then
+  mkdir -p corpus/lvm
+  printf 'vg0 {\nextent_size = 8\nphysical_volumes { pv0 { id = "0000AAAABBBBCCCCDDDDEEEEFFFF0001" pe_start = 2048 } }\nlogical_volumes { root { segment1 { start_extent = 0 extent_count = 1 type = "striped" stripe_count = 1 stripes = ["pv0", 0] } } }\n}\n' > corpus/lvm/seed
+fi
+if wants xfs; then
+  mkdir -p corpus/xfs "$work/tree/a/b"
+  echo hi > "$work/tree/a/b/f" && ln -s /etc/x "$work/tree/l"
+  for i in $(seq 1 40); do echo "$i" > "$work/tree/a/f$i"; done
+  python3 ../testdata/mkfs-xfs-tree.py "$work/tree" "$work/xfs.img" 16m -d agcount=1 -m crc=0 >/dev/null 2>&1
+  export AMISCAN_FUZZ_XFS_BASE=$work/xfs.img
+  echo seed > corpus/xfs/seed
+fi
+if wants ext4; then
+  mkdir -p corpus/ext4
+  bash build-ext4-bases.sh "$work/ext4" >/dev/null
+  export AMISCAN_FUZZ_EXT4_BASES=$work/ext4/list
+  # One seed per base image (the first byte picks it), without patches.
+  n=$(wc -l <"$work/ext4/list")
+  for ((i = 0; i < n; i++)); do printf "\\x$(printf %02x "$i")" > "corpus/ext4/base$i"; done
+fi
+if wants rpmdb; then
+  mkdir -p corpus/rpmdb
+  if bash ../testdata/build-rpm-tree.sh "$work/rpm" >/dev/null 2>&1; then
+    cp "$work/rpm/bdb-tree/var/lib/rpm/Packages" corpus/rpmdb/Packages
+    sqlite3 "$work/rpm/sqlite-tree/var/lib/rpm/rpmdb.sqlite" \
+      "SELECT writefile('$work/rpm/header', blob) FROM Packages LIMIT 1" >/dev/null
+    cp "$work/rpm/header" corpus/rpmdb/header
+    # Small pages: the header goes to a chain of overflow pages.
+    db5.3_load -t hash -c db_pagesize=512 -f "$work/rpm/packages.dump" "$work/rpm/Packages-512"
+    cp "$work/rpm/Packages-512" corpus/rpmdb/Packages-512
+  else
+    echo "rpmdb seeds need rpm, rpmbuild, sqlite3 and db5.3_load: starting from one byte" >&2
+    echo seed > corpus/rpmdb/seed
+  fi
+fi
+
 status=0
-for t in ${TARGETS:-partitions lvm xfs}; do
+for t in $targets; do
   echo "== $t: ${secs}s"
-  if ! cargo fuzz run -O "$t" "corpus/$t" -- -max_total_time="$secs" -rss_limit_mb=2048 -timeout=10 \
-      >"$work/$t.log" 2>&1; then
+  # The image targets take patch lists: let inputs reach full length from the start.
+  extra=()
+  [[ $t == xfs || $t == ext4 ]] && extra=(-len_control=0 -max_len=2048)
+  if ! cargo fuzz run -O -a -s none "$t" "corpus/$t" -- -max_total_time="$secs" -rss_limit_mb=2048 -timeout=10 \
+      "${extra[@]}" >"logs/$t.log" 2>&1; then
     status=1
   fi
-  grep -E '^(#[0-9]+.*(DONE|pulse)|Done|==.*ERROR|SUMMARY|artifact|.*panicked)' "$work/$t.log" | tail -4
+  grep -E '^(#[0-9]+.*(DONE|pulse)|Done|==.*ERROR|SUMMARY|artifact|.*panicked)' "logs/$t.log" | tail -4
 done
 exit $status

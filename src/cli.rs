@@ -216,7 +216,8 @@ pub struct ScanArgs {
     pub min_severity: Severity,
     /// Fast gate: walk every directory but read only the well-known paths (SSH keys and
     /// configuration, histories, shadow/passwd, sudoers, cloud-init, credential files, *.pem,
-    /// *.key, *.tfstate, ...). The report says `mode: quick`; the default reads every file.
+    /// *.key, *.tfstate, ...); setuid ownership is judged, packaged binaries are not hashed. The
+    /// report says `mode: quick`; the default reads every file.
     #[arg(long)]
     pub quick: bool,
     /// Also scan the blocks each filesystem marks free (deleted files survive there) and its

@@ -3,74 +3,20 @@
 //! `mke2fs -d`, `debugfs -w -R "rm ..."` (unlinks and frees blocks without zeroing them),
 //! `mkfs.xfs` (through `testdata/mkfs-xfs-tree.py`) and `xfs_db`.
 
+mod common;
+
+use common::{bash, rule_paths, run, scan_json, testdata, workdir};
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-fn testdata() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata")
-}
-
+/// A bash script in `dir`, with `$TD` the test data and `testdata/mke2fs.conf` for `mke2fs`.
 fn sh(script: &str, dir: &Path) -> String {
-    let out = Command::new("bash")
-        .args(["-euo", "pipefail", "-c", script])
+    run(bash(script)
         .current_dir(dir)
         .env("MKE2FS_CONFIG", testdata().join("mke2fs.conf"))
-        .env("TD", testdata())
-        .env(
-            "PATH",
-            format!(
-                "{}:/usr/sbin:/sbin",
-                std::env::var("PATH").unwrap_or_default()
-            ),
-        )
-        .output()
-        .expect("bash runs");
-    assert!(
-        out.status.success(),
-        "image build failed:\n{script}\n--- stderr:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn workdir(name: &str) -> PathBuf {
-    let d = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join("archives")
-        .join(name);
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-/// Run `amiscan scan --format json` and return (exit code, report target 0).
-fn scan(img: &Path, extra: &[&str]) -> (i32, Value) {
-    let out = Command::new(env!("CARGO_BIN_EXE_amiscan"))
-        .args(["scan", "--format", "json", "--no-progress"])
-        .args(extra)
-        .arg(img)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!stderr.contains("panicked"), "{stderr}");
-    let v: Value = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("bad JSON ({e}); stderr: {stderr}"));
-    (out.status.code().unwrap_or(-1), v["targets"][0].clone())
-}
-
-fn findings(t: &Value) -> BTreeSet<(String, String)> {
-    t["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| {
-            (
-                f["rule"].as_str().unwrap().to_string(),
-                f["path"].as_str().unwrap_or("(none)").to_string(),
-            )
-        })
-        .collect()
+        .env("TD", testdata()))
 }
 
 fn set(items: &[(&str, &str)]) -> BTreeSet<(String, String)> {
@@ -88,7 +34,7 @@ fn archive_image() -> PathBuf {
 }
 
 fn build_archive_image() -> PathBuf {
-    let dir = workdir("archive-image");
+    let dir = workdir("archives", "archive-image");
     sh(
         r#"
         L=$TD/trees/leaky
@@ -120,9 +66,9 @@ fn build_archive_image() -> PathBuf {
 #[test]
 fn archive_members_are_reported_by_their_full_path_and_a_bomb_is_not_followed() {
     let img = archive_image();
-    let (code, t) = scan(&img, &[]);
+    let (code, t) = scan_json(&img, &[]);
     assert_eq!(code, 1, "{t:#}");
-    let got = findings(&t);
+    let got = rule_paths(&t, "(none)");
     let want = set(&[
         ("shadow-password-hash", "/root/backup.tar.gz!etc/shadow"),
         ("shadow-empty-password", "/root/backup.tar.gz!etc/shadow"),
@@ -162,12 +108,12 @@ fn archive_members_are_reported_by_their_full_path_and_a_bomb_is_not_followed() 
 #[test]
 fn quick_reads_only_well_known_paths_and_says_so() {
     let img = archive_image();
-    let (code, t) = scan(&img, &["--quick"]);
+    let (code, t) = scan_json(&img, &["--quick"]);
     assert_eq!(code, 1);
     assert_eq!(t["mode"], "quick");
     assert_eq!(t["complete"], true, "the bomb was not read: {t:#}");
     assert_eq!(
-        findings(&t),
+        rule_paths(&t, "(none)"),
         set(&[
             ("aws-access-key-pair", "/home/alice/.aws/credentials"),
             ("shadow-password-hash", "/etc/shadow"),
@@ -198,9 +144,9 @@ fn min_severity_drops_findings_and_fail_on_sees_only_what_remains() {
             .map(|f| f["severity"].as_str().unwrap().to_string())
             .collect()
     };
-    let (_, all) = scan(&img, &["--quick"]);
+    let (_, all) = scan_json(&img, &["--quick"]);
     assert!(sevs(&all).iter().any(|s| s == "high"), "{all:#}");
-    let (code, t) = scan(&img, &["--quick", "--min-severity", "critical"]);
+    let (code, t) = scan_json(&img, &["--quick", "--min-severity", "critical"]);
     assert_eq!(code, 1);
     let kept = sevs(&t);
     assert!(
@@ -208,11 +154,15 @@ fn min_severity_drops_findings_and_fail_on_sees_only_what_remains() {
         "{t:#}"
     );
     // The bomb (low) is dropped from the report, but the scan stays incomplete.
-    let (code, t) = scan(&img, &["--min-severity", "medium", "--fail-on", "critical"]);
-    assert!(findings(&t).iter().all(|(r, _)| r != "archive-bomb"));
+    let (code, t) = scan_json(&img, &["--min-severity", "medium", "--fail-on", "critical"]);
+    assert!(
+        rule_paths(&t, "(none)")
+            .iter()
+            .all(|(r, _)| r != "archive-bomb")
+    );
     assert_eq!((code, &t["complete"]), (1, &Value::Bool(false)));
     // --fail-on looks at the findings that remain: the criticals still fail the scan.
-    let (code, t) = scan(
+    let (code, t) = scan_json(
         &img,
         &[
             "--quick",
@@ -227,7 +177,7 @@ fn min_severity_drops_findings_and_fail_on_sees_only_what_remains() {
 
 #[test]
 fn a_deleted_key_is_found_only_with_unallocated() {
-    let dir = workdir("deleted");
+    let dir = workdir("archives", "deleted");
     sh(
         r#"
         mkdir -p tree/etc
@@ -239,11 +189,11 @@ fn a_deleted_key_is_found_only_with_unallocated() {
         &dir,
     );
     let img = dir.join("fs.img");
-    let (code, t) = scan(&img, &[]);
-    assert_eq!((code, findings(&t).len()), (0, 0), "{t:#}");
+    let (code, t) = scan_json(&img, &[]);
+    assert_eq!((code, rule_paths(&t, "(none)").len()), (0, 0), "{t:#}");
     assert!(t["volumes"][0].get("unallocated_bytes_scanned").is_none());
 
-    let (code, t) = scan(&img, &["--unallocated"]);
+    let (code, t) = scan_json(&img, &["--unallocated"]);
     assert_eq!(code, 1, "{t:#}");
     assert_eq!(t["complete"], true, "{t:#}");
     let f = t["findings"].as_array().unwrap();
@@ -274,7 +224,7 @@ fn a_deleted_key_is_found_only_with_unallocated() {
 
 #[test]
 fn xfs_free_extents_match_xfs_db() {
-    let dir = workdir("xfs-free");
+    let dir = workdir("archives", "xfs-free");
     sh(
         r#"
         mkdir -p tree/etc
@@ -334,6 +284,78 @@ fn xfs_free_extents_match_xfs_db() {
     assert_eq!(log.len(), 1);
     assert_eq!(log[0].len, field("logblocks") * bs);
     // And the whole thing scans clean and complete.
-    let (_, t) = scan(&img, &["--unallocated"]);
+    let (_, t) = scan_json(&img, &["--unallocated"]);
     assert_eq!(t["complete"], true, "{t:#}");
+}
+
+/// The ext4 free space `--unallocated` reads is exactly what `dumpe2fs` lists as free, and the
+/// journal is exactly the journal inode's blocks (`debugfs blocks <8>`): classic layout with
+/// 4 KiB blocks, and `meta_bg` with 1 KiB blocks.
+#[test]
+fn ext4_free_blocks_match_dumpe2fs() {
+    for (name, opts) in [
+        ("classic", "-b 4096"),
+        ("meta-bg", "-b 1024 -O meta_bg,^resize_inode"),
+    ] {
+        let dir = workdir("ext4-free", name);
+        sh(
+            &format!(
+                "mkdir -p tree/etc && echo hi > tree/etc/motd && \
+                 mke2fs -q -t ext4 {opts} -d tree -F fs.img 48M"
+            ),
+            &dir,
+        );
+        let img = dir.join("fs.img");
+        let dump = sh("dumpe2fs fs.img 2>/dev/null", &dir);
+        let bs: u64 = dump
+            .lines()
+            .find_map(|l| l.strip_prefix("Block size:"))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        let mut want: Vec<(u64, u64)> = vec![];
+        for line in dump.lines() {
+            let Some(list) = line.strip_prefix("  Free blocks:") else {
+                continue;
+            };
+            for range in list.split(',').map(str::trim).filter(|r| !r.is_empty()) {
+                let (a, b) = range.split_once('-').unwrap_or((range, range));
+                let (a, b): (u64, u64) = (a.parse().unwrap(), b.parse().unwrap());
+                match want.last_mut() {
+                    Some(l) if l.0 + l.1 == a * bs => l.1 += (b - a + 1) * bs,
+                    _ => want.push((a * bs, (b - a + 1) * bs)),
+                }
+            }
+        }
+        let src: amiscan::source::SharedSource =
+            std::sync::Arc::new(amiscan::source::FileSource::open(&img).unwrap());
+        let regions = amiscan::fs::ext4_free::free_regions(&src).unwrap();
+        let of = |k| -> Vec<(u64, u64)> {
+            regions
+                .iter()
+                .filter(|r| r.kind == k)
+                .map(|r| (r.offset, r.len))
+                .collect()
+        };
+        assert_eq!(
+            of(amiscan::fs::ext4_free::RegionKind::Unallocated),
+            want,
+            "{name}"
+        );
+        let journal: Vec<u64> = sh("debugfs -R 'blocks <8>' fs.img 2>/dev/null", &dir)
+            .split_whitespace()
+            .map(|b| b.parse().unwrap())
+            .collect();
+        let total: u64 = of(amiscan::fs::ext4_free::RegionKind::Journal)
+            .iter()
+            .map(|r| r.1)
+            .sum();
+        assert_eq!(total, journal.len() as u64 * bs, "{name}");
+        assert_eq!(
+            of(amiscan::fs::ext4_free::RegionKind::Journal)[0].0,
+            journal[0] * bs,
+            "{name}"
+        );
+    }
 }

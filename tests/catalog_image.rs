@@ -3,28 +3,12 @@
 //! credential-file rule, a key nested in a zip inside a tar.gz, and a key in a deleted file that
 //! only `--unallocated` finds. The image is built by `mke2fs -d`, the deletion by `debugfs`.
 
+mod common;
+
+use common::{rule_paths, scan_json_unchecked, sh};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
-use std::process::Command;
-
-fn sh(script: &str, dir: &Path) -> String {
-    let out = Command::new("bash")
-        .args(["-euo", "pipefail", "-c", script])
-        .current_dir(dir)
-        .env(
-            "PATH",
-            "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-        )
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{script}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 fn write(root: &Path, path: &str, data: &[u8]) {
     let p = root.join(path.trim_start_matches('/'));
@@ -187,20 +171,6 @@ const CHECK_SAMPLES: &[(&str, &str, &str)] = &[
     ("pkcs12-keystore", "/srv/certs/client.p12", ""),
 ];
 
-fn finding_set(t: &Value) -> BTreeSet<(String, String)> {
-    t["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| {
-            (
-                f["rule"].as_str().unwrap().to_string(),
-                f["path"].as_str().unwrap_or("").to_string(),
-            )
-        })
-        .collect()
-}
-
 #[test]
 fn every_family_planted_in_one_image_is_found() {
     let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
@@ -239,15 +209,10 @@ fn every_family_planted_in_one_image_is_found() {
          debugfs -w -R 'rm /srv/deleted.pem' fs.img 2>/dev/null",
         d,
     );
-    let out = Command::new(env!("CARGO_BIN_EXE_amiscan"))
-        .args(["scan", "--format", "json", "--no-progress", "--unallocated"])
-        .arg(d.join("fs.img"))
-        .output()
-        .unwrap();
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let t = &v["targets"][0];
+    let (_, t) = scan_json_unchecked(&d.join("fs.img"), &["--unallocated"]);
+    let t = &t;
     assert_eq!(t["complete"], true, "{t:#}");
-    let found = finding_set(t);
+    let found = rule_paths(t, "");
     let rules: BTreeSet<&str> = found.iter().map(|(r, _)| r.as_str()).collect();
 
     let mut missing = vec![];

@@ -4,9 +4,12 @@
 //! The tree forces hashed (htree) directories, extent trees, sparse files, deep paths, inline and
 //! block symlinks, and non-UTF-8 names.
 
+mod common;
+
 use amiscan::fs::probe::FsKind;
 use amiscan::fs::{self, EntryKind};
 use amiscan::source::{FileSource, SharedSource};
+use common::{posix_sh, run};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
@@ -184,34 +187,16 @@ fn oracle(args: &[&str], size: &str, after: Option<&str>) {
     std::fs::create_dir(&root).unwrap();
     build_tree(&root);
     let img = dir.path().join("fs.img");
-    let out = Command::new("mke2fs")
-        .env("PATH", "/usr/sbin:/sbin:/usr/bin:/bin")
+    run(Command::new("mke2fs")
         .args(["-q", "-N", "8192"])
         .args(args)
         .arg("-d")
         .arg(&root)
         .arg("-F")
         .arg(&img)
-        .arg(size)
-        .output()
-        .expect("mke2fs is installed (e2fsprogs)");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+        .arg(size));
     if let Some(cmd) = after {
-        let out = Command::new("sh")
-            .env("PATH", "/usr/sbin:/sbin:/usr/bin:/bin")
-            .args(["-ec", cmd, "sh"])
-            .arg(&img)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{cmd}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        run(posix_sh(cmd).arg("sh").arg(&img));
     }
     let want = expected(&root);
     let got = read_back(&img);
@@ -279,19 +264,9 @@ fn ext4_flagged_for_recovery_with_an_empty_journal_reads_back_exactly() {
     );
 }
 
-fn sh(cmd: &str, dir: &Path) -> String {
-    let out = Command::new("sh")
-        .env("PATH", "/usr/sbin:/sbin:/usr/bin:/bin")
-        .current_dir(dir)
-        .args(["-ec", cmd])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{cmd}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+/// A POSIX sh script (no `pipefail`: one ends in `| grep -q`) in `dir`; its stdout.
+fn sh(script: &str, dir: &Path) -> String {
+    run(posix_sh(script).current_dir(dir))
 }
 
 fn journal_script() -> String {

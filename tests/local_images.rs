@@ -9,14 +9,14 @@
 //! The image build needs e2fsprogs, gdisk and fdisk (util-linux) but no root: a failing build
 //! fails every test with the script's stderr, it never skips.
 
+mod common;
+
+use common::testdata;
 use serde_json::Value;
 use std::collections::{BTreeMap, HashSet};
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::OnceLock;
-
-const MANIFEST_DIR: &str = env!("CARGO_MANIFEST_DIR");
 
 /// Every rule id of the contract.
 const RULE_IDS: &[&str] = &[
@@ -46,41 +46,9 @@ const PAST_END_WORDS: &[&str] = &[
 // Image build (once per test binary)
 // ------------------------------------------------------------------------------------------------
 
-fn testdata() -> PathBuf {
-    Path::new(MANIFEST_DIR).join("testdata")
-}
-
 /// Directory holding the built images, `staging/` and `layout.txt`.
 fn images() -> &'static Path {
-    static BUILT: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    match BUILT.get_or_init(build_images) {
-        Ok(dir) => dir,
-        Err(e) => panic!("{e}"),
-    }
-}
-
-fn build_images() -> Result<PathBuf, String> {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("testimages");
-    if dir.exists() {
-        std::fs::remove_dir_all(&dir)
-            .map_err(|e| format!("cannot remove {}: {e}", dir.display()))?;
-    }
-    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    let script = testdata().join("build-images.sh");
-    let out = Command::new("bash")
-        .arg(&script)
-        .arg(&dir)
-        .output()
-        .map_err(|e| format!("cannot run `bash {}`: {e}", script.display()))?;
-    if !out.status.success() {
-        return Err(format!(
-            "testdata/build-images.sh failed ({}):\n--- stderr ---\n{}\n--- stdout ---\n{}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr),
-            String::from_utf8_lossy(&out.stdout)
-        ));
-    }
-    Ok(dir)
+    common::built_images("testimages")
 }
 
 fn image(name: &str) -> PathBuf {

@@ -5,16 +5,12 @@
 
 mod common;
 
-use common::run;
+use common::{build_images, dirty_xfs_log, run, scan_json, testdata, volume};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
-
-fn testdata() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata")
-}
 
 fn xfs(tree: &Path, img: &Path, size: &str, opts: &[&str]) {
     run(Command::new("python3")
@@ -32,9 +28,7 @@ fn images() -> &'static Path {
         let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("real-layouts");
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
-        run(Command::new("bash")
-            .arg(testdata().join("build-images.sh"))
-            .arg(&dir));
+        build_images(&dir);
         let stage = dir.join("staging");
         let leaky = stage.join("leaky");
         xfs(&leaky, &dir.join("leaky-xfs.img"), "64m", &[]);
@@ -78,52 +72,8 @@ fn images() -> &'static Path {
 /// Copy an XFS image and clear the unmount flag of the record mkfs left in its log, so the log
 /// reads as not cleanly unmounted.
 fn dirty_copy(src: &Path, dst: &Path) {
-    use std::os::unix::fs::FileExt;
     std::fs::copy(src, dst).unwrap();
-    let db = |cmd: &str| run(Command::new("xfs_db").args(["-r", "-c", cmd]).arg(dst));
-    let logstart = run(Command::new("xfs_db")
-        .args(["-r", "-c", "sb 0", "-c", "p logstart"])
-        .arg(dst));
-    let logstart: u64 = logstart.split('=').nth(1).unwrap().trim().parse().unwrap();
-    let conv = db(&format!("convert fsblock {logstart} byte"));
-    let base: u64 = conv
-        .split('(')
-        .nth(1)
-        .unwrap()
-        .trim_end()
-        .trim_end_matches(')')
-        .parse()
-        .unwrap();
-    let f = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(dst)
-        .unwrap();
-    let mut rec = [0u8; 1024];
-    f.read_exact_at(&mut rec, base).unwrap();
-    assert_eq!(
-        &rec[..4],
-        &[0xfe, 0xed, 0xba, 0xbe],
-        "mkfs's unmount record starts the log"
-    );
-    // The op header follows the one-block record header: oh_flags at its byte 9; clear
-    // XLOG_UNMOUNT_TRANS (0x20).
-    let flags = 512 + 9;
-    assert_ne!(rec[flags] & 0x20, 0, "unmount flag set by mkfs");
-    f.write_all_at(&[rec[flags] & !0x20], base + flags as u64)
-        .unwrap();
-}
-
-fn scan(img: &Path) -> (i32, Value) {
-    let out = Command::new(env!("CARGO_BIN_EXE_amiscan"))
-        .args(["scan", "--format", "json", "--no-progress"])
-        .arg(img)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!stderr.contains("panicked"), "{stderr}");
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {stderr}"));
-    (out.status.code().unwrap_or(-1), v["targets"][0].clone())
+    dirty_xfs_log(dst);
 }
 
 /// (rule, volume, path) -> count.
@@ -157,17 +107,8 @@ fn expected_leaky(volume: &str) -> BTreeMap<(String, String, String), usize> {
     m
 }
 
-fn volume<'a>(t: &'a Value, id: &str) -> &'a Value {
-    t["volumes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|v| v["id"] == id)
-        .unwrap_or_else(|| panic!("no volume {id}: {t:#}"))
-}
-
 fn assert_leaky_on(img: &str, vol: &str) -> Value {
-    let (code, t) = scan(&images().join(img));
+    let (code, t) = scan_json(&images().join(img), &[]);
     assert_eq!(counted(&t), expected_leaky(vol), "{img}");
     assert_eq!(code, 1, "{img}");
     assert_eq!(t["complete"], true, "{img}: {t:#}");
@@ -215,7 +156,7 @@ fn rhel_layout_gives_the_same_findings() {
 
 #[test]
 fn xfs_with_a_dirty_log_is_incomplete_and_scanned_raw() {
-    let (code, t) = scan(&images().join("leaky-xfs-dirty.img"));
+    let (code, t) = scan_json(&images().join("leaky-xfs-dirty.img"), &[]);
     assert_eq!(t["complete"], false);
     let v = volume(&t, "disk");
     assert_eq!(v["status"], "scanned_raw");

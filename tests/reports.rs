@@ -9,6 +9,8 @@
 //!   and then only SARIF).
 //! - A baseline suppresses exactly the findings it lists.
 
+mod common;
+
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -20,33 +22,7 @@ const ACCOUNT: &str = "123456789012";
 const REGION: &str = "eu-west-1";
 
 fn images() -> &'static Path {
-    static BUILT: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    match BUILT.get_or_init(build_images) {
-        Ok(dir) => dir,
-        Err(e) => panic!("{e}"),
-    }
-}
-
-fn build_images() -> Result<PathBuf, String> {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("reportimages");
-    if dir.exists() {
-        std::fs::remove_dir_all(&dir).map_err(|e| format!("cannot remove {dir:?}: {e}"))?;
-    }
-    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {dir:?}: {e}"))?;
-    let script = Path::new(MANIFEST_DIR).join("testdata/build-images.sh");
-    let out = Command::new("bash")
-        .arg(&script)
-        .arg(&dir)
-        .output()
-        .map_err(|e| format!("cannot run `bash {}`: {e}", script.display()))?;
-    if !out.status.success() {
-        return Err(format!(
-            "testdata/build-images.sh failed ({}):\n{}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        ));
-    }
-    Ok(dir)
+    common::built_images("reportimages")
 }
 
 fn image(name: &str) -> PathBuf {
@@ -177,6 +153,10 @@ fn sarif_of_a_leaky_image_validates_and_maps_every_finding() {
     assert_eq!(sarif["version"], "2.1.0");
     assert_eq!(run["tool"]["driver"]["name"], "amiscan");
     assert_eq!(run["tool"]["driver"]["version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(
+        run["tool"]["driver"]["informationUri"],
+        "https://github.com/amiscan/amiscan"
+    );
     let rules = run["tool"]["driver"]["rules"].as_array().unwrap();
     for r in rules {
         let score: f64 = r["properties"]["security-severity"]

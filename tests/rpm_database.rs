@@ -26,13 +26,11 @@ fn images() -> &'static Path {
 }
 
 fn scan(img: &Path) -> Value {
-    let out = Command::new(env!("CARGO_BIN_EXE_amiscan"))
-        .args(["scan", "--format", "json", "--no-progress"])
-        .arg(img)
-        .output()
-        .unwrap();
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
-    v["targets"][0].clone()
+    scan_with(img, &[])
+}
+
+fn scan_with(img: &Path, extra: &[&str]) -> Value {
+    common::scan_json_unchecked(img, extra).1
 }
 
 /// `(rule, path)` of the package-check findings.
@@ -91,6 +89,24 @@ fn sqlite_rpm_database_verifies_ownership_and_content() {
         evidence(&t, "setid-unowned"),
         "setuid (owner uid 0) mode 4755: no rpm package lists it \
          (sqlite database /var/lib/rpm/rpmdb.sqlite)"
+    );
+}
+
+/// `--quick` still judges setuid ownership (metadata and the package file lists) but does not
+/// hash packaged binaries.
+#[test]
+fn quick_judges_ownership_but_does_not_verify_content() {
+    let t = scan_with(&images().join("sqlite.img"), &["--quick"]);
+    assert_eq!(t["mode"], "quick");
+    assert_eq!(
+        package_findings(&t),
+        [(
+            "setid-unowned".to_string(),
+            "/usr/local/bin/backdoor".to_string()
+        )]
+        .into_iter()
+        .collect(),
+        "{t:#}"
     );
 }
 

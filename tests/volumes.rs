@@ -2,60 +2,11 @@
 //! `pvcreate`/`vgcreate`/`lvcreate` (activation disabled, on a loop device), `mkfs.vfat` + `mcopy`,
 //! `mke2fs -O inline_data` (a feature ext4-view refuses).
 
+mod common;
+
+use common::{scan_json, sh, testdata, volume, workdir};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::Command;
-
-fn sh(script: &str, dir: &Path) {
-    let out = Command::new("bash")
-        .arg("-euo")
-        .arg("pipefail")
-        .arg("-c")
-        .arg(script)
-        .current_dir(dir)
-        .env(
-            "PATH",
-            format!(
-                "{}:/usr/sbin:/sbin",
-                std::env::var("PATH").unwrap_or_default()
-            ),
-        )
-        .output()
-        .expect("bash runs");
-    assert!(
-        out.status.success(),
-        "image build failed:\n{script}\n--- stderr:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-fn workdir(name: &str) -> PathBuf {
-    let d = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join("volumes")
-        .join(name);
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-fn testdata() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata")
-}
-
-/// Run `amiscan scan --format json` and return (exit code, report target 0).
-fn scan(img: &Path, extra: &[&str]) -> (i32, Value) {
-    let out = Command::new(env!("CARGO_BIN_EXE_amiscan"))
-        .args(["scan", "--format", "json", "--no-progress"])
-        .args(extra)
-        .arg(img)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!stderr.contains("panicked"), "{stderr}");
-    let v: Value = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("bad JSON ({e}); stderr: {stderr}"));
-    (out.status.code().unwrap_or(-1), v["targets"][0].clone())
-}
 
 fn findings(t: &Value) -> Vec<(String, String, Option<String>)> {
     let mut v: Vec<_> = t["findings"]
@@ -72,15 +23,6 @@ fn findings(t: &Value) -> Vec<(String, String, Option<String>)> {
         .collect();
     v.sort();
     v
-}
-
-fn volume<'a>(t: &'a Value, id: &str) -> &'a Value {
-    t["volumes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|v| v["id"] == id)
-        .unwrap_or_else(|| panic!("no volume {id} in {t:#}"))
 }
 
 /// A data tree with one passphrase-protected PEM key (`pem-encrypted-private-key`, medium), as an
@@ -100,7 +42,7 @@ fn data_ext4(dir: &Path, size: &str) -> PathBuf {
 
 #[test]
 fn lvm_linear_volume_in_two_segments_is_assembled_and_scanned() {
-    let dir = workdir("lvm");
+    let dir = workdir("volumes", "lvm");
     let fs = data_ext4(&dir, "20M");
     sh(
         &format!(
@@ -110,7 +52,7 @@ fn lvm_linear_volume_in_two_segments_is_assembled_and_scanned() {
         ),
         &dir,
     );
-    let (code, t) = scan(&dir.join("lvm.img"), &["--fail-on", "medium"]);
+    let (code, t) = scan_json(&dir.join("lvm.img"), &["--fail-on", "medium"]);
     assert_eq!(code, 1, "{t:#}");
     assert_eq!(t["complete"], true, "{t:#}");
     assert_eq!(volume(&t, "p2")["status"], "container");
@@ -128,12 +70,12 @@ fn lvm_linear_volume_in_two_segments_is_assembled_and_scanned() {
         )]
     );
     // Nothing at or above the default --fail-on high, and the scan was complete: exit 0.
-    assert_eq!(scan(&dir.join("lvm.img"), &[]).0, 0);
+    assert_eq!(scan_json(&dir.join("lvm.img"), &[]).0, 0);
 }
 
 #[test]
 fn efi_system_partition_fat_is_scanned() {
-    let dir = workdir("esp");
+    let dir = workdir("volumes", "esp");
     let fs = data_ext4(&dir, "8M");
     let tree = testdata().join("trees/data");
     sh(
@@ -151,7 +93,7 @@ fn efi_system_partition_fat_is_scanned() {
         ),
         &dir,
     );
-    let (code, t) = scan(&dir.join("disk.img"), &[]);
+    let (code, t) = scan_json(&dir.join("disk.img"), &[]);
     assert_eq!(code, 0, "{t:#}");
     assert_eq!(t["complete"], true, "{t:#}");
     let esp = volume(&t, "p2");
@@ -178,7 +120,7 @@ fn efi_system_partition_fat_is_scanned() {
 
 #[test]
 fn ext4_with_inline_data_is_read_natively() {
-    let dir = workdir("inline");
+    let dir = workdir("volumes", "inline");
     let tree = testdata().join("trees/data");
     // Small files and directories live inside their inodes: a 28-byte sudoers drop-in fits
     // i_block, a ~100-byte history spills into the inode's system.data attribute, and the
@@ -196,7 +138,7 @@ fn ext4_with_inline_data_is_read_natively() {
         ),
         &dir,
     );
-    let (code, t) = scan(&dir.join("fs.img"), &["--fail-on", "critical"]);
+    let (code, t) = scan_json(&dir.join("fs.img"), &["--fail-on", "critical"]);
     assert_eq!(code, 0, "{t:#}");
     assert_eq!(t["complete"], true, "{t:#}");
     let v = volume(&t, "disk");
@@ -217,14 +159,14 @@ fn ext4_with_inline_data_is_read_natively() {
 
 #[test]
 fn an_unknown_format_is_scanned_raw_and_incomplete() {
-    let dir = workdir("unknown");
+    let dir = workdir("volumes", "unknown");
     // A partition full of non-filesystem data with a key in the middle.
     let key = std::fs::read(testdata().join("trees/data/secrets/id_rsa")).unwrap();
     let mut img = vec![0x5au8; 3 * 1024 * 1024];
     let at = 2 * 1024 * 1024 - 100; // straddles a 4 KiB granule and the 2 MiB mark
     img[at..at + key.len()].copy_from_slice(&key);
     std::fs::write(dir.join("blob.img"), &img).unwrap();
-    let (code, t) = scan(&dir.join("blob.img"), &["--fail-on", "info"]);
+    let (code, t) = scan_json(&dir.join("blob.img"), &["--fail-on", "info"]);
     assert_eq!(code, 1);
     assert_eq!(t["complete"], false);
     assert_eq!(volume(&t, "disk")["status"], "scanned_raw");

@@ -4,9 +4,12 @@
 //! (holes, unwritten extents, a bmap B+tree file, a dirty log) are written with `xfs_db -x`,
 //! which recomputes the CRCs.
 
+mod common;
+
 use amiscan::fs::xfs::XfsFs;
 use amiscan::fs::{EntryKind, Filesystem, FsError, FsReader};
 use amiscan::source::{FileSource, SharedSource};
+use common::{dirty_xfs_log, run, xfs_db, xfs_db_byte};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -174,18 +177,6 @@ fn bytes(seed: u64, len: usize) -> Vec<u8> {
 }
 
 /// Run a tool, failing loudly when it is missing or fails.
-fn run(cmd: &mut Command) -> String {
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {cmd:?} (is xfsprogs installed?): {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 /// Build an image of `size` from `tree` with extra mkfs options.
 fn mkfs(dir: &Path, tree: &Tree, size: &str, opts: &[&str]) -> std::path::PathBuf {
     let proto = tree.protofile(dir);
@@ -382,27 +373,9 @@ fn image_test(opts: &[&str], size: &str) {
     compare(&t, &fs);
 }
 
-fn xfs_db(img: &Path, write: bool, cmds: &[&str]) -> String {
-    let mut cmd = Command::new("xfs_db");
-    cmd.arg(if write { "-x" } else { "-r" });
-    for c in cmds {
-        cmd.args(["-c", c]);
-    }
-    run(cmd.arg(img))
-}
-
 /// `xfs_repair -n` must find nothing wrong: the image is valid XFS, not just what we expect.
 fn repair_check(img: &Path) {
-    let out = Command::new("xfs_repair")
-        .arg("-n")
-        .arg(img)
-        .output()
-        .expect("xfs_repair (xfsprogs) is required");
-    assert!(
-        out.status.success(),
-        "xfs_repair -n found problems:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    run(Command::new("xfs_repair").arg("-n").arg(img));
 }
 
 /// The inode number of `name` in directory `dir`, from `xfs_db ls`.
@@ -432,13 +405,7 @@ fn block_offset(img: &Path, ino: u64, fblock: u64) -> u64 {
         .parse()
         .unwrap();
     let conv = xfs_db(img, false, &[&format!("convert fsblock {fsb} byte")]);
-    conv.split('(')
-        .nth(1)
-        .unwrap()
-        .trim_end()
-        .trim_end_matches(')')
-        .parse()
-        .unwrap()
+    xfs_db_byte(&conv)
 }
 
 /// mkfs.xfs 6.1 writes a v5 remote symlink's target without the `XSLM` block header (xfs_repair
@@ -458,14 +425,7 @@ fn fix_remote_symlink(img: &Path, dir: &str, name: &str) {
     let bs = u32::from_be_bytes(sb[4..8].try_into().unwrap()) as usize;
     let mut size = [0u8; 8];
     let ioff = xfs_db(img, false, &[&format!("convert ino {ino} byte")]);
-    let ioff: u64 = ioff
-        .split('(')
-        .nth(1)
-        .unwrap()
-        .trim_end()
-        .trim_end_matches(')')
-        .parse()
-        .unwrap();
+    let ioff = xfs_db_byte(&ioff);
     f.read_exact_at(&mut size, ioff + 56).unwrap();
     let len = u64::from_be_bytes(size) as usize;
     let mut blk = vec![0u8; bs];
@@ -696,41 +656,12 @@ fn v5_holes_unwritten_extents_and_btree_file() {
 /// A log whose last record is not a clean-unmount record is refused as dirty, not read stale.
 #[test]
 fn dirty_log_is_refused() {
-    use std::os::unix::fs::FileExt;
     let dir = tempfile::tempdir().unwrap();
     let mut t = Tree::default();
     t.file(b"/f", b"x".to_vec());
     let img = mkfs(dir.path(), &t, "64m", &[]);
     open(&img).expect("a freshly made filesystem has a clean log");
-    let logstart = xfs_db(&img, false, &["sb 0", "p logstart"]);
-    let logstart: u64 = logstart.split('=').nth(1).unwrap().trim().parse().unwrap();
-    let conv = xfs_db(&img, false, &[&format!("convert fsblock {logstart} byte")]);
-    let base: u64 = conv
-        .split('(')
-        .nth(1)
-        .unwrap()
-        .trim_end()
-        .trim_end_matches(')')
-        .parse()
-        .unwrap();
-    let f = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(&img)
-        .unwrap();
-    let mut hdr = [0u8; 512];
-    f.read_exact_at(&mut hdr, base).unwrap();
-    assert_eq!(
-        &hdr[..4],
-        &[0xfe, 0xed, 0xba, 0xbe],
-        "mkfs's unmount record starts the log"
-    );
-    // The op header follows the one-block record header: clear XLOG_UNMOUNT_TRANS in oh_flags.
-    let mut flags = [0u8; 1];
-    f.read_exact_at(&mut flags, base + 512 + 9).unwrap();
-    assert_eq!(flags[0] & 0x20, 0x20);
-    f.write_all_at(&[flags[0] & !0x20], base + 512 + 9).unwrap();
-    drop(f);
+    dirty_xfs_log(&img);
     match open(&img) {
         Err(FsError::Incompatible { context, message }) => {
             assert_eq!(context, "xfs log");

@@ -139,6 +139,26 @@ fn too_many_pages(operation: &'static str) -> AwsError {
     }
 }
 
+/// Every page of a paged call: `fetch` gets the previous page's token and returns that page's
+/// items and its next token. At most [`MAX_PAGES`] pages, then an error rather than a loop.
+async fn all_pages<T, F, Fut>(operation: &'static str, mut fetch: F) -> Result<Vec<T>, AwsError>
+where
+    F: FnMut(Option<String>) -> Fut,
+    Fut: std::future::Future<Output = Result<(Vec<T>, Option<String>), AwsError>>,
+{
+    let mut out = Vec::new();
+    let mut token: Option<String> = None;
+    for _ in 0..MAX_PAGES {
+        let (items, next) = fetch(token.take()).await?;
+        out.extend(items);
+        match next {
+            Some(t) if !t.is_empty() => token = Some(t),
+            _ => return Ok(out),
+        }
+    }
+    Err(too_many_pages(operation))
+}
+
 /// Every enabled region (`DescribeRegions`), sorted.
 pub async fn list_regions(ec2: &aws_sdk_ec2::Client) -> Result<Vec<String>, AwsError> {
     let out = ec2
@@ -163,28 +183,36 @@ pub async fn list_images(
     owners: &[String],
     filters: &[(&str, &str)],
 ) -> Result<Vec<ImageInfo>, AwsError> {
-    let mut out = Vec::new();
-    let mut token: Option<String> = None;
-    for _ in 0..MAX_PAGES {
+    describe_images(region, || {
         let mut req = ec2
             .describe_images()
             .set_owners(Some(owners.to_vec()))
-            .max_results(1000)
-            .set_next_token(token.take());
+            .max_results(1000);
         for (name, value) in filters {
             req = req.filters(Filter::builder().name(*name).values(*value).build());
         }
-        let page = req
-            .send()
-            .await
-            .map_err(|e| api_error("DescribeImages", "ec2:DescribeImages", &e))?;
-        out.extend(page.images().iter().map(|i| ImageInfo::from_sdk(region, i)));
-        match page.next_token() {
-            Some(t) if !t.is_empty() => token = Some(t.to_string()),
-            _ => return Ok(out),
+        req
+    })
+    .await
+}
+
+/// Every page of `DescribeImages` for the request `request` makes.
+async fn describe_images(
+    region: &str,
+    request: impl Fn() -> aws_sdk_ec2::operation::describe_images::builders::DescribeImagesFluentBuilder,
+) -> Result<Vec<ImageInfo>, AwsError> {
+    all_pages("DescribeImages", |token| {
+        let req = request().set_next_token(token);
+        async move {
+            let page = req
+                .send()
+                .await
+                .map_err(|e| api_error("DescribeImages", "ec2:DescribeImages", &e))?;
+            let items = page.images().iter().map(|i| ImageInfo::from_sdk(region, i));
+            Ok((items.collect(), page.next_token().map(str::to_string)))
         }
-    }
-    Err(too_many_pages("DescribeImages"))
+    })
+    .await
 }
 
 /// The visible images among `ids` (an `image-id` filter, so ids no longer visible are simply
@@ -196,29 +224,16 @@ pub async fn images_by_id(
 ) -> Result<Vec<ImageInfo>, AwsError> {
     let mut out = Vec::new();
     for chunk in ids.chunks(100) {
-        let mut token: Option<String> = None;
-        for page_no in 0..=MAX_PAGES {
-            if page_no == MAX_PAGES {
-                return Err(too_many_pages("DescribeImages"));
-            }
-            let page = ec2
-                .describe_images()
-                .filters(
-                    Filter::builder()
-                        .name("image-id")
-                        .set_values(Some(chunk.to_vec()))
-                        .build(),
-                )
-                .set_next_token(token.take())
-                .send()
-                .await
-                .map_err(|e| api_error("DescribeImages", "ec2:DescribeImages", &e))?;
-            out.extend(page.images().iter().map(|i| ImageInfo::from_sdk(region, i)));
-            match page.next_token() {
-                Some(t) if !t.is_empty() => token = Some(t.to_string()),
-                _ => break,
-            }
-        }
+        let page_items = describe_images(region, || {
+            ec2.describe_images().filters(
+                Filter::builder()
+                    .name("image-id")
+                    .set_values(Some(chunk.to_vec()))
+                    .build(),
+            )
+        })
+        .await?;
+        out.extend(page_items);
     }
     Ok(out)
 }
@@ -237,40 +252,39 @@ pub async fn image(
 
 /// Every instance of the region (not terminated), every page.
 pub async fn list_instances(ec2: &aws_sdk_ec2::Client) -> Result<Vec<InstanceInfo>, AwsError> {
-    let mut out = Vec::new();
-    let mut token: Option<String> = None;
-    for _ in 0..MAX_PAGES {
-        let page = ec2
+    all_pages("DescribeInstances", |token| {
+        let req = ec2
             .describe_instances()
             .max_results(1000)
-            .set_next_token(token.take())
-            .send()
-            .await
-            .map_err(|e| api_error("DescribeInstances", "ec2:DescribeInstances", &e))?;
-        for r in page.reservations() {
-            for i in r.instances() {
-                let state = i
-                    .state()
-                    .and_then(|s| s.name())
-                    .map(|n| n.as_str().to_string())
-                    .unwrap_or_default();
-                if state == "terminated" {
-                    continue;
+            .set_next_token(token);
+        async move {
+            let page = req
+                .send()
+                .await
+                .map_err(|e| api_error("DescribeInstances", "ec2:DescribeInstances", &e))?;
+            let mut items = Vec::new();
+            for r in page.reservations() {
+                for i in r.instances() {
+                    let state = i
+                        .state()
+                        .and_then(|s| s.name())
+                        .map(|n| n.as_str().to_string())
+                        .unwrap_or_default();
+                    if state == "terminated" {
+                        continue;
+                    }
+                    items.push(InstanceInfo {
+                        id: i.instance_id().unwrap_or_default().to_string(),
+                        image_id: i.image_id().unwrap_or_default().to_string(),
+                        state,
+                        owner_id: r.owner_id().map(str::to_string),
+                    });
                 }
-                out.push(InstanceInfo {
-                    id: i.instance_id().unwrap_or_default().to_string(),
-                    image_id: i.image_id().unwrap_or_default().to_string(),
-                    state,
-                    owner_id: r.owner_id().map(str::to_string),
-                });
             }
+            Ok((items, page.next_token().map(str::to_string)))
         }
-        match page.next_token() {
-            Some(t) if !t.is_empty() => token = Some(t.to_string()),
-            _ => return Ok(out),
-        }
-    }
-    Err(too_many_pages("DescribeInstances"))
+    })
+    .await
 }
 
 /// `DescribeInstanceImageMetadata` for these instances.
@@ -280,43 +294,38 @@ pub async fn instance_image_metadata(
 ) -> Result<Vec<ImageMetadata>, AwsError> {
     let mut out = Vec::new();
     for chunk in instance_ids.chunks(100) {
-        let mut token: Option<String> = None;
-        for page_no in 0..=MAX_PAGES {
-            if page_no == MAX_PAGES {
-                return Err(too_many_pages("DescribeInstanceImageMetadata"));
-            }
-            let page = ec2
+        let page_items = all_pages("DescribeInstanceImageMetadata", |token| {
+            let req = ec2
                 .describe_instance_image_metadata()
                 .set_instance_ids(Some(chunk.to_vec()))
-                .set_next_token(token.take())
-                .send()
-                .await
-                .map_err(|e| {
+                .set_next_token(token);
+            async move {
+                let page = req.send().await.map_err(|e| {
                     api_error(
                         "DescribeInstanceImageMetadata",
                         "ec2:DescribeInstanceImageMetadata",
                         &e,
                     )
                 })?;
-            for m in page.instance_image_metadata() {
-                let img = m.image_metadata();
-                out.push(ImageMetadata {
-                    instance_id: m.instance_id().unwrap_or_default().to_string(),
-                    image_id: img
-                        .and_then(|i| i.image_id())
-                        .unwrap_or_default()
-                        .to_string(),
-                    owner_id: img.and_then(|i| i.owner_id()).map(str::to_string),
-                    owner_alias: img.and_then(|i| i.image_owner_alias()).map(str::to_string),
-                    public: img.and_then(|i| i.is_public()),
-                    state: img.and_then(|i| i.state()).map(|s| s.as_str().to_string()),
+                let items = page.instance_image_metadata().iter().map(|m| {
+                    let img = m.image_metadata();
+                    ImageMetadata {
+                        instance_id: m.instance_id().unwrap_or_default().to_string(),
+                        image_id: img
+                            .and_then(|i| i.image_id())
+                            .unwrap_or_default()
+                            .to_string(),
+                        owner_id: img.and_then(|i| i.owner_id()).map(str::to_string),
+                        owner_alias: img.and_then(|i| i.image_owner_alias()).map(str::to_string),
+                        public: img.and_then(|i| i.is_public()),
+                        state: img.and_then(|i| i.state()).map(|s| s.as_str().to_string()),
+                    }
                 });
+                Ok((items.collect(), page.next_token().map(str::to_string)))
             }
-            match page.next_token() {
-                Some(t) if !t.is_empty() => token = Some(t.to_string()),
-                _ => break,
-            }
-        }
+        })
+        .await?;
+        out.extend(page_items);
     }
     Ok(out)
 }

@@ -79,6 +79,14 @@ pub trait FileLookup {
     fn md5(&self, _path: &str) -> Option<[u8; 16]> {
         None
     }
+
+    /// Whether checks may read packaged files to verify their content against the package
+    /// database (`true`, the default). `--quick` says no: it reads only well-known paths, so
+    /// ownership of setuid files is still judged (metadata and the package file lists) but
+    /// binaries and PAM modules are not hashed.
+    fn verify_content(&self) -> bool {
+        true
+    }
 }
 
 /// An in-memory volume: a map from absolute path to (metadata, content). Directories are

@@ -23,6 +23,7 @@ mod scan_tests;
 
 pub use catalog::CatalogError;
 pub use catalog_check::check_catalog;
+pub use checks::rpmdb::rpmdb_for_fuzzing;
 pub use lookup::{FileLookup, MemLookup, Meta, MetaKind, VolumeFindings};
 
 use crate::report::{Finding, Severity};

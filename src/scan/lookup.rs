@@ -21,6 +21,7 @@ pub struct FsLookup<'a> {
     reader: &'a dyn FsReader,
     files: &'a [Entry],
     dirs: RefCell<HashMap<Vec<u8>, Rc<Vec<Entry>>>>,
+    verify_content: bool,
 }
 
 fn meta(e: &Entry) -> Meta {
@@ -59,7 +60,15 @@ impl<'a> FsLookup<'a> {
             reader,
             files,
             dirs: RefCell::new(HashMap::new()),
+            verify_content: true,
         }
+    }
+
+    /// Lookups that refuse package content verification (`--quick`, see
+    /// [`FileLookup::verify_content`]).
+    pub fn without_content_verification(mut self) -> Self {
+        self.verify_content = false;
+        self
     }
 
     fn listing(&self, dir: &[u8]) -> Option<Rc<Vec<Entry>>> {
@@ -189,6 +198,10 @@ impl FileLookup for FsLookup<'_> {
         for f in self.files {
             visit(&f.display_path(), &meta(f));
         }
+    }
+
+    fn verify_content(&self) -> bool {
+        self.verify_content
     }
 }
 

@@ -305,10 +305,13 @@ fn scan_volume(
     vr.errors.append(&mut walked.errors);
     // Checks that need several files of the volume (sshd includes, sudoers.d, the package
     // database, setuid files): once per volume, before --quick narrows the file list.
-    let checked = det.scan_volume(
-        &lookup::FsLookup::new(reader.as_ref(), &walked.files),
-        &opts.detect,
-    );
+    // --quick does not hash packaged binaries against the package database.
+    let mut lookup = lookup::FsLookup::new(reader.as_ref(), &walked.files);
+    if opts.quick {
+        lookup = lookup.without_content_verification();
+    }
+    let checked = det.scan_volume(&lookup, &opts.detect);
+    drop(lookup);
     vr.errors.extend(checked.errors);
     let mut volume_findings = checked.findings;
     drop(reader);

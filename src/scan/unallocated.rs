@@ -41,7 +41,7 @@ pub fn scan_free(
     opts: &DetectOptions,
 ) -> FreeResult {
     let regions = match kind {
-        FsKind::Ext4 => crate::fs::ext4_free::free_regions(v.source.as_ref()),
+        FsKind::Ext4 => crate::fs::ext4_free::free_regions(&v.source),
         FsKind::Xfs => crate::fs::xfs::free::free_regions(v.source.as_ref()),
         _ => Ok(vec![Region {
             offset: 0,

@@ -2,10 +2,14 @@
 //! symlinks are counted and never followed, special files are skipped.
 //!
 //! The walk is bounded in depth and in entries, so a corrupt directory that loops back on itself
-//! ends with an error instead of running on.
+//! ends with an error instead of running on. A directory inode reached a second time (a loop,
+//! or a directory "hard-linked" into several parents, which no real filesystem has) is reported
+//! and walked once: two entries per level that point at the same directory would otherwise make
+//! the walk exponential in its depth.
 
 use crate::fs::{Entry, EntryKind, FsReader};
 use crate::report::ScanError;
+use std::collections::HashSet;
 
 /// Deepest directory level walked. Real trees rarely pass 30.
 pub const MAX_DEPTH: usize = 512;
@@ -39,6 +43,8 @@ pub fn walk(reader: &dyn FsReader) -> Walk {
     let mut w = Walk::default();
     let mut stack: Vec<(Vec<u8>, usize)> = vec![(b"/".to_vec(), 0)];
     let mut seen: u64 = 0;
+    // Inode numbers of the directories queued (filesystems without inode numbers give 0).
+    let mut dir_inos: HashSet<u64> = HashSet::new();
     while let Some((dir, depth)) = stack.pop() {
         w.dirs = w.dirs.saturating_add(1);
         let entries = match reader.list_dir(&dir) {
@@ -68,7 +74,15 @@ pub fn walk(reader: &dyn FsReader) -> Walk {
             match e.kind {
                 EntryKind::File => w.files.push(e),
                 EntryKind::Dir => {
-                    if depth >= MAX_DEPTH {
+                    if e.ino != 0 && !dir_inos.insert(e.ino) {
+                        w.errors.push(err(
+                            Some(&e.path),
+                            format!(
+                                "directory inode {} is reached again (a loop or a hard-linked directory): not walked twice",
+                                e.ino
+                            ),
+                        ));
+                    } else if depth >= MAX_DEPTH {
                         w.errors.push(err(
                             Some(&e.path),
                             format!("directory nested deeper than {MAX_DEPTH} levels: not walked"),
@@ -124,6 +138,43 @@ mod tests {
         fn read_link(&self, _: &Entry) -> Result<Vec<u8>, FsError> {
             Ok(b"/".to_vec())
         }
+    }
+
+    /// Every directory holds two entries for the same child directory inode: without the
+    /// inode check the walk visits 2^depth directories.
+    struct Doubled;
+    impl FsReader for Doubled {
+        fn list_dir(&self, path: &[u8]) -> Result<Vec<Result<Entry, FsError>>, FsError> {
+            let depth = match path {
+                b"/" => 0,
+                p => p.iter().filter(|&&b| b == b'/').count() as u64,
+            };
+            let mk = |name: &[u8]| Entry {
+                path: crate::fs::join(path, name),
+                kind: EntryKind::Dir,
+                mode: 0o755,
+                uid: 0,
+                gid: 0,
+                size: 1,
+                mtime: 0,
+                ino: 100 + depth,
+                phys: 0,
+            };
+            Ok(vec![Ok(mk(b"a")), Ok(mk(b"b"))])
+        }
+        fn open_file<'a>(&'a self, _: &Entry) -> Result<Box<dyn Read + 'a>, FsError> {
+            Ok(Box::new(std::io::empty()))
+        }
+        fn read_link(&self, _: &Entry) -> Result<Vec<u8>, FsError> {
+            Ok(b"/".to_vec())
+        }
+    }
+
+    #[test]
+    fn a_directory_reached_twice_by_inode_is_walked_once() {
+        let w = walk(&Doubled);
+        assert_eq!(w.dirs, MAX_DEPTH as u64 + 1);
+        assert!(w.errors.iter().any(|e| e.message.contains("reached again")));
     }
 
     #[test]

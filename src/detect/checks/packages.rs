@@ -387,6 +387,9 @@ fn diversions(lookup: &dyn FileLookup) -> HashSet<String> {
 
 /// The bytes of the file at `path` (or its usrmerge alias), within the verification budget.
 fn verify_bytes(lookup: &dyn FileLookup, path: &str, budget: &mut usize) -> Option<Vec<u8>> {
+    if !lookup.verify_content() {
+        return None;
+    }
     for p in std::iter::once(path.to_string()).chain(usrmerge_alias(path)) {
         let Some(meta) = lookup.metadata(&p) else {
             continue;

@@ -2,8 +2,20 @@
 //! their index inside entries the linear walk steps over (the `..` entry of the root block and
 //! empty entries spanning interior blocks), so one parser reads every form.
 
-use super::le16;
-use super::le32;
+use super::{crc32c, le16, le32};
+
+/// A leaf block's checksum tail (a fake entry of 12 bytes at the end, `metadata_csum`), checked
+/// when present: hashed-directory index blocks carry theirs elsewhere and are not checked.
+pub(super) fn tail_checksum_ok(block: &[u8], seed: u32) -> bool {
+    let Some(at) = block.len().checked_sub(12) else {
+        return true;
+    };
+    let is_tail = le32(block, at) == 0
+        && le16(block, at + 4) == 12
+        && block[at + 6] == 0
+        && block[at + 7] == 0xDE;
+    !is_tail || crc32c(seed, &[&block[..at]]) == le32(block, at + 8)
+}
 
 /// One live directory entry.
 pub(super) struct RawEntry {

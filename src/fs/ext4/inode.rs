@@ -1,8 +1,9 @@
 //! ext2/3/4 inodes: the fields amiscan reports, and where the content lives (extent tree,
 //! classic block map, or inline in the inode).
 
-use super::{Ctx, corrupt, io, le16, le32};
+use super::{Ctx, corrupt, crc32c, io, le16, le32};
 use crate::fs::{EntryKind, FsError};
+use std::collections::HashSet;
 
 const EXTENT_MAGIC: u16 = 0xF30A;
 /// Depth of an extent tree (the kernel allows 5).
@@ -41,6 +42,9 @@ pub(super) struct Inode {
     pub iblock: [u8; 60],
     /// The whole on-disk inode (for in-inode extended attributes).
     raw: Vec<u8>,
+    /// Seed of this inode's metadata checksums (extent and directory blocks), when the
+    /// filesystem has them.
+    pub csum_seed: Option<u32>,
 }
 
 impl Inode {
@@ -61,7 +65,7 @@ impl Inode {
             .copied()
             .unwrap_or(0);
         let off = index * sb.inode_size;
-        let block = table + off / sb.block_size;
+        let block = table.saturating_add(off / sb.block_size);
         if table == 0 || block >= sb.blocks {
             return Err(corrupt(
                 &format!("ext4 inode {ino}"),
@@ -73,7 +77,49 @@ impl Inode {
         ctx.src
             .read_at(at, &mut raw)
             .map_err(|e| io(&format!("ext4 inode {ino} (byte {at})"), e))?;
-        Ok(Self::parse(ino, raw))
+        let mut inode = Self::parse(ino, raw);
+        if let Some(seed) = ctx.sb.csum_seed {
+            inode.verify(seed)?;
+        }
+        Ok(inode)
+    }
+
+    /// Check the inode's `metadata_csum` checksum (crc32c seeded with the filesystem seed, the
+    /// inode number and generation, over the inode with its two checksum halves zeroed).
+    fn verify(&mut self, fs_seed: u32) -> Result<(), FsError> {
+        let raw = &self.raw;
+        let ino = u32::try_from(self.ino).unwrap_or(u32::MAX).to_le_bytes();
+        let seed = crc32c(fs_seed, &[&ino, &raw[0x64..0x68]]);
+        let hi = raw.len() > 128 && 128 + usize::from(le16(raw, 0x80)) >= 0x84;
+        let sum = if hi {
+            crc32c(
+                seed,
+                &[
+                    &raw[..0x7C],
+                    &[0, 0],
+                    &raw[0x7E..0x82],
+                    &[0, 0],
+                    &raw[0x84..],
+                ],
+            )
+        } else {
+            crc32c(seed, &[&raw[..0x7C], &[0, 0], &raw[0x7E..]])
+        };
+        let stored = u32::from(le16(raw, 0x7C))
+            | if hi {
+                u32::from(le16(raw, 0x82)) << 16
+            } else {
+                0
+            };
+        let mask = if hi { u32::MAX } else { 0xFFFF };
+        if sum & mask != stored {
+            return Err(corrupt(
+                &format!("ext4 inode {}", self.ino),
+                "checksum mismatch (metadata_csum): the inode is damaged",
+            ));
+        }
+        self.csum_seed = Some(seed);
+        Ok(())
     }
 
     fn parse(ino: u64, raw: Vec<u8>) -> Inode {
@@ -101,6 +147,7 @@ impl Inode {
             file_acl: u64::from(le32(&raw, 0x68)) | u64::from(le16(&raw, 0x76)) << 32,
             iblock,
             raw,
+            csum_seed: None,
         }
     }
 
@@ -186,7 +233,14 @@ impl Inode {
     pub fn runs(&self, ctx: &Ctx) -> Result<Vec<Run>, FsError> {
         let mut out = Vec::new();
         if self.flags & EXTENTS_FL != 0 {
-            extent_node(ctx, self.ino, &self.iblock, MAX_DEPTH, &mut out)?;
+            let mut tree = ExtentTree {
+                ctx,
+                ino: self.ino,
+                csum_seed: self.csum_seed,
+                seen: HashSet::new(),
+                out: &mut out,
+            };
+            tree.node(&self.iblock, MAX_DEPTH)?;
             out.sort_unstable_by_key(|r| r.logical);
             for w in out.windows(2) {
                 if w[0].logical + w[0].len > w[1].logical {
@@ -203,6 +257,7 @@ impl Inode {
                 ino: self.ino,
                 needed,
                 next: 0,
+                seen: HashSet::new(),
                 out: &mut out,
             };
             for i in 0..15 {
@@ -218,6 +273,7 @@ impl Inode {
                 }
             }
         }
+        shared_blocks(self.ino, &out)?;
         Ok(out)
     }
 
@@ -261,68 +317,119 @@ fn push_run(out: &mut Vec<Run>, run: Run, ino: u64) -> Result<(), FsError> {
     Ok(())
 }
 
-fn extent_node(
-    ctx: &Ctx,
-    ino: u64,
-    node: &[u8],
-    depth_left: u16,
-    out: &mut Vec<Run>,
-) -> Result<(), FsError> {
-    let ctx_s = || format!("ext4 inode {ino} extent tree");
-    if le16(node, 0) != EXTENT_MAGIC {
-        return Err(corrupt(&ctx_s(), "bad extent header magic"));
-    }
-    let entries = usize::from(le16(node, 2));
-    let depth = le16(node, 6);
-    if 12 + entries * 12 > node.len() {
-        return Err(corrupt(&ctx_s(), "more extents than fit the node"));
-    }
-    if depth > depth_left {
-        return Err(corrupt(&ctx_s(), format!("tree deeper than {MAX_DEPTH}")));
-    }
-    let sb = &ctx.sb;
-    for i in 0..entries {
-        let e = &node[12 + i * 12..24 + i * 12];
-        if depth == 0 {
-            let raw_len = u64::from(le16(e, 4));
-            let (len, uninit) = if raw_len > 32768 {
-                (raw_len - 32768, true)
-            } else {
-                (raw_len, false)
-            };
-            let phys = u64::from(le32(e, 8)) | u64::from(le16(e, 6)) << 32;
-            if len == 0 {
-                continue;
-            }
-            if !uninit && phys.saturating_add(len) > sb.blocks {
-                return Err(corrupt(
-                    &ctx_s(),
-                    format!("extent at block {phys} (+{len}) outside the filesystem"),
-                ));
-            }
-            let run = Run {
-                logical: u64::from(le32(e, 0)),
-                phys,
-                len,
-                uninit,
-            };
-            push_run(out, run, ino)?;
-        } else {
-            let child = u64::from(le32(e, 4)) | u64::from(le16(e, 8)) << 32;
-            if child == 0 || child >= sb.blocks {
-                return Err(corrupt(
-                    &ctx_s(),
-                    format!("index to block {child}, outside the filesystem"),
-                ));
-            }
-            let mut block = vec![0u8; sb.block_size as usize];
-            ctx.src
-                .read_at(child * sb.block_size, &mut block)
-                .map_err(|e| io(&format!("{} block {child}", ctx_s()), e))?;
-            extent_node(ctx, ino, &block, depth - 1, out)?;
+/// A block that two runs of one file claim: a loop in the extent tree or block map, or a
+/// corruption that would read the same blocks again and again (a directory of 2^20 logical
+/// blocks all mapped onto a few physical ones lists millions of entries).
+fn shared_blocks(ino: u64, runs: &[Run]) -> Result<(), FsError> {
+    let mut by_phys: Vec<&Run> = runs.iter().filter(|r| !r.uninit).collect();
+    by_phys.sort_unstable_by_key(|r| r.phys);
+    for w in by_phys.windows(2) {
+        if w[0].phys + w[0].len > w[1].phys {
+            return Err(corrupt(
+                &format!("ext4 inode {ino}"),
+                format!(
+                    "physical block {} mapped at logical blocks {} and {}",
+                    w[1].phys,
+                    w[0].logical + (w[1].phys - w[0].phys),
+                    w[1].logical
+                ),
+            ));
         }
     }
     Ok(())
+}
+
+/// Walks one file's extent tree. Every index or leaf block is read once: a tree whose index
+/// entries point at the same block twice (or back at an ancestor) is refused, so the work is
+/// bounded by the blocks of the filesystem, never by breadth^depth.
+struct ExtentTree<'a> {
+    ctx: &'a Ctx,
+    ino: u64,
+    /// The inode's checksum seed (`metadata_csum`): index blocks carry a tail checksum.
+    csum_seed: Option<u32>,
+    /// Tree blocks read so far.
+    seen: HashSet<u64>,
+    out: &'a mut Vec<Run>,
+}
+
+impl ExtentTree<'_> {
+    fn node(&mut self, node: &[u8], depth_left: u16) -> Result<(), FsError> {
+        let ino = self.ino;
+        let ctx_s = || format!("ext4 inode {ino} extent tree");
+        if le16(node, 0) != EXTENT_MAGIC {
+            return Err(corrupt(&ctx_s(), "bad extent header magic"));
+        }
+        let entries = usize::from(le16(node, 2));
+        let depth = le16(node, 6);
+        if 12 + entries * 12 > node.len() {
+            return Err(corrupt(&ctx_s(), "more extents than fit the node"));
+        }
+        if depth > depth_left {
+            return Err(corrupt(&ctx_s(), format!("tree deeper than {MAX_DEPTH}")));
+        }
+        let sb = &self.ctx.sb;
+        for i in 0..entries {
+            let e = &node[12 + i * 12..24 + i * 12];
+            if depth == 0 {
+                let raw_len = u64::from(le16(e, 4));
+                let (len, uninit) = if raw_len > 32768 {
+                    (raw_len - 32768, true)
+                } else {
+                    (raw_len, false)
+                };
+                let phys = u64::from(le32(e, 8)) | u64::from(le16(e, 6)) << 32;
+                if len == 0 {
+                    continue;
+                }
+                if !uninit && phys.saturating_add(len) > sb.blocks {
+                    return Err(corrupt(
+                        &ctx_s(),
+                        format!("extent at block {phys} (+{len}) outside the filesystem"),
+                    ));
+                }
+                let run = Run {
+                    logical: u64::from(le32(e, 0)),
+                    phys,
+                    len,
+                    uninit,
+                };
+                push_run(self.out, run, ino)?;
+            } else {
+                let child = u64::from(le32(e, 4)) | u64::from(le16(e, 8)) << 32;
+                if child == 0 || child >= sb.blocks {
+                    return Err(corrupt(
+                        &ctx_s(),
+                        format!("index to block {child}, outside the filesystem"),
+                    ));
+                }
+                if !self.seen.insert(child) || self.seen.len() > MAX_RUNS {
+                    return Err(corrupt(
+                        &ctx_s(),
+                        format!("block {child} is indexed twice (the tree loops)"),
+                    ));
+                }
+                let mut block = vec![0u8; sb.block_size as usize];
+                self.ctx
+                    .src
+                    .read_at(child * sb.block_size, &mut block)
+                    .map_err(|e| io(&format!("{} block {child}", ctx_s()), e))?;
+                if let Some(seed) = self.csum_seed {
+                    // The tail checksum follows the entries the header has room for.
+                    let tail = 12 + 12 * usize::from(le16(&block, 4));
+                    if tail + 4 > block.len()
+                        || crc32c(seed, &[&block[..tail]]) != le32(&block, tail)
+                    {
+                        return Err(corrupt(
+                            &ctx_s(),
+                            format!("block {child}: checksum mismatch (metadata_csum)"),
+                        ));
+                    }
+                }
+                self.node(&block, depth - 1)?;
+            }
+        }
+        Ok(())
+    }
 }
 
 /// The classic (ext2/3) direct and indirect block map.
@@ -333,6 +440,8 @@ struct BlockMap<'a> {
     needed: u64,
     /// Next logical block.
     next: u64,
+    /// Indirect blocks read so far: each is read once (a map that reuses one loops).
+    seen: HashSet<u64>,
     out: &'a mut Vec<Run>,
 }
 
@@ -374,6 +483,12 @@ impl BlockMap<'_> {
                 format!("indirect block {b} outside the filesystem"),
             ));
         }
+        if !self.seen.insert(b) {
+            return Err(corrupt(
+                &format!("ext4 inode {} block map", self.ino),
+                format!("indirect block {b} is used twice (the map loops)"),
+            ));
+        }
         let mut block = vec![0u8; self.ctx.sb.block_size as usize];
         self.ctx
             .src
@@ -396,6 +511,7 @@ impl BlockMap<'_> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::testimg::{self, le16 as get16, put16, put32};
     use super::*;
 
     fn raw() -> Vec<u8> {
@@ -444,5 +560,97 @@ mod tests {
         // A value size pointing past the inode.
         r[e + 8..e + 12].copy_from_slice(&u32::MAX.to_le_bytes());
         assert_eq!(Inode::parse(12, r).system_data(), None);
+    }
+
+    #[test]
+    fn an_extent_index_block_reached_twice_is_refused() {
+        // /var/frag: 24 extents under one index block. A second root index entry pointing at
+        // the same block makes the tree a DAG; five levels of such entries would read
+        // 4 * 340^4 blocks.
+        let img = testimg::build("ext4");
+        let mut b = img.bytes();
+        let root = img.inode_at("/var/frag") + 0x28;
+        assert_eq!(
+            (get16(&b, root + 2), get16(&b, root + 6)),
+            (1, 1),
+            "one index entry"
+        );
+        put16(&mut b, root + 2, 2);
+        b.copy_within(root + 12..root + 24, root + 24);
+        put32(&mut b, root + 24, 1000); // covers logical blocks from 1000
+        let (_fs, r) = testimg::open(b).unwrap();
+        let e = testimg::entry(r.as_ref(), b"/var", b"frag");
+        let err = testimg::read(r.as_ref(), &e).unwrap_err();
+        assert!(err.contains("indexed twice"), "{err}");
+    }
+
+    #[test]
+    fn a_block_map_reusing_an_indirect_block_is_refused() {
+        // ext2 /var/sparse: "tail" at 300 KiB sits under the double-indirect block. Every
+        // entry of that block pointing at the same indirect block, in a 64 MiB file, would
+        // read it 256 times (1024^2 times under a triple-indirect block of 4 KiB blocks).
+        let img = testimg::build("ext2");
+        let stat = img.debugfs("stat /var/sparse");
+        let num = |tag: &str| -> usize {
+            let rest = stat
+                .split(tag)
+                .nth(1)
+                .unwrap_or_else(|| panic!("{tag} in {stat}"));
+            rest.split(|c: char| !c.is_ascii_digit())
+                .next()
+                .unwrap()
+                .parse()
+                .unwrap()
+        };
+        let (dind, ind) = (num("(DIND):"), num("(IND):"));
+        let mut b = img.bytes();
+        for i in 0..256 {
+            put32(&mut b, dind * 1024 + i * 4, ind as u32);
+        }
+        put32(&mut b, img.inode_at("/var/sparse") + 4, 64 << 20);
+        let (_fs, r) = testimg::open(b).unwrap();
+        let e = testimg::entry(r.as_ref(), b"/var", b"sparse");
+        let err = testimg::read(r.as_ref(), &e).unwrap_err();
+        assert!(err.contains("used twice"), "{err}");
+    }
+
+    #[test]
+    fn a_directory_mapping_its_blocks_twice_is_refused() {
+        // /etc: one extent in the inode. A second extent mapping the same block further on
+        // (and a larger size) would list every entry twice; 84 such extents in a leaf, or a
+        // 1 GiB size, list millions.
+        let img = testimg::build("ext4");
+        let mut b = img.bytes();
+        let root = img.inode_at("/etc") + 0x28;
+        assert_eq!(
+            (get16(&b, root + 2), get16(&b, root + 6)),
+            (1, 0),
+            "one leaf extent"
+        );
+        let len = get16(&b, root + 12 + 4);
+        put16(&mut b, root + 2, 2);
+        b.copy_within(root + 12..root + 24, root + 24);
+        put32(&mut b, root + 24, u32::from(len));
+        put32(&mut b, img.inode_at("/etc") + 4, u32::from(len) * 2 * 1024);
+        let (_fs, r) = testimg::open(b).unwrap();
+        let err = r.list_dir(b"/etc").unwrap_err().to_string();
+        assert!(err.contains("mapped at logical blocks 0 and 1"), "{err}");
+    }
+
+    #[test]
+    fn an_inode_table_at_the_end_of_the_block_space_is_an_error() {
+        // A group descriptor's 64-bit inode table address near 2^64: the block of an inode
+        // past the first one overflowed.
+        let img = testimg::build("ext4");
+        let src: crate::source::SharedSource =
+            std::sync::Arc::new(crate::source::MemSource::new(img.bytes(), "test"));
+        let sb = super::super::sb::Super::read(src.as_ref()).unwrap();
+        let ctx = Ctx {
+            src,
+            sb,
+            inode_tables: vec![u64::MAX],
+        };
+        let err = Inode::read(&ctx, 12).err().unwrap().to_string();
+        assert!(err.contains("outside the filesystem"), "{err}");
     }
 }

@@ -147,10 +147,14 @@ impl Replay {
         let mut pending_revokes: Vec<u64> = Vec::new();
         let mut j = start;
         let mut block = vec![0u8; bs];
+        // Every log block counts, descriptor tags' data blocks included: a descriptor whose
+        // tags wrap around the log again and again (or a journal inode whose extents map
+        // every log block onto one descriptor) ends the walk instead of collecting 2^31 tags.
+        let limit = MAX_LOG_BLOCKS.min(maxlen + 1);
         let mut walked = 0u64;
-        loop {
+        'log: loop {
             walked += 1;
-            if walked > MAX_LOG_BLOCKS.min(maxlen + 1) {
+            if walked > limit {
                 break;
             }
             read(j, &mut block)?;
@@ -177,6 +181,10 @@ impl Replay {
                             (flags, hi)
                         };
                         data = next(data);
+                        walked += 1;
+                        if walked > limit {
+                            break 'log;
+                        }
                         let at = *map.blocks.get(data as usize).ok_or_else(|| {
                             corrupt(ctx, format!("log block {data} beyond the journal inode"))
                         })?;
@@ -299,5 +307,74 @@ mod tests {
         assert!(seq_after(2, 1));
         assert!(!seq_after(1, 1));
         assert!(seq_after(0, u32::MAX));
+    }
+
+    /// A v2 journal of 1 KiB blocks and `maxlen` blocks, log starting at block 1, sequence 1.
+    fn journal(maxlen: u32) -> Vec<u8> {
+        let mut j = vec![0u8; maxlen as usize * 1024];
+        for (at, v) in [
+            (0, JBD2_MAGIC),
+            (4, SB_V2),
+            (0xC, 1024),
+            (0x10, maxlen),
+            (0x14, 1),
+            (0x18, 1),
+            (0x1C, 1),
+        ] {
+            j[at..at + 4].copy_from_slice(&v.to_be_bytes());
+        }
+        j
+    }
+
+    fn header(j: &mut [u8], block: usize, kind: u32, seq: u32) {
+        let b = block * 1024;
+        j[b..b + 4].copy_from_slice(&JBD2_MAGIC.to_be_bytes());
+        j[b + 4..b + 8].copy_from_slice(&kind.to_be_bytes());
+        j[b + 8..b + 12].copy_from_slice(&seq.to_be_bytes());
+    }
+
+    #[test]
+    fn a_descriptor_whose_tags_wrap_around_the_log_is_not_replayed() {
+        // An 8-block log whose one descriptor (block 1) has 126 tags: their data blocks wrap
+        // around the log 18 times, and the block after the last one is a commit. Counting
+        // only descriptor blocks against the log length, a journal of 2^22 blocks like this
+        // collected 2^22 * 512 writes (48 GB).
+        let mut j = journal(8);
+        header(&mut j, 1, DESCRIPTOR, 1);
+        for i in 0..126usize {
+            let t = 1024 + 12 + i * 8;
+            j[t..t + 4].copy_from_slice(&(100 + i as u32).to_be_bytes());
+            j[t + 6..t + 8].copy_from_slice(&(FLAG_SAME_UUID as u16).to_be_bytes());
+        }
+        // The last tag's data is block 1 (126 = 18 * 7), so the commit is read at block 2.
+        header(&mut j, 2, COMMIT, 1);
+        let map = JournalMap {
+            blocks: (0..8).map(|i| i * 1024).collect(),
+        };
+        let src = crate::source::MemSource::new(j, "journal");
+        let replay = Replay::read(&src, 1024, &map).unwrap();
+        assert!(replay.is_empty(), "{} blocks replayed", replay.copies.len());
+        assert_eq!(replay.transactions, 0);
+    }
+
+    #[test]
+    fn a_transaction_is_replayed() {
+        // The same log with two tags: the commit at block 4 counts.
+        let mut j = journal(8);
+        header(&mut j, 1, DESCRIPTOR, 1);
+        for i in 0..2usize {
+            let t = 1024 + 12 + i * 8;
+            j[t..t + 4].copy_from_slice(&(100 + i as u32).to_be_bytes());
+            let flags = FLAG_SAME_UUID | if i == 1 { FLAG_LAST_TAG } else { 0 };
+            j[t + 6..t + 8].copy_from_slice(&(flags as u16).to_be_bytes());
+        }
+        header(&mut j, 4, COMMIT, 1);
+        let map = JournalMap {
+            blocks: (0..8).map(|i| i * 1024).collect(),
+        };
+        let src = crate::source::MemSource::new(j, "journal");
+        let replay = Replay::read(&src, 1024, &map).unwrap();
+        assert_eq!(replay.transactions, 1);
+        assert_eq!(replay.copies[&101].at, 3 * 1024);
     }
 }

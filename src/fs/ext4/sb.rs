@@ -1,6 +1,6 @@
 //! The ext2/3/4 superblock and group descriptors: where every group's inode table is.
 
-use super::{corrupt, incompatible, io, le16, le32};
+use super::{corrupt, crc32c, incompatible, io, le16, le32};
 use crate::source::Source;
 
 /// Byte offset of the primary superblock.
@@ -40,12 +40,26 @@ pub(super) mod incompat {
 }
 
 const RO_COMPAT_SPARSE_SUPER: u32 = 0x1;
+const RO_COMPAT_METADATA_CSUM: u32 = 0x400;
 /// Groups handled (a 1 PiB filesystem of 4 KiB blocks has 8 Mi groups).
 const MAX_GROUPS: u64 = 1 << 24;
 
+/// A group descriptor's fields amiscan uses.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Desc {
+    /// Block of the group's block bitmap.
+    pub block_bitmap: u64,
+    /// Block of the group's inode bitmap.
+    pub inode_bitmap: u64,
+    /// First block of the group's inode table.
+    pub inode_table: u64,
+    /// `bg_flags` (`BLOCK_UNINIT` = 0x2: the bitmap was never written, every block is free).
+    pub flags: u16,
+}
+
 /// What the reader needs from the superblock.
 #[derive(Debug, Clone)]
-pub(super) struct Super {
+pub(crate) struct Super {
     pub block_size: u64,
     pub blocks: u64,
     pub first_data_block: u64,
@@ -58,12 +72,16 @@ pub(super) struct Super {
     ro_compat: u32,
     /// Inode of the internal journal (0: none, or on another device).
     pub journal_inum: u64,
+    /// Seed of the metadata checksums, when the filesystem has them (`metadata_csum`).
+    pub csum_seed: Option<u32>,
     first_meta_bg: u64,
+    /// Blocks reserved after the descriptor table for growing it (`resize_inode`).
+    pub reserved_gdt: u64,
 }
 
 impl Super {
     /// Parse and sanity-check the primary superblock.
-    pub fn read(src: &dyn Source) -> Result<Self, crate::fs::FsError> {
+    pub(crate) fn read(src: &dyn Source) -> Result<Self, crate::fs::FsError> {
         let mut sb = vec![0u8; 1024];
         src.read_at(SB_OFF, &mut sb)
             .map_err(|e| io("ext4 superblock", e))?;
@@ -101,8 +119,24 @@ impl Super {
             incompat,
             ro_compat: le32(&sb, 0x64),
             journal_inum: u64::from(le32(&sb, 0xE0)),
+            csum_seed: None,
             first_meta_bg: u64::from(le32(&sb, 0x104)),
+            reserved_gdt: u64::from(le16(&sb, 0xCE)),
         };
+        let mut s = s;
+        if s.ro_compat & RO_COMPAT_METADATA_CSUM != 0 {
+            if crc32c(!0, &[&sb[..0x3FC]]) != le32(&sb, 0x3FC) {
+                return Err(corrupt(
+                    "ext4 superblock",
+                    "checksum mismatch (metadata_csum)",
+                ));
+            }
+            s.csum_seed = Some(if incompat & incompat::CSUM_SEED != 0 {
+                le32(&sb, 0x270)
+            } else {
+                crc32c(!0, &[&sb[0x68..0x78]])
+            });
+        }
         if incompat & incompat::JOURNAL_DEV != 0 {
             return Err(incompatible(
                 "ext4 superblock",
@@ -134,11 +168,12 @@ impl Super {
     }
 
     /// Number of block groups.
-    pub fn groups(&self) -> u64 {
+    pub(crate) fn groups(&self) -> u64 {
         (self.blocks - self.first_data_block).div_ceil(self.blocks_per_group)
     }
 
-    fn has_super(&self, group: u64) -> bool {
+    /// Whether `group` holds a superblock copy (every group, or 0, 1 and powers of 3, 5, 7).
+    pub(crate) fn has_super(&self, group: u64) -> bool {
         if self.ro_compat & RO_COMPAT_SPARSE_SUPER == 0 || group <= 1 {
             return true;
         }
@@ -149,6 +184,35 @@ impl Super {
             }
             p == group
         })
+    }
+
+    /// The blocks of group `group` that hold the superblock copy and descriptor table (and its
+    /// reserved growth blocks), as the kernel marks them in a bitmap it never wrote
+    /// (`BLOCK_UNINIT`): `(first block, count)`.
+    pub(crate) fn group_metadata(&self, group: u64) -> Vec<(u64, u64)> {
+        let first = self.first_data_block + group * self.blocks_per_group;
+        let sb = u64::from(self.has_super(group));
+        let per_block = self.block_size / self.desc_size;
+        let desc_blocks = self.groups().div_ceil(per_block);
+        let mut out = Vec::new();
+        if sb == 1 {
+            out.push((first, 1));
+        }
+        if self.incompat & incompat::META_BG == 0 {
+            if sb == 1 {
+                out.push((first + 1, desc_blocks + self.reserved_gdt));
+            }
+            return out;
+        }
+        let meta_group = group / per_block;
+        if meta_group < self.first_meta_bg {
+            if sb == 1 {
+                out.push((first + 1, self.first_meta_bg + self.reserved_gdt));
+            }
+        } else if matches!(group % per_block, 0 | 1) || group % per_block == per_block - 1 {
+            out.push((first + sb, 1));
+        }
+        out
     }
 
     /// The block holding descriptor block `i` of the table (classic layout, or `meta_bg`).
@@ -163,11 +227,23 @@ impl Super {
 
     /// The inode table's first block, for every group.
     pub fn inode_tables(&self, src: &dyn Source) -> Result<Vec<u64>, crate::fs::FsError> {
+        Ok(self
+            .descriptors(src)?
+            .into_iter()
+            .map(|d| d.inode_table)
+            .collect())
+    }
+
+    /// Every group's descriptor.
+    pub(crate) fn descriptors(&self, src: &dyn Source) -> Result<Vec<Desc>, crate::fs::FsError> {
         let groups = self.groups();
         let per_block = self.block_size / self.desc_size;
         let desc_blocks = groups.div_ceil(per_block);
         let bs = usize::try_from(self.block_size).unwrap_or(usize::MAX);
-        let mut out = Vec::with_capacity(usize::try_from(groups).unwrap_or(0));
+        // Grown as descriptor blocks are read: a superblock claiming 2^24 groups on a small
+        // (or truncated) volume fails at its first missing block, not after a 128 MiB
+        // allocation.
+        let mut out = Vec::new();
         let mut block = vec![0u8; bs];
         for i in 0..desc_blocks {
             let at = self.desc_block(i);
@@ -183,12 +259,19 @@ impl Super {
                 if out.len() as u64 == groups {
                     break;
                 }
-                let hi = if self.desc_size >= 64 {
-                    u64::from(le32(d, 0x28)) << 32
-                } else {
-                    0
+                let hi = |off| {
+                    if self.desc_size >= 64 {
+                        u64::from(le32(d, off)) << 32
+                    } else {
+                        0
+                    }
                 };
-                out.push(u64::from(le32(d, 0x08)) | hi);
+                out.push(Desc {
+                    block_bitmap: u64::from(le32(d, 0x00)) | hi(0x20),
+                    inode_bitmap: u64::from(le32(d, 0x04)) | hi(0x24),
+                    inode_table: u64::from(le32(d, 0x08)) | hi(0x28),
+                    flags: le16(d, 0x12),
+                });
             }
         }
         Ok(out)
@@ -242,5 +325,24 @@ mod tests {
         assert_eq!(with, [0, 1, 3, 5, 7, 9, 25, 27]);
         s.ro_compat = 0;
         assert!(s.has_super(4));
+    }
+
+    #[test]
+    fn a_huge_group_count_on_a_small_volume_is_a_read_error() {
+        // 2^24 groups of 8192 blocks (64bit): the descriptor table runs past the 64 KiB
+        // volume long before its 2^24 entries, and nothing is sized by the claimed count.
+        let m = sb(|s| {
+            s[0x60..0x64].copy_from_slice(&incompat::BIT64.to_le_bytes());
+            s[0x04..0x08].copy_from_slice(&1u32.to_le_bytes());
+            s[0x150..0x154].copy_from_slice(&(1u32 << 5).to_le_bytes()); // 2^37 + 1 blocks
+            s[0xFE..0x100].copy_from_slice(&64u16.to_le_bytes());
+        });
+        let s = Super::read(&m).unwrap();
+        assert_eq!(s.groups(), 1 << 24);
+        let err = s.inode_tables(&m).unwrap_err();
+        assert!(
+            matches!(&err, crate::fs::FsError::Io { context, .. } if context.contains("group descriptor block 64")),
+            "{err}"
+        );
     }
 }

@@ -163,7 +163,7 @@ impl FsReader for XfsReader {
                 size: inode.size,
                 mtime: inode.mtime,
                 ino: child,
-                phys: 0,
+                phys: first_byte(&self.ctx, &inode),
             });
             if entry.is_ok() {
                 self.remember(trim_slashes(&full).to_vec(), child);
@@ -201,6 +201,20 @@ impl FsReader for XfsReader {
             _ => Err(other(&entry.path, "not a symbolic link")),
         }
     }
+}
+
+/// The first physical byte of a file whose extent list sits in its inode (for read ordering;
+/// 0 when the inode does not say).
+fn first_byte(ctx: &Ctx, inode: &Inode) -> u64 {
+    if inode.format != inode::FMT_EXTENTS {
+        return 0;
+    }
+    inode
+        .fork
+        .get(..16)
+        .and_then(bmap::decode)
+        .and_then(|e| ctx.sb.fsb_offset(e.startblock))
+        .unwrap_or(0)
 }
 
 fn trim_slashes(path: &[u8]) -> &[u8] {

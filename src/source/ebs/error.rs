@@ -133,31 +133,25 @@ pub(crate) trait Reason {
     fn reason_str(&self) -> Option<&str>;
 }
 
-impl Reason for ListSnapshotBlocksError {
-    fn reason_str(&self) -> Option<&str> {
-        match self {
-            Self::AccessDeniedException(e) => Some(e.reason().as_str()),
-            Self::ValidationException(e) => e.reason().map(|r| r.as_str()),
-            Self::ResourceNotFoundException(e) => e.reason().map(|r| r.as_str()),
-            Self::RequestThrottledException(e) => e.reason().map(|r| r.as_str()),
-            Self::ServiceQuotaExceededException(e) => e.reason().map(|r| r.as_str()),
-            _ => None,
+/// The two EBS read errors have the same exception variants, each with a `reason`: one mapping.
+macro_rules! impl_reason {
+    ($($ty:ty),+) => {$(
+        impl Reason for $ty {
+            fn reason_str(&self) -> Option<&str> {
+                match self {
+                    Self::AccessDeniedException(e) => Some(e.reason().as_str()),
+                    Self::ValidationException(e) => e.reason().map(|r| r.as_str()),
+                    Self::ResourceNotFoundException(e) => e.reason().map(|r| r.as_str()),
+                    Self::RequestThrottledException(e) => e.reason().map(|r| r.as_str()),
+                    Self::ServiceQuotaExceededException(e) => e.reason().map(|r| r.as_str()),
+                    _ => None,
+                }
+            }
         }
-    }
+    )+};
 }
 
-impl Reason for GetSnapshotBlockError {
-    fn reason_str(&self) -> Option<&str> {
-        match self {
-            Self::AccessDeniedException(e) => Some(e.reason().as_str()),
-            Self::ValidationException(e) => e.reason().map(|r| r.as_str()),
-            Self::ResourceNotFoundException(e) => e.reason().map(|r| r.as_str()),
-            Self::RequestThrottledException(e) => e.reason().map(|r| r.as_str()),
-            Self::ServiceQuotaExceededException(e) => e.reason().map(|r| r.as_str()),
-            _ => None,
-        }
-    }
-}
+impl_reason!(ListSnapshotBlocksError, GetSnapshotBlockError);
 
 /// Map a service answer (code, message, reason, status) to what to do.
 pub(crate) fn classify_service(

@@ -151,6 +151,10 @@ impl<'a> HashDb<'a> {
         max_item: usize,
         visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
     ) -> Result<(), BdbError> {
+        // Each overflow page belongs to one item, so all the off-page items of a file hold at
+        // most the file's bytes. Items that share a chain (thousands of 12-byte references to
+        // one 64 MiB chain) would otherwise copy terabytes.
+        let mut overflow_left = self.data.len();
         for n in 1..self.pages {
             // Pages of other types (overflow, free, and bucket pages never written, which are
             // all zeros) are skipped before their page number is checked.
@@ -197,8 +201,8 @@ impl<'a> HashDb<'a> {
                 if kend <= koff || koff <= voff {
                     return Err(corrupt("items overlap"));
                 }
-                let key = self.item(n, &page[koff..kend], max_item)?;
-                let value = self.item(n, &page[voff..koff], max_item)?;
+                let key = self.item(n, &page[koff..kend], max_item, &mut overflow_left)?;
+                let value = self.item(n, &page[voff..koff], max_item, &mut overflow_left)?;
                 if !visit(&key, &value) {
                     return Ok(());
                 }
@@ -214,6 +218,7 @@ impl<'a> HashDb<'a> {
         page: u32,
         item: &'a [u8],
         max: usize,
+        overflow_left: &mut usize,
     ) -> Result<std::borrow::Cow<'a, [u8]>, BdbError> {
         let corrupt = |why| BdbError::CorruptPage { page, why };
         match item.first().copied() {
@@ -230,6 +235,9 @@ impl<'a> HashDb<'a> {
                 if total as usize > self.data.len() {
                     return Err(corrupt("off-page item longer than the file"));
                 }
+                *overflow_left = overflow_left
+                    .checked_sub(total as usize)
+                    .ok_or(corrupt("off-page items hold more bytes than the file"))?;
                 self.overflow(first, total as usize)
                     .map(std::borrow::Cow::Owned)
             }
@@ -443,6 +451,40 @@ mod tests {
         let mut g = f.clone();
         g[32..36].copy_from_slice(&u32::MAX.to_le_bytes());
         assert!(read(&g).is_err());
+    }
+
+    #[test]
+    fn many_items_sharing_one_overflow_chain_are_refused() {
+        let mut f = file(&pairs(), 512, Endian::Little);
+        // Page 2 holds the second pair, whose value is off-page: point its key at the same
+        // chain (an off-page item of 12 bytes replacing the inline key, same length).
+        let page = 2 * 512;
+        let off = |i: usize| {
+            usize::from(u16::from_le_bytes([
+                f[page + 26 + 2 * i],
+                f[page + 27 + 2 * i],
+            ]))
+        };
+        let voff = off(1);
+        let value: Vec<u8> = f[page + voff..page + voff + 12].to_vec();
+        assert_eq!(value[0], H_OFFPAGE);
+        // The key is 5 bytes inline; rebuild the page with a 12-byte key item.
+        let kstart = 512 - 12;
+        f[page + kstart..page + 512].copy_from_slice(&value);
+        f[page + 26..page + 28].copy_from_slice(&(kstart as u16).to_le_bytes());
+        let vstart = kstart - 12;
+        f[page + vstart..page + kstart].copy_from_slice(&value);
+        f[page + 28..page + 30].copy_from_slice(&(vstart as u16).to_le_bytes());
+        // Twice 3000 bytes is more than the 5120-byte file holds.
+        let err = read(&f).unwrap_err();
+        assert_eq!(
+            err,
+            BdbError::CorruptPage {
+                page: 2,
+                why: "off-page items hold more bytes than the file"
+            }
+        );
+        assert_eq!(read(&file(&pairs(), 512, Endian::Little)).unwrap(), pairs());
     }
 
     #[test]

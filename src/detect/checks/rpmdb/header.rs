@@ -13,6 +13,16 @@ use thiserror::Error;
 const MAX_ENTRIES: u32 = 0xffff;
 /// Most data bytes in one header (rpm's own `HEADER_DATA_MAX`).
 const MAX_DATA: u32 = 0x0fff_ffff;
+/// The file paths of one header, joined from `DIRNAMES` and `BASENAMES`, are at most this many
+/// times its data (plus [`PATH_SLACK`]), and never more than [`MAX_PATH_BYTES`]: every file
+/// names one directory by index, so a few bytes of data could otherwise repeat a long
+/// directory name for every file (a 1 MiB blob of 200k files under one 500 KiB directory
+/// name is 100 GB of paths). Real packages stay far below 1x.
+const PATH_RATIO: usize = 32;
+/// See [`PATH_RATIO`].
+const PATH_SLACK: usize = 64 * 1024;
+/// See [`PATH_RATIO`].
+const MAX_PATH_BYTES: usize = 256 * 1024 * 1024;
 
 const NAME: u32 = 1000;
 const VERSION: u32 = 1001;
@@ -401,12 +411,21 @@ impl<'a> Header<'a> {
         let idx = self
             .per_file(DIRINDEXES, base.len(), self.ints(DIRINDEXES)?)?
             .ok_or(Self::bad(DIRINDEXES, "missing beside BASENAMES"))?;
+        let mut budget = self
+            .data
+            .len()
+            .saturating_mul(PATH_RATIO)
+            .saturating_add(PATH_SLACK)
+            .min(MAX_PATH_BYTES);
         base.iter()
             .zip(&idx)
             .map(|(b, &i)| {
                 let d = dirs
                     .get(i as usize)
                     .ok_or(Self::bad(DIRINDEXES, "index past DIRNAMES"))?;
+                budget = budget
+                    .checked_sub(d.len().saturating_add(b.len()))
+                    .ok_or(Self::bad(DIRNAMES, "file paths far longer than the header"))?;
                 let mut p = String::from_utf8_lossy(d).into_owned();
                 p.push_str(&String::from_utf8_lossy(b));
                 Ok(p)
@@ -630,6 +649,34 @@ mod tests {
         // A wrong type.
         let bad = blob(&[(NAME, Val::I32(&[1]))]);
         assert!(Package::from_blob(&bad).is_err());
+    }
+
+    #[test]
+    fn one_long_directory_name_repeated_for_every_file_is_refused() {
+        // 40k files, each 1 byte of name and 4 of index, all under one 100 KiB directory
+        // name: 4 GB of paths from a 0.3 MiB header.
+        let dir = format!("/{}/", "d".repeat(100 * 1024));
+        let names: Vec<&str> = vec!["x"; 40_000];
+        let idx = vec![0u32; names.len()];
+        let b = blob(&[
+            (BASENAMES, Val::Strs(&names)),
+            (DIRNAMES, Val::Strs(&[&dir])),
+            (DIRINDEXES, Val::I32(&idx)),
+        ]);
+        assert_eq!(
+            Package::from_blob(&b),
+            Err(HeaderError::BadEntry {
+                tag: DIRNAMES,
+                why: "file paths far longer than the header"
+            })
+        );
+        // The same directory for a few files is fine.
+        let b = blob(&[
+            (BASENAMES, Val::Strs(&names[..10])),
+            (DIRNAMES, Val::Strs(&[&dir])),
+            (DIRINDEXES, Val::I32(&idx[..10])),
+        ]);
+        assert_eq!(Package::from_blob(&b).unwrap().files.len(), 10);
     }
 
     #[test]

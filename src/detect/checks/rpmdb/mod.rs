@@ -91,6 +91,21 @@ pub(crate) struct ReadStats {
     pub first_bad: Option<String>,
 }
 
+/// Fuzzing entry point: `data` as one rpm header blob, and as a Berkeley DB hash file whose
+/// every value is decoded as a header blob (the two readers of a `Packages` database). Returns
+/// how many packages decoded; never panics, whatever the bytes.
+#[doc(hidden)]
+pub fn rpmdb_for_fuzzing(data: &[u8]) -> usize {
+    let mut packages = usize::from(header::Package::from_blob(data).is_ok());
+    if let Ok(db) = bdb::HashDb::open(data) {
+        let _ = db.for_each(MAX_HEADER_BYTES, &mut |_, value| {
+            packages += usize::from(header::Package::from_blob(value).is_ok());
+            true
+        });
+    }
+    packages
+}
+
 /// A file of the volume, read whole up to the database cap.
 fn read_capped(lookup: &dyn FileLookup, path: &str) -> Result<Vec<u8>, RpmDbError> {
     let data = lookup
