@@ -58,6 +58,11 @@ pub trait Source: Send + Sync {
 
     /// A short human name for errors (`disk.img`, `disk.img p2`).
     fn describe(&self) -> String;
+
+    /// Hint that `[offset, offset+len)` will be read soon. A remote source starts fetching it
+    /// without waiting (the filesystem walk names the next directories' blocks this way);
+    /// the default does nothing.
+    fn prefetch(&self, _offset: u64, _len: u64) {}
 }
 
 /// Shared handle to a source.

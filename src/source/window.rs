@@ -28,6 +28,15 @@ impl Source for Window {
         self.len
     }
 
+    fn prefetch(&self, offset: u64, len: u64) {
+        if offset < self.len {
+            let len = len.min(self.len - offset);
+            if let Some(abs) = self.offset.checked_add(offset) {
+                self.parent.prefetch(abs, len);
+            }
+        }
+    }
+
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<(), SourceError> {
         check_bounds(&|| self.name.clone(), offset, buf.len(), self.len)?;
         let abs = self
@@ -63,6 +72,33 @@ mod tests {
     use super::*;
     use crate::source::tests::Mem;
     use std::sync::Arc;
+
+    /// Records prefetch hints.
+    struct Hints(std::sync::Mutex<Vec<(u64, u64)>>);
+    impl Source for Hints {
+        fn len(&self) -> u64 {
+            1000
+        }
+        fn read_at(&self, _: u64, _: &mut [u8]) -> Result<(), SourceError> {
+            Ok(())
+        }
+        fn describe(&self) -> String {
+            "hints".into()
+        }
+        fn prefetch(&self, offset: u64, len: u64) {
+            self.0.lock().unwrap().push((offset, len));
+        }
+    }
+
+    #[test]
+    fn prefetch_hints_reach_the_parent_clipped_to_the_window() {
+        let hints = Arc::new(Hints(std::sync::Mutex::new(vec![])));
+        let w = Window::new(hints.clone(), 100, 50, "p1".into());
+        w.prefetch(10, 20);
+        w.prefetch(40, 100); // clipped at the window's end
+        w.prefetch(60, 1); // outside: dropped
+        assert_eq!(*hints.0.lock().unwrap(), [(110, 20), (140, 10)]);
+    }
 
     #[test]
     fn window_reads_relative_to_its_offset() {

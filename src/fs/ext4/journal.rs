@@ -296,6 +296,10 @@ impl Source for Journaled {
     fn describe(&self) -> String {
         format!("{} (journal replayed)", self.src.describe())
     }
+
+    fn prefetch(&self, offset: u64, len: u64) {
+        self.src.prefetch(offset, len);
+    }
 }
 
 #[cfg(test)]

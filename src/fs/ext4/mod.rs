@@ -396,6 +396,7 @@ impl FsReader for Ext4Reader {
         })?;
         let mut out = Vec::with_capacity(raw.len());
         let mut dirs = self.dirs.borrow_mut();
+        let bs = self.ctx.sb.block_size;
         for r in raw {
             let child = super::join(path, &r.name);
             let e = self.entry(child, u64::from(r.ino));
@@ -406,6 +407,11 @@ impl FsReader for Ext4Reader {
                     dirs.clear();
                 }
                 dirs.insert(e.path.clone(), e.ino);
+                // The walk lists this directory soon: a remote source starts fetching its
+                // first block now, so directories arrive in parallel, not one round trip each.
+                if e.phys != 0 {
+                    self.ctx.src.prefetch(e.phys, bs);
+                }
             }
             out.push(e);
         }

@@ -865,6 +865,10 @@ impl Source for EbsSource {
         self.inner.len
     }
 
+    fn prefetch(&self, offset: u64, len: u64) {
+        EbsSource::prefetch(self, offset, len);
+    }
+
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<(), SourceError> {
         check_bounds(&|| self.describe(), offset, buf.len(), self.inner.len)?;
         if buf.is_empty() {

@@ -71,6 +71,17 @@ impl Source for Concat {
     fn describe(&self) -> String {
         self.name.clone()
     }
+
+    fn prefetch(&self, offset: u64, len: u64) {
+        let end = offset.saturating_add(len);
+        for s in &self.segments {
+            let (a, b) = (s.lv_offset, s.lv_offset.saturating_add(s.len));
+            if offset < b && end > a {
+                let from = offset.max(a);
+                s.pv.prefetch(s.pv_offset.saturating_add(from - a), end.min(b) - from);
+            }
+        }
+    }
 }
 
 /// A physical volume found on one of the target's volumes.
