@@ -48,6 +48,21 @@ pub(super) struct Inode {
 }
 
 impl Inode {
+    /// Byte offset of inode `ino` on the volume, when its group's inode table is known (for
+    /// prefetch hints; [`Inode::read`] checks everything).
+    pub fn location(ctx: &Ctx, ino: u64) -> Option<u64> {
+        let sb = &ctx.sb;
+        if ino == 0 || ino > sb.inodes {
+            return None;
+        }
+        let table = *ctx
+            .inode_tables
+            .get(usize::try_from((ino - 1) / sb.inodes_per_group).ok()?)?;
+        table
+            .checked_mul(sb.block_size)?
+            .checked_add(((ino - 1) % sb.inodes_per_group) * sb.inode_size)
+    }
+
     /// Read inode `ino`.
     pub fn read(ctx: &Ctx, ino: u64) -> Result<Inode, FsError> {
         let sb = &ctx.sb;
