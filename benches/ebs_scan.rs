@@ -116,6 +116,10 @@ impl Source for Recorder {
     fn describe(&self) -> String {
         self.inner.describe()
     }
+
+    fn prefetch(&self, offset: u64, len: u64) {
+        self.inner.prefetch(offset, len);
+    }
 }
 
 /// A generated root-like tree: many small text files in many directories, a few binaries.
