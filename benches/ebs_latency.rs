@@ -9,10 +9,11 @@
 //! SDK again). Knobs: `AMISCAN_BENCH_VOLUME_GIB`, `AMISCAN_BENCH_LISTED_MIB`,
 //! `AMISCAN_BENCH_THREADS`, `AMISCAN_BENCH_LATENCY_MS`, `AMISCAN_BENCH_CONCURRENCY`.
 
-use amiscan::aws::{AwsOptions, AwsSession};
+mod support;
+
 use amiscan::source::Source;
 use amiscan::source::ebs::EbsOptions;
-use aws_test_server::{Faults, ServerConfig, SnapshotSpec, TestServer};
+use aws_test_server::SnapshotSpec;
 use std::io::Write;
 use std::os::unix::fs::FileExt;
 use std::time::{Duration, Instant};
@@ -57,28 +58,7 @@ fn main() {
     file.flush().expect("flush");
     let mut spec = SnapshotSpec::new("snap-0b0b0b0b0b0b0b0b0", file.path());
     spec.volume_gib = Some(volume_gib);
-    let server = TestServer::start(ServerConfig {
-        snapshots: vec![spec],
-        faults: Faults {
-            latency,
-            ..Default::default()
-        },
-        ..Default::default()
-    })
-    .expect("server");
-    let session = AwsSession::new(&AwsOptions {
-        region: Some("us-east-1".into()),
-        endpoint_url: Some(server.endpoint_url()),
-        credentials: Some(aws_sdk_ebs::config::Credentials::new(
-            "AKIDBENCH",
-            "bench",
-            None,
-            None,
-            "bench",
-        )),
-        ..Default::default()
-    })
-    .expect("session");
+    let (server, session) = support::serve(spec, latency);
     let opts = EbsOptions {
         concurrency,
         ..Default::default()

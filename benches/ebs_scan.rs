@@ -25,12 +25,13 @@
 //! `AMISCAN_BENCH_LATENCY_MS` (20), `AMISCAN_BENCH_CONCURRENCY` (64, the CLI default),
 //! `AMISCAN_BENCH_MODES` (`full,quick`).
 
-use amiscan::aws::{AwsOptions, AwsSession};
+mod support;
+
 use amiscan::detect::Detector;
 use amiscan::scan::{Disk, ScanOptions, scan_disks, scan_image};
 use amiscan::source::ebs::{BLOCK_SIZE, EbsOptions, EbsSource};
 use amiscan::source::{SharedSource, Source, SourceError};
-use aws_test_server::{Faults, ServerConfig, SnapshotSpec, TestServer};
+use aws_test_server::SnapshotSpec;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
@@ -198,28 +199,7 @@ struct Run {
 }
 
 fn run(image: &Path, quick: bool, latency: Duration, concurrency: usize, det: &Detector) -> Run {
-    let server = TestServer::start(ServerConfig {
-        snapshots: vec![SnapshotSpec::new(SNAP, image)],
-        faults: Faults {
-            latency,
-            ..Default::default()
-        },
-        ..Default::default()
-    })
-    .expect("server");
-    let session = AwsSession::new(&AwsOptions {
-        region: Some("us-east-1".into()),
-        endpoint_url: Some(server.endpoint_url()),
-        credentials: Some(aws_sdk_ebs::config::Credentials::new(
-            "AKIDBENCH",
-            "bench",
-            None,
-            None,
-            "bench",
-        )),
-        ..Default::default()
-    })
-    .expect("session");
+    let (server, session) = support::serve(SnapshotSpec::new(SNAP, image), latency);
     // What `amiscan scan snap-…` uses: the defaults but for the flags.
     let ebs = EbsOptions {
         concurrency,
