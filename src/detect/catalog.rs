@@ -28,25 +28,28 @@ impl LazyRegex {
     /// the catalog check; the rule then matches nothing).
     pub fn get(&self) -> Option<&Regex> {
         self.compiled
-            .get_or_init(|| {
-                regex::bytes::RegexBuilder::new(&self.pattern)
-                    .size_limit(REGEX_SIZE_LIMIT)
-                    .build()
-                    .ok()
-            })
+            .get_or_init(|| build_regex(&self.pattern).ok())
             .as_ref()
     }
 
     /// Compile now, with the error.
     pub fn compile(&self) -> Result<&Regex, String> {
         self.get().ok_or_else(|| {
-            regex::bytes::RegexBuilder::new(&self.pattern)
-                .size_limit(REGEX_SIZE_LIMIT)
-                .build()
+            build_regex(&self.pattern)
                 .err()
                 .map_or_else(|| "regex did not compile".into(), |e| e.to_string())
         })
     }
+}
+
+/// Signatures match bytes: `\w`, `\s`, `.` and `(?i)` are ASCII (secrets are ASCII; Unicode
+/// classes would make the automata many times larger and slower to build, while matching
+/// nothing more that a rule wants). A rule may still ask for Unicode with `(?u)`.
+fn build_regex(pattern: &str) -> Result<Regex, regex::Error> {
+    regex::bytes::RegexBuilder::new(pattern)
+        .unicode(false)
+        .size_limit(REGEX_SIZE_LIMIT)
+        .build()
 }
 
 /// Capture groups of a parsed pattern: `(index, name)` for every named group.
@@ -156,6 +159,12 @@ struct RuleDef {
     /// A code check each match's secret must also pass (`jwt`, `entropy`, ...).
     #[serde(default)]
     validate: Option<Validator>,
+    /// The keywords occur in every match exactly as written (token prefixes such as `AKIA` or
+    /// `ghp_`, PEM armour): a keyword hit in another case (`akia` inside base64) does not run
+    /// the regex. The catalog check proves it: with every keyword of an example swapped to the
+    /// other case, the regex must find nothing.
+    #[serde(default)]
+    exact_keywords: bool,
     /// Bytes before and after a keyword hit the regex looks at (default and maximum:
     /// [`BACK`] before, [`FWD`] after). Short rules say so, which keeps common keywords cheap.
     #[serde(default)]
@@ -171,8 +180,10 @@ pub(crate) struct Signature {
     pub title: String,
     /// Default severity.
     pub severity: Severity,
-    /// Prefilter keywords (ASCII case-insensitive).
+    /// Prefilter keywords (ASCII case-insensitive unless `exact_keywords`).
     pub keywords: Vec<String>,
+    /// Keyword hits count only in the keywords' exact case.
+    pub exact_keywords: bool,
     /// The matcher.
     pub regex: LazyRegex,
     /// Capture group indices named `secret*`, in pattern order (first that took part wins).
@@ -300,6 +311,7 @@ pub(crate) fn compile(
             // here; the matcher is built on first use.
             let hir = match regex_syntax::ParserBuilder::new()
                 .utf8(false)
+                .unicode(false)
                 .build()
                 .parse(&def.regex)
             {
@@ -336,6 +348,7 @@ pub(crate) fn compile(
                 title: def.title,
                 severity: def.severity,
                 keywords: def.keywords,
+                exact_keywords: def.exact_keywords,
                 regex: LazyRegex {
                     pattern: def.regex,
                     compiled: OnceLock::new(),

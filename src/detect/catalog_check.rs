@@ -65,11 +65,41 @@ pub fn check_catalog(files: &[(&str, &str)]) -> Vec<String> {
             } else if single.scan_all(e.as_bytes()).is_empty() {
                 problem(format!("example {} is not found by the engine", n + 1));
             }
+            if s.exact_keywords && regex.is_match(&case_swapped(e, &s.keywords)) {
+                problem(format!(
+                    "exact_keywords, but example {} still matches with its keywords in the other case",
+                    n + 1
+                ));
+            }
         }
         for (n, e) in s.negative_examples.iter().enumerate() {
             if s.accepts_any(e.as_bytes()) {
                 problem(format!("negative example {} matches", n + 1));
             }
+        }
+    }
+    out
+}
+
+/// `text` with every occurrence of each keyword (exact case) swapped to the other ASCII case.
+fn case_swapped(text: &str, keywords: &[String]) -> Vec<u8> {
+    let mut out = text.as_bytes().to_vec();
+    for k in keywords {
+        let k = k.as_bytes();
+        let mut from = 0;
+        while let Some(i) = out
+            .get(from..)
+            .and_then(|rest| memchr::memmem::find(rest, k))
+        {
+            let at = from + i;
+            for b in out.iter_mut().skip(at).take(k.len()) {
+                *b = if b.is_ascii_lowercase() {
+                    b.to_ascii_uppercase()
+                } else {
+                    b.to_ascii_lowercase()
+                };
+            }
+            from = at + k.len().max(1);
         }
     }
     out
@@ -170,6 +200,36 @@ negative_examples = ["demotok_SHORT"]
             p.iter()
                 .all(|l| l.starts_with("demo.toml: rule `demo-token`:"))
         );
+    }
+
+    #[test]
+    fn exact_keywords_are_proven_by_the_examples() {
+        let exact = GOOD.replace("keywords = [", "exact_keywords = true\nkeywords = [");
+        assert!(
+            problems_for(&exact).is_empty(),
+            "{:?}",
+            problems_for(&exact)
+        );
+        // The regex accepts the keyword in any case: exact_keywords would hide matches.
+        let wrong = exact.replace("demotok_(?P", "(?i:demotok_)(?P");
+        let p = problems_for(&wrong);
+        assert!(p.iter().any(|l| l.contains("still matches")), "{p:?}");
+    }
+
+    #[test]
+    fn exact_keywords_skip_hits_in_another_case() {
+        let exact = GOOD.replace("keywords = [", "exact_keywords = true\nkeywords = [");
+        let ci = GOOD.replace("demotok_(?P", "(?i:demotok_)(?P");
+        let exact_ci = ci.replace("keywords = [", "exact_keywords = true\nkeywords = [");
+        let hits = |toml: &str, text: &str| {
+            let (sigs, p) = compile(&[("t.toml", toml)], &[]);
+            assert!(p.is_empty(), "{p:?}");
+            Matcher::new(&sigs).unwrap().scan_all(text.as_bytes()).len()
+        };
+        assert_eq!(hits(&exact, "a demotok_abcd1234 b"), 1);
+        assert_eq!(hits(&ci, "a DEMOTOK_abcd1234 b"), 1);
+        // The same rule with exact keywords never runs its regex on the upper-case hit.
+        assert_eq!(hits(&exact_ci, "a DEMOTOK_abcd1234 b"), 0);
     }
 
     #[test]

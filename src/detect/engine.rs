@@ -165,6 +165,26 @@ fn fold_subsumed(patterns: Vec<String>, rules: Vec<Vec<usize>>) -> (Vec<String>,
     (kept, out_rules)
 }
 
+/// Whether one of `sig`'s keywords occurs, in its exact case, overlapping the keyword hit
+/// `[start, end)` of `buf` or within `margin` bytes of it (the hit may be a shorter keyword that
+/// one of `sig`'s contains, or one overlapping it: see [`fold_subsumed`]).
+fn exact_keyword_near(
+    buf: &[u8],
+    sig: &Signature,
+    start: usize,
+    end: usize,
+    margin: usize,
+) -> bool {
+    let from = start.saturating_sub(margin);
+    let to = end.saturating_add(margin).min(buf.len());
+    let Some(near) = buf.get(from..to) else {
+        return false;
+    };
+    sig.keywords
+        .iter()
+        .any(|k| memchr::memmem::find(near, k.as_bytes()).is_some())
+}
+
 /// Without SIMD: a full DFA, a few hundred KiB for the catalog's keywords, the fastest
 /// case-insensitive search when there are too many keywords for a prefilter.
 fn dfa_over(patterns: &[String]) -> Result<AhoCorasick, aho_corasick::BuildError> {
@@ -277,6 +297,11 @@ impl Matcher {
                     continue;
                 };
                 if sig.text_only && !is_text {
+                    continue;
+                }
+                if sig.exact_keywords
+                    && !exact_keyword_near(buf, sig, hit_start, hit_end, self.max_keyword)
+                {
                     continue;
                 }
                 let ws = hit_start.saturating_sub(sig.back.saturating_add(self.max_keyword));
