@@ -115,7 +115,7 @@ pub struct SweepArgs {
     /// An image fails on a finding at or above this severity.
     #[arg(long, default_value = "high", value_parser = parse_severity)]
     pub fail_on: Severity,
-    /// Read only the well-known paths of each image (see `scan --quick`).
+    /// Walk and read only the well-known places of each image (see `scan --quick`).
     #[arg(long)]
     pub quick: bool,
     /// Stop after this many images (tests: simulates an interruption).
@@ -214,10 +214,11 @@ pub struct ScanArgs {
     /// `--fail-on` applies to the findings that remain.
     #[arg(long, default_value = "info", value_parser = parse_severity, value_name = "SEV")]
     pub min_severity: Severity,
-    /// Fast gate: walk every directory but read only the well-known paths (SSH keys and
-    /// configuration, histories, shadow/passwd, sudoers, cloud-init, credential files, *.pem,
-    /// *.key, *.tfstate, ...); setuid ownership is judged, packaged binaries are not hashed. The
-    /// report says `mode: quick`; the default reads every file.
+    /// Triage: walk only the well-known places (/etc, /root, /home, the home directories in
+    /// /etc/passwd, /usr/local, /opt, /srv, /tmp, /var/www, ...), read all of /etc and elsewhere
+    /// only well-known names (SSH keys, histories, credential files, .env, *.pem, *.key, ...).
+    /// /usr and the package database are not read (no package verification). The report says
+    /// `mode: quick`; the default reads every file and is the release gate.
     #[arg(long)]
     pub quick: bool,
     /// Also scan the blocks each filesystem marks free (deleted files survive there) and its

@@ -9,7 +9,7 @@
 
 mod common;
 
-use common::{bash, run, scan_json_unchecked};
+use common::{bash, nonzero_blocks, run, scan_json_unchecked, scan_recorded};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -94,6 +94,25 @@ fn stock_debian_root_gives_exactly_what_a_publisher_must_fix_and_nothing_after_c
     // Nothing in between: the rest are info-level notes (published self-test keys in libgnutls,
     // documentation examples).
     assert_eq!(counts(&t).get("low"), None, "{:?}", counts(&t));
+
+    // --quick finds the same things a publisher must fix (they all live in /etc) and reads under
+    // a tenth of the image's non-zero 512 KiB blocks: what an EBS snapshot of this root lists.
+    let (code, q) = scan_json_unchecked(&stock, &["--quick"]);
+    assert_eq!((code, &q["complete"]), (1, &Value::Bool(true)), "{q:#}");
+    assert_eq!(at_least_medium(&q), want);
+    let listed = nonzero_blocks(&stock);
+    let (report, read) = scan_recorded(&stock, true);
+    assert!(report.complete);
+    let read = read.intersection(&listed).count();
+    eprintln!(
+        "--quick read {read} of {} listed 512 KiB blocks",
+        listed.len()
+    );
+    assert!(
+        read * 10 < listed.len(),
+        "--quick read {read} of {} blocks",
+        listed.len()
+    );
 
     // The cleanup AWS's shared-AMI guidance prescribes before sharing: no host keys (they are
     // regenerated on first boot), no per-machine TLS key, password logins off, no machine

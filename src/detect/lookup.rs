@@ -81,9 +81,10 @@ pub trait FileLookup {
     }
 
     /// Whether checks may read packaged files to verify their content against the package
-    /// database (`true`, the default). `--quick` says no: it reads only well-known paths, so
-    /// ownership of setuid files is still judged (metadata and the package file lists) but
-    /// binaries and PAM modules are not hashed.
+    /// database (`true`, the default). `--quick` says no: it walks only the well-known
+    /// directories, so ownership of the setuid files found there is still judged (metadata and
+    /// the package file lists, read only when there is such a file) but binaries and PAM modules
+    /// are not hashed.
     fn verify_content(&self) -> bool {
         true
     }

@@ -111,6 +111,10 @@ pub trait FsReader {
     fn open_file<'a>(&'a self, entry: &Entry) -> Result<Box<dyn Read + 'a>, FsError>;
     /// The target of a symbolic link, as stored (never resolved).
     fn read_link(&self, entry: &Entry) -> Result<Vec<u8>, FsError>;
+    /// A hint that directory `entry` will be listed soon: a remote source may start fetching
+    /// its first block (the walk names the directories it will descend into, so they arrive in
+    /// parallel rather than one round trip each). The default does nothing.
+    fn prefetch_dir(&self, _entry: &Entry) {}
 }
 
 /// Open the filesystem `kind` on `src`. Fails with [`FsError::Incompatible`] for a kind amiscan

@@ -195,8 +195,9 @@ pub enum ScanMode {
     /// Every regular file (the default).
     #[default]
     Full,
-    /// Only the well-known paths (`--quick`): keys, credentials, histories, shadow, sshd and
-    /// sudoers configuration, cloud-init. `files_scanned` counts only those.
+    /// Only the well-known places (`--quick`): `/etc`, home directories, `/usr/local`, `/opt`,
+    /// `/srv`, temporary directories, and there only well-known names outside `/etc` (keys,
+    /// credentials, histories). `files_scanned` counts only those.
     Quick,
 }
 

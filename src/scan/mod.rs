@@ -10,8 +10,9 @@ mod raw;
 pub mod unallocated;
 pub mod walk;
 
-use crate::detect::{DetectOptions, Detector};
+use crate::detect::{DetectOptions, Detector, VolumeFindings};
 use crate::fs;
+use crate::fs::Entry;
 use crate::fs::probe::{FsKind, Probe, probe};
 use crate::report::{ScanError, ScanMode, Severity, TargetReport, VolumeReport, VolumeStatus};
 use crate::source::{FileSource, SharedSource};
@@ -27,7 +28,7 @@ pub struct ScanOptions {
     pub detect: DetectOptions,
     /// Draw a progress bar on stderr (the caller decides: only on a terminal).
     pub progress: bool,
-    /// Read only the well-known paths ([`quick::is_well_known`]) instead of every file.
+    /// Walk and read only the well-known places ([`quick::Scope`]) instead of every file.
     pub quick: bool,
     /// Also scan the blocks the filesystem marks free, and its journal or log.
     pub unallocated: bool,
@@ -300,26 +301,37 @@ fn scan_volume(
         Ok(r) => r,
         Err(e) => return fall_back_to_raw(v, vr, e.to_string(), det, opts),
     };
-    let mut walked = walk::walk(reader.as_ref());
+    // --quick walks only its scope: the fixed roots and the home directories of /etc/passwd.
+    let scope = opts.quick.then(|| {
+        let passwd = crate::detect::FileLookup::read(
+            &lookup::FsLookup::new(reader.as_ref(), &[]),
+            "/etc/passwd",
+            1 << 20,
+        );
+        quick::Scope::new(passwd.as_deref())
+    });
+    let mut walked = match &scope {
+        Some(s) => walk::walk_within(reader.as_ref(), &|d| s.lists(d)),
+        None => walk::walk(reader.as_ref()),
+    };
     vr.status = VolumeStatus::Scanned;
     vr.errors.append(&mut walked.errors);
-    // Checks that need several files of the volume (sshd includes, sudoers.d, the package
-    // database, setuid files): once per volume, before --quick narrows the file list.
-    // --quick does not hash packaged binaries against the package database.
-    let mut lookup = lookup::FsLookup::new(reader.as_ref(), &walked.files);
-    if opts.quick {
-        lookup = lookup.without_content_verification();
-    }
-    let checked = det.scan_volume(&lookup, &opts.detect);
-    drop(lookup);
-    vr.errors.extend(checked.errors);
-    let mut volume_findings = checked.findings;
     drop(reader);
-    if opts.quick {
-        walked.files.retain(|f| quick::is_well_known(&f.path));
-    }
-    let total: u64 = walked
-        .files
+    let content_files: Vec<Entry> = match &scope {
+        Some(s) => walked
+            .files
+            .iter()
+            .filter(|f| s.reads(&f.path))
+            .cloned()
+            .collect(),
+        None => Vec::new(),
+    };
+    let content_files: &[Entry] = if scope.is_some() {
+        &content_files
+    } else {
+        &walked.files
+    };
+    let total: u64 = content_files
         .iter()
         .map(|f| f.size)
         .fold(0, u64::saturating_add);
@@ -337,15 +349,42 @@ fn scan_volume(
     } else {
         ProgressBar::hidden()
     };
-    let res = content::scan_files(
-        filesystem.as_ref(),
-        &walked.files,
-        det,
-        &opts.detect,
-        &opts.archives,
-        &bar,
+    // The checks that need several files of the volume (sshd includes, sudoers.d, the package
+    // database, setuid files) run alongside the content scan, through their own reader: they
+    // are mostly one thread's work (reading and hashing packaged binaries), which the content
+    // scan's other workers overlap. They see every walked file; --quick judges the setuid files
+    // its walk saw but does not verify packaged files.
+    let (checked, res) = rayon::join(
+        || match filesystem.reader() {
+            Ok(reader) => {
+                let mut lookup = lookup::FsLookup::new(reader.as_ref(), &walked.files);
+                if opts.quick {
+                    lookup = lookup.without_content_verification();
+                }
+                det.scan_volume(&lookup, &opts.detect)
+            }
+            Err(e) => VolumeFindings {
+                findings: Vec::new(),
+                errors: vec![ScanError {
+                    path: None,
+                    message: format!("volume checks could not open the filesystem: {e}"),
+                }],
+            },
+        },
+        || {
+            content::scan_files(
+                filesystem.as_ref(),
+                content_files,
+                det,
+                &opts.detect,
+                &opts.archives,
+                &bar,
+            )
+        },
     );
     bar.finish_and_clear();
+    vr.errors.extend(checked.errors);
+    let mut volume_findings = checked.findings;
     vr.files_scanned = res.files_scanned;
     vr.bytes_scanned = res.bytes_scanned;
     vr.errors.extend(res.errors);

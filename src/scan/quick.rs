@@ -1,6 +1,10 @@
-//! `--quick`: the well-known paths where secrets and insecure defaults live. A quick scan walks
-//! every directory (metadata) but reads only the files whose path matches one of these rules;
-//! the default (full) scan reads every file.
+//! `--quick`: the well-known places where secrets and insecure defaults live. A quick scan walks
+//! only the directories of [`Scope`] (`/etc`, `/root`, `/home`, the home directories
+//! `/etc/passwd` names, `/usr/local`, `/opt`, `/srv`, the temporary directories, ...) and the
+//! directories on the way to them, and reads every file under `/etc` and, elsewhere, only the
+//! files whose path matches one of the rules below. `/usr`, `/var/lib/dpkg`, `/var/cache`, ...
+//! are never listed, so a quick scan of an EBS snapshot fetches a small part of its blocks.
+//! The default (full) scan walks and reads everything.
 
 /// A file name (last path component) that is read wherever it is.
 const NAMES: &[&str] = &[
@@ -115,7 +119,130 @@ const PATHS: &[&str] = &[
     "/var/lib/cloud/instance/user-data.txt",
 ];
 
-/// Whether a quick scan reads the file at `path` (absolute, inside the volume).
+/// Directories a quick scan walks entirely (every subdirectory, at any depth).
+const WALK_ROOTS: &[&str] = &[
+    "/etc",
+    "/root",
+    "/home",
+    "/usr/local",
+    "/opt",
+    "/srv",
+    "/tmp",
+    "/var/tmp",
+    "/var/www",
+    "/var/backups",
+    "/var/spool/cron",
+    "/var/lib/cloud",
+    "/var/lib/waagent",
+];
+
+/// Home directories in `/etc/passwd` that a quick scan does not walk: system directories
+/// (`/bin`, `/usr/sbin`, `/run/sshd`, ...) where service accounts point, never user data.
+const NOT_HOMES: &[&str] = &[
+    "/bin",
+    "/sbin",
+    "/usr",
+    "/lib",
+    "/lib32",
+    "/lib64",
+    "/libx32",
+    "/dev",
+    "/proc",
+    "/sys",
+    "/run",
+    "/var/run",
+    "/nonexistent",
+    "/var/empty",
+    "/boot",
+];
+
+/// Most home directories taken from `/etc/passwd` (a hostile file cannot widen the walk
+/// without bound).
+const MAX_HOMES: usize = 256;
+
+/// Where a quick scan looks: the directories it walks, and which of their files it reads.
+#[derive(Clone, Debug)]
+pub struct Scope {
+    roots: Vec<Vec<u8>>,
+}
+
+/// `path` is `dir` or inside it.
+fn within(path: &[u8], dir: &[u8]) -> bool {
+    dir == b"/"
+        || path.starts_with(dir) && (path.len() == dir.len() || path.get(dir.len()) == Some(&b'/'))
+}
+
+impl Scope {
+    /// The fixed roots plus the home directories of `passwd` (the volume's `/etc/passwd`, when
+    /// it has one): service accounts keep keys and histories in theirs (`/var/lib/jenkins`,
+    /// `/var/lib/postgresql`).
+    pub fn new(passwd: Option<&[u8]>) -> Scope {
+        let mut roots: Vec<Vec<u8>> = WALK_ROOTS.iter().map(|r| r.as_bytes().to_vec()).collect();
+        let homes = passwd
+            .unwrap_or_default()
+            .split(|&b| b == b'\n')
+            .filter_map(|line| line.split(|&b| b == b':').nth(5))
+            .map(normalize)
+            .filter(|h| {
+                h.len() > 1
+                    && (within(h, b"/usr/local")
+                        || !NOT_HOMES.iter().any(|n| within(h, n.as_bytes())))
+            });
+        for h in homes {
+            if roots.len() >= WALK_ROOTS.len() + MAX_HOMES {
+                break;
+            }
+            if !roots.iter().any(|r| within(&h, r)) {
+                roots.push(h);
+            }
+        }
+        Scope { roots }
+    }
+
+    /// Whether the walk lists directory `dir`: a root, inside one, or on the way to one.
+    pub fn lists(&self, dir: &[u8]) -> bool {
+        self.roots.iter().any(|r| within(dir, r) || within(r, dir))
+    }
+
+    /// Whether a quick scan reads the file at `path`: anything under `/etc`, and the
+    /// well-known paths ([`is_well_known`]) wherever the walk saw them.
+    pub fn reads(&self, path: &[u8]) -> bool {
+        within(path, b"/etc") || is_well_known(path)
+    }
+
+    /// The directories walked entirely, for the report.
+    pub fn roots(&self) -> impl Iterator<Item = String> + '_ {
+        self.roots
+            .iter()
+            .map(|r| String::from_utf8_lossy(r).into_owned())
+    }
+}
+
+/// `path` made absolute, with `.`, `..` (lexically: it removes the component before it) and
+/// empty components resolved, and without a trailing `/`.
+fn normalize(path: &[u8]) -> Vec<u8> {
+    let mut parts: Vec<&[u8]> = Vec::new();
+    for c in path.split(|&b| b == b'/') {
+        match c {
+            b"" | b"." => {}
+            b".." => {
+                parts.pop();
+            }
+            c => parts.push(c),
+        }
+    }
+    if parts.is_empty() {
+        return b"/".to_vec();
+    }
+    let mut out = Vec::with_capacity(path.len() + 1);
+    for c in parts {
+        out.push(b'/');
+        out.extend_from_slice(c);
+    }
+    out
+}
+
+/// Whether a quick scan reads the file at `path` (absolute, inside the volume), outside `/etc`.
 pub fn is_well_known(path: &[u8]) -> bool {
     let path = String::from_utf8_lossy(path);
     let name = path.rsplit('/').next().unwrap_or(&path);
@@ -179,11 +306,82 @@ mod tests {
             "/usr/share/doc/awscli/example.txt",
             "/var/log/big.log",
             "/opt/app/main.py",
-            "/etc/hostname",
-            "/etc/ssh.bak/notes", // not /etc/ssh/
+            "/etc.bak/ssh/notes",
             "/home/u/.bashrc",
         ] {
             assert!(!is_well_known(p.as_bytes()), "{p}");
         }
+    }
+
+    #[test]
+    fn the_walk_covers_the_roots_their_ancestors_and_passwd_homes() {
+        let passwd = b"root:x:0:0:root:/root:/bin/bash\n\
+daemon:x:1:1:daemon:/usr/sbin:/usr/sbin/nologin\n\
+sshd:x:100:65534::/run/sshd:/usr/sbin/nologin\n\
+nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n\
+jenkins:x:990:990::/var/lib/jenkins/:/bin/bash\n\
+pg:x:991:991::/var/lib/../lib/postgresql:/bin/bash\n\
+weird:x:992:992::/:/bin/sh\n\
+app:x:993:993::/usr/local/app:/bin/sh\n\
+games:x:5:60:games:/usr/games:/usr/sbin/nologin\n\
+broken line without fields\n";
+        let s = Scope::new(Some(passwd));
+        for d in [
+            "/",
+            "/etc",
+            "/etc/ssh",
+            "/root/.ssh",
+            "/home",
+            "/home/a/.aws",
+            "/var",
+            "/var/lib",
+            "/var/lib/jenkins",
+            "/var/lib/jenkins/.ssh",
+            "/var/lib/postgresql",
+            "/usr",
+            "/usr/local/app",
+            "/var/spool",
+            "/var/spool/cron/crontabs",
+            "/var/lib/cloud/instance",
+            "/opt/app/config",
+            "/tmp/x",
+        ] {
+            assert!(s.lists(d.as_bytes()), "{d}");
+        }
+        for d in [
+            "/usr/bin",
+            "/usr/share/doc",
+            "/usr/sbin",
+            "/usr/games",
+            "/var/lib/dpkg",
+            "/var/cache",
+            "/var/lib/jenkinsx",
+            "/run/sshd",
+            "/nonexistent",
+            "/boot",
+            "/var/spool/mail",
+            "/lib",
+        ] {
+            assert!(!s.lists(d.as_bytes()), "{d}");
+        }
+        assert!(s.roots().any(|r| r == "/var/lib/postgresql"));
+        assert!(!s.roots().any(|r| r == "/"));
+        // Every file of /etc is read; elsewhere only the well-known ones.
+        assert!(s.reads(b"/etc/cron.d/job"));
+        assert!(s.reads(b"/var/lib/jenkins/.ssh/id_rsa"));
+        assert!(!s.reads(b"/var/lib/jenkins/jobs/x/config.xml"));
+        assert!(!s.reads(b"/etcetera/file"));
+        // Without /etc/passwd: the fixed roots.
+        assert_eq!(Scope::new(None).roots().count(), WALK_ROOTS.len());
+    }
+
+    #[test]
+    fn a_hostile_passwd_cannot_widen_the_walk_without_bound() {
+        let mut passwd = Vec::new();
+        for i in 0..10_000 {
+            passwd.extend_from_slice(format!("u{i}:x:1:1::/data/u{i}:/bin/sh\n").as_bytes());
+        }
+        let s = Scope::new(Some(&passwd));
+        assert_eq!(s.roots().count(), WALK_ROOTS.len() + MAX_HOMES);
     }
 }

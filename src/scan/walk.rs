@@ -40,6 +40,12 @@ fn err(path: Option<&[u8]>, e: impl std::fmt::Display) -> ScanError {
 
 /// Walk the tree from `/`.
 pub fn walk(reader: &dyn FsReader) -> Walk {
+    walk_within(reader, &|_| true)
+}
+
+/// Walk the tree from `/`, listing only the directories `lists` accepts (`/` always is): the
+/// files, links and directories found in them are still counted and returned.
+pub fn walk_within(reader: &dyn FsReader, lists: &dyn Fn(&[u8]) -> bool) -> Walk {
     let mut w = Walk::default();
     let mut stack: Vec<(Vec<u8>, usize)> = vec![(b"/".to_vec(), 0)];
     let mut seen: u64 = 0;
@@ -73,6 +79,7 @@ pub fn walk(reader: &dyn FsReader) -> Walk {
             };
             match e.kind {
                 EntryKind::File => w.files.push(e),
+                EntryKind::Dir if !lists(&e.path) => {}
                 EntryKind::Dir => {
                     if e.ino != 0 && !dir_inos.insert(e.ino) {
                         w.errors.push(err(
@@ -88,6 +95,7 @@ pub fn walk(reader: &dyn FsReader) -> Walk {
                             format!("directory nested deeper than {MAX_DEPTH} levels: not walked"),
                         ));
                     } else {
+                        reader.prefetch_dir(&e);
                         subdirs.push((e.path, depth.saturating_add(1)));
                     }
                 }

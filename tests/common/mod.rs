@@ -212,3 +212,99 @@ pub fn dirty_xfs_log(img: &Path) {
     f.write_all_at(&[rec[flags] & !0x20], base + flags as u64)
         .unwrap();
 }
+
+/// A disk image file as a scan source, recording which 512 KiB blocks (the EBS snapshot block
+/// size) the scan reads: what a scan of the same image served as a snapshot would fetch.
+pub struct BlockRecorder {
+    inner: amiscan::source::FileSource,
+    touched: std::sync::Mutex<std::collections::BTreeSet<u64>>,
+}
+
+/// EBS snapshot block size.
+pub const EBS_BLOCK: u64 = 512 * 1024;
+
+impl BlockRecorder {
+    pub fn open(img: &Path) -> std::sync::Arc<BlockRecorder> {
+        std::sync::Arc::new(BlockRecorder {
+            inner: amiscan::source::FileSource::open(img).unwrap(),
+            touched: Default::default(),
+        })
+    }
+
+    /// Distinct blocks read so far.
+    pub fn touched(&self) -> std::collections::BTreeSet<u64> {
+        self.touched.lock().unwrap().clone()
+    }
+}
+
+impl amiscan::source::Source for BlockRecorder {
+    fn len(&self) -> u64 {
+        self.inner.len()
+    }
+
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<(), amiscan::source::SourceError> {
+        if !buf.is_empty() {
+            let last = (offset + buf.len() as u64 - 1) / EBS_BLOCK;
+            self.touched
+                .lock()
+                .unwrap()
+                .extend(offset / EBS_BLOCK..=last);
+        }
+        self.inner.read_at(offset, buf)
+    }
+
+    fn describe(&self) -> String {
+        self.inner.describe()
+    }
+}
+
+/// The 512 KiB blocks of `img` holding a non-zero byte: what an EBS snapshot of it lists.
+pub fn nonzero_blocks(img: &Path) -> std::collections::BTreeSet<u64> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(img).unwrap();
+    let mut buf = vec![0u8; EBS_BLOCK as usize];
+    let mut out = std::collections::BTreeSet::new();
+    for b in 0.. {
+        let mut n = 0;
+        while n < buf.len() {
+            match f.read(&mut buf[n..]).unwrap() {
+                0 => break,
+                k => n += k,
+            }
+        }
+        if n == 0 {
+            break;
+        }
+        if buf[..n].iter().any(|&x| x != 0) {
+            out.insert(b);
+        }
+    }
+    out
+}
+
+/// Scan `img` through the library with a [`BlockRecorder`]: the report and the blocks read.
+pub fn scan_recorded(
+    img: &Path,
+    quick: bool,
+) -> (
+    amiscan::report::TargetReport,
+    std::collections::BTreeSet<u64>,
+) {
+    let rec = BlockRecorder::open(img);
+    let det = amiscan::detect::Detector::builtin().unwrap();
+    let opts = amiscan::scan::ScanOptions {
+        quick,
+        ..Default::default()
+    };
+    let report = amiscan::scan::scan_disks(
+        img.display().to_string(),
+        vec![amiscan::scan::Disk {
+            label: None,
+            source: rec.clone(),
+        }],
+        &det,
+        &opts,
+    );
+    let touched = rec.touched();
+    (report, touched)
+}

@@ -233,10 +233,17 @@ pub(crate) fn check(
             setid.insert(path.to_string(), *meta);
         }
     });
+    // Without content verification (--quick) the package database only matters for the setid
+    // files the walk saw: none, nothing to read.
+    if !lookup.verify_content() && setid.is_empty() {
+        return Vec::new();
+    }
     let dpkg = lookup.metadata("/var/lib/dpkg/status").is_some() || !lookup.list(INFO).is_empty();
     if dpkg {
         let mut out = unowned_dpkg(lookup, &setid);
-        out.extend(modified(lookup, &setid));
+        if lookup.verify_content() {
+            out.extend(modified(lookup, &setid));
+        }
         return out;
     }
     let basis = if let Some((path, backend)) = rpmdb::find(lookup) {

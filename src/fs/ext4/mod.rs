@@ -396,7 +396,6 @@ impl FsReader for Ext4Reader {
         })?;
         let mut out = Vec::with_capacity(raw.len());
         let mut dirs = self.dirs.borrow_mut();
-        let bs = self.ctx.sb.block_size;
         // Every entry's inode is read next, one after the other: name them all to a remote
         // source first (directories spread their inodes over the inode tables).
         for r in &raw {
@@ -414,15 +413,16 @@ impl FsReader for Ext4Reader {
                     dirs.clear();
                 }
                 dirs.insert(e.path.clone(), e.ino);
-                // The walk lists this directory soon: a remote source starts fetching its
-                // first block now, so directories arrive in parallel, not one round trip each.
-                if e.phys != 0 {
-                    self.ctx.src.prefetch(e.phys, bs);
-                }
             }
             out.push(e);
         }
         Ok(out)
+    }
+
+    fn prefetch_dir(&self, e: &Entry) {
+        if e.phys != 0 {
+            self.ctx.src.prefetch(e.phys, self.ctx.sb.block_size);
+        }
     }
 
     fn open_file<'a>(&'a self, e: &Entry) -> Result<Box<dyn Read + 'a>, FsError> {
