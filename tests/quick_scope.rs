@@ -155,3 +155,34 @@ fn quick_reads_under_a_tenth_of_the_listed_blocks() {
     let f_files: u64 = full.volumes.iter().map(|v| v.files_scanned).sum();
     assert!(q_files < 20 && f_files > 256, "{q_files} {f_files}");
 }
+
+/// A separate `/home` volume has no `/etc`: its paths are `/alice/...`, not `/home/alice/...`.
+/// A quick scan walks it whole and reads the well-known names in it.
+#[test]
+fn a_volume_without_etc_is_walked_whole() {
+    let dir = workdir("quick", "home-volume");
+    run(bash(
+        r#"
+        L=$TD/trees/leaky
+        rm -rf tree && mkdir -p tree/alice/.ssh tree/alice/projects/app
+        cp $L/home/alice/.ssh/id_ed25519 tree/alice/.ssh/id_ed25519
+        cp $L/home/alice/.aws/credentials tree/alice/projects/app/settings.conf
+        mke2fs -q -t ext4 -d tree -F home.img 16M
+        "#,
+    )
+    .current_dir(&dir)
+    .env("MKE2FS_CONFIG", testdata().join("mke2fs.conf"))
+    .env("TD", testdata()));
+    let img = dir.join("home.img");
+    let (_, quick) = scan_json(&img, &["--quick"]);
+    assert_eq!(quick["complete"], true);
+    assert_eq!(
+        serious(&quick),
+        set(&[("openssh-private-key", "/alice/.ssh/id_ed25519")])
+    );
+    let (_, full) = scan_json(&img, &[]);
+    assert!(serious(&full).contains(&(
+        "aws-access-key-pair".to_string(),
+        "/alice/projects/app/settings.conf".to_string()
+    )));
+}

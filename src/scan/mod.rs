@@ -302,13 +302,19 @@ fn scan_volume(
         Err(e) => return fall_back_to_raw(v, vr, e.to_string(), det, opts),
     };
     // --quick walks only its scope: the fixed roots and the home directories of /etc/passwd.
+    // A volume without /etc is not a root filesystem (a separate /home or /var): it is walked
+    // whole.
     let scope = opts.quick.then(|| {
-        let passwd = crate::detect::FileLookup::read(
-            &lookup::FsLookup::new(reader.as_ref(), &[]),
-            "/etc/passwd",
-            1 << 20,
-        );
-        quick::Scope::new(passwd.as_deref())
+        use crate::detect::{FileLookup, MetaKind};
+        let root = lookup::FsLookup::new(reader.as_ref(), &[]);
+        if root
+            .metadata("/etc")
+            .is_some_and(|m| m.kind == MetaKind::Dir)
+        {
+            quick::Scope::new(root.read("/etc/passwd", 1 << 20).as_deref())
+        } else {
+            quick::Scope::everything()
+        }
     });
     let mut walked = match &scope {
         Some(s) => walk::walk_within(reader.as_ref(), &|d| s.lists(d)),

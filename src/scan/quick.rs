@@ -164,6 +164,8 @@ const MAX_HOMES: usize = 256;
 #[derive(Clone, Debug)]
 pub struct Scope {
     roots: Vec<Vec<u8>>,
+    /// Walk every directory (a volume that is not a root filesystem).
+    everything: bool,
 }
 
 /// `path` is `dir` or inside it.
@@ -196,21 +198,35 @@ impl Scope {
                 roots.push(h);
             }
         }
-        Scope { roots }
+        Scope {
+            roots,
+            everything: false,
+        }
+    }
+
+    /// The scope of a volume that is not a root filesystem (no `/etc`): a separate `/home`,
+    /// `/var` or `/opt` partition, whose paths do not start with the places a root
+    /// filesystem has them under. Every directory is walked (metadata only), and the
+    /// well-known names are read wherever they are.
+    pub fn everything() -> Scope {
+        Scope {
+            roots: vec![b"/".to_vec()],
+            everything: true,
+        }
     }
 
     /// Whether the walk lists directory `dir`: a root, inside one, or on the way to one.
     pub fn lists(&self, dir: &[u8]) -> bool {
-        self.roots.iter().any(|r| within(dir, r) || within(r, dir))
+        self.everything || self.roots.iter().any(|r| within(dir, r) || within(r, dir))
     }
 
     /// Whether a quick scan reads the file at `path`: anything under `/etc`, and the
     /// well-known paths ([`is_well_known`]) wherever the walk saw them.
     pub fn reads(&self, path: &[u8]) -> bool {
-        within(path, b"/etc") || is_well_known(path)
+        !self.everything && within(path, b"/etc") || is_well_known(path)
     }
 
-    /// The directories walked entirely, for the report.
+    /// The directories walked entirely.
     pub fn roots(&self) -> impl Iterator<Item = String> + '_ {
         self.roots
             .iter()
@@ -373,6 +389,10 @@ broken line without fields\n";
         assert!(!s.reads(b"/etcetera/file"));
         // Without /etc/passwd: the fixed roots.
         assert_eq!(Scope::new(None).roots().count(), WALK_ROOTS.len());
+        // A volume without /etc (a separate /home): everything is walked, well-known names read.
+        let all = Scope::everything();
+        assert!(all.lists(b"/alice/.ssh") && all.lists(b"/usr/share"));
+        assert!(all.reads(b"/alice/.ssh/id_rsa") && !all.reads(b"/alice/notes.txt"));
     }
 
     #[test]
