@@ -205,6 +205,48 @@ fn sweep_scans_each_snapshot_once_and_resumes_after_an_interruption() {
     assert_eq!(summary["cached"], 4);
 }
 
+/// A `--quick` sweep's results never stand in for a full scan: the next full sweep scans the
+/// image again (and a second quick sweep reuses the quick result).
+#[test]
+fn a_quick_sweep_is_not_reused_by_a_full_sweep() {
+    let s = server(&[(A1, "snap-0b000000000000001", "us-east-1", false, ME, true)]);
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state.json");
+    let base = [
+        "sweep",
+        "--regions",
+        "us-east-1",
+        "--format",
+        "jsonl",
+        "--state",
+        state.to_str().unwrap(),
+    ];
+    let run = |quick: bool| {
+        let mut a = base.to_vec();
+        if quick {
+            a.push("--quick");
+        }
+        let (_, out) = amiscan(&s, &a);
+        let image = lines(&out, "image").remove(0);
+        (
+            image["cached"] == true,
+            s.accounting("snap-0b000000000000001").get_calls(),
+        )
+    };
+    let (cached, quick_gets) = run(true);
+    assert!(!cached && quick_gets > 0);
+    let (cached, gets) = run(true);
+    assert!(
+        cached && gets == quick_gets,
+        "a second quick sweep reuses the quick scan"
+    );
+    let (cached, full_gets) = run(false);
+    assert!(!cached, "a full sweep reused a quick scan");
+    assert!(full_gets > quick_gets);
+    let (cached, gets) = run(false);
+    assert!(cached && gets == full_gets);
+}
+
 #[test]
 fn publish_refuses_a_leaky_image_and_shares_a_clean_one() {
     let s = server(&[

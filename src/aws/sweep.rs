@@ -238,7 +238,7 @@ fn sweep_image(
             None,
         );
     }
-    let k = key(&img.snapshot_ids, det.catalog_version());
+    let k = key(&img.snapshot_ids, &cache_version(det, opts));
     let hit = state
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -283,11 +283,22 @@ fn sweep_image(
         image_id: img.id.clone(),
         region: img.region.clone(),
         snapshot_ids: img.snapshot_ids.clone(),
-        catalog_version: det.catalog_version().to_string(),
+        catalog_version: cache_version(det, opts),
         scanned_at: now(),
         findings: report.findings.clone(),
     });
     (out, cache)
+}
+
+/// What results are cached under: the catalog version, marked `+quick` for `--quick` scans.
+/// A quick scan does not read every file, so it never stands in for a full one (a full sweep
+/// scans the image again, and `audit`, which looks up full scans, does not count it).
+fn cache_version(det: &Detector, opts: &SweepOptions) -> String {
+    if opts.scan.quick {
+        format!("{}+quick", det.catalog_version())
+    } else {
+        det.catalog_version().to_string()
+    }
 }
 
 /// Run a sweep. `on_image` sees every image as it finishes (from worker threads, one at a
@@ -301,7 +312,7 @@ pub fn sweep(
     on_image: &mut (dyn FnMut(&ImageOutcome) + Send),
 ) -> Result<SweepSummary, SweepError> {
     let mut summary = SweepSummary {
-        catalog_version: det.catalog_version().to_string(),
+        catalog_version: cache_version(det, opts),
         ..SweepSummary::default()
     };
     let state = Mutex::new(SweepState::load(&opts.state_path)?);
