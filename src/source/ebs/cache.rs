@@ -1,12 +1,16 @@
 //! A bounded LRU cache of whole blocks, where blocks a sequential reader has left behind can be
-//! marked first to evict.
+//! marked first to evict, the most recently left behind first.
 
 use std::collections::{BTreeMap, HashMap};
 
-/// An immutable, shared block of bytes.
-pub(crate) type Block = std::sync::Arc<[u8]>;
+/// An immutable, shared block of bytes (the buffer the body was read into: no second copy).
+pub(crate) type Block = std::sync::Arc<Vec<u8>>;
 
 /// Stamps of blocks in use start here; demoted blocks get stamps below it, so they go first.
+/// Demoted stamps count down from here, so the block demoted last has the lowest stamp and goes
+/// first: a forward reader's block just behind it is the one it will not come back to, while a
+/// block left behind long ago by another pass (a package check reading a file that the content
+/// scan reads again later) stays until no newer demoted block is left.
 const USED: u64 = 1 << 62;
 
 /// Least-recently-used cache holding at most `capacity` blocks.
@@ -14,7 +18,7 @@ const USED: u64 = 1 << 62;
 pub(crate) struct BlockCache {
     capacity: usize,
     tick: u64,
-    /// Stamps of demoted blocks (below [`USED`]), in the order they were demoted.
+    /// The last stamp given to a demoted block (below [`USED`]); each demotion takes the one below.
     low: u64,
     map: HashMap<u64, (Block, u64)>,
     order: BTreeMap<u64, u64>,
@@ -25,7 +29,7 @@ impl BlockCache {
         BlockCache {
             capacity,
             tick: USED,
-            low: 0,
+            low: USED,
             map: HashMap::new(),
             order: BTreeMap::new(),
         }
@@ -66,18 +70,20 @@ impl BlockCache {
     }
 
     /// Mark the block first to evict (a sequential reader moved past it): demoted blocks go
-    /// before every other block, the earliest demoted first. A later `get` restores it.
+    /// before every other block, the latest demoted first. Demoting a demoted block again makes
+    /// it the latest. A later `get` restores it.
     pub(crate) fn demote(&mut self, index: u64) {
         let Some((_, stamp)) = self.map.get_mut(&index) else {
             return;
         };
-        if *stamp < USED {
+        // One stamp per demotion: 2^62 of them outlast any scan.
+        let Some(low) = self.low.checked_sub(1) else {
             return;
-        }
+        };
         self.order.remove(stamp);
-        self.low = (self.low + 1) % USED;
-        *stamp = self.low;
-        self.order.insert(self.low, index);
+        self.low = low;
+        *stamp = low;
+        self.order.insert(low, index);
     }
 
     pub(crate) fn capacity(&self) -> usize {
@@ -113,5 +119,30 @@ mod tests {
         let mut z = BlockCache::new(0);
         z.insert(1, blk(1));
         assert!(!z.contains(1));
+    }
+
+    /// Regression (issue #6): blocks a package check read in order early in the scan were
+    /// demoted, and the content scan's own demotions came after them, so the early ones were
+    /// evicted first and fetched a second time when the content scan reached them.
+    #[test]
+    fn the_latest_demoted_block_goes_first() {
+        let mut c = BlockCache::new(4);
+        for i in 1..=4 {
+            c.insert(i, blk(i as u8));
+        }
+        // Left behind early by one pass (2), then by the forward reader (3, then 4).
+        c.demote(2);
+        c.demote(3);
+        c.demote(4);
+        c.insert(5, blk(5));
+        assert!(!c.contains(4), "the block demoted last goes first");
+        c.insert(6, blk(6));
+        assert!(!c.contains(3));
+        assert!(c.contains(2) && c.contains(1) && c.contains(5) && c.contains(6));
+        // Demoted again, a block becomes the latest.
+        c.demote(6);
+        c.demote(2);
+        c.insert(7, blk(7));
+        assert!(!c.contains(2) && c.contains(6));
     }
 }

@@ -382,6 +382,16 @@ impl Slot {
     }
 }
 
+/// A forward reader: its thread, the block its run of reads started in, and the blocks of its
+/// last read.
+#[derive(Debug, Clone, Copy)]
+struct Stream {
+    thread: std::thread::ThreadId,
+    start: u64,
+    first: u64,
+    last: u64,
+}
+
 /// A block ready now, or one to wait for.
 enum Pending {
     Ready(Block),
@@ -400,7 +410,7 @@ struct Inner {
     rate: RateLimiter,
     relist: tokio::sync::Mutex<()>,
     requested: Mutex<BTreeMap<u64, u32>>,
-    streams: Mutex<VecDeque<u64>>,
+    streams: Mutex<VecDeque<Stream>>,
 }
 
 impl Inner {
@@ -436,6 +446,7 @@ impl Inner {
         let slot = Arc::new(Slot::new());
         inflight.insert(b, slot.clone());
         drop(inflight);
+
         if prefetch {
             bump(&self.ctx.counters.prefetched, 1);
         }
@@ -606,7 +617,7 @@ impl Inner {
                 "SHA-256 of the block does not match x-amz-Checksum".into(),
             ));
         }
-        Ok(Block::from(data))
+        Ok(Block::new(data))
     }
 
     /// Refresh the tokens from block `b` on, unless another task already did.
@@ -652,29 +663,46 @@ impl Inner {
         }
     }
 
-    /// Remember a read of blocks `first..=last`; true when it continues a recent stream (starts
-    /// in the block where the stream's last read ended, or in the next). When the stream moved
-    /// on past that block, the block is marked first to evict: a reader scanning the volume in
-    /// order will not come back to it, while the blocks the walk read earlier (directories,
-    /// inode tables, package lists) will be read again by the content scan.
+    /// Remember a read of blocks `first..=last` by this thread; true when it continues one of
+    /// the thread's recent streams (starts in the block where its last read ended, or in the
+    /// next). The blocks the stream has moved past are marked first to evict: a reader going
+    /// forward through the volume will not come back to them, while the blocks read earlier
+    /// (directories, inode tables, package lists) will be read again by the content scan.
+    /// Streams are told apart by thread, so one content worker moving on never demotes the block
+    /// another is still reading; and the block a stream started in is kept, as the reader whose
+    /// share of the files ends in it (the content scan splits its file list between threads)
+    /// may not have reached it yet.
     fn note_sequential(&self, first: u64, last: u64) -> bool {
+        let me = std::thread::current().id();
         let mut s = lock(&self.streams);
-        if let Some(pos) = s
+        let continued = s
             .iter()
-            .position(|&end| first == end || first == end.saturating_add(1))
-        {
-            if let Some(end) = s.remove(pos)
-                && first > end
-            {
-                lock(&self.cache).demote(end);
+            .position(|x| x.thread == me && (first == x.last || first == x.last.saturating_add(1)));
+        if let Some(prev) = continued.and_then(|pos| s.remove(pos)) {
+            let behind = prev.first.max(prev.start.saturating_add(1))..first;
+            if !behind.is_empty() {
+                let mut cache = lock(&self.cache);
+                for b in behind {
+                    cache.demote(b);
+                }
             }
-            s.push_back(last);
+            s.push_back(Stream {
+                thread: me,
+                start: prev.start,
+                first,
+                last,
+            });
             return true;
         }
         if s.len() >= STREAMS {
             s.pop_front();
         }
-        s.push_back(last);
+        s.push_back(Stream {
+            thread: me,
+            start: first,
+            first,
+            last,
+        });
         false
     }
 
