@@ -1,5 +1,7 @@
 //! A bounded LRU cache of whole blocks, where blocks a sequential reader has left behind can be
-//! marked first to evict, the most recently left behind first.
+//! marked first to evict, the most recently left behind first. At most a quarter of the cache
+//! holds such blocks: beyond that they are dropped at once, so a scan going through a volume
+//! larger than the cache does not keep the cache full of blocks it has finished with.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -13,10 +15,13 @@ pub(crate) type Block = std::sync::Arc<Vec<u8>>;
 /// scan reads again later) stays until no newer demoted block is left.
 const USED: u64 = 1 << 62;
 
-/// Least-recently-used cache holding at most `capacity` blocks.
+/// Least-recently-used cache holding at most `capacity` blocks, at most `capacity / 4` (at least
+/// one) of them demoted.
 #[derive(Debug)]
 pub(crate) struct BlockCache {
     capacity: usize,
+    /// Blocks held with a demoted stamp.
+    demoted: usize,
     tick: u64,
     /// The last stamp given to a demoted block (below [`USED`]); each demotion takes the one below.
     low: u64,
@@ -28,6 +33,7 @@ impl BlockCache {
     pub(crate) fn new(capacity: usize) -> Self {
         BlockCache {
             capacity,
+            demoted: 0,
             tick: USED,
             low: USED,
             map: HashMap::new(),
@@ -41,6 +47,9 @@ impl BlockCache {
         let tick = self.tick;
         let (block, stamp) = self.map.get_mut(&index)?;
         self.order.remove(stamp);
+        if *stamp < USED {
+            self.demoted -= 1;
+        }
         *stamp = tick;
         self.order.insert(tick, index);
         Some(block.clone())
@@ -59,19 +68,34 @@ impl BlockCache {
         self.tick += 1;
         if let Some((_, old)) = self.map.insert(index, (block, self.tick)) {
             self.order.remove(&old);
+            if old < USED {
+                self.demoted -= 1;
+            }
         }
         self.order.insert(self.tick, index);
         while self.map.len() > self.capacity {
-            let Some((_, victim)) = self.order.pop_first() else {
+            if !self.evict_first() {
                 break;
-            };
-            self.map.remove(&victim);
+            }
         }
     }
 
+    /// Drop the block first in line; false if the cache is empty.
+    fn evict_first(&mut self) -> bool {
+        let Some((stamp, victim)) = self.order.pop_first() else {
+            return false;
+        };
+        if stamp < USED {
+            self.demoted -= 1;
+        }
+        self.map.remove(&victim);
+        true
+    }
+
     /// Mark the block first to evict (a sequential reader moved past it): demoted blocks go
-    /// before every other block, the latest demoted first. Demoting a demoted block again makes
-    /// it the latest. A later `get` restores it.
+    /// before every other block, the latest demoted first, and beyond `capacity / 4` of them the
+    /// latest is dropped at once. Demoting a demoted block again makes it the latest. A later
+    /// `get` restores it.
     pub(crate) fn demote(&mut self, index: u64) {
         let Some((_, stamp)) = self.map.get_mut(&index) else {
             return;
@@ -81,9 +105,18 @@ impl BlockCache {
             return;
         };
         self.order.remove(stamp);
+        if *stamp >= USED {
+            self.demoted += 1;
+        }
         self.low = low;
         *stamp = low;
         self.order.insert(low, index);
+        // Over the quarter: drop the latest demoted (this one, for a forward reader).
+        while self.demoted > (self.capacity / 4).max(1) {
+            if !self.evict_first() {
+                break;
+            }
+        }
     }
 
     pub(crate) fn capacity(&self) -> usize {
@@ -126,23 +159,44 @@ mod tests {
     /// evicted first and fetched a second time when the content scan reached them.
     #[test]
     fn the_latest_demoted_block_goes_first() {
-        let mut c = BlockCache::new(4);
-        for i in 1..=4 {
+        let mut c = BlockCache::new(8);
+        for i in 1..=8 {
             c.insert(i, blk(i as u8));
         }
         // Left behind early by one pass (2), then by the forward reader (3, then 4).
         c.demote(2);
         c.demote(3);
+        c.insert(9, blk(9));
+        assert!(!c.contains(3), "the block demoted last goes first");
         c.demote(4);
-        c.insert(5, blk(5));
-        assert!(!c.contains(4), "the block demoted last goes first");
-        c.insert(6, blk(6));
-        assert!(!c.contains(3));
-        assert!(c.contains(2) && c.contains(1) && c.contains(5) && c.contains(6));
+        c.insert(10, blk(10));
+        assert!(!c.contains(4));
+        assert!((5..=10).all(|i| c.contains(i)) && c.contains(1) && c.contains(2));
         // Demoted again, a block becomes the latest.
         c.demote(6);
         c.demote(2);
-        c.insert(7, blk(7));
+        c.insert(11, blk(11));
         assert!(!c.contains(2) && c.contains(6));
+    }
+
+    /// At most a quarter of the cache holds demoted blocks, even with room to spare: a scan
+    /// that has finished with a block does not keep it.
+    #[test]
+    fn demoted_blocks_take_at_most_a_quarter() {
+        let mut c = BlockCache::new(16);
+        for i in 0..8 {
+            c.insert(i, blk(i as u8));
+        }
+        for i in 0..6 {
+            c.demote(i);
+        }
+        // Four kept (the earliest demoted), the later two dropped as they were demoted.
+        assert!((0..4).all(|i| c.contains(i)));
+        assert!(!c.contains(4) && !c.contains(5));
+        assert!(c.contains(6) && c.contains(7));
+        // Read again, a block is in use and no longer counts as demoted.
+        assert!(c.get(0).is_some());
+        c.demote(6);
+        assert!(c.contains(6) && c.contains(1));
     }
 }
