@@ -59,12 +59,15 @@ struct Recorder {
     reads: AtomicU64,
     slow_walker: AtomicU64,
     slow_walker_ns: AtomicU64,
+    /// Walker reads that waited at least the per-request latency: a whole round trip.
+    trips_walker: AtomicU64,
+    latency: Duration,
     slow_workers: AtomicU64,
     slow_workers_ns: AtomicU64,
 }
 
 impl Recorder {
-    fn new(inner: Arc<EbsSource>) -> Self {
+    fn new(inner: Arc<EbsSource>, latency: Duration) -> Self {
         let blocks = inner.len().div_ceil(BLOCK_SIZE);
         Recorder {
             touched: (0..blocks.div_ceil(64))
@@ -75,6 +78,8 @@ impl Recorder {
             reads: AtomicU64::new(0),
             slow_walker: AtomicU64::new(0),
             slow_walker_ns: AtomicU64::new(0),
+            trips_walker: AtomicU64::new(0),
+            latency,
             slow_workers: AtomicU64::new(0),
             slow_workers_ns: AtomicU64::new(0),
         }
@@ -106,6 +111,9 @@ impl Source for Recorder {
             if std::thread::current().id() == self.walker {
                 self.slow_walker.fetch_add(1, Ordering::Relaxed);
                 self.slow_walker_ns.fetch_add(ns, Ordering::Relaxed);
+                if d >= self.latency {
+                    self.trips_walker.fetch_add(1, Ordering::Relaxed);
+                }
             } else {
                 self.slow_workers.fetch_add(1, Ordering::Relaxed);
                 self.slow_workers_ns.fetch_add(ns, Ordering::Relaxed);
@@ -214,7 +222,7 @@ fn run(image: &Path, quick: bool, latency: Duration, concurrency: usize, det: &D
     let t = Instant::now();
     let src = session.open_snapshot(SNAP, ebs).expect("open the snapshot");
     let open = t.elapsed();
-    let rec = Arc::new(Recorder::new(src.clone()));
+    let rec = Arc::new(Recorder::new(src.clone(), latency));
     let t_scan = Instant::now();
     let report = scan_disks(
         SNAP.into(),
@@ -280,9 +288,10 @@ fn run(image: &Path, quick: bool, latency: Duration, concurrency: usize, det: &D
     );
     let ms = |ns: &AtomicU64| ns.load(Ordering::Relaxed) as f64 / 1e6;
     println!(
-        "  reads {}; waited > {SLOW:?}: walker {} reads, {:.0} ms; content workers {} reads, {:.0} ms",
+        "  reads {}; waited > {SLOW:?}: walker {} reads ({} of them >= {latency:?}, a whole round trip), {:.0} ms; content workers {} reads, {:.0} ms",
         rec.reads.load(Ordering::Relaxed),
         rec.slow_walker.load(Ordering::Relaxed),
+        rec.trips_walker.load(Ordering::Relaxed),
         ms(&rec.slow_walker_ns),
         rec.slow_workers.load(Ordering::Relaxed),
         ms(&rec.slow_workers_ns)

@@ -315,6 +315,49 @@ fn sequential_reads_prefetch_ahead() {
     src.prefetch(0, 4 * BS as u64);
 }
 
+/// Regression (issue #6): a first pass read some blocks in order (the package checks read dpkg's
+/// lists before the content scan), and its demotions were evicted before those of the content
+/// scan's own forward pass, so the content scan fetched those blocks a second time.
+#[test]
+fn blocks_left_behind_by_an_earlier_pass_are_fetched_once() {
+    let blocks = 12;
+    let data: Vec<u8> = (0..blocks).flat_map(|i| noise(i + 1, BS)).collect();
+    let mut file = tempfile::NamedTempFile::new().unwrap();
+    std::io::Write::write_all(&mut file, &data).unwrap();
+    let server = server_with(SnapshotSpec::new(SNAP, file.path()));
+    let session = session(&server);
+    let opts = EbsOptions {
+        cache_bytes: 8 * BS as u64,
+        prefetch_blocks: 0,
+        ..fast_opts()
+    };
+    let src = session.open_snapshot(SNAP, opts).unwrap();
+    let read_block = |i: u64| {
+        let mut buf = vec![0u8; 4096];
+        src.read_at(i * BS as u64, &mut buf).unwrap();
+        assert!(buf[..] == data[i as usize * BS..i as usize * BS + 4096]);
+    };
+    // The first pass, on this thread: blocks 8, 9, 10 in order.
+    for i in 8..=10 {
+        read_block(i);
+    }
+    // The forward pass over the whole snapshot, on another thread, with room for 8 blocks.
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            for i in 0..blocks {
+                read_block(i);
+            }
+        });
+    });
+    let acc = server.accounting(SNAP);
+    assert!(
+        acc.get_counts.values().all(|&n| n == 1),
+        "a block was fetched twice: {:?}",
+        acc.get_counts
+    );
+    assert_eq!(acc.get_calls(), blocks);
+}
+
 fn open_err(spec: SnapshotSpec, id: &str) -> EbsError {
     let server = server_with(spec);
     let session = session(&server);

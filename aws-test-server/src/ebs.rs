@@ -6,7 +6,6 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use bytes::Bytes;
 use http_body_util::BodyExt;
-use sha2::Digest;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -273,7 +272,8 @@ pub(crate) async fn get_snapshot_block(
             }));
         }
     };
-    let checksum = B64.encode(sha2::Sha256::digest(&data));
+    // The checksum EBS stored with the block (computed once at load), not one of the bytes sent.
+    let checksum = B64.encode(snap.checksum(index));
     let data_length = data.len();
     match fault {
         Some(FaultKind::Corrupt) => {

@@ -205,6 +205,7 @@ impl State {
             file_len: src.file_len,
             volume_gib: src.volume_gib,
             listed: src.listed.clone(),
+            checksums: src.checksums.clone(),
         };
         self.snapshots
             .write()

@@ -23,6 +23,7 @@ mod rng;
 
 pub use fleet::{AllowedImagesSpec, Ec2Call, ImageSpec, ImageView, InstanceSpec, RegionSpec};
 
+use sha2::Digest;
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::os::unix::fs::FileExt;
@@ -308,9 +309,30 @@ pub(crate) struct Snapshot {
     pub(crate) volume_gib: u64,
     /// Non-zero block indexes, ascending.
     pub(crate) listed: Vec<u64>,
+    /// SHA-256 of each listed block, in the order of `listed`, computed once when the image is
+    /// loaded (EBS stores a block's checksum with the block; a snapshot never changes).
+    pub(crate) checksums: Arc<[[u8; 32]]>,
+}
+
+/// SHA-256 of a block of zeros (what an unlisted block reads as).
+fn zero_block_checksum() -> [u8; 32] {
+    static SUM: std::sync::OnceLock<[u8; 32]> = std::sync::OnceLock::new();
+    *SUM.get_or_init(|| sha2::Sha256::digest(vec![0u8; BLOCK_SIZE as usize]).into())
 }
 
 impl Snapshot {
+    /// The SHA-256 of block `index` as stored at load time.
+    pub(crate) fn checksum(&self, index: u64) -> [u8; 32] {
+        match self.listed.binary_search(&index) {
+            Ok(pos) => self
+                .checksums
+                .get(pos)
+                .copied()
+                .unwrap_or_else(zero_block_checksum),
+            Err(_) => zero_block_checksum(),
+        }
+    }
+
     /// The 512 KiB of block `index` (zero-padded past the end of the file).
     pub(crate) fn read_block(&self, index: u64) -> std::io::Result<Vec<u8>> {
         let mut buf = vec![0u8; BLOCK_SIZE as usize];
@@ -402,8 +424,14 @@ impl std::fmt::Debug for TestServer {
     }
 }
 
-fn scan_listed(file: &std::fs::File, file_len: u64, path: &Path) -> Result<Vec<u64>, ServerError> {
+/// The non-zero blocks of the image and their SHA-256 checksums.
+fn scan_listed(
+    file: &std::fs::File,
+    file_len: u64,
+    path: &Path,
+) -> Result<(Vec<u64>, Vec<[u8; 32]>), ServerError> {
     let mut listed = Vec::new();
+    let mut sums = Vec::new();
     let mut buf = vec![0u8; BLOCK_SIZE as usize];
     let blocks = file_len.div_ceil(BLOCK_SIZE);
     for index in 0..blocks {
@@ -417,9 +445,14 @@ fn scan_listed(file: &std::fs::File, file_len: u64, path: &Path) -> Result<Vec<u
             })?;
         if dst.iter().any(|&b| b != 0) {
             listed.push(index);
+            // The block as served: zero-padded to the full block size past the end of the file.
+            if let Some(tail) = buf.get_mut(n..) {
+                tail.fill(0);
+            }
+            sums.push(sha2::Sha256::digest(&buf).into());
         }
     }
-    Ok(listed)
+    Ok((listed, sums))
 }
 
 impl TestServer {
@@ -439,7 +472,7 @@ impl TestServer {
                     source,
                 })?
                 .len();
-            let listed = scan_listed(&file, file_len, &spec.path)?;
+            let (listed, checksums) = scan_listed(&file, file_len, &spec.path)?;
             let volume_gib = spec.volume_gib.unwrap_or(file_len.div_ceil(GIB)).max(1);
             snapshots.insert(
                 spec.id.clone(),
@@ -449,6 +482,7 @@ impl TestServer {
                     file_len,
                     volume_gib,
                     listed,
+                    checksums: checksums.into(),
                 }),
             );
         }
@@ -563,5 +597,47 @@ impl Drop for TestServer {
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The checksums stored at load are those of the blocks as served: listed blocks in order,
+    /// the short last block zero-padded, and an unlisted block as zeros.
+    #[test]
+    fn stored_checksums_match_the_served_blocks() {
+        let bs = BLOCK_SIZE as usize;
+        let mut data = vec![0u8; 3 * bs + 1000];
+        for (i, b) in data.iter_mut().enumerate() {
+            // Blocks 0 and 2 and the short block 3 hold data; block 1 is zeros.
+            if i / bs != 1 {
+                *b = (i % 251) as u8 | 1;
+            }
+        }
+        let path = std::env::temp_dir().join(format!(
+            "aws-test-server-checksums-{}.img",
+            std::process::id()
+        ));
+        std::fs::write(&path, &data).unwrap();
+        let file = std::fs::File::open(&path).unwrap();
+        let (listed, sums) = scan_listed(&file, data.len() as u64, &path).unwrap();
+        let snap = Snapshot {
+            spec: SnapshotSpec::new("snap-1", &path),
+            file,
+            file_len: data.len() as u64,
+            volume_gib: 1,
+            listed,
+            checksums: sums.into(),
+        };
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(snap.listed, vec![0, 2, 3]);
+        for index in 0..6 {
+            let served = snap.read_block(index).unwrap();
+            let want: [u8; 32] = sha2::Sha256::digest(&served).into();
+            assert_eq!(snap.checksum(index), want, "block {index}");
+        }
+        assert_ne!(snap.checksum(0), snap.checksum(2));
     }
 }

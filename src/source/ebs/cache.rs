@@ -1,20 +1,29 @@
 //! A bounded LRU cache of whole blocks, where blocks a sequential reader has left behind can be
-//! marked first to evict.
+//! marked first to evict, the most recently left behind first. At most a quarter of the cache
+//! holds such blocks: beyond that they are dropped at once, so a scan going through a volume
+//! larger than the cache does not keep the cache full of blocks it has finished with.
 
 use std::collections::{BTreeMap, HashMap};
 
-/// An immutable, shared block of bytes.
-pub(crate) type Block = std::sync::Arc<[u8]>;
+/// An immutable, shared block of bytes (the buffer the body was read into: no second copy).
+pub(crate) type Block = std::sync::Arc<Vec<u8>>;
 
 /// Stamps of blocks in use start here; demoted blocks get stamps below it, so they go first.
+/// Demoted stamps count down from here, so the block demoted last has the lowest stamp and goes
+/// first: a forward reader's block just behind it is the one it will not come back to, while a
+/// block left behind long ago by another pass (a package check reading a file that the content
+/// scan reads again later) stays until no newer demoted block is left.
 const USED: u64 = 1 << 62;
 
-/// Least-recently-used cache holding at most `capacity` blocks.
+/// Least-recently-used cache holding at most `capacity` blocks, at most `capacity / 4` (at least
+/// one) of them demoted.
 #[derive(Debug)]
 pub(crate) struct BlockCache {
     capacity: usize,
+    /// Blocks held with a demoted stamp.
+    demoted: usize,
     tick: u64,
-    /// Stamps of demoted blocks (below [`USED`]), in the order they were demoted.
+    /// The last stamp given to a demoted block (below [`USED`]); each demotion takes the one below.
     low: u64,
     map: HashMap<u64, (Block, u64)>,
     order: BTreeMap<u64, u64>,
@@ -24,8 +33,9 @@ impl BlockCache {
     pub(crate) fn new(capacity: usize) -> Self {
         BlockCache {
             capacity,
+            demoted: 0,
             tick: USED,
-            low: 0,
+            low: USED,
             map: HashMap::new(),
             order: BTreeMap::new(),
         }
@@ -37,6 +47,9 @@ impl BlockCache {
         let tick = self.tick;
         let (block, stamp) = self.map.get_mut(&index)?;
         self.order.remove(stamp);
+        if *stamp < USED {
+            self.demoted -= 1;
+        }
         *stamp = tick;
         self.order.insert(tick, index);
         Some(block.clone())
@@ -55,29 +68,55 @@ impl BlockCache {
         self.tick += 1;
         if let Some((_, old)) = self.map.insert(index, (block, self.tick)) {
             self.order.remove(&old);
+            if old < USED {
+                self.demoted -= 1;
+            }
         }
         self.order.insert(self.tick, index);
         while self.map.len() > self.capacity {
-            let Some((_, victim)) = self.order.pop_first() else {
+            if !self.evict_first() {
                 break;
-            };
-            self.map.remove(&victim);
+            }
         }
     }
 
+    /// Drop the block first in line; false if the cache is empty.
+    fn evict_first(&mut self) -> bool {
+        let Some((stamp, victim)) = self.order.pop_first() else {
+            return false;
+        };
+        if stamp < USED {
+            self.demoted -= 1;
+        }
+        self.map.remove(&victim);
+        true
+    }
+
     /// Mark the block first to evict (a sequential reader moved past it): demoted blocks go
-    /// before every other block, the earliest demoted first. A later `get` restores it.
+    /// before every other block, the latest demoted first, and beyond `capacity / 4` of them the
+    /// latest is dropped at once. Demoting a demoted block again makes it the latest. A later
+    /// `get` restores it.
     pub(crate) fn demote(&mut self, index: u64) {
         let Some((_, stamp)) = self.map.get_mut(&index) else {
             return;
         };
-        if *stamp < USED {
+        // One stamp per demotion: 2^62 of them outlast any scan.
+        let Some(low) = self.low.checked_sub(1) else {
             return;
-        }
+        };
         self.order.remove(stamp);
-        self.low = (self.low + 1) % USED;
-        *stamp = self.low;
-        self.order.insert(self.low, index);
+        if *stamp >= USED {
+            self.demoted += 1;
+        }
+        self.low = low;
+        *stamp = low;
+        self.order.insert(low, index);
+        // Over the quarter: drop the latest demoted (this one, for a forward reader).
+        while self.demoted > (self.capacity / 4).max(1) {
+            if !self.evict_first() {
+                break;
+            }
+        }
     }
 
     pub(crate) fn capacity(&self) -> usize {
@@ -113,5 +152,51 @@ mod tests {
         let mut z = BlockCache::new(0);
         z.insert(1, blk(1));
         assert!(!z.contains(1));
+    }
+
+    /// Regression (issue #6): blocks a package check read in order early in the scan were
+    /// demoted, and the content scan's own demotions came after them, so the early ones were
+    /// evicted first and fetched a second time when the content scan reached them.
+    #[test]
+    fn the_latest_demoted_block_goes_first() {
+        let mut c = BlockCache::new(8);
+        for i in 1..=8 {
+            c.insert(i, blk(i as u8));
+        }
+        // Left behind early by one pass (2), then by the forward reader (3, then 4).
+        c.demote(2);
+        c.demote(3);
+        c.insert(9, blk(9));
+        assert!(!c.contains(3), "the block demoted last goes first");
+        c.demote(4);
+        c.insert(10, blk(10));
+        assert!(!c.contains(4));
+        assert!((5..=10).all(|i| c.contains(i)) && c.contains(1) && c.contains(2));
+        // Demoted again, a block becomes the latest.
+        c.demote(6);
+        c.demote(2);
+        c.insert(11, blk(11));
+        assert!(!c.contains(2) && c.contains(6));
+    }
+
+    /// At most a quarter of the cache holds demoted blocks, even with room to spare: a scan
+    /// that has finished with a block does not keep it.
+    #[test]
+    fn demoted_blocks_take_at_most_a_quarter() {
+        let mut c = BlockCache::new(16);
+        for i in 0..8 {
+            c.insert(i, blk(i as u8));
+        }
+        for i in 0..6 {
+            c.demote(i);
+        }
+        // Four kept (the earliest demoted), the later two dropped as they were demoted.
+        assert!((0..4).all(|i| c.contains(i)));
+        assert!(!c.contains(4) && !c.contains(5));
+        assert!(c.contains(6) && c.contains(7));
+        // Read again, a block is in use and no longer counts as demoted.
+        assert!(c.get(0).is_some());
+        c.demote(6);
+        assert!(c.contains(6) && c.contains(1));
     }
 }

@@ -8,9 +8,10 @@
 //! same block share one request. Every fetch is checked against `x-amz-Checksum` (SHA-256) and
 //! `x-amz-Data-Length`, retried with exponential backoff and full jitter on throttling, 5xx,
 //! timeouts, connection resets, stalled bodies and bad checksums, and re-listed when its block
-//! token expired. A semaphore caps the requests in flight and a pacing limiter keeps
-//! `GetSnapshotBlock` at or under `max_rps` (≤ 1000) for the snapshot. Sequential reads (or a
-//! [`EbsSource::prefetch`] hint) fetch the next listed blocks ahead.
+//! token expired. One gate caps the requests in flight, keeps `GetSnapshotBlock` at or under
+//! `max_rps` (≤ 1000) for the snapshot and lets requests a reader waits for go before
+//! read-ahead. Sequential reads (or a [`EbsSource::prefetch`] hint) fetch the next listed blocks
+//! ahead.
 
 mod cache;
 mod error;
@@ -29,7 +30,7 @@ use rate::RateLimiter;
 use retry::{Jitter, backoff};
 use sha2::Digest;
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -342,13 +343,16 @@ impl Ctx {
 struct Slot {
     result: Mutex<Option<Result<Block, EbsError>>>,
     cv: Condvar,
+    /// Raised when a reader waits for the block: its request then goes before read-ahead ones.
+    urgent: Arc<AtomicBool>,
 }
 
 impl Slot {
-    fn new() -> Self {
+    fn new(urgent: bool) -> Self {
         Slot {
             result: Mutex::new(None),
             cv: Condvar::new(),
+            urgent: Arc::new(AtomicBool::new(urgent)),
         }
     }
 
@@ -382,6 +386,16 @@ impl Slot {
     }
 }
 
+/// A forward reader: its thread, the block its run of reads started in, and the blocks of its
+/// last read.
+#[derive(Debug, Clone, Copy)]
+struct Stream {
+    thread: std::thread::ThreadId,
+    start: u64,
+    first: u64,
+    last: u64,
+}
+
 /// A block ready now, or one to wait for.
 enum Pending {
     Ready(Block),
@@ -396,11 +410,11 @@ struct Inner {
     tokens: Mutex<BTreeMap<u64, String>>,
     cache: Mutex<BlockCache>,
     inflight: Mutex<HashMap<u64, Arc<Slot>>>,
-    sem: tokio::sync::Semaphore,
+    /// Requests in flight, pacing and priority.
     rate: RateLimiter,
     relist: tokio::sync::Mutex<()>,
     requested: Mutex<BTreeMap<u64, u32>>,
-    streams: Mutex<VecDeque<u64>>,
+    streams: Mutex<VecDeque<Stream>>,
 }
 
 impl Inner {
@@ -431,18 +445,20 @@ impl Inner {
                 return None;
             }
             bump(&self.ctx.counters.inflight_waits, 1);
+            s.urgent.store(true, Ordering::Relaxed);
             return Some(Pending::Wait(s.clone()));
         }
-        let slot = Arc::new(Slot::new());
+        let slot = Arc::new(Slot::new(!prefetch));
         inflight.insert(b, slot.clone());
         drop(inflight);
+
         if prefetch {
             bump(&self.ctx.counters.prefetched, 1);
         }
         let me = self.clone();
         let s = slot.clone();
         self.handle.spawn(async move {
-            let r = me.fetch(b).await;
+            let r = me.fetch(b, s.urgent.clone()).await;
             {
                 let mut inflight = lock(&me.inflight);
                 if let Ok(d) = &r {
@@ -456,7 +472,7 @@ impl Inner {
     }
 
     /// The longest a reader waits for one block: every attempt timing out after the longest
-    /// backoff, twice over, plus a minute for queueing behind the semaphore and rate limiter.
+    /// backoff, twice over, plus a minute for queueing at the request gate.
     fn wait_limit(&self) -> Duration {
         let o = &self.ctx.opts;
         (o.attempt_timeout + o.backoff_max)
@@ -465,7 +481,7 @@ impl Inner {
     }
 
     /// Fetch with retries; re-list on an expired token.
-    async fn fetch(&self, b: u64) -> Result<Block, EbsError> {
+    async fn fetch(&self, b: u64, urgent: Arc<AtomicBool>) -> Result<Block, EbsError> {
         let ctx = &self.ctx;
         let attempts = ctx.opts.max_attempts.max(1);
         let mut last = String::new();
@@ -474,11 +490,9 @@ impl Inner {
                 return Err(ctx.protocol(format!("block {b} is not listed")));
             };
             let outcome = {
-                let _permit =
-                    self.sem.acquire().await.map_err(|_| {
-                        EbsError::Runtime("the request semaphore was closed".into())
-                    })?;
-                self.rate.acquire().await;
+                let _permit = self.rate.acquire(urgent.clone()).await.ok_or_else(|| {
+                    EbsError::Runtime("the request gate closed (runtime shutting down)".into())
+                })?;
                 bump(&ctx.counters.requests, 1);
                 *lock(&self.requested).entry(b).or_default() += 1;
                 tokio::time::timeout(ctx.opts.attempt_timeout, self.get_once(b, &token)).await
@@ -606,7 +620,7 @@ impl Inner {
                 "SHA-256 of the block does not match x-amz-Checksum".into(),
             ));
         }
-        Ok(Block::from(data))
+        Ok(Block::new(data))
     }
 
     /// Refresh the tokens from block `b` on, unless another task already did.
@@ -652,30 +666,50 @@ impl Inner {
         }
     }
 
-    /// Remember a read of blocks `first..=last`; true when it continues a recent stream (starts
-    /// in the block where the stream's last read ended, or in the next). When the stream moved
-    /// on past that block, the block is marked first to evict: a reader scanning the volume in
-    /// order will not come back to it, while the blocks the walk read earlier (directories,
-    /// inode tables, package lists) will be read again by the content scan.
-    fn note_sequential(&self, first: u64, last: u64) -> bool {
+    /// Remember a read of blocks `first..=last` by this thread, and return how many listed blocks
+    /// to fetch ahead of it: none unless it continues one of the thread's recent streams (starts
+    /// in the block where its last read ended, or in the next). (A read-ahead that starts at 2
+    /// blocks and doubles was tried: it fetched 18% fewer blocks in a `--quick` scan but made
+    /// the walk 20% slower.) The blocks the stream has moved past are marked first to evict: a reader going
+    /// forward through the volume will not come back to them, while the blocks read earlier
+    /// (directories, inode tables, package lists) will be read again by the content scan.
+    /// Streams are told apart by thread, so one content worker moving on never demotes the block
+    /// another is still reading; and the block a stream started in is kept, as the reader whose
+    /// share of the files ends in it (the content scan splits its file list between threads)
+    /// may not have reached it yet.
+    fn note_sequential(&self, first: u64, last: u64) -> usize {
+        let me = std::thread::current().id();
         let mut s = lock(&self.streams);
-        if let Some(pos) = s
+        let continued = s
             .iter()
-            .position(|&end| first == end || first == end.saturating_add(1))
-        {
-            if let Some(end) = s.remove(pos)
-                && first > end
-            {
-                lock(&self.cache).demote(end);
+            .position(|x| x.thread == me && (first == x.last || first == x.last.saturating_add(1)));
+        if let Some(prev) = continued.and_then(|pos| s.remove(pos)) {
+            let behind = prev.first.max(prev.start.saturating_add(1))..first;
+            if !behind.is_empty() {
+                let mut cache = lock(&self.cache);
+                for b in behind {
+                    cache.demote(b);
+                }
             }
-            s.push_back(last);
-            return true;
+            let ahead = self.prefetch_window();
+            s.push_back(Stream {
+                thread: me,
+                start: prev.start,
+                first,
+                last,
+            });
+            return ahead;
         }
         if s.len() >= STREAMS {
             s.pop_front();
         }
-        s.push_back(last);
-        false
+        s.push_back(Stream {
+            thread: me,
+            start: first,
+            first,
+            last,
+        });
+        0
     }
 
     fn prefetch_window(&self) -> usize {
@@ -763,8 +797,7 @@ impl EbsSource {
             tokens: Mutex::new(tokens),
             cache: Mutex::new(BlockCache::new(cache_blocks)),
             inflight: Mutex::new(HashMap::new()),
-            sem: tokio::sync::Semaphore::new(opts.concurrency),
-            rate: RateLimiter::new(opts.max_rps),
+            rate: RateLimiter::new(opts.max_rps, opts.concurrency),
             relist: tokio::sync::Mutex::new(()),
             requested: Mutex::new(BTreeMap::new()),
             streams: Mutex::new(VecDeque::new()),
@@ -878,8 +911,9 @@ impl Source for EbsSource {
         let bs = inner.block_size;
         let first = offset / bs;
         let last = (offset + buf.len() as u64 - 1) / bs;
-        if inner.note_sequential(first, last) {
-            inner.prefetch_after(last, inner.prefetch_window());
+        let ahead = inner.note_sequential(first, last);
+        if ahead > 0 {
+            inner.prefetch_after(last, ahead);
         }
         // Start a window of blocks at once, then copy them out in order.
         let window = inner

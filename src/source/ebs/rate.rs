@@ -1,38 +1,182 @@
-//! A pacing rate limiter: request slots spaced `1/rps` apart, so no window of time ever sees more
-//! than `rps` requests per second (plus one).
+//! The gate every `GetSnapshotBlock` attempt passes: at most `concurrency` requests in flight,
+//! start times spaced `1/rps` apart (so no window of time sees more than `rps` requests per
+//! second, plus one), and urgent requests (a reader is waiting for the block) let through before
+//! read-ahead ones, so a walk that reads one directory after another does not queue behind the
+//! blocks fetched ahead of the content scan.
 
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
+use tokio::sync::{Notify, oneshot};
 use tokio::time::Instant;
 
-/// Hands out start times no closer than `interval`.
-#[derive(Debug)]
-pub(crate) struct RateLimiter {
+/// A request waiting for its turn; `urgent` may be raised while it waits.
+struct Waiter {
+    tx: oneshot::Sender<Permit>,
+    urgent: Arc<AtomicBool>,
+}
+
+#[derive(Default)]
+struct Queue {
+    waiting: VecDeque<Waiter>,
+    in_flight: usize,
+    /// The earliest time the next request may start.
+    next: Option<Instant>,
+    /// Whether a dispatcher task is handing out turns.
+    dispatching: bool,
+}
+
+struct Shared {
     interval: Duration,
-    next: std::sync::Mutex<Option<Instant>>,
+    max_in_flight: usize,
+    queue: Mutex<Queue>,
+    /// Signalled when a request in flight ends.
+    freed: Notify,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Queue> {
+        self.queue
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// A request's right to be in flight; dropping it frees the place.
+pub(crate) struct Permit {
+    shared: Arc<Shared>,
+}
+
+impl Drop for Permit {
+    fn drop(&mut self) {
+        {
+            let mut q = self.shared.lock();
+            q.in_flight = q.in_flight.saturating_sub(1);
+        }
+        self.shared.freed.notify_one();
+    }
+}
+
+/// Concurrency cap, request pacing and priority in one queue.
+pub(crate) struct RateLimiter {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for RateLimiter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RateLimiter")
+            .field("interval", &self.shared.interval)
+            .field("max_in_flight", &self.shared.max_in_flight)
+            .finish()
+    }
 }
 
 impl RateLimiter {
-    /// A limiter for `rps` requests per second (at least 1).
-    pub(crate) fn new(rps: u32) -> Self {
+    /// A gate for `rps` requests per second (at least 1) and `concurrency` in flight (at least 1).
+    pub(crate) fn new(rps: u32, concurrency: usize) -> Self {
         RateLimiter {
-            interval: Duration::from_secs(1) / rps.max(1),
-            next: std::sync::Mutex::new(None),
+            shared: Arc::new(Shared {
+                interval: Duration::from_secs(1) / rps.max(1),
+                max_in_flight: concurrency.max(1),
+                queue: Mutex::new(Queue::default()),
+                freed: Notify::new(),
+            }),
         }
     }
 
-    /// Wait for the next free slot.
-    pub(crate) async fn acquire(&self) {
-        let slot = {
-            let mut next = self
-                .next
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
+    /// Wait for a turn: urgent waiters (those whose flag is raised, now or while they wait) go
+    /// first, the others in arrival order. `None` if the runtime is shutting down. Must be called
+    /// inside a tokio runtime.
+    pub(crate) async fn acquire(&self, urgent: Arc<AtomicBool>) -> Option<Permit> {
+        let (tx, rx) = oneshot::channel();
+        let spawn = {
+            let mut q = self.shared.lock();
             let now = Instant::now();
-            let slot = next.map_or(now, |n| n.max(now));
-            *next = Some(slot + self.interval);
-            slot
+            if q.waiting.is_empty()
+                && q.in_flight < self.shared.max_in_flight
+                && q.next.is_none_or(|n| n <= now)
+            {
+                q.in_flight += 1;
+                q.next = Some(now + self.shared.interval);
+                return Some(Permit {
+                    shared: self.shared.clone(),
+                });
+            }
+            q.waiting.push_back(Waiter { tx, urgent });
+            !std::mem::replace(&mut q.dispatching, true)
         };
-        tokio::time::sleep_until(slot).await;
+        if spawn {
+            tokio::spawn(dispatch(self.shared.clone()));
+        }
+        rx.await.ok()
+    }
+}
+
+/// How far behind its schedule the dispatcher may catch up at once (a timer fires up to a
+/// millisecond late): turns stay `interval` apart on the schedule, so over any stretch of time
+/// no more than one turn per interval is given, plus this much.
+const CATCH_UP: Duration = Duration::from_millis(3);
+
+/// Hand out turns until nobody waits.
+async fn dispatch(shared: Arc<Shared>) {
+    loop {
+        match next_turn(&shared) {
+            Turn::Done => return,
+            Turn::Full => shared.freed.notified().await,
+            Turn::Wait(at) => tokio::time::sleep_until(at).await,
+            Turn::Given => {}
+        }
+    }
+}
+
+enum Turn {
+    /// Nobody waits; the dispatcher ends.
+    Done,
+    /// Every place is taken; wait for one to be freed.
+    Full,
+    /// The next turn is not due yet.
+    Wait(Instant),
+    /// A waiter got its permit (or had left, and the place was freed again).
+    Given,
+}
+
+/// Give the next turn if it is due: to the first urgent waiter, else to the first.
+fn next_turn(shared: &Arc<Shared>) -> Turn {
+    let mut q = shared.lock();
+    loop {
+        if q.waiting.is_empty() {
+            q.dispatching = false;
+            return Turn::Done;
+        }
+        if q.in_flight >= shared.max_in_flight {
+            return Turn::Full;
+        }
+        let now = Instant::now();
+        let floor = now.checked_sub(CATCH_UP).unwrap_or(now);
+        let slot = q.next.map_or(now, |n| n.max(floor));
+        if slot > now {
+            return Turn::Wait(slot);
+        }
+        let pick = q
+            .waiting
+            .iter()
+            .position(|w| w.urgent.load(Ordering::Relaxed))
+            .unwrap_or(0);
+        let Some(w) = q.waiting.remove(pick) else {
+            continue;
+        };
+        if w.tx.is_closed() {
+            continue;
+        }
+        q.in_flight += 1;
+        q.next = Some(slot + shared.interval);
+        drop(q);
+        // A receiver gone meanwhile drops the permit, which frees the place again.
+        let _ = w.tx.send(Permit {
+            shared: shared.clone(),
+        });
+        return Turn::Given;
     }
 }
 
@@ -40,20 +184,71 @@ impl RateLimiter {
 mod tests {
     use super::*;
 
-    #[test]
-    fn never_exceeds_the_rate() {
-        let rt = tokio::runtime::Builder::new_current_thread()
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
             .enable_time()
             .build()
-            .unwrap();
-        rt.block_on(async {
-            let lim = RateLimiter::new(200);
+            .unwrap()
+    }
+
+    #[test]
+    fn never_exceeds_the_rate() {
+        runtime().block_on(async {
+            let lim = RateLimiter::new(200, 64);
             let start = Instant::now();
             for _ in 0..41 {
-                lim.acquire().await;
+                let _p = lim.acquire(Arc::default()).await.unwrap();
             }
             // 41 slots at 5 ms spacing: the last starts at least 200 ms in.
             assert!(start.elapsed() >= Duration::from_millis(200));
+        });
+    }
+
+    /// Requests queued ahead for read-ahead do not delay one a reader waits for, and one whose
+    /// flag is raised while it waits moves up too.
+    #[test]
+    fn urgent_requests_go_first() {
+        runtime().block_on(async {
+            // One turn every 200 ms: the order is decided long before the second turn.
+            let lim = Arc::new(RateLimiter::new(5, 64));
+            let order = Arc::new(Mutex::new(Vec::new()));
+            let flags: Vec<Arc<AtomicBool>> = (0..5).map(|_| Arc::default()).collect();
+            let mut tasks = Vec::new();
+            for (i, flag) in flags.iter().enumerate() {
+                let (lim, order, flag) = (lim.clone(), order.clone(), flag.clone());
+                tasks.push(tokio::spawn(async move {
+                    let _p = lim.acquire(flag).await;
+                    order.lock().unwrap().push(i);
+                }));
+                // Each task queues before the next is spawned.
+                tokio::task::yield_now().await;
+            }
+            flags[3].store(true, Ordering::Relaxed);
+            let (l, o) = (lim.clone(), order.clone());
+            let urgent = tokio::spawn(async move {
+                let _p = l.acquire(Arc::new(AtomicBool::new(true))).await;
+                o.lock().unwrap().push(99);
+            });
+            for t in tasks {
+                t.await.unwrap();
+            }
+            urgent.await.unwrap();
+            assert_eq!(*order.lock().unwrap(), vec![0, 3, 99, 1, 2, 4]);
+        });
+    }
+
+    #[test]
+    fn caps_the_requests_in_flight() {
+        runtime().block_on(async {
+            let lim = Arc::new(RateLimiter::new(1000, 2));
+            let a = lim.acquire(Arc::default()).await.unwrap();
+            let _b = lim.acquire(Arc::default()).await.unwrap();
+            let l = lim.clone();
+            let third = tokio::spawn(async move { l.acquire(Arc::default()).await.is_some() });
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            assert!(!third.is_finished(), "a third request went in flight");
+            drop(a);
+            assert!(third.await.unwrap());
         });
     }
 }
