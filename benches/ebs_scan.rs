@@ -126,6 +126,14 @@ impl Source for Recorder {
         self.inner.describe()
     }
 
+    fn remote(&self) -> bool {
+        true
+    }
+
+    fn will_read_most(&self) {
+        self.inner.will_read_most();
+    }
+
     fn prefetch(&self, offset: u64, len: u64) {
         self.inner.prefetch(offset, len);
     }

@@ -301,6 +301,9 @@ fn scan_volume(
         Ok(r) => r,
         Err(e) => return fall_back_to_raw(v, vr, e.to_string(), det, opts),
     };
+    if !opts.quick {
+        v.source.will_read_most();
+    }
     // --quick walks only its scope: the fixed roots and the home directories of /etc/passwd.
     // A volume without /etc is not a root filesystem (a separate /home or /var): it is walked
     // whole.
@@ -356,38 +359,43 @@ fn scan_volume(
         ProgressBar::hidden()
     };
     // The checks that need several files of the volume (sshd includes, sudoers.d, the package
-    // database, setuid files) run alongside the content scan, through their own reader: they
-    // are mostly one thread's work (reading and hashing packaged binaries), which the content
-    // scan's other workers overlap. They see every walked file; --quick judges the setuid files
-    // its walk saw but does not verify packaged files.
-    let (checked, res) = rayon::join(
-        || match filesystem.reader() {
-            Ok(reader) => {
-                let mut lookup = lookup::FsLookup::new(reader.as_ref(), &walked.files);
-                if opts.quick {
-                    lookup = lookup.without_content_verification();
-                }
-                det.scan_volume(&lookup, &opts.detect)
+    // database, setuid files) run alongside the content scan on a local source, through their
+    // own reader: they are mostly one thread's work (reading and hashing packaged binaries),
+    // which the content scan's other workers overlap. On a remote source they run first (see
+    // `Source::remote`). They see every walked file; --quick judges the setuid files its walk
+    // saw but does not verify packaged files.
+    let checks = || match filesystem.reader() {
+        Ok(reader) => {
+            let mut lookup = lookup::FsLookup::new(reader.as_ref(), &walked.files);
+            if opts.quick {
+                lookup = lookup.without_content_verification();
             }
-            Err(e) => VolumeFindings {
-                findings: Vec::new(),
-                errors: vec![ScanError {
-                    path: None,
-                    message: format!("volume checks could not open the filesystem: {e}"),
-                }],
-            },
+            det.scan_volume(&lookup, &opts.detect)
+        }
+        Err(e) => VolumeFindings {
+            findings: Vec::new(),
+            errors: vec![ScanError {
+                path: None,
+                message: format!("volume checks could not open the filesystem: {e}"),
+            }],
         },
-        || {
-            content::scan_files(
-                filesystem.as_ref(),
-                content_files,
-                det,
-                &opts.detect,
-                &opts.archives,
-                &bar,
-            )
-        },
-    );
+    };
+    let content = || {
+        content::scan_files(
+            filesystem.as_ref(),
+            content_files,
+            det,
+            &opts.detect,
+            &opts.archives,
+            &bar,
+        )
+    };
+    let (checked, res) = if v.source.remote() {
+        let checked = checks();
+        (checked, content())
+    } else {
+        rayon::join(checks, content)
+    };
     bar.finish_and_clear();
     vr.errors.extend(checked.errors);
     let mut volume_findings = checked.findings;

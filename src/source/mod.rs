@@ -63,6 +63,18 @@ pub trait Source: Send + Sync {
     /// without waiting (the filesystem walk names the next directories' blocks this way);
     /// the default does nothing.
     fn prefetch(&self, _offset: u64, _len: u64) {}
+
+    /// Whether each read may cost a network round trip and goes through a bounded block cache
+    /// (an EBS snapshot). The scan then keeps its passes apart (the volume checks' scattered
+    /// reads do not run alongside the content scan's forward stream, which would make the
+    /// cache drop blocks the stream still needs); a local source lets them overlap.
+    fn remote(&self) -> bool {
+        false
+    }
+
+    /// Hint that the caller will read most of this source's data (a full scan, not `--quick`):
+    /// a remote source may read ahead freely. The default does nothing.
+    fn will_read_most(&self) {}
 }
 
 /// Shared handle to a source.

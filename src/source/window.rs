@@ -28,6 +28,14 @@ impl Source for Window {
         self.len
     }
 
+    fn remote(&self) -> bool {
+        self.parent.remote()
+    }
+
+    fn will_read_most(&self) {
+        self.parent.will_read_most();
+    }
+
     fn prefetch(&self, offset: u64, len: u64) {
         if offset < self.len {
             let len = len.min(self.len - offset);

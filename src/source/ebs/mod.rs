@@ -415,6 +415,9 @@ struct Inner {
     relist: tokio::sync::Mutex<()>,
     requested: Mutex<BTreeMap<u64, u32>>,
     streams: Mutex<VecDeque<Stream>>,
+    /// The caller will read most of the snapshot ([`Source::will_read_most`]): read ahead of
+    /// every continued stream, also one that stays in a block.
+    eager: std::sync::atomic::AtomicBool,
 }
 
 impl Inner {
@@ -691,7 +694,16 @@ impl Inner {
                     cache.demote(b);
                 }
             }
-            let ahead = self.prefetch_window();
+            // Read ahead when the stream moves into a block it had not reached. Reads that
+            // stay in one block (a walk reading inodes or a directory) fetch more only when the
+            // caller will read most of the snapshot anyway (a full scan: the blocks after the
+            // walk's are file data it reads soon); a --quick scan's would be fetched for nothing.
+            let eager = self.eager.load(std::sync::atomic::Ordering::Relaxed);
+            let ahead = if last > prev.last || eager {
+                self.prefetch_window()
+            } else {
+                0
+            };
             s.push_back(Stream {
                 thread: me,
                 start: prev.start,
@@ -801,6 +813,7 @@ impl EbsSource {
             relist: tokio::sync::Mutex::new(()),
             requested: Mutex::new(BTreeMap::new()),
             streams: Mutex::new(VecDeque::new()),
+            eager: std::sync::atomic::AtomicBool::new(false),
         });
         Ok(EbsSource {
             inner,
@@ -900,6 +913,16 @@ impl Source for EbsSource {
 
     fn prefetch(&self, offset: u64, len: u64) {
         EbsSource::prefetch(self, offset, len);
+    }
+
+    fn remote(&self) -> bool {
+        true
+    }
+
+    fn will_read_most(&self) {
+        self.inner
+            .eager
+            .store(true, std::sync::atomic::Ordering::Relaxed);
     }
 
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<(), SourceError> {

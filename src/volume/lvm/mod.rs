@@ -72,6 +72,16 @@ impl Source for Concat {
         self.name.clone()
     }
 
+    fn remote(&self) -> bool {
+        self.segments.iter().any(|s| s.pv.remote())
+    }
+
+    fn will_read_most(&self) {
+        for s in &self.segments {
+            s.pv.will_read_most();
+        }
+    }
+
     fn prefetch(&self, offset: u64, len: u64) {
         let end = offset.saturating_add(len);
         for s in &self.segments {
