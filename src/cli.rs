@@ -217,8 +217,8 @@ pub struct ScanArgs {
     /// Triage: walk only the well-known places (/etc, /root, /home, the home directories in
     /// /etc/passwd, /usr/local, /opt, /srv, /tmp, /var/www, ...), read all of /etc and elsewhere
     /// only well-known names (SSH keys, histories, credential files, .env, *.pem, *.key, ...).
-    /// /usr and the package database are not read (no package verification). The report says
-    /// `mode: quick`; the default reads every file and is the release gate.
+    /// /usr (but /usr/local) is not walked and packaged binaries are not verified. The report
+    /// says `mode: quick`; the default reads every file and is the release gate.
     #[arg(long)]
     pub quick: bool,
     /// Also scan the blocks each filesystem marks free (deleted files survive there) and its

@@ -1,6 +1,7 @@
 //! `--quick`: only the well-known places are walked and read. An ext4 image made by `mke2fs -d`
 //! from a tree with 64 MiB of bulk data under `/usr`, secrets in the well-known places (`/etc`,
-//! `/root`, a service account's home named by `/etc/passwd`, `/opt`, `/usr/local`) and secrets
+//! `/root`, a service account's home named by `/etc/passwd`, `/home` as a symbolic link to
+//! `/data/users`, `/opt`, `/usr/local`) and secrets
 //! outside them (`/var/lib/app`, `/var/cache`, a setuid file in `/usr/bin`).
 //!
 //! A quick scan finds exactly the first kind, and reads under a tenth of the image's non-zero
@@ -37,6 +38,9 @@ EOF
                 cp $L/home/alice/.aws/credentials tree/opt/app/.env
                 cp $L/home/alice/.aws/credentials tree/var/lib/app/settings.conf
                 cp $L/home/alice/.ssh/id_ed25519 tree/var/cache/app/deploy.key
+                mkdir -p tree/data/users/bob/.ssh
+                cp $L/home/alice/.ssh/id_ed25519 tree/data/users/bob/.ssh/id_ed25519
+                ln -s data/users tree/home
                 printf '\177ELF backdoor' > tree/usr/local/bin/backdoor
                 printf '\177ELF backdoor' > tree/usr/bin/evil
                 chmod 4755 tree/usr/local/bin/backdoor tree/usr/bin/evil
@@ -86,6 +90,8 @@ fn in_scope() -> BTreeSet<(String, String)> {
         ("autostart-download-exec", "/etc/cron.d/update"),
         ("openssh-private-key", "/root/.ssh/id_ed25519"),
         ("openssh-private-key", "/var/lib/jenkins/.ssh/id_ed25519"),
+        // /home is a link to /data/users: walked where it leads.
+        ("openssh-private-key", "/data/users/bob/.ssh/id_ed25519"),
         ("aws-access-key-pair", "/opt/app/.env"),
         ("setid-unowned", "/usr/local/bin/backdoor"),
     ])
@@ -156,15 +162,17 @@ fn quick_reads_under_a_tenth_of_the_listed_blocks() {
     assert!(q_files < 20 && f_files > 256, "{q_files} {f_files}");
 }
 
-/// A separate `/home` volume has no `/etc`: its paths are `/alice/...`, not `/home/alice/...`.
-/// A quick scan walks it whole and reads the well-known names in it.
+/// A separate `/home` volume is not a root filesystem (no `/etc/passwd` or `/etc/os-release`,
+/// though it may have an `/etc` of its own): its paths are `/alice/...`, not
+/// `/home/alice/...`. A quick scan walks it whole and reads the well-known names in it.
 #[test]
 fn a_volume_without_etc_is_walked_whole() {
     let dir = workdir("quick", "home-volume");
     run(bash(
         r#"
         L=$TD/trees/leaky
-        rm -rf tree && mkdir -p tree/alice/.ssh tree/alice/projects/app
+        rm -rf tree && mkdir -p tree/alice/.ssh tree/alice/projects/app tree/etc
+        echo 'listen 8080' > tree/etc/app.conf
         cp $L/home/alice/.ssh/id_ed25519 tree/alice/.ssh/id_ed25519
         cp $L/home/alice/.aws/credentials tree/alice/projects/app/settings.conf
         mke2fs -q -t ext4 -d tree -F home.img 16M

@@ -216,6 +216,38 @@ negative_examples = ["demotok_SHORT"]
         assert!(p.iter().any(|l| l.contains("still matches")), "{p:?}");
     }
 
+    /// A long exact keyword folded into a short one of another rule (`abc` is searched, not
+    /// `XYZWVUTSRQabc`): its rule still runs on the short keyword's hit.
+    #[test]
+    fn a_folded_exact_keyword_is_seen_around_the_short_hit() {
+        let toml = r#"
+[[rule]]
+id = "short"
+title = "Short"
+severity = "low"
+keywords = ["abc"]
+regex = '''abc=(?P<secret>[0-9]{6})'''
+remediation = "r"
+examples = ["abc=123456"]
+
+[[rule]]
+id = "long"
+title = "Long"
+severity = "high"
+exact_keywords = true
+keywords = ["XYZWVUTSRQabc"]
+regex = '''XYZWVUTSRQabc(?P<secret>[0-9]{4})'''
+remediation = "r"
+examples = ["XYZWVUTSRQabc1234"]
+"#;
+        let (sigs, p) = compile(&[("t.toml", toml)], &[]);
+        assert!(p.is_empty(), "{p:?}");
+        let m = Matcher::new(&sigs).unwrap();
+        let found = m.scan_all(b"some text XYZWVUTSRQabc1234 more");
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(sigs[found[0].rule].id, "long");
+    }
+
     #[test]
     fn exact_keywords_skip_hits_in_another_case() {
         let exact = GOOD.replace("keywords = [", "exact_keywords = true\nkeywords = [");

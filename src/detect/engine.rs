@@ -90,7 +90,8 @@ pub(crate) struct Matcher {
     /// Automaton pattern id -> signatures to run on a hit: those having that keyword, and those
     /// having a keyword that could overlap it (the search does not report overlapping hits).
     pattern_rules: Vec<Vec<usize>>,
-    /// Longest keyword: windows are widened by it, to cover a keyword hidden under another hit.
+    /// Longest keyword (before folding): windows are widened by it, to cover a keyword hidden
+    /// under another hit.
     max_keyword: usize,
 }
 
@@ -218,6 +219,9 @@ impl Matcher {
                 }
             }
         }
+        // The margin around a hit: the longest keyword before folding, as a folded keyword's
+        // occurrence can start or end that far from the shorter keyword's hit.
+        let max_keyword = patterns.iter().map(String::len).max().unwrap_or(0);
         let (patterns, pattern_rules) = fold_subsumed(patterns, pattern_rules);
         let packed: Option<Vec<_>> = patterns
             .chunks(TEDDY_GROUP)
@@ -236,7 +240,6 @@ impl Matcher {
             None => Some(dfa_over(&patterns)?),
         };
         let pattern_rules = close_over_overlaps(&patterns, &pattern_rules);
-        let max_keyword = patterns.iter().map(String::len).max().unwrap_or(0);
         Ok(Matcher {
             sigs: sigs.to_vec(),
             ac,

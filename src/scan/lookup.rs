@@ -71,6 +71,13 @@ impl<'a> FsLookup<'a> {
         self
     }
 
+    /// Where directory `path` really is in the volume, after following symbolic links; `None`
+    /// when it does not exist, is not a directory or cannot be read.
+    pub fn real_dir(&self, path: &[u8]) -> Option<Vec<u8>> {
+        let e = self.resolve(std::str::from_utf8(path).ok()?)?;
+        (e.kind == EntryKind::Dir).then_some(e.path)
+    }
+
     fn listing(&self, dir: &[u8]) -> Option<Rc<Vec<Entry>>> {
         if let Some(l) = self.dirs.borrow().get(dir) {
             return Some(l.clone());

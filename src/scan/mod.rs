@@ -305,16 +305,23 @@ fn scan_volume(
         v.source.will_read_most();
     }
     // --quick walks only its scope: the fixed roots and the home directories of /etc/passwd.
-    // A volume without /etc is not a root filesystem (a separate /home or /var): it is walked
-    // whole.
+    // A volume without /etc/passwd or /etc/os-release is not a root filesystem (a separate
+    // /home, /var or /usr/local): it is walked whole.
     let scope = opts.quick.then(|| {
         use crate::detect::{FileLookup, MetaKind};
         let root = lookup::FsLookup::new(reader.as_ref(), &[]);
-        if root
-            .metadata("/etc")
-            .is_some_and(|m| m.kind == MetaKind::Dir)
-        {
-            quick::Scope::new(root.read("/etc/passwd", 1 << 20).as_deref())
+        let is_file = |p: &str| root.metadata(p).is_some_and(|m| m.kind == MetaKind::File);
+        if is_file("/etc/passwd") || is_file("/etc/os-release") {
+            let passwd = root.read("/etc/passwd", 1 << 20);
+            if passwd.is_none() && is_file("/etc/passwd") {
+                vr.errors.push(ScanError {
+                    path: Some("/etc/passwd".into()),
+                    message: "quick scan: /etc/passwd could not be read, so the home \
+                              directories it names were not walked"
+                        .into(),
+                });
+            }
+            quick::Scope::new(passwd.as_deref(), &|d| root.real_dir(d))
         } else {
             quick::Scope::everything()
         }

@@ -2,8 +2,9 @@
 //! only the directories of [`Scope`] (`/etc`, `/root`, `/home`, the home directories
 //! `/etc/passwd` names, `/usr/local`, `/opt`, `/srv`, the temporary directories, ...) and the
 //! directories on the way to them, and reads every file under `/etc` and, elsewhere, only the
-//! files whose path matches one of the rules below. `/usr`, `/var/lib/dpkg`, `/var/cache`, ...
-//! are never listed, so a quick scan of an EBS snapshot fetches a small part of its blocks.
+//! files whose path matches one of the rules below. `/usr` (but `/usr/local`), `/var/lib/dpkg`,
+//! `/var/cache`, ... are never entered, so a quick scan of an EBS snapshot fetches a small part
+//! of its blocks.
 //! The default (full) scan walks and reads everything.
 
 /// A file name (last path component) that is read wherever it is.
@@ -178,7 +179,11 @@ impl Scope {
     /// The fixed roots plus the home directories of `passwd` (the volume's `/etc/passwd`, when
     /// it has one): service accounts keep keys and histories in theirs (`/var/lib/jenkins`,
     /// `/var/lib/postgresql`).
-    pub fn new(passwd: Option<&[u8]>) -> Scope {
+    ///
+    /// `real` resolves a directory path inside the volume, following symbolic links (`/home ->
+    /// data/home`): where it leads elsewhere, that directory is walked too, as the walk itself
+    /// never follows links.
+    pub fn new(passwd: Option<&[u8]>, real: &dyn Fn(&[u8]) -> Option<Vec<u8>>) -> Scope {
         let mut roots: Vec<Vec<u8>> = WALK_ROOTS.iter().map(|r| r.as_bytes().to_vec()).collect();
         let homes = passwd
             .unwrap_or_default()
@@ -196,6 +201,15 @@ impl Scope {
             }
             if !roots.iter().any(|r| within(&h, r)) {
                 roots.push(h);
+            }
+        }
+        let named = roots.len();
+        for i in 0..named {
+            let Some(target) = roots.get(i).and_then(|r| real(r)) else {
+                continue;
+            };
+            if target.len() > 1 && !roots.iter().any(|r| within(&target, r)) {
+                roots.push(target);
             }
         }
         Scope {
@@ -341,7 +355,16 @@ weird:x:992:992::/:/bin/sh\n\
 app:x:993:993::/usr/local/app:/bin/sh\n\
 games:x:5:60:games:/usr/games:/usr/sbin/nologin\n\
 broken line without fields\n";
-        let s = Scope::new(Some(passwd));
+        let links = |p: &[u8]| match p {
+            b"/home" => Some(b"/data/users".to_vec()),
+            b"/opt" => Some(b"/".to_vec()),
+            b"/srv" => Some(b"/etc/srv".to_vec()),
+            other => Some(other.to_vec()),
+        };
+        let s = Scope::new(Some(passwd), &links);
+        // A symlinked root is walked where it leads (not when that is `/`, or already walked).
+        assert!(s.lists(b"/data/users/bob/.ssh"));
+        assert!(!s.roots().any(|r| r == "/" || r == "/etc/srv"));
         for d in [
             "/",
             "/etc",
@@ -388,7 +411,10 @@ broken line without fields\n";
         assert!(!s.reads(b"/var/lib/jenkins/jobs/x/config.xml"));
         assert!(!s.reads(b"/etcetera/file"));
         // Without /etc/passwd: the fixed roots.
-        assert_eq!(Scope::new(None).roots().count(), WALK_ROOTS.len());
+        assert_eq!(
+            Scope::new(None, &|p| Some(p.to_vec())).roots().count(),
+            WALK_ROOTS.len()
+        );
         // A volume without /etc (a separate /home): everything is walked, well-known names read.
         let all = Scope::everything();
         assert!(all.lists(b"/alice/.ssh") && all.lists(b"/usr/share"));
@@ -401,7 +427,14 @@ broken line without fields\n";
         for i in 0..10_000 {
             passwd.extend_from_slice(format!("u{i}:x:1:1::/data/u{i}:/bin/sh\n").as_bytes());
         }
-        let s = Scope::new(Some(&passwd));
+        let s = Scope::new(Some(&passwd), &|p| Some(p.to_vec()));
         assert_eq!(s.roots().count(), WALK_ROOTS.len() + MAX_HOMES);
+        // Every root a link elsewhere: at most twice as many.
+        let s = Scope::new(Some(&passwd), &|p| {
+            let mut v = b"/elsewhere".to_vec();
+            v.extend_from_slice(p);
+            Some(v)
+        });
+        assert_eq!(s.roots().count(), 2 * (WALK_ROOTS.len() + MAX_HOMES));
     }
 }
