@@ -103,6 +103,16 @@ fn quick_finds_what_is_in_the_well_known_places_and_full_finds_the_rest() {
     let (_, quick) = scan_json(&img, &["--quick"]);
     assert_eq!(quick["mode"], "quick");
     assert_eq!(quick["complete"], true, "{quick:#}");
+    // The report says what was walked.
+    let roots: Vec<&str> = quick["volumes"][0]["quick_roots"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r.as_str().unwrap())
+        .collect();
+    for r in ["/etc", "/root", "/home", "/var/lib/jenkins", "/data/users"] {
+        assert!(roots.contains(&r), "{roots:?}");
+    }
     let (_, full) = scan_json(&img, &[]);
     assert_eq!(full["complete"], true, "{full:#}");
     let q = serious(&quick);
@@ -184,6 +194,7 @@ fn a_volume_without_etc_is_walked_whole() {
     let img = dir.join("home.img");
     let (_, quick) = scan_json(&img, &["--quick"]);
     assert_eq!(quick["complete"], true);
+    assert_eq!(quick["volumes"][0]["quick_roots"], serde_json::json!(["/"]));
     assert_eq!(
         serious(&quick),
         set(&[("openssh-private-key", "/alice/.ssh/id_ed25519")])

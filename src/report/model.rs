@@ -155,6 +155,11 @@ pub struct VolumeReport {
     /// With `--unallocated`: non-zero bytes of free space and journal/log scanned.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unallocated_bytes_scanned: Option<u64>,
+    /// With `--quick`: the directories walked whole (`/etc`, `/root`, `/home`, the home
+    /// directories `/etc/passwd` names, where symbolic links lead, ...; `["/"]` for a volume
+    /// that is not a root filesystem). Nothing outside them was read.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub quick_roots: Vec<String>,
     /// Everything that could not be read or parsed on this volume.
     pub errors: Vec<ScanError>,
 }
@@ -310,6 +315,7 @@ mod tests {
                 files_scanned: 0,
                 bytes_scanned: 0,
                 unallocated_bytes_scanned: None,
+                quick_roots: Vec::new(),
                 errors: vec![],
             }],
             findings: vec![],

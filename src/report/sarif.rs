@@ -398,6 +398,7 @@ mod tests {
                     files_scanned: 1,
                     bytes_scanned: 1,
                     unallocated_bytes_scanned: None,
+                    quick_roots: Vec::new(),
                     errors: vec![ScanError {
                         path: Some("/var/bad".into()),
                         message: "read failed".into(),

@@ -189,6 +189,7 @@ fn blank(v: &Volume) -> VolumeReport {
         files_scanned: 0,
         bytes_scanned: 0,
         unallocated_bytes_scanned: None,
+        quick_roots: Vec::new(),
         errors: v
             .errors
             .iter()
@@ -331,6 +332,7 @@ fn scan_volume(
         None => walk::walk(reader.as_ref()),
     };
     vr.status = VolumeStatus::Scanned;
+    vr.quick_roots = scope.iter().flat_map(quick::Scope::roots).collect();
     vr.errors.append(&mut walked.errors);
     drop(reader);
     let content_files: Vec<Entry> = match &scope {
