@@ -312,9 +312,10 @@ fn scan_volume(
         use crate::detect::{FileLookup, MetaKind};
         let root = lookup::FsLookup::new(reader.as_ref(), &[]);
         let is_file = |p: &str| root.metadata(p).is_some_and(|m| m.kind == MetaKind::File);
-        if is_file("/etc/passwd") || is_file("/etc/os-release") {
+        let has_passwd = is_file("/etc/passwd");
+        if has_passwd || is_file("/etc/os-release") {
             let passwd = root.read("/etc/passwd", 1 << 20);
-            if passwd.is_none() && is_file("/etc/passwd") {
+            if passwd.is_none() && has_passwd {
                 vr.errors.push(ScanError {
                     path: Some("/etc/passwd".into()),
                     message: "quick scan: /etc/passwd could not be read, so the home \
@@ -335,19 +336,18 @@ fn scan_volume(
     vr.quick_roots = scope.iter().flat_map(quick::Scope::roots).collect();
     vr.errors.append(&mut walked.errors);
     drop(reader);
-    let content_files: Vec<Entry> = match &scope {
-        Some(s) => walked
-            .files
-            .iter()
-            .filter(|f| s.reads(&f.path))
-            .cloned()
-            .collect(),
-        None => Vec::new(),
-    };
-    let content_files: &[Entry] = if scope.is_some() {
-        &content_files
-    } else {
-        &walked.files
+    let quick_files: Vec<Entry>;
+    let content_files: &[Entry] = match &scope {
+        Some(s) => {
+            quick_files = walked
+                .files
+                .iter()
+                .filter(|f| s.reads(&f.path))
+                .cloned()
+                .collect();
+            &quick_files
+        }
+        None => &walked.files,
     };
     let total: u64 = content_files
         .iter()
