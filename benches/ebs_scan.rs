@@ -12,8 +12,9 @@
 //!   requests / max_rps); target 1 is wall ≤ 1.25 × bound;
 //! - for `--quick`: fetched / listed (target 2: under 10 % on a Debian-sized root);
 //! - where the time went: reads that waited for the network (over 2 ms), their total time, split
-//!   between the thread that walks the filesystem (metadata, one read after another) and the
-//!   content workers; and the wall time of the same scan from the local image file (CPU floor).
+//!   between the calling thread (one of the walk's threads, then the volume checks or, for
+//!   `--quick`, the whole walk) and the other threads (walk, content workers); and the wall
+//!   time of the same scan from the local image file (CPU floor).
 //!
 //! Image: `AMISCAN_BENCH_IMAGE` (any raw disk image: GPT/MBR/bare ext4/XFS). Without it, an ext4
 //! image is made with `mke2fs -d` from `AMISCAN_BENCH_TREE`, or else from a generated tree (a few
@@ -132,6 +133,14 @@ impl Source for Recorder {
 
     fn will_read_most(&self) {
         self.inner.will_read_most();
+    }
+
+    fn will_read(&self, plan: &[std::ops::Range<u64>]) {
+        self.inner.will_read(plan);
+    }
+
+    fn ready(&self, offset: u64, len: u64) -> bool {
+        self.inner.ready(offset, len)
     }
 
     fn prefetch(&self, offset: u64, len: u64) {
@@ -296,7 +305,7 @@ fn run(image: &Path, quick: bool, latency: Duration, concurrency: usize, det: &D
     );
     let ms = |ns: &AtomicU64| ns.load(Ordering::Relaxed) as f64 / 1e6;
     println!(
-        "  reads {}; waited > {SLOW:?}: walker {} reads ({} of them >= {latency:?}, a whole round trip), {:.0} ms; content workers {} reads, {:.0} ms",
+        "  reads {}; waited > {SLOW:?}: calling thread {} reads ({} of them >= {latency:?}, a whole round trip), {:.0} ms; other threads (walk, content, checks) {} reads, {:.0} ms",
         rec.reads.load(Ordering::Relaxed),
         rec.slow_walker.load(Ordering::Relaxed),
         rec.trips_walker.load(Ordering::Relaxed),

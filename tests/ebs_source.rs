@@ -415,3 +415,95 @@ fn typed_errors_name_the_cause() {
         "no retry on access denied"
     );
 }
+
+/// Wait until the server has answered `n` block requests for `snap` (at most 10 s).
+fn wait_for_calls(server: &aws_test_server::TestServer, snap: &str, n: u64) {
+    let until = Instant::now() + Duration::from_secs(10);
+    while server.accounting(snap).get_calls() < n {
+        assert!(
+            Instant::now() < until,
+            "the sweep did not reach {n} requests"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Issue #6: a full scan names the blocks it will read (`Source::will_read`) and the source
+/// fetches them in the background, lowest first, with at most half its cache pinned or in flight
+/// for it; each block is kept until it is read and fetched once; an empty plan ends the sweep.
+#[test]
+fn the_sweep_fetches_the_plan_ahead_within_half_the_cache() {
+    let blocks = 24u64;
+    let (file, data) = image(blocks as usize, 0);
+    let server = server_with(SnapshotSpec::new(SNAP, file.path()));
+    let session = session(&server);
+    let opts = EbsOptions {
+        cache_bytes: 8 * BS as u64,
+        prefetch_blocks: 0,
+        ..fast_opts()
+    };
+    let src = session.open_snapshot(SNAP, opts).unwrap();
+    let listed = src.listed_blocks();
+    let plan: Vec<u64> = listed
+        .iter()
+        .copied()
+        .filter(|b| (2..20).contains(b))
+        .collect();
+    assert_eq!(plan.len(), 13);
+    let bs = BS as u64;
+    // Unlisted blocks read as zeros without a request: they are always ready.
+    assert!(src.ready(bs, 100));
+    assert!(!src.ready(2 * bs, 100));
+
+    src.will_read(std::slice::from_ref(&(2 * bs..20 * bs)));
+    // Half of the 8-block cache: 4 blocks, the lowest of the plan, and no more while nobody reads.
+    wait_for_calls(&server, SNAP, 4);
+    std::thread::sleep(Duration::from_millis(200));
+    let acc = server.accounting(SNAP);
+    assert_eq!(
+        acc.get_counts.keys().copied().collect::<Vec<_>>(),
+        plan[..4],
+        "the sweep went past its budget or out of order"
+    );
+    assert!(src.ready(plan[0] * bs, bs) && !src.ready(plan[5] * bs, bs));
+
+    // Each block read lets the sweep fetch one more; read them all, in order.
+    let read_block = |i: u64| {
+        let mut buf = vec![0u8; BS];
+        src.read_at(i * bs, &mut buf).unwrap();
+        assert!(
+            buf[..] == data[i as usize * BS..(i as usize + 1) * BS],
+            "block {i}"
+        );
+    };
+    for &b in &plan[..2] {
+        read_block(b);
+    }
+    wait_for_calls(&server, SNAP, 6);
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(server.accounting(SNAP).get_calls(), 6);
+    for &b in &plan[2..] {
+        read_block(b);
+    }
+    let acc = server.accounting(SNAP);
+    assert!(
+        acc.get_counts.values().all(|&n| n == 1),
+        "a block was fetched twice: {:?}",
+        acc.get_counts
+    );
+    assert_eq!(acc.get_counts.keys().copied().collect::<Vec<_>>(), plan);
+    assert!(src.stats().swept >= 4, "{:?}", src.stats());
+
+    // A new plan starts from its own lowest block; an empty plan ends the sweep.
+    src.will_read(std::slice::from_ref(&(20 * bs..24 * bs)));
+    wait_for_calls(&server, SNAP, plan.len() as u64 + 3);
+    src.will_read(&[]);
+    std::thread::sleep(Duration::from_millis(200));
+    let acc = server.accounting(SNAP);
+    assert_eq!(acc.get_calls(), plan.len() as u64 + 3);
+    assert!(
+        [20, 21, 23]
+            .iter()
+            .all(|b| acc.get_counts.get(b) == Some(&1))
+    );
+}

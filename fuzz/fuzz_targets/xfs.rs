@@ -47,7 +47,7 @@ fuzz_target!(|data: &[u8]| {
     let src: SharedSource = Arc::new(MemSource::new(img, "fuzz"));
     let Ok(fs) = XfsFs::open(src) else { return };
     let Ok(reader) = fs.reader() else { return };
-    let walk = amiscan::scan::walk::walk(reader.as_ref());
+    let walk = amiscan::scan::walk::walk(&fs, 2);
     let mut buf = vec![0u8; 64 * 1024];
     for f in walk.files.iter().take(1000) {
         if let Ok(mut r) = reader.open_file(f) {

@@ -12,6 +12,7 @@ pub mod xfs;
 use crate::source::SharedSource;
 use probe::FsKind;
 use std::io::Read;
+use std::ops::Range;
 
 /// Type of a directory entry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -107,6 +108,13 @@ pub trait FsReader {
     /// The entries of directory `path` (without `.` and `..`). The outer error means the directory
     /// could not be listed; an inner error concerns one entry.
     fn list_dir(&self, path: &[u8]) -> Result<Vec<Result<Entry, FsError>>, FsError>;
+    /// The entries of directory `path`, whose inode number `ino` the caller knows from the
+    /// entry that named it (0: unknown). A reader that can go to the inode directly need not
+    /// resolve the path again; the default lists `path`.
+    fn list_dir_at(&self, path: &[u8], ino: u64) -> Result<Vec<Result<Entry, FsError>>, FsError> {
+        let _ = ino;
+        self.list_dir(path)
+    }
     /// A reader over the content of a regular file.
     fn open_file<'a>(&'a self, entry: &Entry) -> Result<Box<dyn Read + 'a>, FsError>;
     /// The target of a symbolic link, as stored (never resolved).
@@ -132,6 +140,33 @@ pub fn open(kind: FsKind, src: SharedSource) -> Result<Box<dyn Filesystem>, FsEr
             ),
         }),
     }
+}
+
+/// The byte ranges of the volume that the filesystem `kind` on `src` has allocated, less its
+/// journal or log: what a full scan reads (files, directories, inodes, extent and btree
+/// blocks), ascending. The complement of the free space `--unallocated` reads ([`ext4_free`],
+/// [`xfs::free`]). `None` for a filesystem whose free space amiscan cannot locate.
+pub fn allocated(kind: FsKind, src: &SharedSource) -> Option<Result<Vec<Range<u64>>, FsError>> {
+    let free = match kind {
+        FsKind::Ext4 => ext4_free::free_regions(src),
+        FsKind::Xfs => xfs::free::free_regions(src.as_ref()),
+        _ => return None,
+    };
+    Some(free.map(|mut free| {
+        free.sort_unstable_by_key(|r| r.offset);
+        let mut out = Vec::new();
+        let mut at = 0u64;
+        for r in free {
+            if r.offset > at {
+                out.push(at..r.offset);
+            }
+            at = at.max(r.offset.saturating_add(r.len));
+        }
+        if at < src.len() {
+            out.push(at..src.len());
+        }
+        out
+    }))
 }
 
 /// Join a directory path and a name into an absolute path.

@@ -1,6 +1,8 @@
 //! Scan the content of every regular file in parallel: each rayon worker opens its own reader on
 //! the filesystem and streams files through the detector, opening archives and compressed
-//! files on the way (see [`super::archive`]).
+//! files on the way (see [`super::archive`]). Files are taken in physical order
+//! ([`scan_files`]) or, on a remote source, as a walk finds them and their blocks arrive
+//! ([`scan_during`]).
 
 use super::archive::{self, FileMeta, Limits};
 use crate::detect::{DetectOptions, Detector};
@@ -95,19 +97,143 @@ pub fn scan_files(
             },
         )
         .fold(ContentResult::default, |mut acc, one| {
-            acc.findings.extend(one.findings);
-            acc.bytes_scanned = acc.bytes_scanned.saturating_add(one.bytes);
-            if one.complete {
-                acc.files_scanned = acc.files_scanned.saturating_add(1);
-            }
-            acc.errors.extend(one.errors);
+            acc.add(one);
             acc
         })
         .reduce(ContentResult::default, |mut a, b| {
-            a.findings.extend(b.findings);
-            a.files_scanned = a.files_scanned.saturating_add(b.files_scanned);
-            a.bytes_scanned = a.bytes_scanned.saturating_add(b.bytes_scanned);
-            a.errors.extend(b.errors);
+            a.merge(b);
             a
         })
+}
+
+/// Files an idle worker takes at once from those set aside.
+const BATCH: usize = 32;
+
+impl ContentResult {
+    fn add(&mut self, one: One) {
+        self.findings.extend(one.findings);
+        self.bytes_scanned = self.bytes_scanned.saturating_add(one.bytes);
+        if one.complete {
+            self.files_scanned = self.files_scanned.saturating_add(1);
+        }
+        self.errors.extend(one.errors);
+    }
+
+    /// Add another part's totals.
+    pub fn merge(&mut self, other: ContentResult) {
+        self.findings.extend(other.findings);
+        self.files_scanned = self.files_scanned.saturating_add(other.files_scanned);
+        self.bytes_scanned = self.bytes_scanned.saturating_add(other.bytes_scanned);
+        self.errors.extend(other.errors);
+    }
+}
+
+/// Scan files while a walk finds them, those whose bytes are at hand. `walk` runs on the
+/// calling thread and hands each directory's files to the sink it is given (from any thread);
+/// one worker per rayon thread, each with its own reader, scans each file `ready` accepts (a
+/// remote source holds its blocks already) and sets the others aside; a worker with no new
+/// files looks again among those set aside for files that have become ready since. Returns
+/// what `walk` returned, the results so far, and the files still set aside when the walk
+/// ended, for a scan in physical order. On a remote source this puts the cores to work while
+/// the walk waits for one directory after another, without reading in walk order what is not
+/// fetched yet.
+pub fn scan_during<W>(
+    fs: &dyn Filesystem,
+    det: &Detector,
+    opts: &DetectOptions,
+    limits: &Limits,
+    progress: &ProgressBar,
+    ready: &(dyn Fn(&Entry) -> bool + Sync),
+    walk: impl FnOnce(&(dyn Fn(&[Entry]) + Sync)) -> W,
+) -> (W, ContentResult, Vec<Entry>) {
+    use std::sync::mpsc::{RecvTimeoutError, TryRecvError};
+    use std::sync::{Mutex, PoisonError};
+    /// How long an idle worker waits for new files before it looks at those set aside again.
+    const IDLE: std::time::Duration = std::time::Duration::from_millis(2);
+    let (tx, rx) = std::sync::mpsc::channel::<Vec<Entry>>();
+    let rx = Mutex::new(rx);
+    let aside: Mutex<Vec<Entry>> = Mutex::new(Vec::new());
+    let done = Mutex::new(ContentResult::default());
+    let workers = rayon::current_num_threads().max(1);
+    let walked = rayon::in_place_scope(|s| {
+        for _ in 0..workers {
+            s.spawn(|_| {
+                let reader = fs.reader();
+                let mut acc = ContentResult::default();
+                let mut scan = |entry: &Entry| {
+                    acc.add(scan_one(&reader, entry, det, opts, limits));
+                    progress.inc(entry.size);
+                };
+                let sort = |batch: Vec<Entry>, scan: &mut dyn FnMut(&Entry)| {
+                    let mut not_yet = Vec::new();
+                    for entry in batch {
+                        if ready(&entry) {
+                            scan(&entry);
+                        } else {
+                            not_yet.push(entry);
+                        }
+                    }
+                    if !not_yet.is_empty() {
+                        aside
+                            .lock()
+                            .unwrap_or_else(PoisonError::into_inner)
+                            .append(&mut not_yet);
+                    }
+                };
+                loop {
+                    let next = rx.lock().unwrap_or_else(PoisonError::into_inner).try_recv();
+                    match next {
+                        Ok(batch) => {
+                            sort(batch, &mut scan);
+                            continue;
+                        }
+                        Err(TryRecvError::Disconnected) => break,
+                        Err(TryRecvError::Empty) => {}
+                    }
+                    // No new files: those set aside whose blocks have arrived since.
+                    let now: Vec<Entry> = {
+                        let mut a = aside.lock().unwrap_or_else(PoisonError::into_inner);
+                        let mut now = Vec::new();
+                        let mut i = 0;
+                        while i < a.len() && now.len() < BATCH {
+                            if ready(&a[i]) {
+                                now.push(a.swap_remove(i));
+                            } else {
+                                i += 1;
+                            }
+                        }
+                        now
+                    };
+                    if !now.is_empty() {
+                        now.iter().for_each(&mut scan);
+                        continue;
+                    }
+                    let next = rx
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .recv_timeout(IDLE);
+                    match next {
+                        Ok(batch) => sort(batch, &mut scan),
+                        Err(RecvTimeoutError::Timeout) => {}
+                        Err(RecvTimeoutError::Disconnected) => break,
+                    }
+                }
+                done.lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .merge(acc);
+            });
+        }
+        let walked = walk(&|files: &[Entry]| {
+            let mut order: Vec<Entry> = files.to_vec();
+            order.sort_by_key(|e| e.phys);
+            progress.inc_length(order.iter().map(|e| e.size).fold(0, u64::saturating_add));
+            // The workers outlive the walk: a send cannot fail.
+            let _ = tx.send(order);
+        });
+        drop(tx);
+        walked
+    });
+    let done = done.into_inner().unwrap_or_else(PoisonError::into_inner);
+    let aside = aside.into_inner().unwrap_or_else(PoisonError::into_inner);
+    (walked, done, aside)
 }

@@ -134,6 +134,9 @@ pub fn scan_disks(
     };
     let mut volumes = vec![];
     for disk in disks {
+        if !opts.quick {
+            disk.source.will_read_most();
+        }
         let prefix = disk
             .label
             .as_deref()
@@ -328,33 +331,9 @@ fn scan_volume(
             quick::Scope::everything()
         }
     });
-    let mut walked = match &scope {
-        Some(s) => walk::walk_within(reader.as_ref(), &|d| s.lists(d)),
-        None => walk::walk(reader.as_ref()),
-    };
-    vr.status = VolumeStatus::Scanned;
-    vr.quick_roots = scope.iter().flat_map(quick::Scope::roots).collect();
-    vr.errors.append(&mut walked.errors);
     drop(reader);
-    let quick_files: Vec<Entry>;
-    let content_files: &[Entry] = match &scope {
-        Some(s) => {
-            quick_files = walked
-                .files
-                .iter()
-                .filter(|f| s.reads(&f.path))
-                .cloned()
-                .collect();
-            &quick_files
-        }
-        None => &walked.files,
-    };
-    let total: u64 = content_files
-        .iter()
-        .map(|f| f.size)
-        .fold(0, u64::saturating_add);
     let bar = if opts.progress {
-        let b = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
+        let b = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
         b.set_style(
             ProgressStyle::with_template(
                 "{prefix} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
@@ -367,12 +346,93 @@ fn scan_volume(
     } else {
         ProgressBar::hidden()
     };
+    // A full scan of a remote volume, where the walk waits for one directory after another:
+    // - the source is given the allocation map (read on a thread of its own while the walk
+    //   starts), so it fetches the blocks the scan will read in the background whenever the
+    //   walk leaves the request quota idle (if the map cannot be read, the scan only loses that
+    //   head start);
+    // - the files the walk finds whose blocks have arrived are scanned while it goes on; the
+    //   others after it, in physical order.
+    let remote_full = !opts.quick && v.source.remote();
+    let threads = if v.source.remote() {
+        walk::REMOTE_THREADS
+    } else {
+        rayon::current_num_threads()
+    };
+    let ready = |e: &Entry| e.size == 0 || e.phys == 0 || v.source.ready(e.phys, e.size);
+    let (mut walked, early, later) = std::thread::scope(|s| {
+        if remote_full {
+            s.spawn(|| {
+                if let Some(Ok(plan)) = fs::allocated(kind, &v.source) {
+                    v.source.will_read(&plan);
+                }
+            });
+        }
+        match &scope {
+            Some(q) => (
+                walk::walk_within(filesystem.as_ref(), threads, &|d| q.lists(d), &|_| {}),
+                content::ContentResult::default(),
+                None,
+            ),
+            None if remote_full => {
+                let (w, done, later) = content::scan_during(
+                    filesystem.as_ref(),
+                    det,
+                    &opts.detect,
+                    &opts.archives,
+                    &bar,
+                    &ready,
+                    |found| walk::walk_within(filesystem.as_ref(), threads, &|_| true, found),
+                );
+                (w, done, Some(later))
+            }
+            None => (
+                walk::walk(filesystem.as_ref(), threads),
+                content::ContentResult::default(),
+                None,
+            ),
+        }
+    });
+    vr.status = VolumeStatus::Scanned;
+    vr.quick_roots = scope.iter().flat_map(quick::Scope::roots).collect();
+    vr.errors.append(&mut walked.errors);
+    let quick_files: Vec<Entry>;
+    let content_files: &[Entry] = match (&scope, &later) {
+        (Some(s), _) => {
+            quick_files = walked
+                .files
+                .iter()
+                .filter(|f| s.reads(&f.path))
+                .cloned()
+                .collect();
+            &quick_files
+        }
+        (None, Some(later)) => later,
+        (None, None) => &walked.files,
+    };
+    if let Some(later) = &later {
+        // What is left is read in physical order: the sweep now fetches just that.
+        let mut plan: Vec<std::ops::Range<u64>> = later
+            .iter()
+            .filter(|e| e.phys != 0 && e.size != 0)
+            .map(|e| e.phys..e.phys.saturating_add(e.size))
+            .collect();
+        plan.sort_unstable_by_key(|r| r.start);
+        v.source.will_read(&plan);
+    } else {
+        bar.set_length(
+            content_files
+                .iter()
+                .map(|f| f.size)
+                .fold(0, u64::saturating_add),
+        );
+    }
     // The checks that need several files of the volume (sshd includes, sudoers.d, the package
-    // database, setuid files) run alongside the content scan on a local source, through their
-    // own reader: they are mostly one thread's work (reading and hashing packaged binaries),
-    // which the content scan's other workers overlap. On a remote source they run first (see
-    // `Source::remote`). They see every walked file; --quick judges the setuid files its walk
-    // saw but does not verify packaged files.
+    // database, setuid files) run alongside the content scan, through their own reader: they
+    // are mostly one thread's work (reading and hashing packaged binaries), which the content
+    // scan's other workers overlap. On a remote source without a sweep (--quick) they run
+    // first (see `Source::remote`). They see every walked file; --quick judges the setuid
+    // files its walk saw but does not verify packaged files.
     let checks = || match filesystem.reader() {
         Ok(reader) => {
             let mut lookup = lookup::FsLookup::new(reader.as_ref(), &walked.files);
@@ -399,13 +459,20 @@ fn scan_volume(
             &bar,
         )
     };
-    let (checked, res) = if v.source.remote() {
+    let (checked, mut res) = if v.source.remote() && !remote_full {
         let checked = checks();
         (checked, content())
     } else {
         rayon::join(checks, content)
     };
+    res.merge(early);
+    // Which files were scanned during the walk depends on timing: the report does not.
+    res.errors
+        .sort_by(|a, b| a.path.cmp(&b.path).then_with(|| a.message.cmp(&b.message)));
     bar.finish_and_clear();
+    if remote_full {
+        v.source.will_read(&[]);
+    }
     vr.errors.extend(checked.errors);
     let mut volume_findings = checked.findings;
     vr.files_scanned = res.files_scanned;

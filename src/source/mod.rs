@@ -65,9 +65,11 @@ pub trait Source: Send + Sync {
     fn prefetch(&self, _offset: u64, _len: u64) {}
 
     /// Whether each read may cost a network round trip and goes through a bounded block cache
-    /// (an EBS snapshot). The scan then keeps its passes apart (the volume checks' scattered
-    /// reads do not run alongside the content scan's forward stream, which would make the
-    /// cache drop blocks the stream still needs); a local source lets them overlap.
+    /// (an EBS snapshot). A full scan then walks with more threads, hands the source its plan
+    /// ([`Source::will_read`]) and scans the files whose blocks have arrived while the walk
+    /// goes on; a `--quick` scan runs the volume checks before the content scan (their
+    /// scattered reads alongside its forward stream would make the cache drop blocks the
+    /// stream still needs).
     fn remote(&self) -> bool {
         false
     }
@@ -75,6 +77,19 @@ pub trait Source: Send + Sync {
     /// Hint that the caller will read most of this source's data (a full scan, not `--quick`):
     /// a remote source may read ahead freely. The default does nothing.
     fn will_read_most(&self) {}
+
+    /// Hint that the caller will read nearly all the bytes in `plan` (byte ranges: a
+    /// filesystem's allocated space less its journal, or the files left to scan), in an order
+    /// of its own: a remote source may fetch them in the background, lowest first, within its
+    /// memory bound, whenever it has nothing more urgent to fetch, and keep each until it is
+    /// read. A later call replaces the plan; an empty one ends it. The default does nothing.
+    fn will_read(&self, _plan: &[std::ops::Range<u64>]) {}
+
+    /// Whether `[offset, offset+len)` can be read now without waiting for the network (a remote
+    /// source holds all of it in memory). Always true for a local source.
+    fn ready(&self, _offset: u64, _len: u64) -> bool {
+        true
+    }
 }
 
 /// Shared handle to a source.

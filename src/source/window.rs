@@ -36,6 +36,25 @@ impl Source for Window {
         self.parent.will_read_most();
     }
 
+    fn will_read(&self, plan: &[std::ops::Range<u64>]) {
+        let mapped: Vec<std::ops::Range<u64>> = plan
+            .iter()
+            .filter_map(|r| {
+                let end = r.end.min(self.len);
+                (r.start < end)
+                    .then(|| self.offset.saturating_add(r.start)..self.offset.saturating_add(end))
+            })
+            .collect();
+        self.parent.will_read(&mapped);
+    }
+
+    fn ready(&self, offset: u64, len: u64) -> bool {
+        let len = len.min(self.len.saturating_sub(offset));
+        self.offset
+            .checked_add(offset)
+            .is_none_or(|abs| self.parent.ready(abs, len))
+    }
+
     fn prefetch(&self, offset: u64, len: u64) {
         if offset < self.len {
             let len = len.min(self.len - offset);
@@ -96,6 +115,23 @@ mod tests {
         fn prefetch(&self, offset: u64, len: u64) {
             self.0.lock().unwrap().push((offset, len));
         }
+        fn will_read(&self, plan: &[std::ops::Range<u64>]) {
+            let mut h = self.0.lock().unwrap();
+            h.extend(plan.iter().map(|r| (r.start, r.end - r.start)));
+        }
+        fn ready(&self, offset: u64, len: u64) -> bool {
+            // Ready below byte 120 of the parent.
+            offset + len <= 120
+        }
+    }
+
+    #[test]
+    fn plans_and_readiness_reach_the_parent_clipped_to_the_window() {
+        let hints = Arc::new(Hints(std::sync::Mutex::new(vec![])));
+        let w = Window::new(hints.clone(), 100, 50, "p1".into());
+        w.will_read(&[0..10, 40..80, 60..70]);
+        assert_eq!(*hints.0.lock().unwrap(), [(100, 10), (140, 10)]);
+        assert!(w.ready(0, 20) && !w.ready(10, 20));
     }
 
     #[test]

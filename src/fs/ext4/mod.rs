@@ -380,6 +380,14 @@ impl Ext4Reader {
 impl FsReader for Ext4Reader {
     fn list_dir(&self, path: &[u8]) -> Result<Vec<Result<Entry, FsError>>, FsError> {
         let ino = self.resolve(path)?;
+        self.list_dir_at(path, ino)
+    }
+
+    fn list_dir_at(&self, path: &[u8], ino: u64) -> Result<Vec<Result<Entry, FsError>>, FsError> {
+        let ino = match ino {
+            0 => self.resolve(path)?,
+            ino => ino,
+        };
         let dir = Inode::read(&self.ctx, ino)?;
         if dir.kind() != Some(EntryKind::Dir) {
             return Err(FsError::Other {

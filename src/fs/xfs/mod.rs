@@ -141,6 +141,14 @@ impl XfsReader {
 impl FsReader for XfsReader {
     fn list_dir(&self, path: &[u8]) -> Result<Vec<Result<Entry, FsError>>, FsError> {
         let ino = self.resolve(path)?;
+        self.list_dir_at(path, ino)
+    }
+
+    fn list_dir_at(&self, path: &[u8], ino: u64) -> Result<Vec<Result<Entry, FsError>>, FsError> {
+        let ino = match ino {
+            0 => self.resolve(path)?,
+            ino => ino,
+        };
         let dir = Inode::read(&self.ctx, ino)?;
         if dir.kind() != EntryKind::Dir {
             return Err(other(path, "not a directory"));

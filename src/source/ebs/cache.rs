@@ -14,14 +14,19 @@ pub(crate) type Block = std::sync::Arc<Vec<u8>>;
 /// block left behind long ago by another pass (a package check reading a file that the content
 /// scan reads again later) stays until no newer demoted block is left.
 const USED: u64 = 1 << 62;
+/// The stamp of a pinned block: fetched by the background sweep and not read yet. It is in no
+/// eviction order: it stays until it is read (or the sweep that fetched it is replaced).
+const PINNED: u64 = u64::MAX;
 
 /// Least-recently-used cache holding at most `capacity` blocks, at most `capacity / 4` (at least
-/// one) of them demoted.
+/// one) of them demoted. Pinned blocks (fetched by the sweep, not read yet) are never evicted.
 #[derive(Debug)]
 pub(crate) struct BlockCache {
     capacity: usize,
     /// Blocks held with a demoted stamp.
     demoted: usize,
+    /// Blocks held pinned.
+    pinned: usize,
     tick: u64,
     /// The last stamp given to a demoted block (below [`USED`]); each demotion takes the one below.
     low: u64,
@@ -34,6 +39,7 @@ impl BlockCache {
         BlockCache {
             capacity,
             demoted: 0,
+            pinned: 0,
             tick: USED,
             low: USED,
             map: HashMap::new(),
@@ -41,23 +47,100 @@ impl BlockCache {
         }
     }
 
-    /// The block, marking it recently used.
-    pub(crate) fn get(&mut self, index: u64) -> Option<Block> {
+    /// The block, marking it recently used, and whether it was pinned until now (a read
+    /// releases the pin).
+    pub(crate) fn get(&mut self, index: u64) -> Option<(Block, bool)> {
         self.tick += 1;
         let tick = self.tick;
         let (block, stamp) = self.map.get_mut(&index)?;
-        self.order.remove(stamp);
-        if *stamp < USED {
-            self.demoted -= 1;
+        let was_pinned = *stamp == PINNED;
+        if was_pinned {
+            self.pinned -= 1;
+        } else {
+            self.order.remove(stamp);
+            if *stamp < USED {
+                self.demoted -= 1;
+            }
         }
         *stamp = tick;
         self.order.insert(tick, index);
-        Some(block.clone())
+        Some((block.clone(), was_pinned))
     }
 
     /// Whether the block is held (without touching its recency).
     pub(crate) fn contains(&self, index: u64) -> bool {
         self.map.contains_key(&index)
+    }
+
+    /// Blocks held pinned.
+    pub(crate) fn pinned(&self) -> usize {
+        self.pinned
+    }
+
+    /// Insert a block fetched ahead by the background sweep: it is never evicted before it is
+    /// read ([`BlockCache::get`]) or [`BlockCache::unpin_all`]. The sweep keeps the pinned blocks
+    /// under its budget, a part of the capacity, so the others always leave room. A block
+    /// already held is left as it is.
+    pub(crate) fn insert_pinned(&mut self, index: u64, block: Block) {
+        if self.capacity == 0 || self.map.contains_key(&index) {
+            return;
+        }
+        self.map.insert(index, (block, PINNED));
+        self.pinned += 1;
+        while self.map.len() > self.capacity {
+            if !self.evict_first() {
+                break;
+            }
+        }
+    }
+
+    /// Release every pin (the sweep that fetched them ended): the blocks are demoted, as
+    /// nobody is known to want them.
+    pub(crate) fn unpin_all(&mut self) {
+        for i in self.pinned_blocks(|_| false) {
+            self.demote(i);
+        }
+    }
+
+    /// Pin the lowest `most` held blocks `keep` accepts (a new sweep's plan, read from the
+    /// lowest up: they will be read) and release the others, which become ordinary blocks as
+    /// recently used as now: an eviction then takes a block the plan does not need soon.
+    pub(crate) fn repin(&mut self, keep: impl Fn(u64) -> bool, most: usize) {
+        let mut held: Vec<(u64, u64)> = self.map.iter().map(|(i, (_, s))| (*i, *s)).collect();
+        held.sort_unstable();
+        let mut kept = 0usize;
+        for (i, stamp) in held {
+            let pin = kept < most && keep(i);
+            kept += usize::from(pin);
+            match (stamp == PINNED, pin) {
+                (true, false) => {
+                    let _ = self.get(i);
+                }
+                (false, true) => {
+                    self.order.remove(&stamp);
+                    if stamp < USED {
+                        self.demoted -= 1;
+                    }
+                    if let Some((_, s)) = self.map.get_mut(&i) {
+                        *s = PINNED;
+                    }
+                    self.pinned += 1;
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// The pinned blocks `keep` refuses, ascending.
+    fn pinned_blocks(&self, keep: impl Fn(u64) -> bool) -> Vec<u64> {
+        let mut held: Vec<u64> = self
+            .map
+            .iter()
+            .filter(|(i, (_, s))| *s == PINNED && !keep(**i))
+            .map(|(i, _)| *i)
+            .collect();
+        held.sort_unstable();
+        held
     }
 
     /// Insert, evicting the least recently used blocks beyond capacity.
@@ -67,9 +150,13 @@ impl BlockCache {
         }
         self.tick += 1;
         if let Some((_, old)) = self.map.insert(index, (block, self.tick)) {
-            self.order.remove(&old);
-            if old < USED {
-                self.demoted -= 1;
+            if old == PINNED {
+                self.pinned -= 1;
+            } else {
+                self.order.remove(&old);
+                if old < USED {
+                    self.demoted -= 1;
+                }
             }
         }
         self.order.insert(self.tick, index);
@@ -104,7 +191,11 @@ impl BlockCache {
         let Some(low) = self.low.checked_sub(1) else {
             return;
         };
-        self.order.remove(stamp);
+        if *stamp == PINNED {
+            self.pinned -= 1;
+        } else {
+            self.order.remove(stamp);
+        }
         if *stamp >= USED {
             self.demoted += 1;
         }
@@ -198,5 +289,71 @@ mod tests {
         assert!(c.get(0).is_some());
         c.demote(6);
         assert!(c.contains(6) && c.contains(1));
+    }
+
+    /// A swept block stays until it is read, however full the cache gets; read, it is an
+    /// ordinary block again. Releasing the pins demotes what was never read.
+    #[test]
+    fn pinned_blocks_stay_until_read() {
+        let mut c = BlockCache::new(4);
+        c.insert_pinned(1, blk(1));
+        c.insert_pinned(2, blk(2));
+        assert_eq!(c.pinned(), 2);
+        for i in 10..20 {
+            c.insert(i, blk(i as u8));
+        }
+        assert!(c.contains(1) && c.contains(2), "a pinned block was evicted");
+        assert_eq!(c.map.len(), 4);
+        let (_, was) = c.get(1).unwrap();
+        assert!(was);
+        assert_eq!(c.pinned(), 1);
+        let (_, again) = c.get(1).unwrap();
+        assert!(!again);
+        // Pinning a block already held changes nothing.
+        c.insert_pinned(1, blk(9));
+        assert_eq!(c.pinned(), 1);
+        // Now 1 is an ordinary block: inserts evict it in turn.
+        for i in 20..24 {
+            c.insert(i, blk(i as u8));
+        }
+        assert!(!c.contains(1) && c.contains(2));
+        c.unpin_all();
+        assert_eq!(c.pinned(), 0);
+        c.insert(30, blk(30));
+        assert!(!c.contains(2), "an unpinned block is demoted, first to go");
+        // A cache of pinned blocks only grows past its capacity rather than drop one.
+        let mut full = BlockCache::new(2);
+        for i in 0..3 {
+            full.insert_pinned(i, blk(i as u8));
+        }
+        assert!((0..3).all(|i| full.contains(i)));
+    }
+
+    /// A new plan keeps the pins of the held blocks it reads, the lowest first up to the limit,
+    /// and releases the others as ordinary blocks (not demoted: they may still be read).
+    #[test]
+    fn a_new_plan_repins_what_it_reads() {
+        let mut c = BlockCache::new(8);
+        c.insert_pinned(1, blk(1));
+        c.insert_pinned(2, blk(2));
+        for i in 3..=6 {
+            c.insert(i, blk(i as u8));
+        }
+        c.demote(6);
+        // The plan reads 2, 4, 5, 6; at most 2 pinned.
+        c.repin(|b| [2, 4, 5, 6].contains(&b), 2);
+        assert_eq!(c.pinned(), 2);
+        // 6 is in the plan but past the limit: it stays as it was, demoted.
+        assert_eq!(c.demoted, 1);
+        for i in 10..30 {
+            c.insert(i, blk(i as u8));
+        }
+        assert!(
+            c.contains(2) && c.contains(4),
+            "the plan's lowest blocks stay"
+        );
+        assert!(!c.contains(1) && !c.contains(5) && !c.contains(6));
+        c.unpin_all();
+        assert_eq!(c.pinned(), 0);
     }
 }

@@ -26,11 +26,11 @@ use base64::Engine;
 use cache::{Block, BlockCache};
 pub(crate) use error::error_chain;
 use error::{Failure, Op, classify};
-use rate::RateLimiter;
+use rate::{AHEAD, Priority, RateLimiter, SWEEP, URGENT};
 use retry::{Jitter, backoff};
 use sha2::Digest;
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -75,6 +75,9 @@ pub struct EbsOptions {
     pub relist_page_size: u32,
     /// Threads of the source's runtime (default 2; the work is I/O).
     pub worker_threads: usize,
+    /// Fetch the blocks a full scan will read in the background when nothing more urgent is
+    /// asked ([`Source::will_read`]; default on).
+    pub sweep: bool,
 }
 
 impl Default for EbsOptions {
@@ -94,6 +97,7 @@ impl Default for EbsOptions {
             list_page_size: 10_000,
             relist_page_size: 1000,
             worker_threads: 2,
+            sweep: true,
         }
     }
 }
@@ -123,6 +127,8 @@ pub struct EbsStats {
     pub inflight_waits: u64,
     /// Fetches started ahead of the reader.
     pub prefetched: u64,
+    /// Fetches started by the background sweep of a full scan ([`Source::will_read`]).
+    pub swept: u64,
     /// Blocks given up on.
     pub failed_blocks: u64,
     /// Time since the source was opened, in seconds.
@@ -147,6 +153,7 @@ struct Counters {
     cache_hits: AtomicU64,
     inflight_waits: AtomicU64,
     prefetched: AtomicU64,
+    swept: AtomicU64,
     failed_blocks: AtomicU64,
 }
 
@@ -343,16 +350,17 @@ impl Ctx {
 struct Slot {
     result: Mutex<Option<Result<Block, EbsError>>>,
     cv: Condvar,
-    /// Raised when a reader waits for the block: its request then goes before read-ahead ones.
-    urgent: Arc<AtomicBool>,
+    /// Raised to [`URGENT`] when a reader waits for the block: its request then goes before
+    /// read-ahead and sweep ones.
+    priority: Priority,
 }
 
 impl Slot {
-    fn new(urgent: bool) -> Self {
+    fn new(priority: u8) -> Self {
         Slot {
             result: Mutex::new(None),
             cv: Condvar::new(),
-            urgent: Arc::new(AtomicBool::new(urgent)),
+            priority: Arc::new(AtomicU8::new(priority)),
         }
     }
 
@@ -396,6 +404,17 @@ struct Stream {
     last: u64,
 }
 
+/// Who starts a fetch.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Want {
+    /// A reader, who waits for it.
+    Read,
+    /// Read-ahead or a hint: nobody waits yet.
+    Ahead,
+    /// The background sweep of a full scan: the block is pinned in the cache until read.
+    Sweep,
+}
+
 /// A block ready now, or one to wait for.
 enum Pending {
     Ready(Block),
@@ -417,7 +436,15 @@ struct Inner {
     streams: Mutex<VecDeque<Stream>>,
     /// The caller will read most of the snapshot ([`Source::will_read_most`]): read ahead of
     /// every continued stream, also one that stays in a block.
-    eager: std::sync::atomic::AtomicBool,
+    eager: AtomicBool,
+    /// The current sweep ([`Source::will_read`]); a new one ends the last.
+    sweep_gen: AtomicU64,
+    /// Sweep requests started and not finished.
+    sweep_inflight: AtomicUsize,
+    /// A sweep plan is on ([`Source::will_read`]).
+    sweeping: AtomicBool,
+    /// Woken when a pinned block is read or a sweep request ends.
+    sweep_wake: tokio::sync::Notify,
 }
 
 impl Inner {
@@ -425,53 +452,115 @@ impl Inner {
         lock(&self.tokens).contains_key(&b)
     }
 
-    /// The block from the cache, or the slot of its (possibly new) request.
-    fn start(self: &Arc<Self>, b: u64, prefetch: bool) -> Option<Pending> {
-        if !prefetch && let Some(d) = lock(&self.cache).get(b) {
-            bump(&self.ctx.counters.cache_hits, 1);
+    /// A block from the cache, waking the sweep when the read released its pin.
+    fn cached(&self, cache: &mut BlockCache, b: u64) -> Option<Block> {
+        let (d, was_pinned) = cache.get(b)?;
+        bump(&self.ctx.counters.cache_hits, 1);
+        if was_pinned {
+            self.sweep_wake.notify_waiters();
+        }
+        Some(d)
+    }
+
+    /// The block from the cache, or the slot of its (possibly new) request. `None` for read-ahead
+    /// or sweep of a block already held or asked for.
+    fn start(self: &Arc<Self>, b: u64, want: Want) -> Option<Pending> {
+        if want == Want::Read
+            && let Some(d) = self.cached(&mut lock(&self.cache), b)
+        {
             return Some(Pending::Ready(d));
         }
         let mut inflight = lock(&self.inflight);
         {
             let mut cache = lock(&self.cache);
-            if prefetch {
+            if want != Want::Read {
                 if cache.contains(b) {
                     return None;
                 }
-            } else if let Some(d) = cache.get(b) {
-                bump(&self.ctx.counters.cache_hits, 1);
+            } else if let Some(d) = self.cached(&mut cache, b) {
                 return Some(Pending::Ready(d));
             }
         }
         if let Some(s) = inflight.get(&b) {
-            if prefetch {
-                return None;
+            match want {
+                Want::Read => {
+                    bump(&self.ctx.counters.inflight_waits, 1);
+                    s.priority.fetch_max(URGENT, Ordering::Relaxed);
+                    return Some(Pending::Wait(s.clone()));
+                }
+                // A hint raises a sweep request to read-ahead.
+                Want::Ahead => {
+                    s.priority.fetch_max(AHEAD, Ordering::Relaxed);
+                    return None;
+                }
+                Want::Sweep => return None,
             }
-            bump(&self.ctx.counters.inflight_waits, 1);
-            s.urgent.store(true, Ordering::Relaxed);
-            return Some(Pending::Wait(s.clone()));
         }
-        let slot = Arc::new(Slot::new(!prefetch));
+        let slot = Arc::new(Slot::new(match want {
+            Want::Read => URGENT,
+            Want::Ahead => AHEAD,
+            Want::Sweep => SWEEP,
+        }));
         inflight.insert(b, slot.clone());
         drop(inflight);
 
-        if prefetch {
-            bump(&self.ctx.counters.prefetched, 1);
+        match want {
+            Want::Read => {}
+            Want::Ahead => bump(&self.ctx.counters.prefetched, 1),
+            Want::Sweep => {
+                bump(&self.ctx.counters.swept, 1);
+                self.sweep_inflight.fetch_add(1, Ordering::Relaxed);
+            }
         }
         let me = self.clone();
         let s = slot.clone();
         self.handle.spawn(async move {
-            let r = me.fetch(b, s.urgent.clone()).await;
+            let r = me.fetch(b, s.priority.clone()).await;
             {
                 let mut inflight = lock(&me.inflight);
                 if let Ok(d) = &r {
-                    lock(&me.cache).insert(b, d.clone());
+                    let mut cache = lock(&me.cache);
+                    // A swept block nobody has waited for stays until it is read. (Readers
+                    // raise the priority under the `inflight` lock, held here.)
+                    if want == Want::Sweep && s.priority.load(Ordering::Relaxed) < URGENT {
+                        cache.insert_pinned(b, d.clone());
+                    } else {
+                        cache.insert(b, d.clone());
+                    }
                 }
                 inflight.remove(&b);
+            }
+            if want == Want::Sweep {
+                me.sweep_inflight.fetch_sub(1, Ordering::Relaxed);
+                me.sweep_wake.notify_waiters();
             }
             s.publish(r);
         });
         Some(Pending::Wait(slot))
+    }
+
+    /// Fetch `blocks` (ascending) in the background, lowest priority, keeping the blocks
+    /// pinned or in flight under `budget`; ends when a newer sweep starts.
+    async fn sweep(self: Arc<Self>, generation: u64, blocks: Vec<u64>, budget: usize) {
+        for b in blocks {
+            loop {
+                if self.sweep_gen.load(Ordering::Relaxed) != generation {
+                    return;
+                }
+                let woken = self.sweep_wake.notified();
+                tokio::pin!(woken);
+                woken.as_mut().enable();
+                let held = lock(&self.cache).pinned() + self.sweep_inflight.load(Ordering::Relaxed);
+                if held < budget {
+                    break;
+                }
+                woken.await;
+            }
+            // A block fetched before (read already, perhaps evicted since) is not fetched again.
+            if !lock(&self.requested).contains_key(&b) {
+                let _ = self.start(b, Want::Sweep);
+            }
+        }
     }
 
     /// The longest a reader waits for one block: every attempt timing out after the longest
@@ -484,7 +573,7 @@ impl Inner {
     }
 
     /// Fetch with retries; re-list on an expired token.
-    async fn fetch(&self, b: u64, urgent: Arc<AtomicBool>) -> Result<Block, EbsError> {
+    async fn fetch(&self, b: u64, priority: Priority) -> Result<Block, EbsError> {
         let ctx = &self.ctx;
         let attempts = ctx.opts.max_attempts.max(1);
         let mut last = String::new();
@@ -493,7 +582,7 @@ impl Inner {
                 return Err(ctx.protocol(format!("block {b} is not listed")));
             };
             let outcome = {
-                let _permit = self.rate.acquire(urgent.clone()).await.ok_or_else(|| {
+                let _permit = self.rate.acquire(priority.clone()).await.ok_or_else(|| {
                     EbsError::Runtime("the request gate closed (runtime shutting down)".into())
                 })?;
                 bump(&ctx.counters.requests, 1);
@@ -664,8 +753,22 @@ impl Inner {
             .take(n)
             .map(|(i, _)| *i)
             .collect();
+        // While a sweep is on, what a stream reads ahead is kept like the sweep's blocks,
+        // until it is read: the cache is then plain LRU, and must not drop it first.
+        let want = if !self.sweeping.load(Ordering::Relaxed) {
+            Want::Ahead
+        } else {
+            // Pinned blocks never take more than three quarters of the cache: the rest is
+            // left to the blocks being read, or readers would evict each other's blocks.
+            let cache = lock(&self.cache);
+            let held = cache.pinned() + self.sweep_inflight.load(Ordering::Relaxed);
+            if held >= cache.capacity() - cache.capacity() / 4 {
+                return;
+            }
+            Want::Sweep
+        };
         for b in next {
-            let _ = self.start(b, true);
+            let _ = self.start(b, want);
         }
     }
 
@@ -687,19 +790,24 @@ impl Inner {
             .iter()
             .position(|x| x.thread == me && (first == x.last || first == x.last.saturating_add(1)));
         if let Some(prev) = continued.and_then(|pos| s.remove(pos)) {
+            let sweeping = self.sweeping.load(Ordering::Relaxed);
             let behind = prev.first.max(prev.start.saturating_add(1))..first;
-            if !behind.is_empty() {
+            if !behind.is_empty() && !sweeping {
                 let mut cache = lock(&self.cache);
+                let pinned = cache.pinned();
                 for b in behind {
                     cache.demote(b);
+                }
+                if cache.pinned() != pinned {
+                    self.sweep_wake.notify_waiters();
                 }
             }
             // Read ahead when the stream moves into a block it had not reached. Reads that
             // stay in one block (a walk reading inodes or a directory) fetch more only when the
             // caller will read most of the snapshot anyway (a full scan: the blocks after the
             // walk's are file data it reads soon); a --quick scan's would be fetched for nothing.
-            let eager = self.eager.load(std::sync::atomic::Ordering::Relaxed);
-            let ahead = if last > prev.last || eager {
+            let eager = self.eager.load(Ordering::Relaxed);
+            let ahead = if last > prev.last || (eager && !sweeping) {
                 self.prefetch_window()
             } else {
                 0
@@ -813,7 +921,11 @@ impl EbsSource {
             relist: tokio::sync::Mutex::new(()),
             requested: Mutex::new(BTreeMap::new()),
             streams: Mutex::new(VecDeque::new()),
-            eager: std::sync::atomic::AtomicBool::new(false),
+            eager: AtomicBool::new(false),
+            sweep_gen: AtomicU64::new(0),
+            sweep_inflight: AtomicUsize::new(0),
+            sweeping: AtomicBool::new(false),
+            sweep_wake: tokio::sync::Notify::new(),
         });
         Ok(EbsSource {
             inner,
@@ -852,6 +964,7 @@ impl EbsSource {
             cache_hits: g(&c.cache_hits),
             inflight_waits: g(&c.inflight_waits),
             prefetched: g(&c.prefetched),
+            swept: g(&c.swept),
             failed_blocks: g(&c.failed_blocks),
             elapsed: self.inner.ctx.started.elapsed(),
         }
@@ -878,7 +991,7 @@ impl EbsSource {
             .map(|(i, _)| *i)
             .collect();
         for b in blocks {
-            let _ = self.inner.start(b, true);
+            let _ = self.inner.start(b, Want::Ahead);
         }
     }
 
@@ -919,10 +1032,85 @@ impl Source for EbsSource {
         true
     }
 
+    /// Read ahead freely from now on; the first time, also fetch the first listed blocks: a
+    /// full scan reads the start of the disk first (partition table, superblock, group
+    /// descriptors, bitmaps, inode tables), one structure after another.
     fn will_read_most(&self) {
-        self.inner
-            .eager
-            .store(true, std::sync::atomic::Ordering::Relaxed);
+        let inner = &self.inner;
+        if !inner.eager.swap(true, Ordering::Relaxed) {
+            let first: Vec<u64> = lock(&inner.tokens)
+                .keys()
+                .take(inner.prefetch_window())
+                .copied()
+                .collect();
+            for b in first {
+                let _ = inner.start(b, Want::Ahead);
+            }
+        }
+    }
+
+    fn ready(&self, offset: u64, len: u64) -> bool {
+        let inner = &self.inner;
+        if len == 0 || offset >= inner.len {
+            return true;
+        }
+        let bs = inner.block_size;
+        let last = offset.saturating_add(len - 1).min(inner.len - 1) / bs;
+        let listed: Vec<u64> = lock(&inner.tokens)
+            .range(offset / bs..=last)
+            .map(|(i, _)| *i)
+            .collect();
+        let cache = lock(&inner.cache);
+        listed.iter().all(|&b| cache.contains(b))
+    }
+
+    /// Sweep the listed blocks of `plan` in the background, lowest priority, ascending, with at
+    /// most half the cache pinned or in flight for it (see [`Want::Sweep`]); an empty plan ends
+    /// the sweep. Blocks an earlier sweep pinned stay pinned if the new plan has them, and are
+    /// released otherwise. While a plan is on, the readers go in an order of their own: a
+    /// stream does not read ahead (the sweep does) and leaves nothing behind it (a block it
+    /// has moved past may hold another reader's next file), so the cache is plain LRU.
+    fn will_read(&self, plan: &[std::ops::Range<u64>]) {
+        let inner = &self.inner;
+        let (bs, len) = (inner.block_size, inner.len);
+        let mut blocks: Vec<u64> = Vec::new();
+        {
+            let tokens = lock(&inner.tokens);
+            for r in plan {
+                let end = r.end.min(len);
+                if r.start >= end {
+                    continue;
+                }
+                let range = r.start / bs..=(end - 1) / bs;
+                blocks.extend(tokens.range(range).map(|(i, _)| *i));
+            }
+        }
+        blocks.sort_unstable();
+        blocks.dedup();
+        let generation = inner.sweep_gen.fetch_add(1, Ordering::Relaxed) + 1;
+        let budget = {
+            let mut cache = lock(&inner.cache);
+            let budget = cache.capacity() / 2;
+            if blocks.is_empty() {
+                cache.unpin_all();
+            } else {
+                // Blocks already held that the plan reads stay, but a quarter of the cache is
+                // left to the blocks being read.
+                let most = cache.capacity() - cache.capacity() / 4;
+                cache.repin(|b| blocks.binary_search(&b).is_ok(), most);
+            }
+            budget
+        };
+
+        inner.sweep_wake.notify_waiters();
+        let on = budget > 0 && !blocks.is_empty() && inner.ctx.opts.sweep;
+        inner.sweeping.store(on, Ordering::Relaxed);
+        if !on {
+            return;
+        }
+        inner
+            .handle
+            .spawn(inner.clone().sweep(generation, blocks, budget));
     }
 
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<(), SourceError> {
@@ -951,7 +1139,7 @@ impl Source for EbsSource {
             let pending: Vec<(u64, Option<Pending>)> = (b..=end)
                 .map(|i| {
                     let p = if inner.is_listed(i) {
-                        inner.start(i, false)
+                        inner.start(i, Want::Read)
                     } else {
                         None
                     };

@@ -1,20 +1,32 @@
 //! The gate every `GetSnapshotBlock` attempt passes: at most `concurrency` requests in flight,
 //! start times spaced `1/rps` apart (so no window of time sees more than `rps` requests per
-//! second, plus one), and urgent requests (a reader is waiting for the block) let through before
-//! read-ahead ones, so a walk that reads one directory after another does not queue behind the
-//! blocks fetched ahead of the content scan.
+//! second, plus one), and three priorities: urgent requests (a reader is waiting for the block)
+//! go before read-ahead ones (blocks named by a hint or ahead of a stream), which go before the
+//! background sweep of a full scan. A walk that reads one directory after another does not
+//! queue behind the blocks fetched ahead of the content scan, and the sweep only fills the
+//! turns nobody else wants.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::sync::{Notify, oneshot};
 use tokio::time::Instant;
 
-/// A request waiting for its turn; `urgent` may be raised while it waits.
+/// Priority of a background sweep request (lowest).
+pub(crate) const SWEEP: u8 = 0;
+/// Priority of a read-ahead or hinted request.
+pub(crate) const AHEAD: u8 = 1;
+/// Priority of a request a reader waits for (highest).
+pub(crate) const URGENT: u8 = 2;
+
+/// A request's priority, which may be raised while it waits (`fetch_max`).
+pub(crate) type Priority = Arc<AtomicU8>;
+
+/// A request waiting for its turn; its priority may be raised while it waits.
 struct Waiter {
     tx: oneshot::Sender<Permit>,
-    urgent: Arc<AtomicBool>,
+    priority: Priority,
 }
 
 #[derive(Default)]
@@ -85,10 +97,10 @@ impl RateLimiter {
         }
     }
 
-    /// Wait for a turn: urgent waiters (those whose flag is raised, now or while they wait) go
-    /// first, the others in arrival order. `None` if the runtime is shutting down. Must be called
-    /// inside a tokio runtime.
-    pub(crate) async fn acquire(&self, urgent: Arc<AtomicBool>) -> Option<Permit> {
+    /// Wait for a turn: the waiters of the highest priority (as it is when the turn comes) go
+    /// first, in arrival order. `None` if the runtime is shutting down. Must be called inside a
+    /// tokio runtime.
+    pub(crate) async fn acquire(&self, priority: Priority) -> Option<Permit> {
         let (tx, rx) = oneshot::channel();
         let spawn = {
             let mut q = self.shared.lock();
@@ -103,7 +115,7 @@ impl RateLimiter {
                     shared: self.shared.clone(),
                 });
             }
-            q.waiting.push_back(Waiter { tx, urgent });
+            q.waiting.push_back(Waiter { tx, priority });
             !std::mem::replace(&mut q.dispatching, true)
         };
         if spawn {
@@ -141,7 +153,7 @@ enum Turn {
     Given,
 }
 
-/// Give the next turn if it is due: to the first urgent waiter, else to the first.
+/// Give the next turn if it is due: to the first waiter of the highest priority.
 fn next_turn(shared: &Arc<Shared>) -> Turn {
     let mut q = shared.lock();
     loop {
@@ -158,11 +170,17 @@ fn next_turn(shared: &Arc<Shared>) -> Turn {
         if slot > now {
             return Turn::Wait(slot);
         }
-        let pick = q
-            .waiting
-            .iter()
-            .position(|w| w.urgent.load(Ordering::Relaxed))
-            .unwrap_or(0);
+        let mut pick = 0;
+        let mut best = None;
+        for (i, w) in q.waiting.iter().enumerate() {
+            let p = w.priority.load(Ordering::Relaxed);
+            if best.is_none_or(|b| p > b) {
+                (pick, best) = (i, Some(p));
+                if p >= URGENT {
+                    break;
+                }
+            }
+        }
         let Some(w) = q.waiting.remove(pick) else {
             continue;
         };
@@ -205,35 +223,39 @@ mod tests {
     }
 
     /// Requests queued ahead for read-ahead do not delay one a reader waits for, and one whose
-    /// flag is raised while it waits moves up too.
+    /// priority is raised while it waits moves up too; the background sweep goes last.
     #[test]
-    fn urgent_requests_go_first() {
+    fn higher_priorities_go_first() {
         runtime().block_on(async {
             // One turn every 200 ms: the order is decided long before the second turn.
             let lim = Arc::new(RateLimiter::new(5, 64));
             let order = Arc::new(Mutex::new(Vec::new()));
-            let flags: Vec<Arc<AtomicBool>> = (0..5).map(|_| Arc::default()).collect();
+            let prios: Vec<Priority> = [AHEAD, SWEEP, AHEAD, AHEAD, SWEEP]
+                .into_iter()
+                .map(|p| Arc::new(AtomicU8::new(p)))
+                .collect();
             let mut tasks = Vec::new();
-            for (i, flag) in flags.iter().enumerate() {
-                let (lim, order, flag) = (lim.clone(), order.clone(), flag.clone());
+            for (i, prio) in prios.iter().enumerate() {
+                let (lim, order, prio) = (lim.clone(), order.clone(), prio.clone());
                 tasks.push(tokio::spawn(async move {
-                    let _p = lim.acquire(flag).await;
+                    let _p = lim.acquire(prio).await;
                     order.lock().unwrap().push(i);
                 }));
                 // Each task queues before the next is spawned.
                 tokio::task::yield_now().await;
             }
-            flags[3].store(true, Ordering::Relaxed);
+            prios[3].fetch_max(URGENT, Ordering::Relaxed);
             let (l, o) = (lim.clone(), order.clone());
             let urgent = tokio::spawn(async move {
-                let _p = l.acquire(Arc::new(AtomicBool::new(true))).await;
+                let _p = l.acquire(Arc::new(AtomicU8::new(URGENT))).await;
                 o.lock().unwrap().push(99);
             });
             for t in tasks {
                 t.await.unwrap();
             }
             urgent.await.unwrap();
-            assert_eq!(*order.lock().unwrap(), vec![0, 3, 99, 1, 2, 4]);
+            // 0 found the gate free; then the raised one, the urgent one, read-ahead, sweep.
+            assert_eq!(*order.lock().unwrap(), vec![0, 3, 99, 2, 1, 4]);
         });
     }
 

@@ -82,6 +82,44 @@ impl Source for Concat {
         }
     }
 
+    fn will_read(&self, plan: &[std::ops::Range<u64>]) {
+        // One plan per physical volume, in logical order.
+        let mut per_pv: Vec<(&SharedSource, Vec<std::ops::Range<u64>>)> = Vec::new();
+        for s in &self.segments {
+            if !per_pv.iter().any(|(pv, _)| Arc::ptr_eq(pv, &s.pv)) {
+                per_pv.push((&s.pv, Vec::new()));
+            }
+        }
+        for r in plan {
+            for s in &self.segments {
+                let (a, b) = (s.lv_offset, s.lv_offset.saturating_add(s.len));
+                let (from, to) = (r.start.max(a), r.end.min(b));
+                if from < to
+                    && let Some((_, out)) = per_pv.iter_mut().find(|(pv, _)| Arc::ptr_eq(pv, &s.pv))
+                {
+                    let at = s.pv_offset.saturating_add(from - a);
+                    out.push(at..at.saturating_add(to - from));
+                }
+            }
+        }
+        for (pv, ranges) in per_pv {
+            pv.will_read(&ranges);
+        }
+    }
+
+    fn ready(&self, offset: u64, len: u64) -> bool {
+        let end = offset.saturating_add(len);
+        self.segments.iter().all(|s| {
+            let (a, b) = (s.lv_offset, s.lv_offset.saturating_add(s.len));
+            if offset < b && end > a {
+                let from = offset.max(a);
+                s.pv.ready(s.pv_offset.saturating_add(from - a), end.min(b) - from)
+            } else {
+                true
+            }
+        })
+    }
+
     fn prefetch(&self, offset: u64, len: u64) {
         let end = offset.saturating_add(len);
         for s in &self.segments {
