@@ -72,6 +72,11 @@ impl BlockCache {
         self.map.contains_key(&index)
     }
 
+    /// Blocks held.
+    pub(crate) fn len(&self) -> usize {
+        self.map.len()
+    }
+
     /// Blocks held pinned.
     pub(crate) fn pinned(&self) -> usize {
         self.pinned
