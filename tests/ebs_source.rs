@@ -14,6 +14,14 @@ use std::time::{Duration, Instant};
 const SNAP: &str = "snap-0123456789abcdef0";
 const GIB: u64 = 1 << 30;
 
+/// Read the first `len` bytes of block `i` and check them against the image.
+fn read_checked(src: &EbsSource, data: &[u8], i: u64, len: usize) {
+    let at = i as usize * BS;
+    let mut buf = vec![0u8; len];
+    src.read_at(at as u64, &mut buf).unwrap();
+    assert!(buf[..] == data[at..at + len], "block {i}");
+}
+
 /// Read `len` bytes from `src` with `threads` threads, each reading an interleaved share in
 /// unaligned chunks of `chunk` bytes.
 fn read_all(src: &Arc<EbsSource>, len: u64, threads: u64, chunk: u64) -> Vec<u8> {
@@ -332,11 +340,7 @@ fn blocks_left_behind_by_an_earlier_pass_are_fetched_once() {
         ..fast_opts()
     };
     let src = session.open_snapshot(SNAP, opts).unwrap();
-    let read_block = |i: u64| {
-        let mut buf = vec![0u8; 4096];
-        src.read_at(i * BS as u64, &mut buf).unwrap();
-        assert!(buf[..] == data[i as usize * BS..i as usize * BS + 4096]);
-    };
+    let read_block = |i: u64| read_checked(&src, &data, i, 4096);
     // The first pass, on this thread: blocks 8, 9, 10 in order.
     for i in 8..=10 {
         read_block(i);
@@ -468,14 +472,7 @@ fn the_sweep_fetches_the_plan_ahead_within_half_the_cache() {
     assert!(src.ready(plan[0] * bs, bs) && !src.ready(plan[5] * bs, bs));
 
     // Each block read lets the sweep fetch one more; read them all, in order.
-    let read_block = |i: u64| {
-        let mut buf = vec![0u8; BS];
-        src.read_at(i * bs, &mut buf).unwrap();
-        assert!(
-            buf[..] == data[i as usize * BS..(i as usize + 1) * BS],
-            "block {i}"
-        );
-    };
+    let read_block = |i: u64| read_checked(&src, &data, i, BS);
     for &b in &plan[..2] {
         read_block(b);
     }

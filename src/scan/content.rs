@@ -156,6 +156,8 @@ pub fn scan_during<W>(
     let done = Mutex::new(ContentResult::default());
     let workers = rayon::current_num_threads().max(1);
     let walked = rayon::in_place_scope(|s| {
+        // Dropped when the walk ends, even by a panic: the workers then stop.
+        let tx = tx;
         for _ in 0..workers {
             s.spawn(|_| {
                 let reader = fs.reader();

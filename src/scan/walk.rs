@@ -161,7 +161,9 @@ fn work(reader: &dyn FsReader, shared: &Shared<'_>) {
                     .unwrap_or_else(std::sync::PoisonError::into_inner);
             }
         };
+        let unwinding = Unwinding(shared);
         let listed = reader.list_dir_at(&dir, ino);
+        std::mem::forget(unwinding);
         let mut named: Vec<Entry> = Vec::new();
         let files = {
             let mut st = shared.lock();
@@ -179,6 +181,21 @@ fn work(reader: &dyn FsReader, shared: &Shared<'_>) {
         {
             (shared.found)(&files);
         }
+    }
+}
+
+/// Armed while a thread lists a directory: if the listing panics, the walk stops, so the other
+/// threads do not wait for it forever (the panic then reaches the caller).
+struct Unwinding<'a, 'b>(&'a Shared<'b>);
+
+impl Drop for Unwinding<'_, '_> {
+    fn drop(&mut self) {
+        {
+            let mut st = self.0.lock();
+            st.busy -= 1;
+            st.stopped = true;
+        }
+        self.0.cv.notify_all();
     }
 }
 
@@ -415,5 +432,32 @@ mod tests {
         // A scope that refuses d1 everywhere: its subtrees are not listed.
         let pruned = walk_within(&Tree, 4, &|d| !d.ends_with(b"d1"), &|_| {});
         assert_eq!(pruned.dirs, 1 + 2 + 4 + 8 + 16);
+    }
+
+    /// A reader that panics on one directory: the walk does not hang waiting for that thread,
+    /// the panic reaches the caller.
+    #[derive(Clone)]
+    struct Panics;
+    impl FsReader for Panics {
+        fn list_dir(&self, path: &[u8]) -> Result<Vec<Result<Entry, FsError>>, FsError> {
+            if path.ends_with(b"d1/d2") {
+                panic!("listing {}", String::from_utf8_lossy(path));
+            }
+            Tree.list_dir(path)
+        }
+        fn open_file<'a>(&'a self, _: &Entry) -> Result<Box<dyn Read + 'a>, FsError> {
+            Ok(Box::new(std::io::empty()))
+        }
+        fn read_link(&self, _: &Entry) -> Result<Vec<u8>, FsError> {
+            Ok(b"/".to_vec())
+        }
+    }
+
+    #[test]
+    fn a_listing_that_panics_stops_the_walk_instead_of_hanging_it() {
+        for threads in [1, 4] {
+            let r = std::panic::catch_unwind(|| walk(&Panics, threads));
+            assert!(r.is_err(), "{threads} threads");
+        }
     }
 }

@@ -102,7 +102,14 @@ impl BlockCache {
     /// Release every pin (the sweep that fetched them ended): the blocks are demoted, as
     /// nobody is known to want them.
     pub(crate) fn unpin_all(&mut self) {
-        for i in self.pinned_blocks(|_| false) {
+        let mut held: Vec<u64> = self
+            .map
+            .iter()
+            .filter(|(_, (_, s))| *s == PINNED)
+            .map(|(i, _)| *i)
+            .collect();
+        held.sort_unstable();
+        for i in held {
             self.demote(i);
         }
     }
@@ -134,18 +141,6 @@ impl BlockCache {
                 _ => {}
             }
         }
-    }
-
-    /// The pinned blocks `keep` refuses, ascending.
-    fn pinned_blocks(&self, keep: impl Fn(u64) -> bool) -> Vec<u64> {
-        let mut held: Vec<u64> = self
-            .map
-            .iter()
-            .filter(|(i, (_, s))| *s == PINNED && !keep(**i))
-            .map(|(i, _)| *i)
-            .collect();
-        held.sort_unstable();
-        held
     }
 
     /// Insert, evicting the least recently used blocks beyond capacity.

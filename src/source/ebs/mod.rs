@@ -75,9 +75,6 @@ pub struct EbsOptions {
     pub relist_page_size: u32,
     /// Threads of the source's runtime (default 2; the work is I/O).
     pub worker_threads: usize,
-    /// Fetch the blocks a full scan will read in the background when nothing more urgent is
-    /// asked ([`Source::will_read`]; default on).
-    pub sweep: bool,
 }
 
 impl Default for EbsOptions {
@@ -97,7 +94,6 @@ impl Default for EbsOptions {
             list_page_size: 10_000,
             relist_page_size: 1000,
             worker_threads: 2,
-            sweep: true,
         }
     }
 }
@@ -520,9 +516,14 @@ impl Inner {
                 let mut inflight = lock(&me.inflight);
                 if let Ok(d) = &r {
                     let mut cache = lock(&me.cache);
-                    // A swept block nobody has waited for stays until it is read. (Readers
-                    // raise the priority under the `inflight` lock, held here.)
-                    if want == Want::Sweep && s.priority.load(Ordering::Relaxed) < URGENT {
+                    // A swept block nobody has waited for stays until it is read, while the
+                    // sweep is on. (Readers raise the priority under the `inflight` lock held
+                    // here; `will_read` ends a sweep before it releases the pins, under the
+                    // cache lock held here.)
+                    if want == Want::Sweep
+                        && s.priority.load(Ordering::Relaxed) < URGENT
+                        && me.sweeping.load(Ordering::Relaxed)
+                    {
                         cache.insert_pinned(b, d.clone());
                     } else {
                         cache.insert(b, d.clone());
@@ -821,14 +822,11 @@ impl Inner {
         if let Some(prev) = continued.and_then(|pos| s.remove(pos)) {
             let sweeping = self.sweeping.load(Ordering::Relaxed);
             let behind = prev.first.max(prev.start.saturating_add(1))..first;
+            // (Blocks are pinned only while a sweep is on, so none is pinned here.)
             if !behind.is_empty() && !sweeping {
                 let mut cache = lock(&self.cache);
-                let pinned = cache.pinned();
                 for b in behind {
                     cache.demote(b);
-                }
-                if cache.pinned() != pinned {
-                    self.sweep_wake.notify_waiters();
                 }
             }
             // Read ahead when the stream moves into a block it had not reached. Reads that
@@ -1085,12 +1083,11 @@ impl Source for EbsSource {
         }
         let bs = inner.block_size;
         let last = offset.saturating_add(len - 1).min(inner.len - 1) / bs;
-        let listed: Vec<u64> = lock(&inner.tokens)
-            .range(offset / bs..=last)
-            .map(|(i, _)| *i)
-            .collect();
+        let tokens = lock(&inner.tokens);
         let cache = lock(&inner.cache);
-        listed.iter().all(|&b| cache.contains(b))
+        tokens
+            .range(offset / bs..=last)
+            .all(|(&b, _)| cache.contains(b))
     }
 
     /// Sweep the listed blocks of `plan` in the background, lowest priority, ascending, with at
@@ -1117,12 +1114,14 @@ impl Source for EbsSource {
         blocks.sort_unstable();
         blocks.dedup();
         let generation = inner.sweep_gen.fetch_add(1, Ordering::Relaxed) + 1;
-        // A plan that refines the one before (the files left after a walk) may evict the blocks
-        // it does not name; a first plan names everything the scan will read.
-        let fill_only = !inner.sweeping.load(Ordering::Relaxed);
-        let budget = {
+        let budget = lock(&inner.cache).capacity() / 2;
+        let on = budget > 0 && !blocks.is_empty();
+        // A first plan names everything the scan will read: its sweep never makes the cache
+        // evict; a plan that replaces one may. Off before the pins are released, so no fetch
+        // still in flight pins a block after.
+        let refines = inner.sweeping.swap(on, Ordering::Relaxed);
+        {
             let mut cache = lock(&inner.cache);
-            let budget = cache.capacity() / 2;
             if blocks.is_empty() {
                 cache.unpin_all();
             } else {
@@ -1131,18 +1130,14 @@ impl Source for EbsSource {
                 let most = cache.capacity() - cache.capacity() / 4;
                 cache.repin(|b| blocks.binary_search(&b).is_ok(), most);
             }
-            budget
-        };
-
+        }
         inner.sweep_wake.notify_waiters();
-        let on = budget > 0 && !blocks.is_empty() && inner.ctx.opts.sweep;
-        inner.sweeping.store(on, Ordering::Relaxed);
         if !on {
             return;
         }
         inner
             .handle
-            .spawn(inner.clone().sweep(generation, blocks, budget, fill_only));
+            .spawn(inner.clone().sweep(generation, blocks, budget, !refines));
     }
 
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<(), SourceError> {

@@ -91,14 +91,9 @@ impl Source for Concat {
             }
         }
         for r in plan {
-            for s in &self.segments {
-                let (a, b) = (s.lv_offset, s.lv_offset.saturating_add(s.len));
-                let (from, to) = (r.start.max(a), r.end.min(b));
-                if from < to
-                    && let Some((_, out)) = per_pv.iter_mut().find(|(pv, _)| Arc::ptr_eq(pv, &s.pv))
-                {
-                    let at = s.pv_offset.saturating_add(from - a);
-                    out.push(at..at.saturating_add(to - from));
+            for (s, at, len) in self.pieces(r.start, r.end.saturating_sub(r.start)) {
+                if let Some((_, out)) = per_pv.iter_mut().find(|(pv, _)| Arc::ptr_eq(pv, &s.pv)) {
+                    out.push(at..at.saturating_add(len));
                 }
             }
         }
@@ -108,27 +103,29 @@ impl Source for Concat {
     }
 
     fn ready(&self, offset: u64, len: u64) -> bool {
-        let end = offset.saturating_add(len);
-        self.segments.iter().all(|s| {
-            let (a, b) = (s.lv_offset, s.lv_offset.saturating_add(s.len));
-            if offset < b && end > a {
-                let from = offset.max(a);
-                s.pv.ready(s.pv_offset.saturating_add(from - a), end.min(b) - from)
-            } else {
-                true
-            }
-        })
+        self.pieces(offset, len)
+            .all(|(s, at, len)| s.pv.ready(at, len))
     }
 
     fn prefetch(&self, offset: u64, len: u64) {
-        let end = offset.saturating_add(len);
-        for s in &self.segments {
-            let (a, b) = (s.lv_offset, s.lv_offset.saturating_add(s.len));
-            if offset < b && end > a {
-                let from = offset.max(a);
-                s.pv.prefetch(s.pv_offset.saturating_add(from - a), end.min(b) - from);
-            }
+        for (s, at, len) in self.pieces(offset, len) {
+            s.pv.prefetch(at, len);
         }
+    }
+}
+
+impl Concat {
+    /// The parts of `[offset, offset+len)` each segment holds: the segment, the offset on its
+    /// physical volume and the length.
+    fn pieces(&self, offset: u64, len: u64) -> impl Iterator<Item = (&Segment, u64, u64)> {
+        let end = offset.saturating_add(len);
+        self.segments.iter().filter_map(move |s| {
+            let (a, b) = (s.lv_offset, s.lv_offset.saturating_add(s.len));
+            (offset < b && end > a).then(|| {
+                let from = offset.max(a);
+                (s, s.pv_offset.saturating_add(from - a), end.min(b) - from)
+            })
+        })
     }
 }
 
