@@ -236,6 +236,21 @@ fn fall_back_to_raw(
     (vr, findings)
 }
 
+/// The parts of `ranges` inside `within` (sorted, disjoint).
+fn within(
+    ranges: &[std::ops::Range<u64>],
+    within: &[std::ops::Range<u64>],
+) -> Vec<std::ops::Range<u64>> {
+    let mut out = Vec::new();
+    for r in ranges {
+        let from = within.partition_point(|w| w.end <= r.start);
+        for w in within[from..].iter().take_while(|w| w.start < r.end) {
+            out.push(r.start.max(w.start)..r.end.min(w.end));
+        }
+    }
+    out
+}
+
 fn scan_volume(
     v: &Volume,
     det: &Detector,
@@ -360,15 +375,15 @@ fn scan_volume(
         rayon::current_num_threads()
     };
     let ready = |e: &Entry| e.size == 0 || e.phys == 0 || v.source.ready(e.phys, e.size);
-    let (mut walked, early, later) = std::thread::scope(|s| {
-        if remote_full {
+    let (mut walked, early, later, allocated) = std::thread::scope(|s| {
+        let planner = remote_full.then(|| {
             s.spawn(|| {
-                if let Some(Ok(plan)) = fs::allocated(kind, &v.source) {
-                    v.source.will_read(&plan);
-                }
-            });
-        }
-        match &scope {
+                let plan = fs::allocated(kind, &v.source).and_then(Result::ok)?;
+                v.source.will_read(&plan);
+                Some(plan)
+            })
+        });
+        let (walked, early, later) = match &scope {
             Some(q) => (
                 walk::walk_within(filesystem.as_ref(), threads, &|d| q.lists(d), &|_| {}),
                 content::ContentResult::default(),
@@ -391,7 +406,9 @@ fn scan_volume(
                 content::ContentResult::default(),
                 None,
             ),
-        }
+        };
+        let allocated = planner.and_then(|p| p.join().ok().flatten());
+        (walked, early, later, allocated)
     });
     vr.status = VolumeStatus::Scanned;
     vr.quick_roots = scope.iter().flat_map(quick::Scope::roots).collect();
@@ -411,13 +428,17 @@ fn scan_volume(
         (None, None) => &walked.files,
     };
     if let Some(later) = &later {
-        // What is left is read in physical order: the sweep now fetches just that.
+        // What is left is read in physical order: the sweep now fetches just that, within the
+        // allocated space (a sparse file's byte range spans blocks it does not have).
         let mut plan: Vec<std::ops::Range<u64>> = later
             .iter()
             .filter(|e| e.phys != 0 && e.size != 0)
             .map(|e| e.phys..e.phys.saturating_add(e.size))
             .collect();
         plan.sort_unstable_by_key(|r| r.start);
+        if let Some(allocated) = &allocated {
+            plan = within(&plan, allocated);
+        }
         v.source.will_read(&plan);
     } else {
         bar.set_length(
@@ -490,4 +511,17 @@ fn scan_volume(
         f.volume = v.id.clone();
     }
     (vr, findings)
+}
+
+#[cfg(test)]
+mod tests {
+    /// The remote plan after a walk keeps only what lies in the allocated space.
+    #[test]
+    fn a_plan_is_cut_to_the_allocated_space() {
+        let allocated = [0..10, 20..30, 40..50];
+        assert_eq!(
+            super::within(&[5..25, 8..9, 30..40, 45..100], &allocated),
+            [5..10, 20..25, 8..9, 45..50]
+        );
+    }
 }
