@@ -148,6 +148,37 @@ impl Source for Recorder {
     }
 }
 
+/// CPU time (user + system) of this process and of each live thread, by thread name, read
+/// from `/proc` (clock ticks, 10 ms on Linux); threads that ended are only in the total.
+fn cpu_times() -> (f64, std::collections::BTreeMap<String, f64>) {
+    // Fields after the `(comm)`: state is field 3; utime and stime are fields 14 and 15.
+    fn ticks(stat: &str) -> Option<(String, f64)> {
+        let (head, rest) = stat.rsplit_once(')')?;
+        let name = head.split_once('(')?.1.to_string();
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        let t: f64 = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
+        Some((name, t / 100.0))
+    }
+    let total = std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|s| ticks(&s))
+        .map_or(0.0, |(_, t)| t);
+    let mut by_name = std::collections::BTreeMap::new();
+    if let Ok(dir) = std::fs::read_dir("/proc/self/task") {
+        for e in dir.flatten() {
+            if let Some((name, t)) = std::fs::read_to_string(e.path().join("stat"))
+                .ok()
+                .and_then(|s| ticks(&s))
+            {
+                // Number suffixes (rayon's, tokio's) are grouped under one name.
+                let name = name.trim_end_matches(|c: char| c.is_ascii_digit() || c == '-');
+                *by_name.entry(name.to_string()).or_insert(0.0) += t;
+            }
+        }
+    }
+    (total, by_name)
+}
+
 /// A generated root-like tree: many small text files in many directories, a few binaries.
 fn generated_tree(dir: &Path) -> PathBuf {
     let tree = dir.join("tree");
@@ -236,6 +267,7 @@ fn run(image: &Path, quick: bool, latency: Duration, concurrency: usize, det: &D
         ..Default::default()
     };
 
+    let cpu0 = cpu_times();
     let t = Instant::now();
     let src = session.open_snapshot(SNAP, ebs).expect("open the snapshot");
     let open = t.elapsed();
@@ -252,6 +284,7 @@ fn run(image: &Path, quick: bool, latency: Duration, concurrency: usize, det: &D
     );
     let scan = t_scan.elapsed();
     let wall = t.elapsed();
+    let cpu1 = cpu_times();
 
     let st = src.stats();
     let acc = server.accounting(SNAP);
@@ -312,6 +345,61 @@ fn run(image: &Path, quick: bool, latency: Duration, concurrency: usize, det: &D
         ms(&rec.slow_walker_ns),
         rec.slow_workers.load(Ordering::Relaxed),
         ms(&rec.slow_workers_ns)
+    );
+    // The request timeline, from the server's side: when the first and the last block request
+    // arrived, relative to the start of `open`, and the time after the last one.
+    let mut arrivals: Vec<Duration> = acc
+        .get_arrivals
+        .iter()
+        .map(|a| a.saturating_duration_since(t))
+        .collect();
+    arrivals.sort();
+    if let (Some(first), Some(last)) = (arrivals.first(), arrivals.last()) {
+        let span = last.saturating_sub(*first);
+        let pace = Duration::from_secs(1) / max_rps.max(1);
+        let ideal = pace * (arrivals.len() as u32).saturating_sub(1);
+        // Stretches of more than 5 ms with no request: where the gate had turns to give and
+        // nobody asked, or could not give them.
+        let gaps: Vec<String> = arrivals
+            .windows(2)
+            .filter(|w| w[1] - w[0] > Duration::from_millis(5))
+            .map(|w| {
+                format!(
+                    "{:.0}..{:.0}",
+                    w[0].as_secs_f64() * 1e3,
+                    w[1].as_secs_f64() * 1e3
+                )
+            })
+            .collect();
+        println!(
+            "  requests: first at {:.0} ms, last at {:.0} ms (span {:.0} ms, {:.0} ms at the full rate), {:.0} ms after the last; gaps over 5 ms: {}",
+            first.as_secs_f64() * 1e3,
+            last.as_secs_f64() * 1e3,
+            span.as_secs_f64() * 1e3,
+            ideal.as_secs_f64() * 1e3,
+            wall.saturating_sub(*last).as_secs_f64() * 1e3,
+            if gaps.is_empty() {
+                "none".into()
+            } else {
+                gaps.join(" ")
+            }
+        );
+    }
+    let mut groups: Vec<String> = cpu1
+        .1
+        .iter()
+        .map(|(name, t)| (name, t - cpu0.1.get(name).copied().unwrap_or(0.0)))
+        .filter(|(_, d)| *d >= 0.01)
+        .map(|(name, d)| format!("{name} {d:.2}"))
+        .collect();
+    let live: f64 = cpu1.1.values().sum::<f64>() - cpu0.1.values().sum::<f64>();
+    groups.push(format!("ended threads {:.2}", (cpu1.0 - cpu0.0) - live));
+    println!(
+        "  CPU {:.2} s in {:.3} s of wall ({:.2} cores): {}",
+        cpu1.0 - cpu0.0,
+        wall.as_secs_f64(),
+        (cpu1.0 - cpu0.0) / wall.as_secs_f64().max(1e-9),
+        groups.join(", ")
     );
     if quick {
         println!(

@@ -217,6 +217,7 @@ pub(crate) async fn get_snapshot_block(
     index: &str,
     query: &[(String, String)],
 ) -> Outcome {
+    let arrived = std::time::Instant::now();
     latency(state).await;
     let Some(snap) = state.snapshot(snap_id) else {
         return Outcome::Respond(error_response(&EbsErrorSpec::not_found(&format!(
@@ -232,6 +233,7 @@ pub(crate) async fn get_snapshot_block(
     let listed = snap.listed.binary_search(&index).is_ok();
     state.account(snap_id, |a| {
         *a.get_counts.entry(index).or_default() += 1;
+        a.get_arrivals.push(arrived);
         if !listed {
             a.unlisted_requests += 1;
         }

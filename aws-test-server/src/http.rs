@@ -96,6 +96,9 @@ pub(crate) async fn serve(
             tokio::time::sleep(Duration::from_millis(10)).await;
             continue;
         };
+        // As a production endpoint does: no Nagle delay, whose wait for the client's delayed
+        // ACK holds the tail of a response back by up to 40 ms.
+        let _ = stream.set_nodelay(true);
         let st = state.clone();
         tokio::spawn(async move {
             let svc = hyper::service::service_fn(move |req| {

@@ -291,6 +291,8 @@ pub struct Accounting {
     pub get_counts: BTreeMap<u64, u64>,
     /// `GetSnapshotBlock` calls for blocks that are not listed.
     pub unlisted_requests: u64,
+    /// When each `GetSnapshotBlock` call arrived (before any added latency), in arrival order.
+    pub get_arrivals: Vec<std::time::Instant>,
     /// Faults injected, by kind.
     pub faults: BTreeMap<FaultKind, u64>,
 }

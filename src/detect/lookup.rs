@@ -88,6 +88,11 @@ pub trait FileLookup {
     fn verify_content(&self) -> bool {
         true
     }
+
+    /// A hint that the regular files at `paths` will be read soon, in that order: a volume
+    /// read over the network fetches them together rather than one round trip after another.
+    /// The default does nothing.
+    fn prefetch(&self, _paths: &[String]) {}
 }
 
 /// An in-memory volume: a map from absolute path to (metadata, content). Directories are

@@ -123,6 +123,11 @@ pub trait FsReader {
     /// its first block (the walk names the directories it will descend into, so they arrive in
     /// parallel rather than one round trip each). The default does nothing.
     fn prefetch_dir(&self, _entry: &Entry) {}
+    /// A hint that regular file `entry` will be read soon: a remote source may start fetching
+    /// its inode and its data (the volume checks name the files they are about to read one
+    /// after another, so they arrive together rather than one round trip each). The default
+    /// does nothing.
+    fn prefetch_file(&self, _entry: &Entry) {}
 }
 
 /// Open the filesystem `kind` on `src`. Fails with [`FsError::Incompatible`] for a kind amiscan

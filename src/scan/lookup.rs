@@ -15,6 +15,10 @@ const MAX_HOPS: usize = 40;
 const MAX_COMPONENTS: usize = 4096;
 /// Directories whose listings are kept.
 const MAX_CACHED_DIRS: usize = 4096;
+/// Most file data one [`FileLookup::prefetch`] hint names: a quarter of the EBS source's
+/// default cache, so the hinted files do not push out the blocks the content scan is about to
+/// read.
+const MAX_PREFETCH_BYTES: u64 = 64 << 20;
 
 /// Lookups through one filesystem reader, with the walk's file list.
 pub struct FsLookup<'a> {
@@ -210,6 +214,26 @@ impl FileLookup for FsLookup<'_> {
     fn verify_content(&self) -> bool {
         self.verify_content
     }
+
+    /// Each file's inode and data are hinted to the reader (the same file under two names
+    /// once), until [`MAX_PREFETCH_BYTES`] of data.
+    fn prefetch(&self, paths: &[String]) {
+        let mut budget = MAX_PREFETCH_BYTES;
+        let mut seen = std::collections::HashSet::new();
+        for p in paths {
+            let Some(e) = self.resolve(p) else {
+                continue;
+            };
+            if e.kind != EntryKind::File || !seen.insert(e.path.clone()) {
+                continue;
+            }
+            let Some(left) = budget.checked_sub(e.size) else {
+                break;
+            };
+            budget = left;
+            self.reader.prefetch_file(&e);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -258,6 +282,57 @@ mod tests {
                 _ => b"loop".to_vec(),
             })
         }
+    }
+
+    /// [`Tree`] with `/usr/bin/big` (as large as one hint may name), logging the hints.
+    #[derive(Default)]
+    struct Hinted {
+        hints: std::cell::RefCell<Vec<Vec<u8>>>,
+    }
+    impl FsReader for Hinted {
+        fn list_dir(&self, path: &[u8]) -> Result<Vec<Result<Entry, FsError>>, FsError> {
+            let mut v = Tree.list_dir(path)?;
+            if path == b"/usr/bin" {
+                let mut big = e(b"/usr/bin/big", EntryKind::File);
+                big.size = MAX_PREFETCH_BYTES;
+                v.push(Ok(big));
+            }
+            Ok(v)
+        }
+        fn open_file<'a>(&'a self, e: &Entry) -> Result<Box<dyn Read + 'a>, FsError> {
+            Tree.open_file(e)
+        }
+        fn read_link(&self, e: &Entry) -> Result<Vec<u8>, FsError> {
+            Tree.read_link(e)
+        }
+        fn prefetch_file(&self, e: &Entry) {
+            self.hints.borrow_mut().push(e.path.clone());
+        }
+    }
+
+    /// A hint reaches the reader once per file, after links are followed; directories,
+    /// missing paths and what is past the byte budget are left out.
+    #[test]
+    fn prefetch_names_each_file_once_within_the_budget() {
+        let r = Hinted::default();
+        let l = FsLookup::new(&r, &[]);
+        let paths = [
+            "/bin/ls",
+            "/etc/alt",
+            "/usr/bin/ls",
+            "/usr",
+            "/nope",
+            "/loop",
+        ];
+        l.prefetch(&paths.map(String::from));
+        assert_eq!(*r.hints.borrow(), [b"/usr/bin/ls".to_vec()]);
+        // 3 bytes of ls are hinted first: big no longer fits, and the hint stops there.
+        r.hints.borrow_mut().clear();
+        l.prefetch(&["/usr/bin/ls", "/usr/bin/big", "/etc/alt"].map(String::from));
+        assert_eq!(*r.hints.borrow(), [b"/usr/bin/ls".to_vec()]);
+        r.hints.borrow_mut().clear();
+        l.prefetch(&["/bin/big"].map(String::from));
+        assert_eq!(*r.hints.borrow(), [b"/usr/bin/big".to_vec()]);
     }
 
     #[test]

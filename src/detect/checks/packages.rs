@@ -66,6 +66,9 @@ const MAX_INFO_FILES: usize = 50_000;
 const MAX_INFO_BYTES: usize = 32 * 1024 * 1024;
 /// Most packaged files verified by content.
 pub(crate) const MAX_VERIFY_FILES: usize = 512;
+/// Most `md5sums` entries kept for verification (a stock system has a few hundred; a hostile
+/// database listing more is cut here, and the files past it are not verified).
+const MAX_VERIFY_ENTRIES: usize = 65_536;
 /// Largest file verified by content.
 pub(crate) const MAX_VERIFY_BYTES: usize = 64 * 1024 * 1024;
 
@@ -341,7 +344,9 @@ fn unowned_dpkg(
     }
     let wanted = wanted(setid);
     let mut owned: HashSet<String> = HashSet::new();
-    for (_, list) in info_files(lookup, "list") {
+    let lists = info_files(lookup, "list");
+    lookup.prefetch(&lists.iter().map(|(_, p)| p.clone()).collect::<Vec<_>>());
+    for (_, list) in lists {
         let Some(data) = lookup.read(&list, MAX_INFO_BYTES) else {
             continue;
         };
@@ -421,12 +426,22 @@ fn md5_of(lookup: &dyn FileLookup, path: &str, budget: &mut usize) -> Option<[u8
     verify_bytes(lookup, path, budget).map(|data| Md5::digest(&data).into())
 }
 
-/// Sensitive packaged files (and setid files) whose MD5 differs from dpkg's `md5sums`.
+/// A packaged file to verify: its package and the MD5 dpkg recorded.
+struct ToVerify {
+    pkg: String,
+    path: String,
+    expected: Vec<u8>,
+}
+
+/// Sensitive packaged files (and setid files) whose MD5 differs from dpkg's `md5sums`. The
+/// `md5sums` files are read first, then the files to verify: each set is hinted to the lookup
+/// before it is read (see [`FileLookup::prefetch`]).
 fn modified(lookup: &dyn FileLookup, setid: &BTreeMap<String, Meta>) -> Vec<(String, CheckHit)> {
     let diverted = diversions(lookup);
-    let mut budget = MAX_VERIFY_FILES;
-    let mut out = Vec::new();
-    for (pkg, sums) in info_files(lookup, "md5sums") {
+    let sums = info_files(lookup, "md5sums");
+    lookup.prefetch(&sums.iter().map(|(_, p)| p.clone()).collect::<Vec<_>>());
+    let mut todo: Vec<ToVerify> = Vec::new();
+    for (pkg, sums) in sums {
         let Some(data) = lookup.read(&sums, MAX_INFO_BYTES) else {
             continue;
         };
@@ -446,28 +461,51 @@ fn modified(lookup: &dyn FileLookup, setid: &BTreeMap<String, Meta>) -> Vec<(Str
             let Ok(expected) = hex::decode(hex_sum.trim()) else {
                 continue;
             };
-            let Some(actual) = md5_of(lookup, &path, &mut budget) else {
-                continue;
-            };
-            if actual.as_slice() != expected.as_slice() {
-                let pkg_name = pkg.split(':').next().unwrap_or(&pkg);
-                let evidence = format!(
-                    "content differs from package {}'s md5sums (expected {}, found {})",
-                    super::clip(pkg_name, 60),
-                    hex::encode(&expected),
-                    hex::encode(actual)
-                );
-                let fp = format!("{path}:{}", hex::encode(actual));
-                out.push((
-                    path,
-                    CheckHit::file(
-                        &MODIFIED_RULE,
-                        MODIFIED_RULE.severity,
-                        evidence,
-                        fp.as_bytes(),
-                    ),
-                ));
+            if todo.len() >= MAX_VERIFY_ENTRIES {
+                break;
             }
+            todo.push(ToVerify {
+                pkg: pkg.clone(),
+                path,
+                expected,
+            });
+        }
+    }
+    let hint: Vec<String> = todo
+        .iter()
+        .take(MAX_VERIFY_FILES)
+        .flat_map(|t| std::iter::once(t.path.clone()).chain(usrmerge_alias(&t.path)))
+        .collect();
+    lookup.prefetch(&hint);
+    let mut budget = MAX_VERIFY_FILES;
+    let mut out = Vec::new();
+    for ToVerify {
+        pkg,
+        path,
+        expected,
+    } in todo
+    {
+        let Some(actual) = md5_of(lookup, &path, &mut budget) else {
+            continue;
+        };
+        if actual.as_slice() != expected.as_slice() {
+            let pkg_name = pkg.split(':').next().unwrap_or(&pkg);
+            let evidence = format!(
+                "content differs from package {}'s md5sums (expected {}, found {})",
+                super::clip(pkg_name, 60),
+                hex::encode(&expected),
+                hex::encode(actual)
+            );
+            let fp = format!("{path}:{}", hex::encode(actual));
+            out.push((
+                path,
+                CheckHit::file(
+                    &MODIFIED_RULE,
+                    MODIFIED_RULE.severity,
+                    evidence,
+                    fp.as_bytes(),
+                ),
+            ));
         }
     }
     out
@@ -523,6 +561,76 @@ mod tests {
         l.add("/usr/bin/wall", 0o2755, "wall");
         l.add("/usr/bin/ls", 0o755, "ls");
         l
+    }
+
+    /// A lookup that logs the hints and the reads made through it.
+    struct Logged<'a> {
+        inner: &'a MemLookup,
+        log: std::cell::RefCell<Vec<String>>,
+    }
+
+    impl FileLookup for Logged<'_> {
+        fn read(&self, path: &str, max: usize) -> Option<Vec<u8>> {
+            self.log.borrow_mut().push(format!("read {path}"));
+            self.inner.read(path, max)
+        }
+        fn list(&self, dir: &str) -> Vec<String> {
+            self.inner.list(dir)
+        }
+        fn metadata(&self, path: &str) -> Option<Meta> {
+            self.inner.metadata(path)
+        }
+        fn for_each_file(&self, visit: &mut dyn FnMut(&str, &Meta)) {
+            self.inner.for_each_file(visit);
+        }
+        fn prefetch(&self, paths: &[String]) {
+            for p in paths {
+                self.log.borrow_mut().push(format!("hint {p}"));
+            }
+        }
+    }
+
+    /// On a remote volume one read waits a round trip: each set of files the check reads one
+    /// after another (the package lists, the md5sums, the files to verify) is named to the
+    /// lookup before the first of them is read.
+    #[test]
+    fn the_files_read_in_turn_are_hinted_first() {
+        let vol = debian();
+        let l = Logged {
+            inner: &vol,
+            log: Default::default(),
+        };
+        let mut errors = Vec::new();
+        assert_eq!(check(&l, &mut errors).len(), 1);
+        let log = l.log.into_inner();
+        let at = |entry: &str| {
+            log.iter()
+                .position(|e| e == entry)
+                .unwrap_or_else(|| panic!("no {entry:?} in {log:#?}"))
+        };
+        let info = "/var/lib/dpkg/info";
+        for (hint, first_read) in [
+            (format!("{info}/mount.list"), format!("{info}/mount.list")),
+            (format!("{info}/sudo.list"), format!("{info}/mount.list")),
+            (
+                format!("{info}/procps.md5sums"),
+                format!("{info}/libpam-modules:amd64.md5sums"),
+            ),
+            (
+                "/usr/bin/ps".to_string(),
+                "/lib/x86_64-linux-gnu/security/pam_unix.so".to_string(),
+            ),
+            // The usrmerge alias too: the file may be there.
+            (
+                "/usr/lib/x86_64-linux-gnu/security/pam_unix.so".to_string(),
+                "/lib/x86_64-linux-gnu/security/pam_unix.so".to_string(),
+            ),
+        ] {
+            assert!(
+                at(&format!("hint {hint}")) < at(&format!("read {first_read}")),
+                "{hint} is hinted after {first_read} is read: {log:#?}"
+            );
+        }
     }
 
     #[test]

@@ -433,6 +433,15 @@ impl FsReader for Ext4Reader {
         }
     }
 
+    fn prefetch_file(&self, e: &Entry) {
+        if let Some(at) = Inode::location(&self.ctx, e.ino) {
+            self.ctx.src.prefetch(at, self.ctx.sb.inode_size);
+        }
+        if e.phys != 0 {
+            self.ctx.src.prefetch(e.phys, e.size);
+        }
+    }
+
     fn open_file<'a>(&'a self, e: &Entry) -> Result<Box<dyn Read + 'a>, FsError> {
         let inode = self.inode_of(e)?;
         let what = || format!("file {}", e.display_path());

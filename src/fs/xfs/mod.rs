@@ -209,6 +209,17 @@ impl FsReader for XfsReader {
             _ => Err(other(&entry.path, "not a symbolic link")),
         }
     }
+
+    fn prefetch_file(&self, e: &Entry) {
+        if e.ino != 0
+            && let Ok(at) = self.ctx.sb.inode_offset(e.ino)
+        {
+            self.ctx.src.prefetch(at, u64::from(self.ctx.sb.inodesize));
+        }
+        if e.phys != 0 {
+            self.ctx.src.prefetch(e.phys, e.size);
+        }
+    }
 }
 
 /// The first physical byte of a file whose extent list sits in its inode (for read ordering;

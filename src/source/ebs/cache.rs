@@ -67,6 +67,25 @@ impl BlockCache {
         Some((block.clone(), was_pinned))
     }
 
+    /// Mark the block recently used without reading it (a hint named it: it will be read
+    /// soon). A pinned block stays pinned; `false` if the block is not held.
+    pub(crate) fn touch(&mut self, index: u64) -> bool {
+        self.tick += 1;
+        let tick = self.tick;
+        let Some((_, stamp)) = self.map.get_mut(&index) else {
+            return false;
+        };
+        if *stamp != PINNED {
+            self.order.remove(stamp);
+            if *stamp < USED {
+                self.demoted -= 1;
+            }
+            *stamp = tick;
+            self.order.insert(tick, index);
+        }
+        true
+    }
+
     /// Whether the block is held (without touching its recency).
     pub(crate) fn contains(&self, index: u64) -> bool {
         self.map.contains_key(&index)
@@ -221,6 +240,26 @@ mod tests {
 
     fn blk(b: u8) -> Block {
         vec![b; 4].into()
+    }
+
+    #[test]
+    fn a_touched_block_is_kept_over_older_ones() {
+        let mut c = BlockCache::new(2);
+        c.insert(1, blk(1));
+        c.insert(2, blk(2));
+        assert!(c.touch(1));
+        assert!(!c.touch(7));
+        c.insert(3, blk(3));
+        assert!(c.contains(1) && c.contains(3) && !c.contains(2));
+        // A demoted block touched is in use again; a pinned one stays pinned.
+        c.demote(3);
+        assert!(c.touch(3));
+        c.insert(4, blk(4));
+        assert!(c.contains(3) && c.contains(4) && !c.contains(1));
+        let mut p = BlockCache::new(2);
+        p.insert_pinned(1, blk(1));
+        assert!(p.touch(1));
+        assert_eq!(p.pinned(), 1);
     }
 
     #[test]

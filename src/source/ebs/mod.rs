@@ -470,7 +470,14 @@ impl Inner {
         {
             let mut cache = lock(&self.cache);
             if want != Want::Read {
-                if cache.contains(b) {
+                // A hinted block already held is kept as if it had just been read: the reader
+                // named it, and it should not be the next block the cache drops.
+                let held = if want == Want::Ahead {
+                    cache.touch(b)
+                } else {
+                    cache.contains(b)
+                };
+                if held {
                     return None;
                 }
             } else if let Some(d) = self.cached(&mut cache, b) {
@@ -571,8 +578,11 @@ impl Inner {
                 }
                 woken.await;
             }
-            // A block fetched before (read already, perhaps evicted since) is not fetched again.
-            if !lock(&self.requested).contains_key(&b) {
+            // A first plan names blocks the walk has read already (and the cache may have
+            // dropped since): a block fetched before is not fetched again. A later plan names
+            // what is left to read, so a block it names that the cache dropped is fetched again
+            // here rather than by a reader waiting for it.
+            if !fill_only || !lock(&self.requested).contains_key(&b) {
                 let _ = self.start(b, Want::Sweep);
             }
         }

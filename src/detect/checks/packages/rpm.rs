@@ -79,10 +79,21 @@ fn modified(
     backend: Backend,
     expected: &BTreeMap<String, Vec<Expected>>,
 ) -> Vec<(String, CheckHit)> {
+    let known = |exp: &[Expected]| {
+        exp.iter()
+            .any(|e| !matches!(e.algo, DigestAlgo::Unknown(_)))
+    };
+    let hint: Vec<String> = expected
+        .iter()
+        .filter(|(_, exp)| known(exp))
+        .take(MAX_VERIFY_FILES)
+        .flat_map(|(p, _)| std::iter::once(p.clone()).chain(usrmerge_alias(p)))
+        .collect();
+    lookup.prefetch(&hint);
     let mut budget = MAX_VERIFY_FILES;
     let mut out = Vec::new();
     for (path, exp) in expected {
-        if exp.iter().all(|e| matches!(e.algo, DigestAlgo::Unknown(_))) {
+        if !known(exp) {
             continue;
         }
         // MD5 packages can use the scanner's digest without reading the file again.
