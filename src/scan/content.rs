@@ -72,9 +72,18 @@ fn scan_one(
     }
 }
 
+/// Files a worker of [`scan_files`] takes from the shared cursor at once (remote sources).
+const STEP: usize = 4;
+
 /// Scan `files` of `fs` in parallel, in the order of their first physical byte where the
-/// filesystem gives it (each worker takes a contiguous share of that order, so reads run
-/// forward on the volume: sequential on a disk, prefetchable through EBS).
+/// filesystem gives it.
+///
+/// Locally each worker takes a contiguous share of that order (a split of the list), so each
+/// reads forward through the volume. On a remote source (`remote`) the workers instead take
+/// the next few files from one shared cursor, so together they move forward right behind the
+/// sweep of the blocks: a split sends the second worker to the middle of the volume, where
+/// nothing has been fetched yet, to wait a round trip for each block. (Locally the cursor
+/// costs 5 to 8% on the Debian image, so the split stays there.)
 pub fn scan_files(
     fs: &dyn Filesystem,
     files: &[Entry],
@@ -82,28 +91,59 @@ pub fn scan_files(
     opts: &DetectOptions,
     limits: &Limits,
     progress: &ProgressBar,
+    remote: bool,
 ) -> ContentResult {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Mutex, PoisonError};
     let mut order: Vec<&Entry> = files.iter().collect();
     order.sort_by_key(|e| e.phys);
-    order
-        .par_iter()
-        .with_min_len(16)
-        .map_init(
-            || fs.reader(),
-            |reader, entry| {
-                let one = scan_one(reader, entry, det, opts, limits);
-                progress.inc(entry.size);
-                one
-            },
-        )
-        .fold(ContentResult::default, |mut acc, one| {
-            acc.add(one);
-            acc
-        })
-        .reduce(ContentResult::default, |mut a, b| {
-            a.merge(b);
-            a
-        })
+    if !remote {
+        return order
+            .par_iter()
+            .with_min_len(16)
+            .map_init(
+                || fs.reader(),
+                |reader, entry| {
+                    let one = scan_one(reader, entry, det, opts, limits);
+                    progress.inc(entry.size);
+                    one
+                },
+            )
+            .fold(ContentResult::default, |mut acc, one| {
+                acc.add(one);
+                acc
+            })
+            .reduce(ContentResult::default, |mut a, b| {
+                a.merge(b);
+                a
+            });
+    }
+    let next = AtomicUsize::new(0);
+    let done = Mutex::new(ContentResult::default());
+    let workers = rayon::current_num_threads().clamp(1, order.len().div_ceil(STEP).max(1));
+    rayon::in_place_scope(|s| {
+        for _ in 0..workers {
+            s.spawn(|_| {
+                let reader = fs.reader();
+                let mut acc = ContentResult::default();
+                loop {
+                    let at = next.fetch_add(STEP, Ordering::Relaxed);
+                    let batch = order.get(at..).unwrap_or_default();
+                    if batch.is_empty() {
+                        break;
+                    }
+                    for entry in batch.iter().take(STEP) {
+                        acc.add(scan_one(&reader, entry, det, opts, limits));
+                        progress.inc(entry.size);
+                    }
+                }
+                done.lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .merge(acc);
+            });
+        }
+    });
+    done.into_inner().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// Files an idle worker takes at once from those set aside.
@@ -238,4 +278,75 @@ pub fn scan_during<W>(
     let done = done.into_inner().unwrap_or_else(PoisonError::into_inner);
     let aside = aside.into_inner().unwrap_or_else(PoisonError::into_inner);
     (walked, done, aside)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fs::{EntryKind, FsError, FsReader};
+    use std::io::Read;
+    use std::sync::{Arc, Mutex};
+
+    /// A filesystem that logs the files opened, in the order the workers open them.
+    #[derive(Clone, Default)]
+    struct Opens(Arc<Mutex<Vec<u64>>>);
+    impl FsReader for Opens {
+        fn list_dir(&self, _: &[u8]) -> Result<Vec<Result<Entry, FsError>>, FsError> {
+            Ok(Vec::new())
+        }
+        fn open_file<'a>(&'a self, e: &Entry) -> Result<Box<dyn Read + 'a>, FsError> {
+            self.0.lock().unwrap().push(e.phys);
+            Ok(Box::new(&b"plain text"[..]))
+        }
+        fn read_link(&self, _: &Entry) -> Result<Vec<u8>, FsError> {
+            Ok(Vec::new())
+        }
+    }
+
+    /// 400 files, listed last first; the n-th in disk order starts at byte 4096 × (n + 1).
+    fn files() -> Vec<Entry> {
+        (0..400u64)
+            .rev()
+            .map(|n| Entry {
+                path: format!("/f{n}").into_bytes(),
+                kind: EntryKind::File,
+                mode: 0o644,
+                uid: 0,
+                gid: 0,
+                size: 10,
+                mtime: 0,
+                ino: n + 100,
+                phys: 4096 * (n + 1),
+            })
+            .collect()
+    }
+
+    /// On a remote source the workers go through the volume together, in disk order: when
+    /// the n-th file is opened, no file further than one batch per worker ahead of it in that
+    /// order has been (a split of the list would start a second worker in the middle).
+    #[test]
+    fn remote_files_are_opened_together_in_disk_order() {
+        let fs = Opens::default();
+        let det = Detector::builtin().unwrap();
+        let res = scan_files(
+            &fs,
+            &files(),
+            &det,
+            &DetectOptions::default(),
+            &Limits::default(),
+            &ProgressBar::hidden(),
+            true,
+        );
+        assert_eq!(res.files_scanned, 400);
+        let opened = fs.0.lock().unwrap().clone();
+        assert_eq!(opened.len(), 400);
+        let slack = STEP * rayon::current_num_threads();
+        for (n, phys) in opened.iter().enumerate() {
+            let k = usize::try_from(phys / 4096 - 1).unwrap();
+            assert!(
+                k < n + slack,
+                "file {k} in disk order opened {n}th: {opened:?}"
+            );
+        }
+    }
 }

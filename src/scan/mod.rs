@@ -478,6 +478,7 @@ fn scan_volume(
             &opts.detect,
             &opts.archives,
             &bar,
+            v.source.remote(),
         )
     };
     let (checked, mut res) = if v.source.remote() && !remote_full {
