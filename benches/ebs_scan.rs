@@ -24,7 +24,7 @@
 //!
 //! Run: `AMISCAN_BENCH_IMAGE=/work/bench/deb.img cargo bench --bench ebs_scan`. Knobs:
 //! `AMISCAN_BENCH_LATENCY_MS` (20), `AMISCAN_BENCH_CONCURRENCY` (64, the CLI default),
-//! `AMISCAN_BENCH_MODES` (`full,quick`).
+//! `AMISCAN_BENCH_MODES` (`full,quick`), `AMISCAN_BENCH_CACHE_MB` (the CLI's `--cache-mb`).
 
 mod support;
 
@@ -257,10 +257,13 @@ struct Run {
 fn run(image: &Path, quick: bool, latency: Duration, concurrency: usize, det: &Detector) -> Run {
     let (server, session) = support::serve(SnapshotSpec::new(SNAP, image), latency);
     // What `amiscan scan snap-…` uses: the defaults but for the flags.
-    let ebs = EbsOptions {
+    let mut ebs = EbsOptions {
         concurrency,
         ..Default::default()
     };
+    if let Ok(mb) = std::env::var("AMISCAN_BENCH_CACHE_MB") {
+        ebs.cache_bytes = mb.parse::<u64>().expect("AMISCAN_BENCH_CACHE_MB: MiB") << 20;
+    }
     let max_rps = ebs.max_rps;
     let opts = ScanOptions {
         quick,

@@ -84,7 +84,7 @@ pub struct FleetAwsArgs {
     #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub concurrency: u32,
     /// Memory for the block cache, per snapshot, in MiB.
-    #[arg(long, default_value_t = 256, value_name = "MIB", value_parser = clap::value_parser!(u64).range(8..))]
+    #[arg(long, default_value_t = 192, value_name = "MIB", value_parser = clap::value_parser!(u64).range(8..))]
     pub cache_mb: u64,
 }
 

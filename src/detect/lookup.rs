@@ -192,6 +192,14 @@ pub struct VolumeFindings {
 }
 
 impl Detector {
+    /// Whether the scanner should compute the MD5 of the regular file at `path` (with
+    /// permission bits `mode`) while it streams its content, and give it to the volume checks
+    /// through [`FileLookup::md5`]: the package check verifies that file against the package
+    /// database, and would otherwise read it a second time.
+    pub fn wants_md5(&self, path: &str, mode: u32) -> bool {
+        super::checks::packages::md5_wanted(path, mode)
+    }
+
     /// Run the volume checks (effective sshd configuration, sudoers with its includes, setuid
     /// files no package owns, system binaries verified against the dpkg or rpm database) over
     /// one volume.

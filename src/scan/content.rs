@@ -9,7 +9,57 @@ use crate::detect::{DetectOptions, Detector};
 use crate::fs::{Entry, Filesystem};
 use crate::report::{Finding, ScanError};
 use indicatif::ProgressBar;
+use md5::{Digest, Md5};
 use rayon::prelude::*;
+use std::collections::HashMap;
+use std::io::Read;
+use std::sync::Mutex;
+
+/// Most file digests kept for the volume checks.
+const MAX_DIGESTS: usize = 4096;
+
+/// The MD5s of the files the volume checks verify ([`Detector::wants_md5`]), computed while
+/// the content scan streams them, by real path; the checks get them through
+/// [`crate::detect::FileLookup::md5`] instead of reading the files again.
+#[derive(Default)]
+pub struct Digests(Mutex<HashMap<Vec<u8>, [u8; 16]>>);
+
+impl Digests {
+    pub(crate) fn insert(&self, path: &[u8], digest: [u8; 16]) {
+        let mut m = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if m.len() < MAX_DIGESTS {
+            m.insert(path.to_vec(), digest);
+        }
+    }
+
+    /// The MD5 of the whole file at real path `path`, when the content scan read all of it.
+    pub fn get(&self, path: &[u8]) -> Option<[u8; 16]> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(path)
+            .copied()
+    }
+}
+
+/// A reader that hashes what passes through it.
+struct Tap<R> {
+    inner: R,
+    md5: Md5,
+    read: u64,
+}
+
+impl<R: Read> Read for Tap<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.md5.update(&buf[..n]);
+        self.read = self.read.saturating_add(n as u64);
+        Ok(n)
+    }
+}
 
 /// Totals for one volume's files.
 #[derive(Default)]
@@ -37,6 +87,7 @@ fn scan_one(
     det: &Detector,
     opts: &DetectOptions,
     limits: &Limits,
+    digests: &Digests,
 ) -> One {
     let path = entry.display_path();
     let fail = |message: String| One {
@@ -63,13 +114,38 @@ fn scan_one(
         uid: entry.uid,
         gid: entry.gid,
     };
-    let out = archive::scan_file(&meta, &mut content, det, opts, limits);
+    let out = if det.wants_md5(&path, entry.mode) {
+        let mut tap = Tap {
+            inner: content,
+            md5: Md5::new(),
+            read: 0,
+        };
+        let out = archive::scan_file(&meta, &mut tap, det, opts, limits);
+        // Only a file read to its end has the digest of its content.
+        if tap.read == entry.size && out.errors.is_empty() {
+            digests.insert(&entry.path, tap.md5.finalize().into());
+        }
+        out
+    } else {
+        archive::scan_file(&meta, &mut content, det, opts, limits)
+    };
     One {
         findings: out.findings,
         bytes: out.bytes,
         complete: out.errors.is_empty(),
         errors: out.errors,
     }
+}
+
+/// What the content scan runs with: the detector, its options and the archive limits.
+#[derive(Clone, Copy)]
+pub struct Scanner<'a> {
+    /// The rules.
+    pub det: &'a Detector,
+    /// Detection options.
+    pub opts: &'a DetectOptions,
+    /// Limits for archives and compressed files.
+    pub limits: &'a Limits,
 }
 
 /// Files a worker of [`scan_files`] takes from the shared cursor at once (remote sources).
@@ -87,12 +163,12 @@ const STEP: usize = 4;
 pub fn scan_files(
     fs: &dyn Filesystem,
     files: &[Entry],
-    det: &Detector,
-    opts: &DetectOptions,
-    limits: &Limits,
+    scanner: Scanner<'_>,
     progress: &ProgressBar,
     remote: bool,
+    digests: &Digests,
 ) -> ContentResult {
+    let Scanner { det, opts, limits } = scanner;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::{Mutex, PoisonError};
     let mut order: Vec<&Entry> = files.iter().collect();
@@ -104,7 +180,7 @@ pub fn scan_files(
             .map_init(
                 || fs.reader(),
                 |reader, entry| {
-                    let one = scan_one(reader, entry, det, opts, limits);
+                    let one = scan_one(reader, entry, det, opts, limits, digests);
                     progress.inc(entry.size);
                     one
                 },
@@ -133,7 +209,7 @@ pub fn scan_files(
                         break;
                     }
                     for entry in batch.iter().take(STEP) {
-                        acc.add(scan_one(&reader, entry, det, opts, limits));
+                        acc.add(scan_one(&reader, entry, det, opts, limits, digests));
                         progress.inc(entry.size);
                     }
                 }
@@ -179,13 +255,13 @@ impl ContentResult {
 /// fetched yet.
 pub fn scan_during<W>(
     fs: &dyn Filesystem,
-    det: &Detector,
-    opts: &DetectOptions,
-    limits: &Limits,
+    scanner: Scanner<'_>,
     progress: &ProgressBar,
+    digests: &Digests,
     ready: &(dyn Fn(&Entry) -> bool + Sync),
     walk: impl FnOnce(&(dyn Fn(&[Entry]) + Sync)) -> W,
 ) -> (W, ContentResult, Vec<Entry>) {
+    let Scanner { det, opts, limits } = scanner;
     use std::sync::mpsc::{RecvTimeoutError, TryRecvError};
     use std::sync::{Mutex, PoisonError};
     /// How long an idle worker waits for new files before it looks at those set aside again.
@@ -203,7 +279,7 @@ pub fn scan_during<W>(
                 let reader = fs.reader();
                 let mut acc = ContentResult::default();
                 let mut scan = |entry: &Entry| {
-                    acc.add(scan_one(&reader, entry, det, opts, limits));
+                    acc.add(scan_one(&reader, entry, det, opts, limits, digests));
                     progress.inc(entry.size);
                 };
                 let sort = |batch: Vec<Entry>, scan: &mut dyn FnMut(&Entry)| {
@@ -321,6 +397,59 @@ mod tests {
             .collect()
     }
 
+    /// While it scans them, the content scan keeps the MD5 of the files the package check
+    /// verifies (a sensitive binary, a setuid file), and of no other.
+    #[test]
+    fn digests_are_kept_for_the_files_the_checks_verify() {
+        let fs = Opens::default();
+        let det = Detector::builtin().unwrap();
+        let mut files = files();
+        files.truncate(3);
+        files[0].path = b"/usr/bin/ls".to_vec();
+        files[1].path = b"/opt/tool".to_vec();
+        files[1].mode = 0o4755;
+        files[2].path = b"/usr/share/doc/ls".to_vec();
+        for f in &mut files {
+            f.size = 10;
+        }
+        let digests = Digests::default();
+        for remote in [false, true] {
+            scan_files(
+                &fs,
+                &files,
+                Scanner {
+                    det: &det,
+                    opts: &DetectOptions::default(),
+                    limits: &Limits::default(),
+                },
+                &ProgressBar::hidden(),
+                remote,
+                &digests,
+            );
+            let want: [u8; 16] = Md5::digest(b"plain text").into();
+            assert_eq!(digests.get(b"/usr/bin/ls"), Some(want));
+            assert_eq!(digests.get(b"/opt/tool"), Some(want));
+            assert_eq!(digests.get(b"/usr/share/doc/ls"), None);
+        }
+        // A file not read to its end (its size says more) has no digest.
+        let mut long = files[0].clone();
+        long.path = b"/usr/bin/ps".to_vec();
+        long.size = 11;
+        scan_files(
+            &fs,
+            &[long],
+            Scanner {
+                det: &det,
+                opts: &DetectOptions::default(),
+                limits: &Limits::default(),
+            },
+            &ProgressBar::hidden(),
+            false,
+            &digests,
+        );
+        assert_eq!(digests.get(b"/usr/bin/ps"), None);
+    }
+
     /// On a remote source the workers go through the volume together, in disk order: when
     /// the n-th file is opened, no file further than one batch per worker ahead of it in that
     /// order has been (a split of the list would start a second worker in the middle).
@@ -331,11 +460,14 @@ mod tests {
         let res = scan_files(
             &fs,
             &files(),
-            &det,
-            &DetectOptions::default(),
-            &Limits::default(),
+            Scanner {
+                det: &det,
+                opts: &DetectOptions::default(),
+                limits: &Limits::default(),
+            },
             &ProgressBar::hidden(),
             true,
+            &Digests::default(),
         );
         assert_eq!(res.files_scanned, 400);
         let opened = fs.0.lock().unwrap().clone();

@@ -26,6 +26,7 @@ pub struct FsLookup<'a> {
     files: &'a [Entry],
     dirs: RefCell<HashMap<Vec<u8>, Rc<Vec<Entry>>>>,
     verify_content: bool,
+    digests: Option<&'a super::content::Digests>,
 }
 
 fn meta(e: &Entry) -> Meta {
@@ -65,7 +66,14 @@ impl<'a> FsLookup<'a> {
             files,
             dirs: RefCell::new(HashMap::new()),
             verify_content: true,
+            digests: None,
         }
+    }
+
+    /// Lookups that answer [`FileLookup::md5`] from the digests the content scan computed.
+    pub fn with_digests(mut self, digests: &'a super::content::Digests) -> Self {
+        self.digests = Some(digests);
+        self
     }
 
     /// Lookups that refuse package content verification (`--quick`, see
@@ -215,6 +223,15 @@ impl FileLookup for FsLookup<'_> {
         self.verify_content
     }
 
+    /// The content scan's digest of the file `path` resolves to, when it read all of it.
+    fn md5(&self, path: &str) -> Option<[u8; 16]> {
+        let digests = self.digests?;
+        let e = self.resolve(path)?;
+        (e.kind == EntryKind::File)
+            .then(|| digests.get(&e.path))
+            .flatten()
+    }
+
     /// Each file's inode and data are hinted to the reader (the same file under two names
     /// once), until [`MAX_PREFETCH_BYTES`] of data.
     fn prefetch(&self, paths: &[String]) {
@@ -333,6 +350,20 @@ mod tests {
         r.hints.borrow_mut().clear();
         l.prefetch(&["/bin/big"].map(String::from));
         assert_eq!(*r.hints.borrow(), [b"/usr/bin/big".to_vec()]);
+    }
+
+    /// The content scan's digests are found by the file's real path, after links.
+    #[test]
+    fn md5_comes_from_the_content_scan_by_real_path() {
+        let digests = crate::scan::content::Digests::default();
+        let l = FsLookup::new(&Tree, &[]);
+        assert_eq!(l.md5("/bin/ls"), None, "no digests given");
+        let l = FsLookup::new(&Tree, &[]).with_digests(&digests);
+        assert_eq!(l.md5("/bin/ls"), None, "not scanned");
+        digests.insert(b"/usr/bin/ls", [7; 16]);
+        assert_eq!(l.md5("/bin/ls"), Some([7; 16]));
+        assert_eq!(l.md5("/etc/alt"), Some([7; 16]));
+        assert_eq!(l.md5("/usr/bin"), None);
     }
 
     #[test]

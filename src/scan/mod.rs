@@ -375,6 +375,12 @@ fn scan_volume(
         rayon::current_num_threads()
     };
     let ready = |e: &Entry| e.size == 0 || e.phys == 0 || v.source.ready(e.phys, e.size);
+    let digests = content::Digests::default();
+    let scanner = content::Scanner {
+        det,
+        opts: &opts.detect,
+        limits: &opts.archives,
+    };
     let (mut walked, early, later, allocated) = std::thread::scope(|s| {
         let planner = remote_full.then(|| {
             s.spawn(|| {
@@ -392,10 +398,9 @@ fn scan_volume(
             None if remote_full => {
                 let (w, done, later) = content::scan_during(
                     filesystem.as_ref(),
-                    det,
-                    &opts.detect,
-                    &opts.archives,
+                    scanner,
                     &bar,
+                    &digests,
                     &ready,
                     |found| walk::walk_within(filesystem.as_ref(), threads, &|_| true, found),
                 );
@@ -456,7 +461,8 @@ fn scan_volume(
     // files its walk saw but does not verify packaged files.
     let checks = || match filesystem.reader() {
         Ok(reader) => {
-            let mut lookup = lookup::FsLookup::new(reader.as_ref(), &walked.files);
+            let mut lookup =
+                lookup::FsLookup::new(reader.as_ref(), &walked.files).with_digests(&digests);
             if opts.quick {
                 lookup = lookup.without_content_verification();
             }
@@ -474,11 +480,10 @@ fn scan_volume(
         content::scan_files(
             filesystem.as_ref(),
             content_files,
-            det,
-            &opts.detect,
-            &opts.archives,
+            scanner,
             &bar,
             v.source.remote(),
+            &digests,
         )
     };
     let (checked, mut res) = if v.source.remote() && !remote_full {

@@ -193,6 +193,13 @@ fn usrmerge_alias(path: &str) -> Option<String> {
     }
 }
 
+/// Whether the content scan should keep the MD5 of the file it streams at `path` (a real path,
+/// with permission bits `mode`) for [`FileLookup::md5`]: a file this check verifies, by its
+/// name or as a setid file, so it need not read it again.
+pub(crate) fn md5_wanted(path: &str, mode: u32) -> bool {
+    mode & 0o6000 != 0 || sensitive(path) || usrmerge_alias(path).is_some_and(|a| sensitive(&a))
+}
+
 /// Whether a packaged path (from md5sums, absolute) is worth verifying.
 fn sensitive(path: &str) -> bool {
     let name = file_name(path);
@@ -471,8 +478,14 @@ fn modified(lookup: &dyn FileLookup, setid: &BTreeMap<String, Meta>) -> Vec<(Str
             });
         }
     }
+    // What the scanner has the digest of is not read: not hinted either.
     let hint: Vec<String> = todo
         .iter()
+        .filter(|t| {
+            std::iter::once(t.path.clone())
+                .chain(usrmerge_alias(&t.path))
+                .all(|p| lookup.md5(&p).is_none())
+        })
         .take(MAX_VERIFY_FILES)
         .flat_map(|t| std::iter::once(t.path.clone()).chain(usrmerge_alias(&t.path)))
         .collect();
@@ -563,10 +576,12 @@ mod tests {
         l
     }
 
-    /// A lookup that logs the hints and the reads made through it.
+    /// A lookup that logs the hints and the reads made through it, with the MD5s a scanner
+    /// computed.
     struct Logged<'a> {
         inner: &'a MemLookup,
         log: std::cell::RefCell<Vec<String>>,
+        md5s: BTreeMap<String, [u8; 16]>,
     }
 
     impl FileLookup for Logged<'_> {
@@ -588,6 +603,38 @@ mod tests {
                 self.log.borrow_mut().push(format!("hint {p}"));
             }
         }
+        fn md5(&self, path: &str) -> Option<[u8; 16]> {
+            self.md5s.get(path).copied()
+        }
+    }
+
+    /// A file whose MD5 the scanner computed while scanning it is neither read nor hinted
+    /// again, and is still judged by that digest.
+    #[test]
+    fn the_scanners_digests_spare_a_second_read() {
+        let vol = debian();
+        let l = Logged {
+            inner: &vol,
+            log: Default::default(),
+            md5s: BTreeMap::from([(
+                "/usr/bin/ps".to_string(),
+                Md5::digest(b"ps trojaned").into(),
+            )]),
+        };
+        let mut errors = Vec::new();
+        let got: Vec<(String, &str)> = check(&l, &mut errors)
+            .into_iter()
+            .map(|(p, h)| (p, h.rule))
+            .collect();
+        assert!(
+            got.contains(&("/usr/bin/ps".to_string(), "dpkg-modified-file")),
+            "{got:?}"
+        );
+        let log = l.log.into_inner();
+        assert!(!log.iter().any(|e| e.ends_with(" /usr/bin/ps")), "{log:#?}");
+        // The file without a digest is still hinted and read.
+        let pam = "/lib/x86_64-linux-gnu/security/pam_unix.so";
+        assert!(log.contains(&format!("hint {pam}")) && log.contains(&format!("read {pam}")));
     }
 
     /// On a remote volume one read waits a round trip: each set of files the check reads one
@@ -599,6 +646,7 @@ mod tests {
         let l = Logged {
             inner: &vol,
             log: Default::default(),
+            md5s: BTreeMap::new(),
         };
         let mut errors = Vec::new();
         assert_eq!(check(&l, &mut errors).len(), 1);
