@@ -1,8 +1,8 @@
 //! The gate every `GetSnapshotBlock` attempt passes: at most `concurrency` requests in flight,
 //! start times on a schedule spaced `1/rps` apart, never more than `rps` starts in any window
-//! of one second (the service's per-snapshot quota), and three priorities: urgent requests (a reader is waiting for the block)
-//! go before read-ahead ones (blocks named by a hint or ahead of a stream), which go before the
-//! background sweep of a full scan. A walk that reads one directory after another does not
+//! of one second (the service's per-snapshot quota), and three priorities: urgent requests (a
+//! reader is waiting for the block) go before read-ahead ones (blocks named by a hint or ahead
+//! of a stream), which go before the background sweep of a full scan. A walk that reads one directory after another does not
 //! queue behind the blocks fetched ahead of the content scan, and the sweep only fills the
 //! turns nobody else wants.
 
