@@ -13,7 +13,8 @@ use md5::{Digest, Md5};
 use rayon::prelude::*;
 use std::collections::HashMap;
 use std::io::Read;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, PoisonError};
 
 /// Most file digests kept for the volume checks.
 const MAX_DIGESTS: usize = 4096;
@@ -26,10 +27,7 @@ pub struct Digests(Mutex<HashMap<Vec<u8>, [u8; 16]>>);
 
 impl Digests {
     pub(crate) fn insert(&self, path: &[u8], digest: [u8; 16]) {
-        let mut m = self
-            .0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut m = self.0.lock().unwrap_or_else(PoisonError::into_inner);
         if m.len() < MAX_DIGESTS {
             m.insert(path.to_vec(), digest);
         }
@@ -39,7 +37,7 @@ impl Digests {
     pub fn get(&self, path: &[u8]) -> Option<[u8; 16]> {
         self.0
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .unwrap_or_else(PoisonError::into_inner)
             .get(path)
             .copied()
     }
@@ -169,8 +167,6 @@ pub fn scan_files(
     digests: &Digests,
 ) -> ContentResult {
     let Scanner { det, opts, limits } = scanner;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::sync::{Mutex, PoisonError};
     let mut order: Vec<&Entry> = files.iter().collect();
     order.sort_by_key(|e| e.phys);
     if !remote {
@@ -261,9 +257,8 @@ pub fn scan_during<W>(
     ready: &(dyn Fn(&Entry) -> bool + Sync),
     walk: impl FnOnce(&(dyn Fn(&[Entry]) + Sync)) -> W,
 ) -> (W, ContentResult, Vec<Entry>) {
-    let Scanner { det, opts, limits } = scanner;
     use std::sync::mpsc::{RecvTimeoutError, TryRecvError};
-    use std::sync::{Mutex, PoisonError};
+    let Scanner { det, opts, limits } = scanner;
     /// How long an idle worker waits for new files before it looks at those set aside again.
     const IDLE: std::time::Duration = std::time::Duration::from_millis(2);
     let (tx, rx) = std::sync::mpsc::channel::<Vec<Entry>>();
@@ -360,8 +355,7 @@ pub fn scan_during<W>(
 mod tests {
     use super::*;
     use crate::fs::{EntryKind, FsError, FsReader};
-    use std::io::Read;
-    use std::sync::{Arc, Mutex};
+    use std::sync::Arc;
 
     /// A filesystem that logs the files opened, in the order the workers open them.
     #[derive(Clone, Default)]
@@ -397,35 +391,31 @@ mod tests {
             .collect()
     }
 
+    /// `scan_files` with the built-in catalog and default options.
+    fn scan(fs: &Opens, files: &[Entry], remote: bool, digests: &Digests) -> ContentResult {
+        let det = Detector::builtin().unwrap();
+        let scanner = Scanner {
+            det: &det,
+            opts: &DetectOptions::default(),
+            limits: &Limits::default(),
+        };
+        scan_files(fs, files, scanner, &ProgressBar::hidden(), remote, digests)
+    }
+
     /// While it scans them, the content scan keeps the MD5 of the files the package check
     /// verifies (a sensitive binary, a setuid file), and of no other.
     #[test]
     fn digests_are_kept_for_the_files_the_checks_verify() {
         let fs = Opens::default();
-        let det = Detector::builtin().unwrap();
         let mut files = files();
         files.truncate(3);
         files[0].path = b"/usr/bin/ls".to_vec();
         files[1].path = b"/opt/tool".to_vec();
         files[1].mode = 0o4755;
         files[2].path = b"/usr/share/doc/ls".to_vec();
-        for f in &mut files {
-            f.size = 10;
-        }
         let digests = Digests::default();
         for remote in [false, true] {
-            scan_files(
-                &fs,
-                &files,
-                Scanner {
-                    det: &det,
-                    opts: &DetectOptions::default(),
-                    limits: &Limits::default(),
-                },
-                &ProgressBar::hidden(),
-                remote,
-                &digests,
-            );
+            scan(&fs, &files, remote, &digests);
             let want: [u8; 16] = Md5::digest(b"plain text").into();
             assert_eq!(digests.get(b"/usr/bin/ls"), Some(want));
             assert_eq!(digests.get(b"/opt/tool"), Some(want));
@@ -435,18 +425,7 @@ mod tests {
         let mut long = files[0].clone();
         long.path = b"/usr/bin/ps".to_vec();
         long.size = 11;
-        scan_files(
-            &fs,
-            &[long],
-            Scanner {
-                det: &det,
-                opts: &DetectOptions::default(),
-                limits: &Limits::default(),
-            },
-            &ProgressBar::hidden(),
-            false,
-            &digests,
-        );
+        scan(&fs, &[long], false, &digests);
         assert_eq!(digests.get(b"/usr/bin/ps"), None);
     }
 
@@ -456,19 +435,7 @@ mod tests {
     #[test]
     fn remote_files_are_opened_together_in_disk_order() {
         let fs = Opens::default();
-        let det = Detector::builtin().unwrap();
-        let res = scan_files(
-            &fs,
-            &files(),
-            Scanner {
-                det: &det,
-                opts: &DetectOptions::default(),
-                limits: &Limits::default(),
-            },
-            &ProgressBar::hidden(),
-            true,
-            &Digests::default(),
-        );
+        let res = scan(&fs, &files(), true, &Digests::default());
         assert_eq!(res.files_scanned, 400);
         let opened = fs.0.lock().unwrap().clone();
         assert_eq!(opened.len(), 400);

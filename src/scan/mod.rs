@@ -455,7 +455,8 @@ fn scan_volume(
     }
     // The checks that need several files of the volume (sshd includes, sudoers.d, the package
     // database, setuid files) run alongside the content scan, through their own reader: they
-    // are mostly one thread's work (reading and hashing packaged binaries), which the content
+    // are mostly one thread's work (reading the package database, hashing the packaged
+    // binaries whose MD5 the content scan has not computed yet: `digests`), which the content
     // scan's other workers overlap. On a remote source without a sweep (--quick) they run
     // first (see `Source::remote`). They see every walked file; --quick judges the setuid
     // files its walk saw but does not verify packaged files.

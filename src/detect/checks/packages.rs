@@ -584,6 +584,16 @@ mod tests {
         md5s: BTreeMap<String, [u8; 16]>,
     }
 
+    impl<'a> Logged<'a> {
+        fn new(inner: &'a MemLookup, md5s: BTreeMap<String, [u8; 16]>) -> Self {
+            Logged {
+                inner,
+                log: Default::default(),
+                md5s,
+            }
+        }
+    }
+
     impl FileLookup for Logged<'_> {
         fn read(&self, path: &str, max: usize) -> Option<Vec<u8>> {
             self.log.borrow_mut().push(format!("read {path}"));
@@ -613,14 +623,11 @@ mod tests {
     #[test]
     fn the_scanners_digests_spare_a_second_read() {
         let vol = debian();
-        let l = Logged {
-            inner: &vol,
-            log: Default::default(),
-            md5s: BTreeMap::from([(
-                "/usr/bin/ps".to_string(),
-                Md5::digest(b"ps trojaned").into(),
-            )]),
-        };
+        let scanned = BTreeMap::from([(
+            "/usr/bin/ps".to_string(),
+            Md5::digest(b"ps trojaned").into(),
+        )]);
+        let l = Logged::new(&vol, scanned);
         let mut errors = Vec::new();
         let got: Vec<(String, &str)> = check(&l, &mut errors)
             .into_iter()
@@ -643,11 +650,7 @@ mod tests {
     #[test]
     fn the_files_read_in_turn_are_hinted_first() {
         let vol = debian();
-        let l = Logged {
-            inner: &vol,
-            log: Default::default(),
-            md5s: BTreeMap::new(),
-        };
+        let l = Logged::new(&vol, BTreeMap::new());
         let mut errors = Vec::new();
         assert_eq!(check(&l, &mut errors).len(), 1);
         let log = l.log.into_inner();

@@ -67,40 +67,56 @@ impl BlockCache {
     /// The block, marking it recently used, and whether it was pinned until now (a read
     /// releases the pin).
     pub(crate) fn get(&mut self, index: u64) -> Option<(Block, bool)> {
-        self.tick += 1;
-        let tick = self.tick;
-        let (block, stamp) = self.map.get_mut(&index)?;
-        let was_pinned = *stamp == PINNED;
-        if was_pinned {
-            self.pinned -= 1;
-        } else {
-            self.order.remove(stamp);
-            if *stamp < USED {
-                self.demoted -= 1;
-            }
-        }
-        *stamp = tick;
-        self.order.insert(tick, index);
-        Some((block.clone(), was_pinned))
+        let (block, stamp) = self.map.get(&index)?;
+        let (block, was_pinned) = (block.clone(), *stamp == PINNED);
+        self.restamp(index, self.tick + 1);
+        Some((block, was_pinned))
     }
 
     /// Mark the block recently used without reading it (a hint named it: it will be read
     /// soon). A pinned block stays pinned; `false` if the block is not held.
     pub(crate) fn touch(&mut self, index: u64) -> bool {
-        self.tick += 1;
-        let tick = self.tick;
+        match self.map.get(&index) {
+            None => false,
+            Some((_, PINNED)) => true,
+            Some(_) => {
+                self.restamp(index, self.tick + 1);
+                true
+            }
+        }
+    }
+
+    /// Give held block `index` the stamp `to` (a use at the next tick, [`PINNED`], or a
+    /// demoted stamp), keeping the counts and the eviction order right.
+    fn restamp(&mut self, index: u64, to: u64) {
         let Some((_, stamp)) = self.map.get_mut(&index) else {
-            return false;
+            return;
         };
-        if *stamp != PINNED {
-            self.order.remove(stamp);
-            if *stamp < USED {
+        let from = std::mem::replace(stamp, to);
+        self.forget(from);
+        match to {
+            PINNED => self.pinned += 1,
+            t if t < USED => {
+                self.demoted += 1;
+                self.order.insert(t, index);
+            }
+            t => {
+                self.tick = t;
+                self.order.insert(t, index);
+            }
+        }
+    }
+
+    /// Take a stamp a block no longer has out of the counts and the eviction order.
+    fn forget(&mut self, stamp: u64) {
+        if stamp == PINNED {
+            self.pinned -= 1;
+        } else {
+            self.order.remove(&stamp);
+            if stamp < USED {
                 self.demoted -= 1;
             }
-            *stamp = tick;
-            self.order.insert(tick, index);
         }
-        true
     }
 
     /// Whether the block is held (without touching its recency).
@@ -161,19 +177,8 @@ impl BlockCache {
             let pin = kept < most && keep(i);
             kept += usize::from(pin);
             match (stamp == PINNED, pin) {
-                (true, false) => {
-                    let _ = self.get(i);
-                }
-                (false, true) => {
-                    self.order.remove(&stamp);
-                    if stamp < USED {
-                        self.demoted -= 1;
-                    }
-                    if let Some((_, s)) = self.map.get_mut(&i) {
-                        *s = PINNED;
-                    }
-                    self.pinned += 1;
-                }
+                (true, false) => self.restamp(i, self.tick + 1),
+                (false, true) => self.restamp(i, PINNED),
                 _ => {}
             }
         }
@@ -186,14 +191,7 @@ impl BlockCache {
         }
         self.tick += 1;
         if let Some((_, old)) = self.map.insert(index, (block, self.tick)) {
-            if old == PINNED {
-                self.pinned -= 1;
-            } else {
-                self.order.remove(&old);
-                if old < USED {
-                    self.demoted -= 1;
-                }
-            }
+            self.forget(old);
         }
         self.order.insert(self.tick, index);
         while self.map.len() > self.capacity {
@@ -225,24 +223,15 @@ impl BlockCache {
     /// latest is dropped at once. Demoting a demoted block again makes it the latest. A later
     /// `get` restores it.
     pub(crate) fn demote(&mut self, index: u64) {
-        let Some((_, stamp)) = self.map.get_mut(&index) else {
+        if !self.map.contains_key(&index) {
             return;
-        };
+        }
         // One stamp per demotion: 2^62 of them outlast any scan.
         let Some(low) = self.low.checked_sub(1) else {
             return;
         };
-        if *stamp == PINNED {
-            self.pinned -= 1;
-        } else {
-            self.order.remove(stamp);
-        }
-        if *stamp >= USED {
-            self.demoted += 1;
-        }
         self.low = low;
-        *stamp = low;
-        self.order.insert(low, index);
+        self.restamp(index, low);
         // Over the quarter: drop the latest demoted (this one, for a forward reader).
         while self.demoted > (self.capacity / 4).max(1) {
             if !self.evict_first() {
