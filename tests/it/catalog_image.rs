@@ -3,9 +3,7 @@
 //! credential-file rule, a key nested in a zip inside a tar.gz, and a key in a deleted file that
 //! only `--unallocated` finds. The image is built by `mke2fs -d`, the deletion by `debugfs`.
 
-mod common;
-
-use common::{rule_paths, scan_json_unchecked, sh};
+use crate::common::{rule_paths, scan_json_unchecked, sh};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;

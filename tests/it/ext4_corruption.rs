@@ -2,9 +2,7 @@
 //! inode or in a directory block makes that entry (or directory) an error naming it, the scan
 //! incomplete (exit 3), and every other file is still scanned.
 
-mod common;
-
-use common::{rule_paths, scan_json, sh};
+use crate::common::{rule_paths, scan_json, sh};
 use serde_json::Value;
 use std::path::Path;
 

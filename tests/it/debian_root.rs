@@ -7,9 +7,7 @@
 //! The tree is built once into `$CARGO_TARGET_TMPDIR/debian-root` (or taken from
 //! `AMISCAN_DEBIAN_ROOT`); `.ci/run` installs debootstrap. A failed debootstrap fails the test.
 
-mod common;
-
-use common::{bash, nonzero_blocks, run, scan_json_unchecked, scan_recorded};
+use crate::common::{bash, nonzero_blocks, run, scan_json_unchecked, scan_recorded};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

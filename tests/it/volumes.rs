@@ -2,9 +2,7 @@
 //! `pvcreate`/`vgcreate`/`lvcreate` (activation disabled, on a loop device), `mkfs.vfat` + `mcopy`,
 //! `mke2fs -O inline_data` (a feature ext4-view refuses).
 
-mod common;
-
-use common::{scan_json, sh, testdata, volume, workdir};
+use crate::common::{scan_json, sh, testdata, volume, workdir};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 

@@ -9,8 +9,6 @@
 //!   and then only SARIF).
 //! - A baseline suppresses exactly the findings it lists.
 
-mod common;
-
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -22,7 +20,7 @@ const ACCOUNT: &str = "123456789012";
 const REGION: &str = "eu-west-1";
 
 fn images() -> &'static Path {
-    common::built_images("reportimages")
+    crate::common::built_images("reportimages")
 }
 
 fn image(name: &str) -> PathBuf {

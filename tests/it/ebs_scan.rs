@@ -4,17 +4,13 @@
 //! server injects faults, with no block fetched twice and no unlisted block requested.
 #![cfg(feature = "aws")]
 
-mod ebs_support;
-
-mod common;
-
 use amiscan::aws::scan::{EbsTarget, scan_ebs_target};
 use amiscan::detect::Detector;
 use amiscan::scan::{ScanOptions, scan_image};
 use aws_test_server::{
     AmiSpec, FaultKind, Faults, MappingSpec, ServerConfig, SnapshotSpec, TestServer,
 };
-use common::run;
+use crate::common::run;
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -147,12 +143,12 @@ fn local_findings() -> BTreeSet<Key> {
 #[test]
 fn an_ami_with_two_volumes_gives_the_local_findings_fetching_each_block_once() {
     let server = server(Faults::default());
-    let session = ebs_support::session(&server);
+    let session = crate::ebs_support::session(&server);
     let det = Detector::builtin().unwrap();
     let r = scan_ebs_target(
         &session,
         &EbsTarget::Ami(AMI.into()),
-        &ebs_support::fast_opts(),
+        &crate::ebs_support::fast_opts(),
         &det,
         &ScanOptions::default(),
     )
@@ -193,11 +189,11 @@ fn every_fault_kind_on_15_percent_of_requests_leaves_the_findings_unchanged() {
             stall_for: std::time::Duration::from_secs(2),
             ..Default::default()
         });
-        let session = ebs_support::session(&server);
+        let session = crate::ebs_support::session(&server);
         let r = scan_ebs_target(
             &session,
             &EbsTarget::Ami(AMI.into()),
-            &ebs_support::fast_opts(),
+            &crate::ebs_support::fast_opts(),
             &det,
             &ScanOptions::default(),
         )

@@ -3,9 +3,7 @@
 //! `mke2fs -d`, `debugfs -w -R "rm ..."` (unlinks and frees blocks without zeroing them),
 //! `mkfs.xfs` (through `testdata/mkfs-xfs-tree.py`) and `xfs_db`.
 
-mod common;
-
-use common::{bash, rule_paths, run, scan_json, testdata, workdir};
+use crate::common::{bash, rule_paths, run, scan_json, testdata, workdir};
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};

@@ -8,9 +8,7 @@
 //! 512 KiB blocks (what an EBS snapshot of it lists and what a quick scan through EBS would
 //! fetch); the full scan finds both kinds and reads nearly every block.
 
-mod common;
-
-use common::{bash, nonzero_blocks, run, scan_json, scan_recorded, testdata, workdir};
+use crate::common::{bash, nonzero_blocks, run, scan_json, scan_recorded, testdata, workdir};
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 

@@ -6,8 +6,6 @@
 //! the unowned setuid file, nothing for the packaged setuid file or the edited configuration file.
 //! `.ci/run` installs rpm, sqlite3 and db5.3-util.
 
-mod common;
-
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -20,7 +18,7 @@ fn images() -> &'static Path {
     DIR.get_or_init(|| {
         let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("rpm-trees");
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/build-rpm-tree.sh");
-        common::run(Command::new("bash").arg(script).arg(&dir));
+        crate::common::run(Command::new("bash").arg(script).arg(&dir));
         dir
     })
 }
@@ -30,7 +28,7 @@ fn scan(img: &Path) -> Value {
 }
 
 fn scan_with(img: &Path, extra: &[&str]) -> Value {
-    common::scan_json_unchecked(img, extra).1
+    crate::common::scan_json_unchecked(img, extra).1
 }
 
 /// `(rule, path)` of the package-check findings.
@@ -133,7 +131,7 @@ fn berkeley_db_rpm_database_gives_the_same_findings() {
 fn a_corrupt_rpm_database_makes_the_scan_incomplete() {
     let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
     let tree = dir.path().join("tree");
-    common::run(
+    crate::common::run(
         Command::new("cp")
             .arg("-a")
             .arg(images().join("bdb-tree"))
@@ -148,7 +146,7 @@ fn a_corrupt_rpm_database_makes_the_scan_incomplete() {
     }
     std::fs::write(&db, bytes).unwrap();
     let img = dir.path().join("fs.img");
-    common::run(
+    crate::common::run(
         Command::new("mke2fs")
             .args(["-q", "-t", "ext4", "-d"])
             .arg(&tree)

@@ -4,8 +4,6 @@
 //! (one instance of each class).
 #![cfg(feature = "aws")]
 
-mod common;
-
 use aws_test_server::{
     AllowedImagesSpec, AmiSpec, EbsErrorSpec, ImageSpec, InstanceSpec, MappingSpec, ServerConfig,
     SnapshotSpec, TestServer,
@@ -23,7 +21,7 @@ fn images() -> &'static PathBuf {
     I.get_or_init(|| {
         let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("fleet-images");
         let _ = std::fs::remove_dir_all(&dir);
-        common::build_images(&dir);
+        crate::common::build_images(&dir);
         dir
     })
 }

@@ -9,9 +9,7 @@
 //! The image build needs e2fsprogs, gdisk and fdisk (util-linux) but no root: a failing build
 //! fails every test with the script's stderr, it never skips.
 
-mod common;
-
-use common::testdata;
+use crate::common::testdata;
 use serde_json::Value;
 use std::collections::{BTreeMap, HashSet};
 use std::ffi::OsStr;
@@ -48,7 +46,7 @@ const PAST_END_WORDS: &[&str] = &[
 
 /// Directory holding the built images, `staging/` and `layout.txt`.
 fn images() -> &'static Path {
-    common::built_images("testimages")
+    crate::common::built_images("testimages")
 }
 
 fn image(name: &str) -> PathBuf {

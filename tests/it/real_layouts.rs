@@ -3,9 +3,7 @@
 //! layout (BIOS boot, EFI system partition, XFS /boot, LVM root), and an XFS with a dirty log.
 //! Each must give the same findings as the tree it was built from (`testdata/expected/leaky-bare.txt`).
 
-mod common;
-
-use common::{build_images, dirty_xfs_log, run, scan_json, testdata, volume};
+use crate::common::{build_images, dirty_xfs_log, run, scan_json, testdata, volume};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -1,0 +1,24 @@
+//! amiscan's integration tests, as one test binary (one link of the AWS SDK): a module per area.
+//! Most build disk images with the real tools (mkfs, loop mounts, sgdisk, LVM, rpmbuild) and run
+//! the real `amiscan` binary on them; the EBS modules drive a loopback AWS server with the real SDK.
+
+mod common;
+#[cfg(feature = "aws")]
+mod ebs_support;
+
+mod archives_and_modes;
+mod catalog_image;
+mod debian_root;
+mod ebs_ami;
+mod ebs_scan;
+mod ebs_source;
+mod ext4_corruption;
+mod ext4_oracle;
+mod fleet_workflows;
+mod local_images;
+mod quick_scope;
+mod real_layouts;
+mod reports;
+mod rpm_database;
+mod volumes;
+mod xfs_oracle;
