@@ -19,10 +19,10 @@
 //! Image: `AMISCAN_BENCH_IMAGE` (any raw disk image: GPT/MBR/bare ext4/XFS). Without it, an ext4
 //! image is made with `mke2fs -d` from `AMISCAN_BENCH_TREE`, or else from a generated tree (a few
 //! thousand small text files, some binaries). A Debian root image was made with
-//! `debootstrap bookworm /work/bench/debian` and
-//! `mke2fs -q -t ext4 -d /work/bench/debian -F /work/bench/deb.img 1500M`.
+//! `debootstrap bookworm target/bench/debian` and
+//! `mke2fs -q -t ext4 -d target/bench/debian -F target/bench/deb.img 1500M`.
 //!
-//! Run: `AMISCAN_BENCH_IMAGE=/work/bench/deb.img cargo bench --bench ebs_scan`. Knobs:
+//! Run: `AMISCAN_BENCH_IMAGE=target/bench/deb.img cargo bench --bench ebs_scan`. Knobs:
 //! `AMISCAN_BENCH_LATENCY_MS` (20), `AMISCAN_BENCH_CONCURRENCY` (64, the CLI default),
 //! `AMISCAN_BENCH_MODES` (`full,quick`), `AMISCAN_BENCH_CACHE_MB` (the CLI's `--cache-mb`).
 
