@@ -10,6 +10,7 @@
 pub mod aws;
 pub mod detect;
 pub mod fs;
+pub mod model;
 pub mod report;
 pub mod scan;
 pub mod source;

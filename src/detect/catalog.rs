@@ -7,7 +7,7 @@
 
 use super::engine::{BACK, FWD, is_text};
 use super::verify::Validator;
-use crate::report::Severity;
+use crate::model::Severity;
 use regex::bytes::Regex;
 use serde::Deserialize;
 use std::collections::HashSet;

@@ -13,7 +13,7 @@
 
 use super::checks::volume;
 use super::{DetectOptions, Detector};
-use crate::report::{Finding, ScanError};
+use crate::model::{Finding, ScanError};
 use std::collections::BTreeMap;
 
 /// Type of a filesystem entry, as a volume check needs it.

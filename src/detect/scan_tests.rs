@@ -3,6 +3,7 @@
 
 use super::engine::CHUNK;
 use super::*;
+use crate::model::Severity;
 
 const RSA: &str = include_str!("testdata/rsa_pkcs1.pem");
 const EC: &str = include_str!("testdata/ec.pem");

@@ -1,7 +1,10 @@
-//! The report's data model: findings, per-volume coverage and per-target results.
+//! The shared types on the ground floor: severity, finding, rule info, scan errors, per-volume
+//! coverage and per-target results, and the exit codes the outcome maps to.
 //!
-//! These types are what every writer (text, JSON, later SARIF) serialises. Field names are part of
-//! the public JSON contract (`version` 1) and must not change without bumping the version.
+//! Detection makes these, the scanner fills them in, every writer in [`crate::report`] (text,
+//! JSON, SARIF, ASFF, baseline) serialises them; this module imports nothing of the crate. Field
+//! names are part of the public JSON contract (`version` 1) and must not change without bumping
+//! the version.
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -73,6 +76,30 @@ impl std::str::FromStr for Severity {
             )),
         }
     }
+}
+
+/// Whether a rule is a content signature or a code check.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum RuleKind {
+    /// A catalog entry matched against file content.
+    Signature,
+    /// A path-based check implemented in code.
+    Check,
+}
+
+/// What `amiscan rules` shows about a rule.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RuleInfo {
+    /// Stable rule id (a contract with reports and suppression lists).
+    pub id: String,
+    /// Human title.
+    pub title: String,
+    /// Default severity (a finding may be raised or lowered from it).
+    pub severity: Severity,
+    /// Signature or check.
+    pub kind: RuleKind,
+    /// What to do about a finding.
+    pub remediation: String,
 }
 
 /// One thing found in an image.
