@@ -16,6 +16,8 @@ pub mod lookup;
 mod sshkey;
 mod stream;
 mod verify;
+mod volume_scan;
+mod window;
 mod wire;
 
 #[cfg(test)]
@@ -24,7 +26,8 @@ mod scan_tests;
 pub use catalog::CatalogError;
 pub use catalog_check::check_catalog;
 pub use checks::rpmdb::rpmdb_for_fuzzing;
-pub use lookup::{FileLookup, MemLookup, Meta, MetaKind, VolumeFindings};
+pub use lookup::{FileLookup, MemLookup, Meta, MetaKind};
+pub use volume_scan::VolumeFindings;
 
 use crate::model::Finding;
 pub use crate::model::{RuleInfo, RuleKind};

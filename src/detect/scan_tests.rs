@@ -1,7 +1,7 @@
 //! End-to-end tests of [`Detector`]: real key files, suppression between rules, streaming
 //! across chunk boundaries, and the guarantee that no secret ever reaches evidence.
 
-use super::engine::CHUNK;
+use super::window::CHUNK;
 use super::*;
 use crate::model::Severity;
 
