@@ -11,9 +11,8 @@ use amiscan::report::fleet;
 use anyhow::Context;
 use std::io::Write;
 
-/// Interrupted before the end.
 #[cfg(feature = "aws")]
-const EXIT_INTERRUPTED: u8 = 130;
+use amiscan::model::Exit;
 
 #[cfg(not(feature = "aws"))]
 fn no_aws<T>() -> anyhow::Result<T> {
@@ -87,14 +86,15 @@ pub fn sweep(args: &SweepArgs, det: &Detector) -> anyhow::Result<u8> {
         SweepFormat::Text => fleet::write_sweep_summary_text(&summary, args.fail_on, &mut out)?,
     }
     Ok(if summary.with_findings > 0 {
-        1
+        Exit::Findings
     } else if summary.interrupted {
-        EXIT_INTERRUPTED
+        Exit::Interrupted
     } else if summary.incomplete + summary.failed > 0 || !summary.region_errors.is_empty() {
-        3
+        Exit::Incomplete
     } else {
-        0
-    })
+        Exit::Clean
+    }
+    .code())
 }
 
 /// `amiscan audit`.
@@ -121,12 +121,13 @@ pub fn audit(args: &AuditArgs, det: &Detector) -> anyhow::Result<u8> {
     });
     let errors = regions.iter().any(|r| !r.errors.is_empty());
     Ok(if bad {
-        1
+        Exit::Findings
     } else if errors {
-        3
+        Exit::Incomplete
     } else {
-        0
-    })
+        Exit::Clean
+    }
+    .code())
 }
 
 /// `amiscan publish`.
@@ -167,12 +168,16 @@ pub fn publish(args: &PublishArgs, det: &Detector) -> anyhow::Result<u8> {
                 args.ami,
                 accounts.join(",")
             )?;
-            0
+            Exit::Clean.code()
         }
         Decision::Refused { reason, findings } => {
             writeln!(out, "NOT published {}: {reason}", args.ami)?;
             eprintln!("amiscan: {} not published: {reason}", args.ami);
-            if findings { 1 } else { 3 }
+            if findings {
+                Exit::Findings.code()
+            } else {
+                Exit::Incomplete.code()
+            }
         }
     })
 }

@@ -308,6 +308,32 @@ impl TargetReport {
     }
 }
 
+/// The process exit codes, the one table every command maps its outcome to (the binary's
+/// `main`, the fleet commands, the second-signal shutdown of an interrupted sweep).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Exit {
+    /// Scanned completely, nothing at or above `--fail-on`.
+    Clean = 0,
+    /// Findings at or above `--fail-on` (for `audit`: a public image with findings, or an
+    /// instance of an unverified public image; for `publish`: refused for findings).
+    Findings = 1,
+    /// Usage error, or a target that cannot be opened, or a command that could not start.
+    Usage = 2,
+    /// Nothing at or above `--fail-on`, but the scan was incomplete (or an image or region
+    /// failed, or `publish` refused for another reason).
+    Incomplete = 3,
+    /// Interrupted before the end (SIGINT / SIGTERM).
+    Interrupted = 130,
+}
+
+impl Exit {
+    /// The status the process exits with.
+    pub const fn code(self) -> u8 {
+        self as u8
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
