@@ -25,7 +25,6 @@ mod scan_tests;
 
 pub use catalog::CatalogError;
 pub use catalog_check::check_catalog;
-pub use checks::rpmdb::rpmdb_for_fuzzing;
 pub use lookup::{FileLookup, MemLookup, Meta, MetaKind};
 pub use volume_scan::VolumeFindings;
 
