@@ -2,7 +2,8 @@
 //! library, the binary and the loopback AWS server from their crate roots, builds the import graph
 //! at file granularity (module_cycles/graph.rs says what counts as an edge) and fails naming each
 //! cycle. Also fails when a `.rs` file under the source trees is reached by no crate root, so a
-//! file cannot escape the check by not being found.
+//! file cannot escape the check by not being found, and when a layer imports one above it
+//! ([`LAYER_RULES`]: the model imports nothing, report never detect, pkgdb never detect).
 
 mod graph;
 mod lex;
@@ -87,6 +88,58 @@ fn no_module_imports_one_that_imports_it_back() {
         "{} module cycle(s):\n{}",
         found.len(),
         found.join("\n")
+    );
+}
+
+/// The layers the design names (DESIGN.md, layout): what a layer's files may not import.
+const LAYER_RULES: &[(&str, &[&str])] = &[
+    // The ground floor imports nothing of the crate.
+    ("src/model.rs", &["src/"]),
+    // Package databases: bytes in, records out.
+    (
+        "src/pkgdb/",
+        &[
+            "src/detect/",
+            "src/scan/",
+            "src/report/",
+            "src/fs/",
+            "src/aws/",
+        ],
+    ),
+    // Writers only: they see the model, never detection or scanning.
+    (
+        "src/report/",
+        &[
+            "src/detect/",
+            "src/scan/",
+            "src/fs/",
+            "src/volume/",
+            "src/source/",
+        ],
+    ),
+    // Readers below detection.
+    ("src/fs/", &["src/detect/", "src/scan/", "src/report/"]),
+    ("src/volume/", &["src/detect/", "src/scan/", "src/report/"]),
+];
+
+#[test]
+fn layers_import_only_downwards() {
+    let base = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let g = build(&crates(), &|p| std::fs::read_to_string(base.join(p)).ok());
+    let mut bad = Vec::new();
+    for &(a, b) in &g.edges {
+        let (from, to) = (g.files[a].to_string_lossy(), g.files[b].to_string_lossy());
+        for (layer, forbidden) in LAYER_RULES {
+            let inside = |p: &str| p.starts_with(layer);
+            if inside(&from) && !inside(&to) && forbidden.iter().any(|f| to.starts_with(f)) {
+                bad.push(format!("{from} imports {to}"));
+            }
+        }
+    }
+    assert!(
+        bad.is_empty(),
+        "imports against the layering:\n{}",
+        bad.join("\n")
     );
 }
 
