@@ -1,17 +1,18 @@
 //! The fleet subcommands (`sweep`, `audit`, `publish`, `scan --copy`): options from the command
-//! line, the library call, output and exit code.
+//! line, the library call, the writer ([`amiscan::report::fleet`]) and the exit code.
 
 use crate::cli::{AuditArgs, FleetAwsArgs, PublishArgs, SweepArgs};
 #[cfg(feature = "aws")]
 use crate::cli::{Format, SweepFormat};
 use amiscan::detect::Detector;
 #[cfg(feature = "aws")]
+use amiscan::report::fleet;
+#[cfg(feature = "aws")]
 use anyhow::Context;
 use std::io::Write;
 
-/// Interrupted before the end.
 #[cfg(feature = "aws")]
-const EXIT_INTERRUPTED: u8 = 130;
+use amiscan::model::Exit;
 
 #[cfg(not(feature = "aws"))]
 fn no_aws<T>() -> anyhow::Result<T> {
@@ -52,7 +53,7 @@ fn state_path(p: Option<&std::path::Path>) -> anyhow::Result<std::path::PathBuf>
 /// `amiscan sweep`.
 #[cfg(feature = "aws")]
 pub fn sweep(args: &SweepArgs, det: &Detector) -> anyhow::Result<u8> {
-    use amiscan::aws::sweep::{ImageOutcome, ImageStatus, SweepOptions};
+    use amiscan::aws::sweep::{ImageOutcome, SweepOptions};
     let stop = amiscan::aws::copy::install_interrupt_handler()?;
     let opts = SweepOptions {
         regions: args.regions.clone(),
@@ -72,38 +73,8 @@ pub fn sweep(args: &SweepArgs, det: &Detector) -> anyhow::Result<u8> {
     let mut on_image = move |o: &ImageOutcome| {
         let mut out = std::io::stdout().lock();
         let _ = match format {
-            SweepFormat::Jsonl => {
-                let mut v = serde_json::to_value(o).unwrap_or_default();
-                if let Some(m) = v.as_object_mut() {
-                    m.insert("type".into(), "image".into());
-                }
-                writeln!(out, "{v}")
-            }
-            SweepFormat::Text => {
-                let status = match o.status {
-                    ImageStatus::Clean => "clean".to_string(),
-                    ImageStatus::Findings => format!(
-                        "FINDINGS {} at or above {fail_on} (most severe {})",
-                        o.at_or_above_fail_on,
-                        o.max_severity.map(|s| s.as_str()).unwrap_or("-")
-                    ),
-                    ImageStatus::Incomplete => "INCOMPLETE".into(),
-                    ImageStatus::Failed => "FAILED".into(),
-                };
-                writeln!(
-                    out,
-                    "{:<14} {:<22} {}{}{}{}",
-                    o.region,
-                    o.image_id,
-                    if o.public { "PUBLIC " } else { "" },
-                    status,
-                    if o.cached { " (cached)" } else { "" },
-                    o.error
-                        .as_deref()
-                        .map(|e| format!(": {e}"))
-                        .unwrap_or_default()
-                )
-            }
+            SweepFormat::Jsonl => fleet::write_sweep_image_jsonl(o, &mut out),
+            SweepFormat::Text => fleet::write_sweep_image_text(o, fail_on, &mut out),
         };
         let _ = out.flush();
     };
@@ -111,53 +82,19 @@ pub fn sweep(args: &SweepArgs, det: &Detector) -> anyhow::Result<u8> {
         amiscan::aws::sweep::sweep(&aws_options(&args.aws), &opts, det, &stop, &mut on_image)?;
     let mut out = std::io::stdout().lock();
     match args.format {
-        SweepFormat::Jsonl => {
-            let mut v = serde_json::to_value(&summary)?;
-            if let Some(m) = v.as_object_mut() {
-                m.insert("type".into(), "summary".into());
-            }
-            writeln!(out, "{v}")?;
-        }
-        SweepFormat::Text => {
-            writeln!(
-                out,
-                "\n{} image(s) in {} region(s): {} scanned, {} from the state file; {} clean, {} with findings at or above {}, {} incomplete, {} failed{}",
-                summary.images,
-                summary.regions.len(),
-                summary.scanned,
-                summary.cached,
-                summary.clean,
-                summary.with_findings,
-                args.fail_on,
-                summary.incomplete,
-                summary.failed,
-                if summary.interrupted {
-                    format!("; interrupted, {} not reached", summary.not_reached)
-                } else {
-                    String::new()
-                }
-            )?;
-            if summary.public_with_findings > 0 {
-                writeln!(
-                    out,
-                    "WORST: {} PUBLIC image(s) with findings at or above {}: make them private now",
-                    summary.public_with_findings, args.fail_on
-                )?;
-            }
-            for e in &summary.region_errors {
-                writeln!(out, "region not swept: {e}")?;
-            }
-        }
+        SweepFormat::Jsonl => fleet::write_sweep_summary_jsonl(&summary, &mut out)?,
+        SweepFormat::Text => fleet::write_sweep_summary_text(&summary, args.fail_on, &mut out)?,
     }
     Ok(if summary.with_findings > 0 {
-        1
+        Exit::Findings
     } else if summary.interrupted {
-        EXIT_INTERRUPTED
+        Exit::Interrupted
     } else if summary.incomplete + summary.failed > 0 || !summary.region_errors.is_empty() {
-        3
+        Exit::Incomplete
     } else {
-        0
-    })
+        Exit::Clean
+    }
+    .code())
 }
 
 /// `amiscan audit`.
@@ -173,41 +110,8 @@ pub fn audit(args: &AuditArgs, det: &Detector) -> anyhow::Result<u8> {
     let regions = amiscan::aws::audit::audit(&aws_options(&args.aws), &opts)?;
     let mut out = std::io::stdout().lock();
     match args.format {
-        Format::Json => {
-            serde_json::to_writer_pretty(&mut out, &regions)?;
-            writeln!(out)?;
-        }
-        Format::Text => {
-            for r in &regions {
-                writeln!(out, "== {}", r.region)?;
-                writeln!(out, "image block public access: {}", r.block_public_access)?;
-                writeln!(
-                    out,
-                    "Allowed AMIs: {} {:?}",
-                    r.allowed_images.state, r.allowed_images.image_providers
-                )?;
-                for p in &r.public_images {
-                    writeln!(out, "public image {} : {}", p.image_id, p.scan)?;
-                }
-                for i in &r.instances {
-                    writeln!(
-                        out,
-                        "instance {} ({}) {} owner {} : {}",
-                        i.instance_id,
-                        i.state,
-                        i.image_id,
-                        i.image_owner_id.as_deref().unwrap_or("?"),
-                        i.class.as_str()
-                    )?;
-                }
-                for w in &r.warnings {
-                    writeln!(out, "warning: {w}")?;
-                }
-                for e in &r.errors {
-                    writeln!(out, "error: {e}")?;
-                }
-            }
-        }
+        Format::Json => fleet::write_audit_json(&regions, &mut out)?,
+        Format::Text => fleet::write_audit_text(&regions, &mut out)?,
     }
     let bad = regions.iter().any(|r| {
         r.public_images.iter().any(|p| p.scan == "findings")
@@ -217,12 +121,13 @@ pub fn audit(args: &AuditArgs, det: &Detector) -> anyhow::Result<u8> {
     });
     let errors = regions.iter().any(|r| !r.errors.is_empty());
     Ok(if bad {
-        1
+        Exit::Findings
     } else if errors {
-        3
+        Exit::Incomplete
     } else {
-        0
-    })
+        Exit::Clean
+    }
+    .code())
 }
 
 /// `amiscan publish`.
@@ -263,12 +168,16 @@ pub fn publish(args: &PublishArgs, det: &Detector) -> anyhow::Result<u8> {
                 args.ami,
                 accounts.join(",")
             )?;
-            0
+            Exit::Clean.code()
         }
         Decision::Refused { reason, findings } => {
             writeln!(out, "NOT published {}: {reason}", args.ami)?;
             eprintln!("amiscan: {} not published: {reason}", args.ami);
-            if findings { 1 } else { 3 }
+            if findings {
+                Exit::Findings.code()
+            } else {
+                Exit::Incomplete.code()
+            }
         }
     })
 }

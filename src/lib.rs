@@ -10,7 +10,15 @@
 pub mod aws;
 pub mod detect;
 pub mod fs;
+pub mod model;
+pub(crate) mod pkgdb;
 pub mod report;
 pub mod scan;
 pub mod source;
 pub mod volume;
+
+/// The package-database parsers' fuzz entry point (`fuzz/fuzz_targets/rpmdb.rs`); only with
+/// the `fuzzing` feature, which the fuzz crate turns on.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub use pkgdb::rpm::rpmdb_for_fuzzing;

@@ -4,6 +4,7 @@ mod cli;
 mod fleet_cmd;
 
 use amiscan::detect::{DetectOptions, Detector};
+use amiscan::model::Exit;
 use amiscan::report::{self, Report};
 use amiscan::scan::{self, ScanOptions};
 use anyhow::Context;
@@ -12,20 +13,13 @@ use cli::{Cli, Color, Command, Format, ScanFormat};
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
-/// Findings at or above `--fail-on`.
-const EXIT_FINDINGS: u8 = 1;
-/// Usage error or a target that cannot be opened.
-const EXIT_USAGE: u8 = 2;
-/// Nothing at or above `--fail-on`, but the scan was incomplete.
-const EXIT_INCOMPLETE: u8 = 3;
-
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
             let _ = e.print();
             return if e.use_stderr() {
-                ExitCode::from(EXIT_USAGE)
+                ExitCode::from(Exit::Usage.code())
             } else {
                 ExitCode::SUCCESS
             };
@@ -35,7 +29,7 @@ fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             eprintln!("amiscan: error: {e:#}");
-            ExitCode::from(EXIT_USAGE)
+            ExitCode::from(Exit::Usage.code())
         }
     }
 }
@@ -67,7 +61,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                     }
                 }
             }
-            Ok(0)
+            Ok(Exit::Clean.code())
         }
         Command::Sweep(args) => fleet_cmd::sweep(&args, &det),
         Command::Audit(args) => fleet_cmd::audit(&args, &det),
@@ -229,10 +223,10 @@ fn apply_baselines(
 
 fn exit_code(report: &Report, fail_on: amiscan::report::Severity) -> u8 {
     if report.max_severity().is_some_and(|s| s >= fail_on) {
-        EXIT_FINDINGS
+        Exit::Findings.code()
     } else if !report.complete() {
-        EXIT_INCOMPLETE
+        Exit::Incomplete.code()
     } else {
-        0
+        Exit::Clean.code()
     }
 }

@@ -4,7 +4,7 @@
 //! `DescribeImageAttribute`, `ModifyImageAttribute`, `DeregisterImage` and `DeleteSnapshot`,
 //! with the element names of the EC2 API reference.
 
-use crate::ec2::{error, esc, image_xml, is_well_formed_ami_id, ok};
+use crate::ec2_xml::{error, esc, image_xml, is_well_formed_ami_id, ok};
 use crate::fleet::{Image, ImageSpec};
 use crate::http::{Outcome, get};
 use crate::{AmiSpec, State, lock};

@@ -17,9 +17,11 @@
 mod ebs;
 mod ec2;
 mod ec2_fleet;
+mod ec2_xml;
 mod fleet;
 mod http;
 mod rng;
+mod server;
 
 pub use fleet::{AllowedImagesSpec, Ec2Call, ImageSpec, ImageView, InstanceSpec, RegionSpec};
 
@@ -520,7 +522,7 @@ impl TestServer {
         let thread = std::thread::Builder::new()
             .name("aws-test-server".into())
             .spawn(move || {
-                rt.block_on(http::serve(listener, st, rx));
+                rt.block_on(server::serve(listener, st, rx));
                 rt.shutdown_background();
             })
             .map_err(ServerError::Start)?;

@@ -5,5 +5,5 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let _ = amiscan::detect::rpmdb_for_fuzzing(data);
+    let _ = amiscan::rpmdb_for_fuzzing(data);
 });

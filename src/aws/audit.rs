@@ -6,7 +6,7 @@ use super::ec2ops::{self, AllowedImages, ImageInfo};
 use super::state::{SweepState, key};
 use super::sweep::{resolve_regions, session_for};
 use super::{AwsError, AwsOptions};
-use crate::report::Severity;
+use crate::model::Severity;
 use serde::Serialize;
 use std::path::PathBuf;
 

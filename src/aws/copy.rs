@@ -14,6 +14,7 @@ use super::ec2ops::{self, WaitOptions};
 use super::scan::{EbsTarget, ScanTargetError, scan_ebs_target};
 use super::{AwsError, AwsSession};
 use crate::detect::Detector;
+use crate::model::Exit;
 use crate::report::{ScanError, TargetReport};
 use crate::scan::ScanOptions;
 use crate::source::ebs::EbsOptions;
@@ -22,13 +23,17 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// Install SIGINT and SIGTERM handlers that set the returned flag; a second signal while the flag
-/// is set exits at once with status 130 (no cleanup).
+/// is set exits at once with status [`Exit::Interrupted`] (130, no cleanup).
 pub fn install_interrupt_handler() -> Result<Arc<AtomicBool>, AwsError> {
     let flag = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register_conditional_shutdown(sig, 130, flag.clone())
-            .and_then(|_| signal_hook::flag::register(sig, flag.clone()))
-            .map_err(|e| AwsError::Runtime(format!("cannot install a signal handler: {e}")))?;
+        signal_hook::flag::register_conditional_shutdown(
+            sig,
+            Exit::Interrupted.code().into(),
+            flag.clone(),
+        )
+        .and_then(|_| signal_hook::flag::register(sig, flag.clone()))
+        .map_err(|e| AwsError::Runtime(format!("cannot install a signal handler: {e}")))?;
     }
     Ok(flag)
 }

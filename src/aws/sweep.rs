@@ -7,7 +7,7 @@ use super::scan::{EbsTarget, scan_ebs_target};
 use super::state::{CachedScan, StateError, SweepState, key};
 use super::{AwsError, AwsOptions, AwsSession};
 use crate::detect::Detector;
-use crate::report::{Finding, Severity};
+use crate::model::{Finding, Severity};
 use crate::scan::ScanOptions;
 use crate::source::ebs::EbsOptions;
 use serde::Serialize;

@@ -5,9 +5,9 @@
 //! against the real engine so a rule cannot silently stop matching (or start matching stock
 //! binaries) when someone edits its regex.
 
-use super::engine::{BACK, FWD, is_text};
 use super::verify::Validator;
-use crate::report::Severity;
+use super::window::{BACK, FWD, is_text};
+use crate::model::Severity;
 use regex::bytes::Regex;
 use serde::Deserialize;
 use std::collections::HashSet;
@@ -135,8 +135,8 @@ struct RuleDef {
     /// Prefilter keywords, ASCII case-insensitive; a match must lie within [`BACK`] bytes
     /// before to [`FWD`] bytes after one of them.
     ///
-    /// [`BACK`]: super::engine::BACK
-    /// [`FWD`]: super::engine::FWD
+    /// [`BACK`]: super::window::BACK
+    /// [`FWD`]: super::window::FWD
     keywords: Vec<String>,
     /// `regex::bytes` pattern. Groups named `secret*` hold the secret (first that took part;
     /// default the whole match), `label*` non-secret context shown in evidence.

@@ -2,33 +2,14 @@
 //! signature's regex run only in windows around its own keyword hits.
 //!
 //! Most files hit no keyword at all, so the cost of a scan is one automaton pass per chunk. A
-//! regex only runs where one of its keywords occurs, in a window from [`BACK`] bytes before the
-//! hit to [`FWD`] bytes after it, which bounds regex work on binaries that merely carry a header
-//! string. [`check_catalog`](super::check_catalog) proves every example is reachable this way.
+//! regex only runs where one of its keywords occurs, in a window from
+//! [`BACK`](super::window::BACK) bytes before the hit to [`FWD`](super::window::FWD) bytes after
+//! it, which bounds regex work on binaries that merely carry a header string.
+//! [`check_catalog`](super::check_catalog) proves every example is reachable this way.
 
 use super::catalog::Signature;
+use super::window::{MAX_MATCHES_PER_RULE, is_text};
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
-
-/// Bytes scanned per chunk of a streamed file.
-pub(crate) const CHUNK: usize = 1024 * 1024;
-/// Bytes shared by consecutive chunks: a match starting in a chunk and no longer than this
-/// (a 4096-bit RSA PEM is ~3.3 KiB, 8192-bit ~6.5 KiB) is always seen whole.
-pub(crate) const OVERLAP: usize = 16 * 1024;
-/// How far before a keyword hit a match may start.
-pub(crate) const BACK: usize = 1024;
-/// How far after a keyword hit a match may extend.
-pub(crate) const FWD: usize = OVERLAP;
-/// At most this many raw matches of one rule are kept per file (bounds memory on adversarial
-/// input). Per rule, so a flood of one rule (say documentation keys) cannot hide another.
-pub(crate) const MAX_MATCHES_PER_RULE: usize = 4096;
-
-/// A file is text when its first this-many bytes hold no NUL.
-pub(crate) const TEXT_PROBE: usize = 8 * 1024;
-
-/// Whether a file starting with `head` is text (no NUL in its first [`TEXT_PROBE`] bytes).
-pub(crate) fn is_text(head: &[u8]) -> bool {
-    !head[..head.len().min(TEXT_PROBE)].contains(&0)
-}
 
 /// One chunk of a file handed to [`Matcher::scan_chunk`].
 #[derive(Debug, Clone, Copy)]

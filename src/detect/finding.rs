@@ -8,7 +8,7 @@
 use super::sshkey::parse_openssh_body;
 use super::verify::keyformats::{self, Protection};
 use super::verify::testkeys;
-use crate::report::{Finding, Severity};
+use crate::model::{Finding, Severity};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 

@@ -16,6 +16,8 @@ pub mod lookup;
 mod sshkey;
 mod stream;
 mod verify;
+mod volume_scan;
+mod window;
 mod wire;
 
 #[cfg(test)]
@@ -23,38 +25,15 @@ mod scan_tests;
 
 pub use catalog::CatalogError;
 pub use catalog_check::check_catalog;
-pub use checks::rpmdb::rpmdb_for_fuzzing;
-pub use lookup::{FileLookup, MemLookup, Meta, MetaKind, VolumeFindings};
+pub use lookup::{FileLookup, MemLookup, Meta, MetaKind};
+pub use volume_scan::VolumeFindings;
 
-use crate::report::{Finding, Severity};
+use crate::model::Finding;
+pub use crate::model::{RuleInfo, RuleKind};
 use checks::{Check, CheckHit};
 use engine::{Matcher, RawMatch};
 use finding::{Spanned, apply_suppression, fingerprint, redact};
 use std::collections::HashMap;
-
-/// Whether a rule is a content signature or a code check.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum RuleKind {
-    /// A catalog entry matched against file content.
-    Signature,
-    /// A path-based check implemented in code.
-    Check,
-}
-
-/// What `amiscan rules` shows about a rule.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RuleInfo {
-    /// Stable rule id (a contract with reports and suppression lists).
-    pub id: String,
-    /// Human title.
-    pub title: String,
-    /// Default severity (a finding may be raised or lowered from it).
-    pub severity: Severity,
-    /// Signature or check.
-    pub kind: RuleKind,
-    /// What to do about a finding.
-    pub remediation: String,
-}
 
 /// The file being scanned, as the filesystem walker sees it.
 #[derive(Clone, Copy, Debug)]
@@ -301,6 +280,7 @@ impl Detector {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::Severity;
 
     #[test]
     fn detector_is_send_and_sync() {

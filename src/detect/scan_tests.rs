@@ -1,8 +1,9 @@
 //! End-to-end tests of [`Detector`]: real key files, suppression between rules, streaming
 //! across chunk boundaries, and the guarantee that no secret ever reaches evidence.
 
-use super::engine::CHUNK;
+use super::window::CHUNK;
 use super::*;
+use crate::model::Severity;
 
 const RSA: &str = include_str!("testdata/rsa_pkcs1.pem");
 const EC: &str = include_str!("testdata/ec.pem");

@@ -5,7 +5,8 @@
 //! the overlap, so a match spanning a boundary is seen whole exactly once.
 
 use super::credfiles::keystore::is_java_keystore;
-use super::engine::{CHUNK, Chunk, Matcher, OVERLAP, RawMatch, dedupe, is_text as text_probe};
+use super::engine::{Chunk, Matcher, RawMatch, dedupe};
+use super::window::{CHUNK, OVERLAP, is_text as text_probe};
 use std::io::{ErrorKind, Read};
 
 /// Bytes of a Java keystore kept for the keystore check.

@@ -3,7 +3,7 @@
 //! then each group's block bitmap is read (`BLOCK_UNINIT` groups are all free; `flex_bg` needs
 //! nothing special since descriptors give absolute bitmap locations).
 
-use super::FsError;
+use super::{At, FsError};
 use crate::source::SharedSource;
 
 /// What a byte range of a volume holds.
@@ -32,6 +32,7 @@ fn corrupt(message: impl Into<String>) -> FsError {
     FsError::Corrupt {
         context: "ext4 free space".into(),
         message: message.into(),
+        at: Default::default(),
     }
 }
 
@@ -122,6 +123,11 @@ pub fn free_regions(src: &SharedSource) -> Result<Vec<Region>, FsError> {
             .map_err(|e| FsError::Io {
                 context: format!("ext4 block bitmap of group {grp}"),
                 message: e.to_string(),
+                at: At {
+                    block: Some(d.block_bitmap),
+                    offset: Some(d.block_bitmap * bs),
+                    ..At::default()
+                },
             })?;
         let mut run: Option<u64> = None;
         for i in 0..=count {

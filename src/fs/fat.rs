@@ -17,6 +17,7 @@ fn mount(src: &SharedSource) -> Result<Fat, FsError> {
         FsError::Corrupt {
             context: "FAT boot sector".into(),
             message: e.to_string(),
+            at: Default::default(),
         }
     })
 }
@@ -50,6 +51,7 @@ fn relative(path: &[u8]) -> Result<&str, FsError> {
     let s = std::str::from_utf8(path).map_err(|e| FsError::Other {
         context: String::from_utf8_lossy(path).into_owned(),
         message: e.to_string(),
+        at: Default::default(),
     })?;
     Ok(s.trim_start_matches('/'))
 }
@@ -58,6 +60,7 @@ fn io(context: String, e: std::io::Error) -> FsError {
     FsError::Io {
         context,
         message: e.to_string(),
+        at: Default::default(),
     }
 }
 
@@ -126,6 +129,7 @@ impl FsReader for FatReader {
         Err(FsError::Other {
             context: format!("symlink {}", e.display_path()),
             message: "FAT has no symbolic links".into(),
+            at: Default::default(),
         })
     }
 }

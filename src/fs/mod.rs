@@ -58,7 +58,22 @@ impl Entry {
     }
 }
 
-/// Why a filesystem operation failed.
+/// Where on the volume an [`FsError`] is, as far as the reader knows: what a caller can act on
+/// (look at that block, that inode) without parsing the message. Not part of the message.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct At {
+    /// The filesystem block (in the filesystem's block size) that could not be read or is
+    /// invalid.
+    pub block: Option<u64>,
+    /// The inode concerned.
+    pub inode: Option<u64>,
+    /// The byte offset on the volume that could not be read or is invalid.
+    pub offset: Option<u64>,
+}
+
+/// Why a filesystem operation failed: the kind (read error, unsupported feature, corrupt
+/// structure, other), the structure being read (`context`), the problem (`message`) and where
+/// ([`At`]). The message text is `context: kind: message`, whatever `at` holds.
 #[derive(Debug, thiserror::Error)]
 pub enum FsError {
     /// The bytes could not be read (truncated image, unreadable block).
@@ -68,6 +83,8 @@ pub enum FsError {
         context: String,
         /// The underlying error.
         message: String,
+        /// Where, when known.
+        at: At,
     },
     /// The filesystem uses a feature amiscan cannot read.
     #[error("{context}: unsupported: {message}")]
@@ -76,6 +93,8 @@ pub enum FsError {
         context: String,
         /// The feature.
         message: String,
+        /// Where, when known.
+        at: At,
     },
     /// An on-disk structure is invalid.
     #[error("{context}: corrupt: {message}")]
@@ -84,6 +103,8 @@ pub enum FsError {
         context: String,
         /// The structure and the problem.
         message: String,
+        /// Where, when known.
+        at: At,
     },
     /// Anything else the filesystem reader reported.
     #[error("{context}: {message}")]
@@ -92,7 +113,58 @@ pub enum FsError {
         context: String,
         /// The problem.
         message: String,
+        /// Where, when known.
+        at: At,
     },
+}
+
+impl FsError {
+    /// What was being read (the structure, or the path).
+    pub fn context(&self) -> &str {
+        match self {
+            FsError::Io { context, .. }
+            | FsError::Incompatible { context, .. }
+            | FsError::Corrupt { context, .. }
+            | FsError::Other { context, .. } => context,
+        }
+    }
+
+    /// Where the error is, as far as the reader knows.
+    pub fn at(&self) -> At {
+        match self {
+            FsError::Io { at, .. }
+            | FsError::Incompatible { at, .. }
+            | FsError::Corrupt { at, .. }
+            | FsError::Other { at, .. } => *at,
+        }
+    }
+
+    fn at_mut(&mut self) -> &mut At {
+        match self {
+            FsError::Io { at, .. }
+            | FsError::Incompatible { at, .. }
+            | FsError::Corrupt { at, .. }
+            | FsError::Other { at, .. } => at,
+        }
+    }
+
+    /// The same error, naming inode `ino` unless it already names one.
+    pub fn with_inode(mut self, ino: u64) -> FsError {
+        self.at_mut().inode.get_or_insert(ino);
+        self
+    }
+
+    /// The same error, naming block `block` unless it already names one.
+    pub fn with_block(mut self, block: u64) -> FsError {
+        self.at_mut().block.get_or_insert(block);
+        self
+    }
+
+    /// The same error, naming volume byte offset `offset` unless it already names one.
+    pub fn with_offset(mut self, offset: u64) -> FsError {
+        self.at_mut().offset.get_or_insert(offset);
+        self
+    }
 }
 
 /// A filesystem on a volume, shared by all worker threads.
@@ -143,6 +215,7 @@ pub fn open(kind: FsKind, src: SharedSource) -> Result<Box<dyn Filesystem>, FsEr
                 "amiscan cannot read {} filesystems yet; its files were not scanned",
                 other.name()
             ),
+            at: Default::default(),
         }),
     }
 }
@@ -193,5 +266,43 @@ mod tests {
     fn join_builds_absolute_paths() {
         assert_eq!(join(b"/", b"etc"), b"/etc");
         assert_eq!(join(b"/etc", b"shadow"), b"/etc/shadow");
+    }
+
+    #[test]
+    fn where_an_error_is_does_not_change_its_message() {
+        let plain = FsError::Corrupt {
+            context: "inode 12".into(),
+            message: "bad checksum".into(),
+            at: At::default(),
+        };
+        let placed = FsError::Corrupt {
+            context: "inode 12".into(),
+            message: "bad checksum".into(),
+            at: At::default(),
+        }
+        .with_inode(12)
+        .with_block(40)
+        .with_inode(99);
+        assert_eq!(plain.to_string(), "inode 12: corrupt: bad checksum");
+        assert_eq!(placed.to_string(), plain.to_string());
+        assert_eq!(placed.context(), "inode 12");
+        assert_eq!(
+            placed.at(),
+            At {
+                block: Some(40),
+                inode: Some(12),
+                offset: None
+            },
+            "the first inode named is kept"
+        );
+    }
+
+    #[test]
+    fn an_ext4_read_error_names_the_offset_it_could_not_read() {
+        let src: SharedSource =
+            std::sync::Arc::new(crate::source::MemSource::new(vec![0u8; 4096], "mem"));
+        let e = ext4::io("superblock", src.read_at(8192, &mut [0u8; 16]).unwrap_err());
+        assert_eq!(e.at().offset, Some(8192));
+        assert!(e.to_string().starts_with("superblock: read error: "), "{e}");
     }
 }

@@ -22,7 +22,7 @@
 //!
 //! Secrets never go into ASFF, even with `--show-secrets`: the evidence is always the redacted one.
 
-use super::{Finding, Report, Severity, TargetReport};
+use crate::model::{Finding, Report, Severity, TargetReport};
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 use std::io::Write;

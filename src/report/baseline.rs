@@ -15,7 +15,7 @@
 //!               "target": "disk.img", "volume": "p1", "path": "/etc/x.key", "title": "…"}]}
 //! ```
 
-use super::{Report, TargetReport};
+use crate::model::{Report, TargetReport};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeSet, HashSet};
 use std::io::Write;
@@ -185,7 +185,7 @@ fn suppress(t: &mut TargetReport, keys: &HashSet<(&str, &str)>) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::{Finding, Severity};
+    use crate::model::{Finding, Severity};
 
     fn finding(rule: &str, fp: &str, path: &str) -> Finding {
         Finding {

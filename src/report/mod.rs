@@ -1,15 +1,20 @@
-//! Reports: the finding model, and the writers that turn a [`Report`] into text, JSON, SARIF
-//! ([`sarif`]) or AWS Security Finding Format ([`asff`]); [`baseline`] files that suppress known
-//! findings by rule and fingerprint.
+//! Report writers: a [`Report`] as text, JSON, SARIF ([`sarif`]) or AWS Security Finding Format
+//! ([`asff`]); [`baseline`] files that suppress known findings by rule and fingerprint; the sweep
+//! and audit output ([`fleet`]). The types they write live in [`crate::model`] (re-exported here
+//! so `report::Report` keeps working); this module imports neither detection nor scanning.
 
 pub mod asff;
 pub mod baseline;
-mod model;
+#[cfg(feature = "aws")]
+pub mod fleet;
 pub mod sarif;
 pub mod text;
 pub mod time;
 
-pub use model::*;
+pub use crate::model::{
+    Finding, Report, ScanError, ScanMode, Severity, SnapshotReport, TargetReport, VolumeReport,
+    VolumeStatus,
+};
 
 use std::io::Write;
 

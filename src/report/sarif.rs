@@ -24,8 +24,7 @@
 //! - `run.properties.targets` lists each target with `complete`, `mode` and `suppressed` (findings
 //!   left out by a baseline).
 
-use super::{Finding, Report, ScanError, Severity, TargetReport};
-use crate::detect::{RuleInfo, RuleKind};
+use crate::model::{Finding, Report, RuleInfo, RuleKind, ScanError, Severity, TargetReport};
 use serde_json::{Map, Value, json};
 use std::collections::HashMap;
 use std::io::Write;
@@ -351,7 +350,7 @@ fn target_notifications(t: &TargetReport, out: &mut Vec<Value>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::{ScanMode, VolumeReport, VolumeStatus};
+    use crate::model::{ScanMode, VolumeReport, VolumeStatus};
 
     fn finding(rule: &str, sev: Severity, path: Option<&str>, line: Option<u64>) -> Finding {
         Finding {

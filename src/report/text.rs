@@ -1,7 +1,7 @@
 //! Human-readable report: findings grouped by severity, one line each, then coverage and a
 //! summary. Colour only when asked (the binary asks when stdout is a terminal).
 
-use super::{Report, ScanMode, Severity, VolumeStatus};
+use crate::model::{Report, ScanMode, Severity, VolumeStatus};
 use owo_colors::{OwoColorize, Style};
 use std::io::Write;
 
@@ -177,7 +177,7 @@ pub fn write_text(report: &Report, out: &mut dyn Write, color: bool) -> std::io:
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::{Finding, TargetReport};
+    use crate::model::{Finding, TargetReport};
 
     #[test]
     fn text_groups_by_severity_and_summarises() {
@@ -196,7 +196,7 @@ mod tests {
         };
         let mut t = TargetReport {
             target: "img".into(),
-            mode: crate::report::ScanMode::Full,
+            mode: crate::model::ScanMode::Full,
             complete: true,
             errors: vec![],
             warnings: vec![],

@@ -143,7 +143,7 @@ pub fn scan_disks(
             .map(|l| format!("{l}:"))
             .unwrap_or_default();
         let layout = volume::discover(disk.source);
-        let err = |m: String| ScanError {
+        let err = |m: volume::VolumeError| ScanError {
             path: None,
             message: format!("{prefix}{m}"),
         };
@@ -157,9 +157,9 @@ pub fn scan_disks(
     let lvm = volume::lvm::assemble(&volumes);
     report
         .errors
-        .extend(lvm.errors.into_iter().map(|message| ScanError {
+        .extend(lvm.errors.into_iter().map(|e| ScanError {
             path: None,
-            message,
+            message: e.to_string(),
         }));
     for (i, v) in volumes.iter().enumerate() {
         if lvm.physical.contains(&i) {
@@ -198,7 +198,7 @@ fn blank(v: &Volume) -> VolumeReport {
             .iter()
             .map(|m| ScanError {
                 path: None,
-                message: m.clone(),
+                message: m.to_string(),
             })
             .collect(),
     }

@@ -313,6 +313,7 @@ mod tests {
                 Err(FsError::Corrupt {
                     context: "inode 12".into(),
                     message: "bad checksum".into(),
+                    at: Default::default(),
                 }),
             ])
         }

@@ -4,7 +4,7 @@
 //! from, so the backup header is not at the end of the disk. A corrupt primary header falls back
 //! to the backup one, and the fallback is noted.
 
-use super::{Discovery, Role, partition};
+use super::{Discovery, Role, VolumeError, partition};
 use crate::source::{Cursor, SharedSource};
 use gpt::disk::LogicalBlockSize;
 use gpt::partition_types;
@@ -13,7 +13,7 @@ use gpt::partition_types;
 /// hundred, and the count drives how much is read.
 const MAX_ENTRIES: u32 = 4096;
 
-fn header_sane(head: &[u8], off: usize) -> Result<bool, String> {
+fn header_sane(head: &[u8], off: usize) -> Result<bool, VolumeError> {
     let Some(h) = off.checked_add(92).and_then(|end| head.get(off..end)) else {
         return Ok(false);
     };
@@ -23,14 +23,16 @@ fn header_sane(head: &[u8], off: usize) -> Result<bool, String> {
     let num = u32::from_le_bytes([h[80], h[81], h[82], h[83]]);
     let size = u32::from_le_bytes([h[84], h[85], h[86], h[87]]);
     if size != 128 {
-        return Err(format!(
-            "GPT header at byte {off}: partition entry size {size} is not supported (expected 128)"
-        ));
+        return Err(VolumeError::GptHeader {
+            offset: off as u64,
+            problem: format!("partition entry size {size} is not supported (expected 128)"),
+        });
     }
     if num > MAX_ENTRIES {
-        return Err(format!(
-            "GPT header at byte {off}: {num} partition entries (more than {MAX_ENTRIES}): corrupt"
-        ));
+        return Err(VolumeError::GptHeader {
+            offset: off as u64,
+            problem: format!("{num} partition entries (more than {MAX_ENTRIES}): corrupt"),
+        });
     }
     Ok(true)
 }
@@ -66,11 +68,7 @@ pub(super) fn discover(src: &SharedSource, head: &[u8]) -> Option<Discovery> {
             return None;
         }
         // Protective MBR but no primary header: try the backup at the end of the disk.
-        warnings.push(
-            "the primary GPT header is missing or corrupt (protective MBR present); \
-             partitions read from the backup header at the end of the image"
-                .into(),
-        );
+        warnings.push(VolumeError::GptPrimaryMissing);
         sizes = vec![LogicalBlockSize::Lb512, LogicalBlockSize::Lb4096];
     }
 
@@ -97,9 +95,7 @@ pub(super) fn discover(src: &SharedSource, head: &[u8]) -> Option<Discovery> {
         };
         let sector: u64 = lb.into();
         if disk.primary_header().is_err() && warnings.is_empty() {
-            warnings.push(
-                "the primary GPT header is corrupt; partitions read from the backup header".into(),
-            );
+            warnings.push(VolumeError::GptPrimaryCorrupt);
         }
         let mut volumes = vec![];
         for (num, p) in disk.partitions() {
@@ -114,10 +110,11 @@ pub(super) fn discover(src: &SharedSource, head: &[u8]) -> Option<Discovery> {
                 .and_then(|n| n.checked_add(1))
                 .and_then(|n| n.checked_mul(sector));
             let (Some(offset), Some(size)) = (offset, size) else {
-                errors.push(format!(
-                    "partition {id}: first LBA {} / last LBA {} are inconsistent",
-                    p.first_lba, p.last_lba
-                ));
+                errors.push(VolumeError::PartitionLbas {
+                    id,
+                    first_lba: p.first_lba,
+                    last_lba: p.last_lba,
+                });
                 continue;
             };
             let role = if p.part_type_guid == partition_types::BIOS {
@@ -144,10 +141,9 @@ pub(super) fn discover(src: &SharedSource, head: &[u8]) -> Option<Discovery> {
             warnings,
         });
     }
-    errors.push(format!(
-        "GPT: no valid header could be read ({})",
-        last_err.unwrap_or_else(|| "unknown error".into())
-    ));
+    errors.push(VolumeError::GptUnreadable {
+        reason: last_err.unwrap_or_else(|| "unknown error".into()),
+    });
     Some(Discovery {
         scheme: "gpt",
         sector_size: 512,

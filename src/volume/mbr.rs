@@ -3,7 +3,7 @@
 //! MBR does not record the logical sector size. Both 512 and 4096 are tried and the one whose
 //! partitions land on recognisable filesystems wins (512 on a tie).
 
-use super::{Discovery, Role, partition};
+use super::{Discovery, Role, VolumeError, partition};
 use crate::fs::probe::{Probe, probe};
 use crate::source::{Cursor, SharedSource, Window};
 /// Bound on reads while following the chain of extended boot records.
@@ -22,7 +22,7 @@ pub(super) fn is_protective(head: &[u8]) -> bool {
 /// A parsed table at one sector size.
 struct Table {
     entries: Vec<(usize, mbrman::MBRPartitionEntry)>,
-    error: Option<String>,
+    error: Option<VolumeError>,
 }
 
 /// Run a third-party parser, turning a panic on malformed input into an error. The parsers are
@@ -72,10 +72,7 @@ fn read_table(src: &SharedSource, sector: u32) -> Result<Table, String> {
                 .map_err(|e| e.to_string())?;
             Ok(Table {
                 entries: header.iter().map(|(i, e)| (i, e.clone())).collect(),
-                error: Some(format!(
-                    "MBR extended partition: the chain of logical partitions could not be read \
-                     ({full_err}); logical partitions are missing from this scan"
-                )),
+                error: Some(VolumeError::MbrLogicalChain { reason: full_err }),
             })
         }
     }
@@ -117,12 +114,12 @@ pub(super) fn discover(src: &SharedSource) -> Discovery {
                 scheme: "mbr",
                 sector_size: 512,
                 volumes: vec![],
-                errors: vec![format!("MBR partition table could not be read: {e}")],
+                errors: vec![VolumeError::MbrUnreadable { reason: e }],
                 warnings: vec![],
             };
         }
     };
-    let mut errors: Vec<String> = table.error.into_iter().collect();
+    let mut errors: Vec<VolumeError> = table.error.into_iter().collect();
     let mut volumes = vec![];
     let ss = u64::from(sector);
     for (idx, e) in &table.entries {
@@ -131,10 +128,7 @@ pub(super) fn discover(src: &SharedSource) -> Discovery {
         }
         let id = format!("p{idx}");
         if e.sectors == 0 {
-            errors.push(format!(
-                "partition {id}: type {:#04x} with zero sectors",
-                e.sys
-            ));
+            errors.push(VolumeError::PartitionEmpty { id, sys: e.sys });
             continue;
         }
         volumes.push(partition(
@@ -197,7 +191,7 @@ mod tests {
         assert_eq!(d.volumes[0].id, "p1");
         assert_eq!(d.volumes[0].offset, 2048 * 512);
         assert!(d.volumes[0].errors.is_empty());
-        assert!(d.volumes[1].errors[0].contains("past the end"));
+        assert!(d.volumes[1].errors[0].to_string().contains("past the end"));
     }
 
     /// Found by the `partitions` fuzz target: an MBR whose only used entries start at LBA 0 made
@@ -212,7 +206,11 @@ mod tests {
         let src: SharedSource = Arc::new(Mem(img));
         let d = discover(&src);
         assert!(d.volumes.is_empty());
-        assert!(d.errors[0].contains("sector 0"), "{:?}", d.errors);
+        assert!(
+            d.errors[0].to_string().contains("sector 0"),
+            "{:?}",
+            d.errors
+        );
     }
 
     #[test]

@@ -4,9 +4,12 @@
 //! Every partition becomes a [`Volume`]; none is dropped for its name or type. Problems with the
 //! partition table itself are returned as [`Discovery::errors`] and make the scan incomplete.
 
+mod error;
 mod gpt;
 pub mod lvm;
 mod mbr;
+
+pub use error::VolumeError;
 
 use crate::fs::probe::{Probe, probe_bytes};
 use crate::source::{SharedSource, Window};
@@ -27,7 +30,7 @@ pub struct Volume {
     /// What the partition type says about content, when it says something decisive.
     pub role: Role,
     /// Problems found while laying out this volume (it extends past the image end, ...).
-    pub errors: Vec<String>,
+    pub errors: Vec<VolumeError>,
     /// The bytes of the volume.
     pub source: SharedSource,
 }
@@ -50,10 +53,10 @@ pub struct Discovery {
     /// The volumes, in table order.
     pub volumes: Vec<Volume>,
     /// Problems with the table itself. Any makes the scan incomplete.
-    pub errors: Vec<String>,
+    pub errors: Vec<VolumeError>,
     /// Problems that were worked around without losing data (a corrupt primary GPT header whose
     /// backup was used). Reported, but the scan stays complete.
-    pub warnings: Vec<String>,
+    pub warnings: Vec<VolumeError>,
 }
 
 /// Bytes read at the start of a source to recognise its layout.
@@ -70,7 +73,9 @@ pub fn discover(src: SharedSource) -> Discovery {
             scheme: "unknown",
             sector_size: 512,
             volumes: vec![],
-            errors: vec![format!("cannot read the start of the image: {e}")],
+            errors: vec![VolumeError::ReadHead {
+                reason: e.to_string(),
+            }],
             warnings: vec![],
         };
     }
@@ -133,16 +138,17 @@ pub(crate) fn partition(
     let image_len = src.len();
     let end = offset.checked_add(size);
     if offset >= image_len {
-        errors.push(format!(
-            "partition {id} starts at byte {offset}, past the end of the image ({image_len} bytes): \
-             the partition table is corrupt or the image is truncated"
-        ));
+        errors.push(VolumeError::PartitionPastEnd {
+            id: id.clone(),
+            offset,
+            image_len,
+        });
     } else if end.is_none_or(|e| e > image_len) {
-        errors.push(format!(
-            "partition {id} ends at byte {} but the image has only {image_len} bytes: the image is \
-             truncated",
-            end.map_or_else(|| "(overflow)".to_string(), |e| e.to_string())
-        ));
+        errors.push(VolumeError::PartitionTruncated {
+            id: id.clone(),
+            end,
+            image_len,
+        });
     }
     let name_for_errors = format!("{} {id}", src.describe());
     Volume {
@@ -192,8 +198,16 @@ pub(crate) mod tests {
     fn a_partition_past_the_end_is_an_error() {
         let src: SharedSource = Arc::new(Mem(vec![0u8; 1000]));
         let v = partition(&src, "p2".into(), 2000, 10, None, None, Role::Data);
-        assert!(v.errors[0].contains("past the end"), "{:?}", v.errors);
+        assert!(
+            v.errors[0].to_string().contains("past the end"),
+            "{:?}",
+            v.errors
+        );
         let v = partition(&src, "p3".into(), 500, 1000, None, None, Role::Data);
-        assert!(v.errors[0].contains("truncated"), "{:?}", v.errors);
+        assert!(
+            v.errors[0].to_string().contains("truncated"),
+            "{:?}",
+            v.errors
+        );
     }
 }

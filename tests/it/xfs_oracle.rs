@@ -661,7 +661,9 @@ fn dirty_log_is_refused() {
     open(&img).expect("a freshly made filesystem has a clean log");
     dirty_xfs_log(&img);
     match open(&img) {
-        Err(FsError::Incompatible { context, message }) => {
+        Err(FsError::Incompatible {
+            context, message, ..
+        }) => {
             assert_eq!(context, "xfs log");
             assert!(message.starts_with("the log is dirty (the filesystem was not cleanly unmounted) and could not be replayed"), "{message}");
         }

@@ -16,7 +16,6 @@ pub(crate) mod host_keys;
 pub(crate) mod identity;
 pub(crate) mod miner;
 pub(crate) mod packages;
-pub(crate) mod rpmdb;
 pub(crate) mod shadow;
 pub(crate) mod ssh_client;
 pub(crate) mod sshd;

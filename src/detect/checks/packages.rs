@@ -2,7 +2,7 @@
 //! owns, and sensitive system files whose content differs from what their package installed.
 //!
 //! **Ownership** comes from dpkg's `/var/lib/dpkg/info/*.list`, or from the rpm database
-//! (`rpmdb.sqlite` or the older Berkeley DB `Packages`, read by [`super::rpmdb`]): the union of
+//! (`rpmdb.sqlite` or the older Berkeley DB `Packages`, read by [`crate::pkgdb::rpm`]): the union of
 //! every installed package's files. An unowned setuid-root file is a classic backdoor: high.
 //! On systems with no package database amiscan reads (none at all, SUSE's ndb `Packages.db`,
 //! or an rpm database that cannot be read), setid files are compared with a built-in list of
@@ -23,9 +23,10 @@
 //! files of at most [`MAX_VERIFY_BYTES`] each). A mismatch is high (`dpkg-modified-file`,
 //! `rpm-modified-file`): a replaced login path or PAM module is how credentials get stolen.
 
-use super::rpmdb;
 use super::{CheckHit, CheckRule, file_name};
 use crate::detect::lookup::{FileLookup, Meta};
+use crate::pkgdb::dpkg;
+use crate::pkgdb::rpm as rpmdb;
 use crate::report::{ScanError, Severity};
 use md5::{Digest, Md5};
 use std::collections::{BTreeMap, HashSet};
@@ -256,7 +257,7 @@ pub(crate) fn check(
         }
         return out;
     }
-    let basis = if let Some((path, backend)) = rpmdb::find(lookup) {
+    let basis = if let Some((path, backend)) = rpm::find(lookup) {
         match rpm::check(lookup, path, backend, &setid) {
             Ok((hits, stats)) => {
                 if stats.bad_headers > 0 {
@@ -357,12 +358,9 @@ fn unowned_dpkg(
         let Some(data) = lookup.read(&list, MAX_INFO_BYTES) else {
             continue;
         };
-        for line in data.split(|&b| b == b'\n') {
-            match std::str::from_utf8(line) {
-                Ok(p) if wanted.contains(p) => {
-                    owned.insert(p.to_string());
-                }
-                _ => {}
+        for p in dpkg::list_paths(&data) {
+            if wanted.contains(p) {
+                owned.insert(p.to_string());
             }
         }
     }
@@ -396,12 +394,7 @@ fn diversions(lookup: &dyn FileLookup) -> HashSet<String> {
     let data = lookup
         .read("/var/lib/dpkg/diversions", MAX_INFO_BYTES)
         .unwrap_or_default();
-    let text = String::from_utf8_lossy(&data);
-    let lines: Vec<&str> = text.lines().collect();
-    lines
-        .chunks(3)
-        .flat_map(|c| c.iter().take(2).map(|s| s.to_string()))
-        .collect()
+    dpkg::diversions(&data)
 }
 
 /// The bytes of the file at `path` (or its usrmerge alias), within the verification budget.
@@ -452,20 +445,14 @@ fn modified(lookup: &dyn FileLookup, setid: &BTreeMap<String, Meta>) -> Vec<(Str
         let Some(data) = lookup.read(&sums, MAX_INFO_BYTES) else {
             continue;
         };
-        for line in data.split(|&b| b == b'\n') {
-            let Ok(line) = std::str::from_utf8(line) else {
-                continue;
-            };
-            let Some((hex_sum, rel)) = line.split_once("  ") else {
-                continue;
-            };
-            let path = format!("/{}", rel.trim_start_matches('/'));
+        for line in dpkg::md5sums(&data) {
+            let path = line.path.clone();
             let is_setid = setid.contains_key(&path)
                 || usrmerge_alias(&path).is_some_and(|a| setid.contains_key(&a));
             if !(sensitive(&path) || is_setid) || diverted.contains(&path) {
                 continue;
             }
-            let Ok(expected) = hex::decode(hex_sum.trim()) else {
+            let Some(expected) = line.md5() else {
                 continue;
             };
             if todo.len() >= MAX_VERIFY_ENTRIES {

@@ -25,7 +25,7 @@ mod sb;
 mod testimg;
 mod view;
 
-use super::{Entry, EntryKind, Filesystem, FsError, FsReader};
+use super::{At, Entry, EntryKind, Filesystem, FsError, FsReader};
 use crate::source::{SharedSource, SourceError};
 use inode::{ENCRYPT_FL, Inode, Run};
 pub(crate) use sb::Super;
@@ -58,6 +58,7 @@ pub(super) fn corrupt(context: &str, message: impl Into<String>) -> FsError {
     FsError::Corrupt {
         context: context.to_string(),
         message: message.into(),
+        at: Default::default(),
     }
 }
 
@@ -65,13 +66,21 @@ pub(super) fn incompatible(context: &str, message: impl Into<String>) -> FsError
     FsError::Incompatible {
         context: context.to_string(),
         message: message.into(),
+        at: Default::default(),
     }
 }
 
 pub(super) fn io(context: &str, e: SourceError) -> FsError {
+    let offset = match &e {
+        SourceError::OutOfBounds { offset, .. } | SourceError::Io { offset, .. } => *offset,
+    };
     FsError::Io {
         context: context.to_string(),
         message: e.to_string(),
+        at: At {
+            offset: Some(offset),
+            ..At::default()
+        },
     }
 }
 
@@ -260,6 +269,7 @@ impl Ext4Reader {
                 return Err(FsError::Other {
                     context: format!("directory {}", lossy(path)),
                     message: "a path component is not a directory".into(),
+                    at: Default::default(),
                 });
             }
             ino = self
@@ -270,6 +280,7 @@ impl Ext4Reader {
                 .ok_or_else(|| FsError::Other {
                     context: format!("directory {}", lossy(path)),
                     message: "no such file or directory".into(),
+                    at: Default::default(),
                 })?;
         }
         Ok(ino)
@@ -371,6 +382,7 @@ impl Ext4Reader {
                 .ok_or_else(|| FsError::Other {
                     context: e.display_path(),
                     message: "no such file or directory".into(),
+                    at: Default::default(),
                 })?
         };
         Inode::read(&self.ctx, ino)
@@ -393,12 +405,18 @@ impl FsReader for Ext4Reader {
             return Err(FsError::Other {
                 context: format!("directory {}", lossy(path)),
                 message: "not a directory".into(),
+                at: Default::default(),
             });
         }
         let raw = self.entries(&dir).map_err(|e| match e {
-            FsError::Corrupt { context, message } => FsError::Corrupt {
+            FsError::Corrupt {
+                context,
+                message,
+                at,
+            } => FsError::Corrupt {
                 context: format!("{context} ({})", lossy(path)),
                 message,
+                at,
             },
             other => other,
         })?;
@@ -455,9 +473,14 @@ impl FsReader for Ext4Reader {
             return Ok(Box::new(std::io::Cursor::new(inode.inline_data()?)));
         }
         let runs = inode.runs(&self.ctx).map_err(|err| match err {
-            FsError::Corrupt { context, message } => FsError::Corrupt {
+            FsError::Corrupt {
+                context,
+                message,
+                at,
+            } => FsError::Corrupt {
                 context: format!("{context} ({})", e.display_path()),
                 message,
+                at,
             },
             other => other,
         })?;
@@ -486,6 +509,7 @@ impl FsReader for Ext4Reader {
         r.read_to_end(&mut out).map_err(|err| FsError::Io {
             context: format!("symlink {}", e.display_path()),
             message: err.to_string(),
+            at: Default::default(),
         })?;
         Ok(out)
     }

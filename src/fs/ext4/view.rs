@@ -45,18 +45,22 @@ fn convert(context: &str, e: Ext4Error) -> FsError {
         Ext4Error::Io(inner) => FsError::Io {
             context,
             message: inner.to_string(),
+            at: Default::default(),
         },
         Ext4Error::Incompatible(i) => FsError::Incompatible {
             context,
             message: i.to_string(),
+            at: Default::default(),
         },
         Ext4Error::Corrupt(c) => FsError::Corrupt {
             context,
             message: c.to_string(),
+            at: Default::default(),
         },
         other => FsError::Other {
             context,
             message: other.to_string(),
+            at: Default::default(),
         },
     }
 }
@@ -111,6 +115,7 @@ impl FsReader for Ext4Reader {
         let p = ext4_view::Path::try_from(path).map_err(|e| FsError::Other {
             context: ctx(),
             message: e.to_string(),
+            at: Default::default(),
         })?;
         let rd = self.fs.read_dir(p).map_err(|e| convert(&ctx(), e))?;
         let mut out = vec![];
@@ -143,6 +148,7 @@ impl FsReader for Ext4Reader {
         let p = ext4_view::Path::try_from(e.path.as_slice()).map_err(|err| FsError::Other {
             context: ctx(),
             message: err.to_string(),
+            at: Default::default(),
         })?;
         let f = self.fs.open(p).map_err(|err| convert(&ctx(), err))?;
         Ok(Box::new(f))
@@ -153,6 +159,7 @@ impl FsReader for Ext4Reader {
         let p = ext4_view::Path::try_from(e.path.as_slice()).map_err(|err| FsError::Other {
             context: ctx(),
             message: err.to_string(),
+            at: Default::default(),
         })?;
         let target = self.fs.read_link(p).map_err(|err| convert(&ctx(), err))?;
         Ok(target.as_ref().to_vec())

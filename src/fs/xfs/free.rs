@@ -4,8 +4,8 @@
 
 use super::superblock::Superblock;
 use super::{be16, be32, corrupt};
-use crate::fs::FsError;
 use crate::fs::ext4_free::{Region, RegionKind};
+use crate::fs::{At, FsError};
 use crate::source::Source;
 
 const AGF_MAGIC: u32 = 0x5841_4746; // "XAGF"
@@ -20,6 +20,10 @@ fn read(src: &dyn Source, offset: u64, len: usize, what: &str) -> Result<Vec<u8>
     src.read_at(offset, &mut buf).map_err(|e| FsError::Io {
         context: format!("xfs {what}"),
         message: e.to_string(),
+        at: At {
+            offset: Some(offset),
+            ..At::default()
+        },
     })?;
     Ok(buf)
 }

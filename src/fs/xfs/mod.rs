@@ -15,7 +15,7 @@ mod inode;
 mod log;
 mod superblock;
 
-use crate::fs::{Entry, EntryKind, Filesystem, FsError, FsReader, join};
+use crate::fs::{At, Entry, EntryKind, Filesystem, FsError, FsReader, join};
 use crate::source::SharedSource;
 use inode::Inode;
 use std::cell::RefCell;
@@ -249,6 +249,7 @@ pub(crate) fn corrupt(context: impl Into<String>, message: impl Into<String>) ->
     FsError::Corrupt {
         context: context.into(),
         message: message.into(),
+        at: Default::default(),
     }
 }
 
@@ -256,6 +257,7 @@ pub(crate) fn incompatible(context: impl Into<String>, message: impl Into<String
     FsError::Incompatible {
         context: context.into(),
         message: message.into(),
+        at: Default::default(),
     }
 }
 
@@ -263,6 +265,7 @@ fn other(path: &[u8], message: &str) -> FsError {
     FsError::Other {
         context: format!("xfs path {}", String::from_utf8_lossy(path)),
         message: message.into(),
+        at: Default::default(),
     }
 }
 
@@ -277,6 +280,10 @@ impl Ctx {
         self.src.read_at(offset, buf).map_err(|e| FsError::Io {
             context: what(),
             message: e.to_string(),
+            at: At {
+                offset: Some(offset),
+                ..At::default()
+            },
         })
     }
 

@@ -63,6 +63,7 @@ impl Superblock {
         let io = |e: crate::source::SourceError| FsError::Io {
             context: "xfs superblock".into(),
             message: e.to_string(),
+            at: Default::default(),
         };
         let mut head = vec![0u8; 512];
         src.read_at(0, &mut head).map_err(io)?;

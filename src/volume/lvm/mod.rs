@@ -8,7 +8,7 @@ mod label;
 #[doc(hidden)]
 pub use label::pv_image as pv_image_for_fuzzing;
 
-use super::{Role, Volume};
+use super::{Role, Volume, VolumeError};
 use crate::source::{SharedSource, Source, SourceError, check_bounds};
 use config::{Section, Value};
 use std::collections::BTreeMap;
@@ -144,7 +144,7 @@ pub struct Assembly {
     /// One volume per logical volume.
     pub logical: Vec<Volume>,
     /// Problems: unreadable labels or metadata, missing PVs.
-    pub errors: Vec<String>,
+    pub errors: Vec<VolumeError>,
 }
 
 fn strip(uuid: &str) -> String {
@@ -159,8 +159,11 @@ pub fn assemble(volumes: &[Volume]) -> Assembly {
         let label = match label::read_label(v.source.as_ref()) {
             Ok(Some(l)) => l,
             Ok(None) => continue,
-            Err(e) => {
-                out.errors.push(format!("volume {}: {e}", v.id));
+            Err(problem) => {
+                out.errors.push(VolumeError::LvmLabel {
+                    volume: v.id.clone(),
+                    problem,
+                });
                 continue;
             }
         };
@@ -168,14 +171,19 @@ pub fn assemble(volumes: &[Volume]) -> Assembly {
         let vg = match label::read_metadata(v.source.as_ref(), &label) {
             Ok(text) => match config::parse(&text) {
                 Ok(top) => top.sections.into_iter().next(),
-                Err(e) => {
-                    out.errors
-                        .push(format!("volume {}: LVM metadata: {e}", v.id));
+                Err(problem) => {
+                    out.errors.push(VolumeError::LvmMetadata {
+                        volume: v.id.clone(),
+                        problem,
+                    });
                     None
                 }
             },
-            Err(e) => {
-                out.errors.push(format!("volume {}: {e}", v.id));
+            Err(problem) => {
+                out.errors.push(VolumeError::LvmLabel {
+                    volume: v.id.clone(),
+                    problem,
+                });
                 None
             }
         };
@@ -210,9 +218,9 @@ fn build_vg(vg_name: &str, vg: &Section, pvs: &[Pv], out: &mut Assembly) {
         .and_then(|e| e.checked_mul(SECTOR))
         .filter(|&e| e > 0)
     else {
-        out.errors.push(format!(
-            "LVM volume group {vg_name}: missing or invalid extent_size"
-        ));
+        out.errors.push(VolumeError::LvmExtentSize {
+            vg: vg_name.to_string(),
+        });
         return;
     };
     // pvN name -> (source, pe_start bytes)
@@ -245,7 +253,11 @@ fn build_vg(vg_name: &str, vg: &Section, pvs: &[Pv], out: &mut Assembly) {
                     size = size.max(s.lv_offset.saturating_add(s.len));
                     segments.push(s);
                 }
-                Err(e) => errors.push(format!("logical volume {id} {seg_name}: {e}")),
+                Err(problem) => errors.push(VolumeError::LvmSegment {
+                    lv: id.clone(),
+                    segment: seg_name.clone(),
+                    problem,
+                }),
             }
         }
         let source: SharedSource = Arc::new(Concat {
@@ -356,13 +368,15 @@ logical_volumes {
         );
         let pool = a.logical.iter().find(|v| v.id == "vg0/pool").unwrap();
         assert!(
-            pool.errors[0].contains("`thin-pool` is not supported"),
+            pool.errors[0]
+                .to_string()
+                .contains("`thin-pool` is not supported"),
             "{:?}",
             pool.errors
         );
         let lost = a.logical.iter().find(|v| v.id == "vg0/lost").unwrap();
         assert!(
-            lost.errors[0].contains("pv9 is not among"),
+            lost.errors[0].to_string().contains("pv9 is not among"),
             "{:?}",
             lost.errors
         );

@@ -4,9 +4,11 @@
 use super::{
     MAX_VERIFY_FILES, RPM_MODIFIED_RULE, sensitive, unowned, usrmerge_alias, verify_bytes, wanted,
 };
-use crate::detect::checks::rpmdb::{self, Backend, DigestAlgo, ReadStats, RpmDbError};
 use crate::detect::checks::{CheckHit, clip};
-use crate::detect::lookup::{FileLookup, Meta};
+use crate::detect::lookup::{FileLookup, Meta, MetaKind};
+use crate::pkgdb::rpm::{
+    self as rpmdb, Backend, DB_PATHS, DigestAlgo, MAX_DB_BYTES, ReadStats, RpmDbError,
+};
 use md5::{Digest, Md5};
 use std::collections::{BTreeMap, HashSet};
 
@@ -20,6 +22,44 @@ struct Expected {
     digest: Vec<u8>,
 }
 
+/// The first rpm database of [`DB_PATHS`] present on the volume.
+pub(super) fn find(lookup: &dyn FileLookup) -> Option<(&'static str, Backend)> {
+    DB_PATHS
+        .iter()
+        .copied()
+        .find(|(p, _)| lookup.metadata(p).is_some_and(|m| m.kind == MetaKind::File))
+}
+
+/// A file of the volume, read whole up to the database cap.
+fn read_capped(lookup: &dyn FileLookup, path: &str) -> Result<Vec<u8>, RpmDbError> {
+    let data = lookup
+        .read(path, MAX_DB_BYTES.saturating_add(1))
+        .ok_or(RpmDbError::Unreadable)?;
+    if data.len() > MAX_DB_BYTES {
+        return Err(RpmDbError::TooLarge);
+    }
+    Ok(data)
+}
+
+/// The database at `path`, and for sqlite its write-ahead log when there is a non-empty one.
+fn read_db(
+    lookup: &dyn FileLookup,
+    path: &str,
+    backend: Backend,
+) -> Result<(Vec<u8>, Option<Vec<u8>>), RpmDbError> {
+    let data = read_capped(lookup, path)?;
+    let wal = match backend {
+        Backend::Sqlite => match lookup.metadata(&format!("{path}-wal")) {
+            Some(m) if m.kind == MetaKind::File && m.size > 0 => {
+                Some(read_capped(lookup, &format!("{path}-wal"))?)
+            }
+            _ => None,
+        },
+        Backend::Bdb => None,
+    };
+    Ok((data, wal))
+}
+
 /// Ownership and content findings from the rpm database at `path`.
 pub(super) fn check(
     lookup: &dyn FileLookup,
@@ -31,7 +71,8 @@ pub(super) fn check(
     let mut owned: HashSet<String> = HashSet::new();
     let mut expected: BTreeMap<String, Vec<Expected>> = BTreeMap::new();
     let mut kept = 0usize;
-    let stats = rpmdb::for_each_package(lookup, path, backend, &mut |pkg| {
+    let (data, wal) = read_db(lookup, path, backend)?;
+    let stats = rpmdb::for_each_package(&data, wal.as_deref(), backend, &mut |pkg| {
         let mut nvr = None;
         for f in &pkg.files {
             if wanted.contains(&f.path) {

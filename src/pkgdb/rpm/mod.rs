@@ -3,14 +3,14 @@
 //!
 //! Two backends hold the same thing, one header blob per installed package (see [`header`]):
 //! sqlite (`rpmdb.sqlite`, see [`sqlite`]) and the older Berkeley DB hash file (`Packages`,
-//! see [`bdb`]). The first database of [`DB_PATHS`] that exists is read; the file is read
-//! whole, up to [`MAX_DB_BYTES`].
+//! see [`bdb`]). Bytes in, packages out: the caller finds the first database of [`DB_PATHS`] on
+//! the volume and reads it whole, up to [`MAX_DB_BYTES`] (the check in
+//! `detect/checks/packages/rpm.rs` does), and hands the bytes to [`for_each_package`].
 
 pub(crate) mod bdb;
 pub(crate) mod header;
 pub(crate) mod sqlite;
 
-use crate::detect::lookup::{FileLookup, MetaKind};
 pub(crate) use header::{DigestAlgo, Package};
 use thiserror::Error;
 
@@ -52,14 +52,6 @@ pub(crate) const UNREAD_DB_PATHS: &[&str] = &[
     "/usr/lib/sysimage/rpm/Packages.db",
 ];
 
-/// The first rpm database of [`DB_PATHS`] present on the volume.
-pub(crate) fn find(lookup: &dyn FileLookup) -> Option<(&'static str, Backend)> {
-    DB_PATHS
-        .iter()
-        .copied()
-        .find(|(p, _)| lookup.metadata(p).is_some_and(|m| m.kind == MetaKind::File))
-}
-
 /// Why an rpm database could not be read.
 #[derive(Debug, Error)]
 pub(crate) enum RpmDbError {
@@ -94,6 +86,8 @@ pub(crate) struct ReadStats {
 /// Fuzzing entry point: `data` as one rpm header blob, and as a Berkeley DB hash file whose
 /// every value is decoded as a header blob (the two readers of a `Packages` database). Returns
 /// how many packages decoded; never panics, whatever the bytes.
+/// Only with the `fuzzing` feature (the fuzz crate turns it on): not part of the API.
+#[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub fn rpmdb_for_fuzzing(data: &[u8]) -> usize {
     let mut packages = usize::from(header::Package::from_blob(data).is_ok());
@@ -106,25 +100,14 @@ pub fn rpmdb_for_fuzzing(data: &[u8]) -> usize {
     packages
 }
 
-/// A file of the volume, read whole up to the database cap.
-fn read_capped(lookup: &dyn FileLookup, path: &str) -> Result<Vec<u8>, RpmDbError> {
-    let data = lookup
-        .read(path, MAX_DB_BYTES.saturating_add(1))
-        .ok_or(RpmDbError::Unreadable)?;
-    if data.len() > MAX_DB_BYTES {
-        return Err(RpmDbError::TooLarge);
-    }
-    Ok(data)
-}
-
-/// Call `visit` with every package of the database at `path`.
+/// Call `visit` with every package of the database `data` (in `backend`'s format; for sqlite,
+/// `wal` is its write-ahead log when there is a non-empty one).
 pub(crate) fn for_each_package(
-    lookup: &dyn FileLookup,
-    path: &str,
+    data: &[u8],
+    wal: Option<&[u8]>,
     backend: Backend,
     visit: &mut dyn FnMut(Package),
 ) -> Result<ReadStats, RpmDbError> {
-    let data = read_capped(lookup, path)?;
     let mut stats = ReadStats::default();
     let mut rows = 0usize;
     let mut on_blob = |hnum: i64, blob: &[u8]| {
@@ -144,16 +127,10 @@ pub(crate) fn for_each_package(
     };
     match backend {
         Backend::Sqlite => {
-            let wal = match lookup.metadata(&format!("{path}-wal")) {
-                Some(m) if m.kind == MetaKind::File && m.size > 0 => {
-                    Some(read_capped(lookup, &format!("{path}-wal"))?)
-                }
-                _ => None,
-            };
-            sqlite::for_each_blob(&data, wal.as_deref(), MAX_HEADER_BYTES, &mut on_blob)?;
+            sqlite::for_each_blob(data, wal, MAX_HEADER_BYTES, &mut on_blob)?;
         }
         Backend::Bdb => {
-            let db = bdb::HashDb::open(&data)?;
+            let db = bdb::HashDb::open(data)?;
             let endian = db.endian;
             db.for_each(MAX_HEADER_BYTES, &mut |key, value| {
                 // Key 0 holds rpm's instance counter, not a package.

@@ -1,7 +1,10 @@
-//! The report's data model: findings, per-volume coverage and per-target results.
+//! The shared types on the ground floor: severity, finding, rule info, scan errors, per-volume
+//! coverage and per-target results, and the exit codes the outcome maps to.
 //!
-//! These types are what every writer (text, JSON, later SARIF) serialises. Field names are part of
-//! the public JSON contract (`version` 1) and must not change without bumping the version.
+//! Detection makes these, the scanner fills them in, every writer in [`crate::report`] (text,
+//! JSON, SARIF, ASFF, baseline) serialises them; this module imports nothing of the crate. Field
+//! names are part of the public JSON contract (`version` 1) and must not change without bumping
+//! the version.
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -73,6 +76,30 @@ impl std::str::FromStr for Severity {
             )),
         }
     }
+}
+
+/// Whether a rule is a content signature or a code check.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum RuleKind {
+    /// A catalog entry matched against file content.
+    Signature,
+    /// A path-based check implemented in code.
+    Check,
+}
+
+/// What `amiscan rules` shows about a rule.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RuleInfo {
+    /// Stable rule id (a contract with reports and suppression lists).
+    pub id: String,
+    /// Human title.
+    pub title: String,
+    /// Default severity (a finding may be raised or lowered from it).
+    pub severity: Severity,
+    /// Signature or check.
+    pub kind: RuleKind,
+    /// What to do about a finding.
+    pub remediation: String,
 }
 
 /// One thing found in an image.
@@ -278,6 +305,32 @@ impl TargetReport {
                 .then_with(|| a.offset.cmp(&b.offset))
                 .then_with(|| a.rule.cmp(&b.rule))
         });
+    }
+}
+
+/// The process exit codes, the one table every command maps its outcome to (the binary's
+/// `main`, the fleet commands, the second-signal shutdown of an interrupted sweep).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Exit {
+    /// Scanned completely, nothing at or above `--fail-on`.
+    Clean = 0,
+    /// Findings at or above `--fail-on` (for `audit`: a public image with findings, or an
+    /// instance of an unverified public image; for `publish`: refused for findings).
+    Findings = 1,
+    /// Usage error, or a target that cannot be opened, or a command that could not start.
+    Usage = 2,
+    /// Nothing at or above `--fail-on`, but the scan was incomplete (or an image or region
+    /// failed, or `publish` refused for another reason).
+    Incomplete = 3,
+    /// Interrupted before the end (SIGINT / SIGTERM).
+    Interrupted = 130,
+}
+
+impl Exit {
+    /// The status the process exits with.
+    pub const fn code(self) -> u8 {
+        self as u8
     }
 }
 

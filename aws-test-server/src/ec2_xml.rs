@@ -1,0 +1,87 @@
+//! EC2 Query protocol answers: the success envelope, error XML, an image's XML and the escaping
+//! and id checks every EC2 handler shares.
+
+use crate::AmiSpec;
+use crate::http::{Outcome, full, response};
+use std::fmt::Write;
+
+const NS: &str = "http://ec2.amazonaws.com/doc/2016-11-15/";
+const REQUEST_ID: &str = "11111111-2222-3333-4444-555555555555";
+
+pub(crate) fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&apos;")
+}
+
+/// `<Response><Errors><Error>...` with `status`.
+pub(crate) fn error(status: u16, code: &str, message: &str) -> Outcome {
+    let body = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Response><Errors><Error><Code>{}</Code><Message>{}</Message></Error></Errors><RequestID>{REQUEST_ID}</RequestID></Response>",
+        esc(code),
+        esc(message)
+    );
+    Outcome::Respond(response(
+        status,
+        &[("content-type", "text/xml;charset=UTF-8".into())],
+        full(body),
+    ))
+}
+
+pub(crate) fn is_well_formed_ami_id(id: &str) -> bool {
+    id.strip_prefix("ami-")
+        .is_some_and(|h| (8..=17).contains(&h.len()) && h.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// One `<item>` of `imagesSet`.
+pub(crate) fn image_xml(out: &mut String, ami: &AmiSpec, image_state: &str, alias: Option<&str>) {
+    let _ = write!(
+        out,
+        "<item><imageId>{id}</imageId><imageLocation>{owner}/{name}</imageLocation><imageState>{st}</imageState><imageOwnerId>{owner}</imageOwnerId>{alias}<creationDate>2024-01-01T00:00:00.000Z</creationDate><isPublic>{public}</isPublic><architecture>x86_64</architecture><imageType>machine</imageType><name>{name}</name><rootDeviceType>{rdt}</rootDeviceType><rootDeviceName>{rdn}</rootDeviceName><blockDeviceMapping>",
+        id = esc(&ami.id),
+        owner = esc(&ami.owner_id),
+        name = esc(&ami.name),
+        public = ami.public,
+        rdt = esc(&ami.root_device_type),
+        rdn = esc(&ami.root_device_name),
+        st = esc(image_state),
+        alias = alias
+            .map(|a| format!("<imageOwnerAlias>{}</imageOwnerAlias>", esc(a)))
+            .unwrap_or_default(),
+    );
+    for m in &ami.mappings {
+        let _ = write!(
+            out,
+            "<item><deviceName>{}</deviceName>",
+            esc(&m.device_name)
+        );
+        if let Some(v) = &m.virtual_name {
+            let _ = write!(out, "<virtualName>{}</virtualName>", esc(v));
+        }
+        if let Some(snap) = &m.snapshot_id {
+            let _ = write!(
+                out,
+                "<ebs><snapshotId>{}</snapshotId><volumeSize>{}</volumeSize><deleteOnTermination>true</deleteOnTermination><volumeType>gp3</volumeType><encrypted>{}</encrypted></ebs>",
+                esc(snap),
+                m.volume_size.unwrap_or(8),
+                m.encrypted
+            );
+        }
+        out.push_str("</item>");
+    }
+    out.push_str("</blockDeviceMapping><virtualizationType>hvm</virtualizationType><hypervisor>xen</hypervisor><enaSupport>true</enaSupport></item>");
+}
+
+/// A 200 answer `<{action}Response xmlns=... ><requestId>...</requestId>{inner}</...>`.
+pub(crate) fn ok(action: &str, inner: &str) -> Outcome {
+    let body = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<{action}Response xmlns=\"{NS}\"><requestId>{REQUEST_ID}</requestId>{inner}</{action}Response>"
+    );
+    Outcome::Respond(response(
+        200,
+        &[("content-type", "text/xml;charset=UTF-8".into())],
+        full(body),
+    ))
+}
