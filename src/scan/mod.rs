@@ -6,11 +6,14 @@ pub mod archive;
 mod content;
 mod lookup;
 mod plan;
+mod progress;
 pub mod quick;
 mod raw;
 pub mod unallocated;
 mod volume;
 pub mod walk;
+
+pub use progress::{NoProgress, Progress, VolumeProgress};
 
 use crate::detect::{DetectOptions, Detector};
 use crate::report::{ScanError, ScanMode, Severity, TargetReport};
@@ -23,8 +26,8 @@ use std::sync::Arc;
 pub struct ScanOptions {
     /// Passed to the detector (`show_secrets`).
     pub detect: DetectOptions,
-    /// Draw a progress bar on stderr (the caller decides: only on a terminal).
-    pub progress: bool,
+    /// Where the scan reports its progress (default: nowhere).
+    pub progress: Arc<dyn Progress>,
     /// Walk and read only the well-known places ([`quick::Scope`]) instead of every file.
     pub quick: bool,
     /// Also scan the blocks the filesystem marks free, and its journal or log.
@@ -39,7 +42,7 @@ impl Default for ScanOptions {
     fn default() -> Self {
         ScanOptions {
             detect: DetectOptions::default(),
-            progress: false,
+            progress: Arc::new(NoProgress),
             quick: false,
             unallocated: false,
             min_severity: Severity::Info,

@@ -5,14 +5,13 @@
 
 use super::content::{self, ContentResult, Digests, Scanner};
 use super::walk::{self, Walk};
-use super::{ScanOptions, lookup, plan, quick, raw, unallocated};
+use super::{ScanOptions, VolumeProgress, lookup, plan, quick, raw, unallocated};
 use crate::detect::{Detector, VolumeFindings};
 use crate::fs;
 use crate::fs::probe::{FsKind, Probe, probe};
 use crate::fs::{Entry, Filesystem, FsReader};
 use crate::report::{Finding, ScanError, VolumeReport, VolumeStatus};
 use crate::volume::{Role, Volume};
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::ops::Range;
 
 /// A volume's report with nothing scanned yet (its layout errors only).
@@ -69,7 +68,7 @@ pub(super) fn scan_volume(
     }
     let scope = opts.quick.then(|| quick_scope(reader.as_ref(), &mut vr));
     drop(reader);
-    let bar = progress_bar(opts, v, kind);
+    let bar = opts.progress.volume(&v.id, kind.name());
     let digests = Digests::default();
     let scanner = Scanner {
         det,
@@ -83,7 +82,7 @@ pub(super) fn scan_volume(
         filesystem.as_ref(),
         scope.as_ref(),
         scanner,
-        &bar,
+        bar.as_ref(),
         &digests,
     );
     vr.status = VolumeStatus::Scanned;
@@ -121,7 +120,7 @@ pub(super) fn scan_volume(
             filesystem.as_ref(),
             content_files,
             scanner,
-            &bar,
+            bar.as_ref(),
             v.source.remote(),
             &digests,
         )
@@ -139,7 +138,7 @@ pub(super) fn scan_volume(
     // Which files were scanned during the walk depends on timing: the report does not.
     res.errors
         .sort_by(|a, b| a.path.cmp(&b.path).then_with(|| a.message.cmp(&b.message)));
-    bar.finish_and_clear();
+    bar.finish();
     if remote_full {
         v.source.will_read(&[]);
     }
@@ -280,24 +279,6 @@ fn quick_scope(reader: &dyn FsReader, vr: &mut VolumeReport) -> quick::Scope {
     }
 }
 
-/// The progress bar of the volume's content scan on stderr, hidden unless asked for.
-fn progress_bar(opts: &ScanOptions, v: &Volume, kind: FsKind) -> ProgressBar {
-    if opts.progress {
-        let b = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
-        b.set_style(
-            ProgressStyle::with_template(
-                "{prefix} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
-            )
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
-        );
-        b.set_prefix(format!("{} {}", v.id, kind.name()));
-        b
-    } else {
-        ProgressBar::hidden()
-    }
-}
-
 /// What the walk step gives: the walk, the files already scanned during it, the files left for
 /// after it (a full remote scan only) and the allocated space (when the remote plan read it).
 type Walked = (
@@ -320,7 +301,7 @@ fn walk(
     filesystem: &dyn Filesystem,
     scope: Option<&quick::Scope>,
     scanner: Scanner<'_>,
-    bar: &ProgressBar,
+    bar: &dyn VolumeProgress,
     digests: &Digests,
 ) -> Walked {
     let remote_full = scope.is_none() && v.source.remote();
