@@ -54,7 +54,7 @@ fn state_path(p: Option<&std::path::Path>) -> anyhow::Result<std::path::PathBuf>
 #[cfg(feature = "aws")]
 pub fn sweep(args: &SweepArgs, det: &Detector) -> anyhow::Result<u8> {
     use amiscan::aws::sweep::{ImageOutcome, SweepOptions};
-    let stop = amiscan::aws::copy::install_interrupt_handler()?;
+    let stop = crate::interrupt::install_interrupt_handler()?;
     let opts = SweepOptions {
         regions: args.regions.clone(),
         owners: args.owners.clone(),
@@ -134,7 +134,7 @@ pub fn audit(args: &AuditArgs, det: &Detector) -> anyhow::Result<u8> {
 #[cfg(feature = "aws")]
 pub fn publish(args: &PublishArgs, det: &Detector) -> anyhow::Result<u8> {
     use amiscan::aws::publish::{Decision, PublishOptions};
-    let stop = amiscan::aws::copy::install_interrupt_handler()?;
+    let stop = crate::interrupt::install_interrupt_handler()?;
     let session = amiscan::aws::AwsSession::new(&aws_options(&args.aws))
         .context("cannot set up AWS clients")?;
     let (report, decision) = amiscan::aws::publish::publish(
@@ -191,7 +191,7 @@ pub fn scan_copy(
     det: &Detector,
     opts: &amiscan::scan::ScanOptions,
 ) -> anyhow::Result<amiscan::report::TargetReport> {
-    let stop = amiscan::aws::copy::install_interrupt_handler()?;
+    let stop = crate::interrupt::install_interrupt_handler()?;
     let mut wait = amiscan::aws::ec2ops::WaitOptions::default();
     if let Some(ms) = std::env::var("AMISCAN_COPY_POLL_MS")
         .ok()

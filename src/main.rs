@@ -2,6 +2,9 @@
 
 mod cli;
 mod fleet_cmd;
+#[cfg(feature = "aws")]
+mod interrupt;
+mod progress;
 
 use amiscan::detect::{DetectOptions, Detector};
 use amiscan::model::Exit;
@@ -12,6 +15,7 @@ use clap::Parser;
 use cli::{Cli, Color, Command, Format, ScanFormat};
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
+use std::sync::Arc;
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -73,11 +77,17 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                     .build_global()
                     .context("cannot start the worker threads")?;
             }
+            let progress: Arc<dyn scan::Progress> =
+                if !args.no_progress && std::io::stderr().is_terminal() {
+                    Arc::new(progress::Bars)
+                } else {
+                    Arc::new(scan::NoProgress)
+                };
             let opts = ScanOptions {
                 detect: DetectOptions {
                     show_secrets: args.show_secrets,
                 },
-                progress: !args.no_progress && std::io::stderr().is_terminal(),
+                progress,
                 quick: args.quick,
                 unallocated: args.unallocated,
                 min_severity: args.min_severity,

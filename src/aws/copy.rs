@@ -4,9 +4,9 @@
 //! snapshots.
 //!
 //! Cleanup runs on every path: after the scan, when the scan or the wait fails, when the process
-//! is interrupted (Ctrl-C / SIGTERM set a flag: a watcher cleans up at once, which also ends the
-//! scan early since its snapshots are gone), and from a `Drop` guard on an early return or a
-//! panic. It cannot run on SIGKILL or a power cut: the copy is then left behind, named
+//! is interrupted (the binary's Ctrl-C / SIGTERM handler sets the `stop` flag: a watcher cleans
+//! up at once, which also ends the scan early since its snapshots are gone), and from a `Drop`
+//! guard on an early return or a panic. It cannot run on SIGKILL or a power cut: the copy is then left behind, named
 //! `amiscan-copy-<source>-<time>` with a description saying it is temporary, for the user to
 //! delete.
 
@@ -14,29 +14,12 @@ use super::ec2ops::{self, WaitOptions};
 use super::scan::{EbsTarget, ScanTargetError, scan_ebs_target};
 use super::{AwsError, AwsSession};
 use crate::detect::Detector;
-use crate::model::Exit;
 use crate::report::{ScanError, TargetReport};
 use crate::scan::ScanOptions;
 use crate::source::ebs::EbsOptions;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-
-/// Install SIGINT and SIGTERM handlers that set the returned flag; a second signal while the flag
-/// is set exits at once with status [`Exit::Interrupted`] (130, no cleanup).
-pub fn install_interrupt_handler() -> Result<Arc<AtomicBool>, AwsError> {
-    let flag = Arc::new(AtomicBool::new(false));
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register_conditional_shutdown(
-            sig,
-            Exit::Interrupted.code().into(),
-            flag.clone(),
-        )
-        .and_then(|_| signal_hook::flag::register(sig, flag.clone()))
-        .map_err(|e| AwsError::Runtime(format!("cannot install a signal handler: {e}")))?;
-    }
-    Ok(flag)
-}
 
 /// The temporary copy and what is left to delete.
 struct Copy<'a> {

@@ -4,11 +4,11 @@
 //! ([`scan_files`]) or, on a remote source, as a walk finds them and their blocks arrive
 //! ([`scan_during`]).
 
+use super::VolumeProgress;
 use super::archive::{self, FileMeta, Limits};
 use crate::detect::{DetectOptions, Detector};
 use crate::fs::{Entry, Filesystem};
 use crate::report::{Finding, ScanError};
-use indicatif::ProgressBar;
 use md5::{Digest, Md5};
 use rayon::prelude::*;
 use std::collections::HashMap;
@@ -162,7 +162,7 @@ pub fn scan_files(
     fs: &dyn Filesystem,
     files: &[Entry],
     scanner: Scanner<'_>,
-    progress: &ProgressBar,
+    progress: &dyn VolumeProgress,
     remote: bool,
     digests: &Digests,
 ) -> ContentResult {
@@ -252,7 +252,7 @@ impl ContentResult {
 pub fn scan_during<W>(
     fs: &dyn Filesystem,
     scanner: Scanner<'_>,
-    progress: &ProgressBar,
+    progress: &dyn VolumeProgress,
     digests: &Digests,
     ready: &(dyn Fn(&Entry) -> bool + Sync),
     walk: impl FnOnce(&(dyn Fn(&[Entry]) + Sync)) -> W,
@@ -399,7 +399,14 @@ mod tests {
             opts: &DetectOptions::default(),
             limits: &Limits::default(),
         };
-        scan_files(fs, files, scanner, &ProgressBar::hidden(), remote, digests)
+        scan_files(
+            fs,
+            files,
+            scanner,
+            &crate::scan::NoProgress,
+            remote,
+            digests,
+        )
     }
 
     /// While it scans them, the content scan keeps the MD5 of the files the package check

@@ -1,0 +1,383 @@
+//! The scan of one volume, step by step: probe its start → open its filesystem (or fall back
+//! to a raw, block-by-block scan) → the --quick scope → walk and content scan → the checks that
+//! need several files → the unallocated space. Each step adds what it could not read to the
+//! volume's report; a step that ends the volume's scan (nothing to walk) returns its findings.
+
+use super::content::{self, ContentResult, Digests, Scanner};
+use super::walk::{self, Walk};
+use super::{ScanOptions, VolumeProgress, lookup, plan, quick, raw, unallocated};
+use crate::detect::{Detector, VolumeFindings};
+use crate::fs;
+use crate::fs::probe::{FsKind, Probe, probe};
+use crate::fs::{Entry, Filesystem, FsReader};
+use crate::report::{Finding, ScanError, VolumeReport, VolumeStatus};
+use crate::volume::{Role, Volume};
+use std::ops::Range;
+
+/// A volume's report with nothing scanned yet (its layout errors only).
+fn blank(v: &Volume) -> VolumeReport {
+    VolumeReport {
+        id: v.id.clone(),
+        offset: v.offset,
+        size: v.size,
+        partition_name: v.partition_name.clone(),
+        partition_type: v.partition_type.clone(),
+        filesystem: None,
+        status: VolumeStatus::NotScanned,
+        files_scanned: 0,
+        bytes_scanned: 0,
+        unallocated_bytes_scanned: None,
+        quick_roots: Vec::new(),
+        errors: v
+            .errors
+            .iter()
+            .map(|m| ScanError {
+                path: None,
+                message: m.to_string(),
+            })
+            .collect(),
+    }
+}
+
+/// The report of an LVM physical volume: a container, scanned through its logical volumes.
+pub(super) fn container(v: &Volume) -> VolumeReport {
+    let mut vr = blank(v);
+    vr.filesystem = Some(FsKind::LvmPv.name().into());
+    vr.status = VolumeStatus::Container;
+    vr
+}
+
+/// Scan one volume: every step below, in order.
+pub(super) fn scan_volume(
+    v: &Volume,
+    det: &Detector,
+    opts: &ScanOptions,
+) -> (VolumeReport, Vec<Finding>) {
+    let mut vr = blank(v);
+    let kind = match probe_volume(v, &mut vr, det, opts) {
+        Ok(kind) => kind,
+        Err(findings) => return (vr, findings),
+    };
+    vr.filesystem = Some(kind.name().to_string());
+    let (filesystem, reader) = match open(v, kind) {
+        Ok(opened) => opened,
+        Err(why) => return fall_back_to_raw(v, vr, why, det, opts),
+    };
+    if !opts.quick {
+        v.source.will_read_most();
+    }
+    let scope = opts.quick.then(|| quick_scope(reader.as_ref(), &mut vr));
+    drop(reader);
+    let bar = opts.progress.volume(&v.id, kind.name());
+    let digests = Digests::default();
+    let scanner = Scanner {
+        det,
+        opts: &opts.detect,
+        limits: &opts.archives,
+    };
+    let remote_full = !opts.quick && v.source.remote();
+    let (mut walked, early, later, allocated) = walk(
+        v,
+        kind,
+        filesystem.as_ref(),
+        scope.as_ref(),
+        scanner,
+        bar.as_ref(),
+        &digests,
+    );
+    vr.status = VolumeStatus::Scanned;
+    vr.quick_roots = scope.iter().flat_map(quick::Scope::roots).collect();
+    vr.errors.append(&mut walked.errors);
+    let quick_files: Vec<Entry>;
+    let content_files: &[Entry] = match (&scope, &later) {
+        (Some(s), _) => {
+            quick_files = walked
+                .files
+                .iter()
+                .filter(|f| s.reads(&f.path))
+                .cloned()
+                .collect();
+            &quick_files
+        }
+        (None, Some(later)) => later,
+        (None, None) => &walked.files,
+    };
+    if let Some(later) = &later {
+        // What is left is read in physical order: the sweep now fetches just that, within the
+        // allocated space.
+        plan::sweep_remaining(&v.source, later, allocated.as_deref());
+    } else {
+        bar.set_length(
+            content_files
+                .iter()
+                .map(|f| f.size)
+                .fold(0, u64::saturating_add),
+        );
+    }
+    let checks = || checks(filesystem.as_ref(), &walked.files, &digests, det, opts);
+    let content = || {
+        content::scan_files(
+            filesystem.as_ref(),
+            content_files,
+            scanner,
+            bar.as_ref(),
+            v.source.remote(),
+            &digests,
+        )
+    };
+    // On a remote source without a sweep (--quick) the checks run first (see
+    // `Source::remote`); otherwise alongside the content scan, whose other workers overlap
+    // their mostly single-threaded work.
+    let (checked, mut res) = if v.source.remote() && !remote_full {
+        let checked = checks();
+        (checked, content())
+    } else {
+        rayon::join(checks, content)
+    };
+    res.merge(early);
+    // Which files were scanned during the walk depends on timing: the report does not.
+    res.errors
+        .sort_by(|a, b| a.path.cmp(&b.path).then_with(|| a.message.cmp(&b.message)));
+    bar.finish();
+    if remote_full {
+        v.source.will_read(&[]);
+    }
+    vr.errors.extend(checked.errors);
+    let mut volume_findings = checked.findings;
+    vr.files_scanned = res.files_scanned;
+    vr.bytes_scanned = res.bytes_scanned;
+    vr.errors.extend(res.errors);
+    let mut findings = res.findings;
+    findings.append(&mut volume_findings);
+    if opts.unallocated {
+        scan_unallocated(v, kind, &mut vr, &mut findings, det, opts);
+    }
+    for f in &mut findings {
+        f.volume = v.id.clone();
+    }
+    (vr, findings)
+}
+
+/// Probe the start of the volume for a filesystem. `Err` ends the volume's scan with its
+/// findings: a volume of zero bytes, an unreadable start, or no filesystem (a BIOS boot
+/// partition or a volume whose start is zero), whose bytes still go through the signatures;
+/// data in a volume that should be empty is an unknown format, and the scan says so.
+fn probe_volume(
+    v: &Volume,
+    vr: &mut VolumeReport,
+    det: &Detector,
+    opts: &ScanOptions,
+) -> Result<FsKind, Vec<Finding>> {
+    if v.size == 0 {
+        vr.errors.push(ScanError {
+            path: None,
+            message: "partition of zero bytes".into(),
+        });
+        return Err(vec![]);
+    }
+    let probed = match probe(v.source.as_ref()) {
+        Ok(p) => p,
+        Err(e) => {
+            vr.errors.push(ScanError {
+                path: None,
+                message: format!("cannot read the start of the volume: {e}"),
+            });
+            return Err(vec![]);
+        }
+    };
+    let (probed, role) = match (probed, v.role) {
+        (Probe::Known(k), _) => return Ok(k),
+        other => other,
+    };
+    let res = raw::scan_raw(v.source.as_ref(), det, &opts.detect);
+    vr.status = VolumeStatus::NoFilesystem;
+    vr.bytes_scanned = res.bytes_scanned;
+    vr.errors.extend(res.errors);
+    let unknown_data = match (probed, role) {
+        (Probe::Unknown, Role::Data) => true,
+        (Probe::Zeroed, Role::Data) => res.bytes_scanned > 0,
+        _ => false,
+    };
+    if unknown_data {
+        vr.status = VolumeStatus::ScannedRaw;
+        vr.errors.push(ScanError {
+            path: None,
+            message: "no filesystem recognised: no ext4/XFS/FAT superblock magic at the \
+                      start of the volume (corrupt or zeroed superblock, or an unknown \
+                      format); the volume was scanned raw (block by block, content \
+                      signatures only)"
+                .into(),
+        });
+    }
+    let mut findings = res.findings;
+    for f in &mut findings {
+        f.volume = v.id.clone();
+    }
+    Err(findings)
+}
+
+/// A volume's filesystem and a reader on it.
+type Opened = (Box<dyn Filesystem>, Box<dyn FsReader>);
+
+/// Open the filesystem and a reader on it. `Err` says why it cannot be walked (a swap area has
+/// no files; a filesystem that does not open): the volume is then scanned raw.
+fn open(v: &Volume, kind: FsKind) -> Result<Opened, String> {
+    if kind == FsKind::Swap {
+        return Err("swap area: it has no files but may hold memory pages with secrets".into());
+    }
+    let filesystem = fs::open(kind, v.source.clone()).map_err(|e| e.to_string())?;
+    let reader = filesystem.reader().map_err(|e| e.to_string())?;
+    Ok((filesystem, reader))
+}
+
+/// Scan a volume's bytes with the content signatures after its filesystem could not be walked.
+fn fall_back_to_raw(
+    v: &Volume,
+    mut vr: VolumeReport,
+    why: String,
+    det: &Detector,
+    opts: &ScanOptions,
+) -> (VolumeReport, Vec<Finding>) {
+    vr.errors.push(ScanError {
+        path: None,
+        message: format!(
+            "{why}; the volume was scanned raw (block by block, content signatures only)"
+        ),
+    });
+    let res = raw::scan_raw(v.source.as_ref(), det, &opts.detect);
+    vr.status = VolumeStatus::ScannedRaw;
+    vr.bytes_scanned = res.bytes_scanned;
+    vr.errors.extend(res.errors);
+    let mut findings = res.findings;
+    for f in &mut findings {
+        f.volume = v.id.clone();
+    }
+    (vr, findings)
+}
+
+/// What --quick walks: the fixed roots and the home directories of /etc/passwd. A volume
+/// without /etc/passwd or /etc/os-release is not a root filesystem (a separate /home, /var or
+/// /usr/local): it is walked whole.
+fn quick_scope(reader: &dyn FsReader, vr: &mut VolumeReport) -> quick::Scope {
+    use crate::detect::{FileLookup, MetaKind};
+    let root = lookup::FsLookup::new(reader, &[]);
+    let is_file = |p: &str| root.metadata(p).is_some_and(|m| m.kind == MetaKind::File);
+    let has_passwd = is_file("/etc/passwd");
+    if has_passwd || is_file("/etc/os-release") {
+        let passwd = root.read("/etc/passwd", 1 << 20);
+        if passwd.is_none() && has_passwd {
+            vr.errors.push(ScanError {
+                path: Some("/etc/passwd".into()),
+                message: "quick scan: /etc/passwd could not be read, so the home \
+                          directories it names were not walked"
+                    .into(),
+            });
+        }
+        quick::Scope::new(passwd.as_deref(), &|d| root.real_dir(d))
+    } else {
+        quick::Scope::everything()
+    }
+}
+
+/// What the walk step gives: the walk, the files already scanned during it, the files left for
+/// after it (a full remote scan only) and the allocated space (when the remote plan read it).
+type Walked = (
+    Walk,
+    ContentResult,
+    Option<Vec<Entry>>,
+    Option<Vec<Range<u64>>>,
+);
+
+/// Walk the filesystem (within the --quick `scope` if any). A full scan of a remote volume,
+/// where the walk waits for one directory after another:
+/// - the source is given the allocation map (read on a thread of its own while the walk
+///   starts, [`plan::prefetch_allocated`]), so it fetches the blocks the scan will read in the
+///   background whenever the walk leaves the request quota idle;
+/// - the files the walk finds whose blocks have arrived are scanned while it goes on; the
+///   others after it, in physical order.
+fn walk(
+    v: &Volume,
+    kind: FsKind,
+    filesystem: &dyn Filesystem,
+    scope: Option<&quick::Scope>,
+    scanner: Scanner<'_>,
+    bar: &dyn VolumeProgress,
+    digests: &Digests,
+) -> Walked {
+    let remote_full = scope.is_none() && v.source.remote();
+    let threads = if v.source.remote() {
+        walk::REMOTE_THREADS
+    } else {
+        rayon::current_num_threads()
+    };
+    let ready = |e: &Entry| e.size == 0 || e.phys == 0 || v.source.ready(e.phys, e.size);
+    std::thread::scope(|s| {
+        let planner = remote_full.then(|| s.spawn(|| plan::prefetch_allocated(kind, &v.source)));
+        let (walked, early, later) = match scope {
+            Some(q) => (
+                walk::walk_within(filesystem, threads, &|d| q.lists(d), &|_| {}),
+                ContentResult::default(),
+                None,
+            ),
+            None if remote_full => {
+                let (w, done, later) =
+                    content::scan_during(filesystem, scanner, bar, digests, &ready, |found| {
+                        walk::walk_within(filesystem, threads, &|_| true, found)
+                    });
+                (w, done, Some(later))
+            }
+            None => (
+                walk::walk(filesystem, threads),
+                ContentResult::default(),
+                None,
+            ),
+        };
+        let allocated = planner.and_then(|p| p.join().ok().flatten());
+        (walked, early, later, allocated)
+    })
+}
+
+/// The checks that need several files of the volume (sshd includes, sudoers.d, the package
+/// database, setuid files), through their own reader: mostly one thread's work (reading the
+/// package database, hashing the packaged binaries whose MD5 the content scan has not computed
+/// yet: `digests`). They see every walked file; --quick judges the setuid files its walk saw
+/// but does not verify packaged files.
+fn checks(
+    filesystem: &dyn Filesystem,
+    files: &[Entry],
+    digests: &Digests,
+    det: &Detector,
+    opts: &ScanOptions,
+) -> VolumeFindings {
+    match filesystem.reader() {
+        Ok(reader) => {
+            let mut lookup = lookup::FsLookup::new(reader.as_ref(), files).with_digests(digests);
+            if opts.quick {
+                lookup = lookup.without_content_verification();
+            }
+            det.scan_volume(&lookup, &opts.detect)
+        }
+        Err(e) => VolumeFindings {
+            findings: Vec::new(),
+            errors: vec![ScanError {
+                path: None,
+                message: format!("volume checks could not open the filesystem: {e}"),
+            }],
+        },
+    }
+}
+
+/// Scan the blocks the filesystem marks free, and its journal or log (`--unallocated`).
+fn scan_unallocated(
+    v: &Volume,
+    kind: FsKind,
+    vr: &mut VolumeReport,
+    findings: &mut Vec<Finding>,
+    det: &Detector,
+    opts: &ScanOptions,
+) {
+    let free = unallocated::scan_free(v, kind, findings.as_slice(), det, &opts.detect);
+    vr.unallocated_bytes_scanned = Some(free.bytes_scanned);
+    vr.errors.extend(free.errors);
+    findings.extend(free.findings);
+}

@@ -1,0 +1,119 @@
+//! Read-ahead: sequential readers are told apart by thread; a reader that continues its last
+//! read gets the next listed blocks fetched ahead of it, and the blocks it moved past are the
+//! first the cache drops. While a sweep is on, what a stream reads ahead is pinned like the
+//! sweep's blocks (see `sweep.rs`).
+
+use super::{Inner, Want, lock};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+/// Recent sequential streams remembered for prefetch detection.
+const STREAMS: usize = 32;
+
+/// A forward reader: its thread, the block its run of reads started in, and the blocks of its
+/// last read.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Stream {
+    thread: std::thread::ThreadId,
+    start: u64,
+    first: u64,
+    last: u64,
+}
+
+impl Inner {
+    /// Start fetches of the next `n` listed blocks after `after` that are neither cached nor
+    /// in flight.
+    pub(super) fn prefetch_after(self: &Arc<Self>, after: u64, n: usize) {
+        let next: Vec<u64> = lock(&self.tokens)
+            .range(after.saturating_add(1)..)
+            .take(n)
+            .map(|(i, _)| *i)
+            .collect();
+        // While a sweep is on, what a stream reads ahead is kept like the sweep's blocks,
+        // until it is read: the cache is then plain LRU, and must not drop it first.
+        let sweeping = self.sweeping.load(Ordering::Relaxed);
+        let want = if !sweeping {
+            Want::Ahead
+        } else {
+            // Pinned blocks never take more than three quarters of the cache: the rest is
+            // left to the blocks being read, or readers would evict each other's blocks.
+            let cache = lock(&self.cache);
+            let held = cache.pinned() + self.sweep_inflight.load(Ordering::Relaxed);
+            if held >= cache.capacity() - cache.capacity() / 4 {
+                return;
+            }
+            Want::Sweep
+        };
+        for b in next {
+            // As for the sweep, a block fetched before is fetched again only when a reader
+            // asks for it: the stream may be a volume check reading a file the content scan
+            // read long ago, not the content scan going forward.
+            if sweeping && lock(&self.requested).contains_key(&b) {
+                continue;
+            }
+            let _ = self.start(b, want);
+        }
+    }
+
+    /// Remember a read of blocks `first..=last` by this thread, and return how many listed blocks
+    /// to fetch ahead of it: none unless it continues one of the thread's recent streams (starts
+    /// in the block where its last read ended, or in the next). (A read-ahead that starts at 2
+    /// blocks and doubles was tried: it fetched 18% fewer blocks in a `--quick` scan but made
+    /// the walk 20% slower.) The blocks the stream has moved past are marked first to evict: a reader going
+    /// forward through the volume will not come back to them, while the blocks read earlier
+    /// (directories, inode tables, package lists) will be read again by the content scan.
+    /// Streams are told apart by thread, so one content worker moving on never demotes the block
+    /// another is still reading; and the block a stream started in is kept, as the reader whose
+    /// share of the files ends in it (the content scan splits its file list between threads)
+    /// may not have reached it yet.
+    pub(super) fn note_sequential(&self, first: u64, last: u64) -> usize {
+        let me = std::thread::current().id();
+        let mut s = lock(&self.streams);
+        let continued = s
+            .iter()
+            .position(|x| x.thread == me && (first == x.last || first == x.last.saturating_add(1)));
+        if let Some(prev) = continued.and_then(|pos| s.remove(pos)) {
+            let sweeping = self.sweeping.load(Ordering::Relaxed);
+            let behind = prev.first.max(prev.start.saturating_add(1))..first;
+            // (Blocks are pinned only while a sweep is on, so none is pinned here.)
+            if !behind.is_empty() && !sweeping {
+                let mut cache = lock(&self.cache);
+                for b in behind {
+                    cache.demote(b);
+                }
+            }
+            // Read ahead when the stream moves into a block it had not reached. Reads that
+            // stay in one block (a walk reading inodes or a directory) fetch more only when the
+            // caller will read most of the snapshot anyway (a full scan: the blocks after the
+            // walk's are file data it reads soon); a --quick scan's would be fetched for nothing.
+            let eager = self.eager.load(Ordering::Relaxed);
+            let ahead = if last > prev.last || (eager && !sweeping) {
+                self.prefetch_window()
+            } else {
+                0
+            };
+            s.push_back(Stream {
+                thread: me,
+                start: prev.start,
+                first,
+                last,
+            });
+            return ahead;
+        }
+        if s.len() >= STREAMS {
+            s.pop_front();
+        }
+        s.push_back(Stream {
+            thread: me,
+            start: first,
+            first,
+            last,
+        });
+        0
+    }
+
+    pub(super) fn prefetch_window(&self) -> usize {
+        let cap = lock(&self.cache).capacity();
+        self.ctx.opts.prefetch_blocks.min(cap / 2)
+    }
+}
