@@ -13,6 +13,7 @@ mod credfiles;
 mod engine;
 mod finding;
 pub mod lookup;
+pub mod registry;
 mod sshkey;
 mod stream;
 mod verify;
@@ -54,6 +55,11 @@ pub struct RuleInfo {
     pub kind: RuleKind,
     /// What to do about a finding.
     pub remediation: String,
+    /// The family it belongs to in the file-rule registry (`shell-history`, `private-keys`).
+    pub family: String,
+    /// The files it applies to, from the registry (for a signature: any file, and where
+    /// `--quick` reads).
+    pub files: String,
 }
 
 /// The file being scanned, as the filesystem walker sees it.
@@ -134,26 +140,12 @@ impl Detector {
             file: "(catalog)".into(),
             message: format!("keyword automaton: {e}"),
         })?;
-        let mut rules: Vec<RuleInfo> = Vec::new();
+        let mut rules = registry::rule_infos(&sigs);
         let mut suppresses = HashMap::new();
         for s in &sigs {
-            rules.push(RuleInfo {
-                id: s.id.clone(),
-                title: s.title.clone(),
-                severity: s.severity,
-                kind: RuleKind::Signature,
-                remediation: s.remediation.clone(),
-            });
             suppresses.insert(s.id.clone(), s.suppresses.clone());
         }
         for c in credfiles::all_rules() {
-            rules.push(RuleInfo {
-                id: c.id.into(),
-                title: c.title.into(),
-                severity: c.severity,
-                kind: RuleKind::Check,
-                remediation: c.remediation.into(),
-            });
             let targets = c.suppresses.iter().map(|t| t.to_string()).collect();
             suppresses.insert(c.id.to_string(), targets);
         }
