@@ -57,7 +57,7 @@ enum Kind {
 
 /// The files this check reads, with how each holds its commands; the first pattern that
 /// matches a path decides.
-const SCOPED: [(Glob, Kind); 11] = {
+const SCOPED: [(Glob, Kind); 15] = {
     const SYSTEM_CRONTAB: Kind = Kind::Crontab {
         fields: 5,
         user: true,
@@ -84,18 +84,31 @@ const SCOPED: [(Glob, Kind); 11] = {
             glob("/etc/cron.{hourly,daily,weekly,monthly}/*"),
             Kind::Script,
         ),
-        (glob("/etc/{rc.local,rc.d/rc.local}"), Kind::Script),
-        // Directories holding systemd units, at any depth.
+        (glob("/etc/rc.local"), Kind::Script),
+        (glob("/etc/rc.d/rc.local"), Kind::Script),
+        // Directories holding systemd units (and drop-ins), at any depth.
         (
-            glob("/etc/systemd/{system,user}/**/*.{service,socket,conf,timer,path}"),
+            glob("/etc/systemd/system/**/*.{service,socket,conf,timer,path}"),
             Kind::Unit,
         ),
         (
-            glob("/lib/systemd/{system,user}/**/*.{service,socket,conf,timer,path}"),
+            glob("/etc/systemd/user/**/*.{service,socket,conf,timer,path}"),
             Kind::Unit,
         ),
         (
-            glob("/usr/lib/systemd/{system,user}/**/*.{service,socket,conf,timer,path}"),
+            glob("/lib/systemd/system/**/*.{service,socket,conf,timer,path}"),
+            Kind::Unit,
+        ),
+        (
+            glob("/lib/systemd/user/**/*.{service,socket,conf,timer,path}"),
+            Kind::Unit,
+        ),
+        (
+            glob("/usr/lib/systemd/system/**/*.{service,socket,conf,timer,path}"),
+            Kind::Unit,
+        ),
+        (
+            glob("/usr/lib/systemd/user/**/*.{service,socket,conf,timer,path}"),
             Kind::Unit,
         ),
         (

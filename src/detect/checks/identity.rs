@@ -48,14 +48,15 @@ enum Kind {
 }
 
 /// The files this check reads, with what each is.
-const SCOPED: [(Glob, Kind); 8] = [
+const SCOPED: [(Glob, Kind); 9] = [
     (glob("/etc/machine-id"), Kind::MachineId),
     (glob("/var/lib/dbus/machine-id"), Kind::MachineId),
     (glob("/var/lib/dhcp/*.{leases,lease}"), Kind::Lease),
     (glob("/var/lib/dhclient/*"), Kind::Lease),
     (glob("/var/lib/NetworkManager/*.lease"), Kind::Lease),
     (glob("/var/lib/wicked/lease*"), Kind::Lease),
-    (glob("/var/lib/{systemd,urandom}/random-seed"), Kind::Seed),
+    (glob("/var/lib/systemd/random-seed"), Kind::Seed),
+    (glob("/var/lib/urandom/random-seed"), Kind::Seed),
     (glob("/var/lib/random-seed"), Kind::Seed),
 ];
 

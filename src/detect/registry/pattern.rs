@@ -61,6 +61,8 @@ impl Glob {
     /// at any depth (`true`) or only in it (`false`). `/etc/cron.d/*` gives `("/etc/cron.d",
     /// false)`, `/var/spool/cron/**` `("/var/spool/cron", true)`, `/etc/shadow` `("/etc",
     /// false)`. `None` for a pattern that is not anchored.
+    /// Alternatives in a directory component are not expanded: `/a/{b,c}/x` gives `("/a",
+    /// true)`, so patterns name such directories one by one.
     pub(crate) fn fixed_dir(&self) -> Option<(String, bool)> {
         let rel = self.pattern.strip_prefix('/')?;
         let parts: Vec<&str> = rel.split('/').collect();
@@ -69,7 +71,8 @@ impl Glob {
             .position(|c| has_wildcard(c))
             .unwrap_or(parts.len())
             .min(parts.len().saturating_sub(1));
-        let deep = parts.len().saturating_sub(fixed) > 1;
+        let rest = parts.get(fixed..).unwrap_or_default();
+        let deep = rest.len() > 1 || rest.contains(&"**");
         let dir = format!("/{}", parts.get(..fixed).unwrap_or_default().join("/"));
         Some((dir, deep))
     }
@@ -134,7 +137,7 @@ fn components(pat: &str, rel: &str, nocase: bool) -> bool {
         return false;
     }
     let (rc, rrest) = first(rel);
-    if !component(pc.as_bytes(), rc.as_bytes(), nocase) {
+    if rc.is_empty() || !component(pc.as_bytes(), rc.as_bytes(), nocase) {
         return false;
     }
     match (prest, rrest) {
