@@ -28,7 +28,7 @@ pub use checks::rpmdb::rpmdb_for_fuzzing;
 pub use lookup::{FileLookup, MemLookup, Meta, MetaKind, VolumeFindings};
 
 use crate::report::{Finding, Severity};
-use checks::{Check, CheckHit};
+use checks::CheckHit;
 use engine::{Matcher, RawMatch};
 use finding::{Spanned, apply_suppression, fingerprint, redact};
 use std::collections::HashMap;
@@ -179,8 +179,7 @@ impl Detector {
         content: &mut dyn std::io::Read,
         opts: &DetectOptions,
     ) -> FileOutcome {
-        let check = Check::for_path(file.path);
-        let cred = credfiles::CredFile::for_path(file.path);
+        let registry::FileRules { check, cred, .. } = registry::rules_for(file.path);
         let head_cap = if check.is_some() || cred.is_some() {
             checks::CHECK_CAP
         } else {

@@ -24,7 +24,7 @@ const MAX_LISTED: usize = 16;
 /// Whether `path` is an `authorized_keys` or `authorized_keys2` file in a `.ssh` directory.
 #[cfg(test)]
 fn applies(path: &str) -> bool {
-    super::Check::for_path(path) == Some(super::Check::AuthorizedKeys)
+    crate::detect::registry::check_for(path) == Some(super::Check::AuthorizedKeys)
 }
 
 /// The files this check reads: `authorized_keys` and `authorized_keys2` in any `.ssh`.

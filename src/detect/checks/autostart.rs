@@ -129,7 +129,7 @@ fn kind(path: &str) -> Option<Kind> {
 /// Whether `path` is read by this check.
 #[cfg(test)]
 fn applies(path: &str) -> bool {
-    super::Check::for_path(path) == Some(super::Check::Autostart)
+    crate::detect::registry::check_for(path) == Some(super::Check::Autostart)
 }
 
 /// Findings for one file.

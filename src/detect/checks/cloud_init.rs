@@ -81,7 +81,7 @@ fn kind(path: &str) -> Option<Kind> {
 /// Whether `path` is a cloud-init state file, log or config.
 #[cfg(test)]
 fn applies(path: &str) -> bool {
-    super::Check::for_path(path) == Some(super::Check::CloudInit)
+    crate::detect::registry::check_for(path) == Some(super::Check::CloudInit)
 }
 
 /// Findings for a cloud-init file: presence for state and logs, passwords in configs and user

@@ -47,13 +47,13 @@ pub(crate) const SCOPE: &[Glob] = &[
 /// Whether `path` is a history file.
 #[cfg(test)]
 fn applies(path: &str) -> bool {
-    super::Check::for_path(path) == Some(super::Check::History)
+    crate::detect::registry::check_for(path) == Some(super::Check::History)
 }
 
 /// Whether `path` is editor or tool state.
 #[cfg(test)]
 fn applies_editor(path: &str) -> bool {
-    super::Check::for_path(path) == Some(super::Check::EditorHistory)
+    crate::detect::registry::check_for(path) == Some(super::Check::EditorHistory)
 }
 
 /// Report non-empty editor or tool state; evidence is its name and size.

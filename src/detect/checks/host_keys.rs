@@ -28,7 +28,7 @@ pub(crate) const RULE: CheckRule = CheckRule {
 /// Whether `path` is a host private key (not its `.pub`).
 #[cfg(test)]
 fn applies(path: &str) -> bool {
-    super::Check::for_path(path) == Some(super::Check::HostKey)
+    crate::detect::registry::check_for(path) == Some(super::Check::HostKey)
 }
 
 /// The files this check reads (`ssh_host_key` is SSH 1's).

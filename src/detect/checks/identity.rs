@@ -71,7 +71,7 @@ fn kind(path: &str) -> Option<Kind> {
 /// Whether `path` is a machine-id, a DHCP lease or a random seed.
 #[cfg(test)]
 fn applies(path: &str) -> bool {
-    super::Check::for_path(path) == Some(super::Check::Identity)
+    crate::detect::registry::check_for(path) == Some(super::Check::Identity)
 }
 
 /// Report a non-empty identity file (a machine-id of `uninitialized` is the intended state).

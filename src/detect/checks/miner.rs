@@ -70,7 +70,7 @@ pub(crate) fn is_miner_name(name: &str) -> bool {
 /// Whether `path` is a miner binary or could be a miner configuration.
 #[cfg(test)]
 fn applies(path: &str) -> bool {
-    super::Check::for_path(path) == Some(super::Check::Miner)
+    crate::detect::registry::check_for(path) == Some(super::Check::Miner)
 }
 
 /// The `host:port` of the first stratum URL in `text` (credentials dropped), if any.

@@ -91,12 +91,6 @@ pub(crate) enum Check {
 }
 
 impl Check {
-    /// The check that applies to `path`, if any (a path belongs to at most one family): the
-    /// first path-check family of the registry whose scope matches.
-    pub fn for_path(path: &str) -> Option<Check> {
-        crate::detect::registry::check_for(path)
-    }
-
     /// Run the check on the file's first bytes; `truncated` says the file is longer than `data`.
     pub fn run(self, path: &str, data: &[u8], truncated: bool) -> Vec<CheckHit> {
         match self {
@@ -212,19 +206,31 @@ mod tests {
     #[test]
     fn paths_map_to_one_family() {
         assert_eq!(
-            Check::for_path("/etc/ssh/ssh_host_rsa_key"),
+            crate::detect::registry::check_for("/etc/ssh/ssh_host_rsa_key"),
             Some(Check::HostKey)
         );
-        assert_eq!(Check::for_path("/etc/ssh/ssh_host_rsa_key.pub"), None);
         assert_eq!(
-            Check::for_path("/home/ec2-user/.ssh/authorized_keys"),
+            crate::detect::registry::check_for("/etc/ssh/ssh_host_rsa_key.pub"),
+            None
+        );
+        assert_eq!(
+            crate::detect::registry::check_for("/home/ec2-user/.ssh/authorized_keys"),
             Some(Check::AuthorizedKeys)
         );
-        assert_eq!(Check::for_path("/root/.bash_history"), Some(Check::History));
-        assert_eq!(Check::for_path("/etc/shadow"), Some(Check::Shadow));
-        assert_eq!(Check::for_path("/etc/passwd"), Some(Check::Shadow));
-        assert_eq!(Check::for_path("/etc/group"), None);
-        assert_eq!(Check::for_path(""), None);
+        assert_eq!(
+            crate::detect::registry::check_for("/root/.bash_history"),
+            Some(Check::History)
+        );
+        assert_eq!(
+            crate::detect::registry::check_for("/etc/shadow"),
+            Some(Check::Shadow)
+        );
+        assert_eq!(
+            crate::detect::registry::check_for("/etc/passwd"),
+            Some(Check::Shadow)
+        );
+        assert_eq!(crate::detect::registry::check_for("/etc/group"), None);
+        assert_eq!(crate::detect::registry::check_for(""), None);
     }
 
     #[test]
@@ -248,7 +254,7 @@ mod tests {
             ("/tmp/xmrig", Check::Miner),
             ("/Windows/Panther/unattend.xml", Check::Unattend),
         ] {
-            assert_eq!(Check::for_path(p), Some(c), "{p}");
+            assert_eq!(crate::detect::registry::check_for(p), Some(c), "{p}");
         }
     }
 

@@ -20,7 +20,7 @@ pub(crate) const KNOWN_HOSTS_RULE: CheckRule = CheckRule {
 /// Whether `path` is a `known_hosts` file in a `.ssh` directory.
 #[cfg(test)]
 fn applies(path: &str) -> bool {
-    super::Check::for_path(path) == Some(super::Check::KnownHosts)
+    crate::detect::registry::check_for(path) == Some(super::Check::KnownHosts)
 }
 
 /// The files this check reads.

@@ -26,7 +26,7 @@ const DELETED: &str = "*SENSITIVE*DATA*DELETED*";
 /// Whether `path` is an answer file (names compared without case, as Windows does).
 #[cfg(test)]
 fn applies(path: &str) -> bool {
-    super::Check::for_path(path) == Some(super::Check::Unattend)
+    crate::detect::registry::check_for(path) == Some(super::Check::Unattend)
 }
 
 /// The files this check reads: answer files by name (any case), wherever they are.

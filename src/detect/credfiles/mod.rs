@@ -228,12 +228,6 @@ pub(crate) enum CredFile {
 const DOTENV_TEMPLATES: &[&str] = &["example", "sample", "template", "dist", "defaults", "tmpl"];
 
 impl CredFile {
-    /// The credential-file format of `path`, if any: the first credential family of the
-    /// registry whose scope matches and that [accepts](CredFile::accepts) it.
-    pub(crate) fn for_path(path: &str) -> Option<CredFile> {
-        super::registry::cred_for(path)
-    }
-
     /// Whether a file its scope matches is one this format reads: a `.env.example` (or
     /// another template suffix, any case) is not.
     pub(crate) fn accepts(self, path: &str) -> bool {
@@ -363,7 +357,7 @@ mod tests {
             ("/root/.aws/config", CredFile::Aws),
             ("/opt/app/keystore.P12", CredFile::Pkcs12),
         ] {
-            assert_eq!(CredFile::for_path(p), Some(f), "{p}");
+            assert_eq!(crate::detect::registry::cred_for(p), Some(f), "{p}");
         }
         for p in [
             "/srv/app/.env.example",
@@ -374,7 +368,7 @@ mod tests {
             "/root/.config",
             "",
         ] {
-            assert_eq!(CredFile::for_path(p), None, "{p}");
+            assert_eq!(crate::detect::registry::cred_for(p), None, "{p}");
         }
     }
 

@@ -491,27 +491,97 @@ pub(crate) const FAMILIES: &[Family] = &[
     },
 ];
 
-/// The path check for `path`: the first path-check family whose scope matches.
-pub(crate) fn check_for(path: &str) -> Option<Check> {
-    FAMILIES.iter().find_map(|f| match f.reads {
-        Reads::Path(c) if f.matches(path) => Some(c),
-        _ => None,
-    })
+/// Every family's patterns compiled into one [`RegexSet`](regex::bytes::RegexSet): a path is
+/// matched against all of them in one pass (a full scan asks for every file of the image).
+struct Compiled {
+    set: regex::bytes::RegexSet,
+    /// The family (index into [`FAMILIES`]) of each pattern of `set`.
+    family: Vec<usize>,
 }
 
-/// The credential-file format of `path`: the first credential family whose scope matches and
-/// whose refinement accepts it.
+/// The compiled patterns; `None` if they do not compile (a bug the tests catch), in which
+/// case every family matches its patterns one by one.
+static COMPILED: std::sync::LazyLock<Option<Compiled>> = std::sync::LazyLock::new(|| {
+    let mut family = Vec::new();
+    let mut regexes = Vec::new();
+    for (i, f) in FAMILIES.iter().enumerate() {
+        for g in f.globs() {
+            family.push(i);
+            regexes.push(g.to_regex());
+        }
+    }
+    let set = regex::bytes::RegexSetBuilder::new(regexes)
+        .unicode(false)
+        .size_limit(32 << 20)
+        .dfa_size_limit(32 << 20)
+        .build()
+        .ok()?;
+    Some(Compiled { set, family })
+});
+
+/// Which families' scopes match `path`, as a mask over [`FAMILIES`].
+fn matching(path: &str) -> Vec<bool> {
+    let mut hit = vec![false; FAMILIES.len()];
+    match COMPILED.as_ref() {
+        Some(c) => {
+            for p in c.set.matches(path.as_bytes()).iter() {
+                if let Some(h) = c.family.get(p).and_then(|&f| hit.get_mut(f)) {
+                    *h = true;
+                }
+            }
+        }
+        None => {
+            for (h, f) in hit.iter_mut().zip(FAMILIES) {
+                *h = f.matches(path);
+            }
+        }
+    }
+    hit
+}
+
+/// What the registry says about one file.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct FileRules {
+    /// The path check for it: the first path-check family whose scope matches.
+    pub check: Option<Check>,
+    /// Its credential-file format: the first credential family whose scope matches and that
+    /// accepts it (templates are not `.env` files).
+    pub cred: Option<CredFile>,
+    /// Whether a `--quick` scan reads it: some family that judges files as the walk finds them
+    /// (every family but the volume checks) has it in its scope.
+    pub quick: bool,
+}
+
+/// What the registry says about the file at `path` (absolute, inside the volume).
+pub(crate) fn rules_for(path: &str) -> FileRules {
+    let mut out = FileRules::default();
+    for (f, _) in FAMILIES.iter().zip(matching(path)).filter(|(_, hit)| *hit) {
+        out.quick |= f.quick_reads();
+        match f.reads {
+            Reads::Path(c) if out.check.is_none() => out.check = Some(c),
+            Reads::Cred(c) if out.cred.is_none() && c.accepts(path) => out.cred = Some(c),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// The path check for `path` (see [`FileRules::check`]).
+#[cfg(test)]
+pub(crate) fn check_for(path: &str) -> Option<Check> {
+    rules_for(path).check
+}
+
+/// The credential-file format of `path` (see [`FileRules::cred`]).
+#[cfg(test)]
 pub(crate) fn cred_for(path: &str) -> Option<CredFile> {
-    FAMILIES.iter().find_map(|f| match f.reads {
-        Reads::Cred(c) if f.matches(path) && c.accepts(path) => Some(c),
-        _ => None,
-    })
+    rules_for(path).cred
 }
 
 /// Whether a `--quick` scan reads the file at `path` (absolute, inside the volume): some
 /// family that judges files as the walk finds them has it in its scope.
 pub fn quick_reads(path: &str) -> bool {
-    FAMILIES.iter().any(|f| f.quick_reads() && f.matches(path))
+    rules_for(path).quick
 }
 
 /// The directories a `--quick` scan must walk for the anchored patterns of the families it

@@ -56,6 +56,48 @@ impl Glob {
         }
     }
 
+    /// The pattern as a regular expression over the whole path (bytes, ASCII case folding
+    /// for a case-insensitive pattern), for matching many patterns in one pass
+    /// ([`regex::bytes::RegexSet`]). It accepts the same paths as [`Glob::matches`] (a test
+    /// compares them).
+    pub(crate) fn to_regex(&self) -> String {
+        let mut out = String::from(if self.nocase { "(?i-u)^" } else { "(?-u)^" });
+        let (rel, anchored) = match self.pattern.strip_prefix('/') {
+            Some(r) => (r, true),
+            None => (self.pattern, false),
+        };
+        // An unanchored pattern starts after any number of leading components.
+        out.push_str(if anchored { "/" } else { "/(?:[^/]*/)*" });
+        let parts: Vec<&str> = rel.split('/').collect();
+        for (i, c) in parts.iter().enumerate() {
+            let last = i + 1 == parts.len();
+            if *c == "**" {
+                out.push_str(if last {
+                    "[^/]+(?:/[^/]+)*"
+                } else {
+                    "(?:[^/]*/)*"
+                });
+                continue;
+            }
+            if c.is_empty() {
+                // An empty component matches no path component.
+                out.push_str(r"[^\x00-\xff]");
+            } else if c.bytes().all(|b| b == b'*') {
+                // Nor does a component of stars match an empty one.
+                out.push_str("[^/]+");
+            } else {
+                out.push_str("(?:");
+                out.push_str(&component_regex(c.as_bytes(), false));
+                out.push(')');
+            }
+            if !last {
+                out.push('/');
+            }
+        }
+        out.push('$');
+        out
+    }
+
     /// For an anchored pattern: its fixed leading directory (the components before the first
     /// one with a wildcard, without the last component) and whether files below it are matched
     /// at any depth (`true`) or only in it (`false`). `/etc/cron.d/*` gives `("/etc/cron.d",
@@ -82,6 +124,35 @@ fn has_wildcard(component: &str) -> bool {
     component.contains(['*', '?', '{'])
 }
 
+/// One component of a pattern as a regex: `*`, `?`, `{a,b}` and literal bytes. Alternatives do
+/// not nest: inside one (`nested`), `{` is literal.
+fn component_regex(c: &[u8], nested: bool) -> String {
+    let mut out = String::new();
+    let mut i = 0usize;
+    while let Some(&b) = c.get(i) {
+        i = i.saturating_add(1);
+        let rest = c.get(i..).unwrap_or_default();
+        match (b, rest.iter().position(|&b| b == b'}')) {
+            (b'*', _) => out.push_str("[^/]*"),
+            (b'?', _) => out.push_str("[^/]"),
+            (b'{', Some(close)) if !nested => {
+                let alts: Vec<String> = rest
+                    .get(..close)
+                    .unwrap_or_default()
+                    .split(|&b| b == b',')
+                    .map(|alt| component_regex(alt, true))
+                    .collect();
+                out.push_str("(?:");
+                out.push_str(&alts.join("|"));
+                out.push(')');
+                i = i.saturating_add(close).saturating_add(1);
+            }
+            (b, _) => out.push_str(&format!(r"\x{b:02x}")),
+        }
+    }
+    out
+}
+
 /// Split off the first component of a relative path or pattern.
 fn first(s: &str) -> (&str, Option<&str>) {
     match s.split_once('/') {
@@ -95,16 +166,11 @@ fn tail(pat: &str, rel: &str, nocase: bool) -> bool {
     if !pat.split('/').any(|c| c == "**") {
         // One alignment only: the path's last as many components as the pattern has.
         let want = pat.split('/').count();
-        let have = rel.split('/').count();
-        let Some(skip) = have.checked_sub(want) else {
-            return false;
-        };
-        let start = match skip.checked_sub(1) {
-            None => 0,
-            Some(n) => match rel.match_indices('/').nth(n) {
-                Some((i, _)) => i.saturating_add(1),
-                None => return false,
-            },
+        let start = match rel.rmatch_indices('/').nth(want.saturating_sub(1)) {
+            Some((i, _)) => i.saturating_add(1),
+            // Fewer slashes: the whole path, when it has exactly as many components.
+            None if rel.matches('/').count().saturating_add(1) == want => 0,
+            None => return false,
         };
         return rel.get(start..).is_some_and(|r| components(pat, r, nocase));
     }
@@ -124,8 +190,8 @@ fn components(pat: &str, rel: &str, nocase: bool) -> bool {
     let (pc, prest) = first(pat);
     if pc == "**" {
         let Some(prest) = prest else {
-            // A trailing `**`: anything at any depth (at least one component).
-            return !rel.is_empty();
+            // A trailing `**`: any files at any depth (at least one component, none empty).
+            return rel.split('/').all(|c| !c.is_empty());
         };
         let mut rest = Some(rel);
         while let Some(r) = rest {

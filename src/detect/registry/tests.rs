@@ -181,3 +181,64 @@ fn the_rules_listing_names_family_and_files() {
     let s = info("sshd-permit-root-login");
     assert!(s.files.contains("/etc/ssh/sshd_config"), "{}", s.files);
 }
+
+/// The compiled set and the patterns one by one agree, on the samples and on paths made to
+/// probe the edges (case, empty components, depth, alternatives).
+#[test]
+fn the_compiled_set_matches_like_the_patterns() {
+    assert!(COMPILED.is_some(), "the registry's patterns compile");
+    let mut paths: Vec<String> = FAMILIES
+        .iter()
+        .flat_map(|f| f.samples.iter().map(|s| s.to_string()))
+        .collect();
+    for p in [
+        "/",
+        "/etc/cron.d/",
+        "/etc//shadow",
+        "/ETC/SHADOW",
+        "/x/.SSH/authorized_keys",
+        "/a/UNATTEND.xml",
+        "/a/b/c/XMRIG",
+        "/a/.env.",
+        "/a/.env.Example",
+        "/srv/x.TFSTATE.backup",
+        "/etc/systemd/system/a/b/c/x.timer",
+        "/etc/systemd/system/.service",
+        "/var/lib/cloud/instances//user-data.txt",
+        "/var/lib/cloud/instances/i-1/user-data",
+        "/home/u/.config/containers/x/y/auth.json",
+        "/containers/auth.json",
+        "/etc/kubernetes/admin.conf",
+        "/etc/kubernetes/a/b/kubelet.conf",
+        "/var/spool/cron/",
+        "/var/spool/cron/a",
+        "/.ssh/x",
+        "/.ssh/",
+        "/root/.ssh/known_hosts2",
+        "/root/.ssh/known_hosts3",
+        "/etc/ssh/ssh_host_key",
+        "/etc/ssh/ssh_host__key",
+        "/etc/ssh/ssh_host_rsa_key.pub",
+        "/a/id_",
+        "/a/{x}",
+        "relative/.bash_history",
+    ] {
+        paths.push(p.to_string());
+    }
+    let compiled = COMPILED.as_ref().unwrap();
+    for p in &paths {
+        let hits = compiled.set.matches(p.as_bytes());
+        let mut i = 0;
+        for f in FAMILIES {
+            for g in f.globs() {
+                assert_eq!(
+                    hits.matched(i),
+                    g.matches(p),
+                    "{p} against {}",
+                    g.describe()
+                );
+                i += 1;
+            }
+        }
+    }
+}
