@@ -60,7 +60,7 @@ impl Glob {
     /// for a case-insensitive pattern), for matching many patterns in one pass
     /// ([`regex::bytes::RegexSet`]). It accepts the same paths as [`Glob::matches`] (a test
     /// compares them).
-    pub(crate) fn to_regex(&self) -> String {
+    pub(crate) fn to_regex(self) -> String {
         let mut out = String::from(if self.nocase { "(?i-u)^" } else { "(?-u)^" });
         let (rel, anchored) = match self.pattern.strip_prefix('/') {
             Some(r) => (r, true),
