@@ -242,6 +242,16 @@ mod tests {
             "/opt/app/tls/server.pem",
             "/opt/app/tls/server.key",
             "/tmp/id_deploy",
+            // What the hand-kept lists read before the registry, wherever it is.
+            "/var/backups/shadow",
+            "/srv/old/sudoers",
+            "/opt/x/authorized_keys",
+            "/root/fish_history",
+            "/srv/app/prod.env",
+            "/home/u/vault.kdbx",
+            "/root/.vault-token",
+            "/home/u/.terraform.d/credentials.tfrc.json",
+            "/home/u/.config/gh/hosts.yml",
             "/Windows/Panther/unattend.xml",
             "/Users/a/AppData/Roaming/Microsoft/Windows/PowerShell/PSReadLine/ConsoleHost_history.txt",
         ] {

@@ -18,6 +18,7 @@ const PRIVATE_KEY_FILES: &[Glob] = &[
     glob("*.ppk"),
     glob("*.ovpn"),
     glob("id_*"),
+    glob("authorized_keys{,2}"),
     glob(".ssh/**"),
     glob(".gnupg/**"),
     glob("/etc/ssl/private/**"),
@@ -44,6 +45,9 @@ const GENERIC_FILES: &[Glob] = &[
     glob("htpasswd"),
     glob(".htpasswd"),
     glob("PSReadLine/**"),
+    // Copies and backups of account files, histories and vaults outside their usual places.
+    glob("{shadow,shadow-,gshadow,passwd,sudoers,fish_history}"),
+    glob("*.{env,kdbx}"),
 ];
 const JAVA_KEYSTORE_FILES: &[Glob] = &[glob_nocase("*.{jks,jceks,keystore}")];
 
