@@ -4,9 +4,9 @@
 //! `signatures/*.toml`, matched by a keyword-prefiltered regex engine over streamed content) and
 //! path-based **checks** (code, in `checks`). Both are listed by family in the file-rule
 //! [`registry`], which says which check applies to a file and what `--quick` reads. A file is
-//! read once: its first bytes serve the
-//! check that applies to its path, and all of it goes through the signatures. Findings are
-//! redacted when created; a secret appears only in [`Finding::secret`] and only on request.
+//! read once: its first bytes serve the check that applies to its path, and all of it goes
+//! through the signatures. Findings are redacted when created; a secret appears only in
+//! [`Finding::secret`] and only on request.
 
 mod catalog;
 mod catalog_check;
