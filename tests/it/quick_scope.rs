@@ -7,6 +7,11 @@
 //! A quick scan finds exactly the first kind, and reads under a tenth of the image's non-zero
 //! 512 KiB blocks (what an EBS snapshot of it lists and what a quick scan through EBS would
 //! fetch); the full scan finds both kinds and reads nearly every block.
+//!
+//! What a quick scan reads comes from the file-rule registry (issue 14): for every family, its
+//! samples at the usual places the registry names, in ext4 images the kernel wrote (a root
+//! filesystem and a volume without `/etc/passwd`), --quick must report every finding the full
+//! scan reports in the directories it walks. A family without sample content here fails it.
 
 use crate::common::{bash, nonzero_blocks, run, scan_json, scan_recorded, testdata, workdir};
 use amiscan::detect::registry::{FamilyInfo, families, quick_dirs};
