@@ -52,6 +52,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                             serde_json::json!({
                                 "id": r.id, "severity": r.severity, "title": r.title,
                                 "kind": format!("{:?}", r.kind).to_lowercase(),
+                                "family": r.family, "files": r.files,
                                 "remediation": r.remediation,
                             })
                         })
@@ -61,7 +62,8 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                 }
                 Format::Text => {
                     for r in det.rules() {
-                        writeln!(out, "{:<32} {:<9} {}", r.id, r.severity.as_str(), r.title)?;
+                        let (id, sev, family) = (&r.id, r.severity.as_str(), &r.family);
+                        writeln!(out, "{id:<32} {sev:<9} {family:<18} {}", r.title)?;
                     }
                 }
             }

@@ -100,6 +100,11 @@ pub struct RuleInfo {
     pub kind: RuleKind,
     /// What to do about a finding.
     pub remediation: String,
+    /// The family it belongs to in the file-rule registry (`shell-history`, `private-keys`).
+    pub family: String,
+    /// The files it applies to, from the registry (for a signature: any file, and where
+    /// `--quick` reads).
+    pub files: String,
 }
 
 /// One thing found in an image.

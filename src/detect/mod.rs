@@ -2,9 +2,11 @@
 //!
 //! Two kinds of rules feed one [`Detector`]: content **signatures** (data, in
 //! `signatures/*.toml`, matched by a keyword-prefiltered regex engine over streamed content) and
-//! path-based **checks** (code, in `checks`). A file is read once: its first bytes serve the
-//! check that applies to its path, and all of it goes through the signatures. Findings are
-//! redacted when created; a secret appears only in [`Finding::secret`] and only on request.
+//! path-based **checks** (code, in `checks`). Both are listed by family in the file-rule
+//! [`registry`], which says which check applies to a file and what `--quick` reads. A file is
+//! read once: its first bytes serve the check that applies to its path, and all of it goes
+//! through the signatures. Findings are redacted when created; a secret appears only in
+//! [`Finding::secret`] and only on request.
 
 mod catalog;
 mod catalog_check;
@@ -13,6 +15,7 @@ mod credfiles;
 mod engine;
 mod finding;
 pub mod lookup;
+pub mod registry;
 mod sshkey;
 mod stream;
 mod verify;
@@ -113,26 +116,12 @@ impl Detector {
             file: "(catalog)".into(),
             message: format!("keyword automaton: {e}"),
         })?;
-        let mut rules: Vec<RuleInfo> = Vec::new();
+        let mut rules = registry::rule_infos(&sigs);
         let mut suppresses = HashMap::new();
         for s in &sigs {
-            rules.push(RuleInfo {
-                id: s.id.clone(),
-                title: s.title.clone(),
-                severity: s.severity,
-                kind: RuleKind::Signature,
-                remediation: s.remediation.clone(),
-            });
             suppresses.insert(s.id.clone(), s.suppresses.clone());
         }
         for c in credfiles::all_rules() {
-            rules.push(RuleInfo {
-                id: c.id.into(),
-                title: c.title.into(),
-                severity: c.severity,
-                kind: RuleKind::Check,
-                remediation: c.remediation.into(),
-            });
             let targets = c.suppresses.iter().map(|t| t.to_string()).collect();
             suppresses.insert(c.id.to_string(), targets);
         }
@@ -166,8 +155,7 @@ impl Detector {
         content: &mut dyn std::io::Read,
         opts: &DetectOptions,
     ) -> FileOutcome {
-        let check = Check::for_path(file.path);
-        let cred = credfiles::CredFile::for_path(file.path);
+        let registry::FileRules { check, cred, .. } = registry::rules_for(file.path);
         let head_cap = if check.is_some() || cred.is_some() {
             checks::CHECK_CAP
         } else {

@@ -375,6 +375,8 @@ mod tests {
             severity: Severity::High,
             kind: RuleKind::Signature,
             remediation: "Rotate the key.".into(),
+            family: "aws".into(),
+            files: "any file".into(),
         }]
     }
 

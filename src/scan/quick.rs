@@ -1,124 +1,15 @@
 //! `--quick`: the well-known places where secrets and insecure defaults live. A quick scan walks
 //! only the directories of [`Scope`] (`/etc`, `/root`, `/home`, the home directories
-//! `/etc/passwd` names, `/usr/local`, `/opt`, `/srv`, the temporary directories, ...) and the
-//! directories on the way to them, and reads every file under `/etc` and, elsewhere, only the
-//! files whose path matches one of the rules below. `/usr` (but `/usr/local`), `/var/lib/dpkg`,
-//! `/var/cache`, ... are never entered, so a quick scan of an EBS snapshot fetches a small part
-//! of its blocks.
+//! `/etc/passwd` names, `/usr/local`, `/opt`, `/srv`, the temporary directories, ...), the
+//! fixed directories of the rule families' anchored patterns (`/var/log` for cloud-init's logs,
+//! `/var/lib/dhcp`, the systemd unit directories, ...) and the directories on the way to them,
+//! and reads only the files some rule family declares in the file-rule registry
+//! ([`crate::detect::registry`]): the registry, not this file, says what a quick scan reads.
+//! `/usr` (but `/usr/local` and the unit directories), `/var/lib/dpkg`, `/var/cache`, ... are
+//! never entered, so a quick scan of an EBS snapshot fetches a small part of its blocks.
 //! The default (full) scan walks and reads everything.
 
-/// A file name (last path component) that is read wherever it is.
-const NAMES: &[&str] = &[
-    // Shell and REPL histories.
-    ".bash_history",
-    ".zsh_history",
-    ".sh_history",
-    ".ash_history",
-    ".history",
-    ".python_history",
-    ".mysql_history",
-    ".psql_history",
-    ".sqlite_history",
-    ".node_repl_history",
-    ".rediscli_history",
-    ".lesshst",
-    ".viminfo",
-    "fish_history",
-    "ConsoleHost_history.txt",
-    // Credential files.
-    ".git-credentials",
-    ".netrc",
-    "_netrc",
-    ".pgpass",
-    ".my.cnf",
-    ".npmrc",
-    ".pypirc",
-    ".env",
-    ".s3cfg",
-    ".boto",
-    ".dockercfg",
-    "credentials.json",
-    "wp-config.php",
-    "unattend.xml",
-    "autounattend.xml",
-    "Unattend.xml",
-    "Autounattend.xml",
-    "id_rsa",
-    "id_dsa",
-    "id_ecdsa",
-    "id_ed25519",
-    "authorized_keys",
-    "authorized_keys2",
-    "kubeconfig",
-    "terraform.tfvars",
-    "htpasswd",
-    ".htpasswd",
-    "shadow",
-    "shadow-",
-    "gshadow",
-    "passwd",
-    "sudoers",
-];
-
-/// A suffix of the file name.
-const NAME_SUFFIXES: &[&str] = &[
-    ".pem",
-    ".key",
-    ".p12",
-    ".pfx",
-    ".jks",
-    ".keystore",
-    ".ppk",
-    ".tfstate",
-    ".tfstate.backup",
-    ".ovpn",
-    ".kdbx",
-    ".env",
-];
-
-/// A file name prefix (`id_*`: SSH keys with any suffix).
-const NAME_PREFIXES: &[&str] = &["id_", ".env."];
-
-/// A directory whose files are all read (any depth below it).
-const DIRS: &[&str] = &[
-    "/etc/ssh/",
-    "/etc/sudoers.d/",
-    "/etc/cloud/",
-    "/var/lib/cloud/",
-    "/var/lib/waagent/",
-    "/etc/NetworkManager/system-connections/",
-    "/etc/wireguard/",
-    "/etc/openvpn/",
-    "/etc/ssl/private/",
-    "/etc/pki/tls/private/",
-];
-
-/// A path component sequence anywhere in the path (`/root/.ssh/`, `/home/*/.aws/`).
-const DIR_PARTS: &[&str] = &[
-    "/.ssh/",
-    "/.aws/",
-    "/.docker/",
-    "/.kube/",
-    "/.azure/",
-    "/.config/gcloud/",
-    "/.gnupg/",
-    "/.config/gh/",
-    "/.vault-token",
-    "/.terraform.d/",
-    "/PSReadLine/",
-];
-
-/// Exact paths.
-const PATHS: &[&str] = &[
-    "/etc/shadow",
-    "/etc/gshadow",
-    "/etc/passwd",
-    "/etc/sudoers",
-    "/etc/environment",
-    "/etc/fstab",
-    "/etc/crontab",
-    "/var/lib/cloud/instance/user-data.txt",
-];
+use crate::detect::registry;
 
 /// Directories a quick scan walks entirely (every subdirectory, at any depth).
 const WALK_ROOTS: &[&str] = &[
@@ -164,7 +55,11 @@ const MAX_HOMES: usize = 256;
 /// Where a quick scan looks: the directories it walks, and which of their files it reads.
 #[derive(Clone, Debug)]
 pub struct Scope {
+    /// Directories walked whole.
     roots: Vec<Vec<u8>>,
+    /// Directories whose own entries are listed (not their subdirectories): where the
+    /// registry names files directly (`/var/log/cloud-init*.log*`, `/var/lib/systemd/random-seed`).
+    listed: Vec<Vec<u8>>,
     /// Walk every directory (a volume that is not a root filesystem).
     everything: bool,
 }
@@ -185,6 +80,21 @@ impl Scope {
     /// never follows links.
     pub fn new(passwd: Option<&[u8]>, real: &dyn Fn(&[u8]) -> Option<Vec<u8>>) -> Scope {
         let mut roots: Vec<Vec<u8>> = WALK_ROOTS.iter().map(|r| r.as_bytes().to_vec()).collect();
+        let mut listed: Vec<Vec<u8>> = Vec::new();
+        for (dir, whole) in registry::quick_dirs() {
+            let dir = dir.into_bytes();
+            if roots.iter().any(|r| within(&dir, r)) {
+                continue;
+            }
+            if whole {
+                roots.retain(|r| !within(r, &dir));
+                roots.push(dir);
+            } else {
+                listed.push(dir);
+            }
+        }
+        listed.retain(|l| !roots.iter().any(|r| within(l, r)));
+        let fixed = roots.len();
         let homes = passwd
             .unwrap_or_default()
             .split(|&b| b == b'\n')
@@ -196,7 +106,7 @@ impl Scope {
                         || !NOT_HOMES.iter().any(|n| within(h, n.as_bytes())))
             });
         for h in homes {
-            if roots.len() >= WALK_ROOTS.len() + MAX_HOMES {
+            if roots.len() >= fixed + MAX_HOMES {
                 break;
             }
             if !roots.iter().any(|r| within(&h, r)) {
@@ -212,8 +122,20 @@ impl Scope {
                 roots.push(target);
             }
         }
+        for i in 0..listed.len() {
+            let Some(target) = listed.get(i).and_then(|l| real(l)) else {
+                continue;
+            };
+            if target.len() > 1
+                && !roots.iter().any(|r| within(&target, r))
+                && !listed.contains(&target)
+            {
+                listed.push(target);
+            }
+        }
         Scope {
             roots,
+            listed,
             everything: false,
         }
     }
@@ -225,19 +147,23 @@ impl Scope {
     pub fn everything() -> Scope {
         Scope {
             roots: vec![b"/".to_vec()],
+            listed: Vec::new(),
             everything: true,
         }
     }
 
-    /// Whether the walk lists directory `dir`: a root, inside one, or on the way to one.
+    /// Whether the walk lists directory `dir`: a root, inside one, a listed directory, or on
+    /// the way to one.
     pub fn lists(&self, dir: &[u8]) -> bool {
-        self.everything || self.roots.iter().any(|r| within(dir, r) || within(r, dir))
+        self.everything
+            || self.roots.iter().any(|r| within(dir, r) || within(r, dir))
+            || self.listed.iter().any(|l| within(l, dir))
     }
 
-    /// Whether a quick scan reads the file at `path`: anything under `/etc`, and the
-    /// well-known paths ([`is_well_known`]) wherever the walk saw them.
+    /// Whether a quick scan reads the file at `path` (absolute, inside the volume): the
+    /// registry's families have it in their scope ([`registry::quick_reads`]).
     pub fn reads(&self, path: &[u8]) -> bool {
-        !self.everything && within(path, b"/etc") || is_well_known(path)
+        registry::quick_reads(&String::from_utf8_lossy(path))
     }
 
     /// The directories walked entirely.
@@ -272,22 +198,16 @@ fn normalize(path: &[u8]) -> Vec<u8> {
     out
 }
 
-/// Whether a quick scan reads the file at `path` (absolute, inside the volume), outside `/etc`.
-pub fn is_well_known(path: &[u8]) -> bool {
-    let path = String::from_utf8_lossy(path);
-    let name = path.rsplit('/').next().unwrap_or(&path);
-    PATHS.contains(&path.as_ref())
-        || NAMES.contains(&name)
-        || NAME_SUFFIXES.iter().any(|s| name.ends_with(s))
-        || NAME_PREFIXES.iter().any(|p| name.starts_with(p))
-        || DIRS.iter().any(|d| path.starts_with(d))
-        || DIR_PARTS.iter().any(|d| path.contains(d))
-        || name.ends_with("config") && path.contains("/.kube")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The roots walked whatever `/etc/passwd` says.
+    fn fixed_roots() -> usize {
+        let s = Scope::new(None, &|p| Some(p.to_vec()));
+        assert!(s.roots().count() >= WALK_ROOTS.len());
+        s.roots().count()
+    }
 
     #[test]
     fn well_known_paths_are_read() {
@@ -322,10 +242,20 @@ mod tests {
             "/opt/app/tls/server.pem",
             "/opt/app/tls/server.key",
             "/tmp/id_deploy",
+            // What the hand-kept lists read before the registry, wherever it is.
+            "/var/backups/shadow",
+            "/srv/old/sudoers",
+            "/opt/x/authorized_keys",
+            "/root/fish_history",
+            "/srv/app/prod.env",
+            "/home/u/vault.kdbx",
+            "/root/.vault-token",
+            "/home/u/.terraform.d/credentials.tfrc.json",
+            "/home/u/.config/gh/hosts.yml",
             "/Windows/Panther/unattend.xml",
             "/Users/a/AppData/Roaming/Microsoft/Windows/PowerShell/PSReadLine/ConsoleHost_history.txt",
         ] {
-            assert!(is_well_known(p.as_bytes()), "{p}");
+            assert!(Scope::everything().reads(p.as_bytes()), "{p}");
         }
     }
 
@@ -339,7 +269,7 @@ mod tests {
             "/etc.bak/ssh/notes",
             "/home/u/.bashrc",
         ] {
-            assert!(!is_well_known(p.as_bytes()), "{p}");
+            assert!(!Scope::everything().reads(p.as_bytes()), "{p}");
         }
     }
 
@@ -399,7 +329,10 @@ broken line without fields\n";
             "/nonexistent",
             "/boot",
             "/var/spool/mail",
-            "/lib",
+            "/lib/modules",
+            "/usr/lib/x86_64-linux-gnu",
+            "/var/log/journal",
+            "/var/lib/systemd/coredump",
         ] {
             assert!(!s.lists(d.as_bytes()), "{d}");
         }
@@ -410,10 +343,20 @@ broken line without fields\n";
         assert!(s.reads(b"/var/lib/jenkins/.ssh/id_rsa"));
         assert!(!s.reads(b"/var/lib/jenkins/jobs/x/config.xml"));
         assert!(!s.reads(b"/etcetera/file"));
-        // Without /etc/passwd: the fixed roots.
+        // The registry's directories: walked whole, or only listed.
+        for d in [
+            "/var/log",
+            "/var/lib/dhcp",
+            "/var/lib/systemd",
+            "/lib/systemd/system",
+        ] {
+            assert!(s.lists(d.as_bytes()), "{d}");
+        }
+        assert!(s.reads(b"/var/log/cloud-init.log") && !s.reads(b"/var/log/syslog"));
+        // Without /etc/passwd: the fixed roots and the registry's.
         assert_eq!(
             Scope::new(None, &|p| Some(p.to_vec())).roots().count(),
-            WALK_ROOTS.len()
+            fixed_roots()
         );
         // A volume without /etc (a separate /home): everything is walked, well-known names read.
         let all = Scope::everything();
@@ -428,13 +371,13 @@ broken line without fields\n";
             passwd.extend_from_slice(format!("u{i}:x:1:1::/data/u{i}:/bin/sh\n").as_bytes());
         }
         let s = Scope::new(Some(&passwd), &|p| Some(p.to_vec()));
-        assert_eq!(s.roots().count(), WALK_ROOTS.len() + MAX_HOMES);
+        assert_eq!(s.roots().count(), fixed_roots() + MAX_HOMES);
         // Every root a link elsewhere: at most twice as many.
         let s = Scope::new(Some(&passwd), &|p| {
             let mut v = b"/elsewhere".to_vec();
             v.extend_from_slice(p);
             Some(v)
         });
-        assert_eq!(s.roots().count(), 2 * (WALK_ROOTS.len() + MAX_HOMES));
+        assert_eq!(s.roots().count(), 2 * (fixed_roots() + MAX_HOMES));
     }
 }

@@ -5,6 +5,7 @@
 //! owner can be identified, and never the keys themselves.
 
 use super::{CheckHit, CheckRule};
+use crate::detect::registry::{Glob, glob};
 use crate::detect::sshkey::{decode_public_blob, fingerprint, is_key_type};
 use crate::report::Severity;
 
@@ -21,9 +22,13 @@ pub(crate) const RULE: CheckRule = CheckRule {
 const MAX_LISTED: usize = 16;
 
 /// Whether `path` is an `authorized_keys` or `authorized_keys2` file in a `.ssh` directory.
-pub(crate) fn applies(path: &str) -> bool {
-    path.ends_with("/.ssh/authorized_keys") || path.ends_with("/.ssh/authorized_keys2")
+#[cfg(test)]
+fn applies(path: &str) -> bool {
+    crate::detect::registry::check_for(path) == Some(super::Check::AuthorizedKeys)
 }
+
+/// The files this check reads: `authorized_keys` and `authorized_keys2` in any `.ssh`.
+pub(crate) const SCOPE: &[Glob] = &[glob(".ssh/authorized_keys"), glob(".ssh/authorized_keys2")];
 
 /// One public key found on a line.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -9,6 +9,7 @@
 //! their `Exec*=` lines, to keep stock distribution files clean.
 
 use super::{CheckHit, CheckRule, TextLine, clip, file_name, miner, text_lines};
+use crate::detect::registry::{self, Glob, glob};
 use crate::report::Severity;
 use regex::Regex;
 use std::sync::LazyLock;
@@ -54,64 +55,81 @@ enum Kind {
     Unit,
 }
 
-/// Directories holding systemd units.
-const UNIT_DIRS: &[&str] = &[
-    "/etc/systemd/system/",
-    "/lib/systemd/system/",
-    "/usr/lib/systemd/system/",
-    "/etc/systemd/user/",
-    "/lib/systemd/user/",
-    "/usr/lib/systemd/user/",
-    "/run/systemd/system/",
-];
+/// The files this check reads, with how each holds its commands; the first pattern that
+/// matches a path decides.
+const SCOPED: [(Glob, Kind); 15] = {
+    const SYSTEM_CRONTAB: Kind = Kind::Crontab {
+        fields: 5,
+        user: true,
+    };
+    [
+        (glob("/etc/ld.so.preload"), Kind::Preload),
+        (glob("/etc/crontab"), SYSTEM_CRONTAB),
+        (glob("/etc/cron.d/*"), SYSTEM_CRONTAB),
+        (
+            glob("/etc/anacrontab"),
+            Kind::Crontab {
+                fields: 3,
+                user: false,
+            },
+        ),
+        (
+            glob("/var/spool/cron/**"),
+            Kind::Crontab {
+                fields: 5,
+                user: false,
+            },
+        ),
+        (
+            glob("/etc/cron.{hourly,daily,weekly,monthly}/*"),
+            Kind::Script,
+        ),
+        (glob("/etc/rc.local"), Kind::Script),
+        (glob("/etc/rc.d/rc.local"), Kind::Script),
+        // Directories holding systemd units (and drop-ins), at any depth.
+        (
+            glob("/etc/systemd/system/**/*.{service,socket,conf,timer,path}"),
+            Kind::Unit,
+        ),
+        (
+            glob("/etc/systemd/user/**/*.{service,socket,conf,timer,path}"),
+            Kind::Unit,
+        ),
+        (
+            glob("/lib/systemd/system/**/*.{service,socket,conf,timer,path}"),
+            Kind::Unit,
+        ),
+        (
+            glob("/lib/systemd/user/**/*.{service,socket,conf,timer,path}"),
+            Kind::Unit,
+        ),
+        (
+            glob("/usr/lib/systemd/system/**/*.{service,socket,conf,timer,path}"),
+            Kind::Unit,
+        ),
+        (
+            glob("/usr/lib/systemd/user/**/*.{service,socket,conf,timer,path}"),
+            Kind::Unit,
+        ),
+        (
+            glob("/run/systemd/system/**/*.{service,socket,conf,timer,path}"),
+            Kind::Unit,
+        ),
+    ]
+};
+
+/// The files this check reads.
+pub(crate) const SCOPE: [Glob; SCOPED.len()] = registry::globs(&SCOPED);
 
 /// The kind of `path`, if it is one this check reads.
 fn kind(path: &str) -> Option<Kind> {
-    let name = file_name(path);
-    let dir = path.strip_suffix(name)?;
-    if name.is_empty() {
-        return None;
-    }
-    if path == "/etc/ld.so.preload" {
-        return Some(Kind::Preload);
-    }
-    if path == "/etc/crontab" || dir == "/etc/cron.d/" {
-        return Some(Kind::Crontab {
-            fields: 5,
-            user: true,
-        });
-    }
-    if path == "/etc/anacrontab" {
-        return Some(Kind::Crontab {
-            fields: 3,
-            user: false,
-        });
-    }
-    if dir.starts_with("/var/spool/cron/") {
-        return Some(Kind::Crontab {
-            fields: 5,
-            user: false,
-        });
-    }
-    if matches!(
-        dir,
-        "/etc/cron.hourly/" | "/etc/cron.daily/" | "/etc/cron.weekly/" | "/etc/cron.monthly/"
-    ) || matches!(path, "/etc/rc.local" | "/etc/rc.d/rc.local")
-    {
-        return Some(Kind::Script);
-    }
-    let unit_like = [".service", ".socket", ".conf", ".timer", ".path"]
-        .iter()
-        .any(|s| name.ends_with(s));
-    if unit_like && UNIT_DIRS.iter().any(|d| dir.starts_with(d)) {
-        return Some(Kind::Unit);
-    }
-    None
+    registry::kind_of(&SCOPED, path)
 }
 
 /// Whether `path` is read by this check.
-pub(crate) fn applies(path: &str) -> bool {
-    kind(path).is_some()
+#[cfg(test)]
+fn applies(path: &str) -> bool {
+    crate::detect::registry::check_for(path) == Some(super::Check::Autostart)
 }
 
 /// Findings for one file.

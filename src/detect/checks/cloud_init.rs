@@ -13,6 +13,7 @@
 
 use super::{CheckHit, CheckRule, TextLine, file_name, text_lines};
 use crate::detect::finding::{clean, redact};
+use crate::detect::registry::{self, Glob, glob};
 use crate::report::Severity;
 
 /// Leftover state and logs.
@@ -33,20 +34,6 @@ pub(crate) const PASSWORD_RULE: CheckRule = CheckRule {
     suppresses: &[],
 };
 
-/// Per-instance state files that hold the instance's user or vendor data.
-const STATE_NAMES: &[&str] = &[
-    "user-data.txt",
-    "user-data.txt.i",
-    "vendor-data.txt",
-    "vendor-data.txt.i",
-    "vendor-data2.txt",
-    "vendor-data2.txt.i",
-    "cloud-config.txt",
-    "vendor-cloud-config.txt",
-    "vendor2-cloud-config.txt",
-    "obj.pkl",
-];
-
 /// What a path is to cloud-init.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
@@ -58,30 +45,43 @@ enum Kind {
     Config,
 }
 
+/// The files this check reads, with what each is. Per-instance state is the files that hold
+/// the instance's user or vendor data, in `instance/` or `instances/<id>/` (`user-data*`
+/// covers `user-data.txt` and `user-data.txt.i`).
+const SCOPED: [(Glob, Kind); 5] = [
+    (
+        glob(
+            "/var/lib/cloud/instance/{user-data*,vendor-data.txt,vendor-data.txt.i,\
+vendor-data2.txt,vendor-data2.txt.i,cloud-config.txt,vendor-cloud-config.txt,\
+vendor2-cloud-config.txt,obj.pkl}",
+        ),
+        Kind::State,
+    ),
+    (
+        glob(
+            "/var/lib/cloud/instances/*/{user-data*,vendor-data.txt,vendor-data.txt.i,\
+vendor-data2.txt,vendor-data2.txt.i,cloud-config.txt,vendor-cloud-config.txt,\
+vendor2-cloud-config.txt,obj.pkl}",
+        ),
+        Kind::State,
+    ),
+    (glob("/var/log/cloud-init*.log*"), Kind::Log),
+    (glob("/etc/cloud/cloud.cfg"), Kind::Config),
+    (glob("/etc/cloud/cloud.cfg.d/*.cfg"), Kind::Config),
+];
+
+/// The files this check reads.
+pub(crate) const SCOPE: [Glob; SCOPED.len()] = registry::globs(&SCOPED);
+
 /// The kind of `path`, if it is one of cloud-init's.
 fn kind(path: &str) -> Option<Kind> {
-    let name = file_name(path);
-    let dir = path.strip_suffix(name)?;
-    let state_dir = dir == "/var/lib/cloud/instance/"
-        || dir
-            .strip_prefix("/var/lib/cloud/instances/")
-            .is_some_and(|id| id.len() > 1 && id.matches('/').count() == 1);
-    if state_dir && (STATE_NAMES.contains(&name) || name.starts_with("user-data")) {
-        Some(Kind::State)
-    } else if dir == "/var/log/" && name.starts_with("cloud-init") && name.contains(".log") {
-        Some(Kind::Log)
-    } else if path == "/etc/cloud/cloud.cfg"
-        || (dir == "/etc/cloud/cloud.cfg.d/" && name.ends_with(".cfg"))
-    {
-        Some(Kind::Config)
-    } else {
-        None
-    }
+    registry::kind_of(&SCOPED, path)
 }
 
 /// Whether `path` is a cloud-init state file, log or config.
-pub(crate) fn applies(path: &str) -> bool {
-    kind(path).is_some()
+#[cfg(test)]
+fn applies(path: &str) -> bool {
+    crate::detect::registry::check_for(path) == Some(super::Check::CloudInit)
 }
 
 /// Findings for a cloud-init file: presence for state and logs, passwords in configs and user

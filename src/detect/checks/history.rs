@@ -9,6 +9,7 @@
 //! files edited and hosts fetched during the build, rarely a secret. It is reported at info.
 
 use super::{CheckHit, CheckRule, count_lines, file_name};
+use crate::detect::registry::{Glob, glob, glob_nocase};
 use crate::report::Severity;
 
 /// The rule.
@@ -29,35 +30,30 @@ pub(crate) const EDITOR_RULE: CheckRule = CheckRule {
     suppresses: &[],
 };
 
-/// Editor and tool state files recognised in any directory.
-const EDITOR_NAMES: &[&str] = &[".viminfo", ".lesshst", ".wget-hsts"];
+/// Editor and tool state files, recognised in any directory.
+pub(crate) const EDITOR_SCOPE: &[Glob] = &[glob("{.viminfo,.lesshst,.wget-hsts}")];
 
-/// History file names recognised in any directory.
-const NAMES: &[&str] = &[
-    ".bash_history",
-    ".zsh_history",
-    ".zhistory",
-    ".sh_history",
-    ".ash_history",
-    ".history",
-    ".python_history",
-    ".mysql_history",
-    ".psql_history",
-    ".node_repl_history",
-    ".rediscli_history",
-    ".sqlite_history",
+/// History files, recognised in any directory (PowerShell's in any case).
+pub(crate) const SCOPE: &[Glob] = &[
+    glob(
+        "{.bash_history,.zsh_history,.zhistory,.sh_history,.ash_history,.history,\
+.python_history,.mysql_history,.psql_history,.node_repl_history,.rediscli_history,\
+.sqlite_history}",
+    ),
+    glob(".local/share/fish/fish_history"),
+    glob_nocase("ConsoleHost_history.txt"),
 ];
 
 /// Whether `path` is a history file.
-pub(crate) fn applies(path: &str) -> bool {
-    NAMES.contains(&file_name(path))
-        || path.ends_with("/.local/share/fish/fish_history")
-        || file_name(path).eq_ignore_ascii_case("ConsoleHost_history.txt")
+#[cfg(test)]
+fn applies(path: &str) -> bool {
+    crate::detect::registry::check_for(path) == Some(super::Check::History)
 }
 
 /// Whether `path` is editor or tool state.
-pub(crate) fn applies_editor(path: &str) -> bool {
-    EDITOR_NAMES.contains(&file_name(path))
+#[cfg(test)]
+fn applies_editor(path: &str) -> bool {
+    crate::detect::registry::check_for(path) == Some(super::Check::EditorHistory)
 }
 
 /// Report non-empty editor or tool state; evidence is its name and size.

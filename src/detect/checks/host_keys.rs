@@ -6,6 +6,7 @@
 
 use super::{CheckHit, CheckRule, file_name};
 use crate::detect::finding::clean;
+use crate::detect::registry::{Glob, glob};
 use crate::detect::sshkey::parse_openssh_body;
 use crate::report::Severity;
 
@@ -25,10 +26,16 @@ pub(crate) const RULE: CheckRule = CheckRule {
 };
 
 /// Whether `path` is a host private key (not its `.pub`).
-pub(crate) fn applies(path: &str) -> bool {
-    path.strip_prefix("/etc/ssh/")
-        .is_some_and(|n| !n.contains('/') && n.starts_with("ssh_host_") && n.ends_with("_key"))
+#[cfg(test)]
+fn applies(path: &str) -> bool {
+    crate::detect::registry::check_for(path) == Some(super::Check::HostKey)
 }
+
+/// The files this check reads (`ssh_host_key` is SSH 1's).
+pub(crate) const SCOPE: &[Glob] = &[
+    glob("/etc/ssh/ssh_host_*_key"),
+    glob("/etc/ssh/ssh_host_key"),
+];
 
 /// Report a non-empty host key file, naming its type (and public fingerprint when readable).
 pub(crate) fn check(path: &str, data: &[u8]) -> Vec<CheckHit> {

@@ -8,7 +8,8 @@
 //! None of these is a secret that grants access, so they are low (machine-id, random seed) or
 //! info (leases).
 
-use super::{CheckHit, CheckRule, file_name};
+use super::{CheckHit, CheckRule};
+use crate::detect::registry::{self, Glob, glob};
 use crate::report::Severity;
 
 /// A machine-id baked into the image.
@@ -46,28 +47,31 @@ enum Kind {
     Seed,
 }
 
+/// The files this check reads, with what each is.
+const SCOPED: [(Glob, Kind); 9] = [
+    (glob("/etc/machine-id"), Kind::MachineId),
+    (glob("/var/lib/dbus/machine-id"), Kind::MachineId),
+    (glob("/var/lib/dhcp/*.{leases,lease}"), Kind::Lease),
+    (glob("/var/lib/dhclient/*"), Kind::Lease),
+    (glob("/var/lib/NetworkManager/*.lease"), Kind::Lease),
+    (glob("/var/lib/wicked/lease*"), Kind::Lease),
+    (glob("/var/lib/systemd/random-seed"), Kind::Seed),
+    (glob("/var/lib/urandom/random-seed"), Kind::Seed),
+    (glob("/var/lib/random-seed"), Kind::Seed),
+];
+
+/// The files this check reads.
+pub(crate) const SCOPE: [Glob; SCOPED.len()] = registry::globs(&SCOPED);
+
 /// The kind of `path`, if any.
 fn kind(path: &str) -> Option<Kind> {
-    let name = file_name(path);
-    let dir = path.strip_suffix(name)?;
-    match (dir, name) {
-        ("/etc/", "machine-id") | ("/var/lib/dbus/", "machine-id") => Some(Kind::MachineId),
-        ("/var/lib/dhcp/", n) if n.ends_with(".leases") || n.ends_with(".lease") => {
-            Some(Kind::Lease)
-        }
-        ("/var/lib/dhclient/", n) if !n.is_empty() => Some(Kind::Lease),
-        ("/var/lib/NetworkManager/", n) if n.ends_with(".lease") => Some(Kind::Lease),
-        ("/var/lib/wicked/", n) if n.starts_with("lease") => Some(Kind::Lease),
-        ("/var/lib/systemd/", "random-seed")
-        | ("/var/lib/", "random-seed")
-        | ("/var/lib/urandom/", "random-seed") => Some(Kind::Seed),
-        _ => None,
-    }
+    registry::kind_of(&SCOPED, path)
 }
 
 /// Whether `path` is a machine-id, a DHCP lease or a random seed.
-pub(crate) fn applies(path: &str) -> bool {
-    kind(path).is_some()
+#[cfg(test)]
+fn applies(path: &str) -> bool {
+    crate::detect::registry::check_for(path) == Some(super::Check::Identity)
 }
 
 /// Report a non-empty identity file (a machine-id of `uninitialized` is the intended state).

@@ -7,6 +7,7 @@
 //! check reads commands (cron, systemd units, rc.local: see `autostart`).
 
 use super::{CheckHit, CheckRule, clip, file_name};
+use crate::detect::registry::{Glob, glob, glob_nocase};
 use crate::report::Severity;
 
 /// The rule.
@@ -18,8 +19,8 @@ pub(crate) const RULE: CheckRule = CheckRule {
     suppresses: &[],
 };
 
-/// File names of miner binaries and the droppers that install them (lowercase).
-const MINER_NAMES: &[&str] = &[
+/// File names of miner binaries and the droppers that install them (any case).
+const MINER_NAMES: [&str; 23] = [
     "xmrig",
     "xmrig-notls",
     "xmrig-cuda",
@@ -45,14 +46,21 @@ const MINER_NAMES: &[&str] = &[
     "kinsing",
 ];
 
+/// Miner binaries, by name in any directory.
+pub(crate) const NAME_SCOPE: [Glob; MINER_NAMES.len()] = {
+    let mut out = [glob(""); MINER_NAMES.len()];
+    let mut i = 0;
+    while i < MINER_NAMES.len() {
+        out[i] = glob_nocase(MINER_NAMES[i]);
+        i += 1;
+    }
+    out
+};
+
 /// File names miner configurations use.
-const CONFIG_NAMES: &[&str] = &[
-    "config.json",
-    "config_background.json",
-    "xmrig.json",
-    ".xmrig.json",
-    "pools.txt",
-];
+pub(crate) const CONFIG_SCOPE: &[Glob] = &[glob(
+    "{config.json,config_background.json,xmrig.json,.xmrig.json,pools.txt}",
+)];
 
 /// Whether `name` (a file name) is a known miner binary.
 pub(crate) fn is_miner_name(name: &str) -> bool {
@@ -60,9 +68,9 @@ pub(crate) fn is_miner_name(name: &str) -> bool {
 }
 
 /// Whether `path` is a miner binary or could be a miner configuration.
-pub(crate) fn applies(path: &str) -> bool {
-    let name = file_name(path);
-    is_miner_name(name) || CONFIG_NAMES.contains(&name)
+#[cfg(test)]
+fn applies(path: &str) -> bool {
+    crate::detect::registry::check_for(path) == Some(super::Check::Miner)
 }
 
 /// The `host:port` of the first stratum URL in `text` (credentials dropped), if any.

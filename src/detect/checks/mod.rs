@@ -41,42 +41,10 @@ pub(crate) struct CheckRule {
     pub suppresses: &'static [&'static str],
 }
 
-/// Every code check's rule.
-pub(crate) const CHECK_RULES: &[CheckRule] = &[
-    host_keys::RULE,
-    authorized_keys::RULE,
-    history::RULE,
-    history::EDITOR_RULE,
-    shadow::HASH_RULE,
-    shadow::EMPTY_RULE,
-    shadow::PASSWD_RULE,
-    shadow::WEAK_RULE,
-    shadow::DEFAULT_RULE,
-    ssh_client::KNOWN_HOSTS_RULE,
-    cloud_init::LEFTOVER_RULE,
-    cloud_init::PASSWORD_RULE,
-    identity::MACHINE_ID_RULE,
-    identity::DHCP_RULE,
-    identity::SEED_RULE,
-    autostart::PRELOAD_RULE,
-    autostart::DOWNLOAD_RULE,
-    autostart::TMP_RULE,
-    miner::RULE,
-    windows::UNATTEND_RULE,
-    sshd::ROOT_RULE,
-    sshd::PASSWORD_RULE,
-    sshd::EMPTY_RULE,
-    sshd::KBD_RULE,
-    sudoers::RULE,
-    packages::SETID_RULE,
-    packages::MODIFIED_RULE,
-    packages::RPM_MODIFIED_RULE,
-];
-
 /// One finding produced by a check, before it gets its rule's title and remediation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct CheckHit {
-    /// Rule id, one of [`CHECK_RULES`].
+    /// Rule id, one of the registry's code rules.
     pub rule: &'static str,
     /// Severity of this finding.
     pub severity: Severity,
@@ -122,35 +90,6 @@ pub(crate) enum Check {
 }
 
 impl Check {
-    /// The check that applies to `path`, if any (a path belongs to at most one family).
-    pub fn for_path(path: &str) -> Option<Check> {
-        if host_keys::applies(path) {
-            Some(Check::HostKey)
-        } else if authorized_keys::applies(path) {
-            Some(Check::AuthorizedKeys)
-        } else if history::applies(path) {
-            Some(Check::History)
-        } else if history::applies_editor(path) {
-            Some(Check::EditorHistory)
-        } else if shadow::applies(path) {
-            Some(Check::Shadow)
-        } else if ssh_client::applies(path) {
-            Some(Check::KnownHosts)
-        } else if cloud_init::applies(path) {
-            Some(Check::CloudInit)
-        } else if identity::applies(path) {
-            Some(Check::Identity)
-        } else if autostart::applies(path) {
-            Some(Check::Autostart)
-        } else if miner::applies(path) {
-            Some(Check::Miner)
-        } else if windows::applies(path) {
-            Some(Check::Unattend)
-        } else {
-            None
-        }
-    }
-
     /// Run the check on the file's first bytes; `truncated` says the file is longer than `data`.
     pub fn run(self, path: &str, data: &[u8], truncated: bool) -> Vec<CheckHit> {
         match self {
@@ -266,24 +205,36 @@ mod tests {
     #[test]
     fn paths_map_to_one_family() {
         assert_eq!(
-            Check::for_path("/etc/ssh/ssh_host_rsa_key"),
+            crate::detect::registry::check_for("/etc/ssh/ssh_host_rsa_key"),
             Some(Check::HostKey)
         );
-        assert_eq!(Check::for_path("/etc/ssh/ssh_host_rsa_key.pub"), None);
         assert_eq!(
-            Check::for_path("/home/ec2-user/.ssh/authorized_keys"),
+            crate::detect::registry::check_for("/etc/ssh/ssh_host_rsa_key.pub"),
+            None
+        );
+        assert_eq!(
+            crate::detect::registry::check_for("/home/ec2-user/.ssh/authorized_keys"),
             Some(Check::AuthorizedKeys)
         );
-        assert_eq!(Check::for_path("/root/.bash_history"), Some(Check::History));
-        assert_eq!(Check::for_path("/etc/shadow"), Some(Check::Shadow));
-        assert_eq!(Check::for_path("/etc/passwd"), Some(Check::Shadow));
-        assert_eq!(Check::for_path("/etc/group"), None);
-        assert_eq!(Check::for_path(""), None);
+        assert_eq!(
+            crate::detect::registry::check_for("/root/.bash_history"),
+            Some(Check::History)
+        );
+        assert_eq!(
+            crate::detect::registry::check_for("/etc/shadow"),
+            Some(Check::Shadow)
+        );
+        assert_eq!(
+            crate::detect::registry::check_for("/etc/passwd"),
+            Some(Check::Shadow)
+        );
+        assert_eq!(crate::detect::registry::check_for("/etc/group"), None);
+        assert_eq!(crate::detect::registry::check_for(""), None);
     }
 
     #[test]
     fn every_check_rule_has_a_title_and_remediation() {
-        for r in CHECK_RULES {
+        for r in crate::detect::registry::code_rules() {
             assert!(!r.title.is_empty(), "{}", r.id);
             assert!(!r.remediation.is_empty(), "{}", r.id);
         }
@@ -302,16 +253,19 @@ mod tests {
             ("/tmp/xmrig", Check::Miner),
             ("/Windows/Panther/unattend.xml", Check::Unattend),
         ] {
-            assert_eq!(Check::for_path(p), Some(c), "{p}");
+            assert_eq!(crate::detect::registry::check_for(p), Some(c), "{p}");
         }
     }
 
     #[test]
     fn check_ids_are_unique() {
-        let mut ids: Vec<&str> = CHECK_RULES.iter().map(|r| r.id).collect();
+        let mut ids: Vec<&str> = crate::detect::registry::code_rules()
+            .map(|r| r.id)
+            .collect();
+        let n = ids.len();
         ids.sort_unstable();
         ids.dedup();
-        assert_eq!(ids.len(), CHECK_RULES.len());
+        assert_eq!(ids.len(), n);
     }
 
     #[test]

@@ -12,6 +12,7 @@
 use super::crypt::{self, Verdict};
 use super::{CheckHit, CheckRule, file_name};
 use crate::detect::finding::clean;
+use crate::detect::registry::{Glob, glob};
 use crate::report::Severity;
 
 /// A usable password hash.
@@ -63,12 +64,8 @@ pub(crate) const DEFAULT_RULE: CheckRule = CheckRule {
 const MAX_VERIFIED: usize = 32;
 
 /// Whether `path` is the shadow or passwd file, or a `-` backup of one.
-pub(crate) fn applies(path: &str) -> bool {
-    matches!(
-        path,
-        "/etc/shadow" | "/etc/shadow-" | "/etc/passwd" | "/etc/passwd-"
-    )
-}
+/// The files this check reads: the account databases and their backups.
+pub(crate) const SCOPE: &[Glob] = &[glob("/etc/{shadow,shadow-,passwd,passwd-}")];
 
 /// The crypt scheme of a usable hash, or `None` when the field cannot match any password
 /// (locked `!...`, disabled `*...`, `x`, garbage).

@@ -4,7 +4,8 @@
 //! servers, bastions). It is no secret and grants nothing, so it is info; private keys under
 //! `~/.ssh` are found by the content signatures whatever their name.
 
-use super::{CheckHit, CheckRule, file_name, text_lines};
+use super::{CheckHit, CheckRule, text_lines};
+use crate::detect::registry::{Glob, glob};
 use crate::report::Severity;
 
 /// The rule.
@@ -17,12 +18,13 @@ pub(crate) const KNOWN_HOSTS_RULE: CheckRule = CheckRule {
 };
 
 /// Whether `path` is a `known_hosts` file in a `.ssh` directory.
-pub(crate) fn applies(path: &str) -> bool {
-    let name = file_name(path);
-    path.strip_suffix(name)
-        .is_some_and(|dir| dir.ends_with("/.ssh/"))
-        && matches!(name, "known_hosts" | "known_hosts2" | "known_hosts.old")
+#[cfg(test)]
+fn applies(path: &str) -> bool {
+    crate::detect::registry::check_for(path) == Some(super::Check::KnownHosts)
 }
+
+/// The files this check reads.
+pub(crate) const SCOPE: &[Glob] = &[glob(".ssh/known_hosts{,2,.old}")];
 
 /// Report a `known_hosts` with at least one entry; evidence counts entries and hashed ones.
 pub(crate) fn check(data: &[u8]) -> Vec<CheckHit> {

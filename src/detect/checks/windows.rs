@@ -8,6 +8,7 @@
 
 use super::{CheckHit, CheckRule, file_name};
 use crate::detect::finding::{clean, redact};
+use crate::detect::registry::{Glob, glob_nocase};
 use crate::report::Severity;
 
 /// The rule.
@@ -23,18 +24,15 @@ pub(crate) const UNATTEND_RULE: CheckRule = CheckRule {
 const DELETED: &str = "*SENSITIVE*DATA*DELETED*";
 
 /// Whether `path` is an answer file (names compared without case, as Windows does).
-pub(crate) fn applies(path: &str) -> bool {
-    let name = file_name(path);
-    [
-        "unattend.xml",
-        "autounattend.xml",
-        "unattended.xml",
-        "sysprep.xml",
-        "sysprep.inf",
-    ]
-    .iter()
-    .any(|n| n.eq_ignore_ascii_case(name))
+#[cfg(test)]
+fn applies(path: &str) -> bool {
+    crate::detect::registry::check_for(path) == Some(super::Check::Unattend)
 }
+
+/// The files this check reads: answer files by name (any case), wherever they are.
+pub(crate) const SCOPE: &[Glob] = &[glob_nocase(
+    "{unattend.xml,autounattend.xml,unattended.xml,sysprep.xml,sysprep.inf}",
+)];
 
 /// Findings for every non-empty password in an answer file.
 pub(crate) fn check(path: &str, data: &[u8]) -> Vec<CheckHit> {

@@ -12,8 +12,9 @@ pub(crate) mod keystore;
 mod structured;
 mod textual;
 
-use super::checks::{CHECK_RULES, CheckHit, CheckRule, file_name};
+use super::checks::{CheckHit, CheckRule, file_name};
 use super::finding::redact;
+use super::registry::{Glob, glob, glob_nocase};
 use super::verify::{is_placeholder, testkeys};
 use crate::report::Severity;
 
@@ -144,34 +145,53 @@ pub(crate) const AWS: CheckRule = rule(
     GENERIC,
 );
 
-/// Every credential-file rule (keystore rules included).
-pub(crate) const RULES: &[CheckRule] = &[
-    GIT,
-    NETRC,
-    PGPASS,
-    MYCNF,
-    DOCKER,
-    KUBE,
-    NPMRC,
-    PYPIRC,
-    WP_DB,
-    WP_SALT,
-    DOTENV,
-    TFSTATE,
-    AWS,
-    keystore::PKCS12,
-    keystore::JAVA,
-];
-
-/// The code checks' rules and the credential-file rules.
+/// Every code rule: the checks' and the credential files' (see the registry).
 pub(crate) fn all_rules() -> impl Iterator<Item = &'static CheckRule> {
-    CHECK_RULES.iter().chain(RULES)
+    super::registry::code_rules()
 }
 
 /// Ids of every code rule: reserved in the catalog, and valid `suppresses` targets.
 pub(crate) fn reserved_ids() -> Vec<&'static str> {
     all_rules().map(|r| r.id).collect()
 }
+
+/// `.git-credentials`, git's XDG credential store.
+pub(crate) const GIT_FILES: &[Glob] = &[glob(".git-credentials"), glob(".config/git/credentials")];
+/// `.netrc`, `_netrc`.
+pub(crate) const NETRC_FILES: &[Glob] = &[glob("{.netrc,_netrc}")];
+/// `.pgpass`.
+pub(crate) const PGPASS_FILES: &[Glob] = &[glob(".pgpass")];
+/// `.my.cnf`, `/etc/mysql/debian.cnf`.
+pub(crate) const MYCNF_FILES: &[Glob] = &[glob(".my.cnf"), glob("mysql/debian.cnf")];
+/// Docker's and the containers tools' registry auth files.
+pub(crate) const DOCKER_FILES: &[Glob] = &[
+    glob(".docker/config.json"),
+    glob(".dockercfg"),
+    glob("containers/**/auth.json"),
+];
+/// kubeconfigs: the user's, kubeadm's, and files named so.
+pub(crate) const KUBE_FILES: &[Glob] = &[
+    glob(".kube/config"),
+    glob(
+        "/etc/kubernetes/**/{admin.conf,super-admin.conf,kubelet.conf,controller-manager.conf,\
+scheduler.conf}",
+    ),
+    glob("{kubeconfig,kubeconfig.yaml}"),
+];
+/// `.npmrc`, a global `npmrc`.
+pub(crate) const NPMRC_FILES: &[Glob] = &[glob("{.npmrc,npmrc}")];
+/// `.pypirc`.
+pub(crate) const PYPIRC_FILES: &[Glob] = &[glob(".pypirc")];
+/// `wp-config.php`.
+pub(crate) const WP_FILES: &[Glob] = &[glob("wp-config.php")];
+/// The AWS CLI's files.
+pub(crate) const AWS_FILES: &[Glob] = &[glob(".aws/{credentials,config}")];
+/// `.env` and `.env.<name>` (templates are refused by [`CredFile::accepts`]).
+pub(crate) const DOTENV_FILES: &[Glob] = &[glob(".env"), glob(".env.*")];
+/// Terraform state and its backup.
+pub(crate) const TFSTATE_FILES: &[Glob] = &[glob_nocase("*.{tfstate,tfstate.backup}")];
+/// PKCS#12 keystores.
+pub(crate) const PKCS12_FILES: &[Glob] = &[glob_nocase("*.{p12,pfx}")];
 
 /// The format of a credential file, decided by its path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -208,52 +228,15 @@ pub(crate) enum CredFile {
 const DOTENV_TEMPLATES: &[&str] = &["example", "sample", "template", "dist", "defaults", "tmpl"];
 
 impl CredFile {
-    /// The credential-file format of `path`, if any.
-    pub(crate) fn for_path(path: &str) -> Option<CredFile> {
-        let name = file_name(path);
-        let lower = name.to_ascii_lowercase();
-        let under = |dir: &str| {
-            path.strip_suffix(name)
-                .is_some_and(|p| p.ends_with(&format!("/{dir}/")))
-        };
-        Some(match name {
-            ".git-credentials" => CredFile::GitCredentials,
-            "credentials" if under(".config/git") => CredFile::GitCredentials,
-            ".netrc" | "_netrc" => CredFile::Netrc,
-            ".pgpass" => CredFile::Pgpass,
-            ".my.cnf" => CredFile::MyCnf,
-            "debian.cnf" if under("mysql") => CredFile::MyCnf,
-            "config.json" if under(".docker") => CredFile::Docker,
-            ".dockercfg" => CredFile::Docker,
-            "auth.json" if path.contains("/containers/") => CredFile::Docker,
-            "config" if under(".kube") => CredFile::Kubeconfig,
-            "admin.conf"
-            | "super-admin.conf"
-            | "kubelet.conf"
-            | "controller-manager.conf"
-            | "scheduler.conf"
-                if path.starts_with("/etc/kubernetes/") =>
-            {
-                CredFile::Kubeconfig
-            }
-            "kubeconfig" | "kubeconfig.yaml" => CredFile::Kubeconfig,
-            ".npmrc" | "npmrc" => CredFile::Npmrc,
-            ".pypirc" => CredFile::Pypirc,
-            "wp-config.php" => CredFile::WpConfig,
-            "credentials" | "config" if under(".aws") => CredFile::Aws,
-            _ if name == ".env"
-                || name.strip_prefix(".env.").is_some_and(|s| {
-                    !DOTENV_TEMPLATES.iter().any(|t| s.eq_ignore_ascii_case(t))
-                }) =>
-            {
-                CredFile::Dotenv
-            }
-            _ if lower.ends_with(".tfstate") || lower.ends_with(".tfstate.backup") => {
-                CredFile::TfState
-            }
-            _ if lower.ends_with(".p12") || lower.ends_with(".pfx") => CredFile::Pkcs12,
-            _ => return None,
-        })
+    /// Whether a file its scope matches is one this format reads: a `.env.example` (or
+    /// another template suffix, any case) is not.
+    pub(crate) fn accepts(self, path: &str) -> bool {
+        match self {
+            CredFile::Dotenv => file_name(path)
+                .strip_prefix(".env.")
+                .is_none_or(|s| !DOTENV_TEMPLATES.iter().any(|t| s.eq_ignore_ascii_case(t))),
+            _ => true,
+        }
     }
 
     /// Parse `data` (the file's first bytes) and report what it holds.
@@ -374,7 +357,7 @@ mod tests {
             ("/root/.aws/config", CredFile::Aws),
             ("/opt/app/keystore.P12", CredFile::Pkcs12),
         ] {
-            assert_eq!(CredFile::for_path(p), Some(f), "{p}");
+            assert_eq!(crate::detect::registry::cred_for(p), Some(f), "{p}");
         }
         for p in [
             "/srv/app/.env.example",
@@ -385,7 +368,7 @@ mod tests {
             "/root/.config",
             "",
         ] {
-            assert_eq!(CredFile::for_path(p), None, "{p}");
+            assert_eq!(crate::detect::registry::cred_for(p), None, "{p}");
         }
     }
 

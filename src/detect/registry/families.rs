@@ -1,0 +1,384 @@
+//! The families of the file-rule registry, one declaration each: rule ids, scope and sample
+//! paths (see the registry's documentation). The path checks and credential formats keep their
+//! patterns next to their parsers (`SCOPE`, `*_FILES`); the signature files' usual places, the
+//! keystore probe's and what the volume checks read by path are here.
+
+use super::pattern::{Glob, glob, glob_nocase};
+use super::{Family, Reads, Rules};
+use crate::detect::checks::{
+    Check, CheckRule, authorized_keys, autostart, cloud_init, history, host_keys, identity, miner,
+    packages, shadow, ssh_client, sshd, sudoers, windows,
+};
+use crate::detect::credfiles::{self, CredFile, keystore};
+
+/// Signature files: every file's content; these are their usual places.
+const PRIVATE_KEY_FILES: &[Glob] = &[
+    glob("*.pem"),
+    glob("*.key"),
+    glob("*.ppk"),
+    glob("*.ovpn"),
+    glob("id_*"),
+    glob("authorized_keys{,2}"),
+    glob(".ssh/**"),
+    glob(".gnupg/**"),
+    glob("/etc/ssl/private/**"),
+    glob("/etc/pki/tls/private/**"),
+];
+const AWS_FILES: &[Glob] = &[glob(".aws/**"), glob(".s3cfg"), glob(".boto")];
+const CLOUD_FILES: &[Glob] = &[
+    glob(".config/gcloud/**"),
+    glob(".azure/**"),
+    glob("credentials.json"),
+    glob("/var/lib/waagent/**"),
+];
+const TOKEN_FILES: &[Glob] = &[
+    glob(".config/gh/**"),
+    glob(".vault-token"),
+    glob(".terraform.d/**"),
+    glob(".docker/**"),
+    glob(".kube/**"),
+];
+const GENERIC_FILES: &[Glob] = &[
+    glob("/etc/**"),
+    glob("/var/lib/cloud/**"),
+    glob("terraform.tfvars"),
+    glob("htpasswd"),
+    glob(".htpasswd"),
+    glob("PSReadLine/**"),
+    // Copies and backups of account files, histories and vaults outside their usual places.
+    glob("{shadow,shadow-,gshadow,passwd,sudoers,fish_history}"),
+    glob("*.{env,kdbx}"),
+];
+const JAVA_KEYSTORE_FILES: &[Glob] = &[glob_nocase("*.{jks,jceks,keystore}")];
+
+/// What the volume checks read by path.
+const SSHD_FILES: &[Glob] = &[
+    glob("/etc/ssh/sshd_config"),
+    glob("/etc/ssh/sshd_config.d/*"),
+];
+const SUDOERS_FILES: &[Glob] = &[glob("/etc/sudoers"), glob("/etc/sudoers.d/*")];
+const PACKAGE_FILES: &[Glob] = &[
+    glob("/var/lib/dpkg/status"),
+    glob("/var/lib/dpkg/diversions"),
+    glob("/var/lib/dpkg/info/*.{list,md5sums}"),
+    glob("/var/lib/rpm/**"),
+    glob("/usr/lib/sysimage/rpm/**"),
+];
+
+const fn family(
+    name: &'static str,
+    reads: Reads,
+    rules: Rules,
+    scope: &'static [&'static [Glob]],
+    samples: &'static [&'static str],
+) -> Family {
+    Family {
+        name,
+        reads,
+        rules,
+        scope,
+        quick_skips: &[],
+        samples,
+    }
+}
+
+const fn path_check(
+    name: &'static str,
+    check: Check,
+    rules: &'static [CheckRule],
+    scope: &'static [&'static [Glob]],
+    samples: &'static [&'static str],
+) -> Family {
+    family(name, Reads::Path(check), Rules::Code(rules), scope, samples)
+}
+
+const fn cred(
+    name: &'static str,
+    kind: CredFile,
+    rules: &'static [CheckRule],
+    scope: &'static [&'static [Glob]],
+    samples: &'static [&'static str],
+) -> Family {
+    family(name, Reads::Cred(kind), Rules::Code(rules), scope, samples)
+}
+
+const fn signatures(
+    name: &'static str,
+    file: &'static str,
+    scope: &'static [&'static [Glob]],
+    samples: &'static [&'static str],
+) -> Family {
+    family(name, Reads::Content, Rules::Catalog(file), scope, samples)
+}
+
+/// Every family. Order matters where scopes overlap: a file gets the first path check and the
+/// first credential format whose scope (and refinement) accepts it.
+pub(crate) const FAMILIES: &[Family] = &[
+    path_check(
+        "host-keys",
+        Check::HostKey,
+        &[host_keys::RULE],
+        &[host_keys::SCOPE],
+        &["/etc/ssh/ssh_host_ed25519_key"],
+    ),
+    path_check(
+        "authorized-keys",
+        Check::AuthorizedKeys,
+        &[authorized_keys::RULE],
+        &[authorized_keys::SCOPE],
+        &[
+            "/root/.ssh/authorized_keys",
+            "/home/alice/.ssh/authorized_keys2",
+        ],
+    ),
+    path_check(
+        "shell-history",
+        Check::History,
+        &[history::RULE],
+        &[history::SCOPE],
+        &[
+            "/root/.bash_history",
+            "/home/alice/.zhistory",
+            "/home/alice/.local/share/fish/fish_history",
+        ],
+    ),
+    path_check(
+        "editor-history",
+        Check::EditorHistory,
+        &[history::EDITOR_RULE],
+        &[history::EDITOR_SCOPE],
+        &["/root/.viminfo", "/home/alice/.wget-hsts"],
+    ),
+    path_check(
+        "shadow",
+        Check::Shadow,
+        &[
+            shadow::HASH_RULE,
+            shadow::EMPTY_RULE,
+            shadow::PASSWD_RULE,
+            shadow::WEAK_RULE,
+            shadow::DEFAULT_RULE,
+        ],
+        &[shadow::SCOPE],
+        &["/etc/shadow"],
+    ),
+    path_check(
+        "known-hosts",
+        Check::KnownHosts,
+        &[ssh_client::KNOWN_HOSTS_RULE],
+        &[ssh_client::SCOPE],
+        &["/root/.ssh/known_hosts"],
+    ),
+    path_check(
+        "cloud-init",
+        Check::CloudInit,
+        &[cloud_init::LEFTOVER_RULE, cloud_init::PASSWORD_RULE],
+        &[&cloud_init::SCOPE],
+        &[
+            "/var/lib/cloud/instances/i-0123456789abcdef0/user-data.txt",
+            "/var/log/cloud-init-output.log",
+            "/etc/cloud/cloud.cfg.d/99-build.cfg",
+        ],
+    ),
+    path_check(
+        "identity",
+        Check::Identity,
+        &[
+            identity::MACHINE_ID_RULE,
+            identity::DHCP_RULE,
+            identity::SEED_RULE,
+        ],
+        &[&identity::SCOPE],
+        &[
+            "/etc/machine-id",
+            "/var/lib/dhcp/dhclient.eth0.leases",
+            "/var/lib/systemd/random-seed",
+        ],
+    ),
+    path_check(
+        "autostart",
+        Check::Autostart,
+        &[
+            autostart::PRELOAD_RULE,
+            autostart::DOWNLOAD_RULE,
+            autostart::TMP_RULE,
+        ],
+        &[&autostart::SCOPE],
+        &[
+            "/etc/ld.so.preload",
+            "/etc/cron.d/update",
+            "/var/spool/cron/crontabs/root",
+            "/etc/systemd/system/updater.service",
+            "/etc/rc.local",
+        ],
+    ),
+    path_check(
+        "miner",
+        Check::Miner,
+        &[miner::RULE],
+        &[&miner::NAME_SCOPE, miner::CONFIG_SCOPE],
+        &["/tmp/xmrig", "/opt/miner/config.json"],
+    ),
+    path_check(
+        "windows-unattend",
+        Check::Unattend,
+        &[windows::UNATTEND_RULE],
+        &[windows::SCOPE],
+        &["/Windows/Panther/unattend.xml"],
+    ),
+    cred(
+        "git-credentials",
+        CredFile::GitCredentials,
+        &[credfiles::GIT],
+        &[credfiles::GIT_FILES],
+        &["/root/.git-credentials"],
+    ),
+    cred(
+        "netrc",
+        CredFile::Netrc,
+        &[credfiles::NETRC],
+        &[credfiles::NETRC_FILES],
+        &["/root/.netrc"],
+    ),
+    cred(
+        "pgpass",
+        CredFile::Pgpass,
+        &[credfiles::PGPASS],
+        &[credfiles::PGPASS_FILES],
+        &["/var/lib/postgresql/.pgpass"],
+    ),
+    cred(
+        "mysql-client",
+        CredFile::MyCnf,
+        &[credfiles::MYCNF],
+        &[credfiles::MYCNF_FILES],
+        &["/root/.my.cnf"],
+    ),
+    cred(
+        "docker-auth",
+        CredFile::Docker,
+        &[credfiles::DOCKER],
+        &[credfiles::DOCKER_FILES],
+        &["/root/.docker/config.json"],
+    ),
+    cred(
+        "kubeconfig",
+        CredFile::Kubeconfig,
+        &[credfiles::KUBE],
+        &[credfiles::KUBE_FILES],
+        &["/home/alice/.kube/config"],
+    ),
+    cred(
+        "npmrc",
+        CredFile::Npmrc,
+        &[credfiles::NPMRC],
+        &[credfiles::NPMRC_FILES],
+        &["/home/alice/.npmrc"],
+    ),
+    cred(
+        "pypirc",
+        CredFile::Pypirc,
+        &[credfiles::PYPIRC],
+        &[credfiles::PYPIRC_FILES],
+        &["/root/.pypirc"],
+    ),
+    cred(
+        "wordpress",
+        CredFile::WpConfig,
+        &[credfiles::WP_DB, credfiles::WP_SALT],
+        &[credfiles::WP_FILES],
+        &["/var/www/html/wp-config.php"],
+    ),
+    cred(
+        "aws-cli",
+        CredFile::Aws,
+        &[credfiles::AWS],
+        &[credfiles::AWS_FILES],
+        &["/home/alice/.aws/credentials"],
+    ),
+    cred(
+        "dotenv",
+        CredFile::Dotenv,
+        &[credfiles::DOTENV],
+        &[credfiles::DOTENV_FILES],
+        &["/srv/app/.env"],
+    ),
+    cred(
+        "terraform-state",
+        CredFile::TfState,
+        &[credfiles::TFSTATE],
+        &[credfiles::TFSTATE_FILES],
+        &["/opt/infra/terraform.tfstate"],
+    ),
+    cred(
+        "pkcs12",
+        CredFile::Pkcs12,
+        &[keystore::PKCS12],
+        &[credfiles::PKCS12_FILES],
+        &["/opt/app/tls/client.p12"],
+    ),
+    family(
+        "java-keystore",
+        Reads::Content,
+        Rules::Code(&[keystore::JAVA]),
+        &[JAVA_KEYSTORE_FILES],
+        &["/opt/app/tls/server.jks"],
+    ),
+    signatures(
+        "private-keys",
+        "private-keys.toml",
+        &[PRIVATE_KEY_FILES],
+        &["/root/.ssh/id_ed25519", "/opt/app/tls/server.key"],
+    ),
+    signatures("aws", "aws.toml", &[AWS_FILES], &["/root/.s3cfg"]),
+    signatures(
+        "cloud",
+        "cloud.toml",
+        &[CLOUD_FILES],
+        &["/home/alice/.config/gcloud/application_default_credentials.json"],
+    ),
+    signatures(
+        "tokens",
+        "tokens.toml",
+        &[TOKEN_FILES],
+        &["/home/alice/.config/gh/hosts.yml"],
+    ),
+    signatures(
+        "generic",
+        "generic.toml",
+        &[GENERIC_FILES],
+        &["/etc/app/app.conf"],
+    ),
+    family(
+        "sshd",
+        Reads::Volume,
+        Rules::Code(&[
+            sshd::ROOT_RULE,
+            sshd::PASSWORD_RULE,
+            sshd::EMPTY_RULE,
+            sshd::KBD_RULE,
+        ]),
+        &[SSHD_FILES],
+        &["/etc/ssh/sshd_config"],
+    ),
+    family(
+        "sudoers",
+        Reads::Volume,
+        Rules::Code(&[sudoers::RULE]),
+        &[SUDOERS_FILES],
+        &["/etc/sudoers.d/90-build"],
+    ),
+    Family {
+        name: "packages",
+        reads: Reads::Volume,
+        rules: Rules::Code(&[
+            packages::SETID_RULE,
+            packages::MODIFIED_RULE,
+            packages::RPM_MODIFIED_RULE,
+        ]),
+        scope: &[PACKAGE_FILES],
+        // Verifying packaged files means reading every one of them.
+        quick_skips: &[packages::MODIFIED_RULE.id, packages::RPM_MODIFIED_RULE.id],
+        samples: &["/usr/local/bin/backdoor"],
+    },
+];
