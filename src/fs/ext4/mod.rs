@@ -8,8 +8,11 @@
 //! uninitialised extents, hashed directories (read linearly), inline data, `meta_bg`,
 //! `64bit` and every block size are read. An fscrypt-encrypted file is reported as not
 //! readable. With `metadata_csum` (the default of current `mke2fs`), the superblock, every
-//! inode, extent-tree block and directory leaf block is checked against its crc32c: a damaged
-//! one is an error naming it, and the rest of the volume is still read.
+//! inode, extent-tree block, directory leaf block and htree index block ([`htree`], told apart
+//! by structure as the kernel does, see [`dir`]) is checked against its crc32c: a damaged one
+//! is an error naming it, and the rest of the volume is still read. A damaged directory block
+//! loses its own entries (one inner error of [`FsReader::list_dir`] names the directory, the
+//! block and why), the directory's other blocks are still listed.
 //!
 //! A filesystem whose journal still needs recovery (the image was taken while it was mounted)
 //! is read through its journal ([`journal`]: committed blocks replayed in memory), so what is
