@@ -25,14 +25,14 @@ mod sb;
 mod testimg;
 mod view;
 
-use super::{Entry, EntryKind, Filesystem, FsError, FsReader};
+use super::{Entry, EntryKind, Filesystem, FsError, FsReader, SeekRead};
 use crate::source::{SharedSource, SourceError};
 use inode::{ENCRYPT_FL, Inode, Run};
 pub(crate) use sb::Super;
 use sb::incompat;
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::io::Read;
+use std::io::{Read, Seek, SeekFrom};
 use std::sync::Arc;
 
 /// Root directory inode.
@@ -354,6 +354,35 @@ impl Ext4Reader {
         })
     }
 
+    /// A regular file's content, readable from any offset.
+    fn content<'a>(&'a self, e: &Entry) -> Result<Box<dyn SeekRead + 'a>, FsError> {
+        let inode = self.inode_of(e)?;
+        let what = || format!("file {}", e.display_path());
+        if inode.flags & ENCRYPT_FL != 0 {
+            return Err(incompatible(
+                &what(),
+                "encrypted with fscrypt: the content cannot be read without its key",
+            ));
+        }
+        if inode.is_inline() {
+            return Ok(Box::new(std::io::Cursor::new(inode.inline_data()?)));
+        }
+        let runs = inode.runs(&self.ctx).map_err(|err| match err {
+            FsError::Corrupt { context, message } => FsError::Corrupt {
+                context: format!("{context} ({})", e.display_path()),
+                message,
+            },
+            other => other,
+        })?;
+        Ok(Box::new(Content {
+            ctx: &self.ctx,
+            runs,
+            size: inode.size,
+            pos: 0,
+            idx: 0,
+        }))
+    }
+
     /// The inode behind `e` (by number; by path for an entry made elsewhere).
     fn inode_of(&self, e: &Entry) -> Result<Inode, FsError> {
         let ino = if e.ino != 0 {
@@ -443,31 +472,11 @@ impl FsReader for Ext4Reader {
     }
 
     fn open_file<'a>(&'a self, e: &Entry) -> Result<Box<dyn Read + 'a>, FsError> {
-        let inode = self.inode_of(e)?;
-        let what = || format!("file {}", e.display_path());
-        if inode.flags & ENCRYPT_FL != 0 {
-            return Err(incompatible(
-                &what(),
-                "encrypted with fscrypt: the content cannot be read without its key",
-            ));
-        }
-        if inode.is_inline() {
-            return Ok(Box::new(std::io::Cursor::new(inode.inline_data()?)));
-        }
-        let runs = inode.runs(&self.ctx).map_err(|err| match err {
-            FsError::Corrupt { context, message } => FsError::Corrupt {
-                context: format!("{context} ({})", e.display_path()),
-                message,
-            },
-            other => other,
-        })?;
-        Ok(Box::new(Content {
-            ctx: &self.ctx,
-            runs,
-            size: inode.size,
-            pos: 0,
-            idx: 0,
-        }))
+        Ok(self.content(e)?)
+    }
+
+    fn open_seekable<'a>(&'a self, e: &Entry) -> Result<Option<Box<dyn SeekRead + 'a>>, FsError> {
+        self.content(e).map(Some)
     }
 
     fn read_link(&self, e: &Entry) -> Result<Vec<u8>, FsError> {
@@ -541,6 +550,24 @@ impl Read for Content<'_> {
         };
         self.pos += n;
         Ok(n as usize)
+    }
+}
+
+impl Seek for Content<'_> {
+    fn seek(&mut self, to: SeekFrom) -> std::io::Result<u64> {
+        let pos = match to {
+            SeekFrom::Start(n) => Some(n),
+            SeekFrom::End(d) => self.size.checked_add_signed(d),
+            SeekFrom::Current(d) => self.pos.checked_add_signed(d),
+        }
+        .ok_or_else(|| std::io::Error::other("seek before the start of the file"))?;
+        self.pos = pos;
+        // The first run that does not end before the new position (runs are in file order).
+        let lblk = pos / self.ctx.sb.block_size;
+        self.idx = self
+            .runs
+            .partition_point(|r| r.logical.saturating_add(r.len) <= lblk);
+        Ok(pos)
     }
 }
 
