@@ -1,8 +1,9 @@
 //! Scan the content of every regular file in parallel: each rayon worker opens its own reader on
 //! the filesystem and streams files through the detector, opening archives and compressed
-//! files on the way (see [`super::archive`]). Files are taken in physical order
-//! ([`scan_files`]) or, on a remote source, as a walk finds them and their blocks arrive
-//! ([`scan_during`]).
+//! files on the way (see [`super::archive`]; a file is opened for reading at any offset where
+//! the filesystem allows it, so a zip of any size is opened by offset). Files are taken in
+//! physical order ([`scan_files`]) or, on a remote source, as a walk finds them and their
+//! blocks arrive ([`scan_during`]).
 
 use super::archive::{self, FileMeta, Limits};
 use crate::detect::{DetectOptions, Detector};
@@ -153,9 +154,13 @@ fn scan_one(
         uid: entry.uid,
         gid: entry.gid,
     };
-    let scan = |c: &mut Content<'_>| match c {
-        Content::Seek(r) => archive::scan_file_at(&meta, r, det, opts, limits),
-        Content::Stream(r) => archive::scan_file(&meta, r, det, opts, limits),
+    let seekable = matches!(content, Content::Seek(_));
+    let scan = |c: &mut dyn SeekRead| {
+        if seekable {
+            archive::scan_file_at(&meta, c, det, opts, limits)
+        } else {
+            archive::scan_file(&meta, c, det, opts, limits)
+        }
     };
     let out = if det.wants_md5(&path, entry.mode) {
         let mut tap = Tap {
@@ -164,10 +169,7 @@ fn scan_one(
             read: 0,
             jumped: false,
         };
-        let out = match &mut tap.inner {
-            Content::Seek(_) => archive::scan_file_at(&meta, &mut tap, det, opts, limits),
-            Content::Stream(_) => archive::scan_file(&meta, &mut tap, det, opts, limits),
-        };
+        let out = scan(&mut tap);
         // Only a file read to its end, in order, has the digest of its content.
         if tap.read == entry.size && !tap.jumped && out.errors.is_empty() {
             digests.insert(&entry.path, tap.md5.finalize().into());

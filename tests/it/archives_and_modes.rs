@@ -394,14 +394,15 @@ fn big_jar() -> PathBuf {
         .clone()
 }
 
-/// `app.jar` copied into /srv of a fresh filesystem made by `mkfs` (ext4 or XFS) through a
-/// loop mount, as the kernel writes it.
+/// `app.jar` copied into /srv of a fresh filesystem made by `mkfs` (ext4, XFS or FAT) through
+/// a loop mount, as the kernel writes it.
 fn jar_image(fs: &str) -> PathBuf {
     let jar = big_jar();
     let dir = workdir("archives", &format!("big-jar-{fs}"));
     let mkfs = match fs {
         "ext4" => "mkfs.ext4 -q -F fs.img",
-        _ => "mkfs.xfs -q -f fs.img",
+        "xfs" => "mkfs.xfs -q -f fs.img",
+        _ => "mkfs.vfat -F 32 fs.img >/dev/null",
     };
     run(bash(&format!(
         r#"
@@ -426,7 +427,7 @@ fn jar_image(fs: &str) -> PathBuf {
 /// found, and the scan is complete.
 #[test]
 fn a_jar_larger_than_memory_is_opened_by_offset_with_its_nested_jar() {
-    for fs in ["ext4", "xfs"] {
+    for fs in ["ext4", "xfs", "vfat"] {
         let img = jar_image(fs);
         let (code, t) = scan_json(&img, &[]);
         assert_eq!(code, 1, "{fs}: {t:#}");
