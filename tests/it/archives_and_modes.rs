@@ -394,31 +394,39 @@ fn big_jar() -> PathBuf {
         .clone()
 }
 
-/// `app.jar` copied into /srv of a fresh filesystem made by `mkfs` (ext4, XFS or FAT) through
-/// a loop mount, as the kernel writes it.
+/// `app.jar` copied into /srv of a fresh filesystem made by `mkfs`: ext4 and XFS through a loop
+/// mount, as the kernel writes them; FAT with `mcopy` (kernels without the vfat module exist
+/// where these tests run).
 fn jar_image(fs: &str) -> PathBuf {
     let jar = big_jar();
     let dir = workdir("archives", &format!("big-jar-{fs}"));
-    let mkfs = match fs {
-        "ext4" => "mkfs.ext4 -q -F fs.img",
-        "xfs" => "mkfs.xfs -q -f fs.img",
-        _ => "mkfs.vfat -F 32 fs.img >/dev/null",
+    let script = match fs {
+        "vfat" => r#"
+            truncate -s 400M fs.img
+            mkfs.vfat -F 32 fs.img >/dev/null
+            mmd -i fs.img ::/srv
+            mcopy -i fs.img "$1/app.jar" ::/srv/app.jar
+            "#
+        .to_string(),
+        _ => format!(
+            r#"
+            truncate -s 400M fs.img
+            {}
+            mkdir -p mnt
+            trap 'mountpoint -q mnt && umount mnt; true' EXIT
+            mount -o loop fs.img mnt
+            mkdir mnt/srv
+            cp "$1/app.jar" mnt/srv/app.jar
+            umount mnt
+            "#,
+            if fs == "ext4" {
+                "mkfs.ext4 -q -F fs.img"
+            } else {
+                "mkfs.xfs -q -f fs.img"
+            }
+        ),
     };
-    run(bash(&format!(
-        r#"
-        truncate -s 400M fs.img
-        {mkfs}
-        mkdir -p mnt
-        trap 'mountpoint -q mnt && umount mnt; true' EXIT
-        mount -o loop fs.img mnt
-        mkdir mnt/srv
-        cp "$1/app.jar" mnt/srv/app.jar
-        umount mnt
-        "#
-    ))
-    .arg("jar-image")
-    .arg(&jar)
-    .current_dir(&dir));
+    run(bash(&script).arg("jar-image").arg(&jar).current_dir(&dir));
     dir.join("fs.img")
 }
 
