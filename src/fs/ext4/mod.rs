@@ -575,6 +575,46 @@ impl Seek for Content<'_> {
 mod tests {
     use super::*;
 
+    /// Reads after seeks (back, forward, into holes, past the end) give the bytes a
+    /// sequential read gives at those offsets: a fragmented file (24 extents with holes
+    /// between them) and a sparse one.
+    #[test]
+    fn seeks_land_where_a_sequential_read_says() {
+        let img = testimg::build("ext4");
+        let (_fs, r) = testimg::open(img.bytes()).unwrap();
+        for name in [&b"frag"[..], b"sparse"] {
+            let e = testimg::entry(r.as_ref(), b"/var", name);
+            let whole = testimg::read(r.as_ref(), &e).unwrap();
+            let mut f = r.open_seekable(&e).unwrap().unwrap();
+            let len = whole.len() as u64;
+            for at in [
+                len - 4,
+                0,
+                3 * 1024 + 2,
+                1000,
+                len / 2,
+                7,
+                len - 1,
+                len + 10,
+            ] {
+                assert_eq!(f.seek(SeekFrom::Start(at)).unwrap(), at);
+                let mut got = vec![0u8; 600];
+                let mut n = 0;
+                while n < got.len() {
+                    match f.read(&mut got[n..]).unwrap() {
+                        0 => break,
+                        k => n += k,
+                    }
+                }
+                let from = usize::try_from(at.min(len)).unwrap();
+                let want = &whole[from..(from + 600).min(whole.len())];
+                assert_eq!(&got[..n], want, "{} at {at}", String::from_utf8_lossy(name));
+            }
+            assert_eq!(f.seek(SeekFrom::End(-4)).unwrap(), len - 4);
+            assert!(f.seek(SeekFrom::Current(-(len as i64) - 1)).is_err());
+        }
+    }
+
     #[test]
     fn crc32c_matches_the_kernel_convention() {
         // Values of the kernel's crc32c(seed, le32(1) le32(2)), as ext4-view computes them.
