@@ -13,7 +13,9 @@
 //! the directory is read where the end record puts it and each member from its own offset,
 //! deflated members through a streaming decoder, never whole in memory. A zip stored
 //! uncompressed inside it (`BOOT-INF/lib/*.jar` in a Spring Boot fat jar, `WEB-INF/lib/*.jar` in
-//! most wars) is opened by offset within the outer file the same way, at any depth.
+//! most wars) is opened by offset within the outer file the same way, down to the depth bound.
+//! A zip is recognised by the local header at its first byte: one behind a prefix (a
+//! "fully executable" jar with a launch script in front) is scanned as plain bytes.
 //!
 //! A zip whose bytes have no offset to be read at (deflated inside another zip, inside a gzip
 //! or a tar, or on a filesystem read only as a stream, [`scan_file`]) is read into memory when
