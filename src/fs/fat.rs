@@ -1,7 +1,7 @@
 //! FAT12/16/32 through `fatfs`: the EFI system partition of every modern AMI. Read-only: the
 //! cursor under it refuses writes, and nothing here asks for one.
 
-use super::{Entry, EntryKind, Filesystem, FsError, FsReader};
+use super::{Entry, EntryKind, Filesystem, FsError, FsReader, SeekRead};
 use crate::source::{Cursor, SharedSource};
 use std::io::Read;
 
@@ -64,6 +64,17 @@ fn io(context: String, e: std::io::Error) -> FsError {
     }
 }
 
+impl FatReader {
+    /// The file behind `e` (fatfs's file reads and seeks).
+    fn file(&self, e: &Entry) -> Result<fatfs::File<'_, Cursor>, FsError> {
+        let rel = relative(&e.path)?;
+        self.fs
+            .root_dir()
+            .open_file(rel)
+            .map_err(|err| io(format!("file {}", e.display_path()), err))
+    }
+}
+
 impl FsReader for FatReader {
     fn list_dir(&self, path: &[u8]) -> Result<Vec<Result<Entry, FsError>>, FsError> {
         let ctx = || format!("directory {}", String::from_utf8_lossy(path));
@@ -116,13 +127,11 @@ impl FsReader for FatReader {
     }
 
     fn open_file<'a>(&'a self, e: &Entry) -> Result<Box<dyn Read + 'a>, FsError> {
-        let rel = relative(&e.path)?;
-        let f = self
-            .fs
-            .root_dir()
-            .open_file(rel)
-            .map_err(|err| io(format!("file {}", e.display_path()), err))?;
-        Ok(Box::new(f))
+        Ok(Box::new(self.file(e)?))
+    }
+
+    fn open_seekable<'a>(&'a self, e: &Entry) -> Result<Option<Box<dyn SeekRead + 'a>>, FsError> {
+        Ok(Some(Box::new(self.file(e)?)))
     }
 
     fn read_link(&self, e: &Entry) -> Result<Vec<u8>, FsError> {

@@ -11,7 +11,7 @@ pub mod xfs;
 
 use crate::source::SharedSource;
 use probe::FsKind;
-use std::io::Read;
+use std::io::{Read, Seek};
 use std::ops::Range;
 
 /// Type of a directory entry.
@@ -167,6 +167,11 @@ impl FsError {
     }
 }
 
+/// A file's content that can also be read from any offset ([`FsReader::open_seekable`]).
+pub trait SeekRead: Read + Seek {}
+
+impl<T: Read + Seek + ?Sized> SeekRead for T {}
+
 /// A filesystem on a volume, shared by all worker threads.
 pub trait Filesystem: Send + Sync {
     /// Short name (`ext4`).
@@ -189,6 +194,17 @@ pub trait FsReader {
     }
     /// A reader over the content of a regular file.
     fn open_file<'a>(&'a self, entry: &Entry) -> Result<Box<dyn Read + 'a>, FsError>;
+    /// A reader over the content of a regular file that can also seek: archives are opened by
+    /// offset (a zip's directory is at its end), never held whole in memory. `None` when the
+    /// filesystem reads files only as a stream; the caller then uses [`FsReader::open_file`]
+    /// (the default).
+    fn open_seekable<'a>(
+        &'a self,
+        entry: &Entry,
+    ) -> Result<Option<Box<dyn SeekRead + 'a>>, FsError> {
+        let _ = entry;
+        Ok(None)
+    }
     /// The target of a symbolic link, as stored (never resolved).
     fn read_link(&self, entry: &Entry) -> Result<Vec<u8>, FsError>;
     /// A hint that directory `entry` will be listed soon: a remote source may start fetching

@@ -1,18 +1,19 @@
 //! Scan the content of every regular file in parallel: each rayon worker opens its own reader on
 //! the filesystem and streams files through the detector, opening archives and compressed
-//! files on the way (see [`super::archive`]). Files are taken in physical order
-//! ([`scan_files`]) or, on a remote source, as a walk finds them and their blocks arrive
-//! ([`scan_during`]).
+//! files on the way (see [`super::archive`]; a file is opened for reading at any offset where
+//! the filesystem allows it, so a zip of any size is opened by offset). Files are taken in
+//! physical order ([`scan_files`]) or, on a remote source, as a walk finds them and their
+//! blocks arrive ([`scan_during`]).
 
 use super::VolumeProgress;
 use super::archive::{self, FileMeta, Limits};
 use crate::detect::{DetectOptions, Detector};
-use crate::fs::{Entry, Filesystem};
+use crate::fs::{Entry, Filesystem, SeekRead};
 use crate::report::{Finding, ScanError};
 use md5::{Digest, Md5};
 use rayon::prelude::*;
 use std::collections::HashMap;
-use std::io::Read;
+use std::io::{Read, Seek, SeekFrom};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, PoisonError};
 
@@ -43,11 +44,37 @@ impl Digests {
     }
 }
 
+/// A file's content as the filesystem gives it: readable at any offset, or only as a stream.
+enum Content<'a> {
+    Seek(Box<dyn SeekRead + 'a>),
+    Stream(Box<dyn Read + 'a>),
+}
+
+impl Read for Content<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            Content::Seek(r) => r.read(buf),
+            Content::Stream(r) => r.read(buf),
+        }
+    }
+}
+
+impl Seek for Content<'_> {
+    fn seek(&mut self, to: SeekFrom) -> std::io::Result<u64> {
+        match self {
+            Content::Seek(r) => r.seek(to),
+            Content::Stream(_) => Err(std::io::Error::other("content read only as a stream")),
+        }
+    }
+}
+
 /// A reader that hashes what passes through it.
 struct Tap<R> {
     inner: R,
     md5: Md5,
     read: u64,
+    /// A seek went elsewhere than where the reads had got to: the digest is not the file's.
+    jumped: bool,
 }
 
 impl<R: Read> Read for Tap<R> {
@@ -56,6 +83,16 @@ impl<R: Read> Read for Tap<R> {
         self.md5.update(&buf[..n]);
         self.read = self.read.saturating_add(n as u64);
         Ok(n)
+    }
+}
+
+impl<R: Seek> Seek for Tap<R> {
+    fn seek(&mut self, to: SeekFrom) -> std::io::Result<u64> {
+        let at = self.inner.seek(to)?;
+        if at != self.read {
+            self.jumped = true;
+        }
+        Ok(at)
     }
 }
 
@@ -101,8 +138,13 @@ fn scan_one(
         Ok(r) => r,
         Err(e) => return fail(format!("not scanned: {e}")),
     };
-    let mut content = match reader.open_file(entry) {
-        Ok(c) => c,
+    // Random access where the filesystem gives it: archives are then opened by offset.
+    let mut content = match reader.open_seekable(entry) {
+        Ok(Some(c)) => Content::Seek(c),
+        Ok(None) => match reader.open_file(entry) {
+            Ok(c) => Content::Stream(c),
+            Err(e) => return fail(format!("not scanned: {e}")),
+        },
         Err(e) => return fail(format!("not scanned: {e}")),
     };
     let meta = FileMeta {
@@ -112,20 +154,29 @@ fn scan_one(
         uid: entry.uid,
         gid: entry.gid,
     };
+    let seekable = matches!(content, Content::Seek(_));
+    let scan = |c: &mut dyn SeekRead| {
+        if seekable {
+            archive::scan_file_at(&meta, c, det, opts, limits)
+        } else {
+            archive::scan_file(&meta, c, det, opts, limits)
+        }
+    };
     let out = if det.wants_md5(&path, entry.mode) {
         let mut tap = Tap {
             inner: content,
             md5: Md5::new(),
             read: 0,
+            jumped: false,
         };
-        let out = archive::scan_file(&meta, &mut tap, det, opts, limits);
-        // Only a file read to its end has the digest of its content.
-        if tap.read == entry.size && out.errors.is_empty() {
+        let out = scan(&mut tap);
+        // Only a file read to its end, in order, has the digest of its content.
+        if tap.read == entry.size && !tap.jumped && out.errors.is_empty() {
             digests.insert(&entry.path, tap.md5.finalize().into());
         }
         out
     } else {
-        archive::scan_file(&meta, &mut content, det, opts, limits)
+        scan(&mut content)
     };
     One {
         findings: out.findings,

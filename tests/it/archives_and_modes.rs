@@ -357,3 +357,102 @@ fn ext4_free_blocks_match_dumpe2fs() {
         );
     }
 }
+
+/// A Spring Boot-like fat jar of about 80 MiB (more than the 64 MiB a zip may take in memory),
+/// made by the `zip` CLI: incompressible padding first, then a deflated
+/// `BOOT-INF/classes/application.properties` with a freshly generated AWS key pair, and a
+/// stored `BOOT-INF/lib/inner.jar` holding another. Returns the jar's directory.
+fn big_jar() -> PathBuf {
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let dir = workdir("archives", "big-jar");
+            sh(
+                r#"
+                key() { printf 'AKIA%s' "$(tr -dc 'A-Z2-7' </dev/urandom | head -c 16)"; }
+                secret() { tr -dc 'A-Za-z0-9/+' </dev/urandom | head -c 40; }
+                mkdir -p jar/pad jar/META-INF jar/BOOT-INF/classes jar/BOOT-INF/lib inner/config
+                for i in 1 2 3 4; do head -c 20M /dev/urandom > jar/pad/blob$i.bin; done
+                printf 'Manifest-Version: 1.0\nMain-Class: org.springframework.boot.loader.launch.JarLauncher\n' \
+                    > jar/META-INF/MANIFEST.MF
+                { for i in $(seq 1 200); do echo "logging.level.app.module$i=INFO"; done
+                  echo "aws.accessKeyId=$(key)"; echo "aws_secret_access_key=$(secret)"; } \
+                    > jar/BOOT-INF/classes/application.properties
+                { echo "aws_access_key_id = $(key)"; echo "aws_secret_access_key = $(secret)"; } \
+                    > inner/config/db.properties
+                (cd inner && zip -q -r ../jar/BOOT-INF/lib/inner.jar config)
+                # Nested jars are stored (-n .jar), as Spring Boot writes them; padding first.
+                (cd jar && zip -q -r -n .jar ../app.jar pad META-INF BOOT-INF)
+                [ "$(stat -c %s app.jar)" -gt $((64 << 20)) ]
+                unzip -v app.jar | grep -E ' Defl:.* BOOT-INF/classes/application.properties$'
+                unzip -v app.jar | grep -E ' Stored .* BOOT-INF/lib/inner.jar$'
+                "#,
+                &dir,
+            );
+            dir
+        })
+        .clone()
+}
+
+/// `app.jar` copied into /srv of a fresh filesystem made by `mkfs`: ext4 and XFS through a loop
+/// mount, as the kernel writes them; FAT with `mcopy` (kernels without the vfat module exist
+/// where these tests run).
+fn jar_image(fs: &str) -> PathBuf {
+    let jar = big_jar();
+    let dir = workdir("archives", &format!("big-jar-{fs}"));
+    let script = match fs {
+        "vfat" => r#"
+            truncate -s 400M fs.img
+            mkfs.vfat -F 32 fs.img >/dev/null
+            mmd -i fs.img ::/srv
+            mcopy -i fs.img "$1/app.jar" ::/srv/app.jar
+            "#
+        .to_string(),
+        _ => format!(
+            r#"
+            truncate -s 400M fs.img
+            {}
+            mkdir -p mnt
+            trap 'mountpoint -q mnt && umount mnt; true' EXIT
+            mount -o loop fs.img mnt
+            mkdir mnt/srv
+            cp "$1/app.jar" mnt/srv/app.jar
+            umount mnt
+            "#,
+            if fs == "ext4" {
+                "mkfs.ext4 -q -F fs.img"
+            } else {
+                "mkfs.xfs -q -f fs.img"
+            }
+        ),
+    };
+    run(bash(&script).arg("jar-image").arg(&jar).current_dir(&dir));
+    dir.join("fs.img")
+}
+
+/// Issue 22: a zip larger than the memory allowance is opened by offset on the volume, not
+/// left unopened: the key pair in a deflated member and the one in a jar stored inside it are
+/// found, and the scan is complete.
+#[test]
+fn a_jar_larger_than_memory_is_opened_by_offset_with_its_nested_jar() {
+    for fs in ["ext4", "xfs", "vfat"] {
+        let img = jar_image(fs);
+        let (code, t) = scan_json(&img, &[]);
+        assert_eq!(code, 1, "{fs}: {t:#}");
+        assert_eq!(t["complete"], true, "{fs}: {t:#}");
+        let errors = t["volumes"][0]["errors"].as_array().unwrap();
+        assert!(errors.is_empty(), "{fs}: {errors:#?}");
+        let got = rule_paths(&t, "(none)");
+        let want = set(&[
+            (
+                "aws-access-key-pair",
+                "/srv/app.jar!BOOT-INF/classes/application.properties",
+            ),
+            (
+                "aws-access-key-pair",
+                "/srv/app.jar!BOOT-INF/lib/inner.jar!config/db.properties",
+            ),
+        ]);
+        assert_eq!(got, want, "{fs}: {t:#}");
+    }
+}

@@ -1,7 +1,7 @@
 //! ext2/3/4 through `ext4-view` (the fallback of [`super`]), which replays the journal in memory and refuses features it
 //! cannot read (inline data, encryption, ...) with a typed error.
 
-use crate::fs::{Entry, EntryKind, Filesystem, FsError, FsReader};
+use crate::fs::{Entry, EntryKind, Filesystem, FsError, FsReader, SeekRead};
 use crate::source::SharedSource;
 use ext4_view::{Ext4, Ext4Error, Ext4Read, Metadata};
 use std::io::Read;
@@ -109,6 +109,18 @@ fn lossy(p: &[u8]) -> String {
     String::from_utf8_lossy(p).into_owned()
 }
 
+impl Ext4Reader {
+    /// The file behind `e`, opened by path (ext4-view's file reads and seeks).
+    fn file(&self, e: &Entry) -> Result<ext4_view::File, FsError> {
+        let ctx = || format!("file {}", e.display_path());
+        let p = ext4_view::Path::try_from(e.path.as_slice()).map_err(|err| FsError::Other {
+            context: ctx(),
+            message: err.to_string(),
+        })?;
+        self.fs.open(p).map_err(|err| convert(&ctx(), err))
+    }
+}
+
 impl FsReader for Ext4Reader {
     fn list_dir(&self, path: &[u8]) -> Result<Vec<Result<Entry, FsError>>, FsError> {
         let ctx = || format!("directory {}", lossy(path));
@@ -144,14 +156,11 @@ impl FsReader for Ext4Reader {
     }
 
     fn open_file<'a>(&'a self, e: &Entry) -> Result<Box<dyn Read + 'a>, FsError> {
-        let ctx = || format!("file {}", e.display_path());
-        let p = ext4_view::Path::try_from(e.path.as_slice()).map_err(|err| FsError::Other {
-            context: ctx(),
-            message: err.to_string(),
-            at: Default::default(),
-        })?;
-        let f = self.fs.open(p).map_err(|err| convert(&ctx(), err))?;
-        Ok(Box::new(f))
+        Ok(Box::new(self.file(e)?))
+    }
+
+    fn open_seekable<'a>(&'a self, e: &Entry) -> Result<Option<Box<dyn SeekRead + 'a>>, FsError> {
+        Ok(Some(Box::new(self.file(e)?)))
     }
 
     fn read_link(&self, e: &Entry) -> Result<Vec<u8>, FsError> {

@@ -1,11 +1,12 @@
 //! Streaming reads of regular files (extents in order, holes and unwritten extents as zeros, at
-//! most 1 MiB per read) and symlink targets (inline, or remote blocks with an `XSLM` header on v5).
+//! most 1 MiB per read; a seek forward skips extents, a seek back walks the map again from the
+//! start) and symlink targets (inline, or remote blocks with an `XSLM` header on v5).
 
 use super::bmap::{self, Extent, Extents};
 use super::inode::{FMT_LOCAL, Inode};
 use super::{Ctx, be32, be64, corrupt, crc_ok};
 use crate::fs::FsError;
-use std::io::Read;
+use std::io::{Read, Seek, SeekFrom};
 
 /// Largest single read from the volume.
 const CHUNK: usize = 1 << 20;
@@ -17,6 +18,8 @@ const SLM_HDR: usize = 56;
 /// A `Read` over a regular file's content.
 pub(crate) struct FileReader<'a> {
     ctx: &'a Ctx,
+    /// The inode, to walk its block map again after a seek back.
+    inode: Inode,
     ino: u64,
     size: u64,
     pos: u64,
@@ -28,11 +31,7 @@ pub(crate) struct FileReader<'a> {
 impl<'a> FileReader<'a> {
     pub(crate) fn new(ctx: &'a Ctx, inode: Inode) -> Result<FileReader<'a>, FsError> {
         inode.check_not_realtime()?;
-        let extents = if inode.format == FMT_LOCAL {
-            None
-        } else {
-            Some(Extents::new(ctx, &inode)?)
-        };
+        let extents = Self::extents(ctx, &inode)?;
         Ok(FileReader {
             ctx,
             ino: inode.ino,
@@ -40,7 +39,16 @@ impl<'a> FileReader<'a> {
             pos: 0,
             extents,
             current: None,
+            inode,
         })
+    }
+
+    fn extents(ctx: &'a Ctx, inode: &Inode) -> Result<Option<Extents<'a>>, FsError> {
+        if inode.format == FMT_LOCAL {
+            Ok(None)
+        } else {
+            Extents::new(ctx, inode).map(Some)
+        }
     }
 
     /// Fill `buf` (already capped to the file end and `CHUNK`) from file byte `self.pos`.
@@ -113,6 +121,30 @@ impl Read for FileReader<'_> {
         let n = self.fill(&mut buf[..want]).map_err(std::io::Error::other)?;
         self.pos += n as u64;
         Ok(n)
+    }
+}
+
+impl Seek for FileReader<'_> {
+    fn seek(&mut self, to: SeekFrom) -> std::io::Result<u64> {
+        let pos = match to {
+            SeekFrom::Start(n) => Some(n),
+            SeekFrom::End(d) => self.size.checked_add_signed(d),
+            SeekFrom::Current(d) => self.pos.checked_add_signed(d),
+        }
+        .ok_or_else(|| std::io::Error::other("seek before the start of the file"))?;
+        let block = pos >> self.ctx.sb.blocklog;
+        // The extents are walked forward only: back before the current one (or back once the
+        // walk went past the last), start the walk again.
+        let behind = match self.current {
+            Some(e) => block < e.startoff,
+            None => pos < self.pos,
+        };
+        if behind {
+            self.extents = Self::extents(self.ctx, &self.inode).map_err(std::io::Error::other)?;
+            self.current = None;
+        }
+        self.pos = pos;
+        Ok(pos)
     }
 }
 

@@ -15,7 +15,7 @@ mod inode;
 mod log;
 mod superblock;
 
-use crate::fs::{At, Entry, EntryKind, Filesystem, FsError, FsReader, join};
+use crate::fs::{At, Entry, EntryKind, Filesystem, FsError, FsReader, SeekRead, join};
 use crate::source::SharedSource;
 use inode::Inode;
 use std::cell::RefCell;
@@ -184,16 +184,26 @@ impl FsReader for XfsReader {
     /// A reader over a regular file's content. For a symlink it reads the link target, so
     /// callers can record where a link points without a separate API.
     fn open_file<'a>(&'a self, entry: &Entry) -> Result<Box<dyn Read + 'a>, FsError> {
+        match self.open_seekable(entry)? {
+            Some(r) => Ok(r),
+            None => Err(other(&entry.path, "not a regular file")),
+        }
+    }
+
+    fn open_seekable<'a>(
+        &'a self,
+        entry: &Entry,
+    ) -> Result<Option<Box<dyn SeekRead + 'a>>, FsError> {
         let ino = match entry.ino {
             0 => self.resolve(&entry.path)?,
             ino => ino,
         };
         let inode = Inode::read(&self.ctx, ino)?;
         match inode.kind() {
-            EntryKind::File => Ok(Box::new(file::FileReader::new(&self.ctx, inode)?)),
-            EntryKind::Symlink => Ok(Box::new(std::io::Cursor::new(file::read_symlink(
+            EntryKind::File => Ok(Some(Box::new(file::FileReader::new(&self.ctx, inode)?))),
+            EntryKind::Symlink => Ok(Some(Box::new(std::io::Cursor::new(file::read_symlink(
                 &self.ctx, &inode,
-            )?))),
+            )?)))),
             _ => Err(other(&entry.path, "not a regular file")),
         }
     }

@@ -18,8 +18,9 @@ pub struct Limits {
     pub max_ratio: u64,
     /// ... once it has produced this many bytes, is a decompression bomb.
     pub ratio_after: u64,
-    /// A zip is read into memory to be opened (it needs seeking): at most this many bytes per
-    /// tree.
+    /// A zip that cannot be read by offset (deflated inside another zip, inside a compressed
+    /// file or a tar, or on a stream-only filesystem) is read into memory to be opened: at most
+    /// this many bytes per tree. Zips read by offset take none of it.
     pub max_zip_in_memory: u64,
     /// Memory a decoder's window may take (an xz dictionary, a zstd window), in bytes.
     pub max_window: u64,

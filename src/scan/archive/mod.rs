@@ -7,10 +7,21 @@
 //! content). Path-based checks see a member by its own absolute path (`/etc/shadow` for the
 //! member `etc/shadow`), and a compressed file by its path without the compression suffix.
 //!
-//! Everything streams through the detector's `Read` interface, except zip archives: zip needs
-//! seeking, so a zip is read into memory when it fits in [`Limits::max_zip_in_memory`] (per
-//! file, all nested zips together); a larger zip has its bytes scanned as they are (stored
-//! members are found, compressed ones are not) and an error makes the scan incomplete.
+//! Everything streams through the detector's `Read` interface. A zip needs its central
+//! directory, at its end: where the file can be read at any offset ([`scan_file_at`], every
+//! filesystem amiscan reads), a zip of any size is opened by offset ([`window`], [`zipfile`]):
+//! the directory is read where the end record puts it and each member from its own offset,
+//! deflated members through a streaming decoder, never whole in memory. A zip stored
+//! uncompressed inside it (`BOOT-INF/lib/*.jar` in a Spring Boot fat jar, `WEB-INF/lib/*.jar` in
+//! most wars) is opened by offset within the outer file the same way, down to the depth bound.
+//! A zip is recognised by the local header at its first byte: one behind a prefix (a
+//! "fully executable" jar with a launch script in front) is scanned as plain bytes.
+//!
+//! A zip whose bytes have no offset to be read at (deflated inside another zip, inside a gzip
+//! or a tar, or on a filesystem read only as a stream, [`scan_file`]) is read into memory when
+//! it fits in [`Limits::max_zip_in_memory`] (per file, all such zips together); a larger one
+//! has its bytes scanned as they are (stored members are found, compressed ones are not) and
+//! an error says it was not opened, which makes the scan incomplete.
 //!
 //! Bounds (see [`Limits`]): decoding depth, member count, total expanded bytes, per-layer
 //! compression ratio, decoder window memory. A crossed bound stops the file's tree and is an
@@ -20,10 +31,13 @@ mod decode;
 mod limit;
 mod magic;
 mod tar;
+mod window;
+mod zipfile;
 
 pub use limit::Limits;
 
 use crate::detect::{DetectOptions, Detector, FileInfo};
+use crate::fs::SeekRead;
 use crate::report::{Finding, ScanError, Severity};
 use decode::Peek;
 use limit::{Budget, Counting, Expanding, InputSize, Trip};
@@ -31,6 +45,8 @@ use magic::Kind;
 use sha2::{Digest, Sha256};
 use std::cell::Cell;
 use std::io::{Cursor, Read};
+use window::{Shared, Span};
+use zipfile::Zip;
 
 /// Rule id of the finding made for a decompression bomb.
 pub const BOMB_RULE: &str = "archive-bomb";
@@ -78,11 +94,38 @@ struct Cx<'a> {
     out: Scanned,
 }
 
-/// Scan one file's content: plain files go straight to the detector; archives and compressed
-/// files are opened and their content scanned, within `limits`.
+/// Scan one file's content, read as a stream: plain files go straight to the detector;
+/// archives and compressed files are opened and their content scanned, within `limits`. A zip
+/// is opened in memory when it fits in [`Limits::max_zip_in_memory`] ([`scan_file_at`] opens
+/// one of any size).
 pub fn scan_file(
     file: &FileMeta,
     content: &mut dyn Read,
+    det: &Detector,
+    opts: &DetectOptions,
+    limits: &Limits,
+) -> Scanned {
+    scan(file, content, None, det, opts, limits)
+}
+
+/// [`scan_file`] over content that can be read at any offset: zip archives (and zips stored
+/// inside them) are opened by offset, whatever their size.
+pub fn scan_file_at(
+    file: &FileMeta,
+    content: &mut dyn SeekRead,
+    det: &Detector,
+    opts: &DetectOptions,
+    limits: &Limits,
+) -> Scanned {
+    let shared = Shared::new(content, file.size);
+    let all = shared.all();
+    scan(file, &mut all.window(), Some(all), det, opts, limits)
+}
+
+fn scan(
+    file: &FileMeta,
+    content: &mut dyn Read,
+    span: Option<Span<'_, '_>>,
     det: &Detector,
     opts: &DetectOptions,
     limits: &Limits,
@@ -102,7 +145,7 @@ pub fn scan_file(
         uid: file.uid,
         gid: file.gid,
     };
-    cx.stream(&node, content, 0);
+    cx.stream(&node, content, 0, span);
     if let Some(trip) = budget.trip() {
         cx.report_trip(trip, &file.path);
     }
@@ -151,7 +194,8 @@ impl Cx<'_> {
         });
     }
 
-    fn stream(&mut self, node: &Node, r: &mut dyn Read, depth: usize) {
+    /// Scan stream `r`; `span`, when given, is where the same bytes can be read by offset.
+    fn stream(&mut self, node: &Node, r: &mut dyn Read, depth: usize, span: Option<Span<'_, '_>>) {
         let mut r = Peek::new(r);
         let kind = match r.peek(magic::PROBE) {
             Ok(head) => magic::detect(head),
@@ -177,7 +221,7 @@ impl Cx<'_> {
                 self.plain(node, &mut r, depth);
             }
             Some(Kind::Tar) => self.tar(node, &mut r, depth),
-            Some(Kind::Zip) => self.zip(node, &mut r, depth),
+            Some(Kind::Zip) => self.zip(node, &mut r, depth, span),
             Some(k) => self.decompress(k, node, &mut r, depth),
         }
     }
@@ -230,7 +274,7 @@ impl Cx<'_> {
             check: strip_compression_suffix(&node.check),
             ..*node
         };
-        self.stream(&inner, &mut expanding, depth.saturating_add(1));
+        self.stream(&inner, &mut expanding, depth.saturating_add(1), None);
     }
 
     fn member(
@@ -276,7 +320,7 @@ impl Cx<'_> {
                 break;
             };
             let errors = self.out.errors.len();
-            self.stream(&member, &mut t.data(), depth.saturating_add(1));
+            self.stream(&member, &mut t.data(), depth.saturating_add(1), None);
             if self.budget.tripped() || self.out.errors.len() > errors {
                 // The stream under the archive failed: the next header cannot be trusted.
                 if !self.budget.tripped() {
@@ -290,7 +334,13 @@ impl Cx<'_> {
         }
     }
 
-    fn zip(&mut self, node: &Node, r: &mut dyn Read, depth: usize) {
+    /// A zip: opened by offset where its bytes can be read so (`span`), otherwise read into
+    /// memory within the tree's allowance.
+    fn zip(&mut self, node: &Node, r: &mut dyn Read, depth: usize, span: Option<Span<'_, '_>>) {
+        if let Some(span) = span {
+            self.zip_at(node, span, depth);
+            return;
+        }
         let allowance = self
             .budget
             .limits
@@ -305,11 +355,16 @@ impl Cx<'_> {
         }
         let held = data.len() as u64;
         if held > allowance || !self.budget.hold(held) {
+            let what = if depth == 0 {
+                "zip archive on a filesystem read only as a stream"
+            } else {
+                "zip archive inside compressed content (a deflated member or a compressed file)"
+            };
             self.error(
                 &node.display,
                 format!(
-                    "zip archive larger than the {} MiB that can be held in memory to open it: \
-                     its members were not opened (its bytes were scanned as they are)",
+                    "{what}: larger than the {} MiB that can be held in memory to open it, its \
+                     members were not opened (its bytes were scanned as they are)",
                     self.budget.limits.max_zip_in_memory >> 20
                 ),
             );
@@ -317,12 +372,16 @@ impl Cx<'_> {
             self.plain(node, &mut all, depth);
             return;
         }
-        self.zip_members(node, &data, depth);
+        let mut bytes = Cursor::new(data.as_slice());
+        let shared = Shared::new(&mut bytes, held);
+        self.zip_at(node, shared.all(), depth);
         self.budget.release(held);
     }
 
-    fn zip_members(&mut self, node: &Node, data: &[u8], depth: usize) {
-        let mut archive = match zip::ZipArchive::new(Cursor::new(data)) {
+    /// The members of the zip in `span`, each read from its offset; a stored member's own
+    /// span is handed on, so a zip stored in it is opened by offset too.
+    fn zip_at(&mut self, node: &Node, span: Span<'_, '_>, depth: usize) {
+        let mut archive = match Zip::open(span.window()) {
             Ok(a) => a,
             Err(e) => {
                 self.error(
@@ -331,7 +390,7 @@ impl Cx<'_> {
                         "zip archive cannot be opened ({e}): its bytes were scanned as they are"
                     ),
                 );
-                self.plain(node, &mut &data[..], depth);
+                self.plain(node, &mut span.window(), depth);
                 return;
             }
         };
@@ -339,35 +398,30 @@ impl Cx<'_> {
             if self.budget.tripped() {
                 return;
             }
-            let name = archive
-                .name_for_index(i)
-                .map(str::to_string)
-                .unwrap_or_else(|| format!("#{i}"));
-            let mut f = match archive.by_index(i) {
-                Ok(f) => f,
+            let name = archive.name(i);
+            let (m, mut f) = match archive.member(i) {
+                Ok(x) => x,
                 Err(e) => {
                     let at = format!("{}!{name}", node.display);
                     self.error(&at, format!("zip member not opened: {e}"));
                     continue;
                 }
             };
-            if !f.is_file() {
+            if !m.file {
                 continue;
             }
-            let (size, compressed) = (f.size(), f.compressed_size());
-            let mode = f.unix_mode().unwrap_or(0o100644) & 0o7777;
-            let raw_name = f.name_raw().to_vec();
-            let Some(member) = self.member(node, &raw_name, size, mode, (0, 0)) else {
+            let Some(member) = self.member(node, &m.name, m.size, m.mode, (0, 0)) else {
                 return;
             };
+            let inner = m.stored_at.and_then(|at| span.sub(at, m.compressed));
             let mut expanding = Expanding {
                 inner: &mut f,
                 budget: self.budget,
-                input: InputSize::Fixed(compressed.max(1)),
+                input: InputSize::Fixed(m.compressed.max(1)),
                 out: 0,
                 at: member.display.clone(),
             };
-            self.stream(&member, &mut expanding, depth.saturating_add(1));
+            self.stream(&member, &mut expanding, depth.saturating_add(1), inner);
         }
     }
 
@@ -612,6 +666,130 @@ mod tests {
                 .iter()
                 .any(|e| e.message.contains("held in memory"))
         );
+    }
+
+    fn zip_with(members: &[(&str, &[u8], zip::CompressionMethod)]) -> Vec<u8> {
+        let mut w = zip::ZipWriter::new(Cursor::new(vec![]));
+        for (name, data, method) in members {
+            let o = zip::write::SimpleFileOptions::default().compression_method(*method);
+            w.start_file(*name, o).unwrap();
+            w.write_all(data).unwrap();
+        }
+        w.finish().unwrap().into_inner()
+    }
+
+    fn scan_at(path: &str, data: &[u8], limits: &Limits) -> Scanned {
+        let det = Detector::builtin().unwrap();
+        let meta = FileMeta {
+            path: path.into(),
+            size: data.len() as u64,
+            mode: 0o644,
+            uid: 0,
+            gid: 0,
+        };
+        let mut file = Cursor::new(data);
+        scan_file_at(&meta, &mut file, &det, &DetectOptions::default(), limits)
+    }
+
+    /// With random access, the memory allowance does not decide: a zip far larger than it is
+    /// opened by offset, and a zip stored inside it too (a jar in a Spring Boot fat jar).
+    #[test]
+    fn a_zip_larger_than_memory_is_opened_by_offset_with_stored_zips_in_it() {
+        use zip::CompressionMethod::{Deflated, Stored};
+        let inner = zip_with(&[("application.properties", &aws(), Deflated)]);
+        let outer = zip_with(&[
+            ("META-INF/MANIFEST.MF", b"Manifest-Version: 1.0\n", Deflated),
+            ("BOOT-INF/lib/inner.jar", &inner, Stored),
+            ("BOOT-INF/classes/env.sh", &aws(), Deflated),
+        ]);
+        let limits = Limits {
+            max_zip_in_memory: 10,
+            ..Limits::default()
+        };
+        let s = scan_at("/srv/app.jar", &outer, &limits);
+        assert!(s.errors.is_empty(), "{:?}", s.errors);
+        assert_eq!(
+            hits(&s),
+            [
+                (
+                    "aws-access-key-id".into(),
+                    "/srv/app.jar!BOOT-INF/classes/env.sh".into()
+                ),
+                (
+                    "aws-access-key-id".into(),
+                    "/srv/app.jar!BOOT-INF/lib/inner.jar!application.properties".into()
+                ),
+            ]
+        );
+        // The same archive read as a stream is not opened, and says so.
+        let s = scan_with("/srv/app.jar", &outer, &limits);
+        assert!(hits(&s).is_empty());
+        assert!(
+            s.errors[0].message.contains("read only as a stream"),
+            "{:?}",
+            s.errors
+        );
+    }
+
+    /// A zip deflated inside a zip has no offset to be read at: it is opened in memory within
+    /// the allowance, and beyond it the error says what was not opened.
+    #[test]
+    fn a_deflated_zip_inside_a_zip_needs_memory_and_says_so_beyond_it() {
+        use zip::CompressionMethod::Deflated;
+        let inner = zip_with(&[("application.properties", &aws(), Deflated)]);
+        let outer = zip_with(&[("lib/inner.jar", &inner, Deflated)]);
+        let s = scan_at("/app.war", &outer, &Limits::default());
+        assert!(s.errors.is_empty(), "{:?}", s.errors);
+        assert_eq!(
+            hits(&s),
+            [(
+                "aws-access-key-id".into(),
+                "/app.war!lib/inner.jar!application.properties".into()
+            )]
+        );
+        let limits = Limits {
+            max_zip_in_memory: 10,
+            ..Limits::default()
+        };
+        let s = scan_at("/app.war", &outer, &limits);
+        assert_eq!(s.errors.len(), 1, "{:?}", s.errors);
+        assert_eq!(s.errors[0].path.as_deref(), Some("/app.war!lib/inner.jar"));
+        assert!(s.errors[0].message.contains("inside compressed content"));
+    }
+
+    /// Bounds hold by offset as in memory: depth, members, ratio.
+    #[test]
+    fn bounds_hold_for_zips_opened_by_offset() {
+        use zip::CompressionMethod::{Deflated, Stored};
+        let mut z = zip_with(&[("key", &aws(), Deflated)]);
+        for i in 0..4 {
+            z = zip_with(&[(&format!("l{i}.zip"), &z, Stored)]);
+        }
+        let limits = Limits {
+            max_depth: 2,
+            ..Limits::default()
+        };
+        let s = scan_at("/deep.zip", &z, &limits);
+        assert!(s.errors.iter().any(|e| e.message.contains("nested deeper")));
+        let bomb = zip_with(&[("zeros", &vec![0u8; 40 << 20], Deflated)]);
+        let s = scan_at("/bomb.zip", &bomb, &Limits::default());
+        assert!(
+            s.errors
+                .iter()
+                .any(|e| e.message.contains("decompression bomb"))
+        );
+        assert_eq!(hits(&s), [(BOMB_RULE.into(), "/bomb.zip!zeros".into())]);
+        let many = zip_with(&[
+            ("a", b"1", Stored),
+            ("b", b"2", Stored),
+            ("c", b"3", Stored),
+        ]);
+        let limits = Limits {
+            max_members: 2,
+            ..Limits::default()
+        };
+        let s = scan_at("/m.zip", &many, &limits);
+        assert!(s.errors.iter().any(|e| e.message.contains("more than 2")));
     }
 
     #[test]
