@@ -4,9 +4,10 @@
 # git, the cloud kernel; testdata/install-debian-root.sh) on its XFS and ext4 images. amiscan
 # scans each image file (full catalog, every check); ripgrep searches the same filesystem
 # loop-mounted read-only, binaries included, for eight secret patterns. Each is run once to warm
-# the page cache, then timed once.
+# the page cache, then timed once (RUNS=N: the median of N runs). A scan that is not complete
+# (some file or directory not read) is marked: its time is not comparable.
 #
-#   benches/installed-root.sh
+#   [RUNS=1] benches/installed-root.sh
 #
 # Needs root, loop devices, mmdebstrap and the Debian archive (the root is installed once into
 # target/bench/installed-root), rg (apt-get install ripgrep), bc, and the tools the script needs.
@@ -41,22 +42,26 @@ timeit() { # command... -> seconds of one run
   s=$(date +%s.%N); "$@" >/dev/null 2>&1 || true; e=$(date +%s.%N)
   echo "$e - $s" | bc -l
 }
+median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+runs=${RUNS:-1}
+run() { for _ in $(seq "$runs"); do timeit "$@"; done | median; }
 
-printf 'installed Debian bookworm root, %s cores, load %s\n' "$(nproc)" "$(cut -d' ' -f1-3 /proc/loadavg)"
+printf 'installed Debian bookworm root, %s run(s), %s cores, load %s\n' "$runs" "$(nproc)" "$(cut -d' ' -f1-3 /proc/loadavg)"
 printf '%-8s %7s %9s %11s %11s %7s\n' image files MiB amiscan ripgrep ratio
 for name in xfs ext4-4k ext4-1k; do
   img=$work/$name.img
   opts=loop,ro
   [ "$name" = xfs ] && opts=loop,ro,nouuid
   # (amiscan exits 1 when it finds something: the report is what matters here.)
-  "$amiscan" scan --no-progress --format json "$img" >/dev/null 2>&1 || true
-  t_ami=$(timeit "$amiscan" scan --no-progress --format json "$img")
+  "$amiscan" scan --no-progress --format json --output "$work/$name.json" "$img" >/dev/null 2>&1 || true
+  complete=$(python3 -c 'import json,sys; print("" if json.load(open(sys.argv[1]))["targets"][0]["complete"] else " (scan INCOMPLETE)")' "$work/$name.json")
+  t_ami=$(run "$amiscan" scan --no-progress --format json "$img")
   mount -o "$opts" "$img" "$m"
   rg -a -c --no-ignore --hidden --no-messages "${patterns[@]}" "$m" >/dev/null 2>&1 || true
-  t_rg=$(timeit rg -a -c --no-ignore --hidden --no-messages "${patterns[@]}" "$m")
+  t_rg=$(run rg -a -c --no-ignore --hidden --no-messages "${patterns[@]}" "$m")
   files=$(find "$m" -type f | wc -l)
   mib=$(( $(du -sb --apparent-size "$m" | cut -f1) >> 20 ))
   umount "$m"
-  printf '%-8s %7s %9s %9.2f s %9.2f s %6.2fx\n' "$name" "$files" "$mib" "$t_ami" "$t_rg" \
-    "$(echo "$t_ami / $t_rg" | bc -l)"
+  printf '%-8s %7s %9s %9.2f s %9.2f s %6.2fx%s\n' "$name" "$files" "$mib" "$t_ami" "$t_rg" \
+    "$(echo "$t_ami / $t_rg" | bc -l)" "$complete"
 done
