@@ -43,11 +43,18 @@ timeit() { # command... -> seconds of one run
   echo "$e - $s" | bc -l
 }
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+# CPU seconds (user + system) of one run: less disturbed than wall time on a loaded machine.
+cpu() {
+  local TIMEFORMAT='%3U %3S' out
+  out=$( { time "$@" >/dev/null 2>&1 || true; } 2>&1 )
+  echo "$out" | awk '{print $1 + $2}'
+}
 runs=${RUNS:-1}
 run() { for _ in $(seq "$runs"); do timeit "$@"; done | median; }
 
 printf 'installed Debian bookworm root, %s run(s), %s cores, load %s\n' "$runs" "$(nproc)" "$(cut -d' ' -f1-3 /proc/loadavg)"
-printf '%-8s %7s %9s %11s %11s %7s\n' image files MiB amiscan ripgrep ratio
+printf '%-8s %7s %5s %11s %11s %7s   %s\n' image files MiB amiscan ripgrep ratio 'CPU s: amiscan ripgrep'
+
 for name in xfs ext4-4k ext4-1k; do
   img=$work/$name.img
   opts=loop,ro
@@ -56,12 +63,14 @@ for name in xfs ext4-4k ext4-1k; do
   "$amiscan" scan --no-progress --format json --output "$work/$name.json" "$img" >/dev/null 2>&1 || true
   complete=$(python3 -c 'import json,sys; print("" if json.load(open(sys.argv[1]))["targets"][0]["complete"] else " (scan INCOMPLETE)")' "$work/$name.json")
   t_ami=$(run "$amiscan" scan --no-progress --format json "$img")
+  c_ami=$(cpu "$amiscan" scan --no-progress --format json "$img")
   mount -o "$opts" "$img" "$m"
   rg -a -c --no-ignore --hidden --no-messages "${patterns[@]}" "$m" >/dev/null 2>&1 || true
   t_rg=$(run rg -a -c --no-ignore --hidden --no-messages "${patterns[@]}" "$m")
+  c_rg=$(cpu rg -a -c --no-ignore --hidden --no-messages "${patterns[@]}" "$m")
   files=$(find "$m" -type f | wc -l)
   mib=$(( $(du -sb --apparent-size "$m" | cut -f1) >> 20 ))
   umount "$m"
-  printf '%-8s %7s %9s %9.2f s %9.2f s %6.2fx%s\n' "$name" "$files" "$mib" "$t_ami" "$t_rg" \
-    "$(echo "$t_ami / $t_rg" | bc -l)" "$complete"
+  printf '%-8s %7s %5s %9.2f s %9.2f s %6.2fx   %14.2f %7.2f%s\n' "$name" "$files" "$mib" "$t_ami" "$t_rg" \
+    "$(echo "$t_ami / $t_rg" | bc -l)" "$c_ami" "$c_rg" "$complete"
 done
