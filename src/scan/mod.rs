@@ -236,6 +236,39 @@ fn fall_back_to_raw(
     (vr, findings)
 }
 
+/// What the filesystem could not take into account when it opened (an XFS log that could not be
+/// replayed): each an error of the volume, and the bytes it names scanned raw.
+fn open_problems(
+    v: &Volume,
+    filesystem: &dyn fs::Filesystem,
+    vr: &mut VolumeReport,
+    det: &Detector,
+    opts: &ScanOptions,
+) -> Vec<crate::report::Finding> {
+    let mut findings = Vec::new();
+    for p in filesystem.open_problems() {
+        vr.errors.push(ScanError {
+            path: None,
+            message: p.message,
+        });
+        if let Some(r) = p.raw {
+            let part = crate::source::Window::new(
+                v.source.clone(),
+                r.start,
+                r.end.saturating_sub(r.start),
+                format!("{} bytes {}..{}", v.source.describe(), r.start, r.end),
+            );
+            let res = raw::scan_raw(&part, det, &opts.detect);
+            vr.errors.extend(res.errors);
+            findings.extend(res.findings.into_iter().map(|mut f| {
+                f.offset = Some(r.start + f.offset.unwrap_or(0));
+                f
+            }));
+        }
+    }
+    findings
+}
+
 /// The parts of `ranges` inside `within` (sorted, disjoint).
 fn within(
     ranges: &[std::ops::Range<u64>],
@@ -320,6 +353,7 @@ fn scan_volume(
         Ok(r) => r,
         Err(e) => return fall_back_to_raw(v, vr, e.to_string(), det, opts),
     };
+    let mut open_findings = open_problems(v, filesystem.as_ref(), &mut vr, det, opts);
     if !opts.quick {
         v.source.will_read_most();
     }
@@ -508,6 +542,7 @@ fn scan_volume(
     vr.errors.extend(res.errors);
     let mut findings = res.findings;
     findings.append(&mut volume_findings);
+    findings.append(&mut open_findings);
     if opts.unallocated {
         let free = unallocated::scan_free(v, kind, &findings, det, &opts.detect);
         vr.unallocated_bytes_scanned = Some(free.bytes_scanned);
