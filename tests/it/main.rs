@@ -15,6 +15,7 @@ mod ebs_source;
 mod ext4_corruption;
 mod ext4_oracle;
 mod fleet_workflows;
+mod live_snapshots;
 mod local_images;
 mod quick_scope;
 mod real_layouts;
