@@ -111,8 +111,13 @@ impl RecHeader {
 pub(crate) enum Ends {
     /// Nothing to replay: zeroed, or the last record is an unmount record.
     Clean,
-    /// Records from `tail` up to (not including) `head` are to be replayed.
-    Dirty { head: u64, tail: u64 },
+    /// Records from `tail` up to (not including) `head` are to be replayed; `torn`: the head
+    /// was moved back over records that fail their CRC (first bad block, records dropped).
+    Dirty {
+        head: u64,
+        tail: u64,
+        torn: Option<(u64, usize)>,
+    },
 }
 
 impl LogReader<'_> {
@@ -303,6 +308,7 @@ impl LogReader<'_> {
         let Some(mut head) = self.find_head()? else {
             return Ok(Ends::Clean);
         };
+        let mut torn: Option<(u64, usize)> = None;
         for _ in 0..=MAX_ICLOGS {
             let last = self.last_header_before(head)?;
             let tail = (last.tail_lsn & 0xffff_ffff) % nbb;
@@ -333,22 +339,27 @@ impl LogReader<'_> {
                 at = h.next(nbb);
                 recs.push(h);
             }
-            let first_bad = recs
-                .iter()
-                .skip(recs.len().saturating_sub(MAX_ICLOGS))
-                .map(|h| self.record_data(h).map(|d| (h.blk, d.is_none())))
-                .collect::<Result<Vec<_>, _>>()?
-                .into_iter()
-                .find(|&(_, bad)| bad);
+            let skip = recs.len().saturating_sub(MAX_ICLOGS);
+            let mut first_bad = None;
+            for (i, h) in recs.iter().enumerate().skip(skip) {
+                if self.record_data(h)?.is_none() {
+                    first_bad = Some((i, h.blk));
+                    break;
+                }
+            }
             match first_bad {
-                Some((blk, _)) if blk == tail => {
+                Some((_, blk)) if blk == tail => {
                     return Err(corrupt(
                         "xfs log",
                         format!("the record at the tail (block {tail}) fails its CRC"),
                     ));
                 }
-                Some((blk, _)) => head = blk,
-                None => return Ok(Ends::Dirty { head, tail }),
+                Some((i, blk)) => {
+                    let dropped = recs.len() - i + torn.map_or(0, |t| t.1);
+                    torn = Some((blk, dropped));
+                    head = blk;
+                }
+                None => return Ok(Ends::Dirty { head, tail, torn }),
             }
         }
         Err(corrupt("xfs log", "too many torn records at the head"))
@@ -373,10 +384,16 @@ pub(crate) fn replay(
         return Ok(None);
     };
     let reader = LogReader { ctx, area };
-    let Ends::Dirty { head, tail } = reader.find_ends()? else {
+    let Ends::Dirty { head, tail, torn } = reader.find_ends()? else {
         return Ok(None);
     };
     let mut r = super::log_items::Replayer::new(ctx)?;
+    r.stats.torn = torn.map(|(blk, n)| {
+        format!(
+            "the log record at block {blk} fails its CRC (a write torn by the snapshot, or damage): it and the {} record(s) after it were not replayed, as the kernel truncates the log there",
+            n.saturating_sub(1)
+        )
+    });
     for_each_committed(&reader, tail, head, &mut |t| r.pass1(&t))?;
     for_each_committed(&reader, tail, head, &mut |t| r.pass2(&t))?;
     r.finish();
@@ -460,7 +477,11 @@ pub(crate) mod tests {
         log.extend(record(1, 2, 0, 1, &op(1, 0x02, &[])));
         assert_eq!(
             ends(&volume(&log, 0)).unwrap(),
-            Ends::Dirty { head: 4, tail: 0 }
+            Ends::Dirty {
+                head: 4,
+                tail: 0,
+                torn: None
+            }
         );
     }
 
@@ -472,7 +493,11 @@ pub(crate) mod tests {
         log[second + 512 + 6] ^= 0xff; // op length of the second record
         assert_eq!(
             ends(&volume(&log, 0)).unwrap(),
-            Ends::Dirty { head: 2, tail: 0 }
+            Ends::Dirty {
+                head: 2,
+                tail: 0,
+                torn: Some((2, 1))
+            }
         );
     }
 

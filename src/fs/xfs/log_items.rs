@@ -74,6 +74,8 @@ pub struct LogReplay {
     /// Intents whose done item is not in the log, by kind (`"BUI"`, `"EFI"`, ...): the kernel
     /// finishes them at mount; amiscan does not.
     pub pending_intents: BTreeMap<&'static str, u64>,
+    /// Set when the head was moved back over records that fail their CRC: what was dropped.
+    pub torn: Option<String>,
 }
 
 /// The volume with the replayed blocks laid over it.

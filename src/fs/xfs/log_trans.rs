@@ -254,7 +254,7 @@ mod tests {
             ctx: &ctx,
             area: LogArea::of(&ctx).unwrap().unwrap(),
         };
-        let Ends::Dirty { head, tail } = reader.find_ends().unwrap() else {
+        let Ends::Dirty { head, tail, .. } = reader.find_ends().unwrap() else {
             panic!("clean")
         };
         let mut got = Vec::new();

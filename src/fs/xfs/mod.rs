@@ -83,6 +83,20 @@ impl XfsFs {
                         raw: None,
                     });
                 }
+                if let Some(torn) = &stats.torn {
+                    let area = log::LogArea::of(&disk).ok().flatten();
+                    problems.push(OpenProblem {
+                        message: format!(
+                            "xfs log{}: {torn}; the log's blocks were scanned raw",
+                            area.map_or(String::new(), |a| format!(
+                                " (bytes {}..{} of the volume)",
+                                a.range().start,
+                                a.range().end
+                            ))
+                        ),
+                        raw: area.map(|a| a.range()),
+                    });
+                }
                 replay = Some(stats);
                 Ctx {
                     src: Arc::new(log_items::Replayed { src, blocks }),
@@ -93,7 +107,7 @@ impl XfsFs {
                 let area = log::LogArea::of(&disk).ok().flatten();
                 problems.push(OpenProblem {
                     message: format!(
-                        "xfs log{}: the log could not be replayed ({e}): its committed transactions were not applied, the tree was read as it is on disk (the last checkpoint){}",
+                        "xfs log{}: the log could not be replayed ({e}): its committed transactions were not replayed, the tree was read as it is on disk (the last checkpoint){}",
                         area.map_or(String::new(), |a| format!(
                             " (bytes {}..{} of the volume)",
                             a.range().start,
