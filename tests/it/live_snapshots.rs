@@ -10,8 +10,8 @@
 //! the log reported.
 
 use crate::common::{bash, run, scan_json_unchecked, workdir, xfs_db};
-use amiscan::fs::xfs::XfsFs;
 use amiscan::fs::probe::{Probe, probe};
+use amiscan::fs::xfs::XfsFs;
 use amiscan::fs::{self, EntryKind, Filesystem};
 use amiscan::source::{FileSource, SharedSource};
 use sha2::{Digest, Sha256};
@@ -46,7 +46,11 @@ fn amiscan_view(img: &Path) -> (BTreeMap<String, String>, Vec<String>) {
     let fs = open(img);
     let mut errors: Vec<String> = fs.open_problems().into_iter().map(|p| p.message).collect();
     let walk = amiscan::scan::walk::walk(fs.as_ref(), 2);
-    errors.extend(walk.errors.iter().map(|e| format!("{:?}: {}", e.path, e.message)));
+    errors.extend(
+        walk.errors
+            .iter()
+            .map(|e| format!("{:?}: {}", e.path, e.message)),
+    );
     let reader = fs.reader().unwrap();
     let mut out = BTreeMap::new();
     for f in walk.files.iter().filter(|f| f.kind == EntryKind::File) {
@@ -100,8 +104,9 @@ fn campaign(name: &str, fstype: &str, count: u32, mkfs: &[&str]) -> (u32, usize)
         files += kernel.len();
         // A log record torn by the copy (written while it was read) is truncated as the
         // kernel does, and reported; the files must still equal the kernel's.
-        let (torn, errors): (Vec<_>, Vec<_>) =
-            errors.into_iter().partition(|e| e.contains("torn by the snapshot"));
+        let (torn, errors): (Vec<_>, Vec<_>) = errors
+            .into_iter()
+            .partition(|e| e.contains("torn by the snapshot"));
         if !torn.is_empty() {
             eprintln!("snap{n}: {torn:?}");
         }
@@ -122,7 +127,10 @@ fn campaign(name: &str, fstype: &str, count: u32, mkfs: &[&str]) -> (u32, usize)
             ));
         }
     }
-    eprintln!("{name}: {count} snapshots, {files} files, {} mismatching", failures.len());
+    eprintln!(
+        "{name}: {count} snapshots, {files} files, {} mismatching",
+        failures.len()
+    );
     assert!(failures.is_empty(), "{name}:\n{}", failures.join("\n"));
     (count, files)
 }
@@ -216,7 +224,10 @@ fn a_damaged_xfs_log_leaves_the_on_disk_tree_scanned_and_names_the_log() {
         .unwrap();
     let conv = xfs_db(&img, false, &[&format!("convert fsb {start} byte")]);
     let base = u64::from_str_radix(
-        conv.split_whitespace().next().unwrap().trim_start_matches("0x"),
+        conv.split_whitespace()
+            .next()
+            .unwrap()
+            .trim_start_matches("0x"),
         16,
     )
     .unwrap();
@@ -238,7 +249,10 @@ fn a_damaged_xfs_log_leaves_the_on_disk_tree_scanned_and_names_the_log() {
     std::fs::write(&img, &data).unwrap();
     let (_, t) = scan_json_unchecked(&img, &[]);
     let vol = &t["volumes"][0];
-    assert_eq!(vol["status"], "scanned", "the tree is walked, not the volume raw: {vol:#}");
+    assert_eq!(
+        vol["status"], "scanned",
+        "the tree is walked, not the volume raw: {vol:#}"
+    );
     let errors = vol["errors"].to_string();
     assert!(errors.contains("xfs log"), "{errors}");
     assert!(errors.contains("not replayed"), "{errors}");
@@ -252,7 +266,9 @@ fn a_damaged_xfs_log_leaves_the_on_disk_tree_scanned_and_names_the_log() {
     let (_, t) = scan_json_unchecked(&img, &["--unallocated"]);
     let found = findings(&t);
     assert!(
-        found.iter().any(|(r, p)| r == "openssh-private-key" && p.is_none()),
+        found
+            .iter()
+            .any(|(r, p)| r == "openssh-private-key" && p.is_none()),
         "the key is found raw in the free space: {found:?}"
     );
 }

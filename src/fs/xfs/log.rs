@@ -293,7 +293,11 @@ impl LogReader<'_> {
         }
         for i in 0..usize::try_from(h.len.div_ceil(BB)).unwrap_or(0) {
             let (j, k) = (i / CYCLE_WORDS, i % CYCLE_WORDS);
-            let src = if j == 0 { 44 + 4 * k } else { j * 512 + 4 + 4 * k };
+            let src = if j == 0 {
+                44 + 4 * k
+            } else {
+                j * 512 + 4 + 4 * k
+            };
             let word = hdrs.get(src..src + 4).map(<[u8]>::to_vec);
             if let (Some(w), Some(dst)) = (word, data.get_mut(i * 512..i * 512 + 4)) {
                 dst.copy_from_slice(&w);

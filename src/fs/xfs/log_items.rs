@@ -169,13 +169,13 @@ fn self_describing(buf: &[u8]) -> Option<(usize, usize, usize)> {
         0x4142_3342 | 0x4142_3343 | 0x4941_4233 | 0x4649_4233 | 0x524d_4233 | 0x5233_4643 => {
             (24, 32, 52)
         }
-        0x424d_4133 => (32, 40, 64),                             // BMA3
-        0x5841_4746 => (208, 64, 216),                           // XAGF
-        0x5841_464c => (24, 8, 32),                              // XAFL
-        0x5841_4749 => (320, 296, 312),                          // XAGI
-        0x5853_4c4d => (48, 16, 12),                             // XSLM
+        0x424d_4133 => (32, 40, 64),                            // BMA3
+        0x5841_4746 => (208, 64, 216),                          // XAGF
+        0x5841_464c => (24, 8, 32),                             // XAFL
+        0x5841_4749 => (320, 296, 312),                         // XAGI
+        0x5853_4c4d => (48, 16, 12),                            // XSLM
         0x5844_4233 | 0x5844_4433 | 0x5844_4633 => (16, 24, 4), // XDB3 XDD3 XDF3
-        0x5846_5342 => (240, 32, 224),                           // XFSB
+        0x5846_5342 => (240, 32, 224),                          // XFSB
         _ => match be16(buf, 8)? {
             0x3ebe | 0x3df1 | 0x3dff | 0x3bee => (24, 32, 12), // da3 node, dir3 leaf, attr3 leaf
             _ => return None,
@@ -228,7 +228,10 @@ impl<'a> Replayer<'a> {
         if self.blocks.len() > MAX_OVERLAY_BLOCKS {
             return Err(corrupt(
                 "xfs log",
-                format!("the replayed blocks exceed {} MiB", MAX_OVERLAY_BLOCKS / 2048),
+                format!(
+                    "the replayed blocks exceed {} MiB",
+                    MAX_OVERLAY_BLOCKS / 2048
+                ),
             ));
         }
         Ok(())
@@ -485,7 +488,10 @@ impl<'a> Replayer<'a> {
         let v3 = sb.crc();
         let core = if v3 { 176 } else { 100 };
         if ld.len() > if v3 { 176 } else { 96 } || ld.len() < 96 {
-            return Err(bad("inode", format!("inode {ino}: log dinode of {} bytes", ld.len())));
+            return Err(bad(
+                "inode",
+                format!("inode {ino}: log dinode of {} bytes", ld.len()),
+            ));
         }
         if v3 {
             let disk = be64(dip, 112).unwrap_or(0);
@@ -502,23 +508,35 @@ impl<'a> Replayer<'a> {
         }
         let forkoff = usize::from(*ld.get(82).unwrap_or(&0)) * 8;
         if forkoff > isize - core {
-            return Err(bad("inode", format!("inode {ino}: di_forkoff past the inode")));
+            return Err(bad(
+                "inode",
+                format!("inode {ino}: di_forkoff past the inode"),
+            ));
         }
         log_dinode_to_disk(ld, dip, lsn, v3);
         let lit = isize - core;
         let dsize = if forkoff != 0 { forkoff } else { lit };
         let mut next = 2;
         if fields & ILOG_DFORK != 0 {
-            let src = item.regions.get(next).ok_or_else(|| bad("inode", "no data fork"))?;
+            let src = item
+                .regions
+                .get(next)
+                .ok_or_else(|| bad("inode", "no data fork"))?;
             next += 1;
             let dst = &mut dip[core..core + dsize];
             copy_fork(fields & ILOG_DFORK == ILOG_DBROOT, src, dst, v3)
                 .map_err(|m| bad("inode", format!("inode {ino} data fork: {m}")))?;
         }
         if fields & ILOG_AFORK != 0 {
-            let src = item.regions.get(next).ok_or_else(|| bad("inode", "no attribute fork"))?;
+            let src = item
+                .regions
+                .get(next)
+                .ok_or_else(|| bad("inode", "no attribute fork"))?;
             if forkoff == 0 {
-                return Err(bad("inode", format!("inode {ino}: attribute fork without di_forkoff")));
+                return Err(bad(
+                    "inode",
+                    format!("inode {ino}: attribute fork without di_forkoff"),
+                ));
             }
             let dst = &mut dip[core + forkoff..isize];
             copy_fork(fields & ILOG_AFORK == ILOG_ABROOT, src, dst, v3)
@@ -679,7 +697,10 @@ impl BufFmt {
             };
             let mut n = (start..nbits).take_while(|&b| self.bit(b)).count();
             let region = item.regions.get(i).ok_or_else(|| {
-                bad("buffer", format!("block {}: fewer regions than the map", self.blkno))
+                bad(
+                    "buffer",
+                    format!("block {}: fewer regions than the map", self.blkno),
+                )
             })?;
             n = n.min(region.len() / BLF_CHUNK);
             if n == 0 {
@@ -687,7 +708,10 @@ impl BufFmt {
             }
             let (s, e) = (start * BLF_CHUNK, (start + n) * BLF_CHUNK);
             let dst = buf.get_mut(s..e).ok_or_else(|| {
-                bad("buffer", format!("block {}: chunk past the buffer", self.blkno))
+                bad(
+                    "buffer",
+                    format!("block {}: chunk past the buffer", self.blkno),
+                )
             })?;
             dst.copy_from_slice(&region[..n * BLF_CHUNK]);
             if let Some(l) = logged.get_mut(s..e) {

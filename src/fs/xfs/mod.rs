@@ -23,9 +23,9 @@ mod log_trans;
 mod superblock;
 
 use crate::fs::{Entry, EntryKind, Filesystem, FsError, FsReader, OpenProblem, join};
-pub use log_items::LogReplay;
 use crate::source::SharedSource;
 use inode::Inode;
+pub use log_items::LogReplay;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::io::Read;
