@@ -384,7 +384,9 @@ impl<'a> Replayer<'a> {
                 if next == [0; 4] {
                     return Err(bad("inode buffer", "a logged di_next_unlinked of 0"));
                 }
-                ino[96..100].copy_from_slice(next);
+                if let Some(d) = ino.get_mut(96..100) {
+                    d.copy_from_slice(next);
+                }
                 if self.ctx.sb.crc() {
                     set_crc(ino, 100);
                 }
