@@ -295,7 +295,7 @@ impl<'a> Replayer<'a> {
         let fmt = item.regions.first().map_or(&[][..], Vec::as_slice);
         let id = le64(fmt, 8).ok_or_else(|| bad("intent", "format shorter than 16 bytes"))?;
         // Intents are even, their done items the next odd type (EFI 0x1236 / EFD 0x1237, ...).
-        if (kind - LI_EFI) % 2 == 0 && kind != LI_IUNLINK {
+        if (kind - LI_EFI).is_multiple_of(2) && kind != LI_IUNLINK {
             self.intents.entry(kind).or_default().insert(id);
         } else if let Some(set) = self.intents.get_mut(&(kind - 1)) {
             set.remove(&id);
