@@ -724,3 +724,107 @@ impl BufFmt {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item(regions: Vec<Vec<u8>>) -> Item {
+        let mut it = Item::default();
+        it.regions = regions;
+        it
+    }
+
+    /// A buffer format: flags, 8 blocks at `blkno`, the given map words.
+    fn buf_fmt(flags: u16, blkno: u64, map: &[u32]) -> Vec<u8> {
+        let mut f = vec![0u8; 20 + 4 * map.len()];
+        f[0..2].copy_from_slice(&LI_BUF.to_le_bytes());
+        f[4..6].copy_from_slice(&flags.to_le_bytes());
+        f[6..8].copy_from_slice(&8u16.to_le_bytes());
+        f[8..16].copy_from_slice(&blkno.to_le_bytes());
+        f[16..20].copy_from_slice(&(map.len() as u32).to_le_bytes());
+        for (i, w) in map.iter().enumerate() {
+            f[20 + 4 * i..24 + 4 * i].copy_from_slice(&w.to_le_bytes());
+        }
+        f
+    }
+
+    #[test]
+    fn logged_chunks_land_where_the_map_says_even_when_a_run_spans_regions() {
+        // Chunks 1..4 dirty (one run of 3), logged as two regions of 1 and 2 chunks; chunk 33.
+        let fmt = buf_fmt(0, 16, &[0b1110, 0b10]);
+        let it = item(vec![fmt, vec![1; 128], vec![2; 256], vec![3; 128]]);
+        let f = BufFmt::parse(&it).unwrap();
+        let mut buf = vec![0u8; 4096 + 512];
+        f.apply(&it, &mut buf).unwrap();
+        assert!(buf[..128].iter().all(|&b| b == 0));
+        assert!(buf[128..256].iter().all(|&b| b == 1));
+        assert!(buf[256..512].iter().all(|&b| b == 2));
+        assert!(buf[512..33 * 128].iter().all(|&b| b == 0));
+        assert!(buf[33 * 128..34 * 128].iter().all(|&b| b == 3));
+        // A map naming more chunks than there are regions is an error, not a panic.
+        let it = item(vec![buf_fmt(0, 16, &[0b101]), vec![1; 128]]);
+        assert!(BufFmt::parse(&it).unwrap().apply(&it, &mut buf).is_err());
+        // A chunk past the buffer.
+        let it = item(vec![
+            buf_fmt(0, 16, &[0, 0, 0, 0, 0, 0, 0, 0, 0, 1]),
+            vec![1; 128],
+        ]);
+        assert!(BufFmt::parse(&it).unwrap().apply(&it, &mut buf).is_err());
+        // A map larger than any buffer's.
+        assert!(BufFmt::parse(&item(vec![buf_fmt(0, 0, &[0; 18])])).is_err());
+    }
+
+    #[test]
+    fn the_log_dinode_is_converted_to_disk_order() {
+        let mut ld = vec![0u8; 176];
+        ld[0..2].copy_from_slice(&DINODE_MAGIC.to_le_bytes());
+        ld[2..4].copy_from_slice(&0o100644u16.to_le_bytes());
+        ld[4] = 3;
+        ld[5] = 2;
+        ld[8..12].copy_from_slice(&1000u32.to_le_bytes());
+        ld[40..44].copy_from_slice(&1_700_000_000i32.to_le_bytes()); // legacy mtime seconds
+        ld[56..64].copy_from_slice(&12345u64.to_le_bytes());
+        ld[76..80].copy_from_slice(&3u32.to_le_bytes());
+        ld[96..100].copy_from_slice(&7u32.to_le_bytes()); // di_next_unlinked: not the log's
+        ld[152..160].copy_from_slice(&99u64.to_le_bytes());
+        let mut dip = vec![0xaau8; 512];
+        dip[96..100].copy_from_slice(&u32::MAX.to_be_bytes());
+        log_dinode_to_disk(&ld, &mut dip, 0x0000_0002_0000_0010, true);
+        assert_eq!(be16(&dip, 0), Some(DINODE_MAGIC));
+        assert_eq!(be16(&dip, 2), Some(0o100644));
+        assert_eq!(dip[4..6], [3, 2]);
+        assert_eq!(be32(&dip, 8), Some(1000));
+        assert_eq!(be32(&dip, 40), Some(1_700_000_000));
+        assert_eq!(be64(&dip, 56), Some(12345));
+        assert_eq!(be32(&dip, 76), Some(3));
+        assert_eq!(be32(&dip, 96), Some(u32::MAX));
+        assert_eq!(be64(&dip, 112), Some(0x0000_0002_0000_0010));
+        assert_eq!(be64(&dip, 152), Some(99));
+        assert_eq!(be64(&dip, 24), Some(0));
+    }
+
+    #[test]
+    fn a_btree_root_is_converted_from_its_in_core_form() {
+        // In-core v5 root of 2 records in a 72 + 4 * 16 byte block: keys at 72, pointers at
+        // 72 + 4 * 8; the on-disk fork of 68 bytes holds 4 records: pointers at 4 + 4 * 8.
+        let mut src = vec![0u8; 72 + 64];
+        src[4..6].copy_from_slice(&1u16.to_be_bytes());
+        src[6..8].copy_from_slice(&2u16.to_be_bytes());
+        src[72..80].copy_from_slice(&10u64.to_be_bytes());
+        src[80..88].copy_from_slice(&20u64.to_be_bytes());
+        src[104..112].copy_from_slice(&1000u64.to_be_bytes());
+        src[112..120].copy_from_slice(&2000u64.to_be_bytes());
+        let mut dst = vec![0u8; 68];
+        copy_fork(true, &src, &mut dst, true).unwrap();
+        assert_eq!(be16(&dst, 0), Some(1));
+        assert_eq!(be16(&dst, 2), Some(2));
+        assert_eq!((be64(&dst, 4), be64(&dst, 12)), (Some(10), Some(20)));
+        assert_eq!((be64(&dst, 36), be64(&dst, 44)), (Some(1000), Some(2000)));
+        // More records than fit: an error.
+        src[6..8].copy_from_slice(&9u16.to_be_bytes());
+        assert!(copy_fork(true, &src, &mut dst, true).is_err());
+        // Inline data longer than the fork: an error.
+        assert!(copy_fork(false, &[0; 69], &mut dst, true).is_err());
+    }
+}
