@@ -16,10 +16,19 @@ shift 3
 mnt="$dir/mnt-xfs-log" kmnt="$dir/kmnt-xfs-log"
 mkdir -p "$mnt" "$kmnt"
 wpid=""
+# The workload's last command may still hold the mount for a moment after it is killed.
+unmount() {
+    for _ in $(seq 1 50); do
+        mountpoint -q "$1" || return 0
+        umount "$1" 2>/dev/null && return 0
+        sleep 0.2
+    done
+    umount "$1"
+}
 cleanup() {
     [ -n "$wpid" ] && kill "$wpid" 2>/dev/null && wait "$wpid" 2>/dev/null || true
-    mountpoint -q "$kmnt" && umount "$kmnt" || true
-    mountpoint -q "$mnt" && umount "$mnt" || true
+    unmount "$kmnt" || true
+    unmount "$mnt" || true
 }
 trap cleanup EXIT
 rm -f "$dir"/img "$dir"/snap*
@@ -62,11 +71,11 @@ for n in $(seq 1 "$count"); do
     cp --sparse=always "$dir/img" "$dir/snap$n.img"
 done
 kill "$wpid"; wait "$wpid" 2>/dev/null || true; wpid=""
-umount "$mnt"
+unmount "$mnt"
 for n in $(seq 1 "$count"); do
     cp --sparse=always "$dir/snap$n.img" "$dir/oracle.img"
     mount -o "$kopts" "$dir/oracle.img" "$kmnt"
     (cd "$kmnt" && find . -type f -print0 | sort -z | xargs -0 -r sha256sum) > "$dir/snap$n.truth"
-    umount "$kmnt"
+    unmount "$kmnt"
 done
 rm -f "$dir/oracle.img"
