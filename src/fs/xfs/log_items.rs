@@ -467,7 +467,6 @@ impl<'a> Replayer<'a> {
             len.ok_or_else(short)?,
             boffset.ok_or_else(short)? as usize,
         );
-        let nregions = le16(fmt, 2).unwrap_or(0);
         let len16 = u16::try_from(len).map_err(|_| bad("inode", "ilf_len too large"))?;
         if self.cancelled(blkno, len16) {
             self.stats.skipped += 1;
@@ -544,7 +543,6 @@ impl<'a> Replayer<'a> {
             copy_fork(fields & ILOG_AFORK == ILOG_ABROOT, src, dst, v3)
                 .map_err(|m| bad("inode", format!("inode {ino} attribute fork: {m}")))?;
         }
-        let _ = nregions;
         if v3 {
             set_crc(dip, 100);
         }
