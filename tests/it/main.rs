@@ -13,6 +13,7 @@ mod ebs_ami;
 mod ebs_scan;
 mod ebs_source;
 mod ext4_corruption;
+mod ext4_htree;
 mod ext4_oracle;
 mod fleet_workflows;
 mod live_snapshots;

@@ -8,8 +8,11 @@
 //! uninitialised extents, hashed directories (read linearly), inline data, `meta_bg`,
 //! `64bit` and every block size are read. An fscrypt-encrypted file is reported as not
 //! readable. With `metadata_csum` (the default of current `mke2fs`), the superblock, every
-//! inode, extent-tree block and directory leaf block is checked against its crc32c: a damaged
-//! one is an error naming it, and the rest of the volume is still read.
+//! inode, extent-tree block, directory leaf block and htree index block ([`htree`], told apart
+//! by structure as the kernel does, see [`dir`]) is checked against its crc32c: a damaged one
+//! is an error naming it, and the rest of the volume is still read. A damaged directory block
+//! loses its own entries (one inner error of [`FsReader::list_dir`] names the directory, the
+//! block and why), the directory's other blocks are still listed.
 //!
 //! A filesystem whose journal still needs recovery (the image was taken while it was mounted)
 //! is read through its journal ([`journal`]: committed blocks replayed in memory), so what is
@@ -18,6 +21,7 @@
 //! which refuses what it cannot read with a typed error (the volume is then scanned raw).
 
 mod dir;
+mod htree;
 mod inode;
 mod journal;
 mod sb;
@@ -84,6 +88,16 @@ pub(super) fn crc32c(seed: u32, parts: &[&[u8]]) -> u32 {
         d.update(p);
     }
     !d.finalize()
+}
+
+/// A directory record's `rec_len` as stored; 64 KiB blocks store their full length as 0 or
+/// 65535.
+pub(super) fn rec_len(raw: u16, block_len: usize) -> usize {
+    if raw == 65535 || raw == 0 {
+        block_len
+    } else {
+        usize::from(raw & 65532) | (usize::from(raw & 3) << 16)
+    }
 }
 
 fn lossy(p: &[u8]) -> String {
@@ -233,6 +247,29 @@ impl Filesystem for Ext4Fs {
     }
 }
 
+/// The live entries of a directory ([`Ext4Reader::entries`]) and one error per block that
+/// was refused or read in part.
+#[derive(Default)]
+struct Listing {
+    entries: Vec<dir::RawEntry>,
+    damaged: Vec<FsError>,
+}
+
+/// `e` with directory `path` added to its context (the reader names directories by inode).
+fn at_path(e: FsError, path: &[u8]) -> FsError {
+    match e {
+        FsError::Corrupt { context, message } => FsError::Corrupt {
+            context: format!("{context} ({})", lossy(path)),
+            message,
+        },
+        FsError::Io { context, message } => FsError::Io {
+            context: format!("{context} ({})", lossy(path)),
+            message,
+        },
+        other => other,
+    }
+}
+
 /// Per-thread reader: remembers the inode number of every directory it listed, so a walk
 /// resolves each directory path once.
 struct Ext4Reader {
@@ -262,33 +299,46 @@ impl Ext4Reader {
                     message: "a path component is not a directory".into(),
                 });
             }
-            ino = self
-                .entries(&dir)?
-                .into_iter()
-                .find(|e| e.name == comp)
-                .map(|e| u64::from(e.ino))
-                .ok_or_else(|| FsError::Other {
-                    context: format!("directory {}", lossy(path)),
-                    message: "no such file or directory".into(),
-                })?;
+            ino = self.lookup(&dir, comp, &format!("directory {}", lossy(path)))?;
         }
         Ok(ino)
     }
 
-    /// The live entries of directory inode `dir`.
-    fn entries(&self, dir: &Inode) -> Result<Vec<dir::RawEntry>, FsError> {
+    /// The live entries of directory inode `dir`, and one error for each block (or inline
+    /// area) that was refused or read only in part: a damaged block loses its own entries,
+    /// not the directory's. The outer error is for what loses the whole directory (its extent
+    /// tree, its size).
+    fn entries(&self, dir: &Inode) -> Result<Listing, FsError> {
         let ctx = &self.ctx;
         let what = || format!("ext4 directory inode {}", dir.ino);
-        let filetype = ctx.sb.incompat & incompat::FILETYPE != 0;
-        let mut out = Vec::new();
+        let info = dir::DirInfo {
+            indexed: dir.flags & htree::INDEX_FL != 0,
+            seed: dir.csum_seed,
+            max_levels: if ctx.sb.incompat & incompat::LARGEDIR != 0 {
+                3
+            } else {
+                2
+            },
+            filetype: ctx.sb.incompat & incompat::FILETYPE != 0,
+        };
+        let mut l = Listing::default();
         if dir.is_inline() {
-            // The parent's inode number, then entries in the rest of i_block and in system.data.
-            let damaged = |at| corrupt(&what(), format!("inline entry at byte {at} is damaged"));
-            dir::parse(&dir.iblock[4..], filetype, &mut out).map_err(damaged)?;
-            if let Some(more) = dir.system_data() {
-                dir::parse(more, filetype, &mut out).map_err(damaged)?;
+            // The parent's inode number, then entries in the rest of i_block and in
+            // system.data (both covered by the inode's checksum, none of their own).
+            for (area, bytes) in [
+                ("i_block", dir.iblock.get(4..)),
+                ("system.data", dir.system_data()),
+            ] {
+                if let Some(bytes) = bytes
+                    && let Err(at) = dir::parse(bytes, info.filetype, &mut l.entries)
+                {
+                    l.damaged.push(corrupt(
+                        &what(),
+                        format!("inline entries ({area}) damaged at byte {at}: entries after it are lost"),
+                    ));
+                }
             }
-            return Ok(out);
+            return Ok(l);
         }
         if dir.size > MAX_DIR_BYTES {
             return Err(corrupt(
@@ -304,30 +354,49 @@ impl Ext4Reader {
                 continue;
             }
             for i in 0..run.len {
-                if run.logical + i >= blocks {
+                let logical = run.logical.saturating_add(i);
+                if logical >= blocks {
                     break;
                 }
-                let b = run.phys + i;
-                ctx.src
-                    .read_at(b * bs, &mut block)
-                    .map_err(|e| io(&format!("{} block {b}", what()), e))?;
-                if let Some(seed) = dir.csum_seed
-                    && !dir::tail_checksum_ok(&block, seed)
-                {
-                    return Err(corrupt(
-                        &what(),
-                        format!("block {b}: checksum mismatch (metadata_csum)"),
-                    ));
+                let b = run.phys.saturating_add(i);
+                let at = || format!("block {b} (directory block {logical})");
+                if let Err(e) = ctx.src.read_at(b.saturating_mul(bs), &mut block) {
+                    l.damaged.push(FsError::Io {
+                        context: format!("{} {}", what(), at()),
+                        message: format!("{e}: its entries are not listed"),
+                    });
+                    continue;
                 }
-                dir::parse(&block, filetype, &mut out).map_err(|at| {
-                    corrupt(
-                        &what(),
-                        format!("block {b} is damaged at byte {at}: entries after it are lost"),
-                    )
-                })?;
+                if let Err(e) = dir::read_block(&block, logical, &info, &mut l.entries) {
+                    let lost = if e.loses_block() {
+                        ": its entries are not listed"
+                    } else {
+                        ""
+                    };
+                    l.damaged
+                        .push(corrupt(&what(), format!("{}: {e}{lost}", at())));
+                }
             }
         }
-        Ok(out)
+        Ok(l)
+    }
+
+    /// The inode number of `name` in directory `dir` (`shown` names the directory in errors).
+    fn lookup(&self, dir: &Inode, name: &[u8], shown: &str) -> Result<u64, FsError> {
+        let l = self.entries(dir)?;
+        if let Some(e) = l.entries.iter().find(|e| e.name == name) {
+            return Ok(u64::from(e.ino));
+        }
+        Err(FsError::Other {
+            context: shown.to_string(),
+            message: match l.damaged.first() {
+                None => "no such file or directory".into(),
+                Some(first) => format!(
+                    "not found in the readable blocks of its directory; {} could not be read ({first})",
+                    l.damaged.len()
+                ),
+            },
+        })
     }
 
     fn entry(&self, path: Vec<u8>, ino: u64) -> Result<Entry, FsError> {
@@ -364,14 +433,7 @@ impl Ext4Reader {
                 None => (&b"/"[..], &e.path[..]),
             };
             let dir = Inode::read(&self.ctx, self.resolve(parent)?)?;
-            self.entries(&dir)?
-                .into_iter()
-                .find(|x| x.name == name)
-                .map(|x| u64::from(x.ino))
-                .ok_or_else(|| FsError::Other {
-                    context: e.display_path(),
-                    message: "no such file or directory".into(),
-                })?
+            self.lookup(&dir, name, &e.display_path())?
         };
         Inode::read(&self.ctx, ino)
     }
@@ -395,14 +457,13 @@ impl FsReader for Ext4Reader {
                 message: "not a directory".into(),
             });
         }
-        let raw = self.entries(&dir).map_err(|e| match e {
-            FsError::Corrupt { context, message } => FsError::Corrupt {
-                context: format!("{context} ({})", lossy(path)),
-                message,
-            },
-            other => other,
-        })?;
-        let mut out = Vec::with_capacity(raw.len());
+        let named = |e| at_path(e, path);
+        let Listing {
+            entries: raw,
+            damaged,
+        } = self.entries(&dir).map_err(named)?;
+        let mut out = Vec::with_capacity(raw.len().saturating_add(damaged.len()));
+        out.extend(damaged.into_iter().map(|e| Err(named(e))));
         let mut dirs = self.dirs.borrow_mut();
         // Every entry's inode is read next, one after the other: name them all to a remote
         // source first (directories spread their inodes over the inode tables).
