@@ -5,7 +5,7 @@
 #
 # Makes DIR/img (FSTYPE: xfs or ext4, mkfs defaults plus the options), mounts it, runs a
 # workload in the background (creates, appends, renames, deletes, holds deleted files open,
-# fsyncs some), and copies the backing file COUNT times at random moments while it runs:
+# fsyncs some, fills a directory of 300 entries), and copies the backing file COUNT times at random moments while it runs:
 # DIR/snapN.img. Each snapshot is then mounted from a copy (the kernel replays the log or
 # journal) and its regular files listed with their SHA-256: DIR/snapN.truth
 # (`sha256  ./path` lines, sorted). The copy is mounted read-write: a loop device made read-only
@@ -58,6 +58,11 @@ workload() {
             head -c 5000 /dev/urandom > "$m/keep/open$i"
             exec {fd}<"$m/keep/open$i"
             rm -f "$m/keep/open$i"
+        fi
+        if (( i == 2 )); then
+            # A directory of a few hundred entries: hashed (htree) on ext4, a leaf/node one on XFS.
+            mkdir -p "$m/hashed"
+            for j in $(seq 1 300); do echo "$j" > "$m/hashed/an-entry-with-a-longer-name-$j"; done
         fi
         if (( i % 97 == 0 )); then mkdir -p "$m/big"; for j in $(seq 1 40); do : > "$m/big/n$i-$j"; done; fi
         if (( i % 120 == 0 )); then rm -rf "$m/big"; fi
