@@ -3,6 +3,10 @@
 //! mutations land on superblocks, AG headers, inodes, directories and extent maps. Opening,
 //! walking every directory and reading every file must give entries or errors, never a panic, a
 //! hang or unbounded allocation.
+//!
+//! An input whose first byte is odd fuzzes the log instead: the rest of it is written over the
+//! start of the internal log (record headers, cycle data, op headers, transactions, log items),
+//! so opening replays whatever log it makes.
 #![no_main]
 use amiscan::fs::Filesystem;
 use amiscan::fs::xfs::XfsFs;
@@ -34,6 +38,16 @@ fn base() -> &'static Base {
 fuzz_target!(|data: &[u8]| {
     let b = base();
     let mut img = b.image.clone();
+    if let Some((&mode, log)) = data.split_first()
+        && mode & 1 == 1
+    {
+        if let Some(at) = log_offset(&img) {
+            let n = log.len().min(img.len().saturating_sub(at));
+            img[at..at + n].copy_from_slice(&log[..n]);
+        }
+        open_and_read(img);
+        return;
+    }
     // Patches: [sector index: u16][offset in sector: u16][len: u8][bytes].
     let mut rest = data;
     while rest.len() >= 5 {
@@ -44,6 +58,22 @@ fuzz_target!(|data: &[u8]| {
         img[at..at + len].copy_from_slice(&rest[5..5 + len]);
         rest = &rest[5 + len..];
     }
+    open_and_read(img);
+});
+
+/// Byte offset of the internal log: sb_logstart (AG-encoded) in bytes.
+fn log_offset(img: &[u8]) -> Option<usize> {
+    let be32 = |o: usize| Some(u32::from_be_bytes(img.get(o..o + 4)?.try_into().ok()?));
+    let blocksize = u64::from(be32(4)?);
+    let logstart = u64::from_be_bytes(img.get(48..56)?.try_into().ok()?);
+    let agblocks = u64::from(be32(84)?);
+    let agblklog = u32::from(*img.get(124)?);
+    let agno = logstart.checked_shr(agblklog)?;
+    let agbno = logstart & ((1u64 << agblklog.min(63)) - 1);
+    usize::try_from((agno * agblocks + agbno).checked_mul(blocksize)?).ok()
+}
+
+fn open_and_read(img: Vec<u8>) {
     let src: SharedSource = Arc::new(MemSource::new(img, "fuzz"));
     let Ok(fs) = XfsFs::open(src) else { return };
     let Ok(reader) = fs.reader() else { return };
@@ -60,4 +90,4 @@ fuzz_target!(|data: &[u8]| {
             }
         }
     }
-});
+}

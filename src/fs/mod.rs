@@ -172,12 +172,26 @@ pub trait SeekRead: Read + Seek {}
 
 impl<T: Read + Seek + ?Sized> SeekRead for T {}
 
+/// Something a filesystem could not take into account when it opened (an XFS log that could not
+/// be replayed): the scan reports it as an error and scans the bytes `raw` (volume offsets) raw.
+#[derive(Clone, Debug)]
+pub struct OpenProblem {
+    /// What was not read, naming the structure and where.
+    pub message: String,
+    /// Bytes of the volume to scan raw instead, if any.
+    pub raw: Option<Range<u64>>,
+}
+
 /// A filesystem on a volume, shared by all worker threads.
 pub trait Filesystem: Send + Sync {
     /// Short name (`ext4`).
     fn name(&self) -> &'static str;
     /// A reader for the calling thread.
     fn reader(&self) -> Result<Box<dyn FsReader>, FsError>;
+    /// What the filesystem could not take into account when it opened (default: nothing).
+    fn open_problems(&self) -> Vec<OpenProblem> {
+        Vec::new()
+    }
 }
 
 /// Per-thread access to a filesystem's directories and files.

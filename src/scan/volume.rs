@@ -63,6 +63,7 @@ pub(super) fn scan_volume(
         Ok(opened) => opened,
         Err(why) => return fall_back_to_raw(v, vr, why, det, opts),
     };
+    let mut open_findings = open_problems(v, filesystem.as_ref(), &mut vr, det, opts);
     if !opts.quick {
         v.source.will_read_most();
     }
@@ -149,6 +150,7 @@ pub(super) fn scan_volume(
     vr.errors.extend(res.errors);
     let mut findings = res.findings;
     findings.append(&mut volume_findings);
+    findings.append(&mut open_findings);
     if opts.unallocated {
         scan_unallocated(v, kind, &mut vr, &mut findings, det, opts);
     }
@@ -228,6 +230,39 @@ fn open(v: &Volume, kind: FsKind) -> Result<Opened, String> {
     let filesystem = fs::open(kind, v.source.clone()).map_err(|e| e.to_string())?;
     let reader = filesystem.reader().map_err(|e| e.to_string())?;
     Ok((filesystem, reader))
+}
+
+/// What the filesystem could not take into account when it opened (an XFS log that could not be
+/// replayed): each an error of the volume, and the bytes it names scanned raw.
+fn open_problems(
+    v: &Volume,
+    filesystem: &dyn Filesystem,
+    vr: &mut VolumeReport,
+    det: &Detector,
+    opts: &ScanOptions,
+) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    for p in filesystem.open_problems() {
+        vr.errors.push(ScanError {
+            path: None,
+            message: p.message,
+        });
+        if let Some(r) = p.raw {
+            let part = crate::source::Window::new(
+                v.source.clone(),
+                r.start,
+                r.end.saturating_sub(r.start),
+                format!("{} bytes {}..{}", v.source.describe(), r.start, r.end),
+            );
+            let res = raw::scan_raw(&part, det, &opts.detect);
+            vr.errors.extend(res.errors);
+            findings.extend(res.findings.into_iter().map(|mut f| {
+                f.offset = Some(r.start + f.offset.unwrap_or(0));
+                f
+            }));
+        }
+    }
+    findings
 }
 
 /// Scan a volume's bytes with the content signatures after its filesystem could not be walked.

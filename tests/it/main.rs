@@ -17,6 +17,7 @@ mod ext4_htree;
 mod ext4_oracle;
 mod fleet_workflows;
 mod installed_root;
+mod live_snapshots;
 mod local_images;
 mod module_cycles;
 mod quick_scope;

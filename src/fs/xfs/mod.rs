@@ -2,8 +2,13 @@
 //! and a streaming file reader. Everything an on-disk field can steer is bounds-checked: no panic,
 //! no unbounded loop and no allocation sized by the disk without a cap.
 //!
-//! Layout: [`superblock`] (geometry and features), [`log`] (clean/dirty check of the internal
-//! log), [`inode`] (inode core and forks), [`bmap`] (extent lists and bmap B+trees), [`dir`]
+//! A dirty log (an image of a running instance) is replayed in memory before anything is read:
+//! [`log`] finds its head and tail and unpacks its records, [`log_trans`] reassembles the
+//! committed transactions, [`log_items`] replays their items into an overlay of the volume.
+//! When the log cannot be replayed the tree is read as it is on disk (the last checkpoint) and
+//! [`XfsFs::open_problems`] names the log, so the scan reports it and reads its blocks raw.
+//!
+//! Layout: [`superblock`] (geometry and features), [`inode`] (inode core and forks), [`bmap`] (extent lists and bmap B+trees), [`dir`]
 //! (shortform, block, leaf, node and B+tree directories), [`file`] (streaming file reads and
 //! symlink targets).
 
@@ -13,11 +18,14 @@ mod file;
 pub mod free;
 mod inode;
 mod log;
+mod log_items;
+mod log_trans;
 mod superblock;
 
-use crate::fs::{At, Entry, EntryKind, Filesystem, FsError, FsReader, SeekRead, join};
+use crate::fs::{At, Entry, EntryKind, Filesystem, FsError, FsReader, OpenProblem, SeekRead, join};
 use crate::source::SharedSource;
 use inode::Inode;
+pub use log_items::LogReplay;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::io::Read;
@@ -32,6 +40,8 @@ const MAX_PATH_COMPONENTS: usize = 4096;
 /// An XFS filesystem on a source. Cheap to share: readers hold an `Arc` of it.
 pub struct XfsFs {
     inner: Arc<Ctx>,
+    replay: Option<LogReplay>,
+    problems: Vec<OpenProblem>,
 }
 
 /// What every structure parser needs: the bytes and the geometry.
@@ -41,15 +51,79 @@ pub(crate) struct Ctx {
 }
 
 impl XfsFs {
-    /// Read and validate the primary superblock and check that the log is clean.
+    /// Read and validate the primary superblock and replay a dirty log in memory.
     ///
-    /// Fails with [`FsError::Corrupt`] for an invalid superblock, [`FsError::Incompatible`] for
-    /// a feature this reader does not handle or a dirty log (it is detected, not replayed), and
-    /// [`FsError::Io`] when the source cannot be read.
+    /// Fails with [`FsError::Corrupt`] for an invalid superblock or root, [`FsError::Incompatible`]
+    /// for a feature this reader does not handle, and [`FsError::Io`] when the source cannot be
+    /// read. A log that cannot be replayed does not fail the open: the tree is read as it is on
+    /// disk and [`XfsFs::open_problems`] says so.
     pub fn open(src: SharedSource) -> Result<XfsFs, FsError> {
         let sb = Superblock::read(&*src)?;
-        let ctx = Ctx { src, sb };
-        log::check_clean(&ctx)?;
+        let disk = Ctx {
+            src: Arc::clone(&src),
+            sb: sb.clone(),
+        };
+        let mut problems = Vec::new();
+        let mut replay = None;
+        let ctx = match log::replay(&disk) {
+            Ok(None) => disk,
+            Ok(Some((blocks, stats))) => {
+                let mapping: Vec<String> = stats
+                    .pending_intents
+                    .iter()
+                    .filter(|(k, _)| k.starts_with("BUI") || k.starts_with("XMI"))
+                    .map(|(k, n)| format!("{n} {k}"))
+                    .collect();
+                if !mapping.is_empty() {
+                    problems.push(OpenProblem {
+                        message: format!(
+                            "xfs log: intents pending at the head were not replayed ({}): files whose block mappings they change read as before the change",
+                            mapping.join(", ")
+                        ),
+                        raw: None,
+                    });
+                }
+                if let Some(torn) = &stats.torn {
+                    let area = log::LogArea::of(&disk).ok().flatten();
+                    problems.push(OpenProblem {
+                        message: format!(
+                            "xfs log{}: {torn}; the log's blocks were scanned raw",
+                            area.map_or(String::new(), |a| format!(
+                                " (bytes {}..{} of the volume)",
+                                a.range().start,
+                                a.range().end
+                            ))
+                        ),
+                        raw: area.map(|a| a.range()),
+                    });
+                }
+                replay = Some(stats);
+                Ctx {
+                    src: Arc::new(log_items::Replayed { src, blocks }),
+                    sb,
+                }
+            }
+            Err(e) => {
+                let area = log::LogArea::of(&disk).ok().flatten();
+                problems.push(OpenProblem {
+                    message: format!(
+                        "xfs log{}: the log could not be replayed ({e}): its committed transactions were not replayed, the tree was read as it is on disk (the last checkpoint){}",
+                        area.map_or(String::new(), |a| format!(
+                            " (bytes {}..{} of the volume)",
+                            a.range().start,
+                            a.range().end
+                        )),
+                        if area.is_some() {
+                            " and the log's blocks were scanned raw"
+                        } else {
+                            ""
+                        }
+                    ),
+                    raw: area.map(|a| a.range()),
+                });
+                disk
+            }
+        };
         // The root must be a readable directory.
         let root = Inode::read(&ctx, ctx.sb.rootino)?;
         if root.kind() != EntryKind::Dir {
@@ -60,13 +134,24 @@ impl XfsFs {
         }
         Ok(XfsFs {
             inner: Arc::new(ctx),
+            replay,
+            problems,
         })
+    }
+
+    /// What replaying the log did (`None`: the log was clean, or could not be replayed).
+    pub fn log_replay(&self) -> Option<&LogReplay> {
+        self.replay.as_ref()
     }
 }
 
 impl Filesystem for XfsFs {
     fn name(&self) -> &'static str {
         "xfs"
+    }
+
+    fn open_problems(&self) -> Vec<OpenProblem> {
+        self.problems.clone()
     }
 
     fn reader(&self) -> Result<Box<dyn FsReader>, FsError> {
@@ -353,7 +438,7 @@ const CRC32C_TABLE: [u32; 256] = {
     table
 };
 
-fn crc32c_update(mut crc: u32, data: &[u8]) -> u32 {
+pub(crate) fn crc32c_update(mut crc: u32, data: &[u8]) -> u32 {
     for &b in data {
         let idx = usize::from((crc as u8) ^ b);
         crc = CRC32C_TABLE.get(idx).copied().unwrap_or(0) ^ (crc >> 8);
