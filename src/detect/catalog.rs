@@ -6,6 +6,7 @@
 //! binaries) when someone edits its regex.
 
 use super::engine::{BACK, FWD, is_text};
+use super::precision::Precision;
 use super::verify::Validator;
 use crate::report::Severity;
 use regex::bytes::Regex;
@@ -169,6 +170,14 @@ struct RuleDef {
     /// [`BACK`] before, [`FWD`] after). Short rules say so, which keeps common keywords cheap.
     #[serde(default)]
     window: Option<usize>,
+    /// How the captured secret is judged (`token`, the default; `password`; `off`): see
+    /// [`precision`](super::precision). The secret is the first `secret*` group that took part.
+    #[serde(default)]
+    precision: Precision,
+    /// Masked or placeholder texts the rule matches but must rate `info` (proved by the
+    /// catalog check through the precision model).
+    #[serde(default)]
+    placeholder_examples: Vec<String>,
 }
 
 /// A compiled content signature.
@@ -208,6 +217,10 @@ pub(crate) struct Signature {
     pub examples: Vec<String>,
     /// Texts the rule must not find.
     pub negative_examples: Vec<String>,
+    /// How the captured secret is judged.
+    pub precision: Precision,
+    /// Texts the rule matches but must rate `info`.
+    pub placeholder_examples: Vec<String>,
 }
 
 impl Signature {
@@ -221,6 +234,16 @@ impl Signature {
             .or_else(|| caps.get(0))
             .map_or(&[][..], |m| m.as_bytes());
         trim_body(raw).to_vec()
+    }
+
+    /// Where the secret of one match ends in the searched text (the whole match's end when no
+    /// `secret*` group took part), before trimming.
+    pub fn secret_end(&self, caps: &regex::bytes::Captures<'_>) -> usize {
+        self.secret_groups
+            .iter()
+            .find_map(|&g| caps.get(g))
+            .or_else(|| caps.get(0))
+            .map_or(0, |m| m.end())
     }
 
     /// Whether the regex finds, anywhere in `text`, a match whose secret passes the rule's
@@ -364,6 +387,8 @@ pub(crate) fn compile(
                 file: file.to_string(),
                 examples: def.examples,
                 negative_examples: def.negative_examples,
+                precision: def.precision,
+                placeholder_examples: def.placeholder_examples,
             });
         }
     }

@@ -58,6 +58,8 @@ pub(crate) struct RawMatch {
     pub label: Option<Vec<u8>>,
     /// 1-based line in a text file (filled in by the streamer).
     pub line: Option<u64>,
+    /// A mask (`*`, `#`, `...`) follows the secret: the match stopped where a mask began.
+    pub masked_tail: bool,
 }
 
 /// Keywords per SIMD searcher.
@@ -351,6 +353,9 @@ impl Matcher {
                     if sig.validate.is_some_and(|v| !v.accepts(&secret)) {
                         continue;
                     }
+                    let secret_end = sig.secret_end(&caps);
+                    let masked_tail =
+                        super::precision::is_mask_tail(buf.get(secret_end..).unwrap_or_default());
                     out.push(RawMatch {
                         rule: r,
                         start: base + m.start() as u64,
@@ -362,6 +367,7 @@ impl Matcher {
                             .find_map(|&g| caps.get(g))
                             .map(|g| g.as_bytes().to_vec()),
                         line: None,
+                        masked_tail,
                     });
                     *budget -= 1;
                     last_end = m.end();
@@ -524,6 +530,7 @@ mod tests {
             secret: vec![],
             label: None,
             line: None,
+            masked_tail: false,
         };
         let mut v = vec![mk(5, 10), mk(5, 20), mk(1, 3)];
         dedupe(&mut v);

@@ -13,6 +13,7 @@ mod credfiles;
 mod engine;
 mod finding;
 pub mod lookup;
+mod precision;
 mod sshkey;
 mod stream;
 mod verify;
@@ -244,10 +245,14 @@ impl Detector {
         let sig = self.matcher.sigs.get(m.rule)?;
         let mut severity = sig.severity;
         let mut evidence = redact(m.label.as_deref(), &m.secret);
+        let verdict = precision::judge(sig.precision, &m.secret, m.masked_tail);
+        evidence.push_str(&verdict.note);
         if let Some((sev, note)) = finding::refine(&sig.id, &m.secret, path) {
             severity = sev.unwrap_or(severity);
             evidence.push_str(&note);
         }
+        // The precision model only lowers (a placeholder is info whatever the rule says).
+        severity = verdict.severity.map_or(severity, |v| v.min(severity));
         Some(Spanned {
             finding: Finding {
                 rule: sig.id.clone(),
