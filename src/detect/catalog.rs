@@ -83,6 +83,25 @@ pub const BUILTIN_FILES: &[(&str, &str)] = &[
     ("cloud.toml", include_str!("../../signatures/cloud.toml")),
     ("tokens.toml", include_str!("../../signatures/tokens.toml")),
     (
+        "cloud-providers.toml",
+        include_str!("../../signatures/cloud-providers.toml"),
+    ),
+    ("cicd.toml", include_str!("../../signatures/cicd.toml")),
+    (
+        "databases.toml",
+        include_str!("../../signatures/databases.toml"),
+    ),
+    (
+        "registries.toml",
+        include_str!("../../signatures/registries.toml"),
+    ),
+    ("saas.toml", include_str!("../../signatures/saas.toml")),
+    ("keys.toml", include_str!("../../signatures/keys.toml")),
+    (
+        "passwords.toml",
+        include_str!("../../signatures/passwords.toml"),
+    ),
+    (
         "generic.toml",
         include_str!("../../signatures/generic.toml"),
     ),

@@ -243,6 +243,9 @@ impl Detector {
     /// A redacted, refined finding from a signature match.
     fn match_finding(&self, m: RawMatch, path: &str, opts: &DetectOptions) -> Option<Spanned> {
         let sig = self.matcher.sigs.get(m.rule)?;
+        if sig.precision == precision::Precision::Password && precision::is_template_path(path) {
+            return None;
+        }
         let mut severity = sig.severity;
         let mut evidence = redact(m.label.as_deref(), &m.secret);
         let verdict = precision::judge(sig.precision, &m.secret, m.masked_tail);

@@ -155,6 +155,17 @@ pub(crate) fn judge(mode: Precision, secret: &[u8], masked_tail: bool) -> Verdic
     structural(secret)
 }
 
+/// File-name endings that mark a template by convention (`.env.example`, `my.cnf.sample`).
+const TEMPLATE_SUFFIXES: &[&str] = &[".example", ".sample", ".template", ".tmpl", ".tpl", ".dist"];
+
+/// Whether `path` names a template file: a human-chosen value there (a password-mode match) is
+/// a sample, not a credential, and is not reported. Token-mode matches (format-identified
+/// tokens) are still judged as usual: a real token in a template is still a leak.
+pub(crate) fn is_template_path(path: &str) -> bool {
+    let name = path.rsplit('/').next().unwrap_or(path).to_ascii_lowercase();
+    TEMPLATE_SUFFIXES.iter().any(|s| name.ends_with(s))
+}
+
 /// Whether `needle` occurs in `hay`.
 fn contains(hay: &[u8], needle: &[u8]) -> bool {
     memchr::memmem::find(hay, needle).is_some()
@@ -463,6 +474,14 @@ mod tests {
             judge(Precision::Token, b"pypi-Xq3v9mS2b7Jk1LpQzzqLm2Zt4Wn", false).severity,
             Some(Severity::Info)
         );
+    }
+
+    #[test]
+    fn template_files_are_recognised() {
+        assert!(is_template_path("/srv/app/.env.example"));
+        assert!(is_template_path("/etc/mysql/my.cnf.sample"));
+        assert!(!is_template_path("/srv/app/.env"));
+        assert!(!is_template_path("/srv/examples/.env"));
     }
 
     #[test]

@@ -147,12 +147,12 @@ fn aws_pair_suppresses_the_lone_id() {
         "key: {KEY_ID}\n{}\naws_secret_access_key = {SECRET}\n",
         "#".repeat(600)
     );
-    // Too far apart for a pair: the id alone, and the secret as a generic assignment.
+    // Too far apart for a pair: the id alone, and the secret by its label alone.
     assert_eq!(
         rules(&scan("/x", &far)),
         [
             ("aws-access-key-id", Severity::High),
-            ("generic-secret-assignment", Severity::Low)
+            ("aws-secret-access-key", Severity::High)
         ]
     );
 }
