@@ -85,6 +85,13 @@ pub(crate) struct Matcher {
     /// cost the same on x86 as one 64-keyword searcher. `None` where no SIMD searcher can be
     /// built (no SSSE3/NEON).
     packed: Option<Vec<(usize, aho_corasick::packed::Searcher)>>,
+    /// Patterns from this index on belong only to text-only rules (config-file credentials):
+    /// binary files, most of an image's bytes, are not searched for them, and text files are
+    /// searched for them by `text_ac`, one DFA pass whatever their number (SIMD groups of 32
+    /// would cost one pass each).
+    text_from: usize,
+    /// DFA over the text-tier patterns (ids offset by `text_from`), when `packed` is in use.
+    text_ac: Option<AhoCorasick>,
     /// The searched keywords, lowercased (pattern ids index it; the tests build the DFA
     /// fallback from it).
     #[cfg_attr(not(test), allow(dead_code))]
@@ -201,9 +208,86 @@ fn dfa_over(patterns: &[String]) -> Result<AhoCorasick, aho_corasick::BuildError
 impl Matcher {
     /// Build the single keyword automaton over every signature's keywords.
     pub fn new(sigs: &[Signature]) -> Result<Matcher, aho_corasick::BuildError> {
+        // Keywords of rules that run on binaries first, then those only text-only rules have.
+        let all = Self::keyword_lists(sigs, |s| !s.text_only);
+        let text_only = Self::keyword_lists(sigs, |s| s.text_only);
+        let max_keyword = all
+            .0
+            .iter()
+            .chain(text_only.0.iter())
+            .map(String::len)
+            .max()
+            .unwrap_or(0);
+        let (mut patterns, mut pattern_rules) = fold_subsumed(all.0, all.1);
+        // A text-only keyword containing a kept keyword dispatches from it (binaries skip
+        // text-only rules at dispatch); the rest form the text tier, folded among themselves.
+        let mut rest = (Vec::new(), Vec::new());
+        for (k, rules) in text_only.0.into_iter().zip(text_only.1) {
+            match patterns.iter().position(|p| k.contains(p.as_str())) {
+                Some(p) => {
+                    if let Some(list) = pattern_rules.get_mut(p) {
+                        list.extend(rules);
+                        list.sort_unstable();
+                        list.dedup();
+                    }
+                }
+                None => {
+                    rest.0.push(k);
+                    rest.1.push(rules);
+                }
+            }
+        }
+        let (tp, tr) = fold_subsumed(rest.0, rest.1);
+        let text_from = patterns.len();
+        patterns.extend(tp);
+        pattern_rules.extend(tr);
+        let groups = |range: std::ops::Range<usize>| -> Vec<(usize, &[String])> {
+            patterns[range.clone()]
+                .chunks(TEDDY_GROUP)
+                .enumerate()
+                .map(|(i, g)| (range.start + i * TEDDY_GROUP, g))
+                .collect()
+        };
+        let packed: Option<Vec<_>> = groups(0..text_from)
+            .into_iter()
+            .map(|(first, group)| {
+                aho_corasick::packed::Config::new()
+                    .match_kind(aho_corasick::packed::MatchKind::LeftmostFirst)
+                    .builder()
+                    .extend(group)
+                    .build()
+                    .map(|s| (first, s))
+            })
+            .collect();
+        let (ac, text_ac) = match packed {
+            Some(_) if text_from < patterns.len() => {
+                (None, Some(dfa_over(&patterns[text_from..])?))
+            }
+            Some(_) => (None, None),
+            None => (Some(dfa_over(&patterns)?), None),
+        };
+        let pattern_rules = close_over_overlaps(&patterns, &pattern_rules);
+        Ok(Matcher {
+            sigs: sigs.to_vec(),
+            ac,
+            packed,
+            text_from,
+            text_ac,
+            patterns,
+            pattern_rules,
+            max_keyword,
+        })
+    }
+
+    /// The distinct lowercased keywords of the signatures `keep` selects, each with the
+    /// indices of the selected signatures having it.
+    fn keyword_lists(
+        sigs: &[Signature],
+        keep: impl Fn(&Signature) -> bool,
+    ) -> (Vec<String>, Vec<Vec<usize>>) {
         let mut patterns: Vec<String> = Vec::new();
         let mut pattern_rules: Vec<Vec<usize>> = Vec::new();
-        for (i, s) in sigs.iter().enumerate() {
+        for (i, s) in sigs.iter().enumerate().filter(|(_, s)| keep(s)) {
             for k in &s.keywords {
                 let k = k.to_ascii_lowercase();
                 match patterns.iter().position(|p| *p == k) {
@@ -221,35 +305,7 @@ impl Matcher {
                 }
             }
         }
-        // The margin around a hit: the longest keyword before folding, as a folded keyword's
-        // occurrence can start or end that far from the shorter keyword's hit.
-        let max_keyword = patterns.iter().map(String::len).max().unwrap_or(0);
-        let (patterns, pattern_rules) = fold_subsumed(patterns, pattern_rules);
-        let packed: Option<Vec<_>> = patterns
-            .chunks(TEDDY_GROUP)
-            .enumerate()
-            .map(|(i, group)| {
-                aho_corasick::packed::Config::new()
-                    .match_kind(aho_corasick::packed::MatchKind::LeftmostFirst)
-                    .builder()
-                    .extend(group)
-                    .build()
-                    .map(|s| (i * TEDDY_GROUP, s))
-            })
-            .collect();
-        let ac = match packed {
-            Some(_) => None,
-            None => Some(dfa_over(&patterns)?),
-        };
-        let pattern_rules = close_over_overlaps(&patterns, &pattern_rules);
-        Ok(Matcher {
-            sigs: sigs.to_vec(),
-            ac,
-            packed,
-            patterns,
-            pattern_rules,
-            max_keyword,
-        })
+        (patterns, pattern_rules)
     }
 
     /// Scan one chunk. Only matches starting before its `owned_end` are reported (the rest
@@ -267,32 +323,39 @@ impl Matcher {
         let mut windows: Vec<Vec<(usize, usize)>> = vec![Vec::new(); self.sigs.len()];
         // Non-overlapping search; overlapping keywords are covered by `pattern_rules` and the
         // `max_keyword` margin.
-        let hits: Vec<(usize, usize, usize)> = match &self.packed {
-            Some(packed) => LOWER.with(|cell| {
-                let mut lower = cell.take();
-                lower.clear();
-                lower.extend(buf.iter().map(u8::to_ascii_lowercase));
-                let mut hits: Vec<(usize, usize, usize)> = packed
+        let hits: Vec<(usize, usize, usize)> =
+            match &self.packed {
+                Some(packed) => LOWER.with(|cell| {
+                    let mut lower = cell.take();
+                    lower.clear();
+                    lower.extend(buf.iter().map(u8::to_ascii_lowercase));
+                    let mut hits: Vec<(usize, usize, usize)> = packed
+                        .iter()
+                        .flat_map(|(first, searcher)| {
+                            searcher
+                                .find_iter(&lower)
+                                .map(move |m| (first + m.pattern().as_usize(), m.start(), m.end()))
+                        })
+                        .collect();
+                    cell.set(lower);
+                    if is_text && let Some(text_ac) = &self.text_ac {
+                        hits.extend(text_ac.find_iter(buf).map(|m| {
+                            (self.text_from + m.pattern().as_usize(), m.start(), m.end())
+                        }));
+                    }
+                    if packed.len() > 1 || self.text_ac.is_some() {
+                        hits.sort_unstable_by_key(|&(p, s, _)| (s, p));
+                    }
+                    hits
+                }),
+                None => self
+                    .ac
                     .iter()
-                    .flat_map(|(first, searcher)| {
-                        searcher
-                            .find_iter(&lower)
-                            .map(move |m| (first + m.pattern().as_usize(), m.start(), m.end()))
-                    })
-                    .collect();
-                cell.set(lower);
-                if packed.len() > 1 {
-                    hits.sort_unstable_by_key(|&(p, s, _)| (s, p));
-                }
-                hits
-            }),
-            None => self
-                .ac
-                .iter()
-                .flat_map(|ac| ac.find_iter(buf))
-                .map(|m| (m.pattern().as_usize(), m.start(), m.end()))
-                .collect(),
-        };
+                    .flat_map(|ac| ac.find_iter(buf))
+                    .map(|m| (m.pattern().as_usize(), m.start(), m.end()))
+                    .filter(|&(p, _, _)| is_text || p < self.text_from)
+                    .collect(),
+            };
         for (pattern, hit_start, hit_end) in hits {
             let Some(rules) = self.pattern_rules.get(pattern) else {
                 continue;
