@@ -41,6 +41,9 @@ pub(crate) struct Chunk<'a> {
     pub owned_end: usize,
     /// Whether the file is text (decided once, on its first bytes).
     pub is_text: bool,
+    /// Whether the text-tier keywords are searched (a text file outside package data: see
+    /// [`is_package_data`](super::precision::is_package_data)).
+    pub text_tier: bool,
 }
 
 /// One regex match, positioned in the file.
@@ -318,6 +321,7 @@ impl Matcher {
             base,
             owned_end,
             is_text,
+            text_tier,
         } = chunk;
         // Per rule: merged windows [start, end) around keyword hits, in order.
         let mut windows: Vec<Vec<(usize, usize)>> = vec![Vec::new(); self.sigs.len()];
@@ -338,7 +342,10 @@ impl Matcher {
                         })
                         .collect();
                     cell.set(lower);
-                    if is_text && let Some(text_ac) = &self.text_ac {
+                    if is_text
+                        && text_tier
+                        && let Some(text_ac) = &self.text_ac
+                    {
                         hits.extend(text_ac.find_iter(buf).map(|m| {
                             (self.text_from + m.pattern().as_usize(), m.start(), m.end())
                         }));
@@ -353,7 +360,7 @@ impl Matcher {
                     .iter()
                     .flat_map(|ac| ac.find_iter(buf))
                     .map(|m| (m.pattern().as_usize(), m.start(), m.end()))
-                    .filter(|&(p, _, _)| is_text || p < self.text_from)
+                    .filter(|&(p, _, _)| is_text && text_tier || p < self.text_from)
                     .collect(),
             };
         for (pattern, hit_start, hit_end) in hits {
@@ -453,6 +460,7 @@ impl Matcher {
             base: 0,
             owned_end: data.len() + 1,
             is_text: is_text(data),
+            text_tier: true,
         };
         self.scan_chunk(chunk, &mut budget, &mut out);
         dedupe(&mut out);
@@ -551,6 +559,7 @@ mod tests {
             base: 100,
             owned_end: 10,
             is_text: true,
+            text_tier: true,
         };
         m.scan_chunk(chunk, &mut budget, &mut out);
         assert_eq!(out.len(), 1);
@@ -571,6 +580,7 @@ mod tests {
             base: 0,
             owned_end: data.len(),
             is_text: true,
+            text_tier: true,
         };
         m.scan_chunk(chunk, &mut budget, &mut out);
         // Seven of the flooding rule, and the other rule is still found.

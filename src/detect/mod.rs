@@ -195,7 +195,8 @@ impl Detector {
         } else {
             0
         };
-        let streamed = stream::stream(&self.matcher, content, head_cap);
+        let text_tier = !precision::is_package_data(file.path);
+        let streamed = stream::stream(&self.matcher, content, head_cap, text_tier);
         let mut items = Vec::new();
         if let Some(check) = check {
             for hit in check.run(file.path, &streamed.head, streamed.head_truncated) {

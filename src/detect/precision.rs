@@ -166,6 +166,40 @@ pub(crate) fn is_template_path(path: &str) -> bool {
     TEMPLATE_SUFFIXES.iter().any(|s| name.ends_with(s))
 }
 
+/// Package-manager data and upstream documentation: regenerated from the distribution archive,
+/// not where an application's configuration (and its credentials) lives.
+const PACKAGE_DATA: &[&str] = &[
+    "/var/lib/apt/lists/",
+    "/var/lib/dpkg/",
+    "/var/cache/apt/",
+    "/var/cache/debconf/",
+    "/usr/share/man/",
+    "/usr/share/doc/",
+    "/usr/share/info/",
+    "/usr/share/locale/",
+    "/usr/share/i18n/",
+    "/usr/share/zoneinfo/",
+    "/usr/share/perl/",
+    "/usr/share/perl5/",
+];
+
+/// Whether `path` is package data or upstream documentation, or the versioned Python standard
+/// library (`/usr/lib/python3.11/`, not `dist-packages`): the config-file credential rules
+/// (text-only, in the text tier of the keyword search) do not read such files. The original
+/// token and key rules still do.
+pub(crate) fn is_package_data(path: &str) -> bool {
+    if PACKAGE_DATA.iter().any(|p| path.starts_with(p)) {
+        return true;
+    }
+    path.strip_prefix("/usr/lib/python3.").is_some_and(|rest| {
+        rest.split('/')
+            .next()
+            .is_some_and(|v| v.bytes().all(|b| b.is_ascii_digit()))
+            && !rest.contains("/dist-packages/")
+            && !rest.contains("/site-packages/")
+    })
+}
+
 /// Whether `needle` occurs in `hay`.
 fn contains(hay: &[u8], needle: &[u8]) -> bool {
     memchr::memmem::find(hay, needle).is_some()
@@ -474,6 +508,23 @@ mod tests {
             judge(Precision::Token, b"pypi-Xq3v9mS2b7Jk1LpQzzqLm2Zt4Wn", false).severity,
             Some(Severity::Info)
         );
+    }
+
+    #[test]
+    fn package_data_is_recognised() {
+        assert!(is_package_data(
+            "/var/lib/apt/lists/deb.debian.org_Packages"
+        ));
+        assert!(is_package_data("/usr/share/man/man1/curl.1.gz"));
+        assert!(is_package_data("/usr/lib/python3.11/urllib/request.py"));
+        assert!(!is_package_data(
+            "/usr/lib/python3/dist-packages/app/settings.py"
+        ));
+        assert!(!is_package_data(
+            "/usr/lib/python3.11/site-packages/app/settings.py"
+        ));
+        assert!(!is_package_data("/etc/app/config.yml"));
+        assert!(!is_package_data("/usr/lib/python3.x/evil.py"));
     }
 
     #[test]
