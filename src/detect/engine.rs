@@ -542,6 +542,39 @@ mod tests {
     }
 
     #[test]
+    fn text_tier_keywords_are_searched_only_in_text_outside_package_data() {
+        let m = matcher();
+        let data = b"DATABASE_URL=postgres://app:Wq7Zr2Kx9Lm4Tn6@db.internal:5432/app\n";
+        let run = |is_text, text_tier| {
+            let mut out = Vec::new();
+            let chunk = Chunk {
+                buf: data,
+                base: 0,
+                owned_end: data.len() + 1,
+                is_text,
+                text_tier,
+            };
+            m.scan_chunk(chunk, &mut m.budget(), &mut out);
+            ids(&m, &out)
+        };
+        assert!(run(true, true).contains(&"postgres-url-password".to_string()));
+        assert!(run(true, false).is_empty());
+        assert!(run(false, true).is_empty());
+        // Token rules that hold in binaries are still searched everywhere.
+        let mut out = Vec::new();
+        let tok = b"\0AKIACPCZW4FLKEW5GOHI\0";
+        let chunk = Chunk {
+            buf: tok,
+            base: 0,
+            owned_end: tok.len() + 1,
+            is_text: false,
+            text_tier: false,
+        };
+        m.scan_chunk(chunk, &mut m.budget(), &mut out);
+        assert_eq!(ids(&m, &out), ["aws-access-key-id"]);
+    }
+
+    #[test]
     fn no_keyword_no_work() {
         let m = matcher();
         assert!(m.scan_all(&[0u8; 4096]).is_empty());

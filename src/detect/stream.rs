@@ -217,6 +217,7 @@ mod tests {
                 pos: 0,
             },
             16,
+            true,
         );
         assert_eq!(s.matches[0].line, Some(300_001));
         assert_eq!(s.head, b"line\nline\nline\nl");
