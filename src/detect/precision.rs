@@ -207,12 +207,10 @@ fn contains(hay: &[u8], needle: &[u8]) -> bool {
 
 /// Whether the bytes following a secret are a mask: `*`, `#`, `•`/`…` (UTF-8 lead byte), `...`.
 pub(crate) fn is_mask_tail(after: &[u8]) -> bool {
-    match after {
-        [b'*' | b'#', ..] => true,
-        [b'.', b'.', b'.', ..] => true,
-        [0xE2, 0x80, 0xA2 | 0xA6, ..] => true,
-        _ => false,
-    }
+    matches!(
+        after,
+        [b'*' | b'#', ..] | [b'.', b'.', b'.', ..] | [0xE2, 0x80, 0xA2 | 0xA6, ..]
+    )
 }
 
 /// Why `s` is a masked value or a variable reference, if it is one.
