@@ -1,10 +1,10 @@
 //! AMI → snapshots through EC2 DescribeImages on the loopback test server, and the errors.
 #![cfg(feature = "aws")]
 
-use crate::ebs_support::*;
 use amiscan::aws::AwsError;
 use amiscan::source::Source;
 use aws_test_server::{AmiSpec, Ec2ErrorSpec, MappingSpec, ServerConfig, SnapshotSpec, TestServer};
+use crate::ebs_support::*;
 
 const AMI: &str = "ami-0123456789abcdef0";
 const STORE_AMI: &str = "ami-0fedcba9876543210";

@@ -4,13 +4,13 @@
 //! server injects faults, with no block fetched twice and no unlisted block requested.
 #![cfg(feature = "aws")]
 
-use crate::common::run;
 use amiscan::aws::scan::{EbsTarget, scan_ebs_target};
 use amiscan::detect::Detector;
 use amiscan::scan::{ScanOptions, scan_image};
 use aws_test_server::{
     AmiSpec, FaultKind, Faults, MappingSpec, ServerConfig, SnapshotSpec, TestServer,
 };
+use crate::common::run;
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};

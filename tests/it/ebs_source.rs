@@ -2,10 +2,10 @@
 //! cache, fault injection, pagination, expired tokens and the typed errors.
 #![cfg(feature = "aws")]
 
-use crate::ebs_support::*;
 use amiscan::source::ebs::{EbsError, EbsOptions, EbsSource};
 use amiscan::source::{Source, SourceError};
 use aws_test_server::{EbsErrorSpec, FaultKind, Faults, SnapshotSpec};
+use crate::ebs_support::*;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 

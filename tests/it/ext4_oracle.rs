@@ -4,10 +4,10 @@
 //! The tree forces hashed (htree) directories, extent trees, sparse files, deep paths, inline and
 //! block symlinks, and non-UTF-8 names.
 
-use crate::common::{posix_sh, run};
 use amiscan::fs::probe::FsKind;
 use amiscan::fs::{self, EntryKind};
 use amiscan::source::{FileSource, SharedSource};
+use crate::common::{posix_sh, run};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::ffi::OsStr;

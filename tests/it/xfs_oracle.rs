@@ -4,10 +4,10 @@
 //! (holes, unwritten extents, a bmap B+tree file, a dirty log) are written with `xfs_db -x`,
 //! which recomputes the CRCs.
 
-use crate::common::{dirty_xfs_log, run, xfs_db, xfs_db_byte};
 use amiscan::fs::xfs::XfsFs;
 use amiscan::fs::{EntryKind, Filesystem, FsError, FsReader};
 use amiscan::source::{FileSource, SharedSource};
+use crate::common::{dirty_xfs_log, run, xfs_db, xfs_db_byte};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::io::Read;
