@@ -5,6 +5,7 @@
 //! against the real engine so a rule cannot silently stop matching (or start matching stock
 //! binaries) when someone edits its regex.
 
+use super::precision::Precision;
 use super::verify::Validator;
 use super::window::{BACK, FWD, is_text};
 use crate::model::Severity;
@@ -81,6 +82,25 @@ pub const BUILTIN_FILES: &[(&str, &str)] = &[
     ("aws.toml", include_str!("../../signatures/aws.toml")),
     ("cloud.toml", include_str!("../../signatures/cloud.toml")),
     ("tokens.toml", include_str!("../../signatures/tokens.toml")),
+    (
+        "cloud-providers.toml",
+        include_str!("../../signatures/cloud-providers.toml"),
+    ),
+    ("cicd.toml", include_str!("../../signatures/cicd.toml")),
+    (
+        "databases.toml",
+        include_str!("../../signatures/databases.toml"),
+    ),
+    (
+        "registries.toml",
+        include_str!("../../signatures/registries.toml"),
+    ),
+    ("saas.toml", include_str!("../../signatures/saas.toml")),
+    ("keys.toml", include_str!("../../signatures/keys.toml")),
+    (
+        "passwords.toml",
+        include_str!("../../signatures/passwords.toml"),
+    ),
     (
         "generic.toml",
         include_str!("../../signatures/generic.toml"),
@@ -169,6 +189,14 @@ struct RuleDef {
     /// [`BACK`] before, [`FWD`] after). Short rules say so, which keeps common keywords cheap.
     #[serde(default)]
     window: Option<usize>,
+    /// How the captured secret is judged (`token`, the default; `password`; `off`): see
+    /// [`precision`](super::precision). The secret is the first `secret*` group that took part.
+    #[serde(default)]
+    precision: Precision,
+    /// Masked or placeholder texts the rule matches but must rate `info` (proved by the
+    /// catalog check through the precision model).
+    #[serde(default)]
+    placeholder_examples: Vec<String>,
 }
 
 /// A compiled content signature.
@@ -208,6 +236,10 @@ pub(crate) struct Signature {
     pub examples: Vec<String>,
     /// Texts the rule must not find.
     pub negative_examples: Vec<String>,
+    /// How the captured secret is judged.
+    pub precision: Precision,
+    /// Texts the rule matches but must rate `info`.
+    pub placeholder_examples: Vec<String>,
 }
 
 impl Signature {
@@ -221,6 +253,16 @@ impl Signature {
             .or_else(|| caps.get(0))
             .map_or(&[][..], |m| m.as_bytes());
         trim_body(raw).to_vec()
+    }
+
+    /// Where the secret of one match ends in the searched text (the whole match's end when no
+    /// `secret*` group took part), before trimming.
+    pub fn secret_end(&self, caps: &regex::bytes::Captures<'_>) -> usize {
+        self.secret_groups
+            .iter()
+            .find_map(|&g| caps.get(g))
+            .or_else(|| caps.get(0))
+            .map_or(0, |m| m.end())
     }
 
     /// Whether the regex finds, anywhere in `text`, a match whose secret passes the rule's
@@ -364,6 +406,8 @@ pub(crate) fn compile(
                 file: file.to_string(),
                 examples: def.examples,
                 negative_examples: def.negative_examples,
+                precision: def.precision,
+                placeholder_examples: def.placeholder_examples,
             });
         }
     }

@@ -4,9 +4,12 @@
 //! examples (such as the bare header strings in `ssh` binaries), must fail before it ships.
 //! Used by the catalog test below and by `amiscan rules check`.
 
+use super::catalog::Signature;
 use super::catalog::{CatalogError, compile};
 use super::credfiles::reserved_ids;
-use super::engine::Matcher;
+use super::engine::{Matcher, RawMatch};
+use super::precision::judge;
+use crate::report::Severity;
 
 /// Check a catalog and return every problem at once, one human line each.
 ///
@@ -60,16 +63,30 @@ pub fn check_catalog(files: &[(&str, &str)]) -> Vec<String> {
             if !s.keywords.iter().any(|k| contains_kw(e, k)) {
                 problem(format!("example {} contains none of the keywords", n + 1));
             }
+            let found = single.scan_all(e.as_bytes());
             if !regex.is_match(e.as_bytes()) {
                 problem(format!("example {} does not match the regex", n + 1));
-            } else if single.scan_all(e.as_bytes()).is_empty() {
+            } else if found.is_empty() {
                 problem(format!("example {} is not found by the engine", n + 1));
+            } else if s.severity > Severity::Info && found.iter().all(|m| rated_info(s, m)) {
+                problem(format!(
+                    "example {} is rated info by the precision model (placeholder, example key or bad checksum)",
+                    n + 1
+                ));
             }
             if s.exact_keywords && regex.is_match(&case_swapped(e, &s.keywords)) {
                 problem(format!(
                     "exact_keywords, but example {} still matches with its keywords in the other case",
                     n + 1
                 ));
+            }
+        }
+        for (n, e) in s.placeholder_examples.iter().enumerate() {
+            let found = single.scan_all(e.as_bytes());
+            if found.is_empty() {
+                problem(format!("placeholder example {} is not matched", n + 1));
+            } else if !found.iter().all(|m| rated_info(s, m)) {
+                problem(format!("placeholder example {} is rated above info", n + 1));
             }
         }
         for (n, e) in s.negative_examples.iter().enumerate() {
@@ -79,6 +96,11 @@ pub fn check_catalog(files: &[(&str, &str)]) -> Vec<String> {
         }
     }
     out
+}
+
+/// Whether the precision model lowers a match of `sig` to info.
+fn rated_info(sig: &Signature, m: &RawMatch) -> bool {
+    judge(sig.precision, &m.secret, m.masked_tail).severity == Some(Severity::Info)
 }
 
 /// `text` with every occurrence of each keyword (exact case) swapped to the other ASCII case.

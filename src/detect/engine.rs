@@ -22,6 +22,9 @@ pub(crate) struct Chunk<'a> {
     pub owned_end: usize,
     /// Whether the file is text (decided once, on its first bytes).
     pub is_text: bool,
+    /// Whether the text-tier keywords are searched (a text file outside package data: see
+    /// [`is_package_data`](super::precision::is_package_data)).
+    pub text_tier: bool,
 }
 
 /// One regex match, positioned in the file.
@@ -39,6 +42,8 @@ pub(crate) struct RawMatch {
     pub label: Option<Vec<u8>>,
     /// 1-based line in a text file (filled in by the streamer).
     pub line: Option<u64>,
+    /// A mask (`*`, `#`, `...`) follows the secret: the match stopped where a mask began.
+    pub masked_tail: bool,
 }
 
 /// Keywords per SIMD searcher.
@@ -64,6 +69,13 @@ pub(crate) struct Matcher {
     /// cost the same on x86 as one 64-keyword searcher. `None` where no SIMD searcher can be
     /// built (no SSSE3/NEON).
     packed: Option<Vec<(usize, aho_corasick::packed::Searcher)>>,
+    /// Patterns from this index on belong only to text-only rules (config-file credentials):
+    /// binary files, most of an image's bytes, are not searched for them, and text files are
+    /// searched for them by `text_ac`, one DFA pass whatever their number (SIMD groups of 32
+    /// would cost one pass each).
+    text_from: usize,
+    /// DFA over the text-tier patterns (ids offset by `text_from`), when `packed` is in use.
+    text_ac: Option<AhoCorasick>,
     /// The searched keywords, lowercased (pattern ids index it; the tests build the DFA
     /// fallback from it).
     #[cfg_attr(not(test), allow(dead_code))]
@@ -180,9 +192,86 @@ fn dfa_over(patterns: &[String]) -> Result<AhoCorasick, aho_corasick::BuildError
 impl Matcher {
     /// Build the single keyword automaton over every signature's keywords.
     pub fn new(sigs: &[Signature]) -> Result<Matcher, aho_corasick::BuildError> {
+        // Keywords of rules that run on binaries first, then those only text-only rules have.
+        let all = Self::keyword_lists(sigs, |s| !s.text_only);
+        let text_only = Self::keyword_lists(sigs, |s| s.text_only);
+        let max_keyword = all
+            .0
+            .iter()
+            .chain(text_only.0.iter())
+            .map(String::len)
+            .max()
+            .unwrap_or(0);
+        let (mut patterns, mut pattern_rules) = fold_subsumed(all.0, all.1);
+        // A text-only keyword containing a kept keyword dispatches from it (binaries skip
+        // text-only rules at dispatch); the rest form the text tier, folded among themselves.
+        let mut rest = (Vec::new(), Vec::new());
+        for (k, rules) in text_only.0.into_iter().zip(text_only.1) {
+            match patterns.iter().position(|p| k.contains(p.as_str())) {
+                Some(p) => {
+                    if let Some(list) = pattern_rules.get_mut(p) {
+                        list.extend(rules);
+                        list.sort_unstable();
+                        list.dedup();
+                    }
+                }
+                None => {
+                    rest.0.push(k);
+                    rest.1.push(rules);
+                }
+            }
+        }
+        let (tp, tr) = fold_subsumed(rest.0, rest.1);
+        let text_from = patterns.len();
+        patterns.extend(tp);
+        pattern_rules.extend(tr);
+        let groups = |range: std::ops::Range<usize>| -> Vec<(usize, &[String])> {
+            patterns[range.clone()]
+                .chunks(TEDDY_GROUP)
+                .enumerate()
+                .map(|(i, g)| (range.start + i * TEDDY_GROUP, g))
+                .collect()
+        };
+        let packed: Option<Vec<_>> = groups(0..text_from)
+            .into_iter()
+            .map(|(first, group)| {
+                aho_corasick::packed::Config::new()
+                    .match_kind(aho_corasick::packed::MatchKind::LeftmostFirst)
+                    .builder()
+                    .extend(group)
+                    .build()
+                    .map(|s| (first, s))
+            })
+            .collect();
+        let (ac, text_ac) = match packed {
+            Some(_) if text_from < patterns.len() => {
+                (None, Some(dfa_over(&patterns[text_from..])?))
+            }
+            Some(_) => (None, None),
+            None => (Some(dfa_over(&patterns)?), None),
+        };
+        let pattern_rules = close_over_overlaps(&patterns, &pattern_rules);
+        Ok(Matcher {
+            sigs: sigs.to_vec(),
+            ac,
+            packed,
+            text_from,
+            text_ac,
+            patterns,
+            pattern_rules,
+            max_keyword,
+        })
+    }
+
+    /// The distinct lowercased keywords of the signatures `keep` selects, each with the
+    /// indices of the selected signatures having it.
+    fn keyword_lists(
+        sigs: &[Signature],
+        keep: impl Fn(&Signature) -> bool,
+    ) -> (Vec<String>, Vec<Vec<usize>>) {
         let mut patterns: Vec<String> = Vec::new();
         let mut pattern_rules: Vec<Vec<usize>> = Vec::new();
-        for (i, s) in sigs.iter().enumerate() {
+        for (i, s) in sigs.iter().enumerate().filter(|(_, s)| keep(s)) {
             for k in &s.keywords {
                 let k = k.to_ascii_lowercase();
                 match patterns.iter().position(|p| *p == k) {
@@ -200,35 +289,7 @@ impl Matcher {
                 }
             }
         }
-        // The margin around a hit: the longest keyword before folding, as a folded keyword's
-        // occurrence can start or end that far from the shorter keyword's hit.
-        let max_keyword = patterns.iter().map(String::len).max().unwrap_or(0);
-        let (patterns, pattern_rules) = fold_subsumed(patterns, pattern_rules);
-        let packed: Option<Vec<_>> = patterns
-            .chunks(TEDDY_GROUP)
-            .enumerate()
-            .map(|(i, group)| {
-                aho_corasick::packed::Config::new()
-                    .match_kind(aho_corasick::packed::MatchKind::LeftmostFirst)
-                    .builder()
-                    .extend(group)
-                    .build()
-                    .map(|s| (i * TEDDY_GROUP, s))
-            })
-            .collect();
-        let ac = match packed {
-            Some(_) => None,
-            None => Some(dfa_over(&patterns)?),
-        };
-        let pattern_rules = close_over_overlaps(&patterns, &pattern_rules);
-        Ok(Matcher {
-            sigs: sigs.to_vec(),
-            ac,
-            packed,
-            patterns,
-            pattern_rules,
-            max_keyword,
-        })
+        (patterns, pattern_rules)
     }
 
     /// Scan one chunk. Only matches starting before its `owned_end` are reported (the rest
@@ -241,37 +302,48 @@ impl Matcher {
             base,
             owned_end,
             is_text,
+            text_tier,
         } = chunk;
         // Per rule: merged windows [start, end) around keyword hits, in order.
         let mut windows: Vec<Vec<(usize, usize)>> = vec![Vec::new(); self.sigs.len()];
         // Non-overlapping search; overlapping keywords are covered by `pattern_rules` and the
         // `max_keyword` margin.
-        let hits: Vec<(usize, usize, usize)> = match &self.packed {
-            Some(packed) => LOWER.with(|cell| {
-                let mut lower = cell.take();
-                lower.clear();
-                lower.extend(buf.iter().map(u8::to_ascii_lowercase));
-                let mut hits: Vec<(usize, usize, usize)> = packed
+        let hits: Vec<(usize, usize, usize)> =
+            match &self.packed {
+                Some(packed) => LOWER.with(|cell| {
+                    let mut lower = cell.take();
+                    lower.clear();
+                    lower.extend(buf.iter().map(u8::to_ascii_lowercase));
+                    let mut hits: Vec<(usize, usize, usize)> = packed
+                        .iter()
+                        .flat_map(|(first, searcher)| {
+                            searcher
+                                .find_iter(&lower)
+                                .map(move |m| (first + m.pattern().as_usize(), m.start(), m.end()))
+                        })
+                        .collect();
+                    cell.set(lower);
+                    if is_text
+                        && text_tier
+                        && let Some(text_ac) = &self.text_ac
+                    {
+                        hits.extend(text_ac.find_iter(buf).map(|m| {
+                            (self.text_from + m.pattern().as_usize(), m.start(), m.end())
+                        }));
+                    }
+                    if packed.len() > 1 || self.text_ac.is_some() {
+                        hits.sort_unstable_by_key(|&(p, s, _)| (s, p));
+                    }
+                    hits
+                }),
+                None => self
+                    .ac
                     .iter()
-                    .flat_map(|(first, searcher)| {
-                        searcher
-                            .find_iter(&lower)
-                            .map(move |m| (first + m.pattern().as_usize(), m.start(), m.end()))
-                    })
-                    .collect();
-                cell.set(lower);
-                if packed.len() > 1 {
-                    hits.sort_unstable_by_key(|&(p, s, _)| (s, p));
-                }
-                hits
-            }),
-            None => self
-                .ac
-                .iter()
-                .flat_map(|ac| ac.find_iter(buf))
-                .map(|m| (m.pattern().as_usize(), m.start(), m.end()))
-                .collect(),
-        };
+                    .flat_map(|ac| ac.find_iter(buf))
+                    .map(|m| (m.pattern().as_usize(), m.start(), m.end()))
+                    .filter(|&(p, _, _)| is_text && text_tier || p < self.text_from)
+                    .collect(),
+            };
         for (pattern, hit_start, hit_end) in hits {
             let Some(rules) = self.pattern_rules.get(pattern) else {
                 continue;
@@ -332,6 +404,9 @@ impl Matcher {
                     if sig.validate.is_some_and(|v| !v.accepts(&secret)) {
                         continue;
                     }
+                    let secret_end = sig.secret_end(&caps);
+                    let masked_tail =
+                        super::precision::is_mask_tail(buf.get(secret_end..).unwrap_or_default());
                     out.push(RawMatch {
                         rule: r,
                         start: base + m.start() as u64,
@@ -343,6 +418,7 @@ impl Matcher {
                             .find_map(|&g| caps.get(g))
                             .map(|g| g.as_bytes().to_vec()),
                         line: None,
+                        masked_tail,
                     });
                     *budget -= 1;
                     last_end = m.end();
@@ -365,6 +441,7 @@ impl Matcher {
             base: 0,
             owned_end: data.len() + 1,
             is_text: is_text(data),
+            text_tier: true,
         };
         self.scan_chunk(chunk, &mut budget, &mut out);
         dedupe(&mut out);
@@ -446,6 +523,39 @@ mod tests {
     }
 
     #[test]
+    fn text_tier_keywords_are_searched_only_in_text_outside_package_data() {
+        let m = matcher();
+        let data = b"DATABASE_URL=postgres://app:Wq7Zr2Kx9Lm4Tn6@db.internal:5432/app\n";
+        let run = |is_text, text_tier| {
+            let mut out = Vec::new();
+            let chunk = Chunk {
+                buf: data,
+                base: 0,
+                owned_end: data.len() + 1,
+                is_text,
+                text_tier,
+            };
+            m.scan_chunk(chunk, &mut m.budget(), &mut out);
+            ids(&m, &out)
+        };
+        assert!(run(true, true).contains(&"postgres-url-password".to_string()));
+        assert!(run(true, false).is_empty());
+        assert!(run(false, true).is_empty());
+        // Token rules that hold in binaries are still searched everywhere.
+        let mut out = Vec::new();
+        let tok = b"\0AKIACPCZW4FLKEW5GOHI\0";
+        let chunk = Chunk {
+            buf: tok,
+            base: 0,
+            owned_end: tok.len() + 1,
+            is_text: false,
+            text_tier: false,
+        };
+        m.scan_chunk(chunk, &mut m.budget(), &mut out);
+        assert_eq!(ids(&m, &out), ["aws-access-key-id"]);
+    }
+
+    #[test]
     fn no_keyword_no_work() {
         let m = matcher();
         assert!(m.scan_all(&[0u8; 4096]).is_empty());
@@ -463,6 +573,7 @@ mod tests {
             base: 100,
             owned_end: 10,
             is_text: true,
+            text_tier: true,
         };
         m.scan_chunk(chunk, &mut budget, &mut out);
         assert_eq!(out.len(), 1);
@@ -483,6 +594,7 @@ mod tests {
             base: 0,
             owned_end: data.len(),
             is_text: true,
+            text_tier: true,
         };
         m.scan_chunk(chunk, &mut budget, &mut out);
         // Seven of the flooding rule, and the other rule is still found.
@@ -505,6 +617,7 @@ mod tests {
             secret: vec![],
             label: None,
             line: None,
+            masked_tail: false,
         };
         let mut v = vec![mk(5, 10), mk(5, 20), mk(1, 3)];
         dedupe(&mut v);

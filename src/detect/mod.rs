@@ -15,6 +15,7 @@ mod credfiles;
 mod engine;
 mod finding;
 pub mod lookup;
+mod precision;
 pub mod registry;
 mod sshkey;
 mod stream;
@@ -161,7 +162,8 @@ impl Detector {
         } else {
             0
         };
-        let streamed = stream::stream(&self.matcher, content, head_cap);
+        let text_tier = !precision::is_package_data(file.path);
+        let streamed = stream::stream(&self.matcher, content, head_cap, text_tier);
         let mut items = Vec::new();
         if let Some(check) = check {
             for hit in check.run(file.path, &streamed.head, streamed.head_truncated) {
@@ -209,12 +211,19 @@ impl Detector {
     /// A redacted, refined finding from a signature match.
     fn match_finding(&self, m: RawMatch, path: &str, opts: &DetectOptions) -> Option<Spanned> {
         let sig = self.matcher.sigs.get(m.rule)?;
+        if sig.precision == precision::Precision::Password && precision::is_template_path(path) {
+            return None;
+        }
         let mut severity = sig.severity;
         let mut evidence = redact(m.label.as_deref(), &m.secret);
+        let verdict = precision::judge(sig.precision, &m.secret, m.masked_tail);
+        evidence.push_str(&verdict.note);
         if let Some((sev, note)) = finding::refine(&sig.id, &m.secret, path) {
             severity = sev.unwrap_or(severity);
             evidence.push_str(&note);
         }
+        // The precision model only lowers (a placeholder is info whatever the rule says).
+        severity = verdict.severity.map_or(severity, |v| v.min(severity));
         Some(Spanned {
             finding: Finding {
                 rule: sig.id.clone(),

@@ -139,18 +139,21 @@ fn aws_pair_suppresses_the_lone_id() {
 
     let lone = scan("/opt/app/config.yml", &format!("key: {KEY_ID}\n"));
     assert_eq!(rules(&lone), [("aws-access-key-id", Severity::High)]);
-    assert_eq!(lone[0].evidence, "AKIA…[20 chars]");
+    assert_eq!(
+        lone[0].evidence,
+        "AKIA…[20 chars] (account 169839354198, decoded from the key id)"
+    );
 
     let far = format!(
         "key: {KEY_ID}\n{}\naws_secret_access_key = {SECRET}\n",
         "#".repeat(600)
     );
-    // Too far apart for a pair: the id alone, and the secret as a generic assignment.
+    // Too far apart for a pair: the id alone, and the secret by its label alone.
     assert_eq!(
         rules(&scan("/x", &far)),
         [
             ("aws-access-key-id", Severity::High),
-            ("generic-secret-assignment", Severity::Low)
+            ("aws-secret-access-key", Severity::High)
         ]
     );
 }
@@ -410,13 +413,13 @@ fn keys_in_packaged_test_directories_are_info() {
 
 #[test]
 fn credential_files_replace_the_token_finding_on_the_same_secret() {
-    let data = "https://ci:ghp_uCeLDB3OSoengdx3hBpbsInpiJXtklCZawX7@github.com\n";
+    let data = "https://ci: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@github.com\n";
     let found = scan("/root/.git-credentials", data);
     assert_eq!(rules(&found), [("git-credentials", Severity::Critical)]);
     assert_eq!(found[0].line, Some(1));
     assert_eq!(
         found[0].fingerprint,
-        finding::fingerprint(b"ghp_uCeLDB3OSoengdx3hBpbsInpiJXtklCZawX7")
+        finding::fingerprint(b"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")
     );
     // The same line elsewhere is the token rule.
     assert_eq!(
@@ -459,7 +462,7 @@ fn aws_cli_files_are_judged_by_content() {
 fn token_rules_hold_in_binaries_but_the_generic_rule_does_not() {
     let mut bin = vec![0u8, 1, 2, 3];
     bin.extend_from_slice(
-        b"\0npm_v3rcM44HsTugUkHgsdVQ1SJHhCOexl2A0zAG\0password=Xq3v9mS2b7Jk1LpQ\0",
+        b"\0npm_v3rcM44HsTugUkHgsdVQ1SJHhCOexl3u0ils\0password=Xq3v9mS2b7Jk1LpQ\0",
     );
     let found = detector().scan_bytes("/usr/bin/tool", &bin, &DetectOptions::default());
     assert_eq!(rules(&found), [("npm-token", Severity::Critical)]);

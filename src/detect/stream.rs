@@ -56,12 +56,18 @@ thread_local! {
 }
 
 /// Stream `content` through `matcher`; keep its first `head_cap` bytes for checks.
-pub(crate) fn stream(matcher: &Matcher, content: &mut dyn Read, head_cap: usize) -> Streamed {
+/// `text_tier`: search the keywords only text-only rules have (false for package data).
+pub(crate) fn stream(
+    matcher: &Matcher,
+    content: &mut dyn Read,
+    head_cap: usize,
+    text_tier: bool,
+) -> Streamed {
     // Taken out of the thread-local for the duration (a nested call, for an archive member, finds
     // it empty and allocates its own), and put back after.
     let mut buf = BUFFER.with(std::cell::Cell::take);
     buf.resize(CHUNK + OVERLAP, 0);
-    let out = stream_with(matcher, content, head_cap, &mut buf);
+    let out = stream_with(matcher, content, head_cap, text_tier, &mut buf);
     BUFFER.with(|b| b.set(buf));
     out
 }
@@ -70,6 +76,7 @@ fn stream_with(
     matcher: &Matcher,
     content: &mut dyn Read,
     head_cap: usize,
+    text_tier: bool,
     buf: &mut [u8],
 ) -> Streamed {
     let mut len = 0usize;
@@ -111,6 +118,7 @@ fn stream_with(
             base,
             owned_end,
             is_text,
+            text_tier,
         };
         matcher.scan_chunk(piece, &mut budget, &mut matches);
         if is_text {
@@ -189,7 +197,7 @@ mod tests {
             let mut data = vec![b'.'; CHUNK - 10 + shift];
             data.extend_from_slice(KEY.as_bytes());
             data.extend_from_slice(&vec![b'.'; CHUNK]);
-            let s = stream(&m, &mut data.as_slice(), 0);
+            let s = stream(&m, &mut data.as_slice(), 0, true);
             assert_eq!(s.matches.len(), 1, "shift {shift}");
             assert_eq!(s.matches[0].start, (CHUNK - 10 + shift) as u64);
             assert_eq!(s.matches[0].secret, KEY.as_bytes());
@@ -210,6 +218,7 @@ mod tests {
                 pos: 0,
             },
             16,
+            true,
         );
         assert_eq!(s.matches[0].line, Some(300_001));
         assert_eq!(s.head, b"line\nline\nline\nl");
@@ -220,7 +229,7 @@ mod tests {
     fn binary_files_have_no_lines() {
         let m = matcher();
         let data = [b"\0\n\n".as_slice(), KEY.as_bytes()].concat();
-        let s = stream(&m, &mut data.as_slice(), 1 << 20);
+        let s = stream(&m, &mut data.as_slice(), 1 << 20, true);
         assert_eq!(s.matches[0].line, None);
         assert_eq!(s.matches[0].start, 3);
         assert!(!s.head_truncated);
@@ -235,7 +244,7 @@ mod tests {
             fail_at: Some(30),
             pos: 0,
         };
-        let s = stream(&m, &mut r, 0);
+        let s = stream(&m, &mut r, 0, true);
         assert!(s.error.is_some());
         assert_eq!(s.matches.len(), 1);
         assert_eq!(s.bytes, 35);
@@ -243,7 +252,7 @@ mod tests {
 
     #[test]
     fn empty_input() {
-        let s = stream(&matcher(), &mut std::io::empty(), 10);
+        let s = stream(&matcher(), &mut std::io::empty(), 10, true);
         assert!(s.matches.is_empty() && s.head.is_empty() && s.bytes == 0);
     }
 }

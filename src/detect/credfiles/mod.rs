@@ -44,7 +44,14 @@ pub(crate) const GIT: CheckRule = rule(
     "Git credential store with a password or token",
     Severity::Critical,
     "Delete the file (git's `store` helper keeps secrets in clear), revoke the token or change the password it holds, and use a credential helper backed by a secrets service at run time.",
-    &["generic-secret-assignment", "github-token", "gitlab-token"],
+    &[
+        "generic-secret-assignment",
+        "github-token",
+        "gitlab-token",
+        "github-oauth-token",
+        "github-fine-grained-pat",
+        "git-url-credentials",
+    ],
 );
 /// `.netrc`.
 pub(crate) const NETRC: CheckRule = rule(
@@ -142,7 +149,7 @@ pub(crate) const AWS: CheckRule = rule(
     "AWS CLI profile with static keys",
     Severity::Critical,
     "Delete the file's static keys and deactivate them in IAM; use an instance profile, SSO or credential_process instead.",
-    GENERIC,
+    &["generic-secret-assignment", "aws-secret-access-key"],
 );
 
 /// Every code rule: the checks' and the credential files' (see the registry).

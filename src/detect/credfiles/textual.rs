@@ -443,9 +443,9 @@ mod tests {
 
     #[test]
     fn git_credentials_with_token() {
-        let data = b"https://ci-bot:ghp_uCeLDB3OSoengdx3hBpbsInpiJXtklCZawX7@github.com\nhttps://anon@example.org\nhttps://u:${TOKEN}@h\n";
+        let data = b"https://ci-bot: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@github.com\nhttps://anon@example.org\nhttps://u:${TOKEN}@h\n";
         let hits = git_credentials(data);
-        assert_eq!(secrets(&hits), ["ghp_uCeLDB3OSoengdx3hBpbsInpiJXtklCZawX7"]);
+        assert_eq!(secrets(&hits), ["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"]);
         assert_eq!(hits[0].line, Some(1));
         assert_eq!(hits[0].severity, Severity::Critical);
         assert!(
@@ -504,7 +504,7 @@ mod tests {
 
     #[test]
     fn npmrc_tokens() {
-        let data = b"registry=https://registry.npmjs.org/\n//registry.npmjs.org/:_authToken=npm_v3rcM44HsTugUkHgsdVQ1SJHhCOexl2A0zAG\n//npm.pkg.github.com/:_authToken=${GH_TOKEN}\n_auth=Y2k6UHE3cng5TG0yWnQ=\n";
+        let data = b"registry=https://registry.npmjs.org/\n//registry.npmjs.org/:_authToken=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\n//npm.pkg.github.com/:_authToken=${GH_TOKEN}\n_auth=Y2k6UHE3cng5TG0yWnQ=\n";
         let hits = npmrc(data);
         assert_eq!(hits.len(), 2);
         assert_eq!(hits[0].line, Some(2));
