@@ -18,8 +18,8 @@ pub fn install_interrupt_handler() -> anyhow::Result<Arc<AtomicBool>> {
             amiscan::model::Exit::Interrupted.code().into(),
             flag.clone(),
         )
-            .and_then(|_| signal_hook::flag::register(sig, flag.clone()))
-            .context("AWS runtime error: cannot install a signal handler")?;
+        .and_then(|_| signal_hook::flag::register(sig, flag.clone()))
+        .context("AWS runtime error: cannot install a signal handler")?;
     }
     Ok(flag)
 }

@@ -34,7 +34,7 @@ pub use volume_scan::VolumeFindings;
 
 use crate::model::Finding;
 pub use crate::model::{RuleInfo, RuleKind};
-use checks::{Check, CheckHit};
+use checks::CheckHit;
 use engine::{Matcher, RawMatch};
 use finding::{Spanned, apply_suppression, fingerprint, redact};
 use std::collections::HashMap;

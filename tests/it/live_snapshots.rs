@@ -59,6 +59,7 @@ fn amiscan_view(img: &Path) -> (BTreeMap<String, String>, Vec<String>) {
             r.read_to_end(&mut data).map_err(|e| fs::FsError::Other {
                 context: f.display_path(),
                 message: e.to_string(),
+                at: Default::default(),
             })
         }) {
             Ok(_) => {

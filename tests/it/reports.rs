@@ -20,7 +20,7 @@ const ACCOUNT: &str = "123456789012";
 const REGION: &str = "eu-west-1";
 
 fn images() -> &'static Path {
-    crate::common::built_images("reportimages")
+    crate::common::built_images("testimages")
 }
 
 fn image(name: &str) -> PathBuf {

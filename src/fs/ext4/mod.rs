@@ -384,6 +384,10 @@ impl Ext4Reader {
                     l.damaged.push(FsError::Io {
                         context: format!("{} {}", what(), at()),
                         message: format!("{e}: its entries are not listed"),
+                        at: At {
+                            block: Some(b),
+                            ..At::default()
+                        },
                     });
                     continue;
                 }
@@ -394,7 +398,7 @@ impl Ext4Reader {
                         ""
                     };
                     l.damaged
-                        .push(corrupt(&what(), format!("{}: {e}{lost}", at())));
+                        .push(corrupt(&what(), format!("{}: {e}{lost}", at())).with_block(b));
                 }
             }
         }
@@ -409,6 +413,7 @@ impl Ext4Reader {
         }
         Err(FsError::Other {
             context: shown.to_string(),
+            at: At::default(),
             message: match l.damaged.first() {
                 None => "no such file or directory".into(),
                 Some(first) => format!(

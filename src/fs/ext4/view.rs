@@ -116,6 +116,7 @@ impl Ext4Reader {
         let p = ext4_view::Path::try_from(e.path.as_slice()).map_err(|err| FsError::Other {
             context: ctx(),
             message: err.to_string(),
+            at: Default::default(),
         })?;
         self.fs.open(p).map_err(|err| convert(&ctx(), err))
     }
