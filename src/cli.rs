@@ -307,3 +307,36 @@ pub struct RulesArgs {
 fn parse_severity(s: &str) -> Result<Severity, String> {
     s.parse()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{EXIT_CODES, SWEEP_EXIT_CODES};
+    use amiscan::model::Exit;
+
+    /// The codes a help text lists (lines `  N  what`).
+    fn listed(help: &str) -> Vec<u8> {
+        help.lines()
+            .filter_map(|l| {
+                l.strip_prefix("  ")?
+                    .split_whitespace()
+                    .next()?
+                    .parse()
+                    .ok()
+            })
+            .collect()
+    }
+
+    /// The help texts list the codes of the one exit table, no other: `scan` every code but
+    /// the interruption (it has no handler), `sweep` all of them.
+    #[test]
+    fn the_help_texts_list_the_exit_table() {
+        let all: Vec<u8> = Exit::ALL.iter().map(|e| e.code()).collect();
+        let scan: Vec<u8> = Exit::ALL
+            .iter()
+            .filter(|e| **e != Exit::Interrupted)
+            .map(|e| e.code())
+            .collect();
+        assert_eq!(listed(EXIT_CODES), scan);
+        assert_eq!(listed(SWEEP_EXIT_CODES), all);
+    }
+}

@@ -333,6 +333,15 @@ pub enum Exit {
 }
 
 impl Exit {
+    /// Every exit status, in order.
+    pub const ALL: [Exit; 5] = [
+        Exit::Clean,
+        Exit::Findings,
+        Exit::Usage,
+        Exit::Incomplete,
+        Exit::Interrupted,
+    ];
+
     /// The status the process exits with.
     pub const fn code(self) -> u8 {
         self as u8

@@ -386,6 +386,35 @@ fn sample(family: &str, path: &str, s: &Secrets) -> Option<Sample> {
             random(36, ALNUM)
         )),
         "generic" => text(format!("listen = 8080\ndb_password = {}\n", s.password)),
+        "cicd" => text(format!(
+            "github.com:\n- user: ci\n  oauth_token: github_pat_{}_{}\n  protocol: https\n",
+            random(22, ALNUM),
+            random(59, ALNUM)
+        )),
+        "cloud-providers" => text(format!(
+            "{{\n  \"Storage\": {{\n    \"azure_storage_account_key\": \"{}==\"\n  }}\n}}\n",
+            random(86, ALNUM)
+        )),
+        "databases" => text(format!(
+            "production:\n  url: postgres://app:{}@db.example.net:5432/app\n",
+            s.password
+        )),
+        "keys" => {
+            let key = run(&mut bash("head -c 32 /dev/urandom | base64 -w0"));
+            text(format!(
+                "[Interface]\nAddress = 10.8.0.2/24\nPrivateKey = {}\nListenPort = 51820\n",
+                key.trim()
+            ))
+        }
+        "passwords" => text(format!("username=backup\npassword={}\n", s.password)),
+        "registries" => text(format!(
+            "[registry]\ntoken = \"cio{}\"\n",
+            random(32, ALNUM)
+        )),
+        "saas" => text(format!(
+            "shopify:\n  access_token: shpat_{}\n",
+            random(32, b"0123456789abcdef")
+        )),
         "sshd" => text("PermitRootLogin yes\nPasswordAuthentication yes\n".into()),
         "sudoers" => text("build ALL=(ALL) NOPASSWD: ALL\n".into()),
         "packages" => Some(Sample(b"\x7fELF\x02\x01\x01 backdoor".to_vec(), 0o4755)),

@@ -49,6 +49,69 @@ const GENERIC_FILES: &[Glob] = &[
     glob("{shadow,shadow-,gshadow,passwd,sudoers,fish_history}"),
     glob("*.{env,kdbx}"),
 ];
+/// Application configuration that holds service credentials and connection strings (web
+/// frameworks' settings files, Spring, ASP.NET, Rails, twelve-factor secrets files).
+const APP_CONFIG_FILES: &[Glob] = &[
+    glob("settings.py"),
+    glob("local_settings.py"),
+    glob("application{,-*}.{properties,yml,yaml}"),
+    glob("bootstrap.{properties,yml,yaml}"),
+    glob("appsettings*.json"),
+    glob("web.config"),
+    glob("config/*.{yml,yaml,json,toml,php}"),
+    glob("{secrets,credentials}.{yml,yaml,json,toml}"),
+];
+const CICD_FILES: &[Glob] = &[
+    glob("credentials.xml"),
+    glob(".git/config"),
+    glob(".config/hub"),
+    glob(".gitlab-runner/**"),
+    glob(".buildkite-agent/**"),
+    glob(".circleci/**"),
+    glob(".travis/**"),
+    glob(".jenkins/**"),
+];
+const CLOUD_PROVIDER_FILES: &[Glob] = &[
+    glob(".oci/**"),
+    glob(".aliyun/**"),
+    glob(".config/doctl/**"),
+    glob(".config/openstack/**"),
+    glob("clouds.yaml"),
+    glob(".bluemix/**"),
+];
+const DATABASE_FILES: &[Glob] = &[
+    glob("database.yml"),
+    glob("tnsnames.ora"),
+    glob("{odbc,odbcinst}.ini"),
+    glob(".dbeaver/**"),
+];
+const KEY_FILES: &[Glob] = &[
+    glob("wg*.conf"),
+    glob(".config/sops/age/**"),
+    glob("*.agekey"),
+    glob(".password-store/.gpg-id"),
+];
+const PASSWORD_FILES: &[Glob] = &[
+    glob(".smbcred*"),
+    glob(".curlrc"),
+    glob(".wgetrc"),
+    glob("wpa_supplicant*.conf"),
+    glob("*.nmconnection"),
+];
+const REGISTRY_FILES: &[Glob] = &[
+    glob(".cargo/credentials{,.toml}"),
+    glob(".gem/credentials"),
+    glob(".m2/settings{,-security}.xml"),
+    glob(".gradle/gradle.properties"),
+    glob_nocase("nuget.config"),
+    glob(".config/composer/auth.json"),
+    glob(".composer/auth.json"),
+    glob(".yarnrc{,.yml}"),
+    glob(".bundle/config"),
+    glob(".jfrog/**"),
+    glob(".config/pip/pip.conf"),
+    glob(".pip/pip.conf"),
+];
 const JAVA_KEYSTORE_FILES: &[Glob] = &[glob_nocase("*.{jks,jceks,keystore}")];
 
 /// What the volume checks read by path.
@@ -348,6 +411,43 @@ pub(crate) const FAMILIES: &[Family] = &[
         "generic.toml",
         &[GENERIC_FILES],
         &["/etc/app/app.conf"],
+    ),
+    signatures(
+        "cicd",
+        "cicd.toml",
+        &[CICD_FILES],
+        &["/home/alice/.config/hub"],
+    ),
+    signatures(
+        "cloud-providers",
+        "cloud-providers.toml",
+        &[CLOUD_PROVIDER_FILES, APP_CONFIG_FILES],
+        &["/opt/app/appsettings.json"],
+    ),
+    signatures(
+        "databases",
+        "databases.toml",
+        &[DATABASE_FILES, APP_CONFIG_FILES],
+        &["/srv/app/config/database.yml"],
+    ),
+    signatures("keys", "keys.toml", &[KEY_FILES], &["/home/alice/wg0.conf"]),
+    signatures(
+        "passwords",
+        "passwords.toml",
+        &[PASSWORD_FILES],
+        &["/root/.smbcredentials"],
+    ),
+    signatures(
+        "registries",
+        "registries.toml",
+        &[REGISTRY_FILES],
+        &["/home/alice/.cargo/credentials.toml"],
+    ),
+    signatures(
+        "saas",
+        "saas.toml",
+        &[APP_CONFIG_FILES],
+        &["/srv/app/config/secrets.yml"],
     ),
     family(
         "sshd",
