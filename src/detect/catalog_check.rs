@@ -6,9 +6,9 @@
 
 use super::catalog::Signature;
 use super::catalog::{CatalogError, compile};
-use super::credfiles::reserved_ids;
 use super::engine::{Matcher, RawMatch};
 use super::precision::judge;
+use super::registry::reserved_ids;
 use crate::report::Severity;
 
 /// Check a catalog and return every problem at once, one human line each.

@@ -467,7 +467,7 @@ mod tests {
     fn the_dfa_fallback_finds_what_the_simd_search_finds() {
         let (sigs, problems) = crate::detect::catalog::compile(
             crate::detect::catalog::BUILTIN_FILES,
-            &crate::detect::credfiles::reserved_ids(),
+            &crate::detect::registry::reserved_ids(),
         );
         assert!(problems.is_empty());
         let simd = Matcher::new(&sigs).unwrap();
@@ -504,7 +504,7 @@ mod tests {
     use crate::detect::catalog::{BUILTIN_FILES, compile};
 
     fn matcher() -> Matcher {
-        let (sigs, problems) = compile(BUILTIN_FILES, &crate::detect::credfiles::reserved_ids());
+        let (sigs, problems) = compile(BUILTIN_FILES, &crate::detect::registry::reserved_ids());
         assert!(problems.is_empty(), "{problems:?}");
         Matcher::new(&sigs).unwrap()
     }

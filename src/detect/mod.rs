@@ -108,7 +108,7 @@ impl Detector {
     /// A detector over the given catalog files (`(file name, TOML text)`) plus the code checks.
     /// Fails on the first structural problem; [`check_catalog`] lists them all.
     pub fn with_catalog(files: &[(&str, &str)]) -> Result<Detector, CatalogError> {
-        let reserved = credfiles::reserved_ids();
+        let reserved = registry::reserved_ids();
         let (sigs, problems) = catalog::compile(files, &reserved);
         if let Some(p) = problems.into_iter().next() {
             return Err(p);
@@ -122,7 +122,7 @@ impl Detector {
         for s in &sigs {
             suppresses.insert(s.id.clone(), s.suppresses.clone());
         }
-        for c in credfiles::all_rules() {
+        for c in registry::code_rules() {
             let targets = c.suppresses.iter().map(|t| t.to_string()).collect();
             suppresses.insert(c.id.to_string(), targets);
         }

@@ -168,7 +168,7 @@ mod tests {
     const KEY: &str = "AKIACPCZW4FLKEW5GOHI";
 
     fn matcher() -> Matcher {
-        Matcher::new(&compile(BUILTIN_FILES, &crate::detect::credfiles::reserved_ids()).0).unwrap()
+        Matcher::new(&compile(BUILTIN_FILES, &crate::detect::registry::reserved_ids()).0).unwrap()
     }
 
     /// A reader that hands out at most 7 bytes per call, then fails if asked to.

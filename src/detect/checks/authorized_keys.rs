@@ -5,7 +5,7 @@
 //! owner can be identified, and never the keys themselves.
 
 use super::{CheckHit, CheckRule};
-use crate::detect::registry::{Glob, glob};
+use crate::detect::registry::pattern::{Glob, glob};
 use crate::detect::sshkey::{decode_public_blob, fingerprint, is_key_type};
 use crate::report::Severity;
 

@@ -9,7 +9,7 @@
 //! their `Exec*=` lines, to keep stock distribution files clean.
 
 use super::{CheckHit, CheckRule, TextLine, clip, file_name, miner, text_lines};
-use crate::detect::registry::{self, Glob, glob};
+use crate::detect::registry::pattern::{self, Glob, glob};
 use crate::report::Severity;
 use regex::Regex;
 use std::sync::LazyLock;
@@ -119,11 +119,11 @@ const SCOPED: [(Glob, Kind); 15] = {
 };
 
 /// The files this check reads.
-pub(crate) const SCOPE: [Glob; SCOPED.len()] = registry::globs(&SCOPED);
+pub(crate) const SCOPE: [Glob; SCOPED.len()] = pattern::globs(&SCOPED);
 
 /// The kind of `path`, if it is one this check reads.
 fn kind(path: &str) -> Option<Kind> {
-    registry::kind_of(&SCOPED, path)
+    pattern::kind_of(&SCOPED, path)
 }
 
 /// Whether `path` is read by this check.

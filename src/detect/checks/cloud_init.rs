@@ -13,7 +13,7 @@
 
 use super::{CheckHit, CheckRule, TextLine, file_name, text_lines};
 use crate::detect::finding::{clean, redact};
-use crate::detect::registry::{self, Glob, glob};
+use crate::detect::registry::pattern::{self, Glob, glob};
 use crate::report::Severity;
 
 /// Leftover state and logs.
@@ -71,11 +71,11 @@ vendor2-cloud-config.txt,obj.pkl}",
 ];
 
 /// The files this check reads.
-pub(crate) const SCOPE: [Glob; SCOPED.len()] = registry::globs(&SCOPED);
+pub(crate) const SCOPE: [Glob; SCOPED.len()] = pattern::globs(&SCOPED);
 
 /// The kind of `path`, if it is one of cloud-init's.
 fn kind(path: &str) -> Option<Kind> {
-    registry::kind_of(&SCOPED, path)
+    pattern::kind_of(&SCOPED, path)
 }
 
 /// Whether `path` is a cloud-init state file, log or config.

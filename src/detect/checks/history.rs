@@ -9,7 +9,7 @@
 //! files edited and hosts fetched during the build, rarely a secret. It is reported at info.
 
 use super::{CheckHit, CheckRule, count_lines, file_name};
-use crate::detect::registry::{Glob, glob, glob_nocase};
+use crate::detect::registry::pattern::{Glob, glob, glob_nocase};
 use crate::report::Severity;
 
 /// The rule.

@@ -6,7 +6,7 @@
 
 use super::{CheckHit, CheckRule, file_name};
 use crate::detect::finding::clean;
-use crate::detect::registry::{Glob, glob};
+use crate::detect::registry::pattern::{Glob, glob};
 use crate::detect::sshkey::parse_openssh_body;
 use crate::report::Severity;
 

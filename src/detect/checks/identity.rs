@@ -9,7 +9,7 @@
 //! info (leases).
 
 use super::{CheckHit, CheckRule};
-use crate::detect::registry::{self, Glob, glob};
+use crate::detect::registry::pattern::{self, Glob, glob};
 use crate::report::Severity;
 
 /// A machine-id baked into the image.
@@ -61,11 +61,11 @@ const SCOPED: [(Glob, Kind); 9] = [
 ];
 
 /// The files this check reads.
-pub(crate) const SCOPE: [Glob; SCOPED.len()] = registry::globs(&SCOPED);
+pub(crate) const SCOPE: [Glob; SCOPED.len()] = pattern::globs(&SCOPED);
 
 /// The kind of `path`, if any.
 fn kind(path: &str) -> Option<Kind> {
-    registry::kind_of(&SCOPED, path)
+    pattern::kind_of(&SCOPED, path)
 }
 
 /// Whether `path` is a machine-id, a DHCP lease or a random seed.

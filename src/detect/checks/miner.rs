@@ -7,7 +7,7 @@
 //! check reads commands (cron, systemd units, rc.local: see `autostart`).
 
 use super::{CheckHit, CheckRule, clip, file_name};
-use crate::detect::registry::{Glob, glob, glob_nocase};
+use crate::detect::registry::pattern::{Glob, glob, glob_nocase};
 use crate::report::Severity;
 
 /// The rule.

@@ -12,7 +12,7 @@
 use super::crypt::{self, Verdict};
 use super::{CheckHit, CheckRule, file_name};
 use crate::detect::finding::clean;
-use crate::detect::registry::{Glob, glob};
+use crate::detect::registry::pattern::{Glob, glob};
 use crate::report::Severity;
 
 /// A usable password hash.

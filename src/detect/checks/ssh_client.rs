@@ -5,7 +5,7 @@
 //! `~/.ssh` are found by the content signatures whatever their name.
 
 use super::{CheckHit, CheckRule, text_lines};
-use crate::detect::registry::{Glob, glob};
+use crate::detect::registry::pattern::{Glob, glob};
 use crate::report::Severity;
 
 /// The rule.

@@ -8,7 +8,7 @@
 
 use super::{CheckHit, CheckRule, file_name};
 use crate::detect::finding::{clean, redact};
-use crate::detect::registry::{Glob, glob_nocase};
+use crate::detect::registry::pattern::{Glob, glob_nocase};
 use crate::report::Severity;
 
 /// The rule.

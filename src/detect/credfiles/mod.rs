@@ -14,7 +14,7 @@ mod textual;
 
 use super::checks::{CheckHit, CheckRule, file_name};
 use super::finding::redact;
-use super::registry::{Glob, glob, glob_nocase};
+use super::registry::pattern::{Glob, glob, glob_nocase};
 use super::verify::{is_placeholder, testkeys};
 use crate::report::Severity;
 
@@ -151,16 +151,6 @@ pub(crate) const AWS: CheckRule = rule(
     "Delete the file's static keys and deactivate them in IAM; use an instance profile, SSO or credential_process instead.",
     &["generic-secret-assignment", "aws-secret-access-key"],
 );
-
-/// Every code rule: the checks' and the credential files' (see the registry).
-pub(crate) fn all_rules() -> impl Iterator<Item = &'static CheckRule> {
-    super::registry::code_rules()
-}
-
-/// Ids of every code rule: reserved in the catalog, and valid `suppresses` targets.
-pub(crate) fn reserved_ids() -> Vec<&'static str> {
-    all_rules().map(|r| r.id).collect()
-}
 
 /// `.git-credentials`, git's XDG credential store.
 pub(crate) const GIT_FILES: &[Glob] = &[glob(".git-credentials"), glob(".config/git/credentials")];
@@ -339,54 +329,6 @@ pub(crate) fn offset_in(whole: &[u8], part: &[u8]) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn paths_name_formats() {
-        for (p, f) in [
-            ("/root/.git-credentials", CredFile::GitCredentials),
-            ("/home/a/.config/git/credentials", CredFile::GitCredentials),
-            ("/root/.netrc", CredFile::Netrc),
-            ("/var/lib/postgresql/.pgpass", CredFile::Pgpass),
-            ("/root/.my.cnf", CredFile::MyCnf),
-            ("/etc/mysql/debian.cnf", CredFile::MyCnf),
-            ("/root/.docker/config.json", CredFile::Docker),
-            ("/run/containers/0/auth.json", CredFile::Docker),
-            ("/home/u/.kube/config", CredFile::Kubeconfig),
-            ("/etc/kubernetes/admin.conf", CredFile::Kubeconfig),
-            ("/home/u/.npmrc", CredFile::Npmrc),
-            ("/root/.pypirc", CredFile::Pypirc),
-            ("/var/www/html/wp-config.php", CredFile::WpConfig),
-            ("/srv/app/.env", CredFile::Dotenv),
-            ("/srv/app/.env.production", CredFile::Dotenv),
-            ("/srv/infra/terraform.tfstate", CredFile::TfState),
-            ("/srv/infra/terraform.tfstate.backup", CredFile::TfState),
-            ("/root/.aws/credentials", CredFile::Aws),
-            ("/root/.aws/config", CredFile::Aws),
-            ("/opt/app/keystore.P12", CredFile::Pkcs12),
-        ] {
-            assert_eq!(crate::detect::registry::cred_for(p), Some(f), "{p}");
-        }
-        for p in [
-            "/srv/app/.env.example",
-            "/srv/app/.env.sample",
-            "/etc/kubernetes/manifests/kube-apiserver.yaml",
-            "/usr/share/doc/git/credentials",
-            "/root/config.json",
-            "/root/.config",
-            "",
-        ] {
-            assert_eq!(crate::detect::registry::cred_for(p), None, "{p}");
-        }
-    }
-
-    #[test]
-    fn rule_ids_are_unique_and_distinct_from_checks() {
-        let mut ids: Vec<&str> = all_rules().map(|r| r.id).collect();
-        let n = ids.len();
-        ids.sort_unstable();
-        ids.dedup();
-        assert_eq!(ids.len(), n);
-    }
 
     #[test]
     fn lines_and_offsets() {

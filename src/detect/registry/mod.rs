@@ -23,11 +23,10 @@
 //! scan, which is what a quick scan gives up.
 
 mod families;
-mod pattern;
+pub(crate) mod pattern;
 
 pub(crate) use families::FAMILIES;
 pub use pattern::Glob;
-pub(crate) use pattern::{glob, glob_nocase};
 
 use super::catalog::Signature;
 use super::checks::{Check, CheckRule};
@@ -105,21 +104,10 @@ impl Family {
     }
 }
 
-/// The patterns of a table of `(pattern, kind)` (a family that tells its files apart by which
-/// pattern matched declares that table; its scope is this projection of it).
-pub(crate) const fn globs<K: Copy, const N: usize>(table: &[(Glob, K); N]) -> [Glob; N] {
-    let mut out = [glob(""); N];
-    let mut i = 0;
-    while i < N {
-        out[i] = table[i].0;
-        i += 1;
-    }
-    out
-}
-
-/// The kind of the first pattern of `table` that matches `path`.
-pub(crate) fn kind_of<K: Copy>(table: &[(Glob, K)], path: &str) -> Option<K> {
-    table.iter().find(|(g, _)| g.matches(path)).map(|&(_, k)| k)
+/// Ids of every code rule (the checks' and the credential files'): reserved in the catalog, and
+/// valid `suppresses` targets.
+pub(crate) fn reserved_ids() -> Vec<&'static str> {
+    code_rules().map(|r| r.id).collect()
 }
 
 /// Every family's patterns compiled into one [`RegexSet`](regex::bytes::RegexSet): a path is

@@ -248,6 +248,23 @@ fn piece(pat: &[u8], then: &[u8], name: &[u8], nocase: bool) -> bool {
     }
 }
 
+/// The patterns of a table of `(pattern, kind)` (a family that tells its files apart by which
+/// pattern matched declares that table; its scope is this projection of it).
+pub(crate) const fn globs<K: Copy, const N: usize>(table: &[(Glob, K); N]) -> [Glob; N] {
+    let mut out = [glob(""); N];
+    let mut i = 0;
+    while i < N {
+        out[i] = table[i].0;
+        i += 1;
+    }
+    out
+}
+
+/// The kind of the first pattern of `table` that matches `path`.
+pub(crate) fn kind_of<K: Copy>(table: &[(Glob, K)], path: &str) -> Option<K> {
+    table.iter().find(|(g, _)| g.matches(path)).map(|&(_, k)| k)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -242,3 +242,113 @@ fn the_compiled_set_matches_like_the_patterns() {
         }
     }
 }
+
+// Moved from the checks, the credential files and the catalog, whose tests may not import the
+// registry that imports them (tests/it/module_cycles.rs).
+
+#[test]
+fn paths_map_to_one_family() {
+    assert_eq!(check_for("/etc/ssh/ssh_host_rsa_key"), Some(Check::HostKey));
+    assert_eq!(check_for("/etc/ssh/ssh_host_rsa_key.pub"), None);
+    assert_eq!(
+        check_for("/home/ec2-user/.ssh/authorized_keys"),
+        Some(Check::AuthorizedKeys)
+    );
+    assert_eq!(check_for("/root/.bash_history"), Some(Check::History));
+    assert_eq!(check_for("/etc/shadow"), Some(Check::Shadow));
+    assert_eq!(check_for("/etc/passwd"), Some(Check::Shadow));
+    assert_eq!(check_for("/etc/group"), None);
+    assert_eq!(check_for(""), None);
+}
+
+#[test]
+fn every_check_rule_has_a_title_and_remediation() {
+    for r in code_rules() {
+        assert!(!r.title.is_empty(), "{}", r.id);
+        assert!(!r.remediation.is_empty(), "{}", r.id);
+    }
+}
+
+#[test]
+fn new_families_are_routed() {
+    for (p, c) in [
+        ("/etc/passwd", Check::Shadow),
+        ("/root/.viminfo", Check::EditorHistory),
+        ("/root/.ssh/known_hosts", Check::KnownHosts),
+        ("/etc/cloud/cloud.cfg", Check::CloudInit),
+        ("/etc/machine-id", Check::Identity),
+        ("/etc/ld.so.preload", Check::Autostart),
+        ("/etc/cron.d/x", Check::Autostart),
+        ("/tmp/xmrig", Check::Miner),
+        ("/Windows/Panther/unattend.xml", Check::Unattend),
+    ] {
+        assert_eq!(check_for(p), Some(c), "{p}");
+    }
+}
+
+#[test]
+fn check_ids_are_unique() {
+    let mut ids: Vec<&str> = code_rules().map(|r| r.id).collect();
+    let n = ids.len();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), n);
+}
+
+#[test]
+fn paths_name_formats() {
+    for (p, f) in [
+        ("/root/.git-credentials", CredFile::GitCredentials),
+        ("/home/a/.config/git/credentials", CredFile::GitCredentials),
+        ("/root/.netrc", CredFile::Netrc),
+        ("/var/lib/postgresql/.pgpass", CredFile::Pgpass),
+        ("/root/.my.cnf", CredFile::MyCnf),
+        ("/etc/mysql/debian.cnf", CredFile::MyCnf),
+        ("/root/.docker/config.json", CredFile::Docker),
+        ("/run/containers/0/auth.json", CredFile::Docker),
+        ("/home/u/.kube/config", CredFile::Kubeconfig),
+        ("/etc/kubernetes/admin.conf", CredFile::Kubeconfig),
+        ("/home/u/.npmrc", CredFile::Npmrc),
+        ("/root/.pypirc", CredFile::Pypirc),
+        ("/var/www/html/wp-config.php", CredFile::WpConfig),
+        ("/srv/app/.env", CredFile::Dotenv),
+        ("/srv/app/.env.production", CredFile::Dotenv),
+        ("/srv/infra/terraform.tfstate", CredFile::TfState),
+        ("/srv/infra/terraform.tfstate.backup", CredFile::TfState),
+        ("/root/.aws/credentials", CredFile::Aws),
+        ("/root/.aws/config", CredFile::Aws),
+        ("/opt/app/keystore.P12", CredFile::Pkcs12),
+    ] {
+        assert_eq!(cred_for(p), Some(f), "{p}");
+    }
+    for p in [
+        "/srv/app/.env.example",
+        "/srv/app/.env.sample",
+        "/etc/kubernetes/manifests/kube-apiserver.yaml",
+        "/usr/share/doc/git/credentials",
+        "/root/config.json",
+        "/root/.config",
+        "",
+    ] {
+        assert_eq!(cred_for(p), None, "{p}");
+    }
+}
+
+#[test]
+fn rule_ids_are_unique_and_distinct_from_checks() {
+    let mut ids: Vec<&str> = code_rules().map(|r| r.id).collect();
+    let n = ids.len();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), n);
+}
+
+#[test]
+fn the_embedded_catalog_compiles() {
+    let (sigs, problems) = crate::detect::catalog::compile(BUILTIN_FILES, &reserved_ids());
+    assert!(problems.is_empty(), "{problems:?}");
+    assert!(
+        sigs.iter().all(|s| !s.secret_groups.is_empty()),
+        "every builtin rule names its secret"
+    );
+}

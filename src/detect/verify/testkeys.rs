@@ -146,6 +146,14 @@ pub(crate) const KNOWN_PUBLIC: &[(&str, &str)] = &[
         "ae4185b2f0bb1af00abc6a4502fbfbdc6a90aec65c7bcee08e37a1bc20de5ac1",
         "Jetty 9.4 demo keystore (modules/ssl/keystore)",
     ),
+    (
+        "ca7459e2b26776de081b9a07e40227fd6cff232a1e3233ff6b6aa6d036ca9981",
+        "RFC 6749 example client credentials (Basic s6BhdRkqt3:gX1fBat3bV)",
+    ),
+    (
+        "bd84b29cf06c0ad65a17a73aae15344f3cf7b2eb79284ecc764b2c1904edf9ed",
+        "cloud-init documentation example password hash (cc_set_passwords)",
+    ),
 ];
 
 /// What a published, public-by-design credential is, if `secret` is one.

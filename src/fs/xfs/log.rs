@@ -370,40 +370,6 @@ impl LogReader<'_> {
     }
 }
 
-/// Replay the internal log in memory: `None` when there is nothing to replay (clean, zeroed or
-/// external), else the replayed blocks (by 512-byte block of the volume) and what was done.
-/// Two passes over the records, as the kernel's: the cancel records first, then the items.
-#[allow(clippy::type_complexity)]
-pub(crate) fn replay(
-    ctx: &Ctx,
-) -> Result<
-    Option<(
-        std::collections::BTreeMap<u64, Box<[u8]>>,
-        super::log_items::LogReplay,
-    )>,
-    FsError,
-> {
-    use super::log_trans::for_each_committed;
-    let Some(area) = LogArea::of(ctx)? else {
-        return Ok(None);
-    };
-    let reader = LogReader { ctx, area };
-    let Ends::Dirty { head, tail, torn } = reader.find_ends()? else {
-        return Ok(None);
-    };
-    let mut r = super::log_items::Replayer::new(ctx)?;
-    r.stats.torn = torn.map(|(blk, n)| {
-        format!(
-            "the log record at block {blk} fails its CRC (a write torn by the snapshot, or damage): it and the {} record(s) after it were not replayed, as the kernel truncates the log there",
-            n.saturating_sub(1)
-        )
-    });
-    for_each_committed(&reader, tail, head, &mut |t| r.pass1(&t))?;
-    for_each_committed(&reader, tail, head, &mut |t| r.pass2(&t))?;
-    r.finish();
-    Ok(Some((r.blocks, r.stats)))
-}
-
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;

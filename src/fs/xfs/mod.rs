@@ -65,7 +65,7 @@ impl XfsFs {
         };
         let mut problems = Vec::new();
         let mut replay = None;
-        let ctx = match log::replay(&disk) {
+        let ctx = match log_items::replay(&disk) {
             Ok(None) => disk,
             Ok(Some((blocks, stats))) => {
                 let mapping: Vec<String> = stats
