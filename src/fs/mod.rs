@@ -172,14 +172,15 @@ pub trait SeekRead: Read + Seek {}
 
 impl<T: Read + Seek + ?Sized> SeekRead for T {}
 
-/// Something a filesystem could not take into account when it opened (an XFS log that could not
-/// be replayed): the scan reports it as an error and scans the bytes `raw` (volume offsets) raw.
+/// Something a filesystem could not take into account when it opened (an XFS log or ext4 journal
+/// that could not be replayed): the scan reports it as an error and scans the bytes `raw`
+/// (volume offsets) raw.
 #[derive(Clone, Debug)]
 pub struct OpenProblem {
     /// What was not read, naming the structure and where.
     pub message: String,
-    /// Bytes of the volume to scan raw instead, if any.
-    pub raw: Option<Range<u64>>,
+    /// Bytes of the volume to scan raw instead (none, or the log's ranges).
+    pub raw: Vec<Range<u64>>,
 }
 
 /// A filesystem on a volume, shared by all worker threads.

@@ -247,7 +247,7 @@ fn open_problems(
             path: None,
             message: p.message,
         });
-        if let Some(r) = p.raw {
+        for r in p.raw {
             let part = crate::source::Window::new(
                 v.source.clone(),
                 r.start,

@@ -360,3 +360,82 @@ fn a_revoked_journal_block_is_not_replayed() {
     let got = read_back(&d.join("fs2.img"));
     assert_eq!(got[&b"/etc/motd"[..]].sha, Some(sha(b"original content\n")));
 }
+
+/// Issue 24: an ext4 journal that needs recovery but cannot be replayed (here its superblock's
+/// magic is gone) does not send the volume to a raw scan: the tree is read as it is on disk,
+/// the journal's blocks are scanned raw (the key written only through the journal is found
+/// there, without a path), the report names the journal, and the scan is incomplete.
+#[test]
+fn an_unreplayable_journal_leaves_the_on_disk_tree_scanned_and_names_the_journal() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let root = d.join("tree");
+    std::fs::create_dir(&root).unwrap();
+    build_tree(&root);
+    sh(
+        &format!(
+            "ssh-keygen -q -t ed25519 -N '' -C journal -f key && \
+             mke2fs -q -t ext4 -b 4096 -N 8192 -d tree -F base.img 64M && cp base.img new.img && \
+             debugfs -w -f - new.img >/dev/null 2>&1 <<'CMDS'
+mkdir /root
+mkdir /root/.ssh
+write key /root/.ssh/id_ed25519
+rm /home/alice/notes
+CMDS
+             {} base.img new.img",
+            journal_script()
+        ),
+        d,
+    );
+    let key_body = std::fs::read_to_string(d.join("key")).unwrap();
+    // Replayed, the key is at its path.
+    let (code, t) = crate::common::scan_json(&d.join("base.img"), &[]);
+    assert_eq!(code, 1, "{t:#}");
+    assert_eq!(t["complete"], true, "{t:#}");
+    assert!(
+        crate::common::rule_paths(&t, "-")
+            .contains(&("openssh-private-key".into(), "/root/.ssh/id_ed25519".into())),
+        "{t:#}"
+    );
+    // The journal superblock's magic zeroed: the journal cannot be replayed.
+    let jblock = sh(
+        "debugfs -R 'bmap <8> 0' base.img 2>/dev/null | tail -n 1",
+        d,
+    );
+    let jblock: u64 = jblock.trim().parse().expect("journal block");
+    let mut img = std::fs::OpenOptions::new()
+        .write(true)
+        .open(d.join("base.img"))
+        .unwrap();
+    img.seek(SeekFrom::Start(jblock * 4096)).unwrap();
+    img.write_all(&[0, 0, 0, 0]).unwrap();
+    drop(img);
+    let (code, t) = crate::common::scan_json(&d.join("base.img"), &[]);
+    let v = crate::common::volume(&t, "disk");
+    assert_eq!(v["status"], "scanned", "{t:#}");
+    assert_eq!(t["complete"], false, "{t:#}");
+    let errors = v["errors"].to_string();
+    assert!(
+        errors.contains("ext4 journal") && errors.contains("could not be replayed"),
+        "{errors}"
+    );
+    // The on-disk tree: the file the journal removed is still there, the key has no path.
+    assert!(v["files_scanned"].as_u64().unwrap() > 0);
+    let found = crate::common::rule_paths(&t, "-");
+    assert!(
+        !found.iter().any(|(_, p)| p == "/root/.ssh/id_ed25519"),
+        "{found:?}"
+    );
+    // ... but its bytes are in the journal, scanned raw.
+    let raw_key: Vec<&serde_json::Value> = t["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["rule"] == "openssh-private-key" && f["path"].is_null())
+        .collect();
+    assert_eq!(raw_key.len(), 1, "{t:#}");
+    let off = raw_key[0]["offset"].as_u64().unwrap();
+    assert!(off >= jblock * 4096, "offset {off} before the journal");
+    assert_eq!(code, 1, "a raw finding still fails the scan");
+    assert!(!key_body.is_empty());
+}

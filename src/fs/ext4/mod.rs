@@ -29,7 +29,7 @@ mod sb;
 mod testimg;
 mod view;
 
-use super::{At, Entry, EntryKind, Filesystem, FsError, FsReader, SeekRead};
+use super::{At, Entry, EntryKind, Filesystem, FsError, FsReader, OpenProblem, SeekRead};
 use crate::source::{SharedSource, SourceError};
 use inode::{ENCRYPT_FL, Inode, Run};
 pub(crate) use sb::Super;
@@ -122,7 +122,7 @@ struct Ctx {
 }
 
 /// An ext2/3/4 filesystem on a volume.
-pub struct Ext4Fs(Inner);
+pub struct Ext4Fs(Inner, Vec<OpenProblem>);
 
 enum Inner {
     /// Read natively.
@@ -137,7 +137,10 @@ impl Ext4Fs {
         let sb = Super::read(src.as_ref())?;
         let external_journal = sb.incompat & incompat::RECOVER != 0 && sb.journal_inum == 0;
         if sb.incompat & !incompat::KNOWN != 0 || external_journal {
-            return Ok(Ext4Fs(Inner::View(view::Ext4ViewFs::open(src)?)));
+            return Ok(Ext4Fs(
+                Inner::View(view::Ext4ViewFs::open(src)?),
+                Vec::new(),
+            ));
         }
         let inode_tables = sb.inode_tables(src.as_ref())?;
         let mut ctx = Ctx {
@@ -145,8 +148,23 @@ impl Ext4Fs {
             sb,
             inode_tables,
         };
+        // A journal that cannot be replayed does not hide the tree: it is read as it is on disk
+        // (as of the last checkpoint), and the journal's blocks are scanned raw.
+        let mut problems = Vec::new();
         if ctx.sb.incompat & incompat::RECOVER != 0 {
-            ctx = Self::replay(ctx)?;
+            match Self::replay(&ctx) {
+                Ok(Some(replayed)) => ctx = replayed,
+                Ok(None) => {}
+                Err(e) => problems.push(OpenProblem {
+                    message: format!(
+                        "ext4 journal: the filesystem needs recovery (a snapshot of a mounted \
+                         filesystem) and its journal could not be replayed ({e}): the tree was \
+                         read as it is on disk, without the journal's newer changes, and the \
+                         journal's blocks were scanned raw"
+                    ),
+                    raw: journal_ranges(&ctx),
+                }),
+            }
         }
         let root = Inode::read(&ctx, ROOT_INO)?;
         if root.kind() != Some(EntryKind::Dir) {
@@ -155,14 +173,14 @@ impl Ext4Fs {
                 "the root inode is not a directory",
             ));
         }
-        Ok(Ext4Fs(Inner::Native(Arc::new(ctx))))
+        Ok(Ext4Fs(Inner::Native(Arc::new(ctx)), problems))
     }
 }
 
 impl Ext4Fs {
     /// Lay the journal's committed blocks over the volume, then re-read the superblock and
     /// the group descriptors through it (the journal may hold newer copies of both).
-    fn replay(ctx: Ctx) -> Result<Ctx, FsError> {
+    fn replay(ctx: &Ctx) -> Result<Option<Ctx>, FsError> {
         let bs = ctx.sb.block_size;
         let jino = Inode::read(&ctx, ctx.sb.journal_inum)?;
         let mut blocks = Vec::new();
@@ -183,10 +201,10 @@ impl Ext4Fs {
         }
         let replay = journal::Replay::read(ctx.src.as_ref(), bs, &journal::JournalMap { blocks })?;
         if replay.is_empty() {
-            return Ok(ctx);
+            return Ok(None);
         }
         let src: SharedSource = Arc::new(journal::Journaled {
-            src: ctx.src,
+            src: ctx.src.clone(),
             block_size: bs,
             replay,
         });
@@ -198,12 +216,26 @@ impl Ext4Fs {
             ));
         }
         let inode_tables = sb.inode_tables(src.as_ref())?;
-        Ok(Ctx {
+        Ok(Some(Ctx {
             src,
             sb,
             inode_tables,
-        })
+        }))
     }
+}
+
+/// The byte ranges of the internal journal on the volume (empty if its inode cannot be read).
+fn journal_ranges(ctx: &Ctx) -> Vec<std::ops::Range<u64>> {
+    let bs = ctx.sb.block_size;
+    let Ok(runs) = Inode::read(ctx, ctx.sb.journal_inum).and_then(|j| j.runs(ctx)) else {
+        return Vec::new();
+    };
+    runs.iter()
+        .filter_map(|r| {
+            let start = r.phys.checked_mul(bs)?;
+            Some(start..start.checked_add(r.len.checked_mul(bs)?)?)
+        })
+        .collect()
 }
 
 /// What `--unallocated` needs of an ext2/3/4 volume ([`crate::fs::ext4_free`]): the geometry,
@@ -243,6 +275,10 @@ pub(crate) fn layout(src: SharedSource) -> Result<Layout, FsError> {
 impl Filesystem for Ext4Fs {
     fn name(&self) -> &'static str {
         "ext4"
+    }
+
+    fn open_problems(&self) -> Vec<OpenProblem> {
+        self.1.clone()
     }
 
     fn reader(&self) -> Result<Box<dyn FsReader>, FsError> {

@@ -80,7 +80,7 @@ impl XfsFs {
                             "xfs log: intents pending at the head were not replayed ({}): files whose block mappings they change read as before the change",
                             mapping.join(", ")
                         ),
-                        raw: None,
+                        raw: Vec::new(),
                     });
                 }
                 if let Some(torn) = &stats.torn {
@@ -94,7 +94,7 @@ impl XfsFs {
                                 a.range().end
                             ))
                         ),
-                        raw: area.map(|a| a.range()),
+                        raw: area.map(|a| a.range()).into_iter().collect(),
                     });
                 }
                 replay = Some(stats);
@@ -119,7 +119,7 @@ impl XfsFs {
                             ""
                         }
                     ),
-                    raw: area.map(|a| a.range()),
+                    raw: area.map(|a| a.range()).into_iter().collect(),
                 });
                 disk
             }
