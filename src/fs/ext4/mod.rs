@@ -182,9 +182,9 @@ impl Ext4Fs {
     /// the group descriptors through it (the journal may hold newer copies of both).
     fn replay(ctx: &Ctx) -> Result<Option<Ctx>, FsError> {
         let bs = ctx.sb.block_size;
-        let jino = Inode::read(&ctx, ctx.sb.journal_inum)?;
+        let jino = Inode::read(ctx, ctx.sb.journal_inum)?;
         let mut blocks = Vec::new();
-        for r in jino.runs(&ctx)? {
+        for r in jino.runs(ctx)? {
             if r.uninit || r.logical != blocks.len() as u64 {
                 return Err(corrupt(
                     "ext4 journal inode",
