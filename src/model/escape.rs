@@ -167,7 +167,10 @@ pub fn unescape(s: &str) -> Option<Vec<u8>> {
 /// raw JSON shows no bidi override and no invisible character. `json` must be JSON text (such
 /// characters can then only be inside strings).
 pub fn json_safe(json: &str) -> Cow<'_, str> {
-    if !json.chars().any(|c| !c.is_ascii() && is_hidden(c) || c == '\u{7f}') {
+    if !json
+        .chars()
+        .any(|c| !c.is_ascii() && is_hidden(c) || c == '\u{7f}')
+    {
         return Cow::Borrowed(json);
     }
     let mut out = String::with_capacity(json.len().saturating_add(64));
@@ -200,9 +203,15 @@ mod tests {
             "report\\u{202e}txt.pem"
         );
         assert_eq!(visible(b"bad\xffname"), "bad\\xffname");
-        assert_eq!(visible(b"bell\x07\x08\x08\tname"), "bell\\x07\\x08\\x08\\tname");
+        assert_eq!(
+            visible(b"bell\x07\x08\x08\tname"),
+            "bell\\x07\\x08\\x08\\tname"
+        );
         assert_eq!(visible(b"a\\b\x7f"), "a\\\\b\\x7f");
-        assert_eq!(visible("\u{85}\u{200b}\u{feff}\u{e0041}".as_bytes()), "\\u{85}\\u{200b}\\u{feff}\\u{e0041}");
+        assert_eq!(
+            visible("\u{85}\u{200b}\u{feff}\u{e0041}".as_bytes()),
+            "\\u{85}\\u{200b}\\u{feff}\\u{e0041}"
+        );
         assert_eq!(visible("grüße/日本".as_bytes()), "grüße/日本");
     }
 
@@ -220,12 +229,23 @@ mod tests {
     fn path_text_keeps_utf8_and_escapes_the_rest() {
         assert_eq!(path_text("/etc/\u{202e}x".as_bytes()), "/etc/\u{202e}x");
         assert_ne!(path_text(b"bad\xffname"), path_text(b"bad\xfename"));
-        assert_eq!(unescape(&path_text(b"bad\xfe\\name")).unwrap(), b"bad\xfe\\name");
+        assert_eq!(
+            unescape(&path_text(b"bad\xfe\\name")).unwrap(),
+            b"bad\xfe\\name"
+        );
     }
 
     #[test]
     fn unescape_rejects_what_visible_never_writes() {
-        for s in ["\\", "\\q", "\\x1", "\\u{110000}", "\\u{d800}", "\\u{1234567}", "\\u12"] {
+        for s in [
+            "\\",
+            "\\q",
+            "\\x1",
+            "\\u{110000}",
+            "\\u{d800}",
+            "\\u{1234567}",
+            "\\u12",
+        ] {
             assert_eq!(unescape(s), None, "{s}");
         }
     }

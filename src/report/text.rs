@@ -47,7 +47,10 @@ pub fn write_text(report: &Report, out: &mut dyn Write, color: bool) -> std::io:
         writeln!(
             out,
             "{}",
-            paint(&format!("== {}", visible_str(&t.target)), Style::new().bold())
+            paint(
+                &format!("== {}", visible_str(&t.target)),
+                Style::new().bold()
+            )
         )?;
         for sev in Severity::ALL_DESC {
             let group: Vec<_> = t.findings.iter().filter(|f| f.severity == sev).collect();

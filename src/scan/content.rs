@@ -208,8 +208,8 @@ fn scan_one(
 /// Base64 of the bytes `shown` is the [`visible`](crate::model::escape::visible) form of, if it
 /// is one.
 fn exact_of_visible(shown: &str) -> Option<String> {
-    use base64::Engine as _;
     use crate::model::escape::{unescape, visible};
+    use base64::Engine as _;
     unescape(shown)
         .filter(|b| visible(b) == shown)
         .map(|b| base64::engine::general_purpose::STANDARD.encode(b))

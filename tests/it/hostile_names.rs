@@ -9,9 +9,7 @@
 
 use crate::common::{run, workdir};
 use amiscan::model::escape::{is_hidden, json_safe, unescape, visible};
-use amiscan::model::{
-    Finding, Report, ScanMode, Severity, TargetReport, exact_path, path_fields,
-};
+use amiscan::model::{Finding, Report, ScanMode, Severity, TargetReport, exact_path, path_fields};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::OsStr;
@@ -96,7 +94,11 @@ fn make_image(dir: &Path, fs: &str, files: &[(Vec<u8>, String)]) -> std::path::P
         cmd.arg(OsStr::from_bytes(name)).arg(token);
     }
     let listed = run(&mut cmd);
-    assert_eq!(listed.trim(), files.len().to_string(), "files the kernel wrote");
+    assert_eq!(
+        listed.trim(),
+        files.len().to_string(),
+        "files the kernel wrote"
+    );
     img
 }
 
@@ -130,7 +132,10 @@ fn check_image(fs: &str) {
     assert_eq!(code, 1, "critical findings exit 1");
     let text = String::from_utf8(text).expect("the text report is UTF-8 whatever the names");
     let bad: Vec<char> = text.chars().filter(|&c| raw_control(c)).collect();
-    assert!(bad.is_empty(), "raw characters from the image: {bad:?}\n{text}");
+    assert!(
+        bad.is_empty(),
+        "raw characters from the image: {bad:?}\n{text}"
+    );
     let lines: Vec<&str> = text.lines().collect();
     for (name, _) in &files {
         let mut shown = b"/drop/".to_vec();
@@ -147,10 +152,17 @@ fn check_image(fs: &str) {
     let drop_lines = lines.iter().filter(|l| l.contains("/drop/")).count();
     assert_eq!(drop_lines, files.len(), "{text}");
     let summaries: Vec<&&str> = lines.iter().filter(|l| l.starts_with("summary:")).collect();
-    assert_eq!(summaries.len(), 1, "only amiscan writes a summary line:\n{text}");
+    assert_eq!(
+        summaries.len(),
+        1,
+        "only amiscan writes a summary line:\n{text}"
+    );
     assert_eq!(lines.last(), summaries.first().copied());
     assert!(
-        lines.last().unwrap().starts_with(&format!("summary: {} findings", files.len())),
+        lines
+            .last()
+            .unwrap()
+            .starts_with(&format!("summary: {} findings", files.len())),
         "{text}"
     );
 
@@ -166,11 +178,16 @@ fn check_image(fs: &str) {
     let mut by_bytes: BTreeMap<Vec<u8>, usize> = BTreeMap::new();
     let mut paths = BTreeSet::new();
     for f in findings {
-        let Some(p) = f["path"].as_str() else { continue };
+        let Some(p) = f["path"].as_str() else {
+            continue;
+        };
         if !p.starts_with("/drop/") {
             continue;
         }
-        assert!(paths.insert(p.to_string()), "two files share the path {p:?}");
+        assert!(
+            paths.insert(p.to_string()),
+            "two files share the path {p:?}"
+        );
         let exact = exact_path(p, f["path_bytes"].as_str());
         *by_bytes.entry(exact).or_default() += 1;
     }
@@ -205,9 +222,19 @@ fn check_image(fs: &str) {
         .filter(|u| u.contains("/drop/"))
         .collect();
     assert_eq!(uris.len(), files.len(), "{uris:?}");
-    assert!(uris.iter().any(|u| u.ends_with("/drop/bad%FFname")), "{uris:?}");
-    assert!(uris.iter().any(|u| u.ends_with("/drop/bad%FEname")), "{uris:?}");
-    assert!(uris.iter().any(|u| u.ends_with("/drop/report%E2%80%AEtxt.pem")), "{uris:?}");
+    assert!(
+        uris.iter().any(|u| u.ends_with("/drop/bad%FFname")),
+        "{uris:?}"
+    );
+    assert!(
+        uris.iter().any(|u| u.ends_with("/drop/bad%FEname")),
+        "{uris:?}"
+    );
+    assert!(
+        uris.iter()
+            .any(|u| u.ends_with("/drop/report%E2%80%AEtxt.pem")),
+        "{uris:?}"
+    );
 }
 
 #[test]
@@ -224,10 +251,35 @@ fn hostile_names_on_xfs_cannot_forge_the_report() {
 /// bytes that are not UTF-8, bidi and invisible characters, ordinary text.
 fn random_name(rng: &mut Rng) -> Vec<u8> {
     const PIECES: &[&[u8]] = &[
-        b"\\", b"\\x", b"\\u{", b"}", b"x", b"ff", b"\x1b[2K", b"\n", b"\r", b"\t", b"\x00",
-        b"\x7f", b"\xff", b"\xfe", b"\x80", b"\xc3", b"\xe2\x80", b"\xe2\x80\xae",
-        b"\xe2\x81\xa6", b"\xef\xbb\xbf", b"\xc2\x85", b"\xf3\xa0\x81\x81", b"\xf0\x9f\x94\x91",
-        b"a", b"/", b" ", b"summary: no findings", "é".as_bytes(), "日".as_bytes(),
+        b"\\",
+        b"\\x",
+        b"\\u{",
+        b"}",
+        b"x",
+        b"ff",
+        b"\x1b[2K",
+        b"\n",
+        b"\r",
+        b"\t",
+        b"\x00",
+        b"\x7f",
+        b"\xff",
+        b"\xfe",
+        b"\x80",
+        b"\xc3",
+        b"\xe2\x80",
+        b"\xe2\x80\xae",
+        b"\xe2\x81\xa6",
+        b"\xef\xbb\xbf",
+        b"\xc2\x85",
+        b"\xf3\xa0\x81\x81",
+        b"\xf0\x9f\x94\x91",
+        b"a",
+        b"/",
+        b" ",
+        b"summary: no findings",
+        "é".as_bytes(),
+        "日".as_bytes(),
     ];
     let n = rng.below(12);
     let mut out = Vec::new();
@@ -270,7 +322,11 @@ fn any_name_renders_printable_in_text_and_round_trips_through_json() {
         // The escape itself: printable and reversible.
         let shown = visible(&name);
         assert!(!shown.chars().any(is_hidden), "{name:x?} -> {shown:?}");
-        assert_eq!(unescape(&shown).as_deref(), Some(name.as_slice()), "{shown:?}");
+        assert_eq!(
+            unescape(&shown).as_deref(),
+            Some(name.as_slice()),
+            "{shown:?}"
+        );
 
         // Through the real writers: one finding line, nothing raw; JSON gives the bytes back.
         let report = Report {
@@ -289,7 +345,12 @@ fn any_name_renders_printable_in_text_and_round_trips_through_json() {
         let text = String::from_utf8(text).unwrap();
         assert!(!text.chars().any(raw_control), "{name:x?}:\n{text}");
         assert_eq!(text.lines().count(), 5, "{name:x?}:\n{text}");
-        assert!(text.lines().last().unwrap().starts_with("summary: 1 findings"));
+        assert!(
+            text.lines()
+                .last()
+                .unwrap()
+                .starts_with("summary: 1 findings")
+        );
 
         let mut json = Vec::new();
         amiscan::report::write_json(&report, &mut json).unwrap();
@@ -299,5 +360,8 @@ fn any_name_renders_printable_in_text_and_round_trips_through_json() {
         let f = &back.targets[0].findings[0];
         assert_eq!(f.exact_path().as_deref(), Some(name.as_slice()), "{json}");
     }
-    assert!(seen_invalid > 1000, "the generator makes names that are not UTF-8");
+    assert!(
+        seen_invalid > 1000,
+        "the generator makes names that are not UTF-8"
+    );
 }
