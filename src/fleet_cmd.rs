@@ -171,6 +171,7 @@ pub fn publish(args: &PublishArgs, det: &Detector) -> anyhow::Result<u8> {
             Exit::Clean.code()
         }
         Decision::Refused { reason, findings } => {
+            let reason = amiscan::model::escape::visible_str(&reason);
             writeln!(out, "NOT published {}: {reason}", args.ami)?;
             eprintln!("amiscan: {} not published: {reason}", args.ami);
             if findings {

@@ -32,7 +32,11 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            eprintln!("amiscan: error: {e:#}");
+            let e = format!("{e:#}");
+            eprintln!(
+                "amiscan: error: {}",
+                amiscan::model::escape::visible_str(&e)
+            );
             ExitCode::from(Exit::Usage.code())
         }
     }

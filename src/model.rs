@@ -9,6 +9,8 @@
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
+pub mod escape;
+
 /// How bad a finding is. Ordered: `Info < Low < Medium < High < Critical`.
 ///
 /// - **critical**: a credential that grants access as it stands (an unencrypted private key, an AWS
@@ -118,8 +120,14 @@ pub struct Finding {
     pub title: String,
     /// Volume id within the target (`p1`, `p5`, `disk`), filled in by the scanner.
     pub volume: String,
-    /// Absolute path inside the volume; `None` for findings that have no file (raw scans).
+    /// Absolute path inside the volume; `None` for findings that have no file (raw scans). A
+    /// path that is not valid UTF-8 is in its [`escape::visible`] form (`bad\xffname`), with
+    /// its exact bytes in `path_bytes`.
     pub path: Option<String>,
+    /// Base64 of the path's exact bytes, only when they are not valid UTF-8 (`path` then holds
+    /// their visible escapes): two different files never share (`path`, `path_bytes`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path_bytes: Option<String>,
     /// 1-based line of the match in a text file, when known.
     pub line: Option<u64>,
     /// Byte offset of the match inside the file (or the volume for raw findings).
@@ -133,6 +141,44 @@ pub struct Finding {
     /// The secret in clear: only present when the user asked for it with `--show-secrets`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret: Option<String>,
+}
+
+/// The (`path`, `path_bytes`) pair for a path of these exact bytes (see [`Finding::path`]).
+pub fn path_fields(bytes: &[u8]) -> (String, Option<String>) {
+    use base64::Engine as _;
+    match std::str::from_utf8(bytes) {
+        Ok(s) => (s.to_string(), None),
+        Err(_) => (
+            escape::visible(bytes),
+            Some(base64::engine::general_purpose::STANDARD.encode(bytes)),
+        ),
+    }
+}
+
+/// The exact bytes of a reported path: `path_bytes` decoded when present (and valid base64),
+/// else the path's own bytes.
+pub fn exact_path(path: &str, path_bytes: Option<&str>) -> Vec<u8> {
+    use base64::Engine as _;
+    path_bytes
+        .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
+        .unwrap_or_else(|| path.as_bytes().to_vec())
+}
+
+/// A reported path for a human: its exact bytes in their [`escape::visible`] form.
+pub fn shown_path(path: &str, path_bytes: Option<&str>) -> String {
+    match path_bytes {
+        Some(_) => escape::visible(&exact_path(path, path_bytes)),
+        None => escape::visible_str(path).into_owned(),
+    }
+}
+
+impl Finding {
+    /// The exact bytes of the path (see [`exact_path`]), `None` for findings without a file.
+    pub fn exact_path(&self) -> Option<Vec<u8>> {
+        self.path
+            .as_deref()
+            .map(|p| exact_path(p, self.path_bytes.as_deref()))
+    }
 }
 
 /// Whether a volume was scanned, and if not, why.
@@ -156,9 +202,13 @@ pub enum VolumeStatus {
 /// Something that could not be read or parsed. Any error makes the target incomplete.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ScanError {
-    /// File path inside the volume, when the error concerns one file.
+    /// File path inside the volume, when the error concerns one file (as in [`Finding::path`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
+    /// Base64 of the path's exact bytes, only when they are not valid UTF-8 (as in
+    /// [`Finding::path_bytes`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path_bytes: Option<String>,
     /// What went wrong, naming the structure and where.
     pub message: String,
 }
@@ -391,6 +441,7 @@ mod tests {
         t.finalize();
         assert!(t.complete);
         t.volumes[0].errors.push(ScanError {
+            path_bytes: None,
             path: Some("/etc/x".into()),
             message: "read failed".into(),
         });

@@ -168,6 +168,7 @@ pub fn scan_copy(
     let mut report = result?;
     report.target = source.to_string();
     report.warnings.push(ScanError {
+        path_bytes: None,
         path: None,
         message: format!(
             "scanned through a temporary copy {copy_id} in {region}; cleanup: {}",
@@ -180,12 +181,14 @@ pub fn scan_copy(
     });
     if stop.load(Ordering::SeqCst) {
         report.errors.push(ScanError {
+            path_bytes: None,
             path: None,
             message: "interrupted: the scan did not finish".into(),
         });
     }
     for e in errors {
         report.errors.push(ScanError {
+            path_bytes: None,
             path: None,
             message: format!("cleanup of the temporary copy failed: {e} (delete it by hand)"),
         });

@@ -90,6 +90,7 @@ pub fn scan_ebs_target(
             let ami = session.resolve_ami(id)?;
             for s in &ami.skipped {
                 warnings.push(ScanError {
+                    path_bytes: None,
                     path: None,
                     message: format!("{}: not scanned: {}", s.device_name, s.reason),
                 });
@@ -101,6 +102,7 @@ pub fn scan_ebs_target(
                         source,
                     }),
                     Err(e) => errors.push(ScanError {
+                        path_bytes: None,
                         path: None,
                         message: format!("{} ({}): not scanned: {e}", v.device_name, v.snapshot_id),
                     }),

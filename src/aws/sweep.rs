@@ -63,6 +63,9 @@ pub struct FindingBrief {
     pub severity: Severity,
     /// Volume and path.
     pub location: String,
+    /// Base64 of the path's exact bytes when they are not UTF-8 (as [`Finding::path_bytes`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path_bytes: Option<String>,
     /// `sha256:` fingerprint of the secret.
     pub fingerprint: String,
 }
@@ -184,6 +187,7 @@ fn outcome(
                 rule: f.rule.clone(),
                 severity: f.severity,
                 location: location(f),
+                path_bytes: f.path_bytes.clone(),
                 fingerprint: f.fingerprint.clone(),
             })
             .collect(),

@@ -231,6 +231,7 @@ mod tests {
     fn spanned(rule: &str, start: u64, end: u64) -> Spanned {
         Spanned {
             finding: Finding {
+                path_bytes: None,
                 rule: rule.into(),
                 severity: Severity::High,
                 title: String::new(),

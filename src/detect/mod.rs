@@ -226,6 +226,7 @@ impl Detector {
         severity = verdict.severity.map_or(severity, |v| v.min(severity));
         Some(Spanned {
             finding: Finding {
+                path_bytes: None,
                 rule: sig.id.clone(),
                 severity,
                 title: sig.title.clone(),
@@ -253,6 +254,7 @@ impl Detector {
             .unwrap_or_default();
         Spanned {
             finding: Finding {
+                path_bytes: None,
                 rule: hit.rule.to_string(),
                 severity: hit.severity,
                 title,

@@ -52,9 +52,11 @@ pub struct Entry {
 }
 
 impl Entry {
-    /// The path for reports: UTF-8, with invalid bytes replaced.
+    /// The path for reports: the path itself when it is UTF-8, else its visible escapes
+    /// (`bad\xffname`, see [`crate::model::escape`]); either way distinct for distinct paths
+    /// of the same kind. [`crate::model::path_fields`] gives the exact bytes to report with it.
     pub fn display_path(&self) -> String {
-        String::from_utf8_lossy(&self.path).into_owned()
+        crate::model::escape::path_text(&self.path)
     }
 }
 

@@ -314,8 +314,9 @@ pub fn to_asff(report: &Report, opts: &AsffOptions) -> Vec<Value> {
 
 /// Write the findings as a pretty JSON array.
 pub fn write_asff(report: &Report, opts: &AsffOptions, out: &mut dyn Write) -> std::io::Result<()> {
-    serde_json::to_writer_pretty(&mut *out, &to_asff(report, opts))
-        .map_err(std::io::Error::other)?;
+    let text =
+        serde_json::to_string_pretty(&to_asff(report, opts)).map_err(std::io::Error::other)?;
+    out.write_all(crate::model::escape::json_safe(&text).as_bytes())?;
     out.write_all(b"\n")
 }
 
@@ -325,6 +326,7 @@ mod tests {
 
     fn f(rule: &str, path: &str) -> Finding {
         Finding {
+            path_bytes: None,
             rule: rule.into(),
             severity: Severity::Critical,
             title: "T".repeat(300),

@@ -189,6 +189,7 @@ mod tests {
 
     fn finding(rule: &str, fp: &str, path: &str) -> Finding {
         Finding {
+            path_bytes: None,
             rule: rule.into(),
             severity: Severity::High,
             title: format!("{rule} title"),

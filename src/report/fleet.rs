@@ -1,10 +1,13 @@
 //! The output of `amiscan sweep` and `amiscan audit`: a line per image as it is done and a
 //! summary (text, or JSON Lines with a `type` of `image` / `summary`), and the per-region audit
 //! (text, or pretty JSON). Writers only: which exit code an outcome maps to is the command's.
+//! Every string AWS returned (ids, states, messages quoting image names) is shown through
+//! [`crate::model::escape`] in text and with invisible characters escaped in JSON.
 
 use crate::aws::audit::RegionAudit;
 use crate::aws::sweep::{ImageOutcome, ImageStatus, SweepSummary};
 use crate::model::Severity;
+use crate::model::escape::{json_safe, visible_str};
 use std::io::Write;
 
 /// One JSON object on one line, with `"type": kind` added.
@@ -13,7 +16,7 @@ fn write_jsonl_typed(v: serde_json::Value, kind: &str, out: &mut dyn Write) -> s
     if let Some(m) = v.as_object_mut() {
         m.insert("type".into(), kind.into());
     }
-    writeln!(out, "{v}")
+    writeln!(out, "{}", json_safe(&v.to_string()))
 }
 
 /// A swept image as one JSON line (`"type": "image"`).
@@ -40,14 +43,14 @@ pub fn write_sweep_image_text(
     writeln!(
         out,
         "{:<14} {:<22} {}{}{}{}",
-        o.region,
-        o.image_id,
+        visible_str(&o.region),
+        visible_str(&o.image_id),
         if o.public { "PUBLIC " } else { "" },
         status,
         if o.cached { " (cached)" } else { "" },
         o.error
             .as_deref()
-            .map(|e| format!(": {e}"))
+            .map(|e| format!(": {}", visible_str(e)))
             .unwrap_or_default()
     )
 }
@@ -90,47 +93,57 @@ pub fn write_sweep_summary_text(
         )?;
     }
     for e in &summary.region_errors {
-        writeln!(out, "region not swept: {e}")?;
+        writeln!(out, "region not swept: {}", visible_str(e))?;
     }
     Ok(())
 }
 
 /// The audit of every region as pretty JSON.
 pub fn write_audit_json(regions: &[RegionAudit], out: &mut dyn Write) -> std::io::Result<()> {
-    serde_json::to_writer_pretty(&mut *out, regions).map_err(std::io::Error::other)?;
-    writeln!(out)
+    let text = serde_json::to_string_pretty(regions).map_err(std::io::Error::other)?;
+    writeln!(out, "{}", json_safe(&text))
 }
 
 /// The audit of every region as text: block public access, Allowed AMIs, public images,
 /// instances and their image class, warnings and errors.
 pub fn write_audit_text(regions: &[RegionAudit], out: &mut dyn Write) -> std::io::Result<()> {
     for r in regions {
-        writeln!(out, "== {}", r.region)?;
-        writeln!(out, "image block public access: {}", r.block_public_access)?;
+        writeln!(out, "== {}", visible_str(&r.region))?;
         writeln!(
             out,
-            "Allowed AMIs: {} {:?}",
-            r.allowed_images.state, r.allowed_images.image_providers
+            "image block public access: {}",
+            visible_str(&r.block_public_access)
+        )?;
+        writeln!(
+            out,
+            "Allowed AMIs: {} {}",
+            visible_str(&r.allowed_images.state),
+            visible_str(&format!("{:?}", r.allowed_images.image_providers))
         )?;
         for p in &r.public_images {
-            writeln!(out, "public image {} : {}", p.image_id, p.scan)?;
+            writeln!(
+                out,
+                "public image {} : {}",
+                visible_str(&p.image_id),
+                visible_str(&p.scan)
+            )?;
         }
         for i in &r.instances {
             writeln!(
                 out,
                 "instance {} ({}) {} owner {} : {}",
-                i.instance_id,
-                i.state,
-                i.image_id,
-                i.image_owner_id.as_deref().unwrap_or("?"),
+                visible_str(&i.instance_id),
+                visible_str(&i.state),
+                visible_str(&i.image_id),
+                visible_str(i.image_owner_id.as_deref().unwrap_or("?")),
                 i.class.as_str()
             )?;
         }
         for w in &r.warnings {
-            writeln!(out, "warning: {w}")?;
+            writeln!(out, "warning: {}", visible_str(w))?;
         }
         for e in &r.errors {
-            writeln!(out, "error: {e}")?;
+            writeln!(out, "error: {}", visible_str(e))?;
         }
     }
     Ok(())

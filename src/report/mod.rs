@@ -18,8 +18,10 @@ pub use crate::model::{
 
 use std::io::Write;
 
-/// Write the report as pretty JSON (the `version` 1 contract).
+/// Write the report as pretty JSON (the `version` 1 contract), invisible and bidi characters
+/// as `\uXXXX` escapes ([`crate::model::escape::json_safe`]: the same strings to a JSON reader).
 pub fn write_json(report: &Report, out: &mut dyn Write) -> std::io::Result<()> {
-    serde_json::to_writer_pretty(&mut *out, report).map_err(std::io::Error::other)?;
+    let text = serde_json::to_string_pretty(report).map_err(std::io::Error::other)?;
+    out.write_all(crate::model::escape::json_safe(&text).as_bytes())?;
     out.write_all(b"\n")
 }

@@ -24,7 +24,9 @@
 //! - `run.properties.targets` lists each target with `complete`, `mode` and `suppressed` (findings
 //!   left out by a baseline).
 
-use crate::model::{Finding, Report, RuleInfo, RuleKind, ScanError, Severity, TargetReport};
+use crate::model::{
+    Finding, Report, RuleInfo, RuleKind, ScanError, Severity, TargetReport, exact_path,
+};
 use serde_json::{Map, Value, json};
 use std::collections::HashMap;
 use std::io::Write;
@@ -62,8 +64,9 @@ pub fn write_sarif(
     rules: &[RuleInfo],
     out: &mut dyn Write,
 ) -> std::io::Result<()> {
-    serde_json::to_writer_pretty(&mut *out, &to_sarif(report, rules))
-        .map_err(std::io::Error::other)?;
+    let text =
+        serde_json::to_string_pretty(&to_sarif(report, rules)).map_err(std::io::Error::other)?;
+    out.write_all(crate::model::escape::json_safe(&text).as_bytes())?;
     out.write_all(b"\n")
 }
 
@@ -216,9 +219,9 @@ fn adhoc_descriptor(f: &Finding) -> Value {
 
 /// Percent-encode for a URI path: keep unreserved, sub-delims, `@` and `/` (and `:` unless
 /// `colon` is false).
-fn encode(s: &str, colon: bool) -> String {
+fn encode(s: &[u8], colon: bool) -> String {
     let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
+    for &b in s {
         let keep =
             b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=@/".contains(&b) || (colon && b == b':');
         if keep {
@@ -230,17 +233,19 @@ fn encode(s: &str, colon: bool) -> String {
     out
 }
 
-/// `<target>/<volume>[/<path>]`, percent-encoded (see the module documentation).
-pub fn location_uri(target: &str, volume: &str, path: Option<&str>) -> String {
+/// `<target>/<volume>[/<path>]`, percent-encoded (see the module documentation). `path` is
+/// the exact bytes of the path (a file name need not be UTF-8: [`Finding::exact_path`]).
+pub fn location_uri(target: &str, volume: &str, path: Option<&[u8]>) -> String {
     let target = target.strip_prefix("./").unwrap_or(target);
-    let mut uri = encode(target.trim_end_matches('/'), false);
+    let mut uri = encode(target.trim_end_matches('/').as_bytes(), false);
     if !volume.is_empty() {
         uri.push('/');
-        uri.push_str(&encode(volume, true));
+        uri.push_str(&encode(volume.as_bytes(), true));
     }
     if let Some(p) = path {
+        let start = p.iter().position(|&b| b != b'/').unwrap_or(p.len());
         uri.push('/');
-        uri.push_str(&encode(p.trim_start_matches('/'), true));
+        uri.push_str(&encode(&p[start..], true));
     }
     uri
 }
@@ -257,13 +262,16 @@ fn physical_location(uri: String, line: Option<u64>, offset: Option<u64>) -> Val
 }
 
 fn result(t: &TargetReport, f: &Finding, rule_index: usize) -> Value {
-    let uri = location_uri(&t.target, &f.volume, f.path.as_deref());
+    let uri = location_uri(&t.target, &f.volume, f.exact_path().as_deref());
     let mut props = Map::new();
     props.insert("severity".into(), json!(f.severity));
     props.insert("target".into(), json!(t.target));
     props.insert("volume".into(), json!(f.volume));
     if let Some(p) = &f.path {
         props.insert("path".into(), json!(p));
+    }
+    if let Some(b) = &f.path_bytes {
+        props.insert("path_bytes".into(), json!(b));
     }
     if let Some(o) = f.offset {
         props.insert("offset".into(), json!(o));
@@ -313,7 +321,14 @@ fn target_notifications(t: &TargetReport, out: &mut Vec<Value>) {
         };
         let loc = (!volume.is_empty() || e.path.is_some()).then(|| {
             physical_location(
-                location_uri(&t.target, volume, e.path.as_deref()),
+                location_uri(
+                    &t.target,
+                    volume,
+                    e.path
+                        .as_deref()
+                        .map(|p| exact_path(p, e.path_bytes.as_deref()))
+                        .as_deref(),
+                ),
                 None,
                 None,
             )
@@ -354,6 +369,7 @@ mod tests {
 
     fn finding(rule: &str, sev: Severity, path: Option<&str>, line: Option<u64>) -> Finding {
         Finding {
+            path_bytes: None,
             rule: rule.into(),
             severity: sev,
             title: "A title".into(),
@@ -401,6 +417,7 @@ mod tests {
                     unallocated_bytes_scanned: None,
                     quick_roots: Vec::new(),
                     errors: vec![ScanError {
+                        path_bytes: None,
                         path: Some("/var/bad".into()),
                         message: "read failed".into(),
                     }],
@@ -433,16 +450,16 @@ mod tests {
     #[test]
     fn uris_name_target_volume_and_path() {
         assert_eq!(
-            location_uri("ami-1", "xvda:p1", Some("/etc/shadow")),
+            location_uri("ami-1", "xvda:p1", Some(b"/etc/shadow")),
             "ami-1/xvda:p1/etc/shadow"
         );
         assert_eq!(
-            location_uri("./a b.img", "p1", Some("/x.zip!in/k#1")),
+            location_uri("./a b.img", "p1", Some(b"/x.zip!in/k#1")),
             "a%20b.img/p1/x.zip!in/k%231"
         );
         assert_eq!(location_uri("c:d.img", "vg/lv", None), "c%3Ad.img/vg/lv");
         assert_eq!(
-            location_uri("/srv/d.img", "p2", Some("/é")),
+            location_uri("/srv/d.img", "p2", Some("/é".as_bytes())),
             "/srv/d.img/p2/%C3%A9"
         );
         assert_eq!(pascal_case("pem-private-key"), "PemPrivateKey");

@@ -1,7 +1,11 @@
 //! Human-readable report: findings grouped by severity, one line each, then coverage and a
-//! summary. Colour only when asked (the binary asks when stdout is a terminal).
+//! summary. Colour only when asked (the binary asks when stdout is a terminal), and only
+//! around amiscan's own words: every string an image or AWS chose (target, paths, labels,
+//! evidence, secrets, error messages) goes through [`crate::model::escape`] first, so none can move the
+//! cursor, erase or add a line, reorder the text or hide itself.
 
-use crate::model::{Report, ScanMode, Severity, VolumeStatus};
+use crate::model::escape::visible_str;
+use crate::model::{Report, ScanMode, Severity, VolumeStatus, shown_path};
 use owo_colors::{OwoColorize, Style};
 use std::io::Write;
 
@@ -43,7 +47,10 @@ pub fn write_text(report: &Report, out: &mut dyn Write, color: bool) -> std::io:
         writeln!(
             out,
             "{}",
-            paint(&format!("== {}", t.target), Style::new().bold())
+            paint(
+                &format!("== {}", visible_str(&t.target)),
+                Style::new().bold()
+            )
         )?;
         for sev in Severity::ALL_DESC {
             let group: Vec<_> = t.findings.iter().filter(|f| f.severity == sev).collect();
@@ -57,21 +64,31 @@ pub fn write_text(report: &Report, out: &mut dyn Write, color: bool) -> std::io:
                 group.len()
             )?;
             for f in group {
-                let mut loc = format!("{}:{}", f.volume, f.path.as_deref().unwrap_or("(raw)"));
+                let path = f.path.as_deref().map_or_else(
+                    || "(raw)".to_string(),
+                    |p| shown_path(p, f.path_bytes.as_deref()),
+                );
+                let mut loc = format!("{}:{path}", visible_str(&f.volume));
                 if let Some(l) = f.line {
                     loc.push_str(&format!(":{l}"));
                 } else if let Some(o) = f.offset {
                     loc.push_str(&format!("@{o}"));
                 }
-                writeln!(out, "  {:<28} {}  {}", f.rule, loc, f.evidence)?;
+                writeln!(
+                    out,
+                    "  {:<28} {}  {}",
+                    visible_str(&f.rule),
+                    loc,
+                    visible_str(&f.evidence)
+                )?;
                 if let Some(s) = &f.secret {
-                    writeln!(out, "      secret: {s}")?;
+                    writeln!(out, "      secret: {}", visible_str(s))?;
                 }
             }
         }
         writeln!(out, "volumes:")?;
         for v in &t.volumes {
-            let fs = v.filesystem.as_deref().unwrap_or("-");
+            let fs = visible_str(v.filesystem.as_deref().unwrap_or("-"));
             let status = match v.status {
                 VolumeStatus::Scanned => format!(
                     "scanned {} files, {}",
@@ -94,21 +111,26 @@ pub fn write_text(report: &Report, out: &mut dyn Write, color: bool) -> std::io:
             let name = v
                 .partition_name
                 .as_deref()
-                .map(|n| format!(" \"{n}\""))
+                .map(|n| format!(" \"{}\"", visible_str(n)))
                 .unwrap_or_default();
             writeln!(
                 out,
                 "  {:<5} {:>10} {:<6}{}  {}",
-                v.id,
+                visible_str(&v.id),
                 human_bytes(v.size),
                 fs,
                 name,
                 status
             )?;
             for e in &v.errors {
+                let message = visible_str(&e.message);
                 match &e.path {
-                    Some(p) => writeln!(out, "        error: {p}: {}", e.message)?,
-                    None => writeln!(out, "        error: {}", e.message)?,
+                    Some(p) => writeln!(
+                        out,
+                        "        error: {}: {message}",
+                        shown_path(p, e.path_bytes.as_deref())
+                    )?,
+                    None => writeln!(out, "        error: {message}")?,
                 }
             }
         }
@@ -117,10 +139,10 @@ pub fn write_text(report: &Report, out: &mut dyn Write, color: bool) -> std::io:
                 out,
                 "  snapshot {}{} {}: {} blocks listed, {} fetched ({}), {} requests, {} retries, \
                  {} throttled, {} failed, {:.1} s",
-                sn.snapshot_id,
+                visible_str(&sn.snapshot_id),
                 sn.device_name
                     .as_deref()
-                    .map(|d| format!(" ({d})"))
+                    .map(|d| format!(" ({})", visible_str(d)))
                     .unwrap_or_default(),
                 human_bytes(sn.volume_size),
                 sn.blocks_listed,
@@ -134,10 +156,10 @@ pub fn write_text(report: &Report, out: &mut dyn Write, color: bool) -> std::io:
             )?;
         }
         for e in &t.errors {
-            writeln!(out, "  error: {}", e.message)?;
+            writeln!(out, "  error: {}", visible_str(&e.message))?;
         }
         for w in &t.warnings {
-            writeln!(out, "  warning: {}", w.message)?;
+            writeln!(out, "  warning: {}", visible_str(&w.message))?;
         }
         let mut counts = vec![];
         for sev in Severity::ALL_DESC {
@@ -182,6 +204,7 @@ mod tests {
     #[test]
     fn text_groups_by_severity_and_summarises() {
         let f = |rule: &str, sev| Finding {
+            path_bytes: None,
             rule: rule.into(),
             severity: sev,
             title: "t".into(),

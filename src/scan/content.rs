@@ -124,12 +124,13 @@ fn scan_one(
     limits: &Limits,
     digests: &Digests,
 ) -> One {
-    let path = entry.display_path();
+    let (path, path_bytes) = crate::model::path_fields(&entry.path);
     let fail = |message: String| One {
         findings: vec![],
         bytes: 0,
         complete: false,
         errors: vec![ScanError {
+            path_bytes: path_bytes.clone(),
             path: Some(path.clone()),
             message,
         }],
@@ -147,8 +148,10 @@ fn scan_one(
         },
         Err(e) => return fail(format!("not scanned: {e}")),
     };
+    let exact = path_bytes.is_some().then(|| entry.path.clone());
     let meta = FileMeta {
         path: path.clone(),
+        path_bytes: exact,
         size: entry.size,
         mode: entry.mode,
         uid: entry.uid,
@@ -178,12 +181,38 @@ fn scan_one(
     } else {
         scan(&mut content)
     };
+    let mut out = out;
+    if path_bytes.is_some() {
+        // Every path under a file whose name is not UTF-8 is the visible form of its bytes.
+        for (p, pb) in out
+            .findings
+            .iter_mut()
+            .map(|f| (&f.path, &mut f.path_bytes))
+            .chain(out.errors.iter_mut().map(|e| (&e.path, &mut e.path_bytes)))
+        {
+            if let Some(p) = p
+                && pb.is_none()
+            {
+                *pb = exact_of_visible(p);
+            }
+        }
+    }
     One {
         findings: out.findings,
         bytes: out.bytes,
         complete: out.errors.is_empty(),
         errors: out.errors,
     }
+}
+
+/// Base64 of the bytes `shown` is the [`visible`](crate::model::escape::visible) form of, if it
+/// is one.
+fn exact_of_visible(shown: &str) -> Option<String> {
+    use crate::model::escape::{unescape, visible};
+    use base64::Engine as _;
+    unescape(shown)
+        .filter(|b| visible(b) == shown)
+        .map(|b| base64::engine::general_purpose::STANDARD.encode(b))
 }
 
 /// What the content scan runs with: the detector, its options and the archive limits.

@@ -144,6 +144,7 @@ pub fn scan_disks(
             .unwrap_or_default();
         let layout = crate::volume::discover(disk.source);
         let err = |m: crate::volume::VolumeError| ScanError {
+            path_bytes: None,
             path: None,
             message: format!("{prefix}{m}"),
         };
@@ -158,6 +159,7 @@ pub fn scan_disks(
     report
         .errors
         .extend(lvm.errors.into_iter().map(|e| ScanError {
+            path_bytes: None,
             path: None,
             message: e.to_string(),
         }));

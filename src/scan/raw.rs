@@ -56,6 +56,7 @@ pub fn scan_raw(src: &dyn Source, det: &Detector, opts: &DetectOptions) -> RawRe
     }
     if unreadable > MAX_ERRORS as u64 {
         out.errors.push(ScanError {
+            path_bytes: None,
             path: None,
             message: format!(
                 "raw scan: {} more unreadable ranges of {} MiB not listed",
@@ -76,6 +77,7 @@ fn scan_segment(src: &dyn Source, start: u64, det: &Detector, opts: &DetectOptio
     let mut buf = vec![0u8; usize::try_from(end - start).unwrap_or(0)];
     if let Err(e) = src.read_at(start, &mut buf) {
         out.errors.push(ScanError {
+            path_bytes: None,
             path: None,
             message: format!("raw scan: bytes {start}..{end} unreadable: {e}"),
         });

@@ -54,6 +54,7 @@ pub fn scan_free(
         Err(e) => {
             return FreeResult {
                 errors: vec![ScanError {
+                    path_bytes: None,
                     path: None,
                     message: format!("--unallocated: free space not scanned: {e}"),
                 }],

@@ -32,6 +32,7 @@ fn blank(v: &Volume) -> VolumeReport {
             .errors
             .iter()
             .map(|m| ScanError {
+                path_bytes: None,
                 path: None,
                 message: m.to_string(),
             })
@@ -172,6 +173,7 @@ fn probe_volume(
 ) -> Result<FsKind, Vec<Finding>> {
     if v.size == 0 {
         vr.errors.push(ScanError {
+            path_bytes: None,
             path: None,
             message: "partition of zero bytes".into(),
         });
@@ -181,6 +183,7 @@ fn probe_volume(
         Ok(p) => p,
         Err(e) => {
             vr.errors.push(ScanError {
+                path_bytes: None,
                 path: None,
                 message: format!("cannot read the start of the volume: {e}"),
             });
@@ -203,6 +206,7 @@ fn probe_volume(
     if unknown_data {
         vr.status = VolumeStatus::ScannedRaw;
         vr.errors.push(ScanError {
+            path_bytes: None,
             path: None,
             message: "no filesystem recognised: no ext4/XFS/FAT superblock magic at the \
                       start of the volume (corrupt or zeroed superblock, or an unknown \
@@ -244,6 +248,7 @@ fn open_problems(
     let mut findings = Vec::new();
     for p in filesystem.open_problems() {
         vr.errors.push(ScanError {
+            path_bytes: None,
             path: None,
             message: p.message,
         });
@@ -274,6 +279,7 @@ fn fall_back_to_raw(
     opts: &ScanOptions,
 ) -> (VolumeReport, Vec<Finding>) {
     vr.errors.push(ScanError {
+        path_bytes: None,
         path: None,
         message: format!(
             "{why}; the volume was scanned raw (block by block, content signatures only)"
@@ -302,6 +308,7 @@ fn quick_scope(reader: &dyn FsReader, vr: &mut VolumeReport) -> quick::Scope {
         let passwd = root.read("/etc/passwd", 1 << 20);
         if passwd.is_none() && has_passwd {
             vr.errors.push(ScanError {
+                path_bytes: None,
                 path: Some("/etc/passwd".into()),
                 message: "quick scan: /etc/passwd could not be read, so the home \
                           directories it names were not walked"
@@ -395,6 +402,7 @@ fn checks(
         Err(e) => VolumeFindings {
             findings: Vec::new(),
             errors: vec![ScanError {
+                path_bytes: None,
                 path: None,
                 message: format!("volume checks could not open the filesystem: {e}"),
             }],

@@ -40,8 +40,10 @@ pub struct Walk {
 }
 
 fn err(path: Option<&[u8]>, e: impl std::fmt::Display) -> ScanError {
+    let (path, path_bytes) = path.map(crate::model::path_fields).unzip();
     ScanError {
-        path: path.map(|p| String::from_utf8_lossy(p).into_owned()),
+        path_bytes: path_bytes.flatten(),
+        path,
         message: e.to_string(),
     }
 }

@@ -262,6 +262,7 @@ pub(crate) fn check(
             Ok((hits, stats)) => {
                 if stats.bad_headers > 0 {
                     errors.push(ScanError {
+                        path_bytes: None,
                         path: Some(path.to_string()),
                         message: format!(
                             "rpm {} database: {} of {} package headers could not be decoded \
@@ -278,6 +279,7 @@ pub(crate) fn check(
             }
             Err(e) => {
                 errors.push(ScanError {
+                    path_bytes: None,
                     path: Some(path.to_string()),
                     message: format!(
                         "rpm {} database could not be read: {e}; package ownership and file \

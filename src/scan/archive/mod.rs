@@ -54,8 +54,11 @@ pub const BOMB_RULE: &str = "archive-bomb";
 /// The file handed to [`scan_file`]: its path and inode metadata.
 #[derive(Clone, Debug)]
 pub struct FileMeta {
-    /// Absolute path inside the volume.
+    /// Absolute path inside the volume ([`crate::fs::Entry::display_path`]).
     pub path: String,
+    /// The path's exact bytes when they are not valid UTF-8 (`path` is then their visible
+    /// escapes); `None` when `path` is exact.
+    pub path_bytes: Option<Vec<u8>>,
     /// Size in bytes.
     pub size: u64,
     /// Mode bits.
@@ -80,6 +83,9 @@ pub struct Scanned {
 /// One stream being scanned: where to report it, which path checks see, its metadata.
 struct Node {
     display: String,
+    /// The exact bytes of `display` when they are not valid UTF-8 (`display` is then their
+    /// visible escapes).
+    bytes: Option<Vec<u8>>,
     check: String,
     size: u64,
     mode: u32,
@@ -139,6 +145,7 @@ fn scan(
     };
     let node = Node {
         display: file.path.clone(),
+        bytes: file.path_bytes.clone(),
         check: file.path.clone(),
         size: file.size,
         mode: file.mode,
@@ -186,9 +193,15 @@ fn strip_compression_suffix(path: &str) -> String {
     path.to_string()
 }
 
+fn b64(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
 impl Cx<'_> {
     fn error(&mut self, path: &str, message: String) {
         self.out.errors.push(ScanError {
+            path_bytes: None,
             path: Some(path.to_string()),
             message,
         });
@@ -239,6 +252,7 @@ impl Cx<'_> {
         self.out.bytes = self.out.bytes.saturating_add(out.bytes_scanned);
         for mut f in out.findings {
             f.path = Some(node.display.clone());
+            f.path_bytes = node.bytes.as_deref().map(b64);
             self.out.findings.push(f);
         }
         if let Some(e) = out.error
@@ -271,6 +285,7 @@ impl Cx<'_> {
         };
         let inner = Node {
             display: node.display.clone(),
+            bytes: node.bytes.clone(),
             check: strip_compression_suffix(&node.check),
             ..*node
         };
@@ -288,10 +303,22 @@ impl Cx<'_> {
         if !self.budget.member(&archive.display) {
             return None;
         }
-        let name = String::from_utf8_lossy(name);
+        // A member name that is not UTF-8 makes the whole path an escaped one, with its bytes.
+        let (display, bytes) = match (&archive.bytes, std::str::from_utf8(name)) {
+            (None, Ok(n)) => (format!("{}!{n}", archive.display), None),
+            (outer, _) => {
+                let mut b = outer
+                    .clone()
+                    .unwrap_or_else(|| archive.display.as_bytes().to_vec());
+                b.push(b'!');
+                b.extend_from_slice(name);
+                (crate::model::escape::visible(&b), Some(b))
+            }
+        };
         Some(Node {
-            display: format!("{}!{name}", archive.display),
-            check: member_check_path(&name),
+            display,
+            bytes,
+            check: member_check_path(&crate::model::escape::path_text(name)),
             size,
             mode,
             uid: ids.0,
@@ -438,6 +465,7 @@ impl Cx<'_> {
                     ),
                 );
                 self.out.findings.push(Finding {
+                    path_bytes: None,
                     rule: BOMB_RULE.into(),
                     severity: Severity::Low,
                     title: "Decompression bomb inside a file".into(),
@@ -529,6 +557,7 @@ mod tests {
         let det = Detector::builtin().unwrap();
         let meta = FileMeta {
             path: path.into(),
+            path_bytes: None,
             size: data.len() as u64,
             mode: 0o644,
             uid: 0,
@@ -682,6 +711,7 @@ mod tests {
         let det = Detector::builtin().unwrap();
         let meta = FileMeta {
             path: path.into(),
+            path_bytes: None,
             size: data.len() as u64,
             mode: 0o644,
             uid: 0,
