@@ -193,6 +193,7 @@ mod tests {
             fingerprint: "sha256:00".into(),
             remediation: "r".into(),
             secret: None,
+            provenance: None,
         };
         let mut t = TargetReport {
             target: "img".into(),
@@ -204,6 +205,7 @@ mod tests {
             volumes: vec![],
             findings: vec![f("a", Severity::High), f("b", Severity::Critical)],
             suppressed: 0,
+            vendor: 0,
         };
         t.finalize();
         let r = Report {
