@@ -323,3 +323,206 @@ pub(crate) fn apply(lookup: &dyn FileLookup, findings: &mut [Finding], facts: &R
         f.evidence = e;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::detect::lookup::MemLookup;
+    use base64::Engine;
+    use md5::{Digest, Md5};
+
+    fn finding(path: &str, fingerprint: &str, severity: Severity, evidence: &str) -> Finding {
+        Finding {
+            rule: "pem-private-key".into(),
+            severity,
+            title: String::new(),
+            volume: String::new(),
+            path: Some(path.into()),
+            line: None,
+            offset: Some(0),
+            evidence: evidence.into(),
+            fingerprint: fingerprint.into(),
+            remediation: String::new(),
+            secret: None,
+            provenance: None,
+        }
+    }
+
+    fn run(l: &MemLookup, findings: &mut [Finding]) {
+        let judged = |r: &str| r != "ssh-host-private-key";
+        let severity = |_: &str| Some(Severity::Critical);
+        apply(
+            l,
+            findings,
+            &RuleFacts {
+                judged: &judged,
+                severity: &severity,
+            },
+        );
+    }
+
+    /// A `.pyc` header (3.11) recording a source of `size` bytes modified at `mtime`.
+    fn pyc(mtime: u32, size: u32) -> Vec<u8> {
+        let mut h = vec![0xa7, 0x0d, b'\r', b'\n'];
+        h.extend(0u32.to_le_bytes());
+        h.extend(mtime.to_le_bytes());
+        h.extend(size.to_le_bytes());
+        h.extend(b"\xe3rest of the code object KEY");
+        h
+    }
+
+    #[test]
+    fn vendor_modified_new_and_compiled_files() {
+        let doc = "-----BEGIN PRIVATE KEY-----\nexample\n-----END PRIVATE KEY-----\n";
+        let src = "KEY = '''-----BEGIN PRIVATE KEY-----'''\n";
+        let changed = "stock text\nplanted\n";
+        let sums = format!(
+            "{}  usr/share/doc/x/key.pem\n{}  usr/share/doc/x/notes\n{}  usr/lib/python3/dist-packages/x/k.py\n",
+            hex::encode(Md5::digest(doc)),
+            hex::encode(Md5::digest("stock text\n")),
+            hex::encode(Md5::digest(src)),
+        );
+        let l = MemLookup::new()
+            .file(
+                "/var/lib/dpkg/status",
+                "Package: x\nStatus: install ok installed\nArchitecture: all\nVersion: 1.0-1\n",
+            )
+            .file("/var/lib/dpkg/info/x.md5sums", sums)
+            .file("/usr/share/doc/x/key.pem", doc)
+            .file("/usr/share/doc/x/notes", changed)
+            .file("/usr/share/doc/x/dropped", "new")
+            .file("/usr/lib/python3/dist-packages/x/k.py", src)
+            .with_mtime("/usr/lib/python3/dist-packages/x/k.py", 1_700_000_000)
+            .file(
+                "/usr/lib/python3/dist-packages/x/__pycache__/k.cpython-311.pyc",
+                pyc(1_700_000_000, src.len() as u32),
+            )
+            .file(
+                "/usr/lib/python3/dist-packages/x/__pycache__/other.cpython-311.pyc",
+                pyc(1_700_000_000, src.len() as u32),
+            );
+        let pyc_path = "/usr/lib/python3/dist-packages/x/__pycache__/k.cpython-311.pyc";
+        let mut f = vec![
+            finding("/usr/share/doc/x/key.pem", "a", Severity::Critical, "k"),
+            finding(
+                "/usr/share/doc/x/notes",
+                "b",
+                Severity::Info,
+                &format!("k{DOC_NOTE}"),
+            ),
+            finding(
+                "/usr/share/doc/x/dropped",
+                "c",
+                Severity::Info,
+                &format!("k{DOC_NOTE}"),
+            ),
+            finding(
+                "/usr/lib/python3/dist-packages/x/k.py",
+                "d",
+                Severity::High,
+                "k",
+            ),
+            finding(pyc_path, "d", Severity::High, "k"),
+            // Same header, but a secret its source does not hold.
+            finding(pyc_path, "e", Severity::High, "k"),
+        ];
+        let mut host = finding("/usr/share/doc/x/key.pem", "a", Severity::High, "k");
+        host.rule = "ssh-host-private-key".into();
+        f.push(host);
+        run(&l, &mut f);
+        let p = f[0].provenance.as_ref().unwrap();
+        assert_eq!((p.source.as_str(), p.package.as_str()), ("dpkg", "x"));
+        assert_eq!(p.version.as_deref(), Some("1.0-1"));
+        assert!(f[0].is_vendor() && f[0].severity == Severity::Info);
+        assert!(f[0].evidence.ends_with("(shipped unmodified by x 1.0-1)"));
+        // Modified: full severity again, and said.
+        assert_eq!(f[1].severity, Severity::Critical);
+        assert_eq!(f[1].provenance.as_ref().unwrap().state, FileState::Modified);
+        assert!(
+            f[1].evidence.contains("modified from x 1.0-1"),
+            "{}",
+            f[1].evidence
+        );
+        // A new file among the package's documentation.
+        assert_eq!(f[2].severity, Severity::Critical);
+        assert!(f[2].provenance.is_none());
+        assert!(f[2].evidence.ends_with("(no package ships this file)"));
+        // The compiled twin inherits; a secret only the .pyc holds does not.
+        assert!(f[3].is_vendor());
+        assert!(f[4].is_vendor(), "{:?}", f[4]);
+        assert_eq!(
+            f[4].provenance.as_ref().unwrap().derived_from.as_deref(),
+            Some("/usr/lib/python3/dist-packages/x/k.py")
+        );
+        assert_eq!(f[5].severity, Severity::High);
+        assert!(f[5].provenance.is_none());
+        // A check of system state is not judged.
+        assert!(f[6].provenance.is_none() && f[6].severity == Severity::High);
+    }
+
+    #[test]
+    fn a_pyc_whose_header_names_another_source_keeps_its_severity() {
+        let src = "KEY = 'x'\n";
+        let sums = format!(
+            "{}  usr/lib/python3/dist-packages/x/k.py\n",
+            hex::encode(Md5::digest(src))
+        );
+        let pyc_path = "/usr/lib/python3/dist-packages/x/__pycache__/k.cpython-311.pyc";
+        let l = MemLookup::new()
+            .file("/var/lib/dpkg/info/x.md5sums", sums)
+            .file("/usr/lib/python3/dist-packages/x/k.py", src)
+            .with_mtime("/usr/lib/python3/dist-packages/x/k.py", 1_700_000_000)
+            .file(pyc_path, pyc(1_700_000_001, src.len() as u32));
+        let mut f = vec![
+            finding(
+                "/usr/lib/python3/dist-packages/x/k.py",
+                "d",
+                Severity::High,
+                "k",
+            ),
+            finding(pyc_path, "d", Severity::High, "k"),
+        ];
+        run(&l, &mut f);
+        assert!(f[0].is_vendor());
+        assert!(!f[1].is_vendor() && f[1].severity == Severity::High);
+    }
+
+    #[test]
+    fn python_records_and_archives_inside_listed_files() {
+        let body = "token = 'abc'\n";
+        let b64 =
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(body));
+        let site = "/opt/venv/lib/python3.11/site-packages";
+        let l = MemLookup::new()
+            .file(
+                &format!("{site}/lib-2.0.dist-info/RECORD"),
+                format!("lib/a.py,sha256={b64},14\nlib/b.py,sha256={b64},14\nlib/c.tar,sha256={b64},14\n"),
+            )
+            .file(&format!("{site}/lib/a.py"), body)
+            .file(&format!("{site}/lib/b.py"), "token = 'abc'\nplanted = 1\n")
+            .file(&format!("{site}/lib/c.tar"), body);
+        let mut f = vec![
+            finding(&format!("{site}/lib/a.py"), "a", Severity::Low, "k"),
+            finding(&format!("{site}/lib/b.py"), "b", Severity::Low, "k"),
+            finding(
+                &format!("{site}/lib/c.tar!inner/key"),
+                "c",
+                Severity::High,
+                "k",
+            ),
+        ];
+        run(&l, &mut f);
+        assert!(f[0].is_vendor());
+        let p = f[0].provenance.as_ref().unwrap();
+        assert_eq!(
+            (p.source.as_str(), p.package.as_str(), p.version.as_deref()),
+            ("python", "lib", Some("2.0"))
+        );
+        assert_eq!(f[1].severity, Severity::Low);
+        assert_eq!(f[1].provenance.as_ref().unwrap().state, FileState::Modified);
+        assert!(
+            f[2].is_vendor(),
+            "a member inherits its archive's provenance"
+        );
+    }
+}

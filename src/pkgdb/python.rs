@@ -192,7 +192,7 @@ mod tests {
         assert_eq!(got[2].path, "/opt/venv/bin/tool");
         assert_eq!(got[3].sha256, None);
         assert_eq!(got[4].sha256, None);
-        assert_eq!(got[5].path, "/bad");
+        assert_eq!(got[5].path, "/opt/venv/lib/python3.11/site-packages/bad");
         assert_eq!(got[5].sha256, None, "only sha256 digests are kept");
         assert!(got.iter().all(|l| l.path != "/etc/x"));
     }
