@@ -225,6 +225,11 @@ pub struct ScanArgs {
     /// journal (ext4) or log (XFS). Such findings have no path, and the volume byte offset.
     #[arg(long)]
     pub unallocated: bool,
+    /// Show the findings in vendor content (files exactly as their package shipped them,
+    /// info) in the text report; hidden by default and counted in its summary. JSON, SARIF and
+    /// ASFF always carry them, with their `provenance`.
+    #[arg(long)]
+    pub show_vendor: bool,
     /// Put secret values in clear in the report. Off by default: reports carry a redacted
     /// prefix and a SHA-256 fingerprint only.
     #[arg(long)]

@@ -158,7 +158,7 @@ pub fn publish(args: &PublishArgs, det: &Detector) -> anyhow::Result<u8> {
     let mut out = std::io::stdout().lock();
     match args.format {
         Format::Json => amiscan::report::write_json(&full, &mut out)?,
-        Format::Text => amiscan::report::text::write_text(&full, &mut out, false)?,
+        Format::Text => amiscan::report::text::write_text(&full, &mut out, false, false)?,
     }
     Ok(match decision {
         Decision::Published { public, accounts } => {

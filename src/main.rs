@@ -133,7 +133,9 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             };
             match args.format {
                 ScanFormat::Json => report::write_json(&report, &mut out)?,
-                ScanFormat::Text => report::text::write_text(&report, &mut out, color)?,
+                ScanFormat::Text => {
+                    report::text::write_text(&report, &mut out, color, args.show_vendor)?
+                }
                 ScanFormat::Sarif => report::sarif::write_sarif(&report, det.rules(), &mut out)?,
                 ScanFormat::Asff => match &asff {
                     Some(o) => report::asff::write_asff(&report, o, &mut out)?,

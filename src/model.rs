@@ -141,6 +141,49 @@ pub struct Finding {
     /// The secret in clear: only present when the user asked for it with `--show-secrets`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret: Option<String>,
+    /// Which package shipped the file, when a package database of the image lists it (see
+    /// [`Provenance`]); absent for files no package lists.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provenance: Option<Provenance>,
+}
+
+impl Finding {
+    /// Whether the finding is in vendor content: a file as its package shipped it. Such a
+    /// finding is info, counted apart, and never fails a scan.
+    pub fn is_vendor(&self) -> bool {
+        self.provenance
+            .as_ref()
+            .is_some_and(|p| p.state == FileState::Unmodified)
+    }
+}
+
+/// Where the package databases of the image say a file came from.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Provenance {
+    /// The database that lists the file: `dpkg`, `rpm` or `python` (a `*.dist-info/RECORD`).
+    pub source: String,
+    /// The package (`cloud-init`, `openssl-libs`, `boto3`).
+    pub package: String,
+    /// Its version, when the database records one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// Whether the file is as the package shipped it.
+    pub state: FileState,
+    /// For a compiled or derived file (`__pycache__/*.pyc`), the packaged file it was made
+    /// from and whose provenance it inherits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub derived_from: Option<String>,
+}
+
+/// A packaged file's content against the digest its package recorded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FileState {
+    /// The digest matches: vendor content, shipped unmodified.
+    Unmodified,
+    /// The digest differs: changed after the package installed it (the finding keeps its
+    /// severity; a planted secret hides here).
+    Modified,
 }
 
 /// The (`path`, `path_bytes`) pair for a path of these exact bytes (see [`Finding::path`]).
@@ -316,6 +359,10 @@ pub struct TargetReport {
     /// count for `--fail-on`.
     #[serde(default)]
     pub suppressed: u64,
+    /// Findings in vendor content (files as their package shipped them, see
+    /// [`Finding::is_vendor`]): info, kept in `findings`, counted here, never failing a scan.
+    #[serde(default)]
+    pub vendor: u64,
 }
 
 /// A whole report.
@@ -335,18 +382,30 @@ impl Report {
         self.targets.iter().all(|t| t.complete)
     }
 
-    /// The most severe finding across all targets.
+    /// The most severe finding across all targets, vendor content left out (it never fails a
+    /// scan).
     pub fn max_severity(&self) -> Option<Severity> {
         self.targets
             .iter()
-            .flat_map(|t| t.findings.iter().map(|f| f.severity))
+            .filter_map(TargetReport::max_severity)
             .max()
     }
 }
 
 impl TargetReport {
-    /// Recompute `complete` from the errors and volume statuses, and sort the findings.
+    /// The most severe finding, vendor content left out (it never fails a scan).
+    pub fn max_severity(&self) -> Option<Severity> {
+        self.findings
+            .iter()
+            .filter(|f| !f.is_vendor())
+            .map(|f| f.severity)
+            .max()
+    }
+
+    /// Recompute `complete` from the errors and volume statuses, count the vendor findings, and
+    /// sort the findings.
     pub fn finalize(&mut self) {
+        self.vendor = self.findings.iter().filter(|f| f.is_vendor()).count() as u64;
         self.complete = self.errors.is_empty()
             && self
                 .volumes
@@ -437,6 +496,7 @@ mod tests {
             }],
             findings: vec![],
             suppressed: 0,
+            vendor: 0,
         };
         t.finalize();
         assert!(t.complete);

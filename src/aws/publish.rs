@@ -66,7 +66,7 @@ pub fn publish(
     let at = report
         .findings
         .iter()
-        .filter(|f| f.severity >= opts.fail_on)
+        .filter(|f| f.severity >= opts.fail_on && !f.is_vendor())
         .count();
     let refuse = |reason: String, findings: bool| Decision::Refused { reason, findings };
     let decision = if at > 0 {
@@ -74,12 +74,7 @@ pub fn publish(
             format!(
                 "{at} finding(s) at or above {} (most severe: {}): not shared",
                 opts.fail_on,
-                report
-                    .findings
-                    .iter()
-                    .map(|f| f.severity)
-                    .max()
-                    .unwrap_or(opts.fail_on)
+                report.max_severity().unwrap_or(opts.fail_on)
             ),
             true,
         )

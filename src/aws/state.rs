@@ -59,9 +59,13 @@ pub struct CachedScan {
 }
 
 impl CachedScan {
-    /// The most severe finding.
+    /// The most severe finding, vendor content left out (it never fails a scan).
     pub fn max_severity(&self) -> Option<Severity> {
-        self.findings.iter().map(|f| f.severity).max()
+        self.findings
+            .iter()
+            .filter(|f| !f.is_vendor())
+            .map(|f| f.severity)
+            .max()
     }
 }
 

@@ -162,7 +162,10 @@ fn outcome(
     for f in findings {
         *counts.entry(f.severity).or_insert(0) += 1;
     }
-    let at = findings.iter().filter(|f| f.severity >= fail_on).count();
+    let at = findings
+        .iter()
+        .filter(|f| f.severity >= fail_on && !f.is_vendor())
+        .count();
     let status = if at > 0 {
         ImageStatus::Findings
     } else if !complete {
@@ -178,7 +181,11 @@ fn outcome(
         snapshots: img.snapshot_ids.clone(),
         status,
         cached,
-        max_severity: findings.iter().map(|f| f.severity).max(),
+        max_severity: findings
+            .iter()
+            .filter(|f| !f.is_vendor())
+            .map(|f| f.severity)
+            .max(),
         counts,
         at_or_above_fail_on: at,
         findings: findings

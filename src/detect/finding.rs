@@ -243,6 +243,7 @@ mod tests {
                 fingerprint: String::new(),
                 remediation: String::new(),
                 secret: None,
+                provenance: None,
             },
             start,
             end,

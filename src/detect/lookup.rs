@@ -87,6 +87,12 @@ pub trait FileLookup {
         true
     }
 
+    /// The modification time (seconds since the epoch) of the entry at `path`, after following
+    /// symbolic links; `None` (the default) when unknown.
+    fn mtime(&self, _path: &str) -> Option<i64> {
+        None
+    }
+
     /// A hint that the regular files at `paths` will be read soon, in that order: a volume
     /// read over the network fetches them together rather than one round trip after another.
     /// The default does nothing.
@@ -98,6 +104,7 @@ pub trait FileLookup {
 #[derive(Clone, Debug, Default)]
 pub struct MemLookup {
     files: BTreeMap<String, (Meta, Vec<u8>)>,
+    mtimes: BTreeMap<String, i64>,
 }
 
 impl MemLookup {
@@ -123,6 +130,12 @@ impl MemLookup {
             kind: MetaKind::File,
         };
         self.files.insert(path.to_string(), (meta, content));
+    }
+
+    /// Set the modification time of the file at `path` (unset: unknown).
+    pub fn with_mtime(mut self, path: &str, mtime: i64) -> MemLookup {
+        self.mtimes.insert(path.to_string(), mtime);
+        self
     }
 
     /// Whether `dir` is a directory: some file lives under it.
@@ -176,6 +189,10 @@ impl FileLookup for MemLookup {
         for (path, (meta, _)) in &self.files {
             visit(path, meta);
         }
+    }
+
+    fn mtime(&self, path: &str) -> Option<i64> {
+        self.mtimes.get(path).copied()
     }
 }
 

@@ -16,6 +16,7 @@ mod engine;
 mod finding;
 pub mod lookup;
 mod precision;
+mod provenance;
 pub mod registry;
 mod sshkey;
 mod stream;
@@ -200,6 +201,27 @@ impl Detector {
         self.scan_file(&file, &mut reader, opts).findings
     }
 
+    /// Judge the secret findings of one volume against the package databases the volume holds
+    /// (read through `lookup`): vendor content shipped unmodified becomes info with its
+    /// [`crate::model::Provenance`], a modified packaged file keeps full severity and says so
+    /// (see `detect/provenance.rs`). Findings of the checks of system state are left as they are.
+    pub fn apply_provenance(&self, lookup: &dyn FileLookup, findings: &mut [Finding]) {
+        let judged = |rule: &str| {
+            self.info(rule)
+                .is_some_and(|r| r.kind == RuleKind::Signature)
+                || credfiles::all_rules().any(|r| r.id == rule)
+        };
+        let severity = |rule: &str| self.info(rule).map(|r| r.severity);
+        provenance::apply(
+            lookup,
+            findings,
+            &provenance::RuleFacts {
+                judged: &judged,
+                severity: &severity,
+            },
+        );
+    }
+
     /// The rule with this id.
     fn info(&self, id: &str) -> Option<&RuleInfo> {
         self.rules
@@ -240,6 +262,7 @@ impl Detector {
                 secret: opts
                     .show_secrets
                     .then(|| String::from_utf8_lossy(&m.secret).into_owned()),
+                provenance: None,
             },
             start: m.start,
             end: m.end,
@@ -269,6 +292,7 @@ impl Detector {
                     .secret
                     .filter(|_| opts.show_secrets)
                     .map(|s| String::from_utf8_lossy(&s).into_owned()),
+                provenance: None,
             },
             start: hit.start,
             end: hit.end,

@@ -5,6 +5,11 @@
 //! - [`dpkg`]: `/var/lib/dpkg/info/*.list` (the files of a package), `*.md5sums` (their MD5s)
 //!   and `/var/lib/dpkg/diversions`.
 //! - [`rpm`]: the rpm database, sqlite or Berkeley DB, and its package headers.
+//! - [`python`]: `*.dist-info/RECORD` and the headers of compiled modules (`*.pyc`).
+//! - [`provenance`]: the index of which package lists a file with which digest, built from
+//!   the three above for the files a caller asks about.
 
 pub(crate) mod dpkg;
+pub(crate) mod provenance;
+pub(crate) mod python;
 pub(crate) mod rpm;

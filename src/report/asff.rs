@@ -338,6 +338,7 @@ mod tests {
             fingerprint: "sha256:00ff".into(),
             remediation: "R".repeat(600),
             secret: Some("hunter2".into()),
+            provenance: None,
         }
     }
 

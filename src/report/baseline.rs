@@ -201,6 +201,7 @@ mod tests {
             fingerprint: fp.into(),
             remediation: "r".into(),
             secret: None,
+            provenance: None,
         }
     }
 

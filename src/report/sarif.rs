@@ -381,6 +381,7 @@ mod tests {
             fingerprint: "sha256:abcd".into(),
             remediation: "Remove it.".into(),
             secret: None,
+            provenance: None,
         }
     }
 

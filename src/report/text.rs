@@ -35,7 +35,14 @@ fn human_bytes(n: u64) -> String {
 }
 
 /// Write the text report.
-pub fn write_text(report: &Report, out: &mut dyn Write, color: bool) -> std::io::Result<()> {
+/// Write `report` as text; findings in vendor content ([`crate::model::Finding::is_vendor`])
+/// are listed only with `show_vendor`, and counted in each target's summary either way.
+pub fn write_text(
+    report: &Report,
+    out: &mut dyn Write,
+    color: bool,
+    show_vendor: bool,
+) -> std::io::Result<()> {
     let paint = |s: &str, st: Style| -> String {
         if color {
             s.style(st).to_string()
@@ -53,7 +60,11 @@ pub fn write_text(report: &Report, out: &mut dyn Write, color: bool) -> std::io:
             )
         )?;
         for sev in Severity::ALL_DESC {
-            let group: Vec<_> = t.findings.iter().filter(|f| f.severity == sev).collect();
+            let group: Vec<_> = t
+                .findings
+                .iter()
+                .filter(|f| f.severity == sev && (show_vendor || !f.is_vendor()))
+                .collect();
             if group.is_empty() {
                 continue;
             }
@@ -162,17 +173,35 @@ pub fn write_text(report: &Report, out: &mut dyn Write, color: bool) -> std::io:
             writeln!(out, "  warning: {}", visible_str(&w.message))?;
         }
         let mut counts = vec![];
+        let own = |f: &&crate::model::Finding| !f.is_vendor();
         for sev in Severity::ALL_DESC {
-            let n = t.findings.iter().filter(|f| f.severity == sev).count();
+            let n = t
+                .findings
+                .iter()
+                .filter(own)
+                .filter(|f| f.severity == sev)
+                .count();
             if n > 0 {
                 counts.push(format!("{n} {sev}"));
             }
         }
-        let summary = if counts.is_empty() {
+        let total = t.findings.iter().filter(own).count();
+        let mut summary = if counts.is_empty() {
             "no findings".to_string()
         } else {
-            format!("{} findings ({})", t.findings.len(), counts.join(", "))
+            format!("{total} findings ({})", counts.join(", "))
         };
+        if t.vendor > 0 {
+            summary.push_str(&format!(
+                "; {} in vendor content shipped unmodified ({})",
+                t.vendor,
+                if show_vendor {
+                    "listed as info"
+                } else {
+                    "not listed: --show-vendor"
+                }
+            ));
+        }
         let completeness = if t.complete {
             paint("scan complete", Style::new().green())
         } else {
@@ -216,6 +245,7 @@ mod tests {
             fingerprint: "sha256:00".into(),
             remediation: "r".into(),
             secret: None,
+            provenance: None,
         };
         let mut t = TargetReport {
             target: "img".into(),
@@ -227,6 +257,7 @@ mod tests {
             volumes: vec![],
             findings: vec![f("a", Severity::High), f("b", Severity::Critical)],
             suppressed: 0,
+            vendor: 0,
         };
         t.finalize();
         let r = Report {
@@ -235,12 +266,72 @@ mod tests {
             targets: vec![t],
         };
         let mut out = vec![];
-        write_text(&r, &mut out, false).unwrap();
+        write_text(&r, &mut out, false, false).unwrap();
         let s = String::from_utf8(out).unwrap();
         let crit = s.find("CRITICAL (1)").unwrap();
         let high = s.find("HIGH (1)").unwrap();
         assert!(crit < high);
         assert!(s.contains("p1:/etc/x:3"));
         assert!(s.contains("summary: 2 findings (1 critical, 1 high); scan complete"));
+    }
+
+    #[test]
+    fn vendor_findings_are_counted_and_listed_only_on_request() {
+        let mut vendor = Finding {
+            rule: "pem-private-key".into(),
+            severity: Severity::Info,
+            title: "t".into(),
+            volume: "disk".into(),
+            path: Some("/usr/share/doc/x/key.pem".into()),
+            line: None,
+            offset: Some(0),
+            evidence: "-----BEGIN… (shipped unmodified by x 1.0-1)".into(),
+            fingerprint: "sha256:01".into(),
+            remediation: "r".into(),
+            secret: None,
+            provenance: Some(crate::model::Provenance {
+                source: "dpkg".into(),
+                package: "x".into(),
+                version: Some("1.0-1".into()),
+                state: crate::model::FileState::Unmodified,
+                derived_from: None,
+            }),
+        };
+        let mut own = vendor.clone();
+        own.provenance = None;
+        own.path = Some("/etc/y".into());
+        let mut t = TargetReport {
+            target: "img".into(),
+            findings: vec![vendor.clone(), own],
+            ..TargetReport::default()
+        };
+        t.finalize();
+        assert_eq!(t.vendor, 1);
+        let r = Report {
+            version: 1,
+            tool: "amiscan".into(),
+            targets: vec![t],
+        };
+        let text = |show| {
+            let mut out = vec![];
+            write_text(&r, &mut out, false, show).unwrap();
+            String::from_utf8(out).unwrap()
+        };
+        let hidden = text(false);
+        assert!(!hidden.contains("/usr/share/doc/x/key.pem"), "{hidden}");
+        assert!(hidden.contains("INFO (1)"), "{hidden}");
+        assert!(hidden.contains(
+            "summary: 1 findings (1 info); 1 in vendor content shipped unmodified (not listed: --show-vendor)"
+        ), "{hidden}");
+        let shown = text(true);
+        assert!(shown.contains("disk:/usr/share/doc/x/key.pem"), "{shown}");
+        assert!(shown.contains("INFO (2)"), "{shown}");
+        // A vendor finding never fails a scan, even at --fail-on info.
+        vendor.severity = Severity::Critical;
+        let t = TargetReport {
+            findings: vec![vendor],
+            ..TargetReport::default()
+        };
+        assert_eq!(t.max_severity(), None);
     }
 }

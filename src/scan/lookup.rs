@@ -223,6 +223,10 @@ impl FileLookup for FsLookup<'_> {
         self.verify_content
     }
 
+    fn mtime(&self, path: &str) -> Option<i64> {
+        self.resolve(path).map(|e| e.mtime)
+    }
+
     /// The content scan's digest of the file `path` resolves to, when it read all of it.
     fn md5(&self, path: &str) -> Option<[u8; 16]> {
         let digests = self.digests?;

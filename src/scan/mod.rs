@@ -131,6 +131,7 @@ pub fn scan_disks(
         volumes: vec![],
         findings: vec![],
         suppressed: 0,
+        vendor: 0,
     };
     let mut volumes = vec![];
     for disk in disks {

@@ -151,6 +151,13 @@ pub(super) fn scan_volume(
     vr.errors.extend(res.errors);
     let mut findings = res.findings;
     findings.append(&mut volume_findings);
+    provenance(
+        filesystem.as_ref(),
+        &walked.files,
+        &digests,
+        det,
+        &mut findings,
+    );
     findings.append(&mut open_findings);
     if opts.unallocated {
         scan_unallocated(v, kind, &mut vr, &mut findings, det, opts);
@@ -407,6 +414,27 @@ fn checks(
                 message: format!("volume checks could not open the filesystem: {e}"),
             }],
         },
+    }
+}
+
+/// Judge the findings in files against the volume's package databases, once the checks (which
+/// read those databases too) are done: vendor content shipped unmodified becomes info (see
+/// [`Detector::apply_provenance`]). The MD5s the content scan kept for the package check are
+/// used here too (`digests`); other files with findings are read again.
+fn provenance(
+    filesystem: &dyn Filesystem,
+    files: &[Entry],
+    digests: &Digests,
+    det: &Detector,
+    findings: &mut [Finding],
+) {
+    if findings.iter().all(|f| f.path.is_none()) {
+        return;
+    }
+    // A filesystem that cannot give a second reader was reported by the checks already.
+    if let Ok(reader) = filesystem.reader() {
+        let lookup = lookup::FsLookup::new(reader.as_ref(), files).with_digests(digests);
+        det.apply_provenance(&lookup, findings);
     }
 }
 

@@ -22,6 +22,7 @@ mod installed_root;
 mod live_snapshots;
 mod local_images;
 mod module_cycles;
+mod provenance;
 mod quick_scope;
 mod real_layouts;
 mod reports;

@@ -67,6 +67,8 @@ pub(crate) struct CheckHit {
 pub(crate) enum Check {
     /// `/etc/ssh/ssh_host_*_key`.
     HostKey,
+    /// `/etc/ssl/private/ssl-cert-snakeoil.key`.
+    SnakeoilKey,
     /// `*/.ssh/authorized_keys{,2}`.
     AuthorizedKeys,
     /// Shell and REPL histories.
@@ -94,6 +96,7 @@ impl Check {
     pub fn run(self, path: &str, data: &[u8], truncated: bool) -> Vec<CheckHit> {
         match self {
             Check::HostKey => host_keys::check(path, data),
+            Check::SnakeoilKey => host_keys::check_snakeoil(data),
             Check::AuthorizedKeys => authorized_keys::check(data),
             Check::History => history::check(data, truncated),
             Check::EditorHistory => history::check_editor(path, data),

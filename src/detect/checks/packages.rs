@@ -64,7 +64,7 @@ const MAX_SETID: usize = 10_000;
 /// Most dpkg info files read.
 const MAX_INFO_FILES: usize = 50_000;
 /// Most bytes read of one dpkg info file.
-const MAX_INFO_BYTES: usize = 32 * 1024 * 1024;
+pub(crate) const MAX_INFO_BYTES: usize = 32 * 1024 * 1024;
 /// Most packaged files verified by content.
 pub(crate) const MAX_VERIFY_FILES: usize = 512;
 /// Most `md5sums` entries kept for verification (a stock system has a few hundred; a hostile
@@ -180,7 +180,7 @@ const STOCK_SETID: &[&str] = &[
 ];
 
 /// The same file under merged `/usr`: `/bin/x` <-> `/usr/bin/x` (and `sbin`, `lib*`).
-fn usrmerge_alias(path: &str) -> Option<String> {
+pub(crate) fn usrmerge_alias(path: &str) -> Option<String> {
     if let Some(rest) = path.strip_prefix("/usr") {
         ["/bin/", "/sbin/", "/lib/", "/lib32/", "/lib64/", "/libx32/"]
             .iter()
@@ -513,7 +513,7 @@ fn modified(lookup: &dyn FileLookup, setid: &BTreeMap<String, Meta>) -> Vec<(Str
     out
 }
 
-mod rpm;
+pub(crate) mod rpm;
 
 #[cfg(test)]
 mod tests {

@@ -185,6 +185,13 @@ pub(crate) const FAMILIES: &[Family] = &[
         &["/etc/ssh/ssh_host_ed25519_key"],
     ),
     path_check(
+        "snakeoil-key",
+        Check::SnakeoilKey,
+        &[host_keys::SNAKEOIL_RULE],
+        &[host_keys::SNAKEOIL_SCOPE],
+        &["/etc/ssl/private/ssl-cert-snakeoil.key"],
+    ),
+    path_check(
         "authorized-keys",
         Check::AuthorizedKeys,
         &[authorized_keys::RULE],

@@ -229,6 +229,12 @@ pub(crate) fn is_test_path(path: &str) -> bool {
     dirs.iter().any(|d| TEST_DIRS.contains(d))
 }
 
+/// The note of a finding lowered for its place in `/usr/share/doc` (the provenance step raises
+/// it again when no package ships the file, or the file differs from what its package shipped).
+pub(crate) const DOC_NOTE: &str = " (probably a documentation example: in /usr/share/doc)";
+/// The note of a finding lowered for its place in a packaged test directory (see [`DOC_NOTE`]).
+pub(crate) const TEST_NOTE: &str = " (probably a test vector: in a packaged test directory)";
+
 /// The evidence note and `info` lowering for a finding at `path` with key body `secret`.
 pub(crate) fn test_vector_note(path: &str, secret: &[u8]) -> Option<String> {
     if let Some(origin) = known_test_key(secret) {
@@ -240,9 +246,9 @@ pub(crate) fn test_vector_note(path: &str, secret: &[u8]) -> Option<String> {
         return Some(format!(" (published on purpose: {what})"));
     }
     if path.starts_with(DOCS) {
-        return Some(" (probably a documentation example: in /usr/share/doc)".into());
+        return Some(DOC_NOTE.into());
     }
-    is_test_path(path).then(|| " (probably a test vector: in a packaged test directory)".into())
+    is_test_path(path).then(|| TEST_NOTE.into())
 }
 
 #[cfg(test)]

@@ -124,6 +124,20 @@ impl DigestAlgo {
         }
     }
 
+    /// `data`'s digest in this algorithm, `None` for an unknown one.
+    pub fn digest(self, data: &[u8]) -> Option<Vec<u8>> {
+        use md5::Digest;
+        Some(match self {
+            DigestAlgo::Md5 => md5::Md5::digest(data).to_vec(),
+            DigestAlgo::Sha1 => sha1::Sha1::digest(data).to_vec(),
+            DigestAlgo::Sha224 => sha2::Sha224::digest(data).to_vec(),
+            DigestAlgo::Sha256 => sha2::Sha256::digest(data).to_vec(),
+            DigestAlgo::Sha384 => sha2::Sha384::digest(data).to_vec(),
+            DigestAlgo::Sha512 => sha2::Sha512::digest(data).to_vec(),
+            DigestAlgo::Unknown(_) => return None,
+        })
+    }
+
     /// Name for reports: `MD5`, `SHA256`, ...
     pub fn name(self) -> String {
         match self {

@@ -485,6 +485,7 @@ impl Cx<'_> {
                                   decompression bomb; what it holds was not scanned."
                         .into(),
                     secret: None,
+                    provenance: None,
                 });
             }
             Trip::Expanded { at } => self.error(

@@ -9,7 +9,6 @@ use crate::detect::lookup::{FileLookup, Meta, MetaKind};
 use crate::pkgdb::rpm::{
     self as rpmdb, Backend, DB_PATHS, DigestAlgo, MAX_DB_BYTES, ReadStats, RpmDbError,
 };
-use md5::{Digest, Md5};
 use std::collections::{BTreeMap, HashSet};
 
 /// Most (path, package) digests kept for verification.
@@ -23,7 +22,7 @@ struct Expected {
 }
 
 /// The first rpm database of [`DB_PATHS`] present on the volume.
-pub(super) fn find(lookup: &dyn FileLookup) -> Option<(&'static str, Backend)> {
+pub(crate) fn find(lookup: &dyn FileLookup) -> Option<(&'static str, Backend)> {
     DB_PATHS
         .iter()
         .copied()
@@ -42,7 +41,7 @@ fn read_capped(lookup: &dyn FileLookup, path: &str) -> Result<Vec<u8>, RpmDbErro
 }
 
 /// The database at `path`, and for sqlite its write-ahead log when there is a non-empty one.
-fn read_db(
+pub(crate) fn read_db(
     lookup: &dyn FileLookup,
     path: &str,
     backend: Backend,
@@ -100,19 +99,6 @@ pub(super) fn check(
     Ok((out, stats))
 }
 
-/// `data`'s digest in `algo`, `None` for an unknown algorithm.
-fn digest(algo: DigestAlgo, data: &[u8]) -> Option<Vec<u8>> {
-    Some(match algo {
-        DigestAlgo::Md5 => Md5::digest(data).to_vec(),
-        DigestAlgo::Sha1 => sha1::Sha1::digest(data).to_vec(),
-        DigestAlgo::Sha224 => sha2::Sha224::digest(data).to_vec(),
-        DigestAlgo::Sha256 => sha2::Sha256::digest(data).to_vec(),
-        DigestAlgo::Sha384 => sha2::Sha384::digest(data).to_vec(),
-        DigestAlgo::Sha512 => sha2::Sha512::digest(data).to_vec(),
-        DigestAlgo::Unknown(_) => return None,
-    })
-}
-
 /// Files whose content matches none of the packages that list them.
 fn modified(
     lookup: &dyn FileLookup,
@@ -156,7 +142,7 @@ fn modified(
             if data.is_none() {
                 data = Some(verify_bytes(lookup, path, &mut budget));
             }
-            digest(algo, data.as_ref()?.as_deref()?)
+            algo.digest(data.as_ref()?.as_deref()?)
         };
         let mut first_mismatch = None;
         let mut matched = false;
