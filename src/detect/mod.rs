@@ -209,7 +209,7 @@ impl Detector {
         let judged = |rule: &str| {
             self.info(rule)
                 .is_some_and(|r| r.kind == RuleKind::Signature)
-                || credfiles::all_rules().any(|r| r.id == rule)
+                || registry::code_rules().any(|r| r.id == rule)
         };
         let severity = |rule: &str| self.info(rule).map(|r| r.severity);
         provenance::apply(
@@ -240,7 +240,12 @@ impl Detector {
         let mut evidence = redact(m.label.as_deref(), &m.secret);
         let verdict = precision::judge(sig.precision, &m.secret, m.masked_tail);
         evidence.push_str(&verdict.note);
-        if let Some((sev, note)) = finding::refine(&sig.id, &m.secret, path) {
+        // A value the precision model already lowered to info (a published example, a
+        // placeholder) needs no second note for where it lies.
+        let judged_info = verdict.severity == Some(crate::model::Severity::Info);
+        if let Some((sev, note)) =
+            finding::refine(&sig.id, &m.secret, path).filter(|_| !judged_info)
+        {
             severity = sev.unwrap_or(severity);
             evidence.push_str(&note);
         }

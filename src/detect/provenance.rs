@@ -338,6 +338,7 @@ mod tests {
             title: String::new(),
             volume: String::new(),
             path: Some(path.into()),
+            path_bytes: None,
             line: None,
             offset: Some(0),
             evidence: evidence.into(),

@@ -283,6 +283,7 @@ mod tests {
             title: "t".into(),
             volume: "disk".into(),
             path: Some("/usr/share/doc/x/key.pem".into()),
+            path_bytes: None,
             line: None,
             offset: Some(0),
             evidence: "-----BEGIN… (shipped unmodified by x 1.0-1)".into(),

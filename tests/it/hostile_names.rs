@@ -308,6 +308,7 @@ fn finding_at(path: &[u8]) -> Finding {
         fingerprint: "sha256:0".into(),
         remediation: "r".into(),
         secret: None,
+        provenance: None,
     }
 }
 
@@ -341,7 +342,7 @@ fn any_name_renders_printable_in_text_and_round_trips_through_json() {
             }],
         };
         let mut text = Vec::new();
-        amiscan::report::text::write_text(&report, &mut text, false).unwrap();
+        amiscan::report::text::write_text(&report, &mut text, false, false).unwrap();
         let text = String::from_utf8(text).unwrap();
         assert!(!text.chars().any(raw_control), "{name:x?}:\n{text}");
         assert_eq!(text.lines().count(), 5, "{name:x?}:\n{text}");
