@@ -281,6 +281,7 @@ fn sample(family: &str, path: &str, s: &Secrets) -> Option<Sample> {
         "host-keys" | "private-keys" if path.ends_with(".key") => text(s.pem_private.clone()),
         "host-keys" | "private-keys" => text(s.openssh_private.clone()),
         "authorized-keys" => text(s.openssh_public.clone()),
+        "snakeoil-key" => text(s.pem_private.clone()),
         "known-hosts" => text(format!("git.example.net {}", s.openssh_public)),
         "shell-history" => text(format!(
             "ls -la\nexport AWS_ACCESS_KEY_ID={}\nexport AWS_SECRET_ACCESS_KEY={}\naws s3 ls\n",
