@@ -198,6 +198,7 @@ mod tests {
             target: "img".into(),
             mode: crate::model::ScanMode::Full,
             complete: true,
+            container: None,
             errors: vec![],
             warnings: vec![],
             snapshots: vec![],
