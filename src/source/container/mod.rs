@@ -388,11 +388,12 @@ pub(crate) fn read_bounded(r: impl std::io::Read, out_len: usize) -> Result<Vec<
     Ok(out)
 }
 
-#[cfg(feature = "fuzzing")]
-/// Any bytes as a container image: open it and read its first and last blocks; errors are
-/// fine, panics and hangs are not.
-pub fn fuzz_open(data: &[u8]) {
-    let src: SharedSource = Arc::new(super::MemSource::new(data.to_vec(), "fuzz"));
+/// Open any bytes as a container and read a few places of the virtual disk (its start, middle
+/// and end); errors are expected, panics and hangs are bugs. The fuzz targets and the
+/// mutation test call it.
+#[doc(hidden)]
+pub fn open_and_read_for_fuzzing(data: Vec<u8>) {
+    let src: SharedSource = Arc::new(super::MemSource::new(data, "fuzz"));
     if let Ok(o) = open_source(src, None) {
         let mut buf = vec![0u8; 64 * 1024];
         let len = o.source.len();

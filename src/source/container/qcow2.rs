@@ -170,7 +170,7 @@ impl BlockMap for Qcow2 {
         if l2_off == 0 {
             return Ok(Loc::Zero);
         }
-        if l2_off % self.block_size() != 0 {
+        if !l2_off.is_multiple_of(self.block_size()) {
             return Err(format!(
                 "L1 entry {l1i} points to unaligned L2 table offset {l2_off}"
             ));
@@ -198,7 +198,7 @@ impl BlockMap for Qcow2 {
         if e & ZERO != 0 || host == 0 {
             return Ok(Loc::Zero);
         }
-        if host % self.block_size() != 0 {
+        if !host.is_multiple_of(self.block_size()) {
             return Err(format!(
                 "L2 entry at file offset {at} points to unaligned cluster offset {host}"
             ));
@@ -219,5 +219,98 @@ impl BlockMap for Qcow2 {
         } else {
             read_bounded(flate2::read::DeflateDecoder::new(data), out_len)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::source::SourceError;
+    use crate::source::tests::Mem;
+
+    /// A v3 image of 512-byte clusters: header (cluster 0), L1 (cluster 1), L2 (cluster 2),
+    /// data (cluster 3) mapped at virtual cluster 1 of a 4-cluster disk.
+    fn image() -> Vec<u8> {
+        let mut b = vec![0u8; 4 * 512];
+        b[..4].copy_from_slice(MAGIC);
+        b[4..8].copy_from_slice(&3u32.to_be_bytes());
+        b[20..24].copy_from_slice(&9u32.to_be_bytes());
+        b[24..32].copy_from_slice(&2048u64.to_be_bytes());
+        b[36..40].copy_from_slice(&1u32.to_be_bytes());
+        b[40..48].copy_from_slice(&512u64.to_be_bytes());
+        b[100..104].copy_from_slice(&104u32.to_be_bytes());
+        b[512..520].copy_from_slice(&(1024u64 | 1 << 63).to_be_bytes());
+        b[1024 + 8..1024 + 16].copy_from_slice(&(1536u64 | 1 << 63).to_be_bytes());
+        b[1536..2048].fill(0xab);
+        b
+    }
+
+    fn open_bytes(b: Vec<u8>) -> Result<SharedSource, ContainerError> {
+        open(Arc::new(Mem(b)))
+    }
+
+    #[test]
+    fn maps_clusters_and_reads_holes_as_zeros() {
+        let s = open_bytes(image()).unwrap();
+        assert_eq!(s.len(), 2048);
+        let mut buf = [1u8; 1024];
+        s.read_at(256, &mut buf).unwrap();
+        assert!(buf[..256].iter().all(|&x| x == 0));
+        assert!(buf[256..768].iter().all(|&x| x == 0xab));
+        assert!(buf[768..].iter().all(|&x| x == 0));
+    }
+
+    #[test]
+    fn one_flipped_field_gives_the_exact_error() {
+        let mut b = image();
+        b[35] = 1; // crypt_method AES
+        assert!(
+            matches!(open_bytes(b), Err(ContainerError::Unsupported { message, .. }) if message == "is encrypted")
+        );
+        let mut b = image();
+        b[23] = 30; // cluster_bits
+        assert!(matches!(
+            open_bytes(b),
+            Err(ContainerError::Corrupt { offset: 20, .. })
+        ));
+        let mut b = image();
+        b[79] = 1 << 4; // extended L2 entries
+        assert!(
+            matches!(open_bytes(b), Err(ContainerError::Unsupported { message, .. }) if message.contains("subclusters"))
+        );
+        let mut b = image();
+        b[24..32].copy_from_slice(&(1u64 << 50).to_be_bytes()); // disk larger than L1 covers
+        assert!(matches!(
+            open_bytes(b),
+            Err(ContainerError::Corrupt { offset: 36, .. })
+        ));
+        let mut b = image();
+        b[36..40].copy_from_slice(&u32::MAX.to_be_bytes());
+        b[24..32].copy_from_slice(&(1u64 << 38).to_be_bytes()); // L1 past the cap
+        assert!(
+            matches!(open_bytes(b), Err(ContainerError::Corrupt { message, .. }) if message.contains("limit"))
+        );
+        let mut b = image();
+        b[1024 + 8..1024 + 16].copy_from_slice(&(1u64 << 40 | 1 << 63).to_be_bytes());
+        let s = open_bytes(b).unwrap();
+        let err = s.read_at(512, &mut [0u8; 8]).unwrap_err();
+        assert!(
+            matches!(err, SourceError::Corrupt { offset: 512, .. }),
+            "{err}"
+        );
+        assert!(
+            err.to_string().contains("L2 entry at file offset 1032"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_backing_file_is_refused_by_name() {
+        let mut b = image();
+        b[8..16].copy_from_slice(&300u64.to_be_bytes());
+        b[16..20].copy_from_slice(&8u32.to_be_bytes());
+        b[300..308].copy_from_slice(b"base.img");
+        let err = open_bytes(b).err().unwrap().to_string();
+        assert!(err.contains("backing file \"base.img\""), "{err}");
     }
 }

@@ -164,3 +164,35 @@ impl BlockMap for Dynamic {
         Ok(Loc::Raw(host))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::source::tests::Mem;
+
+    /// A fixed VHD of 1024 bytes of data.
+    fn fixed() -> Vec<u8> {
+        let mut b = vec![7u8; 1024 + 512];
+        let f = &mut b[1024..];
+        f.fill(0);
+        f[..8].copy_from_slice(COOKIE);
+        f[48..56].copy_from_slice(&1024u64.to_be_bytes());
+        f[60..64].copy_from_slice(&2u32.to_be_bytes());
+        let sum = !f.iter().fold(0u32, |s, &x| s.wrapping_add(u32::from(x)));
+        f[64..68].copy_from_slice(&sum.to_be_bytes());
+        b
+    }
+
+    #[test]
+    fn fixed_disk_is_the_data_before_the_footer_and_a_flip_fails_the_checksum() {
+        let s = open(Arc::new(Mem(fixed()))).unwrap();
+        assert_eq!(s.len(), 1024);
+        let mut b = fixed();
+        b[1024 + 60 + 3] = 4; // differencing, checksum now wrong
+        let err = open(Arc::new(Mem(b))).err().unwrap();
+        assert!(
+            matches!(err, ContainerError::Corrupt { offset: 1088, .. }),
+            "{err}"
+        );
+    }
+}

@@ -332,7 +332,7 @@ fn open_descriptor(
                 if e.kind == "SPARSE" {
                     Some((open_sparse(f, false)?, 0))
                 } else {
-                    let off = e.offset.checked_mul(512).unwrap_or(u64::MAX);
+                    let off = e.offset.saturating_mul(512);
                     Some((f, off))
                 }
             }
