@@ -7,12 +7,13 @@
 # Seeds: the first MiB of each test image (partitions), small LVM metadata texts (lvm), a
 # base XFS image from mkfs.xfs (xfs: the input patches its metadata sectors), base ext2/3/4
 # images from mke2fs and debugfs (ext4: likewise, see build-ext4-bases.sh), and a real rpm
-# header blob and Berkeley DB `Packages` files from rpm and db5.3_load (rpmdb).
+# header blob and Berkeley DB `Packages` files from rpm and db5.3_load (rpmdb); small qcow2, VMDK,
+# VHD and VHDX images from qemu-img (qcow2, vmdk, vhd, vhdx).
 # Each target's libFuzzer output is kept in logs/TARGET.log.
 set -euo pipefail
 cd "$(dirname "$0")"
 secs=${1:-120}
-targets=${TARGETS:-partitions lvm xfs ext4 rpmdb}
+targets=${TARGETS:-partitions lvm xfs ext4 rpmdb qcow2 vmdk vhd vhdx}
 export RUSTC_BOOTSTRAP=1
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -58,6 +59,21 @@ if wants rpmdb; then
     echo "rpmdb seeds need rpm, rpmbuild, sqlite3 and db5.3_load: starting from one byte" >&2
     echo seed > corpus/rpmdb/seed
   fi
+fi
+# Containers: small images from qemu-img (a 4 MiB disk with some data), less the magic the
+# target puts back in front.
+if wants qcow2 || wants vmdk || wants vhd || wants vhdx; then
+  head -c 65536 /dev/urandom > "$work/raw" && truncate -s 4M "$work/raw"
+  seed() { # target format options... (name by options)
+    local t=$1 fmt=$2 n=$3; shift 3
+    mkdir -p "corpus/$t"
+    qemu-img convert -O "$fmt" "$@" "$work/raw" "$work/$t-$n"
+    tail -c +$(( $(case $t in qcow2|vmdk) echo 4;; *) echo 8;; esac) + 1 )) "$work/$t-$n" > "corpus/$t/$n"
+  }
+  if wants qcow2; then seed qcow2 qcow2 plain; seed qcow2 qcow2 zlib -c; seed qcow2 qcow2 zstd -c -o compression_type=zstd; fi
+  if wants vmdk; then seed vmdk vmdk sparse; seed vmdk vmdk stream -o subformat=streamOptimized; fi
+  if wants vhd; then seed vhd vpc dynamic; fi
+  if wants vhdx; then seed vhdx vhdx plain -o block_size=1M; fi
 fi
 
 status=0

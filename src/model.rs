@@ -341,6 +341,10 @@ pub struct TargetReport {
     pub mode: ScanMode,
     /// True only when every byte that should have been read was read and parsed.
     pub complete: bool,
+    /// The disk-image container the target was read through (`qcow2`, `vmdk`, `vhd`, `vhdx`);
+    /// absent for a raw image or an EBS snapshot.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container: Option<String>,
     /// Target-level errors (the partition table could not be read, ...).
     #[serde(default)]
     pub errors: Vec<ScanError>,
@@ -477,6 +481,7 @@ mod tests {
             target: "x".into(),
             mode: ScanMode::Full,
             complete: true,
+            container: None,
             errors: vec![],
             warnings: vec![],
             snapshots: vec![],

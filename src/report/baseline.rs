@@ -212,6 +212,7 @@ mod tests {
             targets: vec![TargetReport {
                 target: "img".into(),
                 complete: true,
+                container: None,
                 findings: vec![
                     finding("pem-private-key", "sha256:aa", "/a"),
                     finding("pem-private-key", "sha256:aa", "/copy-of-a"),

@@ -405,6 +405,7 @@ mod tests {
                 target: "ami-0123456789abcdef0".into(),
                 mode: ScanMode::Full,
                 complete: false,
+                container: None,
                 volumes: vec![VolumeReport {
                     id: "xvda:p1".into(),
                     offset: 0,

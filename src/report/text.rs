@@ -251,6 +251,7 @@ mod tests {
             target: "img".into(),
             mode: crate::model::ScanMode::Full,
             complete: true,
+            container: None,
             errors: vec![],
             warnings: vec![],
             snapshots: vec![],

@@ -65,22 +65,35 @@ pub enum TargetError {
     },
 }
 
-/// Scan a local raw disk image.
+/// Scan a local disk image: a raw image, or a qcow2, VMDK, VHD or VHDX container (by magic)
+/// read as the virtual disk it holds. A container that cannot be opened (a backing file,
+/// encryption, a corrupt header) is a target-level error: the report is incomplete.
 pub fn scan_image(
     path: &Path,
     det: &Detector,
     opts: &ScanOptions,
 ) -> Result<TargetReport, TargetError> {
-    let src = FileSource::open(path).map_err(|source| TargetError::Open {
+    let file = FileSource::open(path).map_err(|source| TargetError::Open {
         path: path.display().to_string(),
         source,
     })?;
-    Ok(scan_source(
-        path.display().to_string(),
-        Arc::new(src),
-        det,
-        opts,
-    ))
+    let file: SharedSource = Arc::new(file);
+    let target = path.display().to_string();
+    let kind = crate::source::container::detect(&*file);
+    let mut report = match crate::source::container::open_source(file, Some(path)) {
+        Ok(opened) => scan_source(target, opened.source, det, opts),
+        Err(e) => {
+            let mut r = scan_disks(target, vec![], det, opts);
+            r.errors.push(ScanError {
+                path: None,
+                message: e.to_string(),
+            });
+            r.finalize();
+            r
+        }
+    };
+    report.container = kind.map(str::to_string);
+    Ok(report)
 }
 
 /// One disk of a target: a local image, or one snapshot of an AMI.
@@ -125,6 +138,7 @@ pub fn scan_disks(
             ScanMode::Full
         },
         complete: false,
+        container: None,
         errors: vec![],
         warnings: vec![],
         snapshots: vec![],

@@ -1,12 +1,14 @@
 //! Byte sources: everything above this module reads an image through [`Source`], so a local raw
 //! image and (later) an EBS snapshot look the same to the partition and filesystem parsers.
 
+pub mod container;
 #[cfg(feature = "aws")]
 pub mod ebs;
 mod file;
 mod mem;
 mod window;
 
+pub use container::{ContainerError, Opened, open_image};
 pub use file::FileSource;
 pub use mem::MemSource;
 pub use window::Window;
@@ -39,6 +41,17 @@ pub enum SourceError {
         /// The OS error.
         #[source]
         source: std::io::Error,
+    },
+    /// A disk-image container's table maps this offset somewhere it cannot be (past the end of
+    /// the file, a compressed block that does not inflate).
+    #[error("{what}: cannot read offset {offset}: {message}")]
+    Corrupt {
+        /// Which source (the image and its container format).
+        what: String,
+        /// Offset in the virtual disk.
+        offset: u64,
+        /// The table entry and what is wrong with it.
+        message: String,
     },
 }
 

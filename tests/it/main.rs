@@ -9,6 +9,7 @@ mod ebs_support;
 mod archives_and_modes;
 mod catalog_corpus;
 mod catalog_image;
+mod containers;
 mod debian_root;
 mod ebs_ami;
 mod ebs_scan;

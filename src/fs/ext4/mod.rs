@@ -76,7 +76,9 @@ pub(super) fn incompatible(context: &str, message: impl Into<String>) -> FsError
 
 pub(super) fn io(context: &str, e: SourceError) -> FsError {
     let offset = match &e {
-        SourceError::OutOfBounds { offset, .. } | SourceError::Io { offset, .. } => *offset,
+        SourceError::OutOfBounds { offset, .. }
+        | SourceError::Io { offset, .. }
+        | SourceError::Corrupt { offset, .. } => *offset,
     };
     FsError::Io {
         context: context.to_string(),
