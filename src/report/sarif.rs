@@ -331,6 +331,11 @@ fn target_notifications(t: &TargetReport, out: &mut Vec<Value>) {
     for w in &t.warnings {
         push("warning", "", w);
     }
+    for v in &t.volumes {
+        for w in &v.warnings {
+            push("warning", &v.id, w);
+        }
+    }
     if !t.complete {
         let mut n = notification(
             "error",
@@ -400,6 +405,7 @@ mod tests {
                     bytes_scanned: 1,
                     unallocated_bytes_scanned: None,
                     quick_roots: Vec::new(),
+                    warnings: Vec::new(),
                     errors: vec![ScanError {
                         path: Some("/var/bad".into()),
                         message: "read failed".into(),

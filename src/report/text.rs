@@ -111,6 +111,9 @@ pub fn write_text(report: &Report, out: &mut dyn Write, color: bool) -> std::io:
                     None => writeln!(out, "        error: {}", e.message)?,
                 }
             }
+            for w in &v.warnings {
+                writeln!(out, "        warning: {}", w.message)?;
+            }
         }
         for sn in &t.snapshots {
             writeln!(
