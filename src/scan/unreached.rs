@@ -105,7 +105,9 @@ fn walk_dir(
             if *listed > MAX_ENTRIES {
                 s.errors.push(err(
                     None,
-                    format!("inode sweep stopped after {MAX_ENTRIES} entries of unreached directories"),
+                    format!(
+                        "inode sweep stopped after {MAX_ENTRIES} entries of unreached directories"
+                    ),
                 ));
                 return;
             }

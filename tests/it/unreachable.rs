@@ -239,7 +239,11 @@ fn xfs_unlinked_file_is_scanned() {
             .unwrap_or_else(|| panic!("{ls}"))
     };
     let (key, public) = (ino_of("id_x"), ino_of("id_x.pub"));
-    let list = crate::common::xfs_db(&img, false, &["path /srv/keys", "print u3.sfdir3.list[0].name"]);
+    let list = crate::common::xfs_db(
+        &img,
+        false,
+        &["path /srv/keys", "print u3.sfdir3.list[0].name"],
+    );
     assert!(list.contains("\"id_x\""), "{list}");
     // Header (count, i8count, 4-byte parent) and one entry (namelen, offset, "id_x", ftype, ino).
     crate::common::xfs_db(

@@ -676,6 +676,7 @@ mod tests {
             src,
             sb,
             inode_tables: vec![u64::MAX],
+            warnings: Default::default(),
         };
         let err = Inode::read(&ctx, 12).err().unwrap().to_string();
         assert!(err.contains("outside the filesystem"), "{err}");

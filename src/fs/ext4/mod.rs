@@ -132,7 +132,10 @@ struct Warnings(std::sync::Mutex<(std::collections::BTreeSet<String>, u64)>);
 
 impl Warnings {
     fn add(&self, w: String) {
-        let mut g = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut g = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if g.0.len() < MAX_WARNINGS {
             g.0.insert(w);
         } else if !g.0.contains(&w) {
@@ -141,7 +144,10 @@ impl Warnings {
     }
 
     fn list(&self) -> Vec<String> {
-        let g = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let g = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let mut out: Vec<String> = g.0.iter().cloned().collect();
         if g.1 > 0 {
             out.push(format!("and {} more warnings of this filesystem", g.1));

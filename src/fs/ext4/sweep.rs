@@ -237,7 +237,9 @@ fn orphan_file(ctx: &Ctx, set: &mut HashSet<u64>) -> Result<(), FsError> {
             if le32(&block, tail) != ORPHAN_BLOCK_MAGIC {
                 return Err(FsError::Corrupt {
                     context: format!("ext4 orphan file (inode {})", sb.orphan_file),
-                    message: format!("block {b} has no orphan block magic: the orphans it lists were not read"),
+                    message: format!(
+                        "block {b} has no orphan block magic: the orphans it lists were not read"
+                    ),
                     at: At {
                         block: Some(b),
                         ..At::default()

@@ -67,9 +67,8 @@ pub(super) fn sweep(ctx: &Ctx, reached: &(dyn Fn(u64) -> bool + Sync)) -> Swept 
             out.push(Err(e));
         }
         for (start, free, holes) in chunks {
-            let live = |i: u32| {
-                free & (1u64 << i) == 0 && (!sparse || holes & (1u16 << (i / 4)) == 0)
-            };
+            let live =
+                |i: u32| free & (1u64 << i) == 0 && (!sparse || holes & (1u16 << (i / 4)) == 0);
             let ino = |i: u32| (agno << ino_shift) | u64::from(start.saturating_add(i));
             let wanted: Vec<u32> = (0..64)
                 .filter(|&i| live(i) && !hidden.contains(&ino(i)) && !reached(ino(i)))
