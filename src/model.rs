@@ -287,6 +287,10 @@ pub struct VolumeReport {
     pub quick_roots: Vec<String>,
     /// Everything that could not be read or parsed on this volume.
     pub errors: Vec<ScanError>,
+    /// Problems worked around without losing data (an ext4 directory extent marked unwritten,
+    /// read as e2fsck keeps it). They do not make the volume incomplete.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<ScanError>,
 }
 
 /// How one EBS snapshot was read: what it holds and what reading it cost.
@@ -497,6 +501,7 @@ mod tests {
                 bytes_scanned: 0,
                 unallocated_bytes_scanned: None,
                 quick_roots: Vec::new(),
+                warnings: Vec::new(),
                 errors: vec![],
             }],
             findings: vec![],

@@ -195,6 +195,39 @@ pub trait Filesystem: Send + Sync {
     fn open_problems(&self) -> Vec<OpenProblem> {
         Vec::new()
     }
+    /// The inode sweep: every in-use regular file, directory and symbolic link that a walk from
+    /// the root did not reach (`reached(ino)` says which it did), as entries named
+    /// [`unlinked_path`] or [`orphan_path`] (inodes on the filesystem's orphan list: files
+    /// deleted while still open). Their content is read as any file's (by inode number); a
+    /// directory among them is listed by the caller with [`FsReader::list_dir_at`]. The outer
+    /// error means the sweep could not run at all; an inner error concerns one inode or one
+    /// group of inodes that could not be looked at. `None`: the filesystem has no inode table
+    /// to sweep (FAT), or this reader cannot sweep it (the default).
+    fn unreached(&self, reached: &(dyn Fn(u64) -> bool + Sync)) -> Option<Swept> {
+        let _ = reached;
+        None
+    }
+    /// Problems the reader worked around without losing data while it was read (an ext4
+    /// directory extent marked unwritten, read as e2fsck keeps it): reported as warnings, they
+    /// do not make the scan incomplete. Called after the scan; the default has none.
+    fn warnings(&self) -> Vec<String> {
+        Vec::new()
+    }
+}
+
+/// What [`Filesystem::unreached`] gives: the outer error means the sweep could not run at all.
+pub type Swept = Result<Vec<Result<Entry, FsError>>, FsError>;
+
+/// The path reported for in-use inode `ino` that no directory names: what `e2fsck` would move
+/// to `lost+found`.
+pub fn unlinked_path(ino: u64) -> Vec<u8> {
+    format!("<unlinked inode {ino}>").into_bytes()
+}
+
+/// The path reported for inode `ino` on the orphan list: deleted while a process still held it
+/// open when the image was taken.
+pub fn orphan_path(ino: u64) -> Vec<u8> {
+    format!("<orphan inode {ino}>").into_bytes()
 }
 
 /// Per-thread access to a filesystem's directories and files.

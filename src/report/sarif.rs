@@ -346,6 +346,11 @@ fn target_notifications(t: &TargetReport, out: &mut Vec<Value>) {
     for w in &t.warnings {
         push("warning", "", w);
     }
+    for v in &t.volumes {
+        for w in &v.warnings {
+            push("warning", &v.id, w);
+        }
+    }
     if !t.complete {
         let mut n = notification(
             "error",
@@ -418,6 +423,7 @@ mod tests {
                     bytes_scanned: 1,
                     unallocated_bytes_scanned: None,
                     quick_roots: Vec::new(),
+                    warnings: Vec::new(),
                     errors: vec![ScanError {
                         path_bytes: None,
                         path: Some("/var/bad".into()),

@@ -144,6 +144,9 @@ pub fn write_text(
                     None => writeln!(out, "        error: {message}")?,
                 }
             }
+            for w in &v.warnings {
+                writeln!(out, "        warning: {}", w.message)?;
+            }
         }
         for sn in &t.snapshots {
             writeln!(

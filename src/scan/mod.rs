@@ -10,6 +10,7 @@ mod progress;
 pub mod quick;
 mod raw;
 pub mod unallocated;
+mod unreached;
 mod volume;
 pub mod walk;
 

@@ -1,11 +1,12 @@
 //! The scan of one volume, step by step: probe its start → open its filesystem (or fall back
-//! to a raw, block-by-block scan) → the --quick scope → walk and content scan → the checks that
-//! need several files → the unallocated space. Each step adds what it could not read to the
+//! to a raw, block-by-block scan) → the --quick scope → walk → the inode sweep (the files the
+//! walk could not reach; not with --quick) → content scan and the checks that need several
+//! files → the unallocated space. Each step adds what it could not read to the
 //! volume's report; a step that ends the volume's scan (nothing to walk) returns its findings.
 
 use super::content::{self, ContentResult, Digests, Scanner};
 use super::walk::{self, Walk};
-use super::{ScanOptions, VolumeProgress, lookup, plan, quick, raw, unallocated};
+use super::{ScanOptions, VolumeProgress, lookup, plan, quick, raw, unallocated, unreached};
 use crate::detect::{Detector, VolumeFindings};
 use crate::fs;
 use crate::fs::probe::{FsKind, Probe, probe};
@@ -28,6 +29,7 @@ fn blank(v: &Volume) -> VolumeReport {
         bytes_scanned: 0,
         unallocated_bytes_scanned: None,
         quick_roots: Vec::new(),
+        warnings: Vec::new(),
         errors: v
             .errors
             .iter()
@@ -78,7 +80,7 @@ pub(super) fn scan_volume(
         limits: &opts.archives,
     };
     let remote_full = !opts.quick && v.source.remote();
-    let (mut walked, early, later, allocated) = walk(
+    let (mut walked, early, mut later, allocated) = walk(
         v,
         kind,
         filesystem.as_ref(),
@@ -90,6 +92,17 @@ pub(super) fn scan_volume(
     vr.status = VolumeStatus::Scanned;
     vr.quick_roots = scope.iter().flat_map(quick::Scope::roots).collect();
     vr.errors.append(&mut walked.errors);
+    if scope.is_none() {
+        let swept = unreached::sweep(filesystem.as_ref(), &walked);
+        vr.errors.extend(swept.errors);
+        if !swept.files.is_empty() {
+            if let Some(later) = &mut later {
+                later.extend(swept.files.iter().cloned());
+            }
+            walked.files.extend(swept.files);
+            walked.files.sort_unstable_by(|a, b| a.path.cmp(&b.path));
+        }
+    }
     let quick_files: Vec<Entry>;
     let content_files: &[Entry] = match (&scope, &later) {
         (Some(s), _) => {
@@ -159,6 +172,11 @@ pub(super) fn scan_volume(
         &mut findings,
     );
     findings.append(&mut open_findings);
+    vr.warnings
+        .extend(filesystem.warnings().into_iter().map(|message| ScanError {
+            path: None,
+            message,
+        }));
     if opts.unallocated {
         scan_unallocated(v, kind, &mut vr, &mut findings, det, opts);
     }

@@ -37,6 +37,17 @@ pub struct Walk {
     pub specials: u64,
     /// Directories or entries that could not be read, sorted by path.
     pub errors: Vec<ScanError>,
+    /// Inode numbers of every entry listed (files, directories, links, specials), sorted and
+    /// without repeats: what the inode sweep ([`super::unreached`]) need not look at. Eight
+    /// bytes per entry, a fraction of what `files` holds per file.
+    pub inos: Vec<u64>,
+}
+
+impl Walk {
+    /// Whether the walk listed an entry for inode `ino`.
+    pub fn reached(&self, ino: u64) -> bool {
+        self.inos.binary_search(&ino).is_ok()
+    }
 }
 
 fn err(path: Option<&[u8]>, e: impl std::fmt::Display) -> ScanError {
@@ -134,6 +145,8 @@ pub fn walk_within(
         .unwrap_or_else(std::sync::PoisonError::into_inner)
         .walk;
     w.files.sort_unstable_by(|a, b| a.path.cmp(&b.path));
+    w.inos.sort_unstable();
+    w.inos.dedup();
     w.errors
         .sort_by(|a, b| a.path.cmp(&b.path).then_with(|| a.message.cmp(&b.message)));
     w
@@ -248,6 +261,9 @@ fn add(
                 continue;
             }
         };
+        if e.ino != 0 {
+            w.inos.push(e.ino);
+        }
         match e.kind {
             EntryKind::File => w.files.push(e),
             EntryKind::Dir if !(shared.lists)(&e.path) => {}

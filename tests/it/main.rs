@@ -28,5 +28,6 @@ mod quick_scope;
 mod real_layouts;
 mod reports;
 mod rpm_database;
+mod unreachable;
 mod volumes;
 mod xfs_oracle;

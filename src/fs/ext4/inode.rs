@@ -35,6 +35,10 @@ pub(super) struct Inode {
     pub size: u64,
     pub mtime: i64,
     pub flags: u32,
+    /// `i_links_count`: 0 for a free inode, or one on the orphan list.
+    pub links: u16,
+    /// `i_dtime`: deletion time, or on the orphan list the next orphan's inode number.
+    pub dtime: u32,
     /// `i_blocks` (in 512-byte units unless huge_file says otherwise; only compared with 0).
     blocks: u64,
     file_acl: u64,
@@ -92,6 +96,12 @@ impl Inode {
         ctx.src
             .read_at(at, &mut raw)
             .map_err(|e| io(&format!("ext4 inode {ino} (byte {at})"), e))?;
+        Self::from_raw(ctx, ino, raw)
+    }
+
+    /// Parse inode `ino` from its on-disk bytes (read elsewhere, as the inode sweep reads
+    /// whole runs of a table) and check its checksum.
+    pub fn from_raw(ctx: &Ctx, ino: u64, raw: Vec<u8>) -> Result<Inode, FsError> {
         let mut inode = Self::parse(ino, raw);
         if let Some(seed) = ctx.sb.csum_seed {
             inode.verify(seed)?;
@@ -158,6 +168,8 @@ impl Inode {
             size: u64::from(le32(&raw, 0x04)) | u64::from(le32(&raw, 0x6C)) << 32,
             mtime,
             flags: le32(&raw, 0x20),
+            links: le16(&raw, 0x1A),
+            dtime: le32(&raw, 0x14),
             blocks: u64::from(le32(&raw, 0x1C)) | u64::from(le16(&raw, 0x74)) << 32,
             file_acl: u64::from(le32(&raw, 0x68)) | u64::from(le16(&raw, 0x76)) << 32,
             iblock,
@@ -664,6 +676,7 @@ mod tests {
             src,
             sb,
             inode_tables: vec![u64::MAX],
+            warnings: Default::default(),
         };
         let err = Inode::read(&ctx, 12).err().unwrap().to_string();
         assert!(err.contains("outside the filesystem"), "{err}");

@@ -25,6 +25,7 @@ mod htree;
 mod inode;
 mod journal;
 mod sb;
+mod sweep;
 #[cfg(test)]
 mod testimg;
 mod view;
@@ -47,6 +48,8 @@ const MAX_DIR_BYTES: u64 = 1 << 30;
 const MAX_LINK: u64 = 64 * 1024;
 /// Directory inode numbers remembered per reader before the cache is emptied.
 const MAX_CACHED_DIRS: usize = 1 << 20;
+/// Distinct warnings kept per filesystem (the count of the rest is reported).
+const MAX_WARNINGS: usize = 100;
 
 pub(super) fn le16(b: &[u8], off: usize) -> u16 {
     b.get(off..off + 2)
@@ -121,6 +124,38 @@ struct Ctx {
     sb: Super,
     /// First block of each group's inode table.
     inode_tables: Vec<u64>,
+    /// What was worked around while reading ([`Filesystem::warnings`]).
+    warnings: Warnings,
+}
+
+/// Distinct warnings, bounded, shared by every reader of one filesystem.
+#[derive(Default)]
+struct Warnings(std::sync::Mutex<(std::collections::BTreeSet<String>, u64)>);
+
+impl Warnings {
+    fn add(&self, w: String) {
+        let mut g = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if g.0.len() < MAX_WARNINGS {
+            g.0.insert(w);
+        } else if !g.0.contains(&w) {
+            g.1 = g.1.saturating_add(1);
+        }
+    }
+
+    fn list(&self) -> Vec<String> {
+        let g = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut out: Vec<String> = g.0.iter().cloned().collect();
+        if g.1 > 0 {
+            out.push(format!("and {} more warnings of this filesystem", g.1));
+        }
+        out
+    }
 }
 
 /// An ext2/3/4 filesystem on a volume.
@@ -149,6 +184,7 @@ impl Ext4Fs {
             src,
             sb,
             inode_tables,
+            warnings: Warnings::default(),
         };
         // A journal that cannot be replayed does not hide the tree: it is read as it is on disk
         // (as of the last checkpoint), and the journal's blocks are scanned raw.
@@ -222,6 +258,7 @@ impl Ext4Fs {
             src,
             sb,
             inode_tables,
+            warnings: Warnings::default(),
         }))
     }
 }
@@ -257,6 +294,7 @@ pub(crate) fn layout(src: SharedSource) -> Result<Layout, FsError> {
         inode_tables: groups.iter().map(|d| d.inode_table).collect(),
         sb,
         src,
+        warnings: Warnings::default(),
     };
     let mut journal = Vec::new();
     if ctx.sb.journal_inum != 0 {
@@ -290,6 +328,21 @@ impl Filesystem for Ext4Fs {
                 dirs: RefCell::new(HashMap::new()),
             })),
             Inner::View(v) => v.reader(),
+        }
+    }
+
+    fn unreached(&self, reached: &(dyn Fn(u64) -> bool + Sync)) -> Option<super::Swept> {
+        match &self.0 {
+            Inner::Native(ctx) => Some(sweep::sweep(ctx, reached)),
+            // ext4-view has no access to the inode tables.
+            Inner::View(_) => None,
+        }
+    }
+
+    fn warnings(&self) -> Vec<String> {
+        match &self.0 {
+            Inner::Native(ctx) => ctx.warnings.list(),
+            Inner::View(_) => Vec::new(),
         }
     }
 }
@@ -409,7 +462,15 @@ impl Ext4Reader {
         let blocks = dir.size.div_ceil(bs);
         for run in dir.runs(ctx)? {
             if run.uninit {
-                continue;
+                // The kernel reads an unwritten extent as zeros, which no directory block is;
+                // e2fsck clears the flag and keeps the blocks. Read them as e2fsck keeps them.
+                ctx.warnings.add(format!(
+                    "{}: directory blocks {}..{} are in an extent marked unwritten; read as \
+                     written, as e2fsck keeps them",
+                    what(),
+                    run.logical,
+                    run.logical.saturating_add(run.len)
+                ));
             }
             for i in 0..run.len {
                 let logical = run.logical.saturating_add(i);

@@ -40,7 +40,10 @@ pub(super) mod incompat {
 }
 
 const RO_COMPAT_SPARSE_SUPER: u32 = 0x1;
+const RO_COMPAT_GDT_CSUM: u32 = 0x10;
 const RO_COMPAT_METADATA_CSUM: u32 = 0x400;
+/// `s_feature_compat`: the orphan list lives in a file (`s_orphan_file_inum`).
+const COMPAT_ORPHAN_FILE: u32 = 0x1000;
 /// Groups handled (a 1 PiB filesystem of 4 KiB blocks has 8 Mi groups).
 const MAX_GROUPS: u64 = 1 << 24;
 
@@ -53,8 +56,12 @@ pub(crate) struct Desc {
     pub inode_bitmap: u64,
     /// First block of the group's inode table.
     pub inode_table: u64,
-    /// `bg_flags` (`BLOCK_UNINIT` = 0x2: the bitmap was never written, every block is free).
+    /// `bg_flags` (`BLOCK_UNINIT` = 0x2: the bitmap was never written, every block is free;
+    /// `INODE_UNINIT` = 0x1: no inode of the group was ever used).
     pub flags: u16,
+    /// `bg_itable_unused`: inodes at the end of the group's table never used (meaningful with
+    /// group checksums only).
+    pub itable_unused: u64,
 }
 
 /// What the reader needs from the superblock.
@@ -77,6 +84,15 @@ pub(crate) struct Super {
     first_meta_bg: u64,
     /// Blocks reserved after the descriptor table for growing it (`resize_inode`).
     pub reserved_gdt: u64,
+    /// First inode number not reserved for the filesystem's own use (11 on ext2 rev 0).
+    pub first_ino: u64,
+    /// Head of the orphan list (`s_last_orphan`, chained through `i_dtime`).
+    pub last_orphan: u64,
+    /// Inode of the orphan file (`orphan_file` feature), 0 without one.
+    pub orphan_file: u64,
+    /// Inodes the filesystem uses for itself that no directory names: journal, quota files,
+    /// orphan file (0 where absent).
+    pub hidden: [u64; 5],
 }
 
 impl Super {
@@ -122,6 +138,24 @@ impl Super {
             csum_seed: None,
             first_meta_bg: u64::from(le32(&sb, 0x104)),
             reserved_gdt: u64::from(le16(&sb, 0xCE)),
+            first_ino: if rev == 0 {
+                11
+            } else {
+                u64::from(le32(&sb, 0x54))
+            },
+            last_orphan: u64::from(le32(&sb, 0xE8)),
+            orphan_file: if le32(&sb, 0x5C) & COMPAT_ORPHAN_FILE != 0 {
+                u64::from(le32(&sb, 0x280))
+            } else {
+                0
+            },
+            hidden: [
+                u64::from(le32(&sb, 0xE0)),
+                u64::from(le32(&sb, 0x240)),
+                u64::from(le32(&sb, 0x244)),
+                u64::from(le32(&sb, 0x26C)),
+                u64::from(le32(&sb, 0x280)),
+            ],
         };
         let mut s = s;
         if s.ro_compat & RO_COMPAT_METADATA_CSUM != 0 {
@@ -165,6 +199,12 @@ impl Super {
             ));
         }
         Ok(s)
+    }
+
+    /// Whether the group descriptors carry checksums (`gdt_csum` or `metadata_csum`): only then
+    /// do `INODE_UNINIT` and `bg_itable_unused` mean anything.
+    pub(crate) fn group_csums(&self) -> bool {
+        self.ro_compat & (RO_COMPAT_GDT_CSUM | RO_COMPAT_METADATA_CSUM) != 0
     }
 
     /// Number of block groups.
@@ -271,6 +311,12 @@ impl Super {
                     inode_bitmap: u64::from(le32(d, 0x04)) | hi(0x24),
                     inode_table: u64::from(le32(d, 0x08)) | hi(0x28),
                     flags: le16(d, 0x12),
+                    itable_unused: u64::from(le16(d, 0x1C))
+                        | if self.desc_size >= 64 {
+                            u64::from(le16(d, 0x32)) << 16
+                        } else {
+                            0
+                        },
                 });
             }
         }

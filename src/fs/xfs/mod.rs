@@ -21,6 +21,7 @@ mod log;
 mod log_items;
 mod log_trans;
 mod superblock;
+mod sweep;
 
 use crate::fs::{At, Entry, EntryKind, Filesystem, FsError, FsReader, OpenProblem, SeekRead, join};
 use crate::source::SharedSource;
@@ -152,6 +153,10 @@ impl Filesystem for XfsFs {
 
     fn open_problems(&self) -> Vec<OpenProblem> {
         self.problems.clone()
+    }
+
+    fn unreached(&self, reached: &(dyn Fn(u64) -> bool + Sync)) -> Option<crate::fs::Swept> {
+        Some(sweep::sweep(&self.inner, reached))
     }
 
     fn reader(&self) -> Result<Box<dyn FsReader>, FsError> {
