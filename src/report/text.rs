@@ -145,7 +145,7 @@ pub fn write_text(
                 }
             }
             for w in &v.warnings {
-                writeln!(out, "        warning: {}", w.message)?;
+                writeln!(out, "        warning: {}", visible_str(&w.message))?;
             }
         }
         for sn in &t.snapshots {

@@ -87,6 +87,7 @@ pub fn scan_image(
             let mut r = scan_disks(target, vec![], det, opts);
             r.errors.push(ScanError {
                 path: None,
+                path_bytes: None,
                 message: e.to_string(),
             });
             r.finalize();

@@ -25,8 +25,13 @@ pub(super) struct Swept {
 }
 
 fn err(path: Option<&[u8]>, e: impl std::fmt::Display) -> ScanError {
+    let (path, path_bytes) = match path.map(crate::model::path_fields) {
+        Some((p, b)) => (Some(p), b),
+        None => (None, None),
+    };
     ScanError {
-        path: path.map(|p| String::from_utf8_lossy(p).into_owned()),
+        path,
+        path_bytes,
         message: e.to_string(),
     }
 }

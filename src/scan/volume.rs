@@ -175,6 +175,7 @@ pub(super) fn scan_volume(
     vr.warnings
         .extend(filesystem.warnings().into_iter().map(|message| ScanError {
             path: None,
+            path_bytes: None,
             message,
         }));
     if opts.unallocated {
