@@ -292,26 +292,45 @@ fn fall_back_to_raw(
 
 /// What --quick walks: the fixed roots and the home directories of /etc/passwd. A volume
 /// without /etc/passwd or /etc/os-release is not a root filesystem (a separate /home, /var or
-/// /usr/local): it is walked whole.
+/// /usr/local): it is walked whole. What cannot be read to decide this is an error of the
+/// volume (the fixed roots are walked, the home directories are not known).
 fn quick_scope(reader: &dyn FsReader, vr: &mut VolumeReport) -> quick::Scope {
-    use crate::detect::{FileLookup, MetaKind};
+    use crate::detect::{FileLookup, MetaKind, Unreadable};
     let root = lookup::FsLookup::new(reader, &[]);
-    let is_file = |p: &str| root.metadata(p).is_some_and(|m| m.kind == MetaKind::File);
-    let has_passwd = is_file("/etc/passwd");
-    if has_passwd || is_file("/etc/os-release") {
-        let passwd = root.read("/etc/passwd", 1 << 20);
-        if passwd.is_none() && has_passwd {
-            vr.errors.push(ScanError {
-                path: Some("/etc/passwd".into()),
-                message: "quick scan: /etc/passwd could not be read, so the home \
-                          directories it names were not walked"
-                    .into(),
-            });
+    let passwd = || -> Result<Option<Vec<u8>>, Unreadable> {
+        let is_file = |p: &str| {
+            root.metadata(p)
+                .map(|m| m.is_some_and(|m| m.kind == MetaKind::File))
+        };
+        if !is_file("/etc/passwd")? && !is_file("/etc/os-release")? {
+            return Ok(None);
         }
-        quick::Scope::new(passwd.as_deref(), &|d| root.real_dir(d))
-    } else {
-        quick::Scope::everything()
+        Ok(Some(root.read("/etc/passwd", 1 << 20)?.unwrap_or_default()))
+    };
+    let passwd = match passwd() {
+        Ok(Some(passwd)) => Some(passwd),
+        Ok(None) => return quick::Scope::everything(),
+        Err(e) => {
+            vr.errors.push(
+                e.scan_error("quick scan: the home directories /etc/passwd names were not walked"),
+            );
+            None
+        }
+    };
+    let unread = std::cell::RefCell::new(Vec::new());
+    let scope = quick::Scope::new(passwd.as_deref(), &|d| {
+        root.real_dir(d).unwrap_or_else(|e| {
+            unread.borrow_mut().push(e);
+            None
+        })
+    });
+    for e in unread.into_inner() {
+        vr.errors.push(e.scan_error(
+            "quick scan: where this directory leads could not be resolved; only its own path \
+             was walked",
+        ));
     }
+    scope
 }
 
 /// What the walk step gives: the walk, the files already scanned during it, the files left for

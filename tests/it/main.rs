@@ -22,6 +22,7 @@ mod live_snapshots;
 mod local_images;
 mod module_cycles;
 mod quick_scope;
+mod read_failures;
 mod real_layouts;
 mod reports;
 mod rpm_database;
