@@ -400,6 +400,7 @@ mod tests {
                     bytes_scanned: 1,
                     unallocated_bytes_scanned: None,
                     quick_roots: Vec::new(),
+                    note: None,
                     errors: vec![ScanError {
                         path: Some("/var/bad".into()),
                         message: "read failed".into(),

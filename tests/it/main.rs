@@ -21,6 +21,7 @@ mod installed_root;
 mod live_snapshots;
 mod local_images;
 mod module_cycles;
+mod named_formats;
 mod quick_scope;
 mod read_failures;
 mod real_layouts;
