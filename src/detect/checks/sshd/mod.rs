@@ -1053,9 +1053,9 @@ PrintMotd no
     fn an_unreadable_input_is_an_error_not_a_verdict() {
         let err = check(&MemLookup::new().unreadable(MAIN)).unwrap_err();
         assert_eq!(err.path, MAIN);
-        let inc = format!("Include /etc/ssh/sshd_config.d/*.conf\nPasswordAuthentication no\n");
+        let inc = "Include /etc/ssh/sshd_config.d/*.conf\nPasswordAuthentication no\n";
         let l = MemLookup::new()
-            .file(MAIN, &inc)
+            .file(MAIN, inc)
             .file(
                 "/etc/ssh/sshd_config.d/50-cloud-init.conf",
                 "PasswordAuthentication yes\n",
@@ -1063,7 +1063,7 @@ PrintMotd no
             .unreadable_dir("/etc/ssh/sshd_config.d");
         assert_eq!(check(&l).unwrap_err().path, "/etc/ssh/sshd_config.d");
         let l = MemLookup::new()
-            .file(MAIN, &inc)
+            .file(MAIN, inc)
             .unreadable("/etc/ssh/sshd_config.d/50-cloud-init.conf");
         assert_eq!(
             check(&l).unwrap_err().path,
@@ -1074,7 +1074,7 @@ PrintMotd no
             .unreadable("/etc/shadow");
         assert_eq!(check(&l).unwrap_err().path, "/etc/shadow");
         // The same include, readable: judged.
-        let l = MemLookup::new().file(MAIN, &inc).file(
+        let l = MemLookup::new().file(MAIN, inc).file(
             "/etc/ssh/sshd_config.d/50-cloud-init.conf",
             "PasswordAuthentication yes\n",
         );
