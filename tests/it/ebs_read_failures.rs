@@ -23,8 +23,7 @@ const ATTEMPTS: u64 = 8;
 
 /// A 64 MiB ext4 (4 KiB blocks) written through a loop mount: sshd_config's data between two
 /// runs of 70 small files (ext4 packs small files one after another, right after the
-/// directories' blocks), each written back before the next, so its EBS block holds file data
-/// only.
+/// directories' blocks), so its EBS block holds file data only.
 fn image() -> &'static Path {
     static IMG: OnceLock<PathBuf> = OnceLock::new();
     IMG.get_or_init(|| {
@@ -34,18 +33,19 @@ fn image() -> &'static Path {
 cd "$0"
 truncate -s 64M fs.img && mkfs.ext4 -q -F -b 4096 fs.img
 mkdir -p m
-mount -o loop fs.img m
-trap 'umount m 2>/dev/null || true' EXIT
+# One CPU and no delayed allocation: the small files are placed in the order they are
+# written, from one locality group.
+taskset -c 0 bash -euo pipefail -c '
+mount -o loop,nodelalloc fs.img m
+trap "umount m 2>/dev/null || true" EXIT
 mkdir -p m/etc/ssh
-printf 'NAME=Test\nID=test\n' > m/etc/os-release
-printf 'root:!:19700:0:99999:7:::\n' > m/etc/shadow
-sync
-pad() { for i in $(seq "$1" "$2"); do head -c 16K /dev/zero | tr '\0' p > "m/etc/ssh/pad-$i"; done; sync; }
+printf "NAME=Test\nID=test\n" > m/etc/os-release
+printf "root:!:19700:0:99999:7:::\n" > m/etc/shadow
+pad() { for i in $(seq "$1" "$2"); do head -c 16K /dev/zero | tr "\0" p > "m/etc/ssh/pad-$i"; done; }
 pad 100 169
-printf 'PermitRootLogin prohibit-password\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n' > m/etc/ssh/sshd_config; sync
+printf "PermitRootLogin prohibit-password\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n" > m/etc/ssh/sshd_config
 pad 200 269
-umount m
-trap - EXIT
+'
 e2fsck -fn fs.img >/dev/null
 "#,
         )
