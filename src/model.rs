@@ -285,6 +285,10 @@ pub struct VolumeReport {
     /// that is not a root filesystem). Nothing outside them was read.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub quick_roots: Vec<String>,
+    /// Why a `no_filesystem` volume holds no files, when amiscan knows (a dm-verity hash tree,
+    /// a swap area that was never used). Informational: it does not make the scan incomplete.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
     /// Everything that could not be read or parsed on this volume.
     pub errors: Vec<ScanError>,
     /// Problems worked around without losing data (an ext4 directory extent marked unwritten,
@@ -502,6 +506,7 @@ mod tests {
                 unallocated_bytes_scanned: None,
                 quick_roots: Vec::new(),
                 warnings: Vec::new(),
+                note: None,
                 errors: vec![],
             }],
             findings: vec![],

@@ -12,7 +12,35 @@
 //! it (each read bounded by a size cap) and visit every regular file's metadata once (for the
 //! setuid check).
 
+use crate::model::ScanError;
 use std::collections::BTreeMap;
+
+/// A file or directory a check needed is there (or may be) but could not be read: an I/O
+/// error of the source, a corrupt directory on the way to it, a symbolic link that cannot be
+/// read. Kept apart from absence (`Ok(None)`, an empty listing) so that a check never judges
+/// a file it could not see: it gives up its verdict and the scan reports this instead.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{path}: {reason}")]
+pub struct Unreadable {
+    /// The path the check asked for (or the directory on its way that failed).
+    pub path: String,
+    /// Why, as the filesystem or the source said it.
+    pub reason: String,
+}
+
+impl Unreadable {
+    /// This failure as an error of the volume's scan, saying what `what` (a check's verdict)
+    /// could not be made.
+    pub fn scan_error(&self, what: &str) -> ScanError {
+        ScanError {
+            path: Some(self.path.clone()),
+            message: format!("cannot be read ({}): {what}", self.reason),
+        }
+    }
+}
+
+/// What a lookup gives: an answer (which may be "absent"), or [`Unreadable`].
+pub type Looked<T> = Result<T, Unreadable>;
 
 /// Type of a filesystem entry, as a volume check needs it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -51,20 +79,26 @@ pub struct Meta {
 /// - [`read`](FileLookup::read) and [`metadata`](FileLookup::metadata) resolve symbolic links
 ///   inside the volume (an absolute target is relative to the volume's root; at most 40 hops),
 ///   as `open(2)` would in a chroot: on a merged-/usr system `/bin/ls` must reach `/usr/bin/ls`.
-/// - A path that does not exist, is not a regular file (for `read`), or cannot be read gives
-///   `None`; the checks treat it as absent. Read errors are the scanner's to report, as for any
-///   file.
+/// - Absent and unreadable are different answers. A path that does not exist, is not a
+///   regular file (for `read`) or does not resolve (a symbolic link loop, as `open(2)` gives
+///   `ELOOP`) is `Ok(None)`. A path that could not be read, or whose existence could not be
+///   decided (a directory on the way whose listing failed, wholly or for some entry), is
+///   `Err(Unreadable)`. A check that gets `Err` makes no verdict from that input and reports
+///   the error (see `checks::volume`): an unreadable `sshd_config` is not an unset one.
 /// - Nothing here may panic or block indefinitely.
 pub trait FileLookup {
-    /// The first `max` bytes of the regular file at `path` (all of it when it is smaller).
-    fn read(&self, path: &str, max: usize) -> Option<Vec<u8>>;
+    /// The first `max` bytes of the regular file at `path` (all of it when it is smaller);
+    /// `Ok(None)` when there is no regular file there.
+    fn read(&self, path: &str, max: usize) -> Looked<Option<Vec<u8>>>;
 
     /// The names (not paths) of the entries of directory `dir`, in any order; empty when `dir`
-    /// does not exist or is not a directory. Names that are not UTF-8 may be skipped.
-    fn list(&self, dir: &str) -> Vec<String>;
+    /// does not exist or is not a directory; `Err` when some entry could not be read (a
+    /// partial listing would read as "no such file"). Names that are not UTF-8 may be skipped.
+    fn list(&self, dir: &str) -> Looked<Vec<String>>;
 
-    /// Metadata of the entry at `path` (after following symbolic links).
-    fn metadata(&self, path: &str) -> Option<Meta>;
+    /// Metadata of the entry at `path` (after following symbolic links); `Ok(None)` when
+    /// nothing is there.
+    fn metadata(&self, path: &str) -> Looked<Option<Meta>>;
 
     /// Call `visit` once for every regular file of the volume, with its path and metadata (no
     /// symbolic link is followed). The walk the scanner already did is enough: no content is
@@ -100,11 +134,17 @@ pub trait FileLookup {
 }
 
 /// An in-memory volume: a map from absolute path to (metadata, content). Directories are
-/// implied by the files under them. The test double for [`FileLookup`].
+/// implied by the files under them. The test double for [`FileLookup`]; a file or directory
+/// can be made unreadable ([`MemLookup::unreadable`], [`MemLookup::unreadable_dir`]) to test
+/// what a check does when a read fails.
 #[derive(Clone, Debug, Default)]
 pub struct MemLookup {
     files: BTreeMap<String, (Meta, Vec<u8>)>,
     mtimes: BTreeMap<String, i64>,
+    /// Files whose content cannot be read (their metadata can): path → reason.
+    bad_files: BTreeMap<String, String>,
+    /// Directories that cannot be listed, so nothing under them resolves: path → reason.
+    bad_dirs: BTreeMap<String, String>,
 }
 
 impl MemLookup {
@@ -138,6 +178,39 @@ impl MemLookup {
         self
     }
 
+    /// Add a regular file that exists but whose content cannot be read (as a file whose
+    /// blocks the source could not fetch): `read` gives [`Unreadable`], `metadata` works.
+    pub fn unreadable(mut self, path: &str) -> MemLookup {
+        self.add(path, 0o644, "");
+        self.bad_files
+            .insert(path.to_string(), "injected read error".to_string());
+        self
+    }
+
+    /// Make directory `dir` unlistable (as a directory block the source could not fetch):
+    /// listing it, and reading or resolving anything under it, gives [`Unreadable`].
+    pub fn unreadable_dir(mut self, dir: &str) -> MemLookup {
+        self.bad_dirs.insert(
+            dir.trim_end_matches('/').to_string(),
+            "injected directory read error".to_string(),
+        );
+        self
+    }
+
+    /// The unlistable directory `path` is in (or is, when `itself`), if any.
+    fn bad_dir(&self, path: &str, itself: bool) -> Looked<()> {
+        for (dir, reason) in &self.bad_dirs {
+            let under = path.starts_with(&dir_prefix(dir));
+            if under || (itself && path.trim_end_matches('/') == dir) {
+                return Err(Unreadable {
+                    path: dir.clone(),
+                    reason: reason.clone(),
+                });
+            }
+        }
+        Ok(())
+    }
+
     /// Whether `dir` is a directory: some file lives under it.
     fn is_dir(&self, dir: &str) -> bool {
         let prefix = dir_prefix(dir);
@@ -154,12 +227,22 @@ fn dir_prefix(dir: &str) -> String {
 }
 
 impl FileLookup for MemLookup {
-    fn read(&self, path: &str, max: usize) -> Option<Vec<u8>> {
-        let (_, data) = self.files.get(path)?;
-        Some(data.get(..max).unwrap_or(data).to_vec())
+    fn read(&self, path: &str, max: usize) -> Looked<Option<Vec<u8>>> {
+        self.bad_dir(path, false)?;
+        if let Some(reason) = self.bad_files.get(path) {
+            return Err(Unreadable {
+                path: path.to_string(),
+                reason: reason.clone(),
+            });
+        }
+        Ok(self
+            .files
+            .get(path)
+            .map(|(_, data)| data.get(..max).unwrap_or(data).to_vec()))
     }
 
-    fn list(&self, dir: &str) -> Vec<String> {
+    fn list(&self, dir: &str) -> Looked<Vec<String>> {
+        self.bad_dir(dir, true)?;
         let prefix = dir_prefix(dir);
         let mut names: Vec<String> = self
             .files
@@ -169,20 +252,22 @@ impl FileLookup for MemLookup {
             .map(|rest| rest.split('/').next().unwrap_or(rest).to_string())
             .collect();
         names.dedup();
-        names
+        Ok(names)
     }
 
-    fn metadata(&self, path: &str) -> Option<Meta> {
+    fn metadata(&self, path: &str) -> Looked<Option<Meta>> {
+        self.bad_dir(path, false)?;
         if let Some((meta, _)) = self.files.get(path) {
-            return Some(*meta);
+            return Ok(Some(*meta));
         }
-        self.is_dir(path).then_some(Meta {
+        let is_dir = self.is_dir(path) || self.bad_dirs.contains_key(path.trim_end_matches('/'));
+        Ok(is_dir.then_some(Meta {
             mode: 0o755,
             uid: 0,
             gid: 0,
             size: 4096,
             kind: MetaKind::Dir,
-        })
+        }))
     }
 
     fn for_each_file(&self, visit: &mut dyn FnMut(&str, &Meta)) {
@@ -206,16 +291,38 @@ mod tests {
             .file("/etc/ssh/sshd_config", "Port 22\n")
             .file("/etc/ssh/sshd_config.d/a.conf", "x")
             .file("/etc/sshx", "y");
-        let mut names = l.list("/etc/ssh");
+        let mut names = l.list("/etc/ssh").unwrap();
         names.sort();
         assert_eq!(names, ["sshd_config", "sshd_config.d"]);
-        assert_eq!(l.list("/etc/ssh/"), names);
-        assert_eq!(l.read("/etc/ssh/sshd_config", 4).unwrap(), b"Port");
-        assert_eq!(l.metadata("/etc/ssh").unwrap().kind, MetaKind::Dir);
-        assert!(l.metadata("/etc/s").is_none());
-        assert!(l.list("/nope").is_empty());
+        assert_eq!(l.list("/etc/ssh/").unwrap(), names);
+        assert_eq!(l.read("/etc/ssh/sshd_config", 4).unwrap().unwrap(), b"Port");
+        assert_eq!(l.metadata("/etc/ssh").unwrap().unwrap().kind, MetaKind::Dir);
+        assert_eq!(l.metadata("/etc/s"), Ok(None));
+        assert_eq!(l.read("/etc/s", 1), Ok(None));
+        assert!(l.list("/nope").unwrap().is_empty());
         let mut n = 0;
         l.for_each_file(&mut |_, _| n += 1);
         assert_eq!(n, 3);
+    }
+
+    #[test]
+    fn mem_lookup_tells_unreadable_from_absent() {
+        let l = MemLookup::new()
+            .unreadable("/etc/shadow")
+            .file("/etc/sudoers.d/a", "x")
+            .unreadable_dir("/etc/sudoers.d");
+        let err = l.read("/etc/shadow", 10).unwrap_err();
+        assert_eq!(err.path, "/etc/shadow");
+        assert_eq!(
+            l.metadata("/etc/shadow").unwrap().unwrap().kind,
+            MetaKind::File
+        );
+        assert!(l.list("/etc/sudoers.d").is_err());
+        assert!(l.read("/etc/sudoers.d/a", 10).is_err());
+        assert!(l.metadata("/etc/sudoers.d/zz").is_err());
+        assert_eq!(l.read("/etc/passwd", 10), Ok(None));
+        let e = err.scan_error("sshd not judged");
+        assert_eq!(e.path.as_deref(), Some("/etc/shadow"));
+        assert!(e.message.contains("injected read error"), "{}", e.message);
     }
 }

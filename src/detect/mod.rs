@@ -30,7 +30,7 @@ mod scan_tests;
 
 pub use catalog::CatalogError;
 pub use catalog_check::check_catalog;
-pub use lookup::{FileLookup, MemLookup, Meta, MetaKind};
+pub use lookup::{FileLookup, Looked, MemLookup, Meta, MetaKind, Unreadable};
 pub use volume_scan::VolumeFindings;
 
 use crate::model::Finding;
@@ -166,6 +166,10 @@ impl Detector {
         let text_tier = !precision::is_package_data(file.path);
         let streamed = stream::stream(&self.matcher, content, head_cap, text_tier);
         let mut items = Vec::new();
+        // A check judges the file's first bytes; when reading them failed, the part that was
+        // read is not the file (a cut `/etc/shadow` line reads as an empty password). The
+        // error is the outcome's, and the scan reports it.
+        let check = check.filter(|_| !streamed.head_failed);
         if let Some(check) = check {
             for hit in check.run(file.path, &streamed.head, streamed.head_truncated) {
                 items.push(self.check_finding(hit, file.path, opts));

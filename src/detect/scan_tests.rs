@@ -549,3 +549,27 @@ fn stock_config_lines_are_not_secrets() {
         );
     }
 }
+
+/// Issue 19: a check judges the file, not the part of it that could be read. `/etc/shadow`
+/// cut by a read error after `root:` would read as root with an empty password.
+#[test]
+fn a_read_error_in_a_checked_files_head_makes_no_check_verdict() {
+    let d = detector();
+    let file = FileInfo {
+        path: "/etc/shadow",
+        size: 4096,
+        mode: 0o100640,
+        uid: 0,
+        gid: 0,
+    };
+    let mut reader = std::io::Read::chain(&b"root:"[..], FailingReader);
+    let out = d.scan_file(&file, &mut reader, &DetectOptions::default());
+    assert!(out.error.is_some());
+    assert_eq!(rules(&out.findings), []);
+    // The same bytes read whole are judged: the check would have run.
+    let whole = d.scan_bytes("/etc/shadow", b"root:", &DetectOptions::default());
+    assert_eq!(
+        rules(&whole),
+        [("shadow-empty-password", Severity::Critical)]
+    );
+}

@@ -24,6 +24,9 @@ pub(crate) struct Streamed {
     pub head: Vec<u8>,
     /// Whether the file holds more than `head`.
     pub head_truncated: bool,
+    /// A read failed before `head` was complete: it is not the file's first bytes, only the
+    /// part that could be read, and no check may judge the file by it.
+    pub head_failed: bool,
     /// Bytes read.
     pub bytes: u64,
     /// The read error that stopped the scan, if any (matches so far are kept).
@@ -89,11 +92,13 @@ fn stream_with(
     let mut is_text = true;
     let mut error = None;
     let mut first = true;
+    let mut head_failed = false;
     loop {
         let eof = match fill(content, buf, &mut len) {
             Ok(eof) => eof,
             Err(e) => {
                 error = Some(e);
+                head_failed |= first && len <= head_cap;
                 true
             }
         };
@@ -138,6 +143,7 @@ fn stream_with(
         matches,
         head,
         head_truncated,
+        head_failed,
         bytes: base + len as u64,
         error,
     }

@@ -268,6 +268,12 @@ pub trait FsReader {
     fn prefetch_file(&self, _entry: &Entry) {}
 }
 
+/// Whether [`open`] reads filesystems of this kind (the others are named by their magic and
+/// scanned raw).
+pub fn readable(kind: FsKind) -> bool {
+    matches!(kind, FsKind::Ext4 | FsKind::Fat | FsKind::Xfs)
+}
+
 /// Open the filesystem `kind` on `src`. Fails with [`FsError::Incompatible`] for a kind amiscan
 /// does not read yet, or with the reader's error when the superblock is refused.
 pub fn open(kind: FsKind, src: SharedSource) -> Result<Box<dyn Filesystem>, FsError> {

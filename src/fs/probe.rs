@@ -1,4 +1,7 @@
-//! Recognise what a volume holds from the magic numbers at the start of it.
+//! Recognise what a volume holds from the magic numbers at the start of it: the filesystems
+//! amiscan reads, and the formats it names without reading (their bytes are scanned raw, and the
+//! report says which format it was rather than "no filesystem recognised"), and the areas that
+//! hold no files by design (swap, a dm-verity hash tree).
 
 use crate::source::Source;
 
@@ -25,6 +28,13 @@ pub enum FsKind {
     Iso9660,
     /// squashfs (`hsqs` at 0).
     Squashfs,
+    /// EROFS (magic `0xE0F5E1E2`, little-endian, at 1024).
+    Erofs,
+    /// F2FS (magic `0xF2F52010`, little-endian, at 1024).
+    F2fs,
+    /// A dm-verity hash tree with its superblock (`verity\0\0` at 0): hashes of another
+    /// partition's blocks, no files.
+    Verity,
 }
 
 impl FsKind {
@@ -41,8 +51,36 @@ impl FsKind {
             FsKind::Luks => "crypto_LUKS",
             FsKind::Iso9660 => "iso9660",
             FsKind::Squashfs => "squashfs",
+            FsKind::Erofs => "erofs",
+            FsKind::F2fs => "f2fs",
+            FsKind::Verity => "verity",
         }
     }
+
+    /// What the format is, in words, for messages (`erofs filesystem`, `LUKS encrypted
+    /// volume`).
+    pub fn describe(self) -> String {
+        match self {
+            FsKind::Luks => "LUKS encrypted volume".to_string(),
+            FsKind::LvmPv => "LVM physical volume".to_string(),
+            FsKind::Swap => "swap area".to_string(),
+            FsKind::Verity => "dm-verity hash tree".to_string(),
+            k => format!("{} filesystem", k.name()),
+        }
+    }
+}
+
+/// Magic of a Linux swap area, at the end of its first page (`SWAPSPACE2`, or the old
+/// `SWAP-SPACE`), for the page sizes Linux uses.
+const SWAP_MAGIC_ENDS: [usize; 4] = [4096, 8192, 16384, 65536];
+
+/// The length of a swap area's header (its first page), from the bytes at the start of the
+/// volume; `None` when it is not a swap area.
+pub fn swap_header_len(buf: &[u8]) -> Option<u64> {
+    SWAP_MAGIC_ENDS
+        .iter()
+        .find(|&&end| at(buf, end - 10, b"SWAPSPACE2") || at(buf, end - 10, b"SWAP-SPACE"))
+        .map(|&end| end as u64)
 }
 
 /// Bytes read from the start of a volume to probe it: enough for every magic above.
@@ -78,7 +116,15 @@ fn at(buf: &[u8], off: usize, magic: &[u8]) -> bool {
 
 /// Probe a buffer holding the first bytes of a volume.
 pub fn probe_bytes(buf: &[u8]) -> Probe {
-    let kind = if at(buf, 1080, &[0x53, 0xEF]) {
+    // Four-byte magics at 1024 first: the two-byte ext4 magic at 1080 falls inside their
+    // superblocks.
+    let kind = if at(buf, 1024, &0xE0F5_E1E2u32.to_le_bytes()) {
+        Some(FsKind::Erofs)
+    } else if at(buf, 1024, &0xF2F5_2010u32.to_le_bytes()) {
+        Some(FsKind::F2fs)
+    } else if at(buf, 0, b"verity\0\0") {
+        Some(FsKind::Verity)
+    } else if at(buf, 1080, &[0x53, 0xEF]) {
         Some(FsKind::Ext4)
     } else if at(buf, 0, b"XFSB") {
         Some(FsKind::Xfs)
@@ -88,10 +134,7 @@ pub fn probe_bytes(buf: &[u8]) -> Probe {
         Some(FsKind::LvmPv)
     } else if at(buf, 0, b"LUKS\xba\xbe") {
         Some(FsKind::Luks)
-    } else if [4096usize - 10, 8192 - 10, 16384 - 10, 65536 - 10]
-        .iter()
-        .any(|&o| at(buf, o, b"SWAPSPACE2") || at(buf, o, b"SWAP-SPACE"))
-    {
+    } else if swap_header_len(buf).is_some() {
         Some(FsKind::Swap)
     } else if at(buf, 65536 + 64, b"_BHRfS_M") {
         Some(FsKind::Btrfs)
@@ -136,6 +179,18 @@ mod tests {
         l[512..520].copy_from_slice(b"LABELONE");
         l[536..544].copy_from_slice(b"LVM2 001");
         assert!(matches!(probe_bytes(&l), Probe::Known(FsKind::LvmPv)));
+        let mut v = vec![0u8; 4096];
+        v[..8].copy_from_slice(b"verity\0\0");
+        assert!(matches!(probe_bytes(&v), Probe::Known(FsKind::Verity)));
+        let mut e = vec![0u8; 4096];
+        e[1024..1028].copy_from_slice(&[0xE2, 0xE1, 0xF5, 0xE0]);
+        assert!(matches!(probe_bytes(&e), Probe::Known(FsKind::Erofs)));
+        let mut f = vec![0u8; 4096];
+        f[1024..1028].copy_from_slice(&[0x10, 0x20, 0xF5, 0xF2]);
+        f[1080..1082].copy_from_slice(&[0x53, 0xEF]);
+        assert!(matches!(probe_bytes(&f), Probe::Known(FsKind::F2fs)));
+        assert_eq!(swap_header_len(&s), Some(4096));
+        assert_eq!(swap_header_len(&f), None);
     }
 
     #[test]

@@ -424,6 +424,7 @@ mod tests {
                     unallocated_bytes_scanned: None,
                     quick_roots: Vec::new(),
                     warnings: Vec::new(),
+                    note: None,
                     errors: vec![ScanError {
                         path_bytes: None,
                         path: Some("/var/bad".into()),

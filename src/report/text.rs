@@ -106,7 +106,10 @@ pub fn write_text(
                     v.files_scanned,
                     human_bytes(v.bytes_scanned)
                 ),
-                VolumeStatus::NoFilesystem => "no filesystem (no files)".to_string(),
+                VolumeStatus::NoFilesystem => match &v.note {
+                    Some(note) => format!("no filesystem: {note}"),
+                    None => "no filesystem (no files)".to_string(),
+                },
                 VolumeStatus::Container => {
                     "LVM physical volume (its logical volumes follow)".to_string()
                 }

@@ -1,9 +1,11 @@
 //! [`FileLookup`] over a real filesystem, for the checks that need several files of a volume
 //! (sshd_config and its includes, sudoers and sudoers.d, the dpkg or rpm database, setuid files).
 //! Paths resolve like `open(2)` in a chroot: symbolic links are followed inside the volume.
+//! A directory on the way that cannot be listed (or some of whose entries cannot be read), a
+//! link that cannot be read, a file whose content fails: each is [`Unreadable`], never absence.
 
-use crate::detect::{FileLookup, Meta, MetaKind};
-use crate::fs::{Entry, EntryKind, FsReader, join};
+use crate::detect::{FileLookup, Looked, Meta, MetaKind, Unreadable};
+use crate::fs::{Entry, EntryKind, FsError, FsReader, join};
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::io::Read;
@@ -20,11 +22,18 @@ const MAX_CACHED_DIRS: usize = 4096;
 /// read.
 const MAX_PREFETCH_BYTES: u64 = 64 << 20;
 
+/// One directory's listing: the entries that could be read, and the first error of one that
+/// could not (then a name missing from `entries` may still be in the directory).
+struct Listing {
+    entries: Vec<Entry>,
+    bad_entry: Option<String>,
+}
+
 /// Lookups through one filesystem reader, with the walk's file list.
 pub struct FsLookup<'a> {
     reader: &'a dyn FsReader,
     files: &'a [Entry],
-    dirs: RefCell<HashMap<Vec<u8>, Rc<Vec<Entry>>>>,
+    dirs: RefCell<HashMap<Vec<u8>, Rc<Listing>>>,
     verify_content: bool,
     digests: Option<&'a super::content::Digests>,
 }
@@ -58,6 +67,14 @@ fn root_entry() -> Entry {
     }
 }
 
+/// `path` could not be read, for `why`.
+fn unreadable(path: &[u8], why: impl std::fmt::Display) -> Unreadable {
+    Unreadable {
+        path: String::from_utf8_lossy(path).into_owned(),
+        reason: why.to_string(),
+    }
+}
+
 impl<'a> FsLookup<'a> {
     /// Lookups through `reader`; `files` are the walk's regular files.
     pub fn new(reader: &'a dyn FsReader, files: &'a [Entry]) -> Self {
@@ -83,42 +100,62 @@ impl<'a> FsLookup<'a> {
         self
     }
 
-    /// Where directory `path` really is in the volume, after following symbolic links; `None`
-    /// when it does not exist, is not a directory or cannot be read.
-    pub fn real_dir(&self, path: &[u8]) -> Option<Vec<u8>> {
-        let e = self.resolve(std::str::from_utf8(path).ok()?)?;
-        (e.kind == EntryKind::Dir).then_some(e.path)
+    /// Where directory `path` really is in the volume, after following symbolic links;
+    /// `Ok(None)` when it does not exist or is not a directory.
+    pub fn real_dir(&self, path: &[u8]) -> Looked<Option<Vec<u8>>> {
+        let e = self.resolve(path)?;
+        Ok(e.filter(|e| e.kind == EntryKind::Dir).map(|e| e.path))
     }
 
-    fn listing(&self, dir: &[u8]) -> Option<Rc<Vec<Entry>>> {
+    fn listing(&self, dir: &[u8]) -> Looked<Rc<Listing>> {
         if let Some(l) = self.dirs.borrow().get(dir) {
-            return Some(l.clone());
+            return Ok(l.clone());
         }
-        let entries: Vec<Entry> = self
+        let mut listing = Listing {
+            entries: Vec::new(),
+            bad_entry: None,
+        };
+        for r in self
             .reader
             .list_dir(dir)
-            .ok()?
-            .into_iter()
-            .filter_map(Result::ok)
-            .collect();
-        let l = Rc::new(entries);
+            .map_err(|e| unreadable(dir, format!("directory cannot be listed: {e}")))?
+        {
+            match r {
+                Ok(e) => listing.entries.push(e),
+                Err(e) => {
+                    listing.bad_entry.get_or_insert_with(|| e.to_string());
+                }
+            }
+        }
+        let l = Rc::new(listing);
         let mut cache = self.dirs.borrow_mut();
         if cache.len() >= MAX_CACHED_DIRS {
             cache.clear();
         }
         cache.insert(dir.to_vec(), l.clone());
-        Some(l)
+        Ok(l)
     }
 
-    fn child(&self, dir: &[u8], name: &[u8]) -> Option<Entry> {
+    /// Entry `name` of directory `dir`: `Ok(None)` only when the whole listing was read.
+    fn child(&self, dir: &[u8], name: &[u8]) -> Looked<Option<Entry>> {
         let want = join(dir, name);
-        self.listing(dir)?.iter().find(|e| e.path == want).cloned()
+        let l = self.listing(dir)?;
+        if let Some(e) = l.entries.iter().find(|e| e.path == want) {
+            return Ok(Some(e.clone()));
+        }
+        match &l.bad_entry {
+            Some(why) => Err(unreadable(
+                &want,
+                format!("an entry of its directory cannot be read: {why}"),
+            )),
+            None => Ok(None),
+        }
     }
 
-    /// Resolve `path`, following symbolic links (also the last component).
-    fn resolve(&self, path: &str) -> Option<Entry> {
+    /// Resolve `path`, following symbolic links (also the last component). `Ok(None)`: no such
+    /// entry, a component that is not a directory, or too many links or components (`ELOOP`).
+    fn resolve(&self, path: &[u8]) -> Looked<Option<Entry>> {
         let mut pending: Vec<Vec<u8>> = path
-            .as_bytes()
             .split(|&b| b == b'/')
             .filter(|c| !c.is_empty())
             .rev()
@@ -130,7 +167,7 @@ impl<'a> FsLookup<'a> {
         while let Some(comp) = pending.pop() {
             steps += 1;
             if steps > MAX_COMPONENTS {
-                return None;
+                return Ok(None);
             }
             match comp.as_slice() {
                 b"." => continue,
@@ -142,22 +179,30 @@ impl<'a> FsLookup<'a> {
                     current = if parent == b"/" {
                         root_entry()
                     } else {
-                        self.resolve(std::str::from_utf8(&parent).ok()?)?
+                        match self.resolve(&parent)? {
+                            Some(e) => e,
+                            None => return Ok(None),
+                        }
                     };
                     continue;
                 }
                 _ => {}
             }
             if current.kind != EntryKind::Dir {
-                return None;
+                return Ok(None);
             }
-            let e = self.child(&current.path, &comp)?;
+            let Some(e) = self.child(&current.path, &comp)? else {
+                return Ok(None);
+            };
             if e.kind == EntryKind::Symlink {
                 hops += 1;
                 if hops > MAX_HOPS {
-                    return None;
+                    return Ok(None);
                 }
-                let target = self.reader.read_link(&e).ok()?;
+                let target = self
+                    .reader
+                    .read_link(&e)
+                    .map_err(|err| unreadable(&e.path, format!("symbolic link: {err}")))?;
                 if target.starts_with(b"/") {
                     current = root_entry();
                 }
@@ -172,45 +217,71 @@ impl<'a> FsLookup<'a> {
                 current = e;
             }
         }
-        Some(current)
+        Ok(Some(current))
+    }
+}
+
+/// `path`'s content could not be read, for `why` (the path asked for, with the real one when a
+/// link led elsewhere).
+fn content_error(asked: &str, real: &[u8], why: &FsError) -> Unreadable {
+    let reason = if real == asked.as_bytes() {
+        why.to_string()
+    } else {
+        format!("{} (via {}): {why}", String::from_utf8_lossy(real), asked)
+    };
+    Unreadable {
+        path: asked.to_string(),
+        reason,
     }
 }
 
 impl FileLookup for FsLookup<'_> {
-    fn read(&self, path: &str, max: usize) -> Option<Vec<u8>> {
-        let e = self.resolve(path)?;
+    fn read(&self, path: &str, max: usize) -> Looked<Option<Vec<u8>>> {
+        let Some(e) = self.resolve(path.as_bytes())? else {
+            return Ok(None);
+        };
         if e.kind != EntryKind::File {
-            return None;
+            return Ok(None);
         }
-        let r = self.reader.open_file(&e).ok()?;
+        let r = self
+            .reader
+            .open_file(&e)
+            .map_err(|err| content_error(path, &e.path, &err))?;
         let mut out = Vec::with_capacity(usize::try_from(e.size).unwrap_or(max).min(max));
         r.take(u64::try_from(max).unwrap_or(u64::MAX))
             .read_to_end(&mut out)
-            .ok()?;
-        Some(out)
+            .map_err(|err| Unreadable {
+                path: path.to_string(),
+                reason: format!("read error: {err}"),
+            })?;
+        Ok(Some(out))
     }
 
-    fn list(&self, dir: &str) -> Vec<String> {
-        let Some(d) = self.resolve(dir) else {
-            return vec![];
+    fn list(&self, dir: &str) -> Looked<Vec<String>> {
+        let Some(d) = self.resolve(dir.as_bytes())? else {
+            return Ok(vec![]);
         };
         if d.kind != EntryKind::Dir {
-            return vec![];
+            return Ok(vec![]);
         }
-        self.listing(&d.path)
-            .map(|l| {
-                l.iter()
-                    .filter_map(|e| {
-                        let name = e.path.rsplit(|&b| b == b'/').next()?;
-                        String::from_utf8(name.to_vec()).ok()
-                    })
-                    .collect()
+        let l = self.listing(&d.path)?;
+        if let Some(why) = &l.bad_entry {
+            return Err(unreadable(
+                dir.as_bytes(),
+                format!("an entry cannot be read: {why}"),
+            ));
+        }
+        Ok(l.entries
+            .iter()
+            .filter_map(|e| {
+                let name = e.path.rsplit(|&b| b == b'/').next()?;
+                String::from_utf8(name.to_vec()).ok()
             })
-            .unwrap_or_default()
+            .collect())
     }
 
-    fn metadata(&self, path: &str) -> Option<Meta> {
-        self.resolve(path).map(|e| meta(&e))
+    fn metadata(&self, path: &str) -> Looked<Option<Meta>> {
+        Ok(self.resolve(path.as_bytes())?.map(|e| meta(&e)))
     }
 
     fn for_each_file(&self, visit: &mut dyn FnMut(&str, &Meta)) {
@@ -230,19 +301,19 @@ impl FileLookup for FsLookup<'_> {
     /// The content scan's digest of the file `path` resolves to, when it read all of it.
     fn md5(&self, path: &str) -> Option<[u8; 16]> {
         let digests = self.digests?;
-        let e = self.resolve(path)?;
+        let e = self.resolve(path.as_bytes()).ok()??;
         (e.kind == EntryKind::File)
             .then(|| digests.get(&e.path))
             .flatten()
     }
 
     /// Each file's inode and data are hinted to the reader (the same file under two names
-    /// once), until [`MAX_PREFETCH_BYTES`] of data.
+    /// once), until [`MAX_PREFETCH_BYTES`] of data. What does not resolve is not hinted.
     fn prefetch(&self, paths: &[String]) {
         let mut budget = MAX_PREFETCH_BYTES;
         let mut seen = std::collections::HashSet::new();
         for p in paths {
-            let Some(e) = self.resolve(p) else {
+            let Ok(Some(e)) = self.resolve(p.as_bytes()) else {
                 continue;
             };
             if e.kind != EntryKind::File || !seen.insert(e.path.clone()) {
@@ -373,11 +444,68 @@ mod tests {
     #[test]
     fn follows_links_inside_the_volume_and_stops_on_loops() {
         let l = FsLookup::new(&Tree, &[]);
-        assert_eq!(l.read("/bin/ls", 100).unwrap(), b"ELF");
-        assert_eq!(l.read("/etc/alt", 2).unwrap(), b"EL");
-        assert_eq!(l.metadata("/bin").unwrap().kind, MetaKind::Dir);
-        assert!(l.read("/loop", 10).is_none());
-        assert!(l.read("/nope", 10).is_none());
-        assert_eq!(l.list("/bin"), vec!["ls".to_string()]);
+        assert_eq!(l.read("/bin/ls", 100).unwrap().unwrap(), b"ELF");
+        assert_eq!(l.read("/etc/alt", 2).unwrap().unwrap(), b"EL");
+        assert_eq!(l.metadata("/bin").unwrap().unwrap().kind, MetaKind::Dir);
+        assert_eq!(l.read("/loop", 10), Ok(None));
+        assert_eq!(l.read("/nope", 10), Ok(None));
+        assert_eq!(l.list("/bin").unwrap(), vec!["ls".to_string()]);
+    }
+
+    /// [`Tree`] whose `/etc` cannot be listed, `/usr/bin` has an entry that cannot be read,
+    /// and whose file content fails.
+    struct Broken;
+    impl FsReader for Broken {
+        fn list_dir(&self, path: &[u8]) -> Result<Vec<Result<Entry, FsError>>, FsError> {
+            match path {
+                b"/etc" => Err(FsError::Io {
+                    context: "directory block".into(),
+                    message: "block 7 failed".into(),
+                    at: Default::default(),
+                }),
+                b"/usr/bin" => {
+                    let mut v = Tree.list_dir(path)?;
+                    v.push(Err(FsError::Corrupt {
+                        context: "entry".into(),
+                        message: "bad name length".into(),
+                        at: Default::default(),
+                    }));
+                    Ok(v)
+                }
+                _ => Tree.list_dir(path),
+            }
+        }
+        fn open_file<'a>(&'a self, _: &Entry) -> Result<Box<dyn Read + 'a>, FsError> {
+            Err(FsError::Io {
+                context: "extent".into(),
+                message: "block 9 failed".into(),
+                at: Default::default(),
+            })
+        }
+        fn read_link(&self, e: &Entry) -> Result<Vec<u8>, FsError> {
+            Tree.read_link(e)
+        }
+    }
+
+    /// A read that fails is never an absent file: a directory that cannot be listed, a
+    /// missing name in a directory with an unreadable entry, a file whose content fails.
+    #[test]
+    fn unreadable_is_not_absent() {
+        let l = FsLookup::new(&Broken, &[]);
+        let err = l.read("/etc/ssh/sshd_config", 10).unwrap_err();
+        assert_eq!(err.path, "/etc");
+        assert!(err.reason.contains("block 7 failed"), "{err}");
+        assert!(l.metadata("/etc/sudoers").is_err());
+        assert!(l.list("/etc").is_err());
+        // ls is listed: found; its content fails through the link too.
+        assert_eq!(l.metadata("/bin/ls").unwrap().unwrap().kind, MetaKind::File);
+        let err = l.read("/bin/ls", 10).unwrap_err();
+        assert_eq!(err.path, "/bin/ls");
+        assert!(err.reason.contains("/usr/bin/ls") && err.reason.contains("block 9"));
+        // A name not among the readable entries may be the unreadable one.
+        assert!(l.metadata("/usr/bin/sudo").is_err());
+        assert!(l.list("/usr/bin").is_err());
+        // A directory fully read answers absence.
+        assert_eq!(l.metadata("/usr/nope"), Ok(None));
     }
 }

@@ -30,6 +30,7 @@ fn blank(v: &Volume) -> VolumeReport {
         unallocated_bytes_scanned: None,
         quick_roots: Vec::new(),
         warnings: Vec::new(),
+        note: None,
         errors: v
             .errors
             .iter()
@@ -189,8 +190,9 @@ pub(super) fn scan_volume(
 
 /// Probe the start of the volume for a filesystem. `Err` ends the volume's scan with its
 /// findings: a volume of zero bytes, an unreadable start, or no filesystem (a BIOS boot
-/// partition or a volume whose start is zero), whose bytes still go through the signatures;
-/// data in a volume that should be empty is an unknown format, and the scan says so.
+/// partition, a volume whose start is zero, a dm-verity hash tree, a swap area), whose bytes
+/// still go through the signatures; data in a volume that should be empty is an unknown
+/// format, and the scan says so.
 fn probe_volume(
     v: &Volume,
     vr: &mut VolumeReport,
@@ -216,15 +218,26 @@ fn probe_volume(
             return Err(vec![]);
         }
     };
-    let (probed, role) = match (probed, v.role) {
-        (Probe::Known(k), _) => return Ok(k),
-        other => other,
+    const HASHES: &str = "the hashes of another partition's blocks, no files";
+    let note = match (&probed, v.role) {
+        (Probe::Known(FsKind::Swap), _) => return Err(swap(v, vr, det, opts)),
+        (Probe::Known(FsKind::Verity), _) => {
+            vr.filesystem = Some(FsKind::Verity.name().into());
+            Some(format!("dm-verity hash tree (verity superblock): {HASHES}"))
+        }
+        (Probe::Known(k), _) => return Ok(*k),
+        (_, Role::VerityHash) => Some(format!(
+            "dm-verity hash partition (by its partition type {}): {HASHES}",
+            v.partition_type.as_deref().unwrap_or("?")
+        )),
+        _ => None,
     };
     let res = raw::scan_raw(v.source.as_ref(), det, &opts.detect);
     vr.status = VolumeStatus::NoFilesystem;
+    vr.note = note;
     vr.bytes_scanned = res.bytes_scanned;
     vr.errors.extend(res.errors);
-    let unknown_data = match (probed, role) {
+    let unknown_data = match (probed, v.role) {
         (Probe::Unknown, Role::Data) => true,
         (Probe::Zeroed, Role::Data) => res.bytes_scanned > 0,
         _ => false,
@@ -248,14 +261,64 @@ fn probe_volume(
     Err(findings)
 }
 
+/// A swap area: no files, but memory pages that may hold secrets. Every non-zero byte is
+/// scanned raw; the volume holds no filesystem by design, so it is incomplete only when some
+/// of it could not be read. The note says whether anything was ever swapped out (all zeros
+/// after the header page).
+fn swap(v: &Volume, vr: &mut VolumeReport, det: &Detector, opts: &ScanOptions) -> Vec<Finding> {
+    vr.filesystem = Some(FsKind::Swap.name().into());
+    vr.status = VolumeStatus::NoFilesystem;
+    let len = v.source.len();
+    let mut head = vec![0u8; usize::try_from(len.min(64 * 1024)).unwrap_or(0)];
+    // The probe just read these bytes: a failure here is as good as a header of one page.
+    let header = match v.source.read_at(0, &mut head) {
+        Ok(()) => crate::fs::probe::swap_header_len(&head).unwrap_or(4096),
+        Err(_) => 4096,
+    }
+    .min(len);
+    let mut findings = Vec::new();
+    let mut pages = 0u64;
+    for (start, end) in [(0, header), (header, len)] {
+        let part = crate::source::Window::new(
+            v.source.clone(),
+            start,
+            end - start,
+            format!("{} bytes {start}..{end}", v.source.describe()),
+        );
+        let res = raw::scan_raw(&part, det, &opts.detect);
+        vr.bytes_scanned = vr.bytes_scanned.saturating_add(res.bytes_scanned);
+        if start > 0 {
+            pages = res.bytes_scanned;
+        }
+        vr.errors.extend(res.errors);
+        findings.extend(res.findings.into_iter().map(|mut f| {
+            f.offset = Some(start + f.offset.unwrap_or(0));
+            f.volume = v.id.clone();
+            f
+        }));
+    }
+    vr.note = Some(if pages == 0 {
+        "swap area, all zeros after its header: nothing was ever swapped out, no files".into()
+    } else {
+        format!(
+            "swap area: no files; its {pages} non-zero bytes after the header were scanned \
+             raw (memory pages can hold secrets)"
+        )
+    });
+    findings
+}
+
 /// A volume's filesystem and a reader on it.
 type Opened = (Box<dyn Filesystem>, Box<dyn FsReader>);
 
-/// Open the filesystem and a reader on it. `Err` says why it cannot be walked (a swap area has
-/// no files; a filesystem that does not open): the volume is then scanned raw.
+/// Open the filesystem and a reader on it. `Err` says why it cannot be walked (a format amiscan
+/// names but does not read; a filesystem that does not open): the volume is then scanned raw.
 fn open(v: &Volume, kind: FsKind) -> Result<Opened, String> {
-    if kind == FsKind::Swap {
-        return Err("swap area: it has no files but may hold memory pages with secrets".into());
+    if !fs::readable(kind) {
+        return Err(match kind {
+            FsKind::Luks => format!("{}: not read (its content is encrypted)", kind.describe()),
+            _ => format!("{}: not read", kind.describe()),
+        });
     }
     let filesystem = fs::open(kind, v.source.clone()).map_err(|e| e.to_string())?;
     let reader = filesystem.reader().map_err(|e| e.to_string())?;
@@ -308,7 +371,8 @@ fn fall_back_to_raw(
         path_bytes: None,
         path: None,
         message: format!(
-            "{why}; the volume was scanned raw (block by block, content signatures only)"
+            "{why}; its bytes were scanned raw (block by block, content signatures only: the \
+             checks that need a file's path could not run)"
         ),
     });
     let res = raw::scan_raw(v.source.as_ref(), det, &opts.detect);
@@ -324,27 +388,45 @@ fn fall_back_to_raw(
 
 /// What --quick walks: the fixed roots and the home directories of /etc/passwd. A volume
 /// without /etc/passwd or /etc/os-release is not a root filesystem (a separate /home, /var or
-/// /usr/local): it is walked whole.
+/// /usr/local): it is walked whole. What cannot be read to decide this is an error of the
+/// volume (the fixed roots are walked, the home directories are not known).
 fn quick_scope(reader: &dyn FsReader, vr: &mut VolumeReport) -> quick::Scope {
-    use crate::detect::{FileLookup, MetaKind};
+    use crate::detect::{FileLookup, MetaKind, Unreadable};
     let root = lookup::FsLookup::new(reader, &[]);
-    let is_file = |p: &str| root.metadata(p).is_some_and(|m| m.kind == MetaKind::File);
-    let has_passwd = is_file("/etc/passwd");
-    if has_passwd || is_file("/etc/os-release") {
-        let passwd = root.read("/etc/passwd", 1 << 20);
-        if passwd.is_none() && has_passwd {
-            vr.errors.push(ScanError {
-                path_bytes: None,
-                path: Some("/etc/passwd".into()),
-                message: "quick scan: /etc/passwd could not be read, so the home \
-                          directories it names were not walked"
-                    .into(),
-            });
+    let passwd = || -> Result<Option<Vec<u8>>, Unreadable> {
+        let is_file = |p: &str| {
+            root.metadata(p)
+                .map(|m| m.is_some_and(|m| m.kind == MetaKind::File))
+        };
+        if !is_file("/etc/passwd")? && !is_file("/etc/os-release")? {
+            return Ok(None);
         }
-        quick::Scope::new(passwd.as_deref(), &|d| root.real_dir(d))
-    } else {
-        quick::Scope::everything()
+        Ok(Some(root.read("/etc/passwd", 1 << 20)?.unwrap_or_default()))
+    };
+    let passwd = match passwd() {
+        Ok(Some(passwd)) => Some(passwd),
+        Ok(None) => return quick::Scope::everything(),
+        Err(e) => {
+            vr.errors.push(
+                e.scan_error("quick scan: the home directories /etc/passwd names were not walked"),
+            );
+            None
+        }
+    };
+    let unread = std::cell::RefCell::new(Vec::new());
+    let scope = quick::Scope::new(passwd.as_deref(), &|d| {
+        root.real_dir(d).unwrap_or_else(|e| {
+            unread.borrow_mut().push(e);
+            None
+        })
+    });
+    for e in unread.into_inner() {
+        vr.errors.push(e.scan_error(
+            "quick scan: where this directory leads could not be resolved; only its own path \
+             was walked",
+        ));
     }
+    scope
 }
 
 /// What the walk step gives: the walk, the files already scanned during it, the files left for

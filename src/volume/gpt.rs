@@ -119,6 +119,8 @@ pub(super) fn discover(src: &SharedSource, head: &[u8]) -> Option<Discovery> {
             };
             let role = if p.part_type_guid == partition_types::BIOS {
                 Role::BiosBoot
+            } else if verity_type(&p.part_type_guid).is_some() {
+                Role::VerityHash
             } else {
                 Role::Data
             };
@@ -153,6 +155,67 @@ pub(super) fn discover(src: &SharedSource, head: &[u8]) -> Option<Discovery> {
     })
 }
 
+/// Partition types of dm-verity hash partitions, lowercase, with their names: Bottlerocket's
+/// (its build's `BOTTLEROCKET_HASH_TYPECODE`) and the root and /usr verity partitions of the
+/// Discoverable Partitions Specification for the architectures AWS runs (x86-64, ARM64) and the
+/// others sgdisk knows (x86, ARM32, IA-64). ChromeOS keeps its hash tree inside the root
+/// partition (an ext2 filesystem, read as such), so it has no type of its own here.
+const VERITY_TYPES: &[(&str, &str)] = &[
+    (
+        "598f10af-c955-4456-6a99-7720068a6cea",
+        "Bottlerocket dm-verity hash",
+    ),
+    (
+        "2c7357ed-ebd2-46d9-aec1-23d437ec2bf5",
+        "Linux root verity (x86-64)",
+    ),
+    (
+        "df3300ce-d69f-4c92-978c-9bfb0f38d820",
+        "Linux root verity (ARM64)",
+    ),
+    (
+        "d13c5d3b-b5d1-422a-b29f-9454fdc89d76",
+        "Linux root verity (x86)",
+    ),
+    (
+        "7386cdf2-203c-47a9-a498-f2ecce45a2d6",
+        "Linux root verity (ARM32)",
+    ),
+    (
+        "86ed10d5-b607-45bb-8957-d350f23d0571",
+        "Linux root verity (IA-64)",
+    ),
+    (
+        "77ff5f63-e7b6-4633-acf4-1565b864c0e6",
+        "Linux /usr verity (x86-64)",
+    ),
+    (
+        "6e11a4e7-fbca-4ded-b9e9-e1a512bb664e",
+        "Linux /usr verity (ARM64)",
+    ),
+    (
+        "8f461b0d-14ee-4e81-9aa9-049b6fb97abd",
+        "Linux /usr verity (x86)",
+    ),
+    (
+        "c215d751-7bcd-4649-be90-6627490a4c05",
+        "Linux /usr verity (ARM32)",
+    ),
+    (
+        "6a491e03-3be7-4545-8e38-83320e0ea880",
+        "Linux /usr verity (IA-64)",
+    ),
+];
+
+/// The name of a dm-verity hash partition type, `None` for any other type.
+pub(crate) fn verity_type(t: &partition_types::Type) -> Option<&'static str> {
+    let guid = t.guid.as_hyphenated().to_string().to_ascii_lowercase();
+    VERITY_TYPES
+        .iter()
+        .find(|(g, _)| *g == guid)
+        .map(|(_, name)| *name)
+}
+
 fn type_name(t: &partition_types::Type) -> String {
     let known = [
         (partition_types::BIOS, "BIOS boot"),
@@ -169,6 +232,9 @@ fn type_name(t: &partition_types::Type) -> String {
     let guid = t.guid.as_hyphenated().to_string();
     match known.iter().find(|(k, _)| k == t) {
         Some((_, name)) => format!("{guid} ({name})"),
-        None => guid,
+        None => match verity_type(t) {
+            Some(name) => format!("{guid} ({name})"),
+            None => guid,
+        },
     }
 }

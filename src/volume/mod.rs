@@ -42,6 +42,9 @@ pub enum Role {
     Data,
     /// A BIOS boot partition: raw boot-loader code, no files.
     BiosBoot,
+    /// A dm-verity hash partition (Bottlerocket's, or a root/usr verity partition of the
+    /// Discoverable Partitions Specification): the hash tree of another partition, no files.
+    VerityHash,
 }
 
 /// The volumes of one source, and the problems with its partition table.

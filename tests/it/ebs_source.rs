@@ -236,11 +236,61 @@ fn a_block_that_always_fails_is_an_io_error_naming_it() {
     assert_eq!(src.requested_blocks().get(&bad), Some(&4));
     assert_eq!(src.stats().retries, 3);
     assert_eq!(src.stats().failed_blocks, 1);
+    // Issue 19: the block is remembered as failed. A later read, also through read-ahead or
+    // a hint, fails at once with the same error, and nothing asks for it again.
+    src.prefetch(bad * BS as u64, BS as u64);
+    let again = src.read_at(bad * BS as u64 + 500, &mut buf).unwrap_err();
+    assert_eq!(again.to_string(), msg);
+    assert_eq!(src.requested_blocks().get(&bad), Some(&4));
+    assert_eq!(src.stats().failed_blocks, 1);
     // Its neighbours still read.
     let mut ok = vec![0u8; BS];
     let good = server.listed_blocks(SNAP)[2];
     src.read_at(good * BS as u64, &mut ok).unwrap();
     assert!(ok[..] == data[good as usize * BS..(good as usize + 1) * BS]);
+}
+
+/// Issue 19: a block whose body always stalls. The snapshot's retry budget ends its retries
+/// early (fewer than `max_attempts` requests), it is counted once as failed, and a later read
+/// fails at once without a request.
+#[test]
+fn a_block_that_always_stalls_is_bounded_by_the_retry_budget_and_counted_once() {
+    let (file, _) = image(12, 0);
+    let server = server_with(SnapshotSpec::new(SNAP, file.path()));
+    let bad = server.listed_blocks(SNAP)[5];
+    server.set_faults(Faults {
+        always: vec![(bad, FaultKind::StallBody)],
+        stall_for: Duration::from_secs(5),
+        ..Default::default()
+    });
+    let session = session(&server);
+    let opts = EbsOptions {
+        max_attempts: 20,
+        body_stall_timeout: Duration::from_millis(200),
+        retry_budget: Duration::from_millis(600),
+        ..fast_opts()
+    };
+    let src = session.open_snapshot(SNAP, opts).unwrap();
+    let mut buf = vec![0u8; 100];
+    let err = src
+        .read_at(bad * BS as u64, &mut buf)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains(&format!("block {bad}")) && err.contains("retry budget"),
+        "{err}"
+    );
+    let asked = *src.requested_blocks().get(&bad).unwrap();
+    // Each attempt stalls at least 200 ms, so a 600 ms budget ends the retries after a few:
+    // never all twenty.
+    assert!((2..20).contains(&asked), "{asked} requests");
+    let again = src
+        .read_at(bad * BS as u64 + 7, &mut buf)
+        .unwrap_err()
+        .to_string();
+    assert!(again.contains("retry budget"), "{again}");
+    assert_eq!(src.requested_blocks().get(&bad), Some(&asked));
+    assert_eq!(src.stats().failed_blocks, 1);
 }
 
 #[test]

@@ -2,7 +2,7 @@
 //! need it: `*`, `?` and `[...]` within one path component, results sorted lexically (what
 //! `glob(3)` returns), wildcards never matching a leading `.`.
 
-use crate::detect::lookup::FileLookup;
+use crate::detect::lookup::{FileLookup, Looked};
 
 /// Whether `name` matches the glob `pat` (one path component).
 pub(crate) fn fnmatch(pat: &str, name: &str) -> bool {
@@ -79,7 +79,9 @@ fn is_pattern(s: &str) -> bool {
 }
 
 /// The existing regular files matching the absolute pattern `pattern`, sorted, at most `limit`.
-pub(crate) fn expand(lookup: &dyn FileLookup, pattern: &str, limit: usize) -> Vec<String> {
+/// `Err` when a directory the pattern lists, or a path it names, cannot be read: the match
+/// would not be known.
+pub(crate) fn expand(lookup: &dyn FileLookup, pattern: &str, limit: usize) -> Looked<Vec<String>> {
     let mut current = vec![String::new()];
     for comp in pattern.split('/').filter(|c| !c.is_empty()) {
         let mut next = Vec::new();
@@ -87,7 +89,7 @@ pub(crate) fn expand(lookup: &dyn FileLookup, pattern: &str, limit: usize) -> Ve
             if is_pattern(comp) {
                 let dir = if base.is_empty() { "/" } else { base.as_str() };
                 let mut names: Vec<String> = lookup
-                    .list(dir)
+                    .list(dir)?
                     .into_iter()
                     .filter(|n| fnmatch(comp, n))
                     .collect();
@@ -103,16 +105,17 @@ pub(crate) fn expand(lookup: &dyn FileLookup, pattern: &str, limit: usize) -> Ve
         next.truncate(limit);
         current = next;
     }
-    let mut out: Vec<String> = current
-        .into_iter()
-        .filter(|p| {
-            lookup
-                .metadata(p)
-                .is_some_and(|m| m.kind == crate::detect::lookup::MetaKind::File)
-        })
-        .collect();
+    let mut out = Vec::new();
+    for p in current {
+        if lookup
+            .metadata(&p)?
+            .is_some_and(|m| m.kind == crate::detect::lookup::MetaKind::File)
+        {
+            out.push(p);
+        }
+    }
     out.sort();
-    out
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -144,15 +147,31 @@ mod tests {
             .file("/etc/ssh/sshd_config.d/README", "")
             .file("/etc/ssh/sshd_config.d/sub/x.conf", "");
         assert_eq!(
-            expand(&l, "/etc/ssh/sshd_config.d/*.conf", 100),
+            expand(&l, "/etc/ssh/sshd_config.d/*.conf", 100).unwrap(),
             [
                 "/etc/ssh/sshd_config.d/50-cloud-init.conf",
                 "/etc/ssh/sshd_config.d/60-cloudimg-settings.conf"
             ]
         );
-        assert_eq!(expand(&l, "/etc/ssh/*/sub/*", 100).len(), 1);
-        assert_eq!(expand(&l, "/etc/ssh/sshd_config.d/*", 1).len(), 1);
-        assert!(expand(&l, "/nope/*", 100).is_empty());
-        assert_eq!(expand(&l, "/etc/ssh/sshd_config.d/README", 100).len(), 1);
+        assert_eq!(expand(&l, "/etc/ssh/*/sub/*", 100).unwrap().len(), 1);
+        assert_eq!(expand(&l, "/etc/ssh/sshd_config.d/*", 1).unwrap().len(), 1);
+        assert!(expand(&l, "/nope/*", 100).unwrap().is_empty());
+        assert_eq!(
+            expand(&l, "/etc/ssh/sshd_config.d/README", 100)
+                .unwrap()
+                .len(),
+            1
+        );
+    }
+
+    /// A directory that cannot be listed does not expand to nothing.
+    #[test]
+    fn an_unlistable_directory_is_an_error() {
+        let l = MemLookup::new()
+            .file("/etc/ssh/sshd_config.d/a.conf", "")
+            .unreadable_dir("/etc/ssh/sshd_config.d");
+        let err = expand(&l, "/etc/ssh/sshd_config.d/*.conf", 100).unwrap_err();
+        assert_eq!(err.path, "/etc/ssh/sshd_config.d");
+        assert!(expand(&l, "/etc/ssh/sshd_config.d/a.conf", 100).is_err());
     }
 }

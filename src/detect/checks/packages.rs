@@ -11,6 +11,14 @@
 //! package headers do not decode, is also a scan error naming the file: the scan could not
 //! verify, and says so.
 //!
+//! **Reads that fail** (the lookup's [`Unreadable`], not a file that is absent) are scan errors
+//! naming the file, and never become a verdict: a dpkg `*.list` that cannot be read could own
+//! any setid file, so no ownership finding is made; an unreadable `md5sums` leaves its
+//! package's files unverified; unreadable `diversions` leave every file unverified (a diverted
+//! file would look modified); a file to verify that cannot be read is not judged; an rpm
+//! database that cannot be read (as opposed to one that reads but does not parse) makes no
+//! ownership finding, not even against the built-in list.
+//!
 //! **Content**: reading and hashing every packaged file is costly, so only a bounded set is
 //! verified: PAM modules (`*/security/*.so`), a list of binaries rootkits replace (`ls`, `ps`,
 //! `ss`, `sshd`, `sudo`, `login`, ...), `libkeyutils` (Ebury), and every setid file. dpkg's
@@ -24,7 +32,7 @@
 //! `rpm-modified-file`): a replaced login path or PAM module is how credentials get stolen.
 
 use super::{CheckHit, CheckRule, file_name};
-use crate::detect::lookup::{FileLookup, Meta};
+use crate::detect::lookup::{FileLookup, Looked, Meta, Unreadable};
 use crate::pkgdb::dpkg;
 use crate::pkgdb::rpm as rpmdb;
 use crate::report::{ScanError, Severity};
@@ -217,10 +225,10 @@ fn sensitive(path: &str) -> bool {
 }
 
 /// The dpkg info files of one kind (`list`, `md5sums`): `(package, path)` sorted, bounded.
-fn info_files(lookup: &dyn FileLookup, ext: &str) -> Vec<(String, String)> {
+fn info_files(lookup: &dyn FileLookup, ext: &str) -> Looked<Vec<(String, String)>> {
     let suffix = format!(".{ext}");
     let mut out: Vec<(String, String)> = lookup
-        .list(INFO)
+        .list(INFO)?
         .into_iter()
         .filter_map(|n| {
             let pkg = n.strip_suffix(&suffix)?.to_string();
@@ -229,7 +237,17 @@ fn info_files(lookup: &dyn FileLookup, ext: &str) -> Vec<(String, String)> {
         .collect();
     out.sort();
     out.truncate(MAX_INFO_FILES);
-    out
+    Ok(out)
+}
+
+/// `e` as a scan error: what the package check could not do because of it.
+fn unread(errors: &mut Vec<ScanError>, e: &Unreadable, what: &str) {
+    errors.push(e.scan_error(what));
+}
+
+/// Whether the volume has a dpkg database (its status file or info directory).
+fn has_dpkg(lookup: &dyn FileLookup) -> Looked<bool> {
+    Ok(lookup.metadata("/var/lib/dpkg/status")?.is_some() || !lookup.list(INFO)?.is_empty())
 }
 
 /// Findings about package ownership and integrity for the volume. A package database that
@@ -249,16 +267,31 @@ pub(crate) fn check(
     if !lookup.verify_content() && setid.is_empty() {
         return Vec::new();
     }
-    let dpkg = lookup.metadata("/var/lib/dpkg/status").is_some() || !lookup.list(INFO).is_empty();
+    const NOT_VERIFIED: &str = "the package database was not identified: package ownership of \
+                                setuid/setgid files and file contents were not verified";
+    let dpkg = match has_dpkg(lookup) {
+        Ok(dpkg) => dpkg,
+        Err(e) => {
+            unread(errors, &e, NOT_VERIFIED);
+            return Vec::new();
+        }
+    };
     if dpkg {
-        let mut out = unowned_dpkg(lookup, &setid);
+        let mut out = unowned_dpkg(lookup, &setid, errors);
         if lookup.verify_content() {
-            out.extend(modified(lookup, &setid));
+            out.extend(modified(lookup, &setid, errors));
         }
         return out;
     }
-    let basis = if let Some((path, backend)) = rpm::find(lookup) {
-        match rpm::check(lookup, path, backend, &setid) {
+    let found = match rpm::find(lookup) {
+        Ok(found) => found,
+        Err(e) => {
+            unread(errors, &e, NOT_VERIFIED);
+            return Vec::new();
+        }
+    };
+    let basis = if let Some((path, backend)) = found {
+        match rpm::check(lookup, path, backend, &setid, errors) {
             Ok((hits, stats)) => {
                 if stats.bad_headers > 0 {
                     errors.push(ScanError {
@@ -277,6 +310,17 @@ pub(crate) fn check(
                 }
                 return hits;
             }
+            Err(rpmdb::RpmDbError::Unreadable(why)) => {
+                errors.push(ScanError {
+                    path: Some(path.to_string()),
+                    message: format!(
+                        "rpm {} database cannot be read ({why}): package ownership of \
+                         setuid/setgid files and file contents were not verified",
+                        backend.name()
+                    ),
+                });
+                return Vec::new();
+            }
             Err(e) => {
                 errors.push(ScanError {
                     path_bytes: None,
@@ -293,10 +337,13 @@ pub(crate) fn check(
                 )
             }
         }
-    } else if let Some(p) = rpmdb::UNREAD_DB_PATHS
-        .iter()
-        .find(|p| lookup.metadata(p).is_some())
-    {
+    } else if let Some(p) = match first_present(lookup, rpmdb::UNREAD_DB_PATHS) {
+        Ok(p) => p,
+        Err(e) => {
+            unread(errors, &e, NOT_VERIFIED);
+            return Vec::new();
+        }
+    } {
         format!("rpm ndb database {p} not read; not in amiscan's list of stock setid files")
     } else {
         "no package database found; not in amiscan's list of stock setid files".to_string()
@@ -311,6 +358,16 @@ pub(crate) fn check(
         }
     }
     out
+}
+
+/// The first of `paths` that exists on the volume.
+fn first_present<'p>(lookup: &dyn FileLookup, paths: &[&'p str]) -> Looked<Option<&'p str>> {
+    for p in paths {
+        if lookup.metadata(p)?.is_some() {
+            return Ok(Some(p));
+        }
+    }
+    Ok(None)
 }
 
 /// `setuid root`, `setgid`, ... for evidence.
@@ -344,27 +401,46 @@ fn wanted(setid: &BTreeMap<String, Meta>) -> HashSet<String> {
     wanted
 }
 
-/// Setid files no dpkg `*.list` names.
+/// Setid files no dpkg `*.list` names. None when a list cannot be read (it may be the one
+/// that owns them): that is an error instead.
 fn unowned_dpkg(
     lookup: &dyn FileLookup,
     setid: &BTreeMap<String, Meta>,
+    errors: &mut Vec<ScanError>,
 ) -> Vec<(String, CheckHit)> {
+    const NO_OWNERSHIP: &str = "package ownership of setuid/setgid files was not judged";
     if setid.is_empty() {
         return Vec::new();
     }
     let wanted = wanted(setid);
     let mut owned: HashSet<String> = HashSet::new();
-    let lists = info_files(lookup, "list");
+    let lists = match info_files(lookup, "list") {
+        Ok(lists) => lists,
+        Err(e) => {
+            unread(errors, &e, NO_OWNERSHIP);
+            return Vec::new();
+        }
+    };
     lookup.prefetch(&lists.iter().map(|(_, p)| p.clone()).collect::<Vec<_>>());
+    let mut complete = true;
     for (_, list) in lists {
-        let Some(data) = lookup.read(&list, MAX_INFO_BYTES) else {
-            continue;
+        let data = match lookup.read(&list, MAX_INFO_BYTES) {
+            Ok(Some(data)) => data,
+            Ok(None) => continue,
+            Err(e) => {
+                unread(errors, &e, NO_OWNERSHIP);
+                complete = false;
+                continue;
+            }
         };
         for p in dpkg::list_paths(&data) {
             if wanted.contains(p) {
                 owned.insert(p.to_string());
             }
         }
+    }
+    if !complete {
+        return Vec::new();
     }
     unowned(setid, &owned, "no dpkg package lists it")
 }
@@ -392,41 +468,49 @@ fn unowned(
 }
 
 /// Paths dpkg diverted (`/var/lib/dpkg/diversions`: from, to, package per three lines).
-fn diversions(lookup: &dyn FileLookup) -> HashSet<String> {
+fn diversions(lookup: &dyn FileLookup) -> Looked<HashSet<String>> {
     let data = lookup
-        .read("/var/lib/dpkg/diversions", MAX_INFO_BYTES)
+        .read("/var/lib/dpkg/diversions", MAX_INFO_BYTES)?
         .unwrap_or_default();
-    dpkg::diversions(&data)
+    Ok(dpkg::diversions(&data))
 }
 
-/// The bytes of the file at `path` (or its usrmerge alias), within the verification budget.
-fn verify_bytes(lookup: &dyn FileLookup, path: &str, budget: &mut usize) -> Option<Vec<u8>> {
+/// The bytes of the file at `path` (or its usrmerge alias), within the verification budget;
+/// `Ok(None)` when it is not there, too large or past the budget.
+pub(crate) fn verify_bytes(
+    lookup: &dyn FileLookup,
+    path: &str,
+    budget: &mut usize,
+) -> Looked<Option<Vec<u8>>> {
     if !lookup.verify_content() {
-        return None;
+        return Ok(None);
     }
     for p in std::iter::once(path.to_string()).chain(usrmerge_alias(path)) {
-        let Some(meta) = lookup.metadata(&p) else {
+        let Some(meta) = lookup.metadata(&p)? else {
             continue;
         };
         if meta.size > MAX_VERIFY_BYTES as u64 || *budget == 0 {
-            return None;
+            return Ok(None);
         }
         *budget -= 1;
         return lookup.read(&p, MAX_VERIFY_BYTES);
     }
-    None
+    Ok(None)
 }
 
 /// The MD5 of the file at `path` (or its usrmerge alias), from the scanner or read here.
-fn md5_of(lookup: &dyn FileLookup, path: &str, budget: &mut usize) -> Option<[u8; 16]> {
+fn md5_of(lookup: &dyn FileLookup, path: &str, budget: &mut usize) -> Looked<Option<[u8; 16]>> {
     let candidates = std::iter::once(path.to_string()).chain(usrmerge_alias(path));
     for p in candidates {
         if let Some(d) = lookup.md5(&p) {
-            return Some(d);
+            return Ok(Some(d));
         }
     }
-    verify_bytes(lookup, path, budget).map(|data| Md5::digest(&data).into())
+    Ok(verify_bytes(lookup, path, budget)?.map(|data| Md5::digest(&data).into()))
 }
+
+/// What a file that could not be verified did not get.
+pub(crate) const NOT_JUDGED: &str = "its content was not verified against its package";
 
 /// A packaged file to verify: its package and the MD5 dpkg recorded.
 struct ToVerify {
@@ -438,14 +522,30 @@ struct ToVerify {
 /// Sensitive packaged files (and setid files) whose MD5 differs from dpkg's `md5sums`. The
 /// `md5sums` files are read first, then the files to verify: each set is hinted to the lookup
 /// before it is read (see [`FileLookup::prefetch`]).
-fn modified(lookup: &dyn FileLookup, setid: &BTreeMap<String, Meta>) -> Vec<(String, CheckHit)> {
-    let diverted = diversions(lookup);
-    let sums = info_files(lookup, "md5sums");
+fn modified(
+    lookup: &dyn FileLookup,
+    setid: &BTreeMap<String, Meta>,
+    errors: &mut Vec<ScanError>,
+) -> Vec<(String, CheckHit)> {
+    const NO_CONTENT: &str = "packaged files were not verified against dpkg's md5sums";
+    let (diverted, sums) =
+        match diversions(lookup).and_then(|d| Ok((d, info_files(lookup, "md5sums")?))) {
+            Ok(both) => both,
+            Err(e) => {
+                unread(errors, &e, NO_CONTENT);
+                return Vec::new();
+            }
+        };
     lookup.prefetch(&sums.iter().map(|(_, p)| p.clone()).collect::<Vec<_>>());
     let mut todo: Vec<ToVerify> = Vec::new();
     for (pkg, sums) in sums {
-        let Some(data) = lookup.read(&sums, MAX_INFO_BYTES) else {
-            continue;
+        let data = match lookup.read(&sums, MAX_INFO_BYTES) {
+            Ok(Some(data)) => data,
+            Ok(None) => continue,
+            Err(e) => {
+                unread(errors, &e, "the files of its package were not verified");
+                continue;
+            }
         };
         for line in dpkg::md5sums(&data) {
             let path = line.path.clone();
@@ -487,8 +587,13 @@ fn modified(lookup: &dyn FileLookup, setid: &BTreeMap<String, Meta>) -> Vec<(Str
         expected,
     } in todo
     {
-        let Some(actual) = md5_of(lookup, &path, &mut budget) else {
-            continue;
+        let actual = match md5_of(lookup, &path, &mut budget) {
+            Ok(Some(actual)) => actual,
+            Ok(None) => continue,
+            Err(e) => {
+                unread(errors, &e, NOT_JUDGED);
+                continue;
+            }
         };
         if actual.as_slice() != expected.as_slice() {
             let pkg_name = pkg.split(':').next().unwrap_or(&pkg);
@@ -584,14 +689,14 @@ mod tests {
     }
 
     impl FileLookup for Logged<'_> {
-        fn read(&self, path: &str, max: usize) -> Option<Vec<u8>> {
+        fn read(&self, path: &str, max: usize) -> Looked<Option<Vec<u8>>> {
             self.log.borrow_mut().push(format!("read {path}"));
             self.inner.read(path, max)
         }
-        fn list(&self, dir: &str) -> Vec<String> {
+        fn list(&self, dir: &str) -> Looked<Vec<String>> {
             self.inner.list(dir)
         }
-        fn metadata(&self, path: &str) -> Option<Meta> {
+        fn metadata(&self, path: &str) -> Looked<Option<Meta>> {
             self.inner.metadata(path)
         }
         fn for_each_file(&self, visit: &mut dyn FnMut(&str, &Meta)) {
@@ -759,6 +864,65 @@ mod tests {
                 .starts_with("rpm sqlite database could not be read: sqlite: "),
             "{}",
             errors[0].message
+        );
+    }
+
+    /// Issue 19: package files that cannot be read are errors naming them, never verdicts. An
+    /// unreadable list could own the setid files: none is called unowned. An unreadable file
+    /// to verify is not called modified; the others still are.
+    #[test]
+    fn unreadable_package_files_are_errors_not_verdicts() {
+        let info = "/var/lib/dpkg/info";
+        let l = debian()
+            .unreadable(&format!("{info}/sudo.list"))
+            .unreadable("/lib/x86_64-linux-gnu/security/pam_unix.so")
+            .file("/usr/bin/ps", "ps trojaned");
+        let mut errors = Vec::new();
+        let got: Vec<(String, &str)> = check(&l, &mut errors)
+            .into_iter()
+            .map(|(p, h)| (p, h.rule))
+            .collect();
+        assert_eq!(got, [("/usr/bin/ps".to_string(), "dpkg-modified-file")]);
+        let paths: Vec<&str> = errors.iter().filter_map(|e| e.path.as_deref()).collect();
+        assert_eq!(
+            paths,
+            [
+                "/var/lib/dpkg/info/sudo.list",
+                "/lib/x86_64-linux-gnu/security/pam_unix.so"
+            ]
+        );
+        // Diversions unknown: nothing is judged modified.
+        let l = debian()
+            .file("/usr/bin/ps", "ps trojaned")
+            .unreadable("/var/lib/dpkg/diversions");
+        let mut errors = Vec::new();
+        let got = check(&l, &mut errors);
+        assert!(
+            got.iter().all(|(_, h)| h.rule != "dpkg-modified-file"),
+            "{got:?}"
+        );
+        assert_eq!(errors.len(), 1);
+        // An info directory that cannot be listed: no verdict at all.
+        let l = debian().unreadable_dir(info);
+        let mut errors = Vec::new();
+        assert!(check(&l, &mut errors).is_empty());
+        assert_eq!(errors[0].path.as_deref(), Some(info));
+    }
+
+    /// An rpm database that cannot be read (not one that reads and does not parse) makes no
+    /// ownership finding, not even against the built-in list.
+    #[test]
+    fn an_rpm_database_that_cannot_be_read_gives_no_verdict() {
+        let mut l = MemLookup::new().unreadable("/var/lib/rpm/rpmdb.sqlite");
+        l.add("/usr/local/bin/helper", 0o4755, "x");
+        let mut errors = Vec::new();
+        assert!(check(&l, &mut errors).is_empty());
+        assert_eq!(errors.len(), 1);
+        assert_eq!(errors[0].path.as_deref(), Some("/var/lib/rpm/rpmdb.sqlite"));
+        assert!(
+            errors[0].message.contains("injected read error"),
+            "{:?}",
+            errors[0]
         );
     }
 

@@ -10,9 +10,13 @@
 //! Included directories are read as sudo does: files sorted lexically, names ending in `~` or
 //! containing `.` skipped; relative include paths are relative to the including file's
 //! directory.
+//!
+//! A file or included directory that cannot be read is returned as [`Unreadable`] (the scan
+//! reports it and is incomplete). Each finding is a fact about one line of a file that was read,
+//! so the findings of the readable files stand; none is made about the unreadable one.
 
 use super::{CheckHit, CheckRule, TextLine, clip, text_lines};
-use crate::detect::lookup::FileLookup;
+use crate::detect::lookup::{FileLookup, Unreadable};
 use crate::report::Severity;
 
 /// The rule.
@@ -68,6 +72,7 @@ struct Reader<'a> {
     lookup: &'a dyn FileLookup,
     files: usize,
     out: Vec<(String, CheckHit)>,
+    unread: Vec<Unreadable>,
 }
 
 impl Reader<'_> {
@@ -76,8 +81,10 @@ impl Reader<'_> {
             return;
         }
         self.files += 1;
-        let Some(data) = self.lookup.read(path, MAX_BYTES) else {
-            return;
+        let data = match self.lookup.read(path, MAX_BYTES) {
+            Ok(Some(data)) => data,
+            Ok(None) => return,
+            Err(e) => return self.unread.push(e),
         };
         let dir = path.rsplit_once('/').map_or("/", |(d, _)| d);
         let mut pending: Option<(TextLine<'_>, String)> = None;
@@ -127,9 +134,11 @@ impl Reader<'_> {
             }
             let target = resolve(arg);
             if is_dir {
-                let mut names: Vec<String> = self
-                    .lookup
-                    .list(&target)
+                let names = match self.lookup.list(&target) {
+                    Ok(names) => names,
+                    Err(e) => return self.unread.push(e),
+                };
+                let mut names: Vec<String> = names
                     .into_iter()
                     .filter(|n| !n.ends_with('~') && !n.contains('.'))
                     .collect();
@@ -254,15 +263,17 @@ fn nopasswd_all(right: &str) -> bool {
     false
 }
 
-/// Findings for the sudoers tree of the volume, each with the file it is in.
-pub(crate) fn check(lookup: &dyn FileLookup) -> Vec<(String, CheckHit)> {
+/// Findings for the sudoers tree of the volume, each with the file it is in, and the files and
+/// included directories that could not be read.
+pub(crate) fn check(lookup: &dyn FileLookup) -> (Vec<(String, CheckHit)>, Vec<Unreadable>) {
     let mut r = Reader {
         lookup,
         files: 0,
         out: Vec::new(),
+        unread: Vec::new(),
     };
     r.read("/etc/sudoers", 0);
-    r.out
+    (r.out, r.unread)
 }
 
 #[cfg(test)]
@@ -330,8 +341,9 @@ root\tALL=(ALL) \tALL
     const CLOUD_INIT: &str = "\n# Created by cloud-init v. 22.2.2 on Mon, 01 Jan 2024 00:00:00 +0000\n\n# User rules for ec2-user\nec2-user ALL=(ALL) NOPASSWD:ALL\n";
 
     fn run(l: &MemLookup) -> Vec<(String, Severity, String, Option<u64>)> {
-        check(l)
-            .into_iter()
+        let (hits, unread) = check(l);
+        assert_eq!(unread, []);
+        hits.into_iter()
             .map(|(p, h)| (p, h.severity, h.evidence, h.line))
             .collect()
     }
@@ -425,8 +437,29 @@ root\tALL=(ALL) \tALL
         assert!(!nopasswd_all(" (ALL) ALL"));
         assert!(!nopasswd_all(" NOPASSWD: /bin/ls, PASSWD: ALL"));
         assert!(nopasswd_all(" NOPASSWD: ROLE=x ALL"));
-        assert!(check(&MemLookup::new()).is_empty());
+        assert!(check(&MemLookup::new()).0.is_empty());
         let l = MemLookup::new().file("/etc/sudoers", [b'=', 0xff, b'\\', b'\n', b'\\']);
         let _ = check(&l);
+    }
+
+    /// Issue 19: an included file or directory that cannot be read is reported, not skipped
+    /// as absent; the readable files' lines are still judged.
+    #[test]
+    fn unreadable_includes_are_reported() {
+        let l = MemLookup::new()
+            .file(
+                "/etc/sudoers",
+                "#includedir /etc/sudoers.d\n@include /etc/sudoers.local\njenkins ALL=(ALL) NOPASSWD: ALL\n",
+            )
+            .file("/etc/sudoers.d/x", "bob ALL=(ALL) NOPASSWD: ALL\n")
+            .unreadable_dir("/etc/sudoers.d")
+            .unreadable("/etc/sudoers.local");
+        let (hits, unread) = check(&l);
+        let paths: Vec<&str> = unread.iter().map(|u| u.path.as_str()).collect();
+        assert_eq!(paths, ["/etc/sudoers.d", "/etc/sudoers.local"]);
+        let hit_paths: Vec<&str> = hits.iter().map(|(p, _)| p.as_str()).collect();
+        assert_eq!(hit_paths, ["/etc/sudoers"]);
+        let (_, unread) = check(&MemLookup::new().unreadable("/etc/sudoers"));
+        assert_eq!(unread.len(), 1);
     }
 }

@@ -55,9 +55,9 @@ pub(crate) const UNREAD_DB_PATHS: &[&str] = &[
 /// Why an rpm database could not be read.
 #[derive(Debug, Error)]
 pub(crate) enum RpmDbError {
-    /// The file could not be read from the volume.
-    #[error("the file cannot be read")]
-    Unreadable,
+    /// The file could not be read from the volume (why, as the lookup said).
+    #[error("the file cannot be read: {0}")]
+    Unreadable(String),
     /// The file is larger than [`MAX_DB_BYTES`].
     #[error("larger than amiscan's limit of {} MiB", MAX_DB_BYTES / (1024 * 1024))]
     TooLarge,

@@ -3,6 +3,10 @@
 //! through the request gate with retries and re-listing on an expired token, and the checks of
 //! each answer: the body read with a stall timeout and at most one block long,
 //! `x-amz-Data-Length` and the SHA-256 of `x-amz-Checksum`.
+//!
+//! A block given up on is remembered for the rest of the scan: later reads of it fail at once
+//! with the same error and nothing fetches it again. Retries stop early once the snapshot's
+//! retry budget is spent ([`super::EbsOptions::retry_budget`]).
 
 use super::cache::{Block, BlockCache};
 use super::error::{Failure, Op, classify, error_chain};
@@ -71,6 +75,8 @@ impl Slot {
 pub(super) enum Pending {
     Ready(Block),
     Wait(Arc<Slot>),
+    /// The block was given up on earlier in the scan: this is why.
+    Failed(EbsError),
 }
 
 impl Inner {
@@ -87,6 +93,9 @@ impl Inner {
     /// The block from the cache, or the slot of its (possibly new) request. `None` for read-ahead
     /// or sweep of a block already held or asked for.
     pub(super) fn start(self: &Arc<Self>, b: u64, want: Want) -> Option<Pending> {
+        if let Some(e) = lock(&self.failed).get(&b) {
+            return (want == Want::Read).then(|| Pending::Failed(e.clone()));
+        }
         if want == Want::Read
             && let Some(d) = self.cached(&mut lock(&self.cache), b)
         {
@@ -147,6 +156,13 @@ impl Inner {
             let r = me.fetch(b, s.priority.clone()).await;
             {
                 let mut inflight = lock(&me.inflight);
+                // Remembered before the request leaves `inflight`: a reader never finds the
+                // block in neither.
+                if let Err(e) = &r
+                    && !matches!(e, EbsError::Runtime(_))
+                {
+                    lock(&me.failed).insert(b, e.clone());
+                }
                 if let Ok(d) = &r {
                     let mut cache = lock(&me.cache);
                     // A swept block nobody has waited for stays until it is read, while the
@@ -187,7 +203,11 @@ impl Inner {
         let ctx = &self.ctx;
         let attempts = ctx.opts.max_attempts.max(1);
         let mut last = String::new();
+        // Set from the first failure other than throttling until this fetch ends.
+        let mut retrying = None;
+        let mut made = 0;
         for attempt in 1..=attempts {
+            made = attempt;
             let Some(token) = lock(&self.tokens).get(&b).cloned() else {
                 return Err(ctx.protocol(format!("block {b} is not listed")));
             };
@@ -225,19 +245,29 @@ impl Inner {
                 Failure::Retry { throttle, message } => {
                     if throttle {
                         bump(&ctx.counters.throttles, 1);
+                    } else if retrying.is_none() {
+                        retrying = Some(ctx.retrying.start());
                     }
                     last = message;
                 }
+            }
+            if retrying.is_some() && ctx.retrying.spent() >= ctx.opts.retry_budget {
+                last = format!(
+                    "{last}; not retried further: the snapshot's retry budget of {:?} is spent",
+                    ctx.opts.retry_budget
+                );
+                break;
             }
             if attempt < attempts {
                 ctx.pause(attempt).await;
             }
         }
+        drop(retrying);
         bump(&ctx.counters.failed_blocks, 1);
         Err(EbsError::BlockUnreadable {
             snapshot: ctx.snapshot.clone(),
             block: b,
-            attempts,
+            attempts: made,
             last,
         })
     }

@@ -74,6 +74,14 @@ pub struct EbsOptions {
     pub backoff_base: Duration,
     /// Largest backoff ceiling (default 10 s).
     pub backoff_max: Duration,
+    /// The snapshot's retry budget (default 60 s): once its blocks have spent this long being
+    /// retried (wall-clock time during which some block is retried after a failure other than
+    /// throttling, overlapping retries counted once), a block that fails is not retried again
+    /// (throttling still is, within `max_attempts`). With a block given up on remembered for the
+    /// rest of the scan, a snapshot whose blocks fail or stall for good costs at most this
+    /// budget plus one attempt per failing block, instead of every attempt of every block at
+    /// every read.
+    pub retry_budget: Duration,
     /// `MaxResults` of the initial listing, 100..=10000 (default 10000).
     pub list_page_size: u32,
     /// `MaxResults` of a re-listing after an expired token, 100..=10000 (default 1000).
@@ -96,6 +104,7 @@ impl Default for EbsOptions {
             max_attempts: 8,
             backoff_base: Duration::from_millis(100),
             backoff_max: Duration::from_secs(10),
+            retry_budget: Duration::from_secs(60),
             list_page_size: 10_000,
             relist_page_size: 1000,
             worker_threads: 2,
@@ -175,6 +184,8 @@ struct Ctx {
     jitter: Jitter,
     counters: Counters,
     started: Instant,
+    /// Time the snapshot's blocks have spent being retried ([`EbsOptions::retry_budget`]).
+    retrying: retry::RetryClock,
 }
 
 impl Ctx {
@@ -216,6 +227,9 @@ struct Inner {
     tokens: Mutex<BTreeMap<u64, String>>,
     cache: Mutex<BlockCache>,
     inflight: Mutex<HashMap<u64, Arc<Slot>>>,
+    /// Blocks given up on after their attempts, with the error: a later read fails at once
+    /// with it, and nothing fetches them again.
+    failed: Mutex<HashMap<u64, EbsError>>,
     /// Requests in flight, pacing and priority.
     rate: RateLimiter,
     relist: tokio::sync::Mutex<()>,
@@ -304,6 +318,7 @@ impl EbsSource {
             jitter: Jitter::new(),
             counters: Counters::default(),
             started: Instant::now(),
+            retrying: retry::RetryClock::default(),
         });
         let c = ctx.clone();
         let (block_size, len, tokens) =
@@ -319,6 +334,7 @@ impl EbsSource {
             tokens: Mutex::new(tokens),
             cache: Mutex::new(BlockCache::new(cache_blocks)),
             inflight: Mutex::new(HashMap::new()),
+            failed: Mutex::new(HashMap::new()),
             rate: RateLimiter::new(opts.max_rps, opts.concurrency),
             relist: tokio::sync::Mutex::new(()),
             requested: Mutex::new(BTreeMap::new()),
@@ -524,6 +540,7 @@ impl Source for EbsSource {
                         continue;
                     }
                     Some(Pending::Ready(d)) => d,
+                    Some(Pending::Failed(e)) => return Err(self.io_error(block_start, i, &e)),
                     Some(Pending::Wait(slot)) => slot
                         .wait(limit, &inner.ctx.snapshot, i)
                         .map_err(|e| self.io_error(block_start, i, &e))?,

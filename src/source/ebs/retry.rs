@@ -1,7 +1,65 @@
-//! Exponential backoff with full jitter, and the small generator it draws from.
+//! Exponential backoff with full jitter, the small generator it draws from, and the clock of a
+//! snapshot's retry budget.
 
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+/// The time a snapshot has spent retrying: wall-clock time during which at least one of its
+/// blocks is being retried after a failure that was not throttling (the union of those
+/// intervals, so sixty blocks failing together for ten seconds spend ten seconds, not ten
+/// minutes). [`super::EbsOptions::retry_budget`] bounds it.
+#[derive(Debug, Default)]
+pub(crate) struct RetryClock(Mutex<ClockState>);
+
+#[derive(Debug, Default)]
+struct ClockState {
+    /// Blocks being retried now.
+    retrying: usize,
+    /// Since when some block has been retried, while `retrying > 0`.
+    since: Option<Instant>,
+    /// Closed intervals so far.
+    spent: Duration,
+}
+
+impl RetryClock {
+    fn state(&self) -> std::sync::MutexGuard<'_, ClockState> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// A block starts being retried; the guard marks the end of it.
+    pub(crate) fn start(&self) -> Retrying<'_> {
+        let mut s = self.state();
+        if s.retrying == 0 {
+            s.since = Some(Instant::now());
+        }
+        s.retrying += 1;
+        Retrying(self)
+    }
+
+    /// Time spent retrying so far.
+    pub(crate) fn spent(&self) -> Duration {
+        let s = self.state();
+        s.spent + s.since.map_or(Duration::ZERO, |t| t.elapsed())
+    }
+}
+
+/// One block being retried (see [`RetryClock::start`]).
+pub(crate) struct Retrying<'a>(&'a RetryClock);
+
+impl Drop for Retrying<'_> {
+    fn drop(&mut self) {
+        let mut s = self.0.state();
+        s.retrying = s.retrying.saturating_sub(1);
+        if s.retrying == 0
+            && let Some(t) = s.since.take()
+        {
+            s.spent += t.elapsed();
+        }
+    }
+}
 
 /// A lock-free SplitMix64 generator seeded from the clock: good enough for jitter.
 #[derive(Debug)]
@@ -54,5 +112,27 @@ mod tests {
             }
         }
         assert_eq!(backoff(&j, Duration::ZERO, max, 3), Duration::ZERO);
+    }
+
+    /// Overlapping retries count once; the clock stops when none is left.
+    #[test]
+    fn the_retry_clock_counts_overlapping_retries_once() {
+        let c = RetryClock::default();
+        assert_eq!(c.spent(), Duration::ZERO);
+        let a = c.start();
+        let b = c.start();
+        std::thread::sleep(Duration::from_millis(20));
+        drop(a);
+        let mid = c.spent();
+        assert!(mid >= Duration::from_millis(20));
+        drop(b);
+        let end = c.spent();
+        assert!(end >= mid);
+        std::thread::sleep(Duration::from_millis(20));
+        assert_eq!(c.spent(), end, "stopped with no block retrying");
+        // A new retry starts a new interval from there.
+        let again = c.start();
+        assert!(c.spent() >= end);
+        drop(again);
     }
 }

@@ -2,13 +2,15 @@
 //! database (see the parent module for what is checked and why).
 
 use super::{
-    MAX_VERIFY_FILES, RPM_MODIFIED_RULE, sensitive, unowned, usrmerge_alias, verify_bytes, wanted,
+    MAX_VERIFY_FILES, NOT_JUDGED, RPM_MODIFIED_RULE, sensitive, unowned, unread, usrmerge_alias,
+    verify_bytes, wanted,
 };
 use crate::detect::checks::{CheckHit, clip};
-use crate::detect::lookup::{FileLookup, Meta, MetaKind};
+use crate::detect::lookup::{FileLookup, Looked, Meta, MetaKind};
 use crate::pkgdb::rpm::{
     self as rpmdb, Backend, DB_PATHS, DigestAlgo, MAX_DB_BYTES, ReadStats, RpmDbError,
 };
+use crate::report::ScanError;
 use std::collections::{BTreeMap, HashSet};
 
 /// Most (path, package) digests kept for verification.
@@ -22,18 +24,24 @@ struct Expected {
 }
 
 /// The first rpm database of [`DB_PATHS`] present on the volume.
-pub(crate) fn find(lookup: &dyn FileLookup) -> Option<(&'static str, Backend)> {
-    DB_PATHS
-        .iter()
-        .copied()
-        .find(|(p, _)| lookup.metadata(p).is_some_and(|m| m.kind == MetaKind::File))
+pub(crate) fn find(lookup: &dyn FileLookup) -> Looked<Option<(&'static str, Backend)>> {
+    for &(p, backend) in DB_PATHS {
+        if lookup
+            .metadata(p)?
+            .is_some_and(|m| m.kind == MetaKind::File)
+        {
+            return Ok(Some((p, backend)));
+        }
+    }
+    Ok(None)
 }
 
 /// A file of the volume, read whole up to the database cap.
 fn read_capped(lookup: &dyn FileLookup, path: &str) -> Result<Vec<u8>, RpmDbError> {
     let data = lookup
         .read(path, MAX_DB_BYTES.saturating_add(1))
-        .ok_or(RpmDbError::Unreadable)?;
+        .map_err(|e| RpmDbError::Unreadable(e.to_string()))?
+        .ok_or_else(|| RpmDbError::Unreadable(format!("{path}: not a regular file")))?;
     if data.len() > MAX_DB_BYTES {
         return Err(RpmDbError::TooLarge);
     }
@@ -48,7 +56,10 @@ pub(crate) fn read_db(
 ) -> Result<(Vec<u8>, Option<Vec<u8>>), RpmDbError> {
     let data = read_capped(lookup, path)?;
     let wal = match backend {
-        Backend::Sqlite => match lookup.metadata(&format!("{path}-wal")) {
+        Backend::Sqlite => match lookup
+            .metadata(&format!("{path}-wal"))
+            .map_err(|e| RpmDbError::Unreadable(e.to_string()))?
+        {
             Some(m) if m.kind == MetaKind::File && m.size > 0 => {
                 Some(read_capped(lookup, &format!("{path}-wal"))?)
             }
@@ -65,6 +76,7 @@ pub(super) fn check(
     path: &str,
     backend: Backend,
     setid: &BTreeMap<String, Meta>,
+    errors: &mut Vec<ScanError>,
 ) -> Result<(Vec<(String, CheckHit)>, ReadStats), RpmDbError> {
     let wanted = wanted(setid);
     let mut owned: HashSet<String> = HashSet::new();
@@ -95,7 +107,7 @@ pub(super) fn check(
         backend.name()
     );
     let mut out = unowned(setid, &owned, &basis);
-    out.extend(modified(lookup, path, backend, &expected));
+    out.extend(modified(lookup, path, backend, &expected, errors));
     Ok((out, stats))
 }
 
@@ -105,6 +117,7 @@ fn modified(
     db: &str,
     backend: Backend,
     expected: &BTreeMap<String, Vec<Expected>>,
+    errors: &mut Vec<ScanError>,
 ) -> Vec<(String, CheckHit)> {
     let known = |exp: &[Expected]| {
         exp.iter()
@@ -135,12 +148,16 @@ fn modified(
             .chain(usrmerge_alias(path))
             .find_map(|p| lookup.md5(&p));
         let mut data = None;
+        let mut failed = None;
         let mut actual_of = |algo: DigestAlgo| -> Option<Vec<u8>> {
             if let (DigestAlgo::Md5, Some(m)) = (algo, scanner_md5) {
                 return Some(m.to_vec());
             }
-            if data.is_none() {
-                data = Some(verify_bytes(lookup, path, &mut budget));
+            if data.is_none() && failed.is_none() {
+                match verify_bytes(lookup, path, &mut budget) {
+                    Ok(d) => data = Some(d),
+                    Err(e) => failed = Some(e),
+                }
             }
             algo.digest(data.as_ref()?.as_deref()?)
         };
@@ -155,6 +172,11 @@ fn modified(
                 break;
             }
             first_mismatch.get_or_insert((e, actual));
+        }
+        if let (false, Some(e)) = (matched, &failed) {
+            // The file could not be read: no verdict from the digests that could be made.
+            unread(errors, e, NOT_JUDGED);
+            continue;
         }
         let (false, Some((e, actual))) = (matched, first_mismatch) else {
             continue;

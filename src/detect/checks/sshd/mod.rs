@@ -54,7 +54,7 @@ mod oracle_tests;
 use super::glob::expand;
 use super::shadow::password_users;
 use super::{CheckHit, CheckRule};
-use crate::detect::lookup::FileLookup;
+use crate::detect::lookup::{FileLookup, Looked};
 use crate::report::Severity;
 use criteria::Criteria;
 use std::collections::HashMap;
@@ -172,14 +172,21 @@ impl Config {
     }
 
     /// Read `path` into the configuration, its lines going to `block` (global when `None`)
-    /// until a `Match` line.
-    fn read(&mut self, lookup: &dyn FileLookup, path: &str, block: Option<usize>, depth: usize) {
+    /// until a `Match` line. `Err` when it, or a file or directory it includes, cannot be
+    /// read: the effective configuration is then unknown.
+    fn read(
+        &mut self,
+        lookup: &dyn FileLookup,
+        path: &str,
+        block: Option<usize>,
+        depth: usize,
+    ) -> Looked<()> {
         if depth > MAX_DEPTH || self.files >= MAX_FILES {
-            return;
+            return Ok(());
         }
         self.files += 1;
-        let Some(data) = lookup.read(path, MAX_BYTES) else {
-            return;
+        let Some(data) = lookup.read(path, MAX_BYTES)? else {
+            return Ok(());
         };
         let outer = block
             .and_then(|i| self.blocks.get(i))
@@ -200,7 +207,7 @@ impl Config {
             match key.as_str() {
                 "match" => {
                     if self.blocks.len() >= MAX_BLOCKS {
-                        return;
+                        return Ok(());
                     }
                     let own = Criteria::parse(&args);
                     let criteria = match &outer {
@@ -220,8 +227,8 @@ impl Config {
                         } else {
                             format!("/etc/ssh/{arg}")
                         };
-                        for file in expand(lookup, &pattern, MAX_FILES) {
-                            self.read(lookup, &file, current, depth + 1);
+                        for file in expand(lookup, &pattern, MAX_FILES)? {
+                            self.read(lookup, &file, current, depth + 1)?;
                         }
                     }
                 }
@@ -250,6 +257,7 @@ impl Config {
                 }
             }
         }
+        Ok(())
     }
 }
 
@@ -332,15 +340,18 @@ struct Accounts {
 }
 
 /// Findings for the effective sshd configuration of the volume, each with the path it is in.
-/// Nothing when the volume has no `/etc/ssh/sshd_config` (no OpenSSH server).
-pub(crate) fn check(lookup: &dyn FileLookup) -> Vec<(String, CheckHit)> {
-    if lookup.metadata(MAIN).is_none() {
-        return Vec::new();
+/// Nothing when the volume has no `/etc/ssh/sshd_config` (no OpenSSH server). `Err` when
+/// `sshd_config`, a file or directory it includes, or `/etc/shadow` (which sets the
+/// severities) cannot be read: no verdict is made from a configuration only partly seen (an
+/// unreadable file is not an unset keyword), and the caller reports the error.
+pub(crate) fn check(lookup: &dyn FileLookup) -> Looked<Vec<(String, CheckHit)>> {
+    if lookup.metadata(MAIN)?.is_none() {
+        return Ok(Vec::new());
     }
     let mut cfg = Config::default();
-    cfg.read(lookup, MAIN, None, 0);
+    cfg.read(lookup, MAIN, None, 0)?;
     let (usable, empty) = lookup
-        .read("/etc/shadow", MAX_BYTES)
+        .read("/etc/shadow", MAX_BYTES)?
         .map(|d| password_users(&d))
         .unwrap_or_default();
     let accounts = Accounts {
@@ -361,7 +372,7 @@ pub(crate) fn check(lookup: &dyn FileLookup) -> Vec<(String, CheckHit)> {
             }
         }
     }
-    out
+    Ok(out)
 }
 
 /// The scopes to judge: every connection (`Match all`), each block that can match, and each
@@ -567,6 +578,7 @@ PrintMotd no
     fn judged_lines(cfg: &str) -> Vec<(Option<u64>, &'static str, Severity, String)> {
         let l = MemLookup::new().file(MAIN, cfg);
         check(&l)
+            .unwrap()
             .into_iter()
             .map(|(_, h)| (h.line, h.rule, h.severity, h.evidence))
             .collect()
@@ -574,6 +586,7 @@ PrintMotd no
 
     fn run(l: &MemLookup) -> Vec<(String, &'static str, Severity, String)> {
         check(l)
+            .unwrap()
             .into_iter()
             .map(|(p, h)| (p, h.rule, h.severity, h.evidence))
             .collect()
@@ -1028,8 +1041,43 @@ PrintMotd no
 
     #[test]
     fn no_sshd_config_no_findings() {
-        assert!(check(&MemLookup::new()).is_empty());
+        assert!(check(&MemLookup::new()).unwrap().is_empty());
         let l = MemLookup::new().file(MAIN, [0xffu8, 0xfe, b'\n', b'=', b'"']);
+        assert_eq!(run(&l).len(), 1);
+    }
+
+    /// Issue 19: an sshd_config that cannot be read is not one that leaves
+    /// PasswordAuthentication unset. Nor is one whose include (file or directory) fails, nor
+    /// one judged without /etc/shadow, which sets the severities.
+    #[test]
+    fn an_unreadable_input_is_an_error_not_a_verdict() {
+        let err = check(&MemLookup::new().unreadable(MAIN)).unwrap_err();
+        assert_eq!(err.path, MAIN);
+        let inc = "Include /etc/ssh/sshd_config.d/*.conf\nPasswordAuthentication no\n";
+        let l = MemLookup::new()
+            .file(MAIN, inc)
+            .file(
+                "/etc/ssh/sshd_config.d/50-cloud-init.conf",
+                "PasswordAuthentication yes\n",
+            )
+            .unreadable_dir("/etc/ssh/sshd_config.d");
+        assert_eq!(check(&l).unwrap_err().path, "/etc/ssh/sshd_config.d");
+        let l = MemLookup::new()
+            .file(MAIN, inc)
+            .unreadable("/etc/ssh/sshd_config.d/50-cloud-init.conf");
+        assert_eq!(
+            check(&l).unwrap_err().path,
+            "/etc/ssh/sshd_config.d/50-cloud-init.conf"
+        );
+        let l = MemLookup::new()
+            .file(MAIN, "PermitRootLogin yes\n")
+            .unreadable("/etc/shadow");
+        assert_eq!(check(&l).unwrap_err().path, "/etc/shadow");
+        // The same include, readable: judged.
+        let l = MemLookup::new().file(MAIN, inc).file(
+            "/etc/ssh/sshd_config.d/50-cloud-init.conf",
+            "PasswordAuthentication yes\n",
+        );
         assert_eq!(run(&l).len(), 1);
     }
 }

@@ -229,8 +229,8 @@ fn compare(name: &str, sample: &[(&str, &str)]) {
         lookup = lookup.file(&inside, text.as_str());
     }
     let mut cfg = Config::default();
-    cfg.read(&lookup, MAIN, None, 0);
-    let findings = check(&lookup);
+    cfg.read(&lookup, MAIN, None, 0).unwrap();
+    let findings = check(&lookup).unwrap();
     let mut used = HashSet::new();
 
     for &(user, addr, host, laddr, lport, rdomain) in CONNECTIONS {
