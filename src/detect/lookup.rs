@@ -34,6 +34,7 @@ impl Unreadable {
     pub fn scan_error(&self, what: &str) -> ScanError {
         ScanError {
             path: Some(self.path.clone()),
+            path_bytes: None,
             message: format!("cannot be read ({}): {what}", self.reason),
         }
     }

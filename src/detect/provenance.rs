@@ -60,7 +60,7 @@ pub(crate) struct RuleFacts<'a> {
 /// (`a.tar!member`) the file holding it.
 fn holder(lookup: &dyn FileLookup, path: &str) -> String {
     match path.split_once('!') {
-        Some((file, _)) if lookup.metadata(path).is_none() => file.to_string(),
+        Some((file, _)) if matches!(lookup.metadata(path), Ok(None)) => file.to_string(),
         _ => path.to_string(),
     }
 }
@@ -70,11 +70,20 @@ fn index(lookup: &dyn FileLookup, wanted: HashSet<String>) -> (Index, bool) {
     let mut ix = Index::new(wanted);
     let mut system_db = false;
     // dpkg: versions and conffiles from `status`, files from each `md5sums`.
-    let status = lookup
-        .read(DPKG_STATUS, MAX_INFO_BYTES)
+    // A database that cannot be read lowers nothing (provenance only ever lowers), but it is
+    // still a database: the place-based guesses are undone as for a readable one.
+    let status = lookup.read(DPKG_STATUS, MAX_INFO_BYTES);
+    let infos = lookup.list(DPKG_INFO);
+    let dpkg_unreadable = status.is_err() || infos.is_err();
+    let status = status
+        .ok()
+        .flatten()
         .map(|d| dpkg::status(&d))
         .unwrap_or_default();
-    let infos = lookup.list(DPKG_INFO);
+    let infos = infos.unwrap_or_default();
+    if dpkg_unreadable {
+        system_db = true;
+    }
     if !status.is_empty() || !infos.is_empty() {
         system_db = true;
         ix.add_dpkg_conffiles(&status);
@@ -83,10 +92,12 @@ fn index(lookup: &dyn FileLookup, wanted: HashSet<String>) -> (Index, bool) {
             versions.insert(format!("{}:{}", p.name, p.arch), p.version.clone());
             versions.insert(p.name.clone(), p.version.clone());
         }
-        let diverted = lookup
-            .read("/var/lib/dpkg/diversions", MAX_INFO_BYTES)
-            .map(|d| dpkg::diversions(&d))
-            .unwrap_or_default();
+        // Unreadable diversions: a file may belong to another package than its list says, so
+        // dpkg's digests are not used at all.
+        let diverted = match lookup.read("/var/lib/dpkg/diversions", MAX_INFO_BYTES) {
+            Ok(d) => Some(d.map(|d| dpkg::diversions(&d)).unwrap_or_default()),
+            Err(_) => None,
+        };
         let mut sums: Vec<(String, String)> = infos
             .into_iter()
             .filter_map(|n| {
@@ -96,15 +107,21 @@ fn index(lookup: &dyn FileLookup, wanted: HashSet<String>) -> (Index, bool) {
             .collect();
         sums.sort();
         lookup.prefetch(&sums.iter().map(|(_, p)| p.clone()).collect::<Vec<_>>());
-        for (pkg, path) in sums {
-            if let Some(data) = lookup.read(&path, MAX_INFO_BYTES) {
-                let version = versions.get(&pkg).map(String::as_str);
-                ix.add_dpkg_md5sums(&pkg, version, &data, &diverted);
+        if let Some(diverted) = &diverted {
+            for (pkg, path) in sums {
+                if let Ok(Some(data)) = lookup.read(&path, MAX_INFO_BYTES) {
+                    let version = versions.get(&pkg).map(String::as_str);
+                    ix.add_dpkg_md5sums(&pkg, version, &data, diverted);
+                }
             }
         }
     }
     // rpm: the package checks report a database that cannot be read; here it only lists.
-    if let Some((path, backend)) = packages::rpm::find(lookup) {
+    let rpm = packages::rpm::find(lookup);
+    if rpm.is_err() {
+        system_db = true;
+    }
+    if let Ok(Some((path, backend))) = rpm {
         system_db = true;
         if let Ok((data, wal)) = packages::rpm::read_db(lookup, path, backend) {
             let _ =
@@ -150,7 +167,7 @@ fn index(lookup: &dyn FileLookup, wanted: HashSet<String>) -> (Index, bool) {
         }
     });
     for (path, site, dist, version) in records {
-        if let Some(data) = lookup.read(&path, MAX_INFO_BYTES) {
+        if let Ok(Some(data)) = lookup.read(&path, MAX_INFO_BYTES) {
             ix.add_record(&site, &dist, &version, &data);
         }
     }
@@ -168,11 +185,11 @@ fn judge<'a>(lookup: &dyn FileLookup, ix: &'a Index, path: &str) -> Option<Verdi
             return Some(d.to_vec());
         }
         let bytes = data.get_or_insert_with(|| {
-            let meta = lookup.metadata(path)?;
+            let meta = lookup.metadata(path).ok().flatten()?;
             if meta.kind != MetaKind::File || meta.size > MAX_FILE_BYTES as u64 {
                 return None;
             }
-            lookup.read(path, MAX_FILE_BYTES)
+            lookup.read(path, MAX_FILE_BYTES).ok().flatten()
         });
         algo.digest(bytes.as_deref()?)
     };
@@ -194,10 +211,15 @@ fn provenance(l: &Listing, state: FileState, derived_from: Option<String>) -> Pr
 /// Whether the `.pyc` at `pyc` was compiled from the file at `src` as it is now: the header's
 /// recorded size and modification time are the source's.
 fn compiled_from(lookup: &dyn FileLookup, pyc: &str, src: &str) -> bool {
-    let Some(header) = lookup.read(pyc, 16).and_then(|h| python::pyc_header(&h)) else {
+    let Some(header) = lookup
+        .read(pyc, 16)
+        .ok()
+        .flatten()
+        .and_then(|h| python::pyc_header(&h))
+    else {
         return false;
     };
-    let (Some(meta), Some(mtime)) = (lookup.metadata(src), lookup.mtime(src)) else {
+    let (Some(meta), Some(mtime)) = (lookup.metadata(src).ok().flatten(), lookup.mtime(src)) else {
         return false;
     };
     match header {

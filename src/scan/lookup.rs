@@ -295,7 +295,10 @@ impl FileLookup for FsLookup<'_> {
     }
 
     fn mtime(&self, path: &str) -> Option<i64> {
-        self.resolve(path).map(|e| e.mtime)
+        self.resolve(path.as_bytes())
+            .ok()
+            .flatten()
+            .map(|e| e.mtime)
     }
 
     /// The content scan's digest of the file `path` resolves to, when it read all of it.

@@ -313,6 +313,7 @@ pub(crate) fn check(
             Err(rpmdb::RpmDbError::Unreadable(why)) => {
                 errors.push(ScanError {
                     path: Some(path.to_string()),
+                    path_bytes: None,
                     message: format!(
                         "rpm {} database cannot be read ({why}): package ownership of \
                          setuid/setgid files and file contents were not verified",
