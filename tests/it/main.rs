@@ -21,6 +21,7 @@ mod installed_root;
 mod live_snapshots;
 mod local_images;
 mod module_cycles;
+mod ntfs;
 mod quick_scope;
 mod real_layouts;
 mod reports;
