@@ -6,6 +6,7 @@
 mod ext4;
 pub mod ext4_free;
 mod fat;
+mod ntfs;
 pub mod probe;
 pub mod xfs;
 
@@ -271,7 +272,7 @@ pub trait FsReader {
 /// Whether [`open`] reads filesystems of this kind (the others are named by their magic and
 /// scanned raw).
 pub fn readable(kind: FsKind) -> bool {
-    matches!(kind, FsKind::Ext4 | FsKind::Fat | FsKind::Xfs)
+    matches!(kind, FsKind::Ext4 | FsKind::Fat | FsKind::Xfs | FsKind::Ntfs)
 }
 
 /// Open the filesystem `kind` on `src`. Fails with [`FsError::Incompatible`] for a kind amiscan
@@ -281,6 +282,7 @@ pub fn open(kind: FsKind, src: SharedSource) -> Result<Box<dyn Filesystem>, FsEr
         FsKind::Ext4 => Ok(Box::new(ext4::Ext4Fs::open(src)?)),
         FsKind::Fat => Ok(Box::new(fat::FatFs::open(src)?)),
         FsKind::Xfs => Ok(Box::new(xfs::XfsFs::open(src)?)),
+        FsKind::Ntfs => Ok(Box::new(ntfs::NtfsFs::open(src)?)),
         other => Err(FsError::Incompatible {
             context: format!("{} filesystem", other.name()),
             message: format!(

@@ -25,6 +25,7 @@ mod live_snapshots;
 mod local_images;
 mod module_cycles;
 mod named_formats;
+mod ntfs;
 mod provenance;
 mod quick_scope;
 mod read_failures;

@@ -5,7 +5,7 @@
 //! owner can be identified, and never the keys themselves.
 
 use super::{CheckHit, CheckRule};
-use crate::detect::registry::pattern::{Glob, glob};
+use crate::detect::registry::pattern::{Glob, glob, glob_nocase};
 use crate::detect::sshkey::{decode_public_blob, fingerprint, is_key_type};
 use crate::report::Severity;
 
@@ -28,7 +28,13 @@ fn applies(path: &str) -> bool {
 }
 
 /// The files this check reads: `authorized_keys` and `authorized_keys2` in any `.ssh`.
-pub(crate) const SCOPE: &[Glob] = &[glob(".ssh/authorized_keys"), glob(".ssh/authorized_keys2")];
+/// Windows' OpenSSH server reads the keys of administrators from
+/// `C:\\ProgramData\\ssh\\administrators_authorized_keys`.
+pub(crate) const SCOPE: &[Glob] = &[
+    glob(".ssh/authorized_keys"),
+    glob(".ssh/authorized_keys2"),
+    glob_nocase("/ProgramData/ssh/administrators_authorized_keys"),
+];
 
 /// One public key found on a line.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -9,7 +9,7 @@
 
 use super::{CheckHit, CheckRule, file_name};
 use crate::detect::finding::clean;
-use crate::detect::registry::pattern::{Glob, glob};
+use crate::detect::registry::pattern::{Glob, glob, glob_nocase};
 use crate::detect::sshkey::parse_openssh_body;
 use crate::report::Severity;
 
@@ -18,7 +18,7 @@ pub(crate) const RULE: CheckRule = CheckRule {
     id: "ssh-host-private-key",
     title: "SSH host private key in the image",
     severity: Severity::High,
-    remediation: "Delete /etc/ssh/ssh_host_*_key* before creating the image so each instance generates its own host keys on first boot; instances already launched share this identity and should regenerate theirs.",
+    remediation: "Delete /etc/ssh/ssh_host_*_key* (on Windows: `Remove-Item C:\\ProgramData\\ssh\\ssh_host_*`, or run EC2Launch v2 `sysprep`) before creating the image so each instance generates its own host keys on first boot; instances already launched share this identity and should regenerate theirs.",
     suppresses: &[
         "pem-private-key",
         "pem-encrypted-private-key",
@@ -70,9 +70,11 @@ fn applies(path: &str) -> bool {
 }
 
 /// The files this check reads (`ssh_host_key` is SSH 1's).
+/// Windows' OpenSSH server keeps its keys in `C:\\ProgramData\\ssh` (names in any case).
 pub(crate) const SCOPE: &[Glob] = &[
     glob("/etc/ssh/ssh_host_*_key"),
     glob("/etc/ssh/ssh_host_key"),
+    glob_nocase("/ProgramData/ssh/ssh_host_*_key"),
 ];
 
 /// Report a non-empty host key file, naming its type (and public fingerprint when readable).

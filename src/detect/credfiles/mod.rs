@@ -182,7 +182,11 @@ pub(crate) const PYPIRC_FILES: &[Glob] = &[glob(".pypirc")];
 /// `wp-config.php`.
 pub(crate) const WP_FILES: &[Glob] = &[glob("wp-config.php")];
 /// The AWS CLI's files.
-pub(crate) const AWS_FILES: &[Glob] = &[glob(".aws/{credentials,config}")];
+/// On Windows in `C:\\Users\\NAME\\.aws` (names in any case, as Windows finds them).
+pub(crate) const AWS_FILES: &[Glob] = &[
+    glob(".aws/{credentials,config}"),
+    glob_nocase("/Users/*/.aws/{credentials,config}"),
+];
 /// `.env` and `.env.<name>` (templates are refused by [`CredFile::accepts`]).
 pub(crate) const DOTENV_FILES: &[Glob] = &[glob(".env"), glob(".env.*")];
 /// Terraform state and its backup.

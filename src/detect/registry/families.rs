@@ -20,11 +20,18 @@ const PRIVATE_KEY_FILES: &[Glob] = &[
     glob("id_*"),
     glob("authorized_keys{,2}"),
     glob(".ssh/**"),
+    glob_nocase("/Users/*/.ssh/**"),
+    glob_nocase("/ProgramData/ssh/**"),
     glob(".gnupg/**"),
     glob("/etc/ssl/private/**"),
     glob("/etc/pki/tls/private/**"),
 ];
-const AWS_FILES: &[Glob] = &[glob(".aws/**"), glob(".s3cfg"), glob(".boto")];
+const AWS_FILES: &[Glob] = &[
+    glob(".aws/**"),
+    glob_nocase("/Users/*/.aws/**"),
+    glob(".s3cfg"),
+    glob(".boto"),
+];
 const CLOUD_FILES: &[Glob] = &[
     glob(".config/gcloud/**"),
     glob(".azure/**"),
@@ -182,7 +189,10 @@ pub(crate) const FAMILIES: &[Family] = &[
         Check::HostKey,
         &[host_keys::RULE],
         &[host_keys::SCOPE],
-        &["/etc/ssh/ssh_host_ed25519_key"],
+        &[
+            "/etc/ssh/ssh_host_ed25519_key",
+            "/ProgramData/ssh/ssh_host_ed25519_key",
+        ],
     ),
     path_check(
         "snakeoil-key",
@@ -364,7 +374,10 @@ pub(crate) const FAMILIES: &[Family] = &[
         CredFile::Aws,
         &[credfiles::AWS],
         &[credfiles::AWS_FILES],
-        &["/home/alice/.aws/credentials"],
+        &[
+            "/home/alice/.aws/credentials",
+            "/Users/alice/.aws/credentials",
+        ],
     ),
     cred(
         "dotenv",

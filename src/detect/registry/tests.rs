@@ -250,6 +250,7 @@ fn the_compiled_set_matches_like_the_patterns() {
 fn paths_map_to_one_family() {
     assert_eq!(check_for("/etc/ssh/ssh_host_rsa_key"), Some(Check::HostKey));
     assert_eq!(check_for("/etc/ssh/ssh_host_rsa_key.pub"), None);
+    assert_eq!(check_for("/ProgramData/ssh/ssh_host_rsa_key.pub"), None);
     assert_eq!(
         check_for("/home/ec2-user/.ssh/authorized_keys"),
         Some(Check::AuthorizedKeys)
@@ -281,6 +282,22 @@ fn new_families_are_routed() {
         ("/etc/cron.d/x", Check::Autostart),
         ("/tmp/xmrig", Check::Miner),
         ("/Windows/Panther/unattend.xml", Check::Unattend),
+        ("/windows/panther/Unattend.XML", Check::Unattend),
+        ("/ProgramData/ssh/ssh_host_ed25519_key", Check::HostKey),
+        ("/programdata/SSH/ssh_host_rsa_key", Check::HostKey),
+        (
+            "/ProgramData/ssh/administrators_authorized_keys",
+            Check::AuthorizedKeys,
+        ),
+        ("/Users/alice/.ssh/authorized_keys", Check::AuthorizedKeys),
+        (
+            "/Users/Administrator/AppData/Roaming/Microsoft/Windows/PowerShell/PSReadLine/ConsoleHost_history.txt",
+            Check::History,
+        ),
+        (
+            "/users/bob/appdata/roaming/microsoft/windows/powershell/psreadline/consolehost_history.txt",
+            Check::History,
+        ),
     ] {
         assert_eq!(check_for(p), Some(c), "{p}");
     }
@@ -317,6 +334,8 @@ fn paths_name_formats() {
         ("/srv/infra/terraform.tfstate.backup", CredFile::TfState),
         ("/root/.aws/credentials", CredFile::Aws),
         ("/root/.aws/config", CredFile::Aws),
+        ("/Users/alice/.aws/credentials", CredFile::Aws),
+        ("/users/ALICE/.AWS/Credentials", CredFile::Aws),
         ("/opt/app/keystore.P12", CredFile::Pkcs12),
     ] {
         assert_eq!(cred_for(p), Some(f), "{p}");

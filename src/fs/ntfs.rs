@@ -1,0 +1,758 @@
+//! NTFS through the `ntfs` crate (Colin Finck's, read-only, pure Rust): the system volume of
+//! every Windows AMI. This file owns the crate: every call into it runs under
+//! `catch_unwind` (a panic on malformed metadata becomes an [`FsError`]), its errors are typed
+//! here, and every call reads through a [`Cursor`] with a read budget, so a directory B+ tree
+//! or a run list that loops ends in an error instead of running on.
+//!
+//! What it reads: the boot sector, `$MFT` records (fixups applied by the crate; an `$MFT` in
+//! several data runs), `$INDEX_ROOT`/`$INDEX_ALLOCATION` directories, resident and
+//! non-resident `$DATA` (sparse runs read as zeros), attributes spread over several records
+//! through `$ATTRIBUTE_LIST`. Each file is listed once per name (hard links: once per
+//! directory entry, the same `ino`); a name in the DOS namespace is the short alias of a
+//! Win32 name and is not listed again. Each named `$DATA` attribute (an alternate data stream)
+//! is an entry of its own, at `file:stream`, scanned like a file. `ino` is the MFT record
+//! number; `mtime` the `$STANDARD_INFORMATION` modification time.
+//!
+//! The metafiles (MFT records 0 to 15: `$MFT`, `$LogFile`, `$Bitmap`, `$Extend`, …) are not
+//! listed: they hold no user content (`ntfs-3g` hides them too).
+//!
+//! Not read, each reported as an error on the file so the scan is incomplete rather than
+//! silently partial: LZNT1-compressed streams, EFS-encrypted files, files whose content a
+//! reparse point moved elsewhere (WOF / `CompactOS` compression, deduplication). Symbolic
+//! links and junctions are recorded, never followed. The crate does not read an `$MFT` that
+//! itself needs an attribute list (an MFT of hundreds of thousands of records, fragmented
+//! many times); such a volume's records past the first extents fail with an error.
+
+use super::{Entry, EntryKind, Filesystem, FsError, FsReader, SeekRead};
+use crate::source::{Cursor, SharedSource};
+use ntfs::indexes::NtfsFileNameIndex;
+use ntfs::structured_values::{NtfsFileAttributeFlags, NtfsFileName, NtfsFileNamespace};
+use ntfs::{Ntfs, NtfsAttributeFlags, NtfsAttributeType, NtfsError, NtfsFile, NtfsReadSeek};
+use std::collections::HashSet;
+use std::io::{self, Read, Seek, SeekFrom};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+
+/// Records below this number are the NTFS metafiles.
+const FIRST_USER_RECORD: u64 = 16;
+/// Most entries one directory may list before it is reported as corrupt.
+const MAX_DIR_ENTRIES: usize = 4_000_000;
+/// Most source reads one directory listing may make (a B+ tree that loops ends here).
+const DIR_READS: u64 = 64_000_000;
+/// Most source reads for one file record and its attributes.
+const RECORD_READS: u64 = 100_000;
+/// Bytes of a stream read per visit to its record.
+const CHUNK: usize = 1 << 20;
+/// Most source reads for one chunk (a chunk in 4 KiB clusters, each its own run, plus the run
+/// list walk).
+const CHUNK_READS: u64 = 1_000_000;
+/// Most alternate data streams listed per file.
+const MAX_STREAMS: usize = 4096;
+
+/// Seconds from 1601-01-01 (NT time) to 1970-01-01.
+const NT_TO_UNIX: i64 = 11_644_473_600;
+
+/// Reparse tags that move a file's content out of its unnamed `$DATA`.
+const TAG_WOF: u32 = 0x8000_0017;
+const TAG_DEDUP: u32 = 0x8000_0013;
+const TAG_SYMLINK: u32 = 0xA000_000C;
+const TAG_MOUNT_POINT: u32 = 0xA000_0003;
+
+/// An NTFS filesystem on a volume.
+pub struct NtfsFs {
+    src: SharedSource,
+    ntfs: Arc<Ntfs>,
+}
+
+/// Run a call into the crate: a panic or an error becomes an [`FsError`] about `context`.
+fn guarded<T>(
+    context: &dyn Fn() -> String,
+    f: impl FnOnce() -> Result<T, NtfsError>,
+) -> Result<T, FsError> {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(convert(context(), e)),
+        Err(_) => Err(FsError::Corrupt {
+            context: context(),
+            message: "the NTFS reader failed on malformed metadata".into(),
+            at: Default::default(),
+        }),
+    }
+}
+
+/// Type an error of the crate.
+fn convert(context: String, e: NtfsError) -> FsError {
+    match e {
+        NtfsError::Io(e) => FsError::Io {
+            context,
+            message: e.to_string(),
+            at: Default::default(),
+        },
+        NtfsError::UnsupportedAttributeType { .. }
+        | NtfsError::UnsupportedClusterSize { .. }
+        | NtfsError::UnsupportedFileNamespace { .. }
+        | NtfsError::UnsupportedSectorSize { .. } => FsError::Incompatible {
+            context,
+            message: e.to_string(),
+            at: Default::default(),
+        },
+        e => FsError::Corrupt {
+            context,
+            message: e.to_string(),
+            at: Default::default(),
+        },
+    }
+}
+
+fn other(context: String, message: impl Into<String>) -> FsError {
+    FsError::Other {
+        context,
+        message: message.into(),
+        at: Default::default(),
+    }
+}
+
+impl NtfsFs {
+    /// Read the boot sector and the `$UpCase` table.
+    pub fn open(src: SharedSource) -> Result<Self, FsError> {
+        let ntfs = guarded(&|| "NTFS boot sector".into(), || {
+            let mut c = Cursor::new(src.clone()).with_read_limit(RECORD_READS);
+            let mut ntfs = Ntfs::new(&mut c)?;
+            ntfs.read_upcase_table(&mut c)?;
+            // The root directory must load: a volume whose MFT cannot be read is refused here.
+            ntfs.root_directory(&mut c)?;
+            Ok(ntfs)
+        })?;
+        Ok(NtfsFs {
+            src,
+            ntfs: Arc::new(ntfs),
+        })
+    }
+}
+
+impl Filesystem for NtfsFs {
+    fn name(&self) -> &'static str {
+        "ntfs"
+    }
+
+    fn reader(&self) -> Result<Box<dyn FsReader>, FsError> {
+        Ok(Box::new(NtfsReader {
+            src: self.src.clone(),
+            ntfs: self.ntfs.clone(),
+        }))
+    }
+}
+
+struct NtfsReader {
+    src: SharedSource,
+    ntfs: Arc<Ntfs>,
+}
+
+fn lossy(p: &[u8]) -> String {
+    String::from_utf8_lossy(p).into_owned()
+}
+
+fn unix_time(nt: u64) -> i64 {
+    i64::try_from(nt / 10_000_000)
+        .unwrap_or(i64::MAX)
+        .saturating_sub(NT_TO_UNIX)
+}
+
+/// What one file record says about its content.
+struct Streams {
+    /// Size of the unnamed `$DATA` (0 when it has none).
+    size: u64,
+    /// Modification time (Unix seconds).
+    mtime: i64,
+    /// The reparse tag, if the record has a reparse point.
+    reparse: Option<u32>,
+    /// Named `$DATA` attributes: name and size.
+    named: Vec<(String, u64)>,
+    /// Where the unnamed `$DATA` starts on the volume (0 when resident or unknown).
+    phys: u64,
+    /// What an Interix special file (a system file whose data starts with a tag, as `ntfs-3g`
+    /// writes symbolic links and devices) is, if it is one.
+    interix: Option<EntryKind>,
+}
+
+/// The Interix tags `ntfs-3g` writes (and Services for Unix did) at the start of a special
+/// file's data, and the longest such file (a link target of 4095 UTF-16 units).
+const INTERIX_LINK: &[u8; 8] = b"IntxLNK\x01";
+const INTERIX_CHR: &[u8; 8] = b"IntxCHR\0";
+const INTERIX_BLK: &[u8; 8] = b"IntxBLK\0";
+const INTERIX_MAX: u64 = 8 + 2 * 4096;
+
+/// The reparse tag of `file`, if it has a `$REPARSE_POINT`.
+fn reparse_tag<T: Read + Seek>(file: &NtfsFile<'_>, c: &mut T) -> Result<Option<u32>, NtfsError> {
+    let mut it = file.attributes();
+    while let Some(item) = it.next(c) {
+        let item = item?;
+        let attr = item.to_attribute()?;
+        if attr.ty()? != NtfsAttributeType::ReparsePoint {
+            continue;
+        }
+        let mut v = attr.value(c)?;
+        let mut tag = [0u8; 4];
+        v.read_exact(c, &mut tag)?;
+        return Ok(Some(u32::from_le_bytes(tag)));
+    }
+    Ok(None)
+}
+
+/// The reparse data of `file` (at most 16 KiB, the NTFS maximum).
+fn reparse_data<T: Read + Seek>(file: &NtfsFile<'_>, c: &mut T) -> Result<Vec<u8>, NtfsError> {
+    let mut it = file.attributes();
+    while let Some(item) = it.next(c) {
+        let item = item?;
+        let attr = item.to_attribute()?;
+        if attr.ty()? != NtfsAttributeType::ReparsePoint {
+            continue;
+        }
+        let mut v = attr.value(c)?;
+        let len = usize::try_from(v.len())
+            .unwrap_or(usize::MAX)
+            .min(16 * 1024);
+        let mut buf = vec![0u8; len];
+        v.read_exact(c, &mut buf)?;
+        return Ok(buf);
+    }
+    Ok(Vec::new())
+}
+
+impl NtfsReader {
+    fn cursor(&self, reads: u64) -> Cursor {
+        Cursor::new(self.src.clone()).with_read_limit(reads)
+    }
+
+    /// The record `rec` of the MFT.
+    fn file<'n>(&'n self, c: &mut Cursor, rec: u64) -> Result<NtfsFile<'n>, NtfsError> {
+        self.ntfs.file(c, rec)
+    }
+
+    /// The directory record for `path`, found name by name from the root (case-insensitive, as
+    /// Windows resolves it). Used when the caller does not know the record number.
+    fn resolve(&self, path: &[u8]) -> Result<u64, FsError> {
+        let ctx = || format!("directory {}", lossy(path));
+        let s = std::str::from_utf8(path).map_err(|e| other(ctx(), e.to_string()))?;
+        let mut rec = 5u64;
+        for part in s.split('/').filter(|p| !p.is_empty()) {
+            rec = guarded(&ctx, || {
+                let mut c = self.cursor(DIR_READS);
+                let dir = self.file(&mut c, rec)?;
+                let index = dir.directory_index(&mut c)?;
+                let mut finder = index.finder();
+                match NtfsFileNameIndex::find(&mut finder, &self.ntfs, &mut c, part) {
+                    Some(Ok(e)) => Ok(Some(e.file_reference().file_record_number())),
+                    Some(Err(e)) => Err(e),
+                    None => Ok(None),
+                }
+            })?
+            .ok_or_else(|| other(ctx(), format!("no entry named {part}")))?;
+        }
+        Ok(rec)
+    }
+
+    /// Read what record `rec` holds about its streams.
+    fn streams(&self, rec: u64) -> Result<Streams, NtfsError> {
+        let mut c = self.cursor(RECORD_READS);
+        let file = self.file(&mut c, rec)?;
+        let info = file.info()?;
+        let mtime = unix_time(info.modification_time().nt_timestamp());
+        let system = info
+            .file_attributes()
+            .contains(NtfsFileAttributeFlags::SYSTEM);
+        let mut out = Streams {
+            size: 0,
+            mtime,
+            reparse: None,
+            named: Vec::new(),
+            phys: 0,
+            interix: None,
+        };
+        let mut it = file.attributes();
+        while let Some(item) = it.next(&mut c) {
+            let item = item?;
+            let attr = item.to_attribute()?;
+            match attr.ty()? {
+                NtfsAttributeType::Data => {
+                    let name = attr.name()?.to_string_lossy();
+                    if name.is_empty() {
+                        out.size = attr.value_length();
+                        if system && (8..=INTERIX_MAX).contains(&out.size) {
+                            let mut v = attr.value(&mut c)?;
+                            let mut tag = [0u8; 8];
+                            v.read_exact(&mut c, &mut tag)?;
+                            out.interix = match &tag {
+                                INTERIX_LINK => Some(EntryKind::Symlink),
+                                INTERIX_CHR | INTERIX_BLK => Some(EntryKind::Special),
+                                _ => None,
+                            };
+                        }
+                        if !attr.is_resident() {
+                            let v = attr.value(&mut c)?;
+                            out.phys = match v {
+                                ntfs::attribute_value::NtfsAttributeValue::NonResident(nr) => nr
+                                    .data_runs()
+                                    .next()
+                                    .and_then(|r| r.ok())
+                                    .and_then(|r| r.data_position().value())
+                                    .map_or(0, |p| p.get()),
+                                _ => 0,
+                            };
+                        }
+                    } else if out.named.len() < MAX_STREAMS {
+                        out.named.push((name, attr.value_length()));
+                    }
+                }
+                NtfsAttributeType::ReparsePoint => {
+                    let mut v = attr.value(&mut c)?;
+                    let mut tag = [0u8; 4];
+                    v.read_exact(&mut c, &mut tag)?;
+                    out.reparse = Some(u32::from_le_bytes(tag));
+                }
+                _ => {}
+            }
+        }
+        Ok(out)
+    }
+
+    /// The entries for one name of record `rec` in directory `dir`: the file itself and one
+    /// per alternate data stream.
+    fn entries_for(
+        &self,
+        dir: &[u8],
+        name: &NtfsFileName,
+        rec: u64,
+        out: &mut Vec<Result<Entry, FsError>>,
+    ) {
+        let path = super::join(dir, name.name().to_string_lossy().as_bytes());
+        let attrs = name.file_attributes();
+        let read_only = attrs.contains(NtfsFileAttributeFlags::READ_ONLY);
+        let streams = match guarded(&|| format!("file {}", lossy(&path)), || self.streams(rec)) {
+            Ok(s) => s,
+            Err(e) => {
+                out.push(Err(e.with_inode(rec)));
+                return;
+            }
+        };
+        let link = matches!(streams.reparse, Some(TAG_SYMLINK | TAG_MOUNT_POINT));
+        let kind = if link {
+            EntryKind::Symlink
+        } else if name.is_directory() {
+            EntryKind::Dir
+        } else if let Some(k) = streams.interix {
+            k
+        } else {
+            EntryKind::File
+        };
+        let mode = match (kind, read_only) {
+            (EntryKind::Dir, _) => 0o755,
+            (EntryKind::Symlink, _) => 0o777,
+            (_, true) => 0o444,
+            _ => 0o644,
+        };
+        let base = Entry {
+            path: path.clone(),
+            kind,
+            mode,
+            uid: 0,
+            gid: 0,
+            size: if kind == EntryKind::File {
+                streams.size
+            } else {
+                0
+            },
+            mtime: streams.mtime,
+            ino: rec,
+            phys: streams.phys,
+        };
+        for (sname, size) in &streams.named {
+            let mut p = path.clone();
+            p.push(b':');
+            p.extend_from_slice(sname.as_bytes());
+            out.push(Ok(Entry {
+                path: p,
+                kind: EntryKind::File,
+                mode: if read_only { 0o444 } else { 0o644 },
+                size: *size,
+                phys: 0,
+                ..base.clone()
+            }));
+        }
+        out.push(Ok(base));
+    }
+
+    fn list(&self, path: &[u8], rec: u64) -> Result<Vec<Result<Entry, FsError>>, FsError> {
+        let ctx = || format!("directory {}", lossy(path));
+        let names: Vec<(NtfsFileName, u64)> = guarded(&ctx, || {
+            let mut c = self.cursor(DIR_READS);
+            let dir = self.file(&mut c, rec)?;
+            let index = dir.directory_index(&mut c)?;
+            let mut it = index.entries();
+            let mut names = Vec::new();
+            let mut seen = HashSet::new();
+            while let Some(e) = it.next(&mut c) {
+                let e = e?;
+                let Some(key) = e.key() else { continue };
+                let key = key?;
+                let child = e.file_reference().file_record_number();
+                if (rec == 5 && child < FIRST_USER_RECORD) || child == rec {
+                    continue;
+                }
+                if key.namespace() == NtfsFileNamespace::Dos {
+                    continue;
+                }
+                if !seen.insert((child, key.name().to_string_lossy())) {
+                    continue;
+                }
+                if names.len() >= MAX_DIR_ENTRIES {
+                    return Err(NtfsError::Io(io::Error::other(format!(
+                        "more than {MAX_DIR_ENTRIES} entries: the index is corrupt or loops"
+                    ))));
+                }
+                names.push((key, child));
+            }
+            Ok(names)
+        })
+        .map_err(|e| e.with_inode(rec))?;
+        let mut out = Vec::with_capacity(names.len());
+        for (name, child) in &names {
+            self.entries_for(path, name, *child, &mut out);
+        }
+        Ok(out)
+    }
+
+    /// The record and stream name behind `e`: a path whose last component is `name:stream`
+    /// names the stream `stream` of the file, unless the file is named so itself (a POSIX
+    /// name may hold a colon).
+    fn stream_of(&self, e: &Entry) -> Result<(u64, String), FsError> {
+        let ctx = || format!("file {}", e.display_path());
+        let last = e.path.rsplit(|&b| b == b'/').next().unwrap_or(&[]);
+        let Some(colon) = last.iter().position(|&b| b == b':') else {
+            return Ok((e.ino, String::new()));
+        };
+        let whole = String::from_utf8_lossy(last).into_owned();
+        let is_own_name = guarded(&ctx, || {
+            let mut c = self.cursor(RECORD_READS);
+            let file = self.file(&mut c, e.ino)?;
+            let mut it = file.attributes();
+            while let Some(item) = it.next(&mut c) {
+                let item = item?;
+                let attr = item.to_attribute()?;
+                if attr.ty()? == NtfsAttributeType::FileName {
+                    let n = attr.structured_value::<_, NtfsFileName>(&mut c)?;
+                    if n.name().to_string_lossy() == whole {
+                        return Ok(true);
+                    }
+                }
+            }
+            Ok(false)
+        })?;
+        if is_own_name {
+            return Ok((e.ino, String::new()));
+        }
+        let stream = String::from_utf8_lossy(last.get(colon.saturating_add(1)..).unwrap_or(&[]))
+            .into_owned();
+        Ok((e.ino, stream))
+    }
+
+    fn stream<'a>(&'a self, e: &Entry) -> Result<Stream<'a>, FsError> {
+        if e.ino == 0 {
+            return Err(other(
+                format!("file {}", e.display_path()),
+                "no MFT record number",
+            ));
+        }
+        let (rec, name) = self.stream_of(e)?;
+        let ctx = || format!("file {}", e.display_path());
+        let len = guarded(&ctx, || {
+            let mut c = self.cursor(RECORD_READS);
+            let file = self.file(&mut c, rec)?;
+            let info = file.info()?;
+            let flags = info.file_attributes();
+            if flags.contains(NtfsFileAttributeFlags::ENCRYPTED) {
+                return Ok(Err("EFS-encrypted: its content cannot be read".to_string()));
+            }
+            if name.is_empty() {
+                match reparse_tag(&file, &mut c)? {
+                    Some(TAG_WOF) => {
+                        return Ok(Err(
+                            "compressed by WOF (CompactOS, XPRESS/LZX): its content was not read"
+                                .to_string(),
+                        ));
+                    }
+                    Some(TAG_DEDUP) => {
+                        return Ok(Err(
+                            "deduplicated (its content is in the chunk store): not read"
+                                .to_string(),
+                        ));
+                    }
+                    _ => {}
+                }
+            }
+            let Some(item) = data_item(&file, &mut c, &name)? else {
+                return Ok(Err(format!("no $DATA stream named {name:?}")));
+            };
+            let attr = item.to_attribute()?;
+            if attr.flags().contains(NtfsAttributeFlags::COMPRESSED) {
+                return Ok(Err("LZNT1-compressed: its content was not read".to_string()));
+            }
+            if attr.flags().contains(NtfsAttributeFlags::ENCRYPTED) {
+                return Ok(Err("encrypted: its content cannot be read".to_string()));
+            }
+            Ok(Ok(attr.value_length()))
+        })?
+        .map_err(|m| FsError::Incompatible {
+            context: ctx(),
+            message: m,
+            at: Default::default(),
+        })?;
+        Ok(Stream {
+            reader: self,
+            rec,
+            name,
+            len,
+            pos: 0,
+            buf: Vec::new(),
+            buf_at: 0,
+        })
+    }
+}
+
+/// The `$DATA` attribute named `name` ("" for the unnamed one) of `file`, compared exactly.
+fn data_item<'n, 'f, T: Read + Seek>(
+    file: &'f NtfsFile<'n>,
+    c: &mut T,
+    name: &str,
+) -> Result<Option<ntfs::NtfsAttributeItem<'n, 'f>>, NtfsError> {
+    let mut it = file.attributes();
+    while let Some(item) = it.next(c) {
+        let item = item?;
+        let attr = item.to_attribute()?;
+        if attr.ty()? == NtfsAttributeType::Data && attr.name()?.to_string_lossy() == name {
+            return Ok(Some(item));
+        }
+    }
+    Ok(None)
+}
+
+/// One stream of a file, read a chunk at a time: each chunk loads the record again (the crate's
+/// values borrow their record, which borrows the volume), so nothing is held between reads but
+/// the chunk.
+struct Stream<'a> {
+    reader: &'a NtfsReader,
+    rec: u64,
+    name: String,
+    len: u64,
+    pos: u64,
+    buf: Vec<u8>,
+    buf_at: u64,
+}
+
+impl Stream<'_> {
+    fn fill(&mut self) -> io::Result<()> {
+        let want = usize::try_from(self.len.saturating_sub(self.pos))
+            .unwrap_or(usize::MAX)
+            .min(CHUNK);
+        let r = self.reader;
+        let (rec, pos) = (self.rec, self.pos);
+        let name = self.name.clone();
+        let ctx = || format!("MFT record {rec}");
+        let data = guarded(&ctx, || {
+            let mut c = r.cursor(CHUNK_READS);
+            let file = r.file(&mut c, rec)?;
+            let Some(item) = data_item(&file, &mut c, &name)? else {
+                return Err(NtfsError::Io(io::Error::other("the $DATA stream is gone")));
+            };
+            let attr = item.to_attribute()?;
+            let mut v = attr.value(&mut c)?;
+            v.seek(&mut c, SeekFrom::Start(pos))?;
+            let mut buf = vec![0u8; want];
+            let mut got = 0usize;
+            while got < want {
+                let n = v.read(&mut c, buf.get_mut(got..).unwrap_or(&mut []))?;
+                if n == 0 {
+                    break;
+                }
+                got = got.saturating_add(n);
+            }
+            buf.truncate(got);
+            Ok(buf)
+        })
+        .map_err(io::Error::other)?;
+        if data.len() < want {
+            return Err(io::Error::other(format!(
+                "MFT record {rec}: the stream ends at {} of {} bytes",
+                pos.saturating_add(u64::try_from(data.len()).unwrap_or(u64::MAX)),
+                self.len
+            )));
+        }
+        self.buf = data;
+        self.buf_at = pos;
+        Ok(())
+    }
+}
+
+impl Read for Stream<'_> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        if self.pos >= self.len || out.is_empty() {
+            return Ok(0);
+        }
+        let end = self
+            .buf_at
+            .saturating_add(u64::try_from(self.buf.len()).unwrap_or(u64::MAX));
+        if self.pos < self.buf_at || self.pos >= end {
+            self.fill()?;
+        }
+        let off = usize::try_from(self.pos.saturating_sub(self.buf_at)).unwrap_or(usize::MAX);
+        let avail = self.buf.get(off..).unwrap_or(&[]);
+        let n = avail.len().min(out.len());
+        out.get_mut(..n)
+            .unwrap_or(&mut [])
+            .copy_from_slice(avail.get(..n).unwrap_or(&[]));
+        self.pos = self
+            .pos
+            .saturating_add(u64::try_from(n).unwrap_or(u64::MAX));
+        Ok(n)
+    }
+}
+
+impl Seek for Stream<'_> {
+    fn seek(&mut self, pos: SeekFrom) -> io::Result<u64> {
+        let new = match pos {
+            SeekFrom::Start(p) => Some(p),
+            SeekFrom::End(d) => self.len.checked_add_signed(d),
+            SeekFrom::Current(d) => self.pos.checked_add_signed(d),
+        };
+        self.pos = new.ok_or_else(|| io::Error::other("seek out of range"))?;
+        Ok(self.pos)
+    }
+}
+
+impl FsReader for NtfsReader {
+    fn list_dir(&self, path: &[u8]) -> Result<Vec<Result<Entry, FsError>>, FsError> {
+        let rec = self.resolve(path)?;
+        self.list(path, rec)
+    }
+
+    fn list_dir_at(&self, path: &[u8], ino: u64) -> Result<Vec<Result<Entry, FsError>>, FsError> {
+        if ino == 0 {
+            return self.list_dir(path);
+        }
+        self.list(path, ino)
+    }
+
+    fn open_file<'a>(&'a self, e: &Entry) -> Result<Box<dyn Read + 'a>, FsError> {
+        Ok(Box::new(self.stream(e)?))
+    }
+
+    fn open_seekable<'a>(&'a self, e: &Entry) -> Result<Option<Box<dyn SeekRead + 'a>>, FsError> {
+        Ok(Some(Box::new(self.stream(e)?)))
+    }
+
+    fn read_link(&self, e: &Entry) -> Result<Vec<u8>, FsError> {
+        let ctx = || format!("symlink {}", e.display_path());
+        let data = guarded(&ctx, || {
+            let mut c = self.cursor(RECORD_READS);
+            let file = self.file(&mut c, e.ino)?;
+            let data = reparse_data(&file, &mut c)?;
+            if !data.is_empty() {
+                return Ok(data);
+            }
+            // An Interix link: the target in UTF-16 after the tag.
+            let Some(item) = data_item(&file, &mut c, "")? else {
+                return Ok(Vec::new());
+            };
+            let attr = item.to_attribute()?;
+            let mut v = attr.value(&mut c)?;
+            let len = usize::try_from(v.len().min(INTERIX_MAX)).unwrap_or(0);
+            let mut buf = vec![0u8; len];
+            v.read_exact(&mut c, &mut buf)?;
+            Ok(buf)
+        })?;
+        link_target(&data).ok_or_else(|| FsError::Corrupt {
+            context: ctx(),
+            message: "the reparse point holds no link target".into(),
+            at: Default::default(),
+        })
+    }
+}
+
+/// The print name of a symbolic link or junction's reparse data, as UTF-8 with `/`.
+fn link_target(data: &[u8]) -> Option<Vec<u8>> {
+    let u16_at = |o: usize| -> Option<usize> {
+        let b = data.get(o..o.checked_add(2)?)?;
+        Some(usize::from(u16::from_le_bytes([*b.first()?, *b.get(1)?])))
+    };
+    if let Some(target) = data.strip_prefix(INTERIX_LINK) {
+        let units: Vec<u16> = target
+            .chunks_exact(2)
+            .map(|p| u16::from_le_bytes([p[0], p[1]]))
+            .collect();
+        return Some(String::from_utf16_lossy(&units).into_bytes());
+    }
+    let tag = u32::from_le_bytes(data.get(..4)?.try_into().ok()?);
+    let buffer = match tag {
+        TAG_SYMLINK => 20usize,
+        TAG_MOUNT_POINT => 16,
+        _ => return None,
+    };
+    let (mut off, mut len) = (u16_at(12)?, u16_at(14)?);
+    if len == 0 {
+        // No print name: the substitute name.
+        (off, len) = (u16_at(8)?, u16_at(10)?);
+    }
+    let start = buffer.checked_add(off)?;
+    let raw = data.get(start..start.checked_add(len)?)?;
+    let units: Vec<u16> = raw
+        .chunks_exact(2)
+        .map(|p| u16::from_le_bytes([p[0], p[1]]))
+        .collect();
+    Some(
+        String::from_utf16_lossy(&units)
+            .replace('\\', "/")
+            .into_bytes(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nt_times_convert_to_unix_seconds() {
+        assert_eq!(unix_time(116_444_736_000_000_000), 0);
+        assert_eq!(unix_time(0), -NT_TO_UNIX);
+    }
+
+    #[test]
+    fn a_symlink_reparse_point_gives_its_print_name() {
+        let name: Vec<u8> = "C:\\Users\\x"
+            .encode_utf16()
+            .flat_map(u16::to_le_bytes)
+            .collect();
+        let mut d = Vec::new();
+        d.extend_from_slice(&TAG_SYMLINK.to_le_bytes());
+        d.extend_from_slice(&[0; 4]);
+        d.extend_from_slice(&0u16.to_le_bytes()); // substitute offset
+        d.extend_from_slice(&0u16.to_le_bytes()); // substitute length
+        d.extend_from_slice(&0u16.to_le_bytes()); // print offset
+        d.extend_from_slice(&u16::try_from(name.len()).unwrap().to_le_bytes());
+        d.extend_from_slice(&[0; 4]); // flags
+        d.extend_from_slice(&name);
+        assert_eq!(link_target(&d).unwrap(), b"C:/Users/x");
+        assert_eq!(link_target(&d[..10]), None);
+        assert_eq!(link_target(&[0u8; 32]), None);
+    }
+
+    #[test]
+    fn garbage_is_refused_without_panicking() {
+        let mut b = vec![0u8; 1 << 20];
+        b[3..11].copy_from_slice(b"NTFS    ");
+        for (i, x) in b.iter_mut().enumerate().skip(11).take(500) {
+            *x = u8::try_from(i % 251).unwrap();
+        }
+        let src: SharedSource = Arc::new(crate::source::MemSource::new(b, "mem"));
+        assert!(NtfsFs::open(src).is_err());
+    }
+}

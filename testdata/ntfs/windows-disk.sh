@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# Build a Windows-like disk in DIR: an MBR table with one NTFS partition (type 7, as AWS Windows
+# AMIs are laid out), made by mkntfs and populated through ntfs-3g on a loop device (ntfs-3g
+# writes the records, indexes, run lists and streams, as Windows would). Every secret is fake
+# and generated here, fresh for each run.
+#
+# Usage: windows-disk.sh DIR [clean]
+#   DIR/disk.img       the disk
+#   DIR/truth.txt      sha256sum of every regular file, as ntfs-3g shows them (paths from /)
+#   DIR/streams.txt    sha256sum of every alternate data stream, as `path:stream`
+#   DIR/secrets.env    the secrets planted (shell assignments), for the test to look for
+# With `clean`, the same tree without any secret; with `compressed`, the leaky tree and a
+# directory whose files ntfs-3g compresses (LZNT1).
+set -euo pipefail
+dir=$(realpath "$1"); mode=${2:-leaky}
+cd "$dir"
+rm -rf m disk.img; mkdir m
+truncate -s 48M disk.img
+printf 'label: dos\nstart=2048, type=7, bootable\n' | sfdisk -q disk.img
+start=$((2048 * 512)); size=$(( $(stat -c %s disk.img) - start ))
+L=$(losetup -f --show -o "$start" --sizelimit "$size" disk.img)
+cleanup() { mountpoint -q m && umount m; losetup -d "$L"; }
+trap cleanup EXIT
+mkntfs -Q -q -F -s 512 -p 2048 -H 255 -S 63 -L Windows "$L"
+mount -t ntfs-3g "$L" m
+
+rnd() { (LC_ALL=C tr -dc "$1" </dev/urandom || true) | head -c "$2"; }
+akid="AKIA$(rnd 'A-Z2-7' 16)"; secret="$(rnd 'A-Za-z0-9' 40)"
+akid2="AKIA$(rnd 'A-Z2-7' 16)"; secret2="$(rnd 'A-Za-z0-9' 40)"
+adminpw="Adm1n-$(rnd 'A-Za-z0-9' 14)"; sqlpw="Sq1-$(rnd 'A-Za-z0-9' 16)"
+akid3="AKIA$(rnd 'A-Z2-7' 16)"; secret3="$(rnd 'A-Za-z0-9' 40)"
+if [ "$mode" = clean ]; then adminpw='*SENSITIVE*DATA*DELETED*'; fi
+cat > secrets.env <<S
+AKID=$akid
+SECRET=$secret
+AKID2=$akid2
+SECRET2=$secret2
+ADMINPW=$adminpw
+SQLPW=$sqlpw
+AKID3=$akid3
+SECRET3=$secret3
+S
+
+# The system: what every Windows volume holds, secret or not.
+mkdir -p m/Windows/System32/config m/Windows/Panther m/Windows/Temp "m/Program Files/Amazon/EC2Launch" \
+  m/ProgramData/ssh m/Users/Administrator/Documents m/Users/alice/Documents m/inetpub/wwwroot
+head -c 300000 /dev/urandom > m/Windows/System32/ntoskrnl.exe
+printf 'Windows Registry Editor Version 5.00\r\n' > m/Windows/System32/config/README.txt
+# A directory of 600 entries (an $INDEX_ALLOCATION B+ tree), long and short names.
+for i in $(seq 1 600); do printf 'driver %s\r\n' "$i" > "m/Windows/System32/driver-with-a-long-name-$i.sys"; done
+# A fragmented file: two files written in turns, then one removed.
+for i in $(seq 1 40); do head -c 8192 /dev/urandom >> m/Windows/Temp/frag.bin; head -c 8192 /dev/urandom >> m/Windows/Temp/filler.bin; sync; done
+rm m/Windows/Temp/filler.bin
+# A file larger than one read chunk, a sparse file, a hard link, a symlink, an empty file.
+head -c 3000000 /dev/urandom > "m/Program Files/Amazon/EC2Launch/EC2Launch.exe"
+truncate -s 5M m/Windows/Temp/sparse.dat; printf 'tail' | dd of=m/Windows/Temp/sparse.dat bs=1 seek=4000000 conv=notrunc status=none
+ln "m/Program Files/Amazon/EC2Launch/EC2Launch.exe" m/Windows/Temp/EC2Launch-link.exe
+ln -s ../Users m/Windows/users-link
+: > m/Users/alice/Documents/empty.txt
+printf 'shopping list\r\n' > m/Users/alice/Documents/notes.txt
+printf 'hello\r\n' > 'm/Users/alice/Documents/Déjà vu — ünïcode.txt'
+
+cat > m/Windows/Panther/unattend.xml <<X
+<?xml version="1.0" encoding="utf-8"?>
+<unattend xmlns="urn:schemas-microsoft-com:unattend">
+  <settings pass="oobeSystem">
+    <component name="Microsoft-Windows-Shell-Setup" processorArchitecture="amd64">
+      <UserAccounts>
+        <AdministratorPassword>
+          <Value>$adminpw</Value>
+          <PlainText>true</PlainText>
+        </AdministratorPassword>
+      </UserAccounts>
+    </component>
+  </settings>
+</unattend>
+X
+
+if [ "$mode" != clean ]; then
+  h=m/Users/Administrator/AppData/Roaming/Microsoft/Windows/PowerShell/PSReadLine
+  mkdir -p "$h"
+  printf 'Get-Service\r\n$env:AWS_ACCESS_KEY_ID="%s"\r\n$env:AWS_SECRET_ACCESS_KEY="%s"\r\naws s3 ls\r\n' "$akid" "$secret" > "$h/ConsoleHost_history.txt"
+  mkdir -p m/Users/alice/.aws m/Users/alice/.ssh
+  printf '[default]\r\naws_access_key_id = %s\r\naws_secret_access_key = %s\r\n' "$akid2" "$secret2" > m/Users/alice/.aws/credentials
+  ssh-keygen -q -t ed25519 -N '' -C alice@win -f m/Users/alice/.ssh/id_ed25519
+  ssh-keygen -q -t ed25519 -N '' -C '' -f m/ProgramData/ssh/ssh_host_ed25519_key
+  cat > m/inetpub/wwwroot/web.config <<X
+<?xml version="1.0"?>
+<configuration>
+  <connectionStrings>
+    <add name="Shop" connectionString="Server=sql-prod.corp.local;Database=shop;User ID=shopapp;Password=$sqlpw;" providerName="System.Data.SqlClient" />
+  </connectionStrings>
+</configuration>
+X
+  # An alternate data stream (ntfs-3g's default interface shows streams as user.* attributes).
+  setfattr -n user.token -v "$(printf 'aws_access_key_id=%s\naws_secret_access_key=%s\n' "$akid3" "$secret3")" \
+    m/Users/alice/Documents/notes.txt
+fi
+if [ "$mode" = compressed ]; then
+  # A directory with the compressed attribute: ntfs-3g writes the files in it LZNT1-compressed.
+  mkdir -p m/Windows/WinSxS
+  setfattr -h -v 0x00000800 -n system.ntfs_attrib_be m/Windows/WinSxS
+  for i in $(seq 1 3000); do printf 'manifest line %s of a compressible file\r\n' "$i"; done > m/Windows/WinSxS/packed.txt
+fi
+# A harmless stream on a system file, in every image.
+setfattr -n user.Zone.Identifier -v $'[ZoneTransfer]\r\nZoneId=3\r\n' "m/Program Files/Amazon/EC2Launch/EC2Launch.exe"
+
+(cd m && find . -type f -print0 | sort -z | xargs -0 sha256sum | sed 's#  \./#  /#') > truth.txt
+(cd m && find . -type f -print0 | sort -z | while IFS= read -r -d '' f; do
+   getfattr --absolute-names -m '^user\.' "$f" 2>/dev/null | sed -n 's/^user\.//p' | while IFS= read -r name; do
+     printf '%s  %s\n' "$(getfattr --absolute-names --only-values -n "user.$name" "$f" | sha256sum | cut -d' ' -f1)" "${f#.}:$name"
+   done
+ done) > streams.txt
+umount m

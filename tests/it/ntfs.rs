@@ -1,0 +1,272 @@
+//! Windows disks: an MBR table with one NTFS partition made by `mkntfs`, its files written by
+//! `ntfs-3g` through a loop device (testdata/ntfs/windows-disk.sh, fresh fake secrets each
+//! run). The oracle is what `ntfs-3g` shows of the mounted volume: every regular file and every
+//! alternate data stream, with its SHA-256, must be what amiscan's NTFS reader walks and reads;
+//! the secrets must be found at their Windows paths, by full scans and by `--quick`.
+
+use crate::common::{rule_paths, scan_json, sh, testdata, workdir};
+use amiscan::fs::EntryKind;
+use amiscan::fs::probe::FsKind;
+use amiscan::source::{FileSource, SharedSource, Window};
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Where the script puts the partition (sector 2048).
+const PART_START: u64 = 2048 * 512;
+
+const HISTORY: &str = "/Users/Administrator/AppData/Roaming/Microsoft/Windows/PowerShell/PSReadLine/ConsoleHost_history.txt";
+
+/// Build the disk (`leaky`, `clean` or `compressed`) in a work directory of its own.
+fn disk(name: &str, mode: &str) -> PathBuf {
+    let dir = workdir("ntfs", name);
+    let script = testdata().join("ntfs/windows-disk.sh");
+    sh(&format!("bash '{}' . {mode}", script.display()), &dir);
+    dir
+}
+
+/// `sha256sum` lines: path → digest.
+fn sums(file: &Path) -> BTreeMap<String, String> {
+    std::fs::read_to_string(file)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(|l| {
+            let (sum, path) = l.split_once("  ").unwrap();
+            (path.to_string(), sum.to_string())
+        })
+        .collect()
+}
+
+/// The secrets the script planted.
+fn secrets(dir: &Path) -> BTreeMap<String, String> {
+    std::fs::read_to_string(dir.join("secrets.env"))
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+fn partition(dir: &Path) -> SharedSource {
+    let img: SharedSource = Arc::new(FileSource::open(&dir.join("disk.img")).unwrap());
+    let len = img.len() - PART_START;
+    Arc::new(Window::new(img, PART_START, len, "p1".into()))
+}
+
+fn sha256(r: &mut dyn Read) -> String {
+    let mut h = Sha256::new();
+    std::io::copy(r, &mut h).unwrap();
+    hex::encode(h.finalize())
+}
+
+#[test]
+fn ntfs_reader_reads_every_file_and_stream_ntfs3g_shows() {
+    let dir = disk("oracle", "leaky");
+    let mut truth = sums(&dir.join("truth.txt"));
+    let streams = sums(&dir.join("streams.txt"));
+    assert!(
+        streams.contains_key("/Users/alice/Documents/notes.txt:token"),
+        "{streams:?}"
+    );
+    truth.extend(streams);
+
+    let fs = amiscan::fs::open(FsKind::Ntfs, partition(&dir)).unwrap();
+    let walk = amiscan::scan::walk::walk(fs.as_ref(), 2);
+    assert!(walk.errors.is_empty(), "{:?}", walk.errors);
+    assert_eq!(walk.symlinks, 1, "/Windows/users-link");
+    let reader = fs.reader().unwrap();
+    let mut got = BTreeMap::new();
+    for e in &walk.files {
+        assert_eq!(e.kind, EntryKind::File);
+        assert!(e.ino >= 16, "{} has MFT record {}", e.display_path(), e.ino);
+        let mut r = reader.open_file(e).unwrap();
+        got.insert(e.display_path(), sha256(&mut r));
+    }
+    assert_eq!(got, truth, "amiscan's view (left) and ntfs-3g's (right)");
+    assert!(
+        !got.keys().any(|p| p.starts_with("/$")),
+        "metafiles are not listed"
+    );
+
+    // Hard links: two names, one record.
+    let ino = |p: &str| {
+        walk.files
+            .iter()
+            .find(|e| e.display_path() == p)
+            .unwrap()
+            .ino
+    };
+    assert_eq!(
+        ino("/Windows/Temp/EC2Launch-link.exe"),
+        ino("/Program Files/Amazon/EC2Launch/EC2Launch.exe")
+    );
+
+    // Seeking: the last 100 bytes of a file larger than a read chunk, by offset.
+    let big = walk
+        .files
+        .iter()
+        .find(|e| e.display_path() == "/Program Files/Amazon/EC2Launch/EC2Launch.exe")
+        .unwrap();
+    assert_eq!(big.size, 3_000_000);
+    let mut whole = Vec::new();
+    reader
+        .open_file(big)
+        .unwrap()
+        .read_to_end(&mut whole)
+        .unwrap();
+    let mut s = reader.open_seekable(big).unwrap().expect("NTFS files seek");
+    s.seek(SeekFrom::End(-100)).unwrap();
+    let mut tail = Vec::new();
+    s.read_to_end(&mut tail).unwrap();
+    assert_eq!(tail, whole[whole.len() - 100..]);
+    s.seek(SeekFrom::Start(10)).unwrap();
+    let mut head = [0u8; 20];
+    s.read_exact(&mut head).unwrap();
+    assert_eq!(head, whole[10..30]);
+
+    // A directory is listed by path too (the walk lists by record number), any case.
+    let listed = reader.list_dir(b"/windows/PANTHER").unwrap();
+    let names: Vec<String> = listed
+        .into_iter()
+        .map(|e| e.unwrap().display_path())
+        .collect();
+    assert_eq!(names, ["/windows/PANTHER/unattend.xml"]);
+    let link = reader
+        .list_dir(b"/Windows")
+        .unwrap()
+        .into_iter()
+        .map(Result::unwrap)
+        .find(|e| e.display_path() == "/Windows/users-link")
+        .unwrap();
+    assert_eq!(link.kind, EntryKind::Symlink);
+    assert_eq!(reader.read_link(&link).unwrap(), b"../Users");
+}
+
+/// The findings the leaky disk must give, by (rule, path).
+fn expected_findings() -> BTreeSet<(String, String)> {
+    [
+        ("windows-unattend-password", "/Windows/Panther/unattend.xml"),
+        ("aws-access-key-pair", HISTORY),
+        ("shell-history", HISTORY),
+        ("aws-access-key-pair", "/Users/alice/.aws/credentials"),
+        ("openssh-private-key", "/Users/alice/.ssh/id_ed25519"),
+        (
+            "ssh-host-private-key",
+            "/ProgramData/ssh/ssh_host_ed25519_key",
+        ),
+        (
+            "adonet-connection-string-password",
+            "/inetpub/wwwroot/web.config",
+        ),
+        (
+            "aws-access-key-pair",
+            "/Users/alice/Documents/notes.txt:token",
+        ),
+    ]
+    .into_iter()
+    .map(|(r, p)| (r.to_string(), p.to_string()))
+    .collect()
+}
+
+/// The secret in an alternate data stream of a document: not a well-known place.
+const ADS: &str = "/Users/alice/Documents/notes.txt:token";
+
+/// Assert `t` has every expected finding (but the one in [`ADS`] unless `ads`), each with
+/// a path.
+fn check_findings(t: &serde_json::Value, what: &str, ads: bool) {
+    let got = rule_paths(t, "-");
+    let missing: Vec<_> = expected_findings()
+        .difference(&got)
+        .filter(|(_, p)| ads || p != ADS)
+        .cloned()
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "{what}: missing {missing:?}\nfound {got:?}"
+    );
+    assert!(
+        got.iter().all(|(_, p)| p != "-"),
+        "{what}: a finding without a path (a raw scan?): {got:?}"
+    );
+}
+
+#[test]
+fn windows_disk_leaks_are_found_at_their_paths() {
+    let dir = disk("leaky", "leaky");
+    let img = dir.join("disk.img");
+    let (code, t) = scan_json(&img, &[]);
+    assert_eq!(code, 1, "{t:#}");
+    assert_eq!(t["complete"], true, "{t:#}");
+    let vol = &t["volumes"][0];
+    assert_eq!(vol["filesystem"], "ntfs", "{vol:#}");
+    assert_eq!(vol["status"], "scanned", "{vol:#}");
+    let files = sums(&dir.join("truth.txt")).len() + sums(&dir.join("streams.txt")).len();
+    assert_eq!(vol["files_scanned"], files as u64, "{vol:#}");
+    check_findings(&t, "full scan", true);
+
+    // No secret is printed, in any format.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_amiscan"))
+        .args(["scan", "--no-progress"])
+        .arg(&img)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let json = t.to_string();
+    for (k, v) in secrets(&dir) {
+        assert!(!text.contains(&v) && !json.contains(&v), "{k} printed");
+    }
+
+    // --quick reads the Windows places the checks and signatures name (not documents).
+    let (code, q) = scan_json(&img, &["--quick"]);
+    assert_eq!(code, 1, "{q:#}");
+    assert_eq!(q["complete"], true, "{q:#}");
+    check_findings(&q, "--quick", false);
+    assert!(
+        !rule_paths(&q, "-").iter().any(|(_, p)| p == ADS),
+        "--quick reads only the well-known places"
+    );
+}
+
+#[test]
+fn clean_windows_disk_scans_complete_and_exits_0() {
+    let dir = disk("clean", "clean");
+    let (code, t) = scan_json(&dir.join("disk.img"), &[]);
+    let serious: Vec<_> = t["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| !matches!(f["severity"].as_str(), Some("info" | "low")))
+        .collect();
+    assert!(serious.is_empty(), "{serious:#?}");
+    assert_eq!(t["complete"], true, "{t:#}");
+    assert_eq!(code, 0, "{t:#}");
+}
+
+#[test]
+fn compressed_files_are_reported_not_read_and_the_scan_is_incomplete() {
+    let dir = disk("compressed", "compressed");
+    let fs = amiscan::fs::open(FsKind::Ntfs, partition(&dir)).unwrap();
+    let walk = amiscan::scan::walk::walk(fs.as_ref(), 1);
+    let reader = fs.reader().unwrap();
+    let packed = walk
+        .files
+        .iter()
+        .find(|e| e.display_path() == "/Windows/WinSxS/packed.txt")
+        .expect("the compressed file is listed");
+    let err = reader
+        .open_file(packed)
+        .err()
+        .expect("not read as if plain");
+    assert!(err.to_string().contains("LZNT1"), "{err}");
+
+    let (code, t) = scan_json(&dir.join("disk.img"), &[]);
+    assert_eq!(t["complete"], false, "{t:#}");
+    assert!(
+        t.to_string().contains("/Windows/WinSxS/packed.txt"),
+        "{t:#}"
+    );
+    assert_eq!(code, 1, "the leaks elsewhere still fail the gate\n{t:#}");
+}
