@@ -272,7 +272,10 @@ pub trait FsReader {
 /// Whether [`open`] reads filesystems of this kind (the others are named by their magic and
 /// scanned raw).
 pub fn readable(kind: FsKind) -> bool {
-    matches!(kind, FsKind::Ext4 | FsKind::Fat | FsKind::Xfs | FsKind::Ntfs)
+    matches!(
+        kind,
+        FsKind::Ext4 | FsKind::Fat | FsKind::Xfs | FsKind::Ntfs
+    )
 }
 
 /// Open the filesystem `kind` on `src`. Fails with [`FsError::Incompatible`] for a kind amiscan

@@ -79,7 +79,7 @@ fn stock_debian_root_gives_exactly_what_a_publisher_must_fix_and_nothing_after_c
     assert_eq!(t["complete"], true, "{t:#}");
     assert_eq!(code, 1);
     let want: BTreeMap<(String, String), usize> = [
-        ("pem-private-key", "/etc/ssl/private/ssl-cert-snakeoil.key"),
+        ("tls-snakeoil-key", "/etc/ssl/private/ssl-cert-snakeoil.key"),
         ("ssh-host-private-key", "/etc/ssh/ssh_host_ecdsa_key"),
         ("ssh-host-private-key", "/etc/ssh/ssh_host_ed25519_key"),
         ("ssh-host-private-key", "/etc/ssh/ssh_host_rsa_key"),
