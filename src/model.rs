@@ -404,14 +404,19 @@ impl Report {
     }
 }
 
+/// The most severe of `findings`, vendor content left out (it never fails a scan).
+pub fn max_severity(findings: &[Finding]) -> Option<Severity> {
+    findings
+        .iter()
+        .filter(|f| !f.is_vendor())
+        .map(|f| f.severity)
+        .max()
+}
+
 impl TargetReport {
     /// The most severe finding, vendor content left out (it never fails a scan).
     pub fn max_severity(&self) -> Option<Severity> {
-        self.findings
-            .iter()
-            .filter(|f| !f.is_vendor())
-            .map(|f| f.severity)
-            .max()
+        max_severity(&self.findings)
     }
 
     /// Recompute `complete` from the errors and volume statuses, count the vendor findings, and

@@ -61,11 +61,7 @@ pub struct CachedScan {
 impl CachedScan {
     /// The most severe finding, vendor content left out (it never fails a scan).
     pub fn max_severity(&self) -> Option<Severity> {
-        self.findings
-            .iter()
-            .filter(|f| !f.is_vendor())
-            .map(|f| f.severity)
-            .max()
+        crate::model::max_severity(&self.findings)
     }
 }
 

@@ -81,17 +81,8 @@ fn walked(img: &Path) -> (BTreeMap<String, BTreeSet<String>>, Vec<String>) {
 /// What a publisher of the stock system must act on: the (rule, path) of every finding at
 /// medium or above, the planted paths left out.
 fn stock_at_least_medium(t: &Value, planted: &BTreeSet<String>) -> BTreeSet<(String, String)> {
-    t["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|f| matches!(f["severity"].as_str(), Some("critical" | "high" | "medium")))
-        .map(|f| {
-            (
-                f["rule"].as_str().unwrap().to_string(),
-                f["path"].as_str().unwrap_or("").to_string(),
-            )
-        })
+    crate::common::serious(t)
+        .into_iter()
         .filter(|(_, p)| !planted.contains(p))
         .collect()
 }

@@ -97,17 +97,8 @@ fn vendor_content_is_info_and_planted_content_keeps_its_severity() {
     );
 
     // The stock root: nothing at medium or above but what a publisher must fix.
-    let at_least_medium: BTreeSet<(String, String)> = t["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|f| matches!(f["severity"].as_str(), Some("critical" | "high" | "medium")))
-        .map(|f| {
-            (
-                f["rule"].as_str().unwrap().to_string(),
-                f["path"].as_str().unwrap_or("").to_string(),
-            )
-        })
+    let at_least_medium: BTreeSet<(String, String)> = crate::common::serious(&t)
+        .into_iter()
         .filter(|(_, p)| !expect.contains_key(p))
         .collect();
     let want: BTreeSet<(String, String)> = [

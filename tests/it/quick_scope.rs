@@ -73,21 +73,7 @@ fn set(items: &[(&str, &str)]) -> BTreeSet<(String, String)> {
         .collect()
 }
 
-/// (rule, path) of the findings at medium or above.
-fn serious(t: &serde_json::Value) -> BTreeSet<(String, String)> {
-    t["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|f| matches!(f["severity"].as_str(), Some("critical" | "high" | "medium")))
-        .map(|f| {
-            (
-                f["rule"].as_str().unwrap().to_string(),
-                f["path"].as_str().unwrap_or("").to_string(),
-            )
-        })
-        .collect()
-}
+use crate::common::serious;
 
 fn in_scope() -> BTreeSet<(String, String)> {
     set(&[

@@ -157,6 +157,23 @@ pub fn rule_paths(t: &Value, absent: &str) -> std::collections::BTreeSet<(String
         .collect()
 }
 
+/// The (rule, path) of every finding of report target `t` at medium or above (`""` for a finding
+/// without a path).
+pub fn serious(t: &Value) -> std::collections::BTreeSet<(String, String)> {
+    t["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| matches!(f["severity"].as_str(), Some("critical" | "high" | "medium")))
+        .map(|f| {
+            (
+                f["rule"].as_str().unwrap().to_string(),
+                f["path"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect()
+}
+
 /// A report target's volume `id`.
 pub fn volume<'a>(t: &'a Value, id: &str) -> &'a Value {
     t["volumes"]
