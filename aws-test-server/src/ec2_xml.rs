@@ -120,3 +120,16 @@ pub(crate) fn ok(action: &str, inner: &str) -> Outcome {
         full(body),
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::esc;
+
+    #[test]
+    fn esc_writes_what_xml_1_0_cannot_carry_as_references() {
+        assert_eq!(
+            esc("a<b>&\"'\r\n\t\u{1b}[2K\u{7}\u{202e}\u{9b}\u{7f}"),
+            "a&lt;b&gt;&amp;&quot;&apos;&#xD;\n\t&#x1B;[2K&#x7;\u{202e}\u{9b}\u{7f}"
+        );
+    }
+}

@@ -12,8 +12,8 @@
 
 use amiscan::model::escape::is_hidden;
 use aws_test_server::{
-    AmiSpec, Ec2ErrorSpec, ImageSpec, InstanceSpec, MappingSpec, ServerConfig, SnapshotSpec,
-    TestServer,
+    AmiSpec, EbsErrorSpec, Ec2ErrorSpec, ImageSpec, InstanceSpec, MappingSpec, ServerConfig,
+    SnapshotSpec, TestServer,
 };
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -27,6 +27,8 @@ const MINE: &str = "ami-0e000000000000001";
 const THEIRS: &str = "ami-0e000000000000002";
 const SNAP: &str = "snap-0e000000000000001";
 const SNAP_THEIRS: &str = "snap-0e000000000000002";
+/// A data volume holding secrets, behind the device name AWS reports.
+const SNAP_DATA: &str = "snap-0e000000000000003";
 /// Within AWS's character set for image names (letters, digits, `( ) [ ] . / - ' @ _` and space).
 const NAME: &str = "web (prod) [v1.2] it's/ours@x_y-z";
 
@@ -61,6 +63,7 @@ struct Words {
     description: &'static str,
     tag: &'static str,
     device: String,
+    data_device: String,
     virtual_name: String,
     alias: String,
 }
@@ -70,6 +73,7 @@ fn words(hostile: &'static str) -> Words {
         description: hostile,
         tag: hostile,
         device: format!("/dev/sdb{hostile}"),
+        data_device: format!("/dev/sdf{hostile}"),
         virtual_name: format!("ephemeral0{hostile}"),
         alias: format!("market{hostile}"),
     }
@@ -79,10 +83,12 @@ fn words(hostile: &'static str) -> Words {
 /// public one, an instance of each, every chosen string from `w`.
 fn server(w: &Words) -> TestServer {
     let clean = images().join("clean-gpt.img");
+    let leaky = images().join("leaky-gpt.img");
     let s = TestServer::start(ServerConfig {
         snapshots: vec![
             SnapshotSpec::new(SNAP, &clean),
             SnapshotSpec::new(SNAP_THEIRS, &clean),
+            SnapshotSpec::new(SNAP_DATA, &leaky),
         ],
         ..Default::default()
     })
@@ -96,6 +102,7 @@ fn server(w: &Words) -> TestServer {
         root_device_name: "/dev/xvda".into(),
         mappings: vec![
             mapping("/dev/xvda", Some(snap), None),
+            mapping(&w.data_device, Some(SNAP_DATA), None),
             mapping(&w.device, None, Some(&w.virtual_name)),
         ],
         description: Some(w.description.into()),
@@ -150,10 +157,31 @@ fn assert_printable(what: &str, text: &str) {
 const COMMANDS: &[&[&str]] = &[
     &["scan", MINE],
     &["scan", MINE, "--format", "json"],
-    &["sweep", "--regions", REGION, "--format", "text", "--parallel", "1"],
-    &["sweep", "--regions", REGION, "--format", "jsonl", "--parallel", "1"],
+    &["scan", MINE, "--format", "sarif"],
+    &["scan", MINE, "--format", "asff", "--asff-account", ME],
+    &[
+        "sweep",
+        "--regions",
+        REGION,
+        "--format",
+        "text",
+        "--parallel",
+        "1",
+    ],
+    &[
+        "sweep",
+        "--regions",
+        REGION,
+        "--format",
+        "jsonl",
+        "--parallel",
+        "1",
+    ],
     &["audit", "--regions", REGION, "--format", "text"],
     &["audit", "--regions", REGION, "--format", "json"],
+    // Refused (the data volume has findings): nothing changes on the server.
+    &["publish", MINE, "--public"],
+    &["publish", MINE, "--public", "--format", "json"],
 ];
 
 /// Run every command against `s`; `(args, code, stdout, stderr)`.
@@ -164,7 +192,7 @@ fn run_all(s: &TestServer) -> Vec<(Vec<String>, i32, String, String)> {
             let dir = tempfile::tempdir().unwrap();
             let state = dir.path().join("state.json");
             let mut a: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-            if a[0] != "scan" {
+            if a[0] == "sweep" || a[0] == "audit" {
                 a.extend(["--state".into(), state.to_str().unwrap().into()]);
             }
             let refs: Vec<&str> = a.iter().map(String::as_str).collect();
@@ -201,8 +229,15 @@ fn check(chosen: &'static str) {
     assert_eq!(img.name(), Some(NAME));
     let tag = img.tags().iter().find(|t| t.key() == Some("Name")).unwrap();
     assert_eq!(tag.value(), Some(chosen));
-    let device = img.block_device_mappings()[1].device_name();
-    assert_eq!(device, Some(hostile.device.as_str()));
+    let devices: Vec<_> = img
+        .block_device_mappings()
+        .iter()
+        .map(|m| m.device_name().unwrap_or(""))
+        .collect();
+    assert_eq!(
+        devices,
+        ["/dev/xvda", &hostile.data_device, &hostile.device]
+    );
     drop(session);
     let h = run_all(&hs);
     let b = run_all(&server(&words("plain")));
@@ -225,7 +260,8 @@ fn check(chosen: &'static str) {
         assert!(
             !out.lines().chain(err.lines()).any(|l| l.contains("gpj.exe")
                 && !l.contains("\\u{202e}gpj.exe")
-                && !l.contains("\\u202egpj.exe")),
+                && !l.contains("\\u202egpj.exe")
+                && !l.contains("%E2%80%AEgpj.exe")),
             "{what}: a forged line or a raw name:\n{out}{err}"
         );
     }
@@ -236,7 +272,9 @@ fn check(chosen: &'static str) {
     };
     // scan, text: the instance-store mapping is reported, escaped, on one line.
     let (_, code, out, _) = &h[0];
-    assert_eq!(*code, 0, "{out}");
+    assert_eq!(*code, 1, "findings on the data volume: {out}");
+    let visible_data = amiscan::model::escape::visible(hostile.data_device.as_bytes());
+    assert!(out.contains(&format!("({visible_data})")), "{out}");
     let visible_device = amiscan::model::escape::visible(hostile.device.as_bytes());
     assert!(
         out.lines().any(|l| l.contains(&visible_device)
@@ -256,15 +294,51 @@ fn check(chosen: &'static str) {
         }),
         "{v:#}"
     );
+    // The findings' volumes, named after the device AWS reported, keep the exact string.
+    let findings = v["targets"][0]["findings"].as_array().unwrap();
+    assert!(!findings.is_empty(), "{v:#}");
+    assert!(
+        findings
+            .iter()
+            .all(|f| f["volume"].as_str().unwrap().contains(chosen)),
+        "{v:#}"
+    );
+    let (_, _, out, _) = by("scan", "sarif");
+    let v: Value = serde_json::from_str(out).unwrap();
+    // SARIF URIs percent-encode the exact bytes.
+    let uri =
+        v["runs"][0]["results"][0]["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
+            .as_str()
+            .unwrap();
+    assert!(uri.contains("%E2%80%AEgpj.exe"), "{uri}");
+    let (_, _, out, _) = by("scan", "asff");
+    let v: Value = serde_json::from_str(out).unwrap();
+    let asff = v.as_array().unwrap();
+    assert_eq!(asff.len(), findings.len(), "{v:#}");
+    assert!(
+        asff.iter().all(|f| f["ProductFields"]["amiscan/Volume"]
+            .as_str()
+            .unwrap()
+            .contains(chosen)),
+        "{v:#}"
+    );
     // sweep, JSON Lines: one line per image and the summary, the exact name.
     let (_, code, out, _) = by("sweep", "jsonl");
-    assert_eq!(*code, 0, "{out}");
+    assert_eq!(*code, 1, "{out}");
     let lines = json_lines(out);
     assert_eq!(lines.len(), 2, "{out}");
     assert_eq!(lines[0]["type"], "image");
     assert_eq!(lines[0]["image_id"], MINE);
     assert_eq!(lines[0]["name"], NAME);
     assert_eq!(lines[1]["type"], "summary");
+    let brief = lines[0]["findings"].as_array().unwrap();
+    assert_eq!(brief.len(), findings.len(), "{out}");
+    assert!(
+        brief
+            .iter()
+            .all(|f| f["location"].as_str().unwrap().contains(chosen)),
+        "{out}"
+    );
     // audit, JSON: the third party's alias round-trips exactly.
     let (_, _, out, _) = by("audit", "json");
     let v: Value = serde_json::from_str(out).unwrap();
@@ -353,5 +427,136 @@ fn an_aws_error_message_quoting_a_name_is_one_escaped_line() {
                 .any(|l| l.starts_with("region not swept: ") && l.contains("\\u{202e}gpj.exe")),
             "{out}"
         );
+    }
+}
+
+#[test]
+fn an_ebs_error_message_from_aws_is_escaped_in_every_report() {
+    for chosen in [CARRIED, ESCAPED] {
+        let message = format!("snapshot of '{NAME}{chosen}' cannot be read");
+        let mut snap = SnapshotSpec::new(SNAP, &images().join("clean-gpt.img"));
+        snap.list_error = Some(EbsErrorSpec {
+            status: 400,
+            error_type: "ValidationException".into(),
+            message: message.clone(),
+            reason: Some("INVALID_SNAPSHOT_ID".into()),
+        });
+        let s = TestServer::start(ServerConfig {
+            snapshots: vec![snap],
+            ..Default::default()
+        })
+        .unwrap();
+        s.add_image(ImageSpec::new(
+            REGION,
+            AmiSpec {
+                id: MINE.into(),
+                name: NAME.into(),
+                owner_id: ME.into(),
+                public: false,
+                root_device_type: "ebs".into(),
+                root_device_name: "/dev/xvda".into(),
+                mappings: vec![mapping("/dev/xvda", Some(SNAP), None)],
+                description: None,
+                tags: vec![],
+            },
+        ));
+        let shown = amiscan::model::escape::visible(message.as_bytes());
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("state.json");
+        let state = state.to_str().unwrap();
+        let run = |args: &[&str]| {
+            let (code, out, err) = amiscan(&s, args);
+            let what = args.join(" ");
+            assert_printable(&format!("{what} stdout"), &out);
+            assert_printable(&format!("{what} stderr"), &err);
+            assert_ne!(code, 0, "{what}: the volume was not read:\n{out}{err}");
+            (out, err)
+        };
+        // scan, text: the error once, on one line of the report.
+        let (out, _) = run(&["scan", MINE]);
+        let with = out.lines().filter(|l| l.contains(&shown)).count();
+        assert_eq!(with, 1, "{out}");
+        assert!(!out.lines().any(|l| l.starts_with("0 image(s)")), "{out}");
+        // scan, JSON: the exact message.
+        let (out, _) = run(&["scan", MINE, "--format", "json"]);
+        let v: Value = serde_json::from_str(&out).unwrap();
+        assert!(
+            v["targets"][0]["errors"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|e| e["message"].as_str().unwrap().contains(&message)),
+            "{v:#}"
+        );
+        // sweep, text: one line for the image (with the escaped message) and the summary.
+        let sweep = [
+            "sweep",
+            "--regions",
+            REGION,
+            "--parallel",
+            "1",
+            "--state",
+            state,
+        ];
+        let (out, _) = run(&sweep);
+        let image_lines: Vec<_> = out.lines().filter(|l| l.starts_with(REGION)).collect();
+        assert_eq!(image_lines.len(), 1, "{out}");
+        assert!(image_lines[0].contains(&shown), "{out}");
+        // The image's line, a blank line, the summary: nothing else.
+        assert_eq!(out.lines().count(), 3, "{out}");
+        assert!(
+            out.lines()
+                .nth(2)
+                .unwrap()
+                .starts_with("1 image(s) in 1 region(s)")
+        );
+        // sweep, JSON Lines: the image's error round-trips.
+        let mut jsonl = sweep.to_vec();
+        jsonl.extend(["--format", "jsonl"]);
+        let (out, _) = run(&jsonl);
+        let lines = json_lines(&out);
+        assert_eq!(lines.len(), 2, "{out}");
+        assert!(
+            lines[0]["error"].as_str().unwrap().contains(&message),
+            "{out}"
+        );
+    }
+}
+
+#[test]
+fn the_progress_bars_on_a_terminal_show_device_names_from_aws_escaped() {
+    let hostile = words(CARRIED);
+    let s = server(&hostile);
+    let home = tempfile::tempdir().unwrap();
+    // `script` gives amiscan a terminal, so it draws its progress bars (indicatif's own
+    // control sequences: ESC is amiscan's there, U+202E, U+009B and NEL never are).
+    let cmd = format!(
+        "{} scan {MINE} --region {REGION} --endpoint-url {}",
+        env!("CARGO_BIN_EXE_amiscan"),
+        s.endpoint_url()
+    );
+    let out = Command::new("script")
+        .args(["-qefc", &cmd, "/dev/null"])
+        .env_clear()
+        .env("SHELL", "/bin/sh")
+        .env("PATH", "/usr/bin:/bin")
+        .env("TERM", "xterm")
+        .env("COLUMNS", "4000")
+        .env("HOME", home.path())
+        .env("AWS_ACCESS_KEY_ID", "AKIDTESTTESTTEST")
+        .env("AWS_SECRET_ACCESS_KEY", "test-secret")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .output()
+        .expect("script (util-linux) runs");
+    let tty = String::from_utf8(out.stdout).expect("UTF-8");
+    assert_eq!(out.status.code(), Some(1), "{tty:?}");
+    let visible_data = amiscan::model::escape::visible(hostile.data_device.as_bytes());
+    let bar_prefix = visible_data.trim_start_matches("/dev/");
+    assert!(
+        tty.contains(&format!("{bar_prefix}:p2 ext4")),
+        "no progress bar was drawn for the data volume: {tty:?}"
+    );
+    for c in ['\u{202e}', '\u{9b}', '\u{85}', '\u{200b}', '\u{7f}'] {
+        assert!(!tty.contains(c), "raw {c:?} on the terminal: {tty:?}");
     }
 }
