@@ -60,6 +60,7 @@ fn mapping(device: &str, snap: Option<&str>, virtual_name: Option<&str>) -> Mapp
 
 /// The strings AWS returns in the places a third party (or the owner of a shared image) chooses.
 struct Words {
+    name: String,
     description: &'static str,
     tag: &'static str,
     device: String,
@@ -70,6 +71,7 @@ struct Words {
 
 fn words(hostile: &'static str) -> Words {
     Words {
+        name: NAME.into(),
         description: hostile,
         tag: hostile,
         device: format!("/dev/sdb{hostile}"),
@@ -95,7 +97,7 @@ fn server(w: &Words) -> TestServer {
     .unwrap();
     let ami = |id: &str, snap: &str, owner: &str, public: bool| AmiSpec {
         id: id.into(),
-        name: NAME.into(),
+        name: w.name.clone(),
         owner_id: owner.into(),
         public,
         root_device_type: "ebs".into(),
@@ -209,8 +211,13 @@ fn json_lines(out: &str) -> Vec<Value> {
 }
 
 /// Every command against `hostile` strings and against benign ones in the same places.
-fn check(chosen: &'static str) {
-    let hostile = words(chosen);
+fn check(chosen: &'static str, name: Option<String>) {
+    let mut hostile = words(chosen);
+    let mut benign = words("plain");
+    if let Some(n) = name {
+        benign.name = "x".repeat(n.chars().count());
+        hostile.name = n;
+    }
     let hs = server(&hostile);
     // The SDK hands amiscan the exact strings: what follows is amiscan's doing.
     let session = crate::ebs_support::session(&hs);
@@ -226,7 +233,7 @@ fn check(chosen: &'static str) {
         .unwrap();
     let img = &answer.images()[0];
     assert_eq!(img.description(), Some(chosen));
-    assert_eq!(img.name(), Some(NAME));
+    assert_eq!(img.name(), Some(hostile.name.as_str()));
     let tag = img.tags().iter().find(|t| t.key() == Some("Name")).unwrap();
     assert_eq!(tag.value(), Some(chosen));
     let devices: Vec<_> = img
@@ -240,7 +247,7 @@ fn check(chosen: &'static str) {
     );
     drop(session);
     let h = run_all(&hs);
-    let b = run_all(&server(&words("plain")));
+    let b = run_all(&server(&benign));
     for ((args, code, out, err), (_, bcode, bout, berr)) in h.iter().zip(&b) {
         let what = args.join(" ");
         assert_printable(&format!("{what} stdout"), out);
@@ -329,7 +336,7 @@ fn check(chosen: &'static str) {
     assert_eq!(lines.len(), 2, "{out}");
     assert_eq!(lines[0]["type"], "image");
     assert_eq!(lines[0]["image_id"], MINE);
-    assert_eq!(lines[0]["name"], NAME);
+    assert_eq!(lines[0]["name"], hostile.name.as_str());
     assert_eq!(lines[1]["type"], "summary");
     let brief = lines[0]["findings"].as_array().unwrap();
     assert_eq!(brief.len(), findings.len(), "{out}");
@@ -353,12 +360,18 @@ fn check(chosen: &'static str) {
 
 #[test]
 fn c1_csi_cr_lf_bidi_and_zero_width_from_aws_never_reach_a_report_raw() {
-    check(CARRIED);
+    check(CARRIED, None);
 }
 
 #[test]
 fn the_issues_escape_sequence_from_aws_never_reaches_a_report_raw() {
-    check(ESCAPED);
+    check(ESCAPED, None);
+}
+
+/// AWS refuses such a name; a server that is not AWS (or a future AWS) is no reason to print it.
+#[test]
+fn an_image_name_outside_awss_character_set_is_escaped_too() {
+    check(ESCAPED, Some(format!("web{ESCAPED}")));
 }
 
 #[test]
