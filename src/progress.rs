@@ -20,7 +20,12 @@ impl Progress for Bars {
             .unwrap_or_else(|_| ProgressStyle::default_bar())
             .progress_chars("=> "),
         );
-        b.set_prefix(format!("{id} {filesystem}"));
+        // The id names a device AWS reported or a partition an image labelled: escaped.
+        b.set_prefix(format!(
+            "{} {}",
+            amiscan::model::escape::visible_str(id),
+            amiscan::model::escape::visible_str(filesystem)
+        ));
         Box::new(Bar(b))
     }
 }

@@ -8,12 +8,29 @@ use std::fmt::Write;
 const NS: &str = "http://ec2.amazonaws.com/doc/2016-11-15/";
 const REQUEST_ID: &str = "11111111-2222-3333-4444-555555555555";
 
+/// XML character data for `s`: the five markup characters as entities, CR as `&#xD;` (a raw CR
+/// would reach an XML reader as LF: line-end normalization), and the characters XML 1.0 cannot
+/// carry as text (C0 controls other than TAB, LF and CR; U+FFFE, U+FFFF) as character
+/// references such as `&#x1B;` (the Rust SDK decodes them to the character). Everything else,
+/// bidi controls, DEL and C1 controls included, is legal XML text and written as it is.
 pub(crate) fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&apos;")
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            '\r' => out.push_str("&#xD;"),
+            '\t' | '\n' => out.push(c),
+            c if u32::from(c) < 0x20 || c == '\u{fffe}' || c == '\u{ffff}' => {
+                let _ = write!(out, "&#x{:X};", u32::from(c));
+            }
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// `<Response><Errors><Error>...` with `status`.
@@ -39,7 +56,7 @@ pub(crate) fn is_well_formed_ami_id(id: &str) -> bool {
 pub(crate) fn image_xml(out: &mut String, ami: &AmiSpec, image_state: &str, alias: Option<&str>) {
     let _ = write!(
         out,
-        "<item><imageId>{id}</imageId><imageLocation>{owner}/{name}</imageLocation><imageState>{st}</imageState><imageOwnerId>{owner}</imageOwnerId>{alias}<creationDate>2024-01-01T00:00:00.000Z</creationDate><isPublic>{public}</isPublic><architecture>x86_64</architecture><imageType>machine</imageType><name>{name}</name><rootDeviceType>{rdt}</rootDeviceType><rootDeviceName>{rdn}</rootDeviceName><blockDeviceMapping>",
+        "<item><imageId>{id}</imageId><imageLocation>{owner}/{name}</imageLocation><imageState>{st}</imageState><imageOwnerId>{owner}</imageOwnerId>{alias}<creationDate>2024-01-01T00:00:00.000Z</creationDate><isPublic>{public}</isPublic><architecture>x86_64</architecture><imageType>machine</imageType><name>{name}</name>{description}<rootDeviceType>{rdt}</rootDeviceType><rootDeviceName>{rdn}</rootDeviceName><blockDeviceMapping>",
         id = esc(&ami.id),
         owner = esc(&ami.owner_id),
         name = esc(&ami.name),
@@ -47,6 +64,11 @@ pub(crate) fn image_xml(out: &mut String, ami: &AmiSpec, image_state: &str, alia
         rdt = esc(&ami.root_device_type),
         rdn = esc(&ami.root_device_name),
         st = esc(image_state),
+        description = ami
+            .description
+            .as_deref()
+            .map(|d| format!("<description>{}</description>", esc(d)))
+            .unwrap_or_default(),
         alias = alias
             .map(|a| format!("<imageOwnerAlias>{}</imageOwnerAlias>", esc(a)))
             .unwrap_or_default(),
@@ -71,7 +93,20 @@ pub(crate) fn image_xml(out: &mut String, ami: &AmiSpec, image_state: &str, alia
         }
         out.push_str("</item>");
     }
-    out.push_str("</blockDeviceMapping><virtualizationType>hvm</virtualizationType><hypervisor>xen</hypervisor><enaSupport>true</enaSupport></item>");
+    out.push_str("</blockDeviceMapping><virtualizationType>hvm</virtualizationType>");
+    if !ami.tags.is_empty() {
+        out.push_str("<tagSet>");
+        for (k, v) in &ami.tags {
+            let _ = write!(
+                out,
+                "<item><key>{}</key><value>{}</value></item>",
+                esc(k),
+                esc(v)
+            );
+        }
+        out.push_str("</tagSet>");
+    }
+    out.push_str("<hypervisor>xen</hypervisor><enaSupport>true</enaSupport></item>");
 }
 
 /// A 200 answer `<{action}Response xmlns=... ><requestId>...</requestId>{inner}</...>`.
@@ -84,4 +119,17 @@ pub(crate) fn ok(action: &str, inner: &str) -> Outcome {
         &[("content-type", "text/xml;charset=UTF-8".into())],
         full(body),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::esc;
+
+    #[test]
+    fn esc_writes_what_xml_1_0_cannot_carry_as_references() {
+        assert_eq!(
+            esc("a<b>&\"'\r\n\t\u{1b}[2K\u{7}\u{202e}\u{9b}\u{7f}"),
+            "a&lt;b&gt;&amp;&quot;&apos;&#xD;\n\t&#x1B;[2K&#x7;\u{202e}\u{9b}\u{7f}"
+        );
+    }
 }

@@ -190,6 +190,10 @@ pub struct AmiSpec {
     pub root_device_name: String,
     /// Mappings in order.
     pub mappings: Vec<MappingSpec>,
+    /// `description`, when the image has one.
+    pub description: Option<String>,
+    /// `tagSet` as `(key, value)` pairs in order (`Name` is the console's name column).
+    pub tags: Vec<(String, String)>,
 }
 
 /// An EC2 error answer: status and `<Code>`/`<Message>`.

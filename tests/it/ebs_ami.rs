@@ -50,6 +50,8 @@ fn server() -> (TestServer, Vec<tempfile::NamedTempFile>, Vec<Vec<u8>>) {
                     ephemeral("/dev/sdb", "ephemeral0"),
                     ebs_mapping("/dev/sdf", "snap-0bbbbbbbbbbbbbbb2", 100, true),
                 ],
+                description: None,
+                tags: vec![],
             },
             AmiSpec {
                 id: STORE_AMI.into(),
@@ -59,6 +61,8 @@ fn server() -> (TestServer, Vec<tempfile::NamedTempFile>, Vec<Vec<u8>>) {
                 root_device_type: "instance-store".into(),
                 root_device_name: "/dev/sda1".into(),
                 mappings: vec![ephemeral("/dev/sdb", "ephemeral0")],
+                description: None,
+                tags: vec![],
             },
         ],
         ..Default::default()

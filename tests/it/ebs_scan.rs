@@ -96,6 +96,8 @@ fn server(faults: Faults) -> TestServer {
                 root_device_type: "ebs".into(),
                 root_device_name: "/dev/xvda".into(),
                 mappings: vec![map("/dev/xvda", ROOT), map("/dev/sdf", DATA)],
+                description: None,
+                tags: vec![],
             },
             AmiSpec {
                 id: "ami-00000000000000bbb".into(),
@@ -105,6 +107,8 @@ fn server(faults: Faults) -> TestServer {
                 root_device_type: "ebs".into(),
                 root_device_name: "/dev/xvda".into(),
                 mappings: vec![map("/dev/xvda", DATA)],
+                description: None,
+                tags: vec![],
             },
         ],
         faults,

@@ -49,6 +49,8 @@ fn ami(id: &str, snap: &str, owner: &str, public: bool) -> AmiSpec {
             encrypted: false,
             virtual_name: None,
         }],
+        description: None,
+        tags: vec![],
     }
 }
 

@@ -19,6 +19,7 @@ mod ext4_corruption;
 mod ext4_htree;
 mod ext4_oracle;
 mod fleet_workflows;
+mod hostile_aws;
 mod hostile_names;
 mod installed_root;
 mod live_snapshots;
