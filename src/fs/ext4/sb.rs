@@ -41,7 +41,12 @@ pub(super) mod incompat {
 
 const RO_COMPAT_SPARSE_SUPER: u32 = 0x1;
 const RO_COMPAT_GDT_CSUM: u32 = 0x10;
+/// `bigalloc`: the block bitmaps count clusters of `2^(s_log_cluster_size - s_log_block_size)`
+/// blocks; extents, inode tables and descriptors still count blocks.
+const RO_COMPAT_BIGALLOC: u32 = 0x200;
 const RO_COMPAT_METADATA_CSUM: u32 = 0x400;
+/// `shared_blocks`: blocks may be mapped by several files, or several times by one.
+const RO_COMPAT_SHARED_BLOCKS: u32 = 0x4000;
 /// `s_feature_compat`: the orphan list lives in a file (`s_orphan_file_inum`).
 const COMPAT_ORPHAN_FILE: u32 = 0x1000;
 /// Groups handled (a 1 PiB filesystem of 4 KiB blocks has 8 Mi groups).
@@ -97,6 +102,8 @@ pub(crate) struct Super {
     pub blocks: u64,
     pub first_data_block: u64,
     pub blocks_per_group: u64,
+    /// Blocks per cluster, the unit of the block bitmaps (1 without `bigalloc`).
+    pub cluster_ratio: u64,
     pub inodes_per_group: u64,
     pub inodes: u64,
     pub inode_size: u64,
@@ -192,6 +199,7 @@ impl Super {
                 },
             first_data_block: u64::from(le32(&sb, 0x14)),
             blocks_per_group: u64::from(le32(&sb, 0x20)),
+            cluster_ratio: 1,
             inodes_per_group: u64::from(le32(&sb, 0x28)),
             inodes: u64::from(le32(&sb, 0x00)),
             inode_size: if rev == 0 {
@@ -247,8 +255,29 @@ impl Super {
                 "an external ext4 journal device, not a filesystem",
             ));
         }
-        if s.blocks_per_group == 0
-            || s.blocks_per_group > s.block_size * 8
+        let mut clusters_per_group = s.blocks_per_group;
+        if s.ro_compat & RO_COMPAT_BIGALLOC != 0 {
+            let log_cluster = le32(sb, 0x1C);
+            if log_cluster < log || log_cluster - log > 16 {
+                return Err(corrupt(
+                    "ext4 superblock",
+                    format!("bigalloc clusters of 2^{log_cluster} KiB with blocks of 2^{log} KiB"),
+                ));
+            }
+            s.cluster_ratio = 1 << (log_cluster - log);
+            clusters_per_group = u64::from(le32(sb, 0x24));
+            if clusters_per_group.checked_mul(s.cluster_ratio) != Some(s.blocks_per_group) {
+                return Err(corrupt(
+                    "ext4 superblock",
+                    format!(
+                        "bigalloc: {} blocks per group is not {clusters_per_group} clusters of {} blocks",
+                        s.blocks_per_group, s.cluster_ratio
+                    ),
+                ));
+            }
+        }
+        if clusters_per_group == 0
+            || clusters_per_group > s.block_size * 8
             || !(32..=1024).contains(&s.desc_size)
             || !s.desc_size.is_power_of_two()
             || s.inodes_per_group == 0
@@ -275,6 +304,11 @@ impl Super {
     /// do `INODE_UNINIT` and `bg_itable_unused` mean anything.
     pub(crate) fn group_csums(&self) -> bool {
         self.ro_compat & (RO_COMPAT_GDT_CSUM | RO_COMPAT_METADATA_CSUM) != 0
+    }
+
+    /// Whether files may share blocks (`shared_blocks`).
+    pub(crate) fn shared_blocks(&self) -> bool {
+        self.ro_compat & RO_COMPAT_SHARED_BLOCKS != 0
     }
 
     /// Number of block groups.
@@ -326,13 +360,21 @@ impl Super {
     }
 
     /// The block holding descriptor block `i` of the table (classic layout, or `meta_bg`).
+    /// The table follows the block holding the primary superblock (block 1 with 1 KiB blocks,
+    /// else 0), which is `s_first_data_block` but with `bigalloc` on 1 KiB blocks (where
+    /// that is 0), as the kernel's `descriptor_loc` reads it.
     fn desc_block(&self, i: u64) -> u64 {
         let per_block = self.block_size / self.desc_size;
+        let sb_block = SB_OFF / self.block_size;
         if self.incompat & incompat::META_BG == 0 || i < self.first_meta_bg {
-            return self.first_data_block + 1 + i;
+            return sb_block + 1 + i;
         }
         let group = i * per_block;
-        self.first_data_block + group * self.blocks_per_group + u64::from(self.has_super(group))
+        let bigalloc_1k = group == 0 && self.block_size == 1024 && self.first_data_block == 0;
+        self.first_data_block
+            + group * self.blocks_per_group
+            + u64::from(self.has_super(group))
+            + u64::from(bigalloc_1k)
     }
 
     /// Every group's descriptor ([`Self::descriptors_checked`] without its warnings).
