@@ -12,7 +12,6 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 /// The tree every image gets (bash, `$m` the mount point).
-/// regular files.
 const FILL: &str = r#"
 for p in root/.ssh/id_ed25519 home/alice/.ssh/id_ed25519 srv/deep/a/b/c/deploy_key; do
   mkdir -p $(dirname $m/$p); ssh-keygen -q -t ed25519 -N '' -C '' -f $m/$p
