@@ -158,7 +158,53 @@ fn ext4_zeroed_primary_superblock_is_read_from_the_backup() {
         assert_eq!(t["complete"], false, "{mkfs}: {t:#}");
         assert_eq!(volume(&t, "disk")["status"], "scanned_raw", "{mkfs}: {t:#}");
         assert_ne!(code, 0, "{mkfs}: {t:#}");
+        assert_raw_findings(&dir.join("none.img"), &t);
     }
+}
+
+/// What the raw fallback must find on an image holding [`FILL`]: every content rule that needs
+/// no path (the three keys, and the labelled AWS secret of the history, a text-only rule that
+/// never ran on raw bytes before) at an offset without a path, none of the path-based checks
+/// (shadow, shell history); and the text report's summary line names the raw volume and says
+/// that path-based checks could not run there.
+fn assert_raw_findings(img: &Path, t: &Value) {
+    let found = rule_paths(t, "(raw)");
+    let count = |rule: &str| {
+        found
+            .iter()
+            .filter(|(r, p)| r == rule && p == "(raw)")
+            .count()
+    };
+    let keys = t["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["rule"] == "openssh-private-key" && f["path"].is_null())
+        .count();
+    assert_eq!(keys, 3, "{t:#}");
+    assert_eq!(count("aws-secret-access-key"), 1, "{t:#}");
+    assert!(
+        found
+            .iter()
+            .all(|(r, p)| p == "(raw)" && r != "shell-history"),
+        "{found:?}"
+    );
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_amiscan"))
+        .args(["scan", "--no-progress", "--color", "never"])
+        .arg(img)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let summary = text
+        .lines()
+        .find(|l| l.starts_with("summary:"))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(
+        summary.contains(
+            "scanned raw: disk (content signatures only; path-based checks could not run there)"
+        ),
+        "{summary}"
+    );
 }
 
 /// Group 0's descriptor damaged, its backups intact: its checksum zeroed (`set_bg 0 checksum
