@@ -179,72 +179,72 @@ impl Super {
         if le16(sb, 0x38) != MAGIC {
             return Err(corrupt("ext4 superblock", "no ext2/3/4 magic"));
         }
-        let log = le32(&sb, 0x18);
+        let log = le32(sb, 0x18);
         if log > 6 {
             return Err(corrupt(
                 "ext4 superblock",
                 format!("block size 2^{log} KiB"),
             ));
         }
-        let incompat = le32(&sb, 0x60);
+        let incompat = le32(sb, 0x60);
         let is64 = incompat & incompat::BIT64 != 0;
-        let rev = le32(&sb, 0x4C);
+        let rev = le32(sb, 0x4C);
         let s = Super {
             block_size: 1024u64 << log,
-            blocks: u64::from(le32(&sb, 0x04))
+            blocks: u64::from(le32(sb, 0x04))
                 | if is64 {
-                    u64::from(le32(&sb, 0x150)) << 32
+                    u64::from(le32(sb, 0x150)) << 32
                 } else {
                     0
                 },
-            first_data_block: u64::from(le32(&sb, 0x14)),
-            blocks_per_group: u64::from(le32(&sb, 0x20)),
+            first_data_block: u64::from(le32(sb, 0x14)),
+            blocks_per_group: u64::from(le32(sb, 0x20)),
             cluster_ratio: 1,
-            inodes_per_group: u64::from(le32(&sb, 0x28)),
-            inodes: u64::from(le32(&sb, 0x00)),
+            inodes_per_group: u64::from(le32(sb, 0x28)),
+            inodes: u64::from(le32(sb, 0x00)),
             inode_size: if rev == 0 {
                 128
             } else {
-                u64::from(le16(&sb, 0x58))
+                u64::from(le16(sb, 0x58))
             },
-            desc_size: if is64 { u64::from(le16(&sb, 0xFE)) } else { 32 },
+            desc_size: if is64 { u64::from(le16(sb, 0xFE)) } else { 32 },
             incompat,
-            ro_compat: le32(&sb, 0x64),
-            journal_inum: u64::from(le32(&sb, 0xE0)),
+            ro_compat: le32(sb, 0x64),
+            journal_inum: u64::from(le32(sb, 0xE0)),
             csum_seed: None,
-            first_meta_bg: u64::from(le32(&sb, 0x104)),
+            first_meta_bg: u64::from(le32(sb, 0x104)),
             backup: false,
             uuid: sb[0x68..0x78].try_into().unwrap_or([0; 16]),
-            reserved_gdt: u64::from(le16(&sb, 0xCE)),
+            reserved_gdt: u64::from(le16(sb, 0xCE)),
             first_ino: if rev == 0 {
                 11
             } else {
-                u64::from(le32(&sb, 0x54))
+                u64::from(le32(sb, 0x54))
             },
-            last_orphan: u64::from(le32(&sb, 0xE8)),
-            orphan_file: if le32(&sb, 0x5C) & COMPAT_ORPHAN_FILE != 0 {
-                u64::from(le32(&sb, 0x280))
+            last_orphan: u64::from(le32(sb, 0xE8)),
+            orphan_file: if le32(sb, 0x5C) & COMPAT_ORPHAN_FILE != 0 {
+                u64::from(le32(sb, 0x280))
             } else {
                 0
             },
             hidden: [
-                u64::from(le32(&sb, 0xE0)),
-                u64::from(le32(&sb, 0x240)),
-                u64::from(le32(&sb, 0x244)),
-                u64::from(le32(&sb, 0x26C)),
-                u64::from(le32(&sb, 0x280)),
+                u64::from(le32(sb, 0xE0)),
+                u64::from(le32(sb, 0x240)),
+                u64::from(le32(sb, 0x244)),
+                u64::from(le32(sb, 0x26C)),
+                u64::from(le32(sb, 0x280)),
             ],
         };
         let mut s = s;
         if s.ro_compat & RO_COMPAT_METADATA_CSUM != 0 {
-            if crc32c(!0, &[&sb[..0x3FC]]) != le32(&sb, 0x3FC) {
+            if crc32c(!0, &[&sb[..0x3FC]]) != le32(sb, 0x3FC) {
                 return Err(corrupt(
                     "ext4 superblock",
                     "checksum mismatch (metadata_csum)",
                 ));
             }
             s.csum_seed = Some(if incompat & incompat::CSUM_SEED != 0 {
-                le32(&sb, 0x270)
+                le32(sb, 0x270)
             } else {
                 crc32c(!0, &[&sb[0x68..0x78]])
             });
