@@ -635,4 +635,30 @@ mod tests {
             "{err}"
         );
     }
+
+    /// The primary gone, the copy of group 1 (1 KiB blocks: block 8193) is used, with a
+    /// warning; a copy that says it belongs to another group, or whose geometry puts group 1
+    /// elsewhere, is not.
+    #[test]
+    fn a_zeroed_primary_is_replaced_by_the_backup_of_group_1() {
+        let at = 8193 * 1024;
+        let mut img = sb(|s| {
+            s[0x04..0x08].copy_from_slice(&16384u32.to_le_bytes());
+            s[0x5A..0x5C].copy_from_slice(&1u16.to_le_bytes());
+        })
+        .0;
+        img.resize(16384 * 1024, 0);
+        let copy: Vec<u8> = img[1024..2048].to_vec();
+        img[at..at + 1024].copy_from_slice(&copy);
+        img[1024..2048].fill(0);
+        assert_eq!(backup_offsets().next(), Some(at as u64));
+        assert!(is_backup_super(at as u64, &copy));
+        let (s, w) = Super::find(&Mem(img.clone())).unwrap();
+        assert!(s.backup && s.blocks == 16384, "{s:?}");
+        assert!(w.unwrap().contains("e2fsck -b 8193"));
+        // Another group's copy (s_block_group_nr 3) at that place is no backup of group 1.
+        img[at + 0x5A] = 3;
+        assert!(!is_backup_super(at as u64, &img[at..at + 1024]));
+        assert!(Super::find(&Mem(img)).is_err());
+    }
 }
