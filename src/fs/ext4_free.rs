@@ -129,16 +129,21 @@ pub fn free_regions(src: &SharedSource) -> Result<Vec<Region>, FsError> {
                     ..At::default()
                 },
             })?;
+        // One bit per cluster (`cluster_ratio` blocks; 1 without bigalloc).
+        let ratio = sb.cluster_ratio.max(1);
+        let bits_n = count.div_ceil(ratio);
         let mut run: Option<u64> = None;
-        for i in 0..=count {
-            let used = i == count
+        for i in 0..=bits_n {
+            let used = i == bits_n
                 || bits
                     .get((i / 8) as usize)
                     .is_some_and(|b| b >> (i % 8) & 1 == 1);
             match (used, run) {
                 (false, None) => run = Some(i),
                 (true, Some(s)) => {
-                    push(&mut out, bs, first + s, i - s, RegionKind::Unallocated);
+                    let start = first + s * ratio;
+                    let end = (first + i * ratio).min(first + count);
+                    push(&mut out, bs, start, end - start, RegionKind::Unallocated);
                     run = None;
                 }
                 _ => {}

@@ -105,7 +105,22 @@ pub fn probe(src: &dyn Source) -> Result<Probe, crate::source::SourceError> {
         .min(PROBE_LEN);
     let mut buf = vec![0u8; len];
     src.read_at(0, &mut buf)?;
-    Ok(probe_bytes(&buf))
+    let found = probe_bytes(&buf);
+    if matches!(found, Probe::Known(_)) {
+        return Ok(found);
+    }
+    // An ext2/3/4 whose primary superblock is gone is still found by its backup in group 1
+    // (where `e2fsck -b` looks), for each block size: a few 1 KiB reads, only here.
+    let mut sb = [0u8; 1024];
+    for at in super::ext4::backup_offsets() {
+        if at.saturating_add(1024) <= src.len()
+            && src.read_at(at, &mut sb).is_ok()
+            && super::ext4::is_backup_super(at, &sb)
+        {
+            return Ok(Probe::Known(FsKind::Ext4));
+        }
+    }
+    Ok(found)
 }
 
 fn at(buf: &[u8], off: usize, magic: &[u8]) -> bool {

@@ -226,7 +226,27 @@ pub fn write_text(
         } else {
             String::new()
         };
-        writeln!(out, "summary: {summary}{suppressed}; {completeness}{quick}")?;
+        // Volumes read only as raw bytes: their content signatures ran, but nothing that
+        // needs a path (shadow, histories, sshd, sudo, credential files) could.
+        let raw: Vec<String> = t
+            .volumes
+            .iter()
+            .filter(|v| v.status == VolumeStatus::ScannedRaw)
+            .map(|v| visible_str(&v.id).into_owned())
+            .collect();
+        let raw = if raw.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "; scanned raw: {} (content signatures only; path-based checks could not run \
+                 there)",
+                raw.join(", ")
+            )
+        };
+        writeln!(
+            out,
+            "summary: {summary}{suppressed}; {completeness}{quick}{raw}"
+        )?;
     }
     Ok(())
 }

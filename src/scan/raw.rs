@@ -1,6 +1,14 @@
 //! The raw fallback: a volume whose filesystem cannot be walked is still read block by block and
 //! every byte goes through the content signatures. All-zero regions are skipped. Findings carry
 //! the volume and byte offset, no path.
+//!
+//! Disk bytes are never "text" as a file is (a text file's last block ends in zeros, metadata
+//! sits between files), and the rules that only run on text (the labelled AWS secret, command
+//! lines with passwords, most token labels) would never run. So each run of non-zero bytes is
+//! scanned twice: as it is (binary, every rule that runs on binaries), and with every NUL byte
+//! made a newline, as text (every content rule). A match found by both is one finding (same
+//! rule, same offset). What needs a path (the checks of shadow, histories, sshd, credential
+//! files) cannot run on raw bytes; the report says so.
 
 use crate::detect::{DetectOptions, Detector, FileInfo};
 use crate::report::{Finding, ScanError};
@@ -121,8 +129,23 @@ fn scan_run(data: &[u8], base: u64, det: &Detector, opts: &DetectOptions, out: &
         gid: 0,
     };
     let mut reader = data;
-    let res = det.scan_file(&info, &mut reader, opts);
-    for mut f in res.findings {
+    let binary = det.scan_file(&info, &mut reader, opts).findings;
+    // The same bytes as text: NULs (file tails, padding, metadata) become line breaks, so the
+    // text-only rules run; offsets are unchanged.
+    let mut findings = binary;
+    if data.contains(&0) {
+        let text: Vec<u8> = data
+            .iter()
+            .map(|&b| if b == 0 { b'\n' } else { b })
+            .collect();
+        let mut reader = text.as_slice();
+        findings.extend(det.scan_file(&info, &mut reader, opts).findings);
+    }
+    let mut seen = HashSet::new();
+    for mut f in findings {
+        if !seen.insert((f.rule.clone(), f.offset)) {
+            continue;
+        }
         f.path = None;
         f.line = None;
         f.offset = Some(base + f.offset.unwrap_or(0));

@@ -300,7 +300,13 @@ impl Inode {
                 }
             }
         }
-        shared_blocks(self.ino, &out)?;
+        // With `shared_blocks` (a read-only filesystem whose identical blocks were merged,
+        // as Android's `e2fsdroid -s` builds them) a file may map one block at several
+        // offsets: valid, and reading it costs no more than its size. Directories keep the
+        // check (their listing is what a loop would multiply).
+        if !(ctx.sb.shared_blocks() && self.kind() == Some(EntryKind::File)) {
+            shared_blocks(self.ino, &out)?;
+        }
         Ok(out)
     }
 

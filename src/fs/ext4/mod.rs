@@ -35,6 +35,7 @@ use crate::source::{SharedSource, SourceError};
 use inode::{ENCRYPT_FL, Inode, Run};
 pub(crate) use sb::Super;
 use sb::incompat;
+pub(crate) use sb::{backup_offsets, is_backup_super};
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::io::{Read, Seek, SeekFrom};
@@ -171,25 +172,32 @@ enum Inner {
 impl Ext4Fs {
     /// Read the superblock and the group descriptors, and choose the reader.
     pub fn open(src: SharedSource) -> Result<Self, FsError> {
-        let sb = Super::read(src.as_ref())?;
+        let (sb, from_backup) = Super::find(src.as_ref())?;
         let external_journal = sb.incompat & incompat::RECOVER != 0 && sb.journal_inum == 0;
         if sb.incompat & !incompat::KNOWN != 0 || external_journal {
+            if let Some(w) = from_backup {
+                return Err(incompatible(
+                    "ext4 superblock",
+                    format!(
+                        "{w}; but it needs a feature the native reader lacks ({:#x}), and \
+                             the other reader cannot open from a backup",
+                        sb.incompat & !incompat::KNOWN
+                    ),
+                ));
+            }
             return Ok(Ext4Fs(
                 Inner::View(view::Ext4ViewFs::open(src)?),
                 Vec::new(),
             ));
         }
-        let inode_tables = sb.inode_tables(src.as_ref())?;
-        let mut ctx = Ctx {
-            src,
-            sb,
-            inode_tables,
-            warnings: Warnings::default(),
-        };
+        let mut ctx = Ctx::new(src, sb, from_backup)?;
         // A journal that cannot be replayed does not hide the tree: it is read as it is on disk
-        // (as of the last checkpoint), and the journal's blocks are scanned raw.
+        // (as of the last checkpoint), and the journal's blocks are scanned raw. A backup
+        // superblock never carries the needs-recovery flag: its journal is looked at anyway
+        // (a clean one replays nothing).
         let mut problems = Vec::new();
-        if ctx.sb.incompat & incompat::RECOVER != 0 {
+        let backup_journal = ctx.sb.journal_inum != 0 && ctx.sb.backup;
+        if ctx.sb.incompat & incompat::RECOVER != 0 || backup_journal {
             match Self::replay(&ctx) {
                 Ok(Some(replayed)) => ctx = replayed,
                 Ok(None) => {}
@@ -246,20 +254,33 @@ impl Ext4Fs {
             block_size: bs,
             replay,
         });
-        let sb = Super::read(src.as_ref())?;
+        let (sb, from_backup) = Super::find(src.as_ref())?;
         if sb.block_size != bs {
             return Err(corrupt(
                 "ext4 superblock",
                 "the journal's copy of the superblock has another block size",
             ));
         }
-        let inode_tables = sb.inode_tables(src.as_ref())?;
-        Ok(Some(Ctx {
+        Ok(Some(Ctx::new(src, sb, from_backup)?))
+    }
+}
+
+impl Ctx {
+    /// The reader's state from superblock `sb` (`from_backup`: the warning saying it is a
+    /// backup's) and the checked group descriptors, with what was worked around as warnings.
+    fn new(src: SharedSource, sb: Super, from_backup: Option<String>) -> Result<Self, FsError> {
+        let (descs, mut warned) = sb.descriptors_checked(src.as_ref())?;
+        warned.extend(from_backup);
+        let warnings = Warnings::default();
+        for w in warned {
+            warnings.add(w);
+        }
+        Ok(Ctx {
+            inode_tables: descs.iter().map(|d| d.inode_table).collect(),
             src,
             sb,
-            inode_tables,
-            warnings: Warnings::default(),
-        }))
+            warnings,
+        })
     }
 }
 
@@ -288,7 +309,7 @@ pub(crate) struct Layout {
 /// Read the [`Layout`] of the ext2/3/4 filesystem on `src` (on-disk state: the free-space
 /// scan looks at what the blocks hold, not at a replayed journal).
 pub(crate) fn layout(src: SharedSource) -> Result<Layout, FsError> {
-    let sb = Super::read(src.as_ref())?;
+    let (sb, _) = Super::find(src.as_ref())?;
     let groups = sb.descriptors(src.as_ref())?;
     let ctx = Ctx {
         inode_tables: groups.iter().map(|d| d.inode_table).collect(),

@@ -41,11 +41,42 @@ pub(super) mod incompat {
 
 const RO_COMPAT_SPARSE_SUPER: u32 = 0x1;
 const RO_COMPAT_GDT_CSUM: u32 = 0x10;
+/// `bigalloc`: the block bitmaps count clusters of `2^(s_log_cluster_size - s_log_block_size)`
+/// blocks; extents, inode tables and descriptors still count blocks.
+const RO_COMPAT_BIGALLOC: u32 = 0x200;
 const RO_COMPAT_METADATA_CSUM: u32 = 0x400;
+/// `shared_blocks`: blocks may be mapped by several files, or several times by one.
+const RO_COMPAT_SHARED_BLOCKS: u32 = 0x4000;
 /// `s_feature_compat`: the orphan list lives in a file (`s_orphan_file_inum`).
 const COMPAT_ORPHAN_FILE: u32 = 0x1000;
 /// Groups handled (a 1 PiB filesystem of 4 KiB blocks has 8 Mi groups).
 const MAX_GROUPS: u64 = 1 << 24;
+
+/// Where the backup superblock of group 1 is for each block size (1 KiB to 64 KiB) with the
+/// default `8 × block size` blocks per group: what `e2fsck` tries when the primary is gone.
+pub(crate) fn backup_offsets() -> impl Iterator<Item = u64> {
+    (0..=6u32).map(|log| {
+        let bs = 1024u64 << log;
+        let first_data_block = u64::from(bs == 1024);
+        (first_data_block + 8 * bs) * bs
+    })
+}
+
+/// Whether the bytes at one of [`backup_offsets`] look like an ext2/3/4 backup superblock of
+/// group 1 (magic, `s_block_group_nr` = 1, the block size the offset assumes): for the probe.
+pub(crate) fn is_backup_super(at: u64, sb: &[u8]) -> bool {
+    let log = le32(sb, 0x18);
+    log <= 6 && le16(sb, 0x38) == MAGIC && le16(sb, 0x5A) == 1 && {
+        let bs = 1024u64 << log;
+        let group1 = u64::from(le32(sb, 0x14)) + u64::from(le32(sb, 0x20));
+        group1.checked_mul(bs) == Some(at)
+    }
+}
+
+/// `bg_flags` of a descriptor taken from a backup table, which the kernel never updates:
+/// its `INODE_UNINIT`/`BLOCK_UNINIT`/`bg_itable_unused` are from `mke2fs` time, so they are
+/// cleared (every inode and bitmap is read), as `libext2fs` does when it opens from a backup.
+const UNINIT_FLAGS: u16 = 0x1 | 0x2;
 
 /// A group descriptor's fields amiscan uses.
 #[derive(Debug, Clone, Copy)]
@@ -71,6 +102,8 @@ pub(crate) struct Super {
     pub blocks: u64,
     pub first_data_block: u64,
     pub blocks_per_group: u64,
+    /// Blocks per cluster, the unit of the block bitmaps (1 without `bigalloc`).
+    pub cluster_ratio: u64,
     pub inodes_per_group: u64,
     pub inodes: u64,
     pub inode_size: u64,
@@ -82,6 +115,10 @@ pub(crate) struct Super {
     /// Seed of the metadata checksums, when the filesystem has them (`metadata_csum`).
     pub csum_seed: Option<u32>,
     first_meta_bg: u64,
+    /// Read from the backup superblock of group 1 ([`Self::find`]).
+    pub backup: bool,
+    /// `s_uuid` (seeds the `gdt_csum` descriptor checksums).
+    uuid: [u8; 16],
     /// Blocks reserved after the descriptor table for growing it (`resize_inode`).
     pub reserved_gdt: u64,
     /// First inode number not reserved for the filesystem's own use (11 on ext2 rev 0).
@@ -101,72 +138,113 @@ impl Super {
         let mut sb = vec![0u8; 1024];
         src.read_at(SB_OFF, &mut sb)
             .map_err(|e| io("ext4 superblock", e))?;
-        if le16(&sb, 0x38) != MAGIC {
+        Self::parse(&sb)
+    }
+
+    /// The primary superblock, or when it is unusable (no magic, a checksum or geometry that
+    /// does not hold, unreadable) the backup of group 1, as `e2fsck -b` finds it: then the
+    /// second value says so (a warning of the volume). A backup counts only where the
+    /// geometry it states puts group 1 (and its `s_block_group_nr` says 1). The primary's
+    /// error is returned when no backup is usable.
+    pub(crate) fn find(src: &dyn Source) -> Result<(Self, Option<String>), crate::fs::FsError> {
+        let err = match Self::read(src) {
+            Ok(s) => return Ok((s, None)),
+            Err(e @ crate::fs::FsError::Incompatible { .. }) => return Err(e),
+            Err(e) => e,
+        };
+        let mut buf = vec![0u8; 1024];
+        for at in backup_offsets() {
+            if at.saturating_add(1024) > src.len() || src.read_at(at, &mut buf).is_err() {
+                continue;
+            }
+            let Ok(mut s) = Self::parse(&buf) else {
+                continue;
+            };
+            s.backup = true;
+            let group1 = s.first_data_block + s.blocks_per_group;
+            if le16(&buf, 0x5A) == 1 && group1 < s.blocks && group1 * s.block_size == at {
+                let w = format!(
+                    "primary superblock unusable ({err}): read with the backup superblock of \
+                     group 1 (block {group1} of {} bytes), as `e2fsck -b {group1}` would",
+                    s.block_size
+                );
+                return Ok((s, Some(w)));
+            }
+        }
+        Err(err)
+    }
+
+    fn parse(sb: &[u8]) -> Result<Self, crate::fs::FsError> {
+        let sb = sb.get(..1024).unwrap_or(sb);
+        if le16(sb, 0x38) != MAGIC {
             return Err(corrupt("ext4 superblock", "no ext2/3/4 magic"));
         }
-        let log = le32(&sb, 0x18);
+        let log = le32(sb, 0x18);
         if log > 6 {
             return Err(corrupt(
                 "ext4 superblock",
                 format!("block size 2^{log} KiB"),
             ));
         }
-        let incompat = le32(&sb, 0x60);
+        let incompat = le32(sb, 0x60);
         let is64 = incompat & incompat::BIT64 != 0;
-        let rev = le32(&sb, 0x4C);
+        let rev = le32(sb, 0x4C);
         let s = Super {
             block_size: 1024u64 << log,
-            blocks: u64::from(le32(&sb, 0x04))
+            blocks: u64::from(le32(sb, 0x04))
                 | if is64 {
-                    u64::from(le32(&sb, 0x150)) << 32
+                    u64::from(le32(sb, 0x150)) << 32
                 } else {
                     0
                 },
-            first_data_block: u64::from(le32(&sb, 0x14)),
-            blocks_per_group: u64::from(le32(&sb, 0x20)),
-            inodes_per_group: u64::from(le32(&sb, 0x28)),
-            inodes: u64::from(le32(&sb, 0x00)),
+            first_data_block: u64::from(le32(sb, 0x14)),
+            blocks_per_group: u64::from(le32(sb, 0x20)),
+            cluster_ratio: 1,
+            inodes_per_group: u64::from(le32(sb, 0x28)),
+            inodes: u64::from(le32(sb, 0x00)),
             inode_size: if rev == 0 {
                 128
             } else {
-                u64::from(le16(&sb, 0x58))
+                u64::from(le16(sb, 0x58))
             },
-            desc_size: if is64 { u64::from(le16(&sb, 0xFE)) } else { 32 },
+            desc_size: if is64 { u64::from(le16(sb, 0xFE)) } else { 32 },
             incompat,
-            ro_compat: le32(&sb, 0x64),
-            journal_inum: u64::from(le32(&sb, 0xE0)),
+            ro_compat: le32(sb, 0x64),
+            journal_inum: u64::from(le32(sb, 0xE0)),
             csum_seed: None,
-            first_meta_bg: u64::from(le32(&sb, 0x104)),
-            reserved_gdt: u64::from(le16(&sb, 0xCE)),
+            first_meta_bg: u64::from(le32(sb, 0x104)),
+            backup: false,
+            uuid: sb[0x68..0x78].try_into().unwrap_or([0; 16]),
+            reserved_gdt: u64::from(le16(sb, 0xCE)),
             first_ino: if rev == 0 {
                 11
             } else {
-                u64::from(le32(&sb, 0x54))
+                u64::from(le32(sb, 0x54))
             },
-            last_orphan: u64::from(le32(&sb, 0xE8)),
-            orphan_file: if le32(&sb, 0x5C) & COMPAT_ORPHAN_FILE != 0 {
-                u64::from(le32(&sb, 0x280))
+            last_orphan: u64::from(le32(sb, 0xE8)),
+            orphan_file: if le32(sb, 0x5C) & COMPAT_ORPHAN_FILE != 0 {
+                u64::from(le32(sb, 0x280))
             } else {
                 0
             },
             hidden: [
-                u64::from(le32(&sb, 0xE0)),
-                u64::from(le32(&sb, 0x240)),
-                u64::from(le32(&sb, 0x244)),
-                u64::from(le32(&sb, 0x26C)),
-                u64::from(le32(&sb, 0x280)),
+                u64::from(le32(sb, 0xE0)),
+                u64::from(le32(sb, 0x240)),
+                u64::from(le32(sb, 0x244)),
+                u64::from(le32(sb, 0x26C)),
+                u64::from(le32(sb, 0x280)),
             ],
         };
         let mut s = s;
         if s.ro_compat & RO_COMPAT_METADATA_CSUM != 0 {
-            if crc32c(!0, &[&sb[..0x3FC]]) != le32(&sb, 0x3FC) {
+            if crc32c(!0, &[&sb[..0x3FC]]) != le32(sb, 0x3FC) {
                 return Err(corrupt(
                     "ext4 superblock",
                     "checksum mismatch (metadata_csum)",
                 ));
             }
             s.csum_seed = Some(if incompat & incompat::CSUM_SEED != 0 {
-                le32(&sb, 0x270)
+                le32(sb, 0x270)
             } else {
                 crc32c(!0, &[&sb[0x68..0x78]])
             });
@@ -177,8 +255,29 @@ impl Super {
                 "an external ext4 journal device, not a filesystem",
             ));
         }
-        if s.blocks_per_group == 0
-            || s.blocks_per_group > s.block_size * 8
+        let mut clusters_per_group = s.blocks_per_group;
+        if s.ro_compat & RO_COMPAT_BIGALLOC != 0 {
+            let log_cluster = le32(sb, 0x1C);
+            if log_cluster < log || log_cluster - log > 16 {
+                return Err(corrupt(
+                    "ext4 superblock",
+                    format!("bigalloc clusters of 2^{log_cluster} KiB with blocks of 2^{log} KiB"),
+                ));
+            }
+            s.cluster_ratio = 1 << (log_cluster - log);
+            clusters_per_group = u64::from(le32(sb, 0x24));
+            if clusters_per_group.checked_mul(s.cluster_ratio) != Some(s.blocks_per_group) {
+                return Err(corrupt(
+                    "ext4 superblock",
+                    format!(
+                        "bigalloc: {} blocks per group is not {clusters_per_group} clusters of {} blocks",
+                        s.blocks_per_group, s.cluster_ratio
+                    ),
+                ));
+            }
+        }
+        if clusters_per_group == 0
+            || clusters_per_group > s.block_size * 8
             || !(32..=1024).contains(&s.desc_size)
             || !s.desc_size.is_power_of_two()
             || s.inodes_per_group == 0
@@ -205,6 +304,11 @@ impl Super {
     /// do `INODE_UNINIT` and `bg_itable_unused` mean anything.
     pub(crate) fn group_csums(&self) -> bool {
         self.ro_compat & (RO_COMPAT_GDT_CSUM | RO_COMPAT_METADATA_CSUM) != 0
+    }
+
+    /// Whether files may share blocks (`shared_blocks`).
+    pub(crate) fn shared_blocks(&self) -> bool {
+        self.ro_compat & RO_COMPAT_SHARED_BLOCKS != 0
     }
 
     /// Number of block groups.
@@ -256,71 +360,211 @@ impl Super {
     }
 
     /// The block holding descriptor block `i` of the table (classic layout, or `meta_bg`).
+    /// The table follows the block holding the primary superblock (block 1 with 1 KiB blocks,
+    /// else 0), which is `s_first_data_block` but with `bigalloc` on 1 KiB blocks (where
+    /// that is 0), as the kernel's `descriptor_loc` reads it.
     fn desc_block(&self, i: u64) -> u64 {
         let per_block = self.block_size / self.desc_size;
+        let sb_block = SB_OFF / self.block_size;
         if self.incompat & incompat::META_BG == 0 || i < self.first_meta_bg {
-            return self.first_data_block + 1 + i;
+            return sb_block + 1 + i;
         }
         let group = i * per_block;
-        self.first_data_block + group * self.blocks_per_group + u64::from(self.has_super(group))
+        let bigalloc_1k = group == 0 && self.block_size == 1024 && self.first_data_block == 0;
+        self.first_data_block
+            + group * self.blocks_per_group
+            + u64::from(self.has_super(group))
+            + u64::from(bigalloc_1k)
     }
 
-    /// The inode table's first block, for every group.
-    pub fn inode_tables(&self, src: &dyn Source) -> Result<Vec<u64>, crate::fs::FsError> {
-        Ok(self
-            .descriptors(src)?
-            .into_iter()
-            .map(|d| d.inode_table)
-            .collect())
-    }
-
-    /// Every group's descriptor.
+    /// Every group's descriptor ([`Self::descriptors_checked`] without its warnings).
     pub(crate) fn descriptors(&self, src: &dyn Source) -> Result<Vec<Desc>, crate::fs::FsError> {
+        self.descriptors_checked(src).map(|(d, _)| d)
+    }
+
+    /// Every group's descriptor, each checked: its checksum (`gdt_csum` or `metadata_csum`)
+    /// and that its bitmaps and inode table lie inside the filesystem. One that fails, or
+    /// whose block cannot be read, is taken from the first backup table whose copy passes
+    /// (the tables after the backup superblocks, as `e2fsck` reads them), with the
+    /// never-updated `UNINIT` flags and `bg_itable_unused` of a backup cleared; when no backup
+    /// copy passes, the primary is used as it is (its damage then shows as errors of what it
+    /// locates), or its read error is returned. The strings are warnings of the volume.
+    pub(crate) fn descriptors_checked(
+        &self,
+        src: &dyn Source,
+    ) -> Result<(Vec<Desc>, Vec<String>), crate::fs::FsError> {
         let groups = self.groups();
         let per_block = self.block_size / self.desc_size;
         let desc_blocks = groups.div_ceil(per_block);
         let bs = usize::try_from(self.block_size).unwrap_or(usize::MAX);
+        let ds = self.desc_size as usize;
         // Grown as descriptor blocks are read: a superblock claiming 2^24 groups on a small
         // (or truncated) volume fails at its first missing block, not after a 128 MiB
         // allocation.
         let mut out = Vec::new();
+        let mut warnings = Vec::new();
         let mut block = vec![0u8; bs];
+        let mut copy = Vec::new();
         for i in 0..desc_blocks {
             let at = self.desc_block(i);
-            if at >= self.blocks {
-                return Err(corrupt(
+            let first = i * per_block;
+            let n = usize::try_from(per_block.min(groups - first)).unwrap_or(0);
+            let primary = if at >= self.blocks {
+                Err(corrupt(
                     "ext4 group descriptors",
                     format!("descriptor block {i} at block {at}, outside the filesystem"),
-                ));
+                ))
+            } else {
+                src.read_at(at * self.block_size, &mut block)
+                    .map_err(|e| io(&format!("ext4 group descriptor block {at}"), e))
+            };
+            let slot = |b: &[u8], k: usize| b.get(k * ds..(k + 1) * ds).unwrap_or(&[]).to_vec();
+            let mut bad: Vec<Option<String>> = (0..n)
+                .map(|k| match &primary {
+                    Err(e) => Some(e.to_string()),
+                    Ok(()) => self.check_desc(first + k as u64, &slot(&block, k)).err(),
+                })
+                .collect();
+            let mut descs: Vec<Option<Desc>> = (0..n)
+                .map(|k| primary.is_ok().then(|| self.parse_desc(&slot(&block, k))))
+                .collect();
+            if bad.iter().all(Option::is_none) {
+                out.extend(descs.into_iter().flatten());
+                continue;
             }
-            src.read_at(at * self.block_size, &mut block)
-                .map_err(|e| io(&format!("ext4 group descriptor block {at}"), e))?;
-            for d in block.chunks_exact(self.desc_size as usize) {
-                if out.len() as u64 == groups {
+            let mut from = vec![None; n];
+            for b in self.desc_backups(i) {
+                if (0..n).all(|k| bad[k].is_none() || from[k].is_some()) {
                     break;
                 }
-                let hi = |off| {
-                    if self.desc_size >= 64 {
-                        u64::from(le32(d, off)) << 32
-                    } else {
-                        0
+                copy.resize(bs, 0);
+                if b >= self.blocks || src.read_at(b * self.block_size, &mut copy).is_err() {
+                    continue;
+                }
+                for k in 0..n {
+                    let d = slot(&copy, k);
+                    if bad[k].is_some()
+                        && from[k].is_none()
+                        && self.check_desc(first + k as u64, &d).is_ok()
+                    {
+                        let mut p = self.parse_desc(&d);
+                        p.flags &= !UNINIT_FLAGS;
+                        p.itable_unused = 0;
+                        descs[k] = Some(p);
+                        from[k] = Some(b);
                     }
-                };
-                out.push(Desc {
-                    block_bitmap: u64::from(le32(d, 0x00)) | hi(0x20),
-                    inode_bitmap: u64::from(le32(d, 0x04)) | hi(0x24),
-                    inode_table: u64::from(le32(d, 0x08)) | hi(0x28),
-                    flags: le16(d, 0x12),
-                    itable_unused: u64::from(le16(d, 0x1C))
-                        | if self.desc_size >= 64 {
-                            u64::from(le16(d, 0x32)) << 16
-                        } else {
-                            0
-                        },
-                });
+                }
             }
+            for k in 0..n {
+                let Some(why) = bad[k].take() else { continue };
+                let g = first + k as u64;
+                match (from[k], &descs[k]) {
+                    (Some(b), _) => warnings.push(format!(
+                        "ext4 group descriptor of group {g}: {why}; read from the backup \
+                         descriptor table at block {b}, as e2fsck would"
+                    )),
+                    (None, Some(_)) => warnings.push(format!(
+                        "ext4 group descriptor of group {g}: {why}, and no backup copy passes: \
+                         used as it is"
+                    )),
+                    (None, None) => {
+                        return Err(primary
+                            .err()
+                            .unwrap_or_else(|| corrupt("ext4 group descriptors", why)));
+                    }
+                }
+            }
+            out.extend(descs.into_iter().flatten());
         }
-        Ok(out)
+        Ok((out, warnings))
+    }
+
+    /// Descriptor `d` of group `g` parsed.
+    fn parse_desc(&self, d: &[u8]) -> Desc {
+        let hi = |off| {
+            if self.desc_size >= 64 {
+                u64::from(le32(d, off)) << 32
+            } else {
+                0
+            }
+        };
+        Desc {
+            block_bitmap: u64::from(le32(d, 0x00)) | hi(0x20),
+            inode_bitmap: u64::from(le32(d, 0x04)) | hi(0x24),
+            inode_table: u64::from(le32(d, 0x08)) | hi(0x28),
+            flags: le16(d, 0x12),
+            itable_unused: u64::from(le16(d, 0x1C))
+                | if self.desc_size >= 64 {
+                    u64::from(le16(d, 0x32)) << 16
+                } else {
+                    0
+                },
+        }
+    }
+
+    /// Whether descriptor `d` of group `g` holds: its checksum, and bitmaps and inode table
+    /// inside the filesystem (past the superblock's block). `Err` says why not.
+    fn check_desc(&self, g: u64, d: &[u8]) -> Result<(), String> {
+        if d.len() != self.desc_size as usize {
+            return Err("short descriptor".into());
+        }
+        let group = u32::try_from(g).unwrap_or(u32::MAX).to_le_bytes();
+        let stored = le16(d, 0x1E);
+        let rest = d.get(0x20..).unwrap_or(&[]);
+        let want = if let Some(seed) = self.csum_seed {
+            Some(crc32c(seed, &[&group, &d[..0x1E], &[0, 0], rest]) as u16)
+        } else if self.ro_compat & RO_COMPAT_GDT_CSUM != 0 {
+            const CRC16: crc::Crc<u16> = crc::Crc::<u16>::new(&crc::CRC_16_MODBUS);
+            let mut c = CRC16.digest();
+            for p in [&self.uuid[..], &group, &d[..0x1E], rest] {
+                c.update(p);
+            }
+            Some(c.finalize())
+        } else {
+            None
+        };
+        if let Some(want) = want
+            && want != stored
+        {
+            return Err(format!(
+                "checksum {stored:#06x}, computed {want:#06x} (the descriptor is damaged)"
+            ));
+        }
+        let p = self.parse_desc(d);
+        let itable = (self.inodes_per_group * self.inode_size).div_ceil(self.block_size);
+        let inside =
+            |b: u64, n: u64| b > self.first_data_block && b.saturating_add(n) <= self.blocks;
+        if !inside(p.block_bitmap, 1)
+            || !inside(p.inode_bitmap, 1)
+            || !inside(p.inode_table, itable)
+        {
+            return Err(format!(
+                "implausible: block bitmap at {}, inode bitmap at {}, inode table at {} of a \
+                 filesystem of {} blocks",
+                p.block_bitmap, p.inode_bitmap, p.inode_table, self.blocks
+            ));
+        }
+        Ok(())
+    }
+
+    /// Where the backup copies of descriptor block `i` are (first 16): after each backup
+    /// superblock in the classic layout; in the second and last group of its meta group with
+    /// `meta_bg`.
+    fn desc_backups(&self, i: u64) -> Vec<u64> {
+        let per_block = self.block_size / self.desc_size;
+        let start = |g: u64| self.first_data_block + g * self.blocks_per_group;
+        if self.incompat & incompat::META_BG == 0 || i < self.first_meta_bg {
+            return (1..self.groups())
+                .filter(|&g| self.has_super(g))
+                .take(16)
+                .map(|g| start(g) + 1 + i)
+                .collect();
+        }
+        [i * per_block + 1, i * per_block + per_block - 1]
+            .into_iter()
+            .filter(|&g| g < self.groups())
+            .map(|g| start(g) + u64::from(self.has_super(g)))
+            .collect()
     }
 }
 
@@ -385,10 +629,36 @@ mod tests {
         });
         let s = Super::read(&m).unwrap();
         assert_eq!(s.groups(), 1 << 24);
-        let err = s.inode_tables(&m).unwrap_err();
+        let err = s.descriptors(&m).unwrap_err();
         assert!(
             matches!(&err, crate::fs::FsError::Io { context, .. } if context.contains("group descriptor block 64")),
             "{err}"
         );
+    }
+
+    /// The primary gone, the copy of group 1 (1 KiB blocks: block 8193) is used, with a
+    /// warning; a copy that says it belongs to another group, or whose geometry puts group 1
+    /// elsewhere, is not.
+    #[test]
+    fn a_zeroed_primary_is_replaced_by_the_backup_of_group_1() {
+        let at = 8193 * 1024;
+        let mut img = sb(|s| {
+            s[0x04..0x08].copy_from_slice(&16384u32.to_le_bytes());
+            s[0x5A..0x5C].copy_from_slice(&1u16.to_le_bytes());
+        })
+        .0;
+        img.resize(16384 * 1024, 0);
+        let copy: Vec<u8> = img[1024..2048].to_vec();
+        img[at..at + 1024].copy_from_slice(&copy);
+        img[1024..2048].fill(0);
+        assert_eq!(backup_offsets().next(), Some(at as u64));
+        assert!(is_backup_super(at as u64, &copy));
+        let (s, w) = Super::find(&Mem(img.clone())).unwrap();
+        assert!(s.backup && s.blocks == 16384, "{s:?}");
+        assert!(w.unwrap().contains("e2fsck -b 8193"));
+        // Another group's copy (s_block_group_nr 3) at that place is no backup of group 1.
+        img[at + 0x5A] = 3;
+        assert!(!is_backup_super(at as u64, &img[at..at + 1024]));
+        assert!(Super::find(&Mem(img)).is_err());
     }
 }
