@@ -129,3 +129,75 @@ fn vendor_content_is_info_and_planted_content_keeps_its_severity() {
     let shown = text(&["--show-vendor"]);
     assert!(shown.contains("vendor-demo/example-key.pem"), "{shown}");
 }
+
+/// The same judgement where rpm and pip installed the files (`testdata/provenance-rpm-venv.sh`):
+/// a package built by `rpmbuild` and installed by `rpm --root` (sqlite database), a wheel
+/// installed by pip into a virtualenv (its `RECORD`). Unmodified files, and the `.pyc` pip
+/// compiled from one, are info with the package's provenance; a key pair appended to a file of
+/// each keeps full severity and says which package it was modified from.
+#[test]
+fn rpm_and_virtualenv_content_is_judged_by_their_digests() {
+    let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let work = tmp.join("provenance-rpm-venv");
+    run(Command::new("bash")
+        .arg(testdata().join("provenance-rpm-venv.sh"))
+        .arg(&work));
+    let expect: BTreeMap<String, String> = std::fs::read_to_string(work.join("expect.tsv"))
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let (p, w) = l.split_once('\t').unwrap();
+            (p.to_string(), w.to_string())
+        })
+        .collect();
+    assert_eq!(expect.len(), 6);
+    let (code, t) = scan_json(&work.join("rpm-venv.img"), &[]);
+    assert_eq!(t["complete"], true, "{:#}", t["volumes"]);
+    assert_eq!(code, 1);
+    for (path, what) in &expect {
+        let fs = findings_at(&t, path);
+        assert_eq!(fs.len(), 1, "{path}: {fs:#?}");
+        let f = fs[0];
+        let p = &f["provenance"];
+        let (source, package, version) = if path.starts_with("/opt/app/venv/") {
+            ("python", "vendorpy", "2.0")
+        } else {
+            ("rpm", "vendor-rpm", "1.0-1")
+        };
+        assert_eq!(p["source"], source, "{f:#}");
+        assert_eq!(p["package"], package, "{f:#}");
+        assert_eq!(p["version"], version, "{f:#}");
+        match what.as_str() {
+            "vendor" | "compiled" => {
+                assert_eq!(f["severity"], "info", "{f:#}");
+                assert_eq!(p["state"], "unmodified", "{f:#}");
+                let e = f["evidence"].as_str().unwrap();
+                assert!(
+                    e.contains(&format!("shipped unmodified by {package} {version}")),
+                    "{e}"
+                );
+                if what == "compiled" {
+                    assert!(
+                        p["derived_from"]
+                            .as_str()
+                            .unwrap()
+                            .ends_with("/vendorpy/keys.py")
+                    );
+                }
+            }
+            "modified" => {
+                assert_eq!(f["rule"], "aws-access-key-pair", "{f:#}");
+                assert_eq!(f["severity"], "critical", "{f:#}");
+                assert_eq!(p["state"], "modified", "{f:#}");
+                let e = f["evidence"].as_str().unwrap();
+                assert!(
+                    e.contains(&format!("modified from {package} {version}")),
+                    "{e}"
+                );
+            }
+            other => panic!("{other}"),
+        }
+    }
+    assert_eq!(t["findings"].as_array().unwrap().len(), expect.len());
+    assert_eq!(t["vendor"], 4);
+}
