@@ -150,6 +150,25 @@ negative_examples = ["demotok_SHORT"]
         assert!(problems.is_empty(), "{problems:#?}");
     }
 
+    /// Issue 16: every built-in rule shows at least two realistic matches and one near miss.
+    #[test]
+    fn every_embedded_rule_has_two_examples_and_a_negative_one() {
+        let (sigs, problems) = crate::detect::catalog::compile(
+            BUILTIN_FILES,
+            &crate::detect::registry::reserved_ids(),
+        );
+        assert!(problems.is_empty(), "{problems:#?}");
+        let thin: Vec<&str> = sigs
+            .iter()
+            .filter(|s| s.examples.len() < 2 || s.negative_examples.is_empty())
+            .map(|s| s.id.as_str())
+            .collect();
+        assert!(
+            thin.is_empty(),
+            "rules with fewer than 2 examples or no negative: {thin:?}"
+        );
+    }
+
     #[test]
     fn a_good_rule_passes() {
         assert!(check_catalog(&[("demo.toml", GOOD)]).is_empty());
