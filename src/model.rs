@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 
 pub mod escape;
+pub mod fleet;
 
 /// How bad a finding is. Ordered: `Info < Low < Medium < High < Critical`.
 ///

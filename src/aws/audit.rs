@@ -7,7 +7,7 @@ use super::state::{SweepState, key};
 use super::sweep::{resolve_regions, session_for};
 use super::{AwsError, AwsOptions};
 use crate::model::Severity;
-use serde::Serialize;
+pub use crate::model::fleet::{ImageClass, InstanceAudit, PublicImage, RegionAudit};
 use std::path::PathBuf;
 
 /// What to audit.
@@ -23,94 +23,6 @@ pub struct AuditOptions {
     pub fail_on: Severity,
     /// The catalog version sweep results must have.
     pub catalog_version: String,
-}
-
-/// Where an instance's AMI comes from, most trustworthy first.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum ImageClass {
-    /// Owner alias `amazon` or `aws-marketplace` (verified provider).
-    Verified,
-    /// Owned by this account.
-    #[serde(rename = "self")]
-    SelfOwned,
-    /// Matches the region's Allowed AMIs criteria.
-    Allowed,
-    /// Owner in `--trusted-accounts`.
-    Trusted,
-    /// Shared privately with this account by another one.
-    SharedPrivately,
-    /// Public, from an unverified owner.
-    PublicUnverified,
-    /// Nothing is known of the AMI any more.
-    Unknown,
-}
-
-impl ImageClass {
-    /// The name used in the output.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ImageClass::Verified => "verified",
-            ImageClass::SelfOwned => "self",
-            ImageClass::Allowed => "allowed",
-            ImageClass::Trusted => "trusted",
-            ImageClass::SharedPrivately => "shared-privately",
-            ImageClass::PublicUnverified => "public-unverified",
-            ImageClass::Unknown => "unknown",
-        }
-    }
-}
-
-/// An owned public image.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct PublicImage {
-    /// `ami-...`.
-    pub image_id: String,
-    /// Name.
-    pub name: Option<String>,
-    /// `clean`, `findings` or `not-scanned` (no complete sweep result for its snapshots under
-    /// this catalog version).
-    pub scan: String,
-    /// Most severe finding of the sweep result.
-    pub max_severity: Option<Severity>,
-}
-
-/// One instance and its AMI.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct InstanceAudit {
-    /// `i-...`.
-    pub instance_id: String,
-    /// State.
-    pub state: String,
-    /// AMI.
-    pub image_id: String,
-    /// AMI owner.
-    pub image_owner_id: Option<String>,
-    /// AMI owner alias.
-    pub image_owner_alias: Option<String>,
-    /// Whether `DescribeImages` still shows the AMI (else `DescribeInstanceImageMetadata` told).
-    pub image_visible: bool,
-    /// Classification.
-    pub class: ImageClass,
-}
-
-/// The audit of one region.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct RegionAudit {
-    /// Region.
-    pub region: String,
-    /// `block-new-sharing`, `unblocked`, or why it is unknown.
-    pub block_public_access: String,
-    /// Allowed AMIs settings.
-    pub allowed_images: AllowedImages,
-    /// Owned public images.
-    pub public_images: Vec<PublicImage>,
-    /// Instances (not terminated).
-    pub instances: Vec<InstanceAudit>,
-    /// Things to act on.
-    pub warnings: Vec<String>,
-    /// Calls that failed.
-    pub errors: Vec<String>,
 }
 
 fn classify(

@@ -2,6 +2,7 @@
 //! over an injected client with bounded pagination and a typed error naming the IAM action.
 
 use super::AwsError;
+pub use crate::model::fleet::AllowedImages;
 use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_ec2::types::{
     Filter, LaunchPermission, LaunchPermissionModifications, PermissionGroup,
@@ -83,25 +84,6 @@ pub struct ImageMetadata {
     pub public: Option<bool>,
     /// AMI state (`deregistered`, ...).
     pub state: Option<String>,
-}
-
-/// Allowed AMIs settings of a region.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
-pub struct AllowedImages {
-    /// `enabled`, `disabled` or `audit-mode`.
-    pub state: String,
-    /// Image providers of each criterion.
-    pub image_providers: Vec<Vec<String>>,
-}
-
-impl AllowedImages {
-    /// Whether an image of `owner_id` / `owner_alias` matches a criterion.
-    pub fn allows(&self, owner_id: Option<&str>, owner_alias: Option<&str>) -> bool {
-        self.image_providers.iter().any(|c| {
-            c.iter()
-                .any(|p| Some(p.as_str()) == owner_id || Some(p.as_str()) == owner_alias)
-        })
-    }
 }
 
 /// Map an SDK error to [`AwsError`], naming the operation and the IAM action.

@@ -7,10 +7,10 @@ use super::scan::{EbsTarget, scan_ebs_target};
 use super::state::{CachedScan, StateError, SweepState, key};
 use super::{AwsError, AwsOptions, AwsSession};
 use crate::detect::Detector;
+pub use crate::model::fleet::{FindingBrief, ImageOutcome, ImageStatus, SweepSummary};
 use crate::model::{Finding, Severity};
 use crate::scan::ScanOptions;
 use crate::source::ebs::EbsOptions;
-use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -38,98 +38,6 @@ pub struct SweepOptions {
     pub ebs: EbsOptions,
     /// Scan options.
     pub scan: ScanOptions,
-}
-
-/// How one image ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ImageStatus {
-    /// Complete scan, nothing at or above `--fail-on`.
-    Clean,
-    /// Findings at or above `--fail-on`.
-    Findings,
-    /// Scanned, but not completely (nothing at or above `--fail-on` in what was read).
-    Incomplete,
-    /// Could not be scanned at all.
-    Failed,
-}
-
-/// A finding, briefly.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct FindingBrief {
-    /// Rule id.
-    pub rule: String,
-    /// Severity.
-    pub severity: Severity,
-    /// Volume and path.
-    pub location: String,
-    /// Base64 of the path's exact bytes when they are not UTF-8 (as [`Finding::path_bytes`]).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub path_bytes: Option<String>,
-    /// `sha256:` fingerprint of the secret.
-    pub fingerprint: String,
-}
-
-/// The result of one image.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ImageOutcome {
-    /// Region.
-    pub region: String,
-    /// `ami-...`.
-    pub image_id: String,
-    /// Image name.
-    pub name: Option<String>,
-    /// Launch permission for everyone.
-    pub public: bool,
-    /// Its snapshots.
-    pub snapshots: Vec<String>,
-    /// Outcome.
-    pub status: ImageStatus,
-    /// From the state file (not scanned in this run).
-    pub cached: bool,
-    /// Most severe finding.
-    pub max_severity: Option<Severity>,
-    /// Findings by severity.
-    pub counts: BTreeMap<Severity, usize>,
-    /// Findings at or above `--fail-on`.
-    pub at_or_above_fail_on: usize,
-    /// Every finding, briefly.
-    pub findings: Vec<FindingBrief>,
-    /// Why the image failed or is incomplete.
-    pub error: Option<String>,
-}
-
-/// Totals of a sweep.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct SweepSummary {
-    /// Regions swept.
-    pub regions: Vec<String>,
-    /// Images found.
-    pub images: usize,
-    /// Public images among them.
-    pub public_images: usize,
-    /// Images scanned in this run.
-    pub scanned: usize,
-    /// Images answered from the state file.
-    pub cached: usize,
-    /// Clean images.
-    pub clean: usize,
-    /// Images with findings at or above `--fail-on`.
-    pub with_findings: usize,
-    /// Public images with findings at or above `--fail-on`: the worst result.
-    pub public_with_findings: usize,
-    /// Incomplete images.
-    pub incomplete: usize,
-    /// Images that failed.
-    pub failed: usize,
-    /// Images not reached (interrupted).
-    pub not_reached: usize,
-    /// The sweep stopped before the end.
-    pub interrupted: bool,
-    /// The catalog version results are keyed by.
-    pub catalog_version: String,
-    /// Regions that could not be listed, with why.
-    pub region_errors: Vec<String>,
 }
 
 /// Why a sweep could not run.

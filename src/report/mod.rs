@@ -5,7 +5,6 @@
 
 pub mod asff;
 pub mod baseline;
-#[cfg(feature = "aws")]
 pub mod fleet;
 pub mod sarif;
 pub mod text;
