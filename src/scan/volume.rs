@@ -219,6 +219,7 @@ fn probe_volume(
         }
     };
     const HASHES: &str = "the hashes of another partition's blocks, no files";
+    const BOOT_CODE: &str = "boot-loader code, no files; its bytes were scanned raw";
     let note = match (&probed, v.role) {
         (Probe::Known(FsKind::Swap), _) => return Err(swap(v, vr, det, opts)),
         (Probe::Known(FsKind::Verity), _) => {
@@ -228,6 +229,14 @@ fn probe_volume(
         (Probe::Known(k), _) => return Ok(*k),
         (_, Role::VerityHash) => Some(format!(
             "dm-verity hash partition (by its partition type {}): {HASHES}",
+            v.partition_type.as_deref().unwrap_or("?")
+        )),
+        (_, Role::BiosBoot) => Some(format!(
+            "BIOS boot partition (by its partition type {}): {BOOT_CODE}",
+            v.partition_type.as_deref().unwrap_or("?")
+        )),
+        (_, Role::PrepBoot) => Some(format!(
+            "PowerPC PReP boot partition (by its partition type {}): {BOOT_CODE}",
             v.partition_type.as_deref().unwrap_or("?")
         )),
         _ => None,

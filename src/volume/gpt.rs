@@ -119,6 +119,14 @@ pub(super) fn discover(src: &SharedSource, head: &[u8]) -> Option<Discovery> {
             };
             let role = if p.part_type_guid == partition_types::BIOS {
                 Role::BiosBoot
+            } else if p
+                .part_type_guid
+                .guid
+                .as_hyphenated()
+                .to_string()
+                .eq_ignore_ascii_case(PREP_GUID)
+            {
+                Role::PrepBoot
             } else if verity_type(&p.part_type_guid).is_some() {
                 Role::VerityHash
             } else {
@@ -207,6 +215,9 @@ const VERITY_TYPES: &[(&str, &str)] = &[
     ),
 ];
 
+/// The GPT type of a PowerPC PReP boot partition (lower-case, hyphenated).
+const PREP_GUID: &str = "9e1a2d38-c612-4316-aa26-8b49521e5a8b";
+
 /// The name of a dm-verity hash partition type, `None` for any other type.
 pub(crate) fn verity_type(t: &partition_types::Type) -> Option<&'static str> {
     let guid = t.guid.as_hyphenated().to_string().to_ascii_lowercase();
@@ -232,6 +243,7 @@ fn type_name(t: &partition_types::Type) -> String {
     let guid = t.guid.as_hyphenated().to_string();
     match known.iter().find(|(k, _)| k == t) {
         Some((_, name)) => format!("{guid} ({name})"),
+        None if guid.eq_ignore_ascii_case(PREP_GUID) => format!("{guid} (PowerPC PReP boot)"),
         None => match verity_type(t) {
             Some(name) => format!("{guid} ({name})"),
             None => guid,

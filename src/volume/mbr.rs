@@ -138,7 +138,11 @@ pub(super) fn discover(src: &SharedSource) -> Discovery {
             u64::from(e.sectors) * ss,
             None,
             Some(format!("{:#04x} ({})", e.sys, type_name(e.sys))),
-            Role::Data,
+            if e.sys == 0x41 {
+                Role::PrepBoot
+            } else {
+                Role::Data
+            },
         ));
     }
     Discovery {
@@ -161,6 +165,7 @@ fn type_name(sys: u8) -> &'static str {
         0x06 | 0x0e => "FAT16",
         0xef => "EFI system",
         0xee => "GPT protective",
+        0x41 => "PowerPC PReP boot",
         _ => "unknown",
     }
 }

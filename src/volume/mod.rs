@@ -42,6 +42,9 @@ pub enum Role {
     Data,
     /// A BIOS boot partition: raw boot-loader code, no files.
     BiosBoot,
+    /// A PowerPC PReP boot partition (MBR type 0x41, or its GPT type): boot-loader code, no
+    /// files.
+    PrepBoot,
     /// A dm-verity hash partition (Bottlerocket's, or a root/usr verity partition of the
     /// Discoverable Partitions Specification): the hash tree of another partition, no files.
     VerityHash,

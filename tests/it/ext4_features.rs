@@ -118,8 +118,9 @@ fn assert_like_oracle(
 
 /// A primary superblock zeroed (`dd` over bytes 1024..2048) with the backups intact, on 1 KiB
 /// and 4 KiB blocks: `e2fsck -b` recovers it, and amiscan reads every file through the backup
-/// of group 1 with a warning naming it. With the backup of group 1 zeroed too nothing says
-/// where the filesystem is, and the scan is raw and incomplete, never silently complete.
+/// of group 1 with a warning naming it; with that one zeroed too, through the next backup group
+/// that has one. With every backup zeroed nothing says where the filesystem is, and the scan
+/// is raw and incomplete, never silently complete.
 #[test]
 fn ext4_zeroed_primary_superblock_is_read_from_the_backup() {
     for (mkfs, size, backup) in [
@@ -146,14 +147,42 @@ fn ext4_zeroed_primary_superblock_is_read_from_the_backup() {
             files,
             &format!("backup superblock of group 1 (block {backup} of {bs} bytes)"),
         );
-        // And the backup of group 1 gone as well.
-        sh(
-            &format!(
-                "cp --sparse=always sb.img none.img && \
-                 dd if=/dev/zero of=none.img bs={bs} seek={backup} count=1 conv=notrunc status=none"
-            ),
-            dir,
-        );
+        // The backup of group 1 gone as well: the next backup group's copy is used (`e2fsck -b`
+        // takes it when told where), when the filesystem has one. The 4 KiB one has three
+        // groups: group 1's was its only backup.
+        let zero = |from: &str, to: &str, blocks: &[u64]| {
+            let dds: Vec<String> = blocks
+                .iter()
+                .map(|b| {
+                    format!(
+                        "dd if=/dev/zero of={to} bs={bs} seek={b} count=1 conv=notrunc status=none"
+                    )
+                })
+                .collect();
+            sh(
+                &format!("cp --sparse=always {from} {to} && {}", dds.join(" && ")),
+                dir,
+            );
+        };
+        if bs == 1024 {
+            zero("sb.img", "g3.img", &[backup]);
+            let fsck = sh("e2fsck -fn -b 24577 -B 1024 g3.img 2>&1 || true", dir);
+            assert!(!fsck.contains("Bad magic number"), "{fsck}");
+            assert_like_oracle(
+                dir,
+                "g3.img",
+                &want,
+                files,
+                "backup superblock of group 3 (block 24577 of 1024 bytes)",
+            );
+        }
+        // Every backup gone: nothing says where the filesystem is.
+        let groups: &[u64] = if bs == 1024 {
+            &[8193, 24577, 40961, 57345]
+        } else {
+            &[32768]
+        };
+        zero("sb.img", "none.img", groups);
         let (code, t) = scan_json(&dir.join("none.img"), &[]);
         assert_eq!(t["complete"], false, "{mkfs}: {t:#}");
         assert_eq!(volume(&t, "disk")["status"], "scanned_raw", "{mkfs}: {t:#}");
@@ -358,4 +387,146 @@ cat $k.chunk $k.chunk > $m/srv/dup/a; cp $m/srv/dup/a $m/srv/dup/b; rm -f $k $k.
     assert_like_oracle(dir, "shared.img", &want, files, "");
     let (_, t) = scan_json(&dir.join("shared.img"), &[]);
     assert_eq!(volume(&t, "disk")["bytes_scanned"], bytes, "{t:#}");
+}
+
+/// An ext4 whose journal is on another device (`mke2fs -O journal_dev`, `mkfs.ext4 -J
+/// device=`), filled by the kernel. Unmounted cleanly: every file, and a warning naming the
+/// external journal. Copied while mounted, after more writes: the tree as it is on disk (what an
+/// earlier mount checkpointed is all there), and the scan says it could not replay the journal
+/// the volume does not hold.
+#[test]
+fn ext4_external_journal_is_named_and_the_tree_read_without_it() {
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path();
+    let script = format!(
+        r#"d={d}; m=$d/m; cd $d
+mkdir -p $m
+trap 'mountpoint -q $m && umount $m; [ -n "$fl" ] && losetup -d $fl; [ -n "$jl" ] && losetup -d $jl' EXIT
+truncate -s 8M j.img && mke2fs -q -O journal_dev -b 4096 j.img
+jl=$(losetup -f --show j.img)
+truncate -s 96M img && mkfs.ext4 -q -F -b 4096 -J device=$jl img
+fl=$(losetup -f --show img)
+mount -o journal_path=$jl $fl $m
+{FILL}
+sync
+umount $m
+cp --sparse=always img clean.img
+mount -o journal_path=$jl $fl $m
+echo later > $m/etc/later
+sync
+cp --sparse=always img live.img
+umount $m
+find_count=$(mount -o ro,journal_path=$jl $fl $m && find $m -type f | wc -l; umount $m)
+echo $find_count
+"#,
+        d = dir.display()
+    );
+    let out = run(&mut bash(&script));
+    let files: u64 = out.trim().lines().last().unwrap().trim().parse().unwrap();
+    // The clean copy: every file but the later one.
+    let (code, t) = scan_json(&dir.join("clean.img"), &[]);
+    assert_eq!((code, &t["complete"]), (1, &Value::Bool(true)), "{t:#}");
+    let v = volume(&t, "disk");
+    assert_eq!(v["files_scanned"], files - 1, "{t:#}");
+    assert!(
+        v["warnings"]
+            .to_string()
+            .contains("ext4 journal: external (UUID "),
+        "{t:#}"
+    );
+    let want = planted(&t);
+    // The live copy: needs recovery, from a journal that is not here.
+    let dumpe2fs = sh("dumpe2fs -h live.img 2>/dev/null", dir);
+    assert!(dumpe2fs.contains("needs_recovery"), "{dumpe2fs}");
+    let (code, t) = scan_json(&dir.join("live.img"), &[]);
+    assert_eq!(t["complete"], false, "{t:#}");
+    assert_eq!(
+        code, 1,
+        "findings at or above --fail-on win over incompleteness: {t:#}"
+    );
+    let v = volume(&t, "disk");
+    assert_eq!(v["status"], "scanned", "{t:#}");
+    assert!(
+        v["errors"]
+            .to_string()
+            .contains("its journal is external (UUID"),
+        "{t:#}"
+    );
+    assert_eq!(planted(&t), want);
+}
+
+/// An ext4 with `fast_commit`, copied while mounted right after files were written and
+/// `fsync`ed: their inodes and names are only in the fast-commit area (`debugfs logdump` shows
+/// them). amiscan replays the full commits, does not replay the fast ones, and says exactly
+/// which: the transaction, the inodes, the names; the fast-commit blocks and the extents they
+/// add are scanned raw, so the keys written are still found (without a path). `e2fsck`, which
+/// replays fast commits, then gives an image where they are found at their paths.
+#[test]
+fn ext4_fast_commits_not_replayed_are_named_and_their_blocks_scanned() {
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path();
+    let script = format!(
+        r#"d={d}; m=$d/m; cd $d
+mkdir -p $m
+trap 'mountpoint -q $m && umount $m' EXIT
+truncate -s 128M img && mkfs.ext4 -q -F -O fast_commit img
+mount -o loop img $m
+{FILL}
+sync
+umount $m
+mount -o loop img $m
+mkdir -p $m/opt/keys
+sync
+for i in 0 1 2; do ssh-keygen -q -t ed25519 -N '' -C '' -f $d/k$i; done
+python3 - "$m/opt/keys" "$d" <<'PY'
+import os, sys
+for i in range(3):
+    data = open(os.path.join(sys.argv[2], f"k{{i}}"), "rb").read()
+    with open(os.path.join(sys.argv[1], f"fc-key{{i}}"), "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+PY
+cp --sparse=always img live.img
+umount $m
+"#,
+        d = dir.display()
+    );
+    run(&mut bash(&script));
+    let logdump = sh("debugfs -R logdump live.img 2>&1", dir);
+    assert!(
+        logdump.contains("Fast Commit Area") && logdump.contains("name \"fc-key0"),
+        "{logdump}"
+    );
+    let (code, t) = scan_json(&dir.join("live.img"), &[]);
+    assert_eq!((code, &t["complete"]), (1, &Value::Bool(false)), "{t:#}");
+    let errors = volume(&t, "disk")["errors"].to_string();
+    assert!(
+        errors.contains("fast commit(s) of transaction")
+            && errors.contains("fc-key0")
+            && errors.contains("fc-key2"),
+        "{errors}"
+    );
+    planted(&t);
+    let raw_keys = t["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["rule"] == "openssh-private-key" && f["path"].is_null())
+        .count();
+    assert_eq!(raw_keys, 3, "the fsynced keys, from their extents: {t:#}");
+    // e2fsck replays the fast commits: the keys then have paths.
+    sh(
+        "cp --sparse=always live.img fixed.img && e2fsck -fy fixed.img >/dev/null 2>&1 || true",
+        dir,
+    );
+    let (_, t) = scan_json(&dir.join("fixed.img"), &[]);
+    assert_eq!(t["complete"], true, "{t:#}");
+    let found = planted(&t);
+    for i in 0..3 {
+        assert!(
+            found.contains(&("openssh-private-key".into(), format!("/opt/keys/fc-key{i}"))),
+            "{found:?}"
+        );
+    }
 }

@@ -16,6 +16,7 @@ mod ebs_read_failures;
 mod ebs_scan;
 mod ebs_source;
 mod ext4_corruption;
+mod ext4_damage;
 mod ext4_features;
 mod ext4_htree;
 mod ext4_oracle;

@@ -59,6 +59,21 @@ dd if=hash-a.img of=bottlerocket.img bs=512 seek="$f" conv=notrunc status=none
 read f l < <(part 5)
 dd if=hash-dps.img of=bottlerocket.img bs=512 seek="$f" conv=notrunc status=none
 
+# Boot-code partitions holding code, not zeros: PowerPC's PReP (MBR type 0x41, as on a ppc64le
+# cloud image) and a GPT BIOS boot partition that GRUB's core.img was written into.
+truncate -s 48M prep.img
+printf 'label: dos\nstart=2048, size=8192, type=41\nstart=10240, type=83\n' | sfdisk -q prep.img
+head -c 4M /dev/urandom | dd of=prep.img bs=512 seek=2048 conv=notrunc status=none
+truncate -s 48M bios.img
+sgdisk -o bios.img >/dev/null
+sgdisk -n1:2048:+1M -t1:ef02 -n2:0:0 -t2:8300 bios.img >/dev/null
+head -c 1M /dev/urandom | dd of=bios.img bs=512 seek=2048 conv=notrunc status=none
+for d in prep bios; do
+  truncate -s 30M "$d-root.img" && mkfs.ext4 -q -F "$d-root.img"
+  mount -o loop "$d-root.img" m && cp -a tree/. m/ && umount m
+  dd if="$d-root.img" of="$d.img" bs=512 seek="$([ $d = prep ] && echo 10240 || echo 4096)" conv=notrunc status=none
+done
+
 # Swap areas: never used, and with a key in a page after the header.
 truncate -s 8M swap-empty.img && mkswap -q swap-empty.img
 truncate -s 8M swap-used.img && mkswap -q swap-used.img
@@ -123,6 +138,38 @@ fn a_bottlerocket_style_disk_scans_complete_and_clean() {
     assert!(dps["bytes_scanned"].as_u64().unwrap() > 0, "{dps:#}");
     for empty in ["p3", "p4"] {
         assert_eq!(volume(&t, empty)["status"], "no_filesystem");
+    }
+}
+
+#[test]
+fn boot_code_partitions_hold_no_filesystem_and_leave_the_scan_complete() {
+    for (img, boot, words) in [
+        (
+            "prep.img",
+            "p1",
+            "PowerPC PReP boot partition (by its partition type 0x41",
+        ),
+        (
+            "bios.img",
+            "p1",
+            "BIOS boot partition (by its partition type 21686148",
+        ),
+    ] {
+        let (code, t) = scan(img);
+        assert_eq!(
+            (code, &t["complete"]),
+            (0, &Value::Bool(true)),
+            "{img}: {t:#}"
+        );
+        let v = volume(&t, boot);
+        assert_eq!(v["status"], "no_filesystem", "{img}: {v:#}");
+        let note = v["note"].as_str().unwrap_or_default();
+        assert!(note.starts_with(words), "{img}: {v:#}");
+        // Code, not zeros: its bytes went through the signatures.
+        assert!(v["bytes_scanned"].as_u64().unwrap() > 0, "{img}: {v:#}");
+        let root = volume(&t, "p2");
+        assert_eq!(root["status"], "scanned", "{img}: {root:#}");
+        assert_eq!(root["files_scanned"], 2, "{img}: {root:#}");
     }
 }
 

@@ -8,7 +8,12 @@
 //! Handled: v2 journals, 32/64-bit block numbers, checksum v1/v2/v3 tag layouts (checksums are
 //! not verified: a transaction counts when its commit block is present with the right
 //! sequence, as with `e2fsck` without `journal_checksum`), revoke records, escaped blocks,
-//! a log that wraps. A journal on another device, or one with fast commits, is refused.
+//! a log that wraps. Fast commits (`fast_commit`: per-inode deltas logged after the last full
+//! commit, in an area at the journal's end) are not replayed: when the area holds commits of
+//! the transaction that follows the replayed log, as the kernel's recovery would apply them,
+//! [`Replay::fast_commits`] says exactly which (inodes, names, blocks), and the opener scans
+//! those blocks raw and calls the volume incomplete. A journal on another device is the
+//! opener's concern (the volume does not hold it).
 
 use super::{corrupt, incompatible, io};
 use crate::fs::FsError;
@@ -67,6 +72,135 @@ pub(super) struct Replay {
     copies: HashMap<u64, Copy>,
     /// Transactions replayed.
     pub transactions: u64,
+    /// Fast commits recovery would apply after the replayed log, not replayed.
+    pub fast_commits: Option<FastCommits>,
+}
+
+/// Fast commits of the transaction after the replayed log, which the kernel would replay and
+/// amiscan does not: what they touch, and where they are.
+#[derive(Debug, Default)]
+pub(super) struct FastCommits {
+    /// The transaction they belong to.
+    pub tid: u32,
+    /// Complete fast commits (each ends in a tail tag).
+    pub commits: u64,
+    /// Inodes whose new state they carry (`INODE` and `ADD_RANGE`/`DEL_RANGE` tags).
+    pub inodes: std::collections::BTreeSet<u32>,
+    /// Names they create, link or unlink (first [`FC_NAMES`]).
+    pub names: Vec<String>,
+    /// Journal blocks of the fast-commit area that hold them (first, count).
+    pub blocks: (u64, u64),
+    /// Filesystem blocks their `ADD_RANGE` tags map into files (start, count; first
+    /// [`FC_EXTENTS`]): written before the commit, named by no inode on disk.
+    pub extents: Vec<(u64, u64)>,
+}
+
+/// Extents kept in [`FastCommits::extents`].
+const FC_EXTENTS: usize = 4096;
+
+/// Names kept in [`FastCommits::names`].
+const FC_NAMES: usize = 8;
+
+/// ext4 fast-commit tags (`fs/ext4/fast_commit.h`).
+const FC_ADD_RANGE: u16 = 1;
+const FC_DEL_RANGE: u16 = 2;
+const FC_CREAT: u16 = 3;
+const FC_LINK: u16 = 4;
+const FC_UNLINK: u16 = 5;
+const FC_INODE: u16 = 6;
+const FC_PAD: u16 = 7;
+const FC_TAIL: u16 = 8;
+const FC_HEAD: u16 = 9;
+/// Fast-commit blocks when the journal superblock does not say (`JBD2_DEFAULT_FAST_COMMIT_BLOCKS`).
+const FC_DEFAULT_BLOCKS: u64 = 256;
+
+fn le16(b: &[u8], off: usize) -> u16 {
+    b.get(off..off + 2)
+        .map_or(0, |s| u16::from_le_bytes([s[0], s[1]]))
+}
+
+fn le32(b: &[u8], off: usize) -> u32 {
+    b.get(off..off + 4)
+        .map_or(0, |s| u32::from_le_bytes([s[0], s[1], s[2], s[3]]))
+}
+
+/// Reads journal block `j` into a buffer.
+type ReadLog<'a> = dyn Fn(u64, &mut [u8]) -> Result<(), FsError> + 'a;
+
+/// Read the fast-commit area (journal blocks `first..end`) as the kernel's recovery scans it:
+/// a head tag of transaction `tid` first, then tags block by block until one that is not a
+/// fast-commit tag. `None` when the area holds nothing of `tid` (stale or empty: nothing to
+/// replay).
+fn fast_commits(
+    read: &ReadLog<'_>,
+    bs: usize,
+    first: u64,
+    end: u64,
+    tid: u32,
+) -> Result<Option<FastCommits>, FsError> {
+    let mut out = FastCommits {
+        tid,
+        ..Default::default()
+    };
+    let mut block = vec![0u8; bs];
+    let mut j = first;
+    while j < end {
+        read(j, &mut block)?;
+        let mut off = 0usize;
+        let mut valid = false;
+        while off + 4 <= bs {
+            let (tag, len) = (le16(&block, off), usize::from(le16(&block, off + 2)));
+            let val = off + 4;
+            if val + len > bs {
+                break;
+            }
+            let v = &block[val..val + len];
+            match tag {
+                FC_HEAD if j == first && off == 0 && len >= 8 => {
+                    if le32(v, 4) != tid {
+                        return Ok(None);
+                    }
+                }
+                _ if j == first && off == 0 => return Ok(None),
+                FC_ADD_RANGE if len >= 16 => {
+                    out.inodes.insert(le32(v, 0));
+                    // An `ext4_extent`: logical block, length (above 32768: unwritten), start.
+                    let n = u64::from(le16(v, 8));
+                    let n = if n > 32768 { n - 32768 } else { n };
+                    let start = u64::from(le16(v, 10)) << 32 | u64::from(le32(v, 12));
+                    if n > 0 && out.extents.len() < FC_EXTENTS {
+                        out.extents.push((start, n));
+                    }
+                }
+                FC_DEL_RANGE | FC_INODE if len >= 4 => {
+                    out.inodes.insert(le32(v, 0));
+                }
+                FC_CREAT | FC_LINK | FC_UNLINK if len >= 8 => {
+                    out.inodes.insert(le32(v, 4));
+                    if out.names.len() < FC_NAMES {
+                        out.names
+                            .push(String::from_utf8_lossy(&v[8..]).into_owned());
+                    }
+                }
+                FC_PAD => {}
+                FC_TAIL if len >= 4 => {
+                    if le32(v, 0) != tid {
+                        break;
+                    }
+                    out.commits += 1;
+                }
+                _ => break,
+            }
+            valid = true;
+            off = val + len;
+        }
+        if !valid {
+            break;
+        }
+        j += 1;
+    }
+    out.blocks = (first, j - first);
+    Ok((out.commits > 0 || !out.inodes.is_empty()).then_some(out))
 }
 
 impl Replay {
@@ -105,6 +239,7 @@ impl Replay {
         let mut out = Replay {
             copies: HashMap::new(),
             transactions: 0,
+            fast_commits: None,
         };
         if start == 0 {
             return Ok(out); // clean: nothing to replay
@@ -115,9 +250,17 @@ impl Replay {
                 format!("unknown journal features {:#x}", incompat & !INCOMPAT_KNOWN),
             ));
         }
-        if incompat & INCOMPAT_FAST_COMMIT != 0 {
-            return Err(incompatible(ctx, "fast-commit journal needs recovery"));
-        }
+        // With fast commits the log ends where their area begins (the kernel's `j_last`).
+        let full_len = maxlen;
+        let fc_blocks = if incompat & INCOMPAT_FAST_COMMIT != 0 {
+            match u64::from(be32(&sb, 0x54)) {
+                0 => FC_DEFAULT_BLOCKS,
+                n => n,
+            }
+        } else {
+            0
+        };
+        let maxlen = maxlen.saturating_sub(fc_blocks);
         if first == 0 || first >= maxlen || start < first || start >= maxlen {
             return Err(corrupt(ctx, "log bounds in the journal superblock"));
         }
@@ -233,6 +376,10 @@ impl Replay {
             }
             j = next(j);
         }
+        if fc_blocks > 0 {
+            let end = (full_len + 1).min(map.blocks.len() as u64);
+            out.fast_commits = fast_commits(&read, bs, maxlen + 1, end, seq)?;
+        }
         // Later transactions overwrite earlier ones; a block revoked in transaction R is not
         // replayed from any transaction up to R.
         for (s, b, c) in writes {
@@ -244,7 +391,7 @@ impl Replay {
         Ok(out)
     }
 
-    /// Whether nothing needs replaying.
+    /// Whether no block needs replaying (fast commits aside).
     pub fn is_empty(&self) -> bool {
         self.copies.is_empty()
     }

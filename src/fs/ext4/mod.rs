@@ -173,8 +173,7 @@ impl Ext4Fs {
     /// Read the superblock and the group descriptors, and choose the reader.
     pub fn open(src: SharedSource) -> Result<Self, FsError> {
         let (sb, from_backup) = Super::find(src.as_ref())?;
-        let external_journal = sb.incompat & incompat::RECOVER != 0 && sb.journal_inum == 0;
-        if sb.incompat & !incompat::KNOWN != 0 || external_journal {
+        if sb.incompat & !incompat::KNOWN != 0 {
             if let Some(w) = from_backup {
                 return Err(incompatible(
                     "ext4 superblock",
@@ -197,10 +196,34 @@ impl Ext4Fs {
         // (a clean one replays nothing).
         let mut problems = Vec::new();
         let backup_journal = ctx.sb.journal_inum != 0 && ctx.sb.backup;
-        if ctx.sb.incompat & incompat::RECOVER != 0 || backup_journal {
+        if let Some(dev) = ctx.sb.external_journal.clone() {
+            // The journal is on another device (`mke2fs -J device=`), which an image of this
+            // volume does not hold: the tree is read as it is on disk. Clean, nothing is
+            // lost; needing recovery, the journal's newer changes are, and the scan says so.
+            if ctx.sb.incompat & incompat::RECOVER != 0 {
+                problems.push(OpenProblem {
+                    message: format!(
+                        "ext4 journal: the filesystem needs recovery (a snapshot of a mounted \
+                         filesystem) and its journal is external ({dev}), on a device this \
+                         volume does not hold: the tree was read as it is on disk, without the \
+                         journal's newer changes"
+                    ),
+                    raw: Vec::new(),
+                });
+            } else {
+                ctx.warnings.add(format!(
+                    "ext4 journal: external ({dev}), not in this volume; the filesystem was \
+                     cleanly unmounted, so there was nothing to replay"
+                ));
+            }
+        } else if ctx.sb.incompat & incompat::RECOVER != 0 || backup_journal {
             match Self::replay(&ctx) {
-                Ok(Some(replayed)) => ctx = replayed,
-                Ok(None) => {}
+                Ok((replayed, fast)) => {
+                    if let Some(replayed) = replayed {
+                        ctx = replayed;
+                    }
+                    problems.extend(fast);
+                }
                 Err(e) => problems.push(OpenProblem {
                     message: format!(
                         "ext4 journal: the filesystem needs recovery (a snapshot of a mounted \
@@ -226,7 +249,8 @@ impl Ext4Fs {
 impl Ext4Fs {
     /// Lay the journal's committed blocks over the volume, then re-read the superblock and
     /// the group descriptors through it (the journal may hold newer copies of both).
-    fn replay(ctx: &Ctx) -> Result<Option<Ctx>, FsError> {
+    /// The second value: the fast commits the log's replay leaves out ([`fast_commit_problem`]).
+    fn replay(ctx: &Ctx) -> Result<(Option<Ctx>, Option<OpenProblem>), FsError> {
         let bs = ctx.sb.block_size;
         let jino = Inode::read(ctx, ctx.sb.journal_inum)?;
         let mut blocks = Vec::new();
@@ -245,9 +269,14 @@ impl Ext4Fs {
             }
             blocks.extend((0..r.len).map(|i| (r.phys + i) * bs));
         }
-        let replay = journal::Replay::read(ctx.src.as_ref(), bs, &journal::JournalMap { blocks })?;
+        let map = journal::JournalMap { blocks };
+        let mut replay = journal::Replay::read(ctx.src.as_ref(), bs, &map)?;
+        let fast = replay
+            .fast_commits
+            .take()
+            .map(|fc| fast_commit_problem(&fc, &map, bs, ctx.src.len(), replay.transactions));
         if replay.is_empty() {
-            return Ok(None);
+            return Ok((None, fast));
         }
         let src: SharedSource = Arc::new(journal::Journaled {
             src: ctx.src.clone(),
@@ -261,7 +290,68 @@ impl Ext4Fs {
                 "the journal's copy of the superblock has another block size",
             ));
         }
-        Ok(Some(Ctx::new(src, sb, from_backup)?))
+        Ok((Some(Ctx::new(src, sb, from_backup)?), fast))
+    }
+}
+
+/// Fast commits left unreplayed, as the scan reports them: which transaction, how many, the
+/// inodes and names they carry; their journal blocks and the file blocks they add are scanned
+/// raw (the data was written before the commit; no inode on disk names it).
+fn fast_commit_problem(
+    fc: &journal::FastCommits,
+    map: &journal::JournalMap,
+    bs: u64,
+    volume: u64,
+    transactions: u64,
+) -> OpenProblem {
+    let inodes: Vec<String> = fc.inodes.iter().take(16).map(u32::to_string).collect();
+    let more = fc.inodes.len().saturating_sub(inodes.len());
+    let names = if fc.names.is_empty() {
+        String::new()
+    } else {
+        format!("; names {}", fc.names.join(", "))
+    };
+    let (first, count) = fc.blocks;
+    let mut raw: Vec<std::ops::Range<u64>> = (first..first + count)
+        .filter_map(|j| map.blocks.get(usize::try_from(j).ok()?))
+        .map(|&at| at..at + bs)
+        .collect();
+    raw.extend(fc.extents.iter().filter_map(|&(start, n)| {
+        let at = start.checked_mul(bs)?;
+        Some(at..at.checked_add(n.checked_mul(bs)?)?)
+    }));
+    // Inside the volume (a hostile extent names any block), sorted and merged.
+    let mut raw: Vec<std::ops::Range<u64>> = raw
+        .into_iter()
+        .filter(|r| r.start < volume)
+        .map(|r| r.start..r.end.min(volume))
+        .collect();
+    raw.sort_by_key(|r| r.start);
+    raw.dedup_by(|next, prev| {
+        if next.start <= prev.end {
+            prev.end = prev.end.max(next.end);
+            true
+        } else {
+            false
+        }
+    });
+    OpenProblem {
+        message: format!(
+            "ext4 journal: {} fast commit(s) of transaction {} not replayed (after the {transactions} \
+             full transaction(s) that were), touching inodes {}{}{names}: the tree was read \
+             without them; their {count} journal block(s) at journal block {first} and the \
+             {} file extent(s) they add were scanned raw",
+            fc.commits,
+            fc.tid,
+            inodes.join(", "),
+            if more > 0 {
+                format!(" and {more} more")
+            } else {
+                String::new()
+            },
+            fc.extents.len(),
+        ),
+        raw,
     }
 }
 

@@ -47,30 +47,48 @@ const RO_COMPAT_BIGALLOC: u32 = 0x200;
 const RO_COMPAT_METADATA_CSUM: u32 = 0x400;
 /// `shared_blocks`: blocks may be mapped by several files, or several times by one.
 const RO_COMPAT_SHARED_BLOCKS: u32 = 0x4000;
+/// `s_feature_compat`: the filesystem has a journal (an inode of its own, or a device).
+const COMPAT_HAS_JOURNAL: u32 = 0x4;
 /// `s_feature_compat`: the orphan list lives in a file (`s_orphan_file_inum`).
 const COMPAT_ORPHAN_FILE: u32 = 0x1000;
 /// Groups handled (a 1 PiB filesystem of 4 KiB blocks has 8 Mi groups).
 const MAX_GROUPS: u64 = 1 << 24;
 
-/// Where the backup superblock of group 1 is for each block size (1 KiB to 64 KiB) with the
+/// Where the backup superblocks of [`BACKUP_GROUPS`] are for each block size (1 KiB to 64 KiB) with the
 /// default `8 × block size` blocks per group: what `e2fsck` tries when the primary is gone.
 pub(crate) fn backup_offsets() -> impl Iterator<Item = u64> {
-    (0..=6u32).map(|log| {
-        let bs = 1024u64 << log;
-        let first_data_block = u64::from(bs == 1024);
-        (first_data_block + 8 * bs) * bs
+    BACKUP_GROUPS.into_iter().flat_map(|group| {
+        (0..=6u32).map(move |log| {
+            let bs = 1024u64 << log;
+            let first_data_block = u64::from(bs == 1024);
+            (first_data_block + group * 8 * bs) * bs
+        })
     })
 }
 
-/// Whether the bytes at one of [`backup_offsets`] look like an ext2/3/4 backup superblock of
-/// group 1 (magic, `s_block_group_nr` = 1, the block size the offset assumes): for the probe.
+/// The groups whose backup superblocks are looked for, in order: with `sparse_super` the
+/// backups sit in groups 1 and the powers of 3, 5 and 7, so when group 1's copy is damaged
+/// too the next ones are tried, as `e2fsck -b` lets one do by hand.
+const BACKUP_GROUPS: [u64; 5] = [1, 3, 5, 7, 9];
+
+/// Whether the bytes at one of [`backup_offsets`] look like an ext2/3/4 backup superblock
+/// (magic, a `s_block_group_nr` of a backup group, and the geometry it states puts that group
+/// at `at`): for the probe.
 pub(crate) fn is_backup_super(at: u64, sb: &[u8]) -> bool {
+    backup_group(at, sb).is_some()
+}
+
+/// The group whose backup superblock `sb` (read at `at`) is, when its geometry agrees.
+fn backup_group(at: u64, sb: &[u8]) -> Option<u64> {
     let log = le32(sb, 0x18);
-    log <= 6 && le16(sb, 0x38) == MAGIC && le16(sb, 0x5A) == 1 && {
-        let bs = 1024u64 << log;
-        let group1 = u64::from(le32(sb, 0x14)) + u64::from(le32(sb, 0x20));
-        group1.checked_mul(bs) == Some(at)
+    let group = u64::from(le16(sb, 0x5A));
+    if log > 6 || le16(sb, 0x38) != MAGIC || !BACKUP_GROUPS.contains(&group) {
+        return None;
     }
+    let bs = 1024u64 << log;
+    let first =
+        u64::from(le32(sb, 0x14)).checked_add(group.checked_mul(u64::from(le32(sb, 0x20)))?)?;
+    (first.checked_mul(bs) == Some(at)).then_some(first)
 }
 
 /// `bg_flags` of a descriptor taken from a backup table, which the kernel never updates:
@@ -112,6 +130,9 @@ pub(crate) struct Super {
     ro_compat: u32,
     /// Inode of the internal journal (0: none, or on another device).
     pub journal_inum: u64,
+    /// The journal's device, when it is external (`has_journal` with no journal inode): its
+    /// UUID and device number, as `dumpe2fs` names them.
+    pub external_journal: Option<String>,
     /// Seed of the metadata checksums, when the filesystem has them (`metadata_csum`).
     pub csum_seed: Option<u32>,
     first_meta_bg: u64,
@@ -142,10 +163,10 @@ impl Super {
     }
 
     /// The primary superblock, or when it is unusable (no magic, a checksum or geometry that
-    /// does not hold, unreadable) the backup of group 1, as `e2fsck -b` finds it: then the
-    /// second value says so (a warning of the volume). A backup counts only where the
-    /// geometry it states puts group 1 (and its `s_block_group_nr` says 1). The primary's
-    /// error is returned when no backup is usable.
+    /// does not hold, unreadable) the first usable backup of groups 1, 3, 5, 7 and 9, as
+    /// `e2fsck -b` reads one: then the second value says so (a warning of the volume). A
+    /// backup counts only where the geometry it states puts the group its
+    /// `s_block_group_nr` names. The primary's error is returned when no backup is usable.
     pub(crate) fn find(src: &dyn Source) -> Result<(Self, Option<String>), crate::fs::FsError> {
         let err = match Self::read(src) {
             Ok(s) => return Ok((s, None)),
@@ -157,19 +178,23 @@ impl Super {
             if at.saturating_add(1024) > src.len() || src.read_at(at, &mut buf).is_err() {
                 continue;
             }
+            let Some(block) = backup_group(at, &buf) else {
+                continue;
+            };
             let Ok(mut s) = Self::parse(&buf) else {
                 continue;
             };
-            s.backup = true;
-            let group1 = s.first_data_block + s.blocks_per_group;
-            if le16(&buf, 0x5A) == 1 && group1 < s.blocks && group1 * s.block_size == at {
-                let w = format!(
-                    "primary superblock unusable ({err}): read with the backup superblock of \
-                     group 1 (block {group1} of {} bytes), as `e2fsck -b {group1}` would",
-                    s.block_size
-                );
-                return Ok((s, Some(w)));
+            if block >= s.blocks {
+                continue;
             }
+            s.backup = true;
+            let group = le16(&buf, 0x5A);
+            let w = format!(
+                "primary superblock unusable ({err}): read with the backup superblock of \
+                 group {group} (block {block} of {} bytes), as `e2fsck -b {block}` would",
+                s.block_size
+            );
+            return Ok((s, Some(w)));
         }
         Err(err)
     }
@@ -211,6 +236,22 @@ impl Super {
             incompat,
             ro_compat: le32(sb, 0x64),
             journal_inum: u64::from(le32(sb, 0xE0)),
+            external_journal: (le32(sb, 0x5C) & COMPAT_HAS_JOURNAL != 0 && le32(sb, 0xE0) == 0)
+                .then(|| {
+                    let u = &sb[0xD0..0xE0];
+                    let hex = |r: std::ops::Range<usize>| {
+                        u[r].iter().map(|b| format!("{b:02x}")).collect::<String>()
+                    };
+                    format!(
+                        "UUID {}-{}-{}-{}-{}, device {:#06x}",
+                        hex(0..4),
+                        hex(4..6),
+                        hex(6..8),
+                        hex(8..10),
+                        hex(10..16),
+                        le32(sb, 0xE4)
+                    )
+                }),
             csum_seed: None,
             first_meta_bg: u64::from(le32(sb, 0x104)),
             backup: false,
