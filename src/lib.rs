@@ -13,6 +13,7 @@ pub mod fs;
 pub mod model;
 pub(crate) mod pkgdb;
 pub mod report;
+pub mod sbom;
 pub mod scan;
 pub mod source;
 pub mod volume;
