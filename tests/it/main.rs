@@ -34,6 +34,7 @@ mod read_failures;
 mod real_layouts;
 mod reports;
 mod rpm_database;
+mod sbom;
 mod server_root;
 mod unreachable;
 mod volumes;
