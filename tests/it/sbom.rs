@@ -456,3 +456,68 @@ fn what_cannot_be_read_makes_the_sbom_incomplete() {
     assert_eq!(cdx["compositions"][0]["aggregate"], "incomplete");
     let _ = std::fs::remove_dir_all(&work);
 }
+
+/// `amiscan sbom` of an AMI on the loopback EBS server holding the Debian root: the same
+/// packages as the local image, from a small part of the snapshot's blocks (the figure is in
+/// benches/README.md).
+#[cfg(feature = "aws")]
+#[test]
+fn an_ami_sbom_fetches_only_the_package_databases() {
+    use aws_test_server::{AmiSpec, MappingSpec, ServerConfig, SnapshotSpec, TestServer};
+    const AMI: &str = "ami-0123456789abcdef0";
+    const SNAP: &str = "snap-0aaaaaaaaaaaaaaa1";
+    let img = crate::installed_root::images().join("ext4-4k.img");
+    let server = TestServer::start(ServerConfig {
+        snapshots: vec![SnapshotSpec::new(SNAP, &img)],
+        amis: vec![AmiSpec {
+            id: AMI.into(),
+            name: "debian-12".into(),
+            owner_id: "123456789012".into(),
+            public: false,
+            root_device_type: "ebs".into(),
+            root_device_name: "/dev/xvda".into(),
+            mappings: vec![MappingSpec {
+                device_name: "/dev/xvda".into(),
+                snapshot_id: Some(SNAP.into()),
+                volume_size: Some(8),
+                encrypted: false,
+                virtual_name: None,
+            }],
+            description: None,
+            tags: vec![],
+        }],
+        ..Default::default()
+    })
+    .unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_amiscan"))
+        .args(["sbom", "--region", "us-east-1", "--endpoint-url"])
+        .arg(server.endpoint_url())
+        .arg(AMI)
+        .env_clear()
+        .env("HOME", home.path())
+        .env("AWS_ACCESS_KEY_ID", "AKIDTESTTESTTEST")
+        .env("AWS_SECRET_ACCESS_KEY", "test-secret")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let remote: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_valid(cyclonedx_validator(), &remote, "CycloneDX");
+    let (_, local, _) = sbom(&img, "cyclonedx");
+    assert_eq!(purls(&remote), purls(&local));
+    assert_eq!(remote["metadata"]["component"]["name"], AMI);
+    // `snap-…: F of L blocks fetched (B bytes)`.
+    let line = stderr
+        .lines()
+        .find(|l| l.contains(SNAP) && l.contains("blocks fetched"))
+        .unwrap_or_else(|| panic!("{stderr}"));
+    let n: Vec<u64> = line
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    let (fetched, listed) = (n[n.len() - 3], n[n.len() - 2]);
+    eprintln!("sbom of {AMI}: {fetched} of {listed} blocks fetched");
+    assert!(fetched > 0 && fetched * 10 < listed, "{line}");
+}
