@@ -12,6 +12,7 @@
 use super::{Component, Ecosystem, Found};
 use crate::detect::FileLookup;
 use crate::fs::{Entry, EntryKind, FsReader, join};
+use crate::scan::lookup::FsLookup;
 use std::io::Read;
 
 /// Directories walked for language packages (each at any depth up to [`MAX_DEPTH`]).
@@ -50,7 +51,7 @@ const SKIP_DIRS: &[&str] = &[
 ];
 
 /// Walk the roots and the system Python's directories.
-pub(super) fn collect(reader: &dyn FsReader, lookup: &dyn FileLookup, found: &mut Found) {
+pub(super) fn collect(reader: &dyn FsReader, lookup: &FsLookup, found: &mut Found) {
     let mut walk = Walk {
         reader,
         lookup,
@@ -86,7 +87,7 @@ fn base(path: &[u8]) -> &[u8] {
 
 struct Walk<'a, 'f> {
     reader: &'a dyn FsReader,
-    lookup: &'a dyn FileLookup,
+    lookup: &'a FsLookup<'a>,
     dirs: usize,
     found: &'a mut Found<'f>,
 }
@@ -99,14 +100,15 @@ impl Walk<'_, '_> {
 
     fn list_bytes(&mut self, dir: &[u8]) -> Option<Vec<Entry>> {
         let shown = String::from_utf8_lossy(dir).into_owned();
-        match self.lookup.metadata(&shown) {
-            Ok(Some(m)) if m.kind == crate::detect::MetaKind::Dir => {}
-            Ok(_) => return None,
+        // Where the directory really is (a root may be a link: `/app -> /srv/app`).
+        let dir = match self.lookup.real_dir(dir) {
+            Ok(Some(real)) => real,
+            Ok(None) => return None,
             Err(e) => {
                 self.found.error(&shown, e.reason);
                 return None;
             }
-        }
+        };
         if self.dirs >= MAX_DIRS {
             self.found.error(
                 &shown,
@@ -117,7 +119,7 @@ impl Walk<'_, '_> {
             return None;
         }
         self.dirs += 1;
-        match self.reader.list_dir(dir) {
+        match self.reader.list_dir(&dir) {
             Ok(entries) => {
                 let mut out = Vec::with_capacity(entries.len());
                 for e in entries {

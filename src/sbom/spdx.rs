@@ -42,7 +42,8 @@ pub fn document(sbom: &Sbom, timestamp: &str) -> Value {
             "licenseConcluded": "NOASSERTION",
             "licenseDeclared": "NOASSERTION",
             "copyrightText": "NOASSERTION",
-            "primaryPackagePurpose": "OPERATING-SYSTEM",
+            // The 2.3 JSON schema spells it with an underscore (the spec text with a hyphen).
+            "primaryPackagePurpose": "OPERATING_SYSTEM",
         });
         if !os.version_id.is_empty() {
             p["versionInfo"] = json!(os.version_id);
