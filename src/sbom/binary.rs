@@ -79,7 +79,8 @@ pub(super) fn components<R: Read + Seek + ?Sized>(
         )
     };
     let min_ent = if is64 { 64 } else { 40 };
-    if shoff == 0 || shnum == 0 || shentsize < min_ent || shnum > MAX_SECTIONS {
+    // Real entries are 40 or 64 bytes: a larger one only inflates what is read.
+    if shoff == 0 || shnum == 0 || shentsize < min_ent || shentsize > 256 || shnum > MAX_SECTIONS {
         return Ok(vec![]);
     }
     let table_len = shentsize * shnum;

@@ -258,9 +258,15 @@ impl Walk<'_, '_> {
         let Some(data) = self.read(&path, MAX_JAR) else {
             return;
         };
-        match jar_artifacts(&data, &self.found.location(&path), 1) {
-            Ok(mut c) => self.found.components.append(&mut c),
-            Err(why) => self.found.error(&path, why),
+        // The zip reader is a third-party parser of hostile bytes: a panic in it is this JAR's
+        // error, not the SBOM's end.
+        let location = self.found.location(&path);
+        match std::panic::catch_unwind(|| jar_artifacts(&data, &location, 1)) {
+            Ok(Ok(mut c)) => self.found.components.append(&mut c),
+            Ok(Err(why)) => self.found.error(&path, why),
+            Err(_) => self
+                .found
+                .error(&path, "the JAR could not be read (the zip reader failed)"),
         }
     }
 

@@ -244,7 +244,7 @@ fn a_debian_root_lists_every_dpkg_package_with_its_version() {
             .find(|v| !v.is_empty());
         assert_eq!(has, dep5 && first.is_some(), "{name}: {:?}", c["licenses"]);
         if has {
-            assert_eq!(c["licenses"][0]["license"]["name"].is_string(), true);
+            assert!(c["licenses"][0]["license"]["name"].is_string());
             let names: Vec<&str> = c["licenses"]
                 .as_array()
                 .unwrap()
