@@ -23,3 +23,9 @@ pub mod volume;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub use pkgdb::rpm::rpmdb_for_fuzzing;
+
+/// The SBOM manifest parsers' fuzz entry point (`fuzz/fuzz_targets/sbom_manifests.rs`); only with
+/// the `fuzzing` feature.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub use sbom::manifests_for_fuzzing;

@@ -453,6 +453,16 @@ fn pom_properties(data: &[u8], location: String) -> Option<Component> {
     })
 }
 
+/// The manifest parsers on `data` (for the fuzz target): how many components they found.
+#[cfg(feature = "fuzzing")]
+pub(super) fn fuzz_manifests(data: &[u8]) -> usize {
+    let n = |c: Option<Component>| usize::from(c.is_some());
+    jar_artifacts(data, "f", 1).map_or(0, |c| c.len())
+        + n(python_metadata(data, String::new()))
+        + n(package_json(data, String::new()))
+        + n(pom_properties(data, String::new()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -330,6 +330,23 @@ fn collect_volume(
     }
 }
 
+/// Fuzzing entry point: `data` as an ELF program (Go build info, `cargo auditable`), a JAR,
+/// Python metadata, a `package.json`, a `pom.properties`, a Debian `copyright` file and an
+/// os-release file. Returns how many components were found; never panics, whatever the bytes.
+/// Only with the `fuzzing` feature (the fuzz crate turns it on): not part of the API.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub fn manifests_for_fuzzing(data: &[u8]) -> usize {
+    let len = data.len() as u64;
+    let mut n = binary::components(&mut std::io::Cursor::new(data), len).map_or(0, |c| c.len());
+    n += binary::go_buildinfo(data).map_or(0, |c| c.len());
+    n += binary::cargo_auditable(data).map_or(0, |c| c.len());
+    n += lang::fuzz_manifests(data);
+    n += os::copyright_licenses(data).len();
+    n += usize::from(!os::parse_os_release(data).id.is_empty());
+    n
+}
+
 /// The SBOM of a local disk image (raw, or a qcow2/VMDK/VHD(X) container).
 pub fn collect_image(path: &std::path::Path, opts: &SbomOptions) -> std::io::Result<Sbom> {
     let file: SharedSource = std::sync::Arc::new(crate::source::FileSource::open(path)?);
