@@ -13,7 +13,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 secs=${1:-120}
-targets=${TARGETS:-partitions lvm xfs ext4 rpmdb qcow2 vmdk vhd vhdx}
+targets=${TARGETS:-partitions lvm xfs ext4 rpmdb qcow2 vmdk vhd vhdx sbom_manifests}
 export RUSTC_BOOTSTRAP=1
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -24,6 +24,13 @@ if wants partitions; then
   mkdir -p corpus/partitions
   bash ../testdata/build-images.sh "$work/img" >/dev/null
   for f in "$work"/img/*.img; do head -c 1048576 "$f" > "corpus/partitions/$(basename "$f")"; done
+fi
+if wants sbom_manifests; then
+  # What testdata/sbom-languages.sh makes: npm manifests, a JAR holding a JAR, ELF programs with
+  # Go build info and a cargo-auditable section (needs root for its loop mount).
+  mkdir -p corpus/sbom_manifests
+  bash ../testdata/sbom-languages.sh "$work/sbom" >/dev/null
+  find "$work/sbom/tree" -type f -size -2M -exec cp {} corpus/sbom_manifests/ \; 2>/dev/null || true
 fi
 if wants lvm; then
   mkdir -p corpus/lvm

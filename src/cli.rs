@@ -42,6 +42,49 @@ pub enum Command {
     /// Scan an AMI and share it (--public or --accounts) only when the scan is complete and
     /// clean; otherwise say why and change nothing.
     Publish(PublishArgs),
+    /// A software bill of materials of an image (CycloneDX 1.6 or SPDX 2.3 JSON): its OS
+    /// packages (dpkg, rpm) and the language packages in well-known places, read offline. On
+    /// EBS only the package databases and manifests are fetched.
+    #[command(after_help = SBOM_EXIT_CODES)]
+    Sbom(SbomArgs),
+}
+
+const SBOM_EXIT_CODES: &str = "\
+Exit codes:
+  0  the SBOM lists everything amiscan could read
+  2  usage error, or a target that cannot be opened at all
+  3  the SBOM was written, but something could not be read (said on stderr
+     and in the document): it may miss packages";
+
+/// `amiscan sbom`.
+#[derive(clap::Args, Debug)]
+pub struct SbomArgs {
+    /// What to describe: a disk image (raw, qcow2, VMDK, VHD(X)), an AMI (`ami-...`) or an EBS
+    /// snapshot (`snap-...`).
+    #[arg(value_name = "TARGET")]
+    pub target: String,
+    /// Document format.
+    #[arg(long, value_enum, default_value_t = SbomFormat::Cyclonedx)]
+    pub format: SbomFormat,
+    /// Write the document to FILE instead of stdout.
+    #[arg(long, short, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Do not read dpkg licences from /usr/share/doc/*/copyright (one small file per package:
+    /// a block fetch each on EBS).
+    #[arg(long)]
+    pub no_dpkg_licenses: bool,
+    /// AWS options, for `ami-...` and `snap-...` targets.
+    #[command(flatten)]
+    pub aws: AwsArgs,
+}
+
+/// SBOM formats.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum SbomFormat {
+    /// CycloneDX 1.6 JSON.
+    Cyclonedx,
+    /// SPDX 2.3 JSON.
+    Spdx,
 }
 
 const SWEEP_EXIT_CODES: &str = "\

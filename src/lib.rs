@@ -13,6 +13,7 @@ pub mod fs;
 pub mod model;
 pub(crate) mod pkgdb;
 pub mod report;
+pub mod sbom;
 pub mod scan;
 pub mod source;
 pub mod volume;
@@ -22,3 +23,9 @@ pub mod volume;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub use pkgdb::rpm::rpmdb_for_fuzzing;
+
+/// The SBOM manifest parsers' fuzz entry point (`fuzz/fuzz_targets/sbom_manifests.rs`); only with
+/// the `fuzzing` feature.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub use sbom::manifests_for_fuzzing;

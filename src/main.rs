@@ -5,6 +5,7 @@ mod fleet_cmd;
 #[cfg(feature = "aws")]
 mod interrupt;
 mod progress;
+mod sbom_cmd;
 
 use amiscan::detect::{DetectOptions, Detector};
 use amiscan::model::Exit;
@@ -76,6 +77,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Sweep(args) => fleet_cmd::sweep(&args, &det),
         Command::Audit(args) => fleet_cmd::audit(&args, &det),
         Command::Publish(args) => fleet_cmd::publish(&args, &det),
+        Command::Sbom(args) => sbom_cmd::sbom(&args),
         Command::Scan(args) => {
             if let Some(n) = args.threads {
                 rayon::ThreadPoolBuilder::new()

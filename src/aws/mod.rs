@@ -5,6 +5,7 @@ pub mod audit;
 pub mod copy;
 pub mod ec2ops;
 pub mod publish;
+pub mod sbom;
 pub mod scan;
 pub mod state;
 pub mod sweep;

@@ -46,7 +46,7 @@ pub enum ScanTargetError {
     Ebs(#[from] crate::source::ebs::EbsError),
 }
 
-struct Opened {
+pub(crate) struct Opened {
     device: Option<String>,
     source: Arc<EbsSource>,
 }
@@ -68,14 +68,41 @@ fn snapshot_report(o: &Opened) -> SnapshotReport {
     }
 }
 
-/// Scan one AMI or snapshot through the EBS direct APIs.
-pub fn scan_ebs_target(
+/// The snapshots of an EBS target, opened as sources, and what could not be (errors) or was
+/// skipped (warnings). Shared by the scan and the SBOM.
+pub(crate) struct OpenedTarget {
+    pub(crate) opened: Vec<Opened>,
+    pub(crate) errors: Vec<ScanError>,
+    pub(crate) warnings: Vec<ScanError>,
+}
+
+impl OpenedTarget {
+    /// The opened snapshots as the disks of one target.
+    pub(crate) fn disks(&self) -> Vec<Disk> {
+        self.opened
+            .iter()
+            .map(|o| Disk {
+                label: o
+                    .device
+                    .as_deref()
+                    .map(|d| d.strip_prefix("/dev/").unwrap_or(d).to_string()),
+                source: o.source.clone() as crate::source::SharedSource,
+            })
+            .collect()
+    }
+
+    /// Each snapshot's read statistics so far.
+    pub(crate) fn snapshot_reports(&self) -> Vec<SnapshotReport> {
+        self.opened.iter().map(snapshot_report).collect()
+    }
+}
+
+/// Resolve an AMI's snapshots (or take the one snapshot) and open each as a source.
+pub(crate) fn open_target(
     session: &AwsSession,
     target: &EbsTarget,
     ebs: &EbsOptions,
-    det: &Detector,
-    opts: &ScanOptions,
-) -> Result<TargetReport, ScanTargetError> {
+) -> Result<OpenedTarget, ScanTargetError> {
     let mut errors = vec![];
     let mut warnings = vec![];
     let mut opened = vec![];
@@ -110,23 +137,29 @@ pub fn scan_ebs_target(
             }
         }
     }
+    Ok(OpenedTarget {
+        opened,
+        errors,
+        warnings,
+    })
+}
+
+/// Scan one AMI or snapshot through the EBS direct APIs.
+pub fn scan_ebs_target(
+    session: &AwsSession,
+    target: &EbsTarget,
+    ebs: &EbsOptions,
+    det: &Detector,
+    opts: &ScanOptions,
+) -> Result<TargetReport, ScanTargetError> {
+    let t = open_target(session, target, ebs)?;
     let name = match target {
         EbsTarget::Ami(id) | EbsTarget::Snapshot(id) => id.clone(),
     };
-    let disks = opened
-        .iter()
-        .map(|o| Disk {
-            label: o
-                .device
-                .as_deref()
-                .map(|d| d.strip_prefix("/dev/").unwrap_or(d).to_string()),
-            source: o.source.clone() as crate::source::SharedSource,
-        })
-        .collect();
-    let mut report = scan_disks(name, disks, det, opts);
-    report.errors.extend(errors);
-    report.warnings.extend(warnings);
-    report.snapshots = opened.iter().map(snapshot_report).collect();
+    let mut report = scan_disks(name, t.disks(), det, opts);
+    report.errors.extend(t.errors.iter().cloned());
+    report.warnings.extend(t.warnings.iter().cloned());
+    report.snapshots = t.snapshot_reports();
     report.finalize();
     Ok(report)
 }

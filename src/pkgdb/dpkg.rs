@@ -63,6 +63,11 @@ pub(crate) struct StatusPackage {
     pub version: String,
     /// Whether `Status` ends in `installed` (not `config-files`, `half-installed`, ...).
     pub installed: bool,
+    /// The third word of `Status` (`installed`, `unpacked`, `config-files`, ...).
+    pub state: String,
+    /// `Source`: the source package, with its version in parentheses when it differs
+    /// (`openssl (3.0.11-1~deb12u2)`); empty when the source is named as the package.
+    pub source: String,
     /// `Conffiles`: `(path, MD5 hex)`, obsolete ones left out.
     pub conffiles: Vec<(String, String)>,
 }
@@ -81,6 +86,8 @@ pub(crate) fn status(data: &[u8]) -> Vec<StatusPackage> {
         arch: String::new(),
         version: String::new(),
         installed: false,
+        state: String::new(),
+        source: String::new(),
         conffiles: Vec::new(),
     };
     let finish = |p: Option<StatusPackage>, out: &mut Vec<StatusPackage>| {
@@ -121,7 +128,11 @@ pub(crate) fn status(data: &[u8]) -> Vec<StatusPackage> {
             "Package" => p.name = value.to_string(),
             "Architecture" => p.arch = value.to_string(),
             "Version" => p.version = value.to_string(),
-            "Status" => p.installed = value.ends_with(" installed"),
+            "Status" => {
+                p.installed = value.ends_with(" installed");
+                p.state = value.split_whitespace().nth(2).unwrap_or("").to_string();
+            }
+            "Source" => p.source = value.to_string(),
             "Conffiles" => in_conffiles = true,
             _ => {}
         }

@@ -4,7 +4,7 @@
 
 pub mod archive;
 mod content;
-mod lookup;
+pub(crate) mod lookup;
 mod plan;
 mod progress;
 pub mod quick;

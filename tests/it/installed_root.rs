@@ -28,7 +28,7 @@ use std::process::Command;
 use std::sync::{Arc, OnceLock};
 
 /// The directory holding the images, their file lists and `plants.tsv`, built once per run.
-fn images() -> &'static Path {
+pub(crate) fn images() -> &'static Path {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
     BUILT.get_or_init(|| {
         let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));

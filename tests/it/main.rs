@@ -35,6 +35,7 @@ mod read_failures;
 mod real_layouts;
 mod reports;
 mod rpm_database;
+mod sbom;
 mod server_root;
 mod unreachable;
 mod volumes;

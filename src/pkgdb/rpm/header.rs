@@ -27,6 +27,10 @@ const MAX_PATH_BYTES: usize = 256 * 1024 * 1024;
 const NAME: u32 = 1000;
 const VERSION: u32 = 1001;
 const RELEASE: u32 = 1002;
+const EPOCH: u32 = 1003;
+const LICENSE: u32 = 1014;
+const ARCH: u32 = 1022;
+const SOURCERPM: u32 = 1044;
 const OLDFILENAMES: u32 = 1027;
 const FILEMODES: u32 = 1030;
 const FILESTATES: u32 = 1029;
@@ -190,6 +194,14 @@ pub struct Package {
     pub version: String,
     /// `RELEASE`.
     pub release: String,
+    /// `EPOCH`, when the package has one.
+    pub epoch: Option<u32>,
+    /// `ARCH` (`x86_64`, `noarch`), empty when absent (the `gpg-pubkey` pseudo-packages).
+    pub arch: String,
+    /// `LICENSE`, as the packager wrote it; empty when absent.
+    pub license: String,
+    /// `SOURCERPM` (`curl-8.5.0-1.amzn2023.src.rpm`), empty when absent.
+    pub source_rpm: String,
     /// Algorithm of the file digests.
     pub algo: DigestAlgo,
     /// The package's files.
@@ -208,6 +220,14 @@ impl Package {
         let name = h.string(NAME)?.unwrap_or_default();
         let version = h.string(VERSION)?.unwrap_or_default();
         let release = h.string(RELEASE)?.unwrap_or_default();
+        // Descriptive tags: a malformed one costs its value, never the package.
+        let epoch = h
+            .ints(EPOCH)
+            .ok()
+            .flatten()
+            .and_then(|v| v.first().copied());
+        let text = |tag| h.string(tag).ok().flatten().unwrap_or_default();
+        let (arch, license, source_rpm) = (text(ARCH), text(LICENSE), text(SOURCERPM));
         let algo = match h.ints(FILEDIGESTALGO)?.and_then(|v| v.first().copied()) {
             Some(id) => DigestAlgo::from_id(id),
             None => DigestAlgo::Md5,
@@ -248,6 +268,10 @@ impl Package {
             name,
             version,
             release,
+            epoch,
+            arch,
+            license,
+            source_rpm,
             algo,
             files,
         })
