@@ -35,6 +35,7 @@ mod real_layouts;
 mod reports;
 mod rpm_database;
 mod server_root;
+mod targets;
 mod unreachable;
 mod volumes;
 mod xfs_oracle;
