@@ -234,3 +234,50 @@ impl FsReader for DirReader {
         Ok(t.into_os_string().into_vec())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn links_are_listed_as_links_and_never_crossed() {
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path().join("root");
+        let outside = d.path().join("outside");
+        std::fs::create_dir_all(root.join("etc")).unwrap();
+        std::fs::create_dir_all(&outside).unwrap();
+        std::fs::write(outside.join("shadow"), "root:$6$x$y:1::::::\n").unwrap();
+        std::fs::write(root.join("etc/motd"), "hi\n").unwrap();
+        std::os::unix::fs::symlink(&outside, root.join("etc/out")).unwrap();
+        std::os::unix::fs::symlink(outside.join("shadow"), root.join("etc/shadow")).unwrap();
+        let fs = DirFs::open(&root).unwrap();
+        let r = fs.reader().unwrap();
+        let etc: Vec<Entry> = r
+            .list_dir(b"/etc")
+            .unwrap()
+            .into_iter()
+            .map(Result::unwrap)
+            .collect();
+        let kind = |p: &[u8]| etc.iter().find(|e| e.path == p).unwrap().kind;
+        assert_eq!(kind(b"/etc/out"), EntryKind::Symlink);
+        assert_eq!(kind(b"/etc/shadow"), EntryKind::Symlink);
+        assert_eq!(kind(b"/etc/motd"), EntryKind::File);
+        // Through a link: refused, whoever asks.
+        let e = r.list_dir(b"/etc/out").unwrap_err().to_string();
+        assert!(e.contains("not a directory"), "{e}");
+        let through = Entry {
+            path: b"/etc/out/shadow".to_vec(),
+            ..etc[0].clone()
+        };
+        let e = r.open_file(&through).err().unwrap().to_string();
+        assert!(e.contains("a symbolic link on the way"), "{e}");
+        // A link opened as a file: O_NOFOLLOW refuses it.
+        let link = etc.iter().find(|e| e.path == b"/etc/shadow").unwrap();
+        assert!(r.open_file(link).is_err());
+        assert_eq!(
+            r.read_link(link).unwrap(),
+            outside.join("shadow").as_os_str().as_bytes()
+        );
+        assert!(r.list_dir(b"/etc/../..").is_err());
+    }
+}

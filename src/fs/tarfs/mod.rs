@@ -243,7 +243,7 @@ impl Read for Segments<'_> {
         let n = match self.segs.get(i) {
             Some(s) if s.at <= self.pos => {
                 let off = self.pos - s.at;
-                let phys = s.phys + off;
+                let phys = s.phys.saturating_add(off);
                 let avail = self.src.len().saturating_sub(phys);
                 let n = room.min(s.len - off).min(avail);
                 if n == 0 {
