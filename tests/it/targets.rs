@@ -139,24 +139,36 @@ fn the_disk_image_finds_every_plant() {
     for (rule, path, sev) in [
         ("openssh-private-key", "/root/.ssh/id_ed25519", "critical"),
         ("aws-access-key-pair", "/root/.aws/credentials", "critical"),
-        ("aws-access-key-pair", "/root/.aws/credentials.bak", "critical"),
+        (
+            "aws-access-key-pair",
+            "/root/.aws/credentials.bak",
+            "critical",
+        ),
         ("aws-access-key-pair", long_creds.as_str(), "critical"),
         (
             "aws-access-key-pair",
             "/srv/stage.tar.gz!stage/.aws/credentials",
             "critical",
         ),
-        ("openssh-private-key", "/var/lib/data/sparse.dat", "critical"),
+        (
+            "openssh-private-key",
+            "/var/lib/data/sparse.dat",
+            "critical",
+        ),
         ("shadow-password-hash", "/etc/shadow", "critical"),
         ("sshd-permit-root-login", "/etc/ssh/sshd_config", "critical"),
         ("dpkg-modified-file", "/usr/bin/ps", "high"),
         ("setid-unowned", "/usr/local/bin/helper", "high"),
         ("openssh-private-key", "/usr/share/procps/test-key", "info"),
     ] {
-        assert!(has(&got, rule, path, sev), "{rule} {path} {sev} missing: {got:#?}");
+        assert!(
+            has(&got, rule, path, sev),
+            "{rule} {path} {sev} missing: {got:#?}"
+        );
     }
     assert!(
-        got.iter().any(|(r, p, _)| r.starts_with("sudo") && p.starts_with("/etc/sudoers.d/90-build")),
+        got.iter()
+            .any(|(r, p, _)| r.starts_with("sudo") && p.starts_with("/etc/sudoers.d/90-build")),
         "{got:#?}"
     );
 }
@@ -171,7 +183,10 @@ fn same_as_disk(name: &str, filesystem: &str) -> Value {
     let vols = t["volumes"].as_array().unwrap();
     assert_eq!(vols.len(), 1, "{t:#}");
     assert_eq!(vols[0]["filesystem"], filesystem, "{t:#}");
-    assert!(vols[0]["errors"].as_array().is_none_or(Vec::is_empty), "{t:#}");
+    assert!(
+        vols[0]["errors"].as_array().is_none_or(Vec::is_empty),
+        "{t:#}"
+    );
     let got = findings(&t);
     assert_eq!(
         got,
@@ -207,7 +222,9 @@ fn headers(name: &str, needle: &[u8]) -> (BTreeSet<u8>, bool) {
     let (mut types, mut found, mut at) = (BTreeSet::new(), false, 0usize);
     while at + 512 <= b.len() && b[at..at + 512].iter().any(|&x| x != 0) {
         let h = &b[at..at + 512];
-        let size = std::str::from_utf8(&h[124..135]).unwrap().trim_matches(['\0', ' ']);
+        let size = std::str::from_utf8(&h[124..135])
+            .unwrap()
+            .trim_matches(['\0', ' ']);
         let size = usize::from_str_radix(if size.is_empty() { "0" } else { size }, 8).unwrap();
         let data = &b[at + 512..(at + 512 + size).min(b.len())];
         found |= h[156] == b'x' && data.windows(needle.len()).any(|w| w == needle);
@@ -244,7 +261,10 @@ fn compressed_tarballs_find_what_the_disk_image_holds() {
     ] {
         let t = same_as_disk(name, "tar");
         let note = t["volumes"][0]["note"].as_str().unwrap_or_default();
-        assert!(note.starts_with(&format!("{kind}-compressed tar")), "{note}");
+        assert!(
+            note.starts_with(&format!("{kind}-compressed tar")),
+            "{note}"
+        );
     }
 }
 
@@ -321,13 +341,29 @@ fn a_truncated_tarball_is_incomplete_and_keeps_what_it_read() {
     assert_eq!(t["complete"], false, "{t:#}");
     let errors = t["volumes"][0]["errors"].to_string();
     assert!(
-        errors.contains(&format!("the archive ends at byte {cut} inside the data of /var/lib/dpkg/status")),
+        errors.contains(&format!(
+            "the archive ends at byte {cut} inside the data of /var/lib/dpkg/status"
+        )),
         "{errors}"
     );
     let got = findings(&t);
-    assert!(has(&got, "openssh-private-key", "/root/.ssh/id_ed25519", "critical"), "{got:#?}");
-    assert!(has(&got, "shadow-password-hash", "/etc/shadow", "critical"), "{got:#?}");
-    assert_eq!(code, 1, "findings decide the exit code before incompleteness");
+    assert!(
+        has(
+            &got,
+            "openssh-private-key",
+            "/root/.ssh/id_ed25519",
+            "critical"
+        ),
+        "{got:#?}"
+    );
+    assert!(
+        has(&got, "shadow-password-hash", "/etc/shadow", "critical"),
+        "{got:#?}"
+    );
+    assert_eq!(
+        code, 1,
+        "findings decide the exit code before incompleteness"
+    );
 
     // A gzip stream cut in the middle.
     let gz = std::fs::read(fixture().join("root.tar.gz")).unwrap();
@@ -352,7 +388,9 @@ cp clean.tar corrupt.tar && printf 'Z' | dd of=corrupt.tar bs=1 seek=2053 conv=n
     let (code, t) = scan_json(&d.join("corrupt.tar"), &[]);
     assert_eq!(code, 3, "{t:#}");
     assert!(
-        t["volumes"][0]["errors"].to_string().contains("corrupt header at byte 2048"),
+        t["volumes"][0]["errors"]
+            .to_string()
+            .contains("corrupt header at byte 2048"),
         "{t:#}"
     );
 }

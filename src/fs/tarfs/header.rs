@@ -60,4 +60,3 @@ pub fn cstr(field: &[u8]) -> &[u8] {
     let end = memchr::memchr(0, field).unwrap_or(field.len());
     field.get(..end).unwrap_or(field)
 }
-

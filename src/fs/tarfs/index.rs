@@ -156,9 +156,7 @@ impl Pax {
                     }
                     b"GNU.sparse.major" => self.sparse_major = parse_u64(v),
                     b"GNU.sparse.name" => self.sparse_name = Some(v.to_vec()),
-                    b"GNU.sparse.size" | b"GNU.sparse.realsize" => {
-                        self.sparse_size = parse_u64(v)
-                    }
+                    b"GNU.sparse.size" | b"GNU.sparse.realsize" => self.sparse_size = parse_u64(v),
                     b"GNU.sparse.offset" | b"GNU.sparse.numbytes" => map_push(v)?,
                     b"GNU.sparse.map" => {
                         for n in v.split(|&b| b == b',').filter(|n| !n.is_empty()) {
@@ -228,12 +226,11 @@ fn pack(pairs: &[(u64, u64)], mut phys: u64, real: u64) -> Result<Vec<Segment>, 
     Ok(out)
 }
 
+/// A sparse map: (offset in the file, length) per data segment, in order.
+type Pairs = Vec<(u64, u64)>;
+
 /// The old GNU sparse map of an `S` header (4 entries at 386, more in extension blocks).
-fn gnu_sparse(
-    w: &Walker<'_>,
-    hdr: &[u8; 512],
-    mut next: u64,
-) -> Result<(Vec<(u64, u64)>, u64, u64), String> {
+fn gnu_sparse(w: &Walker<'_>, hdr: &[u8; 512], mut next: u64) -> Result<(Pairs, u64, u64), String> {
     let mut pairs = Vec::new();
     let entries = |block: &[u8], n: usize, pairs: &mut Vec<(u64, u64)>| -> Result<(), String> {
         for i in 0..n {
@@ -365,7 +362,10 @@ pub fn index(src: &dyn Source) -> Index {
                 let r = member(&w, &hdr, at, size, &mut long_name, &mut long_link, &mut pax);
                 match r {
                     Ok((m, next)) => {
-                        let path = m.as_ref().and_then(|m| m.as_ref().ok()).map(|m| m.path.clone());
+                        let path = m
+                            .as_ref()
+                            .and_then(|m| m.as_ref().ok())
+                            .map(|m| m.path.clone());
                         if let Some(m) = m {
                             place(&mut ix, &mut by_path, m, data_at);
                         }
@@ -395,7 +395,8 @@ pub fn index(src: &dyn Source) -> Index {
             }
         };
         if let Err(e) = step {
-            ix.problems.push(format!("{e}: the members after it were not read"));
+            ix.problems
+                .push(format!("{e}: the members after it were not read"));
             break;
         }
         at = skip;
@@ -515,7 +516,9 @@ fn member(
         let (p, used) = pax1_map(w, data_at, stored)?;
         data_at += used;
         pairs = Some(p);
-        real = pax.sparse_size.ok_or("pax sparse file without GNU.sparse.realsize")?;
+        real = pax
+            .sparse_size
+            .ok_or("pax sparse file without GNU.sparse.realsize")?;
     } else if !pax.sparse_map.is_empty() {
         let p: Vec<(u64, u64)> = pax
             .sparse_map
@@ -523,7 +526,9 @@ fn member(
             .map(|c| (c[0], c.get(1).copied().unwrap_or(0)))
             .collect();
         pairs = Some(p);
-        real = pax.sparse_size.ok_or("pax sparse file without GNU.sparse.size")?;
+        real = pax
+            .sparse_size
+            .ok_or("pax sparse file without GNU.sparse.size")?;
     }
     let stored_after_map = stored.saturating_sub(data_at - (at + BLOCK));
     let next = data_at.saturating_add(stored_after_map.next_multiple_of(BLOCK));
@@ -586,4 +591,3 @@ fn member(
         next,
     ))
 }
-

@@ -281,7 +281,10 @@ impl Seek for Segments<'_> {
             SeekFrom::Current(d) => self.pos.checked_add_signed(d),
         };
         self.pos = new.ok_or_else(|| {
-            io::Error::new(io::ErrorKind::InvalidInput, "seek before the start of the file")
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "seek before the start of the file",
+            )
         })?;
         Ok(self.pos)
     }
@@ -352,16 +355,30 @@ mod tests {
         assert_eq!(read(&fs, b"/etc/shadow-").unwrap(), b"root:x:1\n");
         assert_eq!(read(&fs, b"/usr/lib/deep/file").unwrap(), b"deep");
         let r = fs.reader().unwrap();
-        let etc: Vec<Entry> = r.list_dir(b"/etc").unwrap().into_iter().map(Result::unwrap).collect();
+        let etc: Vec<Entry> = r
+            .list_dir(b"/etc")
+            .unwrap()
+            .into_iter()
+            .map(Result::unwrap)
+            .collect();
         assert_eq!(etc.len(), 3);
         let evil = etc.iter().find(|e| e.path == b"/etc/evil").unwrap();
         assert_eq!(evil.kind, EntryKind::Symlink);
         assert_eq!(r.read_link(evil).unwrap(), b"/etc/shadow");
-        let root: Vec<Vec<u8>> = r.list_dir(b"/").unwrap().into_iter().map(|e| e.unwrap().path).collect();
+        let root: Vec<Vec<u8>> = r
+            .list_dir(b"/")
+            .unwrap()
+            .into_iter()
+            .map(|e| e.unwrap().path)
+            .collect();
         assert_eq!(root, [b"/etc".to_vec(), b"/usr".to_vec()]);
         let problems = fs.open_problems();
         assert_eq!(problems.len(), 1, "{problems:?}");
-        assert!(problems[0].message.contains("../escape: a member whose path leaves"));
+        assert!(
+            problems[0]
+                .message
+                .contains("../escape: a member whose path leaves")
+        );
     }
 
     #[test]
@@ -376,16 +393,28 @@ mod tests {
         assert!(e.to_string().contains("ends at byte 2536"), "{e}");
         let p = fs.open_problems();
         assert_eq!(p.len(), 1);
-        assert!(p[0].message.contains("inside the data of /b"), "{}", p[0].message);
+        assert!(
+            p[0].message.contains("inside the data of /b"),
+            "{}",
+            p[0].message
+        );
         // Cut at a member boundary: no end-of-archive blocks.
         let fs = open(t[..1024].to_vec());
         assert_eq!(read(&fs, b"/a").unwrap(), b"first");
-        assert!(fs.open_problems()[0].message.contains("without its end-of-archive blocks"));
+        assert!(
+            fs.open_problems()[0]
+                .message
+                .contains("without its end-of-archive blocks")
+        );
         // A corrupt header.
         let mut bad = t.clone();
         bad[1024 + 3] ^= 1;
         let fs = open(bad);
-        assert!(fs.open_problems()[0].message.contains("corrupt header at byte 1024"));
+        assert!(
+            fs.open_problems()[0]
+                .message
+                .contains("corrupt header at byte 1024")
+        );
     }
 
     #[test]
@@ -421,7 +450,13 @@ mod tests {
     fn long_names_and_pax_paths() {
         let long = [b"./".as_slice(), &[b'n'; 200]].concat();
         let mut t = vec![];
-        push(&mut t, b"././@LongLink", &[long.as_slice(), b"\0"].concat(), b'L', b"");
+        push(
+            &mut t,
+            b"././@LongLink",
+            &[long.as_slice(), b"\0"].concat(),
+            b'L',
+            b"",
+        );
         push(&mut t, b"trunc", b"gnu", b'0', b"");
         let rec = b"26 path=pax/long/name.pem\n";
         push(&mut t, b"PaxHeaders/x", rec, b'x', b"");
