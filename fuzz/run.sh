@@ -8,12 +8,13 @@
 # base XFS image from mkfs.xfs (xfs: the input patches its metadata sectors), base ext2/3/4
 # images from mke2fs and debugfs (ext4: likewise, see build-ext4-bases.sh), and a real rpm
 # header blob and Berkeley DB `Packages` files from rpm and db5.3_load (rpmdb); small qcow2, VMDK,
-# VHD and VHDX images from qemu-img (qcow2, vmdk, vhd, vhdx).
+# VHD and VHDX images from qemu-img (qcow2, vmdk, vhd, vhdx); small archives from GNU tar in
+# its gnu (long names, sparse) and pax (sparse 1.0) formats, with hard and symbolic links (tar).
 # Each target's libFuzzer output is kept in logs/TARGET.log.
 set -euo pipefail
 cd "$(dirname "$0")"
 secs=${1:-120}
-targets=${TARGETS:-partitions lvm xfs ext4 rpmdb qcow2 vmdk vhd vhdx sbom_manifests}
+targets=${TARGETS:-partitions lvm xfs ext4 rpmdb qcow2 vmdk vhd vhdx sbom_manifests tar}
 export RUSTC_BOOTSTRAP=1
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -81,6 +82,18 @@ if wants qcow2 || wants vmdk || wants vhd || wants vhdx; then
   if wants vmdk; then seed vmdk vmdk sparse; seed vmdk vmdk stream -o subformat=streamOptimized; fi
   if wants vhd; then seed vhd vpc dynamic; fi
   if wants vhdx; then seed vhdx vhdx plain -o block_size=1M; fi
+fi
+
+if wants tar; then
+  mkdir -p corpus/tar "$work/t/etc" "$work/t/$(printf 'd%.0s' {1..120})"
+  printf 'root:x:0:0::/root:/bin/sh\n' > "$work/t/etc/passwd"
+  ln "$work/t/etc/passwd" "$work/t/etc/passwd-"
+  ln -s /etc/passwd "$work/t/etc/link"
+  printf 'x' > "$work/t/$(printf 'd%.0s' {1..120})/f"
+  printf 'head' > "$work/t/sparse" && truncate -s 70000 "$work/t/sparse" && printf 'tail' >> "$work/t/sparse"
+  tar -C "$work/t" --format=gnu --sparse -cf corpus/tar/gnu .
+  tar -C "$work/t" --format=posix --sparse -cf corpus/tar/pax .
+  tar -C "$work/t" --format=ustar -cf corpus/tar/ustar etc
 fi
 
 status=0

@@ -33,7 +33,7 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            let e = format!("{e:#}");
+            let e = error_text(&e);
             eprintln!(
                 "amiscan: error: {}",
                 amiscan::model::escape::visible_str(&e)
@@ -41,6 +41,39 @@ fn main() -> ExitCode {
             ExitCode::from(Exit::Usage.code())
         }
     }
+}
+
+/// An error and its causes, `: `-separated, each cause said once: a cause whose text the
+/// message already holds (an error that formats its source into its own message, as many
+/// library errors do) is not repeated.
+fn error_text(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let c = cause.to_string();
+        if c.is_empty() || out.contains(&c) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&c);
+    }
+    out
+}
+
+/// An `ami-`/`snap-` target that is not a valid id: the prefix and 8 or 17 hexadecimal digits.
+/// `None` when it is valid or does not look like one.
+fn invalid_aws_id(target: &str) -> Option<&'static str> {
+    let (what, digits) = if let Some(h) = target.strip_prefix("ami-") {
+        ("AMI", h)
+    } else if let Some(h) = target.strip_prefix("snap-") {
+        ("snapshot", h)
+    } else {
+        return None;
+    };
+    let valid =
+        (digits.len() == 8 || digits.len() == 17) && digits.bytes().all(|b| b.is_ascii_hexdigit());
+    (!valid).then_some(what)
 }
 
 fn run(cli: Cli) -> anyhow::Result<u8> {
@@ -157,7 +190,8 @@ struct AwsContext {
     session: Option<amiscan::aws::AwsSession>,
 }
 
-/// Scan one target: a local image, or an AMI / snapshot through the EBS direct APIs.
+/// Scan one target: a local disk image, directory or tar archive, or an AMI / snapshot through
+/// the EBS direct APIs.
 fn scan_target(
     target: &str,
     aws_args: &cli::AwsArgs,
@@ -166,6 +200,15 @@ fn scan_target(
     opts: &ScanOptions,
 ) -> anyhow::Result<amiscan::report::TargetReport> {
     let path = std::path::Path::new(target);
+    if !path.exists()
+        && let Some(what) = invalid_aws_id(target)
+    {
+        let prefix = if what == "AMI" { "ami" } else { "snap" };
+        anyhow::bail!(
+            "{target} is not a valid {what} id ({prefix}- and 8 or 17 hexadecimal digits), and no \
+             file or directory of that name exists"
+        );
+    }
     #[cfg(feature = "aws")]
     if !path.exists()
         && let Some(t) = amiscan::aws::scan::EbsTarget::parse(target)
@@ -192,7 +235,7 @@ fn scan_target(
             anyhow::bail!("{target}: this amiscan was built without the `aws` feature");
         }
     }
-    Ok(scan::scan_image(path, det, opts)?)
+    Ok(scan::scan_path(path, det, opts)?)
 }
 
 /// For `--format asff`: the account (`--asff-account`, then `$AWS_ACCOUNT_ID`) and region

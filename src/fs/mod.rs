@@ -3,11 +3,13 @@
 //! A [`Filesystem`] is shared by all worker threads; each thread asks it for its own
 //! [`FsReader`] (ext4-view's reader is not `Send`, and a per-thread reader keeps its caches warm).
 
+pub mod dir;
 mod ext4;
 pub mod ext4_free;
 mod fat;
 mod ntfs;
 pub mod probe;
+pub mod tarfs;
 pub mod xfs;
 
 use crate::source::SharedSource;

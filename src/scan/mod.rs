@@ -9,6 +9,7 @@ mod plan;
 mod progress;
 pub mod quick;
 mod raw;
+pub mod target;
 pub mod unallocated;
 mod unreached;
 mod volume;
@@ -55,8 +56,9 @@ impl Default for ScanOptions {
 /// Why a target could not be scanned at all.
 #[derive(Debug, thiserror::Error)]
 pub enum TargetError {
-    /// The image file could not be opened.
-    #[error("cannot open {path}: {source}")]
+    /// The image file could not be opened. The OS error is the source, not part of the
+    /// message: a chain printed with its causes says it once.
+    #[error("cannot open {path}")]
     Open {
         /// The path given.
         path: String,
@@ -64,6 +66,34 @@ pub enum TargetError {
         #[source]
         source: std::io::Error,
     },
+    /// The target could not be read as what it is (a directory that cannot be listed, a
+    /// compressed archive that cannot be decompressed).
+    #[error("cannot read {path}: {why}")]
+    Unreadable {
+        /// The path given.
+        path: String,
+        /// Why.
+        why: String,
+    },
+}
+
+/// Scan a local target: a directory (the root of a filesystem), a tar archive of a root
+/// (compressed or not), or a disk image ([`scan_image`]); which one is decided by content
+/// ([`target::local_kind`]).
+pub fn scan_path(
+    path: &Path,
+    det: &Detector,
+    opts: &ScanOptions,
+) -> Result<TargetReport, TargetError> {
+    let kind = target::local_kind(path).map_err(|source| TargetError::Open {
+        path: path.display().to_string(),
+        source,
+    })?;
+    match kind {
+        target::LocalKind::Dir => target::scan_dir(path, det, opts),
+        target::LocalKind::Tar(c) => target::scan_tar(path, c, det, opts),
+        target::LocalKind::Image => scan_image(path, det, opts),
+    }
 }
 
 /// Scan a local disk image: a raw image, or a qcow2, VMDK, VHD or VHDX container (by magic)

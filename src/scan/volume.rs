@@ -67,13 +67,54 @@ pub(super) fn scan_volume(
         Ok(opened) => opened,
         Err(why) => return fall_back_to_raw(v, vr, why, det, opts),
     };
+    scan_filesystem(v, Some(kind), filesystem, reader, vr, det, opts)
+}
+
+/// Scan a filesystem that is not on a volume of a disk: a directory or a tar archive
+/// (`scan/target.rs`). `v` is its stand-in volume (the archive's bytes, or none). Every step
+/// of [`scan_volume`] after the filesystem is open runs as for a disk image.
+pub(super) fn scan_tree(
+    v: &Volume,
+    filesystem: Box<dyn Filesystem>,
+    det: &Detector,
+    opts: &ScanOptions,
+) -> (VolumeReport, Vec<Finding>) {
+    let mut vr = blank(v);
+    vr.filesystem = Some(filesystem.name().to_string());
+    let reader = match filesystem.reader() {
+        Ok(r) => r,
+        Err(e) => {
+            vr.errors.push(ScanError {
+                path: None,
+                path_bytes: None,
+                message: e.to_string(),
+            });
+            return (vr, Vec::new());
+        }
+    };
+    scan_filesystem(v, None, filesystem, reader, vr, det, opts)
+}
+
+/// The steps after the filesystem is open: `kind` is the probed kind on a disk volume, `None`
+/// for a directory or a tar archive (no free space, no allocation map).
+fn scan_filesystem(
+    v: &Volume,
+    kind: Option<FsKind>,
+    filesystem: Box<dyn Filesystem>,
+    reader: Box<dyn FsReader>,
+    mut vr: VolumeReport,
+    det: &Detector,
+    opts: &ScanOptions,
+) -> (VolumeReport, Vec<Finding>) {
     let mut open_findings = open_problems(v, filesystem.as_ref(), &mut vr, det, opts);
     if !opts.quick {
         v.source.will_read_most();
     }
     let scope = opts.quick.then(|| quick_scope(reader.as_ref(), &mut vr));
     drop(reader);
-    let bar = opts.progress.volume(&v.id, kind.name());
+    let bar = opts
+        .progress
+        .volume(&v.id, kind.map_or(filesystem.name(), |k| k.name()));
     let digests = Digests::default();
     let scanner = Scanner {
         det,
@@ -179,8 +220,19 @@ pub(super) fn scan_volume(
             path_bytes: None,
             message,
         }));
-    if opts.unallocated {
-        scan_unallocated(v, kind, &mut vr, &mut findings, det, opts);
+    match kind {
+        Some(kind) if opts.unallocated => {
+            scan_unallocated(v, kind, &mut vr, &mut findings, det, opts)
+        }
+        None if opts.unallocated => vr.warnings.push(ScanError {
+            path: None,
+            path_bytes: None,
+            message: format!(
+                "--unallocated: a {} has no free space to read",
+                filesystem.name()
+            ),
+        }),
+        _ => {}
     }
     for f in &mut findings {
         f.volume = v.id.clone();
@@ -456,7 +508,7 @@ type Walked = (
 ///   others after it, in physical order.
 fn walk(
     v: &Volume,
-    kind: FsKind,
+    kind: Option<FsKind>,
     filesystem: &dyn Filesystem,
     scope: Option<&quick::Scope>,
     scanner: Scanner<'_>,
@@ -471,7 +523,9 @@ fn walk(
     };
     let ready = |e: &Entry| e.size == 0 || e.phys == 0 || v.source.ready(e.phys, e.size);
     std::thread::scope(|s| {
-        let planner = remote_full.then(|| s.spawn(|| plan::prefetch_allocated(kind, &v.source)));
+        let planner = kind
+            .filter(|_| remote_full)
+            .map(|kind| s.spawn(move || plan::prefetch_allocated(kind, &v.source)));
         let (walked, early, later) = match scope {
             Some(q) => (
                 walk::walk_within(filesystem, threads, &|d| q.lists(d), &|_| {}),

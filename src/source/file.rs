@@ -37,6 +37,14 @@ impl FileSource {
     }
 }
 
+impl FileSource {
+    /// A source over an open regular file (a spooled temporary file), named `name`.
+    pub fn from_file(file: File, name: String) -> std::io::Result<Self> {
+        let len = file.metadata()?.len();
+        Ok(FileSource { file, len, name })
+    }
+}
+
 impl Source for FileSource {
     fn len(&self) -> u64 {
         self.len

@@ -37,6 +37,7 @@ mod reports;
 mod rpm_database;
 mod sbom;
 mod server_root;
+mod targets;
 mod unreachable;
 mod volumes;
 mod xfs_oracle;

@@ -27,9 +27,9 @@
 //! compression ratio, decoder window memory. A crossed bound stops the file's tree and is an
 //! error (the scan is incomplete); a ratio beyond the bound is also an `archive-bomb` finding.
 
-mod decode;
+pub(crate) mod decode;
 mod limit;
-mod magic;
+pub(crate) mod magic;
 mod tar;
 mod window;
 mod zipfile;

@@ -2,6 +2,8 @@
 //! parsed from a plain `Read`, member data is handed out as a `Read` and skipped when unread.
 //! Nothing is held in memory but one header and, capped, a long name or pax record.
 
+pub use crate::fs::tarfs::header::checksum_ok;
+use crate::fs::tarfs::header::{cstr, number};
 use std::io::{self, ErrorKind, Read};
 
 /// Header block size.
@@ -38,64 +40,6 @@ pub struct TarReader<R> {
 
 fn corrupt(msg: impl Into<String>) -> io::Error {
     io::Error::new(ErrorKind::InvalidData, format!("tar: {}", msg.into()))
-}
-
-/// Parse a numeric header field: octal (NUL/space padded) or GNU base-256.
-fn number(field: &[u8]) -> Option<u64> {
-    match field.first() {
-        Some(&b) if b & 0x80 != 0 => {
-            // Base-256: the first byte's low bits and the rest, big-endian; only positive fit.
-            if b & 0x40 != 0 {
-                return None;
-            }
-            let mut v = u64::from(b & 0x3f);
-            for &x in field.get(1..).unwrap_or(&[]) {
-                v = v.checked_mul(256)?.checked_add(u64::from(x))?;
-            }
-            Some(v)
-        }
-        _ => {
-            let s = field
-                .iter()
-                .copied()
-                .skip_while(|&c| c == b' ')
-                .take_while(|&c| c != 0 && c != b' ');
-            let mut v = 0u64;
-            let mut any = false;
-            for c in s {
-                if !(b'0'..=b'7').contains(&c) {
-                    return None;
-                }
-                v = v.checked_mul(8)?.checked_add(u64::from(c - b'0'))?;
-                any = true;
-            }
-            any.then_some(v).or(Some(0))
-        }
-    }
-}
-
-/// Whether a 512-byte header's checksum field matches its bytes (unsigned or signed sum).
-pub fn checksum_ok(block: &[u8]) -> bool {
-    let (Some(field), true) = (block.get(148..156), block.len() == 512) else {
-        return false;
-    };
-    let Some(want) = number(field) else {
-        return false;
-    };
-    let mut unsigned = 0u64;
-    let mut signed = 0i64;
-    for (i, &b) in block.iter().enumerate() {
-        let b = if (148..156).contains(&i) { b' ' } else { b };
-        unsigned += u64::from(b);
-        signed += i64::from(b as i8);
-    }
-    want == unsigned || i64::try_from(want).is_ok_and(|w| w == signed)
-}
-
-/// A NUL-terminated field.
-fn cstr(field: &[u8]) -> &[u8] {
-    let end = memchr::memchr(0, field).unwrap_or(field.len());
-    field.get(..end).unwrap_or(field)
 }
 
 /// Pull `path` and `size` out of pax extended header records (`<len> <key>=<value>\n`).
