@@ -91,12 +91,18 @@ pub fn document(sbom: &Sbom, timestamp: &str) -> Value {
         "aggregate": if sbom.errors.is_empty() { "unknown" } else { "incomplete" },
         "assemblies": refs,
     }]);
-    if !sbom.errors.is_empty() {
-        doc["metadata"]["properties"] = sbom
-            .errors
-            .iter()
-            .map(|e| json!({"name": "amiscan:error", "value": e}))
-            .collect();
+    let props: Vec<Value> = sbom
+        .volumes
+        .iter()
+        .map(|v| json!({"name": "amiscan:volume", "value": v}))
+        .chain(
+            sbom.errors
+                .iter()
+                .map(|e| json!({"name": "amiscan:error", "value": e})),
+        )
+        .collect();
+    if !props.is_empty() {
+        doc["metadata"]["properties"] = json!(props);
     }
     doc
 }

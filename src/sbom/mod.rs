@@ -129,7 +129,8 @@ pub struct Sbom {
     pub components: Vec<Component>,
     /// What could not be read: the SBOM is incomplete when there is any.
     pub errors: Vec<String>,
-    /// Volumes looked at, and the filesystem on each (`p1: ext4`).
+    /// Volumes looked at and the filesystem on each (`p1: ext4`), and devices of an AMI that
+    /// were not (an instance-store mapping).
     pub volumes: Vec<String>,
 }
 
