@@ -350,8 +350,30 @@ pub fn manifests_for_fuzzing(data: &[u8]) -> usize {
 
 /// The SBOM of a local disk image (raw, or a qcow2/VMDK/VHD(X) container).
 pub fn collect_image(path: &std::path::Path, opts: &SbomOptions) -> std::io::Result<Sbom> {
-    let file: SharedSource = std::sync::Arc::new(crate::source::FileSource::open(path)?);
     let target = path.display().to_string();
+    // A directory or a tar archive of a root: its one filesystem.
+    let kind = crate::scan::target::local_kind(path)?;
+    match crate::scan::target::open_tree(path, kind, &crate::scan::archive::Limits::default()) {
+        Ok(Some((fs, errors))) => {
+            let mut sbom = Sbom {
+                target,
+                errors,
+                ..Sbom::default()
+            };
+            collect_filesystem(&mut sbom, fs.as_ref(), "", opts);
+            sbom.finish();
+            return Ok(sbom);
+        }
+        Ok(None) => {}
+        Err(e) => {
+            return Ok(Sbom {
+                target,
+                errors: vec![e.to_string()],
+                ..Sbom::default()
+            });
+        }
+    }
+    let file: SharedSource = std::sync::Arc::new(crate::source::FileSource::open(path)?);
     match crate::source::container::open_source(file, Some(path)) {
         Ok(opened) => Ok(collect_disks(
             target,

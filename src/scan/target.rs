@@ -133,46 +133,82 @@ pub fn scan_tar(
     opts: &ScanOptions,
 ) -> Result<TargetReport, TargetError> {
     let target = path.display().to_string();
+    let (source, note, errors) = open_tar(path, compression, &opts.archives)?;
+    let fs = crate::fs::tarfs::TarFs::open(source.clone());
+    let v = stand_in("tar", source);
+    Ok(scan_one(target, &v, Box::new(fs), note, errors, det, opts))
+}
+
+/// The bytes of tar archive `path` (decompressed into a temporary file when `compression` is
+/// set), a note saying how they were obtained, and the errors met (a stream that broke off).
+fn open_tar(
+    path: &Path,
+    compression: Option<Kind>,
+    limits: &super::archive::Limits,
+) -> Result<(SharedSource, Option<String>, Vec<ScanError>), TargetError> {
+    let target = path.display().to_string();
     let open_err = |source| TargetError::Open {
         path: target.clone(),
         source,
     };
     let mut errors = Vec::new();
-    let (source, note): (SharedSource, _) = match compression {
-        None => (Arc::new(FileSource::open(path).map_err(open_err)?), None),
-        Some(k) => {
-            let file = File::open(path).map_err(open_err)?;
-            let spooled = spool(file, k, &opts.archives).map_err(|e| TargetError::Unreadable {
-                path: target.clone(),
-                why: format!("cannot decompress into a temporary file ($TMPDIR): {e}"),
-            })?;
-            if let Some(e) = spooled.broken {
-                errors.push(ScanError {
-                    path: None,
-                    path_bytes: None,
-                    message: format!(
-                        "{} stream of {target}: {e} after {} bytes of the archive: it was read \
-                         up to there",
-                        k.name(),
-                        spooled.len
-                    ),
-                });
-            }
-            let src = FileSource::from_file(spooled.file, format!("{target} (decompressed)"))
-                .map_err(open_err)?;
-            (
-                Arc::new(src) as SharedSource,
-                Some(format!(
-                    "{}-compressed tar archive, decompressed to a temporary file ({} bytes)",
-                    k.name(),
-                    spooled.len
-                )),
-            )
-        }
+    let Some(k) = compression else {
+        let src: SharedSource = Arc::new(FileSource::open(path).map_err(open_err)?);
+        return Ok((src, None, errors));
     };
-    let fs = crate::fs::tarfs::TarFs::open(source.clone());
-    let v = stand_in("tar", source);
-    Ok(scan_one(target, &v, Box::new(fs), note, errors, det, opts))
+    let file = File::open(path).map_err(open_err)?;
+    let spooled = spool(file, k, limits).map_err(|e| TargetError::Unreadable {
+        path: target.clone(),
+        why: format!("cannot decompress into a temporary file ($TMPDIR): {e}"),
+    })?;
+    if let Some(e) = spooled.broken {
+        errors.push(ScanError {
+            path: None,
+            path_bytes: None,
+            message: format!(
+                "{} stream of {target}: {e} after {} bytes of the archive: it was read \
+                 up to there",
+                k.name(),
+                spooled.len
+            ),
+        });
+    }
+    let src = FileSource::from_file(spooled.file, format!("{target} (decompressed)"))
+        .map_err(open_err)?;
+    let note = format!(
+        "{}-compressed tar archive, decompressed to a temporary file ({} bytes)",
+        k.name(),
+        spooled.len
+    );
+    Ok((Arc::new(src), Some(note), errors))
+}
+
+/// The filesystem of a directory or tar target (`kind` from [`local_kind`]), for readers other
+/// than the scan (the SBOM), with the messages of what went wrong opening it. `None` for a
+/// disk image.
+pub fn open_tree(
+    path: &Path,
+    kind: LocalKind,
+    limits: &super::archive::Limits,
+) -> Result<Option<(Box<dyn Filesystem>, Vec<String>)>, TargetError> {
+    match kind {
+        LocalKind::Image => Ok(None),
+        LocalKind::Dir => {
+            let fs = crate::fs::dir::DirFs::open(path).map_err(|e| TargetError::Unreadable {
+                path: path.display().to_string(),
+                why: e.to_string(),
+            })?;
+            Ok(Some((Box::new(fs), Vec::new())))
+        }
+        LocalKind::Tar(compression) => {
+            let (source, _, errors) = open_tar(path, compression, limits)?;
+            let fs = crate::fs::tarfs::TarFs::open(source);
+            Ok(Some((
+                Box::new(fs),
+                errors.into_iter().map(|e| e.message).collect(),
+            )))
+        }
+    }
 }
 
 /// A decompressed archive in an unlinked temporary file.

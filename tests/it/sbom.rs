@@ -534,3 +534,27 @@ fn an_ami_sbom_fetches_only_the_package_databases() {
     assert_eq!(purls(&bare), purls(&local));
     assert!(fetched > 0 && fetched * 8 < listed, "{fetched} of {listed}");
 }
+
+/// The Debian root as a directory (the tree mmdebstrap made) and as a zstd tarball of it: the
+/// same packages, with the same purls, as the disk image holding it.
+#[test]
+fn a_directory_and_a_tarball_of_the_root_give_the_image_s_packages() {
+    let images = crate::installed_root::images();
+    let root = Path::new(env!("CARGO_TARGET_TMPDIR")).join("installed-root/root");
+    let (_, from_image, _) = both(&images.join("ext4-4k.img"));
+    let want = purls(&from_image);
+    assert!(want.len() > 150, "{}", want.len());
+    let (code, from_dir, _) = both(&root);
+    assert_eq!(code, 0, "{:#}", from_dir["metadata"]);
+    assert_eq!(purls(&from_dir), want);
+    let d = tempfile::tempdir().unwrap();
+    let tar = d.path().join("root.tar.zst");
+    run(Command::new("bash").arg("-c").arg(format!(
+        "tar -C {} -cf - . | zstd -q -o {}",
+        root.display(),
+        tar.display()
+    )));
+    let (code, from_tar, _) = both(&tar);
+    assert_eq!(code, 0, "{:#}", from_tar["metadata"]);
+    assert_eq!(purls(&from_tar), want);
+}
