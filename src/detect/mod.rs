@@ -14,6 +14,7 @@ pub(crate) mod checks;
 mod credfiles;
 mod engine;
 mod finding;
+pub(crate) mod hive;
 pub mod lookup;
 mod precision;
 mod provenance;

@@ -7,7 +7,7 @@ use super::pattern::{Glob, glob, glob_nocase};
 use super::{Family, Reads, Rules};
 use crate::detect::checks::{
     Check, CheckRule, authorized_keys, autostart, cloud_init, history, host_keys, identity, miner,
-    packages, shadow, ssh_client, sshd, sudoers, windows,
+    packages, shadow, ssh_client, sshd, sudoers, windows, windows_hives,
 };
 use crate::detect::credfiles::{self, CredFile, keystore};
 
@@ -487,6 +487,13 @@ pub(crate) const FAMILIES: &[Family] = &[
         Rules::Code(&[sudoers::RULE]),
         &[SUDOERS_FILES],
         &["/etc/sudoers.d/90-build"],
+    ),
+    family(
+        "windows-hives",
+        Reads::Volume,
+        Rules::Code(windows_hives::RULES),
+        &[windows_hives::HIVE_FILES],
+        &["/Windows/System32/config/SAM", "/Users/Administrator/NTUSER.DAT"],
     ),
     Family {
         name: "packages",
