@@ -54,11 +54,15 @@ fn corrupt(what: &'static str, at: u32) -> HiveError {
 }
 
 fn u16_at(b: &[u8], o: usize) -> Option<u16> {
-    Some(u16::from_le_bytes(b.get(o..o.checked_add(2)?)?.try_into().ok()?))
+    Some(u16::from_le_bytes(
+        b.get(o..o.checked_add(2)?)?.try_into().ok()?,
+    ))
 }
 
 fn u32_at(b: &[u8], o: usize) -> Option<u32> {
-    Some(u32::from_le_bytes(b.get(o..o.checked_add(4)?)?.try_into().ok()?))
+    Some(u32::from_le_bytes(
+        b.get(o..o.checked_add(4)?)?.try_into().ok()?,
+    ))
 }
 
 /// A hive's bytes.
@@ -104,11 +108,6 @@ impl Value {
             .position(|&b| b == 0)
             .unwrap_or(self.data.len());
         String::from_utf8_lossy(self.data.get(..end).unwrap_or(&[])).into_owned()
-    }
-
-    /// The data as a DWORD, if it is four bytes or more (little-endian).
-    pub fn dword(&self) -> Option<u32> {
-        u32_at(&self.data, 0)
     }
 }
 
@@ -513,7 +512,7 @@ pub(crate) mod tests {
             &utf16z("Example-Pw1")[..22]
         );
         assert_eq!(h.get(k, "AutoAdminLogon").unwrap().unwrap().string(), "1");
-        assert_eq!(h.get(k, "Flags").unwrap().unwrap().dword(), Some(7));
+        assert_eq!(h.get(k, "Flags").unwrap().unwrap().data, 7u32.to_le_bytes());
         assert_eq!(h.key("CurrentVersion\\Nope").unwrap(), None);
     }
 
@@ -536,7 +535,10 @@ pub(crate) mod tests {
         b[0x24..0x28].copy_from_slice(&0x7fff_fff0u32.to_le_bytes());
         assert!(matches!(
             Hive::parse(&b),
-            Err(HiveError::Corrupt { what: "cell outside the hive", .. })
+            Err(HiveError::Corrupt {
+                what: "cell outside the hive",
+                ..
+            })
         ));
     }
 

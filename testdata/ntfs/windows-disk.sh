@@ -9,6 +9,7 @@
 #   DIR/truth.txt      sha256sum of every regular file, as ntfs-3g shows them (paths from /)
 #   DIR/streams.txt    sha256sum of every alternate data stream, as `path:stream`
 #   DIR/secrets.env    the secrets planted (shell assignments), for the test to look for
+#   DIR/hives.env      values of the registry hives as hivexget reads them (the hives' oracle)
 # With `clean`, the same tree without any secret; with `compressed`, the leaky tree and a
 # directory whose files ntfs-3g compresses (LZNT1).
 set -euo pipefail
@@ -59,6 +60,15 @@ ln -s ../Users m/Windows/users-link
 : > m/Users/alice/Documents/empty.txt
 printf 'shopping list\r\n' > m/Users/alice/Documents/notes.txt
 printf 'hello\r\n' > 'm/Users/alice/Documents/Déjà vu — ünïcode.txt'
+
+# The registry hives, written by hivexsh (hives.sh), at their Windows places.
+rm -rf hives; mkdir hives
+bash "$(dirname "$(realpath "$0")")/hives.sh" hives "$([ "$mode" = clean ] && echo clean || echo leaky)"
+cp hives/SAM hives/SECURITY hives/SOFTWARE hives/SYSTEM m/Windows/System32/config/
+cp hives/NTUSER-Administrator.DAT m/Users/Administrator/NTUSER.DAT
+cp hives/NTUSER-alice.DAT m/Users/alice/NTUSER.DAT
+[ -f hives/secrets.env ] && cat hives/secrets.env >> secrets.env
+cp hives/hives.env .
 
 cat > m/Windows/Panther/unattend.xml <<X
 <?xml version="1.0" encoding="utf-8"?>

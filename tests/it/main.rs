@@ -37,4 +37,5 @@ mod rpm_database;
 mod server_root;
 mod unreachable;
 mod volumes;
+mod windows;
 mod xfs_oracle;

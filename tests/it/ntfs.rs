@@ -20,7 +20,7 @@ const PART_START: u64 = 2048 * 512;
 const HISTORY: &str = "/Users/Administrator/AppData/Roaming/Microsoft/Windows/PowerShell/PSReadLine/ConsoleHost_history.txt";
 
 /// Build the disk (`leaky`, `clean` or `compressed`) in a work directory of its own.
-fn disk(name: &str, mode: &str) -> PathBuf {
+pub(crate) fn disk(name: &str, mode: &str) -> PathBuf {
     let dir = workdir("ntfs", name);
     let script = testdata().join("ntfs/windows-disk.sh");
     sh(&format!("bash '{}' . {mode}", script.display()), &dir);
@@ -41,7 +41,7 @@ fn sums(file: &Path) -> BTreeMap<String, String> {
 }
 
 /// The secrets the script planted.
-fn secrets(dir: &Path) -> BTreeMap<String, String> {
+pub(crate) fn secrets(dir: &Path) -> BTreeMap<String, String> {
     std::fs::read_to_string(dir.join("secrets.env"))
         .unwrap()
         .lines()
@@ -50,7 +50,7 @@ fn secrets(dir: &Path) -> BTreeMap<String, String> {
         .collect()
 }
 
-fn partition(dir: &Path) -> SharedSource {
+pub(crate) fn partition(dir: &Path) -> SharedSource {
     let img: SharedSource = Arc::new(FileSource::open(&dir.join("disk.img")).unwrap());
     let len = img.len() - PART_START;
     Arc::new(Window::new(img, PART_START, len, "p1".into()))

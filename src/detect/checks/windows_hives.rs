@@ -26,7 +26,7 @@
 
 use super::{CheckHit, CheckRule, clip};
 use crate::detect::finding::redact;
-use crate::detect::hive::{Hive, HiveError, Key, Value, same_name};
+use crate::detect::hive::{Hive, HiveError, Value, same_name};
 use crate::detect::lookup::{FileLookup, Looked, Unreadable};
 use crate::detect::registry::pattern::{Glob, glob_nocase};
 use crate::model::ScanError;
@@ -148,7 +148,8 @@ fn find_path(lookup: &dyn FileLookup, parts: &[&str]) -> Looked<Option<String>> 
 pub(crate) fn check(lookup: &dyn FileLookup) -> (Vec<(String, CheckHit)>, Vec<ScanError>) {
     let mut out = Vec::new();
     let mut errors = Vec::new();
-    let mut judge = |path: Looked<Option<String>>, f: fn(&Hive<'_>) -> Result<Vec<CheckHit>, HiveError>| {
+    let mut judge = |path: Looked<Option<String>>,
+                     f: fn(&Hive<'_>) -> Result<Vec<CheckHit>, HiveError>| {
         let path = match path {
             Ok(Some(p)) => p,
             Ok(None) => return,
@@ -315,7 +316,10 @@ fn sam(h: &Hive<'_>) -> Result<Vec<CheckHit>, HiveError> {
         let (Some(f), Some(v)) = (h.get(k, "F")?, h.get(k, "V")?) else {
             continue;
         };
-        let acb = f.data.get(0x38..0x3A).map_or(0, |b| u16::from_le_bytes([b[0], b[1]]));
+        let acb = f
+            .data
+            .get(0x38..0x3A)
+            .map_or(0, |b| u16::from_le_bytes([b[0], b[1]]));
         let enabled = acb & ACB_DISABLED == 0;
         let who = format!("{} (RID {rid})", account_name(&v.data));
         let (nt, nt_bytes) = hash_entry(&v.data, 0xA8);
@@ -324,7 +328,11 @@ fn sam(h: &Hive<'_>) -> Result<Vec<CheckHit>, HiveError> {
         if enabled {
             match nt {
                 Stored::Hash(how) => {
-                    let rule = if rid == 500 { &ADMIN_RULE } else { &ACCOUNT_RULE };
+                    let rule = if rid == 500 {
+                        &ADMIN_RULE
+                    } else {
+                        &ACCOUNT_RULE
+                    };
                     fp.extend_from_slice(nt_bytes);
                     hits.push(at_value(
                         rule,
@@ -373,8 +381,12 @@ fn software(h: &Hive<'_>) -> Result<Vec<CheckHit>, HiveError> {
     if secret.is_empty() {
         return Ok(Vec::new());
     }
-    let user = get("DefaultUserName").map(Value::string).unwrap_or_default();
-    let domain = get("DefaultDomainName").map(Value::string).unwrap_or_default();
+    let user = get("DefaultUserName")
+        .map(Value::string)
+        .unwrap_or_default();
+    let domain = get("DefaultDomainName")
+        .map(Value::string)
+        .unwrap_or_default();
     let auto = get("AutoAdminLogon").map_or_else(|| "not set".into(), Value::string);
     let account = match (domain.is_empty(), user.is_empty()) {
         (_, true) => "no DefaultUserName".to_string(),
@@ -438,8 +450,7 @@ fn security(h: &Hive<'_>) -> Result<Vec<CheckHit>, HiveError> {
         for v in h.values(cache)?.into_iter().take(MAX_ITEMS) {
             // An NL$n entry in use starts with the user name's length.
             let used = v.data.len() > 0x60 && v.data.get(..2).is_some_and(|b| b != [0, 0]);
-            if !v.name.to_ascii_uppercase().starts_with("NL$") || v.name == "NL$Control" || !used
-            {
+            if !v.name.to_ascii_uppercase().starts_with("NL$") || v.name == "NL$Control" || !used {
                 continue;
             }
             let mut fp = v.name.clone().into_bytes();
@@ -504,12 +515,6 @@ fn ntuser(h: &Hive<'_>) -> Result<Vec<CheckHit>, HiveError> {
     Ok(hits)
 }
 
-/// For the tests: a key exists.
-#[cfg(test)]
-fn has(h: &Hive<'_>, path: &str) -> bool {
-    matches!(h.key(path), Ok(Some(Key { .. })))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -557,13 +562,25 @@ mod tests {
         let mut b = Builder::new();
         let mut users = Vec::new();
         for (rid, name, acb, lm, nt) in [
-            (500, "Administrator", 0x0010, vec![0, 0, 2, 0], aes_hash(true)),
+            (
+                500,
+                "Administrator",
+                0x0010,
+                vec![0, 0, 2, 0],
+                aes_hash(true),
+            ),
             (501, "Guest", 0x0011, vec![], vec![0, 0, 1, 0]),
-            (1001, "builder", 0x0010, [0, 0, 1, 0].into_iter().chain([7; 16]).collect(), {
-                let mut h = vec![0, 0, 1, 0];
-                h.extend([9; 16]);
-                h
-            }),
+            (
+                1001,
+                "builder",
+                0x0010,
+                [0, 0, 1, 0].into_iter().chain([7; 16]).collect(),
+                {
+                    let mut h = vec![0, 0, 1, 0];
+                    h.extend([9; 16]);
+                    h
+                },
+            ),
             (1002, "kiosk", 0x0014, vec![], aes_hash(false)),
         ] {
             let f = b.value("F", 3, &f_value(rid, acb));
@@ -584,7 +601,7 @@ mod tests {
     fn sam_accounts() {
         let bytes = sam_hive();
         let h = Hive::parse(&bytes).unwrap();
-        assert!(has(&h, "SAM\\Domains\\Account\\Users"));
+        assert!(h.key("SAM\\Domains\\Account\\Users").unwrap().is_some());
         let got: Vec<(&str, Severity, String)> = sam(&h)
             .unwrap()
             .iter()
@@ -641,7 +658,10 @@ mod tests {
             "DefaultPassword for Administrator (AutoAdminLogon 1): Exam…[19 chars]"
         );
         assert_eq!(errors.len(), 1, "{errors:?}");
-        assert_eq!(errors[0].path.as_deref(), Some("/WINDOWS/system32/CONFIG/SAM"));
+        assert_eq!(
+            errors[0].path.as_deref(),
+            Some("/WINDOWS/system32/CONFIG/SAM")
+        );
 
         let l = MemLookup::new()
             .file("/Windows/System32/config/SOFTWARE", &software)

@@ -493,7 +493,10 @@ pub(crate) const FAMILIES: &[Family] = &[
         Reads::Volume,
         Rules::Code(windows_hives::RULES),
         &[windows_hives::HIVE_FILES],
-        &["/Windows/System32/config/SAM", "/Users/Administrator/NTUSER.DAT"],
+        &[
+            "/Windows/System32/config/SAM",
+            "/Users/Administrator/NTUSER.DAT",
+        ],
     ),
     Family {
         name: "packages",
