@@ -19,7 +19,7 @@ fn fingerprint(v: &str) -> String {
 }
 
 /// The findings of rules `windows-*` in `t`: (rule, path, severity, evidence, fingerprint).
-fn hive_findings(t: &Value) -> Vec<(String, String, String, String, String)> {
+pub(crate) fn hive_findings(t: &Value) -> Vec<(String, String, String, String, String)> {
     let mut v: Vec<_> = t["findings"]
         .as_array()
         .unwrap()
@@ -127,4 +127,65 @@ fn registry_hives_written_by_hivex_are_judged() {
     let full: Vec<_> = got.iter().map(|f| (f.0.clone(), f.1.clone())).collect();
     assert_eq!(quick, full);
     assert!(rule_paths(&q, "-").contains(&("windows-admin-password".to_string(), SAM.to_string())));
+}
+
+const GROUPS: &str = "/ProgramData/Microsoft/Group Policy/History/{31B2F340-016D-11D2-945F-00C04FB984F9}/Machine/Preferences/Groups/Groups.xml";
+
+#[test]
+fn what_windows_publishers_leave_behind_is_found() {
+    let dir = disk("publishers", "leaky");
+    let planted = secrets(&dir);
+    let img = dir.join("disk.img");
+    let want: Vec<(String, String, String)> = [
+        (
+            "ec2launch-static-admin-password",
+            "/ProgramData/Amazon/EC2Launch/config/agent-config.yml",
+            "EC2LAUNCH",
+        ),
+        (
+            "ec2launch-admin-password",
+            "/ProgramData/Amazon/EC2-Windows/Launch/Config/LaunchConfig.json",
+            "EC2LAUNCH_V1",
+        ),
+        ("gpp-cpassword", GROUPS, "CPASSWORD"),
+        (
+            "windows-unattend-password",
+            "/Program Files/Amazon/Ec2ConfigService/sysprep2008.xml",
+            "SYSPREP2008",
+        ),
+    ]
+    .into_iter()
+    .map(|(r, p, k)| (r.to_string(), p.to_string(), fingerprint(&planted[k])))
+    .collect();
+    for args in [&[][..], &["--quick"][..]] {
+        let (code, t) = scan_json(&img, args);
+        assert_eq!(code, 1, "{args:?} {t:#}");
+        assert_eq!(t["complete"], true, "{t:#}");
+        let got: Vec<(String, String, String)> = t["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| {
+                let s = |k: &str| f[k].as_str().unwrap_or("").to_string();
+                (s("rule"), s("path"), s("fingerprint"))
+            })
+            .collect();
+        for w in &want {
+            assert!(got.contains(w), "{args:?}: missing {w:?}\n{got:#?}");
+        }
+        let crit: Vec<_> = t["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["rule"] == "gpp-cpassword")
+            .map(|f| (f["severity"].clone(), f["evidence"].to_string()))
+            .collect();
+        assert_eq!(crit.len(), 1, "{crit:?}");
+        assert_eq!(crit[0].0, "critical");
+        assert!(crit[0].1.contains("Administrator (built-in)"), "{crit:?}");
+        let json = t.to_string();
+        for k in ["EC2LAUNCH", "EC2LAUNCH_V1", "CPASSWORD", "SYSPREP2008"] {
+            assert!(!json.contains(&planted[k]), "{k} printed");
+        }
+    }
 }

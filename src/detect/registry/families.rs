@@ -119,6 +119,17 @@ const REGISTRY_FILES: &[Glob] = &[
     glob(".config/pip/pip.conf"),
     glob(".pip/pip.conf"),
 ];
+/// What Windows image publishers leave behind: the EC2 launch agents' configuration, state and
+/// logs, and Group Policy Preferences files (in SYSVOL, and cached on member machines).
+const WINDOWS_PUBLISHER_FILES: &[Glob] = &[
+    glob_nocase("/ProgramData/Amazon/EC2Launch/**"),
+    glob_nocase("/ProgramData/Amazon/EC2-Windows/Launch/**"),
+    glob_nocase("/Program Files/Amazon/Ec2ConfigService/Settings/**"),
+    glob_nocase("/Program Files/Amazon/Ec2ConfigService/Logs/**"),
+    glob_nocase("{Groups,Services,ScheduledTasks,DataSources,Drives,Printers}.xml"),
+    glob_nocase("/ProgramData/Microsoft/Group Policy/History/**"),
+    glob_nocase("/Windows/SYSVOL/**"),
+];
 const JAVA_KEYSTORE_FILES: &[Glob] = &[glob_nocase("*.{jks,jceks,keystore}")];
 
 /// What the volume checks read by path.
@@ -451,6 +462,12 @@ pub(crate) const FAMILIES: &[Family] = &[
         &["/srv/app/config/database.yml"],
     ),
     signatures("keys", "keys.toml", &[KEY_FILES], &["/home/alice/wg0.conf"]),
+    signatures(
+        "windows-publishers",
+        "windows.toml",
+        &[WINDOWS_PUBLISHER_FILES],
+        &["/ProgramData/Amazon/EC2Launch/config/agent-config.yml"],
+    ),
     signatures(
         "passwords",
         "passwords.toml",
