@@ -6,6 +6,7 @@
 mod ext4;
 pub mod ext4_free;
 mod fat;
+pub mod lznt1;
 mod ntfs;
 pub mod probe;
 pub mod xfs;

@@ -162,7 +162,20 @@ if [ "$mode" = compressed ]; then
   # A directory with the compressed attribute: ntfs-3g writes the files in it LZNT1-compressed.
   mkdir -p m/Windows/WinSxS
   setfattr -h -v 0x00000800 -n system.ntfs_attrib_be m/Windows/WinSxS
-  for i in $(seq 1 3000); do printf 'manifest line %s of a compressible file\r\n' "$i"; done > m/Windows/WinSxS/packed.txt
+  # A text file of several compression units with an AWS key pair in its second, random
+  # (incompressible: stored) data, and a sparse file with text past a hole.
+  akid4="AKIA$(rnd 'A-Z2-7' 16)"; secret4="$(rnd 'A-Za-z0-9' 40)"
+  printf 'AKID4=%s\nSECRET4=%s\n' "$akid4" "$secret4" >> secrets.env
+  { for i in $(seq 1 2000); do printf 'manifest line %s of a compressible file\r\n' "$i"; done
+    printf 'aws_access_key_id = %s\r\naws_secret_access_key = %s\r\n' "$akid4" "$secret4"
+    for i in $(seq 2001 4000); do printf 'manifest line %s of a compressible file\r\n' "$i"; done; } > m/Windows/WinSxS/packed.txt
+  head -c 300000 /dev/urandom > m/Windows/WinSxS/random.bin
+  truncate -s 1M m/Windows/WinSxS/holes.dat
+  printf 'text after a hole\r\n' | dd of=m/Windows/WinSxS/holes.dat bs=1 seek=700000 conv=notrunc status=none
+  # The files really are compressed (FILE_ATTRIBUTE_COMPRESSED, 0x800).
+  for f in packed.txt random.bin holes.dat; do
+    getfattr -h -e hex -n system.ntfs_attrib_be "m/Windows/WinSxS/$f" | grep -q '=0x0*8..$' || { echo "$f is not compressed" >&2; exit 1; }
+  done
 fi
 # A harmless stream on a system file, in every image.
 setfattr -n user.Zone.Identifier -v $'[ZoneTransfer]\r\nZoneId=3\r\n' "m/Program Files/Amazon/EC2Launch/EC2Launch.exe"

@@ -558,12 +558,11 @@ fn quick_reports_every_family_finding_that_full_reports_where_it_walks() {
     assert_eq!(
         outside,
         [
-            "/ProgramData/Amazon/EC2Launch/config/agent-config.yml",
-            "/Users/Administrator/NTUSER.DAT",
             "/Windows/Panther/unattend.xml",
-            "/Windows/System32/config/SAM",
+            "/Windows/System32/config/SAM"
         ],
-        "samples outside the quick walk (Windows places: Windows volumes are not root filesystems)"
+        "samples outside the quick walk (Windows volumes are not root filesystems; the hives are \
+         read by the volume check)"
     );
     let want: BTreeSet<_> = f.iter().filter(|(_, p)| walked(p)).cloned().collect();
     let lost: Vec<_> = want.difference(&q).collect();
