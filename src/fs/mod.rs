@@ -8,6 +8,7 @@ pub mod ext4_free;
 mod fat;
 pub mod lznt1;
 mod ntfs;
+pub mod ntfs_logfile;
 pub mod probe;
 pub mod xfs;
 

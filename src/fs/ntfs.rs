@@ -62,6 +62,61 @@ const TAG_MOUNT_POINT: u32 = 0xA000_0003;
 pub struct NtfsFs {
     src: SharedSource,
     ntfs: Arc<Ntfs>,
+    /// What the volume's state says about how the image was taken (see [`volume_state`]).
+    warnings: Vec<String>,
+}
+
+/// Bytes of `$LogFile` read for its two restart pages (4 KiB pages).
+const LOG_HEAD: usize = 8192;
+
+/// Warnings about the state the volume was taken in: `$Volume` marked dirty (chkdsk pending,
+/// as Windows or `ntfsresize` leaves it) and a `$LogFile` in use (a snapshot of a running
+/// Windows). Neither is replayed or repaired: the volume is read as it is on disk.
+fn volume_state(src: &SharedSource, ntfs: &Ntfs) -> Vec<String> {
+    let mut out = Vec::new();
+    let dirty = guarded(&|| "$Volume".into(), || {
+        let mut c = Cursor::new(src.clone()).with_read_limit(RECORD_READS);
+        Ok(ntfs
+            .volume_info(&mut c)?
+            .flags()
+            .contains(ntfs::structured_values::NtfsVolumeFlags::IS_DIRTY))
+    });
+    match dirty {
+        Ok(true) => out.push(
+            "NTFS volume marked dirty ($Volume: chkdsk pending): it was not cleanly unmounted or \
+             is damaged; read as it is on disk"
+                .to_string(),
+        ),
+        Ok(false) => {}
+        Err(e) => out.push(format!("the volume's dirty flag could not be read: {e}")),
+    }
+    let head = guarded(&|| "$LogFile".into(), || {
+        let mut c = Cursor::new(src.clone()).with_read_limit(RECORD_READS);
+        let file = ntfs.file(&mut c, 2)?;
+        let Some(item) = data_item(&file, &mut c, "")? else {
+            return Ok(Vec::new());
+        };
+        let attr = item.to_attribute()?;
+        let mut v = attr.value(&mut c)?;
+        let len = usize::try_from(v.len()).unwrap_or(0).min(LOG_HEAD);
+        let mut buf = vec![0u8; len];
+        v.read_exact(&mut c, &mut buf)?;
+        Ok(buf)
+    });
+    match head.map(|h| super::ntfs_logfile::state(&h)) {
+        Ok(super::ntfs_logfile::LogState::Dirty) => out.push(
+            "NTFS $LogFile in use: the volume was mounted by a running Windows when the image \
+             was taken; its log is not replayed, the files are read as they are on disk"
+                .to_string(),
+        ),
+        Ok(super::ntfs_logfile::LogState::Unrecognised) => out.push(
+            "NTFS $LogFile has no valid restart page: whether the volume was in use is unknown"
+                .to_string(),
+        ),
+        Ok(_) => {}
+        Err(e) => out.push(format!("the $LogFile state could not be read: {e}")),
+    }
+    out
 }
 
 /// Run a call into the crate: a panic or an error becomes an [`FsError`] about `context`.
@@ -123,9 +178,11 @@ impl NtfsFs {
             ntfs.root_directory(&mut c)?;
             Ok(ntfs)
         })?;
+        let warnings = volume_state(&src, &ntfs);
         Ok(NtfsFs {
             src,
             ntfs: Arc::new(ntfs),
+            warnings,
         })
     }
 }
@@ -140,6 +197,10 @@ impl Filesystem for NtfsFs {
             src: self.src.clone(),
             ntfs: self.ntfs.clone(),
         }))
+    }
+
+    fn warnings(&self) -> Vec<String> {
+        self.warnings.clone()
     }
 }
 

@@ -243,6 +243,9 @@ fn clean_windows_disk_scans_complete_and_exits_0() {
     assert!(serious.is_empty(), "{serious:#?}");
     // Its hives (accounts disabled, no auto-logon, no saved passwords) give nothing at all.
     assert!(crate::windows::hive_findings(&t).is_empty(), "{t:#}");
+    // Unmounted cleanly by ntfs-3g: not dirty, an empty (clean) $LogFile.
+    let warnings = &t["volumes"][0]["warnings"];
+    assert!(warnings.as_array().is_none_or(Vec::is_empty), "{t:#}");
     assert_eq!(t["complete"], true, "{t:#}");
     assert_eq!(code, 0, "{t:#}");
 }
@@ -291,4 +294,49 @@ fn lznt1_compressed_files_are_read_as_ntfs3g_shows_them() {
     assert_eq!(code, 1, "{t:#}");
     let json = t.to_string();
     assert!(!json.contains(&secrets(&dir)["SECRET4"]));
+}
+
+/// A volume `ntfsresize` left dirty (it schedules chkdsk, as Windows does for a volume that was
+/// not cleanly closed): the scan says so as a volume warning, reads every file as it is on
+/// disk, and stays complete. The same volume before the resize has no warning: `mkntfs` and
+/// `ntfs-3g` leave an empty `$LogFile`, which is clean.
+#[test]
+fn a_dirty_ntfs_volume_is_a_warning_and_still_read() {
+    let dir = workdir("ntfs", "dirty");
+    sh(
+        "truncate -s 40M vol.img && mkntfs -Q -q -F vol.img >/dev/null 2>&1 && mkdir -p m && \
+         mount -t ntfs-3g -o loop vol.img m && trap 'umount m' EXIT && \
+         printf 'aws_access_key_id = AKIA%s\\naws_secret_access_key = %s\\n' \
+           \"$(tr -dc 'A-Z2-7' </dev/urandom | head -c 16)\" \"$(tr -dc 'A-Za-z0-9' </dev/urandom | head -c 40)\" > m/credentials && \
+         sync && umount m && trap - EXIT && cp vol.img clean.img && \
+         printf 'y\\n' | ntfsresize -f -s 36M vol.img >/dev/null && \
+         ntfsinfo -f -m vol.img 2>/dev/null | grep -q 'Volume Flags: 0x0001'",
+        &dir,
+    );
+    for (img, dirty) in [("clean.img", false), ("vol.img", true)] {
+        let (code, t) = scan_json(&dir.join(img), &[]);
+        assert_eq!(code, 1, "{img}: {t:#}");
+        assert_eq!(t["complete"], true, "{img}: {t:#}");
+        let vol = &t["volumes"][0];
+        assert_eq!(vol["filesystem"], "ntfs", "{vol:#}");
+        assert!(
+            rule_paths(&t, "-").contains(&(
+                "aws-access-key-pair".to_string(),
+                "/credentials".to_string()
+            )),
+            "{img}: {t:#}"
+        );
+        let warnings = vol["warnings"].to_string();
+        assert_eq!(
+            warnings.contains("NTFS volume marked dirty"),
+            dirty,
+            "{img}: {vol:#}"
+        );
+        if !dirty {
+            assert!(
+                vol["warnings"].as_array().is_none_or(Vec::is_empty),
+                "{img}: {vol:#}"
+            );
+        }
+    }
 }
