@@ -148,6 +148,32 @@ fn find_path(lookup: &dyn FileLookup, parts: &[&str]) -> Looked<Option<String>> 
 pub(crate) fn check(lookup: &dyn FileLookup) -> (Vec<(String, CheckHit)>, Vec<ScanError>) {
     let mut out = Vec::new();
     let mut errors = Vec::new();
+    type Judge = fn(&Hive<'_>) -> Result<Vec<CheckHit>, HiveError>;
+    // Every hive's path first, so a volume read over the network fetches them together.
+    let mut hives: Vec<(Looked<Option<String>>, Judge)> = Vec::new();
+    let config = |name: &str| find_path(lookup, &["Windows", "System32", "config", name]);
+    hives.push((config("SAM"), sam));
+    hives.push((config("SECURITY"), security));
+    hives.push((config("SOFTWARE"), software));
+    match find_path(lookup, &["Users"]) {
+        Ok(Some(users)) => match lookup.list(&users) {
+            Ok(mut names) => {
+                names.sort();
+                for name in names.iter().take(MAX_PROFILES) {
+                    let dir = format!("{users}/{name}");
+                    hives.push((find(lookup, &dir, "NTUSER.DAT"), ntuser));
+                }
+            }
+            Err(e) => errors.push(e.scan_error("users' registry hives were not judged")),
+        },
+        Ok(None) => {}
+        Err(e) => errors.push(e.scan_error("users' registry hives were not judged")),
+    }
+    let paths: Vec<String> = hives
+        .iter()
+        .filter_map(|(p, _)| p.as_ref().ok().cloned().flatten())
+        .collect();
+    lookup.prefetch(&paths);
     let mut judge = |path: Looked<Option<String>>,
                      f: fn(&Hive<'_>) -> Result<Vec<CheckHit>, HiveError>| {
         let path = match path {
@@ -190,28 +216,8 @@ pub(crate) fn check(lookup: &dyn FileLookup) -> (Vec<(String, CheckHit)>, Vec<Sc
             Err(e) => errors.push(e.scan_error("the registry hive was not judged")),
         }
     };
-    let config = ["Windows", "System32", "config"];
-    let hive = |name: &str| {
-        let mut parts = config.to_vec();
-        parts.push(name);
-        find_path(lookup, &parts)
-    };
-    judge(hive("SAM"), sam);
-    judge(hive("SECURITY"), security);
-    judge(hive("SOFTWARE"), software);
-    match find_path(lookup, &["Users"]) {
-        Ok(Some(users)) => match lookup.list(&users) {
-            Ok(mut names) => {
-                names.sort();
-                for name in names.iter().take(MAX_PROFILES) {
-                    let dir = format!("{users}/{name}");
-                    judge(find(lookup, &dir, "NTUSER.DAT"), ntuser);
-                }
-            }
-            Err(e) => errors.push(e.scan_error("users' registry hives were not judged")),
-        },
-        Ok(None) => {}
-        Err(e) => errors.push(e.scan_error("users' registry hives were not judged")),
+    for (path, f) in hives {
+        judge(path, f);
     }
     (out, errors)
 }
