@@ -93,7 +93,8 @@ impl Value {
     /// The data as a string: UTF-16LE up to the first NUL for the string types, else lossy
     /// UTF-8 (`hivexsh` and some tools write ASCII).
     pub fn string(&self) -> String {
-        if self.data.len() >= 2 && self.data.len() % 2 == 0 && self.data.get(1) == Some(&0) {
+        if self.data.len() >= 2 && self.data.len().is_multiple_of(2) && self.data.get(1) == Some(&0)
+        {
             let units: Vec<u16> = self
                 .data
                 .chunks_exact(2)
@@ -524,10 +525,10 @@ pub(crate) mod tests {
         for i in BASE..good.len().min(BASE + 1024) {
             let mut b = good.clone();
             b[i] ^= 0xff;
-            if let Ok(h) = Hive::parse(&b) {
-                if let Ok(Some(k)) = h.key("CurrentVersion\\Winlogon") {
-                    let _ = h.values(k);
-                }
+            if let Ok(h) = Hive::parse(&b)
+                && let Ok(Some(k)) = h.key("CurrentVersion\\Winlogon")
+            {
+                let _ = h.values(k);
             }
         }
         // A root pointing past the end.
