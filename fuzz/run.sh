@@ -9,12 +9,13 @@
 # images from mke2fs and debugfs (ext4: likewise, see build-ext4-bases.sh), and a real rpm
 # header blob and Berkeley DB `Packages` files from rpm and db5.3_load (rpmdb); small qcow2, VMDK,
 # VHD and VHDX images from qemu-img (qcow2, vmdk, vhd, vhdx); small archives from GNU tar in
-# its gnu (long names, sparse) and pax (sparse 1.0) formats, with hard and symbolic links (tar).
+# its gnu (long names, sparse) and pax (sparse 1.0) formats, with hard and symbolic links (tar);
+# registry hives written by hivexsh (windows, testdata/ntfs/hives.sh).
 # Each target's libFuzzer output is kept in logs/TARGET.log.
 set -euo pipefail
 cd "$(dirname "$0")"
 secs=${1:-120}
-targets=${TARGETS:-partitions lvm xfs ext4 rpmdb qcow2 vmdk vhd vhdx sbom_manifests tar}
+targets=${TARGETS:-partitions lvm xfs ext4 rpmdb qcow2 vmdk vhd vhdx sbom_manifests tar windows}
 export RUSTC_BOOTSTRAP=1
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -67,6 +68,11 @@ if wants rpmdb; then
     echo "rpmdb seeds need rpm, rpmbuild, sqlite3 and db5.3_load: starting from one byte" >&2
     echo seed > corpus/rpmdb/seed
   fi
+fi
+if wants windows; then
+  mkdir -p corpus/windows "$work/hives"
+  bash ../testdata/ntfs/hives.sh "$work/hives" leaky >/dev/null
+  for f in SAM SECURITY SOFTWARE NTUSER-Administrator.DAT; do cp "$work/hives/$f" "corpus/windows/$f"; done
 fi
 # Containers: small images from qemu-img (a 4 MiB disk with some data), less the magic the
 # target puts back in front.

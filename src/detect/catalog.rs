@@ -102,6 +102,10 @@ pub const BUILTIN_FILES: &[(&str, &str)] = &[
         include_str!("../../signatures/passwords.toml"),
     ),
     (
+        "windows.toml",
+        include_str!("../../signatures/windows.toml"),
+    ),
+    (
         "generic.toml",
         include_str!("../../signatures/generic.toml"),
     ),

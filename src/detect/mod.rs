@@ -14,6 +14,7 @@ pub(crate) mod checks;
 mod credfiles;
 mod engine;
 mod finding;
+pub(crate) mod hive;
 pub mod lookup;
 mod precision;
 mod provenance;
@@ -32,6 +33,27 @@ pub use catalog::CatalogError;
 pub use catalog_check::check_catalog;
 pub use lookup::{FileLookup, Looked, MemLookup, Meta, MetaKind, Unreadable};
 pub use volume_scan::VolumeFindings;
+
+/// The Windows parsers' fuzz entry point (`fuzz/fuzz_targets/windows.rs`): `data` as every
+/// registry hive the windows-hives check reads (each judged), as one LZNT1 compression unit,
+/// and as the head of an NTFS `$LogFile`. Only with the `fuzzing` feature: not part of the API.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub fn windows_for_fuzzing(data: &[u8]) -> usize {
+    let mut l = MemLookup::new();
+    for p in [
+        "/Windows/System32/config/SAM",
+        "/Windows/System32/config/SECURITY",
+        "/Windows/System32/config/SOFTWARE",
+        "/Users/a/NTUSER.DAT",
+    ] {
+        l.add(p, 0o644, data);
+    }
+    let (hits, errors) = checks::windows_hives::check(&l);
+    let unit = crate::fs::lznt1::decompress(data, 65536).map_or(0, |u| u.len());
+    let _ = crate::fs::ntfs_logfile::state(data);
+    hits.len() + errors.len() + unit
+}
 
 use crate::model::Finding;
 pub use crate::model::{RuleInfo, RuleKind};

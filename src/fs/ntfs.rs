@@ -62,6 +62,61 @@ const TAG_MOUNT_POINT: u32 = 0xA000_0003;
 pub struct NtfsFs {
     src: SharedSource,
     ntfs: Arc<Ntfs>,
+    /// What the volume's state says about how the image was taken (see [`volume_state`]).
+    warnings: Vec<String>,
+}
+
+/// Bytes of `$LogFile` read for its two restart pages (4 KiB pages).
+const LOG_HEAD: usize = 8192;
+
+/// Warnings about the state the volume was taken in: `$Volume` marked dirty (chkdsk pending,
+/// as Windows or `ntfsresize` leaves it) and a `$LogFile` in use (a snapshot of a running
+/// Windows). Neither is replayed or repaired: the volume is read as it is on disk.
+fn volume_state(src: &SharedSource, ntfs: &Ntfs) -> Vec<String> {
+    let mut out = Vec::new();
+    let dirty = guarded(&|| "$Volume".into(), || {
+        let mut c = Cursor::new(src.clone()).with_read_limit(RECORD_READS);
+        Ok(ntfs
+            .volume_info(&mut c)?
+            .flags()
+            .contains(ntfs::structured_values::NtfsVolumeFlags::IS_DIRTY))
+    });
+    match dirty {
+        Ok(true) => out.push(
+            "NTFS volume marked dirty ($Volume: chkdsk pending): it was not cleanly unmounted or \
+             is damaged; read as it is on disk"
+                .to_string(),
+        ),
+        Ok(false) => {}
+        Err(e) => out.push(format!("the volume's dirty flag could not be read: {e}")),
+    }
+    let head = guarded(&|| "$LogFile".into(), || {
+        let mut c = Cursor::new(src.clone()).with_read_limit(RECORD_READS);
+        let file = ntfs.file(&mut c, 2)?;
+        let Some(item) = data_item(&file, &mut c, "")? else {
+            return Ok(Vec::new());
+        };
+        let attr = item.to_attribute()?;
+        let mut v = attr.value(&mut c)?;
+        let len = usize::try_from(v.len()).unwrap_or(0).min(LOG_HEAD);
+        let mut buf = vec![0u8; len];
+        v.read_exact(&mut c, &mut buf)?;
+        Ok(buf)
+    });
+    match head.map(|h| super::ntfs_logfile::state(&h)) {
+        Ok(super::ntfs_logfile::LogState::Dirty) => out.push(
+            "NTFS $LogFile in use: the volume was mounted by a running Windows when the image \
+             was taken; its log is not replayed, the files are read as they are on disk"
+                .to_string(),
+        ),
+        Ok(super::ntfs_logfile::LogState::Unrecognised) => out.push(
+            "NTFS $LogFile has no valid restart page: whether the volume was in use is unknown"
+                .to_string(),
+        ),
+        Ok(_) => {}
+        Err(e) => out.push(format!("the $LogFile state could not be read: {e}")),
+    }
+    out
 }
 
 /// Run a call into the crate: a panic or an error becomes an [`FsError`] about `context`.
@@ -123,9 +178,11 @@ impl NtfsFs {
             ntfs.root_directory(&mut c)?;
             Ok(ntfs)
         })?;
+        let warnings = volume_state(&src, &ntfs);
         Ok(NtfsFs {
             src,
             ntfs: Arc::new(ntfs),
+            warnings,
         })
     }
 }
@@ -140,6 +197,10 @@ impl Filesystem for NtfsFs {
             src: self.src.clone(),
             ntfs: self.ntfs.clone(),
         }))
+    }
+
+    fn warnings(&self) -> Vec<String> {
+        self.warnings.clone()
     }
 }
 
@@ -494,19 +555,24 @@ impl NtfsReader {
                 return Ok(Err(format!("no $DATA stream named {name:?}")));
             };
             let attr = item.to_attribute()?;
-            if attr.flags().contains(NtfsAttributeFlags::COMPRESSED) {
-                return Ok(Err("LZNT1-compressed: its content was not read".to_string()));
-            }
             if attr.flags().contains(NtfsAttributeFlags::ENCRYPTED) {
                 return Ok(Err("encrypted: its content cannot be read".to_string()));
             }
-            Ok(Ok(attr.value_length()))
+            let len = attr.value_length();
+            if !attr.flags().contains(NtfsAttributeFlags::COMPRESSED) || attr.is_resident() {
+                return Ok(Ok((len, None)));
+            }
+            match compressed_runs(&attr, &mut c, self.ntfs.cluster_size())? {
+                Ok(runs) => Ok(Ok((len, Some(Arc::new(runs))))),
+                Err(m) => Ok(Err(m)),
+            }
         })?
         .map_err(|m| FsError::Incompatible {
             context: ctx(),
             message: m,
             at: Default::default(),
         })?;
+        let (len, compressed) = len;
         Ok(Stream {
             reader: self,
             rec,
@@ -515,6 +581,7 @@ impl NtfsReader {
             pos: 0,
             buf: Vec::new(),
             buf_at: 0,
+            compressed,
         })
     }
 }
@@ -547,10 +614,113 @@ struct Stream<'a> {
     pos: u64,
     buf: Vec<u8>,
     buf_at: u64,
+    /// The run list of an LZNT1-compressed stream, read through [`CompressedRuns`] instead of
+    /// the crate.
+    compressed: Option<Arc<CompressedRuns>>,
+}
+
+/// Clusters per compression unit: NTFS compresses in units of 16 clusters (a compression unit
+/// exponent of 4, the only one Windows and ntfs-3g write), with clusters of at most 4 KiB.
+const CU_CLUSTERS: u64 = 16;
+/// Most data runs of one compressed stream (each run is 24 bytes here).
+const MAX_RUNS: usize = 1 << 20;
+
+/// The data runs of a compressed stream: (first VCN, clusters, byte position on the volume or
+/// `None` for a sparse run), in VCN order.
+struct CompressedRuns {
+    cluster: u64,
+    runs: Vec<(u64, u64, Option<u64>)>,
+}
+
+/// The runs of the compressed non-resident attribute `attr`; `Err(message)` when it cannot be
+/// read this way (an attribute list, clusters larger than 4 KiB).
+fn compressed_runs<T: Read + Seek>(
+    attr: &ntfs::NtfsAttribute<'_, '_>,
+    c: &mut T,
+    cluster: u32,
+) -> Result<Result<CompressedRuns, String>, NtfsError> {
+    if cluster > 4096 {
+        return Ok(Err(format!(
+            "LZNT1-compressed with {cluster}-byte clusters (NTFS compresses only up to 4 KiB): not read"
+        )));
+    }
+    let cluster = u64::from(cluster);
+    let ntfs::attribute_value::NtfsAttributeValue::NonResident(nr) = attr.value(c)? else {
+        return Ok(Err(
+            "LZNT1-compressed across an attribute list: its content was not read".into(),
+        ));
+    };
+    let mut runs = Vec::new();
+    let mut vcn = 0u64;
+    for run in nr.data_runs() {
+        let run = run?;
+        if runs.len() >= MAX_RUNS {
+            return Ok(Err(format!(
+                "LZNT1-compressed in more than {MAX_RUNS} runs: not read"
+            )));
+        }
+        let n = run.allocated_size() / cluster;
+        runs.push((vcn, n, run.data_position().value().map(|p| p.get())));
+        vcn = vcn.saturating_add(n);
+    }
+    Ok(Ok(CompressedRuns { cluster, runs }))
+}
+
+impl CompressedRuns {
+    /// Where cluster `vcn` is on the volume (`None`: sparse, or past the runs).
+    fn locate(&self, vcn: u64) -> Option<u64> {
+        let i = self.runs.partition_point(|r| r.0 <= vcn).checked_sub(1)?;
+        let (start, n, pos) = *self.runs.get(i)?;
+        if vcn >= start.saturating_add(n) {
+            return None;
+        }
+        pos?.checked_add(vcn.checked_sub(start)?.checked_mul(self.cluster)?)
+    }
+
+    /// The decompressed compression unit `k` (16 clusters): all sparse is zeros, all allocated
+    /// is stored as it is, else its allocated clusters hold LZNT1 data.
+    fn unit(&self, src: &SharedSource, k: u64) -> io::Result<Vec<u8>> {
+        let size =
+            usize::try_from(self.cluster.saturating_mul(CU_CLUSTERS)).map_err(io::Error::other)?;
+        let cl = usize::try_from(self.cluster).map_err(io::Error::other)?;
+        let first = k.saturating_mul(CU_CLUSTERS);
+        let mut raw = Vec::with_capacity(size);
+        let mut allocated = 0u64;
+        for v in first..first.saturating_add(CU_CLUSTERS) {
+            let Some(at) = self.locate(v) else { break };
+            let mut b = vec![0u8; cl];
+            src.read_at(at, &mut b).map_err(io::Error::other)?;
+            raw.extend_from_slice(&b);
+            allocated = allocated.saturating_add(1);
+        }
+        match allocated {
+            0 => Ok(vec![0u8; size]),
+            CU_CLUSTERS => Ok(raw),
+            _ => super::lznt1::decompress(&raw, size).map_err(io::Error::other),
+        }
+    }
 }
 
 impl Stream<'_> {
+    /// Fill the buffer with the compression unit holding `pos`.
+    fn fill_compressed(&mut self, runs: &CompressedRuns) -> io::Result<()> {
+        let unit = runs.cluster.saturating_mul(CU_CLUSTERS);
+        let k = self.pos / unit.max(1);
+        let mut data = runs
+            .unit(&self.reader.src, k)
+            .map_err(|e| io::Error::other(format!("MFT record {}: {e}", self.rec)))?;
+        let start = k.saturating_mul(unit);
+        let keep = usize::try_from(self.len.saturating_sub(start).min(unit)).unwrap_or(0);
+        data.truncate(keep);
+        self.buf = data;
+        self.buf_at = start;
+        Ok(())
+    }
+
     fn fill(&mut self) -> io::Result<()> {
+        if let Some(runs) = self.compressed.clone() {
+            return self.fill_compressed(&runs);
+        }
         let want = usize::try_from(self.len.saturating_sub(self.pos))
             .unwrap_or(usize::MAX)
             .min(CHUNK);

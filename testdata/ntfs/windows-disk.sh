@@ -9,6 +9,7 @@
 #   DIR/truth.txt      sha256sum of every regular file, as ntfs-3g shows them (paths from /)
 #   DIR/streams.txt    sha256sum of every alternate data stream, as `path:stream`
 #   DIR/secrets.env    the secrets planted (shell assignments), for the test to look for
+#   DIR/hives.env      values of the registry hives as hivexget reads them (the hives' oracle)
 # With `clean`, the same tree without any secret; with `compressed`, the leaky tree and a
 # directory whose files ntfs-3g compresses (LZNT1).
 set -euo pipefail
@@ -60,6 +61,15 @@ ln -s ../Users m/Windows/users-link
 printf 'shopping list\r\n' > m/Users/alice/Documents/notes.txt
 printf 'hello\r\n' > 'm/Users/alice/Documents/Déjà vu — ünïcode.txt'
 
+# The registry hives, written by hivexsh (hives.sh), at their Windows places.
+rm -rf hives; mkdir hives
+bash "$(dirname "$(realpath "$0")")/hives.sh" hives "$([ "$mode" = clean ] && echo clean || echo leaky)"
+cp hives/SAM hives/SECURITY hives/SOFTWARE hives/SYSTEM m/Windows/System32/config/
+cp hives/NTUSER-Administrator.DAT m/Users/Administrator/NTUSER.DAT
+cp hives/NTUSER-alice.DAT m/Users/alice/NTUSER.DAT
+[ -f hives/secrets.env ] && cat hives/secrets.env >> secrets.env
+cp hives/hives.env .
+
 cat > m/Windows/Panther/unattend.xml <<X
 <?xml version="1.0" encoding="utf-8"?>
 <unattend xmlns="urn:schemas-microsoft-com:unattend">
@@ -75,6 +85,58 @@ cat > m/Windows/Panther/unattend.xml <<X
   </settings>
 </unattend>
 X
+
+# What the EC2 launch agents and Group Policy leave: a static Administrator password in
+# EC2Launch v2's agent-config.yml and EC2Launch v1's LaunchConfig.json, a Group Policy
+# Preferences password cached on the machine, EC2Config's answer file. The clean image has
+# each file as a generalized image does (random password, no Groups.xml).
+ec2pw="Ec2-$(rnd 'A-Za-z0-9' 14)"; ec2v1pw="V1-$(rnd 'A-Za-z0-9' 14)"; sysprep2008pw="Sp-$(rnd 'A-Za-z0-9' 14)"
+cpassword=$(head -c 32 /dev/urandom | base64 -w0 | tr -d '=')
+pwtype=static; v1type=Specify; v1pw=$ec2v1pw
+if [ "$mode" = clean ]; then pwtype=random; v1type=Random; v1pw=; sysprep2008pw='*SENSITIVE*DATA*DELETED*'; fi
+printf 'EC2LAUNCH=%s\nEC2LAUNCH_V1=%s\nCPASSWORD=%s\nSYSPREP2008=%s\n' "$ec2pw" "$ec2v1pw" "$cpassword" "$sysprep2008pw" >> secrets.env
+mkdir -p m/ProgramData/Amazon/EC2Launch/config m/ProgramData/Amazon/EC2Launch/log m/ProgramData/Amazon/EC2-Windows/Launch/Config \
+  "m/Program Files/Amazon/Ec2ConfigService/Settings"
+{ printf 'version: 1.0\nconfig:\n- stage: boot\n  tasks:\n  - task: extendRootPartition\n- stage: preReady\n  tasks:\n'
+  printf '  - task: activateWindows\n    inputs:\n      activation:\n        type: amazon\n  - task: setAdminAccount\n'
+  printf '    inputs:\n      name: Administrator\n      password:\n        type: %s\n' "$pwtype"
+  [ "$pwtype" = static ] && printf '        data: %s\n' "$ec2pw"
+  printf '  - task: setWallpaper\n- stage: postReady\n  tasks:\n  - task: startSsm\n'; } | sed 's/$/\r/' > m/ProgramData/Amazon/EC2Launch/config/agent-config.yml
+printf '2026-11-30 10:02:11 Info: Stage preReady: task setAdminAccount done\r\n' > m/ProgramData/Amazon/EC2Launch/log/agent.log
+cat > m/ProgramData/Amazon/EC2-Windows/Launch/Config/LaunchConfig.json <<X
+{
+    "setComputerName":  false,
+    "setMonitorAlwaysOn":  false,
+    "setWallpaper":  true,
+    "addDnsSuffixList":  true,
+    "extendBootVolumeSize":  true,
+    "handleUserData":  true,
+    "adminPasswordType":  "$v1type",
+    "adminPassword":  "$v1pw"
+}
+X
+cat > "m/Program Files/Amazon/Ec2ConfigService/sysprep2008.xml" <<X
+<?xml version="1.0" encoding="utf-8"?>
+<unattend xmlns="urn:schemas-microsoft-com:unattend">
+  <settings pass="oobeSystem">
+    <component name="Microsoft-Windows-Shell-Setup" processorArchitecture="amd64">
+      <UserAccounts>
+        <AdministratorPassword>
+          <Value>$sysprep2008pw</Value>
+          <PlainText>true</PlainText>
+        </AdministratorPassword>
+      </UserAccounts>
+    </component>
+  </settings>
+</unattend>
+X
+printf '<?xml version="1.0"?>\r\n<Ec2ConfigurationSettings><Plugins><Plugin><Name>Ec2SetPassword</Name><State>Enabled</State></Plugin></Plugins></Ec2ConfigurationSettings>\r\n' \
+  > "m/Program Files/Amazon/Ec2ConfigService/Settings/config.xml"
+if [ "$mode" != clean ]; then
+  g="m/ProgramData/Microsoft/Group Policy/History/{31B2F340-016D-11D2-945F-00C04FB984F9}/Machine/Preferences/Groups"
+  mkdir -p "$g"
+  printf '<?xml version="1.0" encoding="utf-8"?>\r\n<Groups clsid="{3125E937-EB16-4b4c-9934-544FC6D24D26}"><User clsid="{DF5F1855-51E5-4d24-8B1A-D9BDE98BA1D1}" name="Administrator (built-in)" image="2" changed="2026-11-03 10:12:44" uid="{7A0E2A8D-33C1-4F0B-9A57-61C1C2E0D1B4}"><Properties action="U" newName="" fullName="" description="" cpassword="%s" changeLogon="0" noChange="0" neverExpires="1" acctDisabled="0" userName="Administrator (built-in)"/></User>\r\n</Groups>\r\n' "$cpassword" > "$g/Groups.xml"
+fi
 
 if [ "$mode" != clean ]; then
   h=m/Users/Administrator/AppData/Roaming/Microsoft/Windows/PowerShell/PSReadLine
@@ -100,7 +162,20 @@ if [ "$mode" = compressed ]; then
   # A directory with the compressed attribute: ntfs-3g writes the files in it LZNT1-compressed.
   mkdir -p m/Windows/WinSxS
   setfattr -h -v 0x00000800 -n system.ntfs_attrib_be m/Windows/WinSxS
-  for i in $(seq 1 3000); do printf 'manifest line %s of a compressible file\r\n' "$i"; done > m/Windows/WinSxS/packed.txt
+  # A text file of several compression units with an AWS key pair in its second, random
+  # (incompressible: stored) data, and a sparse file with text past a hole.
+  akid4="AKIA$(rnd 'A-Z2-7' 16)"; secret4="$(rnd 'A-Za-z0-9' 40)"
+  printf 'AKID4=%s\nSECRET4=%s\n' "$akid4" "$secret4" >> secrets.env
+  { for i in $(seq 1 2000); do printf 'manifest line %s of a compressible file\r\n' "$i"; done
+    printf 'aws_access_key_id = %s\r\naws_secret_access_key = %s\r\n' "$akid4" "$secret4"
+    for i in $(seq 2001 4000); do printf 'manifest line %s of a compressible file\r\n' "$i"; done; } > m/Windows/WinSxS/packed.txt
+  head -c 300000 /dev/urandom > m/Windows/WinSxS/random.bin
+  truncate -s 1M m/Windows/WinSxS/holes.dat
+  printf 'text after a hole\r\n' | dd of=m/Windows/WinSxS/holes.dat bs=1 seek=700000 conv=notrunc status=none
+  # The files really are compressed (FILE_ATTRIBUTE_COMPRESSED, 0x800).
+  for f in packed.txt random.bin holes.dat; do
+    getfattr -h -e hex -n system.ntfs_attrib_be "m/Windows/WinSxS/$f" | grep -q '=0x0*8..$' || { echo "$f is not compressed" >&2; exit 1; }
+  done
 fi
 # A harmless stream on a system file, in every image.
 setfattr -n user.Zone.Identifier -v $'[ZoneTransfer]\r\nZoneId=3\r\n' "m/Program Files/Amazon/EC2Launch/EC2Launch.exe"

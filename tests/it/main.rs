@@ -40,4 +40,5 @@ mod server_root;
 mod targets;
 mod unreachable;
 mod volumes;
+mod windows;
 mod xfs_oracle;

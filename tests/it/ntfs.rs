@@ -20,7 +20,7 @@ const PART_START: u64 = 2048 * 512;
 const HISTORY: &str = "/Users/Administrator/AppData/Roaming/Microsoft/Windows/PowerShell/PSReadLine/ConsoleHost_history.txt";
 
 /// Build the disk (`leaky`, `clean` or `compressed`) in a work directory of its own.
-fn disk(name: &str, mode: &str) -> PathBuf {
+pub(crate) fn disk(name: &str, mode: &str) -> PathBuf {
     let dir = workdir("ntfs", name);
     let script = testdata().join("ntfs/windows-disk.sh");
     sh(&format!("bash '{}' . {mode}", script.display()), &dir);
@@ -41,7 +41,7 @@ fn sums(file: &Path) -> BTreeMap<String, String> {
 }
 
 /// The secrets the script planted.
-fn secrets(dir: &Path) -> BTreeMap<String, String> {
+pub(crate) fn secrets(dir: &Path) -> BTreeMap<String, String> {
     std::fs::read_to_string(dir.join("secrets.env"))
         .unwrap()
         .lines()
@@ -50,7 +50,7 @@ fn secrets(dir: &Path) -> BTreeMap<String, String> {
         .collect()
 }
 
-fn partition(dir: &Path) -> SharedSource {
+pub(crate) fn partition(dir: &Path) -> SharedSource {
     let img: SharedSource = Arc::new(FileSource::open(&dir.join("disk.img")).unwrap());
     let len = img.len() - PART_START;
     Arc::new(Window::new(img, PART_START, len, "p1".into()))
@@ -241,32 +241,102 @@ fn clean_windows_disk_scans_complete_and_exits_0() {
         .filter(|f| !matches!(f["severity"].as_str(), Some("info" | "low")))
         .collect();
     assert!(serious.is_empty(), "{serious:#?}");
+    // Its hives (accounts disabled, no auto-logon, no saved passwords) give nothing at all.
+    assert!(crate::windows::hive_findings(&t).is_empty(), "{t:#}");
+    // Unmounted cleanly by ntfs-3g: not dirty, an empty (clean) $LogFile.
+    let warnings = &t["volumes"][0]["warnings"];
+    assert!(warnings.as_array().is_none_or(Vec::is_empty), "{t:#}");
     assert_eq!(t["complete"], true, "{t:#}");
     assert_eq!(code, 0, "{t:#}");
 }
 
 #[test]
-fn compressed_files_are_reported_not_read_and_the_scan_is_incomplete() {
+fn lznt1_compressed_files_are_read_as_ntfs3g_shows_them() {
     let dir = disk("compressed", "compressed");
+    let truth = sums(&dir.join("truth.txt"));
     let fs = amiscan::fs::open(FsKind::Ntfs, partition(&dir)).unwrap();
     let walk = amiscan::scan::walk::walk(fs.as_ref(), 1);
+    assert!(walk.errors.is_empty(), "{:?}", walk.errors);
     let reader = fs.reader().unwrap();
-    let packed = walk
-        .files
-        .iter()
-        .find(|e| e.display_path() == "/Windows/WinSxS/packed.txt")
-        .expect("the compressed file is listed");
-    let err = reader
-        .open_file(packed)
-        .err()
-        .expect("not read as if plain");
-    assert!(err.to_string().contains("LZNT1"), "{err}");
+    // Several compression units of text, incompressible data (stored units), a sparse file.
+    for name in ["packed.txt", "random.bin", "holes.dat"] {
+        let path = format!("/Windows/WinSxS/{name}");
+        let e = walk
+            .files
+            .iter()
+            .find(|e| e.display_path() == path)
+            .expect("the compressed file is listed");
+        let mut r = reader.open_file(e).unwrap();
+        assert_eq!(sha256(&mut r), truth[&path], "{path}");
+        // By offset too: the last 100 bytes.
+        let mut whole = Vec::new();
+        reader
+            .open_file(e)
+            .unwrap()
+            .read_to_end(&mut whole)
+            .unwrap();
+        let mut s = reader.open_seekable(e).unwrap().unwrap();
+        s.seek(SeekFrom::End(-100)).unwrap();
+        let mut tail = Vec::new();
+        s.read_to_end(&mut tail).unwrap();
+        assert_eq!(tail, whole[whole.len() - 100..], "{path}");
+    }
 
     let (code, t) = scan_json(&dir.join("disk.img"), &[]);
-    assert_eq!(t["complete"], false, "{t:#}");
+    assert_eq!(t["complete"], true, "{t:#}");
     assert!(
-        t.to_string().contains("/Windows/WinSxS/packed.txt"),
-        "{t:#}"
+        rule_paths(&t, "-").contains(&(
+            "aws-access-key-pair".to_string(),
+            "/Windows/WinSxS/packed.txt".to_string()
+        )),
+        "the key in the compressed file is found\n{t:#}"
     );
-    assert_eq!(code, 1, "the leaks elsewhere still fail the gate\n{t:#}");
+    assert_eq!(code, 1, "{t:#}");
+    let json = t.to_string();
+    assert!(!json.contains(&secrets(&dir)["SECRET4"]));
+}
+
+/// A volume `ntfsresize` left dirty (it schedules chkdsk, as Windows does for a volume that was
+/// not cleanly closed): the scan says so as a volume warning, reads every file as it is on
+/// disk, and stays complete. The same volume before the resize has no warning: `mkntfs` and
+/// `ntfs-3g` leave an empty `$LogFile`, which is clean.
+#[test]
+fn a_dirty_ntfs_volume_is_a_warning_and_still_read() {
+    let dir = workdir("ntfs", "dirty");
+    sh(
+        "truncate -s 40M vol.img && mkntfs -Q -q -F vol.img >/dev/null 2>&1 && mkdir -p m && \
+         mount -t ntfs-3g -o loop vol.img m && trap 'umount m' EXIT && \
+         printf 'aws_access_key_id = AKIA%s\\naws_secret_access_key = %s\\n' \
+           \"$(tr -dc 'A-Z2-7' </dev/urandom | head -c 16)\" \"$(tr -dc 'A-Za-z0-9' </dev/urandom | head -c 40)\" > m/credentials && \
+         sync && umount m && trap - EXIT && cp vol.img clean.img && \
+         printf 'y\\n' | ntfsresize -f -s 36M vol.img >/dev/null && \
+         ntfsinfo -f -m vol.img 2>/dev/null | grep -q 'Volume Flags: 0x0001'",
+        &dir,
+    );
+    for (img, dirty) in [("clean.img", false), ("vol.img", true)] {
+        let (code, t) = scan_json(&dir.join(img), &[]);
+        assert_eq!(code, 1, "{img}: {t:#}");
+        assert_eq!(t["complete"], true, "{img}: {t:#}");
+        let vol = &t["volumes"][0];
+        assert_eq!(vol["filesystem"], "ntfs", "{vol:#}");
+        assert!(
+            rule_paths(&t, "-").contains(&(
+                "aws-access-key-pair".to_string(),
+                "/credentials".to_string()
+            )),
+            "{img}: {t:#}"
+        );
+        let warnings = vol["warnings"].to_string();
+        assert_eq!(
+            warnings.contains("NTFS volume marked dirty"),
+            dirty,
+            "{img}: {vol:#}"
+        );
+        if !dirty {
+            assert!(
+                vol["warnings"].as_array().is_none_or(Vec::is_empty),
+                "{img}: {vol:#}"
+            );
+        }
+    }
 }

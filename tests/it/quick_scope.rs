@@ -312,6 +312,25 @@ fn sample(family: &str, path: &str, s: &Secrets) -> Option<Sample> {
              </UserAccounts></component></settings></unattend>\n",
             s.password
         )),
+        "windows-publishers" => text(format!(
+            "version: 1.0\nconfig:\n- stage: preReady\n  tasks:\n  - task: setAdminAccount\n    inputs:\n      name: Administrator\n      password:\n        type: static\n        data: {}\n",
+            s.password
+        )),
+        // Hives written by hivexsh (testdata/ntfs/hives.sh), as on the Windows disks.
+        "windows-hives" => {
+            let dir = workdir("quick", "hives");
+            run(bash(&format!(
+                "bash '{}' . leaky",
+                testdata().join("ntfs/hives.sh").display()
+            ))
+            .current_dir(&dir));
+            let file = if path.ends_with("SAM") {
+                "SAM"
+            } else {
+                "NTUSER-Administrator.DAT"
+            };
+            Some(Sample(std::fs::read(dir.join(file)).unwrap(), 0o644))
+        }
         "git-credentials" => text(format!("https://ci:{}@git.example.net\n", s.password)),
         "netrc" => text(format!("machine git.example.net login ci password {}\n", s.password)),
         "pgpass" => text(format!("db.example.net:5432:*:app:{}\n", s.password)),
@@ -538,8 +557,12 @@ fn quick_reports_every_family_finding_that_full_reports_where_it_walks() {
     let outside: Vec<&String> = samples.keys().filter(|p| !walked(p)).collect();
     assert_eq!(
         outside,
-        ["/Windows/Panther/unattend.xml"],
-        "samples outside the quick walk"
+        [
+            "/Windows/Panther/unattend.xml",
+            "/Windows/System32/config/SAM"
+        ],
+        "samples outside the quick walk (Windows volumes are not root filesystems; the hives are \
+         read by the volume check)"
     );
     let want: BTreeSet<_> = f.iter().filter(|(_, p)| walked(p)).cloned().collect();
     let lost: Vec<_> = want.difference(&q).collect();

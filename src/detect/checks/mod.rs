@@ -22,6 +22,7 @@ pub(crate) mod sshd;
 pub(crate) mod sudoers;
 pub(crate) mod volume;
 pub(crate) mod windows;
+pub(crate) mod windows_hives;
 
 /// At most this many bytes of a file are given to a check (a larger file is marked truncated).
 pub(crate) const CHECK_CAP: usize = 1024 * 1024;

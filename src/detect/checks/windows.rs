@@ -1,5 +1,5 @@
 //! Windows unattended-setup answer files left in an image (`unattend.xml`, `autounattend.xml`,
-//! `sysprep.xml`, `sysprep.inf`), on any filesystem amiscan reads.
+//! `sysprep.xml`, EC2Config's `sysprep2008.xml`, `sysprep.inf`), on any filesystem amiscan reads.
 //!
 //! They carry the Administrator, auto-logon, local account and domain-join passwords. With
 //! `<PlainText>false</PlainText>` the value is only base64 of UTF-16 text: still the password,
@@ -31,7 +31,7 @@ fn applies(path: &str) -> bool {
 
 /// The files this check reads: answer files by name (any case), wherever they are.
 pub(crate) const SCOPE: &[Glob] = &[glob_nocase(
-    "{unattend.xml,autounattend.xml,unattended.xml,sysprep.xml,sysprep.inf}",
+    "{unattend.xml,autounattend.xml,unattended.xml,sysprep.xml,sysprep2008.xml,sysprep.inf}",
 )];
 
 /// Findings for every non-empty password in an answer file.
@@ -267,6 +267,9 @@ mod tests {
     fn paths_and_garbage() {
         assert!(applies("/Windows/System32/Sysprep/unattend.xml"));
         assert!(applies("/AutoUnattend.XML"));
+        assert!(applies(
+            "/Program Files/Amazon/Ec2ConfigService/sysprep2008.xml"
+        ));
         assert!(!applies("/etc/unattend.xml.bak"));
         for d in [
             &b"<Password"[..],

@@ -7,7 +7,7 @@ use super::pattern::{Glob, glob, glob_nocase};
 use super::{Family, Reads, Rules};
 use crate::detect::checks::{
     Check, CheckRule, authorized_keys, autostart, cloud_init, history, host_keys, identity, miner,
-    packages, shadow, ssh_client, sshd, sudoers, windows,
+    packages, shadow, ssh_client, sshd, sudoers, windows, windows_hives,
 };
 use crate::detect::credfiles::{self, CredFile, keystore};
 
@@ -118,6 +118,17 @@ const REGISTRY_FILES: &[Glob] = &[
     glob(".jfrog/**"),
     glob(".config/pip/pip.conf"),
     glob(".pip/pip.conf"),
+];
+/// What Windows image publishers leave behind: the EC2 launch agents' configuration, state and
+/// logs, and Group Policy Preferences files (in SYSVOL, and cached on member machines).
+const WINDOWS_PUBLISHER_FILES: &[Glob] = &[
+    glob_nocase("/ProgramData/Amazon/EC2Launch/**"),
+    glob_nocase("/ProgramData/Amazon/EC2-Windows/Launch/**"),
+    glob_nocase("/Program Files/Amazon/Ec2ConfigService/Settings/**"),
+    glob_nocase("/Program Files/Amazon/Ec2ConfigService/Logs/**"),
+    glob_nocase("{Groups,Services,ScheduledTasks,DataSources,Drives,Printers}.xml"),
+    glob_nocase("/ProgramData/Microsoft/Group Policy/History/**"),
+    glob_nocase("/Windows/SYSVOL/**"),
 ];
 const JAVA_KEYSTORE_FILES: &[Glob] = &[glob_nocase("*.{jks,jceks,keystore}")];
 
@@ -452,6 +463,12 @@ pub(crate) const FAMILIES: &[Family] = &[
     ),
     signatures("keys", "keys.toml", &[KEY_FILES], &["/home/alice/wg0.conf"]),
     signatures(
+        "windows-publishers",
+        "windows.toml",
+        &[WINDOWS_PUBLISHER_FILES],
+        &["/ProgramData/Amazon/EC2Launch/config/agent-config.yml"],
+    ),
+    signatures(
         "passwords",
         "passwords.toml",
         &[PASSWORD_FILES],
@@ -487,6 +504,16 @@ pub(crate) const FAMILIES: &[Family] = &[
         Rules::Code(&[sudoers::RULE]),
         &[SUDOERS_FILES],
         &["/etc/sudoers.d/90-build"],
+    ),
+    family(
+        "windows-hives",
+        Reads::Volume,
+        Rules::Code(windows_hives::RULES),
+        &[windows_hives::HIVE_FILES],
+        &[
+            "/Windows/System32/config/SAM",
+            "/Users/Administrator/NTUSER.DAT",
+        ],
     ),
     Family {
         name: "packages",

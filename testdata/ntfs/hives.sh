@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# Build the registry hives of a Windows image in DIR with hivexsh (libhivex-bin): SAM,
+# SECURITY, SOFTWARE, SYSTEM and two users' NTUSER.DAT. hivex cannot create a hive, so each
+# starts as the empty hive empty-hive.py writes; every key and value is then written by hivexsh.
+# Fresh fake secrets each run, appended to DIR/secrets.env; the values hivexget reads back (the
+# oracle) go to DIR/hives.env.
+#
+# Usage: hives.sh DIR leaky|clean
+set -euo pipefail
+dir=$(realpath "$1"); mode=${2:-leaky}
+here=$(dirname "$(realpath "$0")")
+cd "$dir"
+rnd() { (LC_ALL=C tr -dc "$1" </dev/urandom || true) | head -c "$2"; }
+hexbytes() { od -An -v -tx1 | tr -s ' \n' ','; }
+new() { python3 "$here/empty-hive.py" "$1"; }
+# hivexsh reads commands on stdin; `commit` writes the hive in place.
+edit() { local f=$1; shift; { printf '%s\n' "$@"; echo commit; } | hivexsh -w "$f"; }
+
+# SAM: the F value (account control flags at 0x38) and the V value (a 0xCC-byte header of
+# offset/length pairs, then the name and the LM and NT hash entries), as Windows stores them.
+# Hash entries: SAM_HASH_AES (revision 2; 0x18 bytes when empty, 0x38 with a hash) and
+# SAM_HASH (revision 1; 4 bytes when empty, 0x14 with a hash). The hash bytes are random.
+f_value() { python3 -c "
+import struct,sys
+f=bytearray(0x50); struct.pack_into('<I',f,0x30,$1); struct.pack_into('<H',f,0x38,$2)
+sys.stdout.buffer.write(bytes(f))" | hexbytes; }
+v_value() { python3 -c "
+import os,struct,sys
+name='$1'.encode('utf-16-le'); kind='$2'
+def aes(set_):
+    h=bytearray(0x38 if set_ else 0x18); h[2]=2; struct.pack_into('<I',h,4,0x10)
+    if set_: h[8:]=os.urandom(0x30)
+    return bytes(h)
+def rc4(set_): return b'\x00\x00\x01\x00'+(os.urandom(16) if set_ else b'')
+nt={'admin-aes':aes(True),'user-rc4':rc4(True),'empty':aes(False),'none':aes(False)}[kind]
+lm=rc4(True) if kind=='user-rc4' else b'\x00\x00\x02\x00'
+v=bytearray(0xCC); data=b''
+for at,b in ((0x0C,name),(0x9C,lm),(0xA8,nt)):
+    struct.pack_into('<II',v,at,len(data),len(b)); data+=b+b'\0'*(-len(b)%4)
+sys.stdout.buffer.write(bytes(v)+data)" | hexbytes; }
+user() { # RID NAME ACB KIND
+  local key; key=$(printf '%08X' "$1")
+  printf '%s\n' "add $key" "cd $key" "setval 2" F "hex:3:$(f_value "$1" "$3")" V "hex:3:$(v_value "$2" "$4")" "cd .."
+}
+
+new SAM
+if [ "$mode" = clean ]; then
+  # Administrator and Guest disabled without a password: what a generalized image holds.
+  users=$( user 500 Administrator 0x11 none; user 501 Guest 0x11 none )
+else
+  users=$( user 500 Administrator 0x10 admin-aes; user 501 Guest 0x11 none; user 1001 builder 0x10 user-rc4; user 1002 kiosk 0x14 empty )
+fi
+edit SAM 'add SAM' 'cd SAM' 'add Domains' 'cd Domains' 'add Account' 'cd Account' 'add Users' 'cd Users' \
+  'add Names' $'cd Names\nadd Administrator\ncd ..' "$users"
+
+autologon="Auto-$(rnd 'A-Za-z0-9' 14)"; putty="Px-$(rnd 'A-Za-z0-9' 12)"; winscp="A35C$(rnd '0-9A-F' 40)"
+new SOFTWARE
+if [ "$mode" = clean ]; then winlogon=('setval 2' AutoAdminLogon string:0 Shell string:explorer.exe)
+else winlogon=('setval 4' AutoAdminLogon string:1 DefaultUserName string:Administrator DefaultDomainName string:EC2AMAZ-BUILD DefaultPassword "string:$autologon"); fi
+edit SOFTWARE 'add Microsoft' 'cd Microsoft' 'add Windows NT' 'cd Windows NT' 'add CurrentVersion' 'cd CurrentVersion' \
+  'add Winlogon' 'cd Winlogon' "${winlogon[@]}" 'cd ..' 'setval 1' ProductName 'string:Windows Server 2022 Datacenter'
+
+new SECURITY
+secrets=('add Policy' 'cd Policy' 'add Secrets' 'cd Secrets' 'add DPAPI_SYSTEM' 'cd DPAPI_SYSTEM' 'add CurrVal' 'cd CurrVal' 'setval 1' @ "hex:0:$(head -c 60 /dev/urandom | hexbytes)" 'cd ..' 'cd ..')
+if [ "$mode" != clean ]; then
+  secrets+=('add _SC_MSSQLSERVER' 'cd _SC_MSSQLSERVER' 'add CurrVal' 'cd CurrVal' 'setval 1' @ "hex:0:$(head -c 92 /dev/urandom | hexbytes)")
+fi
+edit SECURITY "${secrets[@]}"
+
+new SYSTEM
+edit SYSTEM 'add ControlSet001' 'cd ControlSet001' 'add Control' 'cd Control' 'add ComputerName' 'cd ComputerName' \
+  'add ComputerName' 'cd ComputerName' 'setval 1' ComputerName string:EC2AMAZ-BUILD
+
+for u in Administrator alice; do
+  new "NTUSER-$u.DAT"
+  if [ "$mode" = clean ] || [ "$u" = alice ]; then
+    edit "NTUSER-$u.DAT" 'add Software' 'cd Software' 'add SimonTatham' 'cd SimonTatham' 'add PuTTY' 'cd PuTTY' \
+      'add Sessions' 'cd Sessions' 'add bastion' 'cd bastion' 'setval 3' HostName string:bastion.corp.example \
+      ProxyHost string: ProxyPassword string:
+  else
+    edit "NTUSER-$u.DAT" 'add Software' 'cd Software' 'add SimonTatham' 'cd SimonTatham' 'add PuTTY' 'cd PuTTY' \
+      'add Sessions' 'cd Sessions' 'add bastion' 'cd bastion' 'setval 3' HostName string:bastion.corp.example \
+      ProxyHost string:proxy.corp.example ProxyPassword "string:$putty" 'cd \' 'cd Software' \
+      'add Martin Prikryl' 'cd Martin Prikryl' 'add WinSCP 2' 'cd WinSCP 2' 'add Sessions' 'cd Sessions' \
+      'add deploy@sftp.corp.example' 'cd deploy@sftp.corp.example' 'setval 3' HostName string:sftp.corp.example \
+      UserName string:deploy Password "string:$winscp"
+  fi
+done
+
+if [ "$mode" != clean ]; then
+  printf 'AUTOLOGON=%s\nPUTTY=%s\nWINSCP=%s\n' "$autologon" "$putty" "$winscp" >> secrets.env
+fi
+# The oracle: what hivex itself reads back.
+{
+  printf 'HIVEX_AUTOLOGON=%s\n' "$(hivexget SOFTWARE '\Microsoft\Windows NT\CurrentVersion\Winlogon' DefaultPassword 2>/dev/null || true)"
+  printf 'HIVEX_COMPUTERNAME=%s\n' "$(hivexget SYSTEM '\ControlSet001\Control\ComputerName\ComputerName' ComputerName)"
+} > hives.env
