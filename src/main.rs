@@ -2,6 +2,7 @@
 
 mod cli;
 mod fleet_cmd;
+mod governance_cmd;
 #[cfg(feature = "aws")]
 mod interrupt;
 mod progress;
@@ -76,6 +77,8 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Sweep(args) => fleet_cmd::sweep(&args, &det),
         Command::Audit(args) => fleet_cmd::audit(&args, &det),
         Command::Publish(args) => fleet_cmd::publish(&args, &det),
+        Command::Inventory(args) => governance_cmd::inventory(&args, &det),
+        Command::Allowlist(args) => governance_cmd::allowlist(&args, &det),
         Command::Scan(args) => {
             if let Some(n) = args.threads {
                 rayon::ThreadPoolBuilder::new()
