@@ -191,9 +191,7 @@ pub(crate) fn now() -> i64 {
 
 /// Whether a deprecation time has passed.
 pub(crate) fn is_deprecated(deprecation: Option<&str>) -> bool {
-    deprecation
-        .and_then(parse_time)
-        .is_some_and(|t| t <= now())
+    deprecation.and_then(parse_time).is_some_and(|t| t <= now())
 }
 
 // ---------------------------------------------------------------- form helpers
@@ -308,7 +306,9 @@ fn find_template(
                 Box::new(error(
                     400,
                     "InvalidLaunchTemplateId.NotFound",
-                    &format!("The specified launch template, with template ID {id}, does not exist."),
+                    &format!(
+                        "The specified launch template, with template ID {id}, does not exist."
+                    ),
                 ))
             }),
         (None, Some(name)) => gov
@@ -319,7 +319,9 @@ fn find_template(
                 Box::new(error(
                     400,
                     "InvalidLaunchTemplateName.NotFoundException",
-                    &format!("The specified launch template, with template name {name}, does not exist."),
+                    &format!(
+                        "The specified launch template, with template name {name}, does not exist."
+                    ),
                 ))
             }),
         (None, None) => Err(Box::new(error(
@@ -508,7 +510,9 @@ fn max_results(form: &[(String, String)], lo: usize, hi: usize) -> Result<usize,
             _ => Err(Box::new(error(
                 400,
                 "InvalidParameterValue",
-                &format!("Value ( {m} ) for parameter maxResults is invalid. Expecting a value between {lo} and {hi}."),
+                &format!(
+                    "Value ( {m} ) for parameter maxResults is invalid. Expecting a value between {lo} and {hi}."
+                ),
             ))),
         },
     }
@@ -538,14 +542,18 @@ pub(crate) fn describe_launch_templates(
         return error(
             400,
             "InvalidLaunchTemplateId.NotFound",
-            &format!("At least one of the launch templates specified in the request does not exist: {missing}"),
+            &format!(
+                "At least one of the launch templates specified in the request does not exist: {missing}"
+            ),
         );
     }
     if let Some(missing) = names.iter().find(|n| !mine.iter().any(|t| &t.name == *n)) {
         return error(
             400,
             "InvalidLaunchTemplateName.NotFoundException",
-            &format!("At least one of the launch templates specified in the request does not exist: {missing}"),
+            &format!(
+                "At least one of the launch templates specified in the request does not exist: {missing}"
+            ),
         );
     }
     let (start, end, next) = match page_bounds(get(form, "NextToken"), max, mine.len()) {
@@ -575,7 +583,8 @@ pub(crate) fn describe_launch_template_versions(
         Err(e) => return *e,
     };
     let gov = lock(&state.gov);
-    let named = get(form, "LaunchTemplateId").is_some() || get(form, "LaunchTemplateName").is_some();
+    let named =
+        get(form, "LaunchTemplateId").is_some() || get(form, "LaunchTemplateName").is_some();
     let templates: Vec<&Template> = if named {
         match find_template(&gov, form, region, account) {
             Ok(i) => gov.templates.get(i).into_iter().collect(),
@@ -650,12 +659,7 @@ fn dry_run() -> Outcome {
 
 // ---------------------------------------------------------------- EC2: image deprecation
 
-fn owned_image(
-    state: &State,
-    region: &str,
-    account: &str,
-    id: &str,
-) -> Result<(), Box<Outcome>> {
+fn owned_image(state: &State, region: &str, account: &str, id: &str) -> Result<(), Box<Outcome>> {
     let fleet = lock(&state.fleet);
     match fleet
         .images
@@ -726,7 +730,11 @@ pub(crate) fn disable_image_deprecation(
     account: &str,
 ) -> Outcome {
     let Some(id) = get(form, "ImageId") else {
-        return error(400, "MissingParameter", "The request must contain the parameter ImageId");
+        return error(
+            400,
+            "MissingParameter",
+            "The request must contain the parameter ImageId",
+        );
     };
     if let Err(e) = owned_image(state, region, account, id) {
         return *e;
@@ -778,7 +786,11 @@ pub(crate) fn get_allowed_images_settings(state: &State, region: &str) -> Outcom
     for c in &criteria {
         body.push_str("<item>");
         set_items(&mut body, "imageProviderSet", &c.image_providers);
-        set_items(&mut body, "marketplaceProductCodeSet", &c.marketplace_product_codes);
+        set_items(
+            &mut body,
+            "marketplaceProductCodeSet",
+            &c.marketplace_product_codes,
+        );
         set_items(&mut body, "imageNameSet", &c.image_names);
         if let Some(d) = c.maximum_days_since_deprecated {
             let _ = write!(
@@ -799,8 +811,10 @@ pub(crate) fn get_allowed_images_settings(state: &State, region: &str) -> Outcom
 }
 
 fn valid_provider(p: &str) -> bool {
-    matches!(p, "amazon" | "aws-marketplace" | "aws-backup-vault" | "none")
-        || (p.len() == 12 && p.bytes().all(|b| b.is_ascii_digit()))
+    matches!(
+        p,
+        "amazon" | "aws-marketplace" | "aws-backup-vault" | "none"
+    ) || (p.len() == 12 && p.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// `ReplaceImageCriteriaInAllowedImagesSettings`: `ImageCriterion.N.ImageProvider.M`,
@@ -814,7 +828,13 @@ pub(crate) fn replace_image_criteria(
 ) -> Outcome {
     let mut numbers: Vec<u32> = form
         .iter()
-        .filter_map(|(k, _)| k.strip_prefix("ImageCriterion.")?.split('.').next()?.parse().ok())
+        .filter_map(|(k, _)| {
+            k.strip_prefix("ImageCriterion.")?
+                .split('.')
+                .next()?
+                .parse()
+                .ok()
+        })
         .collect();
     numbers.sort_unstable();
     numbers.dedup();
@@ -844,7 +864,8 @@ pub(crate) fn replace_image_criteria(
             image_providers: indexed(form, &format!("{p}.ImageProvider")),
             image_names: indexed(form, &format!("{p}.ImageName")),
             marketplace_product_codes: indexed(form, &format!("{p}.MarketplaceProductCode")),
-            maximum_days_since_created: match days("CreationDateCondition.MaximumDaysSinceCreated") {
+            maximum_days_since_created: match days("CreationDateCondition.MaximumDaysSinceCreated")
+            {
                 Ok(d) => d,
                 Err(e) => return *e,
             },
@@ -1005,7 +1026,11 @@ pub(crate) fn handle_autoscaling(
         region
     };
     let Some(action) = get(form, "Action") else {
-        return as_error(400, "MissingAction", "The request must contain the parameter Action");
+        return as_error(
+            400,
+            "MissingAction",
+            "The request must contain the parameter Action",
+        );
     };
     let account = {
         let mut f = lock(&state.fleet);
@@ -1044,7 +1069,11 @@ fn create_launch_configuration(
     account: &str,
 ) -> Outcome {
     let Some(name) = get(form, "LaunchConfigurationName").filter(|n| valid_as_name(n)) else {
-        return as_error(400, "ValidationError", "LaunchConfigurationName is required (1-255 characters)");
+        return as_error(
+            400,
+            "ValidationError",
+            "LaunchConfigurationName is required (1-255 characters)",
+        );
     };
     let Some(image) = get(form, "ImageId") else {
         return as_error(400, "ValidationError", "ImageId is required");
@@ -1068,7 +1097,9 @@ fn create_launch_configuration(
         return as_error(
             400,
             "AlreadyExists",
-            &format!("Launch Configuration by this name already exists - A launch configuration already exists with the name {name}"),
+            &format!(
+                "Launch Configuration by this name already exists - A launch configuration already exists with the name {name}"
+            ),
         );
     }
     gov.configs.push(LaunchConfig {
@@ -1099,7 +1130,11 @@ fn size(form: &[(String, String)], key: &str) -> Result<Option<u32>, Box<Outcome
     match get(form, key) {
         None => Ok(None),
         Some(v) => v.parse().map(Some).map_err(|_| {
-            Box::new(as_error(400, "ValidationError", &format!("Invalid {key}: {v}")))
+            Box::new(as_error(
+                400,
+                "ValidationError",
+                &format!("Invalid {key}: {v}"),
+            ))
         }),
     }
 }
@@ -1111,7 +1146,11 @@ fn create_auto_scaling_group(
     account: &str,
 ) -> Outcome {
     let Some(name) = get(form, "AutoScalingGroupName").filter(|n| valid_as_name(n)) else {
-        return as_error(400, "ValidationError", "AutoScalingGroupName is required (1-255 characters)");
+        return as_error(
+            400,
+            "ValidationError",
+            "AutoScalingGroupName is required (1-255 characters)",
+        );
     };
     let (min, max, desired) = match (
         size(form, "MinSize"),
@@ -1130,9 +1169,13 @@ fn create_auto_scaling_group(
         );
     }
     let lt = template_spec(form, "LaunchTemplate");
-    let mixed = template_spec(form, "MixedInstancesPolicy.LaunchTemplate.LaunchTemplateSpecification");
+    let mixed = template_spec(
+        form,
+        "MixedInstancesPolicy.LaunchTemplate.LaunchTemplateSpecification",
+    );
     let lc = get(form, "LaunchConfigurationName").map(str::to_string);
-    let sources = usize::from(lt.is_some()) + usize::from(mixed.is_some()) + usize::from(lc.is_some());
+    let sources =
+        usize::from(lt.is_some()) + usize::from(mixed.is_some()) + usize::from(lc.is_some());
     if sources != 1 {
         return as_error(
             400,
@@ -1175,7 +1218,9 @@ fn create_auto_scaling_group(
                     return as_error(
                         400,
                         "ValidationError",
-                        &format!("You must use a valid fully-formed launch template. The specified version {v} does not exist."),
+                        &format!(
+                            "You must use a valid fully-formed launch template. The specified version {v} does not exist."
+                        ),
                     );
                 }
             }
@@ -1189,7 +1234,9 @@ fn create_auto_scaling_group(
         return as_error(
             400,
             "AlreadyExists",
-            &format!("AutoScalingGroup by this name already exists - A group with the name {name} already exists"),
+            &format!(
+                "AutoScalingGroup by this name already exists - A group with the name {name} already exists"
+            ),
         );
     }
     let mut zones: Vec<String> = form
@@ -1228,7 +1275,9 @@ fn max_records(form: &[(String, String)]) -> Result<usize, Box<Outcome>> {
             _ => Err(Box::new(as_error(
                 400,
                 "ValidationError",
-                &format!("1 validation error detected: Value '{m}' at 'maxRecords' failed to satisfy constraint: Member must have value less than or equal to 100"),
+                &format!(
+                    "1 validation error detected: Value '{m}' at 'maxRecords' failed to satisfy constraint: Member must have value less than or equal to 100"
+                ),
             ))),
         },
     }
@@ -1281,9 +1330,13 @@ fn spec_xml(t: &GroupTemplate, gov: &Gov, g: &Group) -> String {
     let x = gov.templates.iter().find(|x| {
         x.region == g.region
             && x.account == g.account
-            && (t.id.as_deref() == Some(x.id.as_str()) || t.name.as_deref() == Some(x.name.as_str()))
+            && (t.id.as_deref() == Some(x.id.as_str())
+                || t.name.as_deref() == Some(x.name.as_str()))
     });
-    let id = x.map(|x| x.id.clone()).or_else(|| t.id.clone()).unwrap_or_default();
+    let id = x
+        .map(|x| x.id.clone())
+        .or_else(|| t.id.clone())
+        .unwrap_or_default();
     let name = x
         .map(|x| x.name.clone())
         .or_else(|| t.name.clone())
@@ -1328,7 +1381,11 @@ fn describe_auto_scaling_groups(
             acc = esc(&g.account),
         );
         if let Some(l) = &g.launch_configuration {
-            let _ = write!(r, "<LaunchConfigurationName>{}</LaunchConfigurationName>", esc(l));
+            let _ = write!(
+                r,
+                "<LaunchConfigurationName>{}</LaunchConfigurationName>",
+                esc(l)
+            );
         }
         if let Some(t) = &g.template {
             if g.mixed {
@@ -1338,7 +1395,11 @@ fn describe_auto_scaling_groups(
                     spec_xml(t, &gov, g)
                 );
             } else {
-                let _ = write!(r, "<LaunchTemplate>{}</LaunchTemplate>", spec_xml(t, &gov, g));
+                let _ = write!(
+                    r,
+                    "<LaunchTemplate>{}</LaunchTemplate>",
+                    spec_xml(t, &gov, g)
+                );
             }
         }
         let _ = write!(
