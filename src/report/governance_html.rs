@@ -16,9 +16,9 @@ use std::io::Write;
 /// Row height and column geometry of the graph, in SVG user units.
 const ROW: usize = 30;
 const IMG_X: usize = 10;
-const IMG_W: usize = 360;
-const WL_X: usize = 520;
-const WL_W: usize = 380;
+const IMG_W: usize = 430;
+const WL_X: usize = 580;
+const WL_W: usize = 440;
 
 /// HTML text (also for attribute values in double quotes).
 pub fn esc(s: &str) -> String {
