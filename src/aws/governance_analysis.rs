@@ -4,7 +4,6 @@
 //! proposal from what is in use and trusted, the simulation of enforcing it, the diff of
 //! settings, and the equivalent Organizations declarative policy.
 
-use super::inventory::{GovImage, epoch};
 use super::state::{SweepState, key};
 use crate::model::Severity;
 use crate::model::governance::{
@@ -16,6 +15,28 @@ use serde_json::{Value, json};
 use std::collections::BTreeSet;
 
 const DAY: i64 = 86_400;
+
+/// An image as governance needs it.
+#[derive(Debug, Clone)]
+pub(crate) struct GovImage {
+    pub(crate) id: String,
+    pub(crate) name: Option<String>,
+    pub(crate) owner_id: Option<String>,
+    pub(crate) owner_alias: Option<String>,
+    pub(crate) public: bool,
+    pub(crate) state: Option<String>,
+    pub(crate) creation_date: Option<String>,
+    pub(crate) deprecation_time: Option<String>,
+    pub(crate) tags: Vec<(String, String)>,
+    pub(crate) snapshot_ids: Vec<String>,
+}
+
+/// Seconds since the epoch of an RFC 3339 time.
+pub(crate) fn epoch(s: &str) -> Option<i64> {
+    aws_smithy_types::DateTime::from_str(s, aws_smithy_types::date_time::Format::DateTime)
+        .ok()
+        .map(|d| d.secs())
+}
 
 /// The last sweep result of an image with these snapshots: under this catalog version, then a
 /// quick scan, then any other catalog version.

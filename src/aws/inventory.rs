@@ -10,7 +10,7 @@
 //! that fails is an error of its region (the inventory says it is incomplete), never a stop.
 
 use super::ec2ops::{self, AllowedImages, all_pages, api_error};
-use super::governance_analysis::{at_risk, drift, lineage_of, scan_result};
+use super::governance_analysis::{GovImage, at_risk, drift, epoch, lineage_of, scan_result};
 use super::state::SweepState;
 use super::sweep::SweepError;
 use super::{AwsError, AwsOptions};
@@ -41,50 +41,34 @@ pub struct InventoryOptions {
     pub lineage_tag: Option<String>,
 }
 
-/// An image as governance needs it.
-#[derive(Debug, Clone)]
-pub(crate) struct GovImage {
-    pub(crate) id: String,
-    pub(crate) name: Option<String>,
-    pub(crate) owner_id: Option<String>,
-    pub(crate) owner_alias: Option<String>,
-    pub(crate) public: bool,
-    pub(crate) state: Option<String>,
-    pub(crate) creation_date: Option<String>,
-    pub(crate) deprecation_time: Option<String>,
-    pub(crate) tags: Vec<(String, String)>,
-    pub(crate) snapshot_ids: Vec<String>,
-}
-
-impl GovImage {
-    fn from_sdk(i: &aws_sdk_ec2::types::Image) -> GovImage {
-        GovImage {
-            id: i.image_id().unwrap_or_default().to_string(),
-            name: i.name().map(str::to_string),
-            owner_id: i.owner_id().map(str::to_string),
-            owner_alias: i.image_owner_alias().map(str::to_string),
-            public: i.public().unwrap_or(false),
-            state: i.state().map(|s| s.as_str().to_string()),
-            creation_date: i.creation_date().map(str::to_string),
-            deprecation_time: i.deprecation_time().map(str::to_string),
-            tags: i
-                .tags()
-                .iter()
-                .map(|t| {
-                    (
-                        t.key().unwrap_or_default().to_string(),
-                        t.value().unwrap_or_default().to_string(),
-                    )
-                })
-                .collect(),
-            snapshot_ids: i
-                .block_device_mappings()
-                .iter()
-                .filter_map(|m| m.ebs().and_then(|e| e.snapshot_id()))
-                .filter(|s| !s.is_empty())
-                .map(str::to_string)
-                .collect(),
-        }
+/// An image of `DescribeImages` as governance needs it.
+fn gov_image(i: &aws_sdk_ec2::types::Image) -> GovImage {
+    GovImage {
+        id: i.image_id().unwrap_or_default().to_string(),
+        name: i.name().map(str::to_string),
+        owner_id: i.owner_id().map(str::to_string),
+        owner_alias: i.image_owner_alias().map(str::to_string),
+        public: i.public().unwrap_or(false),
+        state: i.state().map(|s| s.as_str().to_string()),
+        creation_date: i.creation_date().map(str::to_string),
+        deprecation_time: i.deprecation_time().map(str::to_string),
+        tags: i
+            .tags()
+            .iter()
+            .map(|t| {
+                (
+                    t.key().unwrap_or_default().to_string(),
+                    t.value().unwrap_or_default().to_string(),
+                )
+            })
+            .collect(),
+        snapshot_ids: i
+            .block_device_mappings()
+            .iter()
+            .filter_map(|m| m.ebs().and_then(|e| e.snapshot_id()))
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect(),
     }
 }
 
@@ -170,7 +154,7 @@ async fn describe_images(
                 .await
                 .map_err(|e| api_error("DescribeImages", "ec2:DescribeImages", &e))?;
             Ok((
-                page.images().iter().map(GovImage::from_sdk).collect(),
+                page.images().iter().map(gov_image).collect(),
                 page.next_token().map(str::to_string),
             ))
         }
@@ -366,13 +350,6 @@ async fn launch_configurations(
 
 fn keep<T>(r: Result<T, AwsError>, errors: &mut Vec<String>) -> Option<T> {
     r.map_err(|e| errors.push(e.to_string())).ok()
-}
-
-/// Seconds since the epoch of an RFC 3339 time.
-pub(crate) fn epoch(s: &str) -> Option<i64> {
-    aws_smithy_types::DateTime::from_str(s, aws_smithy_types::date_time::Format::DateTime)
-        .ok()
-        .map(|d| d.secs())
 }
 
 /// Now, in seconds since the epoch.
