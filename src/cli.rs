@@ -47,6 +47,13 @@ pub enum Command {
     /// EBS only the package databases and manifests are fetched.
     #[command(after_help = SBOM_EXIT_CODES)]
     Sbom(SbomArgs),
+    /// Every AMI in use or owned, per region, and what uses it (instances, launch templates,
+    /// Auto Scaling groups, launch configurations): dependencies at risk and golden-image drift
+    /// first. Exit 1 when a dependency is at risk.
+    Inventory(InventoryArgs),
+    /// Allowed AMIs: propose criteria from what is in use and trusted, check what enforcing
+    /// them would block, apply them per region (audit-mode or enabled).
+    Allowlist(AllowlistArgs),
 }
 
 const SBOM_EXIT_CODES: &str = "\
@@ -85,6 +92,141 @@ pub enum SbomFormat {
     Cyclonedx,
     /// SPDX 2.3 JSON.
     Spdx,
+}
+
+/// Output formats of `amiscan inventory`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum InventoryFormat {
+    /// Per account and region: at risk, drift, then images and their workloads.
+    Text,
+    /// The inventory as JSON (version 1).
+    Json,
+    /// One self-contained HTML page: at risk, drift, and a graph of images and workloads.
+    Html,
+}
+
+/// What the governance commands look at.
+#[derive(clap::Args, Debug, Clone)]
+pub struct GovScopeArgs {
+    /// Regions (comma-separated; default: every enabled region).
+    #[arg(long, value_delimiter = ',', value_name = "REGION,...")]
+    pub regions: Option<Vec<String>>,
+    /// Accounts whose AMIs you trust (comma-separated).
+    #[arg(long, value_delimiter = ',', value_name = "ID,...")]
+    pub trusted_accounts: Vec<String>,
+    /// The sweep state file, for each image's last scan result.
+    #[arg(long, value_name = "FILE")]
+    pub state: Option<PathBuf>,
+    /// What counts as clean in the sweep results.
+    #[arg(long, default_value = "high", value_parser = parse_severity)]
+    pub fail_on: Severity,
+    /// Golden-image lineages by this image tag (default: same owner and name stem).
+    #[arg(long, value_name = "KEY")]
+    pub lineage_tag: Option<String>,
+    /// AWS options.
+    #[command(flatten)]
+    pub aws: FleetAwsArgs,
+}
+
+/// `amiscan inventory`.
+#[derive(clap::Args, Debug)]
+pub struct InventoryArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = InventoryFormat::Text)]
+    pub format: InventoryFormat,
+    /// Write to FILE instead of stdout.
+    #[arg(long, short, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// What to look at.
+    #[command(flatten)]
+    pub scope: GovScopeArgs,
+}
+
+/// `amiscan allowlist`.
+#[derive(clap::Args, Debug)]
+pub struct AllowlistArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub action: AllowlistAction,
+}
+
+/// Criteria: a file, or a proposal made now.
+#[derive(clap::Args, Debug, Clone)]
+pub struct CriteriaArgs {
+    /// Criteria file: `{"ImageCriteria":[...]}` as `allowlist propose --format json` writes
+    /// (default: propose them now).
+    #[arg(long, value_name = "FILE")]
+    pub criteria: Option<PathBuf>,
+    /// Also require these image names (`*` and `?` wildcards; comma-separated).
+    #[arg(long, value_delimiter = ',', value_name = "PATTERN,...")]
+    pub image_names: Vec<String>,
+    /// Also require images created at most this many days ago.
+    #[arg(long, value_name = "DAYS")]
+    pub max_days_since_created: Option<u32>,
+    /// Also require images not deprecated, or deprecated at most this many days ago.
+    #[arg(long, value_name = "DAYS")]
+    pub max_days_since_deprecated: Option<u32>,
+}
+
+/// Allowed AMIs modes `apply` sets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum AllowMode {
+    /// `audit-mode`: images are marked, nothing is blocked.
+    Audit,
+    /// `enabled`: launches from other images fail.
+    Enabled,
+}
+
+/// `amiscan allowlist` actions.
+#[derive(Subcommand, Debug)]
+pub enum AllowlistAction {
+    /// Propose criteria (the EC2 API's ImageCriteria) from the images in use and trusted.
+    Propose {
+        /// Output format (json: the criteria file `check` and `apply` read).
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+        /// Also write the Organizations declarative policy with these criteria to FILE.
+        #[arg(long, value_name = "FILE")]
+        org_policy: Option<PathBuf>,
+        /// The state the declarative policy sets.
+        #[arg(long, value_enum, default_value_t = AllowMode::Audit)]
+        policy_mode: AllowMode,
+        /// The criteria.
+        #[command(flatten)]
+        criteria: CriteriaArgs,
+        /// What to look at.
+        #[command(flatten)]
+        scope: GovScopeArgs,
+    },
+    /// What enforcing the criteria would block: launch templates, Auto Scaling groups and
+    /// launch configurations whose next launch would fail. Exit 1 when any.
+    Check {
+        /// The criteria.
+        #[command(flatten)]
+        criteria: CriteriaArgs,
+        /// What to look at.
+        #[command(flatten)]
+        scope: GovScopeArgs,
+    },
+    /// Set the criteria and the state in --region, printing the diff first; refuses `enabled`
+    /// while the simulation shows blocked launch sources (unless --force).
+    Apply {
+        /// The state to set.
+        #[arg(long, value_enum)]
+        mode: AllowMode,
+        /// Print the diff and change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Enable even though launch sources would be blocked.
+        #[arg(long)]
+        force: bool,
+        /// The criteria.
+        #[command(flatten)]
+        criteria: CriteriaArgs,
+        /// What to look at.
+        #[command(flatten)]
+        scope: GovScopeArgs,
+    },
 }
 
 const SWEEP_EXIT_CODES: &str = "\

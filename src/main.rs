@@ -2,6 +2,7 @@
 
 mod cli;
 mod fleet_cmd;
+mod governance_cmd;
 #[cfg(feature = "aws")]
 mod interrupt;
 mod progress;
@@ -111,6 +112,8 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Audit(args) => fleet_cmd::audit(&args, &det),
         Command::Publish(args) => fleet_cmd::publish(&args, &det),
         Command::Sbom(args) => sbom_cmd::sbom(&args),
+        Command::Inventory(args) => governance_cmd::inventory(&args, &det),
+        Command::Allowlist(args) => governance_cmd::allowlist(&args, &det),
         Command::Scan(args) => {
             if let Some(n) = args.threads {
                 rayon::ThreadPoolBuilder::new()

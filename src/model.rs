@@ -11,6 +11,7 @@ use std::fmt;
 
 pub mod escape;
 pub mod fleet;
+pub mod governance;
 
 /// How bad a finding is. Ordered: `Info < Low < Medium < High < Critical`.
 ///

@@ -68,6 +68,36 @@ pub(crate) async fn handle(
         "ModifyImageAttribute" => crate::ec2_fleet::modify_image_attribute(&ctx),
         "DeregisterImage" => crate::ec2_fleet::deregister_image(&ctx),
         "DeleteSnapshot" => crate::ec2_fleet::delete_snapshot(&ctx),
+        "CreateLaunchTemplate" => {
+            crate::governance::create_launch_template(state, form, region, &account)
+        }
+        "CreateLaunchTemplateVersion" => {
+            crate::governance::create_launch_template_version(state, form, region, &account)
+        }
+        "ModifyLaunchTemplate" => {
+            crate::governance::modify_launch_template(state, form, region, &account)
+        }
+        "DescribeLaunchTemplates" => {
+            crate::governance::describe_launch_templates(state, form, region, &account)
+        }
+        "DescribeLaunchTemplateVersions" => {
+            crate::governance::describe_launch_template_versions(state, form, region, &account)
+        }
+        "EnableImageDeprecation" => {
+            crate::governance::enable_image_deprecation(state, form, region, &account)
+        }
+        "DisableImageDeprecation" => {
+            crate::governance::disable_image_deprecation(state, form, region, &account)
+        }
+        "ReplaceImageCriteriaInAllowedImagesSettings" => {
+            crate::governance::replace_image_criteria(state, form, region)
+        }
+        "EnableAllowedImagesSettings" => {
+            crate::governance::enable_allowed_images(state, form, region)
+        }
+        "DisableAllowedImagesSettings" => {
+            crate::governance::disable_allowed_images(state, form, region)
+        }
         other => error(
             400,
             "InvalidAction",

@@ -4,7 +4,7 @@
 //! `DescribeImageAttribute`, `ModifyImageAttribute`, `DeregisterImage` and `DeleteSnapshot`,
 //! with the element names of the EC2 API reference.
 
-use crate::ec2_xml::{error, esc, image_xml, is_well_formed_ami_id, ok};
+use crate::ec2_xml::{error, esc, image_xml_dated, is_well_formed_ami_id, ok};
 use crate::fleet::{Image, ImageSpec};
 use crate::http::{Outcome, get};
 use crate::{AmiSpec, State, lock};
@@ -147,8 +147,22 @@ pub(crate) fn describe_images(ctx: &Ctx<'_>) -> Outcome {
             .map(|i| i.spec.clone()),
     );
     let mut found = Vec::new();
+    let dates = lock(&ctx.state.gov).dates.clone();
+    let include_deprecated = get(ctx.form, "IncludeDeprecated") == Some("true");
     for img in candidates.iter().filter(|i| visible(i, ctx.account)) {
         if !ids.is_empty() && !ids.contains(&img.ami.id) {
+            continue;
+        }
+        // Deprecated images of others are left out unless asked for by id or with
+        // `IncludeDeprecated`; an owner always sees its own.
+        let deprecation = dates
+            .get(&(img.region.clone(), img.ami.id.clone()))
+            .and_then(|d| d.deprecation.as_deref());
+        if crate::governance::is_deprecated(deprecation)
+            && ids.is_empty()
+            && !include_deprecated
+            && img.ami.owner_id != ctx.account
+        {
             continue;
         }
         if !owners.is_empty() && !owners.iter().any(|o| matches_owner(img, o, ctx.account)) {
@@ -187,7 +201,18 @@ pub(crate) fn describe_images(ctx: &Ctx<'_>) -> Outcome {
     };
     let mut body = String::from("<imagesSet>");
     for img in &items {
-        image_xml(&mut body, &img.ami, &img.state, img.owner_alias.as_deref());
+        let d = dates
+            .get(&(img.region.clone(), img.ami.id.clone()))
+            .cloned()
+            .unwrap_or_default();
+        image_xml_dated(
+            &mut body,
+            &img.ami,
+            &img.state,
+            img.owner_alias.as_deref(),
+            d.creation.as_deref(),
+            d.deprecation.as_deref(),
+        );
         // A pending copy becomes available after a few answers.
         if let Some(rec) = fleet
             .images
@@ -382,28 +407,10 @@ pub(crate) fn describe_instance_image_metadata(ctx: &Ctx<'_>) -> Outcome {
     ok("DescribeInstanceImageMetadata", &body)
 }
 
-/// `GetAllowedImagesSettings`: `disabled` with no criteria unless set.
+/// `GetAllowedImagesSettings`: `disabled` with no criteria unless set (every criterion field:
+/// `governance.rs`).
 pub(crate) fn get_allowed_images_settings(ctx: &Ctx<'_>) -> Outcome {
-    let s = lock(&ctx.state.fleet)
-        .allowed
-        .get(ctx.region)
-        .cloned()
-        .unwrap_or_default();
-    let state = if s.state.is_empty() {
-        "disabled"
-    } else {
-        s.state.as_str()
-    };
-    let mut body = format!("<state>{}</state><imageCriterionSet>", esc(state));
-    for providers in &s.image_providers {
-        body.push_str("<item><imageProviderSet>");
-        for p in providers {
-            let _ = write!(body, "<item>{}</item>", esc(p));
-        }
-        body.push_str("</imageProviderSet></item>");
-    }
-    body.push_str("</imageCriterionSet><managedBy>account</managedBy>");
-    ok("GetAllowedImagesSettings", &body)
+    crate::governance::get_allowed_images_settings(ctx.state, ctx.region)
 }
 
 /// `GetImageBlockPublicAccessState`: `unblocked` unless set.

@@ -53,10 +53,24 @@ pub(crate) fn is_well_formed_ami_id(id: &str) -> bool {
 }
 
 /// One `<item>` of `imagesSet`.
+#[allow(dead_code)]
 pub(crate) fn image_xml(out: &mut String, ami: &AmiSpec, image_state: &str, alias: Option<&str>) {
+    image_xml_dated(out, ami, image_state, alias, None, None);
+}
+
+/// One `<item>` of `imagesSet` with its `creationDate` (default 2024-01-01) and
+/// `deprecationTime`, when set.
+pub(crate) fn image_xml_dated(
+    out: &mut String,
+    ami: &AmiSpec,
+    image_state: &str,
+    alias: Option<&str>,
+    creation: Option<&str>,
+    deprecation: Option<&str>,
+) {
     let _ = write!(
         out,
-        "<item><imageId>{id}</imageId><imageLocation>{owner}/{name}</imageLocation><imageState>{st}</imageState><imageOwnerId>{owner}</imageOwnerId>{alias}<creationDate>2024-01-01T00:00:00.000Z</creationDate><isPublic>{public}</isPublic><architecture>x86_64</architecture><imageType>machine</imageType><name>{name}</name>{description}<rootDeviceType>{rdt}</rootDeviceType><rootDeviceName>{rdn}</rootDeviceName><blockDeviceMapping>",
+        "<item><imageId>{id}</imageId><imageLocation>{owner}/{name}</imageLocation><imageState>{st}</imageState><imageOwnerId>{owner}</imageOwnerId>{alias}<creationDate>{created}</creationDate>{deprecation}<isPublic>{public}</isPublic><architecture>x86_64</architecture><imageType>machine</imageType><name>{name}</name>{description}<rootDeviceType>{rdt}</rootDeviceType><rootDeviceName>{rdn}</rootDeviceName><blockDeviceMapping>",
         id = esc(&ami.id),
         owner = esc(&ami.owner_id),
         name = esc(&ami.name),
@@ -64,6 +78,10 @@ pub(crate) fn image_xml(out: &mut String, ami: &AmiSpec, image_state: &str, alia
         rdt = esc(&ami.root_device_type),
         rdn = esc(&ami.root_device_name),
         st = esc(image_state),
+        created = esc(creation.unwrap_or("2024-01-01T00:00:00.000Z")),
+        deprecation = deprecation
+            .map(|d| format!("<deprecationTime>{}</deprecationTime>", esc(d)))
+            .unwrap_or_default(),
         description = ami
             .description
             .as_deref()

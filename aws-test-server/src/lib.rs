@@ -19,11 +19,13 @@ mod ec2;
 mod ec2_fleet;
 mod ec2_xml;
 mod fleet;
+mod governance;
 mod http;
 mod rng;
 mod server;
 
 pub use fleet::{AllowedImagesSpec, Ec2Call, ImageSpec, ImageView, InstanceSpec, RegionSpec};
+pub use governance::{ImageCriterionSpec, TemplateVersionView};
 
 use sha2::Digest;
 use std::collections::{BTreeMap, HashMap};
@@ -358,6 +360,8 @@ impl Snapshot {
 pub(crate) struct State {
     pub(crate) snapshots: std::sync::RwLock<HashMap<String, Arc<Snapshot>>>,
     pub(crate) fleet: Mutex<fleet::Fleet>,
+    /// Launch templates, Auto Scaling, image dates, Allowed AMIs criteria (locked after `fleet`).
+    pub(crate) gov: Mutex<governance::Gov>,
     pub(crate) amis: Mutex<Vec<AmiSpec>>,
     pub(crate) ec2_error: Mutex<Option<Ec2ErrorSpec>>,
     pub(crate) faults: Mutex<Faults>,
@@ -497,6 +501,7 @@ impl TestServer {
         let state = Arc::new(State {
             snapshots: std::sync::RwLock::new(snapshots),
             fleet: Mutex::new(fleet::Fleet::default()),
+            gov: Mutex::new(governance::Gov::default()),
             amis: Mutex::new(config.amis),
             ec2_error: Mutex::new(None),
             rng: rng::Rng::new(config.faults.seed),

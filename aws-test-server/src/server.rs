@@ -62,12 +62,21 @@ async fn route(state: &State, req: Request<Incoming>) -> Outcome {
             .and_then(|v| v.to_str().ok())
             .map(credential_scope)
             .unwrap_or_default();
+        let service = req
+            .headers()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .map(crate::governance::scope_service)
+            .unwrap_or_default();
         // EC2 Query protocol: a form body of at most 1 MiB.
         let body = match Limited::new(req.into_body(), 1 << 20).collect().await {
             Ok(c) => c.to_bytes(),
             Err(_) => return Outcome::Drop,
         };
         let form = parse_pairs(&String::from_utf8_lossy(&body), true);
+        if service == "autoscaling" {
+            return crate::governance::handle_autoscaling(state, &form, &region, &akid);
+        }
         return crate::ec2::handle(state, &form, &region, &akid).await;
     }
     let segments: Vec<String> = path

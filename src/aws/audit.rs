@@ -25,7 +25,7 @@ pub struct AuditOptions {
     pub catalog_version: String,
 }
 
-fn classify(
+pub(crate) fn classify(
     account: Option<&str>,
     owner: Option<&str>,
     alias: Option<&str>,

@@ -123,7 +123,10 @@ fn too_many_pages(operation: &'static str) -> AwsError {
 
 /// Every page of a paged call: `fetch` gets the previous page's token and returns that page's
 /// items and its next token. At most [`MAX_PAGES`] pages, then an error rather than a loop.
-async fn all_pages<T, F, Fut>(operation: &'static str, mut fetch: F) -> Result<Vec<T>, AwsError>
+pub(crate) async fn all_pages<T, F, Fut>(
+    operation: &'static str,
+    mut fetch: F,
+) -> Result<Vec<T>, AwsError>
 where
     F: FnMut(Option<String>) -> Fut,
     Fut: std::future::Future<Output = Result<(Vec<T>, Option<String>), AwsError>>,

@@ -1,9 +1,12 @@
 //! AWS plumbing: SDK clients from the default credential chain, AMI → snapshots through EC2
 //! `DescribeImages`, and a synchronous [`AwsSession`] for the (synchronous) binary.
 
+pub mod allowlist;
 pub mod audit;
 pub mod copy;
 pub mod ec2ops;
+pub mod governance_analysis;
+pub mod inventory;
 pub mod publish;
 pub mod sbom;
 pub mod scan;

@@ -6,6 +6,8 @@
 pub mod asff;
 pub mod baseline;
 pub mod fleet;
+pub mod governance;
+pub mod governance_html;
 pub mod sarif;
 pub mod text;
 pub mod time;

@@ -21,6 +21,7 @@ mod ext4_features;
 mod ext4_htree;
 mod ext4_oracle;
 mod fleet_workflows;
+mod governance;
 mod hostile_aws;
 mod hostile_names;
 mod installed_root;

@@ -1,0 +1,248 @@
+//! `amiscan inventory --format html`: one self-contained page (inline CSS, a small inline script,
+//! SVG laid out here; nothing fetched from the network). Per account and region: the
+//! dependencies at risk and the drift first, then a graph — images on the left (coloured by scan
+//! result, marked when gone or deprecated), the workloads on them on the right, an edge per use.
+//! The script only adds a summary, highlighting, and what it measured of the rendered page
+//! (`data-drawn-nodes`, `data-visible-at-risk` on `body`); the page is complete without it.
+//!
+//! Every string comes from AWS or the image and is escaped for HTML after invisible characters
+//! were made visible ([`crate::model::escape::visible_str`]).
+
+use crate::model::escape::visible_str;
+use crate::model::governance::{InventoryImage, RegionInventory};
+use std::fmt::Write as _;
+use std::io::Write;
+
+/// Row height and column geometry of the graph, in SVG user units.
+const ROW: usize = 30;
+const IMG_X: usize = 10;
+const IMG_W: usize = 430;
+const WL_X: usize = 580;
+const WL_W: usize = 440;
+
+/// HTML text (also for attribute values in double quotes).
+pub fn esc(s: &str) -> String {
+    let v = visible_str(s);
+    let mut out = String::with_capacity(v.len());
+    for c in v.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+const STYLE: &str = "body{font:14px system-ui,sans-serif;margin:24px;color:#222}h1{font-size:20px}\
+h2{font-size:17px;margin-top:32px}ol{padding-left:20px}li{margin:4px 0}\
+.at-risk li{color:#8a1c1c}.fix{color:#444;font-size:12px}.drift li{color:#7a4b00}\
+svg text{font:12px monospace}.node rect{stroke:#555;fill:#f4f4f4}\
+.image.clean rect{fill:#dff3df}.image.findings rect{fill:#f8d0d0}.image.gone rect{fill:#ddd;stroke-dasharray:4 2}\
+.image.deprecated rect{stroke:#c77700;stroke-width:2}.edge{stroke:#88a;fill:none}.edge.hl{stroke:#d00;stroke-width:3}\
+.risk{fill:#b00020}#summary{font-weight:bold}";
+
+const SCRIPT: &str = "(function(){var i=document.querySelectorAll('g.node.image').length,\
+w=document.querySelectorAll('g.node.workload').length,r=document.querySelectorAll('ol.at-risk li').length;\
+document.getElementById('summary').textContent=i+' images, '+w+' workloads, '+r+' at risk';\
+document.querySelectorAll('g.node.image').forEach(function(n){n.addEventListener('click',function(){\
+document.querySelectorAll('.edge').forEach(function(e){e.classList.toggle('hl',e.getAttribute('data-image')===n.getAttribute('data-id'))});});});\
+var vis=0;document.querySelectorAll('ol.at-risk li').forEach(function(li){var b=li.getBoundingClientRect();if(b.width>0&&b.height>0)vis++;});\
+var drawn=0;document.querySelectorAll('g.node').forEach(function(g){var b=g.getBBox();if(b.width>0&&b.height>0)drawn++;});\
+document.body.setAttribute('data-visible-at-risk',vis);document.body.setAttribute('data-drawn-nodes',drawn);\
+document.body.setAttribute('data-ready','1');})();";
+
+fn image_label(i: &InventoryImage) -> String {
+    let mut s = i.image_id.clone();
+    if let Some(n) = &i.name {
+        let short: String = n.chars().take(28).collect();
+        let _ = write!(s, " {short}");
+    }
+    s
+}
+
+fn graph(r: &RegionInventory) -> String {
+    // Images in inventory order, each followed by the rows of its workloads; a workload used
+    // once sits on the row of its image's first workload slot.
+    let mut svg = String::new();
+    let mut y_image: Vec<usize> = Vec::new();
+    let mut y_work: Vec<Option<usize>> = vec![None; r.workloads.len()];
+    let mut row = 0usize;
+    for i in &r.images {
+        let start = row;
+        for &w in &i.used_by {
+            if y_work.get(w).is_some_and(Option::is_none) {
+                if let Some(slot) = y_work.get_mut(w) {
+                    *slot = Some(row);
+                }
+                row += 1;
+            }
+        }
+        let rows = (row - start).max(1);
+        y_image.push(start + (rows - 1) / 2);
+        row = start + rows;
+    }
+    let height = (row.max(1)) * ROW + 20;
+    let _ = write!(
+        svg,
+        "<svg class=\"graph\" xmlns=\"http://www.w3.org/2000/svg\" width=\"{}\" height=\"{height}\" viewBox=\"0 0 {} {height}\">",
+        WL_X + WL_W + 10,
+        WL_X + WL_W + 10
+    );
+    for (n, i) in r.images.iter().enumerate() {
+        let y = y_image.get(n).copied().unwrap_or(0) * ROW + 10;
+        for &w in &i.used_by {
+            if let Some(Some(wy)) = y_work.get(w) {
+                let wy = wy * ROW + 10;
+                let _ = write!(
+                    svg,
+                    "<path class=\"edge\" data-image=\"{}\" d=\"M{} {} C{} {} {} {} {} {}\"/>",
+                    esc(&i.image_id),
+                    IMG_X + IMG_W,
+                    y + 11,
+                    IMG_X + IMG_W + 70,
+                    y + 11,
+                    WL_X - 70,
+                    wy + 11,
+                    WL_X,
+                    wy + 11
+                );
+            }
+        }
+    }
+    for (n, i) in r.images.iter().enumerate() {
+        let y = y_image.get(n).copied().unwrap_or(0) * ROW + 10;
+        let mut class = format!("node image {}", esc(&i.scan.status));
+        if !i.exists {
+            class.push_str(" gone");
+        }
+        if i.deprecated {
+            class.push_str(" deprecated");
+        }
+        let _ = write!(
+            svg,
+            "<g class=\"{class}\" data-id=\"{id}\" data-class=\"{cl}\" data-scan=\"{scan}\"><title>{id} {cl} scan {scan}</title><rect x=\"{IMG_X}\" y=\"{y}\" width=\"{IMG_W}\" height=\"22\" rx=\"4\"/><text x=\"{}\" y=\"{}\">{}</text></g>",
+            IMG_X + 6,
+            y + 15,
+            esc(&format!("{} [{}]", image_label(i), i.class.as_str())),
+            id = esc(&i.image_id),
+            cl = i.class.as_str(),
+            scan = esc(&i.scan.status),
+        );
+    }
+    for (n, w) in r.workloads.iter().enumerate() {
+        let Some(Some(wy)) = y_work.get(n) else {
+            continue;
+        };
+        let y = wy * ROW + 10;
+        let risky = r.at_risk.iter().any(|a| a.workload == w.id);
+        let _ = write!(
+            svg,
+            "<g class=\"node workload{}\" data-id=\"{id}\" data-kind=\"{kind}\"><rect x=\"{WL_X}\" y=\"{y}\" width=\"{WL_W}\" height=\"22\" rx=\"4\"/>{}<text x=\"{}\" y=\"{}\">{}</text></g>",
+            if risky { " at-risk" } else { "" },
+            if risky {
+                format!(
+                    "<circle class=\"risk\" cx=\"{}\" cy=\"{}\" r=\"5\"/>",
+                    WL_X + WL_W - 10,
+                    y + 11
+                )
+            } else {
+                String::new()
+            },
+            WL_X + 6,
+            y + 15,
+            esc(&format!(
+                "{} {}{}",
+                w.kind.as_str(),
+                w.id,
+                w.name
+                    .as_deref()
+                    .map(|n| format!(" ({n})"))
+                    .unwrap_or_default()
+            )),
+            id = esc(&w.id),
+            kind = w.kind.as_str(),
+        );
+    }
+    svg.push_str("</svg>");
+    svg
+}
+
+/// The inventory as one self-contained HTML page.
+pub fn write_inventory_html(
+    regions: &[RegionInventory],
+    generated_at: &str,
+    out: &mut dyn Write,
+) -> std::io::Result<()> {
+    let mut h = String::new();
+    let _ = write!(
+        h,
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>amiscan inventory</title><style>{STYLE}</style></head><body><h1>AMI inventory</h1><p>Generated {} — <span id=\"summary\"></span></p>",
+        esc(generated_at)
+    );
+    for r in regions {
+        let _ = write!(
+            h,
+            "<section class=\"region\" data-account=\"{a}\" data-region=\"{g}\"><h2>Account {a}, {g}</h2>",
+            a = esc(&r.account),
+            g = esc(&r.region)
+        );
+        let _ = write!(
+            h,
+            "<h3>Dependencies at risk ({})</h3><ol class=\"at-risk\">",
+            r.at_risk.len()
+        );
+        for a in &r.at_risk {
+            let _ = write!(
+                h,
+                "<li><b>{} {}</b> → {} [{}]: {}<div class=\"fix\">fix: {}</div></li>",
+                a.kind.as_str(),
+                esc(&a.workload),
+                esc(&a.image_id),
+                esc(&a.reasons.join(", ")),
+                esc(&a.why.join("; ")),
+                esc(&a.fix)
+            );
+        }
+        let _ = write!(
+            h,
+            "</ol><h3>Drift ({})</h3><ol class=\"drift\">",
+            r.drift.len()
+        );
+        for d in &r.drift {
+            let _ = write!(
+                h,
+                "<li>{} : {} is {} version(s) behind {} ({} days old), used by {}</li>",
+                esc(&d.lineage),
+                esc(&d.image_id),
+                d.versions_behind,
+                esc(&d.latest_image_id),
+                d.age_days.map_or("?".into(), |a| a.to_string()),
+                esc(&d.workloads.join(", "))
+            );
+        }
+        let _ = write!(h, "</ol><h3>Images and workloads</h3>{}", graph(r));
+        for e in &r.errors {
+            let _ = write!(h, "<p class=\"error\">error: {}</p>", esc(e));
+        }
+        h.push_str("</section>");
+    }
+    let _ = write!(h, "<script>{SCRIPT}</script></body></html>");
+    out.write_all(h.as_bytes())?;
+    writeln!(out)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn escapes_markup_and_shows_invisible_characters() {
+        assert_eq!(
+            super::esc("<a href=\"x\">&'"),
+            "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
+        );
+        assert!(!super::esc("a\u{202e}b").contains('\u{202e}'));
+    }
+}
