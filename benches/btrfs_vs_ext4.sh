@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# The same tree written by the kernel onto ext4, btrfs and btrfs with compress=zstd (Fedora's
+# default), each scanned by the release build: wall time and files scanned, median of RUNS.
+# Usage: benches/btrfs_vs_ext4.sh [TREE] [RUNS]   (root; default TREE=/usr/share, RUNS=3)
+set -euo pipefail
+TREE=${1:-/usr/share}
+RUNS=${2:-3}
+cd "$(dirname "$0")/.."
+BIN=target/release/amiscan
+OUT=target/bench/btrfs
+mkdir -p "$OUT/m"
+size_mb=$(( $(du -sm "$TREE" | cut -f1) * 2 + 512 ))
+trap 'mountpoint -q "$OUT/m" && umount "$OUT/m"' EXIT
+make() { # NAME MKFS MOUNTOPTS
+  local img="$OUT/$1.img"
+  [ -f "$img.done" ] && return
+  rm -f "$img"; truncate -s "${size_mb}M" "$img"
+  $2 "$img" >/dev/null
+  mount -o "loop${3:+,$3}" "$img" "$OUT/m"
+  cp -a "$TREE/." "$OUT/m/"
+  umount "$OUT/m"
+  touch "$img.done"
+}
+make ext4 "mkfs.ext4 -q -F" ""
+make btrfs "mkfs.btrfs -q -f" ""
+make btrfs-zstd "mkfs.btrfs -q -f" "compress=zstd:1"
+for name in ext4 btrfs btrfs-zstd; do
+  times=()
+  for _ in $(seq "$RUNS"); do
+    s=$(date +%s.%N)
+    "$BIN" scan --format json --no-progress "$OUT/$name.img" > "$OUT/$name.json" || true
+    times+=("$(echo "$(date +%s.%N) - $s" | bc)")
+  done
+  med=$(printf '%s\n' "${times[@]}" | sort -n | sed -n "$(( (RUNS + 1) / 2 ))p")
+  files=$(python3 -c "import json;v=json.load(open('$OUT/$name.json'))['targets'][0]['volumes'][0];print(v['files_scanned'], v['bytes_scanned'])")
+  echo "$name: median ${med}s over $RUNS runs; files, bytes scanned: $files"
+done
