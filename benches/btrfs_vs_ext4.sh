@@ -27,11 +27,12 @@ make btrfs-zstd "mkfs.btrfs -q -f" "compress=zstd:1"
 for name in ext4 btrfs btrfs-zstd; do
   times=()
   for _ in $(seq "$RUNS"); do
-    s=$(date +%s.%N)
-    "$BIN" scan --format json --no-progress "$OUT/$name.img" > "$OUT/$name.json" || true
-    times+=("$(echo "$(date +%s.%N) - $s" | bc)")
+    /usr/bin/time -f "%e %M" -o "$OUT/$name.time" \
+      "$BIN" scan --format json --no-progress "$OUT/$name.img" > "$OUT/$name.json" || true
+    times+=("$(tail -1 "$OUT/$name.time")")
   done
   med=$(printf '%s\n' "${times[@]}" | sort -n | sed -n "$(( (RUNS + 1) / 2 ))p")
-  files=$(python3 -c "import json;v=json.load(open('$OUT/$name.json'))['targets'][0]['volumes'][0];print(v['files_scanned'], v['bytes_scanned'])")
-  echo "$name: median ${med}s over $RUNS runs; files, bytes scanned: $files"
+  all=$(printf '%s\n' "${times[@]}" | cut -d' ' -f1 | sort -n | tr '\n' ' ')
+  facts=$(python3 -c "import json;t=json.load(open('$OUT/$name.json'))['targets'][0];v=t['volumes'][0];print(v['filesystem'], v['files_scanned'], 'files', len(t['findings']), 'findings, complete', t['complete'])")
+  echo "$name: median wall ${med% *} s (runs: $all), peak RSS ${med#* } KiB; $facts"
 done
