@@ -5,7 +5,8 @@
 # without AddressSanitizer (`-s none`): amiscan forbids unsafe code, and ASan's allocator made
 # the filesystem targets 5-10x slower.
 # Seeds: the first MiB of each test image (partitions), small LVM metadata texts (lvm), a
-# base XFS image from mkfs.xfs (xfs: the input patches its metadata sectors), base ext2/3/4
+# base XFS image from mkfs.xfs (xfs: the input patches its metadata sectors), a base btrfs
+# image from mkfs.btrfs --rootdir (btrfs: patches to its tree blocks, checksums made valid), base ext2/3/4
 # images from mke2fs and debugfs (ext4: likewise, see build-ext4-bases.sh), and a real rpm
 # header blob and Berkeley DB `Packages` files from rpm and db5.3_load (rpmdb); small qcow2, VMDK,
 # VHD and VHDX images from qemu-img (qcow2, vmdk, vhd, vhdx); small archives from GNU tar in
@@ -15,7 +16,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 secs=${1:-120}
-targets=${TARGETS:-partitions lvm xfs ext4 rpmdb qcow2 vmdk vhd vhdx sbom_manifests tar windows}
+targets=${TARGETS:-partitions lvm xfs btrfs ext4 rpmdb qcow2 vmdk vhd vhdx sbom_manifests tar windows}
 export RUSTC_BOOTSTRAP=1
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -45,6 +46,15 @@ if wants xfs; then
   python3 ../testdata/mkfs-xfs-tree.py "$work/tree" "$work/xfs.img" 16m -d agcount=1 -m crc=0 >/dev/null 2>&1
   export AMISCAN_FUZZ_XFS_BASE=$work/xfs.img
   echo seed > corpus/xfs/seed
+fi
+if wants btrfs; then
+  mkdir -p corpus/btrfs "$work/btree/a/b"
+  echo hi > "$work/btree/a/b/f" && ln -s /etc/x "$work/btree/l" && seq 1 20000 > "$work/btree/n"
+  for i in $(seq 1 60); do echo "$i" > "$work/btree/a/f$i"; done
+  truncate -s 120M "$work/btrfs.img"
+  mkfs.btrfs -q -f -m single --rootdir "$work/btree" --shrink "$work/btrfs.img" >/dev/null
+  export AMISCAN_FUZZ_BTRFS_BASE=$work/btrfs.img
+  echo seed > corpus/btrfs/seed
 fi
 if wants ext4; then
   mkdir -p corpus/ext4

@@ -3,6 +3,7 @@
 //! A [`Filesystem`] is shared by all worker threads; each thread asks it for its own
 //! [`FsReader`] (ext4-view's reader is not `Send`, and a per-thread reader keeps its caches warm).
 
+mod btrfs;
 pub mod dir;
 mod ext4;
 pub mod ext4_free;
@@ -278,7 +279,7 @@ pub trait FsReader {
 pub fn readable(kind: FsKind) -> bool {
     matches!(
         kind,
-        FsKind::Ext4 | FsKind::Fat | FsKind::Xfs | FsKind::Ntfs
+        FsKind::Ext4 | FsKind::Fat | FsKind::Xfs | FsKind::Ntfs | FsKind::Btrfs
     )
 }
 
@@ -290,6 +291,7 @@ pub fn open(kind: FsKind, src: SharedSource) -> Result<Box<dyn Filesystem>, FsEr
         FsKind::Fat => Ok(Box::new(fat::FatFs::open(src)?)),
         FsKind::Xfs => Ok(Box::new(xfs::XfsFs::open(src)?)),
         FsKind::Ntfs => Ok(Box::new(ntfs::NtfsFs::open(src)?)),
+        FsKind::Btrfs => Ok(Box::new(btrfs::BtrfsFs::open(src)?)),
         other => Err(FsError::Incompatible {
             context: format!("{} filesystem", other.name()),
             message: format!(

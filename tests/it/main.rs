@@ -7,6 +7,7 @@ mod common;
 mod ebs_support;
 
 mod archives_and_modes;
+mod btrfs;
 mod catalog_corpus;
 mod catalog_image;
 mod containers;

@@ -1,0 +1,789 @@
+//! Read-only btrfs reader: the Fedora and openSUSE root filesystem. Single-device volumes with
+//! `single` and `DUP` profiles (and this device's copy of `RAID1*` chunks); every subvolume
+//! and snapshot; zlib, LZO and zstd compressed extents.
+//!
+//! Layout: [`superblock`] (primary or mirror, features, `sys_chunk_array`), [`chunk`]
+//! (logical → physical), [`tree`] (checked tree blocks, bounded range walks), [`items`] (item
+//! layouts), [`file`] (file content from extents) and [`compress`] (zlib, LZO, zstd).
+//!
+//! Paths: the volume is read as the top-level subvolume (id 5) shows it, which is what
+//! `mount -o subvolid=5` and `btrfs subvolume list` show: every subvolume and snapshot appears
+//! at the directory where it is linked (Fedora: `/root/etc/shadow`, `/home/alice/...`;
+//! openSUSE: `/@/.snapshots/1/snapshot/etc/shadow`, `/@/home/...`). A subvolume that no
+//! directory links (its `ROOT_REF` is gone) is found by the sweep and listed as
+//! `<btrfs subvolume ID>/...`. A subvolume entry that a snapshot copied without the subvolume
+//! (no `ROOT_REF` from that snapshot) is an empty directory, as the kernel shows it.
+//!
+//! Inode numbers are per subvolume in btrfs; [`Entry::ino`] packs the subvolume's index in
+//! bits 48.. and the objectid below, so it is unique on the volume.
+//!
+//! Not read, each said so: a volume of several devices (what is on this device is read, the
+//! rest is an error naming the device), striped profiles, the log tree (fsynced writes since
+//! the last commit of a volume that was not unmounted), encrypted or otherwise encoded
+//! extents. Checksums of tree blocks are verified (crc32c, sha256; xxhash64 and blake2b are
+//! reported as not verified); data checksums are not.
+
+mod chunk;
+mod compress;
+mod file;
+mod items;
+mod superblock;
+mod tree;
+
+use crate::fs::{Entry, EntryKind, Filesystem, FsError, FsReader, OpenProblem, SeekRead, join};
+use crate::source::SharedSource;
+use items::{DirEntry, Inode, RootItem};
+use std::cell::RefCell;
+use std::collections::{HashMap, HashSet};
+use std::io::Read;
+use std::sync::Arc;
+use tree::Trees;
+
+pub(crate) const INODE_ITEM_KEY: u8 = 1;
+pub(crate) const DIR_INDEX_KEY: u8 = 96;
+pub(crate) const EXTENT_DATA_KEY: u8 = 108;
+pub(crate) const ROOT_ITEM_KEY: u8 = 132;
+pub(crate) const ROOT_REF_KEY: u8 = 156;
+pub(crate) const CHUNK_ITEM_KEY: u8 = 228;
+/// The top-level subvolume.
+const FS_TREE: u64 = 5;
+/// The first and last ids of subvolumes.
+const FIRST_FREE: u64 = 256;
+const LAST_FREE: u64 = u64::MAX - 255;
+/// Most subvolumes read.
+const MAX_SUBVOLS: usize = 1 << 15;
+/// Most entries of one directory.
+const MAX_DIR_ENTRIES: usize = 4_000_000;
+/// Most items of the chunk tree and of the root tree.
+const MAX_TREE_ITEMS: usize = 4_000_000;
+/// Most path components resolved in one lookup, and paths remembered per reader.
+const MAX_PATH_COMPONENTS: usize = 4096;
+const MAX_CACHED_PATHS: usize = 1 << 18;
+/// Longest symbolic link target read.
+const MAX_LINK: u64 = 4096;
+/// Bits of [`Entry::ino`] below the subvolume index.
+const INO_SHIFT: u32 = 48;
+
+/// A btrfs key: (objectid, type, offset), ordered in that order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Key {
+    pub objectid: u64,
+    pub ty: u8,
+    pub offset: u64,
+}
+
+impl Key {
+    /// On-disk size.
+    pub const LEN: usize = 17;
+
+    /// The key at `at` in `b`.
+    pub fn parse(b: &[u8], at: usize) -> Option<Key> {
+        Some(Key {
+            objectid: le64(b, at)?,
+            ty: *b.get(at.checked_add(8)?)?,
+            offset: le64(b, at.checked_add(9)?)?,
+        })
+    }
+
+    fn new(objectid: u64, ty: u8, offset: u64) -> Key {
+        Key {
+            objectid,
+            ty,
+            offset,
+        }
+    }
+}
+
+pub(crate) fn le16(b: &[u8], at: usize) -> Option<u16> {
+    Some(u16::from_le_bytes(
+        b.get(at..at.checked_add(2)?)?.try_into().ok()?,
+    ))
+}
+
+pub(crate) fn le32(b: &[u8], at: usize) -> Option<u32> {
+    Some(u32::from_le_bytes(
+        b.get(at..at.checked_add(4)?)?.try_into().ok()?,
+    ))
+}
+
+pub(crate) fn le64(b: &[u8], at: usize) -> Option<u64> {
+    Some(u64::from_le_bytes(
+        b.get(at..at.checked_add(8)?)?.try_into().ok()?,
+    ))
+}
+
+pub(crate) fn corrupt(context: impl Into<String>, message: impl Into<String>) -> FsError {
+    FsError::Corrupt {
+        context: context.into(),
+        message: message.into(),
+        at: Default::default(),
+    }
+}
+
+pub(crate) fn incompatible(context: impl Into<String>, message: impl Into<String>) -> FsError {
+    FsError::Incompatible {
+        context: context.into(),
+        message: message.into(),
+        at: Default::default(),
+    }
+}
+
+pub(crate) fn io(context: &str, offset: u64, e: crate::source::SourceError) -> FsError {
+    FsError::Io {
+        context: context.to_string(),
+        message: e.to_string(),
+        at: Default::default(),
+    }
+    .with_offset(offset)
+}
+
+/// One subvolume (or the top-level tree).
+struct Subvol {
+    id: u64,
+    root: RootItem,
+}
+
+/// What every reader shares.
+struct Inner {
+    trees: Trees,
+    /// Subvolumes sorted by id; [`Entry::ino`] carries the index into it.
+    subvols: Vec<Subvol>,
+    /// (parent subvolume, child subvolume) for each `ROOT_REF`.
+    refs: HashSet<(u64, u64)>,
+}
+
+/// A btrfs filesystem on a volume.
+pub struct BtrfsFs {
+    inner: Arc<Inner>,
+    problems: Vec<OpenProblem>,
+    notes: Vec<String>,
+}
+
+impl BtrfsFs {
+    /// Read the superblock, the chunk tree and the root tree.
+    ///
+    /// Fails when the superblock, the chunk tree's root or the root tree's root cannot be read,
+    /// or the top-level subvolume is missing; damage further down is reported per directory or
+    /// file, and what the reader could not take into account at all is in
+    /// [`Filesystem::open_problems`].
+    pub fn open(src: SharedSource) -> Result<BtrfsFs, FsError> {
+        let (sb, note) = superblock::read(src.as_ref())?;
+        let mut problems = Vec::new();
+        let mut notes: Vec<String> = note.into_iter().collect();
+        let mut chunks = chunk::ChunkMap::default();
+        for (key, item) in &sb.sys_chunks {
+            chunks.insert(chunk::parse_chunk(key, item, sb.devid)?)?;
+        }
+        let mut trees = Trees::new(src, sb.clone(), chunks);
+        let found = trees.range(
+            sb.chunk_root,
+            sb.chunk_root_level,
+            Key::new(0, 0, 0),
+            Key::new(u64::MAX, u8::MAX, u64::MAX),
+            MAX_TREE_ITEMS,
+        )?;
+        for e in found.errors {
+            problems.push(OpenProblem {
+                message: format!(
+                    "btrfs chunk tree partly unreadable, data in the chunks it lost is not read: {e}"
+                ),
+                raw: Vec::new(),
+            });
+        }
+        let mut map = trees.chunks.clone();
+        for (key, item) in found.items.iter().filter(|(k, _)| k.ty == CHUNK_ITEM_KEY) {
+            match chunk::parse_chunk(key, item, sb.devid).and_then(|c| map.insert(c)) {
+                Ok(()) => {}
+                Err(e) => problems.push(OpenProblem {
+                    message: format!("btrfs chunk not used: {e}"),
+                    raw: Vec::new(),
+                }),
+            }
+        }
+        trees.chunks = map;
+        if sb.num_devices > 1 {
+            let (n, why) = trees.chunks.unreadable();
+            problems.push(OpenProblem {
+                message: format!(
+                    "btrfs filesystem spans {} devices; only this one (devid {}) is read: {n} chunks are not on it or are striped{}",
+                    sb.num_devices,
+                    sb.devid,
+                    why.map(|w| format!(" ({w})")).unwrap_or_default()
+                ),
+                raw: Vec::new(),
+            });
+        } else if let (n @ 1.., Some(why)) = trees.chunks.unreadable() {
+            problems.push(OpenProblem {
+                message: format!("btrfs: {n} chunks cannot be read: {why}"),
+                raw: Vec::new(),
+            });
+        }
+        let found = trees.range(
+            sb.root,
+            sb.root_level,
+            Key::new(0, 0, 0),
+            Key::new(u64::MAX, u8::MAX, u64::MAX),
+            MAX_TREE_ITEMS,
+        )?;
+        for e in found.errors {
+            problems.push(OpenProblem {
+                message: format!(
+                    "btrfs root tree partly unreadable, subvolumes it lost are not read: {e}"
+                ),
+                raw: Vec::new(),
+            });
+        }
+        let mut roots: HashMap<u64, RootItem> = HashMap::new();
+        let mut refs = HashSet::new();
+        for (key, data) in &found.items {
+            let id = key.objectid;
+            let subvol = id == FS_TREE || (FIRST_FREE..=LAST_FREE).contains(&id);
+            if key.ty == ROOT_ITEM_KEY && subvol {
+                match RootItem::parse(data) {
+                    Some(r) if r.refs == 0 && id != FS_TREE => {}
+                    Some(r) if r.level < tree::MAX_LEVEL => {
+                        roots.insert(id, r);
+                    }
+                    _ => problems.push(OpenProblem {
+                        message: format!("btrfs subvolume {id}: malformed ROOT_ITEM, not read"),
+                        raw: Vec::new(),
+                    }),
+                }
+            } else if key.ty == ROOT_REF_KEY && items::root_ref_ok(data) {
+                refs.insert((key.objectid, key.offset));
+            }
+        }
+        if !roots.contains_key(&FS_TREE) {
+            return Err(corrupt(
+                "btrfs root tree",
+                "no top-level subvolume (tree 5)",
+            ));
+        }
+        if roots.len() > MAX_SUBVOLS {
+            return Err(corrupt(
+                "btrfs root tree",
+                format!("{} subvolumes, more than amiscan reads", roots.len()),
+            ));
+        }
+        let mut subvols: Vec<Subvol> = roots
+            .into_iter()
+            .map(|(id, root)| Subvol { id, root })
+            .collect();
+        subvols.sort_unstable_by_key(|s| s.id);
+        if sb.log_root != 0 {
+            problems.push(OpenProblem {
+                message: "btrfs log tree present (the volume was not unmounted cleanly): writes fsynced after the last commit are not read".into(),
+                raw: Vec::new(),
+            });
+        }
+        if !matches!(
+            sb.csum,
+            superblock::CsumType::Crc32c | superblock::CsumType::Sha256
+        ) {
+            notes.push(format!(
+                "btrfs tree block checksums ({}) not verified",
+                sb.csum.name()
+            ));
+        }
+        Ok(BtrfsFs {
+            inner: Arc::new(Inner {
+                trees,
+                subvols,
+                refs,
+            }),
+            problems,
+            notes,
+        })
+    }
+}
+
+impl Filesystem for BtrfsFs {
+    fn name(&self) -> &'static str {
+        "btrfs"
+    }
+
+    fn reader(&self) -> Result<Box<dyn FsReader>, FsError> {
+        Ok(Box::new(BtrfsReader {
+            inner: self.inner.clone(),
+            paths: RefCell::new(HashMap::new()),
+        }))
+    }
+
+    fn open_problems(&self) -> Vec<OpenProblem> {
+        self.problems.clone()
+    }
+
+    fn warnings(&self) -> Vec<String> {
+        let mut w = self.notes.clone();
+        w.extend(self.inner.trees.warnings());
+        w
+    }
+
+    /// Subvolumes no directory links: each is a directory `<btrfs subvolume ID>` to list.
+    fn unreached(&self, reached: &(dyn Fn(u64) -> bool + Sync)) -> Option<crate::fs::Swept> {
+        let mut out = Vec::new();
+        for (idx, s) in self.inner.subvols.iter().enumerate() {
+            if s.id == FS_TREE {
+                continue;
+            }
+            let ino = match pack(idx, s.root.root_dirid) {
+                Ok(ino) => ino,
+                Err(e) => {
+                    out.push(Err(e));
+                    continue;
+                }
+            };
+            if reached(ino) {
+                continue;
+            }
+            let r = self
+                .inner
+                .reader_inode(idx, s.root.root_dirid)
+                .map(|inode| {
+                    entry(
+                        format!("<btrfs subvolume {}>", s.id).into_bytes(),
+                        &inode,
+                        ino,
+                    )
+                });
+            out.push(r);
+        }
+        Some(Ok(out))
+    }
+}
+
+/// Where a path leads.
+#[derive(Clone, Copy, Debug)]
+enum Target {
+    /// Inode `objectid` of the subvolume at index `idx`.
+    Node { idx: usize, objectid: u64 },
+    /// The empty directory a snapshot has where its source had a subvolume.
+    Stub,
+}
+
+fn pack(idx: usize, objectid: u64) -> Result<u64, FsError> {
+    if objectid >> INO_SHIFT != 0 {
+        return Err(incompatible(
+            format!("btrfs inode {objectid}"),
+            "inode number too large for amiscan's inode numbering",
+        ));
+    }
+    Ok(((idx as u64) << INO_SHIFT) | objectid)
+}
+
+fn unpack(ino: u64) -> Target {
+    Target::Node {
+        idx: usize::try_from(ino >> INO_SHIFT).unwrap_or(usize::MAX),
+        objectid: ino & ((1 << INO_SHIFT) - 1),
+    }
+}
+
+fn kind_of(mode: u32) -> EntryKind {
+    match mode & 0o170_000 {
+        0o100_000 => EntryKind::File,
+        0o040_000 => EntryKind::Dir,
+        0o120_000 => EntryKind::Symlink,
+        _ => EntryKind::Special,
+    }
+}
+
+fn entry(path: Vec<u8>, inode: &Inode, ino: u64) -> Entry {
+    Entry {
+        path,
+        kind: kind_of(inode.mode),
+        mode: inode.mode & 0o7777,
+        uid: inode.uid,
+        gid: inode.gid,
+        size: inode.size,
+        mtime: inode.mtime,
+        ino,
+        phys: 0,
+    }
+}
+
+impl Inner {
+    fn subvol(&self, idx: usize) -> Result<&Subvol, FsError> {
+        self.subvols
+            .get(idx)
+            .ok_or_else(|| corrupt("btrfs inode", format!("no subvolume at index {idx}")))
+    }
+
+    /// The items of subvolume `idx` from `min` to `max`; errors in the subtree are returned
+    /// with them.
+    fn items(&self, idx: usize, min: Key, max: Key, limit: usize) -> Result<tree::Found, FsError> {
+        let s = self.subvol(idx)?;
+        self.trees
+            .range(s.root.bytenr, s.root.level, min, max, limit)
+    }
+
+    fn reader_inode(&self, idx: usize, objectid: u64) -> Result<Inode, FsError> {
+        let k = Key::new(objectid, INODE_ITEM_KEY, 0);
+        let found = self.items(idx, k, k, 1)?;
+        let id = self.subvol(idx)?.id;
+        if let Some(e) = found.errors.into_iter().next() {
+            return Err(e.with_inode(objectid));
+        }
+        let (_, data) = found.items.first().ok_or_else(|| {
+            corrupt(
+                format!("btrfs subvolume {id} inode {objectid}"),
+                "no INODE_ITEM",
+            )
+            .with_inode(objectid)
+        })?;
+        Inode::parse(data).ok_or_else(|| {
+            corrupt(
+                format!("btrfs subvolume {id} inode {objectid}"),
+                "malformed INODE_ITEM",
+            )
+            .with_inode(objectid)
+        })
+    }
+
+    /// The raw entries of directory `objectid` of subvolume `idx`, and errors for the parts of
+    /// it that could not be read.
+    fn dir_entries(
+        &self,
+        idx: usize,
+        objectid: u64,
+    ) -> Result<(Vec<DirEntry>, Vec<FsError>), FsError> {
+        let found = self.items(
+            idx,
+            Key::new(objectid, DIR_INDEX_KEY, 0),
+            Key::new(objectid, DIR_INDEX_KEY, u64::MAX),
+            MAX_DIR_ENTRIES,
+        )?;
+        let id = self.subvol(idx)?.id;
+        let mut errors: Vec<FsError> = found
+            .errors
+            .into_iter()
+            .map(|e| e.with_inode(objectid))
+            .collect();
+        let mut out = Vec::with_capacity(found.items.len());
+        for (key, data) in found.items {
+            match items::dir_entries(&data) {
+                Some(v) => out.extend(v),
+                None => errors.push(
+                    corrupt(
+                        format!("btrfs subvolume {id} directory {objectid}"),
+                        format!("malformed DIR_INDEX item {}", key.offset),
+                    )
+                    .with_inode(objectid),
+                ),
+            }
+        }
+        Ok((out, errors))
+    }
+
+    /// Where directory entry `d` of subvolume `idx` leads.
+    fn follow(&self, idx: usize, d: &DirEntry) -> Result<Target, FsError> {
+        let parent = self.subvol(idx)?.id;
+        match d.location.ty {
+            INODE_ITEM_KEY => Ok(Target::Node {
+                idx,
+                objectid: d.location.objectid,
+            }),
+            ROOT_ITEM_KEY => {
+                let child = d.location.objectid;
+                if !self.refs.contains(&(parent, child)) {
+                    return Ok(Target::Stub);
+                }
+                match self.subvols.binary_search_by_key(&child, |s| s.id) {
+                    Ok(i) => Ok(Target::Node {
+                        idx: i,
+                        objectid: self.subvols[i].root.root_dirid,
+                    }),
+                    Err(_) => Err(corrupt(
+                        format!("btrfs subvolume {child}"),
+                        "linked from a directory but has no ROOT_ITEM",
+                    )),
+                }
+            }
+            t => Err(corrupt(
+                format!("btrfs subvolume {parent} directory entry"),
+                format!("points to an item of type {t}"),
+            )),
+        }
+    }
+}
+
+/// Per-thread reader.
+struct BtrfsReader {
+    inner: Arc<Inner>,
+    /// Paths resolved so far.
+    paths: RefCell<HashMap<Vec<u8>, Target>>,
+}
+
+fn trim(path: &[u8]) -> &[u8] {
+    let mut p = path;
+    while let [b'/', rest @ ..] = p {
+        p = rest;
+    }
+    while let [rest @ .., b'/'] = p {
+        p = rest;
+    }
+    p
+}
+
+impl BtrfsReader {
+    fn top(&self) -> Result<Target, FsError> {
+        let idx = self
+            .inner
+            .subvols
+            .binary_search_by_key(&FS_TREE, |s| s.id)
+            .map_err(|_| corrupt("btrfs", "no top-level subvolume"))?;
+        Ok(Target::Node {
+            idx,
+            objectid: self.inner.subvols[idx].root.root_dirid,
+        })
+    }
+
+    fn remember(&self, path: &[u8], t: Target) {
+        let mut m = self.paths.borrow_mut();
+        if m.len() >= MAX_CACHED_PATHS {
+            m.clear();
+        }
+        m.insert(trim(path).to_vec(), t);
+    }
+
+    fn resolve(&self, path: &[u8]) -> Result<Target, FsError> {
+        let rel = trim(path);
+        if let Some(t) = self.paths.borrow().get(rel) {
+            return Ok(*t);
+        }
+        if let Some(rest) = rel.strip_prefix(b"<btrfs subvolume ") {
+            // A subvolume the sweep found: `<btrfs subvolume ID>/a/b`.
+            let end = rest.iter().position(|&b| b == b'>').unwrap_or(rest.len());
+            let id: u64 = std::str::from_utf8(&rest[..end])
+                .ok()
+                .and_then(|s| s.parse().ok())
+                .ok_or_else(|| not_found(path))?;
+            let idx = self
+                .inner
+                .subvols
+                .binary_search_by_key(&id, |s| s.id)
+                .map_err(|_| not_found(path))?;
+            let t = Target::Node {
+                idx,
+                objectid: self.inner.subvols[idx].root.root_dirid,
+            };
+            let tail = rest.get(end.saturating_add(1)..).unwrap_or(&[]);
+            return self.resolve_from(t, tail, path);
+        }
+        self.resolve_from(self.top()?, rel, path)
+    }
+
+    fn resolve_from(&self, mut t: Target, rel: &[u8], path: &[u8]) -> Result<Target, FsError> {
+        for (n, name) in rel
+            .split(|&b| b == b'/')
+            .filter(|c| !c.is_empty())
+            .enumerate()
+        {
+            if n >= MAX_PATH_COMPONENTS {
+                return Err(corrupt(
+                    String::from_utf8_lossy(path).into_owned(),
+                    "too many path components",
+                ));
+            }
+            let Target::Node { idx, objectid } = t else {
+                return Err(not_found(path));
+            };
+            let (entries, errors) = self.inner.dir_entries(idx, objectid)?;
+            match entries.iter().find(|d| d.name == name) {
+                Some(d) => t = self.inner.follow(idx, d)?,
+                None => {
+                    return Err(errors.into_iter().next().unwrap_or_else(|| not_found(path)));
+                }
+            }
+        }
+        Ok(t)
+    }
+
+    fn list(&self, path: &[u8], t: Target) -> Result<Vec<Result<Entry, FsError>>, FsError> {
+        let Target::Node { idx, objectid } = t else {
+            return Ok(Vec::new());
+        };
+        let (entries, errors) = self.inner.dir_entries(idx, objectid)?;
+        let parent = if trim(path).is_empty() {
+            b"/".as_slice()
+        } else {
+            path
+        };
+        let mut out: Vec<Result<Entry, FsError>> = errors.into_iter().map(Err).collect();
+        for d in entries {
+            let full = join(parent, &d.name);
+            let r = self.inner.follow(idx, &d).and_then(|t| match t {
+                Target::Stub => Ok(Entry {
+                    path: full.clone(),
+                    kind: EntryKind::Dir,
+                    mode: 0o755,
+                    uid: 0,
+                    gid: 0,
+                    size: 0,
+                    mtime: 0,
+                    ino: 0,
+                    phys: 0,
+                }),
+                Target::Node { idx, objectid } => {
+                    let ino = pack(idx, objectid)?;
+                    let inode = self.inner.reader_inode(idx, objectid).map_err(|e| {
+                        let id = self.inner.subvols.get(idx).map_or(0, |s| s.id);
+                        named(e, &full, id)
+                    })?;
+                    Ok(entry(full.clone(), &inode, ino))
+                }
+            });
+            if let Ok(e) = &r {
+                let t = if e.ino == 0 {
+                    Target::Stub
+                } else {
+                    unpack(e.ino)
+                };
+                self.remember(&full, t);
+            }
+            out.push(r);
+        }
+        Ok(out)
+    }
+
+    fn target_of(&self, entry: &Entry) -> Result<(usize, u64), FsError> {
+        let t = if entry.ino == 0 {
+            self.resolve(&entry.path)?
+        } else {
+            unpack(entry.ino)
+        };
+        match t {
+            Target::Node { idx, objectid } => Ok((idx, objectid)),
+            Target::Stub => Err(not_found(&entry.path)),
+        }
+    }
+
+    fn file(&self, entry: &Entry) -> Result<file::FileReader<'_>, FsError> {
+        let (idx, objectid) = self.target_of(entry)?;
+        let id = self.inner.subvol(idx)?.id;
+        let found = self.inner.items(
+            idx,
+            Key::new(objectid, EXTENT_DATA_KEY, 0),
+            Key::new(objectid, EXTENT_DATA_KEY, u64::MAX),
+            file::MAX_EXTENTS,
+        )?;
+        if let Some(e) = found.errors.into_iter().next() {
+            return Err(named(e, &entry.path, id).with_inode(objectid));
+        }
+        file::FileReader::new(
+            &self.inner.trees,
+            found.items,
+            entry.size,
+            format!(
+                "{} (btrfs subvolume {id} inode {objectid})",
+                entry.display_path()
+            ),
+        )
+        .map_err(|e| e.with_inode(objectid))
+    }
+}
+
+/// The same error, said to concern file or directory `path` of subvolume `id` (the structure
+/// that failed stays in the message: `PATH (btrfs subvolume 5): corrupt: btrfs tree block N:
+/// crc32c checksum mismatch`).
+fn named(e: FsError, path: &[u8], id: u64) -> FsError {
+    let context = format!(
+        "{} (btrfs subvolume {id})",
+        crate::model::escape::path_text(path)
+    );
+    let inner = e.context().to_string();
+    let with = |m: String| format!("{inner}: {m}");
+    match e {
+        FsError::Io { message, at, .. } => FsError::Io {
+            context,
+            message: with(message),
+            at,
+        },
+        FsError::Incompatible { message, at, .. } => FsError::Incompatible {
+            context,
+            message: with(message),
+            at,
+        },
+        FsError::Corrupt { message, at, .. } => FsError::Corrupt {
+            context,
+            message: with(message),
+            at,
+        },
+        FsError::Other { message, at, .. } => FsError::Other {
+            context,
+            message: with(message),
+            at,
+        },
+    }
+}
+
+fn not_found(path: &[u8]) -> FsError {
+    FsError::Other {
+        context: crate::model::escape::path_text(path),
+        message: "no such file or directory".into(),
+        at: Default::default(),
+    }
+}
+
+impl FsReader for BtrfsReader {
+    fn list_dir(&self, path: &[u8]) -> Result<Vec<Result<Entry, FsError>>, FsError> {
+        let t = self.resolve(path)?;
+        self.list(path, t)
+    }
+
+    fn list_dir_at(&self, path: &[u8], ino: u64) -> Result<Vec<Result<Entry, FsError>>, FsError> {
+        let t = if ino == 0 {
+            self.resolve(path)?
+        } else {
+            unpack(ino)
+        };
+        self.list(path, t)
+    }
+
+    fn open_file<'a>(&'a self, entry: &Entry) -> Result<Box<dyn Read + 'a>, FsError> {
+        Ok(Box::new(self.file(entry)?))
+    }
+
+    fn open_seekable<'a>(
+        &'a self,
+        entry: &Entry,
+    ) -> Result<Option<Box<dyn SeekRead + 'a>>, FsError> {
+        Ok(Some(Box::new(self.file(entry)?)))
+    }
+
+    fn read_link(&self, entry: &Entry) -> Result<Vec<u8>, FsError> {
+        let mut out = Vec::new();
+        self.file(entry)?
+            .take(MAX_LINK)
+            .read_to_end(&mut out)
+            .map_err(|e| FsError::Io {
+                context: entry.display_path(),
+                message: e.to_string(),
+                at: Default::default(),
+            })?;
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inode_numbers_pack_the_subvolume() {
+        let ino = pack(3, 257).unwrap();
+        assert!(matches!(
+            unpack(ino),
+            Target::Node {
+                idx: 3,
+                objectid: 257
+            }
+        ));
+        assert!(pack(0, 1 << 50).is_err());
+    }
+
+    #[test]
+    fn a_volume_of_zeros_is_refused_not_a_panic() {
+        let src: SharedSource = Arc::new(crate::source::MemSource::new(vec![0u8; 1 << 20], "mem"));
+        assert!(BtrfsFs::open(src).is_err());
+    }
+}

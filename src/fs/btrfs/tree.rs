@@ -1,0 +1,396 @@
+//! Tree blocks and B-tree walks. A tree block is read through the chunk map, its checksum
+//! verified (crc32c and sha256; xxhash64 and blake2b volumes are read unverified and the report
+//! says so), its header checked against what pointed to it (address, filesystem id, level,
+//! generation), and then its items or key pointers are bounds-checked before use. A `DUP`
+//! block whose first copy is damaged is read from the second, with a warning.
+//!
+//! Walks are bounded: the level must drop by one at each step down (so a pointer back up the
+//! tree cannot loop), a query reads at most [`MAX_BLOCKS`] blocks and returns at most the
+//! items its caller allows. A child that cannot be read becomes an error in the result and
+//! the rest of the range is still returned.
+
+use super::chunk::ChunkMap;
+use super::superblock::{CsumType, Superblock};
+use super::{Key, corrupt, le32, le64};
+use crate::fs::FsError;
+use crate::source::SharedSource;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+/// Levels of a btrfs tree (0 = leaf).
+pub const MAX_LEVEL: u8 = 8;
+/// Size of a tree block header.
+const HEADER: usize = 0x65;
+/// Size of a leaf item header and of a node key pointer.
+const ITEM: usize = 25;
+const KEY_PTR: usize = 33;
+/// Most tree blocks one query reads (a tree whose nodes share children runs into this).
+pub const MAX_BLOCKS: usize = 1 << 18;
+/// Tree blocks kept in the shared cache before it is emptied.
+const CACHE_BLOCKS: usize = 2048;
+
+const CRC32C: crc::Crc<u32, crc::Table<16>> =
+    crc::Crc::<u32, crc::Table<16>>::new(&crc::CRC_32_ISCSI);
+
+/// Whether the checksum at the start of `b` matches the rest (`None`: an algorithm amiscan
+/// does not verify).
+pub fn csum_matches(csum: CsumType, b: &[u8]) -> Option<bool> {
+    let body = b.get(0x20..)?;
+    match csum {
+        CsumType::Crc32c => Some(le32(b, 0) == Some(CRC32C.checksum(body))),
+        CsumType::Sha256 => {
+            use sha2::Digest;
+            let d = sha2::Sha256::digest(body);
+            Some(b.get(..32) == Some(d.as_slice()))
+        }
+        CsumType::Xxhash | CsumType::Blake2 => None,
+    }
+}
+
+/// Store the crc32c of `b` at its start (tests build blocks with it).
+#[cfg(test)]
+pub fn set_crc32c(b: &mut [u8]) {
+    let c = CRC32C.checksum(&b[0x20..]);
+    b[..4].copy_from_slice(&c.to_le_bytes());
+}
+
+/// The items a range query found, and the subtrees it could not read.
+#[derive(Default)]
+pub struct Found {
+    pub items: Vec<(Key, Vec<u8>)>,
+    pub errors: Vec<FsError>,
+}
+
+/// The chunk map, the superblock and a cache of tree blocks: what every tree read needs.
+pub struct Trees {
+    pub src: SharedSource,
+    pub sb: Superblock,
+    pub chunks: ChunkMap,
+    cache: Mutex<HashMap<u64, Arc<Vec<u8>>>>,
+    warnings: Mutex<Vec<String>>,
+}
+
+/// A tree block that passed its checks.
+pub struct Block {
+    pub level: u8,
+    pub bytes: Arc<Vec<u8>>,
+    nritems: usize,
+}
+
+impl Trees {
+    pub fn new(src: SharedSource, sb: Superblock, chunks: ChunkMap) -> Self {
+        Trees {
+            src,
+            sb,
+            chunks,
+            cache: Mutex::new(HashMap::new()),
+            warnings: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Warnings gathered so far (a damaged `DUP` copy read from its mirror).
+    pub fn warnings(&self) -> Vec<String> {
+        self.warnings
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Read `len` bytes at logical `logical` from the first copy that can be read, never across
+    /// a chunk's end (the caller splits).
+    pub fn read_logical(&self, logical: u64, buf: &mut [u8]) -> Result<(), FsError> {
+        let (copies, left) = self.chunks.map(logical, buf.len() as u64)?;
+        if (buf.len() as u64) > left {
+            return Err(corrupt(
+                format!("btrfs logical address {logical}"),
+                format!("{} bytes run past the end of their chunk", buf.len()),
+            ));
+        }
+        let mut last = None;
+        for phys in copies {
+            match self.src.read_at(phys, buf) {
+                Ok(()) => return Ok(()),
+                Err(e) => last = Some(super::io("btrfs data", phys, e)),
+            }
+        }
+        Err(last.unwrap_or_else(|| {
+            corrupt(
+                format!("btrfs logical address {logical}"),
+                "chunk has no copy",
+            )
+        }))
+    }
+
+    /// Read and check the tree block at `logical`, expected at `level` (and, when the parent
+    /// says, written in transaction `generation`).
+    pub fn block(
+        &self,
+        logical: u64,
+        level: u8,
+        generation: Option<u64>,
+    ) -> Result<Block, FsError> {
+        if let Some(b) = self
+            .cache
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&logical)
+            .cloned()
+        {
+            return self.check(logical, b, level, generation);
+        }
+        let ctx = || format!("btrfs tree block {logical}");
+        let n = self.sb.nodesize as usize;
+        let (copies, left) = self
+            .chunks
+            .map(logical, n as u64)
+            .map_err(|e| e.with_block(logical))?;
+        if left < n as u64 {
+            return Err(corrupt(ctx(), "runs past the end of its chunk").with_block(logical));
+        }
+        let mut first_err: Option<FsError> = None;
+        for (i, phys) in copies.iter().enumerate() {
+            let mut buf = vec![0u8; n];
+            let r = self
+                .src
+                .read_at(*phys, &mut buf)
+                .map_err(|e| super::io(&ctx(), *phys, e))
+                .and_then(|()| self.verify(logical, &buf).map_err(|e| e.with_offset(*phys)));
+            match r {
+                Ok(()) => {
+                    if let Some(e) = &first_err {
+                        self.warn(format!("{e}; read copy {} of the DUP block instead", i + 1));
+                    }
+                    let b = Arc::new(buf);
+                    let mut c = self
+                        .cache
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner);
+                    if c.len() >= CACHE_BLOCKS {
+                        c.clear();
+                    }
+                    c.insert(logical, b.clone());
+                    drop(c);
+                    return self.check(logical, b, level, generation);
+                }
+                Err(e) => {
+                    first_err.get_or_insert(e);
+                }
+            }
+        }
+        Err(first_err
+            .unwrap_or_else(|| corrupt(ctx(), "no copy to read"))
+            .with_block(logical))
+    }
+
+    fn warn(&self, w: String) {
+        let mut ws = self
+            .warnings
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if ws.len() < 1000 {
+            ws.push(w);
+        }
+    }
+
+    /// What can be checked of a block from its bytes alone: checksum, address, filesystem id.
+    fn verify(&self, logical: u64, b: &[u8]) -> Result<(), FsError> {
+        let ctx = || format!("btrfs tree block {logical}");
+        if let Some(false) = csum_matches(self.sb.csum, b) {
+            return Err(corrupt(
+                ctx(),
+                format!("{} checksum mismatch", self.sb.csum.name()),
+            ));
+        }
+        if le64(b, 0x30) != Some(logical) {
+            return Err(corrupt(
+                ctx(),
+                format!(
+                    "header names address {} (a stale or misplaced block)",
+                    le64(b, 0x30).unwrap_or(0)
+                ),
+            ));
+        }
+        if b.get(0x20..0x30) != Some(self.sb.meta_fsid.as_slice()) {
+            return Err(corrupt(
+                ctx(),
+                "belongs to another filesystem (fsid differs)",
+            ));
+        }
+        Ok(())
+    }
+
+    /// What depends on who pointed to the block: level, generation, item count.
+    fn check(
+        &self,
+        logical: u64,
+        bytes: Arc<Vec<u8>>,
+        level: u8,
+        generation: Option<u64>,
+    ) -> Result<Block, FsError> {
+        let ctx = || format!("btrfs tree block {logical}");
+        let b = &bytes;
+        let got_level = *b.get(0x64).unwrap_or(&0xff);
+        if got_level != level {
+            return Err(
+                corrupt(ctx(), format!("level {got_level}, expected {level}")).with_block(logical),
+            );
+        }
+        if let Some(g) = generation
+            && le64(b, 0x50) != Some(g)
+        {
+            return Err(corrupt(
+                ctx(),
+                format!(
+                    "written in transaction {}, its parent expects {g} (a stale block)",
+                    le64(b, 0x50).unwrap_or(0)
+                ),
+            )
+            .with_block(logical));
+        }
+        let nritems = le32(b, 0x60).unwrap_or(0) as usize;
+        let per = if level == 0 { ITEM } else { KEY_PTR };
+        if nritems.saturating_mul(per) > b.len().saturating_sub(HEADER) {
+            return Err(corrupt(ctx(), format!("{nritems} items do not fit")).with_block(logical));
+        }
+        Ok(Block {
+            level,
+            bytes,
+            nritems,
+        })
+    }
+
+    /// Every item with a key in `min..=max` in the tree rooted at `root` (level `level`): at most
+    /// `max_items` (more is an error in the result). The outer error means the root itself
+    /// could not be read.
+    pub fn range(
+        &self,
+        root: u64,
+        level: u8,
+        min: Key,
+        max: Key,
+        max_items: usize,
+    ) -> Result<Found, FsError> {
+        let mut found = Found::default();
+        let mut budget = MAX_BLOCKS;
+        let top = self.block(root, level, None)?;
+        self.walk(top, root, &min, &max, max_items, &mut budget, &mut found);
+        Ok(found)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn walk(
+        &self,
+        b: Block,
+        logical: u64,
+        min: &Key,
+        max: &Key,
+        max_items: usize,
+        budget: &mut usize,
+        out: &mut Found,
+    ) {
+        let ctx = || format!("btrfs tree block {logical}");
+        let body = b.bytes.get(HEADER..).unwrap_or(&[]);
+        if b.level == 0 {
+            let mut prev: Option<Key> = None;
+            for i in 0..b.nritems {
+                let at = i * ITEM;
+                let Some(key) = Key::parse(body, at) else {
+                    break;
+                };
+                if prev.is_some_and(|p| p >= key) {
+                    out.errors
+                        .push(corrupt(ctx(), "leaf keys out of order").with_block(logical));
+                    return;
+                }
+                prev = Some(key);
+                if key < *min {
+                    continue;
+                }
+                if key > *max {
+                    return;
+                }
+                let (Some(off), Some(size)) = (le32(body, at + 17), le32(body, at + 21)) else {
+                    break;
+                };
+                let (off, size) = (off as usize, size as usize);
+                let Some(data) = off.checked_add(size).and_then(|end| body.get(off..end)) else {
+                    out.errors.push(
+                        corrupt(ctx(), format!("item {i} data lies outside the block"))
+                            .with_block(logical),
+                    );
+                    continue;
+                };
+                if out.items.len() >= max_items {
+                    out.errors.push(corrupt(
+                        ctx(),
+                        format!("more than {max_items} items in one range: not read further"),
+                    ));
+                    *budget = 0;
+                    return;
+                }
+                out.items.push((key, data.to_vec()));
+            }
+            return;
+        }
+        let mut ptrs = Vec::with_capacity(b.nritems);
+        for i in 0..b.nritems {
+            let at = i * KEY_PTR;
+            let (Some(key), Some(ptr), Some(generation)) = (
+                Key::parse(body, at),
+                le64(body, at + 17),
+                le64(body, at + 25),
+            ) else {
+                break;
+            };
+            if ptrs
+                .last()
+                .is_some_and(|(k, _, _): &(Key, u64, u64)| *k >= key)
+            {
+                out.errors
+                    .push(corrupt(ctx(), "node keys out of order").with_block(logical));
+                return;
+            }
+            ptrs.push((key, ptr, generation));
+        }
+        for (i, (key, ptr, generation)) in ptrs.iter().enumerate() {
+            if *key > *max {
+                return;
+            }
+            if let Some((next, _, _)) = ptrs.get(i + 1)
+                && *next <= *min
+            {
+                continue;
+            }
+            if *budget == 0 {
+                out.errors.push(corrupt(
+                    ctx(),
+                    format!("more than {MAX_BLOCKS} tree blocks for one query: not read further"),
+                ));
+                return;
+            }
+            *budget -= 1;
+            match self.block(*ptr, b.level - 1, Some(*generation)) {
+                Ok(child) => {
+                    if child.nritems > 0
+                        && Key::parse(child.bytes.get(HEADER..).unwrap_or(&[]), 0)
+                            .is_some_and(|first| first < *key)
+                    {
+                        out.errors.push(
+                            corrupt(
+                                format!("btrfs tree block {ptr}"),
+                                "first key is below the key that points to it",
+                            )
+                            .with_block(*ptr),
+                        );
+                        continue;
+                    }
+                    self.walk(child, *ptr, min, max, max_items, budget, out);
+                }
+                Err(e) => out.errors.push(e),
+            }
+            if *budget == 0 {
+                return;
+            }
+        }
+    }
+}
