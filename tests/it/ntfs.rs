@@ -309,8 +309,8 @@ fn a_dirty_ntfs_volume_is_a_warning_and_still_read() {
          printf 'aws_access_key_id = AKIA%s\\naws_secret_access_key = %s\\n' \
            \"$(tr -dc 'A-Z2-7' </dev/urandom | head -c 16)\" \"$(tr -dc 'A-Za-z0-9' </dev/urandom | head -c 40)\" > m/credentials && \
          sync && umount m && trap - EXIT && cp vol.img clean.img && \
-         printf 'y\\n' | ntfsresize -f -s 36M vol.img >/dev/null && \
-         ntfsinfo -f -m vol.img 2>/dev/null | grep -q 'Volume Flags: 0x0001'",
+         ntfsresize -f -s 36M vol.img <<<y >/dev/null && \
+         info=$(ntfsinfo -f -m vol.img 2>/dev/null) && grep -q 'Volume Flags: 0x0001' <<<\"$info\"",
         &dir,
     );
     for (img, dirty) in [("clean.img", false), ("vol.img", true)] {
