@@ -210,7 +210,7 @@ impl BlockCache {
             self.demoted -= 1;
         }
         if let Some((block, _)) = self.map.remove(&victim)
-            && self.spares.len() < SPARES
+            && self.spares.len() < self.spares_max()
             && let Ok(buf) = std::sync::Arc::try_unwrap(block)
         {
             self.spares.push(buf);
@@ -242,6 +242,37 @@ impl BlockCache {
 
     pub(crate) fn capacity(&self) -> usize {
         self.capacity
+    }
+
+    /// A new capacity (the snapshot's share of the memory budget changed): evict down to it at
+    /// once. Pinned blocks past three quarters of it are released first, the highest (read last)
+    /// first, as the sweep keeps them under that much.
+    pub(crate) fn set_capacity(&mut self, capacity: usize) {
+        self.capacity = capacity;
+        let most = capacity - capacity / 4;
+        if self.pinned > most {
+            let mut held: Vec<u64> = self
+                .map
+                .iter()
+                .filter(|(_, (_, s))| *s == PINNED)
+                .map(|(i, _)| *i)
+                .collect();
+            held.sort_unstable();
+            for i in held.into_iter().skip(most) {
+                self.restamp(i, self.tick + 1);
+            }
+        }
+        while self.demoted > (capacity / 4).max(1) || self.map.len() > capacity {
+            if !self.evict_first() {
+                break;
+            }
+        }
+        self.spares.truncate(self.spares_max());
+    }
+
+    /// Buffers kept for reuse: [`SPARES`], or an eighth of a small cache.
+    fn spares_max(&self) -> usize {
+        SPARES.min(self.capacity / 8)
     }
 }
 
@@ -339,6 +370,30 @@ mod tests {
         assert!(c.get(0).is_some());
         c.demote(6);
         assert!(c.contains(6) && c.contains(1));
+    }
+
+    /// A smaller share evicts at once, the pins past three quarters of it first, and keeps fewer
+    /// buffers for reuse; a larger one lets the cache grow again.
+    #[test]
+    fn a_new_capacity_evicts_down_to_it() {
+        let mut c = BlockCache::new(16);
+        for i in 0..4 {
+            c.insert_pinned(i, blk(i as u8));
+        }
+        for i in 10..20 {
+            c.insert(i, vec![0; 4].into());
+        }
+        assert_eq!(c.len(), 14);
+        c.set_capacity(4);
+        assert_eq!(c.len(), 4);
+        assert_eq!(c.pinned(), 3);
+        assert!((0..3).all(|i| c.contains(i)), "the lowest pins stay");
+        assert!(c.spares.len() <= 4 / 8);
+        c.set_capacity(32);
+        for i in 30..50 {
+            c.insert(i, blk(1));
+        }
+        assert_eq!(c.len(), 24);
     }
 
     /// A swept block stays until it is read, however full the cache gets; read, it is an
