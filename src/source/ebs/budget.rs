@@ -16,7 +16,7 @@
 //! `REBALANCE` while one is read, and when one is closed; a cache over its new share evicts at
 //! once.
 
-use super::cache::BlockCache;
+use super::cache::{BlockCache, BufferPool};
 use super::rate::RateLimiter;
 use super::{BLOCK_SIZE, EbsError, lock};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -67,6 +67,8 @@ struct Member {
 pub struct MemoryBudget {
     bytes: u64,
     inflight: RateLimiter,
+    /// Buffers of evicted blocks, for any of the caches.
+    pool: Arc<BufferPool>,
     members: Mutex<Vec<Member>>,
     next_id: AtomicU64,
     last_rebalance: AtomicU64,
@@ -87,6 +89,12 @@ impl MemoryBudget {
         Arc::new(MemoryBudget {
             bytes,
             inflight: RateLimiter::unpaced(Self::inflight_blocks(bytes)),
+            // Up to the caches' part: what a cache gives back going idle is what the next one
+            // read takes (it refills from the pool before allocating), so blocks held and
+            // pooled together stay within what the caches were allowed.
+            pool: Arc::new(BufferPool::new(
+                usize::try_from(bytes / 4 * 3 / BLOCK_SIZE).unwrap_or(usize::MAX),
+            )),
             members: Mutex::new(Vec::new()),
             next_id: AtomicU64::new(1),
             last_rebalance: AtomicU64::new(0),
@@ -129,6 +137,7 @@ impl MemoryBudget {
     ) -> Membership {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let last = Arc::new(AtomicU64::new(0));
+        lock(cache).use_pool(self.pool.clone());
         lock(&self.members).push(Member {
             id,
             cache: Arc::downgrade(cache),
