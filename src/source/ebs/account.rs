@@ -348,7 +348,7 @@ mod tests {
     fn the_rate_never_falls_under_the_floor() {
         runtime().block_on(async {
             let g = AccountGate::new("a", "r", 100, 50);
-            for _ in 0..20 {
+            for _ in 0..40 {
                 g.got(Answer::Throttled);
                 g.get.lock().last_cut = None;
             }
