@@ -268,9 +268,20 @@ pub struct FleetAwsArgs {
     /// GetSnapshotBlock requests in flight per snapshot (never above 1000 requests/s).
     #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub concurrency: u32,
-    /// Memory for the block cache, per snapshot, in MiB.
+    /// Most memory for the block cache of one snapshot, in MiB (within --memory-mb).
     #[arg(long, default_value_t = 192, value_name = "MIB", value_parser = clap::value_parser!(u64).range(8..))]
     pub cache_mb: u64,
+    /// Memory for EBS blocks, all snapshots together (caches, read-ahead, requests in flight),
+    /// in MiB: shared between the snapshots being read.
+    #[arg(long, default_value_t = 256, value_name = "MIB", value_parser = clap::value_parser!(u64).range(16..))]
+    pub memory_mb: u64,
+    /// GetSnapshotBlock requests per second for the account and region, all snapshots
+    /// together (the adaptive gate's ceiling; it slows down when throttled).
+    #[arg(long, default_value_t = 1000, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub account_rps: u32,
+    /// ListSnapshotBlocks requests per second for the account and region.
+    #[arg(long, default_value_t = 50, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub account_list_rps: u32,
 }
 
 /// `amiscan sweep`.

@@ -37,6 +37,9 @@ pub(crate) fn ebs_options(a: &FleetAwsArgs) -> amiscan::source::ebs::EbsOptions 
     amiscan::source::ebs::EbsOptions {
         concurrency: a.concurrency as usize,
         cache_bytes: a.cache_mb.saturating_mul(1024 * 1024),
+        memory_bytes: a.memory_mb.saturating_mul(1024 * 1024),
+        account_rps: a.account_rps,
+        account_list_rps: a.account_list_rps,
         ..Default::default()
     }
 }

@@ -324,9 +324,40 @@ pub struct SnapshotReport {
     pub failed_blocks: u64,
     /// Seconds from opening the snapshot to the end of its scan.
     pub elapsed_secs: f64,
+    /// `GetSnapshotBlock` requests per second over `elapsed_secs`.
+    #[serde(default)]
+    pub request_rate: f64,
 }
 
 impl Eq for SnapshotReport {}
+
+/// How the request gate of one account and region fared (every snapshot of the account and
+/// region the process read so far, this target's and others').
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AccountReport {
+    /// The account (`default` when the credentials do not name one).
+    pub account: String,
+    /// The region.
+    pub region: String,
+    /// The configured `GetSnapshotBlock` rate (`--account-rps`).
+    pub limit_rps: u32,
+    /// The adaptive gate's rate at the end.
+    pub current_rps: f64,
+    /// `GetSnapshotBlock` requests sent.
+    pub requests: u64,
+    /// Of those, throttled.
+    pub throttles: u64,
+    /// `ListSnapshotBlocks` requests sent.
+    pub list_requests: u64,
+    /// Of those, throttled.
+    pub list_throttles: u64,
+    /// Times the gate cut its rate after throttling.
+    pub cuts: u64,
+    /// `GetSnapshotBlock` requests per second achieved, first to last request.
+    pub achieved_rps: f64,
+}
+
+impl Eq for AccountReport {}
 
 /// How much of each filesystem a scan reads.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -365,6 +396,9 @@ pub struct TargetReport {
     /// For EBS targets: each snapshot read, with its request accounting.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub snapshots: Vec<SnapshotReport>,
+    /// For EBS targets: the request gate of each account and region read.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub accounts: Vec<AccountReport>,
     /// Every volume found, scanned or not.
     pub volumes: Vec<VolumeReport>,
     /// Findings, sorted by severity (most severe first), then volume and path.
@@ -500,6 +534,7 @@ mod tests {
             errors: vec![],
             warnings: vec![],
             snapshots: vec![],
+            accounts: vec![],
             volumes: vec![VolumeReport {
                 id: "p1".into(),
                 offset: 0,

@@ -1,6 +1,7 @@
 //! EBS direct APIs: `ListSnapshotBlocks` and `GetSnapshotBlock`.
 
 use crate::http::{Body, Outcome, StallBody, full, get, response};
+use crate::quota::Api;
 use crate::{BLOCK_SIZE, EbsErrorSpec, FaultKind, State, lock};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -104,6 +105,10 @@ pub(crate) async fn list_snapshot_blocks(
     snap_id: &str,
     query: &[(String, String)],
 ) -> Outcome {
+    let arrived = std::time::Instant::now();
+    if let Some(e) = lock(&state.quota).admit(Api::List, arrived) {
+        return Outcome::Respond(error_response(&e));
+    }
     latency(state).await;
     let token = get(query, "pageToken");
     let from_index = token.is_none() && get(query, "startingBlockIndex").is_some();
@@ -218,6 +223,9 @@ pub(crate) async fn get_snapshot_block(
     query: &[(String, String)],
 ) -> Outcome {
     let arrived = std::time::Instant::now();
+    if let Some(e) = lock(&state.quota).admit(Api::Get, arrived) {
+        return Outcome::Respond(error_response(&e));
+    }
     latency(state).await;
     let Some(snap) = state.snapshot(snap_id) else {
         return Outcome::Respond(error_response(&EbsErrorSpec::not_found(&format!(

@@ -21,11 +21,13 @@ mod ec2_xml;
 mod fleet;
 mod governance;
 mod http;
+mod quota;
 mod rng;
 mod server;
 
 pub use fleet::{AllowedImagesSpec, Ec2Call, ImageSpec, ImageView, InstanceSpec, RegionSpec};
 pub use governance::{ImageCriterionSpec, TemplateVersionView};
+pub use quota::{AccountQuota, SecondLog};
 
 use sha2::Digest;
 use std::collections::{BTreeMap, HashMap};
@@ -369,6 +371,8 @@ pub(crate) struct State {
     pub(crate) token_generation: AtomicU64,
     pub(crate) accounting: Mutex<HashMap<String, Accounting>>,
     pub(crate) describe_images_calls: AtomicU64,
+    /// The account-level quota of the EBS direct APIs and the per-second request log.
+    pub(crate) quota: Mutex<quota::Quota>,
 }
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -509,6 +513,7 @@ impl TestServer {
             token_generation: AtomicU64::new(1),
             accounting: Mutex::new(HashMap::new()),
             describe_images_calls: AtomicU64::new(0),
+            quota: Mutex::new(quota::Quota::new()),
         });
         let std_listener =
             std::net::TcpListener::bind(("127.0.0.1", 0)).map_err(ServerError::Start)?;
@@ -594,6 +599,17 @@ impl TestServer {
             .snapshot(snapshot)
             .map(|s| s.listed.clone())
             .unwrap_or_default()
+    }
+
+    /// Throttle `GetSnapshotBlock` and `ListSnapshotBlocks` above these rates across all
+    /// snapshots (the account's quota), or stop with `None`.
+    pub fn set_account_quota(&self, quota: Option<AccountQuota>) {
+        lock(&self.state.quota).set(quota);
+    }
+
+    /// The EBS requests received, by the second they arrived in (since the server started).
+    pub fn request_log(&self) -> Vec<SecondLog> {
+        lock(&self.state.quota).log()
     }
 
     /// `DescribeImages` calls so far.

@@ -13,7 +13,7 @@ pub mod scan;
 pub mod state;
 pub mod sweep;
 
-use crate::source::ebs::{EbsError, EbsOptions, EbsSource, run_blocking};
+use crate::source::ebs::{EbsError, EbsOptions, EbsSource, process_runtime, run_blocking};
 use aws_config::BehaviorVersion;
 use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
 use std::sync::Arc;
@@ -276,9 +276,11 @@ pub async fn resolve_ami(ec2: &aws_sdk_ec2::Client, ami_id: &str) -> Result<Ami,
     })
 }
 
-/// Clients plus a runtime, for synchronous callers.
+/// Clients on the process's runtime, for synchronous callers.
 pub struct AwsSession {
-    runtime: Option<tokio::runtime::Runtime>,
+    runtime: tokio::runtime::Handle,
+    /// Names the credentials and endpoint: the account gate's key when none is given.
+    account: String,
     ebs: aws_sdk_ebs::Client,
     ec2: aws_sdk_ec2::Client,
 }
@@ -290,29 +292,40 @@ impl std::fmt::Debug for AwsSession {
 }
 
 impl AwsSession {
-    /// Start a small runtime and build the clients.
+    /// Build the clients, on the process's runtime (the one the EBS sources use).
     pub fn new(opts: &AwsOptions) -> Result<AwsSession, AwsError> {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .thread_name("amiscan-aws")
-            .enable_all()
-            .build()
-            .map_err(|e| AwsError::Runtime(e.to_string()))?;
+        let runtime = process_runtime().map_err(|e| AwsError::Runtime(e.to_string()))?;
         let o = opts.clone();
-        let (ebs, ec2) = run_blocking(runtime.handle(), async move { clients(&o).await })
+        let (ebs, ec2) = run_blocking(&runtime, async move { clients(&o).await })
             .ok_or_else(|| AwsError::Runtime("client set-up task died".into()))??;
+        let endpoint = opts
+            .endpoint_url
+            .clone()
+            .or_else(|| std::env::var("AWS_ENDPOINT_URL_EBS").ok())
+            .or_else(|| std::env::var("AWS_ENDPOINT_URL").ok());
+        // Shown as the account in reports: the role's account id, else `default`.
+        let shown = opts
+            .role_arn
+            .as_deref()
+            .and_then(|arn| arn.split(':').nth(4))
+            .filter(|id| !id.is_empty())
+            .unwrap_or("default");
+        let account = format!(
+            "{shown}|{}|{}|{}",
+            opts.role_arn.as_deref().unwrap_or(""),
+            opts.profile.as_deref().unwrap_or(""),
+            endpoint.as_deref().unwrap_or("")
+        );
         Ok(AwsSession {
-            runtime: Some(runtime),
+            runtime,
+            account,
             ebs,
             ec2,
         })
     }
 
     fn handle(&self) -> Result<&tokio::runtime::Handle, AwsError> {
-        self.runtime
-            .as_ref()
-            .map(tokio::runtime::Runtime::handle)
-            .ok_or_else(|| AwsError::Runtime("the runtime is gone".into()))
+        Ok(&self.runtime)
     }
 
     /// [`resolve_ami`], waiting for it.
@@ -323,12 +336,17 @@ impl AwsSession {
             .ok_or_else(|| AwsError::Runtime("DescribeImages task died".into()))?
     }
 
-    /// Open a snapshot as an [`EbsSource`] (which has its own runtime).
+    /// Open a snapshot as an [`EbsSource`], through the gate of this session's account (unless
+    /// `opts.account` names one).
     pub fn open_snapshot(
         &self,
         snapshot_id: &str,
         opts: EbsOptions,
     ) -> Result<Arc<EbsSource>, EbsError> {
+        let mut opts = opts;
+        if opts.account.is_none() {
+            opts.account = Some(self.account.clone());
+        }
         EbsSource::open(self.ebs.clone(), snapshot_id, opts).map(Arc::new)
     }
 
@@ -351,13 +369,5 @@ impl AwsSession {
     /// The EC2 client.
     pub fn ec2_client(&self) -> &aws_sdk_ec2::Client {
         &self.ec2
-    }
-}
-
-impl Drop for AwsSession {
-    fn drop(&mut self) {
-        if let Some(rt) = self.runtime.take() {
-            rt.shutdown_background();
-        }
     }
 }

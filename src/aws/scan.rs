@@ -3,7 +3,7 @@
 
 use super::{AwsError, AwsSession};
 use crate::detect::Detector;
-use crate::report::{ScanError, SnapshotReport, TargetReport};
+use crate::report::{AccountReport, ScanError, SnapshotReport, TargetReport};
 use crate::scan::{Disk, ScanOptions, scan_disks};
 use crate::source::ebs::{EbsOptions, EbsSource};
 use std::sync::Arc;
@@ -65,7 +65,35 @@ fn snapshot_report(o: &Opened) -> SnapshotReport {
         throttles: st.throttles,
         failed_blocks: st.failed_blocks,
         elapsed_secs: st.elapsed.as_secs_f64(),
+        request_rate: st.request_rate(),
     }
+}
+
+/// The account gates the snapshots went through, once each.
+fn account_reports(opened: &[Opened]) -> Vec<AccountReport> {
+    let mut out: Vec<AccountReport> = vec![];
+    for o in opened {
+        let a = o.source.account_stats();
+        if out
+            .iter()
+            .any(|r| r.account == a.account && r.region == a.region)
+        {
+            continue;
+        }
+        out.push(AccountReport {
+            account: a.account,
+            region: a.region,
+            limit_rps: a.limit_rps,
+            current_rps: a.current_rps,
+            requests: a.requests,
+            throttles: a.throttles,
+            list_requests: a.list_requests,
+            list_throttles: a.list_throttles,
+            cuts: a.cuts,
+            achieved_rps: a.achieved_rps,
+        });
+    }
+    out
 }
 
 /// The snapshots of an EBS target, opened as sources, and what could not be (errors) or was
@@ -160,6 +188,7 @@ pub fn scan_ebs_target(
     report.errors.extend(t.errors.iter().cloned());
     report.warnings.extend(t.warnings.iter().cloned());
     report.snapshots = t.snapshot_reports();
+    report.accounts = account_reports(&t.opened);
     report.finalize();
     Ok(report)
 }

@@ -13,8 +13,8 @@ pub mod text;
 pub mod time;
 
 pub use crate::model::{
-    Finding, Report, ScanError, ScanMode, Severity, SnapshotReport, TargetReport, VolumeReport,
-    VolumeStatus,
+    AccountReport, Finding, Report, ScanError, ScanMode, Severity, SnapshotReport, TargetReport,
+    VolumeReport, VolumeStatus,
 };
 
 use std::io::Write;

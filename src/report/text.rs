@@ -155,7 +155,7 @@ pub fn write_text(
             writeln!(
                 out,
                 "  snapshot {}{} {}: {} blocks listed, {} fetched ({}), {} requests, {} retries, \
-                 {} throttled, {} failed, {:.1} s",
+                 {} throttled, {} failed, {:.1} s ({:.0} requests/s)",
                 visible_str(&sn.snapshot_id),
                 sn.device_name
                     .as_deref()
@@ -169,7 +169,25 @@ pub fn write_text(
                 sn.retries,
                 sn.throttles,
                 sn.failed_blocks,
-                sn.elapsed_secs
+                sn.elapsed_secs,
+                sn.request_rate
+            )?;
+        }
+        for a in &t.accounts {
+            writeln!(
+                out,
+                "  account {} {}: {} requests, {} throttled, {:.0} requests/s achieved \
+                 (limit {}/s, now {:.0}/s after {} cuts); {} listings, {} throttled",
+                visible_str(&a.account),
+                visible_str(&a.region),
+                a.requests,
+                a.throttles,
+                a.achieved_rps,
+                a.limit_rps,
+                a.current_rps,
+                a.cuts,
+                a.list_requests,
+                a.list_throttles
             )?;
         }
         for e in &t.errors {
@@ -281,6 +299,7 @@ mod tests {
             errors: vec![],
             warnings: vec![],
             snapshots: vec![],
+            accounts: vec![],
             volumes: vec![],
             findings: vec![f("a", Severity::High), f("b", Severity::Critical)],
             suppressed: 0,

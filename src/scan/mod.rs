@@ -174,6 +174,7 @@ pub fn scan_disks(
         errors: vec![],
         warnings: vec![],
         snapshots: vec![],
+        accounts: vec![],
         volumes: vec![],
         findings: vec![],
         suppressed: 0,

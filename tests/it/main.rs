@@ -12,6 +12,7 @@ mod catalog_corpus;
 mod catalog_image;
 mod containers;
 mod debian_root;
+mod ebs_account;
 mod ebs_ami;
 mod ebs_read_failures;
 mod ebs_scan;

@@ -175,6 +175,7 @@ pub(crate) fn classify_service(
         Some(
             "RequestThrottledException"
             | "ThrottlingException"
+            | "ServiceQuotaExceededException"
             | "ConcurrentLimitExceededException",
         ) => Failure::Retry {
             throttle: true,
@@ -330,6 +331,7 @@ mod tests {
     fn throttles_and_5xx_are_retried() {
         for (code, status, throttle) in [
             (Some("RequestThrottledException"), 400, true),
+            (Some("ServiceQuotaExceededException"), 402, true),
             (Some("InternalServerException"), 500, false),
             (Some("ServiceUnavailable"), 503, false),
             (None, 502, false),

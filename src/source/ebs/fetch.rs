@@ -8,6 +8,7 @@
 //! with the same error and nothing fetches it again. Retries stop early once the snapshot's
 //! retry budget is spent ([`super::EbsOptions::retry_budget`]).
 
+use super::account::Answer;
 use super::cache::{Block, BlockCache};
 use super::error::{Failure, Op, classify, error_chain};
 use super::rate::{AHEAD, Priority, SWEEP, URGENT};
@@ -211,13 +212,27 @@ impl Inner {
             let Some(token) = lock(&self.tokens).get(&b).cloned() else {
                 return Err(ctx.protocol(format!("block {b} is not listed")));
             };
+            let closed = || EbsError::Runtime("the source was closed".into());
+            if self.closed.load(Ordering::Relaxed) {
+                return Err(closed());
+            }
             let outcome = {
-                let _permit = self.rate.acquire(priority.clone()).await.ok_or_else(|| {
+                let _permits = self.turn(&priority).await.ok_or_else(|| {
                     EbsError::Runtime("the request gate closed (runtime shutting down)".into())
                 })?;
+                if self.closed.load(Ordering::Relaxed) {
+                    return Err(closed());
+                }
                 bump(&ctx.counters.requests, 1);
                 *lock(&self.requested).entry(b).or_default() += 1;
-                tokio::time::timeout(ctx.opts.attempt_timeout, self.get_once(b, &token)).await
+                let r =
+                    tokio::time::timeout(ctx.opts.attempt_timeout, self.get_once(b, &token)).await;
+                ctx.account.got(match &r {
+                    Ok(Ok(_)) | Ok(Err(Failure::Fatal(_) | Failure::ExpiredToken(_))) => Answer::Ok,
+                    Ok(Err(Failure::Retry { throttle: true, .. })) => Answer::Throttled,
+                    _ => Answer::Other,
+                });
+                r
             };
             let failure = match outcome {
                 Ok(Ok(data)) => {

@@ -4,6 +4,7 @@
 //! Bounded: a listing follows at most twice as many pages as the volume has blocks (plus
 //! 1024), a re-listing at most [`MAX_RELIST_PAGES`].
 
+use super::account::Answer;
 use super::error::{Failure, Op, classify};
 use super::{Ctx, EbsError, GIB, Inner, bump, lock};
 use std::collections::BTreeMap;
@@ -43,8 +44,17 @@ impl Ctx {
                     i32::try_from(s).map_err(|_| self.protocol("block index past 2^31"))?,
                 );
             }
-            let failure = match tokio::time::timeout(self.opts.attempt_timeout, req.send()).await {
-                Ok(Ok(out)) => return self.page(out),
+            let urgent = std::sync::Arc::new(std::sync::atomic::AtomicU8::new(super::rate::URGENT));
+            let permit = self.account.list(urgent).await.ok_or_else(|| {
+                EbsError::Runtime("the request gate closed (runtime shutting down)".into())
+            })?;
+            let sent = tokio::time::timeout(self.opts.attempt_timeout, req.send()).await;
+            drop(permit);
+            let failure = match sent {
+                Ok(Ok(out)) => {
+                    self.account.listed(Answer::Ok);
+                    return self.page(out);
+                }
                 Ok(Err(e)) => classify(&self.snapshot, Op::List, &e),
                 Err(_) => Failure::Retry {
                     throttle: false,
@@ -63,6 +73,7 @@ impl Ctx {
                 Failure::Retry { throttle, message } => {
                     if throttle {
                         bump(&self.counters.throttles, 1);
+                        self.account.listed(Answer::Throttled);
                     }
                     last = message;
                 }

@@ -16,8 +16,12 @@
 //! Here: [`EbsSource`], its options, counters and the [`Source`] impl. The parts: `listing.rs`
 //! (`ListSnapshotBlocks` and the block map), `fetch.rs` (`GetSnapshotBlock` and its checks),
 //! `readahead.rs`, `sweep.rs` (the background sweep of a plan), `cache.rs`, `rate.rs` (the
-//! request gate), `retry.rs` (backoff) and `error.rs`.
+//! request gate), `account.rs` (the account's gate, shared by every snapshot of the account
+//! and region the process reads), `budget.rs` (the process's runtime and memory budget),
+//! `retry.rs` (backoff) and `error.rs`.
 
+mod account;
+mod budget;
 mod cache;
 mod error;
 mod fetch;
@@ -27,14 +31,17 @@ mod readahead;
 mod retry;
 mod sweep;
 
+pub use account::{AccountGate, AccountStats};
+pub use budget::MemoryBudget;
 pub use error::EbsError;
 
 use crate::source::{Source, SourceError, check_bounds};
 use aws_sdk_ebs::Client;
+pub(crate) use budget::runtime as process_runtime;
 use cache::BlockCache;
 pub(crate) use error::error_chain;
 use fetch::{Pending, Slot};
-use rate::RateLimiter;
+use rate::{Permit, Priority, RateLimiter};
 use readahead::Stream;
 use retry::{Jitter, backoff};
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -51,11 +58,28 @@ const GIB: u64 = 1 << 30;
 /// How an [`EbsSource`] fetches.
 #[derive(Debug, Clone)]
 pub struct EbsOptions {
-    /// `GetSnapshotBlock` requests in flight at once (default 64).
+    /// `GetSnapshotBlock` requests in flight at once for this snapshot (default 64; the memory
+    /// budget caps them process-wide too).
     pub concurrency: usize,
-    /// Bytes of blocks kept in memory (default 192 MiB: with the requests in flight, the
-    /// scanner and the allocator's own, an EBS scan peaks under 300 MiB).
+    /// Most bytes of blocks this snapshot's cache keeps (default 192 MiB), within its share of
+    /// the memory budget.
     pub cache_bytes: u64,
+    /// The memory budget of all the snapshots read at once (`--memory-mb`, default 256 MiB):
+    /// block caches, read-ahead and bodies in flight together (see [`MemoryBudget`]). Used for
+    /// the process's budget when `memory` is `None`.
+    pub memory_bytes: u64,
+    /// The budget to share; `None` = the process's (made with `memory_bytes`).
+    pub memory: Option<Arc<MemoryBudget>>,
+    /// `GetSnapshotBlock` requests per second for the account and region, all snapshots
+    /// together (`--account-rps`, default 1000): where the adaptive gate starts and the most it
+    /// goes back up to.
+    pub account_rps: u32,
+    /// `ListSnapshotBlocks` requests per second for the account and region
+    /// (`--account-list-rps`, default 50).
+    pub account_list_rps: u32,
+    /// What tells accounts apart for the account gate (one per account, region and this):
+    /// the account id, or anything naming the credentials and endpoint. `None` = `default`.
+    pub account: Option<String>,
     /// Listed blocks fetched ahead of a sequential reader (default 16; 0 = off).
     pub prefetch_blocks: usize,
     /// `GetSnapshotBlock` requests per second, at most [`MAX_RPS`] (default 1000).
@@ -86,8 +110,6 @@ pub struct EbsOptions {
     pub list_page_size: u32,
     /// `MaxResults` of a re-listing after an expired token, 100..=10000 (default 1000).
     pub relist_page_size: u32,
-    /// Threads of the source's runtime (default 2; the work is I/O).
-    pub worker_threads: usize,
 }
 
 impl Default for EbsOptions {
@@ -95,6 +117,11 @@ impl Default for EbsOptions {
         EbsOptions {
             concurrency: 64,
             cache_bytes: 192 << 20,
+            memory_bytes: 256 << 20,
+            memory: None,
+            account_rps: MAX_RPS,
+            account_list_rps: 50,
+            account: None,
             prefetch_blocks: 16,
             max_rps: MAX_RPS,
             attempt_timeout: Duration::from_secs(30),
@@ -107,7 +134,6 @@ impl Default for EbsOptions {
             retry_budget: Duration::from_secs(60),
             list_page_size: 10_000,
             relist_page_size: 1000,
-            worker_threads: 2,
         }
     }
 }
@@ -144,6 +170,18 @@ pub struct EbsStats {
     /// Time since the source was opened, in seconds.
     #[serde(serialize_with = "secs")]
     pub elapsed: Duration,
+}
+
+impl EbsStats {
+    /// `GetSnapshotBlock` requests per second from opening the snapshot until now.
+    pub fn request_rate(&self) -> f64 {
+        let s = self.elapsed.as_secs_f64();
+        if s > 0.0 {
+            self.requests as f64 / s
+        } else {
+            0.0
+        }
+    }
 }
 
 fn secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
@@ -186,6 +224,8 @@ struct Ctx {
     started: Instant,
     /// Time the snapshot's blocks have spent being retried ([`EbsOptions::retry_budget`]).
     retrying: retry::RetryClock,
+    /// The account's gate, shared with every snapshot of the account and region.
+    account: Arc<AccountGate>,
 }
 
 impl Ctx {
@@ -225,12 +265,16 @@ struct Inner {
     block_size: u64,
     len: u64,
     tokens: Mutex<BTreeMap<u64, String>>,
-    cache: Mutex<BlockCache>,
+    cache: Arc<Mutex<BlockCache>>,
+    /// This snapshot's share of the memory budget.
+    memory: budget::Membership,
+    /// The source was dropped: nothing more is fetched.
+    closed: AtomicBool,
     inflight: Mutex<HashMap<u64, Arc<Slot>>>,
     /// Blocks given up on after their attempts, with the error: a later read fails at once
     /// with it, and nothing fetches them again.
     failed: Mutex<HashMap<u64, EbsError>>,
-    /// Requests in flight, pacing and priority.
+    /// This snapshot's requests in flight, pacing and priority.
     rate: RateLimiter,
     relist: tokio::sync::Mutex<()>,
     requested: Mutex<BTreeMap<u64, u32>>,
@@ -252,12 +296,27 @@ impl Inner {
     fn is_listed(&self, b: u64) -> bool {
         lock(&self.tokens).contains_key(&b)
     }
+
+    /// A `GetSnapshotBlock` turn: the snapshot's gate (its 1,000/s and requests in flight),
+    /// then a place for the body in the memory budget, then the account's gate, each in
+    /// priority order. `None` once the runtime or the source is closing.
+    async fn turn(&self, priority: &Priority) -> Option<[Permit; 3]> {
+        let snap = self.rate.acquire(priority.clone()).await?;
+        let body = self
+            .memory
+            .budget()
+            .inflight()
+            .acquire(priority.clone())
+            .await?;
+        let account = self.ctx.account.get(priority.clone()).await?;
+        Some([snap, body, account])
+    }
 }
 
-/// An EBS snapshot as a [`Source`]. Owns a tokio runtime for its requests.
+/// An EBS snapshot as a [`Source`]. Its requests run on the process's runtime, through the
+/// account's gate, its blocks held within the process's memory budget.
 pub struct EbsSource {
     inner: Arc<Inner>,
-    runtime: Option<tokio::runtime::Runtime>,
 }
 
 impl std::fmt::Debug for EbsSource {
@@ -294,12 +353,22 @@ impl EbsSource {
         let mut opts = opts;
         opts.max_rps = opts.max_rps.clamp(1, MAX_RPS);
         opts.concurrency = opts.concurrency.max(1);
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(opts.worker_threads.max(1))
-            .thread_name("amiscan-ebs")
-            .enable_all()
-            .build()
-            .map_err(|e| EbsError::Runtime(e.to_string()))?;
+        let handle = budget::runtime()?;
+        let region = client
+            .config()
+            .region()
+            .map_or_else(|| "-".to_string(), ToString::to_string);
+        let account = AccountGate::shared(
+            opts.account.as_deref().unwrap_or("default"),
+            &region,
+            "",
+            opts.account_rps,
+            opts.account_list_rps,
+        );
+        let memory = opts
+            .memory
+            .clone()
+            .unwrap_or_else(|| MemoryBudget::process(opts.memory_bytes));
         let timeouts = aws_smithy_types::timeout::TimeoutConfig::builder()
             .connect_timeout(opts.connect_timeout)
             .read_timeout(opts.read_timeout)
@@ -319,20 +388,25 @@ impl EbsSource {
             counters: Counters::default(),
             started: Instant::now(),
             retrying: retry::RetryClock::default(),
+            account,
         });
         let c = ctx.clone();
         let (block_size, len, tokens) =
-            run_blocking(runtime.handle(), async move { c.list_all().await })
+            run_blocking(&handle, async move { c.list_all().await })
                 .ok_or_else(|| EbsError::Runtime("the listing task died".into()))??;
         bump(&ctx.counters.blocks_listed, tokens.len() as u64);
         let cache_blocks = usize::try_from(opts.cache_bytes / block_size).unwrap_or(usize::MAX);
+        let cache = Arc::new(Mutex::new(BlockCache::new(cache_blocks)));
+        let membership = memory.join(&cache, cache_blocks);
         let inner = Arc::new(Inner {
             ctx,
-            handle: runtime.handle().clone(),
+            handle,
             block_size,
             len,
             tokens: Mutex::new(tokens),
-            cache: Mutex::new(BlockCache::new(cache_blocks)),
+            cache,
+            memory: membership,
+            closed: AtomicBool::new(false),
             inflight: Mutex::new(HashMap::new()),
             failed: Mutex::new(HashMap::new()),
             rate: RateLimiter::new(opts.max_rps, opts.concurrency),
@@ -345,10 +419,7 @@ impl EbsSource {
             sweeping: AtomicBool::new(false),
             sweep_wake: tokio::sync::Notify::new(),
         });
-        Ok(EbsSource {
-            inner,
-            runtime: Some(runtime),
-        })
+        Ok(EbsSource { inner })
     }
 
     /// The snapshot id.
@@ -386,6 +457,11 @@ impl EbsSource {
             failed_blocks: g(&c.failed_blocks),
             elapsed: self.inner.ctx.started.elapsed(),
         }
+    }
+
+    /// The account gate's counters (all the snapshots of the account and region so far).
+    pub fn account_stats(&self) -> AccountStats {
+        self.inner.ctx.account.stats()
     }
 
     /// How many `GetSnapshotBlock` requests (attempts) each block index got.
@@ -430,10 +506,13 @@ impl EbsSource {
 }
 
 impl Drop for EbsSource {
+    /// End the sweep and every fetch not yet sent: the runtime is the process's, and goes on.
     fn drop(&mut self) {
-        if let Some(rt) = self.runtime.take() {
-            rt.shutdown_background();
-        }
+        let inner = &self.inner;
+        inner.closed.store(true, Ordering::Relaxed);
+        inner.sweep_gen.fetch_add(1, Ordering::Relaxed);
+        inner.sweeping.store(false, Ordering::Relaxed);
+        inner.sweep_wake.notify_waiters();
     }
 }
 
@@ -488,6 +567,7 @@ impl Source for EbsSource {
     /// stream does not read ahead (the sweep does) and leaves nothing behind it (a block it
     /// has moved past may hold another reader's next file), so the cache is plain LRU.
     fn will_read(&self, plan: &[std::ops::Range<u64>]) {
+        self.inner.memory.touch();
         self.inner.plan_sweep(plan);
     }
 
@@ -497,6 +577,7 @@ impl Source for EbsSource {
             return Ok(());
         }
         let inner = &self.inner;
+        inner.memory.touch();
         let bs = inner.block_size;
         let first = offset / bs;
         let last = (offset + buf.len() as u64 - 1) / bs;

@@ -37,29 +37,35 @@ struct Queue {
     next: Option<Instant>,
     /// Whether a dispatcher task is handing out turns.
     dispatching: bool,
-    /// When the turns of the last second were given (at most `rps` of them), oldest first.
+    /// When the turns of the last window were given (at most `rps` of them), oldest first.
     recent: VecDeque<Instant>,
+    /// Turns allowed in one window (0: unpaced, only the cap on requests in flight holds).
+    rps: usize,
+    /// Spacing of the turns: the window over `rps`.
+    interval: Duration,
 }
 
 impl Queue {
     /// Whether a turn given at `now` keeps the starts of every one-second window within
     /// `rps`; if not, when it will.
-    fn window(&mut self, now: Instant, rps: usize) -> Result<(), Instant> {
-        while self
-            .recent
-            .front()
-            .is_some_and(|&t| t + Duration::from_secs(1) <= now)
-        {
+    fn window(&mut self, now: Instant, window: Duration) -> Result<(), Instant> {
+        if self.rps == 0 {
+            return Ok(());
+        }
+        while self.recent.front().is_some_and(|&t| t + window <= now) {
             self.recent.pop_front();
         }
         match self.recent.front() {
-            Some(&t) if self.recent.len() >= rps => Err(t + Duration::from_secs(1)),
+            Some(&t) if self.recent.len() >= self.rps => Err(t + window),
             _ => Ok(()),
         }
     }
 
-    fn given(&mut self, now: Instant, rps: usize) {
-        if self.recent.len() >= rps {
+    fn given(&mut self, now: Instant) {
+        if self.rps == 0 {
+            return;
+        }
+        while self.recent.len() >= self.rps {
             self.recent.pop_front();
         }
         self.recent.push_back(now);
@@ -67,8 +73,9 @@ impl Queue {
 }
 
 struct Shared {
-    interval: Duration,
-    rps: usize,
+    /// The window in which at most `rps` turns are given (one second for the per-snapshot
+    /// quota; a little more for the account's, as a margin for network jitter).
+    window: Duration,
     max_in_flight: usize,
     queue: Mutex<Queue>,
     /// Signalled when a request in flight ends.
@@ -106,7 +113,7 @@ pub(crate) struct RateLimiter {
 impl std::fmt::Debug for RateLimiter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RateLimiter")
-            .field("interval", &self.shared.interval)
+            .field("window", &self.shared.window)
             .field("max_in_flight", &self.shared.max_in_flight)
             .finish()
     }
@@ -115,15 +122,46 @@ impl std::fmt::Debug for RateLimiter {
 impl RateLimiter {
     /// A gate for `rps` requests per second (at least 1) and `concurrency` in flight (at least 1).
     pub(crate) fn new(rps: u32, concurrency: usize) -> Self {
+        Self::with_window(rps, concurrency, Duration::from_secs(1))
+    }
+
+    /// A gate for `rps` requests (at least 1) in any `window`, and `concurrency` in flight.
+    pub(crate) fn with_window(rps: u32, concurrency: usize, window: Duration) -> Self {
+        let rps = rps.max(1) as usize;
         RateLimiter {
             shared: Arc::new(Shared {
-                interval: Duration::from_secs(1) / rps.max(1),
-                rps: rps.max(1) as usize,
+                window,
+                max_in_flight: concurrency.max(1),
+                queue: Mutex::new(Queue {
+                    rps,
+                    interval: window / u32::try_from(rps).unwrap_or(u32::MAX),
+                    ..Queue::default()
+                }),
+                freed: Notify::new(),
+            }),
+        }
+    }
+
+    /// A gate that only caps the requests in flight (at least 1), in priority order.
+    pub(crate) fn unpaced(concurrency: usize) -> Self {
+        RateLimiter {
+            shared: Arc::new(Shared {
+                window: Duration::from_secs(1),
                 max_in_flight: concurrency.max(1),
                 queue: Mutex::new(Queue::default()),
                 freed: Notify::new(),
             }),
         }
+    }
+
+    /// Change the rate to `rps` turns per window (at least 1; fractions of a turn slow the
+    /// spacing): the adaptive account gate's multiplicative decrease and additive increase.
+    pub(crate) fn set_rate(&self, rps: f64) {
+        let rps = if rps.is_finite() { rps.max(1.0) } else { 1.0 };
+        let mut q = self.shared.lock();
+        // Whole turns per window, at least one; the spacing takes the fraction into account.
+        q.rps = (rps.floor() as usize).max(1);
+        q.interval = self.shared.window.div_f64(rps);
     }
 
     /// Wait for a turn: the waiters of the highest priority (as it is when the turn comes) go
@@ -137,11 +175,11 @@ impl RateLimiter {
             if q.waiting.is_empty()
                 && q.in_flight < self.shared.max_in_flight
                 && q.next.is_none_or(|n| n <= now)
-                && q.window(now, self.shared.rps).is_ok()
+                && q.window(now, self.shared.window).is_ok()
             {
                 q.in_flight += 1;
-                q.next = Some(now + self.shared.interval);
-                q.given(now, self.shared.rps);
+                q.next = Some(now + q.interval);
+                q.given(now);
                 return Some(Permit {
                     shared: self.shared.clone(),
                 });
@@ -204,7 +242,7 @@ fn next_turn(shared: &Arc<Shared>) -> Turn {
         if slot > now {
             return Turn::Wait(slot);
         }
-        if let Err(at) = q.window(now, shared.rps) {
+        if let Err(at) = q.window(now, shared.window) {
             return Turn::Wait(at);
         }
         let mut pick = 0;
@@ -225,8 +263,8 @@ fn next_turn(shared: &Arc<Shared>) -> Turn {
             continue;
         }
         q.in_flight += 1;
-        q.next = Some(slot + shared.interval);
-        q.given(now, shared.rps);
+        q.next = Some(slot + q.interval);
+        q.given(now);
         drop(q);
         // A receiver gone meanwhile drops the permit, which frees the place again.
         let _ = w.tx.send(Permit {
@@ -380,6 +418,35 @@ mod tests {
             urgent.await.unwrap();
             // 0 found the gate free; then the raised one, the urgent one, read-ahead, sweep.
             assert_eq!(*order.lock().unwrap(), vec![0, 3, 99, 2, 1, 4]);
+        });
+    }
+
+    /// A lower rate spaces the turns further apart and lets fewer into one window; a higher
+    /// one brings them back.
+    #[test]
+    fn the_rate_can_be_changed() {
+        paused().block_on(async {
+            let lim = Arc::new(RateLimiter::with_window(100, 64, Duration::from_secs(1)));
+            lim.set_rate(10.0);
+            let (tasks, times) = takers(&lim, 25);
+            for t in tasks {
+                t.await.unwrap();
+            }
+            let mut t = times.lock().unwrap().clone();
+            t.sort();
+            // 25 turns at 10 per second: about 2.4 s.
+            assert!(
+                t[24] - t[0] >= Duration::from_millis(2300),
+                "{:?}",
+                t[24] - t[0]
+            );
+            lim.set_rate(1000.0);
+            let start = Instant::now();
+            let (tasks, _) = takers(&lim, 50);
+            for t in tasks {
+                t.await.unwrap();
+            }
+            assert!(start.elapsed() < Duration::from_millis(1000));
         });
     }
 

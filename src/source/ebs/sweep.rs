@@ -51,21 +51,16 @@ impl Inner {
         }
         inner
             .handle
-            .spawn(inner.clone().sweep(generation, blocks, budget, !refines));
+            .spawn(inner.clone().sweep(generation, blocks, !refines));
     }
 
     /// Fetch `blocks` (ascending) in the background, lowest priority, keeping the blocks
-    /// pinned or in flight under `budget`; ends when a newer sweep starts.
+    /// pinned or in flight under half the cache (as large as the snapshot's share of the
+    /// memory budget is now); ends when a newer sweep starts.
     ///
     /// With `fill_only` (a first plan: every block it names may be read again), it also never
     /// makes the cache evict: it stops while the cache is full.
-    async fn sweep(
-        self: Arc<Self>,
-        generation: u64,
-        blocks: Vec<u64>,
-        budget: usize,
-        fill_only: bool,
-    ) {
+    async fn sweep(self: Arc<Self>, generation: u64, blocks: Vec<u64>, fill_only: bool) {
         for b in blocks {
             loop {
                 if self.sweep_gen.load(Ordering::Relaxed) != generation {
@@ -77,7 +72,8 @@ impl Inner {
                 let room = {
                     let cache = lock(&self.cache);
                     let inflight = self.sweep_inflight.load(Ordering::Relaxed);
-                    cache.pinned() + inflight < budget
+                    // The share of the memory budget may have changed since the plan.
+                    cache.pinned() + inflight < cache.capacity() / 2
                         && (!fill_only || cache.len() + inflight < cache.capacity())
                 };
                 if room {

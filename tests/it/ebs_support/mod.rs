@@ -2,7 +2,7 @@
 #![allow(dead_code)]
 
 use amiscan::aws::{AwsOptions, AwsSession};
-use amiscan::source::ebs::EbsOptions;
+use amiscan::source::ebs::{EbsOptions, MemoryBudget};
 use aws_test_server::{ServerConfig, SnapshotSpec, TestServer};
 use std::io::Write;
 use std::time::Duration;
@@ -70,9 +70,11 @@ pub fn session(server: &TestServer) -> AwsSession {
     .unwrap()
 }
 
-/// Options with short timeouts and backoffs for tests.
+/// Options with short timeouts and backoffs for tests, and a memory budget of their own (the
+/// tests of this binary run in parallel in one process: they would share the process's).
 pub fn fast_opts() -> EbsOptions {
     EbsOptions {
+        memory: Some(MemoryBudget::new(256 << 20)),
         concurrency: 16,
         attempt_timeout: Duration::from_secs(5),
         read_timeout: Duration::from_secs(5),

@@ -1,0 +1,370 @@
+//! The account's request gate: `GetSnapshotBlock` and `ListSnapshotBlocks` are limited per
+//! account and region as well as per snapshot (by default 1,000 and 50 requests per second), so
+//! every snapshot a process reads from one account and region goes through one gate, process-wide
+//! (an AMI of four volumes or `sweep --parallel 4` asks no more than one snapshot may).
+//!
+//! The gate is adaptive (AIMD): a throttling answer (`RequestThrottledException`,
+//! `ServiceQuotaExceededException`, `ThrottlingException`) cuts its rate to `BETA` times the
+//! lower of the rate and the rate of requests that succeeded in the last second (once the gate
+//! is a second old), at most once per `COOLDOWN` (the service counts its quota over a second:
+//! the effect of a cut shows only after that); each second adds `RECOVER` of the configured rate
+//! back, up to it. Several processes or machines sharing an account's quota so settle under it
+//! without being told about each other: each one's share of the successes is its share of the
+//! quota.
+//!
+//! Turns are spaced evenly and never more than the rate fall in any window of
+//! `ACCOUNT_WINDOW` (a second plus a margin for the jitter of the network between here and the
+//! service, whose one-second windows are measured where the requests arrive). Priorities are the
+//! snapshot gates' (a reader waiting goes before read-ahead, read-ahead before the sweep).
+
+use super::rate::{Permit, Priority, RateLimiter};
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::time::{Duration, Instant};
+
+/// The window in which at most the gate's rate of requests start.
+pub(crate) const ACCOUNT_WINDOW: Duration = Duration::from_millis(1050);
+/// A throttle cuts the rate to this share of the lower of the rate and the rate achieved.
+const BETA: f64 = 0.85;
+/// Throttles within this long of a cut do not cut again.
+const COOLDOWN: Duration = Duration::from_millis(1000);
+/// Share of the configured rate given back per second without a throttle.
+const RECOVER: f64 = 0.01;
+/// The rate never falls below this share of the configured rate (nor below 1 per second).
+const FLOOR: f64 = 0.02;
+/// Requests in flight through one account gate (the memory budget caps the bodies).
+const IN_FLIGHT: usize = 4096;
+
+/// Counters of one account gate, for the report.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct AccountStats {
+    /// The account (`default` when not named).
+    pub account: String,
+    /// The region (`-` when the client has none).
+    pub region: String,
+    /// The configured `GetSnapshotBlock` rate (requests per second).
+    pub limit_rps: u32,
+    /// The gate's rate now (the adaptive cut).
+    pub current_rps: f64,
+    /// `GetSnapshotBlock` requests sent through the gate.
+    pub requests: u64,
+    /// Of those, answered with throttling.
+    pub throttles: u64,
+    /// `ListSnapshotBlocks` requests sent through the gate.
+    pub list_requests: u64,
+    /// Of those, answered with throttling.
+    pub list_throttles: u64,
+    /// Multiplicative decreases made.
+    pub cuts: u64,
+    /// `GetSnapshotBlock` requests per second from the first to the last one.
+    pub achieved_rps: f64,
+}
+
+/// One adaptive limiter (one API of one account).
+struct Adaptive {
+    limiter: RateLimiter,
+    ceiling: f64,
+    state: Mutex<Aimd>,
+    requests: AtomicU64,
+    throttles: AtomicU64,
+}
+
+#[derive(Debug)]
+struct Aimd {
+    rate: f64,
+    last_cut: Option<Instant>,
+    last_grow: Instant,
+    /// When recent requests succeeded (the last second's), for the achieved rate.
+    ok: VecDeque<Instant>,
+    cuts: u64,
+    first: Option<Instant>,
+    last: Option<Instant>,
+}
+
+impl Adaptive {
+    fn new(rps: u32) -> Self {
+        let rps = rps.max(1);
+        Adaptive {
+            limiter: RateLimiter::with_window(rps, IN_FLIGHT, ACCOUNT_WINDOW),
+            ceiling: f64::from(rps),
+            state: Mutex::new(Aimd {
+                rate: f64::from(rps),
+                last_cut: None,
+                last_grow: Instant::now(),
+                ok: VecDeque::new(),
+                cuts: 0,
+                first: None,
+                last: None,
+            }),
+            requests: AtomicU64::new(0),
+            throttles: AtomicU64::new(0),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Aimd> {
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    async fn acquire(&self, priority: Priority) -> Option<Permit> {
+        self.grow();
+        let p = self.limiter.acquire(priority).await?;
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        let now = Instant::now();
+        let mut s = self.lock();
+        s.first.get_or_insert(now);
+        s.last = Some(now);
+        Some(p)
+    }
+
+    /// Additive increase: `RECOVER` of the ceiling per second since the last cut or growth.
+    fn grow(&self) {
+        let now = Instant::now();
+        let mut s = self.lock();
+        let dt = now.saturating_duration_since(s.last_grow);
+        if dt < Duration::from_millis(100) || s.rate >= self.ceiling {
+            if s.rate >= self.ceiling {
+                s.last_grow = now;
+            }
+            return;
+        }
+        s.last_grow = now;
+        s.rate = (s.rate + self.ceiling * RECOVER * dt.as_secs_f64()).min(self.ceiling);
+        self.limiter.set_rate(s.rate);
+    }
+
+    fn succeeded(&self) {
+        let now = Instant::now();
+        let mut s = self.lock();
+        while s
+            .ok
+            .front()
+            .is_some_and(|&t| now.saturating_duration_since(t) > Duration::from_secs(1))
+        {
+            s.ok.pop_front();
+        }
+        s.ok.push_back(now);
+    }
+
+    /// Multiplicative decrease, at most once per `COOLDOWN`.
+    fn throttled(&self) {
+        self.throttles.fetch_add(1, Ordering::Relaxed);
+        let now = Instant::now();
+        let mut s = self.lock();
+        if s.last_cut
+            .is_some_and(|t| now.saturating_duration_since(t) < COOLDOWN)
+        {
+            return;
+        }
+        while s
+            .ok
+            .front()
+            .is_some_and(|&t| now.saturating_duration_since(t) > Duration::from_secs(1))
+        {
+            s.ok.pop_front();
+        }
+        // The successes of the last second, once there was a second to count them in: before,
+        // the service's own window was not full and let more through than its quota.
+        let old = s
+            .first
+            .is_some_and(|f| now.saturating_duration_since(f) >= Duration::from_secs(1));
+        let achieved = if old { s.ok.len() as f64 } else { s.rate };
+        let floor = (self.ceiling * FLOOR).max(1.0);
+        s.rate = (BETA * s.rate.min(achieved)).max(floor);
+        s.last_cut = Some(now);
+        s.last_grow = now;
+        s.cuts += 1;
+        self.limiter.set_rate(s.rate);
+    }
+}
+
+/// The request gate of one account and region (see the module doc).
+pub struct AccountGate {
+    account: String,
+    region: String,
+    get: Adaptive,
+    list: Adaptive,
+}
+
+impl std::fmt::Debug for AccountGate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AccountGate")
+            .field("account", &self.account)
+            .field("region", &self.region)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a request through the gate came to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Answer {
+    /// Answered (whatever the answer, but throttling).
+    Ok,
+    /// Throttled.
+    Throttled,
+    /// No answer to learn from (timeout, dropped connection, 5xx).
+    Other,
+}
+
+impl AccountGate {
+    fn new(account: &str, region: &str, get_rps: u32, list_rps: u32) -> Self {
+        AccountGate {
+            account: account.into(),
+            region: region.into(),
+            get: Adaptive::new(get_rps),
+            list: Adaptive::new(list_rps),
+        }
+    }
+
+    /// The process's gate for `account` and `region` at `endpoint` (a different endpoint is a
+    /// different service), made with these rates the first time it is asked for.
+    pub fn shared(
+        account: &str,
+        region: &str,
+        endpoint: &str,
+        get_rps: u32,
+        list_rps: u32,
+    ) -> Arc<AccountGate> {
+        static GATES: OnceLock<Mutex<HashMap<String, Arc<AccountGate>>>> = OnceLock::new();
+        let key = format!("{account}\n{region}\n{endpoint}");
+        // A key may name the credentials after the account: `ACCOUNT|...` shows as ACCOUNT.
+        let account = account.split('|').next().unwrap_or(account);
+        let mut gates = GATES
+            .get_or_init(Default::default)
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        gates
+            .entry(key)
+            .or_insert_with(|| Arc::new(AccountGate::new(account, region, get_rps, list_rps)))
+            .clone()
+    }
+
+    /// A turn for a `GetSnapshotBlock` request. `None` if the runtime is shutting down.
+    pub(crate) async fn get(&self, priority: Priority) -> Option<Permit> {
+        self.get.acquire(priority).await
+    }
+
+    /// A turn for a `ListSnapshotBlocks` request.
+    pub(crate) async fn list(&self, priority: Priority) -> Option<Permit> {
+        self.list.acquire(priority).await
+    }
+
+    /// Learn from the answer to a `GetSnapshotBlock` request.
+    pub(crate) fn got(&self, a: Answer) {
+        match a {
+            Answer::Ok => self.get.succeeded(),
+            Answer::Throttled => self.get.throttled(),
+            Answer::Other => {}
+        }
+    }
+
+    /// Learn from the answer to a `ListSnapshotBlocks` request.
+    pub(crate) fn listed(&self, a: Answer) {
+        match a {
+            Answer::Ok => self.list.succeeded(),
+            Answer::Throttled => self.list.throttled(),
+            Answer::Other => {}
+        }
+    }
+
+    /// Counters so far.
+    pub fn stats(&self) -> AccountStats {
+        let g = self.get.lock();
+        let achieved = match (g.first, g.last) {
+            (Some(a), Some(b)) if b > a => {
+                self.get.requests.load(Ordering::Relaxed).saturating_sub(1) as f64
+                    / (b - a).as_secs_f64()
+            }
+            _ => 0.0,
+        };
+        AccountStats {
+            account: self.account.clone(),
+            region: self.region.clone(),
+            limit_rps: self.get.ceiling as u32,
+            current_rps: g.rate,
+            requests: self.get.requests.load(Ordering::Relaxed),
+            throttles: self.get.throttles.load(Ordering::Relaxed),
+            list_requests: self.list.requests.load(Ordering::Relaxed),
+            list_throttles: self.list.throttles.load(Ordering::Relaxed),
+            cuts: g.cuts,
+            achieved_rps: achieved,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap()
+    }
+
+    /// A throttle cuts to BETA of the rate achieved (not of the configured rate: a process whose
+    /// share is half the quota goes to under half at once), once per cool-down; then the rate
+    /// grows back additively, never past the configured rate.
+    #[test]
+    fn a_throttle_cuts_to_the_achieved_rate_and_the_rate_recovers() {
+        runtime().block_on(async {
+            let g = AccountGate::new("a", "r", 1000, 50);
+            // A young gate cuts its own rate.
+            let _p = g.get(Arc::default()).await.unwrap();
+            g.got(Answer::Throttled);
+            assert_eq!(g.stats().current_rps, 1000.0 * BETA);
+            g.get.lock().last_cut = None;
+            // 200 successes in the last second of a gate a second old.
+            tokio::time::sleep(Duration::from_millis(1000)).await;
+            for _ in 0..200 {
+                let _p = g.get(Arc::default()).await.unwrap();
+                g.got(Answer::Ok);
+            }
+            g.got(Answer::Throttled);
+            let cut = g.stats().current_rps;
+            assert_eq!(cut, 200.0 * BETA);
+            // A second throttle within the cool-down does not cut again.
+            g.got(Answer::Throttled);
+            assert_eq!(g.stats().current_rps, cut);
+            assert_eq!(g.stats().cuts, 2);
+            assert_eq!(g.stats().throttles, 3);
+            // Half a second later the rate has grown by about half a percent of the ceiling.
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            g.get.grow();
+            let grown = g.stats().current_rps;
+            assert!(
+                grown > cut && grown <= cut + 2.0 * 1000.0 * RECOVER,
+                "{cut} -> {grown}"
+            );
+            // The list gate is separate.
+            assert_eq!(g.list.lock().rate, 50.0);
+        });
+    }
+
+    #[test]
+    fn the_rate_never_falls_under_the_floor() {
+        runtime().block_on(async {
+            let g = AccountGate::new("a", "r", 100, 50);
+            for _ in 0..40 {
+                g.got(Answer::Throttled);
+                g.get.lock().last_cut = None;
+            }
+            assert_eq!(g.stats().current_rps, 2.0);
+        });
+    }
+
+    /// One gate per account, region and endpoint, whatever rates later callers give.
+    #[test]
+    fn the_gate_is_shared_per_account_region_and_endpoint() {
+        let a = AccountGate::shared("111", "us-east-1", "http://x", 10, 5);
+        let b = AccountGate::shared("111", "us-east-1", "http://x", 99, 5);
+        let c = AccountGate::shared("111", "eu-west-1", "http://x", 10, 5);
+        let d = AccountGate::shared("222", "us-east-1", "http://x", 10, 5);
+        assert!(Arc::ptr_eq(&a, &b));
+        assert!(!Arc::ptr_eq(&a, &c) && !Arc::ptr_eq(&a, &d));
+        assert_eq!(b.stats().limit_rps, 10);
+    }
+}
