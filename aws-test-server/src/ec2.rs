@@ -68,6 +68,8 @@ pub(crate) async fn handle(
         "ModifyImageAttribute" => crate::ec2_fleet::modify_image_attribute(&ctx),
         "DeregisterImage" => crate::ec2_fleet::deregister_image(&ctx),
         "DeleteSnapshot" => crate::ec2_fleet::delete_snapshot(&ctx),
+        "CreateTags" => crate::ec2_sharing::create_tags(&ctx),
+        "ModifySnapshotAttribute" => crate::ec2_sharing::modify_snapshot_attribute(&ctx),
         other => error(
             400,
             "InvalidAction",

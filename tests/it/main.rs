@@ -29,6 +29,7 @@ mod module_cycles;
 mod named_formats;
 mod ntfs;
 mod provenance;
+mod publish_guard;
 mod quick_scope;
 mod read_failures;
 mod real_layouts;
