@@ -28,6 +28,7 @@ mod local_images;
 mod module_cycles;
 mod named_formats;
 mod ntfs;
+mod pipeline_recipes;
 mod provenance;
 mod publish_guard;
 mod quick_scope;
