@@ -3,7 +3,7 @@
 //! - SNS `Publish` (Query protocol, API version 2010-03-31: a form-encoded `POST /` signed for
 //!   service `sns`, a `PublishResponse` XML answer, and `ErrorResponse` XML with `Type`, `Code` and
 //!   `Message` for errors: `NotFound` for an unknown topic, `InvalidParameter` for a missing or too
-//!   long message or a subject that is not printable ASCII of at most 100 characters);
+//!   long message or a subject that is not printable ASCII of less than 100 characters);
 //! - Security Hub `BatchImportFindings` (REST-JSON: `POST /findings/import` with
 //!   `{"Findings": [...]}`, answered `{"FailedCount", "SuccessCount", "FailedFindings"}`; 1 to 100
 //!   findings per call, else `InvalidInputException`). Each finding is checked for the required
@@ -103,7 +103,7 @@ fn publish(state: &crate::State, form: &[(String, String)]) -> Outcome {
     let subject = get(form, "Subject");
     if let Some(s) = subject {
         let printable = s.bytes().all(|b| (0x20..0x7f).contains(&b));
-        if s.is_empty() || s.len() > 100 || !printable {
+        if s.is_empty() || s.len() >= 100 || !printable {
             return sns_error(
                 400,
                 "Sender",

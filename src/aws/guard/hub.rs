@@ -147,7 +147,7 @@ pub fn to_sdk(v: &Value) -> AwsSecurityFinding {
     b.build()
 }
 
-/// The SNS notice: a subject of at most 100 printable ASCII characters and a JSON message.
+/// The SNS notice: a subject of printable ASCII, less than 100 characters, and a JSON message.
 pub fn notice(
     ev: &ShareEvent,
     reason: &str,
@@ -159,7 +159,7 @@ pub fn notice(
     let subject: String = format!("amiscan blocked the share of {id}")
         .chars()
         .filter(|c| c.is_ascii_graphic() || *c == ' ')
-        .take(100)
+        .take(99)
         .collect();
     let counted = |r: &&TargetReport| {
         r.findings
