@@ -98,6 +98,8 @@ pub(crate) async fn handle(
         "DisableAllowedImagesSettings" => {
             crate::governance::disable_allowed_images(state, form, region)
         }
+        "CreateTags" => crate::ec2_sharing::create_tags(&ctx),
+        "ModifySnapshotAttribute" => crate::ec2_sharing::modify_snapshot_attribute(&ctx),
         other => error(
             400,
             "InvalidAction",

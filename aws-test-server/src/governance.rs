@@ -1003,16 +1003,6 @@ fn as_ok(action: &str, result: Option<&str>) -> Outcome {
     ))
 }
 
-/// The SigV4 service of an `Authorization` header (`.../us-east-1/autoscaling/aws4_request`).
-pub(crate) fn scope_service(auth: &str) -> String {
-    auth.split("Credential=")
-        .nth(1)
-        .and_then(|r| r.split([',', ' ']).next())
-        .and_then(|c| c.split('/').nth(3))
-        .unwrap_or("")
-        .to_string()
-}
-
 /// Handle one Auto Scaling Query request.
 pub(crate) fn handle_autoscaling(
     state: &State,
@@ -1497,7 +1487,7 @@ mod tests {
     #[test]
     fn reads_the_sigv4_service() {
         let h = "AWS4-HMAC-SHA256 Credential=AKID/20261127/us-west-2/autoscaling/aws4_request, SignedHeaders=host, Signature=00";
-        assert_eq!(scope_service(h), "autoscaling");
-        assert_eq!(scope_service("Bearer x"), "");
+        assert_eq!(crate::server::auth_service(h), "autoscaling");
+        assert_eq!(crate::server::auth_service("Bearer x"), "");
     }
 }

@@ -3,7 +3,9 @@
 //! - the EBS direct APIs (REST-JSON): `ListSnapshotBlocks` (`GET /snapshots/{id}/blocks`) and
 //!   `GetSnapshotBlock` (`GET /snapshots/{id}/blocks/{index}?blockToken=`), with the headers,
 //!   JSON shapes, error types (`x-amzn-ErrorType`) and status codes of the API reference;
-//! - EC2 `DescribeImages` (Query protocol: a form-encoded `POST /`, an XML answer and EC2 error XML).
+//! - EC2 `DescribeImages` (Query protocol: a form-encoded `POST /`, an XML answer and EC2 error XML)
+//!   and the fleet and sharing actions (`ec2_fleet.rs`, `ec2_sharing.rs`);
+//! - SNS `Publish` and Security Hub `BatchImportFindings` (`notify.rs`).
 //!
 //! The unmodified `aws-sdk-ebs` and `aws-sdk-ec2` clients talk to it through `endpoint_url`.
 //! It injects faults on demand (throttling, 5xx, latency, stalled bodies, dropped connections,
@@ -17,17 +19,21 @@
 mod ebs;
 mod ec2;
 mod ec2_fleet;
+mod ec2_sharing;
 mod ec2_xml;
 mod fleet;
 mod governance;
 mod http;
 mod quota;
+mod notify;
 mod rng;
 mod server;
 
+pub use ec2_sharing::SnapshotPermissions;
 pub use fleet::{AllowedImagesSpec, Ec2Call, ImageSpec, ImageView, InstanceSpec, RegionSpec};
 pub use governance::{ImageCriterionSpec, TemplateVersionView};
 pub use quota::{AccountQuota, SecondLog};
+pub use notify::SnsMessage;
 
 use sha2::Digest;
 use std::collections::{BTreeMap, HashMap};
@@ -373,6 +379,10 @@ pub(crate) struct State {
     pub(crate) describe_images_calls: AtomicU64,
     /// The account-level quota of the EBS direct APIs and the per-second request log.
     pub(crate) quota: Mutex<quota::Quota>,
+    /// Snapshot permissions and tags (`ec2_sharing.rs`).
+    pub(crate) sharing: Mutex<ec2_sharing::Sharing>,
+    /// SNS topics and messages, Security Hub findings (`notify.rs`).
+    pub(crate) notify: Mutex<notify::Notify>,
 }
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -514,6 +524,8 @@ impl TestServer {
             accounting: Mutex::new(HashMap::new()),
             describe_images_calls: AtomicU64::new(0),
             quota: Mutex::new(quota::Quota::new()),
+            sharing: Mutex::new(ec2_sharing::Sharing::default()),
+            notify: Mutex::new(notify::Notify::default()),
         });
         let std_listener =
             std::net::TcpListener::bind(("127.0.0.1", 0)).map_err(ServerError::Start)?;

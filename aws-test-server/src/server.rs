@@ -1,6 +1,6 @@
-//! The server loop: accept connections and route each request to its handler: EC2 Query
-//! (`POST /`, by the region and access key of its SigV4 scope) or the EBS direct APIs
-//! (`GET /snapshots/...`). The dispatch table sits here, above the handlers and the HTTP plumbing
+//! The server loop: accept connections and route each request to its handler: EC2 or SNS Query
+//! (`POST /`, by the service, region and access key of its SigV4 scope), Security Hub
+//! (`POST /findings/import`) or the EBS direct APIs (`GET /snapshots/...`). The dispatch table sits here, above the handlers and the HTTP plumbing
 //! they share.
 
 use crate::State;
@@ -55,19 +55,15 @@ async fn route(state: &State, req: Request<Incoming>) -> Outcome {
     let method = req.method().clone();
     let path = req.uri().path().to_string();
     let query = parse_pairs(req.uri().query().unwrap_or(""), false);
+    let auth = req
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
     if method == Method::POST && path == "/" {
-        let (region, akid) = req
-            .headers()
-            .get("authorization")
-            .and_then(|v| v.to_str().ok())
-            .map(credential_scope)
-            .unwrap_or_default();
-        let service = req
-            .headers()
-            .get("authorization")
-            .and_then(|v| v.to_str().ok())
-            .map(crate::governance::scope_service)
-            .unwrap_or_default();
+        let (region, akid) = credential_scope(&auth);
+        let service = auth_service(&auth);
         // EC2 Query protocol: a form body of at most 1 MiB.
         let body = match Limited::new(req.into_body(), 1 << 20).collect().await {
             Ok(c) => c.to_bytes(),
@@ -77,7 +73,24 @@ async fn route(state: &State, req: Request<Incoming>) -> Outcome {
         if service == "autoscaling" {
             return crate::governance::handle_autoscaling(state, &form, &region, &akid);
         }
+        if service == "sns" {
+            return crate::notify::sns(state, &form);
+        }
         return crate::ec2::handle(state, &form, &region, &akid).await;
+    }
+    if method == Method::POST && path == "/findings/import" {
+        let (region, akid) = credential_scope(&auth);
+        let body = match Limited::new(req.into_body(), 8 << 20).collect().await {
+            Ok(c) => c.to_bytes(),
+            Err(_) => return Outcome::Drop,
+        };
+        let region = if region.is_empty() {
+            crate::fleet::DEFAULT_REGION.to_string()
+        } else {
+            region
+        };
+        let account = crate::lock(&state.fleet).account_of(&akid);
+        return crate::notify::batch_import_findings(state, &body, &region, &account);
     }
     let segments: Vec<String> = path
         .split('/')
@@ -113,6 +126,16 @@ pub(crate) fn credential_scope(auth: &str) -> (String, String) {
     (region, akid)
 }
 
+/// The service of a SigV4 `Authorization` header's credential scope (`ec2`, `sns`, ...); empty
+/// when absent.
+pub(crate) fn auth_service(auth: &str) -> String {
+    let Some(rest) = auth.split("Credential=").nth(1) else {
+        return String::new();
+    };
+    let cred = rest.split([',', ' ']).next().unwrap_or("");
+    cred.split('/').nth(3).unwrap_or("").to_string()
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -122,6 +145,7 @@ mod tests {
             super::credential_scope(h),
             ("us-west-2".to_string(), "AKID".to_string())
         );
+        assert_eq!(super::auth_service(h), "ec2");
         assert_eq!(super::credential_scope("Bearer x"), Default::default());
     }
 }

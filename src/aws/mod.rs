@@ -7,6 +7,7 @@ pub mod copy;
 pub mod ec2ops;
 pub mod governance_analysis;
 pub mod inventory;
+pub mod guard;
 pub mod publish;
 pub mod sbom;
 pub mod scan;
@@ -127,6 +128,23 @@ pub struct Ami {
 pub async fn clients(
     opts: &AwsOptions,
 ) -> Result<(aws_sdk_ebs::Client, aws_sdk_ec2::Client), AwsError> {
+    let conf = sdk_config(opts).await?;
+    let mut ebs = aws_sdk_ebs::config::Builder::from(&conf);
+    let mut ec2 = aws_sdk_ec2::config::Builder::from(&conf);
+    // Set on each service so an explicit URL beats the service-specific variables.
+    if let Some(u) = &opts.endpoint_url {
+        ebs = ebs.endpoint_url(u);
+        ec2 = ec2.endpoint_url(u);
+    }
+    Ok((
+        aws_sdk_ebs::Client::from_conf(ebs.build()),
+        aws_sdk_ec2::Client::from_conf(ec2.build()),
+    ))
+}
+
+/// The shared SDK configuration (region, credentials, endpoint, assumed role) of the options,
+/// from which each service's client is built.
+pub async fn sdk_config(opts: &AwsOptions) -> Result<aws_config::SdkConfig, AwsError> {
     let mut loader = aws_config::defaults(BehaviorVersion::latest());
     if let Some(r) = &opts.region {
         loader = loader.region(aws_config::Region::new(r.clone()));
@@ -157,17 +175,7 @@ pub async fn clients(
             ))
             .build();
     }
-    let mut ebs = aws_sdk_ebs::config::Builder::from(&conf);
-    let mut ec2 = aws_sdk_ec2::config::Builder::from(&conf);
-    // Set on each service so an explicit URL beats the service-specific variables.
-    if let Some(u) = &opts.endpoint_url {
-        ebs = ebs.endpoint_url(u);
-        ec2 = ec2.endpoint_url(u);
-    }
-    Ok((
-        aws_sdk_ebs::Client::from_conf(ebs.build()),
-        aws_sdk_ec2::Client::from_conf(ec2.build()),
-    ))
+    Ok(conf)
 }
 
 fn map_describe_error<E>(ami_id: &str, err: &SdkError<E>) -> AwsError
