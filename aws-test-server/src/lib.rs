@@ -3,7 +3,9 @@
 //! - the EBS direct APIs (REST-JSON): `ListSnapshotBlocks` (`GET /snapshots/{id}/blocks`) and
 //!   `GetSnapshotBlock` (`GET /snapshots/{id}/blocks/{index}?blockToken=`), with the headers,
 //!   JSON shapes, error types (`x-amzn-ErrorType`) and status codes of the API reference;
-//! - EC2 `DescribeImages` (Query protocol: a form-encoded `POST /`, an XML answer and EC2 error XML).
+//! - EC2 `DescribeImages` (Query protocol: a form-encoded `POST /`, an XML answer and EC2 error XML);
+//! - S3 objects (`s3.rs`), Organizations `ListAccounts` and STS `AssumeRole` (`org.rs`), told
+//!   apart from EC2 and EBS by the service of each request's SigV4 credential scope.
 //!
 //! The unmodified `aws-sdk-ebs` and `aws-sdk-ec2` clients talk to it through `endpoint_url`.
 //! It injects faults on demand (throttling, 5xx, latency, stalled bodies, dropped connections,
@@ -20,9 +22,13 @@ mod ec2_fleet;
 mod ec2_xml;
 mod fleet;
 mod http;
+mod org;
 mod rng;
+mod s3;
 mod server;
 
+pub use org::{AssumeRoleCall, OrgAccountSpec};
+pub use s3::S3Call;
 pub use fleet::{AllowedImagesSpec, Ec2Call, ImageSpec, ImageView, InstanceSpec, RegionSpec};
 
 use sha2::Digest;
@@ -365,6 +371,8 @@ pub(crate) struct State {
     pub(crate) token_generation: AtomicU64,
     pub(crate) accounting: Mutex<HashMap<String, Accounting>>,
     pub(crate) describe_images_calls: AtomicU64,
+    pub(crate) s3: Mutex<s3::S3State>,
+    pub(crate) org: Mutex<org::OrgState>,
 }
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -504,6 +512,8 @@ impl TestServer {
             token_generation: AtomicU64::new(1),
             accounting: Mutex::new(HashMap::new()),
             describe_images_calls: AtomicU64::new(0),
+            s3: Mutex::new(s3::S3State::default()),
+            org: Mutex::new(org::OrgState::default()),
         });
         let std_listener =
             std::net::TcpListener::bind(("127.0.0.1", 0)).map_err(ServerError::Start)?;

@@ -55,6 +55,36 @@ async fn route(state: &State, req: Request<Incoming>) -> Outcome {
     let method = req.method().clone();
     let path = req.uri().path().to_string();
     let query = parse_pairs(req.uri().query().unwrap_or(""), false);
+    let auth = req
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    match credential_service(&auth) {
+        "s3" => return crate::s3::handle(state, req).await,
+        service @ ("sts" | "organizations") => {
+            let target = req
+                .headers()
+                .get("x-amz-target")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_string();
+            let (_, akid) = credential_scope(&auth);
+            let body = match Limited::new(req.into_body(), 1 << 20).collect().await {
+                Ok(c) => c.to_bytes(),
+                Err(_) => return Outcome::Drop,
+            };
+            let account = crate::lock(&state.fleet).account_of(&akid);
+            return if service == "sts" {
+                let form = parse_pairs(&String::from_utf8_lossy(&body), true);
+                crate::org::sts(state, &form, &account)
+            } else {
+                crate::org::organizations(state, &target, &body, &account)
+            };
+        }
+        _ => {}
+    }
     if method == Method::POST && path == "/" {
         let (region, akid) = req
             .headers()
@@ -104,6 +134,16 @@ pub(crate) fn credential_scope(auth: &str) -> (String, String) {
     (region, akid)
 }
 
+/// The service of a SigV4 `Authorization` header's credential scope (`ec2`, `ebs`, `s3`, `sts`,
+/// `organizations`); empty when absent.
+pub(crate) fn credential_service(auth: &str) -> &str {
+    auth.split("Credential=")
+        .nth(1)
+        .and_then(|rest| rest.split([',', ' ']).next())
+        .and_then(|cred| cred.split('/').nth(3))
+        .unwrap_or("")
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -114,5 +154,7 @@ mod tests {
             ("us-west-2".to_string(), "AKID".to_string())
         );
         assert_eq!(super::credential_scope("Bearer x"), Default::default());
+        assert_eq!(super::credential_service(h), "ec2");
+        assert_eq!(super::credential_service("Bearer x"), "");
     }
 }

@@ -4,9 +4,11 @@
 pub mod audit;
 pub mod copy;
 pub mod ec2ops;
+pub mod org;
 pub mod publish;
 pub mod scan;
 pub mod state;
+pub mod store;
 pub mod sweep;
 
 use crate::source::ebs::{EbsError, EbsOptions, EbsSource, run_blocking};
@@ -26,6 +28,9 @@ pub struct AwsOptions {
     pub endpoint_url: Option<String>,
     /// Role to assume with STS on top of the base credentials (`--role-arn`).
     pub role_arn: Option<String>,
+    /// A role assumed last, with the credentials above (a member account's role, see
+    /// [`org`]).
+    pub member_role_arn: Option<String>,
     /// Fixed credentials instead of the default chain (tests, or keys given explicitly).
     pub credentials: Option<aws_sdk_ebs::config::Credentials>,
 }
@@ -118,11 +123,9 @@ pub struct Ami {
     pub skipped: Vec<SkippedMapping>,
 }
 
-/// Build the EBS and EC2 clients from the default chain (environment, profiles, SSO, web
-/// identity, IMDS) and the options.
-pub async fn clients(
-    opts: &AwsOptions,
-) -> Result<(aws_sdk_ebs::Client, aws_sdk_ec2::Client), AwsError> {
+/// The shared SDK configuration the options ask for: the default chain (environment, profiles,
+/// SSO, web identity, IMDS), the region, the endpoint, and the role assumed on top.
+pub async fn sdk_config(opts: &AwsOptions) -> Result<aws_config::SdkConfig, AwsError> {
     let mut loader = aws_config::defaults(BehaviorVersion::latest());
     if let Some(r) = &opts.region {
         loader = loader.region(aws_config::Region::new(r.clone()));
@@ -140,7 +143,7 @@ pub async fn clients(
     if conf.region().is_none() {
         return Err(AwsError::NoRegion);
     }
-    if let Some(role) = &opts.role_arn {
+    for role in [&opts.role_arn, &opts.member_role_arn].into_iter().flatten() {
         let provider = aws_config::sts::AssumeRoleProvider::builder(role)
             .session_name("amiscan")
             .configure(&conf)
@@ -153,6 +156,14 @@ pub async fn clients(
             ))
             .build();
     }
+    Ok(conf)
+}
+
+/// Build the EBS and EC2 clients from [`sdk_config`].
+pub async fn clients(
+    opts: &AwsOptions,
+) -> Result<(aws_sdk_ebs::Client, aws_sdk_ec2::Client), AwsError> {
+    let conf = sdk_config(opts).await?;
     let mut ebs = aws_sdk_ebs::config::Builder::from(&conf);
     let mut ec2 = aws_sdk_ec2::config::Builder::from(&conf);
     // Set on each service so an explicit URL beats the service-specific variables.
