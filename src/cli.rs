@@ -75,7 +75,12 @@ pub struct OrgArgs {
     #[arg(long, value_name = "ROLE_NAME")]
     pub org_role: Option<String>,
     /// Work in these accounts (instead of listing the organisation), through --org-role.
-    #[arg(long, value_delimiter = ',', value_name = "ID,...", requires = "org_role")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_name = "ID,...",
+        requires = "org_role"
+    )]
     pub accounts: Option<Vec<String>>,
 }
 

@@ -51,9 +51,10 @@ fn open_state(
     use amiscan::aws::store::{StateLocation, StateStore};
     let loc = match p {
         Some(p) => StateLocation::parse(p)?,
-        None => StateLocation::File(amiscan::aws::state::default_path().context(
-            "no state file: pass --state (neither XDG_STATE_HOME nor HOME is set)",
-        )?),
+        None => StateLocation::File(
+            amiscan::aws::state::default_path()
+                .context("no state file: pass --state (neither XDG_STATE_HOME nor HOME is set)")?,
+        ),
     };
     Ok(std::sync::Arc::new(StateStore::open(&loc, aws)?))
 }

@@ -27,9 +27,9 @@ mod rng;
 mod s3;
 mod server;
 
+pub use fleet::{AllowedImagesSpec, Ec2Call, ImageSpec, ImageView, InstanceSpec, RegionSpec};
 pub use org::{AssumeRoleCall, OrgAccountSpec};
 pub use s3::S3Call;
-pub use fleet::{AllowedImagesSpec, Ec2Call, ImageSpec, ImageView, InstanceSpec, RegionSpec};
 
 use sha2::Digest;
 use std::collections::{BTreeMap, HashMap};

@@ -120,7 +120,10 @@ fn assume_role(state: &State, form: &[(String, String)], caller: &str) -> Outcom
     let parsed = arn.split(':').collect::<Vec<_>>();
     let (account, role) = match parsed.as_slice() {
         ["arn", _, "iam", "", acct, res] => match res.strip_prefix("role/") {
-            Some(r) => (acct.to_string(), r.rsplit('/').next().unwrap_or(r).to_string()),
+            Some(r) => (
+                acct.to_string(),
+                r.rsplit('/').next().unwrap_or(r).to_string(),
+            ),
             None => return sts_error(400, "ValidationError", &format!("{arn} is not a role ARN")),
         },
         _ => return sts_error(400, "ValidationError", &format!("{arn} is not a role ARN")),
@@ -144,7 +147,9 @@ fn assume_role(state: &State, form: &[(String, String)], caller: &str) -> Outcom
     org.next_key = org.next_key.saturating_add(1);
     let akid = format!("ASIA{:016X}", org.next_key);
     drop(org);
-    lock(&state.fleet).accounts.insert(akid.clone(), account.clone());
+    lock(&state.fleet)
+        .accounts
+        .insert(akid.clone(), account.clone());
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
@@ -178,10 +183,16 @@ fn json_error(error_type: &str, message: &str) -> Outcome {
 /// Organizations JSON 1.1 operations (`target` is the `X-Amz-Target` header).
 pub(crate) fn organizations(state: &State, target: &str, body: &[u8], caller: &str) -> Outcome {
     let Some(op) = target.strip_prefix("AWSOrganizationsV20161128.") else {
-        return json_error("UnknownOperationException", &format!("unknown target {target}"));
+        return json_error(
+            "UnknownOperationException",
+            &format!("unknown target {target}"),
+        );
     };
     if op != "ListAccounts" {
-        return json_error("UnknownOperationException", &format!("unknown operation {op}"));
+        return json_error(
+            "UnknownOperationException",
+            &format!("unknown operation {op}"),
+        );
     }
     let req: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
     let org = lock(&state.org);
@@ -199,7 +210,10 @@ pub(crate) fn organizations(state: &State, target: &str, body: &[u8], caller: &s
     }
     let start = match req.get("NextToken").and_then(|t| t.as_str()) {
         None => 0,
-        Some(t) => match t.strip_prefix("page-").and_then(|n| n.parse::<usize>().ok()) {
+        Some(t) => match t
+            .strip_prefix("page-")
+            .and_then(|n| n.parse::<usize>().ok())
+        {
             Some(n) if n <= org.accounts.len() => n,
             _ => return json_error("InvalidInputException", "The NextToken is not valid."),
         },

@@ -188,7 +188,12 @@ async fn put_object(state: &State, req: Request<Incoming>, bucket: &str, key: &s
     };
     let mut s = lock(&state.s3);
     let Some(b) = s.buckets.get_mut(bucket) else {
-        return error(404, "NoSuchBucket", "The specified bucket does not exist", bucket);
+        return error(
+            404,
+            "NoSuchBucket",
+            "The specified bucket does not exist",
+            bucket,
+        );
     };
     if if_none_match.as_deref() == Some("*") && b.contains_key(key) {
         drop(s);
@@ -227,7 +232,12 @@ fn list_objects_v2(state: &State, bucket: &str, query: &[(String, String)]) -> O
         .clamp(1, 1000);
     let max = s.max_keys.map_or(max, |f| max.min(f.max(1)));
     let Some(b) = s.buckets.get(bucket) else {
-        return error(404, "NoSuchBucket", "The specified bucket does not exist", bucket);
+        return error(
+            404,
+            "NoSuchBucket",
+            "The specified bucket does not exist",
+            bucket,
+        );
     };
     // The continuation token is the last key of the previous page.
     let after = token.clone().unwrap_or_default();
@@ -282,10 +292,7 @@ fn list_objects_v2(state: &State, bucket: &str, query: &[(String, String)]) -> O
 impl TestServer {
     /// Create an empty bucket (S3 calls to any other bucket answer `NoSuchBucket`).
     pub fn create_bucket(&self, name: &str) {
-        lock(&self.state.s3)
-            .buckets
-            .entry(name.into())
-            .or_default();
+        lock(&self.state.s3).buckets.entry(name.into()).or_default();
     }
 
     /// The objects of a bucket: key and body.

@@ -6,11 +6,11 @@ use super::ec2ops::{self, AllowedImages, ImageInfo};
 use super::org::{AccountSelection, member_accounts};
 use super::state::{CachedScan, key};
 use super::store::StateStore;
-use std::collections::BTreeMap;
 use super::sweep::{resolve_regions, session_for};
 use super::{AwsError, AwsOptions};
 use crate::model::Severity;
 pub use crate::model::fleet::{ImageClass, InstanceAudit, PublicImage, RegionAudit};
+use std::collections::BTreeMap;
 
 /// What to audit.
 #[derive(Debug, Clone)]
@@ -83,8 +83,7 @@ fn audit_region(
     match owned {
         Ok(imgs) => {
             for i in imgs {
-                let hit = state
-                    .get(&key(&i.snapshot_ids, &opts.catalog_version));
+                let hit = state.get(&key(&i.snapshot_ids, &opts.catalog_version));
                 let (scan, max) = match hit {
                     None => ("not-scanned", None),
                     Some(c) if c.max_severity().is_some_and(|m| m >= opts.fail_on) => {

@@ -143,7 +143,10 @@ pub async fn sdk_config(opts: &AwsOptions) -> Result<aws_config::SdkConfig, AwsE
     if conf.region().is_none() {
         return Err(AwsError::NoRegion);
     }
-    for role in [&opts.role_arn, &opts.member_role_arn].into_iter().flatten() {
+    for role in [&opts.role_arn, &opts.member_role_arn]
+        .into_iter()
+        .flatten()
+    {
         let provider = aws_config::sts::AssumeRoleProvider::builder(role)
             .session_name("amiscan")
             .configure(&conf)

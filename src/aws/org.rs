@@ -190,7 +190,10 @@ pub fn member_accounts(
             let mut ids = ids.clone();
             ids.sort();
             ids.dedup();
-            (ids.into_iter().map(|i| (i, None)).collect(), role_name.as_str())
+            (
+                ids.into_iter().map(|i| (i, None)).collect(),
+                role_name.as_str(),
+            )
         }
         AccountSelection::Organization { role_name } => {
             let mut o = base.clone();

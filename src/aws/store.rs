@@ -121,7 +121,8 @@ impl std::fmt::Debug for StateStore {
 pub fn object_name(key: &str) -> String {
     let mut out = String::with_capacity(key.len() + SUFFIX.len());
     for (i, b) in key.bytes().enumerate() {
-        let plain = b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'+' | b'@')
+        let plain = b.is_ascii_alphanumeric()
+            || matches!(b, b'-' | b'_' | b'+' | b'@')
             || (b == b'.' && i > 0);
         if plain {
             out.push(char::from(b));
@@ -134,7 +135,8 @@ pub fn object_name(key: &str) -> String {
 }
 
 fn parse_object(name: &str, bytes: &[u8]) -> Result<CachedScan, String> {
-    serde_json::from_slice::<CachedScan>(bytes).map_err(|e| format!("{name}: not a state object: {e}"))
+    serde_json::from_slice::<CachedScan>(bytes)
+        .map_err(|e| format!("{name}: not a state object: {e}"))
 }
 
 fn s3_err<E>(op: &'static str, e: &aws_sdk_s3::error::SdkError<E>) -> String
@@ -272,7 +274,10 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 fn read_capped(path: &Path) -> std::io::Result<Vec<u8>> {
     let f = std::fs::File::open(path)?;
     let mut bytes = Vec::new();
-    std::io::Read::read_to_end(&mut std::io::Read::take(f, MAX_OBJECT_BYTES + 1), &mut bytes)?;
+    std::io::Read::read_to_end(
+        &mut std::io::Read::take(f, MAX_OBJECT_BYTES + 1),
+        &mut bytes,
+    )?;
     if bytes.len() as u64 > MAX_OBJECT_BYTES {
         return Err(std::io::Error::other(format!(
             "larger than {MAX_OBJECT_BYTES} bytes"
@@ -430,7 +435,11 @@ impl S3Store {
             path: name.into(),
             message: e.to_string(),
         })?;
-        let (c, b, k) = (self.client.clone(), self.bucket.clone(), self.object_key(name));
+        let (c, b, k) = (
+            self.client.clone(),
+            self.bucket.clone(),
+            self.object_key(name),
+        );
         self.run(async move {
             let r = c
                 .put_object()
@@ -523,15 +532,21 @@ mod tests {
             StateLocation::parse("/x/state").unwrap(),
             StateLocation::Dir("/x/state".into())
         );
-        assert_eq!(object_name("snap-1+snap-2@cat-x"), "snap-1+snap-2@cat-x.json");
+        assert_eq!(
+            object_name("snap-1+snap-2@cat-x"),
+            "snap-1+snap-2@cat-x.json"
+        );
         assert_eq!(object_name(".a/b"), "%2Ea%2Fb.json");
     }
 
     #[test]
     fn a_directory_store_creates_once_and_ignores_temporary_files() {
         let dir = tempfile::tempdir().unwrap();
-        let st = StateStore::open(&StateLocation::Dir(dir.path().into()), &AwsOptions::default())
-            .unwrap();
+        let st = StateStore::open(
+            &StateLocation::Dir(dir.path().into()),
+            &AwsOptions::default(),
+        )
+        .unwrap();
         let a = scan(&["snap-1"]);
         assert_eq!(st.put(&a).unwrap(), Stored::New);
         let mut b = a.clone();

@@ -11,13 +11,13 @@
 //! stored result is [`ImageStatus::NotScanned`].
 
 use super::ec2ops::{self, ImageInfo};
-use super::scan::{EbsTarget, scan_ebs_target};
 use super::org::{AccountSelection, member_accounts};
+use super::scan::{EbsTarget, scan_ebs_target};
 use super::state::{CachedScan, StateError, key};
 use super::store::StateStore;
 use super::{AwsError, AwsOptions, AwsSession};
-pub use crate::model::fleet::Shard;
 use crate::detect::Detector;
+pub use crate::model::fleet::Shard;
 pub use crate::model::fleet::{FindingBrief, ImageOutcome, ImageStatus, SweepSummary};
 use crate::model::{Finding, Severity};
 use crate::scan::ScanOptions;
@@ -129,7 +129,15 @@ fn outcome(
 }
 
 fn failed(account: Option<&str>, img: &ImageInfo, why: String) -> ImageOutcome {
-    let mut o = outcome(account, img, &[], false, false, Severity::Critical, Some(why));
+    let mut o = outcome(
+        account,
+        img,
+        &[],
+        false,
+        false,
+        Severity::Critical,
+        Some(why),
+    );
     o.status = ImageStatus::Failed;
     o
 }

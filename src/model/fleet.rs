@@ -293,7 +293,10 @@ mod tests {
 
     #[test]
     fn shards_parse_and_hash_stably() {
-        assert_eq!("1/4".parse::<Shard>().unwrap(), Shard { index: 1, count: 4 });
+        assert_eq!(
+            "1/4".parse::<Shard>().unwrap(),
+            Shard { index: 1, count: 4 }
+        );
         for bad in ["4/4", "0/0", "1", "a/2", "-1/2", "1/4/5"] {
             assert!(bad.parse::<Shard>().is_err(), "{bad}");
         }
@@ -312,7 +315,9 @@ mod tests {
         // Each image falls in exactly one shard.
         for n in 1..6u32 {
             let set = ids(&["snap-0123", "snap-4567"]);
-            let hits = (0..n).filter(|k| Shard::new(*k, n).unwrap().contains(&set)).count();
+            let hits = (0..n)
+                .filter(|k| Shard::new(*k, n).unwrap().contains(&set))
+                .count();
             assert_eq!(hits, 1);
         }
     }

@@ -4,9 +4,9 @@
 //! Every string AWS returned (ids, states, messages quoting image names) is shown through
 //! [`crate::model::escape`] in text and with invisible characters escaped in JSON.
 
-use crate::model::{Finding, Report, ScanError, Severity, TargetReport};
 use crate::model::escape::{json_safe, visible_str};
 use crate::model::fleet::{ImageOutcome, ImageStatus, RegionAudit, SweepSummary};
+use crate::model::{Finding, Report, ScanError, Severity, TargetReport};
 use std::io::Write;
 
 /// One JSON object on one line, with `"type": kind` added.

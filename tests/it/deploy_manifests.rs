@@ -118,10 +118,11 @@ fn the_batch_template_lints_and_grants_exactly_the_documented_policy() {
         .collect();
     extra.sort();
     assert_eq!(extra, ["MemberAccounts", "StateList", "StateObjects"]);
-    let actions = |sid: &str| {
-        granted.iter().find(|s| s["Sid"] == sid).unwrap()["Action"].clone()
-    };
-    assert_eq!(actions("MemberAccounts"), serde_json::json!(["sts:AssumeRole"]));
+    let actions = |sid: &str| granted.iter().find(|s| s["Sid"] == sid).unwrap()["Action"].clone();
+    assert_eq!(
+        actions("MemberAccounts"),
+        serde_json::json!(["sts:AssumeRole"])
+    );
     assert_eq!(
         actions("StateObjects"),
         serde_json::json!(["s3:GetObject", "s3:PutObject"])
@@ -172,8 +173,18 @@ fn the_dockerfile_builds_in_one_stage_and_runs_the_binary_as_non_root_in_another
     assert_eq!(froms.len(), 2, "{d}");
     assert!(froms[0].ends_with(" AS build"));
     let last: Vec<&str> = d.split("FROM ").last().unwrap().lines().collect();
-    assert!(last.iter().any(|l| l.starts_with("COPY --from=build ") && l.contains("release/amiscan")));
-    assert_eq!(last.iter().filter(|l| l.starts_with("COPY")).count(), 1, "the binary only");
+    assert!(
+        last.iter()
+            .any(|l| l.starts_with("COPY --from=build ") && l.contains("release/amiscan"))
+    );
+    assert_eq!(
+        last.iter().filter(|l| l.starts_with("COPY")).count(),
+        1,
+        "the binary only"
+    );
     assert!(last.iter().any(|l| *l == "USER 65532:65532"));
-    assert!(!last.iter().any(|l| l.starts_with("RUN")), "no shell in the final stage");
+    assert!(
+        !last.iter().any(|l| l.starts_with("RUN")),
+        "no shell in the final stage"
+    );
 }

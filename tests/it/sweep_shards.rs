@@ -7,8 +7,7 @@
 #![cfg(feature = "aws")]
 
 use aws_test_server::{
-    AmiSpec, Faults, ImageSpec, MappingSpec, OrgAccountSpec, ServerConfig, SnapshotSpec,
-    TestServer,
+    AmiSpec, Faults, ImageSpec, MappingSpec, OrgAccountSpec, ServerConfig, SnapshotSpec, TestServer,
 };
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
@@ -235,7 +234,10 @@ fn four_workers(state: &str, single_state: &str) {
     // Every image once; every snapshot set scanned once (the image sharing its snapshots with
     // another is answered from that one's result).
     assert_eq!(all.len(), 12);
-    let ids: BTreeSet<&str> = all.iter().map(|v| v["image_id"].as_str().unwrap()).collect();
+    let ids: BTreeSet<&str> = all
+        .iter()
+        .map(|v| v["image_id"].as_str().unwrap())
+        .collect();
     assert_eq!(ids.len(), 12);
     let scanned: Vec<BTreeSet<String>> = all
         .iter()
@@ -307,7 +309,10 @@ fn four_workers(state: &str, single_state: &str) {
         .filter(|l| l.split_whitespace().count() == 7)
         .collect();
     assert_eq!(table.len(), 2, "{text}");
-    assert!(table[0].contains("us-east-1") && table[1].contains("us-west-2"), "{text}");
+    assert!(
+        table[0].contains("us-east-1") && table[1].contains("us-west-2"),
+        "{text}"
+    );
 }
 
 fn is_leaky(snapshot: &str) -> bool {
@@ -325,7 +330,11 @@ fn four_shards_over_a_shared_directory_scan_each_image_once() {
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     assert_eq!(objects.len(), 11, "{objects:?}");
-    assert!(objects.iter().all(|o| o.ends_with(".json") && !o.starts_with('.')));
+    assert!(
+        objects
+            .iter()
+            .all(|o| o.ends_with(".json") && !o.starts_with('.'))
+    );
 }
 
 #[test]
@@ -356,8 +365,8 @@ fn s3_state_pages_and_never_replaces_an_object() {
         )),
         ..Default::default()
     };
-    let store = StateStore::open(&StateLocation::parse("s3://amiscan-state/p").unwrap(), &aws)
-        .unwrap();
+    let store =
+        StateStore::open(&StateLocation::parse("s3://amiscan-state/p").unwrap(), &aws).unwrap();
     let scan = |n: u32, image: &str| CachedScan {
         image_id: image.into(),
         region: "us-east-1".into(),
@@ -370,7 +379,10 @@ fn s3_state_pages_and_never_replaces_an_object() {
         assert_eq!(store.put(&scan(n, "ami-first")).unwrap(), Stored::New);
     }
     // A second writer of the same key: S3 answers 412, the first result stays.
-    assert_eq!(store.put(&scan(3, "ami-second")).unwrap(), Stored::AlreadyThere);
+    assert_eq!(
+        store.put(&scan(3, "ami-second")).unwrap(),
+        Stored::AlreadyThere
+    );
     let puts: Vec<u16> = s
         .s3_calls()
         .iter()
@@ -442,7 +454,9 @@ fn a_worker_killed_mid_image_leaves_no_partial_result_and_its_rerun_completes() 
         let names = stored(&state);
         if names.len() >= 2 {
             let in_progress = snapshot_sets.iter().any(|set| {
-                let is_stored = names.iter().any(|n| n.starts_with(&format!("{}@", set.join("+"))));
+                let is_stored = names
+                    .iter()
+                    .any(|n| n.starts_with(&format!("{}@", set.join("+"))));
                 !is_stored && set.iter().any(|x| s.accounting(x).get_calls() > 0)
             });
             if in_progress {
@@ -451,7 +465,10 @@ fn a_worker_killed_mid_image_leaves_no_partial_result_and_its_rerun_completes() 
                 break;
             }
         }
-        assert!(child.try_wait().unwrap().is_none(), "the worker ended before it was killed");
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the worker ended before it was killed"
+        );
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
     assert!(killed_mid_image);
@@ -491,7 +508,15 @@ fn a_report_before_every_shard_ran_says_what_is_missing() {
     let dir = tempfile::tempdir().unwrap();
     let st = dir.path().join("state");
     let st = st.to_str().unwrap();
-    let base = ["sweep", "--regions", "us-east-1,us-west-2", "--format", "jsonl", "--state", st];
+    let base = [
+        "sweep",
+        "--regions",
+        "us-east-1,us-west-2",
+        "--format",
+        "jsonl",
+        "--state",
+        st,
+    ];
     let mut a = base.to_vec();
     a.extend(["--shard", "1/3"]);
     let (_, _) = amiscan(&s, &a);
@@ -598,7 +623,10 @@ fn org_role_sweeps_every_member_account_and_groups_the_report() {
     assert_eq!(leaky["status"], "findings");
     let summary = &lines(&out, "summary")[0];
     assert_eq!(summary["accounts"], serde_json::json!([ME, M1, M2]));
-    assert!(summary["region_errors"].as_array().unwrap().is_empty(), "{out}");
+    assert!(
+        summary["region_errors"].as_array().unwrap().is_empty(),
+        "{out}"
+    );
     // Roles assumed in the active members only; the management account uses its own keys.
     let assumed: BTreeSet<String> = s
         .assume_role_calls()
@@ -615,8 +643,16 @@ fn org_role_sweeps_every_member_account_and_groups_the_report() {
     let (code, text) = amiscan(
         &s,
         &[
-            "sweep", "--regions", "us-east-1,us-west-2", "--state", st, "--org-role", ROLE,
-            "--accounts", M1, "--report",
+            "sweep",
+            "--regions",
+            "us-east-1,us-west-2",
+            "--state",
+            st,
+            "--org-role",
+            ROLE,
+            "--accounts",
+            M1,
+            "--report",
         ],
     );
     assert_eq!(code, 1, "{text}");
@@ -631,7 +667,14 @@ fn org_role_sweeps_every_member_account_and_groups_the_report() {
     let (_, audit) = amiscan(
         &s,
         &[
-            "audit", "--regions", "us-east-1", "--state", st, "--org-role", ROLE, "--format",
+            "audit",
+            "--regions",
+            "us-east-1",
+            "--state",
+            st,
+            "--org-role",
+            ROLE,
+            "--format",
             "json",
         ],
     );
@@ -667,7 +710,12 @@ fn a_member_without_the_role_is_reported_not_skipped() {
     let summary = &lines(&out, "summary")[0];
     let errors = summary["region_errors"].as_array().unwrap();
     assert_eq!(errors.len(), 2, "{out}");
-    assert!(errors.iter().all(|e| e.as_str().unwrap().contains("account")), "{out}");
+    assert!(
+        errors
+            .iter()
+            .all(|e| e.as_str().unwrap().contains("account")),
+        "{out}"
+    );
     // The management account's own image is still swept.
     assert_eq!(lines(&out, "image").len(), 1, "{out}");
     assert_eq!(code, 3, "{out}");
