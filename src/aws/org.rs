@@ -10,7 +10,10 @@
 //! assumed lazily by the SDK and refreshed before they expire: an account whose role cannot be
 //! assumed fails its own calls, which the commands report per account, never silently.
 
-use super::{AwsError, AwsOptions};
+use super::{AwsError, AwsOptions, AwsSession};
+
+/// Region for the global calls (Organizations, STS) when none is configured.
+const GLOBAL_REGION: &str = "us-east-1";
 
 /// Which accounts to work in.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -141,11 +144,7 @@ pub async fn list_active_accounts(
 /// The account of the base credentials (STS `GetCallerIdentity`).
 pub async fn caller_account(base: &AwsOptions) -> Result<String, AwsError> {
     let mut o = base.clone();
-    o.region = Some(
-        o.region
-            .clone()
-            .unwrap_or_else(|| super::sweep::FALLBACK_REGION.into()),
-    );
+    o.region = Some(o.region.clone().unwrap_or_else(|| GLOBAL_REGION.into()));
     let conf = super::sdk_config(&o).await?;
     let mut b = aws_sdk_sts::config::Builder::from(&conf);
     if let Some(u) = &o.endpoint_url {
@@ -197,11 +196,7 @@ pub fn member_accounts(
         }
         AccountSelection::Organization { role_name } => {
             let mut o = base.clone();
-            o.region = Some(
-                o.region
-                    .clone()
-                    .unwrap_or_else(|| super::sweep::FALLBACK_REGION.into()),
-            );
+            o.region = Some(o.region.clone().unwrap_or_else(|| GLOBAL_REGION.into()));
             let listed = runtime()?.block_on(async move {
                 let conf = super::sdk_config(&o).await?;
                 let mut b = aws_sdk_organizations::config::Builder::from(&conf);
@@ -246,7 +241,18 @@ pub fn account_region_configs(
     let mut errors = Vec::new();
     for a in accounts {
         let label = a.account_id.clone().unwrap_or_else(|| "caller".into());
-        let regs = match super::sweep::resolve_regions(&a.options, regions) {
+        let listed = match regions {
+            Some(r) => Ok(r.to_vec()),
+            None => {
+                let mut o = a.options.clone();
+                o.region = Some(o.region.clone().unwrap_or_else(|| GLOBAL_REGION.into()));
+                AwsSession::new(&o).and_then(|s| {
+                    let ec2 = s.ec2_client().clone();
+                    s.run(async move { super::ec2ops::list_regions(&ec2).await })
+                })
+            }
+        };
+        let regs = match listed {
             Ok(r) => r,
             Err(e) => {
                 errors.push(format!("{label}: {e}"));

@@ -99,7 +99,7 @@ fn outcome(
         ImageStatus::Clean
     };
     ImageOutcome {
-        account: account.or(img.owner_id.as_deref()).map(str::to_string),
+        account: account.map(str::to_string),
         region: img.region.clone(),
         image_id: img.id.clone(),
         name: img.name.clone(),

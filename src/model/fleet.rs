@@ -152,7 +152,7 @@ pub struct FindingBrief {
 /// The result of one image.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ImageOutcome {
-    /// The account it was listed in (`--org-role`/`--accounts`), else its owner.
+    /// The account it was listed in (`--org-role`/`--accounts`); `None` for the caller's own.
     pub account: Option<String>,
     /// Region.
     pub region: String,

@@ -305,7 +305,8 @@ fn four_workers(state: &str, single_state: &str) {
     let (_, text) = amiscan(&s, &a);
     let table: Vec<&str> = text
         .lines()
-        .filter(|l| l.starts_with(ME))
+        // The caller's own account is `-`.
+        .filter(|l| l.starts_with("- "))
         .filter(|l| l.split_whitespace().count() == 7)
         .collect();
     assert_eq!(table.len(), 2, "{text}");
