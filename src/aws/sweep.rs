@@ -169,6 +169,9 @@ pub(crate) fn resolve_regions(
     base.run(async move { ec2ops::list_regions(&ec2).await })
 }
 
+/// A session per (account, region); the account is empty for the caller's own.
+type Sessions = BTreeMap<(String, String), Arc<AwsSession>>;
+
 /// An image and the account it was listed in.
 struct Item {
     account: Option<String>,
@@ -277,7 +280,7 @@ fn list_items(
     opts: &SweepOptions,
     det: &Detector,
     summary: &mut SweepSummary,
-) -> Result<(Vec<Vec<Item>>, BTreeMap<(String, String), Arc<AwsSession>>), SweepError> {
+) -> Result<(Vec<Vec<Item>>, Sessions), SweepError> {
     let accounts = member_accounts(aws, &opts.accounts)?;
     let several = accounts.iter().any(|a| a.account_id.is_some());
     let mut sessions = BTreeMap::new();

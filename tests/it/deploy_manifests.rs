@@ -182,7 +182,7 @@ fn the_dockerfile_builds_in_one_stage_and_runs_the_binary_as_non_root_in_another
         1,
         "the binary only"
     );
-    assert!(last.iter().any(|l| *l == "USER 65532:65532"));
+    assert!(last.contains(&"USER 65532:65532"));
     assert!(
         !last.iter().any(|l| l.starts_with("RUN")),
         "no shell in the final stage"
