@@ -245,6 +245,28 @@ pub enum SweepFormat {
     Text,
     /// One JSON object per line: an `image` line per image as it finishes, then a `summary`.
     Jsonl,
+    /// SARIF 2.1.0, one result per finding of every image (with `--report` only: it reads the
+    /// full findings from the state).
+    Sarif,
+}
+
+/// Which accounts a fleet command works in.
+#[derive(clap::Args, Debug, Clone)]
+#[command(next_help_heading = "Accounts (organisations)")]
+pub struct OrgArgs {
+    /// Work in every active member account of the organisation (Organizations ListAccounts,
+    /// from the management account or a delegated administrator), assuming this role in each
+    /// (a name such as OrganizationAccountAccessRole, optionally with a path).
+    #[arg(long, value_name = "ROLE_NAME")]
+    pub org_role: Option<String>,
+    /// Work in these accounts (instead of listing the organisation), through --org-role.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_name = "ID,...",
+        requires = "org_role"
+    )]
+    pub accounts: Option<Vec<String>>,
 }
 
 /// How to reach AWS (`scan` of `ami-...`/`snap-...` targets and the fleet commands). Credentials
@@ -301,13 +323,31 @@ pub struct SweepArgs {
     /// Images scanned at once.
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=64))]
     pub parallel: u32,
-    /// State file (default: $XDG_STATE_HOME/amiscan/sweep-state.json, else
-    /// ~/.local/state/amiscan/sweep-state.json).
-    #[arg(long, value_name = "FILE")]
-    pub state: Option<PathBuf>,
+    /// Where results are kept: a directory (one object per snapshot set; shared safely by
+    /// concurrent workers), `s3://BUCKET/PREFIX` (the same in S3), or a `.json` state file
+    /// (one process). Default: $XDG_STATE_HOME/amiscan/sweep-state.json, else
+    /// ~/.local/state/amiscan/sweep-state.json.
+    #[arg(long, value_name = "DIR|s3://BUCKET/PREFIX|FILE.json")]
+    pub state: Option<String>,
     /// Output format.
     #[arg(long, value_enum, default_value_t = SweepFormat::Text)]
     pub format: SweepFormat,
+    /// Scan only shard K of N: the images whose snapshot set hashes (FNV-1a 64 of the sorted
+    /// snapshot ids) to K modulo N. Run N workers, K = 0..N-1, on one shared --state.
+    #[arg(long, value_name = "K/N", conflicts_with = "report")]
+    pub shard: Option<amiscan::model::fleet::Shard>,
+    /// Scan one shard of N, its index K from AWS_BATCH_JOB_ARRAY_INDEX (AWS Batch array jobs)
+    /// or JOB_COMPLETION_INDEX (Kubernetes Indexed Jobs); --shard wins when given.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..), conflicts_with = "report")]
+    pub shards: Option<u32>,
+    /// Scan nothing: list the images, read their results from --state (written by the
+    /// workers of a sharded sweep) and print the report with the sweep's exit code (3 when an
+    /// image has no stored result).
+    #[arg(long)]
+    pub report: bool,
+    /// Accounts.
+    #[command(flatten)]
+    pub org: OrgArgs,
     /// An image fails on a finding at or above this severity.
     #[arg(long, default_value = "high", value_parser = parse_severity)]
     pub fail_on: Severity,
@@ -331,9 +371,13 @@ pub struct AuditArgs {
     /// Accounts whose AMIs you trust (comma-separated).
     #[arg(long, value_delimiter = ',', value_name = "ID,...")]
     pub trusted_accounts: Vec<String>,
-    /// The sweep state file, for the scan results of public images.
-    #[arg(long, value_name = "FILE")]
-    pub state: Option<PathBuf>,
+    /// The sweep state (directory, s3://BUCKET/PREFIX or .json file), for the scan results of
+    /// public images.
+    #[arg(long, value_name = "DIR|s3://BUCKET/PREFIX|FILE.json")]
+    pub state: Option<String>,
+    /// Accounts.
+    #[command(flatten)]
+    pub org: OrgArgs,
     /// What counts as clean in the sweep results.
     #[arg(long, default_value = "high", value_parser = parse_severity)]
     pub fail_on: Severity,

@@ -27,6 +27,7 @@ pub(crate) fn aws_options(a: &FleetAwsArgs) -> amiscan::aws::AwsOptions {
         profile: a.profile.clone(),
         endpoint_url: a.endpoint_url.clone(),
         role_arn: a.role_arn.clone(),
+        member_role_arn: None,
         credentials: None,
     }
 }
@@ -44,26 +45,84 @@ pub(crate) fn ebs_options(a: &FleetAwsArgs) -> amiscan::source::ebs::EbsOptions 
     }
 }
 
+/// The state store `--state` names (default: the state file under `$XDG_STATE_HOME`).
 #[cfg(feature = "aws")]
-fn state_path(p: Option<&std::path::Path>) -> anyhow::Result<std::path::PathBuf> {
-    match p {
-        Some(p) => Ok(p.to_path_buf()),
-        None => amiscan::aws::state::default_path()
-            .context("no state file: pass --state (neither XDG_STATE_HOME nor HOME is set)"),
+fn open_state(
+    p: Option<&str>,
+    aws: &amiscan::aws::AwsOptions,
+) -> anyhow::Result<std::sync::Arc<amiscan::aws::store::StateStore>> {
+    use amiscan::aws::store::{StateLocation, StateStore};
+    let loc = match p {
+        Some(p) => StateLocation::parse(p)?,
+        None => StateLocation::File(
+            amiscan::aws::state::default_path()
+                .context("no state file: pass --state (neither XDG_STATE_HOME nor HOME is set)")?,
+        ),
+    };
+    Ok(std::sync::Arc::new(StateStore::open(&loc, aws)?))
+}
+
+/// The accounts `--org-role` / `--accounts` ask for.
+#[cfg(feature = "aws")]
+fn account_selection(o: &crate::cli::OrgArgs) -> amiscan::aws::org::AccountSelection {
+    use amiscan::aws::org::AccountSelection;
+    match (&o.org_role, &o.accounts) {
+        (Some(role), Some(ids)) => AccountSelection::Accounts {
+            ids: ids.clone(),
+            role_name: role.clone(),
+        },
+        (Some(role), None) => AccountSelection::Organization {
+            role_name: role.clone(),
+        },
+        (None, _) => AccountSelection::Caller,
     }
 }
 
-/// `amiscan sweep`.
+/// `--shard K/N`, else `--shards N` with K from the array index variables of AWS Batch
+/// (`AWS_BATCH_JOB_ARRAY_INDEX`) or Kubernetes Indexed Jobs (`JOB_COMPLETION_INDEX`).
+#[cfg(feature = "aws")]
+fn shard(args: &SweepArgs) -> anyhow::Result<Option<amiscan::model::fleet::Shard>> {
+    if let Some(s) = args.shard {
+        return Ok(Some(s));
+    }
+    let Some(n) = args.shards else {
+        return Ok(None);
+    };
+    for var in ["AWS_BATCH_JOB_ARRAY_INDEX", "JOB_COMPLETION_INDEX"] {
+        if let Ok(v) = std::env::var(var) {
+            let k: u32 = v
+                .trim()
+                .parse()
+                .with_context(|| format!("{var}={v:?} is not a shard index"))?;
+            return Ok(Some(amiscan::model::fleet::Shard::new(k, n).with_context(
+                || format!("{var}={k} is not below --shards {n}"),
+            )?));
+        }
+    }
+    anyhow::bail!(
+        "--shards {n} needs --shard K/{n}, or AWS_BATCH_JOB_ARRAY_INDEX or JOB_COMPLETION_INDEX set"
+    )
+}
+
+/// `amiscan sweep` (and `sweep --report`).
 #[cfg(feature = "aws")]
 pub fn sweep(args: &SweepArgs, det: &Detector) -> anyhow::Result<u8> {
     use amiscan::aws::sweep::{ImageOutcome, SweepOptions};
+    if args.format == SweepFormat::Sarif && !args.report {
+        anyhow::bail!("--format sarif is for --report (the full findings are read from --state)");
+    }
     let stop = crate::interrupt::install_interrupt_handler()?;
+    let aws = aws_options(&args.aws);
+    let state = open_state(args.state.as_deref(), &aws)?;
     let opts = SweepOptions {
         regions: args.regions.clone(),
         owners: args.owners.clone(),
         parallel: args.parallel as usize,
         fail_on: args.fail_on,
-        state_path: state_path(args.state.as_deref())?,
+        state: state.clone(),
+        shard: shard(args)?,
+        accounts: account_selection(&args.org),
+        report_only: args.report,
         stop_after: args.stop_after,
         ebs: ebs_options(&args.aws),
         scan: amiscan::scan::ScanOptions {
@@ -73,44 +132,96 @@ pub fn sweep(args: &SweepArgs, det: &Detector) -> anyhow::Result<u8> {
     };
     let format = args.format;
     let fail_on = args.fail_on;
-    let mut on_image = move |o: &ImageOutcome| {
+    // A report is printed grouped by account and region once every image is known; a sweep
+    // prints each image as it finishes.
+    let grouped = args.report;
+    let mut outcomes: Vec<ImageOutcome> = Vec::new();
+    let mut on_image = |o: &ImageOutcome| {
+        if grouped {
+            outcomes.push(o.clone());
+            return;
+        }
         let mut out = std::io::stdout().lock();
         let _ = match format {
             SweepFormat::Jsonl => fleet::write_sweep_image_jsonl(o, &mut out),
-            SweepFormat::Text => fleet::write_sweep_image_text(o, fail_on, &mut out),
+            SweepFormat::Text | SweepFormat::Sarif => {
+                fleet::write_sweep_image_text(o, fail_on, &mut out)
+            }
         };
         let _ = out.flush();
+        outcomes.push(o.clone());
     };
-    let summary =
-        amiscan::aws::sweep::sweep(&aws_options(&args.aws), &opts, det, &stop, &mut on_image)?;
+    let summary = amiscan::aws::sweep::sweep(&aws, &opts, det, &stop, &mut on_image)?;
+    outcomes.sort_by(|a, b| {
+        (&a.account, &a.region, &a.image_id).cmp(&(&b.account, &b.region, &b.image_id))
+    });
     let mut out = std::io::stdout().lock();
     match args.format {
-        SweepFormat::Jsonl => fleet::write_sweep_summary_jsonl(&summary, &mut out)?,
-        SweepFormat::Text => fleet::write_sweep_summary_text(&summary, args.fail_on, &mut out)?,
+        SweepFormat::Jsonl => {
+            if grouped {
+                for o in &outcomes {
+                    fleet::write_sweep_image_jsonl(o, &mut out)?;
+                }
+            }
+            fleet::write_sweep_summary_jsonl(&summary, &mut out)?
+        }
+        SweepFormat::Text => {
+            if grouped {
+                for o in &outcomes {
+                    fleet::write_sweep_image_text(o, args.fail_on, &mut out)?;
+                }
+            }
+            if !summary.accounts.is_empty() || grouped {
+                fleet::write_sweep_groups_text(&outcomes, &mut out)?;
+            }
+            fleet::write_sweep_summary_text(&summary, args.fail_on, &mut out)?
+        }
+        SweepFormat::Sarif => {
+            let entries = state.load_all()?.entries;
+            let items: Vec<_> = outcomes
+                .iter()
+                .map(|o| {
+                    let k = amiscan::aws::state::key(&o.snapshots, &summary.catalog_version);
+                    (o, entries.get(&k).map(|c| c.findings.as_slice()))
+                })
+                .collect();
+            let report = fleet::sweep_report(&items);
+            amiscan::report::sarif::write_sarif(&report, det.rules(), &mut out)?
+        }
     }
-    Ok(if summary.with_findings > 0 {
+    Ok(sweep_exit(&summary).code())
+}
+
+/// The exit code of a sweep or a sweep report.
+#[cfg(feature = "aws")]
+fn sweep_exit(summary: &amiscan::model::fleet::SweepSummary) -> Exit {
+    if summary.with_findings > 0 {
         Exit::Findings
     } else if summary.interrupted {
         Exit::Interrupted
-    } else if summary.incomplete + summary.failed > 0 || !summary.region_errors.is_empty() {
+    } else if summary.incomplete + summary.failed + summary.not_reached > 0
+        || !summary.region_errors.is_empty()
+        || !summary.state_errors.is_empty()
+    {
         Exit::Incomplete
     } else {
         Exit::Clean
     }
-    .code())
 }
 
 /// `amiscan audit`.
 #[cfg(feature = "aws")]
 pub fn audit(args: &AuditArgs, det: &Detector) -> anyhow::Result<u8> {
+    let aws = aws_options(&args.aws);
     let opts = amiscan::aws::audit::AuditOptions {
         regions: args.regions.clone(),
         trusted_accounts: args.trusted_accounts.clone(),
-        state_path: state_path(args.state.as_deref())?,
+        state: open_state(args.state.as_deref(), &aws)?,
+        accounts: account_selection(&args.org),
         fail_on: args.fail_on,
         catalog_version: det.catalog_version().to_string(),
     };
-    let regions = amiscan::aws::audit::audit(&aws_options(&args.aws), &opts)?;
+    let regions = amiscan::aws::audit::audit(&aws, &opts)?;
     let mut out = std::io::stdout().lock();
     match args.format {
         Format::Json => fleet::write_audit_json(&regions, &mut out)?,

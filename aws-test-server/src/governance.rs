@@ -1487,7 +1487,7 @@ mod tests {
     #[test]
     fn reads_the_sigv4_service() {
         let h = "AWS4-HMAC-SHA256 Credential=AKID/20261127/us-west-2/autoscaling/aws4_request, SignedHeaders=host, Signature=00";
-        assert_eq!(crate::server::auth_service(h), "autoscaling");
-        assert_eq!(crate::server::auth_service("Bearer x"), "");
+        assert_eq!(crate::server::credential_service(h), "autoscaling");
+        assert_eq!(crate::server::credential_service("Bearer x"), "");
     }
 }

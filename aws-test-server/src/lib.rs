@@ -5,7 +5,9 @@
 //!   JSON shapes, error types (`x-amzn-ErrorType`) and status codes of the API reference;
 //! - EC2 `DescribeImages` (Query protocol: a form-encoded `POST /`, an XML answer and EC2 error XML)
 //!   and the fleet and sharing actions (`ec2_fleet.rs`, `ec2_sharing.rs`);
-//! - SNS `Publish` and Security Hub `BatchImportFindings` (`notify.rs`).
+//! - SNS `Publish` and Security Hub `BatchImportFindings` (`notify.rs`);
+//! - S3 objects (`s3.rs`), Organizations `ListAccounts` and STS `AssumeRole` (`org.rs`), told
+//!   apart from EC2 and EBS by the service of each request's SigV4 credential scope.
 //!
 //! The unmodified `aws-sdk-ebs` and `aws-sdk-ec2` clients talk to it through `endpoint_url`.
 //! It injects faults on demand (throttling, 5xx, latency, stalled bodies, dropped connections,
@@ -26,7 +28,9 @@ mod governance;
 mod http;
 mod quota;
 mod notify;
+mod org;
 mod rng;
+mod s3;
 mod server;
 
 pub use ec2_sharing::SnapshotPermissions;
@@ -34,6 +38,8 @@ pub use fleet::{AllowedImagesSpec, Ec2Call, ImageSpec, ImageView, InstanceSpec, 
 pub use governance::{ImageCriterionSpec, TemplateVersionView};
 pub use quota::{AccountQuota, SecondLog};
 pub use notify::SnsMessage;
+pub use org::{AssumeRoleCall, OrgAccountSpec};
+pub use s3::S3Call;
 
 use sha2::Digest;
 use std::collections::{BTreeMap, HashMap};
@@ -383,6 +389,8 @@ pub(crate) struct State {
     pub(crate) sharing: Mutex<ec2_sharing::Sharing>,
     /// SNS topics and messages, Security Hub findings (`notify.rs`).
     pub(crate) notify: Mutex<notify::Notify>,
+    pub(crate) s3: Mutex<s3::S3State>,
+    pub(crate) org: Mutex<org::OrgState>,
 }
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -526,6 +534,8 @@ impl TestServer {
             quota: Mutex::new(quota::Quota::new()),
             sharing: Mutex::new(ec2_sharing::Sharing::default()),
             notify: Mutex::new(notify::Notify::default()),
+            s3: Mutex::new(s3::S3State::default()),
+            org: Mutex::new(org::OrgState::default()),
         });
         let std_listener =
             std::net::TcpListener::bind(("127.0.0.1", 0)).map_err(ServerError::Start)?;

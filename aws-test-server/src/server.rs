@@ -61,9 +61,33 @@ async fn route(state: &State, req: Request<Incoming>) -> Outcome {
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_string();
+    match credential_service(&auth) {
+        "s3" => return crate::s3::handle(state, req).await,
+        service @ ("sts" | "organizations") => {
+            let target = req
+                .headers()
+                .get("x-amz-target")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_string();
+            let (_, akid) = credential_scope(&auth);
+            let body = match Limited::new(req.into_body(), 1 << 20).collect().await {
+                Ok(c) => c.to_bytes(),
+                Err(_) => return Outcome::Drop,
+            };
+            let account = crate::lock(&state.fleet).account_of(&akid);
+            return if service == "sts" {
+                let form = parse_pairs(&String::from_utf8_lossy(&body), true);
+                crate::org::sts(state, &form, &account)
+            } else {
+                crate::org::organizations(state, &target, &body, &account)
+            };
+        }
+        _ => {}
+    }
     if method == Method::POST && path == "/" {
         let (region, akid) = credential_scope(&auth);
-        let service = auth_service(&auth);
+        let service = credential_service(&auth);
         // EC2 Query protocol: a form body of at most 1 MiB.
         let body = match Limited::new(req.into_body(), 1 << 20).collect().await {
             Ok(c) => c.to_bytes(),
@@ -126,14 +150,14 @@ pub(crate) fn credential_scope(auth: &str) -> (String, String) {
     (region, akid)
 }
 
-/// The service of a SigV4 `Authorization` header's credential scope (`ec2`, `sns`, ...); empty
-/// when absent.
-pub(crate) fn auth_service(auth: &str) -> String {
-    let Some(rest) = auth.split("Credential=").nth(1) else {
-        return String::new();
-    };
-    let cred = rest.split([',', ' ']).next().unwrap_or("");
-    cred.split('/').nth(3).unwrap_or("").to_string()
+/// The service of a SigV4 `Authorization` header's credential scope (`ec2`, `ebs`, `s3`, `sts`,
+/// `organizations`); empty when absent.
+pub(crate) fn credential_service(auth: &str) -> &str {
+    auth.split("Credential=")
+        .nth(1)
+        .and_then(|rest| rest.split([',', ' ']).next())
+        .and_then(|cred| cred.split('/').nth(3))
+        .unwrap_or("")
 }
 
 #[cfg(test)]
@@ -145,7 +169,8 @@ mod tests {
             super::credential_scope(h),
             ("us-west-2".to_string(), "AKID".to_string())
         );
-        assert_eq!(super::auth_service(h), "ec2");
+        assert_eq!(super::credential_service(h), "ec2");
         assert_eq!(super::credential_scope("Bearer x"), Default::default());
+        assert_eq!(super::credential_service("Bearer x"), "");
     }
 }

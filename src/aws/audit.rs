@@ -3,12 +3,14 @@
 //! protects nothing), and where the AMIs of running instances come from.
 
 use super::ec2ops::{self, AllowedImages, ImageInfo};
-use super::state::{SweepState, key};
+use super::org::{AccountSelection, member_accounts};
+use super::state::{CachedScan, key};
+use super::store::StateStore;
 use super::sweep::{resolve_regions, session_for};
 use super::{AwsError, AwsOptions};
 use crate::model::Severity;
 pub use crate::model::fleet::{ImageClass, InstanceAudit, PublicImage, RegionAudit};
-use std::path::PathBuf;
+use std::collections::BTreeMap;
 
 /// What to audit.
 #[derive(Debug, Clone)]
@@ -17,8 +19,10 @@ pub struct AuditOptions {
     pub regions: Option<Vec<String>>,
     /// Accounts whose AMIs are trusted (`--trusted-accounts`).
     pub trusted_accounts: Vec<String>,
-    /// The sweep state file, to say whether public images were scanned clean.
-    pub state_path: PathBuf,
+    /// The sweep state, to say whether public images were scanned clean.
+    pub state: std::sync::Arc<StateStore>,
+    /// The accounts to audit (`--org-role`, `--accounts`), each on its own.
+    pub accounts: AccountSelection,
     /// What counts as clean.
     pub fail_on: Severity,
     /// The catalog version sweep results must have.
@@ -52,12 +56,14 @@ pub(crate) fn classify(
 
 fn audit_region(
     aws: &AwsOptions,
+    account: Option<&str>,
     region: &str,
     opts: &AuditOptions,
-    state: &SweepState,
+    state: &BTreeMap<String, CachedScan>,
 ) -> Result<RegionAudit, AwsError> {
     let s = session_for(aws, region)?;
     let mut a = RegionAudit {
+        account: account.map(str::to_string),
         region: region.to_string(),
         block_public_access: String::new(),
         allowed_images: AllowedImages::default(),
@@ -77,9 +83,7 @@ fn audit_region(
     match owned {
         Ok(imgs) => {
             for i in imgs {
-                let hit = state
-                    .entries
-                    .get(&key(&i.snapshot_ids, &opts.catalog_version));
+                let hit = state.get(&key(&i.snapshot_ids, &opts.catalog_version));
                 let (scan, max) = match hit {
                     None => ("not-scanned", None),
                     Some(c) if c.max_severity().is_some_and(|m| m >= opts.fail_on) => {
@@ -227,27 +231,48 @@ fn audit_region(
     Ok(a)
 }
 
-/// Audit every region. A region whose clients cannot be made is an error entry, not a stop.
+/// Audit every region of every account. A region whose clients cannot be made, or an account
+/// whose regions cannot be listed, is an error entry, not a stop.
 pub fn audit(
     aws: &AwsOptions,
     opts: &AuditOptions,
 ) -> Result<Vec<RegionAudit>, super::sweep::SweepError> {
-    let state = SweepState::load(&opts.state_path)?;
-    let regions = resolve_regions(aws, opts.regions.as_deref())?;
+    let loaded = opts.state.load_all()?;
+    let accounts = member_accounts(aws, &opts.accounts)?;
     let mut out = Vec::new();
-    for r in regions {
-        match audit_region(aws, &r, opts, &state) {
-            Ok(a) => out.push(a),
-            Err(e) => out.push(RegionAudit {
-                region: r,
-                block_public_access: "unknown".into(),
-                allowed_images: AllowedImages::default(),
-                public_images: Vec::new(),
-                instances: Vec::new(),
-                warnings: Vec::new(),
-                errors: vec![e.to_string()],
-            }),
+    let failed = |account: Option<&str>, region: String, e: String| RegionAudit {
+        account: account.map(str::to_string),
+        region,
+        block_public_access: "unknown".into(),
+        allowed_images: AllowedImages::default(),
+        public_images: Vec::new(),
+        instances: Vec::new(),
+        warnings: Vec::new(),
+        errors: vec![e],
+    };
+    for acct in &accounts {
+        let id = acct.account_id.as_deref();
+        let regions = match resolve_regions(&acct.options, opts.regions.as_deref()) {
+            Ok(r) => r,
+            // With several accounts, one that cannot be reached is reported, not a stop.
+            Err(e) if id.is_some() => {
+                out.push(failed(id, "*".into(), e.to_string()));
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
+        for r in regions {
+            match audit_region(&acct.options, id, &r, opts, &loaded.entries) {
+                Ok(a) => out.push(a),
+                Err(e) => out.push(failed(id, r, e.to_string())),
+            }
         }
+    }
+    // Unreadable state objects are said once: the audit cannot vouch for their images.
+    if let Some(first) = out.first_mut() {
+        first
+            .errors
+            .extend(loaded.errors.iter().map(|e| format!("state: {e}")));
     }
     Ok(out)
 }

@@ -8,10 +8,12 @@ pub mod ec2ops;
 pub mod governance_analysis;
 pub mod inventory;
 pub mod guard;
+pub mod org;
 pub mod publish;
 pub mod sbom;
 pub mod scan;
 pub mod state;
+pub mod store;
 pub mod sweep;
 
 use crate::source::ebs::{EbsError, EbsOptions, EbsSource, process_runtime, run_blocking};
@@ -31,6 +33,9 @@ pub struct AwsOptions {
     pub endpoint_url: Option<String>,
     /// Role to assume with STS on top of the base credentials (`--role-arn`).
     pub role_arn: Option<String>,
+    /// A role assumed last, with the credentials above (a member account's role, see
+    /// [`org`]).
+    pub member_role_arn: Option<String>,
     /// Fixed credentials instead of the default chain (tests, or keys given explicitly).
     pub credentials: Option<aws_sdk_ebs::config::Credentials>,
 }
@@ -123,27 +128,8 @@ pub struct Ami {
     pub skipped: Vec<SkippedMapping>,
 }
 
-/// Build the EBS and EC2 clients from the default chain (environment, profiles, SSO, web
-/// identity, IMDS) and the options.
-pub async fn clients(
-    opts: &AwsOptions,
-) -> Result<(aws_sdk_ebs::Client, aws_sdk_ec2::Client), AwsError> {
-    let conf = sdk_config(opts).await?;
-    let mut ebs = aws_sdk_ebs::config::Builder::from(&conf);
-    let mut ec2 = aws_sdk_ec2::config::Builder::from(&conf);
-    // Set on each service so an explicit URL beats the service-specific variables.
-    if let Some(u) = &opts.endpoint_url {
-        ebs = ebs.endpoint_url(u);
-        ec2 = ec2.endpoint_url(u);
-    }
-    Ok((
-        aws_sdk_ebs::Client::from_conf(ebs.build()),
-        aws_sdk_ec2::Client::from_conf(ec2.build()),
-    ))
-}
-
-/// The shared SDK configuration (region, credentials, endpoint, assumed role) of the options,
-/// from which each service's client is built.
+/// The shared SDK configuration the options ask for: the default chain (environment, profiles,
+/// SSO, web identity, IMDS), the region, the endpoint, and the role assumed on top.
 pub async fn sdk_config(opts: &AwsOptions) -> Result<aws_config::SdkConfig, AwsError> {
     let mut loader = aws_config::defaults(BehaviorVersion::latest());
     if let Some(r) = &opts.region {
@@ -162,7 +148,10 @@ pub async fn sdk_config(opts: &AwsOptions) -> Result<aws_config::SdkConfig, AwsE
     if conf.region().is_none() {
         return Err(AwsError::NoRegion);
     }
-    if let Some(role) = &opts.role_arn {
+    for role in [&opts.role_arn, &opts.member_role_arn]
+        .into_iter()
+        .flatten()
+    {
         let provider = aws_config::sts::AssumeRoleProvider::builder(role)
             .session_name("amiscan")
             .configure(&conf)
@@ -176,6 +165,24 @@ pub async fn sdk_config(opts: &AwsOptions) -> Result<aws_config::SdkConfig, AwsE
             .build();
     }
     Ok(conf)
+}
+
+/// Build the EBS and EC2 clients from [`sdk_config`].
+pub async fn clients(
+    opts: &AwsOptions,
+) -> Result<(aws_sdk_ebs::Client, aws_sdk_ec2::Client), AwsError> {
+    let conf = sdk_config(opts).await?;
+    let mut ebs = aws_sdk_ebs::config::Builder::from(&conf);
+    let mut ec2 = aws_sdk_ec2::config::Builder::from(&conf);
+    // Set on each service so an explicit URL beats the service-specific variables.
+    if let Some(u) = &opts.endpoint_url {
+        ebs = ebs.endpoint_url(u);
+        ec2 = ec2.endpoint_url(u);
+    }
+    Ok((
+        aws_sdk_ebs::Client::from_conf(ebs.build()),
+        aws_sdk_ec2::Client::from_conf(ec2.build()),
+    ))
 }
 
 fn map_describe_error<E>(ami_id: &str, err: &SdkError<E>) -> AwsError

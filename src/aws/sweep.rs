@@ -1,18 +1,28 @@
-//! `amiscan sweep`: every AMI of some owners in some regions, each snapshot set scanned once per
-//! catalog version (results cached in the [`super::state`] file), public images first,
-//! `parallel` images at a time, a failing image never stopping the others.
+//! `amiscan sweep`: every AMI of some owners in some regions (of one account, or of every
+//! account of an organisation, [`super::org`]), each snapshot set scanned once per catalog
+//! version (results kept in a [`StateStore`]), public images first, `parallel` images at a time,
+//! a failing image never stopping the others.
+//!
+//! Workers on several machines split a sweep with [`Shard`]s: each lists every image and keeps
+//! those whose snapshot set falls in its shard, and all share one store (a directory or S3), in
+//! which each result is created once and never replaced. Images with the same snapshot set are
+//! handled together, by one worker thread: the first is scanned, the others reuse its result.
+//! `report_only` lists the images and reads the store, scanning nothing: an image without a
+//! stored result is [`ImageStatus::NotScanned`].
 
 use super::ec2ops::{self, ImageInfo};
+use super::org::{AccountSelection, member_accounts};
 use super::scan::{EbsTarget, scan_ebs_target};
-use super::state::{CachedScan, StateError, SweepState, key};
+use super::state::{CachedScan, StateError, key};
+use super::store::StateStore;
 use super::{AwsError, AwsOptions, AwsSession};
 use crate::detect::Detector;
+pub use crate::model::fleet::Shard;
 pub use crate::model::fleet::{FindingBrief, ImageOutcome, ImageStatus, SweepSummary};
 use crate::model::{Finding, Severity};
 use crate::scan::ScanOptions;
 use crate::source::ebs::EbsOptions;
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -30,8 +40,14 @@ pub struct SweepOptions {
     pub parallel: usize,
     /// Findings at or above this fail the image.
     pub fail_on: Severity,
-    /// The state file.
-    pub state_path: PathBuf,
+    /// Where results are kept.
+    pub state: Arc<StateStore>,
+    /// Only the images of this shard.
+    pub shard: Option<Shard>,
+    /// The accounts to sweep.
+    pub accounts: AccountSelection,
+    /// Read results from the state, scan nothing.
+    pub report_only: bool,
     /// Stop taking new images after this many finished (tests simulate an interruption).
     pub stop_after: Option<usize>,
     /// EBS source options.
@@ -59,6 +75,7 @@ fn location(f: &Finding) -> String {
 }
 
 fn outcome(
+    account: Option<&str>,
     img: &ImageInfo,
     findings: &[Finding],
     complete: bool,
@@ -82,6 +99,7 @@ fn outcome(
         ImageStatus::Clean
     };
     ImageOutcome {
+        account: account.map(str::to_string),
         region: img.region.clone(),
         image_id: img.id.clone(),
         name: img.name.clone(),
@@ -110,8 +128,16 @@ fn outcome(
     }
 }
 
-fn failed(img: &ImageInfo, why: String) -> ImageOutcome {
-    let mut o = outcome(img, &[], false, false, Severity::Critical, Some(why));
+fn failed(account: Option<&str>, img: &ImageInfo, why: String) -> ImageOutcome {
+    let mut o = outcome(
+        account,
+        img,
+        &[],
+        false,
+        false,
+        Severity::Critical,
+        Some(why),
+    );
     o.status = ImageStatus::Failed;
     o
 }
@@ -143,32 +169,58 @@ pub(crate) fn resolve_regions(
     base.run(async move { ec2ops::list_regions(&ec2).await })
 }
 
-/// Scan (or recall) one image.
+/// A session per (account, region); the account is empty for the caller's own.
+type Sessions = BTreeMap<(String, String), Arc<AwsSession>>;
+
+/// An image and the account it was listed in.
+struct Item {
+    account: Option<String>,
+    img: ImageInfo,
+}
+
+/// Scan (or recall) one image: the result loaded at the start, else one another worker stored
+/// since, else a scan. `report_only` never scans.
 fn sweep_image(
     session: &AwsSession,
-    img: &ImageInfo,
+    item: &Item,
     opts: &SweepOptions,
     det: &Detector,
-    state: &Mutex<SweepState>,
+    loaded: &BTreeMap<String, CachedScan>,
 ) -> (ImageOutcome, Option<CachedScan>) {
+    let (acct, img) = (item.account.as_deref(), &item.img);
     if img.snapshot_ids.is_empty() {
         return (
-            failed(img, "no EBS snapshot to read (instance-store AMI)".into()),
+            failed(
+                acct,
+                img,
+                "no EBS snapshot to read (instance-store AMI)".into(),
+            ),
             None,
         );
     }
     let k = key(&img.snapshot_ids, &cache_version(det, opts));
-    let hit = state
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .entries
-        .get(&k)
-        .cloned();
+    let hit = match loaded.get(&k) {
+        Some(c) => Some(c.clone()),
+        None if opts.report_only => None,
+        None => match opts.state.get(&k) {
+            Ok(c) => c,
+            Err(e) => return (failed(acct, img, e.to_string()), None),
+        },
+    };
     if let Some(c) = hit {
         return (
-            outcome(img, &c.findings, true, true, opts.fail_on, None),
+            outcome(acct, img, &c.findings, true, true, opts.fail_on, None),
             None,
         );
+    }
+    if opts.report_only {
+        let mut o = outcome(acct, img, &[], false, false, opts.fail_on, None);
+        o.status = ImageStatus::NotScanned;
+        o.error = Some(format!(
+            "no complete result in the {}",
+            opts.state.describe()
+        ));
+        return (o, None);
     }
     let report = match scan_ebs_target(
         session,
@@ -178,7 +230,7 @@ fn sweep_image(
         &opts.scan,
     ) {
         Ok(r) => r,
-        Err(e) => return (failed(img, e.to_string()), None),
+        Err(e) => return (failed(acct, img, e.to_string()), None),
     };
     let error = (!report.complete).then(|| {
         let msgs: Vec<String> = report
@@ -191,6 +243,7 @@ fn sweep_image(
         format!("incomplete scan: {}", msgs.join("; "))
     });
     let out = outcome(
+        acct,
         img,
         &report.findings,
         report.complete,
@@ -220,9 +273,104 @@ fn cache_version(det: &Detector, opts: &SweepOptions) -> String {
     }
 }
 
+/// Every image the sweep covers (its accounts and regions, its shard), public first, grouped
+/// by cache key; regions or accounts that could not be listed go to `summary.region_errors`.
+fn list_items(
+    aws: &AwsOptions,
+    opts: &SweepOptions,
+    det: &Detector,
+    summary: &mut SweepSummary,
+) -> Result<(Vec<Vec<Item>>, Sessions), SweepError> {
+    let accounts = member_accounts(aws, &opts.accounts)?;
+    let several = accounts.iter().any(|a| a.account_id.is_some());
+    let mut sessions = BTreeMap::new();
+    let mut items: Vec<Item> = Vec::new();
+    let mut all_regions = Vec::new();
+    for acct in &accounts {
+        let label = acct.account_id.clone().unwrap_or_default();
+        if let Some(id) = &acct.account_id {
+            summary.accounts.push(id.clone());
+        }
+        let regions = match resolve_regions(&acct.options, opts.regions.as_deref()) {
+            Ok(r) => r,
+            // One account that cannot be reached (its role not assumable) is reported; the
+            // caller's own regions not listable stops the sweep, as before.
+            Err(e) if several => {
+                summary.region_errors.push(format!("account {label}: {e}"));
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
+        for r in &regions {
+            let listed = session_for(&acct.options, r).and_then(|s| {
+                let ec2 = s.ec2_client().clone();
+                let (region, owners) = (r.clone(), opts.owners.clone());
+                let imgs = s.run(async move {
+                    ec2ops::list_images(&ec2, &region, &owners, &[("state", "available")]).await
+                })?;
+                Ok((s, imgs))
+            });
+            match listed {
+                Ok((s, imgs)) => {
+                    sessions.insert((label.clone(), r.clone()), Arc::new(s));
+                    items.extend(imgs.into_iter().map(|img| Item {
+                        account: acct.account_id.clone(),
+                        img,
+                    }));
+                }
+                Err(e) if several => summary
+                    .region_errors
+                    .push(format!("account {label} {r}: {e}")),
+                Err(e) => summary.region_errors.push(format!("{r}: {e}")),
+            }
+        }
+        all_regions.extend(regions);
+    }
+    all_regions.sort();
+    all_regions.dedup();
+    summary.regions = all_regions;
+    if let Some(shard) = opts.shard {
+        items.retain(|i| shard.contains(&i.img.snapshot_ids));
+        summary.shard = Some(shard.to_string());
+    }
+    // Public images first: they are the ones that hurt.
+    items.sort_by(|a, b| {
+        b.img
+            .public
+            .cmp(&a.img.public)
+            .then_with(|| a.account.cmp(&b.account))
+            .then_with(|| a.img.region.cmp(&b.img.region))
+            .then_with(|| a.img.id.cmp(&b.img.id))
+    });
+    items.dedup_by(|a, b| {
+        a.account == b.account && a.img.region == b.img.region && a.img.id == b.img.id
+    });
+    summary.images = items.len();
+    summary.public_images = items.iter().filter(|i| i.img.public).count();
+    // Images with the same snapshots (one state entry) go together, in the order of the first.
+    let version = cache_version(det, opts);
+    let mut groups: Vec<Vec<Item>> = Vec::new();
+    let mut group_of: BTreeMap<String, usize> = BTreeMap::new();
+    for it in items {
+        if it.img.snapshot_ids.is_empty() {
+            groups.push(vec![it]);
+            continue;
+        }
+        let k = key(&it.img.snapshot_ids, &version);
+        match group_of.get(&k).and_then(|g| groups.get_mut(*g)) {
+            Some(g) => g.push(it),
+            None => {
+                group_of.insert(k, groups.len());
+                groups.push(vec![it]);
+            }
+        }
+    }
+    Ok((groups, sessions))
+}
+
 /// Run a sweep. `on_image` sees every image as it finishes (from worker threads, one at a
-/// time); `stop` set (Ctrl-C) makes workers take no new image. The state file is saved after
-/// every newly scanned image.
+/// time); `stop` set (Ctrl-C) makes workers take no new image. Each newly scanned complete
+/// result is stored as soon as it is known.
 pub fn sweep(
     aws: &AwsOptions,
     opts: &SweepOptions,
@@ -232,105 +380,106 @@ pub fn sweep(
 ) -> Result<SweepSummary, SweepError> {
     let mut summary = SweepSummary {
         catalog_version: cache_version(det, opts),
+        report_only: opts.report_only,
         ..SweepSummary::default()
     };
-    let state = Mutex::new(SweepState::load(&opts.state_path)?);
-    let regions = resolve_regions(aws, opts.regions.as_deref())?;
-    let mut sessions = BTreeMap::new();
-    let mut images: Vec<ImageInfo> = Vec::new();
-    for r in &regions {
-        let listed = session_for(aws, r).and_then(|s| {
-            let ec2 = s.ec2_client().clone();
-            let (region, owners) = (r.clone(), opts.owners.clone());
-            let imgs = s.run(async move {
-                ec2ops::list_images(&ec2, &region, &owners, &[("state", "available")]).await
-            })?;
-            Ok((s, imgs))
-        });
-        match listed {
-            Ok((s, imgs)) => {
-                sessions.insert(r.clone(), Arc::new(s));
-                images.extend(imgs);
-            }
-            Err(e) => summary.region_errors.push(format!("{r}: {e}")),
-        }
-    }
-    summary.regions = regions;
-    // Public images first: they are the ones that hurt.
-    images.sort_by(|a, b| {
-        b.public
-            .cmp(&a.public)
-            .then_with(|| a.region.cmp(&b.region))
-            .then_with(|| a.id.cmp(&b.id))
-    });
-    images.dedup_by(|a, b| a.region == b.region && a.id == b.id);
-    summary.images = images.len();
-    summary.public_images = images.iter().filter(|i| i.public).count();
+    let loaded = opts.state.load_all()?;
+    summary.state_errors = loaded.errors;
+    let (groups, sessions) = list_items(aws, opts, det, &mut summary)?;
 
     let next = AtomicUsize::new(0);
     let finished = AtomicUsize::new(0);
+    let not_scanned = AtomicUsize::new(0);
     let save_error: Mutex<Option<StateError>> = Mutex::new(None);
     let shared = Mutex::new((&mut summary, on_image));
-    let workers = opts.parallel.clamp(1, 64).min(images.len().max(1));
+    let workers = opts.parallel.clamp(1, 64).min(groups.len().max(1));
+    let entries = &loaded.entries;
     std::thread::scope(|scope| {
         for _ in 0..workers {
             scope.spawn(|| {
                 loop {
-                    let stopped = stop.load(Ordering::SeqCst)
-                        || opts
-                            .stop_after
-                            .is_some_and(|k| finished.load(Ordering::SeqCst) >= k);
-                    if stopped {
-                        return;
-                    }
                     let i = next.fetch_add(1, Ordering::SeqCst);
-                    let Some(img) = images.get(i) else { return };
-                    let (out, cache) = match sessions.get(&img.region) {
-                        Some(s) => sweep_image(s, img, opts, det, &state),
-                        None => (failed(img, "no session for its region".into()), None),
-                    };
-                    if let Some(c) = cache {
-                        let mut st = state
+                    let Some(group) = groups.get(i) else { return };
+                    // The first complete result of the group stands for the others.
+                    let mut first: Option<Vec<Finding>> = None;
+                    for item in group {
+                        let stopped = stop.load(Ordering::SeqCst)
+                            || opts
+                                .stop_after
+                                .is_some_and(|k| finished.load(Ordering::SeqCst) >= k);
+                        if stopped {
+                            return;
+                        }
+                        let acct = item.account.as_deref();
+                        let (out, cache) = match &first {
+                            Some(f) => (
+                                outcome(acct, &item.img, f, true, true, opts.fail_on, None),
+                                None,
+                            ),
+                            None => {
+                                let at = (
+                                    acct.unwrap_or_default().to_string(),
+                                    item.img.region.clone(),
+                                );
+                                match sessions.get(&at) {
+                                    Some(s) => sweep_image(s, item, opts, det, entries),
+                                    None => (
+                                        failed(acct, &item.img, "no session for its region".into()),
+                                        None,
+                                    ),
+                                }
+                            }
+                        };
+                        if let Some(c) = cache {
+                            if let Err(e) = opts.state.put(&c) {
+                                *save_error
+                                    .lock()
+                                    .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(e);
+                            }
+                            first = Some(c.findings);
+                        } else if out.cached && first.is_none() {
+                            first = entries
+                                .get(&key(&item.img.snapshot_ids, &cache_version(det, opts)))
+                                .map(|c| c.findings.clone());
+                        }
+                        finished.fetch_add(1, Ordering::SeqCst);
+                        let mut g = shared
                             .lock()
                             .unwrap_or_else(std::sync::PoisonError::into_inner);
-                        st.entries
-                            .insert(key(&c.snapshot_ids, &c.catalog_version), c);
-                        if let Err(e) = st.save(&opts.state_path) {
-                            *save_error
-                                .lock()
-                                .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(e);
+                        let (sum, cb) = &mut *g;
+                        if out.cached {
+                            sum.cached += 1;
+                        } else if !matches!(
+                            out.status,
+                            ImageStatus::Failed | ImageStatus::NotScanned
+                        ) {
+                            sum.scanned += 1;
                         }
-                    }
-                    finished.fetch_add(1, Ordering::SeqCst);
-                    let mut g = shared
-                        .lock()
-                        .unwrap_or_else(std::sync::PoisonError::into_inner);
-                    let (sum, cb) = &mut *g;
-                    if out.cached {
-                        sum.cached += 1;
-                    } else if out.status != ImageStatus::Failed {
-                        sum.scanned += 1;
-                    }
-                    match out.status {
-                        ImageStatus::Clean => sum.clean += 1,
-                        ImageStatus::Findings => {
-                            sum.with_findings += 1;
-                            if out.public {
-                                sum.public_with_findings += 1;
+                        match out.status {
+                            ImageStatus::Clean => sum.clean += 1,
+                            ImageStatus::Findings => {
+                                sum.with_findings += 1;
+                                if out.public {
+                                    sum.public_with_findings += 1;
+                                }
+                            }
+                            ImageStatus::Incomplete => sum.incomplete += 1,
+                            ImageStatus::Failed => sum.failed += 1,
+                            ImageStatus::NotScanned => {
+                                not_scanned.fetch_add(1, Ordering::SeqCst);
                             }
                         }
-                        ImageStatus::Incomplete => sum.incomplete += 1,
-                        ImageStatus::Failed => sum.failed += 1,
+                        cb(&out);
                     }
-                    cb(&out);
                 }
             });
         }
     });
     let _ = shared.into_inner();
     let done = finished.load(Ordering::SeqCst);
-    summary.not_reached = summary.images.saturating_sub(done);
-    summary.interrupted = summary.not_reached > 0;
+    let missing = summary.images.saturating_sub(done);
+    summary.interrupted = missing > 0;
+    summary.not_reached = missing.saturating_add(not_scanned.load(Ordering::SeqCst));
     if let Some(e) = save_error
         .into_inner()
         .unwrap_or_else(std::sync::PoisonError::into_inner)

@@ -97,6 +97,9 @@ pub struct InstanceAudit {
 /// The audit of one region.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RegionAudit {
+    /// The account audited (`--org-role`/`--accounts`); `None` for the caller's own.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
     /// Region.
     pub region: String,
     /// `block-new-sharing`, `unblocked`, or why it is unknown.
@@ -125,6 +128,9 @@ pub enum ImageStatus {
     Incomplete,
     /// Could not be scanned at all.
     Failed,
+    /// `sweep --report`: the state holds no complete result for its snapshots (a shard that has
+    /// not run or not finished, or an image that failed or was incomplete).
+    NotScanned,
 }
 
 /// A finding, briefly.
@@ -146,6 +152,8 @@ pub struct FindingBrief {
 /// The result of one image.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ImageOutcome {
+    /// The account it was listed in (`--org-role`/`--accounts`); `None` for the caller's own.
+    pub account: Option<String>,
     /// Region.
     pub region: String,
     /// `ami-...`.
@@ -203,4 +211,114 @@ pub struct SweepSummary {
     pub catalog_version: String,
     /// Regions that could not be listed, with why.
     pub region_errors: Vec<String>,
+    /// The shard swept (`K/N`), when `--shard`/`--shards` chose one.
+    pub shard: Option<String>,
+    /// Accounts swept (`--org-role`/`--accounts`); empty for the caller's own account.
+    pub accounts: Vec<String>,
+    /// State objects that could not be read (their images are scanned again), with why.
+    pub state_errors: Vec<String>,
+    /// `sweep --report`: results read from the state, nothing scanned.
+    pub report_only: bool,
+}
+
+/// One shard of a sweep (`--shard K/N`): the images whose snapshot set hashes to `index`
+/// modulo `count`.
+///
+/// The hash is 64-bit FNV-1a over the image's snapshot ids, sorted and each followed by a
+/// newline byte. It depends on nothing but the ids (not the catalog version, the region, the
+/// account or the listing order), so every worker of a sweep puts an image in the same shard,
+/// and images with the same snapshots (which share one state entry) land in the same shard.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    /// `K`, from 0.
+    pub index: u32,
+    /// `N`, at least 1.
+    pub count: u32,
+}
+
+/// Why a shard specification is not valid.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid shard {0:?}: expected K/N with N >= 1 and 0 <= K < N")]
+pub struct ShardError(pub String);
+
+impl Shard {
+    /// A shard, checked: `count >= 1` and `index < count`.
+    pub fn new(index: u32, count: u32) -> Result<Shard, ShardError> {
+        if count == 0 || index >= count {
+            return Err(ShardError(format!("{index}/{count}")));
+        }
+        Ok(Shard { index, count })
+    }
+
+    /// [`Shard::hash`] of `snapshot_ids` modulo the count equals the index.
+    pub fn contains(&self, snapshot_ids: &[String]) -> bool {
+        Shard::hash(snapshot_ids) % u64::from(self.count) == u64::from(self.index)
+    }
+
+    /// 64-bit FNV-1a of the sorted snapshot ids, each followed by `\n`.
+    pub fn hash(snapshot_ids: &[String]) -> u64 {
+        let mut ids: Vec<&str> = snapshot_ids.iter().map(String::as_str).collect();
+        ids.sort_unstable();
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for id in ids {
+            for b in id.bytes().chain(std::iter::once(b'\n')) {
+                h ^= u64::from(b);
+                h = h.wrapping_mul(0x0000_0100_0000_01b3);
+            }
+        }
+        h
+    }
+}
+
+impl std::fmt::Display for Shard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.index, self.count)
+    }
+}
+
+impl std::str::FromStr for Shard {
+    type Err = ShardError;
+    fn from_str(s: &str) -> Result<Shard, ShardError> {
+        let bad = || ShardError(s.to_string());
+        let (k, n) = s.split_once('/').ok_or_else(bad)?;
+        let k: u32 = k.trim().parse().map_err(|_| bad())?;
+        let n: u32 = n.trim().parse().map_err(|_| bad())?;
+        Shard::new(k, n).map_err(|_| bad())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Shard;
+
+    #[test]
+    fn shards_parse_and_hash_stably() {
+        assert_eq!(
+            "1/4".parse::<Shard>().unwrap(),
+            Shard { index: 1, count: 4 }
+        );
+        for bad in ["4/4", "0/0", "1", "a/2", "-1/2", "1/4/5"] {
+            assert!(bad.parse::<Shard>().is_err(), "{bad}");
+        }
+        let ids = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        // FNV-1a 64 of "snap-1\n": a fixed value, so shards never move between versions.
+        let mut h: u64 = 0xcbf29ce484222325;
+        for b in b"snap-1\n" {
+            h = (h ^ u64::from(*b)).wrapping_mul(0x100000001b3);
+        }
+        assert_eq!(Shard::hash(&ids(&["snap-1"])), h);
+        // Order of the mappings does not matter.
+        assert_eq!(
+            Shard::hash(&ids(&["snap-b", "snap-a"])),
+            Shard::hash(&ids(&["snap-a", "snap-b"]))
+        );
+        // Each image falls in exactly one shard.
+        for n in 1..6u32 {
+            let set = ids(&["snap-0123", "snap-4567"]);
+            let hits = (0..n)
+                .filter(|k| Shard::new(*k, n).unwrap().contains(&set))
+                .count();
+            assert_eq!(hits, 1);
+        }
+    }
 }

@@ -106,7 +106,7 @@ fn sarif_validator() -> &'static jsonschema::Validator {
     })
 }
 
-fn assert_valid_sarif(v: &Value) {
+pub(crate) fn assert_valid_sarif(v: &Value) {
     let errors: Vec<String> = sarif_validator()
         .iter_errors(v)
         .map(|e| format!("{} at {}", e, e.instance_path()))
