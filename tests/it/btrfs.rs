@@ -450,6 +450,41 @@ mount -o ro,subvol=/@/home "$L" k/home"#,
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// No fstab anywhere, a default subvolume set: it is `/`, as a plain `mount` shows it; the top
+/// level's own files are still scanned, under `<btrfs subvolume 5>`.
+#[test]
+fn btrfs_default_subvolume_without_fstab_is_the_root() {
+    let dir = workdir("btrfs", "default");
+    let script = r#"
+btrfs subvolume create sv >/dev/null
+mkdir -p sv/etc top
+printf 'root:%s:19000:0:99999:7:::\n' "$(openssl passwd -6 "$(head -c 12 /dev/urandom | base64)")" > sv/etc/shadow
+openssl genrsa -traditional -out top/key.pem 2048 2>/dev/null
+btrfs subvolume set-default sv
+"#;
+    let img = kernel_image(&dir, "vol", "", "", script);
+    let want = kernel_view_mounted(&format!("mount -o loop,ro {} k", img.display()), &dir);
+    assert_eq!(want.files.keys().collect::<Vec<_>>(), ["/etc/shadow"]);
+    let (got, errors) = amiscan_view(open_file(&img));
+    assert!(errors.is_empty(), "{errors:?}");
+    assert_eq!(got, want);
+    let (code, t) = scan_json(&img, &[]);
+    let found = rule_paths(&t, "-");
+    assert!(
+        found.contains(&("shadow-password-hash".into(), "/etc/shadow".into())),
+        "{found:?}"
+    );
+    assert!(
+        found
+            .iter()
+            .any(|(_, p)| p == "<btrfs subvolume 5>/top/key.pem"),
+        "{found:?}"
+    );
+    assert_eq!(t["complete"], true, "{}", t["errors"]);
+    assert_eq!(code, 1);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn btrfs_mkfs_rootdir_image_equals_its_source_tree() {
     let dir = workdir("btrfs", "rootdir");

@@ -6,13 +6,17 @@
 //! (logical → physical), [`tree`] (checked tree blocks, bounded range walks), [`items`] (item
 //! layouts), [`file`] (file content from extents) and [`compress`] (zlib, LZO, zstd).
 //!
-//! Paths: the volume is read as the top-level subvolume (id 5) shows it, which is what
-//! `mount -o subvolid=5` and `btrfs subvolume list` show: every subvolume and snapshot appears
-//! at the directory where it is linked (Fedora: `/root/etc/shadow`, `/home/alice/...`;
-//! openSUSE: `/@/.snapshots/1/snapshot/etc/shadow`, `/@/home/...`). A subvolume that no
-//! directory links (its `ROOT_REF` is gone) is found by the sweep and listed as
-//! `<btrfs subvolume ID>/...`. A subvolume entry that a snapshot copied without the subvolume
-//! (no `ROOT_REF` from that snapshot) is an empty directory, as the kernel shows it.
+//! Paths: the volume is read as the booted system sees it. `/` is the subvolume whose own
+//! `/etc/fstab` mounts it at `/` (`subvol=`, `subvolid=`, or the default subvolume), else the
+//! default subvolume when it is not 5, else the top level; the other btrfs mounts of that fstab
+//! are applied (Fedora: `root` at `/`, `home` at `/home`; openSUSE: `@/.snapshots/1/snapshot`
+//! at `/`, `@/home` at `/home`). A mounted subvolume is listed only where it is mounted. The top
+//! level, when it is not `/`, is left to the sweep as `<btrfs subvolume 5>/...`, so subvolumes
+//! mounted nowhere are still read. Without fstab or default subvolume the view is the top
+//! level's, what `mount -o subvolid=5` shows. A subvolume that no directory links (its
+//! `ROOT_REF` is gone) is found by the sweep and listed as `<btrfs subvolume ID>/...`. A
+//! subvolume entry that a snapshot copied without the subvolume (no `ROOT_REF` from that
+//! snapshot) is an empty directory, as the kernel shows it.
 //!
 //! Inode numbers are per subvolume in btrfs; [`Entry::ino`] packs the subvolume's index in
 //! bits 48.. and the objectid below, so it is unique on the volume.
