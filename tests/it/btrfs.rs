@@ -10,7 +10,7 @@
 use crate::common::{rule_paths, scan_json, sh, volume, workdir};
 use amiscan::fs::probe::FsKind;
 use amiscan::fs::{self, EntryKind, FsError};
-use amiscan::source::{FileSource, MemSource, SharedSource};
+use amiscan::source::{FileSource, MemSource, SharedSource, Window};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::io::{Read, Seek, SeekFrom};
@@ -27,17 +27,25 @@ struct View {
 
 /// The kernel's view of `img`: mounted read-only at the top-level subvolume.
 fn kernel_view(img: &Path, dir: &Path) -> View {
+    kernel_view_mounted(
+        &format!("mount -o loop,ro,subvolid=5 {} k", img.display()),
+        dir,
+    )
+}
+
+/// The kernel's view of what `mount` (a script, run in `dir`) mounts at `k`, with what it
+/// mounts below.
+fn kernel_view_mounted(mount: &str, dir: &Path) -> View {
     let out = sh(
         &format!(
             r#"mkdir -p k
-mount -o loop,ro,subvolid=5 {img} k
 D=$PWD
-trap 'cd /; umount "$D/k"' EXIT
+trap 'cd /; umount -R "$D/k"' EXIT
+{mount}
 cd k
 find . -type f -print0 | sort -z | xargs -0 -r sha256sum | sed 's/^/F /'
 find . -type l -print0 | sort -z | while IFS= read -r -d '' l; do printf 'L %s  %s\n' "$(readlink "$l")" "$l"; done
-"#,
-            img = img.display()
+"#
         ),
         dir,
     );
@@ -266,7 +274,7 @@ fn btrfs_zstd_files_equal_what_the_kernel_shows() {
 #[test]
 fn btrfs_fedora_layout_on_gpt_finds_the_plants_at_their_paths() {
     let dir = workdir("btrfs", "fedora");
-    sh(
+    let part = sh(
         r#"
 truncate -s 400M disk.img
 sgdisk -n1:2048:+1M -t1:EF02 -n2:0:0 -t2:8300 disk.img >/dev/null
@@ -279,21 +287,76 @@ mkfs.btrfs -q -f -L fedora "$L"
 mount -o compress=zstd:1 "$L" m
 btrfs subvolume create m/root >/dev/null
 btrfs subvolume create m/home >/dev/null
-mkdir -p m/root/etc m/root/root/.ssh m/home/alice/.aws
+btrfs subvolume create m/extra >/dev/null
+mkdir -p m/root/etc/ssh m/root/root/.ssh m/root/home m/root/var/lib m/home/alice/.aws
+uuid=$(blkid -s UUID -o value "$L")
+printf 'UUID=%s / btrfs subvol=root,compress=zstd:1 0 0\nUUID=%s /home btrfs subvol=home,compress=zstd:1 0 0\n' "$uuid" "$uuid" > m/root/etc/fstab
+printf 'root:%s:19000:0:99999:7:::\n' "$(openssl passwd -6 "$(head -c 12 /dev/urandom | base64)")" > m/root/etc/shadow
+chmod 600 m/root/etc/shadow
+printf 'PermitRootLogin yes\n' > m/root/etc/ssh/sshd_config
 ssh-keygen -q -t ed25519 -N '' -C root@build -f m/root/root/.ssh/id_ed25519
-id="AKIA$(LC_ALL=C tr -dc 'A-Z2-7' </dev/urandom | head -c 16 || true)"
-secret=$(LC_ALL=C tr -dc 'A-Za-z0-9' </dev/urandom | head -c 40 || true)
-printf '[default]\naws_access_key_id = %s\naws_secret_access_key = %s\n' "$id" "$secret" > m/home/alice/.aws/credentials
+creds() {
+  id="AKIA$(LC_ALL=C tr -dc 'A-Z2-7' </dev/urandom | head -c 16 || true)"
+  secret=$(LC_ALL=C tr -dc 'A-Za-z0-9' </dev/urandom | head -c 40 || true)
+  printf '[default]\naws_access_key_id = %s\naws_secret_access_key = %s\n' "$id" "$secret" > "$1"
+}
+creds m/home/alice/.aws/credentials
+creds m/extra/credentials
 seq 1 100000 > m/root/etc/filler
 umount m
+echo "partition $first $last"
 "#,
         &dir,
     );
+    // The kernel, mounting what the fstab says, is the oracle for the booted view.
+    let (first, last) = part
+        .lines()
+        .find_map(|l| l.strip_prefix("partition "))
+        .and_then(|l| l.split_once(' '))
+        .unwrap_or_else(|| panic!("{part}"));
+    let (first, last): (u64, u64) = (first.parse().unwrap(), last.parse().unwrap());
+    let want = kernel_view_mounted(
+        &format!(
+            r#"L=$(losetup -f --show -r -o {} --sizelimit {} disk.img)
+trap 'cd /; umount -R "$D/k"; losetup -d "$L"' EXIT
+mount -o ro,subvol=root "$L" k
+mount -o ro,subvol=home "$L" k/home"#,
+            first * 512,
+            (last - first + 1) * 512
+        ),
+        &dir,
+    );
+    for p in [
+        "/etc/shadow",
+        "/etc/ssh/sshd_config",
+        "/root/.ssh/id_ed25519",
+        "/home/alice/.aws/credentials",
+    ] {
+        assert!(want.files.contains_key(p), "{p} not in {want:?}");
+    }
+    let disk = open_file(&dir.join("disk.img"));
+    let part: SharedSource = Arc::new(Window::new(
+        disk,
+        first * 512,
+        (last - first + 1) * 512,
+        "p2".into(),
+    ));
+    let (got, errors) = amiscan_view(part);
+    assert!(errors.is_empty(), "{errors:?}");
+    assert_eq!(got, want);
+
     let (code, t) = scan_json(&dir.join("disk.img"), &[]);
     let found = rule_paths(&t, "-");
     for (rule, path) in [
-        ("openssh-private-key", "/root/root/.ssh/id_ed25519"),
+        ("shadow-password-hash", "/etc/shadow"),
+        ("sshd-permit-root-login", "/etc/ssh/sshd_config"),
+        ("openssh-private-key", "/root/.ssh/id_ed25519"),
         ("aws-access-key-pair", "/home/alice/.aws/credentials"),
+        // Mounted nowhere: still scanned, under the top level.
+        (
+            "aws-access-key-pair",
+            "<btrfs subvolume 5>/extra/credentials",
+        ),
     ] {
         assert!(
             found.contains(&(rule.to_string(), path.to_string())),
@@ -302,6 +365,121 @@ umount m
     }
     let v = volume(&t, "p2");
     assert_eq!(v["filesystem"], "btrfs", "{v:#}");
+    assert_eq!(t["complete"], true, "{}", t["errors"]);
+    assert_eq!(code, 1);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// openSUSE: the top level holds `@`; the root is the snapshot `@/.snapshots/1/snapshot`, made
+/// the default subvolume, whose fstab mounts `/` with no `subvol=` (the default) and `/home`,
+/// `/.snapshots` by path. The kernel mounting the same is the oracle.
+#[test]
+fn btrfs_opensuse_default_subvolume_is_the_root() {
+    let dir = workdir("btrfs", "opensuse");
+    sh(
+        r#"
+truncate -s 256M vol.img
+mkfs.btrfs -q -f vol.img
+mkdir -p m
+L=$(losetup -f --show vol.img)
+trap 'mountpoint -q m && umount m; losetup -d "$L"' EXIT
+mount "$L" m
+btrfs subvolume create m/@ >/dev/null
+btrfs subvolume create m/@/.snapshots >/dev/null
+mkdir m/@/.snapshots/1
+btrfs subvolume create m/@/.snapshots/1/snapshot >/dev/null
+btrfs subvolume create m/@/home >/dev/null
+S=m/@/.snapshots/1/snapshot
+mkdir -p $S/etc/ssh $S/home $S/.snapshots $S/root/.ssh m/@/home/bob/.aws
+uuid=$(blkid -s UUID -o value "$L")
+printf 'UUID=%s / btrfs defaults 0 0\nUUID=%s /home btrfs subvol=/@/home 0 0\nUUID=%s /.snapshots btrfs subvol=/@/.snapshots 0 0\n' "$uuid" "$uuid" "$uuid" > $S/etc/fstab
+printf 'root:%s:19000:0:99999:7:::\n' "$(openssl passwd -6 "$(head -c 12 /dev/urandom | base64)")" > $S/etc/shadow
+printf 'PermitRootLogin yes\n' > $S/etc/ssh/sshd_config
+ssh-keygen -q -t ed25519 -N '' -C root@suse -f $S/root/.ssh/id_ed25519
+id="AKIA$(LC_ALL=C tr -dc 'A-Z2-7' </dev/urandom | head -c 16 || true)"
+secret=$(LC_ALL=C tr -dc 'A-Za-z0-9' </dev/urandom | head -c 40 || true)
+printf '[default]\naws_access_key_id = %s\naws_secret_access_key = %s\n' "$id" "$secret" > m/@/home/bob/.aws/credentials
+echo stale > m/@/old-file
+btrfs subvolume set-default $S >/dev/null
+btrfs subvolume get-default m | grep -q '@/.snapshots/1/snapshot'
+umount m
+"#,
+        &dir,
+    );
+    let img = dir.join("vol.img");
+    let want = kernel_view_mounted(
+        r#"L=$(losetup -f --show -r vol.img)
+trap 'cd /; umount -R "$D/k"; losetup -d "$L"' EXIT
+mount -o ro "$L" k
+mount -o ro,subvol=/@/home "$L" k/home"#,
+        &dir,
+    );
+    assert!(want.files.contains_key("/etc/shadow"), "{want:?}");
+    assert!(want.files.contains_key("/home/bob/.aws/credentials"));
+    // `/.snapshots` is not mounted for the oracle: there the kernel shows the root again
+    // (`find` stops at it: "file system loop"), where amiscan lists nothing (the root is read
+    // once, at `/`); either way no file under it.
+    let (got, errors) = amiscan_view(open_file(&img));
+    assert!(errors.is_empty(), "{errors:?}");
+    assert_eq!(got, want);
+
+    let (code, t) = scan_json(&img, &[]);
+    let found = rule_paths(&t, "-");
+    for (rule, path) in [
+        ("shadow-password-hash", "/etc/shadow"),
+        ("sshd-permit-root-login", "/etc/ssh/sshd_config"),
+        ("openssh-private-key", "/root/.ssh/id_ed25519"),
+        ("aws-access-key-pair", "/home/bob/.aws/credentials"),
+    ] {
+        assert!(
+            found.contains(&(rule.to_string(), path.to_string())),
+            "{rule} at {path} not in {found:?}"
+        );
+    }
+    // Each planted file once: the snapshot is not scanned again under the top level.
+    assert_eq!(
+        found
+            .iter()
+            .filter(|(r, _)| r == "shadow-password-hash")
+            .count(),
+        1,
+        "{found:?}"
+    );
+    assert_eq!(t["complete"], true, "{}", t["errors"]);
+    assert_eq!(code, 1);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// No fstab anywhere, a default subvolume set: it is `/`, as a plain `mount` shows it; the top
+/// level's own files are still scanned, under `<btrfs subvolume 5>`.
+#[test]
+fn btrfs_default_subvolume_without_fstab_is_the_root() {
+    let dir = workdir("btrfs", "default");
+    let script = r#"
+btrfs subvolume create sv >/dev/null
+mkdir -p sv/etc top
+printf 'root:%s:19000:0:99999:7:::\n' "$(openssl passwd -6 "$(head -c 12 /dev/urandom | base64)")" > sv/etc/shadow
+openssl genrsa -traditional -out top/key.pem 2048 2>/dev/null
+btrfs subvolume set-default sv
+"#;
+    let img = kernel_image(&dir, "vol", "", "", script);
+    let want = kernel_view_mounted(&format!("mount -o loop,ro {} k", img.display()), &dir);
+    assert_eq!(want.files.keys().collect::<Vec<_>>(), ["/etc/shadow"]);
+    let (got, errors) = amiscan_view(open_file(&img));
+    assert!(errors.is_empty(), "{errors:?}");
+    assert_eq!(got, want);
+    let (code, t) = scan_json(&img, &[]);
+    let found = rule_paths(&t, "-");
+    assert!(
+        found.contains(&("shadow-password-hash".into(), "/etc/shadow".into())),
+        "{found:?}"
+    );
+    assert!(
+        found
+            .iter()
+            .any(|(_, p)| p == "<btrfs subvolume 5>/top/key.pem"),
+        "{found:?}"
+    );
     assert_eq!(t["complete"], true, "{}", t["errors"]);
     assert_eq!(code, 1);
     let _ = std::fs::remove_dir_all(&dir);

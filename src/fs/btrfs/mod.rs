@@ -6,13 +6,17 @@
 //! (logical → physical), [`tree`] (checked tree blocks, bounded range walks), [`items`] (item
 //! layouts), [`file`] (file content from extents) and [`compress`] (zlib, LZO, zstd).
 //!
-//! Paths: the volume is read as the top-level subvolume (id 5) shows it, which is what
-//! `mount -o subvolid=5` and `btrfs subvolume list` show: every subvolume and snapshot appears
-//! at the directory where it is linked (Fedora: `/root/etc/shadow`, `/home/alice/...`;
-//! openSUSE: `/@/.snapshots/1/snapshot/etc/shadow`, `/@/home/...`). A subvolume that no
-//! directory links (its `ROOT_REF` is gone) is found by the sweep and listed as
-//! `<btrfs subvolume ID>/...`. A subvolume entry that a snapshot copied without the subvolume
-//! (no `ROOT_REF` from that snapshot) is an empty directory, as the kernel shows it.
+//! Paths: the volume is read as the booted system sees it. `/` is the subvolume whose own
+//! `/etc/fstab` mounts it at `/` (`subvol=`, `subvolid=`, or the default subvolume), else the
+//! default subvolume when it is not 5, else the top level; the other btrfs mounts of that fstab
+//! are applied (Fedora: `root` at `/`, `home` at `/home`; openSUSE: `@/.snapshots/1/snapshot`
+//! at `/`, `@/home` at `/home`). A mounted subvolume is listed only where it is mounted. The top
+//! level, when it is not `/`, is left to the sweep as `<btrfs subvolume 5>/...`, so subvolumes
+//! mounted nowhere are still read. Without fstab or default subvolume the view is the top
+//! level's, what `mount -o subvolid=5` shows. A subvolume that no directory links (its
+//! `ROOT_REF` is gone) is found by the sweep and listed as `<btrfs subvolume ID>/...`. A
+//! subvolume entry that a snapshot copied without the subvolume (no `ROOT_REF` from that
+//! snapshot) is an empty directory, as the kernel shows it.
 //!
 //! Inode numbers are per subvolume in btrfs; [`Entry::ino`] packs the subvolume's index in
 //! bits 48.. and the objectid below, so it is unique on the volume.
@@ -26,6 +30,7 @@
 mod chunk;
 mod compress;
 mod file;
+mod fstab;
 mod items;
 mod superblock;
 mod tree;
@@ -36,10 +41,11 @@ use items::{DirEntry, Inode, RootItem};
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 use std::io::Read;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use tree::Trees;
 
 pub(crate) const INODE_ITEM_KEY: u8 = 1;
+pub(crate) const DIR_ITEM_KEY: u8 = 84;
 pub(crate) const DIR_INDEX_KEY: u8 = 96;
 pub(crate) const EXTENT_DATA_KEY: u8 = 108;
 pub(crate) const ROOT_ITEM_KEY: u8 = 132;
@@ -47,6 +53,11 @@ pub(crate) const ROOT_REF_KEY: u8 = 156;
 pub(crate) const CHUNK_ITEM_KEY: u8 = 228;
 /// The top-level subvolume.
 const FS_TREE: u64 = 5;
+/// The root tree's directory, which holds the `default` entry.
+const ROOT_TREE_DIR: u64 = 6;
+/// Most subvolumes whose `/etc/fstab` is read to find the root, and the longest fstab read.
+const MAX_FSTABS: usize = 1024;
+const MAX_FSTAB: u64 = 1 << 20;
 /// The first and last ids of subvolumes.
 const FIRST_FREE: u64 = 256;
 const LAST_FREE: u64 = u64::MAX - 255;
@@ -150,6 +161,22 @@ struct Inner {
     subvols: Vec<Subvol>,
     /// (parent subvolume, child subvolume) for each `ROOT_REF`.
     refs: HashSet<(u64, u64)>,
+    /// The top-level view: subvolume 5 at `/`, nothing mounted.
+    plain: Layout,
+    /// The booted system's view, once chosen.
+    layout: OnceLock<Layout>,
+}
+
+/// Which subvolume is `/` and which are mounted where.
+#[derive(Clone, Debug, Default)]
+struct Layout {
+    /// Index of the subvolume at `/`.
+    root: usize,
+    /// Mount point (no leading or trailing `/`) → index of the subvolume mounted there.
+    mounts: HashMap<Vec<u8>, usize>,
+    /// The root and every subvolume mounted: listed only there, not where a directory links
+    /// them.
+    mounted: HashSet<usize>,
 }
 
 /// A btrfs filesystem on a volume.
@@ -235,8 +262,19 @@ impl BtrfsFs {
         }
         let mut roots: HashMap<u64, RootItem> = HashMap::new();
         let mut refs = HashSet::new();
+        let mut default_id = FS_TREE;
         for (key, data) in &found.items {
             let id = key.objectid;
+            if id == ROOT_TREE_DIR && key.ty == DIR_ITEM_KEY {
+                if let Some(d) = items::dir_entries(data)
+                    .into_iter()
+                    .flatten()
+                    .find(|d| d.name == b"default")
+                {
+                    default_id = d.location.objectid;
+                }
+                continue;
+            }
             let subvol = id == FS_TREE || (FIRST_FREE..=LAST_FREE).contains(&id);
             if key.ty == ROOT_ITEM_KEY && subvol {
                 match RootItem::parse(data) {
@@ -285,12 +323,29 @@ impl BtrfsFs {
                 sb.csum.name()
             ));
         }
+        let top = subvols
+            .binary_search_by_key(&FS_TREE, |s| s.id)
+            .map_err(|_| corrupt("btrfs root tree", "no top-level subvolume (tree 5)"))?;
+        let plain = Layout {
+            root: top,
+            ..Layout::default()
+        };
+        let inner = Arc::new(Inner {
+            trees,
+            subvols,
+            refs,
+            plain,
+            layout: OnceLock::new(),
+        });
+        let reader = BtrfsReader {
+            inner: inner.clone(),
+            paths: RefCell::new(HashMap::new()),
+        };
+        let layout = reader.choose_layout(&sb.fsid, default_id, &mut notes);
+        drop(reader);
+        let _ = inner.layout.set(layout);
         Ok(BtrfsFs {
-            inner: Arc::new(Inner {
-                trees,
-                subvols,
-                refs,
-            }),
+            inner,
             problems,
             notes,
         })
@@ -322,8 +377,9 @@ impl Filesystem for BtrfsFs {
     /// Subvolumes no directory links: each is a directory `<btrfs subvolume ID>` to list.
     fn unreached(&self, reached: &(dyn Fn(u64) -> bool + Sync)) -> Option<crate::fs::Swept> {
         let mut out = Vec::new();
+        let root = self.inner.layout().root;
         for (idx, s) in self.inner.subvols.iter().enumerate() {
-            if s.id == FS_TREE {
+            if idx == root {
                 continue;
             }
             let ino = match pack(idx, s.root.root_dirid) {
@@ -402,6 +458,18 @@ fn entry(path: Vec<u8>, inode: &Inode, ino: u64) -> Entry {
 }
 
 impl Inner {
+    fn layout(&self) -> &Layout {
+        self.layout.get().unwrap_or(&self.plain)
+    }
+
+    /// The root directory of subvolume `idx`.
+    fn subvol_root(&self, idx: usize) -> Target {
+        Target::Node {
+            idx,
+            objectid: self.subvols.get(idx).map_or(0, |s| s.root.root_dirid),
+        }
+    }
+
     fn subvol(&self, idx: usize) -> Result<&Subvol, FsError> {
         self.subvols
             .get(idx)
@@ -525,16 +593,9 @@ fn trim(path: &[u8]) -> &[u8] {
 }
 
 impl BtrfsReader {
-    fn top(&self) -> Result<Target, FsError> {
-        let idx = self
-            .inner
-            .subvols
-            .binary_search_by_key(&FS_TREE, |s| s.id)
-            .map_err(|_| corrupt("btrfs", "no top-level subvolume"))?;
-        Ok(Target::Node {
-            idx,
-            objectid: self.inner.subvols[idx].root.root_dirid,
-        })
+    /// `/` as the booted system sees it.
+    fn top(&self) -> Target {
+        self.inner.subvol_root(self.inner.layout().root)
     }
 
     fn remember(&self, path: &[u8], t: Target) {
@@ -567,12 +628,21 @@ impl BtrfsReader {
                 objectid: self.inner.subvols[idx].root.root_dirid,
             };
             let tail = rest.get(end.saturating_add(1)..).unwrap_or(&[]);
-            return self.resolve_from(t, tail, path);
+            return self.resolve_from(t, tail, path, None);
         }
-        self.resolve_from(self.top()?, rel, path)
+        self.resolve_from(self.top(), rel, path, Some(&self.inner.layout().mounts))
     }
 
-    fn resolve_from(&self, mut t: Target, rel: &[u8], path: &[u8]) -> Result<Target, FsError> {
+    /// Follow `rel` from `t`; with `mounts`, a path that is a mount point leads to the root of
+    /// the subvolume mounted there.
+    fn resolve_from(
+        &self,
+        mut t: Target,
+        rel: &[u8],
+        path: &[u8],
+        mounts: Option<&HashMap<Vec<u8>, usize>>,
+    ) -> Result<Target, FsError> {
+        let mut at: Vec<u8> = Vec::new();
         for (n, name) in rel
             .split(|&b| b == b'/')
             .filter(|c| !c.is_empty())
@@ -594,8 +664,193 @@ impl BtrfsReader {
                     return Err(errors.into_iter().next().unwrap_or_else(|| not_found(path)));
                 }
             }
+            if let Some(mounts) = mounts {
+                if !at.is_empty() {
+                    at.push(b'/');
+                }
+                at.extend_from_slice(name);
+                if let Some(&i) = mounts.get(&at) {
+                    t = self.inner.subvol_root(i);
+                }
+            }
         }
         Ok(t)
+    }
+
+    /// The index of the subvolume `r` names, from the top level; `None` when it names none.
+    fn find_subvol(&self, r: &fstab::SubvolRef, default_id: u64) -> Option<usize> {
+        let by_id = |id: u64| self.inner.subvols.binary_search_by_key(&id, |s| s.id).ok();
+        match r {
+            fstab::SubvolRef::Default => by_id(default_id),
+            fstab::SubvolRef::Id(id) => by_id(*id),
+            fstab::SubvolRef::Path(p) => {
+                let top = self.inner.subvol_root(self.inner.plain.root);
+                match self.resolve_from(top, p, p, None) {
+                    Ok(Target::Node { idx, objectid })
+                        if self
+                            .inner
+                            .subvol(idx)
+                            .is_ok_and(|s| s.root.root_dirid == objectid) =>
+                    {
+                        Some(idx)
+                    }
+                    _ => None,
+                }
+            }
+        }
+    }
+
+    /// `/etc/fstab` of subvolume `idx`, when it has one that is a regular file.
+    fn fstab(&self, idx: usize) -> Result<Option<Vec<u8>>, FsError> {
+        let rel = b"etc/fstab";
+        let (idx, objectid) = match self.resolve_from(self.inner.subvol_root(idx), rel, rel, None) {
+            Ok(Target::Node { idx, objectid }) => (idx, objectid),
+            Ok(Target::Stub) | Err(FsError::Other { .. }) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let inode = self.inner.reader_inode(idx, objectid)?;
+        if kind_of(inode.mode) != EntryKind::File {
+            return Ok(None);
+        }
+        if inode.size > MAX_FSTAB {
+            return Err(corrupt(
+                "/etc/fstab",
+                format!("{} bytes, more than amiscan reads", inode.size),
+            ));
+        }
+        let e = entry(rel.to_vec(), &inode, pack(idx, objectid)?);
+        let mut out = Vec::new();
+        self.file(&e)?
+            .take(MAX_FSTAB)
+            .read_to_end(&mut out)
+            .map_err(|x| corrupt("/etc/fstab", x.to_string()))?;
+        Ok(Some(out))
+    }
+
+    /// The booted system's view: the subvolume an `/etc/fstab` inside it mounts at `/`, else
+    /// the default subvolume, else the top level; the other btrfs mounts of the root's fstab.
+    fn choose_layout(&self, fsid: &[u8; 16], default_id: u64, notes: &mut Vec<String>) -> Layout {
+        let inner = &self.inner;
+        let name = |idx: usize| inner.subvols.get(idx).map_or(0, |s| s.id);
+        let default_idx = inner
+            .subvols
+            .binary_search_by_key(&default_id, |s| s.id)
+            .ok();
+        if default_idx.is_none() {
+            notes.push(format!(
+                "btrfs default subvolume {default_id} does not exist; the top level is used"
+            ));
+        }
+        // Subvolumes whose fstab mounts them at `/`, with their fstab; the default first.
+        let mut order: Vec<usize> = default_idx.into_iter().collect();
+        order.extend((0..inner.subvols.len()).filter(|&i| Some(i) != default_idx));
+        if order.len() > MAX_FSTABS {
+            notes.push(format!(
+                "btrfs: {} subvolumes; the /etc/fstab of only the first {MAX_FSTABS} was read to find the root",
+                order.len()
+            ));
+            order.truncate(MAX_FSTABS);
+        }
+        let mut chosen: Option<(usize, Vec<fstab::Mount>)> = None;
+        let mut others = 0usize;
+        for idx in order {
+            let text = match self.fstab(idx) {
+                Ok(Some(t)) => t,
+                Ok(None) => continue,
+                Err(e) => {
+                    notes.push(format!(
+                        "btrfs subvolume {}: /etc/fstab not read ({e}); not used to find the root",
+                        name(idx)
+                    ));
+                    continue;
+                }
+            };
+            let mounts = fstab::parse(&text, fsid);
+            let selfroot = mounts.iter().any(|m| {
+                m.point.is_empty() && self.find_subvol(&m.subvol, default_id) == Some(idx)
+            });
+            if !selfroot {
+                continue;
+            }
+            if chosen.is_none() {
+                chosen = Some((idx, mounts));
+            } else {
+                others += 1;
+            }
+        }
+        let (root, mounts, why) = match chosen {
+            Some((idx, m)) => (idx, m, "its /etc/fstab mounts it at /"),
+            None => match default_idx {
+                Some(d) if name(d) != FS_TREE => {
+                    let m = self.fstab(d).ok().flatten().unwrap_or_default();
+                    (d, fstab::parse(&m, fsid), "the default subvolume")
+                }
+                _ => return inner.plain.clone(),
+            },
+        };
+        if others > 0 {
+            notes.push(format!(
+                "btrfs: {others} other subvolumes have an /etc/fstab mounting themselves at /; subvolume {} is used as /",
+                name(root)
+            ));
+        }
+        let mut layout = Layout {
+            root,
+            mounts: HashMap::new(),
+            mounted: HashSet::from([root]),
+        };
+        // Shorter mount points first, so `/var/lib/x` is looked for inside a mounted `/var`.
+        let mut mounts: Vec<fstab::Mount> =
+            mounts.into_iter().filter(|m| !m.point.is_empty()).collect();
+        mounts.sort_by(|a, b| {
+            a.point
+                .len()
+                .cmp(&b.point.len())
+                .then(a.point.cmp(&b.point))
+        });
+        let mut said = Vec::new();
+        for m in mounts {
+            let point = String::from_utf8_lossy(&m.point).into_owned();
+            let Some(idx) = self.find_subvol(&m.subvol, default_id) else {
+                notes.push(format!(
+                    "btrfs: /etc/fstab mounts {:?} at /{point}, which is no subvolume of this filesystem",
+                    m.subvol
+                ));
+                continue;
+            };
+            if layout.mounted.contains(&idx) || layout.mounts.contains_key(&m.point) {
+                continue;
+            }
+            let is_dir = match self.resolve_from(
+                inner.subvol_root(root),
+                &m.point,
+                &m.point,
+                Some(&layout.mounts),
+            ) {
+                Ok(Target::Stub) => true,
+                Ok(Target::Node { idx, objectid }) => inner
+                    .reader_inode(idx, objectid)
+                    .is_ok_and(|i| kind_of(i.mode) == EntryKind::Dir),
+                Err(_) => false,
+            };
+            if !is_dir {
+                notes.push(format!(
+                    "btrfs: /etc/fstab mounts subvolume {} at /{point}, which is not a directory of the root: it is listed where the top level links it",
+                    name(idx)
+                ));
+                continue;
+            }
+            said.push(format!("/{point} is subvolume {}", name(idx)));
+            layout.mounts.insert(m.point, idx);
+            layout.mounted.insert(idx);
+        }
+        notes.push(format!(
+            "btrfs: / is subvolume {} ({why}){}{}; the top level and subvolumes mounted nowhere are under <btrfs subvolume 5>",
+            name(root),
+            if said.is_empty() { "" } else { ", " },
+            said.join(", ")
+        ));
+        layout
     }
 
     fn list(&self, path: &[u8], t: Target) -> Result<Vec<Result<Entry, FsError>>, FsError> {
@@ -609,9 +864,28 @@ impl BtrfsReader {
             path
         };
         let mut out: Vec<Result<Entry, FsError>> = errors.into_iter().map(Err).collect();
+        let layout = self.inner.layout();
         for d in entries {
             let full = join(parent, &d.name);
-            let r = self.inner.follow(idx, &d).and_then(|t| match t {
+            let target = match layout.mounts.get(trim(&full)) {
+                Some(&i) => Ok(self.inner.subvol_root(i)),
+                None => {
+                    let t = self.inner.follow(idx, &d);
+                    // A subvolume mounted elsewhere (or the root) is listed where it is
+                    // mounted, not here too.
+                    if let Ok(Target::Node { idx: i, objectid }) = t
+                        && layout.mounted.contains(&i)
+                        && self
+                            .inner
+                            .subvol(i)
+                            .is_ok_and(|s| s.root.root_dirid == objectid)
+                    {
+                        continue;
+                    }
+                    t
+                }
+            };
+            let r = target.and_then(|t| match t {
                 Target::Stub => Ok(Entry {
                     path: full.clone(),
                     kind: EntryKind::Dir,

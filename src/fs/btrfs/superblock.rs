@@ -58,6 +58,8 @@ impl CsumType {
 /// What the reader needs from the superblock.
 #[derive(Clone, Debug)]
 pub struct Superblock {
+    /// The filesystem's UUID, as `blkid` and `UUID=` in `/etc/fstab` name it.
+    pub fsid: [u8; 16],
     /// The filesystem id tree blocks carry (the metadata UUID when that feature is on).
     pub meta_fsid: [u8; 16],
     /// Root tree: logical address and level.
@@ -194,7 +196,10 @@ pub fn parse(b: &[u8], off: u64) -> Result<Superblock, FsError> {
         .get(SYS_ARRAY_OFF..SYS_ARRAY_OFF + sys_len)
         .ok_or_else(|| corrupt(ctx(), "truncated sys_chunk_array"))?;
     let sys_chunks = parse_sys_array(sys).map_err(|m| corrupt(ctx(), m))?;
+    let mut fsid = [0u8; 16];
+    fsid.copy_from_slice(b.get(0x20..0x30).unwrap_or(&[0; 16]));
     Ok(Superblock {
+        fsid,
         meta_fsid,
         root: f64_(0x50)?,
         root_level,
