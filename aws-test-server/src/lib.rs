@@ -14,6 +14,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod alerts;
 mod ebs;
 mod ec2;
 mod ec2_fleet;
@@ -24,6 +25,7 @@ mod http;
 mod rng;
 mod server;
 
+pub use alerts::SnsMessage;
 pub use fleet::{AllowedImagesSpec, Ec2Call, ImageSpec, ImageView, InstanceSpec, RegionSpec};
 pub use governance::{ImageCriterionSpec, TemplateVersionView};
 
@@ -362,6 +364,8 @@ pub(crate) struct State {
     pub(crate) fleet: Mutex<fleet::Fleet>,
     /// Launch templates, Auto Scaling, image dates, Allowed AMIs criteria (locked after `fleet`).
     pub(crate) gov: Mutex<governance::Gov>,
+    /// SNS topics and messages, Security Hub findings (locked after `fleet`).
+    pub(crate) alerts: Mutex<alerts::Alerts>,
     pub(crate) amis: Mutex<Vec<AmiSpec>>,
     pub(crate) ec2_error: Mutex<Option<Ec2ErrorSpec>>,
     pub(crate) faults: Mutex<Faults>,
@@ -502,6 +506,7 @@ impl TestServer {
             snapshots: std::sync::RwLock::new(snapshots),
             fleet: Mutex::new(fleet::Fleet::default()),
             gov: Mutex::new(governance::Gov::default()),
+            alerts: Mutex::new(alerts::Alerts::default()),
             amis: Mutex::new(config.amis),
             ec2_error: Mutex::new(None),
             rng: rng::Rng::new(config.faults.seed),

@@ -74,10 +74,26 @@ async fn route(state: &State, req: Request<Incoming>) -> Outcome {
             Err(_) => return Outcome::Drop,
         };
         let form = parse_pairs(&String::from_utf8_lossy(&body), true);
+        if service == "sns" {
+            return crate::alerts::handle_sns(state, &form, &region, &akid);
+        }
         if service == "autoscaling" {
             return crate::governance::handle_autoscaling(state, &form, &region, &akid);
         }
         return crate::ec2::handle(state, &form, &region, &akid).await;
+    }
+    if method == Method::POST && path == "/findings/import" {
+        let (region, akid) = req
+            .headers()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .map(credential_scope)
+            .unwrap_or_default();
+        let body = match Limited::new(req.into_body(), 8 << 20).collect().await {
+            Ok(c) => c.to_bytes(),
+            Err(_) => return Outcome::Drop,
+        };
+        return crate::alerts::batch_import_findings(state, &body, &region, &akid);
     }
     let segments: Vec<String> = path
         .split('/')

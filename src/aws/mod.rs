@@ -7,6 +7,7 @@ pub mod copy;
 pub mod ec2ops;
 pub mod governance_analysis;
 pub mod inventory;
+pub mod launch_alert;
 pub mod publish;
 pub mod sbom;
 pub mod scan;

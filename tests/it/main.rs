@@ -24,6 +24,7 @@ mod ext4_oracle;
 mod fleet_workflows;
 mod governance;
 mod hostile_aws;
+mod launch_alert;
 mod hostile_names;
 mod installed_root;
 mod live_snapshots;
