@@ -217,7 +217,8 @@ mod imp {
                     criteria: crit,
                     trusted_accounts: trusted,
                     sns_topic: sns_topic.clone().or_else(|| env("AMISCAN_SNS_TOPIC")),
-                    security_hub: *security_hub || env("AMISCAN_SECURITY_HUB").as_deref() == Some("1"),
+                    security_hub: *security_hub
+                        || env("AMISCAN_SECURITY_HUB").as_deref() == Some("1"),
                     dry_run: *dry_run,
                 };
                 let aws = aws_options(aws);

@@ -3,9 +3,9 @@
 //! describe them: request validation, the answers' shapes and error codes. The server keeps
 //! what it received so tests can assert on it.
 
+use crate::ec2_xml::esc;
 use crate::http::{Outcome, full, get, response};
 use crate::{State, TestServer, lock};
-use crate::ec2_xml::esc;
 use serde_json::{Value, json};
 
 const REQUEST_ID: &str = "00000000-0000-0000-0000-0000000a1e27";
@@ -68,7 +68,12 @@ fn sns_error(status: u16, code: &str, message: &str) -> Outcome {
 }
 
 /// Handle one SNS Query request (only `Publish` to a topic).
-pub(crate) fn handle_sns(state: &State, form: &[(String, String)], region: &str, akid: &str) -> Outcome {
+pub(crate) fn handle_sns(
+    state: &State,
+    form: &[(String, String)],
+    region: &str,
+    akid: &str,
+) -> Outcome {
     let account = {
         let mut f = lock(&state.fleet);
         if f.calls.len() < 100_000 {
@@ -89,13 +94,27 @@ pub(crate) fn handle_sns(state: &State, form: &[(String, String)], region: &str,
                 &format!("The action {other} is not valid for this web service."),
             );
         }
-        None => return sns_error(400, "MissingAction", "The request must contain the parameter Action"),
+        None => {
+            return sns_error(
+                400,
+                "MissingAction",
+                "The request must contain the parameter Action",
+            );
+        }
     }
     if get(form, "TargetArn").is_some() || get(form, "PhoneNumber").is_some() {
-        return sns_error(400, "InvalidParameter", "Invalid parameter: only TopicArn is served");
+        return sns_error(
+            400,
+            "InvalidParameter",
+            "Invalid parameter: only TopicArn is served",
+        );
     }
     let Some(topic) = get(form, "TopicArn") else {
-        return sns_error(400, "InvalidParameter", "Invalid parameter: TopicArn or TargetArn Reason: no value for required parameter");
+        return sns_error(
+            400,
+            "InvalidParameter",
+            "Invalid parameter: TopicArn or TargetArn Reason: no value for required parameter",
+        );
     };
     let parts: Vec<&str> = topic.split(':').collect();
     let well_formed = parts.len() == 6
@@ -111,17 +130,27 @@ pub(crate) fn handle_sns(state: &State, form: &[(String, String)], region: &str,
         return sns_error(
             400,
             "InvalidParameter",
-            &format!("Invalid parameter: TopicArn Reason: A ARN must be in the same region as the endpoint ({region})"),
+            &format!(
+                "Invalid parameter: TopicArn Reason: A ARN must be in the same region as the endpoint ({region})"
+            ),
         );
     }
     let Some(message) = get(form, "Message") else {
-        return sns_error(400, "ValidationError", "1 validation error detected: Value null at 'message' failed to satisfy constraint: Member must not be null");
+        return sns_error(
+            400,
+            "ValidationError",
+            "1 validation error detected: Value null at 'message' failed to satisfy constraint: Member must not be null",
+        );
     };
     if message.is_empty() {
         return sns_error(400, "InvalidParameter", "Invalid parameter: Empty message");
     }
     if message.len() > MAX_MESSAGE {
-        return sns_error(400, "InvalidParameter", "Invalid parameter: Message too long");
+        return sns_error(
+            400,
+            "InvalidParameter",
+            "Invalid parameter: Message too long",
+        );
     }
     let subject = get(form, "Subject");
     if let Some(s) = subject {
@@ -141,7 +170,9 @@ pub(crate) fn handle_sns(state: &State, form: &[(String, String)], region: &str,
         return sns_error(
             403,
             "AuthorizationError",
-            &format!("User: arn:aws:iam::{account}:user/test is not authorized to perform: SNS:Publish on resource: {topic}"),
+            &format!(
+                "User: arn:aws:iam::{account}:user/test is not authorized to perform: SNS:Publish on resource: {topic}"
+            ),
         );
     }
     a.next_id += 1;
@@ -155,7 +186,11 @@ pub(crate) fn handle_sns(state: &State, form: &[(String, String)], region: &str,
     let body = format!(
         "<PublishResponse xmlns=\"{SNS_NS}\"><PublishResult><MessageId>{message_id}</MessageId></PublishResult><ResponseMetadata><RequestId>{REQUEST_ID}</RequestId></ResponseMetadata></PublishResponse>"
     );
-    Outcome::Respond(response(200, &[("content-type", "text/xml".into())], full(body)))
+    Outcome::Respond(response(
+        200,
+        &[("content-type", "text/xml".into())],
+        full(body),
+    ))
 }
 
 fn hub_error(status: u16, kind: &str, message: &str) -> Outcome {
@@ -194,11 +229,18 @@ fn refuse(f: &Value, account: &str, region: &str) -> Option<String> {
             _ => false,
         };
         if !present {
-            return Some(format!("Finding does not adhere to Amazon Finding Format. data.{k} is required"));
+            return Some(format!(
+                "Finding does not adhere to Amazon Finding Format. data.{k} is required"
+            ));
         }
     }
-    if f.get("Severity").and_then(|s| s.get("Label").or_else(|| s.get("Normalized"))).is_none() {
-        return Some("Finding does not adhere to Amazon Finding Format. data.Severity is required".into());
+    if f.get("Severity")
+        .and_then(|s| s.get("Label").or_else(|| s.get("Normalized")))
+        .is_none()
+    {
+        return Some(
+            "Finding does not adhere to Amazon Finding Format. data.Severity is required".into(),
+        );
     }
     if f["SchemaVersion"] != "2018-10-08" {
         return Some("Finding does not adhere to Amazon Finding Format. data.SchemaVersion must be 2018-10-08".into());
@@ -211,11 +253,10 @@ fn refuse(f: &Value, account: &str, region: &str) -> Option<String> {
             f["AwsAccountId"].as_str().unwrap_or("")
         ));
     }
-    let bad_resource = f["Resources"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .any(|r| r.get("Type").and_then(Value::as_str).is_none() || r.get("Id").and_then(Value::as_str).is_none());
+    let bad_resource = f["Resources"].as_array().into_iter().flatten().any(|r| {
+        r.get("Type").and_then(Value::as_str).is_none()
+            || r.get("Id").and_then(Value::as_str).is_none()
+    });
     if bad_resource || f["Resources"].as_array().is_some_and(|a| a.len() > 32) {
         return Some("Finding does not adhere to Amazon Finding Format. data.Resources[].Type and Id are required (at most 32)".into());
     }
@@ -223,7 +264,12 @@ fn refuse(f: &Value, account: &str, region: &str) -> Option<String> {
 }
 
 /// `POST /findings/import`.
-pub(crate) fn batch_import_findings(state: &State, body: &[u8], region: &str, akid: &str) -> Outcome {
+pub(crate) fn batch_import_findings(
+    state: &State,
+    body: &[u8],
+    region: &str,
+    akid: &str,
+) -> Outcome {
     let account = {
         let mut f = lock(&state.fleet);
         if f.calls.len() < 100_000 {
@@ -259,7 +305,8 @@ pub(crate) fn batch_import_findings(state: &State, body: &[u8], region: &str, ak
             })),
             None => {
                 // Same Id and ProductArn: an update of the finding.
-                a.findings.retain(|g| !(g["Id"] == f["Id"] && g["ProductArn"] == f["ProductArn"]));
+                a.findings
+                    .retain(|g| !(g["Id"] == f["Id"] && g["ProductArn"] == f["ProductArn"]));
                 a.findings.push(f.clone());
             }
         }

@@ -659,8 +659,7 @@ pub async fn handle(
     }
     for id in &images {
         let img = describe(&ec2, &ev.account, id, &opts.trusted_accounts, now.0).await?;
-        if let Some(why) = unapproved(&img, &ev.account, &opts.trusted_accounts, &criteria, now.0)
-        {
+        if let Some(why) = unapproved(&img, &ev.account, &opts.trusted_accounts, &criteria, now.0) {
             outcome.findings.push(LaunchFinding {
                 event_name: ev.event_name.clone(),
                 event_id: ev.event_id.clone(),
@@ -710,13 +709,7 @@ async fn raise(
             .set_findings(Some(list))
             .send()
             .await
-            .map_err(|e| {
-                api_error(
-                    "BatchImportFindings",
-                    "securityhub:BatchImportFindings",
-                    &e,
-                )
-            })?;
+            .map_err(|e| api_error("BatchImportFindings", "securityhub:BatchImportFindings", &e))?;
         if out.failed_count().unwrap_or(0) > 0 {
             let why: Vec<String> = out
                 .failed_findings()
@@ -743,10 +736,11 @@ async fn raise(
         }
         let sns = aws_sdk_sns::Client::from_conf(b.build());
         for f in findings {
-            let subject: String = format!("amiscan: {} from unapproved {}", f.event_name, f.image_id)
-                .chars()
-                .take(100)
-                .collect();
+            let subject: String =
+                format!("amiscan: {} from unapproved {}", f.event_name, f.image_id)
+                    .chars()
+                    .take(100)
+                    .collect();
             let body = serde_json::json!({"summary": description(f), "finding": f});
             let out = sns
                 .publish()

@@ -52,11 +52,24 @@ fn add(s: &TestServer, id: &str, name: &str, owner: &str, public: bool, alias: O
 /// configuration on the community image and a launch template on the partner one, and a topic.
 fn server() -> TestServer {
     let s = TestServer::start(ServerConfig::default()).unwrap();
-    add(&s, AL2023, "al2023-ami-2023.6.20250107.0-kernel-6.1-x86_64", AMAZON, true, Some("amazon"));
+    add(
+        &s,
+        AL2023,
+        "al2023-ami-2023.6.20250107.0-kernel-6.1-x86_64",
+        AMAZON,
+        true,
+        Some("amazon"),
+    );
     add(&s, PARTNER_AMI, "partner-base-3", PARTNER, false, None);
     add(&s, COMMUNITY_AMI, "community-tool-1", COMMUNITY, true, None);
     s.add_sns_topic(TOPIC);
-    let creds = aws_sdk_ec2::config::Credentials::new("AKIDTESTTESTTEST", "test-secret", None, None, "test");
+    let creds = aws_sdk_ec2::config::Credentials::new(
+        "AKIDTESTTESTTEST",
+        "test-secret",
+        None,
+        None,
+        "test",
+    );
     let asg = aws_sdk_autoscaling::Client::from_conf(
         aws_sdk_autoscaling::Config::builder()
             .behavior_version(aws_sdk_autoscaling::config::BehaviorVersion::latest())
@@ -184,7 +197,10 @@ fn run_instances_on_approved_images_sends_nothing() {
     assert_eq!(code, 0, "{out:#}\n{err}");
     assert_eq!(out["checked"], serde_json::json!([PARTNER_AMI]));
     assert_eq!(out["findings"], serde_json::json!([]));
-    assert_eq!((s.security_hub_findings().len(), s.sns_messages().len()), before);
+    assert_eq!(
+        (s.security_hub_findings().len(), s.sns_messages().len()),
+        before
+    );
 }
 
 #[test]
@@ -192,7 +208,10 @@ fn create_launch_template_with_an_unapproved_image_raises_a_finding() {
     let s = server();
     let (code, out, err) = alert(&s, "create-launch-template-public-ami.json", &RAISE);
     assert_eq!(code, 1, "{out:#}\n{err}");
-    assert_eq!(out["findings"][0]["subject"], "launch template community-lt");
+    assert_eq!(
+        out["findings"][0]["subject"],
+        "launch template community-lt"
+    );
     assert_raised(&s, COMMUNITY_AMI, "CreateLaunchTemplate");
 }
 
@@ -226,7 +245,10 @@ fn create_auto_scaling_group_resolves_its_launch_configuration() {
         out["event"]["sources"],
         serde_json::json!([{"kind": "launch-configuration", "name": "batch-lc"}])
     );
-    assert_eq!(out["findings"][0]["subject"], "Auto Scaling group batch-asg");
+    assert_eq!(
+        out["findings"][0]["subject"],
+        "Auto Scaling group batch-asg"
+    );
     assert_raised(&s, COMMUNITY_AMI, "CreateAutoScalingGroup");
 }
 
@@ -245,9 +267,18 @@ fn criteria_come_from_a_file_or_the_region_settings() {
     assert_eq!(code, 0, "{out:#}\n{err}");
     assert_eq!(out["criteria_source"], "given");
     // The same criteria block the amazon image; --dry-run sends nothing.
-    let (code, out, _) = alert(&s, "run-instances-amazon-ami.json", &["--criteria", f, "--dry-run", "--security-hub"]);
+    let (code, out, _) = alert(
+        &s,
+        "run-instances-amazon-ami.json",
+        &["--criteria", f, "--dry-run", "--security-hub"],
+    );
     assert_eq!(code, 1, "{out:#}");
-    assert!(out["findings"][0]["why"].as_str().unwrap().contains("amazon"));
+    assert!(
+        out["findings"][0]["why"]
+            .as_str()
+            .unwrap()
+            .contains("amazon")
+    );
     assert!(s.security_hub_findings().is_empty());
     // The region's Allowed AMIs criteria (audit mode) when no file is given.
     s.set_allowed_images(
@@ -266,9 +297,10 @@ fn criteria_come_from_a_file_or_the_region_settings() {
 fn failed_calls_and_other_events_are_ignored_and_bad_events_are_errors() {
     let s = server();
     let dir = tempfile::tempdir().unwrap();
-    let mut v: Value =
-        serde_json::from_str(&std::fs::read_to_string(fixture("run-instances-public-ami.json")).unwrap())
-            .unwrap();
+    let mut v: Value = serde_json::from_str(
+        &std::fs::read_to_string(fixture("run-instances-public-ami.json")).unwrap(),
+    )
+    .unwrap();
     v["detail"]["errorCode"] = "Client.InvalidAMIID.NotFound".into();
     let failed = dir.path().join("failed.json");
     std::fs::write(&failed, v.to_string()).unwrap();
@@ -284,15 +316,25 @@ fn failed_calls_and_other_events_are_ignored_and_bad_events_are_errors() {
         .unwrap();
     assert_eq!(out.status.code(), Some(0));
     let o: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert!(o["ignored"].as_str().unwrap().contains("nothing was launched"), "{o}");
+    assert!(
+        o["ignored"]
+            .as_str()
+            .unwrap()
+            .contains("nothing was launched"),
+        "{o}"
+    );
     // Not an AMI id (an unresolved SSM parameter) and a missing request: errors, never approvals.
     for (ptr, val) in [
-        ("/detail/requestParameters/instancesSet/items/0/imageId", Value::from("resolve:ssm:/golden/web")),
+        (
+            "/detail/requestParameters/instancesSet/items/0/imageId",
+            Value::from("resolve:ssm:/golden/web"),
+        ),
         ("/detail/requestParameters", Value::Null),
     ] {
-        let mut v: Value =
-            serde_json::from_str(&std::fs::read_to_string(fixture("run-instances-public-ami.json")).unwrap())
-                .unwrap();
+        let mut v: Value = serde_json::from_str(
+            &std::fs::read_to_string(fixture("run-instances-public-ami.json")).unwrap(),
+        )
+        .unwrap();
         *v.pointer_mut(ptr).unwrap() = val;
         let p = dir.path().join("bad.json");
         std::fs::write(&p, v.to_string()).unwrap();
@@ -306,7 +348,12 @@ fn failed_calls_and_other_events_are_ignored_and_bad_events_are_errors() {
             .env("AWS_SECRET_ACCESS_KEY", "test-secret")
             .output()
             .unwrap();
-        assert_eq!(out.status.code(), Some(2), "{ptr}: {}", String::from_utf8_lossy(&out.stdout));
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{ptr}: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
         assert!(String::from_utf8_lossy(&out.stderr).contains("cannot find the image"));
     }
 }
@@ -317,13 +364,18 @@ fn the_server_refuses_what_the_api_reference_refuses() {
     // A topic that does not exist: NotFound, an error of the handler.
     let mut bad = Command::new(env!("CARGO_BIN_EXE_amiscan"));
     let home = tempfile::tempdir().unwrap();
-    bad.args(["allowlist", "alert", "--event", &fixture("run-instances-public-ami.json")])
-        .args(["--sns-topic", "arn:aws:sns:us-east-1:111122223333:nope"])
-        .args(["--region", REGION, "--endpoint-url", &s.endpoint_url()])
-        .env_clear()
-        .env("HOME", home.path())
-        .env("AWS_ACCESS_KEY_ID", "AKIDTESTTESTTEST")
-        .env("AWS_SECRET_ACCESS_KEY", "test-secret");
+    bad.args([
+        "allowlist",
+        "alert",
+        "--event",
+        &fixture("run-instances-public-ami.json"),
+    ])
+    .args(["--sns-topic", "arn:aws:sns:us-east-1:111122223333:nope"])
+    .args(["--region", REGION, "--endpoint-url", &s.endpoint_url()])
+    .env_clear()
+    .env("HOME", home.path())
+    .env("AWS_ACCESS_KEY_ID", "AKIDTESTTESTTEST")
+    .env("AWS_SECRET_ACCESS_KEY", "test-secret");
     let out = bad.output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("Topic does not exist"));
@@ -341,19 +393,22 @@ fn the_deploy_template_matches_the_handler() {
         .arg(dir.join("template.yaml"))
         .output()
         .expect("python3 with PyYAML (python3-yaml, .ci/run)");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let t: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(t["AWSTemplateFormatVersion"], "2010-09-09");
     let res = t["Resources"].as_object().unwrap();
-    let of = |ty: &str| {
-        res.values()
-            .filter(|r| r["Type"] == ty)
-            .collect::<Vec<_>>()
-    };
+    let of = |ty: &str| res.values().filter(|r| r["Type"] == ty).collect::<Vec<_>>();
     let rules = of("AWS::Events::Rule");
     assert_eq!(rules.len(), 1);
     let pat = &rules[0]["Properties"]["EventPattern"];
-    assert_eq!(pat["detail-type"], serde_json::json!(["AWS API Call via CloudTrail"]));
+    assert_eq!(
+        pat["detail-type"],
+        serde_json::json!(["AWS API Call via CloudTrail"])
+    );
     let mut names: Vec<&str> = pat["detail"]["eventName"]
         .as_array()
         .unwrap()
@@ -375,12 +430,18 @@ fn the_deploy_template_matches_the_handler() {
     assert_eq!(fns[0]["Properties"]["Runtime"], "provided.al2023");
     let mut actions = Vec::new();
     for role in of("AWS::IAM::Role") {
-        for p in role["Properties"]["Policies"].as_array().into_iter().flatten() {
+        for p in role["Properties"]["Policies"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
             for st in p["PolicyDocument"]["Statement"].as_array().unwrap() {
                 assert_eq!(st["Effect"], "Allow");
                 match &st["Action"] {
                     Value::String(a) => actions.push(a.clone()),
-                    Value::Array(a) => actions.extend(a.iter().map(|x| x.as_str().unwrap().to_string())),
+                    Value::Array(a) => {
+                        actions.extend(a.iter().map(|x| x.as_str().unwrap().to_string()))
+                    }
                     other => panic!("{other}"),
                 }
             }
@@ -411,7 +472,9 @@ fn the_deploy_template_matches_the_handler() {
     let mut made: Vec<String> = s
         .ec2_calls()
         .iter()
-        .filter(|c| !c.action.starts_with("autoscaling:Create") && c.action != "CreateLaunchTemplate")
+        .filter(|c| {
+            !c.action.starts_with("autoscaling:Create") && c.action != "CreateLaunchTemplate"
+        })
         .map(|c| {
             if c.action.contains(':') {
                 c.action.clone()
