@@ -382,6 +382,80 @@ fn the_server_refuses_what_the_api_reference_refuses() {
     assert!(s.sns_messages().is_empty());
 }
 
+#[test]
+fn security_hub_refuses_findings_of_another_account_and_empty_batches() {
+    use aws_sdk_securityhub::types::{AwsSecurityFinding, Resource, Severity, SeverityLabel};
+    let s = server();
+    let hub = aws_sdk_securityhub::Client::from_conf(
+        aws_sdk_securityhub::Config::builder()
+            .behavior_version(aws_sdk_securityhub::config::BehaviorVersion::latest())
+            .credentials_provider(aws_sdk_securityhub::config::Credentials::new(
+                "AKIDTESTTESTTEST",
+                "test-secret",
+                None,
+                None,
+                "test",
+            ))
+            .region(aws_sdk_securityhub::config::Region::new(REGION))
+            .endpoint_url(s.endpoint_url())
+            .build(),
+    );
+    let finding = |account: &str| {
+        AwsSecurityFinding::builder()
+            .schema_version("2018-10-08")
+            .id("f-1")
+            .product_arn(format!(
+                "arn:aws:securityhub:{REGION}:{account}:product/{account}/default"
+            ))
+            .generator_id("g")
+            .aws_account_id(account)
+            .types("Software and Configuration Checks")
+            .created_at("2026-11-30T10:15:01Z")
+            .updated_at("2026-11-30T10:15:01Z")
+            .severity(Severity::builder().label(SeverityLabel::High).build())
+            .title("t")
+            .description("d")
+            .resources(Resource::builder().r#type("Other").id("x").build())
+            .build()
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let out = hub
+            .batch_import_findings()
+            .findings(finding(COMMUNITY))
+            .findings(finding(ME))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            (out.failed_count(), out.success_count()),
+            (Some(1), Some(1))
+        );
+        assert!(
+            out.failed_findings()[0]
+                .error_message()
+                .unwrap()
+                .contains("not authorized")
+        );
+        let err = hub
+            .batch_import_findings()
+            .set_findings(Some(vec![]))
+            .send()
+            .await
+            .unwrap_err();
+        assert_eq!(
+            aws_sdk_securityhub::error::ProvideErrorMetadata::code(&err),
+            Some("InvalidInputException")
+        );
+    });
+    let stored = s.security_hub_findings();
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0]["AwsAccountId"], ME);
+}
+
 /// The CloudFormation template parses, its rule matches exactly the four calls, and its role
 /// grants exactly the calls the handler makes.
 #[test]
