@@ -208,6 +208,36 @@ pub enum AllowlistAction {
         #[command(flatten)]
         scope: GovScopeArgs,
     },
+    /// Handle one EventBridge "AWS API Call via CloudTrail" event (RunInstances,
+    /// CreateLaunchTemplate, CreateLaunchTemplateVersion, CreateAutoScalingGroup): check the
+    /// image(s) it launches against the criteria and trusted accounts and raise a finding for
+    /// each unapproved one. Prints the outcome as JSON. Exit 1 when any image is unapproved.
+    Alert {
+        /// The event (JSON; `-` for stdin).
+        #[arg(long, value_name = "FILE")]
+        event: PathBuf,
+        /// Criteria file `{"ImageCriteria":[...]}` (default: $AMISCAN_ALERT_CRITERIA, else the
+        /// region's Allowed AMIs criteria, else amazon and aws-marketplace).
+        #[arg(long, value_name = "FILE")]
+        criteria: Option<PathBuf>,
+        /// Accounts whose images are approved (the event's own account always is; default:
+        /// $AMISCAN_TRUSTED_ACCOUNTS).
+        #[arg(long, value_delimiter = ',', value_name = "ID,...")]
+        trusted_accounts: Vec<String>,
+        /// Publish each finding to this SNS topic (default: $AMISCAN_SNS_TOPIC).
+        #[arg(long, value_name = "ARN")]
+        sns_topic: Option<String>,
+        /// Import each finding into Security Hub (BatchImportFindings; also when
+        /// $AMISCAN_SECURITY_HUB is `1`).
+        #[arg(long)]
+        security_hub: bool,
+        /// Check only; send nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// AWS options.
+        #[command(flatten)]
+        aws: FleetAwsArgs,
+    },
     /// Set the criteria and the state in --region, printing the diff first; refuses `enabled`
     /// while the simulation shows blocked launch sources (unless --force).
     Apply {

@@ -170,6 +170,77 @@ mod imp {
                 }
                 .code())
             }
+            AllowlistAction::Alert {
+                event,
+                criteria: file,
+                trusted_accounts,
+                sns_topic,
+                security_hub,
+                dry_run,
+                aws,
+            } => {
+                use amiscan::aws::launch_alert::{self, AlertOptions};
+                use std::io::Read;
+                let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+                let mut text = Vec::new();
+                let limit = launch_alert::MAX_EVENT_BYTES as u64 + 1;
+                if event.as_os_str() == "-" {
+                    std::io::stdin().lock().take(limit).read_to_end(&mut text)?;
+                } else {
+                    std::fs::File::open(event)
+                        .and_then(|f| f.take(limit).read_to_end(&mut text))
+                        .with_context(|| format!("cannot read {}", event.display()))?;
+                }
+                let file = file
+                    .clone()
+                    .or_else(|| env("AMISCAN_ALERT_CRITERIA").map(Into::into));
+                let crit = match &file {
+                    Some(p) => Some(criteria(
+                        &CriteriaArgs {
+                            criteria: Some(p.clone()),
+                            image_names: Vec::new(),
+                            max_days_since_created: None,
+                            max_days_since_deprecated: None,
+                        },
+                        &[],
+                    )?),
+                    None => None,
+                };
+                let trusted = if trusted_accounts.is_empty() {
+                    env("AMISCAN_TRUSTED_ACCOUNTS")
+                        .map(|v| v.split(',').map(|s| s.trim().to_string()).collect())
+                        .unwrap_or_default()
+                } else {
+                    trusted_accounts.clone()
+                };
+                let opts = AlertOptions {
+                    criteria: crit,
+                    trusted_accounts: trusted,
+                    sns_topic: sns_topic.clone().or_else(|| env("AMISCAN_SNS_TOPIC")),
+                    security_hub: *security_hub
+                        || env("AMISCAN_SECURITY_HUB").as_deref() == Some("1"),
+                    dry_run: *dry_run,
+                };
+                let aws = aws_options(aws);
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()?;
+                let stamp = amiscan::report::time::now_rfc3339();
+                let outcome = rt.block_on(async {
+                    let conf = inventory::load_config(&aws).await?;
+                    launch_alert::handle(&conf, &text, &opts, (now(), &stamp))
+                        .await
+                        .map_err(anyhow::Error::from)
+                })?;
+                serde_json::to_writer_pretty(&mut out, &outcome)?;
+                writeln!(out)?;
+                Ok(if outcome.findings.is_empty() {
+                    Exit::Clean
+                } else {
+                    Exit::Findings
+                }
+                .code())
+            }
             AllowlistAction::Apply {
                 mode,
                 dry_run,

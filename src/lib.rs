@@ -24,13 +24,13 @@ pub mod volume;
 #[doc(hidden)]
 pub use pkgdb::rpm::rpmdb_for_fuzzing;
 
-/// The SBOM manifest parsers' fuzz entry point (`fuzz/fuzz_targets/sbom_manifests.rs`); only with
-/// the `fuzzing` feature.
-#[cfg(feature = "fuzzing")]
-#[doc(hidden)]
-pub use sbom::manifests_for_fuzzing;
 /// The Windows parsers' fuzz entry point (`fuzz/fuzz_targets/windows.rs`: registry hives,
 /// LZNT1, the NTFS `$LogFile` state); only with the `fuzzing` feature.
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub use detect::windows_for_fuzzing;
+/// The SBOM manifest parsers' fuzz entry point (`fuzz/fuzz_targets/sbom_manifests.rs`); only with
+/// the `fuzzing` feature.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub use sbom::manifests_for_fuzzing;

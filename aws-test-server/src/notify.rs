@@ -61,8 +61,26 @@ fn sns_error(status: u16, kind: &str, code: &str, message: &str) -> Outcome {
     ))
 }
 
+/// Record a call in the log `TestServer::ec2_calls` reads (`sns:Publish`, ...), bounded.
+fn record(state: &crate::State, region: &str, action: String, params: Vec<(String, String)>) {
+    let mut f = crate::lock(&state.fleet);
+    if f.calls.len() < 100_000 {
+        f.calls.push(crate::Ec2Call {
+            region: region.into(),
+            action,
+            params,
+        });
+    }
+}
+
 /// Handle one SNS Query request.
-pub(crate) fn sns(state: &crate::State, form: &[(String, String)]) -> Outcome {
+pub(crate) fn sns(state: &crate::State, form: &[(String, String)], region: &str) -> Outcome {
+    record(
+        state,
+        region,
+        format!("sns:{}", get(form, "Action").unwrap_or("")),
+        form.to_vec(),
+    );
     match get(form, "Action") {
         Some("Publish") => publish(state, form),
         Some(other) => sns_error(
@@ -212,6 +230,12 @@ pub(crate) fn batch_import_findings(
     region: &str,
     account: &str,
 ) -> Outcome {
+    record(
+        state,
+        region,
+        "securityhub:BatchImportFindings".into(),
+        Vec::new(),
+    );
     let Ok(v) = serde_json::from_slice::<Value>(body) else {
         return hub_error(
             400,

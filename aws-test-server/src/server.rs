@@ -98,7 +98,7 @@ async fn route(state: &State, req: Request<Incoming>) -> Outcome {
             return crate::governance::handle_autoscaling(state, &form, &region, &akid);
         }
         if service == "sns" {
-            return crate::notify::sns(state, &form);
+            return crate::notify::sns(state, &form, &region);
         }
         return crate::ec2::handle(state, &form, &region, &akid).await;
     }

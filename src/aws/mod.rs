@@ -9,6 +9,7 @@ pub mod governance_analysis;
 pub mod inventory;
 pub mod guard;
 pub mod org;
+pub mod launch_alert;
 pub mod publish;
 pub mod sbom;
 pub mod scan;

@@ -139,13 +139,16 @@ pub fn scan_tar(
     Ok(scan_one(target, &v, Box::new(fs), note, errors, det, opts))
 }
 
+/// A tar archive's bytes, how they were obtained, and the errors met.
+type OpenedTar = (SharedSource, Option<String>, Vec<ScanError>);
+
 /// The bytes of tar archive `path` (decompressed into a temporary file when `compression` is
 /// set), a note saying how they were obtained, and the errors met (a stream that broke off).
 fn open_tar(
     path: &Path,
     compression: Option<Kind>,
     limits: &super::archive::Limits,
-) -> Result<(SharedSource, Option<String>, Vec<ScanError>), TargetError> {
+) -> Result<OpenedTar, TargetError> {
     let target = path.display().to_string();
     let open_err = |source| TargetError::Open {
         path: target.clone(),

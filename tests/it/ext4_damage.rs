@@ -251,7 +251,7 @@ fn ext4_damage_campaign_never_panics_hangs_or_misreads_a_clean_copy() {
     let img = work.path().join("d.img");
     let dump = work.path().join("rdump");
     let base_bytes = std::fs::read(&base_img).unwrap();
-    let (mut panics, mut hangs, mut clean, mut compared, mut incomplete) = (vec![], 0, 0, 0, 0);
+    let (mut panics, mut hangs, mut clean, mut compared, mut incomplete) = (vec![], vec![], 0, 0, 0);
     let mut mismatches = Vec::new();
     for i in 0..n {
         let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ (seed << 20) ^ (i + 1).wrapping_mul(0x1000_0001));
@@ -290,7 +290,11 @@ fn ext4_damage_campaign_never_panics_hangs_or_misreads_a_clean_copy() {
             what
         };
         match scan(&img) {
-            Outcome::Hang => hangs += 1,
+            Outcome::Hang => {
+                let keep = work.path().join(format!("hang-{seed}-{i}.img"));
+                let _ = std::fs::copy(&img, &keep);
+                hangs.push(format!("image {i} ({what}), kept as {}", keep.display()));
+            }
             Outcome::Panic(e) => panics.push(format!("image {i} ({what}): {e}")),
             Outcome::Done { complete } => incomplete += usize::from(!complete),
         }
@@ -319,14 +323,19 @@ fn ext4_damage_campaign_never_panics_hangs_or_misreads_a_clean_copy() {
         }
     }
     eprintln!(
-        "ext4 damage campaign (seed {seed}): {n} images, {} panics, {hangs} hangs, {incomplete} \
+        "ext4 damage campaign (seed {seed}): {n} images, {} panics, {} hangs, {incomplete} \
          scans incomplete; {clean} called clean by e2fsck -fn, {compared} files equal to \
          debugfs rdump, {} mismatches",
         panics.len(),
+        hangs.len(),
         mismatches.len()
     );
+    if !hangs.is_empty() {
+        // Kept for a look: the temporary directory stays.
+        let _ = work.keep();
+    }
     assert!(panics.is_empty(), "{panics:#?}");
-    assert_eq!(hangs, 0);
+    assert!(hangs.is_empty(), "{hangs:#?}");
     assert!(mismatches.is_empty(), "{mismatches:#?}");
     // The campaign is worth its time only if it reaches both sides.
     assert!(

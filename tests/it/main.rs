@@ -28,6 +28,7 @@ mod governance;
 mod hostile_aws;
 mod hostile_names;
 mod installed_root;
+mod launch_alert;
 mod live_snapshots;
 mod local_images;
 mod module_cycles;
