@@ -1483,11 +1483,4 @@ mod tests {
         assert_eq!(parse_time("2024-13-01T00:00:00Z"), None);
         assert_eq!(parse_time("2024-01-01 00:00:00"), None);
     }
-
-    #[test]
-    fn reads_the_sigv4_service() {
-        let h = "AWS4-HMAC-SHA256 Credential=AKID/20261127/us-west-2/autoscaling/aws4_request, SignedHeaders=host, Signature=00";
-        assert_eq!(crate::server::credential_service(h), "autoscaling");
-        assert_eq!(crate::server::credential_service("Bearer x"), "");
-    }
 }

@@ -171,6 +171,8 @@ mod tests {
         );
         assert_eq!(super::credential_service(h), "ec2");
         assert_eq!(super::credential_scope("Bearer x"), Default::default());
+        let asg = h.replace("/ec2/", "/autoscaling/");
+        assert_eq!(super::credential_service(&asg), "autoscaling");
         assert_eq!(super::credential_service("Bearer x"), "");
     }
 }

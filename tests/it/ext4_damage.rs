@@ -251,7 +251,8 @@ fn ext4_damage_campaign_never_panics_hangs_or_misreads_a_clean_copy() {
     let img = work.path().join("d.img");
     let dump = work.path().join("rdump");
     let base_bytes = std::fs::read(&base_img).unwrap();
-    let (mut panics, mut hangs, mut clean, mut compared, mut incomplete) = (vec![], vec![], 0, 0, 0);
+    let (mut panics, mut hangs, mut clean, mut compared, mut incomplete) =
+        (vec![], vec![], 0, 0, 0);
     let mut mismatches = Vec::new();
     for i in 0..n {
         let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ (seed << 20) ^ (i + 1).wrapping_mul(0x1000_0001));

@@ -434,11 +434,9 @@ fn security_hub_refuses_findings_of_another_account_and_empty_batches() {
             (out.failed_count(), out.success_count()),
             (Some(1), Some(1))
         );
-        assert!(
-            out.failed_findings()[0]
-                .error_message()
-                .unwrap()
-                .contains("not authorized")
+        assert_eq!(
+            out.failed_findings()[0].error_code(),
+            Some("AccessDeniedException")
         );
         let err = hub
             .batch_import_findings()

@@ -367,9 +367,13 @@ fn a_public_snapshot_of_a_leaky_disk_is_made_private() {
         format!("arn:aws:ec2:{REGION}::snapshot/{LEAKY_SNAP}")
     );
     let actions: BTreeSet<String> = s.ec2_calls().iter().map(|c| c.action.clone()).collect();
-    let want: BTreeSet<String> = ["ModifySnapshotAttribute", "CreateTags"]
-        .map(String::from)
-        .into();
+    let want: BTreeSet<String> = [
+        "ModifySnapshotAttribute",
+        "CreateTags",
+        "securityhub:BatchImportFindings",
+    ]
+    .map(String::from)
+    .into();
     assert_eq!(actions, want);
 }
 
@@ -420,7 +424,17 @@ fn the_fixtures_are_eventbridge_cloudtrail_envelopes() {
             assert!(v.get(k).is_some(), "{}: no {k}", p.display());
         }
         assert_eq!(v["detail-type"], "AWS API Call via CloudTrail");
-        assert_eq!(v["source"], "aws.ec2");
+        // The guard's events are EC2's; the launch alert's include Auto Scaling's.
+        let service = v["source"]
+            .as_str()
+            .unwrap()
+            .trim_start_matches("aws.")
+            .to_string();
+        assert!(
+            ["ec2", "autoscaling"].contains(&service.as_str()),
+            "{}",
+            p.display()
+        );
         let d = &v["detail"];
         for k in [
             "eventVersion",
@@ -437,7 +451,7 @@ fn the_fixtures_are_eventbridge_cloudtrail_envelopes() {
         ] {
             assert!(d.get(k).is_some(), "{}: no detail.{k}", p.display());
         }
-        assert_eq!(d["eventSource"], "ec2.amazonaws.com");
+        assert_eq!(d["eventSource"], format!("{service}.amazonaws.com"));
         assert_eq!(d["eventType"], "AwsApiCall");
         assert_eq!(d["awsRegion"], v["region"]);
         assert_eq!(d["recipientAccountId"], v["account"]);

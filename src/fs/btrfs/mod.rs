@@ -29,6 +29,7 @@
 
 mod chunk;
 mod compress;
+mod csum;
 mod file;
 mod fstab;
 mod items;

@@ -30,30 +30,7 @@ const INCOMPAT_NAMES: [(u64, &str); 3] = [
 ];
 const INCOMPAT_METADATA_UUID: u64 = 1 << 10;
 
-/// Checksum algorithms of tree blocks.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum CsumType {
-    /// CRC32C: verified.
-    Crc32c,
-    /// xxhash64: not verified (said so in the report).
-    Xxhash,
-    /// SHA-256: verified.
-    Sha256,
-    /// BLAKE2b: not verified (said so in the report).
-    Blake2,
-}
-
-impl CsumType {
-    /// The name `btrfs inspect-internal` uses.
-    pub fn name(self) -> &'static str {
-        match self {
-            CsumType::Crc32c => "crc32c",
-            CsumType::Xxhash => "xxhash64",
-            CsumType::Sha256 => "sha256",
-            CsumType::Blake2 => "blake2b",
-        }
-    }
-}
+pub use super::csum::CsumType;
 
 /// What the reader needs from the superblock.
 #[derive(Clone, Debug)]
@@ -135,7 +112,7 @@ pub fn parse(b: &[u8], off: u64) -> Result<Superblock, FsError> {
         3 => CsumType::Blake2,
         n => return Err(incompatible(ctx(), format!("unknown checksum type {n}"))),
     };
-    if let Some(false) = super::tree::csum_matches(csum, b) {
+    if let Some(false) = super::csum::csum_matches(csum, b) {
         return Err(corrupt(ctx(), format!("{} checksum mismatch", csum.name())));
     }
     let bytenr = f64_(0x30)?;
@@ -175,7 +152,7 @@ pub fn parse(b: &[u8], off: u64) -> Result<Superblock, FsError> {
     }
     let root_level = *b.get(0xc6).ok_or_else(|| corrupt(ctx(), "truncated"))?;
     let chunk_root_level = *b.get(0xc7).ok_or_else(|| corrupt(ctx(), "truncated"))?;
-    if root_level >= super::tree::MAX_LEVEL || chunk_root_level >= super::tree::MAX_LEVEL {
+    if root_level >= super::csum::MAX_LEVEL || chunk_root_level >= super::csum::MAX_LEVEL {
         return Err(corrupt(ctx(), "tree root level out of range"));
     }
     let mut meta_fsid = [0u8; 16];
@@ -249,7 +226,7 @@ mod tests {
         b[0x40..0x48].copy_from_slice(MAGIC);
         b[0x90..0x94].copy_from_slice(&4096u32.to_le_bytes());
         b[0x94..0x98].copy_from_slice(&16384u32.to_le_bytes());
-        super::super::tree::set_crc32c(&mut b);
+        super::super::csum::set_crc32c(&mut b);
         b
     }
 
@@ -268,7 +245,7 @@ mod tests {
     fn unknown_features_are_refused_by_name() {
         let mut b = valid();
         b[0xbc..0xc4].copy_from_slice(&(1u64 << 13).to_le_bytes());
-        super::super::tree::set_crc32c(&mut b);
+        super::super::csum::set_crc32c(&mut b);
         let e = parse(&b, 0x1_0000).unwrap_err();
         assert!(matches!(e, FsError::Incompatible { .. }));
         assert!(e.to_string().contains("extent-tree-v2"), "{e}");

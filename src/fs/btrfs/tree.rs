@@ -10,15 +10,14 @@
 //! the rest of the range is still returned.
 
 use super::chunk::ChunkMap;
-use super::superblock::{CsumType, Superblock};
+pub use super::csum::{MAX_LEVEL, csum_matches};
+use super::superblock::Superblock;
 use super::{Key, corrupt, le32, le64};
 use crate::fs::FsError;
 use crate::source::SharedSource;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-/// Levels of a btrfs tree (0 = leaf).
-pub const MAX_LEVEL: u8 = 8;
 /// Size of a tree block header.
 const HEADER: usize = 0x65;
 /// Size of a leaf item header and of a node key pointer.
@@ -28,31 +27,6 @@ const KEY_PTR: usize = 33;
 pub const MAX_BLOCKS: usize = 1 << 18;
 /// Tree blocks kept in the shared cache before it is emptied.
 const CACHE_BLOCKS: usize = 2048;
-
-const CRC32C: crc::Crc<u32, crc::Table<16>> =
-    crc::Crc::<u32, crc::Table<16>>::new(&crc::CRC_32_ISCSI);
-
-/// Whether the checksum at the start of `b` matches the rest (`None`: an algorithm amiscan
-/// does not verify).
-pub fn csum_matches(csum: CsumType, b: &[u8]) -> Option<bool> {
-    let body = b.get(0x20..)?;
-    match csum {
-        CsumType::Crc32c => Some(le32(b, 0) == Some(CRC32C.checksum(body))),
-        CsumType::Sha256 => {
-            use sha2::Digest;
-            let d = sha2::Sha256::digest(body);
-            Some(b.get(..32) == Some(d.as_slice()))
-        }
-        CsumType::Xxhash | CsumType::Blake2 => None,
-    }
-}
-
-/// Store the crc32c of `b` at its start (tests build blocks with it).
-#[cfg(test)]
-pub fn set_crc32c(b: &mut [u8]) {
-    let c = CRC32C.checksum(&b[0x20..]);
-    b[..4].copy_from_slice(&c.to_le_bytes());
-}
 
 /// The items a range query found, and the subtrees it could not read.
 #[derive(Default)]
