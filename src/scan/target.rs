@@ -186,6 +186,9 @@ fn open_tar(
     Ok((Arc::new(src), Some(note), errors))
 }
 
+/// A directory's or tar archive's filesystem, and the messages of what went wrong opening it.
+pub type OpenedTree = (Box<dyn Filesystem>, Vec<String>);
+
 /// The filesystem of a directory or tar target (`kind` from [`local_kind`]), for readers other
 /// than the scan (the SBOM), with the messages of what went wrong opening it. `None` for a
 /// disk image.
@@ -193,7 +196,7 @@ pub fn open_tree(
     path: &Path,
     kind: LocalKind,
     limits: &super::archive::Limits,
-) -> Result<Option<(Box<dyn Filesystem>, Vec<String>)>, TargetError> {
+) -> Result<Option<OpenedTree>, TargetError> {
     match kind {
         LocalKind::Image => Ok(None),
         LocalKind::Dir => {
