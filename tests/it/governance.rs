@@ -30,7 +30,8 @@ const COMMUNITY_AMI: &str = "ami-0d0000000000000d1";
 const DOOMED: &str = "ami-0e0000000000000e1";
 const OLD: &str = "ami-0f0000000000000f1";
 
-fn ami(id: &str, name: &str, owner: &str, public: bool) -> aws_test_server::AmiSpec {
+/// A one-volume EBS AMI (its snapshot named after it), for the fleet scenarios.
+pub(crate) fn ami(id: &str, name: &str, owner: &str, public: bool) -> aws_test_server::AmiSpec {
     aws_test_server::AmiSpec {
         id: id.into(),
         name: name.into(),

@@ -5,7 +5,7 @@
 //! syntax, its rule and exactly the IAM actions the handler makes.
 #![cfg(feature = "aws")]
 
-use aws_test_server::{ImageSpec, MappingSpec, ServerConfig, TestServer};
+use aws_test_server::{ImageSpec, ServerConfig, TestServer};
 use serde_json::Value;
 use std::path::Path;
 use std::process::Command;
@@ -21,26 +21,7 @@ const COMMUNITY_AMI: &str = "ami-0d0000000000000d1";
 const TOPIC: &str = "arn:aws:sns:us-east-1:111122223333:ami-alerts";
 
 fn add(s: &TestServer, id: &str, name: &str, owner: &str, public: bool, alias: Option<&str>) {
-    let mut spec = ImageSpec::new(
-        REGION,
-        aws_test_server::AmiSpec {
-            id: id.into(),
-            name: name.into(),
-            owner_id: owner.into(),
-            public,
-            root_device_type: "ebs".into(),
-            root_device_name: "/dev/xvda".into(),
-            mappings: vec![MappingSpec {
-                device_name: "/dev/xvda".into(),
-                snapshot_id: Some(format!("snap-{}", &id[4..])),
-                volume_size: Some(8),
-                encrypted: false,
-                virtual_name: None,
-            }],
-            description: None,
-            tags: vec![],
-        },
-    );
+    let mut spec = ImageSpec::new(REGION, crate::governance::ami(id, name, owner, public));
     spec.owner_alias = alias.map(str::to_string);
     if !public {
         spec.shared_with.push(ME.into());
