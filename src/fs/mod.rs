@@ -261,6 +261,16 @@ pub trait FsReader {
         let _ = entry;
         Ok(None)
     }
+    /// The byte ranges of regular file `entry` that hold data, in file order and within its
+    /// size: what `SEEK_DATA`/`SEEK_HOLE` would give. Holes and unwritten (preallocated)
+    /// extents are left out; they read as zeros. The content scan skips long runs of them, so
+    /// a size that says terabytes over a few blocks (sparse, or damaged) is not read as
+    /// terabytes of zeros. `None` when the filesystem does not know (the default): every byte
+    /// is then read.
+    fn data_ranges(&self, entry: &Entry) -> Result<Option<Vec<Range<u64>>>, FsError> {
+        let _ = entry;
+        Ok(None)
+    }
     /// The target of a symbolic link, as stored (never resolved).
     fn read_link(&self, entry: &Entry) -> Result<Vec<u8>, FsError>;
     /// A hint that directory `entry` will be listed soon: a remote source may start fetching

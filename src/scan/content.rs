@@ -7,6 +7,7 @@
 
 use super::VolumeProgress;
 use super::archive::{self, FileMeta, Limits};
+use super::sparse;
 use crate::detect::{DetectOptions, Detector};
 use crate::fs::{Entry, Filesystem, SeekRead};
 use crate::report::{Finding, ScanError};
@@ -139,9 +140,11 @@ fn scan_one(
         Ok(r) => r,
         Err(e) => return fail(format!("not scanned: {e}")),
     };
-    // Random access where the filesystem gives it: archives are then opened by offset.
+    // Random access where the filesystem gives it: archives are then opened by offset. A
+    // large file is read without its long holes (`size` is then the shortened length).
+    let mut size = entry.size;
     let mut content = match reader.open_seekable(entry) {
-        Ok(Some(c)) => Content::Seek(c),
+        Ok(Some(c)) => Content::Seek(without_long_holes(reader.as_ref(), entry, c, &mut size)),
         Ok(None) => match reader.open_file(entry) {
             Ok(c) => Content::Stream(c),
             Err(e) => return fail(format!("not scanned: {e}")),
@@ -152,7 +155,7 @@ fn scan_one(
     let meta = FileMeta {
         path: path.clone(),
         path_bytes: exact,
-        size: entry.size,
+        size,
         mode: entry.mode,
         uid: entry.uid,
         gid: entry.gid,
@@ -202,6 +205,31 @@ fn scan_one(
         bytes: out.bytes,
         complete: out.errors.is_empty(),
         errors: out.errors,
+    }
+}
+
+/// `c`, the content of `entry`, without its holes longer than [`sparse::GAP`] when the file is
+/// large enough for it to matter and the filesystem knows its data ranges; `size` becomes the
+/// length read. When the ranges cannot be had, the file is read whole (its read then reports
+/// whatever is wrong with it).
+fn without_long_holes<'a>(
+    reader: &dyn crate::fs::FsReader,
+    entry: &Entry,
+    c: Box<dyn SeekRead + 'a>,
+    size: &mut u64,
+) -> Box<dyn SeekRead + 'a> {
+    if entry.size < sparse::MIN_SIZE {
+        return c;
+    }
+    match reader.data_ranges(entry) {
+        Ok(Some(ranges)) => match sparse::Dense::new(c, &ranges, entry.size) {
+            Ok(d) => {
+                *size = d.len();
+                Box::new(d)
+            }
+            Err(c) => c,
+        },
+        _ => c,
     }
 }
 

@@ -74,7 +74,16 @@ fn amiscan_view(src: SharedSource) -> (View, Vec<FsError>) {
     let mut errors = Vec::new();
     let mut stack = vec![(b"/".to_vec(), 0u64)];
     let mut seen = 0usize;
+    // Bounded like the scan's own walk, so a reader bug fails this test with a message instead
+    // of running the test process out of memory: each directory once, each file read up to its
+    // size and one byte more.
+    let mut dirs = std::collections::HashSet::new();
     while let Some((dir, ino)) = stack.pop() {
+        assert!(
+            ino == 0 || dirs.insert(ino),
+            "directory inode {ino} reached again at {}",
+            String::from_utf8_lossy(&dir)
+        );
         let entries = match r.list_dir_at(&dir, ino) {
             Ok(e) => e,
             Err(e) => {
@@ -97,11 +106,13 @@ fn amiscan_view(src: SharedSource) -> (View, Vec<FsError>) {
                 EntryKind::Dir => stack.push((e.path.clone(), e.ino)),
                 EntryKind::File => {
                     let mut data = Vec::new();
-                    match r
-                        .open_file(&e)
-                        .map(|mut f| f.read_to_end(&mut data).map_err(|x| x.to_string()))
-                    {
-                        Ok(Ok(_)) => {
+                    match r.open_file(&e).map(|f| {
+                        f.take(e.size.saturating_add(1))
+                            .read_to_end(&mut data)
+                            .map_err(|x| x.to_string())
+                    }) {
+                        Ok(Ok(n)) => {
+                            assert_eq!(n as u64, e.size, "{path}: read {n} bytes of {}", e.size);
                             v.files.insert(path, sha(&data));
                         }
                         Ok(Err(m)) => errors.push(FsError::Other {

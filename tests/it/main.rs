@@ -44,6 +44,7 @@ mod reports;
 mod rpm_database;
 mod sbom;
 mod server_root;
+mod sparse_files;
 mod sweep_shards;
 mod targets;
 mod unreachable;

@@ -172,6 +172,16 @@ impl<'a> FileReader<'a> {
         })
     }
 
+    /// The byte ranges that hold data (not holes, not preallocated extents), within the size.
+    pub fn data_ranges(&self) -> Vec<std::ops::Range<u64>> {
+        self.extents
+            .iter()
+            .filter(|e| !matches!(e.body, Body::Zeros))
+            .map(|e| e.file_off.min(self.size)..e.file_off.saturating_add(e.len).min(self.size))
+            .filter(|r| !r.is_empty())
+            .collect()
+    }
+
     fn err(&self, e: FsError) -> io::Error {
         io::Error::other(format!("{}: {e}", self.context))
     }

@@ -1025,6 +1025,10 @@ impl FsReader for BtrfsReader {
         Ok(Some(Box::new(self.file(entry)?)))
     }
 
+    fn data_ranges(&self, entry: &Entry) -> Result<Option<Vec<std::ops::Range<u64>>>, FsError> {
+        Ok(Some(self.file(entry)?.data_ranges()))
+    }
+
     fn read_link(&self, entry: &Entry) -> Result<Vec<u8>, FsError> {
         let mut out = Vec::new();
         self.file(entry)?

@@ -39,6 +39,7 @@ pub(crate) use sb::{backup_offsets, is_backup_super};
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::io::{Read, Seek, SeekFrom};
+use std::ops::Range;
 use std::sync::Arc;
 
 /// Root directory inode.
@@ -779,6 +780,30 @@ impl FsReader for Ext4Reader {
 
     fn open_seekable<'a>(&'a self, e: &Entry) -> Result<Option<Box<dyn SeekRead + 'a>>, FsError> {
         self.content(e).map(Some)
+    }
+
+    fn data_ranges(&self, e: &Entry) -> Result<Option<Vec<Range<u64>>>, FsError> {
+        let inode = self.inode_of(e)?;
+        if inode.is_inline() || inode.flags & ENCRYPT_FL != 0 {
+            return Ok(None);
+        }
+        let bs = self.ctx.sb.block_size;
+        Ok(Some(
+            inode
+                .runs(&self.ctx)?
+                .iter()
+                .filter(|r| !r.uninit)
+                .map(|r| {
+                    let start = r.logical.saturating_mul(bs).min(inode.size);
+                    start
+                        ..r.logical
+                            .saturating_add(r.len)
+                            .saturating_mul(bs)
+                            .min(inode.size)
+                })
+                .filter(|r| !r.is_empty())
+                .collect(),
+        ))
     }
 
     fn read_link(&self, e: &Entry) -> Result<Vec<u8>, FsError> {

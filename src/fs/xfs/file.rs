@@ -108,6 +108,35 @@ impl<'a> FileReader<'a> {
     }
 }
 
+/// The byte ranges of a regular file that hold data (written extents), within its size; `None`
+/// for a file without a block map (its few bytes sit in the inode).
+pub(crate) fn data_ranges(
+    ctx: &Ctx,
+    inode: &Inode,
+) -> Result<Option<Vec<std::ops::Range<u64>>>, FsError> {
+    if inode.format == FMT_LOCAL {
+        return Ok(None);
+    }
+    let bs = u64::from(ctx.sb.blocksize);
+    let mut out = Vec::new();
+    let mut extents = Extents::new(ctx, inode)?;
+    while let Some(e) = extents.next_extent()? {
+        if e.unwritten {
+            continue;
+        }
+        let start = e.startoff.saturating_mul(bs).min(inode.size);
+        let end = e
+            .startoff
+            .saturating_add(e.blockcount)
+            .saturating_mul(bs)
+            .min(inode.size);
+        if start < end {
+            out.push(start..end);
+        }
+    }
+    Ok(Some(out))
+}
+
 impl Read for FileReader<'_> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let left = self.size.saturating_sub(self.pos);

@@ -298,6 +298,18 @@ impl FsReader for XfsReader {
         }
     }
 
+    fn data_ranges(&self, entry: &Entry) -> Result<Option<Vec<std::ops::Range<u64>>>, FsError> {
+        let ino = match entry.ino {
+            0 => self.resolve(&entry.path)?,
+            ino => ino,
+        };
+        let inode = Inode::read(&self.ctx, ino)?;
+        if inode.kind() != EntryKind::File {
+            return Ok(None);
+        }
+        file::data_ranges(&self.ctx, &inode)
+    }
+
     fn read_link(&self, entry: &Entry) -> Result<Vec<u8>, FsError> {
         let ino = match entry.ino {
             0 => self.resolve(&entry.path)?,
