@@ -33,7 +33,15 @@ struct Piece {
 fn pieces(data: &[Range<u64>], size: u64) -> Option<Vec<Piece>> {
     let mut out: Vec<Piece> = Vec::new();
     let mut at = 0u64;
-    let mut push = |from: Option<u64>, len: u64, at: &mut u64| {
+    let mut shortened = false;
+    // Bytes `from..from + len` of the file (a long hole as GAP zeros), after the last piece.
+    let mut push = |from: u64, len: u64, hole: bool| {
+        let (from, len) = if hole && len > GAP {
+            shortened = true;
+            (None, GAP)
+        } else {
+            (Some(from), len)
+        };
         if len == 0 {
             return;
         }
@@ -41,35 +49,18 @@ fn pieces(data: &[Range<u64>], size: u64) -> Option<Vec<Piece>> {
             (Some(last), Some(f)) if last.from.is_some_and(|lf| lf + last.len == f) => {
                 last.len += len
             }
-            _ => out.push(Piece { at: *at, len, from }),
+            _ => out.push(Piece { at, len, from }),
         }
-        *at += len;
+        at += len;
     };
     let mut pos = 0u64;
-    let mut shortened = false;
     for r in data {
         let (start, end) = (r.start.clamp(pos, size), r.end.clamp(pos, size));
-        if start > pos {
-            let hole = start - pos;
-            if hole > GAP {
-                push(None, GAP, &mut at);
-                shortened = true;
-            } else {
-                push(Some(pos), hole, &mut at);
-            }
-        }
-        push(Some(start), end - start, &mut at);
+        push(pos, start - pos, true);
+        push(start, end - start, false);
         pos = pos.max(end);
     }
-    if size > pos {
-        let hole = size - pos;
-        if hole > GAP {
-            push(None, GAP, &mut at);
-            shortened = true;
-        } else {
-            push(Some(pos), hole, &mut at);
-        }
-    }
+    push(pos, size.saturating_sub(pos), true);
     shortened.then_some(out)
 }
 
