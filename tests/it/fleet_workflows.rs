@@ -5,53 +5,20 @@
 #![cfg(feature = "aws")]
 
 use aws_test_server::{
-    AllowedImagesSpec, AmiSpec, EbsErrorSpec, ImageSpec, InstanceSpec, MappingSpec, ServerConfig,
-    SnapshotSpec, TestServer,
+    AllowedImagesSpec, AmiSpec, EbsErrorSpec, ImageSpec, InstanceSpec, ServerConfig, SnapshotSpec,
+    TestServer,
 };
 use serde_json::Value;
-use std::path::{Path, PathBuf};
+
 use std::process::Command;
-use std::sync::OnceLock;
 
 const ME: &str = "111122223333";
 const OTHER: &str = "999988887777";
 
-fn images() -> &'static PathBuf {
-    static I: OnceLock<PathBuf> = OnceLock::new();
-    I.get_or_init(|| {
-        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("fleet-images");
-        let _ = std::fs::remove_dir_all(&dir);
-        crate::common::build_images(&dir);
-        dir
-    })
-}
-
-fn img(leaky: bool) -> PathBuf {
-    images().join(if leaky {
-        "leaky-gpt.img"
-    } else {
-        "clean-gpt.img"
-    })
-}
+use crate::ebs_support::gpt_disk as img;
 
 fn ami(id: &str, snap: &str, owner: &str, public: bool) -> AmiSpec {
-    AmiSpec {
-        id: id.into(),
-        name: format!("image-{id}"),
-        owner_id: owner.into(),
-        public,
-        root_device_type: "ebs".into(),
-        root_device_name: "/dev/xvda".into(),
-        mappings: vec![MappingSpec {
-            device_name: "/dev/xvda".into(),
-            snapshot_id: Some(snap.into()),
-            volume_size: None,
-            encrypted: false,
-            virtual_name: None,
-        }],
-        description: None,
-        tags: vec![],
-    }
+    crate::ebs_support::ami_spec(id, &format!("image-{id}"), owner, public, &[snap])
 }
 
 /// `(id, snapshot, region, leaky, owner, public)`.

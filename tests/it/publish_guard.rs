@@ -13,11 +13,11 @@ use amiscan::aws::guard::{Guard, GuardConfig, Outcome};
 use amiscan::detect::Detector;
 use amiscan::report::Severity;
 use aws_test_server::{
-    AmiSpec, ImageSpec, MappingSpec, ServerConfig, SnapshotPermissions, SnapshotSpec, TestServer,
+    AmiSpec, ImageSpec, ServerConfig, SnapshotPermissions, SnapshotSpec, TestServer,
 };
 use serde_json::Value;
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 const ME: &str = "111122223333";
 const REGION: &str = "us-east-1";
@@ -38,32 +38,10 @@ fn event(name: &str) -> Value {
     serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap()
 }
 
-fn image(leaky: bool) -> PathBuf {
-    crate::common::built_images("testimages").join(if leaky {
-        "leaky-gpt.img"
-    } else {
-        "clean-gpt.img"
-    })
-}
+use crate::ebs_support::gpt_disk as image;
 
 fn ami(id: &str, snap: &str) -> AmiSpec {
-    AmiSpec {
-        id: id.into(),
-        name: format!("release-{id}"),
-        owner_id: ME.into(),
-        public: false,
-        root_device_type: "ebs".into(),
-        root_device_name: "/dev/xvda".into(),
-        mappings: vec![MappingSpec {
-            device_name: "/dev/xvda".into(),
-            snapshot_id: Some(snap.into()),
-            volume_size: None,
-            encrypted: false,
-            virtual_name: None,
-        }],
-        description: None,
-        tags: vec![],
-    }
+    crate::ebs_support::ami_spec(id, &format!("release-{id}"), ME, false, &[snap])
 }
 
 /// The two images, owned by [`ME`], with the share of the event already made (`public`,

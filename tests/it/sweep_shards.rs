@@ -7,13 +7,12 @@
 #![cfg(feature = "aws")]
 
 use aws_test_server::{
-    AmiSpec, Faults, ImageSpec, MappingSpec, OrgAccountSpec, ServerConfig, SnapshotSpec, TestServer,
+    AmiSpec, Faults, ImageSpec, OrgAccountSpec, ServerConfig, SnapshotSpec, TestServer,
 };
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::OnceLock;
 
 const ME: &str = "111122223333";
 const M1: &str = "222233334444";
@@ -22,23 +21,7 @@ const M3: &str = "444455556666";
 const ROLE: &str = "AmiscanScan";
 const BUCKET: &str = "amiscan-state";
 
-fn images() -> &'static PathBuf {
-    static I: OnceLock<PathBuf> = OnceLock::new();
-    I.get_or_init(|| {
-        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("shard-images");
-        let _ = std::fs::remove_dir_all(&dir);
-        crate::common::build_images(&dir);
-        dir
-    })
-}
-
-fn img(leaky: bool) -> PathBuf {
-    images().join(if leaky {
-        "leaky-gpt.img"
-    } else {
-        "clean-gpt.img"
-    })
-}
+use crate::ebs_support::gpt_disk as img;
 
 fn snap(n: u32) -> String {
     format!("snap-0c{n:015x}")
@@ -49,28 +32,8 @@ fn ami_id(n: u32) -> String {
 }
 
 fn ami(id: &str, snaps: &[String], owner: &str) -> AmiSpec {
-    let devices = ["/dev/xvda", "/dev/xvdb", "/dev/xvdc"];
-    AmiSpec {
-        id: id.into(),
-        name: format!("image-{id}"),
-        owner_id: owner.into(),
-        public: false,
-        root_device_type: "ebs".into(),
-        root_device_name: "/dev/xvda".into(),
-        mappings: snaps
-            .iter()
-            .zip(devices)
-            .map(|(s, d)| MappingSpec {
-                device_name: d.into(),
-                snapshot_id: Some(s.clone()),
-                volume_size: None,
-                encrypted: false,
-                virtual_name: None,
-            })
-            .collect(),
-        description: None,
-        tags: vec![],
-    }
+    let snaps: Vec<&str> = snaps.iter().map(String::as_str).collect();
+    crate::ebs_support::ami_spec(id, &format!("image-{id}"), owner, false, &snaps)
 }
 
 /// Ten snapshots (odd ones leaky) and twelve images of `ME` over two regions: eight with one

@@ -3,8 +3,9 @@
 
 use amiscan::aws::{AwsOptions, AwsSession};
 use amiscan::source::ebs::{EbsOptions, MemoryBudget};
-use aws_test_server::{ServerConfig, SnapshotSpec, TestServer};
+use aws_test_server::{AmiSpec, MappingSpec, ServerConfig, SnapshotSpec, TestServer};
 use std::io::Write;
+use std::path::PathBuf;
 use std::time::Duration;
 
 pub const BS: usize = 512 * 1024;
@@ -83,5 +84,41 @@ pub fn fast_opts() -> EbsOptions {
         backoff_base: Duration::from_millis(2),
         backoff_max: Duration::from_millis(40),
         ..Default::default()
+    }
+}
+
+/// The fixture GPT disk of `testdata/build-images.sh`, leaky or clean, built once per test
+/// binary.
+pub fn gpt_disk(leaky: bool) -> PathBuf {
+    crate::common::built_images("testimages").join(if leaky {
+        "leaky-gpt.img"
+    } else {
+        "clean-gpt.img"
+    })
+}
+
+/// An EBS AMI `id` named `name` of `owner` whose volumes are `snaps` (`/dev/xvda`, `/dev/xvdb`,
+/// … in order).
+pub fn ami_spec(id: &str, name: &str, owner: &str, public: bool, snaps: &[&str]) -> AmiSpec {
+    AmiSpec {
+        id: id.into(),
+        name: name.into(),
+        owner_id: owner.into(),
+        public,
+        root_device_type: "ebs".into(),
+        root_device_name: "/dev/xvda".into(),
+        mappings: snaps
+            .iter()
+            .zip(b'a'..=b'z')
+            .map(|(s, letter)| MappingSpec {
+                device_name: format!("/dev/xvd{}", letter as char),
+                snapshot_id: Some(s.to_string()),
+                volume_size: None,
+                encrypted: false,
+                virtual_name: None,
+            })
+            .collect(),
+        description: None,
+        tags: vec![],
     }
 }
