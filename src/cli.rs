@@ -123,6 +123,9 @@ pub struct GovScopeArgs {
     /// Golden-image lineages by this image tag (default: same owner and name stem).
     #[arg(long, value_name = "KEY")]
     pub lineage_tag: Option<String>,
+    /// Accounts (the organisation's: classes, risks and drift judged across them).
+    #[command(flatten)]
+    pub org: OrgArgs,
     /// AWS options.
     #[command(flatten)]
     pub aws: FleetAwsArgs,

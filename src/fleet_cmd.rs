@@ -64,7 +64,7 @@ fn open_state(
 
 /// The accounts `--org-role` / `--accounts` ask for.
 #[cfg(feature = "aws")]
-fn account_selection(o: &crate::cli::OrgArgs) -> amiscan::aws::org::AccountSelection {
+pub(crate) fn account_selection(o: &crate::cli::OrgArgs) -> amiscan::aws::org::AccountSelection {
     use amiscan::aws::org::AccountSelection;
     match (&o.org_role, &o.accounts) {
         (Some(role), Some(ids)) => AccountSelection::Accounts {

@@ -12,7 +12,7 @@ use crate::model::governance::{
     Workload, WorkloadKind,
 };
 use serde_json::{Value, json};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 const DAY: i64 = 86_400;
 
@@ -176,7 +176,7 @@ pub fn at_risk(images: &[InventoryImage], workloads: &[Workload], region: &str) 
                 img.deprecation_time.as_deref().unwrap_or("?")
             ));
         }
-        let other = img.class != ImageClass::SelfOwned;
+        let other = !matches!(img.class, ImageClass::SelfOwned | ImageClass::OwnOrg);
         if img.exists
             && other
             && img.public == Some(true)
@@ -262,6 +262,49 @@ pub fn drift(images: &[InventoryImage], workloads: &[Workload], now: i64) -> Vec
         }
     }
     out
+}
+
+/// The judgements of an organisation-wide inventory, made once every account's regions are in:
+/// an image owned by another account of `org` is [`ImageClass::OwnOrg`] (the organisation
+/// controls it: it is not at risk for being public or shared), and drift is measured against
+/// every version of a lineage any account of the organisation holds in the region (account B's
+/// template on version 1 of account A's golden image is behind A's version 3, which B never
+/// references). The at-risk list and the drift of every region are made again.
+pub fn organisation(regions: &mut [RegionInventory], org: &BTreeSet<String>, now: i64) {
+    for r in regions.iter_mut() {
+        for i in &mut r.images {
+            let owner_in_org = i.owner_id.as_ref().is_some_and(|o| org.contains(o));
+            if owner_in_org
+                && !matches!(i.class, ImageClass::Verified | ImageClass::SelfOwned)
+                && i.owner_id.as_deref() != Some(r.account.as_str())
+            {
+                i.class = ImageClass::OwnOrg;
+            }
+        }
+    }
+    // Every version of every lineage in each region, whoever holds it (used_by is per account).
+    let mut versions: BTreeMap<(String, String), InventoryImage> = BTreeMap::new();
+    for r in regions.iter() {
+        for i in r.images.iter().filter(|i| i.lineage.is_some()) {
+            versions
+                .entry((r.region.clone(), i.image_id.clone()))
+                .or_insert_with(|| InventoryImage {
+                    used_by: Vec::new(),
+                    ..i.clone()
+                });
+        }
+    }
+    for r in regions.iter_mut() {
+        let mut pool = r.images.clone();
+        let own: BTreeSet<String> = r.images.iter().map(|i| i.image_id.clone()).collect();
+        for ((reg, id), v) in &versions {
+            if reg == &r.region && !own.contains(id) {
+                pool.push(v.clone());
+            }
+        }
+        r.at_risk = at_risk(&r.images, &r.workloads, &r.region);
+        r.drift = drift(&pool, &r.workloads, now);
+    }
 }
 
 // ------------------------------------------------------------------ Allowed AMIs
@@ -394,7 +437,9 @@ pub fn propose(regions: &[RegionInventory], opts: &ProposeOptions) -> Vec<ImageC
         for i in &r.images {
             let p = match i.class {
                 ImageClass::Verified => i.owner_alias.clone(),
-                ImageClass::SelfOwned | ImageClass::Trusted => i.owner_id.clone(),
+                ImageClass::SelfOwned | ImageClass::OwnOrg | ImageClass::Trusted => {
+                    i.owner_id.clone()
+                }
                 ImageClass::Allowed => i.owner_alias.clone().or_else(|| i.owner_id.clone()),
                 _ => None,
             };

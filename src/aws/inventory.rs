@@ -11,6 +11,7 @@
 
 use super::ec2ops::{self, AllowedImages, all_pages, api_error};
 use super::governance_analysis::{GovImage, at_risk, drift, epoch, lineage_of, scan_result};
+use super::org::{self, AccountSelection};
 use super::state::SweepState;
 use super::sweep::SweepError;
 use super::{AwsError, AwsOptions};
@@ -39,6 +40,10 @@ pub struct InventoryOptions {
     pub catalog_version: String,
     /// Lineages by this image tag instead of owner and name stem.
     pub lineage_tag: Option<String>,
+    /// The accounts (`--org-role`, `--accounts`): with more than the caller's, the classes, the
+    /// risks and the drift are judged across all of them
+    /// ([`super::governance_analysis::organisation`]).
+    pub accounts: AccountSelection,
 }
 
 /// An image of `DescribeImages` as governance needs it.
@@ -691,19 +696,53 @@ pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, AwsError> {
         .map_err(|e| AwsError::Runtime(e.to_string()))
 }
 
-/// The inventory of the caller's account in every region asked for.
+/// The inventory of every account of `opts.accounts` (the caller's alone by default) in every
+/// region asked for. With organisation accounts, an account or region that cannot be reached is
+/// an entry with its error (the inventory says it is incomplete), not a stop.
 pub fn inventory(
     aws: &AwsOptions,
     opts: &InventoryOptions,
 ) -> Result<Vec<RegionInventory>, SweepError> {
     let state = SweepState::load(&opts.state_path)?;
+    if opts.accounts == AccountSelection::Caller {
+        let rt = runtime()?;
+        return rt.block_on(async {
+            let conf = load_config(aws).await?;
+            let regions = regions(&conf, opts.regions.as_deref()).await?;
+            let account = current_account(&conf, &regions)
+                .await
+                .unwrap_or_else(|| "unknown".to_string());
+            Ok::<_, SweepError>(inventory_account(&conf, &account, &regions, opts, &state).await)
+        });
+    }
+    let accounts = org::member_accounts(aws, &opts.accounts)?;
+    let members: BTreeSet<String> = accounts
+        .iter()
+        .filter_map(|a| a.account_id.clone())
+        .collect();
+    let (configs, failed) = org::region_configs(&accounts, opts.regions.as_deref())?;
     let rt = runtime()?;
-    rt.block_on(async {
-        let conf = load_config(aws).await?;
-        let regions = regions(&conf, opts.regions.as_deref()).await?;
-        let account = current_account(&conf, &regions)
-            .await
-            .unwrap_or_else(|| "unknown".to_string());
-        Ok::<_, SweepError>(inventory_account(&conf, &account, &regions, opts, &state).await)
-    })
+    let mut out = rt.block_on(async {
+        let mut out = Vec::new();
+        for c in &configs {
+            let account = c.account_id.as_deref().unwrap_or("unknown");
+            out.push(inventory_region(&c.config, account, &c.region, opts, &state).await);
+        }
+        out
+    });
+    for e in failed {
+        out.push(RegionInventory {
+            account: e.account,
+            region: e.region.unwrap_or_else(|| "*".into()),
+            allowed_images: None,
+            images: Vec::new(),
+            workloads: Vec::new(),
+            at_risk: Vec::new(),
+            drift: Vec::new(),
+            warnings: Vec::new(),
+            errors: vec![e.message],
+        });
+    }
+    super::governance_analysis::organisation(&mut out, &members, now());
+    Ok(out)
 }
