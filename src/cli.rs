@@ -415,11 +415,26 @@ pub struct AuditArgs {
     #[arg(long, default_value = "high", value_parser = parse_severity)]
     pub fail_on: Severity,
     /// Output format.
-    #[arg(long, value_enum, default_value_t = Format::Text)]
-    pub format: Format,
+    #[arg(long, value_enum, default_value_t = AuditFormat::Text)]
+    pub format: AuditFormat,
+    /// Write to FILE instead of stdout.
+    #[arg(long, short, value_name = "FILE")]
+    pub output: Option<PathBuf>,
     /// AWS options.
     #[command(flatten)]
     pub aws: FleetAwsArgs,
+}
+
+/// Output formats of `amiscan audit`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum AuditFormat {
+    /// Per account and region: posture, public images, instances, warnings.
+    Text,
+    /// The audit as JSON.
+    Json,
+    /// One self-contained HTML page: what to act on, the posture, and a graph of AMIs and the
+    /// instances on them.
+    Html,
 }
 
 /// `amiscan publish`.

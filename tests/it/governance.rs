@@ -873,6 +873,30 @@ fn governance_server_calls_follow_the_api_reference() {
 
 /// The HTML inventory renders in headless Chromium: after its script ran, the graph's nodes are
 /// drawn (non-empty boxes) and the at-risk list is laid out; a screenshot is kept under target/.
+/// Headless Chromium on the page `html` with `extra` flags (`--dump-dom`, `--screenshot=`):
+/// its standard output.
+fn chromium(html: &std::path::Path, extra: &[&str]) -> String {
+    let profile = tempfile::tempdir().unwrap();
+    let out = Command::new("chromium")
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--window-size=1300,1400",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .args(extra)
+        .arg(format!("file://{}", html.display()))
+        .output()
+        .expect("chromium is needed (see .ci/run)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 #[test]
 fn governance_html_renders_in_headless_chromium() {
     let s = scenario();
@@ -906,28 +930,7 @@ fn governance_html_renders_in_headless_chromium() {
         !page.contains("<link") && !page.contains("src=\""),
         "the page must not fetch anything"
     );
-    let url = format!("file://{}", html.display());
-    let chromium = |extra: &[&str]| {
-        let profile = tempfile::tempdir().unwrap();
-        let out = Command::new("chromium")
-            .args([
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--window-size=1300,1400",
-            ])
-            .arg(format!("--user-data-dir={}", profile.path().display()))
-            .args(extra)
-            .arg(&url)
-            .output()
-            .expect("chromium is needed (see .ci/run)");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    };
+    let chromium = |extra: &[&str]| chromium(&html, extra);
     let dom = chromium(&["--dump-dom"]);
     assert!(
         dom.contains("data-ready=\"1\""),
@@ -952,6 +955,88 @@ fn governance_html_renders_in_headless_chromium() {
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/governance-inventory.png");
     let _ = std::fs::remove_file(&shot);
     chromium(&[&format!("--screenshot={}", shot.display())]);
+    let png = std::fs::read(&shot).unwrap();
+    assert!(
+        png.starts_with(b"\x89PNG") && png.len() > 10_000,
+        "{} bytes",
+        png.len()
+    );
+    println!("screenshot: {}", shot.display());
+}
+
+#[test]
+fn audit_html_renders_in_headless_chromium() {
+    let s = scenario();
+    let home = tempfile::tempdir().unwrap();
+    let html = home.path().join("audit.html");
+    let (code, out) = amiscan(
+        &s,
+        home.path(),
+        &[
+            "audit",
+            "--format",
+            "html",
+            "--output",
+            html.to_str().unwrap(),
+            "--regions",
+            REGION,
+            "--trusted-accounts",
+            PARTNER,
+            "--state",
+            home.path().join("none.json").to_str().unwrap(),
+        ],
+    );
+    // An instance on a public AMI of an unverified owner: exit 1.
+    assert_eq!(code, 1, "{out}");
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert_eq!(
+        page.matches("http").count(),
+        page.matches("http://www.w3.org/2000/svg").count()
+    );
+    assert!(!page.contains("<link") && !page.contains("src=\""));
+    // Five instances on five AMIs; the community one is marked, the others are not.
+    let amis = page.matches("<g class=\"node image").count();
+    let instances = page.matches("<g class=\"node workload").count();
+    assert_eq!((amis, instances), (5, 5), "{page}");
+    assert_eq!(page.matches("<circle class=\"risk\"").count(), 1, "{page}");
+    assert!(
+        page.contains(&format!(
+            "<g class=\"node image public-unverified\" data-id=\"{COMMUNITY_AMI}\""
+        )),
+        "{page}"
+    );
+    assert!(page.contains(&format!(
+        "<g class=\"node image trusted\" data-id=\"{PARTNER_AMI}\""
+    )));
+    assert!(
+        page.contains("data-field=\"allowed-images\">disabled<"),
+        "{page}"
+    );
+    let warnings = page
+        .split("<ol class=\"warnings\">")
+        .nth(1)
+        .and_then(|w| w.split("</ol>").next())
+        .unwrap()
+        .matches("<li>")
+        .count();
+    assert!(warnings >= 2, "{page}");
+    let dom = chromium(&html, &["--dump-dom"]);
+    assert!(
+        dom.contains("data-ready=\"1\""),
+        "the script did not run: {dom}"
+    );
+    assert!(dom.contains("data-drawn-nodes=\"10\""), "{dom}");
+    assert!(
+        dom.contains(&format!("data-visible-warnings=\"{warnings}\"")),
+        "{dom}"
+    );
+    assert!(
+        dom.contains(&format!("5 AMIs, 5 instances, {warnings} to act on")),
+        "{dom}"
+    );
+    let shot = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/governance-audit.png");
+    let _ = std::fs::remove_file(&shot);
+    chromium(&html, &[&format!("--screenshot={}", shot.display())]);
     let png = std::fs::read(&shot).unwrap();
     assert!(
         png.starts_with(b"\x89PNG") && png.len() > 10_000,
