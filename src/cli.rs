@@ -169,6 +169,21 @@ pub struct CriteriaArgs {
     /// Also require images not deprecated, or deprecated at most this many days ago.
     #[arg(long, value_name = "DAYS")]
     pub max_days_since_deprecated: Option<u32>,
+    /// Also allow these AWS Marketplace product codes (comma-separated; those of the
+    /// Marketplace images in use are proposed anyway).
+    #[arg(long, value_delimiter = ',', value_name = "CODE,...", value_parser = parse_product_code)]
+    pub marketplace_product_codes: Vec<String>,
+}
+
+/// A Marketplace product code as the EC2 API takes it: 1–25 letters and digits.
+fn parse_product_code(s: &str) -> Result<String, String> {
+    if (1..=25).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        Ok(s.to_string())
+    } else {
+        Err(format!(
+            "{s:?} is not a Marketplace product code (1-25 letters and digits)"
+        ))
+    }
 }
 
 /// Allowed AMIs modes `apply` sets.

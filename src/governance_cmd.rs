@@ -68,6 +68,7 @@ mod imp {
                 image_names: c.image_names.clone(),
                 max_days_since_created: c.max_days_since_created,
                 max_days_since_deprecated: c.max_days_since_deprecated,
+                marketplace_product_codes: c.marketplace_product_codes.clone(),
             },
         ))
     }
@@ -202,6 +203,7 @@ mod imp {
                             image_names: Vec::new(),
                             max_days_since_created: None,
                             max_days_since_deprecated: None,
+                            marketplace_product_codes: Vec::new(),
                         },
                         &[],
                     )?),

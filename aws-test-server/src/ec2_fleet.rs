@@ -210,8 +210,8 @@ pub(crate) fn describe_images(ctx: &Ctx<'_>) -> Outcome {
             &img.ami,
             &img.state,
             img.owner_alias.as_deref(),
-            d.creation.as_deref(),
-            d.deprecation.as_deref(),
+            (d.creation.as_deref(), d.deprecation.as_deref()),
+            &img.product_codes,
         );
         // A pending copy becomes available after a few answers.
         if let Some(rec) = fleet

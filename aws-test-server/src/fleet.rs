@@ -39,6 +39,8 @@ pub struct ImageSpec {
     pub state: String,
     /// Accounts with a launch permission (`userId`).
     pub shared_with: Vec<String>,
+    /// AWS Marketplace product codes (`productCodes`, each of type `marketplace`).
+    pub product_codes: Vec<String>,
 }
 
 impl ImageSpec {
@@ -50,6 +52,7 @@ impl ImageSpec {
             owner_alias: None,
             state: "available".into(),
             shared_with: Vec::new(),
+            product_codes: Vec::new(),
         }
     }
 }

@@ -29,6 +29,7 @@ pub(crate) struct GovImage {
     pub(crate) deprecation_time: Option<String>,
     pub(crate) tags: Vec<(String, String)>,
     pub(crate) snapshot_ids: Vec<String>,
+    pub(crate) product_codes: Vec<String>,
 }
 
 /// Seconds since the epoch of an RFC 3339 time.
@@ -365,8 +366,20 @@ fn mismatch(c: &ImageCriterion, img: &InventoryImage, now: i64) -> Option<String
             return Some(format!("name {name:?} matches none of {:?}", c.image_names));
         }
     }
-    if !c.marketplace_product_codes.is_empty() {
-        return Some("Marketplace product codes are not read by the inventory".into());
+    if !c.marketplace_product_codes.is_empty()
+        && !img
+            .product_codes
+            .iter()
+            .any(|p| c.marketplace_product_codes.contains(p))
+    {
+        return Some(if img.product_codes.is_empty() {
+            "no Marketplace product code".to_string()
+        } else {
+            format!(
+                "Marketplace product codes {:?} are not in {:?}",
+                img.product_codes, c.marketplace_product_codes
+            )
+        });
     }
     if let Some(cd) = &c.creation_date_condition {
         let created = img.creation_date.as_deref().and_then(epoch);
@@ -423,18 +436,41 @@ pub struct ProposeOptions {
     pub max_days_since_created: Option<u32>,
     /// `DeprecationTimeCondition.MaximumDaysSinceDeprecated`.
     pub max_days_since_deprecated: Option<u32>,
+    /// More `MarketplaceProductCodes` to allow than those of the Marketplace images in use.
+    pub marketplace_product_codes: Vec<String>,
 }
 
 /// Criteria allowing the providers of every image in use or owned that is trusted — verified
-/// (`amazon`, `aws-marketplace`), the account's own, `--trusted-accounts`, already allowed —
-/// and nothing else: public images of unverified owners and privately shared ones are left out.
+/// (`amazon`, `aws-marketplace`), the account's own (the organisation's, in an organisation-wide
+/// inventory), `--trusted-accounts`, already allowed — and nothing else: public images of
+/// unverified owners and privately shared ones are left out.
+///
+/// AWS Marketplace images are allowed by product rather than by the whole `aws-marketplace`
+/// provider (any verified seller): a second criterion holds the `MarketplaceProductCodes` of
+/// the Marketplace images in use (and `opts.marketplace_product_codes`), and `aws-marketplace`
+/// stays a provider only when a Marketplace image in use has no product code. The name and
+/// date conditions of `opts` are in each criterion.
 pub fn propose(regions: &[RegionInventory], opts: &ProposeOptions) -> Vec<ImageCriterion> {
     let mut providers = BTreeSet::new();
+    let mut codes: BTreeSet<String> = opts.marketplace_product_codes.iter().cloned().collect();
+    let mut marketplace_without_code = false;
     for r in regions {
         if r.account != "unknown" {
             providers.insert(r.account.clone());
         }
         for i in &r.images {
+            let in_use = !i.used_by.is_empty() || i.class == ImageClass::SelfOwned;
+            if in_use
+                && i.class == ImageClass::Verified
+                && i.owner_alias.as_deref() == Some("aws-marketplace")
+            {
+                if i.product_codes.is_empty() {
+                    marketplace_without_code = true;
+                } else {
+                    codes.extend(i.product_codes.iter().cloned());
+                }
+                continue;
+            }
             let p = match i.class {
                 ImageClass::Verified => i.owner_alias.clone(),
                 ImageClass::SelfOwned | ImageClass::OwnOrg | ImageClass::Trusted => {
@@ -444,22 +480,17 @@ pub fn propose(regions: &[RegionInventory], opts: &ProposeOptions) -> Vec<ImageC
                 _ => None,
             };
             if let Some(p) = p
-                && (!i.used_by.is_empty() || i.class == ImageClass::SelfOwned)
+                && in_use
             {
                 providers.insert(p);
             }
         }
     }
-    if providers.is_empty() {
-        return Vec::new();
+    if marketplace_without_code {
+        providers.insert("aws-marketplace".into());
     }
-    // Aliases first, then account ids, each sorted.
-    let mut list: Vec<String> = providers.into_iter().collect();
-    list.sort_by_key(|p| (p.bytes().all(|b| b.is_ascii_digit()), p.clone()));
-    vec![ImageCriterion {
-        image_providers: list,
+    let with_conditions = |c: ImageCriterion| ImageCriterion {
         image_names: opts.image_names.clone(),
-        marketplace_product_codes: Vec::new(),
         creation_date_condition: opts.max_days_since_created.map(|d| CreationDateCondition {
             maximum_days_since_created: d,
         }),
@@ -468,7 +499,25 @@ pub fn propose(regions: &[RegionInventory], opts: &ProposeOptions) -> Vec<ImageC
                 maximum_days_since_deprecated: d,
             }
         }),
-    }]
+        ..c
+    };
+    let mut out = Vec::new();
+    if !providers.is_empty() {
+        // Aliases first, then account ids, each sorted.
+        let mut list: Vec<String> = providers.into_iter().collect();
+        list.sort_by_key(|p| (p.bytes().all(|b| b.is_ascii_digit()), p.clone()));
+        out.push(with_conditions(ImageCriterion {
+            image_providers: list,
+            ..Default::default()
+        }));
+    }
+    if !codes.is_empty() {
+        out.push(with_conditions(ImageCriterion {
+            marketplace_product_codes: codes.into_iter().collect(),
+            ..Default::default()
+        }));
+    }
+    out
 }
 
 /// The launch sources (templates, groups, configurations) the criteria would stop at their
@@ -532,16 +581,45 @@ pub fn settings_diff(
     out
 }
 
+/// A provider as the declarative policy spells it: the aliases with `_` where the EC2 API has
+/// `-` (`aws_marketplace`, `aws_backup_vault`), like its states (`audit_mode`); `amazon` and
+/// account ids as they are.
+fn policy_provider(p: &str) -> String {
+    match p {
+        "aws-marketplace" => "aws_marketplace".into(),
+        "aws-backup-vault" => "aws_backup_vault".into(),
+        p => p.into(),
+    }
+}
+
 /// The Organizations declarative policy (EC2 `ec2_attributes.allowed_images_settings`) that sets
 /// these criteria and `mode` (`enabled` or `audit-mode`) for every account it is attached to.
+///
+/// The keys follow "Declarative policy syntax and examples", Allowed AMIs settings, AWS
+/// Organizations User Guide
+/// (<https://docs.aws.amazon.com/organizations/latest/userguide/orgs_manage_policies_declarative_syntax.html>,
+/// since renamed "EC2 policy syntax and examples", `orgs_manage_policies_ec2_syntax.html`):
+/// `ec2_attributes` → `allowed_images_settings` → `state` (`enabled` | `audit_mode`) and
+/// `image_criteria` → `criteria_1` … `criteria_10`, each with `allowed_image_providers`,
+/// `image_names`, `marketplace_product_codes` (lists, `@@append`),
+/// `creation_date_condition.maximum_days_since_created` and
+/// `deprecation_time_condition.maximum_days_since_deprecated` (numbers, `@@assign`) — the
+/// fields of the EC2 API's `ImageCriterionRequest` (`ImageProviders`, `ImageNames`,
+/// `MarketplaceProductCodes`, `CreationDateCondition.MaximumDaysSinceCreated`,
+/// `DeprecationTimeCondition.MaximumDaysSinceDeprecated`).
 pub fn org_policy(criteria: &[ImageCriterion], mode: &str) -> Value {
     let mut image_criteria = serde_json::Map::new();
     for (n, c) in criteria.iter().enumerate() {
         let mut m = serde_json::Map::new();
         if !c.image_providers.is_empty() {
+            let providers: Vec<String> = c
+                .image_providers
+                .iter()
+                .map(|p| policy_provider(p))
+                .collect();
             m.insert(
                 "allowed_image_providers".into(),
-                json!({ "@@append": c.image_providers }),
+                json!({ "@@append": providers }),
             );
         }
         if !c.image_names.is_empty() {
@@ -600,6 +678,7 @@ mod tests {
             deprecation_time: None,
             deprecated: false,
             lineage: None,
+            product_codes: Vec::new(),
             scan: ScanResult {
                 status: "not-scanned".into(),
                 max_severity: None,
@@ -671,6 +750,97 @@ mod tests {
         assert_eq!(
             blocked_by(&c, &gone, later).as_deref(),
             Some("the image is gone")
+        );
+    }
+
+    #[test]
+    fn the_org_policy_has_every_documented_key() {
+        let c = vec![
+            ImageCriterion {
+                image_providers: vec!["amazon".into(), "aws-backup-vault".into()],
+                image_names: vec!["golden-*".into()],
+                creation_date_condition: Some(CreationDateCondition {
+                    maximum_days_since_created: 300,
+                }),
+                ..Default::default()
+            },
+            ImageCriterion {
+                marketplace_product_codes: vec!["abc123def456ghi789jkl0mno".into()],
+                deprecation_time_condition: Some(DeprecationTimeCondition {
+                    maximum_days_since_deprecated: 7,
+                }),
+                ..Default::default()
+            },
+        ];
+        let p = org_policy(&c, "enabled");
+        assert_eq!(
+            p,
+            json!({"ec2_attributes": {"allowed_images_settings": {
+                "state": {"@@assign": "enabled"},
+                "image_criteria": {
+                    "criteria_1": {
+                        "allowed_image_providers": {"@@append": ["amazon", "aws_backup_vault"]},
+                        "image_names": {"@@append": ["golden-*"]},
+                        "creation_date_condition": {"maximum_days_since_created": {"@@assign": 300}}
+                    },
+                    "criteria_2": {
+                        "marketplace_product_codes": {"@@append": ["abc123def456ghi789jkl0mno"]},
+                        "deprecation_time_condition": {"maximum_days_since_deprecated": {"@@assign": 7}}
+                    }
+                }
+            }}})
+        );
+    }
+
+    #[test]
+    fn marketplace_images_are_proposed_and_checked_by_product_code() {
+        let now = epoch("2026-01-15T00:00:00Z").unwrap();
+        let mut market = image(
+            "ami-m",
+            ImageClass::Verified,
+            "679593333241",
+            Some("aws-marketplace"),
+        );
+        market.product_codes = vec!["prodcode1".into()];
+        let own = image("ami-o", ImageClass::SelfOwned, "111122223333", None);
+        let region = RegionInventory {
+            account: "111122223333".into(),
+            region: "us-east-1".into(),
+            allowed_images: None,
+            images: vec![market.clone(), own.clone()],
+            workloads: Vec::new(),
+            at_risk: Vec::new(),
+            drift: Vec::new(),
+            warnings: Vec::new(),
+            errors: Vec::new(),
+        };
+        let opts = ProposeOptions {
+            marketplace_product_codes: vec!["extra9".into()],
+            ..Default::default()
+        };
+        let c = propose(std::slice::from_ref(&region), &opts);
+        assert_eq!(
+            serde_json::to_value(&c).unwrap(),
+            json!([
+                {"ImageProviders": ["111122223333"]},
+                {"MarketplaceProductCodes": ["extra9", "prodcode1"]}
+            ])
+        );
+        assert_eq!(blocked_by(&c, &market, now), None);
+        assert_eq!(blocked_by(&c, &own, now), None);
+        let mut other = market.clone();
+        other.product_codes = vec!["elsewhere".into()];
+        let why = blocked_by(&c, &other, now).unwrap();
+        assert!(why.contains("elsewhere"), "{why}");
+        // A Marketplace image without a product code keeps the whole provider.
+        let mut region = region;
+        if let Some(m) = region.images.first_mut() {
+            m.product_codes.clear();
+        }
+        let c = propose(&[region], &ProposeOptions::default());
+        assert_eq!(
+            serde_json::to_value(&c).unwrap(),
+            json!([{"ImageProviders": ["aws-marketplace", "111122223333"]}])
         );
     }
 

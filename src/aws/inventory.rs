@@ -46,6 +46,20 @@ pub struct InventoryOptions {
     pub accounts: AccountSelection,
 }
 
+/// The AWS Marketplace product codes of an image (`productCodes` of type `marketplace`; the
+/// legacy `devpay` ones are not what Allowed AMIs criteria match).
+pub(crate) fn marketplace_codes(i: &aws_sdk_ec2::types::Image) -> Vec<String> {
+    i.product_codes()
+        .iter()
+        .filter(|p| {
+            p.product_code_type()
+                .is_none_or(|t| *t == aws_sdk_ec2::types::ProductCodeValues::Marketplace)
+        })
+        .filter_map(|p| p.product_code_id())
+        .map(str::to_string)
+        .collect()
+}
+
 /// An image of `DescribeImages` as governance needs it.
 fn gov_image(i: &aws_sdk_ec2::types::Image) -> GovImage {
     GovImage {
@@ -74,6 +88,7 @@ fn gov_image(i: &aws_sdk_ec2::types::Image) -> GovImage {
             .filter(|s| !s.is_empty())
             .map(str::to_string)
             .collect(),
+        product_codes: marketplace_codes(i),
     }
 }
 
@@ -604,6 +619,7 @@ pub async fn inventory_region(
                 .is_some_and(|t| t <= now),
             deprecation_time: deprecation,
             lineage: g.and_then(|g| lineage_of(g, opts.lineage_tag.as_deref())),
+            product_codes: g.map(|g| g.product_codes.clone()).unwrap_or_default(),
             scan: scan_result(
                 g.map(|g| g.snapshot_ids.as_slice()),
                 state,

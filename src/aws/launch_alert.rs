@@ -469,6 +469,9 @@ async fn describe(
             .is_some_and(|t| t <= now),
         deprecation_time: deprecation,
         lineage: None,
+        product_codes: img
+            .map(super::inventory::marketplace_codes)
+            .unwrap_or_default(),
         scan: ScanResult {
             status: "not-scanned".into(),
             max_severity: None,

@@ -97,6 +97,9 @@ pub struct InventoryImage {
     pub deprecated: bool,
     /// Golden-image lineage (owner and name stem, or the lineage tag's value).
     pub lineage: Option<String>,
+    /// AWS Marketplace product codes (what `MarketplaceProductCodes` criteria match).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub product_codes: Vec<String>,
     /// Last sweep result.
     pub scan: ScanResult,
     /// Workloads on it, by index into [`RegionInventory::workloads`].

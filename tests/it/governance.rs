@@ -1045,3 +1045,163 @@ fn audit_html_renders_in_headless_chromium() {
     );
     println!("screenshot: {}", shot.display());
 }
+
+/// Marketplace images are allowed by product code: proposed from the images in use, checked
+/// against each image's `productCodes` (DescribeImages), applied through
+/// `ReplaceImageCriteriaInAllowedImagesSettings` and read back, and written into the
+/// declarative policy.
+#[test]
+fn marketplace_product_codes_are_proposed_checked_applied_and_declared() {
+    const MARKETPLACE: &str = "679593333241";
+    const MKT: &str = "ami-0c0000000000000e1";
+    const MKT_OTHER: &str = "ami-0c0000000000000e2";
+    let s = TestServer::start(ServerConfig::default()).unwrap();
+    add(&s, GOLD3, "golden-web-2026.03.01", ME, false, None);
+    for (id, name, code) in [
+        (MKT, "vendor-firewall-7", "mktfirewall7"),
+        (MKT_OTHER, "vendor-scanner-2", "mktscanner2"),
+    ] {
+        let mut spec = ImageSpec::new(REGION, ami(id, name, MARKETPLACE, true));
+        spec.owner_alias = Some("aws-marketplace".into());
+        spec.product_codes.push(code.into());
+        s.add_image(spec);
+    }
+    instance(&s, "i-0000000000000own", GOLD3);
+    instance(&s, "i-000000000000mkt1", MKT);
+    let (ec2, _) = clients(&s, "AKIDTESTTESTTEST");
+    rt().block_on(async {
+        ec2.create_launch_template()
+            .launch_template_name("scanner")
+            .launch_template_data(
+                aws_sdk_ec2::types::RequestLaunchTemplateData::builder()
+                    .image_id(MKT_OTHER)
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+    });
+    let home = tempfile::tempdir().unwrap();
+    let st = home.path().join("none.json");
+    let scope = ["--regions", REGION, "--state", st.to_str().unwrap()];
+
+    // The product codes are read from DescribeImages.
+    let mut args = vec!["inventory", "--format", "json"];
+    args.extend(scope);
+    let (code, out) = amiscan(&s, home.path(), &args);
+    assert_eq!(code, 0, "{out}");
+    let v: Value = serde_json::from_str(&out[..out.rfind('}').unwrap() + 1]).unwrap();
+    let r = &v["regions"][0];
+    assert_eq!(
+        image(r, MKT)["product_codes"],
+        serde_json::json!(["mktfirewall7"])
+    );
+    assert!(image(r, GOLD3).get("product_codes").is_none());
+
+    // Proposed: the account, and the Marketplace images by product code (not the whole
+    // aws-marketplace provider); plus one more code asked for.
+    let policy = home.path().join("policy.json");
+    let mut args = vec![
+        "allowlist",
+        "propose",
+        "--format",
+        "json",
+        "--marketplace-product-codes",
+        "extracode1",
+        "--policy-mode",
+        "enabled",
+        "--org-policy",
+        policy.to_str().unwrap(),
+    ];
+    args.extend(scope);
+    let (code, out) = amiscan(&s, home.path(), &args);
+    assert_eq!(code, 0, "{out}");
+    let crit: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        crit,
+        serde_json::json!({"ImageCriteria": [
+            {"ImageProviders": [ME]},
+            {"MarketplaceProductCodes": ["extracode1", "mktfirewall7", "mktscanner2"]}
+        ]})
+    );
+    let p: Value = serde_json::from_str(&std::fs::read_to_string(&policy).unwrap()).unwrap();
+    assert_eq!(
+        p,
+        serde_json::json!({"ec2_attributes": {"allowed_images_settings": {
+            "state": {"@@assign": "enabled"},
+            "image_criteria": {
+                "criteria_1": {"allowed_image_providers": {"@@append": [ME]}},
+                "criteria_2": {"marketplace_product_codes": {"@@append": ["extracode1", "mktfirewall7", "mktscanner2"]}}
+            }
+        }}})
+    );
+
+    // Checked: with only the firewall's code, the scanner's template would be blocked.
+    let narrow = home.path().join("narrow.json");
+    std::fs::write(
+        &narrow,
+        serde_json::json!({"ImageCriteria": [
+            {"ImageProviders": [ME]},
+            {"MarketplaceProductCodes": ["mktfirewall7"]}
+        ]})
+        .to_string(),
+    )
+    .unwrap();
+    let mut args = vec!["allowlist", "check", "--criteria", narrow.to_str().unwrap()];
+    args.extend(scope);
+    let (code, out) = amiscan(&s, home.path(), &args);
+    assert_eq!(code, 1, "{out}");
+    let blocked: Vec<&str> = out.lines().filter(|l| l.starts_with("BLOCKED")).collect();
+    assert_eq!(blocked.len(), 1, "{out}");
+    assert!(
+        blocked[0].contains(MKT_OTHER) && blocked[0].contains("mktscanner2"),
+        "{out}"
+    );
+
+    // Applied: the server holds the codes, and GetAllowedImagesSettings gives them back.
+    let crit_file = home.path().join("criteria.json");
+    std::fs::write(&crit_file, crit.to_string()).unwrap();
+    let mut args = vec![
+        "allowlist",
+        "apply",
+        "--mode",
+        "audit",
+        "--criteria",
+        crit_file.to_str().unwrap(),
+    ];
+    args.extend(scope);
+    let (code, out) = amiscan(&s, home.path(), &args);
+    assert_eq!(code, 0, "{out}");
+    let (state_now, criteria_now) = s.allowed_images_settings(REGION);
+    assert_eq!(state_now, "audit-mode");
+    assert_eq!(
+        criteria_now,
+        vec![
+            ImageCriterionSpec {
+                image_providers: vec![ME.into()],
+                ..Default::default()
+            },
+            ImageCriterionSpec {
+                marketplace_product_codes: vec![
+                    "extracode1".into(),
+                    "mktfirewall7".into(),
+                    "mktscanner2".into()
+                ],
+                ..Default::default()
+            }
+        ]
+    );
+    let (_, again) = amiscan(&s, home.path(), &args);
+    assert!(again.contains("no change"), "{again}");
+
+    // A code the EC2 API would refuse is a usage error.
+    let mut args = vec![
+        "allowlist",
+        "propose",
+        "--marketplace-product-codes",
+        "not-a-code",
+    ];
+    args.extend(scope);
+    let (code, out) = amiscan(&s, home.path(), &args);
+    assert_eq!(code, 2, "{out}");
+}
