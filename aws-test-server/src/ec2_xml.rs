@@ -47,6 +47,15 @@ pub(crate) fn error(status: u16, code: &str, message: &str) -> Outcome {
     ))
 }
 
+/// `MissingParameter`: "The request must contain the parameter {what}".
+pub(crate) fn missing(what: &str) -> Outcome {
+    error(
+        400,
+        "MissingParameter",
+        &format!("The request must contain the parameter {what}"),
+    )
+}
+
 pub(crate) fn is_well_formed_ami_id(id: &str) -> bool {
     id.strip_prefix("ami-")
         .is_some_and(|h| (8..=17).contains(&h.len()) && h.bytes().all(|b| b.is_ascii_hexdigit()))

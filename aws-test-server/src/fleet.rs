@@ -158,7 +158,28 @@ impl Default for Fleet {
     }
 }
 
+/// The region of a request: its credential scope's, or [`DEFAULT_REGION`] when it has none.
+pub(crate) fn region_or_default(region: &str) -> &str {
+    if region.is_empty() {
+        DEFAULT_REGION
+    } else {
+        region
+    }
+}
+
 impl Fleet {
+    /// Log a call for `TestServer::ec2_calls` (EC2 actions as they are, other services'
+    /// prefixed: `autoscaling:…`, `sns:…`); bounded: a test server keeps at most 100,000.
+    pub(crate) fn record(&mut self, region: &str, action: String, params: Vec<(String, String)>) {
+        if self.calls.len() < 100_000 {
+            self.calls.push(crate::Ec2Call {
+                region: region.into(),
+                action,
+                params,
+            });
+        }
+    }
+
     pub(crate) fn account_of(&self, akid: &str) -> String {
         self.accounts
             .get(akid)

@@ -131,7 +131,7 @@ fn audit_region(
     }
     match s.run({
         let ec2 = ec2.clone();
-        async move { ec2ops::allowed_images(&ec2).await }
+        async move { ec2ops::allowed_images_settings(&ec2).await }
     }) {
         Ok(al) => {
             match al.state.as_str() {
@@ -144,7 +144,7 @@ fn audit_region(
                     .push("Allowed AMIs is disabled: any visible AMI can be launched".into()),
                 _ => {}
             }
-            a.allowed_images = al;
+            a.allowed_images = AllowedImages::from(&al);
         }
         Err(e) => a.errors.push(e.to_string()),
     }

@@ -803,17 +803,8 @@ mod tests {
         );
         market.product_codes = vec!["prodcode1".into()];
         let own = image("ami-o", ImageClass::SelfOwned, "111122223333", None);
-        let region = RegionInventory {
-            account: "111122223333".into(),
-            region: "us-east-1".into(),
-            allowed_images: None,
-            images: vec![market.clone(), own.clone()],
-            workloads: Vec::new(),
-            at_risk: Vec::new(),
-            drift: Vec::new(),
-            warnings: Vec::new(),
-            errors: Vec::new(),
-        };
+        let mut region = RegionInventory::empty("111122223333", "us-east-1");
+        region.images = vec![market.clone(), own.clone()];
         let opts = ProposeOptions {
             marketplace_product_codes: vec!["extra9".into()],
             ..Default::default()
@@ -833,7 +824,6 @@ mod tests {
         let why = blocked_by(&c, &other, now).unwrap();
         assert!(why.contains("elsewhere"), "{why}");
         // A Marketplace image without a product code keeps the whole provider.
-        let mut region = region;
         if let Some(m) = region.images.first_mut() {
             m.product_codes.clear();
         }

@@ -17,8 +17,7 @@ use super::sweep::SweepError;
 use super::{AwsError, AwsOptions};
 use crate::model::Severity;
 use crate::model::governance::{
-    AllowedImagesSettings, CreationDateCondition, DeprecationTimeCondition, ImageClass,
-    ImageCriterion, InventoryImage, RegionInventory, Workload, WorkloadKind,
+    ImageClass, InventoryImage, RegionInventory, Workload, WorkloadKind,
 };
 use aws_config::{BehaviorVersion, SdkConfig};
 use aws_sdk_ec2::types::Filter;
@@ -180,50 +179,6 @@ async fn describe_images(
         }
     })
     .await
-}
-
-/// `GetAllowedImagesSettings` with every criterion field.
-pub async fn allowed_images_settings(
-    ec2: &aws_sdk_ec2::Client,
-) -> Result<AllowedImagesSettings, AwsError> {
-    let out = ec2
-        .get_allowed_images_settings()
-        .send()
-        .await
-        .map_err(|e| {
-            api_error(
-                "GetAllowedImagesSettings",
-                "ec2:GetAllowedImagesSettings",
-                &e,
-            )
-        })?;
-    let days = |d: Option<i32>| d.and_then(|d| u32::try_from(d).ok());
-    Ok(AllowedImagesSettings {
-        state: out.state().unwrap_or("disabled").to_string(),
-        image_criteria: out
-            .image_criteria()
-            .iter()
-            .map(|c| ImageCriterion {
-                image_providers: c.image_providers().to_vec(),
-                image_names: c.image_names().to_vec(),
-                marketplace_product_codes: c.marketplace_product_codes().to_vec(),
-                creation_date_condition: days(
-                    c.creation_date_condition()
-                        .and_then(|x| x.maximum_days_since_created()),
-                )
-                .map(|d| CreationDateCondition {
-                    maximum_days_since_created: d,
-                }),
-                deprecation_time_condition: days(
-                    c.deprecation_time_condition()
-                        .and_then(|x| x.maximum_days_since_deprecated()),
-                )
-                .map(|d| DeprecationTimeCondition {
-                    maximum_days_since_deprecated: d,
-                }),
-            })
-            .collect(),
-    })
 }
 
 /// A launch template version: `(template id, name, version, is default, image)`.
@@ -389,19 +344,9 @@ pub async fn inventory_region(
     state: &SweepState,
 ) -> RegionInventory {
     let (ec2, asg) = region_clients(conf, region);
-    let mut inv = RegionInventory {
-        account: account.to_string(),
-        region: region.to_string(),
-        allowed_images: None,
-        images: Vec::new(),
-        workloads: Vec::new(),
-        at_risk: Vec::new(),
-        drift: Vec::new(),
-        warnings: Vec::new(),
-        errors: Vec::new(),
-    };
+    let mut inv = RegionInventory::empty(account, region);
     let errors = &mut inv.errors;
-    inv.allowed_images = keep(allowed_images_settings(&ec2).await, errors);
+    inv.allowed_images = keep(ec2ops::allowed_images_settings(&ec2).await, errors);
     let owned = keep(
         describe_images(&ec2, Some(vec!["self".to_string()]), None).await,
         errors,
@@ -567,14 +512,7 @@ pub async fn inventory_region(
     let allowed = inv
         .allowed_images
         .as_ref()
-        .map(|s| AllowedImages {
-            state: s.state.clone(),
-            image_providers: s
-                .image_criteria
-                .iter()
-                .map(|c| c.image_providers.clone())
-                .collect(),
-        })
+        .map(AllowedImages::from)
         .unwrap_or_default();
     let now = now();
     let mut images: Vec<InventoryImage> = Vec::new();
@@ -747,17 +685,9 @@ pub fn inventory(
         out
     });
     for e in failed {
-        out.push(RegionInventory {
-            account: e.account,
-            region: e.region.unwrap_or_else(|| "*".into()),
-            allowed_images: None,
-            images: Vec::new(),
-            workloads: Vec::new(),
-            at_risk: Vec::new(),
-            drift: Vec::new(),
-            warnings: Vec::new(),
-            errors: vec![e.message],
-        });
+        let mut inv = RegionInventory::empty(&e.account, e.region.as_deref().unwrap_or("*"));
+        inv.errors.push(e.message);
+        out.push(inv);
     }
     super::governance_analysis::organisation(&mut out, &members, now());
     Ok(out)

@@ -197,6 +197,37 @@ pub struct AllowedImagesSettings {
     pub image_criteria: Vec<ImageCriterion>,
 }
 
+impl RegionInventory {
+    /// Nothing inventoried yet in `account` and `region`.
+    pub fn empty(account: &str, region: &str) -> Self {
+        RegionInventory {
+            account: account.to_string(),
+            region: region.to_string(),
+            allowed_images: None,
+            images: Vec::new(),
+            workloads: Vec::new(),
+            at_risk: Vec::new(),
+            drift: Vec::new(),
+            warnings: Vec::new(),
+            errors: Vec::new(),
+        }
+    }
+}
+
+impl From<&AllowedImagesSettings> for super::fleet::AllowedImages {
+    /// The providers of each criterion (what audit's classification reads).
+    fn from(s: &AllowedImagesSettings) -> Self {
+        super::fleet::AllowedImages {
+            state: s.state.clone(),
+            image_providers: s
+                .image_criteria
+                .iter()
+                .map(|c| c.image_providers.clone())
+                .collect(),
+        }
+    }
+}
+
 /// The inventory of one account in one region.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RegionInventory {

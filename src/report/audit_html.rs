@@ -11,7 +11,7 @@
 //! Every string comes from AWS and is escaped for HTML after invisible characters were made
 //! visible ([`super::governance_html::esc`]).
 
-use super::governance_html::{Graph, Node, STYLE, esc, graph_svg};
+use super::governance_html::{Graph, Node, STYLE, esc, graph_svg, page_script};
 use crate::model::fleet::{ImageClass, RegionAudit};
 use std::fmt::Write as _;
 use std::io::Write;
@@ -21,16 +21,6 @@ table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:3px 8px;text-
 tr.findings td{background:#f8d0d0}tr.clean td{background:#dff3df}\
 .image.verified rect,.image.self rect,.image.own-org rect{fill:#dff3df}.image.allowed rect,.image.trusted rect{fill:#e6eefb}\
 .image.shared-privately rect{fill:#fff1cc}.image.public-unverified rect{fill:#f8d0d0}";
-
-const SCRIPT: &str = "(function(){var i=document.querySelectorAll('g.node.image').length,\
-n=document.querySelectorAll('g.node.workload').length,w=document.querySelectorAll('ol.warnings li').length;\
-document.getElementById('summary').textContent=i+' AMIs, '+n+' instances, '+w+' to act on';\
-document.querySelectorAll('g.node.image').forEach(function(g){g.addEventListener('click',function(){\
-document.querySelectorAll('.edge').forEach(function(e){e.classList.toggle('hl',e.getAttribute('data-image')===g.getAttribute('data-id'))});});});\
-var vis=0;document.querySelectorAll('ol.warnings li').forEach(function(li){var b=li.getBoundingClientRect();if(b.width>0&&b.height>0)vis++;});\
-var drawn=0;document.querySelectorAll('g.node').forEach(function(g){var b=g.getBBox();if(b.width>0&&b.height>0)drawn++;});\
-document.body.setAttribute('data-visible-warnings',vis);document.body.setAttribute('data-drawn-nodes',drawn);\
-document.body.setAttribute('data-ready','1');})();";
 
 /// The AMIs of the region's instances (first-seen order) and the instances on each.
 fn graph(r: &RegionAudit) -> String {
@@ -154,7 +144,15 @@ pub fn write_audit_html(
             graph(r)
         );
     }
-    let _ = write!(h, "<script>{SCRIPT}</script></body></html>");
+    let _ = write!(
+        h,
+        "<script>{}</script></body></html>",
+        page_script(
+            "ol.warnings li",
+            ["AMIs", "instances", "to act on"],
+            "warnings"
+        )
+    );
     out.write_all(h.as_bytes())?;
     writeln!(out)
 }

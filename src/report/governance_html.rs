@@ -45,15 +45,24 @@ svg text{font:12px monospace}.node rect{stroke:#555;fill:#f4f4f4}\
 .image.deprecated rect{stroke:#c77700;stroke-width:2}.edge{stroke:#88a;fill:none}.edge.hl{stroke:#d00;stroke-width:3}\
 .risk{fill:#b00020}#summary{font-weight:bold}";
 
-const SCRIPT: &str = "(function(){var i=document.querySelectorAll('g.node.image').length,\
-w=document.querySelectorAll('g.node.workload').length,r=document.querySelectorAll('ol.at-risk li').length;\
-document.getElementById('summary').textContent=i+' images, '+w+' workloads, '+r+' at risk';\
-document.querySelectorAll('g.node.image').forEach(function(n){n.addEventListener('click',function(){\
-document.querySelectorAll('.edge').forEach(function(e){e.classList.toggle('hl',e.getAttribute('data-image')===n.getAttribute('data-id'))});});});\
-var vis=0;document.querySelectorAll('ol.at-risk li').forEach(function(li){var b=li.getBoundingClientRect();if(b.width>0&&b.height>0)vis++;});\
-var drawn=0;document.querySelectorAll('g.node').forEach(function(g){var b=g.getBBox();if(b.width>0&&b.height>0)drawn++;});\
-document.body.setAttribute('data-visible-at-risk',vis);document.body.setAttribute('data-drawn-nodes',drawn);\
-document.body.setAttribute('data-ready','1');})();";
+/// The page's script: counts the image and workload boxes and the items of `list` (a CSS
+/// selector) into the `#summary` line (`N {what[0]}, M {what[1]}, K {what[2]}`), highlights an
+/// image's edges on click, and records what it measured of the rendered page on `body`:
+/// `data-drawn-nodes`, `data-visible-{attr}` (the items of `list` with a size), `data-ready`.
+pub(crate) fn page_script(list: &str, what: [&str; 3], attr: &str) -> String {
+    let [a, b, c] = what;
+    format!(
+        "(function(){{var i=document.querySelectorAll('g.node.image').length,\
+w=document.querySelectorAll('g.node.workload').length,r=document.querySelectorAll('{list}').length;\
+document.getElementById('summary').textContent=i+' {a}, '+w+' {b}, '+r+' {c}';\
+document.querySelectorAll('g.node.image').forEach(function(n){{n.addEventListener('click',function(){{\
+document.querySelectorAll('.edge').forEach(function(e){{e.classList.toggle('hl',e.getAttribute('data-image')===n.getAttribute('data-id'))}});}});}});\
+var vis=0;document.querySelectorAll('{list}').forEach(function(li){{var b=li.getBoundingClientRect();if(b.width>0&&b.height>0)vis++;}});\
+var drawn=0;document.querySelectorAll('g.node').forEach(function(g){{var b=g.getBBox();if(b.width>0&&b.height>0)drawn++;}});\
+document.body.setAttribute('data-visible-{attr}',vis);document.body.setAttribute('data-drawn-nodes',drawn);\
+document.body.setAttribute('data-ready','1');}})();"
+    )
+}
 
 fn image_label(i: &InventoryImage) -> String {
     let mut s = i.image_id.clone();
@@ -289,7 +298,15 @@ pub fn write_inventory_html(
         }
         h.push_str("</section>");
     }
-    let _ = write!(h, "<script>{SCRIPT}</script></body></html>");
+    let _ = write!(
+        h,
+        "<script>{}</script></body></html>",
+        page_script(
+            "ol.at-risk li",
+            ["images", "workloads", "at risk"],
+            "at-risk"
+        )
+    );
     out.write_all(h.as_bytes())?;
     writeln!(out)
 }

@@ -9,11 +9,10 @@
 //! the same public base is an unverified public image at risk again.
 #![cfg(feature = "aws")]
 
-use super::governance::ami;
+use super::governance::{ami, amiscan, clients, image, rt};
 use aws_test_server::{ImageSpec, InstanceSpec, OrgAccountSpec, ServerConfig, TestServer};
 use serde_json::Value;
 use std::collections::BTreeSet;
-use std::process::Command;
 
 const ME: &str = "111122223333";
 const M1: &str = "222233334444";
@@ -28,56 +27,19 @@ const GOLD3: &str = "ami-0a1000000000000a3";
 const BASE: &str = "ami-0b1000000000000b1";
 const COMMUNITY_AMI: &str = "ami-0d1000000000000d1";
 
-fn amiscan(server: &TestServer, home: &std::path::Path, args: &[&str]) -> (i32, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_amiscan"))
-        .args(args)
-        .arg("--region")
-        .arg(REGION)
-        .arg("--endpoint-url")
-        .arg(server.endpoint_url())
-        .env_clear()
-        .env("HOME", home)
-        .env("AWS_ACCESS_KEY_ID", "AKIDTESTTESTTEST")
-        .env("AWS_SECRET_ACCESS_KEY", "test-secret")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!stderr.contains("panicked"), "{stderr}");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned() + &stderr,
+fn template(s: &TestServer, akid: &str, name: &str, image: &str) {
+    let (ec2, _) = clients(s, akid);
+    rt().block_on(
+        ec2.create_launch_template()
+            .launch_template_name(name)
+            .launch_template_data(
+                aws_sdk_ec2::types::RequestLaunchTemplateData::builder()
+                    .image_id(image)
+                    .build(),
+            )
+            .send(),
     )
-}
-
-fn ec2(s: &TestServer, akid: &str) -> aws_sdk_ec2::Client {
-    let creds = aws_sdk_ec2::config::Credentials::new(akid, "test-secret", None, None, "test");
-    aws_sdk_ec2::Client::from_conf(
-        aws_sdk_ec2::Config::builder()
-            .behavior_version(aws_sdk_ec2::config::BehaviorVersion::latest())
-            .credentials_provider(creds)
-            .region(aws_sdk_ec2::config::Region::new(REGION))
-            .endpoint_url(s.endpoint_url())
-            .build(),
-    )
-}
-
-fn template(ec2: &aws_sdk_ec2::Client, name: &str, image: &str) {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(
-            ec2.create_launch_template()
-                .launch_template_name(name)
-                .launch_template_data(
-                    aws_sdk_ec2::types::RequestLaunchTemplateData::builder()
-                        .image_id(image)
-                        .build(),
-                )
-                .send(),
-        )
-        .unwrap();
+    .unwrap();
 }
 
 fn organisation() -> TestServer {
@@ -119,10 +81,9 @@ fn organisation() -> TestServer {
     };
     s.add_instance(instance("i-0000000000000me3", GOLD3, ME));
     s.add_instance(instance("i-00000000000m1g1", GOLD1, M1));
-    let m1 = ec2(&s, "AKIDMEMBER1");
-    template(&m1, "web", GOLD1);
-    template(&m1, "tool", COMMUNITY_AMI);
-    template(&ec2(&s, "AKIDMEMBER2"), "base", BASE);
+    template(&s, "AKIDMEMBER1", "web", GOLD1);
+    template(&s, "AKIDMEMBER1", "tool", COMMUNITY_AMI);
+    template(&s, "AKIDMEMBER2", "base", BASE);
     s
 }
 
@@ -135,13 +96,24 @@ fn entry<'a>(v: &'a Value, account: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no entry for {account}: {v}"))
 }
 
-fn image<'a>(r: &'a Value, id: &str) -> &'a Value {
-    r["images"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|i| i["image_id"] == id)
-        .unwrap_or_else(|| panic!("{id} not in {r}"))
+/// `inventory --format json --regions REGION --state ... --org-role ROLE` and `more`: the exit
+/// code and the JSON.
+fn inventory(s: &TestServer, home: &std::path::Path, more: &[&str]) -> (i32, Value) {
+    let state = home.join("state.json");
+    let mut args = vec![
+        "inventory",
+        "--format",
+        "json",
+        "--regions",
+        REGION,
+        "--state",
+        state.to_str().unwrap(),
+    ];
+    args.extend(more);
+    let (code, out) = amiscan(s, home, &args);
+    let v = serde_json::from_str(&out[..out.rfind('}').unwrap_or(0) + 1])
+        .unwrap_or_else(|e| panic!("{e}: {out}"));
+    (code, v)
 }
 
 fn at_risk(r: &Value) -> Vec<(String, String)> {
@@ -164,33 +136,18 @@ fn org_inventory_judges_images_risks_and_drift_across_the_accounts() {
     let home = tempfile::tempdir().unwrap();
     let state = home.path().join("state.json");
     let st = state.to_str().unwrap();
-    let (code, out) = amiscan(
-        &s,
-        home.path(),
-        &[
-            "inventory",
-            "--format",
-            "json",
-            "--regions",
-            REGION,
-            "--state",
-            st,
-            "--org-role",
-            ROLE,
-        ],
-    );
+    let (code, v) = inventory(&s, home.path(), &["--org-role", ROLE]);
     // The community AMI under member 1's template is at risk: exit 1.
-    assert_eq!(code, 1, "{out}");
-    let v: Value = serde_json::from_str(&out[..out.rfind('}').unwrap() + 1]).unwrap();
+    assert_eq!(code, 1, "{v}");
     let accounts: Vec<&str> = v["regions"]
         .as_array()
         .unwrap()
         .iter()
         .map(|r| r["account"].as_str().unwrap())
         .collect();
-    assert_eq!(accounts, [ME, M1, M2], "{out}");
+    assert_eq!(accounts, [ME, M1, M2], "{v}");
     for a in [ME, M1, M2] {
-        assert_eq!(entry(&v, a)["errors"], serde_json::json!([]), "{out}");
+        assert_eq!(entry(&v, a)["errors"], serde_json::json!([]), "{v}");
     }
     // Roles assumed in the members only.
     let assumed: BTreeSet<String> = s
@@ -292,26 +249,9 @@ fn org_inventory_judges_images_risks_and_drift_across_the_accounts() {
     // Member 2 alone: the management account's public base is an unverified public image, at
     // risk. The HTML page has a section per account inventoried.
     let html = home.path().join("m2.html");
-    let (code, out) = amiscan(
-        &s,
-        home.path(),
-        &[
-            "inventory",
-            "--format",
-            "json",
-            "--regions",
-            REGION,
-            "--state",
-            st,
-            "--org-role",
-            ROLE,
-            "--accounts",
-            M2,
-        ],
-    );
-    assert_eq!(code, 1, "{out}");
-    let v: Value = serde_json::from_str(&out[..out.rfind('}').unwrap() + 1]).unwrap();
-    assert_eq!(v["regions"].as_array().unwrap().len(), 1, "{out}");
+    let (code, v) = inventory(&s, home.path(), &["--org-role", ROLE, "--accounts", M2]);
+    assert_eq!(code, 1, "{v}");
+    assert_eq!(v["regions"].as_array().unwrap().len(), 1, "{v}");
     let m2 = entry(&v, M2);
     assert_eq!(image(m2, BASE)["class"], "public-unverified");
     assert_eq!(at_risk(m2), vec![(BASE.to_string(), "public".to_string())]);
@@ -345,30 +285,16 @@ fn org_inventory_judges_images_risks_and_drift_across_the_accounts() {
 fn org_inventory_reports_a_member_without_the_role_as_incomplete() {
     let s = organisation();
     let home = tempfile::tempdir().unwrap();
-    let state = home.path().join("state.json");
-    let (code, out) = amiscan(
+    let members = format!("{ME},{M2}");
+    let (code, v) = inventory(
         &s,
         home.path(),
-        &[
-            "inventory",
-            "--format",
-            "json",
-            "--regions",
-            REGION,
-            "--state",
-            state.to_str().unwrap(),
-            "--org-role",
-            "NoSuchRole",
-            "--accounts",
-            &format!("{ME},{M2}"),
-        ],
+        &["--org-role", "NoSuchRole", "--accounts", &members],
     );
-    let v: Value = serde_json::from_str(&out[..out.rfind('}').unwrap() + 1])
-        .unwrap_or_else(|e| panic!("{e}: {out}"));
     // The management account is inventoried with its own keys; member 2's entry says why it
     // is empty, and the exit code says the inventory is incomplete.
-    assert_eq!(entry(&v, ME)["errors"], serde_json::json!([]), "{out}");
+    assert_eq!(entry(&v, ME)["errors"], serde_json::json!([]), "{v}");
     let errors = entry(&v, M2)["errors"].as_array().unwrap();
-    assert!(!errors.is_empty(), "{out}");
-    assert_eq!(code, 3, "{out}");
+    assert!(!errors.is_empty(), "{v}");
+    assert_eq!(code, 3, "{v}");
 }
