@@ -282,6 +282,40 @@ fn org_inventory_judges_images_risks_and_drift_across_the_accounts() {
 }
 
 #[test]
+fn org_audit_classes_the_images_of_other_members_as_the_organisations() {
+    let s = organisation();
+    let home = tempfile::tempdir().unwrap();
+    let state = home.path().join("state.json");
+    let class = |more: &[&str]| -> String {
+        let mut args = vec![
+            "audit",
+            "--format",
+            "json",
+            "--regions",
+            REGION,
+            "--state",
+            state.to_str().unwrap(),
+            "--org-role",
+            ROLE,
+        ];
+        args.extend(more);
+        let (code, out) = amiscan(&s, home.path(), &args);
+        let v: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+        let m1 = v
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["account"] == M1)
+            .unwrap_or_else(|| panic!("{out}"));
+        assert_eq!(code, 0, "nothing public-unverified runs: {out}");
+        m1["instances"][0]["class"].as_str().unwrap().to_string()
+    };
+    // Member 1's instance runs the management account's golden image, shared with it.
+    assert_eq!(class(&[]), "own-org");
+    assert_eq!(class(&["--accounts", M1]), "shared-privately");
+}
+
+#[test]
 fn org_inventory_reports_a_member_without_the_role_as_incomplete() {
     let s = organisation();
     let home = tempfile::tempdir().unwrap();
