@@ -1017,6 +1017,12 @@ fn audit_html_renders_in_headless_chromium() {
     );
 }
 
+/// `amiscan ARGS SCOPE`.
+fn scoped(s: &TestServer, home: &std::path::Path, args: &[&str], scope: &[&str]) -> (i32, String) {
+    let all: Vec<&str> = args.iter().chain(scope).copied().collect();
+    amiscan(s, home, &all)
+}
+
 /// Marketplace images are allowed by product code: proposed from the images in use, checked
 /// against each image's `productCodes` (DescribeImages), applied through
 /// `ReplaceImageCriteriaInAllowedImagesSettings` and read back, and written into the
@@ -1057,9 +1063,7 @@ fn marketplace_product_codes_are_proposed_checked_applied_and_declared() {
     let scope = ["--regions", REGION, "--state", st.to_str().unwrap()];
 
     // The product codes are read from DescribeImages.
-    let mut args = vec!["inventory", "--format", "json"];
-    args.extend(scope);
-    let (code, out) = amiscan(&s, home.path(), &args);
+    let (code, out) = scoped(&s, home.path(), &["inventory", "--format", "json"], &scope);
     assert_eq!(code, 0, "{out}");
     let v: Value = serde_json::from_str(&out[..out.rfind('}').unwrap() + 1]).unwrap();
     let r = &v["regions"][0];
@@ -1072,20 +1076,23 @@ fn marketplace_product_codes_are_proposed_checked_applied_and_declared() {
     // Proposed: the account, and the Marketplace images by product code (not the whole
     // aws-marketplace provider); plus one more code asked for.
     let policy = home.path().join("policy.json");
-    let mut args = vec![
-        "allowlist",
-        "propose",
-        "--format",
-        "json",
-        "--marketplace-product-codes",
-        "extracode1",
-        "--policy-mode",
-        "enabled",
-        "--org-policy",
-        policy.to_str().unwrap(),
-    ];
-    args.extend(scope);
-    let (code, out) = amiscan(&s, home.path(), &args);
+    let (code, out) = scoped(
+        &s,
+        home.path(),
+        &[
+            "allowlist",
+            "propose",
+            "--format",
+            "json",
+            "--marketplace-product-codes",
+            "extracode1",
+            "--policy-mode",
+            "enabled",
+            "--org-policy",
+            policy.to_str().unwrap(),
+        ],
+        &scope,
+    );
     assert_eq!(code, 0, "{out}");
     let crit: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(
@@ -1118,9 +1125,12 @@ fn marketplace_product_codes_are_proposed_checked_applied_and_declared() {
         .to_string(),
     )
     .unwrap();
-    let mut args = vec!["allowlist", "check", "--criteria", narrow.to_str().unwrap()];
-    args.extend(scope);
-    let (code, out) = amiscan(&s, home.path(), &args);
+    let (code, out) = scoped(
+        &s,
+        home.path(),
+        &["allowlist", "check", "--criteria", narrow.to_str().unwrap()],
+        &scope,
+    );
     assert_eq!(code, 1, "{out}");
     let blocked: Vec<&str> = out.lines().filter(|l| l.starts_with("BLOCKED")).collect();
     assert_eq!(blocked.len(), 1, "{out}");
@@ -1132,7 +1142,7 @@ fn marketplace_product_codes_are_proposed_checked_applied_and_declared() {
     // Applied: the server holds the codes, and GetAllowedImagesSettings gives them back.
     let crit_file = home.path().join("criteria.json");
     std::fs::write(&crit_file, crit.to_string()).unwrap();
-    let mut args = vec![
+    let apply = [
         "allowlist",
         "apply",
         "--mode",
@@ -1140,8 +1150,7 @@ fn marketplace_product_codes_are_proposed_checked_applied_and_declared() {
         "--criteria",
         crit_file.to_str().unwrap(),
     ];
-    args.extend(scope);
-    let (code, out) = amiscan(&s, home.path(), &args);
+    let (code, out) = scoped(&s, home.path(), &apply, &scope);
     assert_eq!(code, 0, "{out}");
     let (state_now, criteria_now) = s.allowed_images_settings(REGION);
     assert_eq!(state_now, "audit-mode");
@@ -1162,17 +1171,20 @@ fn marketplace_product_codes_are_proposed_checked_applied_and_declared() {
             }
         ]
     );
-    let (_, again) = amiscan(&s, home.path(), &args);
+    let (_, again) = scoped(&s, home.path(), &apply, &scope);
     assert!(again.contains("no change"), "{again}");
 
     // A code the EC2 API would refuse is a usage error.
-    let mut args = vec![
-        "allowlist",
-        "propose",
-        "--marketplace-product-codes",
-        "not-a-code",
-    ];
-    args.extend(scope);
-    let (code, out) = amiscan(&s, home.path(), &args);
+    let (code, out) = scoped(
+        &s,
+        home.path(),
+        &[
+            "allowlist",
+            "propose",
+            "--marketplace-product-codes",
+            "not-a-code",
+        ],
+        &scope,
+    );
     assert_eq!(code, 2, "{out}");
 }
