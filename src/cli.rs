@@ -123,6 +123,9 @@ pub struct GovScopeArgs {
     /// Golden-image lineages by this image tag (default: same owner and name stem).
     #[arg(long, value_name = "KEY")]
     pub lineage_tag: Option<String>,
+    /// Accounts (the organisation's: classes, risks and drift judged across them).
+    #[command(flatten)]
+    pub org: OrgArgs,
     /// AWS options.
     #[command(flatten)]
     pub aws: FleetAwsArgs,
@@ -166,6 +169,21 @@ pub struct CriteriaArgs {
     /// Also require images not deprecated, or deprecated at most this many days ago.
     #[arg(long, value_name = "DAYS")]
     pub max_days_since_deprecated: Option<u32>,
+    /// Also allow these AWS Marketplace product codes (comma-separated; those of the
+    /// Marketplace images in use are proposed anyway).
+    #[arg(long, value_delimiter = ',', value_name = "CODE,...", value_parser = parse_product_code)]
+    pub marketplace_product_codes: Vec<String>,
+}
+
+/// A Marketplace product code as the EC2 API takes it: 1–25 letters and digits.
+fn parse_product_code(s: &str) -> Result<String, String> {
+    if (1..=25).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        Ok(s.to_string())
+    } else {
+        Err(format!(
+            "{s:?} is not a Marketplace product code (1-25 letters and digits)"
+        ))
+    }
 }
 
 /// Allowed AMIs modes `apply` sets.
@@ -412,11 +430,26 @@ pub struct AuditArgs {
     #[arg(long, default_value = "high", value_parser = parse_severity)]
     pub fail_on: Severity,
     /// Output format.
-    #[arg(long, value_enum, default_value_t = Format::Text)]
-    pub format: Format,
+    #[arg(long, value_enum, default_value_t = AuditFormat::Text)]
+    pub format: AuditFormat,
+    /// Write to FILE instead of stdout.
+    #[arg(long, short, value_name = "FILE")]
+    pub output: Option<PathBuf>,
     /// AWS options.
     #[command(flatten)]
     pub aws: FleetAwsArgs,
+}
+
+/// Output formats of `amiscan audit`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum AuditFormat {
+    /// Per account and region: posture, public images, instances, warnings.
+    Text,
+    /// The audit as JSON.
+    Json,
+    /// One self-contained HTML page: what to act on, the posture, and a graph of AMIs and the
+    /// instances on them.
+    Html,
 }
 
 /// `amiscan publish`.

@@ -3,7 +3,7 @@
 
 use crate::cli::{AuditArgs, FleetAwsArgs, PublishArgs, SweepArgs};
 #[cfg(feature = "aws")]
-use crate::cli::{Format, SweepFormat};
+use crate::cli::{AuditFormat, Format, SweepFormat};
 use amiscan::detect::Detector;
 #[cfg(feature = "aws")]
 use amiscan::report::fleet;
@@ -64,7 +64,7 @@ fn open_state(
 
 /// The accounts `--org-role` / `--accounts` ask for.
 #[cfg(feature = "aws")]
-fn account_selection(o: &crate::cli::OrgArgs) -> amiscan::aws::org::AccountSelection {
+pub(crate) fn account_selection(o: &crate::cli::OrgArgs) -> amiscan::aws::org::AccountSelection {
     use amiscan::aws::org::AccountSelection;
     match (&o.org_role, &o.accounts) {
         (Some(role), Some(ids)) => AccountSelection::Accounts {
@@ -222,11 +222,22 @@ pub fn audit(args: &AuditArgs, det: &Detector) -> anyhow::Result<u8> {
         catalog_version: det.catalog_version().to_string(),
     };
     let regions = amiscan::aws::audit::audit(&aws, &opts)?;
-    let mut out = std::io::stdout().lock();
+    let mut out: Box<dyn Write> = match &args.output {
+        Some(p) => Box::new(std::io::BufWriter::new(
+            std::fs::File::create(p).with_context(|| format!("cannot create {}", p.display()))?,
+        )),
+        None => Box::new(std::io::stdout().lock()),
+    };
     match args.format {
-        Format::Json => fleet::write_audit_json(&regions, &mut out)?,
-        Format::Text => fleet::write_audit_text(&regions, &mut out)?,
+        AuditFormat::Json => fleet::write_audit_json(&regions, &mut out)?,
+        AuditFormat::Text => fleet::write_audit_text(&regions, &mut out)?,
+        AuditFormat::Html => amiscan::report::audit_html::write_audit_html(
+            &regions,
+            &amiscan::report::time::now_rfc3339(),
+            &mut out,
+        )?,
     }
+    out.flush()?;
     let bad = regions.iter().any(|r| {
         r.public_images.iter().any(|p| p.scan == "findings")
             || r.instances

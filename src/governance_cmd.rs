@@ -11,7 +11,7 @@ mod imp {
         AllowMode, AllowlistAction, AllowlistArgs, CriteriaArgs, Format, GovScopeArgs,
         InventoryArgs, InventoryFormat,
     };
-    use crate::fleet_cmd::aws_options;
+    use crate::fleet_cmd::{account_selection, aws_options};
     use amiscan::aws::allowlist::{self, ProposeOptions};
     use amiscan::aws::inventory::{self, InventoryOptions};
     use amiscan::detect::Detector;
@@ -41,6 +41,7 @@ mod imp {
             fail_on: scope.fail_on,
             catalog_version: det.catalog_version().to_string(),
             lineage_tag: scope.lineage_tag.clone(),
+            accounts: account_selection(&scope.org),
         };
         Ok(inventory::inventory(&aws_options(&scope.aws), &opts)?)
     }
@@ -67,6 +68,7 @@ mod imp {
                 image_names: c.image_names.clone(),
                 max_days_since_created: c.max_days_since_created,
                 max_days_since_deprecated: c.max_days_since_deprecated,
+                marketplace_product_codes: c.marketplace_product_codes.clone(),
             },
         ))
     }
@@ -201,6 +203,7 @@ mod imp {
                             image_names: Vec::new(),
                             max_days_since_created: None,
                             max_days_since_deprecated: None,
+                            marketplace_product_codes: Vec::new(),
                         },
                         &[],
                     )?),
@@ -248,6 +251,11 @@ mod imp {
                 criteria: c,
                 scope,
             } => {
+                if scope.org.org_role.is_some() {
+                    anyhow::bail!(
+                        "allowlist apply works in one account and region: for the organisation, attach the policy of `allowlist propose --org-policy`"
+                    );
+                }
                 let region = scope
                     .aws
                     .region

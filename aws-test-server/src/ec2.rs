@@ -4,6 +4,7 @@
 
 use crate::ec2_xml::error;
 use crate::http::{Outcome, get};
+use crate::query_xml::{MISSING_ACTION, invalid_action};
 use crate::{State, lock};
 use std::sync::atomic::Ordering;
 
@@ -18,28 +19,13 @@ pub(crate) async fn handle(
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
     }
-    let region = if region.is_empty() {
-        crate::fleet::DEFAULT_REGION
-    } else {
-        region
-    };
+    let region = crate::fleet::region_or_default(region);
     let Some(action) = get(form, "Action") else {
-        return error(
-            400,
-            "MissingAction",
-            "The request must contain the parameter Action",
-        );
+        return error(400, "MissingAction", MISSING_ACTION);
     };
     let account = {
         let mut f = lock(&state.fleet);
-        // Bounded: a test server keeps at most this many calls.
-        if f.calls.len() < 100_000 {
-            f.calls.push(crate::Ec2Call {
-                region: region.into(),
-                action: action.into(),
-                params: form.to_vec(),
-            });
-        }
+        f.record(region, action.into(), form.to_vec());
         f.account_of(akid)
     };
     let ctx = crate::ec2_fleet::Ctx {
@@ -100,10 +86,6 @@ pub(crate) async fn handle(
         }
         "CreateTags" => crate::ec2_sharing::create_tags(&ctx),
         "ModifySnapshotAttribute" => crate::ec2_sharing::modify_snapshot_attribute(&ctx),
-        other => error(
-            400,
-            "InvalidAction",
-            &format!("The action {other} is not valid for this web service."),
-        ),
+        other => error(400, "InvalidAction", &invalid_action(other)),
     }
 }

@@ -6,7 +6,7 @@
 
 use crate::ec2_xml::{error, esc, image_xml_dated, is_well_formed_ami_id, ok};
 use crate::fleet::{Image, ImageSpec};
-use crate::http::{Outcome, get};
+use crate::http::{Outcome, get, indexed};
 use crate::{AmiSpec, State, lock};
 use std::fmt::Write;
 
@@ -19,19 +19,6 @@ pub(crate) struct Ctx<'a> {
     pub(crate) form: &'a [(String, String)],
     pub(crate) region: &'a str,
     pub(crate) account: &'a str,
-}
-
-/// The values of `Prefix.1`, `Prefix.2`, ... in index order.
-fn indexed(form: &[(String, String)], prefix: &str) -> Vec<String> {
-    let mut v: Vec<(u32, String)> = form
-        .iter()
-        .filter_map(|(k, v)| {
-            let n = k.strip_prefix(prefix)?.strip_prefix('.')?.parse().ok()?;
-            Some((n, v.clone()))
-        })
-        .collect();
-    v.sort();
-    v.into_iter().map(|(_, v)| v).collect()
 }
 
 /// `Filter.N.Name` with its `Filter.N.Value.M`.
@@ -210,8 +197,8 @@ pub(crate) fn describe_images(ctx: &Ctx<'_>) -> Outcome {
             &img.ami,
             &img.state,
             img.owner_alias.as_deref(),
-            d.creation.as_deref(),
-            d.deprecation.as_deref(),
+            (d.creation.as_deref(), d.deprecation.as_deref()),
+            &img.product_codes,
         );
         // A pending copy becomes available after a few answers.
         if let Some(rec) = fleet

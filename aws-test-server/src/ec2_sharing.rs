@@ -5,8 +5,8 @@
 //! and error codes of the EC2 API reference. Snapshot permissions and tags live here, seeded and
 //! inspected through [`TestServer`] methods; image tags are the image's `tagSet`.
 
-use crate::ec2_xml::{error, ok};
-use crate::http::{Outcome, get};
+use crate::ec2_xml::{error, missing, ok};
+use crate::http::{Outcome, get, indexed_pairs};
 use crate::{TestServer, lock};
 use std::collections::HashMap;
 
@@ -26,19 +26,6 @@ pub(crate) struct Sharing {
     pub(crate) snapshot_tags: HashMap<String, Vec<(String, String)>>,
 }
 
-/// The values of `Prefix.1`, `Prefix.2`, ... in index order.
-fn indexed(form: &[(String, String)], prefix: &str) -> Vec<(u32, String)> {
-    let mut v: Vec<(u32, String)> = form
-        .iter()
-        .filter_map(|(k, v)| {
-            let n = k.strip_prefix(prefix)?.strip_prefix('.')?.parse().ok()?;
-            Some((n, v.clone()))
-        })
-        .collect();
-    v.sort();
-    v
-}
-
 fn is_account(s: &str) -> bool {
     s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit())
 }
@@ -47,16 +34,12 @@ fn is_account(s: &str) -> bool {
 /// request's region owned by the caller; snapshots must be served. A tag key is 1-128 characters
 /// and may not start with `aws:`; a value is at most 256.
 pub(crate) fn create_tags(ctx: &crate::ec2_fleet::Ctx<'_>) -> Outcome {
-    let ids: Vec<String> = indexed(ctx.form, "ResourceId")
+    let ids: Vec<String> = indexed_pairs(ctx.form, "ResourceId")
         .into_iter()
         .map(|(_, v)| v)
         .collect();
     if ids.is_empty() {
-        return error(
-            400,
-            "MissingParameter",
-            "The request must contain the parameter resourceIdSet",
-        );
+        return missing("resourceIdSet");
     }
     let mut tags = Vec::new();
     for n in 1..=50u32 {
@@ -81,11 +64,7 @@ pub(crate) fn create_tags(ctx: &crate::ec2_fleet::Ctx<'_>) -> Outcome {
         tags.push((key.to_string(), value.to_string()));
     }
     if tags.is_empty() {
-        return error(
-            400,
-            "MissingParameter",
-            "The request must contain the parameter tagSet",
-        );
+        return missing("tagSet");
     }
     // Check every resource before changing any (the call is all or nothing).
     let mut fleet = lock(&ctx.state.fleet);
@@ -191,12 +170,16 @@ pub(crate) fn modify_snapshot_attribute(ctx: &crate::ec2_fleet::Ctx<'_>) -> Outc
         }
     }
     let groups = || {
-        indexed(ctx.form, "UserGroup")
+        indexed_pairs(ctx.form, "UserGroup")
             .into_iter()
-            .chain(indexed(ctx.form, "GroupName"))
+            .chain(indexed_pairs(ctx.form, "GroupName"))
             .map(|(_, v)| v)
     };
-    let users = || indexed(ctx.form, "UserId").into_iter().map(|(_, v)| v);
+    let users = || {
+        indexed_pairs(ctx.form, "UserId")
+            .into_iter()
+            .map(|(_, v)| v)
+    };
     match get(ctx.form, "OperationType") {
         Some("add") => {
             add_groups.extend(groups());

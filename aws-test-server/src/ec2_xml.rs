@@ -47,6 +47,15 @@ pub(crate) fn error(status: u16, code: &str, message: &str) -> Outcome {
     ))
 }
 
+/// `MissingParameter`: "The request must contain the parameter {what}".
+pub(crate) fn missing(what: &str) -> Outcome {
+    error(
+        400,
+        "MissingParameter",
+        &format!("The request must contain the parameter {what}"),
+    )
+}
+
 pub(crate) fn is_well_formed_ami_id(id: &str) -> bool {
     id.strip_prefix("ami-")
         .is_some_and(|h| (8..=17).contains(&h.len()) && h.bytes().all(|b| b.is_ascii_hexdigit()))
@@ -55,18 +64,18 @@ pub(crate) fn is_well_formed_ami_id(id: &str) -> bool {
 /// One `<item>` of `imagesSet`.
 #[allow(dead_code)]
 pub(crate) fn image_xml(out: &mut String, ami: &AmiSpec, image_state: &str, alias: Option<&str>) {
-    image_xml_dated(out, ami, image_state, alias, None, None);
+    image_xml_dated(out, ami, image_state, alias, (None, None), &[]);
 }
 
 /// One `<item>` of `imagesSet` with its `creationDate` (default 2024-01-01) and
-/// `deprecationTime`, when set.
+/// `deprecationTime`, when set, and its Marketplace `productCodes`.
 pub(crate) fn image_xml_dated(
     out: &mut String,
     ami: &AmiSpec,
     image_state: &str,
     alias: Option<&str>,
-    creation: Option<&str>,
-    deprecation: Option<&str>,
+    (creation, deprecation): (Option<&str>, Option<&str>),
+    product_codes: &[String],
 ) {
     let _ = write!(
         out,
@@ -112,6 +121,17 @@ pub(crate) fn image_xml_dated(
         out.push_str("</item>");
     }
     out.push_str("</blockDeviceMapping><virtualizationType>hvm</virtualizationType>");
+    if !product_codes.is_empty() {
+        out.push_str("<productCodes>");
+        for c in product_codes {
+            let _ = write!(
+                out,
+                "<item><productCode>{}</productCode><type>marketplace</type></item>",
+                esc(c)
+            );
+        }
+        out.push_str("</productCodes>");
+    }
     if !ami.tags.is_empty() {
         out.push_str("<tagSet>");
         for (k, v) in &ami.tags {

@@ -39,6 +39,8 @@ pub struct ImageSpec {
     pub state: String,
     /// Accounts with a launch permission (`userId`).
     pub shared_with: Vec<String>,
+    /// AWS Marketplace product codes (`productCodes`, each of type `marketplace`).
+    pub product_codes: Vec<String>,
 }
 
 impl ImageSpec {
@@ -50,6 +52,7 @@ impl ImageSpec {
             owner_alias: None,
             state: "available".into(),
             shared_with: Vec::new(),
+            product_codes: Vec::new(),
         }
     }
 }
@@ -155,7 +158,28 @@ impl Default for Fleet {
     }
 }
 
+/// The region of a request: its credential scope's, or [`DEFAULT_REGION`] when it has none.
+pub(crate) fn region_or_default(region: &str) -> &str {
+    if region.is_empty() {
+        DEFAULT_REGION
+    } else {
+        region
+    }
+}
+
 impl Fleet {
+    /// Log a call for `TestServer::ec2_calls` (EC2 actions as they are, other services'
+    /// prefixed: `autoscaling:…`, `sns:…`); bounded: a test server keeps at most 100,000.
+    pub(crate) fn record(&mut self, region: &str, action: String, params: Vec<(String, String)>) {
+        if self.calls.len() < 100_000 {
+            self.calls.push(crate::Ec2Call {
+                region: region.into(),
+                action,
+                params,
+            });
+        }
+    }
+
     pub(crate) fn account_of(&self, akid: &str) -> String {
         self.accounts
             .get(akid)

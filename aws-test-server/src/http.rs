@@ -101,6 +101,27 @@ pub(crate) fn get<'a>(pairs: &'a [(String, String)], key: &str) -> Option<&'a st
         .map(|(_, v)| v.as_str())
 }
 
+/// The values of `Prefix.1`, `Prefix.2`, ... (Query lists) with their index, in index order.
+pub(crate) fn indexed_pairs(form: &[(String, String)], prefix: &str) -> Vec<(u32, String)> {
+    let mut v: Vec<(u32, String)> = form
+        .iter()
+        .filter_map(|(k, v)| {
+            let n = k.strip_prefix(prefix)?.strip_prefix('.')?.parse().ok()?;
+            Some((n, v.clone()))
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// The values of `Prefix.1`, `Prefix.2`, ... in index order.
+pub(crate) fn indexed(form: &[(String, String)], prefix: &str) -> Vec<String> {
+    indexed_pairs(form, prefix)
+        .into_iter()
+        .map(|(_, v)| v)
+        .collect()
+}
+
 /// Decode `%XX` escapes; malformed escapes are kept as they are.
 pub(crate) fn percent_decode(s: &str) -> String {
     let b = s.as_bytes();

@@ -18,6 +18,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod clock;
 mod ebs;
 mod ec2;
 mod ec2_fleet;
@@ -28,6 +29,7 @@ mod governance;
 mod http;
 mod notify;
 mod org;
+mod query_xml;
 mod quota;
 mod rng;
 mod s3;

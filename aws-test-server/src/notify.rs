@@ -15,11 +15,14 @@
 //! [`TestServer::imported_findings`]).
 
 use crate::http::{Outcome, full, get, response};
+use crate::query_xml::QueryService;
 use crate::{TestServer, lock};
 use serde_json::{Value, json};
 
-const SNS_NS: &str = "http://sns.amazonaws.com/doc/2010-03-31/";
-const REQUEST_ID: &str = "22222222-3333-4444-5555-666666666666";
+const SNS: QueryService = QueryService {
+    ns: "http://sns.amazonaws.com/doc/2010-03-31/",
+    request_id: "22222222-3333-4444-5555-666666666666",
+};
 /// Largest SNS message: 256 KiB.
 const MAX_MESSAGE: usize = 256 * 1024;
 /// Most findings in one `BatchImportFindings` call.
@@ -44,33 +47,9 @@ pub(crate) struct Notify {
     pub(crate) import_calls: u64,
 }
 
-fn xml_esc(s: &str) -> String {
-    crate::ec2_xml::esc(s)
-}
-
-fn sns_error(status: u16, kind: &str, code: &str, message: &str) -> Outcome {
-    let body = format!(
-        "<ErrorResponse xmlns=\"{SNS_NS}\"><Error><Type>{kind}</Type><Code>{}</Code><Message>{}</Message></Error><RequestId>{REQUEST_ID}</RequestId></ErrorResponse>",
-        xml_esc(code),
-        xml_esc(message)
-    );
-    Outcome::Respond(response(
-        status,
-        &[("content-type", "text/xml".into())],
-        full(body),
-    ))
-}
-
-/// Record a call in the log `TestServer::ec2_calls` reads (`sns:Publish`, ...), bounded.
+/// Log a call (`sns:Publish`, `securityhub:BatchImportFindings`) for `TestServer::ec2_calls`.
 fn record(state: &crate::State, region: &str, action: String, params: Vec<(String, String)>) {
-    let mut f = crate::lock(&state.fleet);
-    if f.calls.len() < 100_000 {
-        f.calls.push(crate::Ec2Call {
-            region: region.into(),
-            action,
-            params,
-        });
-    }
+    crate::lock(&state.fleet).record(region, action, params);
 }
 
 /// Handle one SNS Query request.
@@ -83,19 +62,19 @@ pub(crate) fn sns(state: &crate::State, form: &[(String, String)], region: &str)
     );
     match get(form, "Action") {
         Some("Publish") => publish(state, form),
-        Some(other) => sns_error(
+        Some(other) => SNS.error(
             400,
             "Sender",
             "InvalidAction",
             &format!("The action {other} is not valid for this endpoint."),
         ),
-        None => sns_error(400, "Sender", "MissingAction", "Missing Action"),
+        None => SNS.error(400, "Sender", "MissingAction", "Missing Action"),
     }
 }
 
 fn publish(state: &crate::State, form: &[(String, String)]) -> Outcome {
     let Some(topic) = get(form, "TopicArn").or_else(|| get(form, "TargetArn")) else {
-        return sns_error(
+        return SNS.error(
             400,
             "Sender",
             "InvalidParameter",
@@ -103,7 +82,7 @@ fn publish(state: &crate::State, form: &[(String, String)]) -> Outcome {
         );
     };
     let Some(message) = get(form, "Message") else {
-        return sns_error(
+        return SNS.error(
             400,
             "Sender",
             "ValidationError",
@@ -111,7 +90,7 @@ fn publish(state: &crate::State, form: &[(String, String)]) -> Outcome {
         );
     };
     if message.is_empty() || message.len() > MAX_MESSAGE {
-        return sns_error(
+        return SNS.error(
             400,
             "Sender",
             "InvalidParameter",
@@ -122,7 +101,7 @@ fn publish(state: &crate::State, form: &[(String, String)]) -> Outcome {
     if let Some(s) = subject {
         let printable = s.bytes().all(|b| (0x20..0x7f).contains(&b));
         if s.is_empty() || s.len() >= 100 || !printable {
-            return sns_error(
+            return SNS.error(
                 400,
                 "Sender",
                 "InvalidParameter",
@@ -133,7 +112,7 @@ fn publish(state: &crate::State, form: &[(String, String)]) -> Outcome {
     let mut n = lock(&state.notify);
     if !n.topics.iter().any(|t| t == topic) {
         drop(n);
-        return sns_error(404, "Sender", "NotFound", "Topic does not exist");
+        return SNS.error(404, "Sender", "NotFound", "Topic does not exist");
     }
     n.messages.push(SnsMessage {
         topic_arn: topic.into(),
@@ -142,14 +121,7 @@ fn publish(state: &crate::State, form: &[(String, String)]) -> Outcome {
     });
     let id = format!("00000000-0000-4000-8000-{:012x}", n.messages.len());
     drop(n);
-    let body = format!(
-        "<PublishResponse xmlns=\"{SNS_NS}\"><PublishResult><MessageId>{id}</MessageId></PublishResult><ResponseMetadata><RequestId>{REQUEST_ID}</RequestId></ResponseMetadata></PublishResponse>"
-    );
-    Outcome::Respond(response(
-        200,
-        &[("content-type", "text/xml".into())],
-        full(body),
-    ))
+    SNS.ok("Publish", Some(&format!("<MessageId>{id}</MessageId>")))
 }
 
 fn hub_error(status: u16, kind: &str, message: &str) -> Outcome {

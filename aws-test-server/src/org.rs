@@ -8,12 +8,16 @@
 //! access key of its own per call (`ASIA...`) and records that it acts as the role's account,
 //! so every later call signed with it (EC2, EBS, S3) is told apart by account.
 
+use crate::clock::iso8601;
 use crate::ec2_xml::esc;
 use crate::http::{Outcome, full, get, response};
+use crate::query_xml::QueryService;
 use crate::{State, TestServer, lock};
 
-const STS_NS: &str = "https://sts.amazonaws.com/doc/2011-06-15/";
-const REQUEST_ID: &str = "c6104cbe-af31-11e0-8154-cbc7ccf896c7";
+const STS: QueryService = QueryService {
+    ns: "https://sts.amazonaws.com/doc/2011-06-15/",
+    request_id: "c6104cbe-af31-11e0-8154-cbc7ccf896c7",
+};
 
 /// A member account of the seeded organisation.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,53 +53,18 @@ pub(crate) struct OrgState {
 }
 
 fn sts_error(status: u16, code: &str, message: &str) -> Outcome {
-    let body = format!(
-        "<ErrorResponse xmlns=\"{STS_NS}\"><Error><Type>Sender</Type><Code>{}</Code><Message>{}</Message></Error><RequestId>{REQUEST_ID}</RequestId></ErrorResponse>",
-        esc(code),
-        esc(message)
-    );
-    Outcome::Respond(response(
-        status,
-        &[("content-type", "text/xml".into())],
-        full(body),
-    ))
-}
-
-/// `YYYY-MM-DDTHH:MM:SSZ` for seconds since the Unix epoch.
-fn iso8601(secs: u64) -> String {
-    let days = i64::try_from(secs / 86_400).unwrap_or(0);
-    let rem = secs % 86_400;
-    // Civil from days (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    STS.error(status, "Sender", code, message)
 }
 
 /// STS Query actions (`Action=` in a form body), for a caller of `account`.
 pub(crate) fn sts(state: &State, form: &[(String, String)], account: &str) -> Outcome {
     match get(form, "Action") {
         Some("GetCallerIdentity") => {
-            let body = format!(
-                "<GetCallerIdentityResponse xmlns=\"{STS_NS}\"><GetCallerIdentityResult><Arn>arn:aws:iam::{a}:user/test</Arn><UserId>AIDATESTUSER</UserId><Account>{a}</Account></GetCallerIdentityResult><ResponseMetadata><RequestId>{REQUEST_ID}</RequestId></ResponseMetadata></GetCallerIdentityResponse>",
+            let result = format!(
+                "<Arn>arn:aws:iam::{a}:user/test</Arn><UserId>AIDATESTUSER</UserId><Account>{a}</Account>",
                 a = esc(account)
             );
-            Outcome::Respond(response(
-                200,
-                &[("content-type", "text/xml".into())],
-                full(body),
-            ))
+            STS.ok("GetCallerIdentity", Some(&result))
         }
         Some("AssumeRole") => assume_role(state, form, account),
         Some(other) => sts_error(
@@ -154,18 +123,14 @@ fn assume_role(state: &State, form: &[(String, String)], caller: &str) -> Outcom
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
-    let body = format!(
-        "<AssumeRoleResponse xmlns=\"{STS_NS}\"><AssumeRoleResult><AssumedRoleUser><Arn>arn:aws:sts::{account}:assumed-role/{role}/{session}</Arn><AssumedRoleId>AROATESTROLE:{session}</AssumedRoleId></AssumedRoleUser><Credentials><AccessKeyId>{akid}</AccessKeyId><SecretAccessKey>test-secret-{akid}</SecretAccessKey><SessionToken>test-token-{akid}</SessionToken><Expiration>{exp}</Expiration></Credentials></AssumeRoleResult><ResponseMetadata><RequestId>{REQUEST_ID}</RequestId></ResponseMetadata></AssumeRoleResponse>",
+    let result = format!(
+        "<AssumedRoleUser><Arn>arn:aws:sts::{account}:assumed-role/{role}/{session}</Arn><AssumedRoleId>AROATESTROLE:{session}</AssumedRoleId></AssumedRoleUser><Credentials><AccessKeyId>{akid}</AccessKeyId><SecretAccessKey>test-secret-{akid}</SecretAccessKey><SessionToken>test-token-{akid}</SessionToken><Expiration>{exp}</Expiration></Credentials>",
         account = esc(&account),
         role = esc(&role),
         session = esc(session),
         exp = iso8601(now + 3600),
     );
-    Outcome::Respond(response(
-        200,
-        &[("content-type", "text/xml".into())],
-        full(body),
-    ))
+    STS.ok("AssumeRole", Some(&result))
 }
 
 fn json_error(error_type: &str, message: &str) -> Outcome {
@@ -279,14 +244,5 @@ impl TestServer {
     /// At most `n` accounts per `ListAccounts` page.
     pub fn set_org_page_size(&self, n: Option<usize>) {
         lock(&self.state.org).page_size = n;
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn formats_dates() {
-        assert_eq!(super::iso8601(0), "1970-01-01T00:00:00Z");
-        assert_eq!(super::iso8601(1_709_251_199), "2024-02-29T23:59:59Z");
     }
 }

@@ -4,11 +4,10 @@
 //! shows blocked launch sources) is the caller's.
 
 use super::AwsError;
-use super::ec2ops::api_error;
+use super::ec2ops::{allowed_images_settings, api_error};
 pub use super::governance_analysis::{
     ProposeOptions, blocked_by, org_policy, propose, settings_diff, simulate,
 };
-use super::inventory::allowed_images_settings;
 use crate::model::governance::{ImageCriterion, SettingsChange};
 use aws_sdk_ec2::types::{
     AllowedImagesSettingsEnabledState, CreationDateConditionRequest,

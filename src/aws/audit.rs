@@ -1,6 +1,7 @@
 //! `amiscan audit`: the AMI posture of an account, per region — owned public images and whether
 //! a sweep found them clean, image block public access, Allowed AMIs (and that `audit-mode`
-//! protects nothing), and where the AMIs of running instances come from.
+//! protects nothing), and where the AMIs of running instances come from (with `--org-role`, an
+//! image of another audited account is `own-org`).
 
 use super::ec2ops::{self, AllowedImages, ImageInfo};
 use super::org::{AccountSelection, member_accounts};
@@ -10,7 +11,7 @@ use super::sweep::{resolve_regions, session_for};
 use super::{AwsError, AwsOptions};
 use crate::model::Severity;
 pub use crate::model::fleet::{ImageClass, InstanceAudit, PublicImage, RegionAudit};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// What to audit.
 #[derive(Debug, Clone)]
@@ -56,7 +57,7 @@ pub(crate) fn classify(
 
 fn audit_region(
     aws: &AwsOptions,
-    account: Option<&str>,
+    (account, org): (Option<&str>, &BTreeSet<String>),
     region: &str,
     opts: &AuditOptions,
     state: &BTreeMap<String, CachedScan>,
@@ -131,7 +132,7 @@ fn audit_region(
     }
     match s.run({
         let ec2 = ec2.clone();
-        async move { ec2ops::allowed_images(&ec2).await }
+        async move { ec2ops::allowed_images_settings(&ec2).await }
     }) {
         Ok(al) => {
             match al.state.as_str() {
@@ -144,7 +145,7 @@ fn audit_region(
                     .push("Allowed AMIs is disabled: any visible AMI can be launched".into()),
                 _ => {}
             }
-            a.allowed_images = al;
+            a.allowed_images = AllowedImages::from(&al);
         }
         Err(e) => a.errors.push(e.to_string()),
     }
@@ -210,6 +211,14 @@ fn audit_region(
             &a.allowed_images,
             &opts.trusted_accounts,
         );
+        // An image another account of the audited organisation owns is the organisation's.
+        let class = if !matches!(class, ImageClass::Verified | ImageClass::SelfOwned)
+            && owner.as_ref().is_some_and(|o| org.contains(o))
+        {
+            ImageClass::OwnOrg
+        } else {
+            class
+        };
         if class == ImageClass::PublicUnverified {
             a.warnings.push(format!(
                 "{} runs {}, a public AMI of an unverified owner ({})",
@@ -239,6 +248,10 @@ pub fn audit(
 ) -> Result<Vec<RegionAudit>, super::sweep::SweepError> {
     let loaded = opts.state.load_all()?;
     let accounts = member_accounts(aws, &opts.accounts)?;
+    let org: BTreeSet<String> = accounts
+        .iter()
+        .filter_map(|a| a.account_id.clone())
+        .collect();
     let mut out = Vec::new();
     let failed = |account: Option<&str>, region: String, e: String| RegionAudit {
         account: account.map(str::to_string),
@@ -262,7 +275,7 @@ pub fn audit(
             Err(e) => return Err(e.into()),
         };
         for r in regions {
-            match audit_region(&acct.options, id, &r, opts, &loaded.entries) {
+            match audit_region(&acct.options, (id, &org), &r, opts, &loaded.entries) {
                 Ok(a) => out.push(a),
                 Err(e) => out.push(failed(id, r, e.to_string())),
             }

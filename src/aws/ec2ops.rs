@@ -3,6 +3,9 @@
 
 use super::AwsError;
 pub use crate::model::fleet::AllowedImages;
+use crate::model::governance::{
+    AllowedImagesSettings, CreationDateCondition, DeprecationTimeCondition, ImageCriterion,
+};
 use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_ec2::types::{
     Filter, LaunchPermission, LaunchPermissionModifications, PermissionGroup,
@@ -315,8 +318,11 @@ pub async fn instance_image_metadata(
     Ok(out)
 }
 
-/// `GetAllowedImagesSettings`.
-pub async fn allowed_images(ec2: &aws_sdk_ec2::Client) -> Result<AllowedImages, AwsError> {
+/// `GetAllowedImagesSettings` with every criterion field (the only call of it: audit takes the
+/// providers through `AllowedImages::from`).
+pub async fn allowed_images_settings(
+    ec2: &aws_sdk_ec2::Client,
+) -> Result<AllowedImagesSettings, AwsError> {
     let out = ec2
         .get_allowed_images_settings()
         .send()
@@ -328,12 +334,31 @@ pub async fn allowed_images(ec2: &aws_sdk_ec2::Client) -> Result<AllowedImages, 
                 &e,
             )
         })?;
-    Ok(AllowedImages {
+    let days = |d: Option<i32>| d.and_then(|d| u32::try_from(d).ok());
+    Ok(AllowedImagesSettings {
         state: out.state().unwrap_or("disabled").to_string(),
-        image_providers: out
+        image_criteria: out
             .image_criteria()
             .iter()
-            .map(|c| c.image_providers().to_vec())
+            .map(|c| ImageCriterion {
+                image_providers: c.image_providers().to_vec(),
+                image_names: c.image_names().to_vec(),
+                marketplace_product_codes: c.marketplace_product_codes().to_vec(),
+                creation_date_condition: days(
+                    c.creation_date_condition()
+                        .and_then(|x| x.maximum_days_since_created()),
+                )
+                .map(|d| CreationDateCondition {
+                    maximum_days_since_created: d,
+                }),
+                deprecation_time_condition: days(
+                    c.deprecation_time_condition()
+                        .and_then(|x| x.maximum_days_since_deprecated()),
+                )
+                .map(|d| DeprecationTimeCondition {
+                    maximum_days_since_deprecated: d,
+                }),
+            })
             .collect(),
     })
 }

@@ -12,7 +12,7 @@ use crate::model::governance::{
     Workload, WorkloadKind,
 };
 use serde_json::{Value, json};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 const DAY: i64 = 86_400;
 
@@ -29,6 +29,7 @@ pub(crate) struct GovImage {
     pub(crate) deprecation_time: Option<String>,
     pub(crate) tags: Vec<(String, String)>,
     pub(crate) snapshot_ids: Vec<String>,
+    pub(crate) product_codes: Vec<String>,
 }
 
 /// Seconds since the epoch of an RFC 3339 time.
@@ -176,7 +177,7 @@ pub fn at_risk(images: &[InventoryImage], workloads: &[Workload], region: &str) 
                 img.deprecation_time.as_deref().unwrap_or("?")
             ));
         }
-        let other = img.class != ImageClass::SelfOwned;
+        let other = !matches!(img.class, ImageClass::SelfOwned | ImageClass::OwnOrg);
         if img.exists
             && other
             && img.public == Some(true)
@@ -264,6 +265,49 @@ pub fn drift(images: &[InventoryImage], workloads: &[Workload], now: i64) -> Vec
     out
 }
 
+/// The judgements of an organisation-wide inventory, made once every account's regions are in:
+/// an image owned by another account of `org` is [`ImageClass::OwnOrg`] (the organisation
+/// controls it: it is not at risk for being public or shared), and drift is measured against
+/// every version of a lineage any account of the organisation holds in the region (account B's
+/// template on version 1 of account A's golden image is behind A's version 3, which B never
+/// references). The at-risk list and the drift of every region are made again.
+pub fn organisation(regions: &mut [RegionInventory], org: &BTreeSet<String>, now: i64) {
+    for r in regions.iter_mut() {
+        for i in &mut r.images {
+            let owner_in_org = i.owner_id.as_ref().is_some_and(|o| org.contains(o));
+            if owner_in_org
+                && !matches!(i.class, ImageClass::Verified | ImageClass::SelfOwned)
+                && i.owner_id.as_deref() != Some(r.account.as_str())
+            {
+                i.class = ImageClass::OwnOrg;
+            }
+        }
+    }
+    // Every version of every lineage in each region, whoever holds it (used_by is per account).
+    let mut versions: BTreeMap<(String, String), InventoryImage> = BTreeMap::new();
+    for r in regions.iter() {
+        for i in r.images.iter().filter(|i| i.lineage.is_some()) {
+            versions
+                .entry((r.region.clone(), i.image_id.clone()))
+                .or_insert_with(|| InventoryImage {
+                    used_by: Vec::new(),
+                    ..i.clone()
+                });
+        }
+    }
+    for r in regions.iter_mut() {
+        let mut pool = r.images.clone();
+        let own: BTreeSet<String> = r.images.iter().map(|i| i.image_id.clone()).collect();
+        for ((reg, id), v) in &versions {
+            if reg == &r.region && !own.contains(id) {
+                pool.push(v.clone());
+            }
+        }
+        r.at_risk = at_risk(&r.images, &r.workloads, &r.region);
+        r.drift = drift(&pool, &r.workloads, now);
+    }
+}
+
 // ------------------------------------------------------------------ Allowed AMIs
 
 /// `*` any run, `?` one character, everything else literally (the Allowed AMIs name patterns).
@@ -322,8 +366,20 @@ fn mismatch(c: &ImageCriterion, img: &InventoryImage, now: i64) -> Option<String
             return Some(format!("name {name:?} matches none of {:?}", c.image_names));
         }
     }
-    if !c.marketplace_product_codes.is_empty() {
-        return Some("Marketplace product codes are not read by the inventory".into());
+    if !c.marketplace_product_codes.is_empty()
+        && !img
+            .product_codes
+            .iter()
+            .any(|p| c.marketplace_product_codes.contains(p))
+    {
+        return Some(if img.product_codes.is_empty() {
+            "no Marketplace product code".to_string()
+        } else {
+            format!(
+                "Marketplace product codes {:?} are not in {:?}",
+                img.product_codes, c.marketplace_product_codes
+            )
+        });
     }
     if let Some(cd) = &c.creation_date_condition {
         let created = img.creation_date.as_deref().and_then(epoch);
@@ -380,41 +436,61 @@ pub struct ProposeOptions {
     pub max_days_since_created: Option<u32>,
     /// `DeprecationTimeCondition.MaximumDaysSinceDeprecated`.
     pub max_days_since_deprecated: Option<u32>,
+    /// More `MarketplaceProductCodes` to allow than those of the Marketplace images in use.
+    pub marketplace_product_codes: Vec<String>,
 }
 
 /// Criteria allowing the providers of every image in use or owned that is trusted — verified
-/// (`amazon`, `aws-marketplace`), the account's own, `--trusted-accounts`, already allowed —
-/// and nothing else: public images of unverified owners and privately shared ones are left out.
+/// (`amazon`, `aws-marketplace`), the account's own (the organisation's, in an organisation-wide
+/// inventory), `--trusted-accounts`, already allowed — and nothing else: public images of
+/// unverified owners and privately shared ones are left out.
+///
+/// AWS Marketplace images are allowed by product rather than by the whole `aws-marketplace`
+/// provider (any verified seller): a second criterion holds the `MarketplaceProductCodes` of
+/// the Marketplace images in use (and `opts.marketplace_product_codes`), and `aws-marketplace`
+/// stays a provider only when a Marketplace image in use has no product code. The name and
+/// date conditions of `opts` are in each criterion.
 pub fn propose(regions: &[RegionInventory], opts: &ProposeOptions) -> Vec<ImageCriterion> {
     let mut providers = BTreeSet::new();
+    let mut codes: BTreeSet<String> = opts.marketplace_product_codes.iter().cloned().collect();
+    let mut marketplace_without_code = false;
     for r in regions {
         if r.account != "unknown" {
             providers.insert(r.account.clone());
         }
         for i in &r.images {
+            let in_use = !i.used_by.is_empty() || i.class == ImageClass::SelfOwned;
+            if in_use
+                && i.class == ImageClass::Verified
+                && i.owner_alias.as_deref() == Some("aws-marketplace")
+            {
+                if i.product_codes.is_empty() {
+                    marketplace_without_code = true;
+                } else {
+                    codes.extend(i.product_codes.iter().cloned());
+                }
+                continue;
+            }
             let p = match i.class {
                 ImageClass::Verified => i.owner_alias.clone(),
-                ImageClass::SelfOwned | ImageClass::Trusted => i.owner_id.clone(),
+                ImageClass::SelfOwned | ImageClass::OwnOrg | ImageClass::Trusted => {
+                    i.owner_id.clone()
+                }
                 ImageClass::Allowed => i.owner_alias.clone().or_else(|| i.owner_id.clone()),
                 _ => None,
             };
             if let Some(p) = p
-                && (!i.used_by.is_empty() || i.class == ImageClass::SelfOwned)
+                && in_use
             {
                 providers.insert(p);
             }
         }
     }
-    if providers.is_empty() {
-        return Vec::new();
+    if marketplace_without_code {
+        providers.insert("aws-marketplace".into());
     }
-    // Aliases first, then account ids, each sorted.
-    let mut list: Vec<String> = providers.into_iter().collect();
-    list.sort_by_key(|p| (p.bytes().all(|b| b.is_ascii_digit()), p.clone()));
-    vec![ImageCriterion {
-        image_providers: list,
+    let with_conditions = |c: ImageCriterion| ImageCriterion {
         image_names: opts.image_names.clone(),
-        marketplace_product_codes: Vec::new(),
         creation_date_condition: opts.max_days_since_created.map(|d| CreationDateCondition {
             maximum_days_since_created: d,
         }),
@@ -423,7 +499,25 @@ pub fn propose(regions: &[RegionInventory], opts: &ProposeOptions) -> Vec<ImageC
                 maximum_days_since_deprecated: d,
             }
         }),
-    }]
+        ..c
+    };
+    let mut out = Vec::new();
+    if !providers.is_empty() {
+        // Aliases first, then account ids, each sorted.
+        let mut list: Vec<String> = providers.into_iter().collect();
+        list.sort_by_key(|p| (p.bytes().all(|b| b.is_ascii_digit()), p.clone()));
+        out.push(with_conditions(ImageCriterion {
+            image_providers: list,
+            ..Default::default()
+        }));
+    }
+    if !codes.is_empty() {
+        out.push(with_conditions(ImageCriterion {
+            marketplace_product_codes: codes.into_iter().collect(),
+            ..Default::default()
+        }));
+    }
+    out
 }
 
 /// The launch sources (templates, groups, configurations) the criteria would stop at their
@@ -487,16 +581,45 @@ pub fn settings_diff(
     out
 }
 
+/// A provider as the declarative policy spells it: the aliases with `_` where the EC2 API has
+/// `-` (`aws_marketplace`, `aws_backup_vault`), like its states (`audit_mode`); `amazon` and
+/// account ids as they are.
+fn policy_provider(p: &str) -> String {
+    match p {
+        "aws-marketplace" => "aws_marketplace".into(),
+        "aws-backup-vault" => "aws_backup_vault".into(),
+        p => p.into(),
+    }
+}
+
 /// The Organizations declarative policy (EC2 `ec2_attributes.allowed_images_settings`) that sets
 /// these criteria and `mode` (`enabled` or `audit-mode`) for every account it is attached to.
+///
+/// The keys follow "Declarative policy syntax and examples", Allowed AMIs settings, AWS
+/// Organizations User Guide
+/// (<https://docs.aws.amazon.com/organizations/latest/userguide/orgs_manage_policies_declarative_syntax.html>,
+/// since renamed "EC2 policy syntax and examples", `orgs_manage_policies_ec2_syntax.html`):
+/// `ec2_attributes` → `allowed_images_settings` → `state` (`enabled` | `audit_mode`) and
+/// `image_criteria` → `criteria_1` … `criteria_10`, each with `allowed_image_providers`,
+/// `image_names`, `marketplace_product_codes` (lists, `@@append`),
+/// `creation_date_condition.maximum_days_since_created` and
+/// `deprecation_time_condition.maximum_days_since_deprecated` (numbers, `@@assign`) — the
+/// fields of the EC2 API's `ImageCriterionRequest` (`ImageProviders`, `ImageNames`,
+/// `MarketplaceProductCodes`, `CreationDateCondition.MaximumDaysSinceCreated`,
+/// `DeprecationTimeCondition.MaximumDaysSinceDeprecated`).
 pub fn org_policy(criteria: &[ImageCriterion], mode: &str) -> Value {
     let mut image_criteria = serde_json::Map::new();
     for (n, c) in criteria.iter().enumerate() {
         let mut m = serde_json::Map::new();
         if !c.image_providers.is_empty() {
+            let providers: Vec<String> = c
+                .image_providers
+                .iter()
+                .map(|p| policy_provider(p))
+                .collect();
             m.insert(
                 "allowed_image_providers".into(),
-                json!({ "@@append": c.image_providers }),
+                json!({ "@@append": providers }),
             );
         }
         if !c.image_names.is_empty() {
@@ -555,6 +678,7 @@ mod tests {
             deprecation_time: None,
             deprecated: false,
             lineage: None,
+            product_codes: Vec::new(),
             scan: ScanResult {
                 status: "not-scanned".into(),
                 max_severity: None,
@@ -626,6 +750,87 @@ mod tests {
         assert_eq!(
             blocked_by(&c, &gone, later).as_deref(),
             Some("the image is gone")
+        );
+    }
+
+    #[test]
+    fn the_org_policy_has_every_documented_key() {
+        let c = vec![
+            ImageCriterion {
+                image_providers: vec!["amazon".into(), "aws-backup-vault".into()],
+                image_names: vec!["golden-*".into()],
+                creation_date_condition: Some(CreationDateCondition {
+                    maximum_days_since_created: 300,
+                }),
+                ..Default::default()
+            },
+            ImageCriterion {
+                marketplace_product_codes: vec!["abc123def456ghi789jkl0mno".into()],
+                deprecation_time_condition: Some(DeprecationTimeCondition {
+                    maximum_days_since_deprecated: 7,
+                }),
+                ..Default::default()
+            },
+        ];
+        let p = org_policy(&c, "enabled");
+        assert_eq!(
+            p,
+            json!({"ec2_attributes": {"allowed_images_settings": {
+                "state": {"@@assign": "enabled"},
+                "image_criteria": {
+                    "criteria_1": {
+                        "allowed_image_providers": {"@@append": ["amazon", "aws_backup_vault"]},
+                        "image_names": {"@@append": ["golden-*"]},
+                        "creation_date_condition": {"maximum_days_since_created": {"@@assign": 300}}
+                    },
+                    "criteria_2": {
+                        "marketplace_product_codes": {"@@append": ["abc123def456ghi789jkl0mno"]},
+                        "deprecation_time_condition": {"maximum_days_since_deprecated": {"@@assign": 7}}
+                    }
+                }
+            }}})
+        );
+    }
+
+    #[test]
+    fn marketplace_images_are_proposed_and_checked_by_product_code() {
+        let now = epoch("2026-01-15T00:00:00Z").unwrap();
+        let mut market = image(
+            "ami-m",
+            ImageClass::Verified,
+            "679593333241",
+            Some("aws-marketplace"),
+        );
+        market.product_codes = vec!["prodcode1".into()];
+        let own = image("ami-o", ImageClass::SelfOwned, "111122223333", None);
+        let mut region = RegionInventory::empty("111122223333", "us-east-1");
+        region.images = vec![market.clone(), own.clone()];
+        let opts = ProposeOptions {
+            marketplace_product_codes: vec!["extra9".into()],
+            ..Default::default()
+        };
+        let c = propose(std::slice::from_ref(&region), &opts);
+        assert_eq!(
+            serde_json::to_value(&c).unwrap(),
+            json!([
+                {"ImageProviders": ["111122223333"]},
+                {"MarketplaceProductCodes": ["extra9", "prodcode1"]}
+            ])
+        );
+        assert_eq!(blocked_by(&c, &market, now), None);
+        assert_eq!(blocked_by(&c, &own, now), None);
+        let mut other = market.clone();
+        other.product_codes = vec!["elsewhere".into()];
+        let why = blocked_by(&c, &other, now).unwrap();
+        assert!(why.contains("elsewhere"), "{why}");
+        // A Marketplace image without a product code keeps the whole provider.
+        if let Some(m) = region.images.first_mut() {
+            m.product_codes.clear();
+        }
+        let c = propose(&[region], &ProposeOptions::default());
+        assert_eq!(
+            serde_json::to_value(&c).unwrap(),
+            json!([{"ImageProviders": ["aws-marketplace", "111122223333"]}])
         );
     }
 

@@ -11,13 +11,13 @@
 
 use super::ec2ops::{self, AllowedImages, all_pages, api_error};
 use super::governance_analysis::{GovImage, at_risk, drift, epoch, lineage_of, scan_result};
+use super::org::{self, AccountSelection};
 use super::state::SweepState;
 use super::sweep::SweepError;
 use super::{AwsError, AwsOptions};
 use crate::model::Severity;
 use crate::model::governance::{
-    AllowedImagesSettings, CreationDateCondition, DeprecationTimeCondition, ImageClass,
-    ImageCriterion, InventoryImage, RegionInventory, Workload, WorkloadKind,
+    ImageClass, InventoryImage, RegionInventory, Workload, WorkloadKind,
 };
 use aws_config::{BehaviorVersion, SdkConfig};
 use aws_sdk_ec2::types::Filter;
@@ -39,6 +39,24 @@ pub struct InventoryOptions {
     pub catalog_version: String,
     /// Lineages by this image tag instead of owner and name stem.
     pub lineage_tag: Option<String>,
+    /// The accounts (`--org-role`, `--accounts`): with more than the caller's, the classes, the
+    /// risks and the drift are judged across all of them
+    /// ([`super::governance_analysis::organisation`]).
+    pub accounts: AccountSelection,
+}
+
+/// The AWS Marketplace product codes of an image (`productCodes` of type `marketplace`; the
+/// legacy `devpay` ones are not what Allowed AMIs criteria match).
+pub(crate) fn marketplace_codes(i: &aws_sdk_ec2::types::Image) -> Vec<String> {
+    i.product_codes()
+        .iter()
+        .filter(|p| {
+            p.product_code_type()
+                .is_none_or(|t| *t == aws_sdk_ec2::types::ProductCodeValues::Marketplace)
+        })
+        .filter_map(|p| p.product_code_id())
+        .map(str::to_string)
+        .collect()
 }
 
 /// An image of `DescribeImages` as governance needs it.
@@ -69,6 +87,7 @@ fn gov_image(i: &aws_sdk_ec2::types::Image) -> GovImage {
             .filter(|s| !s.is_empty())
             .map(str::to_string)
             .collect(),
+        product_codes: marketplace_codes(i),
     }
 }
 
@@ -160,50 +179,6 @@ async fn describe_images(
         }
     })
     .await
-}
-
-/// `GetAllowedImagesSettings` with every criterion field.
-pub async fn allowed_images_settings(
-    ec2: &aws_sdk_ec2::Client,
-) -> Result<AllowedImagesSettings, AwsError> {
-    let out = ec2
-        .get_allowed_images_settings()
-        .send()
-        .await
-        .map_err(|e| {
-            api_error(
-                "GetAllowedImagesSettings",
-                "ec2:GetAllowedImagesSettings",
-                &e,
-            )
-        })?;
-    let days = |d: Option<i32>| d.and_then(|d| u32::try_from(d).ok());
-    Ok(AllowedImagesSettings {
-        state: out.state().unwrap_or("disabled").to_string(),
-        image_criteria: out
-            .image_criteria()
-            .iter()
-            .map(|c| ImageCriterion {
-                image_providers: c.image_providers().to_vec(),
-                image_names: c.image_names().to_vec(),
-                marketplace_product_codes: c.marketplace_product_codes().to_vec(),
-                creation_date_condition: days(
-                    c.creation_date_condition()
-                        .and_then(|x| x.maximum_days_since_created()),
-                )
-                .map(|d| CreationDateCondition {
-                    maximum_days_since_created: d,
-                }),
-                deprecation_time_condition: days(
-                    c.deprecation_time_condition()
-                        .and_then(|x| x.maximum_days_since_deprecated()),
-                )
-                .map(|d| DeprecationTimeCondition {
-                    maximum_days_since_deprecated: d,
-                }),
-            })
-            .collect(),
-    })
 }
 
 /// A launch template version: `(template id, name, version, is default, image)`.
@@ -369,19 +344,9 @@ pub async fn inventory_region(
     state: &SweepState,
 ) -> RegionInventory {
     let (ec2, asg) = region_clients(conf, region);
-    let mut inv = RegionInventory {
-        account: account.to_string(),
-        region: region.to_string(),
-        allowed_images: None,
-        images: Vec::new(),
-        workloads: Vec::new(),
-        at_risk: Vec::new(),
-        drift: Vec::new(),
-        warnings: Vec::new(),
-        errors: Vec::new(),
-    };
+    let mut inv = RegionInventory::empty(account, region);
     let errors = &mut inv.errors;
-    inv.allowed_images = keep(allowed_images_settings(&ec2).await, errors);
+    inv.allowed_images = keep(ec2ops::allowed_images_settings(&ec2).await, errors);
     let owned = keep(
         describe_images(&ec2, Some(vec!["self".to_string()]), None).await,
         errors,
@@ -547,14 +512,7 @@ pub async fn inventory_region(
     let allowed = inv
         .allowed_images
         .as_ref()
-        .map(|s| AllowedImages {
-            state: s.state.clone(),
-            image_providers: s
-                .image_criteria
-                .iter()
-                .map(|c| c.image_providers.clone())
-                .collect(),
-        })
+        .map(AllowedImages::from)
         .unwrap_or_default();
     let now = now();
     let mut images: Vec<InventoryImage> = Vec::new();
@@ -599,6 +557,7 @@ pub async fn inventory_region(
                 .is_some_and(|t| t <= now),
             deprecation_time: deprecation,
             lineage: g.and_then(|g| lineage_of(g, opts.lineage_tag.as_deref())),
+            product_codes: g.map(|g| g.product_codes.clone()).unwrap_or_default(),
             scan: scan_result(
                 g.map(|g| g.snapshot_ids.as_slice()),
                 state,
@@ -691,19 +650,45 @@ pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, AwsError> {
         .map_err(|e| AwsError::Runtime(e.to_string()))
 }
 
-/// The inventory of the caller's account in every region asked for.
+/// The inventory of every account of `opts.accounts` (the caller's alone by default) in every
+/// region asked for. With organisation accounts, an account or region that cannot be reached is
+/// an entry with its error (the inventory says it is incomplete), not a stop.
 pub fn inventory(
     aws: &AwsOptions,
     opts: &InventoryOptions,
 ) -> Result<Vec<RegionInventory>, SweepError> {
     let state = SweepState::load(&opts.state_path)?;
+    if opts.accounts == AccountSelection::Caller {
+        let rt = runtime()?;
+        return rt.block_on(async {
+            let conf = load_config(aws).await?;
+            let regions = regions(&conf, opts.regions.as_deref()).await?;
+            let account = current_account(&conf, &regions)
+                .await
+                .unwrap_or_else(|| "unknown".to_string());
+            Ok::<_, SweepError>(inventory_account(&conf, &account, &regions, opts, &state).await)
+        });
+    }
+    let accounts = org::member_accounts(aws, &opts.accounts)?;
+    let members: BTreeSet<String> = accounts
+        .iter()
+        .filter_map(|a| a.account_id.clone())
+        .collect();
+    let (configs, failed) = org::region_configs(&accounts, opts.regions.as_deref())?;
     let rt = runtime()?;
-    rt.block_on(async {
-        let conf = load_config(aws).await?;
-        let regions = regions(&conf, opts.regions.as_deref()).await?;
-        let account = current_account(&conf, &regions)
-            .await
-            .unwrap_or_else(|| "unknown".to_string());
-        Ok::<_, SweepError>(inventory_account(&conf, &account, &regions, opts, &state).await)
-    })
+    let mut out = rt.block_on(async {
+        let mut out = Vec::new();
+        for c in &configs {
+            let account = c.account_id.as_deref().unwrap_or("unknown");
+            out.push(inventory_region(&c.config, account, &c.region, opts, &state).await);
+        }
+        out
+    });
+    for e in failed {
+        let mut inv = RegionInventory::empty(&e.account, e.region.as_deref().unwrap_or("*"));
+        inv.errors.push(e.message);
+        out.push(inv);
+    }
+    super::governance_analysis::organisation(&mut out, &members, now());
+    Ok(out)
 }

@@ -12,9 +12,9 @@
 
 use super::AwsError;
 use super::audit::classify;
-use super::ec2ops::{AllowedImages, api_error};
+use super::ec2ops::{AllowedImages, allowed_images_settings, api_error};
 use super::governance_analysis::{blocked_by, epoch};
-use super::inventory::{allowed_images_settings, region_clients};
+use super::inventory::region_clients;
 use crate::model::governance::{ImageCriterion, InventoryImage, ScanResult};
 use aws_config::SdkConfig;
 use aws_sdk_ec2::types::Filter;
@@ -469,6 +469,9 @@ async fn describe(
             .is_some_and(|t| t <= now),
         deprecation_time: deprecation,
         lineage: None,
+        product_codes: img
+            .map(super::inventory::marketplace_codes)
+            .unwrap_or_default(),
         scan: ScanResult {
             status: "not-scanned".into(),
             max_severity: None,

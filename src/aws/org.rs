@@ -236,6 +236,36 @@ pub fn account_region_configs(
     regions: Option<&[String]>,
 ) -> Result<(Vec<AccountRegion>, Vec<String>), AwsError> {
     let accounts = member_accounts(base, sel)?;
+    let (out, errors) = region_configs(&accounts, regions)?;
+    Ok((
+        out,
+        errors
+            .into_iter()
+            .map(|e| match e.region {
+                Some(r) => format!("{} {r}: {}", e.account, e.message),
+                None => format!("{}: {}", e.account, e.message),
+            })
+            .collect(),
+    ))
+}
+
+/// An account or one of its regions that [`region_configs`] could not make a configuration for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountRegionError {
+    /// The account id (`caller` for the caller's own account).
+    pub account: String,
+    /// The region (`None`: the account's regions could not be listed).
+    pub region: Option<String>,
+    /// Why.
+    pub message: String,
+}
+
+/// [`account_region_configs`] for accounts already listed by [`member_accounts`] (a command that
+/// also needs the list itself, such as the organisation-wide inventory, lists them once).
+pub fn region_configs(
+    accounts: &[MemberAccount],
+    regions: Option<&[String]>,
+) -> Result<(Vec<AccountRegion>, Vec<AccountRegionError>), AwsError> {
     let rt = runtime()?;
     let mut out = Vec::new();
     let mut errors = Vec::new();
@@ -255,7 +285,11 @@ pub fn account_region_configs(
         let regs = match listed {
             Ok(r) => r,
             Err(e) => {
-                errors.push(format!("{label}: {e}"));
+                errors.push(AccountRegionError {
+                    account: label,
+                    region: None,
+                    message: e.to_string(),
+                });
                 continue;
             }
         };
@@ -268,7 +302,11 @@ pub fn account_region_configs(
                     region: r,
                     config,
                 }),
-                Err(e) => errors.push(format!("{label} {r}: {e}")),
+                Err(e) => errors.push(AccountRegionError {
+                    account: label.clone(),
+                    region: Some(r),
+                    message: e.to_string(),
+                }),
             }
         }
     }

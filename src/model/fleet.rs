@@ -34,6 +34,8 @@ pub enum ImageClass {
     /// Owned by this account.
     #[serde(rename = "self")]
     SelfOwned,
+    /// Owned by another account of the organisation (an organisation-wide inventory).
+    OwnOrg,
     /// Matches the region's Allowed AMIs criteria.
     Allowed,
     /// Owner in `--trusted-accounts`.
@@ -52,6 +54,7 @@ impl ImageClass {
         match self {
             ImageClass::Verified => "verified",
             ImageClass::SelfOwned => "self",
+            ImageClass::OwnOrg => "own-org",
             ImageClass::Allowed => "allowed",
             ImageClass::Trusted => "trusted",
             ImageClass::SharedPrivately => "shared-privately",

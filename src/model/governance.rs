@@ -97,6 +97,9 @@ pub struct InventoryImage {
     pub deprecated: bool,
     /// Golden-image lineage (owner and name stem, or the lineage tag's value).
     pub lineage: Option<String>,
+    /// AWS Marketplace product codes (what `MarketplaceProductCodes` criteria match).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub product_codes: Vec<String>,
     /// Last sweep result.
     pub scan: ScanResult,
     /// Workloads on it, by index into [`RegionInventory::workloads`].
@@ -192,6 +195,37 @@ pub struct AllowedImagesSettings {
     /// The criteria.
     #[serde(default)]
     pub image_criteria: Vec<ImageCriterion>,
+}
+
+impl RegionInventory {
+    /// Nothing inventoried yet in `account` and `region`.
+    pub fn empty(account: &str, region: &str) -> Self {
+        RegionInventory {
+            account: account.to_string(),
+            region: region.to_string(),
+            allowed_images: None,
+            images: Vec::new(),
+            workloads: Vec::new(),
+            at_risk: Vec::new(),
+            drift: Vec::new(),
+            warnings: Vec::new(),
+            errors: Vec::new(),
+        }
+    }
+}
+
+impl From<&AllowedImagesSettings> for super::fleet::AllowedImages {
+    /// The providers of each criterion (what audit's classification reads).
+    fn from(s: &AllowedImagesSettings) -> Self {
+        super::fleet::AllowedImages {
+            state: s.state.clone(),
+            image_providers: s
+                .image_criteria
+                .iter()
+                .map(|c| c.image_providers.clone())
+                .collect(),
+        }
+    }
 }
 
 /// The inventory of one account in one region.

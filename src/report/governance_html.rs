@@ -37,7 +37,7 @@ pub fn esc(s: &str) -> String {
     out
 }
 
-const STYLE: &str = "body{font:14px system-ui,sans-serif;margin:24px;color:#222}h1{font-size:20px}\
+pub(crate) const STYLE: &str = "body{font:14px system-ui,sans-serif;margin:24px;color:#222}h1{font-size:20px}\
 h2{font-size:17px;margin-top:32px}ol{padding-left:20px}li{margin:4px 0}\
 .at-risk li{color:#8a1c1c}.fix{color:#444;font-size:12px}.drift li{color:#7a4b00}\
 svg text{font:12px monospace}.node rect{stroke:#555;fill:#f4f4f4}\
@@ -45,15 +45,24 @@ svg text{font:12px monospace}.node rect{stroke:#555;fill:#f4f4f4}\
 .image.deprecated rect{stroke:#c77700;stroke-width:2}.edge{stroke:#88a;fill:none}.edge.hl{stroke:#d00;stroke-width:3}\
 .risk{fill:#b00020}#summary{font-weight:bold}";
 
-const SCRIPT: &str = "(function(){var i=document.querySelectorAll('g.node.image').length,\
-w=document.querySelectorAll('g.node.workload').length,r=document.querySelectorAll('ol.at-risk li').length;\
-document.getElementById('summary').textContent=i+' images, '+w+' workloads, '+r+' at risk';\
-document.querySelectorAll('g.node.image').forEach(function(n){n.addEventListener('click',function(){\
-document.querySelectorAll('.edge').forEach(function(e){e.classList.toggle('hl',e.getAttribute('data-image')===n.getAttribute('data-id'))});});});\
-var vis=0;document.querySelectorAll('ol.at-risk li').forEach(function(li){var b=li.getBoundingClientRect();if(b.width>0&&b.height>0)vis++;});\
-var drawn=0;document.querySelectorAll('g.node').forEach(function(g){var b=g.getBBox();if(b.width>0&&b.height>0)drawn++;});\
-document.body.setAttribute('data-visible-at-risk',vis);document.body.setAttribute('data-drawn-nodes',drawn);\
-document.body.setAttribute('data-ready','1');})();";
+/// The page's script: counts the image and workload boxes and the items of `list` (a CSS
+/// selector) into the `#summary` line (`N {what[0]}, M {what[1]}, K {what[2]}`), highlights an
+/// image's edges on click, and records what it measured of the rendered page on `body`:
+/// `data-drawn-nodes`, `data-visible-{attr}` (the items of `list` with a size), `data-ready`.
+pub(crate) fn page_script(list: &str, what: [&str; 3], attr: &str) -> String {
+    let [a, b, c] = what;
+    format!(
+        "(function(){{var i=document.querySelectorAll('g.node.image').length,\
+w=document.querySelectorAll('g.node.workload').length,r=document.querySelectorAll('{list}').length;\
+document.getElementById('summary').textContent=i+' {a}, '+w+' {b}, '+r+' {c}';\
+document.querySelectorAll('g.node.image').forEach(function(n){{n.addEventListener('click',function(){{\
+document.querySelectorAll('.edge').forEach(function(e){{e.classList.toggle('hl',e.getAttribute('data-image')===n.getAttribute('data-id'))}});}});}});\
+var vis=0;document.querySelectorAll('{list}').forEach(function(li){{var b=li.getBoundingClientRect();if(b.width>0&&b.height>0)vis++;}});\
+var drawn=0;document.querySelectorAll('g.node').forEach(function(g){{var b=g.getBBox();if(b.width>0&&b.height>0)drawn++;}});\
+document.body.setAttribute('data-visible-{attr}',vis);document.body.setAttribute('data-drawn-nodes',drawn);\
+document.body.setAttribute('data-ready','1');}})();"
+    )
+}
 
 fn image_label(i: &InventoryImage) -> String {
     let mut s = i.image_id.clone();
@@ -64,25 +73,75 @@ fn image_label(i: &InventoryImage) -> String {
     s
 }
 
-fn graph(r: &RegionInventory) -> String {
-    // Images in inventory order, each followed by the rows of its workloads; a workload used
-    // once sits on the row of its image's first workload slot.
+/// One box of a two-column graph. Every string in it is already escaped for HTML.
+pub(crate) struct Node {
+    /// `id` of the box (`data-id`).
+    pub(crate) id: String,
+    /// The `class` attribute.
+    pub(crate) class: String,
+    /// More attributes, each with its leading space (` data-kind="instance"`).
+    pub(crate) attrs: String,
+    /// A `<title>` (tooltip), if any.
+    pub(crate) title: Option<String>,
+    /// The text in the box.
+    pub(crate) label: String,
+    /// A red dot at the right end (a workload at risk, an instance on an unverified image).
+    pub(crate) mark: bool,
+}
+
+/// Boxes on the left (images), boxes on the right (what uses them), and for each left box the
+/// right boxes it is used by.
+pub(crate) struct Graph {
+    pub(crate) left: Vec<Node>,
+    pub(crate) right: Vec<Node>,
+    pub(crate) uses: Vec<Vec<usize>>,
+}
+
+fn node_svg(svg: &mut String, n: &Node, x: usize, w: usize, y: usize) {
+    let _ = write!(
+        svg,
+        "<g class=\"{}\" data-id=\"{}\"{}>{}<rect x=\"{x}\" y=\"{y}\" width=\"{w}\" height=\"22\" rx=\"4\"/>{}<text x=\"{}\" y=\"{}\">{}</text></g>",
+        n.class,
+        n.id,
+        n.attrs,
+        n.title
+            .as_deref()
+            .map(|t| format!("<title>{t}</title>"))
+            .unwrap_or_default(),
+        if n.mark {
+            format!(
+                "<circle class=\"risk\" cx=\"{}\" cy=\"{}\" r=\"5\"/>",
+                x + w - 10,
+                y + 11
+            )
+        } else {
+            String::new()
+        },
+        x + 6,
+        y + 15,
+        n.label,
+    );
+}
+
+/// The graph as inline SVG: left boxes in order, each followed by the rows of the right boxes
+/// it is the first to use, an edge per use. Right boxes no left box uses are not drawn.
+pub(crate) fn graph_svg(g: &Graph) -> String {
     let mut svg = String::new();
-    let mut y_image: Vec<usize> = Vec::new();
-    let mut y_work: Vec<Option<usize>> = vec![None; r.workloads.len()];
+    let mut y_left: Vec<usize> = Vec::new();
+    let mut y_right: Vec<Option<usize>> = vec![None; g.right.len()];
     let mut row = 0usize;
-    for i in &r.images {
+    for uses in &g.uses {
         let start = row;
-        for &w in &i.used_by {
-            if y_work.get(w).is_some_and(Option::is_none) {
-                if let Some(slot) = y_work.get_mut(w) {
+        for &w in uses {
+            if y_right.get(w).is_some_and(Option::is_none) {
+                if let Some(slot) = y_right.get_mut(w) {
                     *slot = Some(row);
                 }
                 row += 1;
             }
         }
         let rows = (row - start).max(1);
-        y_image.push(start + (rows - 1) / 2);
+        y_left.push(start + (rows - 1) / 2);
         row = start + rows;
     }
     let height = (row.max(1)) * ROW + 20;
@@ -92,15 +151,15 @@ fn graph(r: &RegionInventory) -> String {
         WL_X + WL_W + 10,
         WL_X + WL_W + 10
     );
-    for (n, i) in r.images.iter().enumerate() {
-        let y = y_image.get(n).copied().unwrap_or(0) * ROW + 10;
-        for &w in &i.used_by {
-            if let Some(Some(wy)) = y_work.get(w) {
+    for (n, (l, uses)) in g.left.iter().zip(&g.uses).enumerate() {
+        let y = y_left.get(n).copied().unwrap_or(0) * ROW + 10;
+        for &w in uses {
+            if let Some(Some(wy)) = y_right.get(w) {
                 let wy = wy * ROW + 10;
                 let _ = write!(
                     svg,
                     "<path class=\"edge\" data-image=\"{}\" d=\"M{} {} C{} {} {} {} {} {}\"/>",
-                    esc(&i.image_id),
+                    l.id,
                     IMG_X + IMG_W,
                     y + 11,
                     IMG_X + IMG_W + 70,
@@ -113,62 +172,71 @@ fn graph(r: &RegionInventory) -> String {
             }
         }
     }
-    for (n, i) in r.images.iter().enumerate() {
-        let y = y_image.get(n).copied().unwrap_or(0) * ROW + 10;
-        let mut class = format!("node image {}", esc(&i.scan.status));
-        if !i.exists {
-            class.push_str(" gone");
-        }
-        if i.deprecated {
-            class.push_str(" deprecated");
-        }
-        let _ = write!(
-            svg,
-            "<g class=\"{class}\" data-id=\"{id}\" data-class=\"{cl}\" data-scan=\"{scan}\"><title>{id} {cl} scan {scan}</title><rect x=\"{IMG_X}\" y=\"{y}\" width=\"{IMG_W}\" height=\"22\" rx=\"4\"/><text x=\"{}\" y=\"{}\">{}</text></g>",
-            IMG_X + 6,
-            y + 15,
-            esc(&format!("{} [{}]", image_label(i), i.class.as_str())),
-            id = esc(&i.image_id),
-            cl = i.class.as_str(),
-            scan = esc(&i.scan.status),
-        );
+    for (n, l) in g.left.iter().enumerate() {
+        let y = y_left.get(n).copied().unwrap_or(0) * ROW + 10;
+        node_svg(&mut svg, l, IMG_X, IMG_W, y);
     }
-    for (n, w) in r.workloads.iter().enumerate() {
-        let Some(Some(wy)) = y_work.get(n) else {
+    for (n, r) in g.right.iter().enumerate() {
+        let Some(Some(wy)) = y_right.get(n) else {
             continue;
         };
-        let y = wy * ROW + 10;
-        let risky = r.at_risk.iter().any(|a| a.workload == w.id);
-        let _ = write!(
-            svg,
-            "<g class=\"node workload{}\" data-id=\"{id}\" data-kind=\"{kind}\"><rect x=\"{WL_X}\" y=\"{y}\" width=\"{WL_W}\" height=\"22\" rx=\"4\"/>{}<text x=\"{}\" y=\"{}\">{}</text></g>",
-            if risky { " at-risk" } else { "" },
-            if risky {
-                format!(
-                    "<circle class=\"risk\" cx=\"{}\" cy=\"{}\" r=\"5\"/>",
-                    WL_X + WL_W - 10,
-                    y + 11
-                )
-            } else {
-                String::new()
-            },
-            WL_X + 6,
-            y + 15,
-            esc(&format!(
-                "{} {}{}",
-                w.kind.as_str(),
-                w.id,
-                w.name
-                    .as_deref()
-                    .map(|n| format!(" ({n})"))
-                    .unwrap_or_default()
-            )),
-            id = esc(&w.id),
-            kind = w.kind.as_str(),
-        );
+        node_svg(&mut svg, r, WL_X, WL_W, wy * ROW + 10);
     }
     svg.push_str("</svg>");
     svg
+}
+
+fn graph(r: &RegionInventory) -> String {
+    let left = r
+        .images
+        .iter()
+        .map(|i| {
+            let mut class = format!("node image {}", esc(&i.scan.status));
+            if !i.exists {
+                class.push_str(" gone");
+            }
+            if i.deprecated {
+                class.push_str(" deprecated");
+            }
+            let (id, cl, scan) = (esc(&i.image_id), i.class.as_str(), esc(&i.scan.status));
+            Node {
+                attrs: format!(" data-class=\"{cl}\" data-scan=\"{scan}\""),
+                title: Some(format!("{id} {cl} scan {scan}")),
+                label: esc(&format!("{} [{}]", image_label(i), cl)),
+                id,
+                class,
+                mark: false,
+            }
+        })
+        .collect();
+    let right = r
+        .workloads
+        .iter()
+        .map(|w| {
+            let risky = r.at_risk.iter().any(|a| a.workload == w.id);
+            Node {
+                id: esc(&w.id),
+                class: format!("node workload{}", if risky { " at-risk" } else { "" }),
+                attrs: format!(" data-kind=\"{}\"", w.kind.as_str()),
+                title: None,
+                label: esc(&format!(
+                    "{} {}{}",
+                    w.kind.as_str(),
+                    w.id,
+                    w.name
+                        .as_deref()
+                        .map(|n| format!(" ({n})"))
+                        .unwrap_or_default()
+                )),
+                mark: risky,
+            }
+        })
+        .collect();
+    graph_svg(&Graph {
+        left,
+        right,
+        uses: r.images.iter().map(|i| i.used_by.clone()).collect(),
+    })
 }
 
 /// The inventory as one self-contained HTML page.
@@ -230,7 +298,15 @@ pub fn write_inventory_html(
         }
         h.push_str("</section>");
     }
-    let _ = write!(h, "<script>{SCRIPT}</script></body></html>");
+    let _ = write!(
+        h,
+        "<script>{}</script></body></html>",
+        page_script(
+            "ol.at-risk li",
+            ["images", "workloads", "at risk"],
+            "at-risk"
+        )
+    );
     out.write_all(h.as_bytes())?;
     writeln!(out)
 }

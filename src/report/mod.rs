@@ -4,6 +4,7 @@
 //! so `report::Report` keeps working); this module imports neither detection nor scanning.
 
 pub mod asff;
+pub mod audit_html;
 pub mod baseline;
 pub mod fleet;
 pub mod governance;

@@ -71,7 +71,10 @@ fn instance(s: &TestServer, id: &str, image: &str) {
 }
 
 /// The SDK clients of `account` (its access key is mapped to it on the server).
-fn clients(s: &TestServer, akid: &str) -> (aws_sdk_ec2::Client, aws_sdk_autoscaling::Client) {
+pub(crate) fn clients(
+    s: &TestServer,
+    akid: &str,
+) -> (aws_sdk_ec2::Client, aws_sdk_autoscaling::Client) {
     let creds = aws_sdk_ec2::config::Credentials::new(akid, "test-secret", None, None, "test");
     let region = aws_sdk_ec2::config::Region::new(REGION);
     let ec2 = aws_sdk_ec2::Config::builder()
@@ -92,14 +95,14 @@ fn clients(s: &TestServer, akid: &str) -> (aws_sdk_ec2::Client, aws_sdk_autoscal
     )
 }
 
-fn rt() -> tokio::runtime::Runtime {
+pub(crate) fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap()
 }
 
-fn amiscan(server: &TestServer, home: &std::path::Path, args: &[&str]) -> (i32, String) {
+pub(crate) fn amiscan(server: &TestServer, home: &std::path::Path, args: &[&str]) -> (i32, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_amiscan"))
         .args(args)
         .arg("--region")
@@ -253,7 +256,7 @@ fn state_file(dir: &std::path::Path) -> std::path::PathBuf {
     p
 }
 
-fn image<'a>(r: &'a Value, id: &str) -> &'a Value {
+pub(crate) fn image<'a>(r: &'a Value, id: &str) -> &'a Value {
     r["images"]
         .as_array()
         .unwrap()
@@ -873,16 +876,43 @@ fn governance_server_calls_follow_the_api_reference() {
 
 /// The HTML inventory renders in headless Chromium: after its script ran, the graph's nodes are
 /// drawn (non-empty boxes) and the at-risk list is laid out; a screenshot is kept under target/.
-#[test]
-fn governance_html_renders_in_headless_chromium() {
+/// Headless Chromium on the page `html` with `extra` flags (`--dump-dom`, `--screenshot=`):
+/// its standard output.
+fn chromium(html: &std::path::Path, extra: &[&str]) -> String {
+    let profile = tempfile::tempdir().unwrap();
+    let out = Command::new("chromium")
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--window-size=1300,1400",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .args(extra)
+        .arg(format!("file://{}", html.display()))
+        .output()
+        .expect("chromium is needed (see .ci/run)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Runs `amiscan COMMAND --format html --output FILE` on the scenario (exit 1: it has
+/// something to act on), checks that the page fetches nothing, renders it in headless Chromium
+/// (its script must run) and takes a screenshot into `target/SHOT`. Returns the page and the
+/// rendered DOM.
+fn render(command: &str, shot: &str) -> (String, String) {
     let s = scenario();
     let home = tempfile::tempdir().unwrap();
-    let html = home.path().join("inventory.html");
+    let html = home.path().join("page.html");
     let (code, out) = amiscan(
         &s,
         home.path(),
         &[
-            "inventory",
+            command,
             "--format",
             "html",
             "--output",
@@ -906,33 +936,29 @@ fn governance_html_renders_in_headless_chromium() {
         !page.contains("<link") && !page.contains("src=\""),
         "the page must not fetch anything"
     );
-    let url = format!("file://{}", html.display());
-    let chromium = |extra: &[&str]| {
-        let profile = tempfile::tempdir().unwrap();
-        let out = Command::new("chromium")
-            .args([
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--window-size=1300,1400",
-            ])
-            .arg(format!("--user-data-dir={}", profile.path().display()))
-            .args(extra)
-            .arg(&url)
-            .output()
-            .expect("chromium is needed (see .ci/run)");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    };
-    let dom = chromium(&["--dump-dom"]);
+    let dom = chromium(&html, &["--dump-dom"]);
     assert!(
         dom.contains("data-ready=\"1\""),
         "the script did not run: {dom}"
     );
+    let shot = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("target")
+        .join(shot);
+    let _ = std::fs::remove_file(&shot);
+    chromium(&html, &[&format!("--screenshot={}", shot.display())]);
+    let png = std::fs::read(&shot).unwrap();
+    assert!(
+        png.starts_with(b"\x89PNG") && png.len() > 10_000,
+        "{} bytes",
+        png.len()
+    );
+    println!("screenshot: {}", shot.display());
+    (page, dom)
+}
+
+#[test]
+fn governance_html_renders_in_headless_chromium() {
+    let (page, dom) = render("inventory", "governance-inventory.png");
     let images = page.matches("<g class=\"node image").count();
     let workloads = page.matches("<g class=\"node workload").count();
     assert_eq!(images, 8, "{page}");
@@ -948,15 +974,217 @@ fn governance_html_renders_in_headless_chromium() {
         )),
         "{dom}"
     );
-    let shot =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/governance-inventory.png");
-    let _ = std::fs::remove_file(&shot);
-    chromium(&[&format!("--screenshot={}", shot.display())]);
-    let png = std::fs::read(&shot).unwrap();
+}
+
+#[test]
+fn audit_html_renders_in_headless_chromium() {
+    // An instance on a public AMI of an unverified owner: exit 1.
+    let (page, dom) = render("audit", "governance-audit.png");
+    // Five instances on five AMIs; the community one is marked, the others are not.
+    let amis = page.matches("<g class=\"node image").count();
+    let instances = page.matches("<g class=\"node workload").count();
+    assert_eq!((amis, instances), (5, 5), "{page}");
+    assert_eq!(page.matches("<circle class=\"risk\"").count(), 1, "{page}");
     assert!(
-        png.starts_with(b"\x89PNG") && png.len() > 10_000,
-        "{} bytes",
-        png.len()
+        page.contains(&format!(
+            "<g class=\"node image public-unverified\" data-id=\"{COMMUNITY_AMI}\""
+        )),
+        "{page}"
     );
-    println!("screenshot: {}", shot.display());
+    assert!(page.contains(&format!(
+        "<g class=\"node image trusted\" data-id=\"{PARTNER_AMI}\""
+    )));
+    assert!(
+        page.contains("data-field=\"allowed-images\">disabled<"),
+        "{page}"
+    );
+    let warnings = page
+        .split("<ol class=\"warnings\">")
+        .nth(1)
+        .and_then(|w| w.split("</ol>").next())
+        .unwrap()
+        .matches("<li>")
+        .count();
+    assert!(warnings >= 2, "{page}");
+    assert!(dom.contains("data-drawn-nodes=\"10\""), "{dom}");
+    assert!(
+        dom.contains(&format!("data-visible-warnings=\"{warnings}\"")),
+        "{dom}"
+    );
+    assert!(
+        dom.contains(&format!("5 AMIs, 5 instances, {warnings} to act on")),
+        "{dom}"
+    );
+}
+
+/// `amiscan ARGS SCOPE`.
+fn scoped(s: &TestServer, home: &std::path::Path, args: &[&str], scope: &[&str]) -> (i32, String) {
+    let all: Vec<&str> = args.iter().chain(scope).copied().collect();
+    amiscan(s, home, &all)
+}
+
+/// Marketplace images are allowed by product code: proposed from the images in use, checked
+/// against each image's `productCodes` (DescribeImages), applied through
+/// `ReplaceImageCriteriaInAllowedImagesSettings` and read back, and written into the
+/// declarative policy.
+#[test]
+fn marketplace_product_codes_are_proposed_checked_applied_and_declared() {
+    const MARKETPLACE: &str = "679593333241";
+    const MKT: &str = "ami-0c0000000000000e1";
+    const MKT_OTHER: &str = "ami-0c0000000000000e2";
+    let s = TestServer::start(ServerConfig::default()).unwrap();
+    add(&s, GOLD3, "golden-web-2026.03.01", ME, false, None);
+    for (id, name, code) in [
+        (MKT, "vendor-firewall-7", "mktfirewall7"),
+        (MKT_OTHER, "vendor-scanner-2", "mktscanner2"),
+    ] {
+        let mut spec = ImageSpec::new(REGION, ami(id, name, MARKETPLACE, true));
+        spec.owner_alias = Some("aws-marketplace".into());
+        spec.product_codes.push(code.into());
+        s.add_image(spec);
+    }
+    instance(&s, "i-0000000000000own", GOLD3);
+    instance(&s, "i-000000000000mkt1", MKT);
+    let (ec2, _) = clients(&s, "AKIDTESTTESTTEST");
+    rt().block_on(async {
+        ec2.create_launch_template()
+            .launch_template_name("scanner")
+            .launch_template_data(
+                aws_sdk_ec2::types::RequestLaunchTemplateData::builder()
+                    .image_id(MKT_OTHER)
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+    });
+    let home = tempfile::tempdir().unwrap();
+    let st = home.path().join("none.json");
+    let scope = ["--regions", REGION, "--state", st.to_str().unwrap()];
+
+    // The product codes are read from DescribeImages.
+    let (code, out) = scoped(&s, home.path(), &["inventory", "--format", "json"], &scope);
+    assert_eq!(code, 0, "{out}");
+    let v: Value = serde_json::from_str(&out[..out.rfind('}').unwrap() + 1]).unwrap();
+    let r = &v["regions"][0];
+    assert_eq!(
+        image(r, MKT)["product_codes"],
+        serde_json::json!(["mktfirewall7"])
+    );
+    assert!(image(r, GOLD3).get("product_codes").is_none());
+
+    // Proposed: the account, and the Marketplace images by product code (not the whole
+    // aws-marketplace provider); plus one more code asked for.
+    let policy = home.path().join("policy.json");
+    let (code, out) = scoped(
+        &s,
+        home.path(),
+        &[
+            "allowlist",
+            "propose",
+            "--format",
+            "json",
+            "--marketplace-product-codes",
+            "extracode1",
+            "--policy-mode",
+            "enabled",
+            "--org-policy",
+            policy.to_str().unwrap(),
+        ],
+        &scope,
+    );
+    assert_eq!(code, 0, "{out}");
+    let crit: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        crit,
+        serde_json::json!({"ImageCriteria": [
+            {"ImageProviders": [ME]},
+            {"MarketplaceProductCodes": ["extracode1", "mktfirewall7", "mktscanner2"]}
+        ]})
+    );
+    let p: Value = serde_json::from_str(&std::fs::read_to_string(&policy).unwrap()).unwrap();
+    assert_eq!(
+        p,
+        serde_json::json!({"ec2_attributes": {"allowed_images_settings": {
+            "state": {"@@assign": "enabled"},
+            "image_criteria": {
+                "criteria_1": {"allowed_image_providers": {"@@append": [ME]}},
+                "criteria_2": {"marketplace_product_codes": {"@@append": ["extracode1", "mktfirewall7", "mktscanner2"]}}
+            }
+        }}})
+    );
+
+    // Checked: with only the firewall's code, the scanner's template would be blocked.
+    let narrow = home.path().join("narrow.json");
+    std::fs::write(
+        &narrow,
+        serde_json::json!({"ImageCriteria": [
+            {"ImageProviders": [ME]},
+            {"MarketplaceProductCodes": ["mktfirewall7"]}
+        ]})
+        .to_string(),
+    )
+    .unwrap();
+    let (code, out) = scoped(
+        &s,
+        home.path(),
+        &["allowlist", "check", "--criteria", narrow.to_str().unwrap()],
+        &scope,
+    );
+    assert_eq!(code, 1, "{out}");
+    let blocked: Vec<&str> = out.lines().filter(|l| l.starts_with("BLOCKED")).collect();
+    assert_eq!(blocked.len(), 1, "{out}");
+    assert!(
+        blocked[0].contains(MKT_OTHER) && blocked[0].contains("mktscanner2"),
+        "{out}"
+    );
+
+    // Applied: the server holds the codes, and GetAllowedImagesSettings gives them back.
+    let crit_file = home.path().join("criteria.json");
+    std::fs::write(&crit_file, crit.to_string()).unwrap();
+    let apply = [
+        "allowlist",
+        "apply",
+        "--mode",
+        "audit",
+        "--criteria",
+        crit_file.to_str().unwrap(),
+    ];
+    let (code, out) = scoped(&s, home.path(), &apply, &scope);
+    assert_eq!(code, 0, "{out}");
+    let (state_now, criteria_now) = s.allowed_images_settings(REGION);
+    assert_eq!(state_now, "audit-mode");
+    assert_eq!(
+        criteria_now,
+        vec![
+            ImageCriterionSpec {
+                image_providers: vec![ME.into()],
+                ..Default::default()
+            },
+            ImageCriterionSpec {
+                marketplace_product_codes: vec![
+                    "extracode1".into(),
+                    "mktfirewall7".into(),
+                    "mktscanner2".into()
+                ],
+                ..Default::default()
+            }
+        ]
+    );
+    let (_, again) = scoped(&s, home.path(), &apply, &scope);
+    assert!(again.contains("no change"), "{again}");
+
+    // A code the EC2 API would refuse is a usage error.
+    let (code, out) = scoped(
+        &s,
+        home.path(),
+        &[
+            "allowlist",
+            "propose",
+            "--marketplace-product-codes",
+            "not-a-code",
+        ],
+        &scope,
+    );
+    assert_eq!(code, 2, "{out}");
 }

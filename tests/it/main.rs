@@ -25,6 +25,7 @@ mod ext4_htree;
 mod ext4_oracle;
 mod fleet_workflows;
 mod governance;
+mod governance_org;
 mod hostile_aws;
 mod hostile_names;
 mod installed_root;
