@@ -820,6 +820,47 @@ impl FsReader for NtfsReader {
         Ok(Some(Box::new(self.stream(e)?)))
     }
 
+    /// The allocated runs of an uncompressed non-resident stream (sparse runs are holes). A
+    /// resident or compressed stream, or one spread over an attribute list, is read whole.
+    fn data_ranges(&self, e: &Entry) -> Result<Option<Vec<std::ops::Range<u64>>>, FsError> {
+        if e.ino == 0 {
+            return Ok(None);
+        }
+        let (rec, name) = self.stream_of(e)?;
+        let ctx = || format!("file {}", e.display_path());
+        guarded(&ctx, || {
+            let mut c = self.cursor(RECORD_READS);
+            let file = self.file(&mut c, rec)?;
+            let Some(item) = data_item(&file, &mut c, &name)? else {
+                return Ok(None);
+            };
+            let attr = item.to_attribute()?;
+            if attr.is_resident() || attr.flags().contains(NtfsAttributeFlags::COMPRESSED) {
+                return Ok(None);
+            }
+            let len = attr.value_length();
+            let ntfs::attribute_value::NtfsAttributeValue::NonResident(nr) = attr.value(&mut c)?
+            else {
+                return Ok(None);
+            };
+            let mut out = Vec::new();
+            let mut at = 0u64;
+            for run in nr.data_runs() {
+                let run = run?;
+                if out.len() >= MAX_RUNS {
+                    return Ok(None);
+                }
+                let n = run.allocated_size();
+                let (start, end) = (at.min(len), at.saturating_add(n).min(len));
+                if run.data_position().value().is_some() && start < end {
+                    out.push(start..end);
+                }
+                at = at.saturating_add(n);
+            }
+            Ok(Some(out))
+        })
+    }
+
     fn read_link(&self, e: &Entry) -> Result<Vec<u8>, FsError> {
         let ctx = || format!("symlink {}", e.display_path());
         let data = guarded(&ctx, || {

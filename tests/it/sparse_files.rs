@@ -1,5 +1,5 @@
 //! Files whose size runs far past their data (issue 19): a 1 TiB sparse file the kernel wrote on
-//! ext4, XFS and btrfs with a fresh private key in its middle, and a one-block ext4 file whose
+//! ext4, XFS and btrfs (and ntfs-3g on NTFS) with a fresh private key in its middle, and a one-block ext4 file whose
 //! size `debugfs -w` set to 4 TiB (a damaged or hostile inode). Each key is found at its path,
 //! the scan is complete, and the bytes given to the matchers are the data plus a few runs of
 //! zeros, not terabytes: long holes are skipped, not read. The scan runs under `timeout`, so
@@ -50,16 +50,21 @@ fn key_found_without_reading_holes(img: &Path, path: &str) {
     assert!(bytes < 64 << 20, "{bytes} bytes scanned");
 }
 
-/// A loop-mounted `mkfs_cmd` filesystem of `mb` MiB in `dir`/vol.img whose /srv/huge.bin is a
-/// 1 TiB sparse file with a fresh OpenSSH key at 512 GiB, written by the kernel.
+/// A `mkfs_cmd` filesystem (mounted with `mount_cmd`) of `mb` MiB of `mb` MiB in `dir`/vol.img whose /srv/huge.bin is a
+/// 1 TiB sparse file with a fresh OpenSSH key at 512 GiB, written by the kernel (by ntfs-3g
+/// for NTFS).
 fn sparse_volume(dir: &Path, mkfs_cmd: &str, mb: u64) {
+    sparse_volume_with(dir, mkfs_cmd, "mount -o loop", mb)
+}
+
+fn sparse_volume_with(dir: &Path, mkfs_cmd: &str, mount_cmd: &str, mb: u64) {
     sh(
         &format!(
             r#"truncate -s {mb}M vol.img
 {mkfs_cmd} vol.img >/dev/null 2>&1
 ssh-keygen -q -t ed25519 -N '' -C sparse@test -f key
 mkdir -p m
-mount -o loop vol.img m
+{mount_cmd} vol.img m
 trap 'umount m' EXIT
 mkdir -p m/srv
 dd if=key of=m/srv/huge.bin bs=1M seek=$((512 * 1024)) conv=notrunc status=none
@@ -92,6 +97,14 @@ fn a_terabyte_sparse_file_on_xfs_is_read_without_its_holes() {
 fn a_terabyte_sparse_file_on_btrfs_is_read_without_its_holes() {
     let dir = workdir("sparse", "btrfs");
     sparse_volume(&dir, "mkfs.btrfs -q -f", 256);
+    key_found_without_reading_holes(&dir.join("vol.img"), "/srv/huge.bin");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_terabyte_sparse_file_on_ntfs_is_read_without_its_holes() {
+    let dir = workdir("sparse", "ntfs");
+    sparse_volume_with(&dir, "mkntfs -q -F -f", "mount -t ntfs-3g", 64);
     key_found_without_reading_holes(&dir.join("vol.img"), "/srv/huge.bin");
     let _ = std::fs::remove_dir_all(&dir);
 }
