@@ -13,12 +13,15 @@ const SAM: &str = "/Windows/System32/config/SAM";
 const SOFTWARE: &str = "/Windows/System32/config/SOFTWARE";
 const SECURITY: &str = "/Windows/System32/config/SECURITY";
 const NTUSER: &str = "/Users/Administrator/NTUSER.DAT";
+const SYSTEM: &str = "/Windows/System32/config/SYSTEM";
+const ALICE: &str = "/Users/alice/NTUSER.DAT";
 
 fn fingerprint(v: &str) -> String {
     format!("sha256:{}", hex::encode(Sha256::digest(v.as_bytes())))
 }
 
-/// The findings of rules `windows-*` in `t`: (rule, path, severity, evidence, fingerprint).
+/// The findings of the windows-hives family in `t` (the hives' credentials, not the autoruns
+/// judged from the same hives): (rule, path, severity, evidence, fingerprint).
 pub(crate) fn hive_findings(t: &Value) -> Vec<(String, String, String, String, String)> {
     let mut v: Vec<_> = t["findings"]
         .as_array()
@@ -26,7 +29,10 @@ pub(crate) fn hive_findings(t: &Value) -> Vec<(String, String, String, String, S
         .iter()
         .filter(|f| {
             let p = f["path"].as_str().unwrap_or("");
-            p.starts_with("/Windows/System32/config/") || p.ends_with("NTUSER.DAT")
+            let autorun = f["rule"]
+                .as_str()
+                .is_some_and(|r| r.starts_with("windows-autorun"));
+            (p.starts_with("/Windows/System32/config/") || p.ends_with("NTUSER.DAT")) && !autorun
         })
         .map(|f| {
             let s = |k: &str| f[k].as_str().unwrap_or("").to_string();
@@ -188,4 +194,164 @@ fn what_windows_publishers_leave_behind_is_found() {
             assert!(!json.contains(&planted[k]), "{k} printed");
         }
     }
+}
+
+/// The rules of the Windows tamper checks (and the miner names they share with Linux).
+const TAMPER: &[&str] = &[
+    "miner-trace",
+    "windows-autorun",
+    "windows-autorun-download-exec",
+    "windows-autorun-writable-path",
+    "windows-startup-item",
+    "windows-task-command",
+    "windows-task-password",
+    "windows-temp-executable",
+];
+
+/// (rule, path, severity, evidence) of the tamper findings of `t`, sorted.
+fn tamper_findings(t: &Value) -> Vec<(String, String, String, String)> {
+    let mut v: Vec<_> = t["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| TAMPER.contains(&f["rule"].as_str().unwrap_or("")))
+        .map(|f| {
+            let s = |k: &str| f[k].as_str().unwrap_or("").to_string();
+            (s("rule"), s("path"), s("severity"), s("evidence"))
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+const STARTUP: &str = "/ProgramData/Microsoft/Windows/Start Menu/Programs/StartUp";
+
+#[test]
+fn windows_persistence_is_found_and_a_stock_image_stays_quiet() {
+    let dir = disk("tamper", "leaky");
+    let oracle: BTreeMap<String, String> = std::fs::read_to_string(dir.join("hives.env"))
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let img = dir.join("disk.img");
+    let (code, t) = scan_json(&img, &[]);
+    assert_eq!(code, 1, "{t:#}");
+    assert_eq!(t["complete"], true, "{t:#}");
+    let got = tamper_findings(&t);
+    let brief: Vec<(&str, &str, &str)> = got
+        .iter()
+        .map(|(r, p, s, _)| (r.as_str(), p.as_str(), s.as_str()))
+        .collect();
+    let update = format!("{STARTUP}/update.bat");
+    assert_eq!(
+        brief,
+        [
+            ("miner-trace", "/ProgramData/svc/xmrig.exe", "critical"),
+            ("windows-autorun", SOFTWARE, "info"),
+            ("windows-autorun-download-exec", SOFTWARE, "high"),
+            ("windows-autorun-writable-path", ALICE, "medium"),
+            ("windows-autorun-writable-path", SOFTWARE, "high"),
+            ("windows-autorun-writable-path", SYSTEM, "high"),
+            ("windows-startup-item", update.as_str(), "high"),
+            (
+                "windows-task-command",
+                "/Windows/System32/Tasks/Updater",
+                "high"
+            ),
+            (
+                "windows-task-password",
+                "/Windows/System32/Tasks/NightlyBuild",
+                "high"
+            ),
+            (
+                "windows-temp-executable",
+                "/Windows/Temp/setup.exe",
+                "medium"
+            ),
+        ],
+        "{got:#?}"
+    );
+    let evidence = |rule: &str, path: &str| -> Vec<&str> {
+        got.iter()
+            .filter(|f| f.0 == rule && f.1 == path)
+            .map(|f| f.3.as_str())
+            .collect()
+    };
+    // The commands are the values hivex reads back.
+    assert_eq!(
+        evidence("windows-autorun-writable-path", SOFTWARE),
+        [format!(
+            "HKLM\\SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\Run `Updater` runs a program in ProgramData, which users may write by default: {}",
+            oracle["HIVEX_RUN_UPDATER"]
+        )]
+    );
+    assert_eq!(
+        evidence("windows-autorun-writable-path", SYSTEM),
+        [format!(
+            "service `AppUpdater` ImagePath runs a program in ProgramData, which users may write by default: {}",
+            oracle["HIVEX_APPUPDATER_IMAGE"]
+        )]
+    );
+    // The encoded command is named, not shown.
+    let enc = evidence("windows-autorun-download-exec", SOFTWARE);
+    assert!(
+        enc[0].contains("RunOnce `Sync`: encoded PowerShell")
+            && enc[0].ends_with("-EncodedCommand <136 chars>"),
+        "{enc:?}"
+    );
+    assert_eq!(
+        evidence(
+            "windows-task-password",
+            "/Windows/System32/Tasks/NightlyBuild"
+        ),
+        [
+            "task \\NightlyBuild runs as EC2AMAZ-BUILD\\deploy with its password stored (LogonType Password)"
+        ]
+    );
+    // The stock entries (SecurityHealth, W32Time and its ServiceDll, a driver, Defender under
+    // ProgramData, the Defrag task, desktop.ini) give only the Run key's inventory line.
+    assert_eq!(
+        evidence("windows-autorun", SOFTWARE),
+        [
+            "HKLM\\SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\Run `SecurityHealth`: %windir%\\system32\\SecurityHealthSystray.exe"
+        ]
+    );
+
+    // --quick reads the same places (the hives through the volume check, the Startup folders,
+    // Tasks and Windows\Temp through the registry of file rules; the miner is not in a quick
+    // place).
+    let (code, q) = scan_json(&img, &["--quick"]);
+    assert_eq!(code, 1, "{q:#}");
+    let quick = tamper_findings(&q);
+    let full: Vec<_> = got
+        .iter()
+        .filter(|f| f.1 != "/ProgramData/svc/xmrig.exe")
+        .cloned()
+        .collect();
+    let quick: Vec<_> = quick
+        .into_iter()
+        .filter(|f| f.1 != "/ProgramData/svc/xmrig.exe")
+        .collect();
+    assert_eq!(quick, full);
+
+    // The stock image: the inventory line only, nothing at medium or above.
+    let clean = disk("tamper-clean", "clean");
+    let (code, c) = scan_json(&clean.join("disk.img"), &[]);
+    assert_eq!(code, 0, "{c:#}");
+    let got: Vec<_> = tamper_findings(&c)
+        .into_iter()
+        .map(|f| (f.0, f.1, f.2))
+        .collect();
+    assert_eq!(
+        got,
+        [(
+            "windows-autorun".to_string(),
+            SOFTWARE.to_string(),
+            "info".to_string()
+        )]
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(&clean);
 }
