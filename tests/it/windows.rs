@@ -355,3 +355,99 @@ fn windows_persistence_is_found_and_a_stock_image_stays_quiet() {
     let _ = std::fs::remove_dir_all(&dir);
     let _ = std::fs::remove_dir_all(&clean);
 }
+
+/// `--unallocated` on NTFS: the clusters `$Bitmap` marks free (as many bytes as `ntfscluster`
+/// counts) hold a secret of a file ntfs-3g deleted; the full scan does not see it, the
+/// `--unallocated` scan does, without a path; `$LogFile` is the journal.
+#[test]
+fn ntfs_free_space_is_what_the_bitmap_says_and_keeps_a_deleted_secret() {
+    use amiscan::fs::ext4_free::RegionKind;
+    let dir = disk("unallocated", "clean");
+    let akid = format!("AKIA{}", random_upper(16));
+    let secret = random_alnum(40);
+    // A non-resident file (larger than an MFT record) with a key pair, written and deleted
+    // through ntfs-3g; then what ntfs-3g counts as free.
+    let free = crate::common::sh(
+        &format!(
+            "set -e
+             L=$(losetup -f --show -o $((2048*512)) disk.img)
+             trap 'mountpoint -q m && umount m; losetup -d $L' EXIT
+             mount -t ntfs-3g $L m
+             {{ head -c 6000 /dev/zero | tr '\\0' 'x'; printf '\\naws_access_key_id = {akid}\\naws_secret_access_key = {secret}\\n'; }} > m/Users/alice/Documents/keys.txt
+             sync; rm m/Users/alice/Documents/keys.txt; umount m
+             ntfscluster -i $L | grep -E '^bytes (per volume|of free space)' | cut -d: -f2"
+        ),
+        &dir,
+    );
+    let (volume, free) = match free
+        .split_whitespace()
+        .map(|n| n.parse::<u64>().expect("ntfscluster prints byte counts"))
+        .collect::<Vec<_>>()[..]
+    {
+        [volume, free] => (volume, free),
+        ref other => panic!("ntfscluster: {other:?}"),
+    };
+    let regions = amiscan::fs::ntfs_free::free_regions(&crate::ntfs::partition(&dir)).unwrap();
+    let (log, rest): (Vec<&amiscan::fs::ext4_free::Region>, Vec<_>) =
+        regions.iter().partition(|r| r.kind == RegionKind::Journal);
+    let len = crate::ntfs::partition(&dir).len();
+    // The free clusters, and the partition's tail past the volume (the backup boot sector).
+    let tail = rest.last().unwrap();
+    assert_eq!(
+        (tail.offset, tail.offset + tail.len),
+        (volume, len),
+        "{regions:?}"
+    );
+    let counted: u64 = rest.iter().map(|r| r.len).sum::<u64>() - tail.len;
+    assert_eq!(counted, free, "{regions:?}");
+    assert_eq!(log.iter().map(|r| r.len).sum::<u64>(), 2 << 20, "{log:?}");
+
+    let img = dir.join("disk.img");
+    let hits = |t: &Value| -> Vec<Value> {
+        t["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["rule"] == "aws-access-key-pair")
+            .cloned()
+            .collect()
+    };
+    let (code, t) = scan_json(&img, &[]);
+    assert_eq!(code, 0, "{t:#}");
+    assert!(hits(&t).is_empty(), "{t:#}");
+    let (_, u) = scan_json(&img, &["--unallocated"]);
+    assert_eq!(u["complete"], true, "{u:#}");
+    let found = hits(&u);
+    assert_eq!(found.len(), 1, "{u:#}");
+    assert!(found[0]["path"].is_null(), "{found:#?}");
+    assert!(
+        found[0]["evidence"]
+            .as_str()
+            .unwrap()
+            .starts_with("[unallocated] "),
+        "{found:#?}"
+    );
+    assert!(!u.to_string().contains(&secret));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn random_from(set: &[u8], n: usize) -> String {
+    let mut b = vec![0u8; n];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut b))
+        .unwrap();
+    b.iter()
+        .map(|x| set[*x as usize % set.len()] as char)
+        .collect()
+}
+
+fn random_upper(n: usize) -> String {
+    random_from(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", n)
+}
+
+fn random_alnum(n: usize) -> String {
+    random_from(
+        b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789",
+        n,
+    )
+}
