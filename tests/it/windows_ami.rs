@@ -4,11 +4,13 @@
 //! server, read by the unmodified AWS SDK.
 //!
 //! - the leaky AMI gives exactly the findings (rule, volume, path, severity, fingerprint) of
-//!   the same disk image scanned locally, complete, and fetches no more than 5% more blocks
-//!   than the scan needs (needed: the distinct 512 KiB blocks the local scan read, recorded on
-//!   the image file);
-//! - the clean AMI scans complete with nothing at medium or above, and `amiscan publish` shares
-//!   it (exit 0) while refusing the leaky one (exit 1, nothing shared).
+//!   the same disk image scanned locally, complete; every block is fetched once, and nothing
+//!   the scan does not read is fetched but the EBS source's fixed start-up window and one block
+//!   of read-ahead (needed: the listed 512 KiB blocks the local scan read, recorded on the
+//!   image file; the figure is printed, see docs/ARCHITECTURE.md);
+//! - `amiscan publish --fail-on medium` shares the clean AMI (exit 0: its scan is complete with
+//!   nothing at medium or above), and `amiscan publish` refuses the leaky one (exit 1, nothing
+//!   shared).
 #![cfg(feature = "aws")]
 
 use crate::common::{nonzero_blocks, scan_recorded};
@@ -193,23 +195,14 @@ fn windows_ami_through_ebs_gives_the_local_findings_and_publish_gates_it() {
     );
     assert!(needed.iter().all(|b| acc.get_counts.contains_key(b)));
 
-    // The clean AMI: complete, nothing at medium or above.
-    let c = scan_ami(&s, CLEAN);
-    assert!(c.complete, "{:?}", c.errors);
-    let serious: Vec<_> = c
-        .findings
-        .iter()
-        .filter(|f| f.severity >= Severity::Medium)
-        .map(|f| (&f.rule, &f.path, f.severity))
-        .collect();
-    assert!(serious.is_empty(), "{serious:#?}");
-
-    // The publish gate: the leaky AMI is refused and stays private, the clean one is shared.
+    // The publish gate: the leaky AMI is refused and stays private; the clean one is shared
+    // even when refusing at medium (publish shares only a complete scan with nothing at or
+    // above --fail-on).
     let (code, out) = amiscan(&s, &["publish", LEAKY, "--public"]);
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("NOT published"), "{out}");
     assert!(!s.image("us-east-1", LEAKY).unwrap().public);
-    let (code, out) = amiscan(&s, &["publish", CLEAN, "--public"]);
+    let (code, out) = amiscan(&s, &["publish", CLEAN, "--public", "--fail-on", "medium"]);
     assert_eq!(code, 0, "{out}");
     assert!(s.image("us-east-1", CLEAN).unwrap().public);
 
