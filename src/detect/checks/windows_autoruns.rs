@@ -21,6 +21,9 @@
 //! - any other `Run`/`RunOnce` entry: `windows-autorun`, info — an inventory, as Autoruns lists
 //!   them: a stock Windows Server image has one or two (`SecurityHealth`), and what a publisher
 //!   added is worth a look. Other services are not listed (a stock image has hundreds).
+//! - a program added to Winlogon's `Shell` (default `explorer.exe`) or `Userinit` (default
+//!   `C:\Windows\system32\userinit.exe,`): judged as above, and `windows-autorun` at high when
+//!   otherwise ordinary (a classic persistence place that stock images leave at the default).
 //!
 //! Each finding names the key, the value and the command (shown with `windows_command::shown`).
 
@@ -51,7 +54,7 @@ pub(crate) const WRITABLE_RULE: CheckRule = CheckRule {
 /// Any other Run/RunOnce entry: the inventory.
 pub(crate) const AUTORUN_RULE: CheckRule = CheckRule {
     id: "windows-autorun",
-    title: "Program started at logon by a Run or RunOnce registry key",
+    title: "Program started at logon by the registry (Run, RunOnce, Winlogon)",
     severity: Severity::Info,
     remediation: "Check that the entry belongs in the image; remove what the build left (`Remove-ItemProperty -Path HKLM:\\Software\\Microsoft\\Windows\\CurrentVersion\\Run -Name NAME`).",
     suppresses: &[],
@@ -165,9 +168,61 @@ fn run_keys(
     Ok(hits)
 }
 
-/// Machine-wide Run keys (`SOFTWARE`).
+/// Machine-wide Run keys and Winlogon's `Shell` and `Userinit` (`SOFTWARE`).
 pub(crate) fn software(h: &Hive<'_>) -> Result<Vec<CheckHit>, HiveError> {
-    run_keys(h, "HKLM\\SOFTWARE", MACHINE_RUN, Scope::Machine)
+    let mut hits = run_keys(h, "HKLM\\SOFTWARE", MACHINE_RUN, Scope::Machine)?;
+    hits.extend(winlogon(h)?);
+    Ok(hits)
+}
+
+/// What Winlogon starts by default: `Shell` (Explorer) and `Userinit` (userinit.exe); both
+/// are comma-separated lists, and a program added to either runs at every logon.
+const WINLOGON: &[(&str, &[&str])] = &[
+    ("Shell", &["explorer.exe", "\\windows\\explorer.exe"]),
+    (
+        "Userinit",
+        &["userinit.exe", "\\windows\\system32\\userinit.exe"],
+    ),
+];
+
+/// Programs added to Winlogon's `Shell` or `Userinit`: judged as any autorun, and high when
+/// they are otherwise ordinary (a well-known persistence place; stock images hold only the
+/// defaults).
+fn winlogon(h: &Hive<'_>) -> Result<Vec<CheckHit>, HiveError> {
+    let mut hits = Vec::new();
+    let Some(k) = h.key("Microsoft\\Windows NT\\CurrentVersion\\Winlogon")? else {
+        return Ok(hits);
+    };
+    for (name, defaults) in WINLOGON {
+        let Some(v) = h.get(k, name)? else { continue };
+        let value = v.string();
+        for entry in value.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+            let program = windows_command::judge(entry).program;
+            if defaults.contains(&program.as_str()) {
+                continue;
+            }
+            let place =
+                format!("HKLM\\SOFTWARE\\Microsoft\\Windows NT\\CurrentVersion\\Winlogon `{name}`");
+            let mut one = v.clone();
+            one.data = entry.as_bytes().to_vec();
+            if let Some(mut hit) = judge_value(&place, &one, Scope::Machine, true) {
+                if hit.rule == AUTORUN_RULE.id {
+                    hit.severity = Severity::High;
+                    hit.evidence = format!(
+                        "{place} runs more than the default {}: {}",
+                        defaults[0],
+                        windows_command::shown(entry)
+                    );
+                }
+                // The span is the whole value's.
+                hit.start = v.at;
+                hit.end =
+                    v.at.saturating_add(u64::try_from(v.data.len()).unwrap_or(0));
+                hits.push(hit);
+            }
+        }
+    }
+    Ok(hits)
 }
 
 /// A user's Run keys (`NTUSER.DAT`).
@@ -282,6 +337,43 @@ mod tests {
             "{}",
             hits[1].evidence
         );
+    }
+
+    #[test]
+    fn programs_added_to_winlogon() {
+        let values = vec![
+            ("Shell", REG_SZ, utf16z("explorer.exe")),
+            (
+                "Userinit",
+                REG_SZ,
+                utf16z(r"C:\Windows\system32\userinit.exe,C:\Windows\system32\sethc2.exe,"),
+            ),
+        ];
+        let bytes = hive_with(
+            &["Microsoft", "Windows NT", "CurrentVersion", "Winlogon"],
+            &values,
+        );
+        let h = Hive::parse(&bytes).unwrap();
+        let hits = software(&h).unwrap();
+        assert_eq!(brief(&hits), [("windows-autorun", Severity::High)]);
+        assert_eq!(
+            hits[0].evidence,
+            r"HKLM\SOFTWARE\Microsoft\Windows NT\CurrentVersion\Winlogon `Userinit` runs more than the default userinit.exe: C:\Windows\system32\sethc2.exe"
+        );
+        // The defaults alone give nothing.
+        let values = vec![
+            ("Shell", REG_SZ, utf16z("explorer.exe")),
+            (
+                "Userinit",
+                REG_SZ,
+                utf16z(r"C:\Windows\system32\userinit.exe,"),
+            ),
+        ];
+        let bytes = hive_with(
+            &["Microsoft", "Windows NT", "CurrentVersion", "Winlogon"],
+            &values,
+        );
+        assert!(software(&Hive::parse(&bytes).unwrap()).unwrap().is_empty());
     }
 
     #[test]
