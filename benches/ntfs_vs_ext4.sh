@@ -4,6 +4,7 @@
 # time, peak RSS and files scanned, median of RUNS. Issue 15's target: NTFS within 1.5x of ext4.
 # Usage: benches/ntfs_vs_ext4.sh [TREE] [RUNS]   (root; default TREE=/usr/share, RUNS=3)
 # Build first: cargo build --release --no-default-features --bin amiscan
+# IMAGES_ONLY=1 makes the two images (kept in target/bench/ntfs/) and stops.
 set -euo pipefail
 TREE=${1:-/usr/share}
 RUNS=${2:-3}
@@ -24,7 +25,7 @@ make() { # NAME
   rm -f "$img"; truncate -s "${size_mb}M" "$img"
   case $1 in
     ext4) mkfs.ext4 -q -F "$img"; mount -o loop "$img" "$OUT/m" ;;
-    ntfs) L=$(losetup -f --show "$img"); mkntfs -Q -q -F "$L"; mount -t ntfs-3g "$L" "$OUT/m" ;;
+    ntfs) L=$(losetup -f --show "$img"); mkntfs -Q -q -F -p 0 -S 63 -H 255 "$L"; mount -t ntfs-3g "$L" "$OUT/m" ;;
   esac
   # Contents, links and times; owners are not kept by ntfs-3g without a user mapping.
   cp -rd --preserve=mode,timestamps "$TREE/." "$OUT/m/"
@@ -34,6 +35,7 @@ make() { # NAME
 }
 make ext4
 make ntfs
+[ -n "${IMAGES_ONLY:-}" ] && exit 0
 for name in ext4 ntfs; do
   times=()
   for _ in $(seq "$RUNS"); do
