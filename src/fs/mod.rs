@@ -10,6 +10,7 @@ pub mod ext4_free;
 mod fat;
 pub mod lznt1;
 mod ntfs;
+pub mod ntfs_free;
 pub mod ntfs_logfile;
 pub mod probe;
 pub mod tarfs;
@@ -321,6 +322,7 @@ pub fn allocated(kind: FsKind, src: &SharedSource) -> Option<Result<Vec<Range<u6
     let free = match kind {
         FsKind::Ext4 => ext4_free::free_regions(src),
         FsKind::Xfs => xfs::free::free_regions(src.as_ref()),
+        FsKind::Ntfs => ntfs_free::free_regions(src),
         _ => return None,
     };
     Some(free.map(|mut free| {

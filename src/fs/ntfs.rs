@@ -40,7 +40,7 @@ const MAX_DIR_ENTRIES: usize = 4_000_000;
 /// Most source reads one directory listing may make (a B+ tree that loops ends here).
 const DIR_READS: u64 = 64_000_000;
 /// Most source reads for one file record and its attributes.
-const RECORD_READS: u64 = 100_000;
+pub(super) const RECORD_READS: u64 = 100_000;
 /// Bytes of a stream read per visit to its record.
 const CHUNK: usize = 1 << 20;
 /// Most source reads for one chunk (a chunk in 4 KiB clusters, each its own run, plus the run
@@ -120,7 +120,7 @@ fn volume_state(src: &SharedSource, ntfs: &Ntfs) -> Vec<String> {
 }
 
 /// Run a call into the crate: a panic or an error becomes an [`FsError`] about `context`.
-fn guarded<T>(
+pub(super) fn guarded<T>(
     context: &dyn Fn() -> String,
     f: impl FnOnce() -> Result<T, NtfsError>,
 ) -> Result<T, FsError> {
@@ -587,7 +587,7 @@ impl NtfsReader {
 }
 
 /// The `$DATA` attribute named `name` ("" for the unnamed one) of `file`, compared exactly.
-fn data_item<'n, 'f, T: Read + Seek>(
+pub(super) fn data_item<'n, 'f, T: Read + Seek>(
     file: &'f NtfsFile<'n>,
     c: &mut T,
     name: &str,

@@ -43,6 +43,7 @@ pub fn scan_free(
     let regions = match kind {
         FsKind::Ext4 => crate::fs::ext4_free::free_regions(&v.source),
         FsKind::Xfs => crate::fs::xfs::free::free_regions(v.source.as_ref()),
+        FsKind::Ntfs => crate::fs::ntfs_free::free_regions(&v.source),
         _ => Ok(vec![Region {
             offset: 0,
             len: v.size,
@@ -62,7 +63,7 @@ pub fn scan_free(
             };
         }
     };
-    let whole = !matches!(kind, FsKind::Ext4 | FsKind::Xfs);
+    let whole = !matches!(kind, FsKind::Ext4 | FsKind::Xfs | FsKind::Ntfs);
     let parts: Vec<(Region, raw::RawResult)> = regions
         .par_iter()
         .filter(|r| r.len > 0)

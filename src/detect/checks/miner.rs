@@ -46,12 +46,40 @@ const MINER_NAMES: [&str; 23] = [
     "kinsing",
 ];
 
-/// Miner binaries, by name in any directory.
-pub(crate) const NAME_SCOPE: [Glob; MINER_NAMES.len()] = {
-    let mut out = [glob(""); MINER_NAMES.len()];
+/// The same names as Windows programs.
+const MINER_EXE_NAMES: [&str; MINER_NAMES.len()] = [
+    "xmrig.exe",
+    "xmrig-notls.exe",
+    "xmrig-cuda.exe",
+    "xmr-stak.exe",
+    "xmr-stak-cpu.exe",
+    "xmr-stak-rx.exe",
+    "minerd.exe",
+    "cpuminer.exe",
+    "cpuminer-multi.exe",
+    "cpuminer-opt.exe",
+    "ccminer.exe",
+    "cgminer.exe",
+    "bfgminer.exe",
+    "ethminer.exe",
+    "nbminer.exe",
+    "t-rex.exe",
+    "lolminer.exe",
+    "phoenixminer.exe",
+    "nanominer.exe",
+    "teamredminer.exe",
+    "srbminer-multi.exe",
+    "kdevtmpfsi.exe",
+    "kinsing.exe",
+];
+
+/// Miner binaries, by name in any directory (with `.exe` on Windows).
+pub(crate) const NAME_SCOPE: [Glob; 2 * MINER_NAMES.len()] = {
+    let mut out = [glob(""); 2 * MINER_NAMES.len()];
     let mut i = 0;
     while i < MINER_NAMES.len() {
-        out[i] = glob_nocase(MINER_NAMES[i]);
+        out[2 * i] = glob_nocase(MINER_NAMES[i]);
+        out[2 * i + 1] = glob_nocase(MINER_EXE_NAMES[i]);
         i += 1;
     }
     out
@@ -62,9 +90,12 @@ pub(crate) const CONFIG_SCOPE: &[Glob] = &[glob(
     "{config.json,config_background.json,xmrig.json,.xmrig.json,pools.txt}",
 )];
 
-/// Whether `name` (a file name) is a known miner binary.
+/// Whether `name` (a file name) is a known miner binary, as a Linux or a Windows program.
 pub(crate) fn is_miner_name(name: &str) -> bool {
-    MINER_NAMES.iter().any(|m| m.eq_ignore_ascii_case(name))
+    MINER_NAMES
+        .iter()
+        .chain(MINER_EXE_NAMES.iter())
+        .any(|m| m.eq_ignore_ascii_case(name))
 }
 
 /// Whether `path` is a miner binary or could be a miner configuration.
@@ -179,6 +210,13 @@ mod tests {
         assert!(applies("/tmp/.x/xmrig"));
         assert!(applies("/usr/local/bin/XMRig"));
         assert!(applies("/var/tmp/kdevtmpfsi"));
+        assert!(applies("/Users/Public/XMRig.exe"));
+        assert!(
+            MINER_EXE_NAMES
+                .iter()
+                .zip(MINER_NAMES)
+                .all(|(e, n)| *e == format!("{n}.exe"))
+        );
         assert!(!applies("/usr/bin/xmrigd"));
         assert!(!applies("/usr/bin/minerd.sh"));
         let hits = check("/tmp/.x/xmrig", b"\x7fELF\x02\x01\x01");

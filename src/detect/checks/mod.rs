@@ -22,7 +22,10 @@ pub(crate) mod sshd;
 pub(crate) mod sudoers;
 pub(crate) mod volume;
 pub(crate) mod windows;
+pub(crate) mod windows_autoruns;
+pub(crate) mod windows_command;
 pub(crate) mod windows_hives;
+pub(crate) mod windows_persistence;
 
 /// At most this many bytes of a file are given to a check (a larger file is marked truncated).
 pub(crate) const CHECK_CAP: usize = 1024 * 1024;
@@ -90,6 +93,8 @@ pub(crate) enum Check {
     Miner,
     /// Windows unattended-setup answer files.
     Unattend,
+    /// Windows Startup folders, scheduled tasks and `Windows\Temp`.
+    WindowsPersistence,
 }
 
 impl Check {
@@ -108,6 +113,7 @@ impl Check {
             Check::Autostart => autostart::check(path, data),
             Check::Miner => miner::check(path, data),
             Check::Unattend => windows::check(path, data),
+            Check::WindowsPersistence => windows_persistence::check(path, data),
         }
     }
 }

@@ -24,7 +24,7 @@
 //! transaction logs are not replayed) is judged as on disk and reported as an error, as what
 //! the logs hold was not seen. Hives above [`MAX_HIVE`] bytes are errors too.
 
-use super::{CheckHit, CheckRule, clip};
+use super::{CheckHit, CheckRule, clip, windows_autoruns};
 use crate::detect::finding::redact;
 use crate::detect::hive::{Hive, HiveError, Value, same_name};
 use crate::detect::lookup::{FileLookup, Looked, Unreadable};
@@ -113,6 +113,12 @@ pub(crate) const HIVE_FILES: &[Glob] = &[
     glob_nocase("/Users/*/NTUSER.DAT"),
 ];
 
+/// The hives the autoruns family reads (through this check, which reads each hive once).
+pub(crate) const AUTORUN_HIVE_FILES: &[Glob] = &[
+    glob_nocase("/Windows/System32/config/{SOFTWARE,SYSTEM}"),
+    glob_nocase("/Users/*/NTUSER.DAT"),
+];
+
 /// Largest hive read (a `SOFTWARE` hive of a full Windows Server is 50–150 MiB).
 pub(crate) const MAX_HIVE: usize = 512 << 20;
 /// Most user profiles looked at.
@@ -150,18 +156,22 @@ pub(crate) fn check(lookup: &dyn FileLookup) -> (Vec<(String, CheckHit)>, Vec<Sc
     let mut errors = Vec::new();
     type Judge = fn(&Hive<'_>) -> Result<Vec<CheckHit>, HiveError>;
     // Every hive's path first, so a volume read over the network fetches them together.
-    let mut hives: Vec<(Looked<Option<String>>, Judge)> = Vec::new();
+    let mut hives: Vec<(Looked<Option<String>>, &[Judge])> = Vec::new();
     let config = |name: &str| find_path(lookup, &["Windows", "System32", "config", name]);
-    hives.push((config("SAM"), sam));
-    hives.push((config("SECURITY"), security));
-    hives.push((config("SOFTWARE"), software));
+    hives.push((config("SAM"), &[sam]));
+    hives.push((config("SECURITY"), &[security]));
+    hives.push((config("SOFTWARE"), &[software, windows_autoruns::software]));
+    hives.push((config("SYSTEM"), &[windows_autoruns::system]));
     match find_path(lookup, &["Users"]) {
         Ok(Some(users)) => match lookup.list(&users) {
             Ok(mut names) => {
                 names.sort();
                 for name in names.iter().take(MAX_PROFILES) {
                     let dir = format!("{users}/{name}");
-                    hives.push((find(lookup, &dir, "NTUSER.DAT"), ntuser));
+                    hives.push((
+                        find(lookup, &dir, "NTUSER.DAT"),
+                        &[ntuser, windows_autoruns::ntuser],
+                    ));
                 }
             }
             Err(e) => errors.push(e.scan_error("users' registry hives were not judged")),
@@ -174,8 +184,7 @@ pub(crate) fn check(lookup: &dyn FileLookup) -> (Vec<(String, CheckHit)>, Vec<Sc
         .filter_map(|(p, _)| p.as_ref().ok().cloned().flatten())
         .collect();
     lookup.prefetch(&paths);
-    let mut judge = |path: Looked<Option<String>>,
-                     f: fn(&Hive<'_>) -> Result<Vec<CheckHit>, HiveError>| {
+    let mut judge = |path: Looked<Option<String>>, judges: &[Judge]| {
         let path = match path {
             Ok(Some(p)) => p,
             Ok(None) => return,
@@ -197,13 +206,16 @@ pub(crate) fn check(lookup: &dyn FileLookup) -> (Vec<(String, CheckHit)>, Vec<Sc
                                 .into(),
                         });
                     }
-                    match f(&h) {
-                        Ok(hits) => out.extend(hits.into_iter().map(|x| (path.clone(), x))),
-                        Err(e) => errors.push(ScanError {
-                            path: Some(path.clone()),
-                            path_bytes: None,
-                            message: format!("{e}: the registry hive was not judged"),
-                        }),
+                    // Each judge on its own: a corrupt key on one's way leaves the others' verdicts.
+                    for f in judges {
+                        match f(&h) {
+                            Ok(hits) => out.extend(hits.into_iter().map(|x| (path.clone(), x))),
+                            Err(e) => errors.push(ScanError {
+                                path: Some(path.clone()),
+                                path_bytes: None,
+                                message: format!("{e}: the registry hive was not judged"),
+                            }),
+                        }
                     }
                 }
                 Err(e) => errors.push(ScanError {
@@ -216,8 +228,8 @@ pub(crate) fn check(lookup: &dyn FileLookup) -> (Vec<(String, CheckHit)>, Vec<Sc
             Err(e) => errors.push(e.scan_error("the registry hive was not judged")),
         }
     };
-    for (path, f) in hives {
-        judge(path, f);
+    for (path, judges) in hives {
+        judge(path, judges);
     }
     (out, errors)
 }
@@ -237,7 +249,7 @@ fn read_hive(lookup: &dyn FileLookup, path: &str) -> Looked<Option<Vec<u8>>> {
 }
 
 /// A finding at the data of value `v`.
-fn at_value(
+pub(super) fn at_value(
     rule: &CheckRule,
     severity: Severity,
     v: &Value,

@@ -7,7 +7,8 @@ use super::pattern::{Glob, glob, glob_nocase};
 use super::{Family, Reads, Rules};
 use crate::detect::checks::{
     Check, CheckRule, authorized_keys, autostart, cloud_init, history, host_keys, identity, miner,
-    packages, shadow, ssh_client, sshd, sudoers, windows, windows_hives,
+    packages, shadow, ssh_client, sshd, sudoers, windows, windows_autoruns, windows_hives,
+    windows_persistence,
 };
 use crate::detect::credfiles::{self, CredFile, keystore};
 
@@ -308,7 +309,11 @@ pub(crate) const FAMILIES: &[Family] = &[
         Check::Miner,
         &[miner::RULE],
         &[&miner::NAME_SCOPE, miner::CONFIG_SCOPE],
-        &["/tmp/xmrig", "/opt/miner/config.json"],
+        &[
+            "/tmp/xmrig",
+            "/opt/miner/config.json",
+            "/Users/Public/xmrig.exe",
+        ],
     ),
     path_check(
         "windows-unattend",
@@ -316,6 +321,17 @@ pub(crate) const FAMILIES: &[Family] = &[
         &[windows::UNATTEND_RULE],
         &[windows::SCOPE],
         &["/Windows/Panther/unattend.xml"],
+    ),
+    path_check(
+        "windows-persistence",
+        Check::WindowsPersistence,
+        windows_persistence::RULES,
+        &[&windows_persistence::SCOPE],
+        &[
+            "/ProgramData/Microsoft/Windows/Start Menu/Programs/StartUp/update.bat",
+            "/Windows/System32/Tasks/Updater",
+            "/Windows/Temp/setup.exe",
+        ],
     ),
     cred(
         "git-credentials",
@@ -513,6 +529,16 @@ pub(crate) const FAMILIES: &[Family] = &[
         &[
             "/Windows/System32/config/SAM",
             "/Users/Administrator/NTUSER.DAT",
+        ],
+    ),
+    family(
+        "windows-autoruns",
+        Reads::Volume,
+        Rules::Code(windows_autoruns::RULES),
+        &[windows_hives::AUTORUN_HIVE_FILES],
+        &[
+            "/Windows/System32/config/SYSTEM",
+            "/Users/Default/NTUSER.DAT",
         ],
     ),
     Family {
