@@ -188,13 +188,13 @@ fn amiscan_files(img: &Path) -> Result<BTreeMap<Vec<u8>, String>, String> {
             match e.kind {
                 EntryKind::Dir => stack.push(e.path.clone()),
                 EntryKind::File => {
-                    let mut data = vec![];
+                    // Hashed as it streams: a size the damage set to gigabytes over a few
+                    // blocks (a sparse file e2fsck accepts) is never held in memory.
+                    let mut hash = Sha256::new();
                     let name = String::from_utf8_lossy(&e.path).into_owned();
-                    r.open_file(&e)
-                        .map_err(|err| format!("{name}: {err}"))?
-                        .read_to_end(&mut data)
-                        .map_err(|err| format!("{name}: {err}"))?;
-                    out.insert(e.path.clone(), sha(&data));
+                    let mut f = r.open_file(&e).map_err(|err| format!("{name}: {err}"))?;
+                    std::io::copy(&mut f, &mut hash).map_err(|err| format!("{name}: {err}"))?;
+                    out.insert(e.path.clone(), hex::encode(hash.finalize()));
                 }
                 _ => {}
             }

@@ -5,7 +5,8 @@
 //! block whose first copy is damaged is read from the second, with a warning.
 //!
 //! Walks are bounded: the level must drop by one at each step down (so a pointer back up the
-//! tree cannot loop), a query reads at most [`MAX_BLOCKS`] blocks and returns at most the
+//! tree cannot loop), a query reads each block once (a second pointer to one is an error) and
+//! at most [`MAX_BLOCKS`] blocks, and returns at most the
 //! items its caller allows. A child that cannot be read becomes an error in the result and
 //! the rest of the range is still returned.
 
@@ -15,7 +16,7 @@ use super::superblock::Superblock;
 use super::{Key, corrupt, le32, le64};
 use crate::fs::FsError;
 use crate::source::SharedSource;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 /// Size of a tree block header.
@@ -23,8 +24,14 @@ const HEADER: usize = 0x65;
 /// Size of a leaf item header and of a node key pointer.
 const ITEM: usize = 25;
 const KEY_PTR: usize = 33;
-/// Most tree blocks one query reads (a tree whose nodes share children runs into this).
+/// Most tree blocks one query reads.
 pub const MAX_BLOCKS: usize = 1 << 18;
+/// What one query has spent: blocks it may still read, and the blocks it has reached.
+struct Walk {
+    budget: usize,
+    seen: HashSet<u64>,
+}
+
 /// Tree blocks kept in the shared cache before it is emptied.
 const CACHE_BLOCKS: usize = 2048;
 
@@ -245,9 +252,12 @@ impl Trees {
         max_items: usize,
     ) -> Result<Found, FsError> {
         let mut found = Found::default();
-        let mut budget = MAX_BLOCKS;
+        let mut walk = Walk {
+            budget: MAX_BLOCKS,
+            seen: HashSet::from([root]),
+        };
         let top = self.block(root, level, None)?;
-        self.walk(top, root, &min, &max, max_items, &mut budget, &mut found);
+        self.walk(top, root, &min, &max, max_items, &mut walk, &mut found);
         Ok(found)
     }
 
@@ -259,7 +269,7 @@ impl Trees {
         min: &Key,
         max: &Key,
         max_items: usize,
-        budget: &mut usize,
+        walk: &mut Walk,
         out: &mut Found,
     ) {
         let ctx = || format!("btrfs tree block {logical}");
@@ -299,7 +309,7 @@ impl Trees {
                         ctx(),
                         format!("more than {max_items} items in one range: not read further"),
                     ));
-                    *budget = 0;
+                    walk.budget = 0;
                     return;
                 }
                 out.items.push((key, data.to_vec()));
@@ -335,14 +345,27 @@ impl Trees {
             {
                 continue;
             }
-            if *budget == 0 {
+            if walk.budget == 0 {
                 out.errors.push(corrupt(
                     ctx(),
                     format!("more than {MAX_BLOCKS} tree blocks for one query: not read further"),
                 ));
                 return;
             }
-            *budget -= 1;
+            // In one tree a block has one parent: a second pointer to it (a hostile node
+            // pointing at the same child again and again) would repeat its items, and repeat
+            // them again at every level above.
+            if !walk.seen.insert(*ptr) {
+                out.errors.push(
+                    corrupt(
+                        ctx(),
+                        format!("points again at tree block {ptr}: not read twice"),
+                    )
+                    .with_block(logical),
+                );
+                continue;
+            }
+            walk.budget -= 1;
             match self.block(*ptr, b.level - 1, Some(*generation)) {
                 Ok(child) => {
                     if child.nritems > 0
@@ -358,11 +381,11 @@ impl Trees {
                         );
                         continue;
                     }
-                    self.walk(child, *ptr, min, max, max_items, budget, out);
+                    self.walk(child, *ptr, min, max, max_items, walk, out);
                 }
                 Err(e) => out.errors.push(e),
             }
-            if *budget == 0 {
+            if walk.budget == 0 {
                 return;
             }
         }
