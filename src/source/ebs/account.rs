@@ -8,7 +8,9 @@
 //! lower of the rate and the rate of requests that succeeded in the last second (once the gate
 //! is a second old), at most once per `COOLDOWN` (the service counts its quota over a second:
 //! the effect of a cut shows only after that); each second adds `RECOVER` of the configured rate
-//! back, up to it. Several processes or machines sharing an account's quota so settle under it
+//! back (`FAST` times quicker while under `NEAR` of the rate the last cut was made at, `FAST`
+//! times slower from there to that rate), up to it. It starts at `START` of the configured rate and doubles each second until
+//! the first throttle or the configured rate (slow start). Several processes or machines sharing an account's quota so settle under it
 //! without being told about each other: each one's share of the successes is its share of the
 //! quota.
 //!
@@ -31,8 +33,17 @@ const BETA: f64 = 0.85;
 const COOLDOWN: Duration = Duration::from_millis(1000);
 /// Share of the configured rate given back per second without a throttle.
 const RECOVER: f64 = 0.01;
+/// Under `NEAR` of the rate the last cut was made at, the rate grows `FAST` times quicker (what
+/// the cut gave away is given back soon); from there up to that rate, `FAST` times slower (the
+/// rate that was throttled is approached gently); above it, at `RECOVER`.
+const NEAR: f64 = 0.9;
+const FAST: f64 = 4.0;
 /// The rate never falls below this share of the configured rate (nor below 1 per second).
 const FLOOR: f64 = 0.02;
+/// `GetSnapshotBlock` starts at this share of the configured rate and doubles each second until
+/// it reaches it or is throttled (slow start): processes that start together do not ask for
+/// several times the quota in their first second.
+const START: f64 = 0.25;
 /// Requests in flight through one account gate (the memory budget caps the bodies).
 const IN_FLIGHT: usize = 4096;
 
@@ -73,6 +84,10 @@ struct Adaptive {
 #[derive(Debug)]
 struct Aimd {
     rate: f64,
+    /// Doubling each second, not yet throttled nor at the configured rate.
+    slow_start: bool,
+    /// The rate when the last cut was made.
+    cut_from: Option<f64>,
     last_cut: Option<Instant>,
     last_grow: Instant,
     /// When recent requests succeeded (the last second's), for the achieved rate.
@@ -83,13 +98,23 @@ struct Aimd {
 }
 
 impl Adaptive {
-    fn new(rps: u32) -> Self {
+    fn new(rps: u32, slow_start: bool) -> Self {
         let rps = rps.max(1);
+        let ceiling = f64::from(rps);
+        let rate = if slow_start {
+            (ceiling * START).max(1.0)
+        } else {
+            ceiling
+        };
+        let limiter = RateLimiter::with_window(rps, IN_FLIGHT, ACCOUNT_WINDOW);
+        limiter.set_rate(rate);
         Adaptive {
-            limiter: RateLimiter::with_window(rps, IN_FLIGHT, ACCOUNT_WINDOW),
-            ceiling: f64::from(rps),
+            limiter,
+            ceiling,
             state: Mutex::new(Aimd {
-                rate: f64::from(rps),
+                rate,
+                slow_start: slow_start && rate < ceiling,
+                cut_from: None,
                 last_cut: None,
                 last_grow: Instant::now(),
                 ok: VecDeque::new(),
@@ -131,7 +156,17 @@ impl Adaptive {
             return;
         }
         s.last_grow = now;
-        s.rate = (s.rate + self.ceiling * RECOVER * dt.as_secs_f64()).min(self.ceiling);
+        let step = match s.cut_from {
+            Some(from) if s.rate < NEAR * from => RECOVER * FAST,
+            Some(from) if s.rate < from => RECOVER / FAST,
+            _ => RECOVER,
+        };
+        s.rate = if s.slow_start {
+            (s.rate * 2f64.powf(dt.as_secs_f64())).min(self.ceiling)
+        } else {
+            (s.rate + self.ceiling * step * dt.as_secs_f64()).min(self.ceiling)
+        };
+        s.slow_start &= s.rate < self.ceiling;
         self.limiter.set_rate(s.rate);
     }
 
@@ -172,7 +207,9 @@ impl Adaptive {
             .is_some_and(|f| now.saturating_duration_since(f) >= Duration::from_secs(1));
         let achieved = if old { s.ok.len() as f64 } else { s.rate };
         let floor = (self.ceiling * FLOOR).max(1.0);
+        s.cut_from = Some(s.rate.min(achieved.max(floor)));
         s.rate = (BETA * s.rate.min(achieved)).max(floor);
+        s.slow_start = false;
         s.last_cut = Some(now);
         s.last_grow = now;
         s.cuts += 1;
@@ -213,8 +250,8 @@ impl AccountGate {
         AccountGate {
             account: account.into(),
             region: region.into(),
-            get: Adaptive::new(get_rps),
-            list: Adaptive::new(list_rps),
+            get: Adaptive::new(get_rps, true),
+            list: Adaptive::new(list_rps, false),
         }
     }
 
@@ -312,10 +349,11 @@ mod tests {
     fn a_throttle_cuts_to_the_achieved_rate_and_the_rate_recovers() {
         runtime().block_on(async {
             let g = AccountGate::new("a", "r", 1000, 50);
-            // A young gate cuts its own rate.
+            // A young gate starts at a quarter of its rate and cuts its own rate.
+            assert_eq!(g.stats().current_rps, 1000.0 * START);
             let _p = g.get(Arc::default()).await.unwrap();
             g.got(Answer::Throttled);
-            assert_eq!(g.stats().current_rps, 1000.0 * BETA);
+            assert_eq!(g.stats().current_rps, 1000.0 * START * BETA);
             g.get.lock().last_cut = None;
             // 200 successes in the last second of a gate a second old.
             tokio::time::sleep(Duration::from_millis(1000)).await;
@@ -331,16 +369,35 @@ mod tests {
             assert_eq!(g.stats().current_rps, cut);
             assert_eq!(g.stats().cuts, 2);
             assert_eq!(g.stats().throttles, 3);
-            // Half a second later the rate has grown by about half a percent of the ceiling.
+            // Half a second later the rate has grown by about two percent of the ceiling (it is
+            // under NEAR of the rate it was cut from, so it grows FAST times quicker).
             tokio::time::sleep(Duration::from_millis(500)).await;
             g.get.grow();
             let grown = g.stats().current_rps;
             assert!(
-                grown > cut && grown <= cut + 2.0 * 1000.0 * RECOVER,
+                grown > cut && grown <= cut + 2.0 * 1000.0 * RECOVER * FAST,
                 "{cut} -> {grown}"
             );
             // The list gate is separate.
             assert_eq!(g.list.lock().rate, 50.0);
+        });
+    }
+
+    /// Unthrottled, the rate doubles each second from a quarter of the configured rate, and
+    /// stops at it.
+    #[test]
+    fn the_rate_starts_at_a_quarter_and_doubles_each_second_to_the_configured_rate() {
+        runtime().block_on(async {
+            let g = AccountGate::new("a", "r", 1000, 50);
+            assert_eq!(g.stats().current_rps, 250.0);
+            tokio::time::sleep(Duration::from_millis(1000)).await;
+            g.get.grow();
+            let one = g.stats().current_rps;
+            assert!((490.0..=560.0).contains(&one), "{one}");
+            tokio::time::sleep(Duration::from_millis(1200)).await;
+            g.get.grow();
+            assert_eq!(g.stats().current_rps, 1000.0);
+            assert!(!g.get.lock().slow_start);
         });
     }
 
