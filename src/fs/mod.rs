@@ -261,6 +261,15 @@ pub trait FsReader {
         let _ = entry;
         Ok(None)
     }
+    /// A digest that is equal for two regular files only when their contents are the same
+    /// bytes on the volume: btrfs gives one of the size and the extent list (`disk_bytenr`,
+    /// offsets, lengths, compression; inline data), so a snapshot's or reflink copy's
+    /// unchanged file has its source's. The content scan reads such files once and reports
+    /// the findings at each path. `None` (the default): no such digest, the file is read.
+    fn content_key(&self, entry: &Entry) -> Option<[u8; 32]> {
+        let _ = entry;
+        None
+    }
     /// The target of a symbolic link, as stored (never resolved).
     fn read_link(&self, entry: &Entry) -> Result<Vec<u8>, FsError>;
     /// A hint that directory `entry` will be listed soon: a remote source may start fetching

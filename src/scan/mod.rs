@@ -9,6 +9,7 @@ mod plan;
 mod progress;
 pub mod quick;
 mod raw;
+mod reuse;
 pub mod target;
 pub mod unallocated;
 mod unreached;

@@ -26,6 +26,7 @@ fn blank(v: &Volume) -> VolumeReport {
         filesystem: None,
         status: VolumeStatus::NotScanned,
         files_scanned: 0,
+        files_shared: 0,
         bytes_scanned: 0,
         unallocated_bytes_scanned: None,
         quick_roots: Vec::new(),
@@ -116,10 +117,12 @@ fn scan_filesystem(
         .progress
         .volume(&v.id, kind.map_or(filesystem.name(), |k| k.name()));
     let digests = Digests::default();
+    let reuse = super::reuse::Reuse::default();
     let scanner = Scanner {
         det,
         opts: &opts.detect,
         limits: &opts.archives,
+        reuse: &reuse,
     };
     let remote_full = !opts.quick && v.source.remote();
     let (mut walked, early, mut later, allocated) = walk(
@@ -202,6 +205,7 @@ fn scan_filesystem(
     vr.errors.extend(checked.errors);
     let mut volume_findings = checked.findings;
     vr.files_scanned = res.files_scanned;
+    vr.files_shared = res.files_shared;
     vr.bytes_scanned = res.bytes_scanned;
     vr.errors.extend(res.errors);
     let mut findings = res.findings;

@@ -1025,6 +1025,39 @@ impl FsReader for BtrfsReader {
         Ok(Some(Box::new(self.file(entry)?)))
     }
 
+    /// SHA-256 of the size and every `EXTENT_DATA` item but its generation: file offset,
+    /// sizes, compression, encoding, type, and `disk_bytenr`, `disk_num_bytes`, `offset`,
+    /// `num_bytes` (or the inline bytes). Equal keys read the same bytes of the volume; a file
+    /// changed after a snapshot was taken has new extents (copy on write), so a new key.
+    fn content_key(&self, entry: &Entry) -> Option<[u8; 32]> {
+        use sha2::Digest;
+        let (idx, objectid) = self.target_of(entry).ok()?;
+        let found = self
+            .inner
+            .items(
+                idx,
+                Key::new(objectid, EXTENT_DATA_KEY, 0),
+                Key::new(objectid, EXTENT_DATA_KEY, u64::MAX),
+                file::MAX_EXTENTS,
+            )
+            .ok()?;
+        if !found.errors.is_empty() {
+            return None;
+        }
+        let mut h = sha2::Sha256::new();
+        h.update(b"btrfs extents\0");
+        h.update(entry.size.to_le_bytes());
+        h.update((found.items.len() as u64).to_le_bytes());
+        for (key, data) in &found.items {
+            // The first 8 bytes are the generation: a reflink copy has its own.
+            let rest = data.get(8..)?;
+            h.update(key.offset.to_le_bytes());
+            h.update((rest.len() as u64).to_le_bytes());
+            h.update(rest);
+        }
+        Some(h.finalize().into())
+    }
+
     fn read_link(&self, entry: &Entry) -> Result<Vec<u8>, FsError> {
         let mut out = Vec::new();
         self.file(entry)?
