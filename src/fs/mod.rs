@@ -283,6 +283,17 @@ pub trait FsReader {
     fn prefetch_file(&self, _entry: &Entry) {}
 }
 
+pub use btrfs::devices::{Group as BtrfsGroup, group as btrfs_groups};
+
+/// Open a btrfs filesystem of several devices: `src` and the `others` found with it by
+/// [`btrfs_groups`].
+pub fn open_btrfs_devices(
+    src: SharedSource,
+    others: Vec<SharedSource>,
+) -> Result<Box<dyn Filesystem>, FsError> {
+    Ok(Box::new(btrfs::BtrfsFs::open_devices(src, others)?))
+}
+
 /// Whether [`open`] reads filesystems of this kind (the others are named by their magic and
 /// scanned raw).
 pub fn readable(kind: FsKind) -> bool {

@@ -116,9 +116,10 @@ pub fn write_text(
                     Some(note) => format!("no filesystem: {note}"),
                     None => "no filesystem (no files)".to_string(),
                 },
-                VolumeStatus::Container => {
-                    "LVM physical volume (its logical volumes follow)".to_string()
-                }
+                VolumeStatus::Container => match &v.note {
+                    Some(note) => visible_str(note).into_owned(),
+                    None => "LVM physical volume (its logical volumes follow)".to_string(),
+                },
                 VolumeStatus::ScannedRaw => paint(
                     &format!(
                         "SCANNED RAW {} (no file paths)",

@@ -20,9 +20,9 @@ use std::sync::Arc;
 /// What a reader or the kernel shows: regular files (path → SHA-256) and symbolic links
 /// (path → target).
 #[derive(Debug, Default, PartialEq, Eq)]
-struct View {
-    files: BTreeMap<String, String>,
-    links: BTreeMap<String, String>,
+pub(crate) struct View {
+    pub(crate) files: BTreeMap<String, String>,
+    pub(crate) links: BTreeMap<String, String>,
 }
 
 /// The kernel's view of `img`: mounted read-only at the top-level subvolume.
@@ -35,7 +35,7 @@ fn kernel_view(img: &Path, dir: &Path) -> View {
 
 /// The kernel's view of what `mount` (a script, run in `dir`) mounts at `k`, with what it
 /// mounts below.
-fn kernel_view_mounted(mount: &str, dir: &Path) -> View {
+pub(crate) fn kernel_view_mounted(mount: &str, dir: &Path) -> View {
     let out = sh(
         &format!(
             r#"mkdir -p k
@@ -69,6 +69,11 @@ fn sha(data: &[u8]) -> String {
 /// amiscan's view of the btrfs volume `src`, and the errors its reader gave.
 fn amiscan_view(src: SharedSource) -> (View, Vec<FsError>) {
     let fs = fs::open(FsKind::Btrfs, src).unwrap();
+    amiscan_view_of(fs.as_ref())
+}
+
+/// amiscan's view of an open filesystem, and the errors its reader gave.
+pub(crate) fn amiscan_view_of(fs: &dyn fs::Filesystem) -> (View, Vec<FsError>) {
     let r = fs.reader().unwrap();
     let mut v = View::default();
     let mut errors = Vec::new();

@@ -30,6 +30,7 @@
 mod chunk;
 mod compress;
 mod csum;
+pub mod devices;
 mod file;
 mod fstab;
 mod items;
@@ -52,6 +53,7 @@ pub(crate) const EXTENT_DATA_KEY: u8 = 108;
 pub(crate) const ROOT_ITEM_KEY: u8 = 132;
 pub(crate) const ROOT_REF_KEY: u8 = 156;
 pub(crate) const CHUNK_ITEM_KEY: u8 = 228;
+pub(crate) const DEV_ITEM_KEY: u8 = 216;
 /// The top-level subvolume.
 const FS_TREE: u64 = 5;
 /// The root tree's directory, which holds the `default` entry.
@@ -195,14 +197,42 @@ impl BtrfsFs {
     /// file, and what the reader could not take into account at all is in
     /// [`Filesystem::open_problems`].
     pub fn open(src: SharedSource) -> Result<BtrfsFs, FsError> {
+        BtrfsFs::open_devices(src, Vec::new())
+    }
+
+    /// [`BtrfsFs::open`] on a filesystem of several devices: `src` and the `others` the
+    /// target holds (see [`devices::group`]). Each device is matched by the fsid and devid of
+    /// its own superblock; a chunk is read from the first copy on a device at hand, and a
+    /// device the filesystem has but the target lacks is an open problem naming its devid.
+    pub fn open_devices(src: SharedSource, others: Vec<SharedSource>) -> Result<BtrfsFs, FsError> {
         let (sb, note) = superblock::read(src.as_ref())?;
         let mut problems = Vec::new();
         let mut notes: Vec<String> = note.into_iter().collect();
+        let mut devs: std::collections::BTreeMap<u64, SharedSource> =
+            std::collections::BTreeMap::from([(sb.devid, src.clone())]);
+        for o in others {
+            match superblock::read(o.as_ref()) {
+                Ok((osb, _)) if osb.fsid == sb.fsid && !devs.contains_key(&osb.devid) => {
+                    devs.insert(osb.devid, o);
+                }
+                Ok((osb, _)) => notes.push(format!(
+                    "btrfs: {} is not another device of this filesystem (devid {}), not used",
+                    o.describe(),
+                    osb.devid
+                )),
+                Err(e) => notes.push(format!(
+                    "btrfs: {} has no usable superblock ({e}), not used",
+                    o.describe()
+                )),
+            }
+        }
+        let present = |d: u64| devs.contains_key(&d);
         let mut chunks = chunk::ChunkMap::default();
         for (key, item) in &sb.sys_chunks {
-            chunks.insert(chunk::parse_chunk(key, item, sb.devid)?)?;
+            chunks.insert(chunk::parse_chunk(key, item, &present)?)?;
         }
-        let mut trees = Trees::new(src, sb.clone(), chunks);
+        let here = devs.len();
+        let mut trees = Trees::new(devs.clone(), sb.clone(), chunks);
         let found = trees.range(
             sb.chunk_root,
             sb.chunk_root_level,
@@ -219,8 +249,14 @@ impl BtrfsFs {
             });
         }
         let mut map = trees.chunks.clone();
+        let mut known_devs = Vec::new();
+        for (key, _) in &found.items {
+            if key.ty == DEV_ITEM_KEY && key.objectid == 1 && known_devs.len() < 1 << 16 {
+                known_devs.push(key.offset);
+            }
+        }
         for (key, item) in found.items.iter().filter(|(k, _)| k.ty == CHUNK_ITEM_KEY) {
-            match chunk::parse_chunk(key, item, sb.devid).and_then(|c| map.insert(c)) {
+            match chunk::parse_chunk(key, item, &present).and_then(|c| map.insert(c)) {
                 Ok(()) => {}
                 Err(e) => problems.push(OpenProblem {
                     message: format!("btrfs chunk not used: {e}"),
@@ -229,22 +265,38 @@ impl BtrfsFs {
             }
         }
         trees.chunks = map;
-        if sb.num_devices > 1 {
-            let (n, why) = trees.chunks.unreadable();
+        let missing: Vec<String> = known_devs
+            .iter()
+            .filter(|d| !devs.contains_key(d))
+            .map(u64::to_string)
+            .collect();
+        let (n, why) = trees.chunks.unreadable();
+        if sb.num_devices > 1 && (!missing.is_empty() || here as u64 != sb.num_devices) {
             problems.push(OpenProblem {
                 message: format!(
-                    "btrfs filesystem spans {} devices; only this one (devid {}) is read: {n} chunks are not on it or are striped{}",
+                    "btrfs filesystem spans {} devices; {here} found (devid {}), missing devid {}: {n} chunks are not read{}",
                     sb.num_devices,
-                    sb.devid,
+                    devs.keys().map(u64::to_string).collect::<Vec<_>>().join(", "),
+                    if missing.is_empty() { "unknown".to_string() } else { missing.join(", ") },
                     why.map(|w| format!(" ({w})")).unwrap_or_default()
                 ),
                 raw: Vec::new(),
             });
-        } else if let (n @ 1.., Some(why)) = trees.chunks.unreadable() {
+        } else if let (n @ 1.., Some(why)) = (n, why) {
             problems.push(OpenProblem {
                 message: format!("btrfs: {n} chunks cannot be read: {why}"),
                 raw: Vec::new(),
             });
+        }
+        if sb.num_devices > 1 && problems.is_empty() {
+            notes.push(format!(
+                "btrfs filesystem of {} devices, all read (devid {})",
+                sb.num_devices,
+                devs.keys()
+                    .map(u64::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
         }
         let found = trees.range(
             sb.root,
