@@ -294,7 +294,7 @@ btrfs subvolume create m/root >/dev/null
 btrfs subvolume create m/home >/dev/null
 btrfs subvolume create m/extra >/dev/null
 mkdir -p m/root/etc/ssh m/root/root/.ssh m/root/home m/root/var/lib m/home/alice/.aws
-uuid=$(blkid -s UUID -o value "$L")
+uuid=$(blkid -p -s UUID -o value "$L")  # -p: not the cache, which may hold a reused loop device's old UUID
 printf 'UUID=%s / btrfs subvol=root,compress=zstd:1 0 0\nUUID=%s /home btrfs subvol=home,compress=zstd:1 0 0\n' "$uuid" "$uuid" > m/root/etc/fstab
 printf 'root:%s:19000:0:99999:7:::\n' "$(openssl passwd -6 "$(head -c 12 /dev/urandom | base64)")" > m/root/etc/shadow
 chmod 600 m/root/etc/shadow
@@ -396,7 +396,7 @@ btrfs subvolume create m/@/.snapshots/1/snapshot >/dev/null
 btrfs subvolume create m/@/home >/dev/null
 S=m/@/.snapshots/1/snapshot
 mkdir -p $S/etc/ssh $S/home $S/.snapshots $S/root/.ssh m/@/home/bob/.aws
-uuid=$(blkid -s UUID -o value "$L")
+uuid=$(blkid -p -s UUID -o value "$L")  # -p: not the cache, which may hold a reused loop device's old UUID
 printf 'UUID=%s / btrfs defaults 0 0\nUUID=%s /home btrfs subvol=/@/home 0 0\nUUID=%s /.snapshots btrfs subvol=/@/.snapshots 0 0\n' "$uuid" "$uuid" "$uuid" > $S/etc/fstab
 printf 'root:%s:19000:0:99999:7:::\n' "$(openssl passwd -6 "$(head -c 12 /dev/urandom | base64)")" > $S/etc/shadow
 printf 'PermitRootLogin yes\n' > $S/etc/ssh/sshd_config

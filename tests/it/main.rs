@@ -9,6 +9,7 @@ mod ebs_support;
 mod archives_and_modes;
 mod btrfs;
 mod btrfs_devices;
+mod btrfs_log;
 mod btrfs_shared;
 mod catalog_corpus;
 mod catalog_image;

@@ -34,6 +34,7 @@ pub mod devices;
 mod file;
 mod fstab;
 mod items;
+mod log;
 mod superblock;
 mod tree;
 
@@ -75,6 +76,8 @@ const MAX_PATH_COMPONENTS: usize = 4096;
 const MAX_CACHED_PATHS: usize = 1 << 18;
 /// Longest symbolic link target read.
 const MAX_LINK: u64 = 4096;
+/// The subvolume index of [`Entry::ino`] that names a file of the log tree.
+const LOG_IDX: usize = MAX_SUBVOLS;
 /// Bits of [`Entry::ino`] below the subvolume index.
 const INO_SHIFT: u32 = 48;
 
@@ -160,6 +163,9 @@ struct Subvol {
 /// What every reader shares.
 struct Inner {
     trees: Trees,
+    /// The regular files of the log tree (not replayed), listed by the sweep; their
+    /// [`Entry::ino`] is [`pack`]`(`[`LOG_IDX`]`, index)`.
+    logs: Vec<log::LogFile>,
     /// Subvolumes sorted by id; [`Entry::ino`] carries the index into it.
     subvols: Vec<Subvol>,
     /// (parent subvolume, child subvolume) for each `ROOT_REF`.
@@ -361,11 +367,31 @@ impl BtrfsFs {
             .map(|(id, root)| Subvol { id, root })
             .collect();
         subvols.sort_unstable_by_key(|s| s.id);
+        let mut logs = Vec::new();
         if sb.log_root != 0 {
+            let log = if sb.log_root_level < tree::MAX_LEVEL {
+                log::read(&trees, sb.log_root, sb.log_root_level)
+            } else {
+                log::Log {
+                    errors: vec![format!("level {} out of range", sb.log_root_level)],
+                    ..Default::default()
+                }
+            };
+            let unread = if log.errors.is_empty() {
+                String::new()
+            } else {
+                format!("; parts not read: {}", log.errors.join("; "))
+            };
             problems.push(OpenProblem {
-                message: "btrfs log tree present (the volume was not unmounted cleanly): writes fsynced after the last commit are not read".into(),
+                message: format!(
+                    "btrfs log tree at logical {} not replayed (the volume was not unmounted cleanly): {} files fsynced after the last commit, in {} subvolume logs, are read from it as <btrfs log tree ...> entries; renames, deletions and directory changes it holds are not applied{unread}",
+                    sb.log_root,
+                    log.files.len(),
+                    log.trees
+                ),
                 raw: Vec::new(),
             });
+            logs = log.files;
         }
         if !matches!(
             sb.csum,
@@ -385,6 +411,7 @@ impl BtrfsFs {
         };
         let inner = Arc::new(Inner {
             trees,
+            logs,
             subvols,
             refs,
             plain,
@@ -456,6 +483,18 @@ impl Filesystem for BtrfsFs {
                     )
                 });
             out.push(r);
+        }
+        for (k, f) in self.inner.logs.iter().enumerate() {
+            let mut path = format!(
+                "<btrfs log tree, subvolume {}, inode {}>",
+                f.subvol, f.objectid
+            )
+            .into_bytes();
+            if let Some(name) = &f.name {
+                path.push(b'/');
+                path.extend_from_slice(name);
+            }
+            out.push(pack(LOG_IDX, k as u64).map(|ino| entry(path, &f.inode, ino)));
         }
         Some(Ok(out))
     }
@@ -986,6 +1025,23 @@ impl BtrfsReader {
 
     fn file(&self, entry: &Entry) -> Result<file::FileReader<'_>, FsError> {
         let (idx, objectid) = self.target_of(entry)?;
+        if idx == LOG_IDX {
+            let f = usize::try_from(objectid)
+                .ok()
+                .and_then(|k| self.inner.logs.get(k))
+                .ok_or_else(|| not_found(&entry.path))?;
+            return file::FileReader::new(
+                &self.inner.trees,
+                f.extents.clone(),
+                entry.size,
+                format!(
+                    "{} (btrfs log tree of subvolume {} inode {})",
+                    entry.display_path(),
+                    f.subvol,
+                    f.objectid
+                ),
+            );
+        }
         let id = self.inner.subvol(idx)?.id;
         let found = self.inner.items(
             idx,
