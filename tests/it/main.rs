@@ -35,6 +35,7 @@ mod launch_alert;
 mod live_snapshots;
 mod local_images;
 mod module_cycles;
+mod mutations;
 mod named_formats;
 mod ntfs;
 mod pipeline_recipes;
