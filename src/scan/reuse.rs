@@ -16,8 +16,8 @@ use crate::report::Finding;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
-/// Most content keys remembered per volume.
-pub const MAX_KEYS: usize = 1 << 20;
+/// Most content keys remembered per volume (about 100 bytes each).
+pub const MAX_KEYS: usize = 1 << 18;
 
 /// What makes two files' findings the same but for their path.
 type Key = ([u8; 32], Vec<PathClass>);

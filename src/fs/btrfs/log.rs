@@ -15,7 +15,8 @@ use std::collections::BTreeMap;
 /// The objectid of log roots in the log root tree (`BTRFS_TREE_LOG_OBJECTID`, -6).
 const TREE_LOG: u64 = u64::MAX - 5;
 const INODE_REF_KEY: u8 = 12;
-/// Most items read from one log tree, most log trees, most logged files.
+/// Most items read from all the log trees together (the log root tree's own count apart: it
+/// holds one item per subvolume log), most log trees, most logged files.
 const MAX_ITEMS: usize = 1 << 20;
 const MAX_TREES: usize = 1 << 12;
 const MAX_FILES: usize = 1 << 16;
@@ -43,16 +44,18 @@ pub struct Log {
 /// Read the log rooted at `root` (level `level`).
 pub fn read(trees: &Trees, root: u64, level: u8) -> Log {
     let mut log = Log::default();
-    let all = |t: &Trees, r: u64, l: u8| {
+    let all = |t: &Trees, r: u64, l: u8, limit: usize| {
         t.range(
             r,
             l,
             Key::new(0, 0, 0),
             Key::new(u64::MAX, u8::MAX, u64::MAX),
-            MAX_ITEMS,
+            limit,
         )
     };
-    let top = match all(trees, root, level) {
+    // Hostile log roots may all point to one big tree: the budget is for all of them.
+    let mut budget = MAX_ITEMS;
+    let top = match all(trees, root, level, MAX_TREES.saturating_mul(2)) {
         Ok(f) => f,
         Err(e) => {
             log.errors.push(e.to_string());
@@ -73,8 +76,14 @@ pub fn read(trees: &Trees, root: u64, level: u8) -> Log {
                 .push(format!("log of subvolume {subvol}: malformed ROOT_ITEM"));
             continue;
         };
+        if budget == 0 {
+            log.errors.push(format!(
+                "log of subvolume {subvol}: more than {MAX_ITEMS} items in the logs, not read"
+            ));
+            continue;
+        }
         log.trees += 1;
-        let found = match all(trees, r.bytenr, r.level) {
+        let found = match all(trees, r.bytenr, r.level, budget) {
             Ok(f) => f,
             Err(e) => {
                 log.errors.push(format!("log of subvolume {subvol}: {e}"));
@@ -87,6 +96,7 @@ pub fn read(trees: &Trees, root: u64, level: u8) -> Log {
                 .iter()
                 .map(|e| format!("log of subvolume {subvol}: {e}")),
         );
+        budget = budget.saturating_sub(found.items.len());
         let mut inodes: BTreeMap<u64, (Option<Inode>, Option<Vec<u8>>, Vec<(Key, Vec<u8>)>)> =
             BTreeMap::new();
         for (k, d) in found.items {

@@ -1,6 +1,7 @@
-//! Read-only btrfs reader: the Fedora and openSUSE root filesystem. Single-device volumes with
-//! `single` and `DUP` profiles (and this device's copy of `RAID1*` chunks); every subvolume
-//! and snapshot; zlib, LZO and zstd compressed extents.
+//! Read-only btrfs reader: the Fedora and openSUSE root filesystem. `single`, `DUP` and
+//! `RAID1*` profiles, on one device or several ([`BtrfsFs::open_devices`], grouped by
+//! [`devices::group`]); every subvolume and snapshot; zlib, LZO and zstd compressed extents; the
+//! files of the log tree ([`log`], not replayed).
 //!
 //! Layout: [`superblock`] (primary or mirror, features, `sys_chunk_array`), [`chunk`]
 //! (logical → physical), [`tree`] (checked tree blocks, bounded range walks), [`items`] (item
@@ -21,10 +22,10 @@
 //! Inode numbers are per subvolume in btrfs; [`Entry::ino`] packs the subvolume's index in
 //! bits 48.. and the objectid below, so it is unique on the volume.
 //!
-//! Not read, each said so: a volume of several devices (what is on this device is read, the
-//! rest is an error naming the device), striped profiles, the log tree (fsynced writes since
-//! the last commit of a volume that was not unmounted), encrypted or otherwise encoded
-//! extents. Checksums of tree blocks are verified (crc32c, sha256; xxhash64 and blake2b are
+//! Not read, each said so: devices of the filesystem the target lacks (an open problem naming
+//! their devids; what is on the others is read), striped profiles, the log tree's directory
+//! changes (its files are read as `<btrfs log tree ...>` entries), encrypted or otherwise
+//! encoded extents. Checksums of tree blocks are verified (crc32c, sha256; xxhash64 and blake2b are
 //! reported as not verified); data checksums are not.
 
 mod chunk;
