@@ -515,6 +515,11 @@ impl Exit {
     }
 }
 
+/// For `skip_serializing_if`: a count of zero is left out of the JSON.
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -571,9 +576,4 @@ mod tests {
         t.finalize();
         assert!(!t.complete);
     }
-}
-
-/// For `skip_serializing_if`: a count of zero is left out of the JSON.
-fn is_zero(n: &u64) -> bool {
-    *n == 0
 }

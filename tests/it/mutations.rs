@@ -85,17 +85,19 @@ fn mutate(
             }
             3 => {
                 // Splice: bytes from another place of this input or of another seed.
-                let src: &[u8] = if rng.below(2) == 0 || other.is_empty() {
-                    &data[range.clone()].to_vec()
-                } else {
-                    other
+                let piece = {
+                    let src: &[u8] = if rng.below(2) == 0 || other.is_empty() {
+                        &data[range.clone()]
+                    } else {
+                        other
+                    };
+                    let n = (1 + rng.below(256)).min(src.len());
+                    let from = rng.below(src.len() - n + 1);
+                    src[from..from + n].to_vec()
                 };
-                let n = (1 + rng.below(256)).min(src.len());
-                let from = rng.below(src.len() - n + 1);
                 let i = at(rng);
-                let n = n.min(range.end - i);
-                let piece = src[from..from + n].to_vec();
-                data[i..i + n].copy_from_slice(&piece);
+                let n = piece.len().min(range.end - i);
+                data[i..i + n].copy_from_slice(&piece[..n]);
             }
             4 => {
                 // Repeat a byte over a run (zeroed fields, lengths of 0xffff...).
@@ -113,6 +115,9 @@ fn mutate(
     }
 }
 
+/// Makes input `i`: its bytes and a name for it.
+type Make<'a> = dyn FnMut(&mut Rng, usize) -> (Vec<u8>, String) + 'a;
+
 /// The figures of one target's run.
 struct Figures {
     inputs: usize,
@@ -127,7 +132,7 @@ fn drive(
     target: &str,
     rounds: usize,
     rng: &mut Rng,
-    make: &mut dyn FnMut(&mut Rng, usize) -> (Vec<u8>, String),
+    make: &mut Make<'_>,
     entry: fn(&[u8]),
 ) -> Figures {
     let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("mutations");
@@ -354,10 +359,9 @@ printf 'ID=debian\nVERSION_ID="12"\n' > sbom/os-release
     let crc = crc::Crc::<u32>::new(&crc::CRC_32_ISCSI);
     let mut make_btrfs = |rng: &mut Rng, i: usize| {
         let mut img = image.clone();
-        let name;
-        if i % 10 == 9 {
+        let name = if i % 10 == 9 {
             mutate(&mut img, 0x10000..0x11000, &[], false, rng);
-            name = format!("btrfs input {i}: superblock");
+            format!("btrfs input {i}: superblock")
         } else {
             let n = 1 + rng.below(3);
             for _ in 0..n {
@@ -367,8 +371,8 @@ printf 'ID=debian\nVERSION_ID="12"\n' > sbom/os-release
                 let c = crc.checksum(&img[b + 0x20..b + node]);
                 img[b..b + 4].copy_from_slice(&c.to_le_bytes());
             }
-            name = format!("btrfs input {i}: {n} tree blocks");
-        }
+            format!("btrfs input {i}: {n} tree blocks")
+        };
         (img, name)
     };
     report.push((

@@ -33,6 +33,9 @@ pub struct LogFile {
     pub extents: Vec<(Key, Vec<u8>)>,
 }
 
+/// What a log tree says of one inode: its `INODE_ITEM`, a name, its extents.
+type Logged = (Option<Inode>, Option<Vec<u8>>, Vec<(Key, Vec<u8>)>);
+
 /// What the log holds: its files, how many log trees, and what could not be read.
 #[derive(Default)]
 pub struct Log {
@@ -97,8 +100,7 @@ pub fn read(trees: &Trees, root: u64, level: u8) -> Log {
                 .map(|e| format!("log of subvolume {subvol}: {e}")),
         );
         budget = budget.saturating_sub(found.items.len());
-        let mut inodes: BTreeMap<u64, (Option<Inode>, Option<Vec<u8>>, Vec<(Key, Vec<u8>)>)> =
-            BTreeMap::new();
+        let mut inodes: BTreeMap<u64, Logged> = BTreeMap::new();
         for (k, d) in found.items {
             let slot = inodes.entry(k.objectid).or_default();
             match k.ty {
