@@ -101,6 +101,8 @@ impl Reuse {
 /// decompressed content is judged at (`x.gz` is also `x`).
 fn key(reader: &dyn FsReader, entry: &Entry, det: &Detector) -> Option<Key> {
     let path = std::str::from_utf8(&entry.path).ok()?;
+    // The reader first: on a filesystem without content keys nothing else is computed.
+    let content = reader.content_key(entry)?;
     if det.wants_md5(path, entry.mode) {
         return None;
     }
@@ -114,7 +116,7 @@ fn key(reader: &dyn FsReader, entry: &Entry, det: &Detector) -> Option<Key> {
         }
         p = next;
     }
-    Some((reader.content_key(entry)?, classes))
+    Some((content, classes))
 }
 
 /// `first`'s findings, said of the file at `path` instead (archive members too:

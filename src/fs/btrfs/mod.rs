@@ -421,6 +421,7 @@ impl BtrfsFs {
         let reader = BtrfsReader {
             inner: inner.clone(),
             paths: RefCell::new(HashMap::new()),
+            extents: RefCell::new(None),
         };
         let layout = reader.choose_layout(&sb.fsid, default_id, &mut notes);
         drop(reader);
@@ -442,6 +443,7 @@ impl Filesystem for BtrfsFs {
         Ok(Box::new(BtrfsReader {
             inner: self.inner.clone(),
             paths: RefCell::new(HashMap::new()),
+            extents: RefCell::new(None),
         }))
     }
 
@@ -672,6 +674,9 @@ struct BtrfsReader {
     inner: Arc<Inner>,
     /// Paths resolved so far.
     paths: RefCell<HashMap<Vec<u8>, Target>>,
+    /// The `EXTENT_DATA` items [`FsReader::content_key`] read last, by (subvolume index,
+    /// objectid): the content scan opens that file next, and does not look them up again.
+    extents: RefCell<Option<((usize, u64), Vec<(Key, Vec<u8>)>)>>,
 }
 
 fn trim(path: &[u8]) -> &[u8] {
@@ -1044,18 +1049,29 @@ impl BtrfsReader {
             );
         }
         let id = self.inner.subvol(idx)?.id;
-        let found = self.inner.items(
-            idx,
-            Key::new(objectid, EXTENT_DATA_KEY, 0),
-            Key::new(objectid, EXTENT_DATA_KEY, u64::MAX),
-            file::MAX_EXTENTS,
-        )?;
-        if let Some(e) = found.errors.into_iter().next() {
-            return Err(named(e, &entry.path, id).with_inode(objectid));
-        }
+        let cached = self
+            .extents
+            .borrow_mut()
+            .take()
+            .filter(|(at, _)| *at == (idx, objectid));
+        let items = match cached {
+            Some((_, items)) => items,
+            None => {
+                let found = self.inner.items(
+                    idx,
+                    Key::new(objectid, EXTENT_DATA_KEY, 0),
+                    Key::new(objectid, EXTENT_DATA_KEY, u64::MAX),
+                    file::MAX_EXTENTS,
+                )?;
+                if let Some(e) = found.errors.into_iter().next() {
+                    return Err(named(e, &entry.path, id).with_inode(objectid));
+                }
+                found.items
+            }
+        };
         file::FileReader::new(
             &self.inner.trees,
-            found.items,
+            items,
             entry.size,
             format!(
                 "{} (btrfs subvolume {id} inode {objectid})",
@@ -1164,6 +1180,7 @@ impl FsReader for BtrfsReader {
             h.update((rest.len() as u64).to_le_bytes());
             h.update(rest);
         }
+        *self.extents.borrow_mut() = Some(((idx, objectid), found.items));
         Some(h.finalize().into())
     }
 
