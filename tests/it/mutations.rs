@@ -4,8 +4,10 @@
 //! splices of real seed images, made by the real tools, with a fixed seed. Each input runs
 //! under `catch_unwind` on its own thread: a panic or an input still running after
 //! [`HANG`] fails the test, and the input is saved under `CARGO_TARGET_TMPDIR/mutations/` to
-//! reproduce. The btrfs inputs are mutated inside tree blocks whose crc32c is then made valid
-//! again, as the btrfs fuzz target does, so they reach the parsers behind the checksum.
+//! reproduce. The btrfs inputs (a `--rootdir` image and two kernel-written compressed ones,
+//! zstd and LZO) are mutated inside tree blocks whose crc32c is then made valid again, as the
+//! btrfs fuzz target does, so they reach the parsers behind the checksum; one in ten anywhere
+//! (compressed data reaches the decoders), one in ten in the superblock.
 //!
 //! CI runs [`DEFAULT_ROUNDS`] inputs per target (about 30 s in a debug build on 2 cores);
 //! `AMISCAN_MUTATIONS=N` runs N per target and `AMISCAN_MUTATION_SEED=S` another sequence.
@@ -22,7 +24,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 /// Inputs per target in CI.
-const DEFAULT_ROUNDS: usize = 600;
+const DEFAULT_ROUNDS: usize = 400;
 /// An input still running after this long is a hang (debug build, loaded machine).
 const HANG: Duration = Duration::from_secs(20);
 
@@ -306,6 +308,17 @@ head -c 5000 /dev/urandom | base64 > tree/a/b/big
 truncate -s 120M big.img
 mkfs.btrfs -q -f -m single --rootdir tree --shrink big.img >/dev/null
 mv big.img btrfs/rootdir.img
+# Kernel-written, compressed (zstd, LZO): small mixed-block-group volumes.
+for c in zstd lzo; do
+  truncate -s 24M btrfs/$c.img
+  mkfs.btrfs -q -f -M btrfs/$c.img >/dev/null
+  mkdir -p m
+  mount -o loop,compress=$c btrfs/$c.img m
+  seq 1 100000 > m/n
+  for i in $(seq 1 40); do echo "file $i" > m/f$i; done
+  head -c 3000 /dev/urandom | base64 > m/r
+  umount m
+done
 # Containers: a 4 MiB disk with data, in every format and variant qemu-img writes.
 head -c 65536 /dev/urandom > raw && truncate -s 4M raw
 qemu-img convert -O qcow2 raw containers/a.qcow2
@@ -353,15 +366,29 @@ printf 'ID=debian\nVERSION_ID="12"\n' > sbom/os-release
 
     // btrfs: mutations inside tree blocks, checksums made valid again; now and then the
     // superblock or a data block instead, left as they are.
-    let image = std::fs::read(dir.join("btrfs/rootdir.img")).unwrap();
-    let (blocks, node) = tree_blocks(&image);
-    assert!(blocks.len() >= 4, "{} tree blocks", blocks.len());
+    let images: Vec<(String, Vec<u8>, Vec<usize>, usize)> = files(&dir.join("btrfs"))
+        .into_iter()
+        .map(|(name, image)| {
+            let (blocks, node) = tree_blocks(&image);
+            assert!(blocks.len() >= 4, "{name}: {} tree blocks", blocks.len());
+            (name, image, blocks, node)
+        })
+        .collect();
+    assert_eq!(images.len(), 3);
     let crc = crc::Crc::<u32>::new(&crc::CRC_32_ISCSI);
     let mut make_btrfs = |rng: &mut Rng, i: usize| {
+        let (seed, image, blocks, node) = &images[i % images.len()];
+        let node = *node;
         let mut img = image.clone();
         let name = if i % 10 == 9 {
             mutate(&mut img, 0x10000..0x11000, &[], false, rng);
-            format!("btrfs input {i}: superblock")
+            format!("btrfs input {i}: {seed}, superblock")
+        } else if i % 10 == 8 {
+            // Anywhere: data blocks too (compressed extents reach their decoders; data has
+            // no checksum amiscan verifies).
+            let len = img.len();
+            mutate(&mut img, 0..len, &[], false, rng);
+            format!("btrfs input {i}: {seed}, anywhere")
         } else {
             let n = 1 + rng.below(3);
             for _ in 0..n {
@@ -371,7 +398,7 @@ printf 'ID=debian\nVERSION_ID="12"\n' > sbom/os-release
                 let c = crc.checksum(&img[b + 0x20..b + node]);
                 img[b..b + 4].copy_from_slice(&c.to_le_bytes());
             }
-            format!("btrfs input {i}: {n} tree blocks")
+            format!("btrfs input {i}: {seed}, {n} tree blocks")
         };
         (img, name)
     };
