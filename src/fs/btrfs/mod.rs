@@ -669,6 +669,9 @@ impl Inner {
     }
 }
 
+/// A file's `EXTENT_DATA` items, by (subvolume index, objectid).
+type KeptExtents = ((usize, u64), Vec<(Key, Vec<u8>)>);
+
 /// Per-thread reader.
 struct BtrfsReader {
     inner: Arc<Inner>,
@@ -676,7 +679,7 @@ struct BtrfsReader {
     paths: RefCell<HashMap<Vec<u8>, Target>>,
     /// The `EXTENT_DATA` items [`FsReader::content_key`] read last, by (subvolume index,
     /// objectid): the content scan opens that file next, and does not look them up again.
-    extents: RefCell<Option<((usize, u64), Vec<(Key, Vec<u8>)>)>>,
+    extents: RefCell<Option<KeptExtents>>,
 }
 
 fn trim(path: &[u8]) -> &[u8] {
