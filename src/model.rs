@@ -277,6 +277,11 @@ pub struct VolumeReport {
     pub status: VolumeStatus,
     /// Regular files whose content was scanned.
     pub files_scanned: u64,
+    /// Regular files not read because another file with the same content on the volume was
+    /// (a btrfs snapshot's unchanged file shares its source's extents): that file's findings
+    /// are reported at their path too. Not counted in `files_scanned`.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub files_shared: u64,
     /// Bytes of file content scanned.
     pub bytes_scanned: u64,
     /// With `--unallocated`: non-zero bytes of free space and journal/log scanned.
@@ -510,6 +515,11 @@ impl Exit {
     }
 }
 
+/// For `skip_serializing_if`: a count of zero is left out of the JSON.
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -544,6 +554,7 @@ mod tests {
                 filesystem: Some("ext4".into()),
                 status: VolumeStatus::Scanned,
                 files_scanned: 0,
+                files_shared: 0,
                 bytes_scanned: 0,
                 unallocated_bytes_scanned: None,
                 quick_roots: Vec::new(),

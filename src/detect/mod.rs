@@ -77,6 +77,10 @@ pub struct FileInfo<'a> {
     pub gid: u32,
 }
 
+/// See [`Detector::path_class`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct PathClass(u8);
+
 /// Options that change what findings contain.
 #[derive(Default, Clone, Debug)]
 pub struct DetectOptions {
@@ -212,6 +216,32 @@ impl Detector {
             bytes_scanned: streamed.bytes,
             error: streamed.error,
         }
+    }
+
+    /// How a file's path changes what [`Detector::scan_file`] makes of its content, as a
+    /// value: two files with the same bytes whose paths have equal classes get the same
+    /// findings, but for the path they carry (the content scan then reads such bytes once:
+    /// btrfs snapshots, reflinks). `None` when the path itself is judged — a path check or a
+    /// credential-file format applies to it (their evidence may name it) — and the file is
+    /// always read at its own path. Every use of the path in `scan_file` and `match_finding`
+    /// must be reflected here: the registry's rules, the package-data tier, template names,
+    /// the documentation and packaged-test directories of `refine`.
+    pub fn path_class(&self, path: &str) -> Option<PathClass> {
+        let rules = registry::rules_for(path);
+        if rules.check.is_some() || rules.cred.is_some() {
+            return None;
+        }
+        let bits = [
+            precision::is_package_data(path),
+            precision::is_template_path(path),
+            verify::testkeys::is_doc_path(path),
+            verify::testkeys::is_test_path(path),
+        ];
+        Some(PathClass(
+            bits.iter()
+                .enumerate()
+                .fold(0u8, |acc, (i, &b)| acc | (u8::from(b) << i)),
+        ))
     }
 
     /// Scan an in-memory file (tests, small inputs): [`Detector::scan_file`] on `data`.

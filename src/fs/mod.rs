@@ -272,6 +272,16 @@ pub trait FsReader {
         let _ = entry;
         Ok(None)
     }
+
+    /// A digest that is equal for two regular files only when their contents are the same
+    /// bytes on the volume: btrfs gives one of the size and the extent list (`disk_bytenr`,
+    /// offsets, lengths, compression; inline data), so a snapshot's or reflink copy's
+    /// unchanged file has its source's. The content scan reads such files once and reports
+    /// the findings at each path. `None` (the default): no such digest, the file is read.
+    fn content_key(&self, entry: &Entry) -> Option<[u8; 32]> {
+        let _ = entry;
+        None
+    }
     /// The target of a symbolic link, as stored (never resolved).
     fn read_link(&self, entry: &Entry) -> Result<Vec<u8>, FsError>;
     /// A hint that directory `entry` will be listed soon: a remote source may start fetching
@@ -283,6 +293,17 @@ pub trait FsReader {
     /// after another, so they arrive together rather than one round trip each). The default
     /// does nothing.
     fn prefetch_file(&self, _entry: &Entry) {}
+}
+
+pub use btrfs::devices::{Group as BtrfsGroup, group as btrfs_groups};
+
+/// Open a btrfs filesystem of several devices: `src` and the `others` found with it by
+/// [`btrfs_groups`].
+pub fn open_btrfs_devices(
+    src: SharedSource,
+    others: Vec<SharedSource>,
+) -> Result<Box<dyn Filesystem>, FsError> {
+    Ok(Box::new(btrfs::BtrfsFs::open_devices(src, others)?))
 }
 
 /// Whether [`open`] reads filesystems of this kind (the others are named by their magic and

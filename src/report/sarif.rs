@@ -420,6 +420,7 @@ mod tests {
                     filesystem: Some("ext4".into()),
                     status: VolumeStatus::Scanned,
                     files_scanned: 1,
+                    files_shared: 0,
                     bytes_scanned: 1,
                     unallocated_bytes_scanned: None,
                     quick_roots: Vec::new(),

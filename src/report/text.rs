@@ -101,6 +101,12 @@ pub fn write_text(
         for v in &t.volumes {
             let fs = visible_str(v.filesystem.as_deref().unwrap_or("-"));
             let status = match v.status {
+                VolumeStatus::Scanned if v.files_shared > 0 => format!(
+                    "scanned {} files, {} ({} more files share content read once)",
+                    v.files_scanned,
+                    human_bytes(v.bytes_scanned),
+                    v.files_shared
+                ),
                 VolumeStatus::Scanned => format!(
                     "scanned {} files, {}",
                     v.files_scanned,
@@ -110,9 +116,10 @@ pub fn write_text(
                     Some(note) => format!("no filesystem: {note}"),
                     None => "no filesystem (no files)".to_string(),
                 },
-                VolumeStatus::Container => {
-                    "LVM physical volume (its logical volumes follow)".to_string()
-                }
+                VolumeStatus::Container => match &v.note {
+                    Some(note) => visible_str(note).into_owned(),
+                    None => "LVM physical volume (its logical volumes follow)".to_string(),
+                },
                 VolumeStatus::ScannedRaw => paint(
                     &format!(
                         "SCANNED RAW {} (no file paths)",

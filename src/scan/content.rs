@@ -7,6 +7,7 @@
 
 use super::VolumeProgress;
 use super::archive::{self, FileMeta, Limits};
+use super::reuse::{Plan, Reuse};
 use super::sparse;
 use crate::detect::{DetectOptions, Detector};
 use crate::fs::{Entry, Filesystem, SeekRead};
@@ -106,6 +107,9 @@ pub struct ContentResult {
     pub files_scanned: u64,
     /// Bytes of content given to the detector (decompressed bytes inside compressed files).
     pub bytes_scanned: u64,
+    /// Files not read because a file with the same content (a btrfs snapshot's unchanged
+    /// file) was: its findings are reported at their path too (see [`super::reuse`]).
+    pub files_shared: u64,
     /// Files that could not be opened or read completely.
     pub errors: Vec<ScanError>,
 }
@@ -115,6 +119,52 @@ struct One {
     bytes: u64,
     complete: bool,
     errors: Vec<ScanError>,
+    /// Not read: the findings of a file with the same content.
+    shared: bool,
+}
+
+/// [`scan_one`], unless a file with the same content was read already (then its findings at
+/// this path) or is being read by another worker (then `None`: set aside in `reuse`).
+fn scan_entry(
+    reader: &Result<Box<dyn crate::fs::FsReader>, crate::fs::FsError>,
+    entry: &Entry,
+    scanner: &Scanner<'_>,
+    digests: &Digests,
+) -> Option<One> {
+    let Scanner {
+        det,
+        opts,
+        limits,
+        reuse,
+    } = *scanner;
+    let plan = match reader {
+        Ok(r) => reuse.plan(r.as_ref(), entry, det),
+        Err(_) => Plan::Read(None),
+    };
+    match plan {
+        Plan::Wait => {
+            reuse.defer(entry);
+            None
+        }
+        Plan::Reuse(first) => {
+            let path = String::from_utf8_lossy(&entry.path);
+            Some(One {
+                findings: super::reuse::rebase(&first, &path),
+                bytes: 0,
+                complete: true,
+                errors: Vec::new(),
+                shared: true,
+            })
+        }
+        Plan::Read(key) => {
+            let one = scan_one(reader, entry, det, opts, limits, digests);
+            if let Some(key) = key {
+                let path = String::from_utf8_lossy(&entry.path);
+                reuse.done(key, &path, one.complete, &one.findings);
+            }
+            Some(one)
+        }
+    }
 }
 
 fn scan_one(
@@ -130,6 +180,7 @@ fn scan_one(
         findings: vec![],
         bytes: 0,
         complete: false,
+        shared: false,
         errors: vec![ScanError {
             path_bytes: path_bytes.clone(),
             path: Some(path.clone()),
@@ -205,6 +256,7 @@ fn scan_one(
         bytes: out.bytes,
         complete: out.errors.is_empty(),
         errors: out.errors,
+        shared: false,
     }
 }
 
@@ -252,6 +304,9 @@ pub struct Scanner<'a> {
     pub opts: &'a DetectOptions,
     /// Limits for archives and compressed files.
     pub limits: &'a Limits,
+    /// Content keys seen on this volume: a file with the same content as one read is not
+    /// read again.
+    pub reuse: &'a Reuse,
 }
 
 /// Files a worker of [`scan_files`] takes from the shared cursor at once (remote sources).
@@ -274,9 +329,43 @@ pub fn scan_files(
     remote: bool,
     digests: &Digests,
 ) -> ContentResult {
-    let Scanner { det, opts, limits } = scanner;
     let mut order: Vec<&Entry> = files.iter().collect();
     order.sort_by_key(|e| e.phys);
+    let mut res = scan_order(fs, &order, &scanner, progress, remote, digests);
+    // Files whose content another worker was reading: by now it is read (reused) or failed
+    // (read again). Each round ends every read it waited for, so a second round is the last.
+    for _ in 0..4 {
+        let deferred = scanner.reuse.take_deferred();
+        if deferred.is_empty() {
+            break;
+        }
+        let order: Vec<&Entry> = deferred.iter().collect();
+        res.merge(scan_order(fs, &order, &scanner, progress, remote, digests));
+    }
+    // Anything still set aside is read as it is.
+    let left = scanner.reuse.take_deferred();
+    if !left.is_empty() {
+        let reader = fs.reader();
+        for entry in &left {
+            let Scanner {
+                det, opts, limits, ..
+            } = scanner;
+            res.add(scan_one(&reader, entry, det, opts, limits, digests));
+            progress.inc(entry.size);
+        }
+    }
+    res
+}
+
+/// One pass of [`scan_files`] over `order`.
+fn scan_order(
+    fs: &dyn Filesystem,
+    order: &[&Entry],
+    scanner: &Scanner<'_>,
+    progress: &dyn VolumeProgress,
+    remote: bool,
+    digests: &Digests,
+) -> ContentResult {
     if !remote {
         return order
             .par_iter()
@@ -284,13 +373,17 @@ pub fn scan_files(
             .map_init(
                 || fs.reader(),
                 |reader, entry| {
-                    let one = scan_one(reader, entry, det, opts, limits, digests);
-                    progress.inc(entry.size);
+                    let one = scan_entry(reader, entry, scanner, digests);
+                    if one.is_some() {
+                        progress.inc(entry.size);
+                    }
                     one
                 },
             )
             .fold(ContentResult::default, |mut acc, one| {
-                acc.add(one);
+                if let Some(one) = one {
+                    acc.add(one);
+                }
                 acc
             })
             .reduce(ContentResult::default, |mut a, b| {
@@ -313,8 +406,10 @@ pub fn scan_files(
                         break;
                     }
                     for entry in batch.iter().take(STEP) {
-                        acc.add(scan_one(&reader, entry, det, opts, limits, digests));
-                        progress.inc(entry.size);
+                        if let Some(one) = scan_entry(&reader, entry, scanner, digests) {
+                            acc.add(one);
+                            progress.inc(entry.size);
+                        }
                     }
                 }
                 done.lock()
@@ -333,7 +428,9 @@ impl ContentResult {
     fn add(&mut self, one: One) {
         self.findings.extend(one.findings);
         self.bytes_scanned = self.bytes_scanned.saturating_add(one.bytes);
-        if one.complete {
+        if one.shared {
+            self.files_shared = self.files_shared.saturating_add(1);
+        } else if one.complete {
             self.files_scanned = self.files_scanned.saturating_add(1);
         }
         self.errors.extend(one.errors);
@@ -344,6 +441,7 @@ impl ContentResult {
         self.findings.extend(other.findings);
         self.files_scanned = self.files_scanned.saturating_add(other.files_scanned);
         self.bytes_scanned = self.bytes_scanned.saturating_add(other.bytes_scanned);
+        self.files_shared = self.files_shared.saturating_add(other.files_shared);
         self.errors.extend(other.errors);
     }
 }
@@ -366,7 +464,6 @@ pub fn scan_during<W>(
     walk: impl FnOnce(&(dyn Fn(&[Entry]) + Sync)) -> W,
 ) -> (W, ContentResult, Vec<Entry>) {
     use std::sync::mpsc::{RecvTimeoutError, TryRecvError};
-    let Scanner { det, opts, limits } = scanner;
     /// How long an idle worker waits for new files before it looks at those set aside again.
     const IDLE: std::time::Duration = std::time::Duration::from_millis(2);
     let (tx, rx) = std::sync::mpsc::channel::<Vec<Entry>>();
@@ -382,8 +479,10 @@ pub fn scan_during<W>(
                 let reader = fs.reader();
                 let mut acc = ContentResult::default();
                 let mut scan = |entry: &Entry| {
-                    acc.add(scan_one(&reader, entry, det, opts, limits, digests));
-                    progress.inc(entry.size);
+                    if let Some(one) = scan_entry(&reader, entry, &scanner, digests) {
+                        acc.add(one);
+                        progress.inc(entry.size);
+                    }
                 };
                 let sort = |batch: Vec<Entry>, scan: &mut dyn FnMut(&Entry)| {
                     let mut not_yet = Vec::new();
@@ -455,7 +554,9 @@ pub fn scan_during<W>(
         walked
     });
     let done = done.into_inner().unwrap_or_else(PoisonError::into_inner);
-    let aside = aside.into_inner().unwrap_or_else(PoisonError::into_inner);
+    let mut aside = aside.into_inner().unwrap_or_else(PoisonError::into_inner);
+    // Files whose content another worker was reading: [`scan_files`] reuses or reads them.
+    aside.extend(scanner.reuse.take_deferred());
     (walked, done, aside)
 }
 
@@ -506,6 +607,7 @@ mod tests {
             det: &det,
             opts: &DetectOptions::default(),
             limits: &Limits::default(),
+            reuse: &Reuse::default(),
         };
         scan_files(
             fs,

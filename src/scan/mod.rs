@@ -9,6 +9,7 @@ mod plan;
 mod progress;
 pub mod quick;
 mod raw;
+mod reuse;
 mod sparse;
 pub mod target;
 pub mod unallocated;
@@ -212,17 +213,54 @@ pub fn scan_disks(
             path: None,
             message: e.to_string(),
         }));
+    // btrfs filesystems of several devices, on any volume (logical volumes too): read once,
+    // from the device with the lowest devid, the others attached.
+    let all: Vec<&crate::volume::Volume> = volumes
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !lvm.physical.contains(i))
+        .map(|(_, v)| v)
+        .chain(lvm.logical.iter())
+        .collect();
+    let none = crate::source::MemSource::new(Vec::new(), "no data");
+    let sources: Vec<&dyn crate::source::Source> = all
+        .iter()
+        .map(|v| {
+            if v.role == crate::volume::Role::Data {
+                v.source.as_ref()
+            } else {
+                &none as &dyn crate::source::Source
+            }
+        })
+        .collect();
+    let groups = crate::fs::btrfs_groups(&sources);
     for (i, v) in volumes.iter().enumerate() {
         if lvm.physical.contains(&i) {
             report.volumes.push(volume::container(v));
+        }
+    }
+    for (i, v) in all.iter().enumerate() {
+        if let Some((g, devid)) = groups
+            .iter()
+            .find_map(|g| g.others.iter().find(|o| o.0 == i).map(|o| (g, o.1)))
+        {
+            let primary = all.get(g.primary).map_or("?", |p| p.id.as_str());
+            report
+                .volumes
+                .push(volume::btrfs_member(v, devid, &g.fsid, primary));
             continue;
         }
-        let (vr, findings) = volume::scan_volume(v, det, opts);
-        report.findings.extend(findings);
-        report.volumes.push(vr);
-    }
-    for v in &lvm.logical {
-        let (vr, findings) = volume::scan_volume(v, det, opts);
+        let others: Vec<SharedSource> = groups
+            .iter()
+            .find(|g| g.primary == i)
+            .map(|g| {
+                g.others
+                    .iter()
+                    .filter_map(|o| all.get(o.0).map(|v| v.source.clone()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let (vr, findings) = volume::scan_volume_with(v, others, det, opts);
         report.findings.extend(findings);
         report.volumes.push(vr);
     }

@@ -26,6 +26,7 @@ fn blank(v: &Volume) -> VolumeReport {
         filesystem: None,
         status: VolumeStatus::NotScanned,
         files_scanned: 0,
+        files_shared: 0,
         bytes_scanned: 0,
         unallocated_bytes_scanned: None,
         quick_roots: Vec::new(),
@@ -51,9 +52,23 @@ pub(super) fn container(v: &Volume) -> VolumeReport {
     vr
 }
 
-/// Scan one volume: every step below, in order.
-pub(super) fn scan_volume(
+/// The report of a device of a btrfs filesystem of several devices other than the one it is
+/// read from (`primary`, the volume id): its files are in that volume's report.
+pub(super) fn btrfs_member(v: &Volume, devid: u64, fsid: &str, primary: &str) -> VolumeReport {
+    let mut vr = blank(v);
+    vr.filesystem = Some(FsKind::Btrfs.name().into());
+    vr.status = VolumeStatus::Container;
+    vr.note = Some(format!(
+        "btrfs device {devid} of filesystem {fsid}: read with volume {primary}"
+    ));
+    vr
+}
+
+/// Scan one volume: every step below, in order; `others` are the other devices of the btrfs
+/// filesystem it holds, when it has several ([`crate::fs::btrfs_groups`]).
+pub(super) fn scan_volume_with(
     v: &Volume,
+    others: Vec<crate::source::SharedSource>,
     det: &Detector,
     opts: &ScanOptions,
 ) -> (VolumeReport, Vec<Finding>) {
@@ -63,7 +78,7 @@ pub(super) fn scan_volume(
         Err(findings) => return (vr, findings),
     };
     vr.filesystem = Some(kind.name().to_string());
-    let (filesystem, reader) = match open(v, kind) {
+    let (filesystem, reader) = match open(v, kind, others) {
         Ok(opened) => opened,
         Err(why) => return fall_back_to_raw(v, vr, why, det, opts),
     };
@@ -116,10 +131,12 @@ fn scan_filesystem(
         .progress
         .volume(&v.id, kind.map_or(filesystem.name(), |k| k.name()));
     let digests = Digests::default();
+    let reuse = super::reuse::Reuse::default();
     let scanner = Scanner {
         det,
         opts: &opts.detect,
         limits: &opts.archives,
+        reuse: &reuse,
     };
     let remote_full = !opts.quick && v.source.remote();
     let (mut walked, early, mut later, allocated) = walk(
@@ -202,6 +219,7 @@ fn scan_filesystem(
     vr.errors.extend(checked.errors);
     let mut volume_findings = checked.findings;
     vr.files_scanned = res.files_scanned;
+    vr.files_shared = res.files_shared;
     vr.bytes_scanned = res.bytes_scanned;
     vr.errors.extend(res.errors);
     let mut findings = res.findings;
@@ -374,14 +392,23 @@ type Opened = (Box<dyn Filesystem>, Box<dyn FsReader>);
 
 /// Open the filesystem and a reader on it. `Err` says why it cannot be walked (a format amiscan
 /// names but does not read; a filesystem that does not open): the volume is then scanned raw.
-fn open(v: &Volume, kind: FsKind) -> Result<Opened, String> {
+fn open(
+    v: &Volume,
+    kind: FsKind,
+    others: Vec<crate::source::SharedSource>,
+) -> Result<Opened, String> {
     if !fs::readable(kind) {
         return Err(match kind {
             FsKind::Luks => format!("{}: not read (its content is encrypted)", kind.describe()),
             _ => format!("{}: not read", kind.describe()),
         });
     }
-    let filesystem = fs::open(kind, v.source.clone()).map_err(|e| e.to_string())?;
+    let filesystem = if kind == FsKind::Btrfs && !others.is_empty() {
+        fs::open_btrfs_devices(v.source.clone(), others)
+    } else {
+        fs::open(kind, v.source.clone())
+    }
+    .map_err(|e| e.to_string())?;
     let reader = filesystem.reader().map_err(|e| e.to_string())?;
     Ok((filesystem, reader))
 }

@@ -20,9 +20,9 @@ use std::sync::Arc;
 /// What a reader or the kernel shows: regular files (path → SHA-256) and symbolic links
 /// (path → target).
 #[derive(Debug, Default, PartialEq, Eq)]
-struct View {
-    files: BTreeMap<String, String>,
-    links: BTreeMap<String, String>,
+pub(crate) struct View {
+    pub(crate) files: BTreeMap<String, String>,
+    pub(crate) links: BTreeMap<String, String>,
 }
 
 /// The kernel's view of `img`: mounted read-only at the top-level subvolume.
@@ -35,7 +35,7 @@ fn kernel_view(img: &Path, dir: &Path) -> View {
 
 /// The kernel's view of what `mount` (a script, run in `dir`) mounts at `k`, with what it
 /// mounts below.
-fn kernel_view_mounted(mount: &str, dir: &Path) -> View {
+pub(crate) fn kernel_view_mounted(mount: &str, dir: &Path) -> View {
     let out = sh(
         &format!(
             r#"mkdir -p k
@@ -72,6 +72,11 @@ const READ_CAP: u64 = 64 << 20;
 /// amiscan's view of the btrfs volume `src`, and the errors its reader gave.
 fn amiscan_view(src: SharedSource) -> (View, Vec<FsError>) {
     let fs = fs::open(FsKind::Btrfs, src).unwrap();
+    amiscan_view_of(fs.as_ref())
+}
+
+/// amiscan's view of an open filesystem, and the errors its reader gave.
+pub(crate) fn amiscan_view_of(fs: &dyn fs::Filesystem) -> (View, Vec<FsError>) {
     let r = fs.reader().unwrap();
     let mut v = View::default();
     let mut errors = Vec::new();
@@ -318,7 +323,7 @@ btrfs subvolume create m/root >/dev/null
 btrfs subvolume create m/home >/dev/null
 btrfs subvolume create m/extra >/dev/null
 mkdir -p m/root/etc/ssh m/root/root/.ssh m/root/home m/root/var/lib m/home/alice/.aws
-uuid=$(blkid -s UUID -o value "$L")
+uuid=$(blkid -p -s UUID -o value "$L")  # -p: not the cache, which may hold a reused loop device's old UUID
 printf 'UUID=%s / btrfs subvol=root,compress=zstd:1 0 0\nUUID=%s /home btrfs subvol=home,compress=zstd:1 0 0\n' "$uuid" "$uuid" > m/root/etc/fstab
 printf 'root:%s:19000:0:99999:7:::\n' "$(openssl passwd -6 "$(head -c 12 /dev/urandom | base64)")" > m/root/etc/shadow
 chmod 600 m/root/etc/shadow
@@ -420,7 +425,7 @@ btrfs subvolume create m/@/.snapshots/1/snapshot >/dev/null
 btrfs subvolume create m/@/home >/dev/null
 S=m/@/.snapshots/1/snapshot
 mkdir -p $S/etc/ssh $S/home $S/.snapshots $S/root/.ssh m/@/home/bob/.aws
-uuid=$(blkid -s UUID -o value "$L")
+uuid=$(blkid -p -s UUID -o value "$L")  # -p: not the cache, which may hold a reused loop device's old UUID
 printf 'UUID=%s / btrfs defaults 0 0\nUUID=%s /home btrfs subvol=/@/home 0 0\nUUID=%s /.snapshots btrfs subvol=/@/.snapshots 0 0\n' "$uuid" "$uuid" "$uuid" > $S/etc/fstab
 printf 'root:%s:19000:0:99999:7:::\n' "$(openssl passwd -6 "$(head -c 12 /dev/urandom | base64)")" > $S/etc/shadow
 printf 'PermitRootLogin yes\n' > $S/etc/ssh/sshd_config

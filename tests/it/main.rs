@@ -8,6 +8,9 @@ mod ebs_support;
 
 mod archives_and_modes;
 mod btrfs;
+mod btrfs_devices;
+mod btrfs_log;
+mod btrfs_shared;
 mod catalog_corpus;
 mod catalog_image;
 mod containers;
@@ -33,6 +36,7 @@ mod launch_alert;
 mod live_snapshots;
 mod local_images;
 mod module_cycles;
+mod mutations;
 mod named_formats;
 mod ntfs;
 mod pipeline_recipes;

@@ -219,6 +219,11 @@ const DOCS: &str = "/usr/share/doc/";
 /// Directory names that hold test suites.
 const TEST_DIRS: &[&str] = &["test", "tests", "testdata"];
 
+/// Whether `path` is in the packages' documentation.
+pub(crate) fn is_doc_path(path: &str) -> bool {
+    path.starts_with(DOCS)
+}
+
 /// Whether `path` is inside a test directory of a packaged tree.
 pub(crate) fn is_test_path(path: &str) -> bool {
     let Some(rest) = PACKAGED.iter().find_map(|p| path.strip_prefix(p)) else {
@@ -245,7 +250,7 @@ pub(crate) fn test_vector_note(path: &str, secret: &[u8]) -> Option<String> {
     if let Some(what) = known_public(secret) {
         return Some(format!(" (published on purpose: {what})"));
     }
-    if path.starts_with(DOCS) {
+    if is_doc_path(path) {
         return Some(DOC_NOTE.into());
     }
     is_test_path(path).then(|| TEST_NOTE.into())

@@ -1,8 +1,9 @@
 //! Logical → physical mapping: the chunks of the `sys_chunk_array` and of the chunk tree.
-//! A logical address is read from the copies of its chunk that lie on this device: one for
-//! `single`, two for `DUP`, this device's copy for `RAID1`/`RAID1C3`/`RAID1C4`. Striped
-//! profiles (`RAID0`, `RAID10`, `RAID5`, `RAID6`) and copies on other devices are refused with a
-//! named error on what they hold, never guessed.
+//! A logical address is read from the copies of its chunk on the devices at hand, each a
+//! (devid, physical offset): one for `single`, two for `DUP`, one per device for
+//! `RAID1`/`RAID1C3`/`RAID1C4`. Striped profiles (`RAID0`, `RAID10`, `RAID5`, `RAID6`) and
+//! chunks whose every copy is on a missing device are refused with a named error on what they
+//! hold, never guessed.
 
 use super::{Key, corrupt, incompatible, le16, le64};
 use crate::fs::FsError;
@@ -19,13 +20,14 @@ const RAID6: u64 = 1 << 8;
 const RAID1C3: u64 = 1 << 9;
 const RAID1C4: u64 = 1 << 10;
 
-/// One chunk: `length` bytes from logical `logical`, and where its copies on this device start.
+/// One chunk: `length` bytes from logical `logical`, and where its copies start.
 #[derive(Clone, Debug)]
 pub struct Chunk {
     pub logical: u64,
     pub length: u64,
-    /// Physical starts of the copies on this device (empty: none here, see `problem`).
-    pub copies: Vec<u64>,
+    /// (devid, physical start) of the copies on the devices at hand (empty: none, see
+    /// `problem`).
+    pub copies: Vec<(u64, u64)>,
     /// Why the chunk cannot be read from this device, when it cannot.
     pub problem: Option<String>,
 }
@@ -52,8 +54,8 @@ fn profile(ty: u64) -> &'static str {
     }
 }
 
-/// Parse one chunk item (key offset = logical start) as seen from device `devid`.
-pub fn parse_chunk(key: &Key, b: &[u8], devid: u64) -> Result<Chunk, FsError> {
+/// Parse one chunk item (key offset = logical start), given which devices are at hand.
+pub fn parse_chunk(key: &Key, b: &[u8], present: &dyn Fn(u64) -> bool) -> Result<Chunk, FsError> {
     let ctx = || format!("btrfs chunk at logical {}", key.offset);
     let length = le64(b, 0).ok_or_else(|| corrupt(ctx(), "truncated"))?;
     let ty = le64(b, 24).ok_or_else(|| corrupt(ctx(), "truncated"))?;
@@ -62,13 +64,16 @@ pub fn parse_chunk(key: &Key, b: &[u8], devid: u64) -> Result<Chunk, FsError> {
         return Err(corrupt(ctx(), format!("length {length}, {num} stripes")));
     }
     let mut here = Vec::new();
+    let mut away = Vec::new();
     for i in 0..usize::from(num) {
         let at = 48usize.saturating_add(i.saturating_mul(32));
         let (Some(dev), Some(off)) = (le64(b, at), le64(b, at.saturating_add(8))) else {
             return Err(corrupt(ctx(), "truncated stripe list"));
         };
-        if dev == devid {
-            here.push(off);
+        if present(dev) {
+            here.push((dev, off));
+        } else if !away.contains(&dev) {
+            away.push(dev);
         }
     }
     let name = profile(ty);
@@ -77,8 +82,10 @@ pub fn parse_chunk(key: &Key, b: &[u8], devid: u64) -> Result<Chunk, FsError> {
             "{name} chunk (striped over {num} stripes): striped profiles are not read"
         ))
     } else if here.is_empty() {
+        let ids: Vec<String> = away.iter().map(u64::to_string).collect();
         Some(format!(
-            "{name} chunk has no copy on this device (devid {devid}): it is on another device of the filesystem"
+            "{name} chunk is only on device(s) with devid {}, which the target does not hold",
+            ids.join(", ")
         ))
     } else {
         None
@@ -129,7 +136,7 @@ impl ChunkMap {
 
     /// The physical copies of `len` bytes at `logical` (all inside one chunk), and how many
     /// bytes from `logical` that chunk still covers.
-    pub fn map(&self, logical: u64, len: u64) -> Result<(Vec<u64>, u64), FsError> {
+    pub fn map(&self, logical: u64, len: u64) -> Result<(Vec<(u64, u64)>, u64), FsError> {
         let ctx = || format!("btrfs logical address {logical}");
         let pos = self.chunks.partition_point(|x| x.logical <= logical);
         let c = pos
@@ -144,12 +151,15 @@ impl ChunkMap {
         let left = c.length - within;
         let _ = len;
         Ok((
-            c.copies.iter().map(|s| s.saturating_add(within)).collect(),
+            c.copies
+                .iter()
+                .map(|&(dev, s)| (dev, s.saturating_add(within)))
+                .collect(),
             left,
         ))
     }
 
-    /// How many chunks cannot be read from this device, and why (the first reason).
+    /// How many chunks cannot be read from the devices at hand, and why (the first reason).
     pub fn unreadable(&self) -> (usize, Option<&str>) {
         let mut n = 0;
         let mut first = None;
@@ -196,7 +206,7 @@ mod tests {
             parse_chunk(
                 &key(1 << 20),
                 &item(1 << 20, 4 | DUP, &[(1, 100), (1, 5000)]),
-                1,
+                &|d| d == 1,
             )
             .unwrap(),
         )
@@ -205,13 +215,13 @@ mod tests {
             parse_chunk(
                 &key(4 << 20),
                 &item(1 << 20, 1 | RAID0, &[(1, 0), (2, 0)]),
-                1,
+                &|d| d == 1,
             )
             .unwrap(),
         )
         .unwrap();
         let (copies, left) = m.map((1 << 20) + 10, 1).unwrap();
-        assert_eq!(copies, vec![110, 5010]);
+        assert_eq!(copies, vec![(1, 110), (1, 5010)]);
         assert_eq!(left, (1 << 20) - 10);
         let e = m.map(4 << 20, 1).unwrap_err();
         assert!(e.to_string().contains("RAID0"), "{e}");
@@ -226,13 +236,23 @@ mod tests {
     #[test]
     fn overlapping_chunks_are_corrupt() {
         let mut m = ChunkMap::default();
-        m.insert(parse_chunk(&key(0), &item(100, 1, &[(1, 0)]), 1).unwrap())
+        let one = |d: u64| d == 1;
+        m.insert(parse_chunk(&key(0), &item(100, 1, &[(1, 0)]), &one).unwrap())
             .unwrap();
         assert!(
-            m.insert(parse_chunk(&key(50), &item(100, 1, &[(1, 0)]), 1).unwrap())
+            m.insert(parse_chunk(&key(50), &item(100, 1, &[(1, 0)]), &one).unwrap())
                 .is_err()
         );
-        let other = parse_chunk(&key(500), &item(100, 1, &[(2, 0)]), 1).unwrap();
-        assert!(other.problem.unwrap().contains("another device"));
+        let other = parse_chunk(&key(500), &item(100, 1, &[(2, 0)]), &one).unwrap();
+        assert!(other.problem.unwrap().contains("devid 2,"));
+        // RAID1 across two devices: both copies when both are at hand, in stripe order.
+        let both = parse_chunk(
+            &key(1000),
+            &item(100, 1 | RAID1, &[(2, 70), (1, 30)]),
+            &|d| d <= 2,
+        )
+        .unwrap();
+        assert_eq!(both.copies, vec![(2, 70), (1, 30)]);
+        assert!(both.problem.is_none());
     }
 }

@@ -1,6 +1,7 @@
-//! Read-only btrfs reader: the Fedora and openSUSE root filesystem. Single-device volumes with
-//! `single` and `DUP` profiles (and this device's copy of `RAID1*` chunks); every subvolume
-//! and snapshot; zlib, LZO and zstd compressed extents.
+//! Read-only btrfs reader: the Fedora and openSUSE root filesystem. `single`, `DUP` and
+//! `RAID1*` profiles, on one device or several ([`BtrfsFs::open_devices`], grouped by
+//! [`devices::group`]); every subvolume and snapshot; zlib, LZO and zstd compressed extents; the
+//! files of the log tree ([`log`], not replayed).
 //!
 //! Layout: [`superblock`] (primary or mirror, features, `sys_chunk_array`), [`chunk`]
 //! (logical → physical), [`tree`] (checked tree blocks, bounded range walks), [`items`] (item
@@ -21,18 +22,20 @@
 //! Inode numbers are per subvolume in btrfs; [`Entry::ino`] packs the subvolume's index in
 //! bits 48.. and the objectid below, so it is unique on the volume.
 //!
-//! Not read, each said so: a volume of several devices (what is on this device is read, the
-//! rest is an error naming the device), striped profiles, the log tree (fsynced writes since
-//! the last commit of a volume that was not unmounted), encrypted or otherwise encoded
-//! extents. Checksums of tree blocks are verified (crc32c, sha256; xxhash64 and blake2b are
+//! Not read, each said so: devices of the filesystem the target lacks (an open problem naming
+//! their devids; what is on the others is read), striped profiles, the log tree's directory
+//! changes (its files are read as `<btrfs log tree ...>` entries), encrypted or otherwise
+//! encoded extents. Checksums of tree blocks are verified (crc32c, sha256; xxhash64 and blake2b are
 //! reported as not verified); data checksums are not.
 
 mod chunk;
 mod compress;
 mod csum;
+pub mod devices;
 mod file;
 mod fstab;
 mod items;
+mod log;
 mod superblock;
 mod tree;
 
@@ -52,6 +55,7 @@ pub(crate) const EXTENT_DATA_KEY: u8 = 108;
 pub(crate) const ROOT_ITEM_KEY: u8 = 132;
 pub(crate) const ROOT_REF_KEY: u8 = 156;
 pub(crate) const CHUNK_ITEM_KEY: u8 = 228;
+pub(crate) const DEV_ITEM_KEY: u8 = 216;
 /// The top-level subvolume.
 const FS_TREE: u64 = 5;
 /// The root tree's directory, which holds the `default` entry.
@@ -73,6 +77,8 @@ const MAX_PATH_COMPONENTS: usize = 4096;
 const MAX_CACHED_PATHS: usize = 1 << 18;
 /// Longest symbolic link target read.
 const MAX_LINK: u64 = 4096;
+/// The subvolume index of [`Entry::ino`] that names a file of the log tree.
+const LOG_IDX: usize = MAX_SUBVOLS;
 /// Bits of [`Entry::ino`] below the subvolume index.
 const INO_SHIFT: u32 = 48;
 
@@ -158,6 +164,9 @@ struct Subvol {
 /// What every reader shares.
 struct Inner {
     trees: Trees,
+    /// The regular files of the log tree (not replayed), listed by the sweep; their
+    /// [`Entry::ino`] is [`pack`]`(`[`LOG_IDX`]`, index)`.
+    logs: Vec<log::LogFile>,
     /// Subvolumes sorted by id; [`Entry::ino`] carries the index into it.
     subvols: Vec<Subvol>,
     /// (parent subvolume, child subvolume) for each `ROOT_REF`.
@@ -195,14 +204,42 @@ impl BtrfsFs {
     /// file, and what the reader could not take into account at all is in
     /// [`Filesystem::open_problems`].
     pub fn open(src: SharedSource) -> Result<BtrfsFs, FsError> {
+        BtrfsFs::open_devices(src, Vec::new())
+    }
+
+    /// [`BtrfsFs::open`] on a filesystem of several devices: `src` and the `others` the
+    /// target holds (see [`devices::group`]). Each device is matched by the fsid and devid of
+    /// its own superblock; a chunk is read from the first copy on a device at hand, and a
+    /// device the filesystem has but the target lacks is an open problem naming its devid.
+    pub fn open_devices(src: SharedSource, others: Vec<SharedSource>) -> Result<BtrfsFs, FsError> {
         let (sb, note) = superblock::read(src.as_ref())?;
         let mut problems = Vec::new();
         let mut notes: Vec<String> = note.into_iter().collect();
+        let mut devs: std::collections::BTreeMap<u64, SharedSource> =
+            std::collections::BTreeMap::from([(sb.devid, src.clone())]);
+        for o in others {
+            match superblock::read(o.as_ref()) {
+                Ok((osb, _)) if osb.fsid == sb.fsid && !devs.contains_key(&osb.devid) => {
+                    devs.insert(osb.devid, o);
+                }
+                Ok((osb, _)) => notes.push(format!(
+                    "btrfs: {} is not another device of this filesystem (devid {}), not used",
+                    o.describe(),
+                    osb.devid
+                )),
+                Err(e) => notes.push(format!(
+                    "btrfs: {} has no usable superblock ({e}), not used",
+                    o.describe()
+                )),
+            }
+        }
+        let present = |d: u64| devs.contains_key(&d);
         let mut chunks = chunk::ChunkMap::default();
         for (key, item) in &sb.sys_chunks {
-            chunks.insert(chunk::parse_chunk(key, item, sb.devid)?)?;
+            chunks.insert(chunk::parse_chunk(key, item, &present)?)?;
         }
-        let mut trees = Trees::new(src, sb.clone(), chunks);
+        let here = devs.len();
+        let mut trees = Trees::new(devs.clone(), sb.clone(), chunks);
         let found = trees.range(
             sb.chunk_root,
             sb.chunk_root_level,
@@ -219,8 +256,14 @@ impl BtrfsFs {
             });
         }
         let mut map = trees.chunks.clone();
+        let mut known_devs = Vec::new();
+        for (key, _) in &found.items {
+            if key.ty == DEV_ITEM_KEY && key.objectid == 1 && known_devs.len() < 1 << 16 {
+                known_devs.push(key.offset);
+            }
+        }
         for (key, item) in found.items.iter().filter(|(k, _)| k.ty == CHUNK_ITEM_KEY) {
-            match chunk::parse_chunk(key, item, sb.devid).and_then(|c| map.insert(c)) {
+            match chunk::parse_chunk(key, item, &present).and_then(|c| map.insert(c)) {
                 Ok(()) => {}
                 Err(e) => problems.push(OpenProblem {
                     message: format!("btrfs chunk not used: {e}"),
@@ -229,22 +272,38 @@ impl BtrfsFs {
             }
         }
         trees.chunks = map;
-        if sb.num_devices > 1 {
-            let (n, why) = trees.chunks.unreadable();
+        let missing: Vec<String> = known_devs
+            .iter()
+            .filter(|d| !devs.contains_key(d))
+            .map(u64::to_string)
+            .collect();
+        let (n, why) = trees.chunks.unreadable();
+        if sb.num_devices > 1 && (!missing.is_empty() || here as u64 != sb.num_devices) {
             problems.push(OpenProblem {
                 message: format!(
-                    "btrfs filesystem spans {} devices; only this one (devid {}) is read: {n} chunks are not on it or are striped{}",
+                    "btrfs filesystem spans {} devices; {here} found (devid {}), missing devid {}: {n} chunks are not read{}",
                     sb.num_devices,
-                    sb.devid,
+                    devs.keys().map(u64::to_string).collect::<Vec<_>>().join(", "),
+                    if missing.is_empty() { "unknown".to_string() } else { missing.join(", ") },
                     why.map(|w| format!(" ({w})")).unwrap_or_default()
                 ),
                 raw: Vec::new(),
             });
-        } else if let (n @ 1.., Some(why)) = trees.chunks.unreadable() {
+        } else if let (n @ 1.., Some(why)) = (n, why) {
             problems.push(OpenProblem {
                 message: format!("btrfs: {n} chunks cannot be read: {why}"),
                 raw: Vec::new(),
             });
+        }
+        if sb.num_devices > 1 && problems.is_empty() {
+            notes.push(format!(
+                "btrfs filesystem of {} devices, all read (devid {})",
+                sb.num_devices,
+                devs.keys()
+                    .map(u64::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
         }
         let found = trees.range(
             sb.root,
@@ -309,11 +368,31 @@ impl BtrfsFs {
             .map(|(id, root)| Subvol { id, root })
             .collect();
         subvols.sort_unstable_by_key(|s| s.id);
+        let mut logs = Vec::new();
         if sb.log_root != 0 {
+            let log = if sb.log_root_level < tree::MAX_LEVEL {
+                log::read(&trees, sb.log_root, sb.log_root_level)
+            } else {
+                log::Log {
+                    errors: vec![format!("level {} out of range", sb.log_root_level)],
+                    ..Default::default()
+                }
+            };
+            let unread = if log.errors.is_empty() {
+                String::new()
+            } else {
+                format!("; parts not read: {}", log.errors.join("; "))
+            };
             problems.push(OpenProblem {
-                message: "btrfs log tree present (the volume was not unmounted cleanly): writes fsynced after the last commit are not read".into(),
+                message: format!(
+                    "btrfs log tree at logical {} not replayed (the volume was not unmounted cleanly): {} files fsynced after the last commit, in {} subvolume logs, are read from it as <btrfs log tree ...> entries; renames, deletions and directory changes it holds are not applied{unread}",
+                    sb.log_root,
+                    log.files.len(),
+                    log.trees
+                ),
                 raw: Vec::new(),
             });
+            logs = log.files;
         }
         if !matches!(
             sb.csum,
@@ -333,6 +412,7 @@ impl BtrfsFs {
         };
         let inner = Arc::new(Inner {
             trees,
+            logs,
             subvols,
             refs,
             plain,
@@ -341,6 +421,7 @@ impl BtrfsFs {
         let reader = BtrfsReader {
             inner: inner.clone(),
             paths: RefCell::new(HashMap::new()),
+            extents: RefCell::new(None),
         };
         let layout = reader.choose_layout(&sb.fsid, default_id, &mut notes);
         drop(reader);
@@ -362,6 +443,7 @@ impl Filesystem for BtrfsFs {
         Ok(Box::new(BtrfsReader {
             inner: self.inner.clone(),
             paths: RefCell::new(HashMap::new()),
+            extents: RefCell::new(None),
         }))
     }
 
@@ -404,6 +486,18 @@ impl Filesystem for BtrfsFs {
                     )
                 });
             out.push(r);
+        }
+        for (k, f) in self.inner.logs.iter().enumerate() {
+            let mut path = format!(
+                "<btrfs log tree, subvolume {}, inode {}>",
+                f.subvol, f.objectid
+            )
+            .into_bytes();
+            if let Some(name) = &f.name {
+                path.push(b'/');
+                path.extend_from_slice(name);
+            }
+            out.push(pack(LOG_IDX, k as u64).map(|ino| entry(path, &f.inode, ino)));
         }
         Some(Ok(out))
     }
@@ -575,11 +669,17 @@ impl Inner {
     }
 }
 
+/// A file's `EXTENT_DATA` items, by (subvolume index, objectid).
+type KeptExtents = ((usize, u64), Vec<(Key, Vec<u8>)>);
+
 /// Per-thread reader.
 struct BtrfsReader {
     inner: Arc<Inner>,
     /// Paths resolved so far.
     paths: RefCell<HashMap<Vec<u8>, Target>>,
+    /// The `EXTENT_DATA` items [`FsReader::content_key`] read last, by (subvolume index,
+    /// objectid): the content scan opens that file next, and does not look them up again.
+    extents: RefCell<Option<KeptExtents>>,
 }
 
 fn trim(path: &[u8]) -> &[u8] {
@@ -934,19 +1034,47 @@ impl BtrfsReader {
 
     fn file(&self, entry: &Entry) -> Result<file::FileReader<'_>, FsError> {
         let (idx, objectid) = self.target_of(entry)?;
-        let id = self.inner.subvol(idx)?.id;
-        let found = self.inner.items(
-            idx,
-            Key::new(objectid, EXTENT_DATA_KEY, 0),
-            Key::new(objectid, EXTENT_DATA_KEY, u64::MAX),
-            file::MAX_EXTENTS,
-        )?;
-        if let Some(e) = found.errors.into_iter().next() {
-            return Err(named(e, &entry.path, id).with_inode(objectid));
+        if idx == LOG_IDX {
+            let f = usize::try_from(objectid)
+                .ok()
+                .and_then(|k| self.inner.logs.get(k))
+                .ok_or_else(|| not_found(&entry.path))?;
+            return file::FileReader::new(
+                &self.inner.trees,
+                f.extents.clone(),
+                entry.size,
+                format!(
+                    "{} (btrfs log tree of subvolume {} inode {})",
+                    entry.display_path(),
+                    f.subvol,
+                    f.objectid
+                ),
+            );
         }
+        let id = self.inner.subvol(idx)?.id;
+        let cached = self
+            .extents
+            .borrow_mut()
+            .take()
+            .filter(|(at, _)| *at == (idx, objectid));
+        let items = match cached {
+            Some((_, items)) => items,
+            None => {
+                let found = self.inner.items(
+                    idx,
+                    Key::new(objectid, EXTENT_DATA_KEY, 0),
+                    Key::new(objectid, EXTENT_DATA_KEY, u64::MAX),
+                    file::MAX_EXTENTS,
+                )?;
+                if let Some(e) = found.errors.into_iter().next() {
+                    return Err(named(e, &entry.path, id).with_inode(objectid));
+                }
+                found.items
+            }
+        };
         file::FileReader::new(
             &self.inner.trees,
-            found.items,
+            items,
             entry.size,
             format!(
                 "{} (btrfs subvolume {id} inode {objectid})",
@@ -1027,6 +1155,40 @@ impl FsReader for BtrfsReader {
 
     fn data_ranges(&self, entry: &Entry) -> Result<Option<Vec<std::ops::Range<u64>>>, FsError> {
         Ok(Some(self.file(entry)?.data_ranges()))
+    }
+
+    /// SHA-256 of the size and every `EXTENT_DATA` item but its generation: file offset,
+    /// sizes, compression, encoding, type, and `disk_bytenr`, `disk_num_bytes`, `offset`,
+    /// `num_bytes` (or the inline bytes). Equal keys read the same bytes of the volume; a file
+    /// changed after a snapshot was taken has new extents (copy on write), so a new key.
+    fn content_key(&self, entry: &Entry) -> Option<[u8; 32]> {
+        use sha2::Digest;
+        let (idx, objectid) = self.target_of(entry).ok()?;
+        let found = self
+            .inner
+            .items(
+                idx,
+                Key::new(objectid, EXTENT_DATA_KEY, 0),
+                Key::new(objectid, EXTENT_DATA_KEY, u64::MAX),
+                file::MAX_EXTENTS,
+            )
+            .ok()?;
+        if !found.errors.is_empty() {
+            return None;
+        }
+        let mut h = sha2::Sha256::new();
+        h.update(b"btrfs extents\0");
+        h.update(entry.size.to_le_bytes());
+        h.update((found.items.len() as u64).to_le_bytes());
+        for (key, data) in &found.items {
+            // The first 8 bytes are the generation: a reflink copy has its own.
+            let rest = data.get(8..)?;
+            h.update(key.offset.to_le_bytes());
+            h.update((rest.len() as u64).to_le_bytes());
+            h.update(rest);
+        }
+        *self.extents.borrow_mut() = Some(((idx, objectid), found.items));
+        Some(h.finalize().into())
     }
 
     fn read_link(&self, entry: &Entry) -> Result<Vec<u8>, FsError> {

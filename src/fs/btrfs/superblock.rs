@@ -47,6 +47,8 @@ pub struct Superblock {
     pub chunk_root_level: u8,
     /// Log tree (0: none, the last unmount was clean or nothing was fsynced since the commit).
     pub log_root: u64,
+    /// Level of the log root tree's root block.
+    pub log_root_level: u8,
     /// Devices in the filesystem.
     pub num_devices: u64,
     /// This device's id.
@@ -183,6 +185,7 @@ pub fn parse(b: &[u8], off: u64) -> Result<Superblock, FsError> {
         chunk_root: f64_(0x58)?,
         chunk_root_level,
         log_root: f64_(0x60)?,
+        log_root_level: *b.get(0xc8).ok_or_else(|| corrupt(ctx(), "truncated"))?,
         num_devices: f64_(0x88)?,
         // dev_item starts at 0xc9 with its devid.
         devid: f64_(0xc9)?,

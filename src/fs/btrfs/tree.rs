@@ -44,7 +44,8 @@ pub struct Found {
 
 /// The chunk map, the superblock and a cache of tree blocks: what every tree read needs.
 pub struct Trees {
-    pub src: SharedSource,
+    /// Every device at hand by devid (this one included).
+    pub devices: std::collections::BTreeMap<u64, SharedSource>,
     pub sb: Superblock,
     pub chunks: ChunkMap,
     cache: Mutex<HashMap<u64, Arc<Vec<u8>>>>,
@@ -59,14 +60,25 @@ pub struct Block {
 }
 
 impl Trees {
-    pub fn new(src: SharedSource, sb: Superblock, chunks: ChunkMap) -> Self {
+    pub fn new(
+        devices: std::collections::BTreeMap<u64, SharedSource>,
+        sb: Superblock,
+        chunks: ChunkMap,
+    ) -> Self {
         Trees {
-            src,
+            devices,
             sb,
             chunks,
             cache: Mutex::new(HashMap::new()),
             warnings: Mutex::new(Vec::new()),
         }
+    }
+
+    /// The source of device `devid`.
+    fn device(&self, devid: u64) -> Result<&SharedSource, FsError> {
+        self.devices
+            .get(&devid)
+            .ok_or_else(|| super::incompatible(format!("btrfs device {devid}"), "not at hand"))
     }
 
     /// Warnings gathered so far (a damaged `DUP` copy read from its mirror).
@@ -88,10 +100,10 @@ impl Trees {
             ));
         }
         let mut last = None;
-        for phys in copies {
-            match self.src.read_at(phys, buf) {
+        for (dev, phys) in copies {
+            match self.device(dev)?.read_at(phys, buf) {
                 Ok(()) => return Ok(()),
-                Err(e) => last = Some(super::io("btrfs data", phys, e)),
+                Err(e) => last = Some(super::io(&format!("btrfs data (devid {dev})"), phys, e)),
             }
         }
         Err(last.unwrap_or_else(|| {
@@ -129,17 +141,19 @@ impl Trees {
             return Err(corrupt(ctx(), "runs past the end of its chunk").with_block(logical));
         }
         let mut first_err: Option<FsError> = None;
-        for (i, phys) in copies.iter().enumerate() {
+        for (i, (dev, phys)) in copies.iter().enumerate() {
             let mut buf = vec![0u8; n];
             let r = self
-                .src
-                .read_at(*phys, &mut buf)
-                .map_err(|e| super::io(&ctx(), *phys, e))
+                .device(*dev)
+                .and_then(|d| {
+                    d.read_at(*phys, &mut buf)
+                        .map_err(|e| super::io(&ctx(), *phys, e))
+                })
                 .and_then(|()| self.verify(logical, &buf).map_err(|e| e.with_offset(*phys)));
             match r {
                 Ok(()) => {
                     if let Some(e) = &first_err {
-                        self.warn(format!("{e}; read copy {} of the DUP block instead", i + 1));
+                        self.warn(format!("{e}; read copy {} of the block instead", i + 1));
                     }
                     let b = Arc::new(buf);
                     let mut c = self

@@ -175,7 +175,7 @@ fn member_check_path(name: &str) -> String {
 }
 
 /// A compressed file's path without its compression suffix (`/x/shadow.gz` -> `/x/shadow`).
-fn strip_compression_suffix(path: &str) -> String {
+pub(crate) fn strip_compression_suffix(path: &str) -> String {
     for (suffix, repl) in [
         (".tgz", ".tar"),
         (".tbz2", ".tar"),

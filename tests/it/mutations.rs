@@ -1,0 +1,450 @@
+//! The fuzz targets' entry points on stable Rust (cargo-fuzz needs nightly): a mutation driver
+//! that feeds each target (btrfs, the disk-image containers, tar, the Windows parsers, the SBOM
+//! manifest parsers; see `fuzz/fuzz_targets/`) random byte flips, overwrites, truncations and
+//! splices of real seed images, made by the real tools, with a fixed seed. Each input runs
+//! under `catch_unwind` on its own thread: a panic or an input still running after
+//! [`HANG`] fails the test, and the input is saved under `CARGO_TARGET_TMPDIR/mutations/` to
+//! reproduce. The btrfs inputs (a `--rootdir` image and two kernel-written compressed ones,
+//! zstd and LZO) are mutated inside tree blocks whose crc32c is then made valid again, as the
+//! btrfs fuzz target does, so they reach the parsers behind the checksum; one in ten anywhere
+//! (compressed data reaches the decoders), one in ten in the superblock.
+//!
+//! CI runs [`DEFAULT_ROUNDS`] inputs per target (about 30 s in a debug build on 2 cores);
+//! `AMISCAN_MUTATIONS=N` runs N per target and `AMISCAN_MUTATION_SEED=S` another sequence.
+//! The figures (inputs, panics, slowest input) are printed per target (`--nocapture`).
+
+use crate::common::{sh, workdir};
+use amiscan::fs::probe::FsKind;
+use amiscan::fs::{EntryKind, Filesystem};
+use amiscan::source::{MemSource, SharedSource};
+use std::io::{Read, Seek, SeekFrom};
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// Inputs per target in CI.
+const DEFAULT_ROUNDS: usize = 400;
+/// An input still running after this long is a hang (debug build, loaded machine).
+const HANG: Duration = Duration::from_secs(20);
+
+/// xorshift64: a fixed sequence from a fixed seed.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+}
+
+/// One mutation of `seed` in `data[range]` (`other` is another seed to splice from):
+/// bit flips, random bytes, an interesting value (0, 0xff.., a length near a boundary), a
+/// copy of another part (splice), or a truncation (`truncate`: only where the length may
+/// change).
+fn mutate(
+    data: &mut Vec<u8>,
+    range: std::ops::Range<usize>,
+    other: &[u8],
+    truncate: bool,
+    rng: &mut Rng,
+) {
+    let span = range.end.saturating_sub(range.start);
+    if span == 0 {
+        return;
+    }
+    let at = |rng: &mut Rng| range.start + rng.below(span);
+    for _ in 0..1 + rng.below(4) {
+        match rng.below(if truncate { 6 } else { 5 }) {
+            0 => {
+                let i = at(rng);
+                data[i] ^= 1 << rng.below(8);
+            }
+            1 => {
+                let i = at(rng);
+                let n = (1 + rng.below(16)).min(range.end - i);
+                for b in &mut data[i..i + n] {
+                    *b = rng.next() as u8;
+                }
+            }
+            2 => {
+                let i = at(rng);
+                let v: [u8; 8] = match rng.below(5) {
+                    0 => [0; 8],
+                    1 => [0xff; 8],
+                    2 => (u32::MAX as u64 + 1).to_le_bytes(),
+                    3 => (1u64 << 62).to_le_bytes(),
+                    _ => (rng.below(4096) as u64).to_le_bytes(),
+                };
+                let n = [1, 2, 4, 8][rng.below(4)].min(range.end - i);
+                data[i..i + n].copy_from_slice(&v[..n]);
+            }
+            3 => {
+                // Splice: bytes from another place of this input or of another seed.
+                let piece = {
+                    let src: &[u8] = if rng.below(2) == 0 || other.is_empty() {
+                        &data[range.clone()]
+                    } else {
+                        other
+                    };
+                    let n = (1 + rng.below(256)).min(src.len());
+                    let from = rng.below(src.len() - n + 1);
+                    src[from..from + n].to_vec()
+                };
+                let i = at(rng);
+                let n = piece.len().min(range.end - i);
+                data[i..i + n].copy_from_slice(&piece[..n]);
+            }
+            4 => {
+                // Repeat a byte over a run (zeroed fields, lengths of 0xffff...).
+                let i = at(rng);
+                let n = (1 + rng.below(64)).min(range.end - i);
+                let b = data[i];
+                data[i..i + n].fill(b);
+            }
+            _ => {
+                let keep = range.start + rng.below(span);
+                data.truncate(keep);
+                return;
+            }
+        }
+    }
+}
+
+/// Makes input `i`: its bytes and a name for it.
+type Make<'a> = dyn FnMut(&mut Rng, usize) -> (Vec<u8>, String) + 'a;
+
+/// The figures of one target's run.
+struct Figures {
+    inputs: usize,
+    panics: Vec<String>,
+    hang: Option<String>,
+    slowest: (Duration, String),
+}
+
+/// Run `entry` on `rounds` mutated inputs made by `make` (which returns the input and a name
+/// for it), each on its own thread under `catch_unwind`.
+fn drive(
+    target: &str,
+    rounds: usize,
+    rng: &mut Rng,
+    make: &mut Make<'_>,
+    entry: fn(&[u8]),
+) -> Figures {
+    let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("mutations");
+    let mut f = Figures {
+        inputs: 0,
+        panics: Vec::new(),
+        hang: None,
+        slowest: (Duration::ZERO, String::new()),
+    };
+    for i in 0..rounds {
+        let (input, name) = make(rng, i);
+        let input = Arc::new(input);
+        let (tx, rx) = mpsc::channel();
+        let data = input.clone();
+        let started = Instant::now();
+        std::thread::spawn(move || {
+            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| entry(&data)));
+            let _ = tx.send(r.err().map(|p| {
+                p.downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+                    .unwrap_or_default()
+            }));
+        });
+        let save = |why: &str| {
+            std::fs::create_dir_all(&out).unwrap();
+            let p = out.join(format!("{target}-{i}.bin"));
+            std::fs::write(&p, input.as_slice()).unwrap();
+            format!("{name} ({why}): saved as {}", p.display())
+        };
+        match rx.recv_timeout(HANG) {
+            Ok(None) => {}
+            Ok(Some(msg)) => f.panics.push(save(&format!("panicked: {msg}"))),
+            Err(_) => {
+                // The thread cannot be stopped; the test fails on it.
+                f.hang = Some(save("still running"));
+                f.inputs += 1;
+                break;
+            }
+        }
+        f.inputs += 1;
+        let took = started.elapsed();
+        if took > f.slowest.0 {
+            f.slowest = (took, name);
+        }
+    }
+    f
+}
+
+// The entry points: what each fuzz target does with its input.
+
+fn btrfs_entry(img: &[u8]) {
+    let src: SharedSource = Arc::new(MemSource::new(img.to_vec(), "mutated btrfs"));
+    let Ok(fs) = amiscan::fs::open(FsKind::Btrfs, src) else {
+        return;
+    };
+    let _ = fs.open_problems();
+    let Ok(reader) = fs.reader() else { return };
+    let walk = amiscan::scan::walk::walk(fs.as_ref(), 2);
+    let mut buf = vec![0u8; 64 * 1024];
+    for f in walk.files.iter().take(1000) {
+        let _ = reader.content_key(f);
+        if let Ok(mut r) = reader.open_file(f) {
+            let mut total = 0usize;
+            while let Ok(n) = r.read(&mut buf) {
+                if n == 0 || total > 16 << 20 {
+                    break;
+                }
+                total += n;
+            }
+        }
+    }
+    if let Some(Ok(swept)) = fs.unreached(&|_| false) {
+        for e in swept.into_iter().flatten().take(100) {
+            if e.kind == EntryKind::File
+                && let Ok(mut r) = reader.open_file(&e)
+            {
+                let _ = std::io::copy(&mut (&mut r).take(16 << 20), &mut std::io::sink());
+            }
+        }
+    }
+}
+
+fn container_entry(img: &[u8]) {
+    amiscan::source::container::open_and_read_for_fuzzing(img.to_vec());
+}
+
+fn tar_entry(data: &[u8]) {
+    let fs = amiscan::fs::tarfs::TarFs::open(Arc::new(MemSource::new(data.to_vec(), "m.tar")));
+    let _ = fs.open_problems();
+    let Ok(r) = fs.reader() else { return };
+    let mut dirs = vec![b"/".to_vec()];
+    let mut listed = 0usize;
+    while let Some(d) = dirs.pop() {
+        listed += 1;
+        if listed > 10_000 {
+            break;
+        }
+        let Ok(entries) = r.list_dir(&d) else {
+            continue;
+        };
+        for e in entries.into_iter().flatten() {
+            match e.kind {
+                EntryKind::Dir => dirs.push(e.path.clone()),
+                EntryKind::File => {
+                    if let Ok(mut f) = r.open_file(&e) {
+                        let _ = std::io::copy(&mut (&mut f).take(1 << 24), &mut std::io::sink());
+                    }
+                    if let Ok(Some(mut f)) = r.open_seekable(&e) {
+                        let _ = f.seek(SeekFrom::End(-3));
+                        let _ = f.read(&mut [0u8; 16]);
+                    }
+                }
+                EntryKind::Symlink => {
+                    let _ = r.read_link(&e);
+                }
+                EntryKind::Special => {}
+            }
+        }
+    }
+}
+
+fn windows_entry(data: &[u8]) {
+    let _ = amiscan::windows_for_fuzzing(data);
+}
+
+fn sbom_entry(data: &[u8]) {
+    let _ = amiscan::manifests_for_fuzzing(data);
+}
+
+/// Offsets of the tree blocks of a btrfs image (they carry the fsid at 0x20), and the node
+/// size.
+fn tree_blocks(image: &[u8]) -> (Vec<usize>, usize) {
+    let fsid = image[0x10020..0x10030].to_vec();
+    let node = u32::from_le_bytes(image[0x10094..0x10098].try_into().unwrap()) as usize;
+    let blocks = (0..image.len() / node)
+        .map(|i| i * node)
+        .filter(|&o| o != 0x10000 && image[o + 0x20..o + 0x30] == fsid[..])
+        .collect();
+    (blocks, node)
+}
+
+fn files(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut out: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_file())
+        .map(|p| {
+            (
+                p.file_name().unwrap().to_string_lossy().into_owned(),
+                std::fs::read(&p).unwrap(),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn mutated_seed_images_give_errors_never_panics_or_hangs() {
+    let dir = workdir("mutations", "seeds");
+    let testdata = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata");
+    sh(
+        &format!(
+            r#"
+mkdir -p btrfs containers tar windows sbom tree/a/b
+# btrfs: as fuzz/run.sh makes its base (metadata single: one copy of each tree block).
+echo hi > tree/a/b/f && ln -s /etc/x tree/l && seq 1 20000 > tree/n
+for i in $(seq 1 60); do echo "$i" > tree/a/f$i; done
+head -c 5000 /dev/urandom | base64 > tree/a/b/big
+truncate -s 120M big.img
+mkfs.btrfs -q -f -m single --rootdir tree --shrink big.img >/dev/null
+mv big.img btrfs/rootdir.img
+# Kernel-written, compressed (zstd, LZO): small mixed-block-group volumes.
+for c in zstd lzo; do
+  truncate -s 24M btrfs/$c.img
+  mkfs.btrfs -q -f -M btrfs/$c.img >/dev/null
+  mkdir -p m
+  mount -o loop,compress=$c btrfs/$c.img m
+  seq 1 100000 > m/n
+  for i in $(seq 1 40); do echo "file $i" > m/f$i; done
+  head -c 3000 /dev/urandom | base64 > m/r
+  umount m
+done
+# Containers: a 4 MiB disk with data, in every format and variant qemu-img writes.
+head -c 65536 /dev/urandom > raw && truncate -s 4M raw
+qemu-img convert -O qcow2 raw containers/a.qcow2
+qemu-img convert -O qcow2 -c raw containers/c.qcow2
+qemu-img convert -O qcow2 -c -o compression_type=zstd raw containers/z.qcow2
+qemu-img convert -O vmdk raw containers/s.vmdk
+qemu-img convert -O vmdk -o subformat=streamOptimized raw containers/o.vmdk
+qemu-img convert -O vpc raw containers/d.vhd
+qemu-img convert -O vpc -o subformat=fixed raw containers/f.vhd
+qemu-img convert -O vhdx -o block_size=1M raw containers/x.vhdx
+# tar: GNU (long names, sparse), pax (sparse 1.0), ustar; hard and symbolic links.
+long=$(printf 'd%.0s' $(seq 1 120))
+mkdir -p t/etc "t/$long"
+printf 'root:x:0:0::/root:/bin/sh\n' > t/etc/passwd
+ln t/etc/passwd t/etc/passwd-
+ln -s /etc/passwd t/etc/link
+printf x > "t/$long/f"
+printf head > t/sparse && truncate -s 70000 t/sparse && printf tail >> t/sparse
+tar -C t --format=gnu --sparse -cf tar/gnu .
+tar -C t --format=posix --sparse -cf tar/pax .
+tar -C t --format=ustar -cf tar/ustar etc
+# Registry hives written by hivexsh.
+bash {td}/ntfs/hives.sh windows leaky >/dev/null
+rm -f windows/*.env
+# SBOM manifests: npm, JARs, ELF programs with Go build info and a cargo-auditable section.
+bash {td}/sbom-languages.sh sbomwork >/dev/null
+find sbomwork/tree -type f -size -1M -exec cp {{}} sbom/ \; 2>/dev/null || true
+printf 'ID=debian\nVERSION_ID="12"\n' > sbom/os-release
+"#,
+            td = testdata.display()
+        ),
+        &dir,
+    );
+    let rounds: usize = std::env::var("AMISCAN_MUTATIONS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(DEFAULT_ROUNDS);
+    let seed: u64 = std::env::var("AMISCAN_MUTATION_SEED")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0x9e37_79b9_7f4a_7c15);
+    let mut rng = Rng(seed);
+    let mut report = Vec::new();
+    let mut failed = Vec::new();
+
+    // btrfs: mutations inside tree blocks, checksums made valid again; now and then the
+    // superblock or a data block instead, left as they are.
+    let images: Vec<(String, Vec<u8>, Vec<usize>, usize)> = files(&dir.join("btrfs"))
+        .into_iter()
+        .map(|(name, image)| {
+            let (blocks, node) = tree_blocks(&image);
+            assert!(blocks.len() >= 4, "{name}: {} tree blocks", blocks.len());
+            (name, image, blocks, node)
+        })
+        .collect();
+    assert_eq!(images.len(), 3);
+    let crc = crc::Crc::<u32>::new(&crc::CRC_32_ISCSI);
+    let mut make_btrfs = |rng: &mut Rng, i: usize| {
+        let (seed, image, blocks, node) = &images[i % images.len()];
+        let node = *node;
+        let mut img = image.clone();
+        let name = if i % 10 == 9 {
+            mutate(&mut img, 0x10000..0x11000, &[], false, rng);
+            format!("btrfs input {i}: {seed}, superblock")
+        } else if i % 10 == 8 {
+            // Anywhere: data blocks too (compressed extents reach their decoders; data has
+            // no checksum amiscan verifies).
+            let len = img.len();
+            mutate(&mut img, 0..len, &[], false, rng);
+            format!("btrfs input {i}: {seed}, anywhere")
+        } else {
+            let n = 1 + rng.below(3);
+            for _ in 0..n {
+                let b = blocks[rng.below(blocks.len())];
+                let other = &image[blocks[rng.below(blocks.len())]..][..node];
+                mutate(&mut img, b + 0x20..b + node, other, false, rng);
+                let c = crc.checksum(&img[b + 0x20..b + node]);
+                img[b..b + 4].copy_from_slice(&c.to_le_bytes());
+            }
+            format!("btrfs input {i}: {seed}, {n} tree blocks")
+        };
+        (img, name)
+    };
+    report.push((
+        "btrfs",
+        drive("btrfs", rounds, &mut rng, &mut make_btrfs, btrfs_entry),
+    ));
+
+    // The other targets: whole inputs, truncations allowed; the first 4 KiB (headers) or the
+    // last 2 KiB (footers) more often than the rest.
+    for (target, sub, entry) in [
+        ("containers", "containers", container_entry as fn(&[u8])),
+        ("tar", "tar", tar_entry),
+        ("windows", "windows", windows_entry),
+        ("sbom_manifests", "sbom", sbom_entry),
+    ] {
+        let seeds = files(&dir.join(sub));
+        assert!(!seeds.is_empty(), "no seeds for {target}");
+        let mut make = |rng: &mut Rng, i: usize| {
+            let (name, seed) = &seeds[i % seeds.len()];
+            let other = &seeds[rng.below(seeds.len())].1;
+            let mut data = seed.clone();
+            let len = data.len();
+            let range = match rng.below(4) {
+                0 => 0..len.min(4096),
+                1 => len.saturating_sub(2048)..len,
+                _ => 0..len,
+            };
+            mutate(&mut data, range, other, true, rng);
+            (data, format!("{target} input {i}: {name}"))
+        };
+        report.push((target, drive(target, rounds, &mut rng, &mut make, entry)));
+    }
+
+    for (target, f) in &report {
+        println!(
+            "mutations {target}: {} inputs, {} panics, {} hangs, slowest {:?} ({})",
+            f.inputs,
+            f.panics.len(),
+            usize::from(f.hang.is_some()),
+            f.slowest.0,
+            f.slowest.1
+        );
+        failed.extend(f.panics.iter().cloned());
+        failed.extend(f.hang.iter().cloned());
+    }
+    assert!(failed.is_empty(), "{failed:#?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
