@@ -28,7 +28,6 @@
 //! Each finding names the key, the value and the command (shown with `windows_command::shown`).
 
 use super::windows_command::{self, Judged};
-use super::windows_hives::at_value;
 use super::{CheckHit, CheckRule, clip, miner};
 use crate::detect::hive::{Hive, HiveError, Value};
 use crate::report::Severity;
@@ -267,6 +266,28 @@ pub(crate) fn system(h: &Hive<'_>) -> Result<Vec<CheckHit>, HiveError> {
         }
     }
     Ok(hits)
+}
+
+/// A finding at the data of value `v`.
+pub(super) fn at_value(
+    rule: &CheckRule,
+    severity: Severity,
+    v: &Value,
+    evidence: String,
+    fp: &[u8],
+) -> CheckHit {
+    CheckHit {
+        rule: rule.id,
+        severity,
+        line: None,
+        start: v.at,
+        end: v
+            .at
+            .saturating_add(u64::try_from(v.data.len()).unwrap_or(0)),
+        evidence,
+        fingerprint_of: fp.to_vec(),
+        secret: None,
+    }
 }
 
 #[cfg(test)]

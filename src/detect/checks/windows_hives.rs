@@ -24,7 +24,8 @@
 //! transaction logs are not replayed) is judged as on disk and reported as an error, as what
 //! the logs hold was not seen. Hives above [`MAX_HIVE`] bytes are errors too.
 
-use super::{CheckHit, CheckRule, clip, windows_autoruns};
+use super::windows_autoruns::{self, at_value};
+use super::{CheckHit, CheckRule, clip};
 use crate::detect::finding::redact;
 use crate::detect::hive::{Hive, HiveError, Value, same_name};
 use crate::detect::lookup::{FileLookup, Looked, Unreadable};
@@ -246,28 +247,6 @@ fn read_hive(lookup: &dyn FileLookup, path: &str) -> Looked<Option<Vec<u8>>> {
         });
     }
     Ok(Some(bytes))
-}
-
-/// A finding at the data of value `v`.
-pub(super) fn at_value(
-    rule: &CheckRule,
-    severity: Severity,
-    v: &Value,
-    evidence: String,
-    fp: &[u8],
-) -> CheckHit {
-    CheckHit {
-        rule: rule.id,
-        severity,
-        line: None,
-        start: v.at,
-        end: v
-            .at
-            .saturating_add(u64::try_from(v.data.len()).unwrap_or(0)),
-        evidence,
-        fingerprint_of: fp.to_vec(),
-        secret: None,
-    }
 }
 
 /// What a SAM hash entry (`SAM_HASH`, `SAM_HASH_AES`) holds.
