@@ -1,5 +1,6 @@
 //! Files whose size runs far past their data (issue 19): a 1 TiB sparse file the kernel wrote on
-//! ext4, XFS and btrfs (and ntfs-3g on NTFS) with a fresh private key in its middle, and a one-block ext4 file whose
+//! ext4, XFS and btrfs (and ntfs-3g on NTFS, and GNU tar in a sparse member) with a fresh private
+//! key in its middle, and a one-block ext4 file whose
 //! size `debugfs -w` set to 4 TiB (a damaged or hostile inode). Each key is found at its path,
 //! the scan is complete, and the bytes given to the matchers are the data plus a few runs of
 //! zeros, not terabytes: long holes are skipped, not read. The scan runs under `timeout`, so
@@ -106,6 +107,27 @@ fn a_terabyte_sparse_file_on_ntfs_is_read_without_its_holes() {
     let dir = workdir("sparse", "ntfs");
     sparse_volume_with(&dir, "mkntfs -q -F -f", "mount -t ntfs-3g", 64);
     key_found_without_reading_holes(&dir.join("vol.img"), "/srv/huge.bin");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A tarball (`tar --sparse`, pax format) whose member is a 1 TiB sparse file with a key at
+/// 512 GiB: the member's sparse map says where its data is.
+#[test]
+fn a_terabyte_sparse_member_of_a_tarball_is_read_without_its_holes() {
+    let dir = workdir("sparse", "tar");
+    sh(
+        &format!(
+            r#"ssh-keygen -q -t ed25519 -N '' -C tar@test -f key
+mkdir -p root/srv
+dd if=key of=root/srv/huge.bin bs=1M seek=$((512 * 1024)) conv=notrunc status=none
+truncate -s {TIB} root/srv/huge.bin
+tar --sparse --format=pax -C root -cf root.tar .
+rm -rf root
+"#
+        ),
+        &dir,
+    );
+    key_found_without_reading_holes(&dir.join("root.tar"), "/srv/huge.bin");
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -205,6 +205,18 @@ impl FsReader for TarReader {
         Ok(Some(Box::new(self.segments(entry)?)))
     }
 
+    /// A sparse member's data segments (the rest reads as zeros); a plain member is one.
+    fn data_ranges(&self, entry: &Entry) -> Result<Option<Vec<std::ops::Range<u64>>>, FsError> {
+        let m = self.0.member(entry)?;
+        Ok(Some(
+            m.data
+                .iter()
+                .map(|s| s.at.min(m.size)..s.at.saturating_add(s.len).min(m.size))
+                .filter(|r| !r.is_empty())
+                .collect(),
+        ))
+    }
+
     fn read_link(&self, entry: &Entry) -> Result<Vec<u8>, FsError> {
         Ok(self.0.member(entry)?.link.clone())
     }
