@@ -559,11 +559,18 @@ impl NtfsReader {
                 return Ok(Err("encrypted: its content cannot be read".to_string()));
             }
             let len = attr.value_length();
-            if !attr.flags().contains(NtfsAttributeFlags::COMPRESSED) || attr.is_resident() {
-                return Ok(Ok((len, None)));
+            if attr.is_resident() {
+                return Ok(Ok((len, None, None)));
+            }
+            if !attr.flags().contains(NtfsAttributeFlags::COMPRESSED) {
+                let direct = match data_runs(&attr, &mut c, self.ntfs.cluster_size())? {
+                    Runs::Listed(runs) => Some(Arc::new(runs)),
+                    Runs::AttributeList | Runs::TooMany => None,
+                };
+                return Ok(Ok((len, None, direct)));
             }
             match compressed_runs(&attr, &mut c, self.ntfs.cluster_size())? {
-                Ok(runs) => Ok(Ok((len, Some(Arc::new(runs))))),
+                Ok(runs) => Ok(Ok((len, Some(Arc::new(runs)), None))),
                 Err(m) => Ok(Err(m)),
             }
         })?
@@ -572,7 +579,7 @@ impl NtfsReader {
             message: m,
             at: Default::default(),
         })?;
-        let (len, compressed) = len;
+        let (len, compressed, direct) = len;
         Ok(Stream {
             reader: self,
             rec,
@@ -582,6 +589,7 @@ impl NtfsReader {
             buf: Vec::new(),
             buf_at: 0,
             compressed,
+            direct,
         })
     }
 }
@@ -614,9 +622,14 @@ struct Stream<'a> {
     pos: u64,
     buf: Vec<u8>,
     buf_at: u64,
-    /// The run list of an LZNT1-compressed stream, read through [`CompressedRuns`] instead of
-    /// the crate.
-    compressed: Option<Arc<CompressedRuns>>,
+    /// The run list of an LZNT1-compressed stream, read through [`DataRuns`] instead of the
+    /// crate.
+    compressed: Option<Arc<DataRuns>>,
+    /// The run list of an uncompressed non-resident stream, read straight from the volume.
+    /// (Through the crate each chunk loaded the file's record again: on a volume read through
+    /// EBS the record's MFT block had often been evicted by the data read since, and was
+    /// fetched again, 1.26× the blocks needed.)
+    direct: Option<Arc<DataRuns>>,
 }
 
 /// Clusters per compression unit: NTFS compresses in units of 16 clusters (a compression unit
@@ -625,9 +638,9 @@ const CU_CLUSTERS: u64 = 16;
 /// Most data runs of one compressed stream (each run is 24 bytes here).
 const MAX_RUNS: usize = 1 << 20;
 
-/// The data runs of a compressed stream: (first VCN, clusters, byte position on the volume or
+/// The data runs of a non-resident stream: (first VCN, clusters, byte position on the volume or
 /// `None` for a sparse run), in VCN order.
-struct CompressedRuns {
+struct DataRuns {
     cluster: u64,
     runs: Vec<(u64, u64, Option<u64>)>,
 }
@@ -638,35 +651,57 @@ fn compressed_runs<T: Read + Seek>(
     attr: &ntfs::NtfsAttribute<'_, '_>,
     c: &mut T,
     cluster: u32,
-) -> Result<Result<CompressedRuns, String>, NtfsError> {
+) -> Result<Result<DataRuns, String>, NtfsError> {
     if cluster > 4096 {
         return Ok(Err(format!(
             "LZNT1-compressed with {cluster}-byte clusters (NTFS compresses only up to 4 KiB): not read"
         )));
     }
-    let cluster = u64::from(cluster);
+    Ok(match data_runs(attr, c, cluster)? {
+        Runs::Listed(runs) => Ok(runs),
+        Runs::AttributeList => {
+            Err("LZNT1-compressed across an attribute list: its content was not read".into())
+        }
+        Runs::TooMany => Err(format!(
+            "LZNT1-compressed in more than {MAX_RUNS} runs: not read"
+        )),
+    })
+}
+
+/// What [`data_runs`] found.
+enum Runs {
+    Listed(DataRuns),
+    /// The value is spread over an attribute list: only the crate reads it.
+    AttributeList,
+    /// More than [`MAX_RUNS`] runs.
+    TooMany,
+}
+
+/// The data runs of the non-resident attribute `attr`, as the crate reads them.
+fn data_runs<T: Read + Seek>(
+    attr: &ntfs::NtfsAttribute<'_, '_>,
+    c: &mut T,
+    cluster: u32,
+) -> Result<Runs, NtfsError> {
+    let cluster = u64::from(cluster).max(1);
     let ntfs::attribute_value::NtfsAttributeValue::NonResident(nr) = attr.value(c)? else {
-        return Ok(Err(
-            "LZNT1-compressed across an attribute list: its content was not read".into(),
-        ));
+        return Ok(Runs::AttributeList);
     };
     let mut runs = Vec::new();
     let mut vcn = 0u64;
     for run in nr.data_runs() {
         let run = run?;
         if runs.len() >= MAX_RUNS {
-            return Ok(Err(format!(
-                "LZNT1-compressed in more than {MAX_RUNS} runs: not read"
-            )));
+            return Ok(Runs::TooMany);
         }
         let n = run.allocated_size() / cluster;
         runs.push((vcn, n, run.data_position().value().map(|p| p.get())));
         vcn = vcn.saturating_add(n);
     }
-    Ok(Ok(CompressedRuns { cluster, runs }))
+    Ok(Runs::Listed(DataRuns { cluster, runs }))
 }
 
-impl CompressedRuns {
+impl DataRuns {
     /// Where cluster `vcn` is on the volume (`None`: sparse, or past the runs).
     fn locate(&self, vcn: u64) -> Option<u64> {
         let i = self.runs.partition_point(|r| r.0 <= vcn).checked_sub(1)?;
@@ -703,7 +738,7 @@ impl CompressedRuns {
 
 impl Stream<'_> {
     /// Fill the buffer with the compression unit holding `pos`.
-    fn fill_compressed(&mut self, runs: &CompressedRuns) -> io::Result<()> {
+    fn fill_compressed(&mut self, runs: &DataRuns) -> io::Result<()> {
         let unit = runs.cluster.saturating_mul(CU_CLUSTERS);
         let k = self.pos / unit.max(1);
         let mut data = runs
@@ -717,6 +752,52 @@ impl Stream<'_> {
         Ok(())
     }
 
+    /// Fill the buffer with the chunk at `pos` of an uncompressed stream, read from its runs:
+    /// sparse runs are zeros, and a stream longer than its runs ends in an error, as through
+    /// the crate.
+    fn fill_direct(&mut self, runs: &DataRuns, want: usize) -> io::Result<()> {
+        let rec = self.rec;
+        let mut buf = vec![0u8; want];
+        let mut got = 0usize;
+        while got < want {
+            let at = self
+                .pos
+                .saturating_add(u64::try_from(got).unwrap_or(u64::MAX));
+            let vcn = at / runs.cluster;
+            let run = runs
+                .runs
+                .partition_point(|r| r.0 <= vcn)
+                .checked_sub(1)
+                .and_then(|i| runs.runs.get(i))
+                .filter(|r| vcn < r.0.saturating_add(r.1));
+            let Some(&(start, n, pos)) = run else {
+                return Err(io::Error::other(format!(
+                    "MFT record {rec}: the stream ends at {at} of {} bytes (its data runs end)",
+                    self.len
+                )));
+            };
+            let run_start = start.saturating_mul(runs.cluster);
+            let run_end = start.saturating_add(n).saturating_mul(runs.cluster);
+            let take = usize::try_from(run_end.saturating_sub(at))
+                .unwrap_or(usize::MAX)
+                .min(want - got);
+            let out = buf
+                .get_mut(got..got.saturating_add(take))
+                .unwrap_or(&mut []);
+            if let Some(p) = pos {
+                let from = p.saturating_add(at.saturating_sub(run_start));
+                self.reader
+                    .src
+                    .read_at(from, out)
+                    .map_err(|e| io::Error::other(format!("MFT record {rec}: {e}")))?;
+            }
+            got = got.saturating_add(take.max(1));
+        }
+        self.buf = buf;
+        self.buf_at = self.pos;
+        Ok(())
+    }
+
     fn fill(&mut self) -> io::Result<()> {
         if let Some(runs) = self.compressed.clone() {
             return self.fill_compressed(&runs);
@@ -724,6 +805,9 @@ impl Stream<'_> {
         let want = usize::try_from(self.len.saturating_sub(self.pos))
             .unwrap_or(usize::MAX)
             .min(CHUNK);
+        if let Some(runs) = self.direct.clone() {
+            return self.fill_direct(&runs, want);
+        }
         let r = self.reader;
         let (rec, pos) = (self.rec, self.pos);
         let name = self.name.clone();

@@ -268,7 +268,7 @@ fn two_processes_sharing_a_quota_settle_under_it() {
 /// Four volumes of 200 MiB of data each, scanned in one process with the default budget: the
 /// caches of the volumes not being read give their memory back, so the peak RSS stays under
 /// 300 MiB (it was about 900 MiB with a cache per snapshot), and few blocks are fetched twice
-/// (at most 25% more requests than blocks read; 3% when run alone).
+/// (at most 5% more requests than blocks read).
 #[test]
 fn four_large_volumes_stay_in_the_memory_budget() {
     let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
@@ -305,13 +305,13 @@ fn four_large_volumes_stay_in_the_memory_budget() {
         let distinct = acc.get_counts.len() as u64;
         // The 200 MiB of data are 400 blocks.
         assert!(distinct >= 400, "{}: {distinct} blocks read", snap(i));
-        // 1.03× when run alone (benches/README); 1.06× to 1.12× seen with every other test
-        // of the binary running beside it on two cores (the caches of four volumes share one
-        // budget, and a slow reader's blocks are evicted before it reads them). The issue's
-        // target is 1.05×: not met under that load, an open point of issue 17. This bound
-        // catches a budget that thrashes.
+        // Issue 17's target: at most 5% more requests than blocks. Under the load of the
+        // whole suite on two cores this was 1.06× to 1.27× while the budget was shared by
+        // "read within the last second" (opening the other volumes cut the share of the one
+        // being scanned, and blocks read ahead were dropped before they were read); with
+        // shares by demand and read-ahead kept until read, 1.00× to 1.01× at a load of 8.
         assert!(
-            acc.get_calls() * 100 <= distinct * 125,
+            acc.get_calls() * 100 <= distinct * 105,
             "{}: {} requests for {distinct} blocks",
             snap(i),
             acc.get_calls()

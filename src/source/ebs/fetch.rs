@@ -166,11 +166,14 @@ impl Inner {
                 }
                 if let Ok(d) = &r {
                     let mut cache = lock(&me.cache);
-                    // A swept block nobody has waited for stays until it is read, while the
-                    // sweep is on. (Readers raise the priority under the `inflight` lock held
-                    // here; `will_read` ends a sweep before it releases the pins, under the
-                    // cache lock held here.)
-                    if want == Want::Sweep
+                    // A block fetched ahead (swept, or read ahead of a stream) that nobody has
+                    // waited for stays until it is read, while the sweep is on: dropping it
+                    // would only fetch it again. (Readers raise the priority under the
+                    // `inflight` lock held here; `will_read` ends a sweep before it releases
+                    // the pins, under the cache lock held here.) A stream's read-ahead started
+                    // before the sweep, by the walk, lands here too: as an ordinary block it
+                    // was the oldest in the cache by the time the content scan came to it.
+                    if want != Want::Read
                         && s.priority.load(Ordering::Relaxed) < URGENT
                         && me.sweeping.load(Ordering::Relaxed)
                     {

@@ -567,7 +567,7 @@ impl Source for EbsSource {
     /// stream does not read ahead (the sweep does) and leaves nothing behind it (a block it
     /// has moved past may hold another reader's next file), so the cache is plain LRU.
     fn will_read(&self, plan: &[std::ops::Range<u64>]) {
-        self.inner.memory.touch();
+        self.inner.memory.touch(0);
         self.inner.plan_sweep(plan);
     }
 
@@ -577,10 +577,10 @@ impl Source for EbsSource {
             return Ok(());
         }
         let inner = &self.inner;
-        inner.memory.touch();
         let bs = inner.block_size;
         let first = offset / bs;
         let last = (offset + buf.len() as u64 - 1) / bs;
+        inner.memory.touch(last - first + 1);
         let ahead = inner.note_sequential(first, last);
         if ahead > 0 {
             inner.prefetch_after(last, ahead);

@@ -46,6 +46,14 @@ impl Inner {
             }
         }
         inner.sweep_wake.notify_waiters();
+        if plan.is_empty() {
+            // The scan that made the plan ended: what is read after it (a lookup of a few
+            // paths) is not most of the snapshot, so streams no longer read ahead of reads that
+            // stay in a block, and its share of the memory budget goes to the snapshots still
+            // being read.
+            inner.eager.store(false, Ordering::Relaxed);
+            inner.memory.rest();
+        }
         if !on {
             return;
         }
