@@ -10,12 +10,11 @@ use aws_test_server::{
 };
 use serde_json::Value;
 
-use std::process::Command;
-
 const ME: &str = "111122223333";
 const OTHER: &str = "999988887777";
 
 use crate::ebs_support::gpt_disk as img;
+use crate::ebs_support::{amiscan_command, finish};
 
 fn ami(id: &str, snap: &str, owner: &str, public: bool) -> AmiSpec {
     crate::ebs_support::ami_spec(id, &format!("image-{id}"), owner, public, &[snap])
@@ -42,26 +41,11 @@ fn server(seeds: &[Seed<'_>]) -> TestServer {
 
 fn amiscan(server: &TestServer, args: &[&str]) -> (i32, String) {
     let home = tempfile::tempdir().unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_amiscan"))
-        .args(args)
-        .arg("--region")
-        .arg("us-east-1")
-        .arg("--endpoint-url")
-        .arg(server.endpoint_url())
-        .env_clear()
-        .env("HOME", home.path())
-        .env("AWS_ACCESS_KEY_ID", "AKIDTESTTESTTEST")
-        .env("AWS_SECRET_ACCESS_KEY", "test-secret")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
+    let out = amiscan_command(server, home.path(), args)
         .env("AMISCAN_COPY_POLL_MS", "20")
         .output()
         .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!stderr.contains("panicked"), "{stderr}");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned() + &stderr,
-    )
+    finish(out)
 }
 
 fn lines(out: &str, kind: &str) -> Vec<Value> {

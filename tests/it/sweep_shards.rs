@@ -22,6 +22,7 @@ const ROLE: &str = "AmiscanScan";
 const BUCKET: &str = "amiscan-state";
 
 use crate::ebs_support::gpt_disk as img;
+use crate::ebs_support::{amiscan_command, assumed_roles, finish, role_arns};
 
 fn snap(n: u32) -> String {
     format!("snap-0c{n:015x}")
@@ -67,28 +68,7 @@ fn fleet(faults: Faults) -> (TestServer, Vec<(String, String, Vec<String>)>) {
 }
 
 fn command(server: &TestServer, args: &[&str]) -> Command {
-    let home = std::env::temp_dir();
-    let mut c = Command::new(env!("CARGO_BIN_EXE_amiscan"));
-    c.args(args)
-        .arg("--region")
-        .arg("us-east-1")
-        .arg("--endpoint-url")
-        .arg(server.endpoint_url())
-        .env_clear()
-        .env("HOME", home)
-        .env("AWS_ACCESS_KEY_ID", "AKIDTESTTESTTEST")
-        .env("AWS_SECRET_ACCESS_KEY", "test-secret")
-        .env("AWS_EC2_METADATA_DISABLED", "true");
-    c
-}
-
-fn finish(out: std::process::Output) -> (i32, String) {
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!stderr.contains("panicked"), "{stderr}");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned() + &stderr,
-    )
+    amiscan_command(server, &std::env::temp_dir(), args)
 }
 
 fn amiscan(server: &TestServer, args: &[&str]) -> (i32, String) {
@@ -592,16 +572,7 @@ fn org_role_sweeps_every_member_account_and_groups_the_report() {
         "{out}"
     );
     // Roles assumed in the active members only; the management account uses its own keys.
-    let assumed: BTreeSet<String> = s
-        .assume_role_calls()
-        .iter()
-        .map(|c| c.role_arn.clone())
-        .collect();
-    let want: BTreeSet<String> = [M1, M2]
-        .iter()
-        .map(|a| format!("arn:aws:iam::{a}:role/{ROLE}"))
-        .collect();
-    assert_eq!(assumed, want);
+    assert_eq!(assumed_roles(&s), role_arns(&[M1, M2], ROLE));
 
     // --accounts picks members; a text report groups by account and region.
     let (code, text) = amiscan(

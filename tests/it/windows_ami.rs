@@ -23,7 +23,6 @@ use amiscan::source::ebs::EbsOptions;
 use aws_test_server::{AmiSpec, ImageSpec, MappingSpec, ServerConfig, SnapshotSpec, TestServer};
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::process::Command;
 
 const LEAKY: &str = "ami-0d0d0d0d0d0d0d0d1";
 const CLEAN: &str = "ami-0d0d0d0d0d0d0d0d2";
@@ -100,23 +99,7 @@ fn scan_ami(server: &TestServer, ami: &str) -> amiscan::report::TargetReport {
 /// `amiscan ARGS --region us-east-1 --endpoint-url …` against the server: (exit code, output).
 fn amiscan(server: &TestServer, args: &[&str]) -> (i32, String) {
     let home = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_amiscan"))
-        .args(args)
-        .args(["--region", "us-east-1", "--endpoint-url"])
-        .arg(server.endpoint_url())
-        .env_clear()
-        .env("HOME", home.path())
-        .env("AWS_ACCESS_KEY_ID", "AKIDTESTTESTTEST")
-        .env("AWS_SECRET_ACCESS_KEY", "test-secret")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!stderr.contains("panicked"), "{stderr}");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned() + &stderr,
-    )
+    crate::ebs_support::amiscan(server, home.path(), args)
 }
 
 #[test]
