@@ -5,8 +5,7 @@
 #![cfg(feature = "aws")]
 
 use crate::common::run;
-use crate::ebs_support::amiscan_command;
-use amiscan::aws::scan::{EbsTarget, scan_ebs_target};
+use crate::ebs_support::{amiscan_command, scan_ami};
 use amiscan::detect::Detector;
 use amiscan::scan::{ScanOptions, scan_image};
 use aws_test_server::{
@@ -148,16 +147,7 @@ fn local_findings() -> BTreeSet<Key> {
 #[test]
 fn an_ami_with_two_volumes_gives_the_local_findings_fetching_each_block_once() {
     let server = server(Faults::default());
-    let session = crate::ebs_support::session(&server);
-    let det = Detector::builtin().unwrap();
-    let r = scan_ebs_target(
-        &session,
-        &EbsTarget::Ami(AMI.into()),
-        &crate::ebs_support::fast_opts(),
-        &det,
-        &ScanOptions::default(),
-    )
-    .unwrap();
+    let r = scan_ami(&server, AMI, &Detector::builtin().unwrap());
     assert!(r.complete, "{:?}", r.errors);
     let want = local_findings();
     assert!(want.len() > 20);
@@ -194,15 +184,7 @@ fn every_fault_kind_on_15_percent_of_requests_leaves_the_findings_unchanged() {
             stall_for: std::time::Duration::from_secs(2),
             ..Default::default()
         });
-        let session = crate::ebs_support::session(&server);
-        let r = scan_ebs_target(
-            &session,
-            &EbsTarget::Ami(AMI.into()),
-            &crate::ebs_support::fast_opts(),
-            &det,
-            &ScanOptions::default(),
-        )
-        .unwrap();
+        let r = scan_ami(&server, AMI, &det);
         assert!(r.complete, "{kind:?}: {:?} {:?}", r.errors, r.volumes);
         assert_eq!(keys(&r.findings, ""), want, "{kind:?}");
         let injected: u64 = [ROOT, DATA]

@@ -10,8 +10,8 @@
 #![cfg(feature = "aws")]
 
 use super::governance::{ami, clients, create_template, image, rt};
-use crate::ebs_support::{amiscan, assumed_roles, role_arns};
-use aws_test_server::{ImageSpec, InstanceSpec, OrgAccountSpec, ServerConfig, TestServer};
+use crate::ebs_support::{amiscan, assumed_roles, org_account, role_arns};
+use aws_test_server::{ImageSpec, InstanceSpec, ServerConfig, TestServer};
 use serde_json::Value;
 
 const ME: &str = "111122223333";
@@ -34,11 +34,7 @@ fn template(s: &TestServer, akid: &str, name: &str, image: &str) {
 
 fn organisation() -> TestServer {
     let s = TestServer::start(ServerConfig::default()).unwrap();
-    let acct = |id: &str| OrgAccountSpec {
-        id: id.into(),
-        name: format!("account {id}"),
-        status: "ACTIVE".into(),
-    };
+    let acct = |id: &str| org_account(id, "ACTIVE");
     s.set_organization(ME, vec![acct(ME), acct(M1), acct(M2)]);
     s.add_role(M1, ROLE);
     s.add_role(M2, ROLE);

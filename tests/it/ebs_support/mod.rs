@@ -3,7 +3,10 @@
 
 use amiscan::aws::{AwsOptions, AwsSession};
 use amiscan::source::ebs::{EbsOptions, MemoryBudget};
-use aws_test_server::{AmiSpec, MappingSpec, ServerConfig, SnapshotSpec, TestServer};
+use aws_test_server::{
+    AmiSpec, MappingSpec, OrgAccountSpec, ServerConfig, SnapshotSpec, TestServer,
+};
+use serde_json::Value;
 use std::collections::BTreeSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -176,4 +179,38 @@ pub fn role_arns(accounts: &[&str], role: &str) -> BTreeSet<String> {
         .iter()
         .map(|a| format!("arn:aws:iam::{a}:role/{role}"))
         .collect()
+}
+
+/// The JSON lines of `out` (an `amiscan ... --format jsonl` output) whose `type` is `kind`.
+pub fn records(out: &str, kind: &str) -> Vec<Value> {
+    out.lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v["type"] == kind)
+        .collect()
+}
+
+/// Member account `id` of an organisation, named `account ID`, in `status` (`ACTIVE`,
+/// `SUSPENDED`).
+pub fn org_account(id: &str, status: &str) -> OrgAccountSpec {
+    OrgAccountSpec {
+        id: id.into(),
+        name: format!("account {id}"),
+        status: status.into(),
+    }
+}
+
+/// Scan the AMI `ami` on `server` through the library with [`fast_opts`] and `det`: the report.
+pub fn scan_ami(
+    server: &TestServer,
+    ami: &str,
+    det: &amiscan::detect::Detector,
+) -> amiscan::report::TargetReport {
+    amiscan::aws::scan::scan_ebs_target(
+        &session(server),
+        &amiscan::aws::scan::EbsTarget::Ami(ami.into()),
+        &fast_opts(),
+        det,
+        &amiscan::scan::ScanOptions::default(),
+    )
+    .unwrap()
 }
