@@ -6,13 +6,7 @@
 # Build first: cargo build --release --no-default-features --bin amiscan
 # IMAGES_ONLY=1 makes the two images (kept in target/bench/ntfs/) and stops.
 set -euo pipefail
-TREE=${1:-/usr/share}
-RUNS=${2:-3}
-cd "$(dirname "$0")/.."
-BIN=target/release/amiscan
-OUT=target/bench/ntfs
-mkdir -p "$OUT/m"
-size_mb=$(( $(du -sm "$TREE" | cut -f1) * 2 + 512 ))
+source "$(dirname "$0")/support/fs_bench.sh" ntfs "$@"
 L=
 cleanup() {
   mountpoint -q "$OUT/m" && umount "$OUT/m"
@@ -37,14 +31,5 @@ make ext4
 make ntfs
 [ -n "${IMAGES_ONLY:-}" ] && exit 0
 for name in ext4 ntfs; do
-  times=()
-  for _ in $(seq "$RUNS"); do
-    /usr/bin/time -f "%e %M" -o "$OUT/$name.time" \
-      "$BIN" scan --format json --no-progress "$OUT/$name.img" > "$OUT/$name.json" || true
-    times+=("$(tail -1 "$OUT/$name.time")")
-  done
-  med=$(printf '%s\n' "${times[@]}" | sort -n | sed -n "$(( (RUNS + 1) / 2 ))p")
-  all=$(printf '%s\n' "${times[@]}" | cut -d' ' -f1 | sort -n | tr '\n' ' ')
-  facts=$(python3 -c "import json;t=json.load(open('$OUT/$name.json'))['targets'][0];v=t['volumes'][0];print(v['filesystem'], v['files_scanned'], 'files', len(t['findings']), 'findings, complete', t['complete'])")
-  echo "$name: median wall ${med% *} s (runs: $all), peak RSS ${med#* } KiB; $facts"
+  scan_median "$name"
 done

@@ -3,14 +3,13 @@
 //! one copy) with the input applied as patches to its tree blocks, whose crc32c is then made
 //! valid again, so mutations reach the parsers behind the checksum: headers, keys, item
 //! offsets, chunk items, root items, directory entries and file extents. Opening, walking every
-//! directory and reading every file must give entries or errors, never a panic, a hang or
-//! unbounded allocation.
+//! directory, reading every file and the files the unreached sweep finds
+//! (`amiscan::fs::fuzzing::read_fs`, which tests/it/mutations.rs drives too) must give entries
+//! or errors, never a panic, a hang or unbounded allocation.
 #![no_main]
 use amiscan::fs::probe::FsKind;
-use amiscan::source::{MemSource, SharedSource};
 use libfuzzer_sys::fuzz_target;
-use std::io::Read;
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 
 struct Base {
     image: Vec<u8>,
@@ -25,12 +24,7 @@ fn base() -> &'static Base {
         let path = std::env::var("AMISCAN_FUZZ_BTRFS_BASE")
             .expect("set AMISCAN_FUZZ_BTRFS_BASE to a btrfs image (fuzz/run.sh does)");
         let image = std::fs::read(path).expect("base image readable");
-        let fsid = image[0x10020..0x10030].to_vec();
-        let node = u32::from_le_bytes(image[0x10094..0x10098].try_into().unwrap()) as usize;
-        let blocks = (0..image.len() / node)
-            .map(|i| i * node)
-            .filter(|&o| o != 0x10000 && image[o + 0x20..o + 0x30] == fsid[..])
-            .collect();
+        let (blocks, node) = amiscan::fs::fuzzing::btrfs_tree_blocks(&image);
         Base {
             image,
             node,
@@ -53,24 +47,7 @@ fuzz_target!(|data: &[u8]| {
         img[block..block + 4].copy_from_slice(&c.to_le_bytes());
         rest = &rest[4 + len..];
     }
-    let src: SharedSource = Arc::new(MemSource::new(img, "fuzz"));
-    let Ok(fs) = amiscan::fs::open(FsKind::Btrfs, src) else {
-        return;
-    };
-    let Ok(reader) = fs.reader() else { return };
-    let walk = amiscan::scan::walk::walk(fs.as_ref(), 2);
-    let mut buf = vec![0u8; 64 * 1024];
-    for f in walk.files.iter().take(1000) {
-        if let Ok(mut r) = reader.open_file(f) {
-            let mut total = 0usize;
-            while let Ok(n) = r.read(&mut buf) {
-                if n == 0 || total > 16 << 20 {
-                    break;
-                }
-                total += n;
-            }
-        }
-    }
+    amiscan::fs::fuzzing::read_fs(FsKind::Btrfs, img);
 });
 
 /// CRC-32C (Castagnoli), bit by bit: fuzz inputs patch a few blocks.

@@ -1,19 +1,17 @@
 //! XFS: a base image made by the real `mkfs.xfs` (path in `AMISCAN_FUZZ_XFS_BASE`, built by
 //! `fuzz/run.sh`) with the input applied as patches to its non-zero sectors (the metadata), so
 //! mutations land on superblocks, AG headers, inodes, directories and extent maps. Opening,
-//! walking every directory and reading every file must give entries or errors, never a panic, a
-//! hang or unbounded allocation.
+//! walking every directory, reading every file and the files the unreached sweep finds
+//! (`amiscan::fs::fuzzing::read_fs`) must give entries or errors, never a panic, a hang or
+//! unbounded allocation.
 //!
 //! An input whose first byte is odd fuzzes the log instead: the rest of it is written over the
 //! start of the internal log (record headers, cycle data, op headers, transactions, log items),
 //! so opening replays whatever log it makes.
 #![no_main]
-use amiscan::fs::Filesystem;
-use amiscan::fs::xfs::XfsFs;
-use amiscan::source::{MemSource, SharedSource};
+use amiscan::fs::probe::FsKind;
 use libfuzzer_sys::fuzz_target;
-use std::io::Read;
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 
 struct Base {
     image: Vec<u8>,
@@ -45,7 +43,7 @@ fuzz_target!(|data: &[u8]| {
             let n = log.len().min(img.len().saturating_sub(at));
             img[at..at + n].copy_from_slice(&log[..n]);
         }
-        open_and_read(img);
+        amiscan::fs::fuzzing::read_fs(FsKind::Xfs, img);
         return;
     }
     // Patches: [sector index: u16][offset in sector: u16][len: u8][bytes].
@@ -58,7 +56,7 @@ fuzz_target!(|data: &[u8]| {
         img[at..at + len].copy_from_slice(&rest[5..5 + len]);
         rest = &rest[5 + len..];
     }
-    open_and_read(img);
+    amiscan::fs::fuzzing::read_fs(FsKind::Xfs, img);
 });
 
 /// Byte offset of the internal log: sb_logstart (AG-encoded) in bytes.
@@ -71,23 +69,4 @@ fn log_offset(img: &[u8]) -> Option<usize> {
     let agno = logstart.checked_shr(agblklog)?;
     let agbno = logstart & ((1u64 << agblklog.min(63)) - 1);
     usize::try_from((agno * agblocks + agbno).checked_mul(blocksize)?).ok()
-}
-
-fn open_and_read(img: Vec<u8>) {
-    let src: SharedSource = Arc::new(MemSource::new(img, "fuzz"));
-    let Ok(fs) = XfsFs::open(src) else { return };
-    let Ok(reader) = fs.reader() else { return };
-    let walk = amiscan::scan::walk::walk(&fs, 2);
-    let mut buf = vec![0u8; 64 * 1024];
-    for f in walk.files.iter().take(1000) {
-        if let Ok(mut r) = reader.open_file(f) {
-            let mut total = 0usize;
-            while let Ok(n) = r.read(&mut buf) {
-                if n == 0 || total > 16 << 20 {
-                    break;
-                }
-                total += n;
-            }
-        }
-    }
 }

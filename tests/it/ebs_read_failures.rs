@@ -8,8 +8,8 @@
 //!   with every attempt, by every read that touched it).
 #![cfg(feature = "aws")]
 
-use crate::common::{bash, run};
-use crate::ebs_support::server_with;
+use crate::common::{bash, json_target, run};
+use crate::ebs_support::{amiscan_command, server_with};
 use aws_test_server::{FaultKind, Faults, SnapshotSpec, TestServer};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -78,30 +78,22 @@ fn server(always: Option<u64>) -> TestServer {
 /// `amiscan scan --format json SNAP` against the server: (exit code, target 0).
 fn scan(server: &TestServer) -> (i32, Value) {
     let home = tempfile::tempdir().unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_amiscan"))
-        .args([
+    let out = amiscan_command(
+        server,
+        home.path(),
+        &[
             "scan",
             "--format",
             "json",
             "--no-progress",
-            "--region",
-            "us-east-1",
-        ])
-        .arg("--endpoint-url")
-        .arg(server.endpoint_url())
-        .args(["--fail-on", "medium", SNAP])
-        .env_clear()
-        .env("HOME", home.path())
-        .env("AWS_ACCESS_KEY_ID", "AKIDTESTTESTTEST")
-        .env("AWS_SECRET_ACCESS_KEY", "test-secret")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!stderr.contains("panicked"), "{stderr}");
-    let v: Value = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("bad JSON ({e}); stderr: {stderr}"));
-    (out.status.code().unwrap_or(-1), v["targets"][0].clone())
+            "--fail-on",
+            "medium",
+            SNAP,
+        ],
+    )
+    .output()
+    .unwrap();
+    json_target(&out)
 }
 
 fn rules(t: &Value) -> Vec<String> {

@@ -5,7 +5,7 @@
 #![cfg(feature = "aws")]
 
 use crate::common::run;
-use amiscan::aws::scan::{EbsTarget, scan_ebs_target};
+use crate::ebs_support::{amiscan_command, scan_ami};
 use amiscan::detect::Detector;
 use amiscan::scan::{ScanOptions, scan_image};
 use aws_test_server::{
@@ -147,16 +147,7 @@ fn local_findings() -> BTreeSet<Key> {
 #[test]
 fn an_ami_with_two_volumes_gives_the_local_findings_fetching_each_block_once() {
     let server = server(Faults::default());
-    let session = crate::ebs_support::session(&server);
-    let det = Detector::builtin().unwrap();
-    let r = scan_ebs_target(
-        &session,
-        &EbsTarget::Ami(AMI.into()),
-        &crate::ebs_support::fast_opts(),
-        &det,
-        &ScanOptions::default(),
-    )
-    .unwrap();
+    let r = scan_ami(&server, AMI, &Detector::builtin().unwrap());
     assert!(r.complete, "{:?}", r.errors);
     let want = local_findings();
     assert!(want.len() > 20);
@@ -193,15 +184,7 @@ fn every_fault_kind_on_15_percent_of_requests_leaves_the_findings_unchanged() {
             stall_for: std::time::Duration::from_secs(2),
             ..Default::default()
         });
-        let session = crate::ebs_support::session(&server);
-        let r = scan_ebs_target(
-            &session,
-            &EbsTarget::Ami(AMI.into()),
-            &crate::ebs_support::fast_opts(),
-            &det,
-            &ScanOptions::default(),
-        )
-        .unwrap();
+        let r = scan_ami(&server, AMI, &det);
         assert!(r.complete, "{kind:?}: {:?} {:?}", r.errors, r.volumes);
         assert_eq!(keys(&r.findings, ""), want, "{kind:?}");
         let injected: u64 = [ROOT, DATA]
@@ -219,25 +202,9 @@ fn every_fault_kind_on_15_percent_of_requests_leaves_the_findings_unchanged() {
 
 fn binary(server: &TestServer, args: &[&str]) -> (i32, Value) {
     let home = tempfile::tempdir().unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_amiscan"))
-        .args([
-            "scan",
-            "--format",
-            "json",
-            "--no-progress",
-            "--region",
-            "us-east-1",
-        ])
-        .arg("--endpoint-url")
-        .arg(server.endpoint_url())
-        .args(args)
-        .env_clear()
-        .env("HOME", home.path())
-        .env("AWS_ACCESS_KEY_ID", "AKIDTESTTESTTEST")
-        .env("AWS_SECRET_ACCESS_KEY", "test-secret")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .output()
-        .unwrap();
+    let mut all = vec!["scan", "--format", "json", "--no-progress"];
+    all.extend(args);
+    let out = amiscan_command(server, home.path(), &all).output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!stderr.contains("panicked"), "{stderr}");
     let v: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
@@ -321,15 +288,7 @@ fn a_block_that_always_fails_names_the_file_not_scanned_and_exits_3() {
 fn an_unknown_ami_is_a_clear_error_and_exit_2() {
     let server = server(Faults::default());
     let home = tempfile::tempdir().unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_amiscan"))
-        .args(["scan", "--region", "us-east-1", "--endpoint-url"])
-        .arg(server.endpoint_url())
-        .arg("ami-0fffffffffffffff0")
-        .env_clear()
-        .env("HOME", home.path())
-        .env("AWS_ACCESS_KEY_ID", "AKIDTESTTESTTEST")
-        .env("AWS_SECRET_ACCESS_KEY", "test-secret")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
+    let out = amiscan_command(&server, home.path(), &["scan", "ami-0fffffffffffffff0"])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));

@@ -10,12 +10,11 @@ use aws_test_server::{
 };
 use serde_json::Value;
 
-use std::process::Command;
-
 const ME: &str = "111122223333";
 const OTHER: &str = "999988887777";
 
 use crate::ebs_support::gpt_disk as img;
+use crate::ebs_support::{amiscan_command, finish, records};
 
 fn ami(id: &str, snap: &str, owner: &str, public: bool) -> AmiSpec {
     crate::ebs_support::ami_spec(id, &format!("image-{id}"), owner, public, &[snap])
@@ -42,33 +41,11 @@ fn server(seeds: &[Seed<'_>]) -> TestServer {
 
 fn amiscan(server: &TestServer, args: &[&str]) -> (i32, String) {
     let home = tempfile::tempdir().unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_amiscan"))
-        .args(args)
-        .arg("--region")
-        .arg("us-east-1")
-        .arg("--endpoint-url")
-        .arg(server.endpoint_url())
-        .env_clear()
-        .env("HOME", home.path())
-        .env("AWS_ACCESS_KEY_ID", "AKIDTESTTESTTEST")
-        .env("AWS_SECRET_ACCESS_KEY", "test-secret")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
+    let out = amiscan_command(server, home.path(), args)
         .env("AMISCAN_COPY_POLL_MS", "20")
         .output()
         .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!stderr.contains("panicked"), "{stderr}");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned() + &stderr,
-    )
-}
-
-fn lines(out: &str, kind: &str) -> Vec<Value> {
-    out.lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .filter(|v| v["type"] == kind)
-        .collect()
+    finish(out)
 }
 
 const A1: &str = "ami-0a000000000000001";
@@ -106,12 +83,12 @@ fn sweep_scans_each_snapshot_once_and_resumes_after_an_interruption() {
     let mut a = base.to_vec();
     a.extend(["--stop-after", "2"]);
     let (code, out) = amiscan(&s, &a);
-    let first = lines(&out, "image");
+    let first = records(&out, "image");
     assert_eq!(first.len(), 2, "{out}");
     assert_eq!(first[0]["image_id"], A2, "public first: {out}");
     assert_eq!(first[0]["status"], "findings");
     assert_eq!(code, 1, "{out}");
-    let summary = &lines(&out, "summary")[0];
+    let summary = &records(&out, "summary")[0];
     assert_eq!(summary["interrupted"], true);
     assert_eq!(summary["public_with_findings"], 1);
     assert!(state.exists());
@@ -119,7 +96,7 @@ fn sweep_scans_each_snapshot_once_and_resumes_after_an_interruption() {
     // Resumed: only the two others are scanned.
     let (code, out) = amiscan(&s, &base);
     assert_eq!(code, 1, "{out}");
-    let second = lines(&out, "image");
+    let second = records(&out, "image");
     assert_eq!(second.len(), 4, "{out}");
     assert_eq!(second.iter().filter(|v| v["cached"] == true).count(), 2);
     assert!(second.iter().all(|v| v["image_id"] != A5));
@@ -147,7 +124,7 @@ fn sweep_scans_each_snapshot_once_and_resumes_after_an_interruption() {
     // Third run: nothing scanned, same results.
     let (code, out) = amiscan(&s, &base);
     assert_eq!(code, 1, "{out}");
-    let third = lines(&out, "image");
+    let third = records(&out, "image");
     let after: Vec<u64> = seeds
         .iter()
         .map(|x| s.accounting(x.1).get_calls())
@@ -167,7 +144,7 @@ fn sweep_scans_each_snapshot_once_and_resumes_after_an_interruption() {
         v
     };
     assert_eq!(strip(&second), strip(&third));
-    let summary = &lines(&out, "summary")[0];
+    let summary = &records(&out, "summary")[0];
     assert_eq!(summary["scanned"], 0);
     assert_eq!(summary["cached"], 4);
 }
@@ -194,7 +171,7 @@ fn a_quick_sweep_is_not_reused_by_a_full_sweep() {
             a.push("--quick");
         }
         let (_, out) = amiscan(&s, &a);
-        let image = lines(&out, "image").remove(0);
+        let image = records(&out, "image").remove(0);
         (
             image["cached"] == true,
             s.accounting("snap-0b000000000000001").get_calls(),

@@ -8,9 +8,8 @@
 //! their API reference (deprecation, launch template versions, Allowed AMIs limits, pages).
 #![cfg(feature = "aws")]
 
-use aws_test_server::{
-    ImageCriterionSpec, ImageSpec, InstanceSpec, MappingSpec, ServerConfig, TestServer,
-};
+use crate::ebs_support::amiscan;
+use aws_test_server::{ImageCriterionSpec, ImageSpec, InstanceSpec, ServerConfig, TestServer};
 use serde_json::Value;
 use std::process::Command;
 
@@ -32,26 +31,20 @@ const OLD: &str = "ami-0f0000000000000f1";
 
 /// A one-volume EBS AMI (its snapshot named after it), for the fleet scenarios.
 pub(crate) fn ami(id: &str, name: &str, owner: &str, public: bool) -> aws_test_server::AmiSpec {
-    aws_test_server::AmiSpec {
-        id: id.into(),
-        name: name.into(),
-        owner_id: owner.into(),
-        public,
-        root_device_type: "ebs".into(),
-        root_device_name: "/dev/xvda".into(),
-        mappings: vec![MappingSpec {
-            device_name: "/dev/xvda".into(),
-            snapshot_id: Some(format!("snap-{}", &id[4..])),
-            volume_size: Some(8),
-            encrypted: false,
-            virtual_name: None,
-        }],
-        description: None,
-        tags: vec![],
-    }
+    let snap = format!("snap-{}", &id[4..]);
+    let mut spec = crate::ebs_support::ami_spec(id, name, owner, public, &[&snap]);
+    spec.mappings[0].volume_size = Some(8);
+    spec
 }
 
-fn add(s: &TestServer, id: &str, name: &str, owner: &str, public: bool, alias: Option<&str>) {
+pub(crate) fn add(
+    s: &TestServer,
+    id: &str,
+    name: &str,
+    owner: &str,
+    public: bool,
+    alias: Option<&str>,
+) {
     let mut spec = ImageSpec::new(REGION, ami(id, name, owner, public));
     spec.owner_alias = alias.map(str::to_string);
     if !public && owner != ME {
@@ -95,33 +88,33 @@ pub(crate) fn clients(
     )
 }
 
+/// Launch template data that launches `image`.
+pub(crate) fn launching(image: &str) -> aws_sdk_ec2::types::RequestLaunchTemplateData {
+    aws_sdk_ec2::types::RequestLaunchTemplateData::builder()
+        .image_id(image)
+        .build()
+}
+
+/// Create the launch template `name` launching `image`: its id.
+pub(crate) async fn create_template(ec2: &aws_sdk_ec2::Client, name: &str, image: &str) -> String {
+    let made = ec2
+        .create_launch_template()
+        .launch_template_name(name)
+        .launch_template_data(launching(image))
+        .send()
+        .await
+        .unwrap();
+    made.launch_template()
+        .and_then(|t| t.launch_template_id())
+        .unwrap()
+        .to_string()
+}
+
 pub(crate) fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap()
-}
-
-pub(crate) fn amiscan(server: &TestServer, home: &std::path::Path, args: &[&str]) -> (i32, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_amiscan"))
-        .args(args)
-        .arg("--region")
-        .arg(REGION)
-        .arg("--endpoint-url")
-        .arg(server.endpoint_url())
-        .env_clear()
-        .env("HOME", home)
-        .env("AWS_ACCESS_KEY_ID", "AKIDTESTTESTTEST")
-        .env("AWS_SECRET_ACCESS_KEY", "test-secret")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!stderr.contains("panicked"), "{stderr}");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned() + &stderr,
-    )
 }
 
 /// The account of the done-when scenario, set up through the SDK.
@@ -162,34 +155,13 @@ fn scenario() -> TestServer {
     let (ec2, asg) = clients(&s, "AKIDTESTTESTTEST");
     let (other, _) = clients(&s, "AKIDCOMMUNITY");
     rt().block_on(async {
-        let data = |i: &str| {
-            aws_sdk_ec2::types::RequestLaunchTemplateData::builder()
-                .image_id(i)
-                .build()
-        };
-        ec2.create_launch_template()
-            .launch_template_name("community-lt")
-            .launch_template_data(data(DOOMED))
-            .send()
-            .await
-            .unwrap();
-        let web = ec2
-            .create_launch_template()
-            .launch_template_name("web")
-            .launch_template_data(data(GOLD1))
-            .send()
-            .await
-            .unwrap();
-        let web_id = web
-            .launch_template()
-            .and_then(|t| t.launch_template_id())
-            .unwrap()
-            .to_string();
+        create_template(&ec2, "community-lt", DOOMED).await;
+        let web_id = create_template(&ec2, "web", GOLD1).await;
         let v2 = ec2
             .create_launch_template_version()
             .launch_template_id(&web_id)
             .source_version("1")
-            .launch_template_data(data(GOLD2))
+            .launch_template_data(launching(GOLD2))
             .send()
             .await
             .unwrap();
@@ -707,16 +679,7 @@ fn governance_server_calls_follow_the_api_reference() {
 
         // Launch templates: versions by number, $Latest, $Default, across templates, in pages.
         for n in ["a-lt", "b-lt"] {
-            ec2.create_launch_template()
-                .launch_template_name(n)
-                .launch_template_data(
-                    aws_sdk_ec2::types::RequestLaunchTemplateData::builder()
-                        .image_id(GOLD1)
-                        .build(),
-                )
-                .send()
-                .await
-                .unwrap();
+            create_template(&ec2, n, GOLD1).await;
         }
         let dup = ec2
             .create_launch_template()
@@ -726,11 +689,7 @@ fn governance_server_calls_follow_the_api_reference() {
         assert!(format!("{:?}", dup.unwrap_err()).contains("AlreadyExists"));
         ec2.create_launch_template_version()
             .launch_template_name("a-lt")
-            .launch_template_data(
-                aws_sdk_ec2::types::RequestLaunchTemplateData::builder()
-                    .image_id(OLD)
-                    .build(),
-            )
+            .launch_template_data(launching(OLD))
             .send()
             .await
             .unwrap();
@@ -1046,18 +1005,7 @@ fn marketplace_product_codes_are_proposed_checked_applied_and_declared() {
     instance(&s, "i-0000000000000own", GOLD3);
     instance(&s, "i-000000000000mkt1", MKT);
     let (ec2, _) = clients(&s, "AKIDTESTTESTTEST");
-    rt().block_on(async {
-        ec2.create_launch_template()
-            .launch_template_name("scanner")
-            .launch_template_data(
-                aws_sdk_ec2::types::RequestLaunchTemplateData::builder()
-                    .image_id(MKT_OTHER)
-                    .build(),
-            )
-            .send()
-            .await
-            .unwrap();
-    });
+    rt().block_on(create_template(&ec2, "scanner", MKT_OTHER));
     let home = tempfile::tempdir().unwrap();
     let st = home.path().join("none.json");
     let scope = ["--regions", REGION, "--state", st.to_str().unwrap()];

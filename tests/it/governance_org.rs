@@ -9,10 +9,10 @@
 //! the same public base is an unverified public image at risk again.
 #![cfg(feature = "aws")]
 
-use super::governance::{ami, amiscan, clients, image, rt};
-use aws_test_server::{ImageSpec, InstanceSpec, OrgAccountSpec, ServerConfig, TestServer};
+use super::governance::{ami, clients, create_template, image, rt};
+use crate::ebs_support::{amiscan, assumed_roles, org_account, role_arns};
+use aws_test_server::{ImageSpec, InstanceSpec, ServerConfig, TestServer};
 use serde_json::Value;
-use std::collections::BTreeSet;
 
 const ME: &str = "111122223333";
 const M1: &str = "222233334444";
@@ -29,26 +29,12 @@ const COMMUNITY_AMI: &str = "ami-0d1000000000000d1";
 
 fn template(s: &TestServer, akid: &str, name: &str, image: &str) {
     let (ec2, _) = clients(s, akid);
-    rt().block_on(
-        ec2.create_launch_template()
-            .launch_template_name(name)
-            .launch_template_data(
-                aws_sdk_ec2::types::RequestLaunchTemplateData::builder()
-                    .image_id(image)
-                    .build(),
-            )
-            .send(),
-    )
-    .unwrap();
+    rt().block_on(create_template(&ec2, name, image));
 }
 
 fn organisation() -> TestServer {
     let s = TestServer::start(ServerConfig::default()).unwrap();
-    let acct = |id: &str| OrgAccountSpec {
-        id: id.into(),
-        name: format!("account {id}"),
-        status: "ACTIVE".into(),
-    };
+    let acct = |id: &str| org_account(id, "ACTIVE");
     s.set_organization(ME, vec![acct(ME), acct(M1), acct(M2)]);
     s.add_role(M1, ROLE);
     s.add_role(M2, ROLE);
@@ -96,21 +82,19 @@ fn entry<'a>(v: &'a Value, account: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no entry for {account}: {v}"))
 }
 
-/// `inventory --format json --regions REGION --state ... --org-role ROLE` and `more`: the exit
-/// code and the JSON.
-fn inventory(s: &TestServer, home: &std::path::Path, more: &[&str]) -> (i32, Value) {
+/// `amiscan ARGS... --regions REGION --state HOME/state.json`: the exit code and the output.
+fn in_region(s: &TestServer, home: &std::path::Path, args: &[&str]) -> (i32, String) {
     let state = home.join("state.json");
-    let mut args = vec![
-        "inventory",
-        "--format",
-        "json",
-        "--regions",
-        REGION,
-        "--state",
-        state.to_str().unwrap(),
-    ];
+    let mut args = args.to_vec();
+    args.extend(["--regions", REGION, "--state", state.to_str().unwrap()]);
+    amiscan(s, home, &args)
+}
+
+/// `inventory --format json MORE...` [`in_region`]: the exit code and the JSON.
+fn inventory(s: &TestServer, home: &std::path::Path, more: &[&str]) -> (i32, Value) {
+    let mut args = vec!["inventory", "--format", "json"];
     args.extend(more);
-    let (code, out) = amiscan(s, home, &args);
+    let (code, out) = in_region(s, home, &args);
     let v = serde_json::from_str(&out[..out.rfind('}').unwrap_or(0) + 1])
         .unwrap_or_else(|e| panic!("{e}: {out}"));
     (code, v)
@@ -150,16 +134,7 @@ fn org_inventory_judges_images_risks_and_drift_across_the_accounts() {
         assert_eq!(entry(&v, a)["errors"], serde_json::json!([]), "{v}");
     }
     // Roles assumed in the members only.
-    let assumed: BTreeSet<String> = s
-        .assume_role_calls()
-        .iter()
-        .map(|c| c.role_arn.clone())
-        .collect();
-    let want: BTreeSet<String> = [M1, M2]
-        .iter()
-        .map(|a| format!("arn:aws:iam::{a}:role/{ROLE}"))
-        .collect();
-    assert_eq!(assumed, want);
+    assert_eq!(assumed_roles(&s), role_arns(&[M1, M2], ROLE));
 
     // The management account: its own images, nothing at risk, no drift of its own.
     let me = entry(&v, ME);
@@ -204,7 +179,7 @@ fn org_inventory_judges_images_risks_and_drift_across_the_accounts() {
     assert!(at_risk(m2).is_empty(), "{m2}");
 
     // The proposal covers the organisation's accounts; never the community's.
-    let (code, out) = amiscan(
+    let (code, out) = in_region(
         &s,
         home.path(),
         &[
@@ -212,10 +187,6 @@ fn org_inventory_judges_images_risks_and_drift_across_the_accounts() {
             "propose",
             "--format",
             "json",
-            "--regions",
-            REGION,
-            "--state",
-            st,
             "--org-role",
             ROLE,
         ],
@@ -255,7 +226,7 @@ fn org_inventory_judges_images_risks_and_drift_across_the_accounts() {
     let m2 = entry(&v, M2);
     assert_eq!(image(m2, BASE)["class"], "public-unverified");
     assert_eq!(at_risk(m2), vec![(BASE.to_string(), "public".to_string())]);
-    let (_, out) = amiscan(
+    let (_, out) = in_region(
         &s,
         home.path(),
         &[
@@ -264,10 +235,6 @@ fn org_inventory_judges_images_risks_and_drift_across_the_accounts() {
             "html",
             "-o",
             html.to_str().unwrap(),
-            "--regions",
-            REGION,
-            "--state",
-            st,
             "--org-role",
             ROLE,
         ],
@@ -285,21 +252,10 @@ fn org_inventory_judges_images_risks_and_drift_across_the_accounts() {
 fn org_audit_classes_the_images_of_other_members_as_the_organisations() {
     let s = organisation();
     let home = tempfile::tempdir().unwrap();
-    let state = home.path().join("state.json");
     let class = |more: &[&str]| -> String {
-        let mut args = vec![
-            "audit",
-            "--format",
-            "json",
-            "--regions",
-            REGION,
-            "--state",
-            state.to_str().unwrap(),
-            "--org-role",
-            ROLE,
-        ];
+        let mut args = vec!["audit", "--format", "json", "--org-role", ROLE];
         args.extend(more);
-        let (code, out) = amiscan(&s, home.path(), &args);
+        let (code, out) = in_region(&s, home.path(), &args);
         let v: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
         let m1 = v
             .as_array()

@@ -10,6 +10,7 @@
 //! no other way to carry them), which the SDK decodes.
 #![cfg(feature = "aws")]
 
+use crate::ebs_support::{amiscan_command, test_env};
 use amiscan::model::escape::is_hidden;
 use aws_test_server::{
     AmiSpec, EbsErrorSpec, Ec2ErrorSpec, ImageSpec, InstanceSpec, MappingSpec, ServerConfig,
@@ -129,19 +130,7 @@ fn server(w: &Words) -> TestServer {
 /// `amiscan ARGS` against `server`: exit code, stdout, stderr (each must be UTF-8).
 fn amiscan(server: &TestServer, args: &[&str]) -> (i32, String, String) {
     let home = tempfile::tempdir().unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_amiscan"))
-        .args(args)
-        .arg("--region")
-        .arg(REGION)
-        .arg("--endpoint-url")
-        .arg(server.endpoint_url())
-        .env_clear()
-        .env("HOME", home.path())
-        .env("AWS_ACCESS_KEY_ID", "AKIDTESTTESTTEST")
-        .env("AWS_SECRET_ACCESS_KEY", "test-secret")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .output()
-        .unwrap();
+    let out = amiscan_command(server, home.path(), args).output().unwrap();
     let stdout = String::from_utf8(out.stdout).expect("stdout is UTF-8");
     let stderr = String::from_utf8(out.stderr).expect("stderr is UTF-8");
     assert!(!stderr.contains("panicked"), "{stderr}");
@@ -548,19 +537,16 @@ fn the_progress_bars_on_a_terminal_show_device_names_from_aws_escaped() {
         env!("CARGO_BIN_EXE_amiscan"),
         s.endpoint_url()
     );
-    let out = Command::new("script")
-        .args(["-qefc", &cmd, "/dev/null"])
-        .env_clear()
-        .env("SHELL", "/bin/sh")
-        .env("PATH", "/usr/bin:/bin")
-        .env("TERM", "xterm")
-        .env("COLUMNS", "4000")
-        .env("HOME", home.path())
-        .env("AWS_ACCESS_KEY_ID", "AKIDTESTTESTTEST")
-        .env("AWS_SECRET_ACCESS_KEY", "test-secret")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .output()
-        .expect("script (util-linux) runs");
+    let out = test_env(
+        Command::new("script").args(["-qefc", &cmd, "/dev/null"]),
+        home.path(),
+    )
+    .env("SHELL", "/bin/sh")
+    .env("PATH", "/usr/bin:/bin")
+    .env("TERM", "xterm")
+    .env("COLUMNS", "4000")
+    .output()
+    .expect("script (util-linux) runs");
     let tty = String::from_utf8(out.stdout).expect("UTF-8");
     assert_eq!(out.status.code(), Some(1), "{tty:?}");
     let visible_data = amiscan::model::escape::visible(hostile.data_device.as_bytes());

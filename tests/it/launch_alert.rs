@@ -5,9 +5,11 @@
 //! syntax, its rule and exactly the IAM actions the handler makes.
 #![cfg(feature = "aws")]
 
-use aws_test_server::{ImageSpec, ServerConfig, TestServer};
+use crate::ebs_support::amiscan_command;
+use crate::governance::{add, clients, create_template, rt};
+use aws_test_server::{ServerConfig, TestServer};
 use serde_json::Value;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 const ME: &str = "111122223333";
@@ -19,15 +21,6 @@ const AL2023: &str = "ami-0b0000000000000b1";
 const PARTNER_AMI: &str = "ami-0c0000000000000c1";
 const COMMUNITY_AMI: &str = "ami-0d0000000000000d1";
 const TOPIC: &str = "arn:aws:sns:us-east-1:111122223333:ami-alerts";
-
-fn add(s: &TestServer, id: &str, name: &str, owner: &str, public: bool, alias: Option<&str>) {
-    let mut spec = ImageSpec::new(REGION, crate::governance::ami(id, name, owner, public));
-    spec.owner_alias = alias.map(str::to_string);
-    if !public {
-        spec.shared_with.push(ME.into());
-    }
-    s.add_image(spec);
-}
 
 /// The account: an amazon, a partner (shared) and a community (public) image, a launch
 /// configuration on the community image and a launch template on the partner one, and a topic.
@@ -44,71 +37,47 @@ fn server() -> TestServer {
     add(&s, PARTNER_AMI, "partner-base-3", PARTNER, false, None);
     add(&s, COMMUNITY_AMI, "community-tool-1", COMMUNITY, true, None);
     s.add_sns_topic(TOPIC);
-    let creds = aws_sdk_ec2::config::Credentials::new(
-        "AKIDTESTTESTTEST",
-        "test-secret",
-        None,
-        None,
-        "test",
-    );
-    let asg = aws_sdk_autoscaling::Client::from_conf(
-        aws_sdk_autoscaling::Config::builder()
-            .behavior_version(aws_sdk_autoscaling::config::BehaviorVersion::latest())
-            .credentials_provider(creds.clone())
-            .region(aws_sdk_autoscaling::config::Region::new(REGION))
-            .endpoint_url(s.endpoint_url())
-            .build(),
-    );
-    let ec2 = aws_sdk_ec2::Client::from_conf(
-        aws_sdk_ec2::Config::builder()
-            .behavior_version(aws_sdk_ec2::config::BehaviorVersion::latest())
-            .credentials_provider(creds)
-            .region(aws_sdk_ec2::config::Region::new(REGION))
-            .endpoint_url(s.endpoint_url())
-            .build(),
-    );
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(async {
-            asg.create_launch_configuration()
-                .launch_configuration_name("batch-lc")
-                .image_id(COMMUNITY_AMI)
-                .instance_type("t3.micro")
-                .send()
-                .await
-                .unwrap();
-            ec2.create_launch_template()
-                .launch_template_name("partner-lt")
-                .launch_template_data(
-                    aws_sdk_ec2::types::RequestLaunchTemplateData::builder()
-                        .image_id(PARTNER_AMI)
-                        .build(),
-                )
-                .send()
-                .await
-                .unwrap();
-        });
+    let (ec2, asg) = clients(&s, "AKIDTESTTESTTEST");
+    rt().block_on(async {
+        asg.create_launch_configuration()
+            .launch_configuration_name("batch-lc")
+            .image_id(COMMUNITY_AMI)
+            .instance_type("t3.micro")
+            .send()
+            .await
+            .unwrap();
+        create_template(&ec2, "partner-lt", PARTNER_AMI).await;
+    });
     s
 }
 
-fn fixture(name: &str) -> String {
-    format!("{}/testdata/cloudtrail/{name}", env!("CARGO_MANIFEST_DIR"))
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("testdata/cloudtrail")
+        .join(name)
+}
+
+/// The fixture `name` with `edit` made to it, written to `dir/to`.
+fn edited_fixture(name: &str, edit: impl FnOnce(&mut Value), dir: &Path, to: &str) -> PathBuf {
+    let mut v: Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture(name)).unwrap()).unwrap();
+    edit(&mut v);
+    let path = dir.join(to);
+    std::fs::write(&path, v.to_string()).unwrap();
+    path
+}
+
+/// `amiscan allowlist alert --event EVENT EXTRA...` against the server, with `HOME` at `home`.
+fn alert_command(s: &TestServer, home: &Path, event: &Path, extra: &[&str]) -> Command {
+    let mut args = vec!["allowlist", "alert", "--event", event.to_str().unwrap()];
+    args.extend(extra);
+    amiscan_command(s, home, &args)
 }
 
 /// Run `amiscan allowlist alert` on a fixture; `(exit code, outcome JSON, stderr)`.
 fn alert(s: &TestServer, event: &str, extra: &[&str]) -> (i32, Value, String) {
     let home = tempfile::tempdir().unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_amiscan"))
-        .args(["allowlist", "alert", "--event", &fixture(event)])
-        .args(extra)
-        .args(["--region", REGION, "--endpoint-url", &s.endpoint_url()])
-        .env_clear()
-        .env("HOME", home.path())
-        .env("AWS_ACCESS_KEY_ID", "AKIDTESTTESTTEST")
-        .env("AWS_SECRET_ACCESS_KEY", "test-secret")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
+    let out = alert_command(s, home.path(), &fixture(event), extra)
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
@@ -278,21 +247,13 @@ fn criteria_come_from_a_file_or_the_region_settings() {
 fn failed_calls_and_other_events_are_ignored_and_bad_events_are_errors() {
     let s = server();
     let dir = tempfile::tempdir().unwrap();
-    let mut v: Value = serde_json::from_str(
-        &std::fs::read_to_string(fixture("run-instances-public-ami.json")).unwrap(),
-    )
-    .unwrap();
-    v["detail"]["errorCode"] = "Client.InvalidAMIID.NotFound".into();
-    let failed = dir.path().join("failed.json");
-    std::fs::write(&failed, v.to_string()).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_amiscan"))
-        .args(["allowlist", "alert", "--dry-run", "--event"])
-        .arg(&failed)
-        .args(["--region", REGION, "--endpoint-url", &s.endpoint_url()])
-        .env_clear()
-        .env("HOME", dir.path())
-        .env("AWS_ACCESS_KEY_ID", "AKIDTESTTESTTEST")
-        .env("AWS_SECRET_ACCESS_KEY", "test-secret")
+    let failed = edited_fixture(
+        "run-instances-public-ami.json",
+        |v| v["detail"]["errorCode"] = "Client.InvalidAMIID.NotFound".into(),
+        dir.path(),
+        "failed.json",
+    );
+    let out = alert_command(&s, dir.path(), &failed, &["--dry-run"])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(0));
@@ -312,21 +273,13 @@ fn failed_calls_and_other_events_are_ignored_and_bad_events_are_errors() {
         ),
         ("/detail/requestParameters", Value::Null),
     ] {
-        let mut v: Value = serde_json::from_str(
-            &std::fs::read_to_string(fixture("run-instances-public-ami.json")).unwrap(),
-        )
-        .unwrap();
-        *v.pointer_mut(ptr).unwrap() = val;
-        let p = dir.path().join("bad.json");
-        std::fs::write(&p, v.to_string()).unwrap();
-        let out = Command::new(env!("CARGO_BIN_EXE_amiscan"))
-            .args(["allowlist", "alert", "--dry-run", "--event"])
-            .arg(&p)
-            .args(["--region", REGION, "--endpoint-url", &s.endpoint_url()])
-            .env_clear()
-            .env("HOME", dir.path())
-            .env("AWS_ACCESS_KEY_ID", "AKIDTESTTESTTEST")
-            .env("AWS_SECRET_ACCESS_KEY", "test-secret")
+        let p = edited_fixture(
+            "run-instances-public-ami.json",
+            |v| *v.pointer_mut(ptr).unwrap() = val,
+            dir.path(),
+            "bad.json",
+        );
+        let out = alert_command(&s, dir.path(), &p, &["--dry-run"])
             .output()
             .unwrap();
         assert_eq!(
@@ -343,21 +296,15 @@ fn failed_calls_and_other_events_are_ignored_and_bad_events_are_errors() {
 fn the_server_refuses_what_the_api_reference_refuses() {
     let s = server();
     // A topic that does not exist: NotFound, an error of the handler.
-    let mut bad = Command::new(env!("CARGO_BIN_EXE_amiscan"));
     let home = tempfile::tempdir().unwrap();
-    bad.args([
-        "allowlist",
-        "alert",
-        "--event",
+    let out = alert_command(
+        &s,
+        home.path(),
         &fixture("run-instances-public-ami.json"),
-    ])
-    .args(["--sns-topic", "arn:aws:sns:us-east-1:111122223333:nope"])
-    .args(["--region", REGION, "--endpoint-url", &s.endpoint_url()])
-    .env_clear()
-    .env("HOME", home.path())
-    .env("AWS_ACCESS_KEY_ID", "AKIDTESTTESTTEST")
-    .env("AWS_SECRET_ACCESS_KEY", "test-secret");
-    let out = bad.output().unwrap();
+        &["--sns-topic", "arn:aws:sns:us-east-1:111122223333:nope"],
+    )
+    .output()
+    .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("Topic does not exist"));
     assert!(s.sns_messages().is_empty());
@@ -399,11 +346,7 @@ fn security_hub_refuses_findings_of_another_account_and_empty_batches() {
             .resources(Resource::builder().r#type("Other").id("x").build())
             .build()
     };
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
+    rt().block_on(async {
         let out = hub
             .batch_import_findings()
             .findings(finding(COMMUNITY))

@@ -15,9 +15,6 @@
 
 use crate::common::{sh, workdir};
 use amiscan::fs::probe::FsKind;
-use amiscan::fs::{EntryKind, Filesystem};
-use amiscan::source::{MemSource, SharedSource};
-use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::mpsc;
@@ -187,35 +184,7 @@ fn drive(
 // The entry points: what each fuzz target does with its input.
 
 fn btrfs_entry(img: &[u8]) {
-    let src: SharedSource = Arc::new(MemSource::new(img.to_vec(), "mutated btrfs"));
-    let Ok(fs) = amiscan::fs::open(FsKind::Btrfs, src) else {
-        return;
-    };
-    let _ = fs.open_problems();
-    let Ok(reader) = fs.reader() else { return };
-    let walk = amiscan::scan::walk::walk(fs.as_ref(), 2);
-    let mut buf = vec![0u8; 64 * 1024];
-    for f in walk.files.iter().take(1000) {
-        let _ = reader.content_key(f);
-        if let Ok(mut r) = reader.open_file(f) {
-            let mut total = 0usize;
-            while let Ok(n) = r.read(&mut buf) {
-                if n == 0 || total > 16 << 20 {
-                    break;
-                }
-                total += n;
-            }
-        }
-    }
-    if let Some(Ok(swept)) = fs.unreached(&|_| false) {
-        for e in swept.into_iter().flatten().take(100) {
-            if e.kind == EntryKind::File
-                && let Ok(mut r) = reader.open_file(&e)
-            {
-                let _ = std::io::copy(&mut (&mut r).take(16 << 20), &mut std::io::sink());
-            }
-        }
-    }
+    amiscan::fs::fuzzing::read_fs(FsKind::Btrfs, img.to_vec());
 }
 
 fn container_entry(img: &[u8]) {
@@ -223,38 +192,7 @@ fn container_entry(img: &[u8]) {
 }
 
 fn tar_entry(data: &[u8]) {
-    let fs = amiscan::fs::tarfs::TarFs::open(Arc::new(MemSource::new(data.to_vec(), "m.tar")));
-    let _ = fs.open_problems();
-    let Ok(r) = fs.reader() else { return };
-    let mut dirs = vec![b"/".to_vec()];
-    let mut listed = 0usize;
-    while let Some(d) = dirs.pop() {
-        listed += 1;
-        if listed > 10_000 {
-            break;
-        }
-        let Ok(entries) = r.list_dir(&d) else {
-            continue;
-        };
-        for e in entries.into_iter().flatten() {
-            match e.kind {
-                EntryKind::Dir => dirs.push(e.path.clone()),
-                EntryKind::File => {
-                    if let Ok(mut f) = r.open_file(&e) {
-                        let _ = std::io::copy(&mut (&mut f).take(1 << 24), &mut std::io::sink());
-                    }
-                    if let Ok(Some(mut f)) = r.open_seekable(&e) {
-                        let _ = f.seek(SeekFrom::End(-3));
-                        let _ = f.read(&mut [0u8; 16]);
-                    }
-                }
-                EntryKind::Symlink => {
-                    let _ = r.read_link(&e);
-                }
-                EntryKind::Special => {}
-            }
-        }
-    }
+    amiscan::fs::fuzzing::read_tar(data);
 }
 
 fn windows_entry(data: &[u8]) {
@@ -263,18 +201,6 @@ fn windows_entry(data: &[u8]) {
 
 fn sbom_entry(data: &[u8]) {
     let _ = amiscan::manifests_for_fuzzing(data);
-}
-
-/// Offsets of the tree blocks of a btrfs image (they carry the fsid at 0x20), and the node
-/// size.
-fn tree_blocks(image: &[u8]) -> (Vec<usize>, usize) {
-    let fsid = image[0x10020..0x10030].to_vec();
-    let node = u32::from_le_bytes(image[0x10094..0x10098].try_into().unwrap()) as usize;
-    let blocks = (0..image.len() / node)
-        .map(|i| i * node)
-        .filter(|&o| o != 0x10000 && image[o + 0x20..o + 0x30] == fsid[..])
-        .collect();
-    (blocks, node)
 }
 
 fn files(dir: &Path) -> Vec<(String, Vec<u8>)> {
@@ -369,7 +295,7 @@ printf 'ID=debian\nVERSION_ID="12"\n' > sbom/os-release
     let images: Vec<(String, Vec<u8>, Vec<usize>, usize)> = files(&dir.join("btrfs"))
         .into_iter()
         .map(|(name, image)| {
-            let (blocks, node) = tree_blocks(&image);
+            let (blocks, node) = amiscan::fs::fuzzing::btrfs_tree_blocks(&image);
             assert!(blocks.len() >= 4, "{name}: {} tree blocks", blocks.len());
             (name, image, blocks, node)
         })

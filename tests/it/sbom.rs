@@ -494,16 +494,10 @@ fn an_ami_sbom_fetches_only_the_package_databases() {
     // (document, blocks fetched, blocks listed) of `amiscan sbom EXTRA... AMI`.
     let run_sbom = |extra: &[&str]| -> (Value, u64, u64) {
         let home = tempfile::tempdir().unwrap();
-        let out = Command::new(env!("CARGO_BIN_EXE_amiscan"))
-            .args(["sbom", "--region", "us-east-1", "--endpoint-url"])
-            .arg(server.endpoint_url())
-            .args(extra)
-            .arg(AMI)
-            .env_clear()
-            .env("HOME", home.path())
-            .env("AWS_ACCESS_KEY_ID", "AKIDTESTTESTTEST")
-            .env("AWS_SECRET_ACCESS_KEY", "test-secret")
-            .env("AWS_EC2_METADATA_DISABLED", "true")
+        let mut args = vec!["sbom"];
+        args.extend(extra);
+        args.push(AMI);
+        let out = crate::ebs_support::amiscan_command(&server, home.path(), &args)
             .output()
             .unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);

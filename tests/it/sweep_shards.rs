@@ -6,9 +6,7 @@
 //! `--accounts`) for `sweep` and `audit`.
 #![cfg(feature = "aws")]
 
-use aws_test_server::{
-    AmiSpec, Faults, ImageSpec, OrgAccountSpec, ServerConfig, SnapshotSpec, TestServer,
-};
+use aws_test_server::{AmiSpec, Faults, ImageSpec, ServerConfig, SnapshotSpec, TestServer};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -22,6 +20,7 @@ const ROLE: &str = "AmiscanScan";
 const BUCKET: &str = "amiscan-state";
 
 use crate::ebs_support::gpt_disk as img;
+use crate::ebs_support::{amiscan_command, assumed_roles, finish, org_account, records, role_arns};
 
 fn snap(n: u32) -> String {
     format!("snap-0c{n:015x}")
@@ -67,39 +66,11 @@ fn fleet(faults: Faults) -> (TestServer, Vec<(String, String, Vec<String>)>) {
 }
 
 fn command(server: &TestServer, args: &[&str]) -> Command {
-    let home = std::env::temp_dir();
-    let mut c = Command::new(env!("CARGO_BIN_EXE_amiscan"));
-    c.args(args)
-        .arg("--region")
-        .arg("us-east-1")
-        .arg("--endpoint-url")
-        .arg(server.endpoint_url())
-        .env_clear()
-        .env("HOME", home)
-        .env("AWS_ACCESS_KEY_ID", "AKIDTESTTESTTEST")
-        .env("AWS_SECRET_ACCESS_KEY", "test-secret")
-        .env("AWS_EC2_METADATA_DISABLED", "true");
-    c
-}
-
-fn finish(out: std::process::Output) -> (i32, String) {
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!stderr.contains("panicked"), "{stderr}");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned() + &stderr,
-    )
+    amiscan_command(server, &std::env::temp_dir(), args)
 }
 
 fn amiscan(server: &TestServer, args: &[&str]) -> (i32, String) {
     finish(command(server, args).output().unwrap())
-}
-
-fn lines(out: &str, kind: &str) -> Vec<Value> {
-    out.lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .filter(|v| v["type"] == kind)
-        .collect()
 }
 
 /// FNV-1a 64 of the sorted snapshot ids, each followed by `\n`: the shard function as the
@@ -174,7 +145,7 @@ fn four_workers(state: &str, single_state: &str) {
     let mut all: Vec<Value> = Vec::new();
     for (k, child) in children.into_iter().enumerate() {
         let (code, out) = finish(child.wait_with_output().unwrap());
-        let imgs = lines(&out, "image");
+        let imgs = records(&out, "image");
         let want: BTreeSet<String> = seeds
             .iter()
             .filter(|(_, _, snaps)| shard_of(snaps, 4) == k as u64)
@@ -185,7 +156,7 @@ fn four_workers(state: &str, single_state: &str) {
             .map(|v| v["image_id"].as_str().unwrap().to_string())
             .collect();
         assert_eq!(got, want, "worker {k} swept another shard: {out}");
-        let summary = &lines(&out, "summary")[0];
+        let summary = &records(&out, "summary")[0];
         assert_eq!(summary["shard"], format!("{k}/4"), "{out}");
         let leaky = seeds
             .iter()
@@ -226,9 +197,9 @@ fn four_workers(state: &str, single_state: &str) {
     assert_eq!(code, 1, "{report}");
     let gets_after: u64 = (1..=10).map(|n| s.accounting(&snap(n)).get_calls()).sum();
     assert_eq!(gets_before, gets_after, "--report read blocks");
-    let rep = lines(&report, "image");
+    let rep = records(&report, "image");
     assert!(rep.iter().all(|v| v["cached"] == true), "{report}");
-    let rsum = &lines(&report, "summary")[0];
+    let rsum = &records(&report, "summary")[0];
     assert_eq!(rsum["report_only"], true);
     assert_eq!(rsum["not_reached"], 0);
 
@@ -238,8 +209,8 @@ fn four_workers(state: &str, single_state: &str) {
     one[pos] = single_state;
     let (code1, single) = amiscan(&s, &one);
     assert_eq!(code1, code, "{single}");
-    assert_eq!(comparable(&rep), comparable(&lines(&single, "image")));
-    let ssum = &lines(&single, "summary")[0];
+    assert_eq!(comparable(&rep), comparable(&records(&single, "image")));
+    let ssum = &records(&single, "summary")[0];
     for k in ["images", "clean", "with_findings", "incomplete", "failed"] {
         assert_eq!(rsum[k], ssum[k], "{k}: {report}\n{single}");
     }
@@ -451,7 +422,7 @@ fn a_worker_killed_mid_image_leaves_no_partial_result_and_its_rerun_completes() 
     s.set_faults(Faults::default());
     let (code, out) = amiscan(&s, &args);
     assert_eq!(code, 1, "{out}");
-    let imgs = lines(&out, "image");
+    let imgs = records(&out, "image");
     assert_eq!(imgs.len(), 12, "{out}");
     assert_eq!(stored(&state).len(), 11);
     let cached = imgs.iter().filter(|v| v["cached"] == true).count();
@@ -463,7 +434,7 @@ fn a_worker_killed_mid_image_leaves_no_partial_result_and_its_rerun_completes() 
     a.push("--report");
     let (code, rep) = amiscan(&s, &a);
     assert_eq!(code, 1, "{rep}");
-    assert_eq!(lines(&rep, "summary")[0]["not_reached"], 0, "{rep}");
+    assert_eq!(records(&rep, "summary")[0]["not_reached"], 0, "{rep}");
 }
 
 #[test]
@@ -492,13 +463,13 @@ fn a_report_before_every_shard_ran_says_what_is_missing() {
         .filter(|(_, _, snaps)| shard_of(snaps, 3) != 1)
         .count();
     assert!(missing > 0);
-    let imgs = lines(&rep, "image");
+    let imgs = records(&rep, "image");
     assert_eq!(
         imgs.iter().filter(|v| v["status"] == "not_scanned").count(),
         missing,
         "{rep}"
     );
-    assert_eq!(lines(&rep, "summary")[0]["not_reached"], missing);
+    assert_eq!(records(&rep, "summary")[0]["not_reached"], missing);
     // Findings in the shard that ran make it 1; without them it is 3 (incomplete).
     let leaky = seeds
         .iter()
@@ -523,18 +494,13 @@ fn organisation() -> TestServer {
         ..Default::default()
     })
     .unwrap();
-    let acct = |id: &str, status: &str| OrgAccountSpec {
-        id: id.into(),
-        name: format!("account {id}"),
-        status: status.into(),
-    };
     s.set_organization(
         ME,
         vec![
-            acct(ME, "ACTIVE"),
-            acct(M1, "ACTIVE"),
-            acct(M2, "ACTIVE"),
-            acct(M3, "SUSPENDED"),
+            org_account(ME, "ACTIVE"),
+            org_account(M1, "ACTIVE"),
+            org_account(M2, "ACTIVE"),
+            org_account(M3, "SUSPENDED"),
         ],
     );
     s.set_org_page_size(Some(1));
@@ -568,7 +534,7 @@ fn org_role_sweeps_every_member_account_and_groups_the_report() {
     ];
     let (code, out) = amiscan(&s, &args);
     assert_eq!(code, 1, "{out}");
-    let imgs = lines(&out, "image");
+    let imgs = records(&out, "image");
     let by: BTreeMap<String, String> = imgs
         .iter()
         .map(|v| {
@@ -585,23 +551,14 @@ fn org_role_sweeps_every_member_account_and_groups_the_report() {
     assert_eq!(by, want, "{out}");
     let leaky = imgs.iter().find(|v| v["image_id"] == ami_id(2)).unwrap();
     assert_eq!(leaky["status"], "findings");
-    let summary = &lines(&out, "summary")[0];
+    let summary = &records(&out, "summary")[0];
     assert_eq!(summary["accounts"], serde_json::json!([ME, M1, M2]));
     assert!(
         summary["region_errors"].as_array().unwrap().is_empty(),
         "{out}"
     );
     // Roles assumed in the active members only; the management account uses its own keys.
-    let assumed: BTreeSet<String> = s
-        .assume_role_calls()
-        .iter()
-        .map(|c| c.role_arn.clone())
-        .collect();
-    let want: BTreeSet<String> = [M1, M2]
-        .iter()
-        .map(|a| format!("arn:aws:iam::{a}:role/{ROLE}"))
-        .collect();
-    assert_eq!(assumed, want);
+    assert_eq!(assumed_roles(&s), role_arns(&[M1, M2], ROLE));
 
     // --accounts picks members; a text report groups by account and region.
     let (code, text) = amiscan(
@@ -671,7 +628,7 @@ fn a_member_without_the_role_is_reported_not_skipped() {
             "NoSuchRole",
         ],
     );
-    let summary = &lines(&out, "summary")[0];
+    let summary = &records(&out, "summary")[0];
     let errors = summary["region_errors"].as_array().unwrap();
     assert_eq!(errors.len(), 2, "{out}");
     assert!(
@@ -681,7 +638,7 @@ fn a_member_without_the_role_is_reported_not_skipped() {
         "{out}"
     );
     // The management account's own image is still swept.
-    assert_eq!(lines(&out, "image").len(), 1, "{out}");
+    assert_eq!(records(&out, "image").len(), 1, "{out}");
     assert_eq!(code, 3, "{out}");
     // A caller outside an organisation is told so.
     s.set_account("AKIDOUTSIDE", M3);

@@ -14,16 +14,14 @@
 #![cfg(feature = "aws")]
 
 use crate::common::{nonzero_blocks, scan_recorded};
+use crate::ebs_support::scan_ami;
 use crate::ntfs::disk;
-use amiscan::aws::scan::{EbsTarget, scan_ebs_target};
 use amiscan::detect::Detector;
 use amiscan::report::{Finding, Severity};
-use amiscan::scan::ScanOptions;
 use amiscan::source::ebs::EbsOptions;
 use aws_test_server::{AmiSpec, ImageSpec, MappingSpec, ServerConfig, SnapshotSpec, TestServer};
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::process::Command;
 
 const LEAKY: &str = "ami-0d0d0d0d0d0d0d0d1";
 const CLEAN: &str = "ami-0d0d0d0d0d0d0d0d2";
@@ -84,39 +82,10 @@ fn keys(findings: &[Finding], prefix: &str) -> BTreeSet<Key> {
         .collect()
 }
 
-fn scan_ami(server: &TestServer, ami: &str) -> amiscan::report::TargetReport {
-    let session = crate::ebs_support::session(server);
-    let det = Detector::builtin().unwrap();
-    scan_ebs_target(
-        &session,
-        &EbsTarget::Ami(ami.into()),
-        &crate::ebs_support::fast_opts(),
-        &det,
-        &ScanOptions::default(),
-    )
-    .unwrap()
-}
-
 /// `amiscan ARGS --region us-east-1 --endpoint-url …` against the server: (exit code, output).
 fn amiscan(server: &TestServer, args: &[&str]) -> (i32, String) {
     let home = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_amiscan"))
-        .args(args)
-        .args(["--region", "us-east-1", "--endpoint-url"])
-        .arg(server.endpoint_url())
-        .env_clear()
-        .env("HOME", home.path())
-        .env("AWS_ACCESS_KEY_ID", "AKIDTESTTESTTEST")
-        .env("AWS_SECRET_ACCESS_KEY", "test-secret")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!stderr.contains("panicked"), "{stderr}");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned() + &stderr,
-    )
+    crate::ebs_support::amiscan(server, home.path(), args)
 }
 
 #[test]
@@ -141,7 +110,7 @@ fn windows_ami_through_ebs_gives_the_local_findings_and_publish_gates_it() {
     assert!(want.len() >= 15, "{want:#?}");
 
     let s = server(&leaky, &clean);
-    let r = scan_ami(&s, LEAKY);
+    let r = scan_ami(&s, LEAKY, &Detector::builtin().unwrap());
     assert!(r.complete, "{:?}", r.errors);
     assert_eq!(keys(&r.findings, ""), want);
     let vols: Vec<_> = r

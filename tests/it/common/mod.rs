@@ -128,13 +128,17 @@ fn report_target(out: &Output) -> (i32, Value) {
     (out.status.code().unwrap_or(-1), v["targets"][0].clone())
 }
 
+/// (exit code, report target 0) of a JSON scan that must not have panicked.
+pub fn json_target(out: &Output) -> (i32, Value) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    report_target(out)
+}
+
 /// Run `amiscan scan --format json --no-progress EXTRA... IMG`, assert it did not panic, and
 /// return (exit code, report target 0).
 pub fn scan_json(img: &Path, extra: &[&str]) -> (i32, Value) {
-    let out = scan_output(img, extra);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!stderr.contains("panicked"), "{stderr}");
-    report_target(&out)
+    json_target(&scan_output(img, extra))
 }
 
 /// [`scan_json`] without looking at stderr.

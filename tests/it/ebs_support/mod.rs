@@ -3,9 +3,14 @@
 
 use amiscan::aws::{AwsOptions, AwsSession};
 use amiscan::source::ebs::{EbsOptions, MemoryBudget};
-use aws_test_server::{AmiSpec, MappingSpec, ServerConfig, SnapshotSpec, TestServer};
+use aws_test_server::{
+    AmiSpec, MappingSpec, OrgAccountSpec, ServerConfig, SnapshotSpec, TestServer,
+};
+use serde_json::Value;
+use std::collections::BTreeSet;
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
 use std::time::Duration;
 
 pub const BS: usize = 512 * 1024;
@@ -121,4 +126,91 @@ pub fn ami_spec(id: &str, name: &str, owner: &str, public: bool, snaps: &[&str])
         description: None,
         tags: vec![],
     }
+}
+
+/// The environment of an `amiscan` run against the test server: nothing of the caller's but
+/// `HOME` at `home`, the test credentials, and no instance metadata.
+pub fn test_env<'a>(cmd: &'a mut Command, home: &Path) -> &'a mut Command {
+    cmd.env_clear()
+        .env("HOME", home)
+        .env("AWS_ACCESS_KEY_ID", "AKIDTESTTESTTEST")
+        .env("AWS_SECRET_ACCESS_KEY", "test-secret")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+}
+
+/// `amiscan ARGS --region us-east-1 --endpoint-url URL` against `server`, in [`test_env`].
+pub fn amiscan_command(server: &TestServer, home: &Path, args: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_amiscan"));
+    cmd.args(args)
+        .args(["--region", "us-east-1", "--endpoint-url"])
+        .arg(server.endpoint_url());
+    test_env(&mut cmd, home);
+    cmd
+}
+
+/// The exit code of a finished run, which must not have panicked, and its stdout followed by its
+/// stderr.
+pub fn finish(out: Output) -> (i32, String) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned() + &stderr,
+    )
+}
+
+/// [`amiscan_command`] run to completion: [`finish`]ed.
+pub fn amiscan(server: &TestServer, home: &Path, args: &[&str]) -> (i32, String) {
+    finish(amiscan_command(server, home, args).output().unwrap())
+}
+
+/// The role ARNs the server was asked to assume.
+pub fn assumed_roles(server: &TestServer) -> BTreeSet<String> {
+    server
+        .assume_role_calls()
+        .iter()
+        .map(|c| c.role_arn.clone())
+        .collect()
+}
+
+/// The ARNs of role `role` in each of `accounts`.
+pub fn role_arns(accounts: &[&str], role: &str) -> BTreeSet<String> {
+    accounts
+        .iter()
+        .map(|a| format!("arn:aws:iam::{a}:role/{role}"))
+        .collect()
+}
+
+/// The JSON lines of `out` (an `amiscan ... --format jsonl` output) whose `type` is `kind`.
+pub fn records(out: &str, kind: &str) -> Vec<Value> {
+    out.lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v["type"] == kind)
+        .collect()
+}
+
+/// Member account `id` of an organisation, named `account ID`, in `status` (`ACTIVE`,
+/// `SUSPENDED`).
+pub fn org_account(id: &str, status: &str) -> OrgAccountSpec {
+    OrgAccountSpec {
+        id: id.into(),
+        name: format!("account {id}"),
+        status: status.into(),
+    }
+}
+
+/// Scan the AMI `ami` on `server` through the library with [`fast_opts`] and `det`: the report.
+pub fn scan_ami(
+    server: &TestServer,
+    ami: &str,
+    det: &amiscan::detect::Detector,
+) -> amiscan::report::TargetReport {
+    amiscan::aws::scan::scan_ebs_target(
+        &session(server),
+        &amiscan::aws::scan::EbsTarget::Ami(ami.into()),
+        &fast_opts(),
+        det,
+        &amiscan::scan::ScanOptions::default(),
+    )
+    .unwrap()
 }
