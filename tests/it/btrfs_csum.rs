@@ -173,3 +173,67 @@ cmp k/damaged.conf damaged.src && echo same
     assert_eq!(repaired, 1);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn btrfs_compressed_extent_is_checked_as_stored_before_it_is_decompressed() {
+    let dir = workdir("btrfs_csum", "zstd");
+    let out = sh(
+        r#"
+for k in 1 2; do ssh-keygen -q -t ed25519 -N '' -C plant$k -f key$k; done
+truncate -s 256M vol.img
+mkfs.btrfs -q -f vol.img
+mkdir -p m k
+mount -o loop,compress-force=zstd vol.img m
+trap 'mountpoint -q m && umount m; mountpoint -q k && umount k' EXIT
+{ seq 1 30000; cat key1; seq 30001 60000; } > m/packed.conf
+cp key2 m/other.key
+ino=$(stat -c %i m/packed.conf)
+umount m
+# The file's first extent: its logical address, compressed size and where copy 1 is.
+btrfs inspect-internal dump-tree -t 5 vol.img | awk -v k="key ($ino EXTENT_DATA 0)" \
+  'index($0,k){f=1} f && /disk byte/{print "extent", $5, $7; exit}'
+"#,
+        &dir,
+    );
+    let line = out
+        .lines()
+        .find_map(|l| l.strip_prefix("extent "))
+        .unwrap_or_else(|| panic!("{out}"));
+    let (logical, size) = line.split_once(' ').unwrap();
+    let logical: u64 = logical.parse().unwrap();
+    let size: u64 = size.trim().parse().unwrap();
+    assert!(size < 128 * 1024, "not compressed: {out}");
+    let phys = sh(
+        &format!(
+            "{{ btrfs-map-logical -l {logical} vol.img 2>&1 || true; }} | awk '/mirror 1/{{print $6}}'"
+        ),
+        &dir,
+    );
+    let phys: u64 = phys.trim().parse().unwrap_or_else(|_| panic!("{phys:?}"));
+    // Two bytes inside the stored (compressed) bytes of the extent's first sector.
+    sh(
+        &format!(
+            "printf 'ZZ' | dd of=vol.img bs=1 seek={} conv=notrunc status=none",
+            phys + 100
+        ),
+        &dir,
+    );
+    let kernel = sh(
+        "mount -o loop,ro vol.img k; cat k/packed.conf > /dev/null 2> err.txt || cat err.txt; umount k",
+        &dir,
+    );
+    assert!(kernel.contains("Input/output error"), "{kernel}");
+
+    let (_, t) = scan_json(&dir.join("vol.img"), &[]);
+    assert_eq!(t["complete"], false);
+    let text = t.to_string();
+    assert!(
+        text.contains(&format!(
+            "packed.conf (btrfs subvolume 5 inode 257): btrfs data at logical {logical}: corrupt: crc32c checksum mismatch"
+        )),
+        "{text}"
+    );
+    let keys = key_paths(&t);
+    assert_eq!(keys, vec!["/other.key".to_string()]);
+    let _ = std::fs::remove_dir_all(&dir);
+}
