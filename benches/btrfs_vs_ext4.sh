@@ -2,11 +2,12 @@
 # The same tree written by the kernel onto ext4, btrfs and btrfs with compress=zstd (Fedora's
 # default), each scanned by the release build: wall time and files scanned, median of RUNS.
 # Usage: benches/btrfs_vs_ext4.sh [TREE] [RUNS]   (root; default TREE=/usr/share, RUNS=3)
+# BIN=path/to/amiscan scans with another build (default target/release/amiscan).
 set -euo pipefail
 TREE=${1:-/usr/share}
 RUNS=${2:-3}
 cd "$(dirname "$0")/.."
-BIN=target/release/amiscan
+BIN=${BIN:-target/release/amiscan}
 OUT=target/bench/btrfs
 mkdir -p "$OUT/m"
 size_mb=$(( $(du -sm "$TREE" | cut -f1) * 2 + 512 ))
