@@ -121,13 +121,13 @@ impl Sums {
         let n = data.len() / size;
         let (first_item, first_win) = if item_start < self.start {
             let d = self.start - item_start;
-            if d % ss != 0 {
+            if !d.is_multiple_of(ss) {
                 return;
             }
             (usize::try_from(d / ss).unwrap_or(usize::MAX), 0usize)
         } else {
             let d = item_start - self.start;
-            if d % ss != 0 {
+            if !d.is_multiple_of(ss) {
                 return;
             }
             (0usize, usize::try_from(d / ss).unwrap_or(usize::MAX))
