@@ -2,6 +2,7 @@
 # The same tree written by the kernel onto ext4, btrfs and btrfs with compress=zstd (Fedora's
 # default), each scanned by the release build: wall time and files scanned, median of RUNS.
 # Usage: benches/btrfs_vs_ext4.sh [TREE] [RUNS]   (root; default TREE=/usr/share, RUNS=3)
+# BIN=path/to/amiscan scans with another build (default target/release/amiscan).
 set -euo pipefail
 source "$(dirname "$0")/support/fs_bench.sh" btrfs "$@"
 trap 'mountpoint -q "$OUT/m" && umount "$OUT/m"' EXIT

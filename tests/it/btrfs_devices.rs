@@ -78,6 +78,9 @@ umount m
     let (got, errors) = amiscan_view_of(fs.as_ref());
     assert!(errors.is_empty(), "{errors:?}");
     assert_eq!(got.files, want);
+    // Every data sector read had its checksum, and it passed.
+    let w = fs.warnings().join("\n");
+    assert!(!w.contains("checksum"), "{w}");
 
     // As an AMI with two volumes: one filesystem, read once, the finding at its path.
     let r = scan(vec![("xvda", &d1), ("xvdb", &d2)]);

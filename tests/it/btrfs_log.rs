@@ -56,6 +56,9 @@ cmp k/app.conf big.src && cmp k/small.key key2 && echo "kernel replayed"
         text.contains(&format!("btrfs log tree at logical {root} not replayed")),
         "{text}"
     );
+    // The logged extents' checksums are in the log tree: found there, and they pass.
+    assert!(!text.contains("no checksum item"), "{text}");
+    assert!(!text.contains("checksum mismatch"), "{text}");
     let keys: Vec<&str> = t["findings"]
         .as_array()
         .unwrap()

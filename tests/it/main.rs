@@ -8,6 +8,7 @@ mod ebs_support;
 
 mod archives_and_modes;
 mod btrfs;
+mod btrfs_csum;
 mod btrfs_devices;
 mod btrfs_log;
 mod btrfs_shared;

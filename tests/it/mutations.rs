@@ -6,8 +6,10 @@
 //! [`HANG`] fails the test, and the input is saved under `CARGO_TARGET_TMPDIR/mutations/` to
 //! reproduce. The btrfs inputs (a `--rootdir` image and two kernel-written compressed ones,
 //! zstd and LZO) are mutated inside tree blocks whose crc32c is then made valid again, as the
-//! btrfs fuzz target does, so they reach the parsers behind the checksum; one in ten anywhere
-//! (compressed data reaches the decoders), one in ten in the superblock.
+//! btrfs fuzz target does, so they reach the parsers behind the checksum; one in twenty
+//! anywhere (damaged data: the data checksum paths), one in twenty a data sector whose
+//! checksum in the checksum tree is made valid again (compressed data reaches the decoders),
+//! one in ten in the superblock.
 //!
 //! CI runs [`DEFAULT_ROUNDS`] inputs per target (about 30 s in a debug build on 2 cores);
 //! `AMISCAN_MUTATIONS=N` runs N per target and `AMISCAN_MUTATION_SEED=S` another sequence.
@@ -203,6 +205,44 @@ fn sbom_entry(data: &[u8]) {
     let _ = amiscan::manifests_for_fuzzing(data);
 }
 
+/// The data sectors of a btrfs image whose crc32c is in a checksum tree leaf: (sector
+/// offset, offset of that checksum in the image, the leaf's offset). Matched by value (a
+/// checksum names its sector by logical address; the value finds it without the chunk map).
+fn data_sums(image: &[u8], blocks: &[usize], node: usize) -> Vec<(usize, usize, usize)> {
+    let crc = crc::Crc::<u32>::new(&crc::CRC_32_ISCSI);
+    let mut by_sum: std::collections::HashMap<[u8; 4], usize> = Default::default();
+    for s in (0..image.len() / 4096).map(|i| i * 4096) {
+        by_sum
+            .entry(crc.checksum(&image[s..s + 4096]).to_le_bytes())
+            .or_insert(s);
+    }
+    let le32 = |b: &[u8], at: usize| u32::from_le_bytes(b[at..at + 4].try_into().unwrap()) as usize;
+    let mut out = Vec::new();
+    for &b in blocks {
+        let blk = &image[b..b + node];
+        // A leaf (level 0) of the checksum tree (owner 7).
+        if blk[0x64] != 0 || blk[0x58..0x60] != 7u64.to_le_bytes() {
+            continue;
+        }
+        for i in 0..le32(blk, 0x60).min(node / 25) {
+            let h = 0x65 + i * 25;
+            if h + 25 > node || blk[h + 8] != 128 {
+                continue;
+            }
+            let (off, size) = (0x65 + le32(blk, h + 17), le32(blk, h + 21));
+            for at in (off..(off + size).min(node))
+                .step_by(4)
+                .filter(|a| a + 4 <= node)
+            {
+                if let Some(&s) = by_sum.get(&blk[at..at + 4]) {
+                    out.push((s, b + at, b));
+                }
+            }
+        }
+    }
+    out
+}
+
 fn files(dir: &Path) -> Vec<(String, Vec<u8>)> {
     let mut out: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir)
         .unwrap()
@@ -292,29 +332,51 @@ printf 'ID=debian\nVERSION_ID="12"\n' > sbom/os-release
 
     // btrfs: mutations inside tree blocks, checksums made valid again; now and then the
     // superblock or a data block instead, left as they are.
-    let images: Vec<(String, Vec<u8>, Vec<usize>, usize)> = files(&dir.join("btrfs"))
+    type Seed = (
+        String,
+        Vec<u8>,
+        Vec<usize>,
+        usize,
+        Vec<(usize, usize, usize)>,
+    );
+    let images: Vec<Seed> = files(&dir.join("btrfs"))
         .into_iter()
         .map(|(name, image)| {
             let (blocks, node) = amiscan::fs::fuzzing::btrfs_tree_blocks(&image);
             assert!(blocks.len() >= 4, "{name}: {} tree blocks", blocks.len());
-            (name, image, blocks, node)
+            let sums = data_sums(&image, &blocks, node);
+            assert!(
+                sums.len() >= 4,
+                "{name}: {} data checksums found",
+                sums.len()
+            );
+            (name, image, blocks, node, sums)
         })
         .collect();
     assert_eq!(images.len(), 3);
     let crc = crc::Crc::<u32>::new(&crc::CRC_32_ISCSI);
     let mut make_btrfs = |rng: &mut Rng, i: usize| {
-        let (seed, image, blocks, node) = &images[i % images.len()];
+        let (seed, image, blocks, node, sums) = &images[i % images.len()];
         let node = *node;
         let mut img = image.clone();
         let name = if i % 10 == 9 {
             mutate(&mut img, 0x10000..0x11000, &[], false, rng);
             format!("btrfs input {i}: {seed}, superblock")
-        } else if i % 10 == 8 {
-            // Anywhere: data blocks too (compressed extents reach their decoders; data has
-            // no checksum amiscan verifies).
+        } else if i % 20 == 8 {
+            // Anywhere, left as it is: damaged data fails its checksum.
             let len = img.len();
             mutate(&mut img, 0..len, &[], false, rng);
             format!("btrfs input {i}: {seed}, anywhere")
+        } else if i % 20 == 18 {
+            // A data sector, its checksum (and its leaf's) made valid again: compressed
+            // extents reach their decoders.
+            let (s, at, leaf) = sums[rng.below(sums.len())];
+            mutate(&mut img, s..s + 4096, &[], false, rng);
+            let c = crc.checksum(&img[s..s + 4096]);
+            img[at..at + 4].copy_from_slice(&c.to_le_bytes());
+            let c = crc.checksum(&img[leaf + 0x20..leaf + node]);
+            img[leaf..leaf + 4].copy_from_slice(&c.to_le_bytes());
+            format!("btrfs input {i}: {seed}, data sector at {s} with its checksum")
         } else {
             let n = 1 + rng.below(3);
             for _ in 0..n {

@@ -1,5 +1,5 @@
-//! Tree-block checksums and the tree depth bound: what both the superblock's checks and the
-//! tree reader use (a leaf, so neither imports the other).
+//! Tree-block and data checksums and the tree depth bound: what the superblock's checks, the
+//! tree reader and the data reader use (a leaf, so none imports another).
 
 use super::le32;
 
@@ -44,6 +44,36 @@ pub fn csum_matches(csum: CsumType, b: &[u8]) -> Option<bool> {
             use sha2::Digest;
             let d = sha2::Sha256::digest(body);
             Some(b.get(..32) == Some(d.as_slice()))
+        }
+        CsumType::Xxhash | CsumType::Blake2 => None,
+    }
+}
+
+impl CsumType {
+    /// Bytes of one checksum as the checksum tree stores it (one per data sector).
+    pub fn size(self) -> usize {
+        match self {
+            CsumType::Crc32c => 4,
+            CsumType::Xxhash => 8,
+            CsumType::Sha256 | CsumType::Blake2 => 32,
+        }
+    }
+
+    /// Whether amiscan computes this checksum (crc32c, sha256).
+    pub fn verified(self) -> bool {
+        matches!(self, CsumType::Crc32c | CsumType::Sha256)
+    }
+}
+
+/// Whether the data sector `data` has the checksum `want` (its first [`CsumType::size`]
+/// bytes); `None`: an algorithm amiscan does not verify.
+pub fn sector_matches(csum: CsumType, data: &[u8], want: &[u8]) -> Option<bool> {
+    match csum {
+        CsumType::Crc32c => Some(want.get(..4) == Some(&CRC32C.checksum(data).to_le_bytes()[..])),
+        CsumType::Sha256 => {
+            use sha2::Digest;
+            let d = sha2::Sha256::digest(data);
+            Some(want.get(..32) == Some(d.as_slice()))
         }
         CsumType::Xxhash | CsumType::Blake2 => None,
     }

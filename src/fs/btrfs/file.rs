@@ -4,8 +4,12 @@
 //! preallocated extents and holes (zeros, also where `NO_HOLES` leaves no item). Reads and
 //! seeks like a file; each extent is checked against the limits btrfs itself keeps (a
 //! compressed extent is at most 128 KiB either way) before anything is read or allocated.
+//! With checksums ([`FileReader::new`]'s `sums`), every sector read from disk is checked first
+//! ([`super::datasum`]): whole sectors are read, a failed copy is replaced by another, and a
+//! sector no copy passes is a read error naming its logical address.
 
 use super::compress::decompress;
+use super::datasum::{self, Sums, WINDOW};
 use super::items::{Compression, ExtentBody, FileExtent};
 use super::tree::Trees;
 use super::{Key, corrupt, incompatible};
@@ -50,6 +54,8 @@ pub struct FileReader<'a> {
     pos: u64,
     /// The decompressed extent last read: its `disk_bytenr` and bytes.
     cached: Option<(u64, Vec<u8>)>,
+    /// The checksums of the window being read (`None`: the file's data is not verified).
+    sums: Option<Sums>,
     context: String,
 }
 
@@ -154,11 +160,14 @@ fn extents(
 }
 
 impl<'a> FileReader<'a> {
-    /// A reader over a file of `size` bytes with the `EXTENT_DATA` items `items`.
+    /// A reader over a file of `size` bytes with the `EXTENT_DATA` items `items`; with
+    /// `sums`, the trees (root block, level) whose `EXTENT_CSUM` items every sector read is
+    /// checked against (when the volume's checksum is one amiscan computes).
     pub fn new(
         trees: &'a Trees,
         items: Vec<(Key, Vec<u8>)>,
         size: u64,
+        sums: Option<Vec<(u64, u8)>>,
         context: String,
     ) -> Result<Self, FsError> {
         let extents = extents(trees, items, &context)?;
@@ -168,6 +177,7 @@ impl<'a> FileReader<'a> {
             size,
             pos: 0,
             cached: None,
+            sums: sums.filter(|_| trees.sb.csum.verified()).map(Sums::new),
             context,
         })
     }
@@ -213,6 +223,7 @@ impl<'a> FileReader<'a> {
             }
             Body::Plain { logical } => {
                 let at = logical.saturating_add(within);
+                let extent_end = logical.saturating_add(e.len);
                 let (_, left) = self
                     .trees
                     .chunks
@@ -220,9 +231,12 @@ impl<'a> FileReader<'a> {
                     .map_err(|e| self.err(e))?;
                 let n = n.min(usize::try_from(left).unwrap_or(usize::MAX)).max(1);
                 let n = n.min(buf.len());
-                self.trees
-                    .read_logical(at, &mut buf[..n])
-                    .map_err(|e| self.err(e))?;
+                let trees = self.trees;
+                let r = match &mut self.sums {
+                    None => trees.read_logical(at, &mut buf[..n]),
+                    Some(sums) => read_checked(trees, sums, at, extent_end, &mut buf[..n]),
+                };
+                r.map_err(|e| self.err(e))?;
                 return Ok(n);
             }
             Body::Compressed {
@@ -239,9 +253,13 @@ impl<'a> FileReader<'a> {
                     .is_none_or(|(at, _)| *at != disk_bytenr)
                 {
                     let mut raw = vec![0u8; *disk_num_bytes as usize];
-                    self.trees
-                        .read_logical(disk_bytenr, &mut raw)
-                        .map_err(|e| self.err(e))?;
+                    let trees = self.trees;
+                    let end = disk_bytenr.saturating_add(*disk_num_bytes);
+                    let r = match &mut self.sums {
+                        None => trees.read_logical(disk_bytenr, &mut raw),
+                        Some(sums) => read_checked(trees, sums, disk_bytenr, end, &mut raw),
+                    };
+                    r.map_err(|e| self.err(e))?;
                     let out = decompress(
                         *kind,
                         &raw,
@@ -270,6 +288,49 @@ impl<'a> FileReader<'a> {
         }
         Ok(n)
     }
+}
+
+/// Read `buf.len()` bytes at logical `at` (inside one chunk, in an extent that ends at
+/// `extent_end`) with every sector checked: whole sectors are read, the window of checksums
+/// moved when the read leaves it.
+fn read_checked(
+    trees: &Trees,
+    sums: &mut Sums,
+    at: u64,
+    extent_end: u64,
+    buf: &mut [u8],
+) -> Result<(), FsError> {
+    let ss = u64::from(trees.sb.sectorsize);
+    let ctx = || format!("btrfs logical address {at}");
+    let a = at - at % ss;
+    let e = at
+        .checked_add(buf.len() as u64)
+        .and_then(|e| e.checked_next_multiple_of(ss))
+        .ok_or_else(|| corrupt(ctx(), "address overflows"))?;
+    if !sums.covers(a, e) {
+        let upto = extent_end
+            .checked_next_multiple_of(ss)
+            .unwrap_or(e)
+            .min(a.saturating_add(WINDOW))
+            .max(e);
+        for err in sums.load(trees, a, upto) {
+            trees.warn(format!(
+                "btrfs checksum tree: {err}; data whose checksums it held is read unverified"
+            ));
+        }
+    }
+    if a == at && e == at.saturating_add(buf.len() as u64) {
+        return datasum::read_verified(trees, at, buf, sums);
+    }
+    let len = usize::try_from(e - a).map_err(|_| corrupt(ctx(), "read too large"))?;
+    let mut whole = vec![0u8; len];
+    datasum::read_verified(trees, a, &mut whole, sums)?;
+    let from = usize::try_from(at - a).unwrap_or(0);
+    let part = whole
+        .get(from..from.saturating_add(buf.len()))
+        .ok_or_else(|| corrupt(ctx(), "read outside its sectors"))?;
+    buf.copy_from_slice(part);
+    Ok(())
 }
 
 impl Read for FileReader<'_> {

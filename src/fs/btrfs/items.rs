@@ -41,7 +41,12 @@ pub struct Inode {
     pub gid: u32,
     pub mode: u32,
     pub mtime: i64,
+    /// `BTRFS_INODE_*` flags (`NODATASUM`: its data has no checksums).
+    pub flags: u64,
 }
+
+/// The inode's data has no checksums (`chattr +C`, `nodatasum`/`nodatacow` mounts).
+pub const INODE_NODATASUM: u64 = 1;
 
 impl Inode {
     pub fn parse(b: &[u8]) -> Option<Inode> {
@@ -51,6 +56,7 @@ impl Inode {
             gid: le32(b, 48)?,
             mode: le32(b, 52)?,
             mtime: i64::from_le_bytes(b.get(136..144)?.try_into().ok()?),
+            flags: le64(b, 64)?,
         })
     }
 }

@@ -31,6 +31,8 @@ pub struct LogFile {
     pub name: Option<Vec<u8>>,
     /// Its `EXTENT_DATA` items, as in an fs tree.
     pub extents: Vec<(Key, Vec<u8>)>,
+    /// The log tree it is in (root block, level): it holds the checksums of its extents.
+    pub tree: (u64, u8),
 }
 
 /// What a log tree says of one inode: its `INODE_ITEM`, a name, its extents.
@@ -131,6 +133,7 @@ pub fn read(trees: &Trees, root: u64, level: u8) -> Log {
                 inode,
                 name,
                 extents,
+                tree: (r.bytenr, r.level),
             });
         }
     }

@@ -17,6 +17,7 @@ use super::{Key, corrupt, le32, le64};
 use crate::fs::FsError;
 use crate::source::SharedSource;
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// Size of a tree block header.
@@ -48,6 +49,10 @@ pub struct Trees {
     pub devices: std::collections::BTreeMap<u64, SharedSource>,
     pub sb: Superblock,
     pub chunks: ChunkMap,
+    /// The checksum tree's root block and level (`None`: the root tree has none).
+    pub csum_root: Option<(u64, u8)>,
+    /// Data sectors of files with checksums read without one (no checksum item found).
+    unsummed: AtomicU64,
     cache: Mutex<HashMap<u64, Arc<Vec<u8>>>>,
     warnings: Mutex<Vec<String>>,
 }
@@ -69,24 +74,40 @@ impl Trees {
             devices,
             sb,
             chunks,
+            csum_root: None,
+            unsummed: AtomicU64::new(0),
             cache: Mutex::new(HashMap::new()),
             warnings: Mutex::new(Vec::new()),
         }
     }
 
     /// The source of device `devid`.
-    fn device(&self, devid: u64) -> Result<&SharedSource, FsError> {
+    pub(super) fn device(&self, devid: u64) -> Result<&SharedSource, FsError> {
         self.devices
             .get(&devid)
             .ok_or_else(|| super::incompatible(format!("btrfs device {devid}"), "not at hand"))
     }
 
-    /// Warnings gathered so far (a damaged `DUP` copy read from its mirror).
+    /// Warnings gathered so far (a damaged `DUP` copy read from its mirror, data sectors read
+    /// without a checksum).
     pub fn warnings(&self) -> Vec<String> {
-        self.warnings
+        let mut w = self
+            .warnings
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone()
+            .clone();
+        let n = self.unsummed.load(Ordering::Relaxed);
+        if n > 0 {
+            w.push(format!(
+                "btrfs: {n} data sectors of files with checksums have no checksum item and were read unverified"
+            ));
+        }
+        w
+    }
+
+    /// Count `n` data sectors read without a checksum.
+    pub(super) fn count_unsummed(&self, n: u64) {
+        self.unsummed.fetch_add(n, Ordering::Relaxed);
     }
 
     /// Read `len` bytes at logical `logical` from the first copy that can be read, never across
@@ -177,12 +198,13 @@ impl Trees {
             .with_block(logical))
     }
 
-    fn warn(&self, w: String) {
+    /// Add a warning (at most 1,000, each once).
+    pub(super) fn warn(&self, w: String) {
         let mut ws = self
             .warnings
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if ws.len() < 1000 {
+        if ws.len() < 1000 && !ws.contains(&w) {
             ws.push(w);
         }
     }
@@ -252,6 +274,68 @@ impl Trees {
             bytes,
             nritems,
         })
+    }
+
+    /// The item with the greatest key at or before `key` in the tree rooted at `root` (level
+    /// `level`), found by one descent; `None` when every key is after it.
+    pub fn last_at_or_before(
+        &self,
+        root: u64,
+        level: u8,
+        key: Key,
+    ) -> Result<Option<(Key, Vec<u8>)>, FsError> {
+        let mut logical = root;
+        let mut b = self.block(root, level, None)?;
+        // Each step reads a block one level down (`check` holds it to that level).
+        loop {
+            let body = b.bytes.get(HEADER..).unwrap_or(&[]);
+            if b.level == 0 {
+                let mut best = None;
+                for i in 0..b.nritems {
+                    match Key::parse(body, i * ITEM) {
+                        Some(k) if k <= key => best = Some((i, k)),
+                        _ => break,
+                    }
+                }
+                let Some((i, k)) = best else {
+                    return Ok(None);
+                };
+                let at = i * ITEM;
+                let (Some(off), Some(size)) = (le32(body, at + 17), le32(body, at + 21)) else {
+                    return Ok(None);
+                };
+                let (off, size) = (off as usize, size as usize);
+                let data = off
+                    .checked_add(size)
+                    .and_then(|end| body.get(off..end))
+                    .ok_or_else(|| {
+                        corrupt(
+                            format!("btrfs tree block {logical}"),
+                            format!("item {i} data lies outside the block"),
+                        )
+                        .with_block(logical)
+                    })?;
+                return Ok(Some((k, data.to_vec())));
+            }
+            let mut best = None;
+            for i in 0..b.nritems {
+                let at = i * KEY_PTR;
+                match (
+                    Key::parse(body, at),
+                    le64(body, at + 17),
+                    le64(body, at + 25),
+                ) {
+                    (Some(k), Some(ptr), Some(g)) if k <= key => best = Some((ptr, g)),
+                    _ => break,
+                }
+            }
+            let Some((ptr, generation)) = best else {
+                return Ok(None);
+            };
+            let child = self.block(ptr, b.level - 1, Some(generation))?;
+            logical = ptr;
+            b = child;
+        }
     }
 
     /// Every item with a key in `min..=max` in the tree rooted at `root` (level `level`): at most
