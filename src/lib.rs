@@ -10,6 +10,11 @@
 pub mod aws;
 pub mod detect;
 pub mod fs;
+/// The filesystems' fuzz entry points (the fuzz targets and the mutation test); only with the
+/// `fuzzing` feature.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod model;
 pub(crate) mod pkgdb;
 pub mod report;

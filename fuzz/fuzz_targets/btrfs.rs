@@ -4,7 +4,7 @@
 //! valid again, so mutations reach the parsers behind the checksum: headers, keys, item
 //! offsets, chunk items, root items, directory entries and file extents. Opening, walking every
 //! directory, reading every file and the files the unreached sweep finds
-//! (`amiscan::fs::fuzzing::read_fs`, which tests/it/mutations.rs drives too) must give entries
+//! (`amiscan::fuzzing::read_fs`, which tests/it/mutations.rs drives too) must give entries
 //! or errors, never a panic, a hang or unbounded allocation.
 #![no_main]
 use amiscan::fs::probe::FsKind;
@@ -24,7 +24,7 @@ fn base() -> &'static Base {
         let path = std::env::var("AMISCAN_FUZZ_BTRFS_BASE")
             .expect("set AMISCAN_FUZZ_BTRFS_BASE to a btrfs image (fuzz/run.sh does)");
         let image = std::fs::read(path).expect("base image readable");
-        let (blocks, node) = amiscan::fs::fuzzing::btrfs_tree_blocks(&image);
+        let (blocks, node) = amiscan::fuzzing::btrfs_tree_blocks(&image);
         Base {
             image,
             node,
@@ -47,7 +47,7 @@ fuzz_target!(|data: &[u8]| {
         img[block..block + 4].copy_from_slice(&c.to_le_bytes());
         rest = &rest[4 + len..];
     }
-    amiscan::fs::fuzzing::read_fs(FsKind::Btrfs, img);
+    amiscan::fuzzing::read_fs(FsKind::Btrfs, img);
 });
 
 /// CRC-32C (Castagnoli), bit by bit: fuzz inputs patch a few blocks.

@@ -2,7 +2,7 @@
 //! `fuzz/run.sh`) with the input applied as patches to its non-zero sectors (the metadata), so
 //! mutations land on superblocks, AG headers, inodes, directories and extent maps. Opening,
 //! walking every directory, reading every file and the files the unreached sweep finds
-//! (`amiscan::fs::fuzzing::read_fs`) must give entries or errors, never a panic, a hang or
+//! (`amiscan::fuzzing::read_fs`) must give entries or errors, never a panic, a hang or
 //! unbounded allocation.
 //!
 //! An input whose first byte is odd fuzzes the log instead: the rest of it is written over the
@@ -43,7 +43,7 @@ fuzz_target!(|data: &[u8]| {
             let n = log.len().min(img.len().saturating_sub(at));
             img[at..at + n].copy_from_slice(&log[..n]);
         }
-        amiscan::fs::fuzzing::read_fs(FsKind::Xfs, img);
+        amiscan::fuzzing::read_fs(FsKind::Xfs, img);
         return;
     }
     // Patches: [sector index: u16][offset in sector: u16][len: u8][bytes].
@@ -56,7 +56,7 @@ fuzz_target!(|data: &[u8]| {
         img[at..at + len].copy_from_slice(&rest[5..5 + len]);
         rest = &rest[5 + len..];
     }
-    amiscan::fs::fuzzing::read_fs(FsKind::Xfs, img);
+    amiscan::fuzzing::read_fs(FsKind::Xfs, img);
 });
 
 /// Byte offset of the internal log: sb_logstart (AG-encoded) in bytes.

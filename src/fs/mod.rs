@@ -8,11 +8,6 @@ pub mod dir;
 mod ext4;
 pub mod ext4_free;
 mod fat;
-/// The filesystems' fuzz entry points (the fuzz targets and the mutation test); only with the
-/// `fuzzing` feature.
-#[cfg(feature = "fuzzing")]
-#[doc(hidden)]
-pub mod fuzzing;
 pub mod lznt1;
 mod ntfs;
 pub mod ntfs_free;

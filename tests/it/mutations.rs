@@ -186,7 +186,7 @@ fn drive(
 // The entry points: what each fuzz target does with its input.
 
 fn btrfs_entry(img: &[u8]) {
-    amiscan::fs::fuzzing::read_fs(FsKind::Btrfs, img.to_vec());
+    amiscan::fuzzing::read_fs(FsKind::Btrfs, img.to_vec());
 }
 
 fn container_entry(img: &[u8]) {
@@ -194,7 +194,7 @@ fn container_entry(img: &[u8]) {
 }
 
 fn tar_entry(data: &[u8]) {
-    amiscan::fs::fuzzing::read_tar(data);
+    amiscan::fuzzing::read_tar(data);
 }
 
 fn windows_entry(data: &[u8]) {
@@ -342,7 +342,7 @@ printf 'ID=debian\nVERSION_ID="12"\n' > sbom/os-release
     let images: Vec<Seed> = files(&dir.join("btrfs"))
         .into_iter()
         .map(|(name, image)| {
-            let (blocks, node) = amiscan::fs::fuzzing::btrfs_tree_blocks(&image);
+            let (blocks, node) = amiscan::fuzzing::btrfs_tree_blocks(&image);
             assert!(blocks.len() >= 4, "{name}: {} tree blocks", blocks.len());
             let sums = data_sums(&image, &blocks, node);
             assert!(

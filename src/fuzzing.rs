@@ -1,11 +1,12 @@
-//! The filesystems' fuzz entry points, shared by the fuzz targets (`fuzz/fuzz_targets/`) and the
+//! The filesystems' fuzz entry points (here, above `scan`, as they walk a filesystem the way the
+//! scan does), shared by the fuzz targets (`fuzz/fuzz_targets/`) and the
 //! mutation test (`tests/it/mutations.rs`) so both drive the readers the same way. Errors are
 //! expected; a panic, a hang or an unbounded allocation is a bug. Only with the `fuzzing`
 //! feature: not part of the API.
 
-use super::probe::FsKind;
-use super::tarfs::TarFs;
-use super::{EntryKind, Filesystem};
+use crate::fs::probe::FsKind;
+use crate::fs::tarfs::TarFs;
+use crate::fs::{EntryKind, Filesystem};
 use crate::source::{MemSource, SharedSource};
 use std::io::{Read, Seek, SeekFrom};
 use std::sync::Arc;
@@ -15,7 +16,7 @@ use std::sync::Arc;
 /// sweep for unreached inodes finds (the first 100) read likewise.
 pub fn read_fs(kind: FsKind, img: Vec<u8>) {
     let src: SharedSource = Arc::new(MemSource::new(img, "fuzz"));
-    let Ok(fs) = super::open(kind, src) else {
+    let Ok(fs) = crate::fs::open(kind, src) else {
         return;
     };
     let _ = fs.open_problems();
