@@ -7,8 +7,8 @@ use super::pattern::{Glob, glob, glob_nocase};
 use super::{Family, Reads, Rules};
 use crate::detect::checks::{
     Check, CheckRule, authorized_keys, autostart, cloud_init, history, host_keys, identity, miner,
-    packages, shadow, ssh_client, sshd, sudoers, windows, windows_autoruns, windows_hives,
-    windows_persistence,
+    packages, shadow, ssh_client, sshd, sudoers, windows, windows_autoruns, windows_hijack,
+    windows_hives, windows_persistence,
 };
 use crate::detect::credfiles::{self, CredFile, keystore};
 
@@ -540,6 +540,13 @@ pub(crate) const FAMILIES: &[Family] = &[
             "/Windows/System32/config/SYSTEM",
             "/Users/Default/NTUSER.DAT",
         ],
+    ),
+    family(
+        "windows-hijacks",
+        Reads::Volume,
+        Rules::Code(windows_hijack::RULES),
+        &[windows_hives::HIJACK_HIVE_FILES],
+        &["/Windows/System32/config/SOFTWARE"],
     ),
     Family {
         name: "packages",
