@@ -145,7 +145,7 @@ fn find(lookup: &dyn FileLookup, dir: &str, name: &str) -> Looked<Option<String>
 }
 
 /// `path` (components from the root) resolved without case.
-fn find_path(lookup: &dyn FileLookup, parts: &[&str]) -> Looked<Option<String>> {
+pub(crate) fn find_path(lookup: &dyn FileLookup, parts: &[&str]) -> Looked<Option<String>> {
     let mut at = String::from("/");
     for p in parts {
         match find(lookup, &at, p)? {
