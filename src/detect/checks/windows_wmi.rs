@@ -117,6 +117,9 @@ struct Binding {
     class: String,
     consumer: String,
     filter: Option<String>,
+    /// Where its consumer reference starts, and its length (the finding's span).
+    at: usize,
+    len: usize,
 }
 
 /// Offsets of every occurrence of `needle` in `data` (bounded by the caller's use).
@@ -187,18 +190,25 @@ fn bindings(data: &[u8]) -> Vec<Binding> {
                         f
                     })
             });
+            let len = marker
+                .len()
+                .saturating_add(name.len().saturating_mul(enc.unit()));
             out.push(Binding {
                 class,
                 consumer: name,
                 filter,
+                at,
+                len,
             });
             if out.len() >= MAX_BINDINGS {
                 break;
             }
         }
     }
+    // One finding per subscription: the same binding in several pages (a copy, a free page)
+    // is reported once, at its first place.
     out.sort();
-    out.dedup();
+    out.dedup_by(|b, a| (&a.class, &a.consumer, &a.filter) == (&b.class, &b.consumer, &b.filter));
     out
 }
 
@@ -294,12 +304,11 @@ pub(crate) fn judge(data: &[u8]) -> Vec<CheckHit> {
             b.filter.as_deref().unwrap_or(""),
             command.as_deref().unwrap_or("")
         );
-        hits.push(CheckHit::file(
-            &RULE,
-            RULE.severity,
-            evidence,
-            fp.as_bytes(),
-        ));
+        // The span of the consumer reference: each subscription is its own finding.
+        let mut hit = CheckHit::file(&RULE, RULE.severity, evidence, fp.as_bytes());
+        hit.start = u64::try_from(b.at).unwrap_or(u64::MAX);
+        hit.end = hit.start.saturating_add(u64::try_from(b.len).unwrap_or(0));
+        hits.push(hit);
     }
     hits
 }
@@ -446,6 +455,8 @@ mod tests {
         let hits = judge(&d);
         let ev: Vec<&str> = hits.iter().map(|h| h.evidence.as_str()).collect();
         assert_eq!(hits.len(), 2, "{ev:#?}");
+        // Each subscription has its own span (findings on one span are one finding).
+        assert_ne!((hits[0].start, hits[0].end), (hits[1].start, hits[1].end));
         assert!(hits.iter().all(|h| h.severity == Severity::High));
         // Sorted by class: the script consumer first.
         assert_eq!(
@@ -461,14 +472,16 @@ mod tests {
 
     #[test]
     fn a_binding_whose_consumer_is_missing_is_still_reported_and_garbage_is_bounded() {
-        let d = repository(&[heap(
+        let ghost = heap(
             "__FilterToConsumerBinding",
             &[
                 r#"CommandLineEventConsumer.Name="Ghost""#,
                 r#"__EventFilter.Name="F""#,
             ],
             Enc::Ascii,
-        )]);
+        );
+        // The same binding twice (a stale copy in a free page): one finding.
+        let d = repository(&[ghost.clone(), ghost]);
         let hits = judge(&d);
         assert_eq!(hits.len(), 1);
         assert!(
