@@ -334,6 +334,66 @@ pub(crate) mod tests {
         assert_eq!(s.arguments, None);
     }
 
+    /// A shortcut whose `LinkInfo` has the 0x24-byte header (Unicode `LocalBasePath` and
+    /// `CommonPathSuffix`) and whose `StringData` is ANSI (no `IsUnicode`).
+    fn unicode_link_info(base: &str, suffix: &str, args: &str) -> Vec<u8> {
+        let mut b = vec![0u8; HEADER_SIZE];
+        b[..4].copy_from_slice(&0x4Cu32.to_le_bytes());
+        b[4..20].copy_from_slice(&CLSID);
+        let flags = HAS_LINK_INFO | HAS_ARGUMENTS;
+        b[0x14..0x18].copy_from_slice(&flags.to_le_bytes());
+        let utf16 = |s: &str| -> Vec<u8> {
+            s.encode_utf16()
+                .chain([0])
+                .flat_map(u16::to_le_bytes)
+                .collect()
+        };
+        let volume: Vec<u8> = [0x11u32, 3, 1, 0x10]
+            .iter()
+            .flat_map(|n| n.to_le_bytes())
+            .chain([0])
+            .collect();
+        // ANSI fields hold a placeholder; the Unicode ones win.
+        let ansi_at = 0x24 + volume.len();
+        let base_u = ansi_at + 2;
+        let suffix_u = base_u + utf16(base).len();
+        let size = suffix_u + utf16(suffix).len();
+        for n in [
+            size,
+            0x24,
+            1,
+            0x24,
+            ansi_at,
+            0,
+            ansi_at + 1,
+            base_u,
+            suffix_u,
+        ] {
+            b.extend(u32::try_from(n).unwrap().to_le_bytes());
+        }
+        b.extend(&volume);
+        b.extend([b'?', 0]);
+        b.extend(utf16(base));
+        b.extend(utf16(suffix));
+        b.extend(u16::try_from(args.len()).unwrap().to_le_bytes());
+        b.extend(args.bytes());
+        b.extend([0, 0, 0, 0]);
+        b
+    }
+
+    #[test]
+    fn unicode_link_info_and_ansi_strings() {
+        let s = parse(&unicode_link_info(
+            r"C:\Program Files\Tools",
+            r"Ünï\tool.exe",
+            "--all",
+        ))
+        .unwrap();
+        assert_eq!(s.target(), Some(r"C:\Program Files\Tools\Ünï\tool.exe"));
+        assert_eq!(s.arguments.as_deref(), Some("--all"));
+        assert_eq!(s.relative_path, None);
+    }
+
     #[test]
     fn hostile_shortcuts_are_errors_not_panics() {
         assert_eq!(
@@ -359,11 +419,14 @@ pub(crate) mod tests {
         let mut bad = good.clone();
         bad[HEADER_SIZE..HEADER_SIZE + 4].copy_from_slice(&0xFFFFu32.to_le_bytes());
         assert_eq!(parse(&bad), Err(LnkError::Truncated("LinkInfo")));
-        // Flip every byte once.
-        for i in 0..good.len() {
-            let mut f = good.clone();
-            f[i] ^= 0xFF;
-            let _ = parse(&f);
+        // Flip every byte once, and cut, in both layouts of LinkInfo.
+        for good in [good, unicode_link_info(r"C:\Tools", r"x\a.exe", "-q")] {
+            for i in 0..good.len() {
+                let mut f = good.clone();
+                f[i] ^= 0xFF;
+                let _ = parse(&f);
+                let _ = parse(&good[..i]);
+            }
         }
     }
 }
