@@ -83,8 +83,16 @@ appinit=string:; loadappinit=dword:0
 [ "$mode" != clean ] && { appinit='string:C:\ProgramData\Hook\inject.dll'; loadappinit=dword:1; }
 ifeo=('add Image File Execution Options' 'cd Image File Execution Options' 'add winword.exe' 'cd winword.exe' \
   'setval 1' MitigationOptions hex:3:00,00,00,00,00,00,00,10 'cd ..')
-[ "$mode" != clean ] && ifeo+=('add sethc.exe' 'cd sethc.exe' 'setval 1' Debugger 'string:C:\Windows\System32\cmd.exe' 'cd ..')
-edit SOFTWARE 'cd Microsoft' 'cd Windows NT' 'cd CurrentVersion' "${ifeo[@]}" 'cd ..' \
+# The leaky image also has a program run whenever notepad.exe exits (SilentProcessExit
+# MonitorProcess, turned on by notepad's IFEO GlobalFlag 0x200).
+spe=()
+if [ "$mode" != clean ]; then
+  ifeo+=('add sethc.exe' 'cd sethc.exe' 'setval 1' Debugger 'string:C:\Windows\System32\cmd.exe' 'cd ..' \
+    'add notepad.exe' 'cd notepad.exe' 'setval 1' GlobalFlag dword:0x200 'cd ..')
+  spe=('add SilentProcessExit' 'cd SilentProcessExit' 'add notepad.exe' 'cd notepad.exe' 'setval 2' \
+    ReportingMode dword:1 MonitorProcess 'string:C:\ProgramData\Monitor\mon.exe' 'cd ..' 'cd ..')
+fi
+edit SOFTWARE 'cd Microsoft' 'cd Windows NT' 'cd CurrentVersion' "${ifeo[@]}" 'cd ..' "${spe[@]}" \
   'add Windows' 'cd Windows' 'setval 2' AppInit_DLLs "$appinit" LoadAppInit_DLLs "$loadappinit"
 
 new SECURITY
@@ -144,6 +152,7 @@ fi
   printf 'HIVEX_RUN_UPDATER=%s\n' "$(hivexget SOFTWARE '\Microsoft\Windows\CurrentVersion\Run' Updater 2>/dev/null || true)"
   printf 'HIVEX_APPUPDATER_IMAGE=%s\n' "$(hivexget SYSTEM '\ControlSet001\Services\AppUpdater' ImagePath 2>/dev/null || true)"
   printf 'HIVEX_IFEO_SETHC=%s\n' "$(hivexget SOFTWARE '\Microsoft\Windows NT\CurrentVersion\Image File Execution Options\sethc.exe' Debugger 2>/dev/null || true)"
+  printf 'HIVEX_MONITOR=%s\n' "$(hivexget SOFTWARE '\Microsoft\Windows NT\CurrentVersion\SilentProcessExit\notepad.exe' MonitorProcess 2>/dev/null || true)"
   printf 'HIVEX_APPINIT=%s\n' "$(hivexget SOFTWARE '\Microsoft\Windows NT\CurrentVersion\Windows' AppInit_DLLs)"
   printf 'HIVEX_BUILDAGENT_IMAGE=%s\n' "$(hivexget SYSTEM '\ControlSet001\Services\BuildAgent' ImagePath 2>/dev/null || true)"
 } > hives.env

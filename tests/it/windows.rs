@@ -252,6 +252,7 @@ fn assert_hijacks(dir: &std::path::Path, t: &Value, q: &Value, c: &Value) {
         [
             ("windows-appinit-dlls", SOFTWARE, "high"),
             ("windows-ifeo-hijack", SOFTWARE, "critical"),
+            ("windows-ifeo-hijack", SOFTWARE, "high"),
             ("windows-startup-shortcut", bginfo.as_str(), "info"),
             ("windows-startup-shortcut", sync.as_str(), "high"),
             ("windows-startup-shortcut", helper.as_str(), "medium"),
@@ -269,10 +270,16 @@ fn assert_hijacks(dir: &std::path::Path, t: &Value, q: &Value, c: &Value) {
     };
     assert_eq!(
         evidence("windows-ifeo-hijack", SOFTWARE),
-        [format!(
-            "HKLM\\SOFTWARE\\Microsoft\\Windows NT\\CurrentVersion\\Image File Execution Options\\sethc.exe `Debugger`: sethc.exe is replaced by {}; an accessibility program the logon screen starts (the sticky-keys backdoor: a SYSTEM shell without logging on)",
-            hives["HIVEX_IFEO_SETHC"]
-        )]
+        [
+            format!(
+                "HKLM\\SOFTWARE\\Microsoft\\Windows NT\\CurrentVersion\\Image File Execution Options\\sethc.exe `Debugger`: sethc.exe is replaced by {}; an accessibility program the logon screen starts (the sticky-keys backdoor: a SYSTEM shell without logging on)",
+                hives["HIVEX_IFEO_SETHC"]
+            ),
+            format!(
+                "HKLM\\SOFTWARE\\Microsoft\\Windows NT\\CurrentVersion\\SilentProcessExit\\notepad.exe `MonitorProcess`: runs {} (a program in ProgramData, which users may write by default) whenever notepad.exe exits; monitoring on (GlobalFlag 0x200)",
+                hives["HIVEX_MONITOR"]
+            )
+        ]
     );
     assert_eq!(
         evidence("windows-appinit-dlls", SOFTWARE),
