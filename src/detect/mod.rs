@@ -36,7 +36,8 @@ pub use volume_scan::VolumeFindings;
 
 /// The Windows parsers' fuzz entry point (`fuzz/fuzz_targets/windows.rs`): `data` as every
 /// registry hive the windows-hives check reads (each judged), as one LZNT1 compression unit,
-/// and as the head of an NTFS `$LogFile`. Only with the `fuzzing` feature: not part of the API.
+/// as the head of an NTFS `$LogFile`, as a shortcut (`.lnk`) and as a WMI repository. Only
+/// with the `fuzzing` feature: not part of the API.
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub fn windows_for_fuzzing(data: &[u8]) -> usize {
@@ -52,7 +53,9 @@ pub fn windows_for_fuzzing(data: &[u8]) -> usize {
     let (hits, errors) = checks::windows_hives::check(&l);
     let unit = crate::fs::lznt1::decompress(data, 65536).map_or(0, |u| u.len());
     let _ = crate::fs::ntfs_logfile::state(data);
-    hits.len() + errors.len() + unit
+    let link = checks::lnk::parse(data).map_or(0, |l| usize::from(l.target().is_some()));
+    let wmi = checks::windows_wmi::judge(data).len();
+    hits.len() + errors.len() + unit + link + wmi
 }
 
 use crate::model::Finding;

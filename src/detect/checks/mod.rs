@@ -14,6 +14,7 @@ pub(crate) mod glob;
 pub(crate) mod history;
 pub(crate) mod host_keys;
 pub(crate) mod identity;
+pub(crate) mod lnk;
 pub(crate) mod miner;
 pub(crate) mod packages;
 pub(crate) mod shadow;
@@ -24,8 +25,10 @@ pub(crate) mod volume;
 pub(crate) mod windows;
 pub(crate) mod windows_autoruns;
 pub(crate) mod windows_command;
+pub(crate) mod windows_hijack;
 pub(crate) mod windows_hives;
 pub(crate) mod windows_persistence;
+pub(crate) mod windows_wmi;
 
 /// At most this many bytes of a file are given to a check (a larger file is marked truncated).
 pub(crate) const CHECK_CAP: usize = 1024 * 1024;

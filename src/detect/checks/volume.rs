@@ -1,7 +1,7 @@
 //! The volume checks: families that need several files of a volume, run once per volume
 //! through a [`FileLookup`] (see `crate::detect::lookup`).
 
-use super::{CheckHit, packages, sshd, sudoers, windows_hives};
+use super::{CheckHit, packages, sshd, sudoers, windows_hives, windows_wmi};
 use crate::detect::lookup::FileLookup;
 use crate::report::ScanError;
 
@@ -32,6 +32,9 @@ pub(crate) fn run(lookup: &dyn FileLookup) -> (Vec<(String, CheckHit)>, Vec<Scan
     out.extend(packages::check(lookup, &mut errors));
     let (hives, unread) = windows_hives::check(lookup);
     out.extend(hives);
+    errors.extend(unread);
+    let (wmi, unread) = windows_wmi::check(lookup);
+    out.extend(wmi);
     errors.extend(unread);
     let mut seen = std::collections::HashSet::new();
     out.retain(|(path, h)| seen.insert((path.clone(), h.rule, h.start, h.end)));

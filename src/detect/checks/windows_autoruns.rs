@@ -231,17 +231,7 @@ pub(crate) fn ntuser(h: &Hive<'_>) -> Result<Vec<CheckHit>, HiveError> {
 
 /// Services whose program is in a user-writable directory or fetches code (`SYSTEM`).
 pub(crate) fn system(h: &Hive<'_>) -> Result<Vec<CheckHit>, HiveError> {
-    let mut set = "ControlSet001".to_string();
-    if let Some(select) = h.key("Select")?
-        && let Some(cur) = h.get(select, "Current")?
-        && let Some(n) = cur
-            .data
-            .get(..4)
-            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-        && (1..=999).contains(&n)
-    {
-        set = format!("ControlSet{n:03}");
-    }
+    let set = control_set(h)?;
     let mut hits = Vec::new();
     let Some(services) = h.key(&format!("{set}\\Services"))? else {
         return Ok(hits);
@@ -266,6 +256,25 @@ pub(crate) fn system(h: &Hive<'_>) -> Result<Vec<CheckHit>, HiveError> {
         }
     }
     Ok(hits)
+}
+
+/// The current control set of a `SYSTEM` hive: `Select\Current`'s, `ControlSet001` without it.
+pub(super) fn control_set(h: &Hive<'_>) -> Result<String, HiveError> {
+    if let Some(select) = h.key("Select")?
+        && let Some(cur) = h.get(select, "Current")?
+        && let Some(n) = dword(&cur)
+        && (1..=999).contains(&n)
+    {
+        return Ok(format!("ControlSet{n:03}"));
+    }
+    Ok("ControlSet001".to_string())
+}
+
+/// A `REG_DWORD`'s number (its first four bytes, little-endian).
+pub(super) fn dword(v: &Value) -> Option<u32> {
+    v.data
+        .get(..4)
+        .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
 }
 
 /// A finding at the data of value `v`.

