@@ -358,18 +358,7 @@ const TAMPER: &[&str] = &[
 
 /// (rule, path, severity, evidence) of the tamper findings of `t`, sorted.
 fn tamper_findings(t: &Value) -> Vec<(String, String, String, String)> {
-    let mut v: Vec<_> = t["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|f| TAMPER.contains(&f["rule"].as_str().unwrap_or("")))
-        .map(|f| {
-            let s = |k: &str| f[k].as_str().unwrap_or("").to_string();
-            (s("rule"), s("path"), s("severity"), s("evidence"))
-        })
-        .collect();
-    v.sort();
-    v
+    findings_of(t, TAMPER)
 }
 
 const STARTUP: &str = "/ProgramData/Microsoft/Windows/Start Menu/Programs/StartUp";

@@ -114,22 +114,34 @@ fn is_accessibility(exe: &str) -> bool {
     ACCESSIBILITY.iter().any(|a| a.eq_ignore_ascii_case(exe))
 }
 
+/// For each subkey of `path` (one per program, at most `MAX_ITEMS`) with a non-empty string
+/// value `name`: the program, the value and its text.
+fn commands(
+    h: &Hive<'_>,
+    path: &str,
+    name: &str,
+) -> Result<Vec<(String, Value, String)>, HiveError> {
+    let mut out = Vec::new();
+    let Some(root) = h.key(path)? else {
+        return Ok(out);
+    };
+    for k in h.subkeys(root)?.into_iter().take(MAX_ITEMS) {
+        let Some(v) = h.get(k, name)? else {
+            continue;
+        };
+        let command = v.string();
+        if !command.trim().is_empty() {
+            out.push((h.name(k)?, v, command));
+        }
+    }
+    Ok(out)
+}
+
 /// `Debugger` values under Image File Execution Options.
 fn ifeo(h: &Hive<'_>, prefix: &str) -> Result<Vec<CheckHit>, HiveError> {
     let mut hits = Vec::new();
     let path = format!("{prefix}{NT}\\Image File Execution Options");
-    let Some(root) = h.key(&path)? else {
-        return Ok(hits);
-    };
-    for k in h.subkeys(root)?.into_iter().take(MAX_ITEMS) {
-        let Some(v) = h.get(k, "Debugger")? else {
-            continue;
-        };
-        let command = v.string();
-        if command.trim().is_empty() {
-            continue;
-        }
-        let exe = h.name(k)?;
+    for (exe, v, command) in commands(h, &path, "Debugger")? {
         let shown_exe = clip(&exe, 64);
         let place = format!("HKLM\\SOFTWARE\\{path}\\{shown_exe} `Debugger`");
         let (severity, what) = if is_accessibility(&exe) {
@@ -159,18 +171,7 @@ fn ifeo(h: &Hive<'_>, prefix: &str) -> Result<Vec<CheckHit>, HiveError> {
 fn silent_exit(h: &Hive<'_>) -> Result<Vec<CheckHit>, HiveError> {
     let mut hits = Vec::new();
     let path = format!("{NT}\\SilentProcessExit");
-    let Some(root) = h.key(&path)? else {
-        return Ok(hits);
-    };
-    for k in h.subkeys(root)?.into_iter().take(MAX_ITEMS) {
-        let Some(v) = h.get(k, "MonitorProcess")? else {
-            continue;
-        };
-        let command = v.string();
-        if command.trim().is_empty() {
-            continue;
-        }
-        let exe = h.name(k)?;
+    for (exe, v, command) in commands(h, &path, "MonitorProcess")? {
         let shown_exe = clip(&exe, 64);
         // Windows honours it when the program's IFEO key asks for monitoring.
         let flag = match h.key(&format!("{NT}\\Image File Execution Options"))? {
