@@ -8,8 +8,8 @@
 //! - two processes that know only the quota each may use, sharing it: the adaptive gates settle
 //!   under it, both complete, few requests are throttled;
 //! - four large volumes: the child's peak RSS (GNU time's maximum resident set) stays under
-//!   300 MiB, and no more than 10% more blocks are fetched than the scan needs (the target, 5%, is met but
-//!   not with margin on a loaded CI machine).
+//!   300 MiB, and no more than 10% more blocks are fetched than the scan needs (the issue's
+//!   target is 5%: about 1% measured here, 5.3% once on a loaded CI machine).
 //!
 //! Volumes are ext4 file systems written by the kernel through loop mounts.
 #![cfg(feature = "aws")]
