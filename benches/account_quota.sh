@@ -7,6 +7,9 @@
 #
 #   benches/account_quota.sh [QUOTA_RPS] [DATA_MIB_PER_VOLUME]
 #
+# QUOTA_PROCS="1 2 4" chooses the process counts; QUOTA_DETAIL=1 also prints the server's
+# seconds (received/throttled) and each process's gate figures from its report.
+#
 # Needs target/debug/amiscan built with the aws feature (`cargo test --test it --no-run`) and
 # target/debug/aws-test-server (`cargo build -p aws-test-server`); AMISCAN_BIN and SERVER_BIN
 # point elsewhere (a release build). Run as root: the volumes are written through loop mounts.
@@ -32,7 +35,7 @@ for i in 0 1 2 3; do
   snaps+=("snap-0c0c0c0c0c0c0c0c$i=$work/v$i.img")
 done
 
-for n in 1 2 4; do
+for n in ${QUOTA_PROCS:-1 2 4}; do
   mkfifo in
   "$server" "${snaps[@]}" --ami ami-0c0c0c0c0c0c0c0c0 --account-rps "$quota" --log log.txt \
     < in > url &
@@ -47,6 +50,8 @@ for n in 1 2 4; do
       --endpoint-url "$(cat url)" ami-0c0c0c0c0c0c0c0c0 > "out$p.json" 2> "err$p.txt" &
     pids+=($!)
   done
+  wait -n "${pids[@]}" || true
+  first_end=$(date +%s.%N)
   for p in "${pids[@]}"; do wait "$p" || true; done
   end=$(date +%s.%N)
   exec 3>&-
@@ -56,9 +61,10 @@ for n in 1 2 4; do
     python3 -c 'import json,sys; t=json.load(open(sys.argv[1]))["targets"][0]; sys.exit(0 if t["complete"] else 1)' \
       "out$p.json" || { echo "process $p of $n: scan incomplete" >&2; cat "err$p.txt" >&2; exit 1; }
   done
-  python3 - "$n" "$quota" "$start" "$end" log.txt <<'EOF'
+  python3 - "$n" "$quota" "$start" "$end" log.txt "$first_end" <<'EOF'
 import sys
 n, quota, start, end, path = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4]), sys.argv[5]
+first_end = float(sys.argv[6])
 rows = []
 for line in open(path):
     parts = line.split()
@@ -76,6 +82,26 @@ print(f"{n} process(es), quota {quota}/s: wall {end - start:.1f} s, {received} r
       f"{throttled} throttled ({100 * throttled / max(received, 1):.2f}%), accepted "
       f"{rate:.0f}/s over {len(inner)} whole busy seconds ({100 * rate / quota:.0f}% of the quota), "
       f"busiest second {peak}")
+# Steady state: the whole seconds from the third after the first busy one (the slow start and
+# its cut are over) to the last that ended before the first process did (all N were asking).
+# The server's second 0 began at most a tenth of a second before `start`.
+if busy:
+    lo, hi = busy[0][0] + 3, int(first_end - start)
+    steady = [r for r in busy if lo <= r[0] < hi]
+    if steady:
+        got = sum(r[1] for r in steady)
+        thr = sum(r[2] for r in steady)
+        acc = (got - thr) / len(steady)
+        print(f"  steady state, seconds {lo}-{hi - 1}: accepted {acc:.0f}/s ({100 * acc / quota:.0f}% "
+              f"of the quota), {thr} of {got} throttled ({100 * thr / max(got, 1):.2f}%)")
+    else:
+        print("  steady state: none (the first process ended within three seconds)")
 EOF
+  if [ -n "${QUOTA_DETAIL:-}" ]; then
+    awk 'NF >= 3 && $1 ~ /^[0-9]+$/ && $2 > 0 { printf "%s:%s/%s ", $1, $2, $3 } END { print "" }' log.txt
+    for p in $(seq 1 "$n"); do
+      python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print(sys.argv[2], [ {k: a[k] for k in ("requests","throttles","cuts","current_rps","achieved_rps")} for a in r.get("accounts", r["targets"][0].get("accounts", [])) ])' "out$p.json" "process $p:" || true
+    done
+  fi
   rm -f log.txt
 done

@@ -24,7 +24,8 @@
 //!
 //! Run: `AMISCAN_BENCH_IMAGE=target/bench/deb.img cargo bench --bench ebs_scan`. Knobs:
 //! `AMISCAN_BENCH_LATENCY_MS` (20), `AMISCAN_BENCH_CONCURRENCY` (64, the CLI default),
-//! `AMISCAN_BENCH_MODES` (`full,quick`), `AMISCAN_BENCH_CACHE_MB` (the CLI's `--cache-mb`).
+//! `AMISCAN_BENCH_MODES` (`full,quick`), `AMISCAN_BENCH_CACHE_MB` (the CLI's `--cache-mb`),
+//! `AMISCAN_BENCH_MEMORY_MB` (`--memory-mb`), `AMISCAN_BENCH_ACCOUNT_RPS` (`--account-rps`).
 
 mod support;
 
@@ -263,6 +264,14 @@ fn run(image: &Path, quick: bool, latency: Duration, concurrency: usize, det: &D
     };
     if let Ok(mb) = std::env::var("AMISCAN_BENCH_CACHE_MB") {
         ebs.cache_bytes = mb.parse::<u64>().expect("AMISCAN_BENCH_CACHE_MB: MiB") << 20;
+    }
+    if let Ok(mb) = std::env::var("AMISCAN_BENCH_MEMORY_MB") {
+        ebs.memory_bytes = mb.parse::<u64>().expect("AMISCAN_BENCH_MEMORY_MB: MiB") << 20;
+    }
+    if let Ok(rps) = std::env::var("AMISCAN_BENCH_ACCOUNT_RPS") {
+        ebs.account_rps = rps
+            .parse()
+            .expect("AMISCAN_BENCH_ACCOUNT_RPS: requests per second");
     }
     let max_rps = ebs.max_rps;
     let opts = ScanOptions {

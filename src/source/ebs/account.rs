@@ -4,15 +4,19 @@
 //! (an AMI of four volumes or `sweep --parallel 4` asks no more than one snapshot may).
 //!
 //! The gate is adaptive (AIMD): a throttling answer (`RequestThrottledException`,
-//! `ServiceQuotaExceededException`, `ThrottlingException`) cuts its rate to `BETA` times the
-//! lower of the rate and the rate of requests that succeeded in the last second (once the gate
-//! is a second old), at most once per `COOLDOWN` (the service counts its quota over a second:
-//! the effect of a cut shows only after that); each second adds `RECOVER` of the configured rate
-//! back (`FAST` times quicker while under `NEAR` of the rate the last cut was made at, `FAST`
-//! times slower from there to that rate), up to it. It starts at `START` of the configured rate and doubles every `DOUBLING`
-//! until the first throttle or the configured rate (slow start). Several processes or machines sharing an account's quota so settle under it
+//! `ServiceQuotaExceededException`, `ThrottlingException`) to a request sent after the last cut
+//! cuts the rate to `BETA` times the lower of the rate and the rate of requests that succeeded
+//! (in the last second; in a gate younger than a second, since it started), at most once per
+//! `MIN_GAP`. Throttles of requests sent before the last cut were answered by it. Without
+//! throttles the rate grows back while requests wait for turns (a rate nobody uses is not
+//! raised): `FAST` times `RECOVER` of the configured rate per second while under `NEAR` of the
+//! rate the last cut was made at, `RECOVER` from there to that rate, and above it `RECOVER`
+//! doubling every `ACCEL` without a cut, up to `MAX_ACCEL` times (a process whose neighbours
+//! finished takes their share back in seconds, not minutes). It starts at `START` of the
+//! configured rate and doubles every `DOUBLING` until the first throttle or the configured rate
+//! (slow start). Several processes or machines sharing an account's quota so settle under it
 //! without being told about each other: each one's share of the successes is its share of the
-//! quota.
+//! quota, and each throttle costs the one process it reached a small cut.
 //!
 //! Turns are spaced evenly and never more than the rate fall in any window of
 //! `ACCOUNT_WINDOW` (a second plus a margin for the jitter of the network between here and the
@@ -29,15 +33,18 @@ use std::time::{Duration, Instant};
 pub(crate) const ACCOUNT_WINDOW: Duration = Duration::from_millis(1050);
 /// A throttle cuts the rate to this share of the lower of the rate and the rate achieved.
 const BETA: f64 = 0.85;
-/// Throttles within this long of a cut do not cut again.
-const COOLDOWN: Duration = Duration::from_millis(1000);
+/// Throttles within this long of a cut do not cut again (a few round trips: the cut shows in
+/// the service's counts only once the requests sent at the old rate are answered).
+const MIN_GAP: Duration = Duration::from_millis(250);
 /// Share of the configured rate given back per second without a throttle.
 const RECOVER: f64 = 0.01;
 /// Under `NEAR` of the rate the last cut was made at, the rate grows `FAST` times quicker (what
-/// the cut gave away is given back soon); from there up to that rate, `FAST` times slower (the
-/// rate that was throttled is approached gently); above it, at `RECOVER`.
+/// the cut gave away is given back soon); from there up to that rate at `RECOVER`; above it at
+/// `RECOVER` doubling every `ACCEL` without a cut, at most `MAX_ACCEL` times.
 const NEAR: f64 = 0.9;
 const FAST: f64 = 4.0;
+const ACCEL: Duration = Duration::from_secs(1);
+const MAX_ACCEL: f64 = 16.0;
 /// The rate never falls below this share of the configured rate (nor below 1 per second).
 const FLOOR: f64 = 0.02;
 /// `GetSnapshotBlock` starts at this share of the configured rate and doubles every `DOUBLING`
@@ -93,6 +100,8 @@ struct Aimd {
     slow_start: bool,
     /// The rate when the last cut was made.
     cut_from: Option<f64>,
+    /// How many times `RECOVER` the rate grows by above `cut_from` (doubles every `ACCEL`).
+    accel: f64,
     last_cut: Option<Instant>,
     last_grow: Instant,
     /// When recent requests succeeded (the last second's), for the achieved rate.
@@ -120,6 +129,7 @@ impl Adaptive {
                 rate,
                 slow_start: slow_start && rate < ceiling,
                 cut_from: None,
+                accel: 1.0,
                 last_cut: None,
                 last_grow: Instant::now(),
                 ok: VecDeque::new(),
@@ -149,7 +159,7 @@ impl Adaptive {
         Some(p)
     }
 
-    /// Additive increase: `RECOVER` of the ceiling per second since the last cut or growth.
+    /// Slow start, or additive increase while requests wait for turns (see the module doc).
     fn grow(&self) {
         let now = Instant::now();
         let mut s = self.lock();
@@ -161,17 +171,27 @@ impl Adaptive {
             return;
         }
         s.last_grow = now;
-        let step = match s.cut_from {
-            Some(from) if s.rate < NEAR * from => RECOVER * FAST,
-            Some(from) if s.rate < from => RECOVER / FAST,
-            _ => RECOVER,
-        };
-        s.rate = if s.slow_start {
-            (s.rate * 2f64.powf(dt.as_secs_f64() / DOUBLING.as_secs_f64())).min(self.ceiling)
+        let secs = dt.as_secs_f64();
+        if s.slow_start {
+            s.rate = (s.rate * 2f64.powf(secs / DOUBLING.as_secs_f64())).min(self.ceiling);
+            s.slow_start = s.rate < self.ceiling;
         } else {
-            (s.rate + self.ceiling * step * dt.as_secs_f64()).min(self.ceiling)
-        };
-        s.slow_start &= s.rate < self.ceiling;
+            // A rate the demand does not reach is not raised: when the demand comes back it
+            // would start above what the account last allowed.
+            if !self.limiter.has_waiters() {
+                return;
+            }
+            let step = match s.cut_from {
+                Some(from) if s.rate < NEAR * from => RECOVER * FAST,
+                Some(from) if s.rate < from => RECOVER,
+                _ => {
+                    let step = RECOVER * s.accel;
+                    s.accel = (s.accel * 2f64.powf(secs / ACCEL.as_secs_f64())).min(MAX_ACCEL);
+                    step
+                }
+            };
+            s.rate = (s.rate + self.ceiling * step * secs).min(self.ceiling);
+        }
         self.limiter.set_rate(s.rate);
     }
 
@@ -188,13 +208,14 @@ impl Adaptive {
         s.ok.push_back(now);
     }
 
-    /// Multiplicative decrease, at most once per `COOLDOWN`.
-    fn throttled(&self) {
+    /// Multiplicative decrease for a request sent at `sent` and throttled: at most once per
+    /// `MIN_GAP`, and not for a request sent before the last cut.
+    fn throttled(&self, sent: Instant) {
         self.throttles.fetch_add(1, Ordering::Relaxed);
         let now = Instant::now();
         let mut s = self.lock();
         if s.last_cut
-            .is_some_and(|t| now.saturating_duration_since(t) < COOLDOWN)
+            .is_some_and(|t| sent < t || now.saturating_duration_since(t) < MIN_GAP)
         {
             return;
         }
@@ -205,16 +226,21 @@ impl Adaptive {
         {
             s.ok.pop_front();
         }
-        // The successes of the last second, once there was a second to count them in: before,
-        // the service's own window was not full and let more through than its quota.
-        let old = s
+        // The successes of the last second, once there was a second to count them in; before,
+        // the rate of successes since the first request (over at least a tenth of a second).
+        let age = s
             .first
-            .is_some_and(|f| now.saturating_duration_since(f) >= Duration::from_secs(1));
-        let achieved = if old { s.ok.len() as f64 } else { s.rate };
+            .map_or(Duration::ZERO, |f| now.saturating_duration_since(f));
+        let achieved = if age >= Duration::from_secs(1) {
+            s.ok.len() as f64
+        } else {
+            s.ok.len() as f64 / age.max(Duration::from_millis(100)).as_secs_f64()
+        };
         let floor = (self.ceiling * FLOOR).max(1.0);
         s.cut_from = Some(s.rate.min(achieved.max(floor)));
         s.rate = (BETA * s.rate.min(achieved)).max(floor);
         s.slow_start = false;
+        s.accel = 1.0;
         s.last_cut = Some(now);
         s.last_grow = now;
         s.cuts += 1;
@@ -293,20 +319,20 @@ impl AccountGate {
         self.list.acquire(priority).await
     }
 
-    /// Learn from the answer to a `GetSnapshotBlock` request.
-    pub(crate) fn got(&self, a: Answer) {
+    /// Learn from the answer to a `GetSnapshotBlock` request sent at `sent`.
+    pub(crate) fn got(&self, a: Answer, sent: Instant) {
         match a {
             Answer::Ok => self.get.succeeded(),
-            Answer::Throttled => self.get.throttled(),
+            Answer::Throttled => self.get.throttled(sent),
             Answer::Other => {}
         }
     }
 
-    /// Learn from the answer to a `ListSnapshotBlocks` request.
-    pub(crate) fn listed(&self, a: Answer) {
+    /// Learn from the answer to a `ListSnapshotBlocks` request sent at `sent`.
+    pub(crate) fn listed(&self, a: Answer, sent: Instant) {
         match a {
             Answer::Ok => self.list.succeeded(),
-            Answer::Throttled => self.list.throttled(),
+            Answer::Throttled => self.list.throttled(sent),
             Answer::Other => {}
         }
     }
@@ -347,44 +373,106 @@ mod tests {
             .unwrap()
     }
 
-    /// A throttle cuts to BETA of the rate achieved (not of the configured rate: a process whose
-    /// share is half the quota goes to under half at once), once per cool-down; then the rate
-    /// grows back additively, never past the configured rate.
+    /// A gate whose first request was `age` ago and `ok` of whose requests succeeded since.
+    fn gate_with(age: Duration, ok: usize) -> AccountGate {
+        let g = AccountGate::new("a", "r", 1000, 50);
+        g.get.lock().first = Some(Instant::now() - age);
+        for _ in 0..ok {
+            g.get.succeeded();
+        }
+        g
+    }
+
+    /// A throttle cuts to BETA of the lower of the rate and the rate achieved (a process whose
+    /// share is a third of the quota goes under a third at once); throttles of requests sent
+    /// before the cut, or within MIN_GAP of it, do not cut again; a later one does.
     #[test]
-    fn a_throttle_cuts_to_the_achieved_rate_and_the_rate_recovers() {
+    fn a_throttle_cuts_to_the_achieved_rate_once_per_round() {
+        // A young gate: 150 successes in its first half second are 300/s.
+        let g = gate_with(Duration::from_millis(500), 150);
+        assert_eq!(g.stats().current_rps, 1000.0 * START);
+        let before = Instant::now();
+        g.got(Answer::Throttled, Instant::now());
+        let cut = g.stats().current_rps;
+        assert!((cut - 300.0 * BETA).abs() < 30.0, "{cut}");
+        assert_eq!(
+            g.get.lock().cut_from.map(f64::round),
+            Some((cut / BETA).round())
+        );
+        // Sent before the cut: already answered by it.
+        g.got(Answer::Throttled, before);
+        // Sent after it, but within MIN_GAP.
+        g.got(Answer::Throttled, Instant::now());
+        assert_eq!(g.stats().current_rps, cut);
+        assert_eq!((g.stats().cuts, g.stats().throttles), (1, 3));
+        // A request sent after the cut and throttled MIN_GAP later cuts again.
+        g.get.lock().last_cut = Some(Instant::now() - MIN_GAP);
+        g.got(Answer::Throttled, Instant::now());
+        assert!(g.stats().current_rps < cut);
+        assert_eq!(g.stats().cuts, 2);
+        // A gate a second old counts the successes of the last second: 200 of them.
+        let g = gate_with(Duration::from_secs(3), 200);
+        g.got(Answer::Throttled, Instant::now());
+        assert_eq!(g.stats().current_rps, 200.0 * BETA);
+        // A throttle before any success cuts to the floor.
+        let g = gate_with(Duration::ZERO, 0);
+        g.got(Answer::Throttled, Instant::now());
+        assert_eq!(g.stats().current_rps, 1000.0 * FLOOR);
+        // The list gate is separate.
+        assert_eq!(g.list.lock().rate, 50.0);
+    }
+
+    /// After a cut the rate grows only while requests wait for turns: FAST times RECOVER under
+    /// NEAR of the rate cut from, RECOVER up to it, then RECOVER doubling every ACCEL.
+    #[test]
+    fn the_rate_grows_back_while_requests_wait() {
         runtime().block_on(async {
-            let g = AccountGate::new("a", "r", 1000, 50);
-            // A young gate starts at half its rate and cuts its own rate.
-            assert_eq!(g.stats().current_rps, 1000.0 * START);
-            let _p = g.get(Arc::default()).await.unwrap();
-            g.got(Answer::Throttled);
-            assert_eq!(g.stats().current_rps, 1000.0 * START * BETA);
-            g.get.lock().last_cut = None;
-            // 200 successes in the last second of a gate a second old.
-            tokio::time::sleep(Duration::from_millis(1000)).await;
-            for _ in 0..200 {
-                let _p = g.get(Arc::default()).await.unwrap();
-                g.got(Answer::Ok);
-            }
-            g.got(Answer::Throttled);
+            let g = Arc::new(gate_with(Duration::from_secs(3), 200));
+            g.got(Answer::Throttled, Instant::now());
             let cut = g.stats().current_rps;
-            assert_eq!(cut, 200.0 * BETA);
-            // A second throttle within the cool-down does not cut again.
-            g.got(Answer::Throttled);
-            assert_eq!(g.stats().current_rps, cut);
-            assert_eq!(g.stats().cuts, 2);
-            assert_eq!(g.stats().throttles, 3);
-            // Half a second later the rate has grown by about two percent of the ceiling (it is
-            // under NEAR of the rate it was cut from, so it grows FAST times quicker).
-            tokio::time::sleep(Duration::from_millis(500)).await;
+            // Nobody waits: no growth.
+            g.get.lock().last_grow = Instant::now() - Duration::from_millis(500);
             g.get.grow();
-            let grown = g.stats().current_rps;
-            assert!(
-                grown > cut && grown <= cut + 2.0 * 1000.0 * RECOVER * FAST,
-                "{cut} -> {grown}"
-            );
-            // The list gate is separate.
-            assert_eq!(g.list.lock().rate, 50.0);
+            assert_eq!(g.stats().current_rps, cut);
+            // Requests wait (more than the rate allows in the next half second).
+            let mut waiting = vec![];
+            for _ in 0..400 {
+                let g = g.clone();
+                waiting.push(tokio::spawn(async move { g.get(Arc::default()).await }));
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            assert!(g.get.limiter.has_waiters());
+            let grow_over = |dt: Duration| {
+                let before = g.stats().current_rps;
+                g.get.lock().last_grow = Instant::now() - dt;
+                g.get.grow();
+                g.stats().current_rps - before
+            };
+            // Under NEAR of 200: four percent of the ceiling per second.
+            let d = grow_over(Duration::from_millis(250));
+            assert!((d - 1000.0 * RECOVER * FAST * 0.25).abs() < 2.0, "{d}");
+            // From NEAR of 200 to 200: one percent.
+            g.get.lock().rate = 185.0;
+            let d = grow_over(Duration::from_millis(500));
+            assert!((d - 1000.0 * RECOVER * 0.5).abs() < 1.0, "{d}");
+            // Above 200: one percent, doubling each second without a cut, up to MAX_ACCEL.
+            g.get.lock().rate = 300.0;
+            let d = grow_over(Duration::from_secs(1));
+            assert!((d - 1000.0 * RECOVER).abs() < 1.0, "{d}");
+            let d = grow_over(Duration::from_secs(1));
+            assert!((d - 2.0 * 1000.0 * RECOVER).abs() < 1.0, "{d}");
+            g.get.lock().accel = MAX_ACCEL;
+            g.get.lock().rate = 300.0;
+            let d = grow_over(Duration::from_secs(1));
+            assert!((d - MAX_ACCEL * 1000.0 * RECOVER).abs() < 1.0, "{d}");
+            assert_eq!(g.get.lock().accel, MAX_ACCEL);
+            // A cut starts the doubling again.
+            g.get.lock().last_cut = None;
+            g.got(Answer::Throttled, Instant::now());
+            assert_eq!(g.get.lock().accel, 1.0);
+            for w in waiting {
+                w.abort();
+            }
         });
     }
 
@@ -413,7 +501,7 @@ mod tests {
         runtime().block_on(async {
             let g = AccountGate::new("a", "r", 100, 50);
             for _ in 0..40 {
-                g.got(Answer::Throttled);
+                g.got(Answer::Throttled, Instant::now());
                 g.get.lock().last_cut = None;
             }
             assert_eq!(g.stats().current_rps, 2.0);

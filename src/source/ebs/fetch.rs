@@ -226,15 +226,21 @@ impl Inner {
                 if self.closed.load(Ordering::Relaxed) {
                     return Err(closed());
                 }
+                let sent = std::time::Instant::now();
                 bump(&ctx.counters.requests, 1);
                 *lock(&self.requested).entry(b).or_default() += 1;
                 let r =
                     tokio::time::timeout(ctx.opts.attempt_timeout, self.get_once(b, &token)).await;
-                ctx.account.got(match &r {
-                    Ok(Ok(_)) | Ok(Err(Failure::Fatal(_) | Failure::ExpiredToken(_))) => Answer::Ok,
-                    Ok(Err(Failure::Retry { throttle: true, .. })) => Answer::Throttled,
-                    _ => Answer::Other,
-                });
+                ctx.account.got(
+                    match &r {
+                        Ok(Ok(_)) | Ok(Err(Failure::Fatal(_) | Failure::ExpiredToken(_))) => {
+                            Answer::Ok
+                        }
+                        Ok(Err(Failure::Retry { throttle: true, .. })) => Answer::Throttled,
+                        _ => Answer::Other,
+                    },
+                    sent,
+                );
                 r
             };
             let failure = match outcome {

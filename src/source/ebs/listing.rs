@@ -48,11 +48,12 @@ impl Ctx {
             let permit = self.account.list(urgent).await.ok_or_else(|| {
                 EbsError::Runtime("the request gate closed (runtime shutting down)".into())
             })?;
+            let at = std::time::Instant::now();
             let sent = tokio::time::timeout(self.opts.attempt_timeout, req.send()).await;
             drop(permit);
             let failure = match sent {
                 Ok(Ok(out)) => {
-                    self.account.listed(Answer::Ok);
+                    self.account.listed(Answer::Ok, at);
                     return self.page(out);
                 }
                 Ok(Err(e)) => classify(&self.snapshot, Op::List, &e),
@@ -73,7 +74,7 @@ impl Ctx {
                 Failure::Retry { throttle, message } => {
                     if throttle {
                         bump(&self.counters.throttles, 1);
-                        self.account.listed(Answer::Throttled);
+                        self.account.listed(Answer::Throttled, at);
                     }
                     last = message;
                 }

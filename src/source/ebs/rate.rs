@@ -164,6 +164,11 @@ impl RateLimiter {
         q.interval = self.shared.window.div_f64(rps);
     }
 
+    /// Whether requests are waiting for a turn (the rate, not the demand, is what holds them).
+    pub(crate) fn has_waiters(&self) -> bool {
+        !self.shared.lock().waiting.is_empty()
+    }
+
     /// Wait for a turn: the waiters of the highest priority (as it is when the turn comes) go
     /// first, in arrival order. `None` if the runtime is shutting down. Must be called inside a
     /// tokio runtime.
