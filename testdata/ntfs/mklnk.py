@@ -30,7 +30,7 @@ HAS_EXP_STRING = 0x200
 CLSID = bytes.fromhex("0114020000000000c000000000000046")
 MY_COMPUTER = bytes.fromhex("e04fd020ea3a6910a2d808002b30309d")
 FILETIME = 133_700_000_000_000_000
-FATTIME = 0x5B8A_6C21  # 2025-12-10 13:33:02, as a FAT date (high word) and time
+FATTIME = 0x6C21_5B8A  # 2025-12-10 13:33:02: the FAT date (low word) and time (high word)
 
 argv = sys.argv[1:]
 shell_only = argv[:1] == ["--shell-items-only"]

@@ -205,13 +205,16 @@ fn shortcut(name: &str, whose: &str, link: &lnk::Shortcut) -> Vec<CheckHit> {
         )];
     };
     let args = link.arguments.as_deref().unwrap_or("");
-    let line = match (
-        target.contains(' ') && !target.starts_with('"'),
-        args.is_empty(),
-    ) {
-        (_, true) => target.to_string(),
-        (true, false) => format!("\"{target}\" {args}"),
-        (false, false) => format!("{target} {args}"),
+    // A program path with a space is quoted, as Windows would need it on a command line.
+    let program = if target.contains(' ') && !target.starts_with('"') {
+        format!("\"{target}\"")
+    } else {
+        target.to_string()
+    };
+    let line = if args.is_empty() {
+        program
+    } else {
+        format!("{program} {args}")
     };
     let fp = fp(&line);
     let name = clip(name, 80);
