@@ -388,17 +388,18 @@ fn shell_items(list: &[u8]) -> Result<Option<String>, String> {
 /// usable name (empty, or holding a path separator).
 fn file_entry_name(item: &[u8], class: u8) -> Option<String> {
     const PRIMARY: usize = 14;
+    let raw = item.get(PRIMARY..)?;
+    // Where the primary name ends (after its terminator, 16-bit aligned), from its bytes.
     let (primary, after) = if class & 0x04 != 0 {
-        let s = utf16_z(item, PRIMARY)?;
-        let units = s.encode_utf16().count();
-        (
-            s,
-            PRIMARY.saturating_add(units.saturating_add(1).saturating_mul(2)),
-        )
+        let units = raw
+            .chunks_exact(2)
+            .position(|p| p == [0, 0])
+            .unwrap_or(raw.len() / 2);
+        (utf16_z(item, PRIMARY)?, PRIMARY + 2 * (units + 1))
     } else {
-        let s = ansi_z(item, PRIMARY)?;
-        let end = PRIMARY.saturating_add(s.len()).saturating_add(1);
-        (s, end.saturating_add(end % 2))
+        let len = raw.iter().position(|&c| c == 0).unwrap_or(raw.len());
+        let end = PRIMARY + len + 1;
+        (ansi_z(item, PRIMARY)?, end + end % 2)
     };
     // The extension block: where the item's last two bytes say (its version offset), else right
     // after the primary name.
@@ -872,6 +873,20 @@ pub(crate) mod tests {
         ))
         .unwrap();
         assert_eq!(s.target(), Some(r"D:\Program Files\TOOL.EXE"));
+        // A code-page primary name (read as Latin-1), and an extension block found right after
+        // it when the item's trailing version offset is wrong.
+        let mut latin = file_item(false, "STRxM~1.EXE", false, Some((9, "Strøm ✓.exe")));
+        latin[17] = 0xF6;
+        let n = latin.len();
+        latin[n - 2..].copy_from_slice(&[0xFF, 0xFF]);
+        let mut bare = file_item(true, "Strxm", false, None);
+        bare[17] = 0xF6;
+        let s = parse(&shell_only(
+            &[root_item(MY_COMPUTER), volume_item("C:\\"), bare, latin],
+            "",
+        ))
+        .unwrap();
+        assert_eq!(s.target(), Some(r"C:\Ström\Strøm ✓.exe"));
     }
 
     #[test]
