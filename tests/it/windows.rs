@@ -247,6 +247,8 @@ fn assert_hijacks(dir: &std::path::Path, t: &Value, q: &Value, c: &Value) {
     let sync = format!("{STARTUP}/Sync.lnk");
     let bginfo = format!("{STARTUP}/BGInfo.lnk");
     let helper = format!("{ALICE_STARTUP}/helper.lnk");
+    let ec2launch = format!("{STARTUP}/EC2Launch.lnk");
+    let updater = format!("{STARTUP}/Updater.lnk");
     assert_eq!(
         brief,
         [
@@ -254,7 +256,9 @@ fn assert_hijacks(dir: &std::path::Path, t: &Value, q: &Value, c: &Value) {
             ("windows-ifeo-hijack", SOFTWARE, "critical"),
             ("windows-ifeo-hijack", SOFTWARE, "high"),
             ("windows-startup-shortcut", bginfo.as_str(), "info"),
+            ("windows-startup-shortcut", ec2launch.as_str(), "info"),
             ("windows-startup-shortcut", sync.as_str(), "high"),
+            ("windows-startup-shortcut", updater.as_str(), "medium"),
             ("windows-startup-shortcut", helper.as_str(), "medium"),
             ("windows-unquoted-service-path", SYSTEM, "medium"),
             ("windows-wmi-subscription", WMI, "high"),
@@ -318,6 +322,40 @@ fn assert_hijacks(dir: &std::path::Path, t: &Value, q: &Value, c: &Value) {
             lnk["LNK_helper_TARGET"], lnk["LNK_helper_ARGS"]
         )]
     );
+    // The shortcuts whose target is only in their shell items: the path they spell is what
+    // lnkinfo reads from the same items (the volume name and the file entries' long names), and
+    // no LinkInfo gives a local path. The others' shell items spell their local path.
+    for (lnk_name, path) in [("EC2Launch", &ec2launch), ("Updater", &updater)] {
+        let shell = &lnk[&format!("LNK_{lnk_name}_SHELL")];
+        assert!(
+            shell.starts_with("C:\\Program Files\\") || shell.starts_with("C:\\Users\\Public\\"),
+            "{shell}"
+        );
+        assert_eq!(lnk[&format!("LNK_{lnk_name}_TARGET")], "", "{lnk:?}");
+        let ev = evidence("windows-startup-shortcut", path);
+        assert_eq!(ev.len(), 1, "{ev:?}");
+        assert!(ev[0].contains(&format!(" runs \"{shell}\"")), "{ev:?}");
+    }
+    for name in ["BGInfo", "Sync", "helper"] {
+        assert_eq!(
+            lnk[&format!("LNK_{name}_SHELL")],
+            lnk[&format!("LNK_{name}_TARGET")]
+        );
+    }
+    assert_eq!(
+        evidence("windows-startup-shortcut", &ec2launch),
+        [format!(
+            "shortcut `EC2Launch.lnk` in the all-users Startup folder runs \"{}\" at every logon",
+            lnk["LNK_EC2Launch_SHELL"]
+        )]
+    );
+    assert_eq!(
+        evidence("windows-startup-shortcut", &updater),
+        [format!(
+            "shortcut `Updater.lnk` in the all-users Startup folder runs \"{}\" {} at every logon: its program is in a user profile, which users may write by default",
+            lnk["LNK_Updater_SHELL"], lnk["LNK_Updater_ARGS"]
+        )]
+    );
     assert_eq!(
         evidence("windows-wmi-subscription", WMI),
         [
@@ -336,11 +374,22 @@ fn assert_hijacks(dir: &std::path::Path, t: &Value, q: &Value, c: &Value) {
         .collect();
     assert_eq!(
         clean,
-        [(
-            "windows-startup-shortcut".to_string(),
-            bginfo.clone(),
-            "info".to_string()
-        )]
+        [
+            (
+                "windows-startup-shortcut".to_string(),
+                bginfo.clone(),
+                "info".to_string()
+            ),
+            (
+                "windows-startup-shortcut".to_string(),
+                ec2launch.clone(),
+                "info".to_string()
+            )
+        ]
+    );
+    assert_eq!(
+        findings_of(c, &["windows-startup-shortcut"])[1].3,
+        evidence("windows-startup-shortcut", &ec2launch)[0]
     );
 }
 

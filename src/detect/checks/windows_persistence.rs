@@ -188,28 +188,36 @@ fn startup(path: &str, data: &[u8]) -> Vec<CheckHit> {
 
 /// The finding for a readable shortcut `name` in `whose` Startup folder.
 fn shortcut(name: &str, whose: &str, link: &lnk::Shortcut) -> Vec<CheckHit> {
-    let target = link.target().unwrap_or("");
-    let args = link.arguments.as_deref().unwrap_or("");
-    let line = match (
-        target.contains(' ') && !target.starts_with('"'),
-        args.is_empty(),
-    ) {
-        (_, true) => target.to_string(),
-        (true, false) => format!("\"{target}\" {args}"),
-        (false, false) => format!("{target} {args}"),
-    };
-    let fp = format!("{name}\0{line}");
-    let name = clip(name, 80);
-    if line.trim().is_empty() {
+    let fp = |line: &str| format!("{name}\0{line}");
+    let Some(target) = link.target() else {
+        let why = link
+            .id_list_unread
+            .as_deref()
+            .unwrap_or("no LinkInfo, environment block, shell item or relative path names it");
         return vec![CheckHit::file(
             &SHORTCUT_RULE,
             Severity::Medium,
             format!(
-                "shortcut `{name}` in {whose}, run at every logon; its target is only in its shell item list (not read)"
+                "shortcut `{}` in {whose}, run at every logon; its target is not read: {why}",
+                clip(name, 80)
             ),
-            fp.as_bytes(),
+            fp(why).as_bytes(),
         )];
-    }
+    };
+    let args = link.arguments.as_deref().unwrap_or("");
+    // A program path with a space is quoted, as Windows would need it on a command line.
+    let program = if target.contains(' ') && !target.starts_with('"') {
+        format!("\"{target}\"")
+    } else {
+        target.to_string()
+    };
+    let line = if args.is_empty() {
+        program
+    } else {
+        format!("{program} {args}")
+    };
+    let fp = fp(&line);
+    let name = clip(name, 80);
     let j = windows_command::judge(&line);
     let shown = windows_command::shown(&line);
     let (rule, severity, why) = if let Some(m) = j.miner {
@@ -485,6 +493,41 @@ mod tests {
         assert_eq!(
             h[0].evidence,
             r"shortcut `Notepad.lnk` in the all-users Startup folder runs C:\Windows\System32\notepad.exe at every logon"
+        );
+        // The target only in the shell items (no LinkInfo, no relative path): resolved and
+        // judged; an item that is not read leaves the target unread, the item named.
+        use super::super::lnk::tests::{file_item, root_item, shell_only, volume_item};
+        let my_computer = [
+            0xE0, 0x4F, 0xD0, 0x20, 0xEA, 0x3A, 0x69, 0x10, 0xA2, 0xD8, 0x08, 0x00, 0x2B, 0x30,
+            0x30, 0x9D,
+        ];
+        let items = [
+            root_item(my_computer),
+            volume_item("C:\\"),
+            file_item(true, "Users", false, Some((9, "Users"))),
+            file_item(true, "Public", false, Some((9, "Public"))),
+            file_item(false, "UPDATE~1.EXE", false, Some((9, "updater.exe"))),
+        ];
+        let h = check(&format!("{d}/Updater.lnk"), &shell_only(&items, "--silent"));
+        assert_eq!(
+            (h[0].rule, h[0].severity, h[0].evidence.as_str()),
+            (
+                "windows-startup-shortcut",
+                Severity::Medium,
+                r"shortcut `Updater.lnk` in the all-users Startup folder runs C:\Users\Public\updater.exe --silent at every logon: its program is in a user profile, which users may write by default"
+            )
+        );
+        let h = check(
+            &format!("{d}/Docs.lnk"),
+            &shell_only(&[root_item([0x11; 16])], ""),
+        );
+        assert_eq!(
+            (h[0].rule, h[0].severity, h[0].evidence.as_str()),
+            (
+                "windows-startup-shortcut",
+                Severity::Medium,
+                "shortcut `Docs.lnk` in the all-users Startup folder, run at every logon; its target is not read: shell item 1 of its ID list is a root folder (type 0x1F) {11111111-1111-1111-1111-111111111111}, not read"
+            )
         );
         // Not a Shell Link: still a Startup item, its error named.
         let h = check(&format!("{d}/x.lnk"), b"not a link");
