@@ -11,7 +11,7 @@
 # header blob and Berkeley DB `Packages` files from rpm and db5.3_load (rpmdb); small qcow2, VMDK,
 # VHD and VHDX images from qemu-img (qcow2, vmdk, vhd, vhdx); small archives from GNU tar in
 # its gnu (long names, sparse) and pax (sparse 1.0) formats, with hard and symbolic links (tar);
-# registry hives written by hivexsh (windows, testdata/ntfs/hives.sh).
+# registry hives written by hivexsh and shortcuts by mklnk.py (windows, testdata/ntfs/).
 # Each target's libFuzzer output is kept in logs/TARGET.log.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -83,6 +83,10 @@ if wants windows; then
   mkdir -p corpus/windows "$work/hives"
   bash ../testdata/ntfs/hives.sh "$work/hives" leaky >/dev/null
   for f in SAM SECURITY SOFTWARE NTUSER-Administrator.DAT; do cp "$work/hives/$f" "corpus/windows/$f"; done
+  # Shortcuts: one with LinkInfo and shell items, one with shell items only.
+  python3 ../testdata/ntfs/mklnk.py corpus/windows/full.lnk 'C:\Tools\sync.exe' '-q'
+  python3 ../testdata/ntfs/mklnk.py --shell-items-only corpus/windows/items.lnk \
+    'C:\Users\Public\Tools\updater.exe' ''
 fi
 # Containers: small images from qemu-img (a 4 MiB disk with some data), less the magic the
 # target puts back in front.

@@ -309,6 +309,9 @@ tar -C t --format=ustar -cf tar/ustar etc
 # Registry hives written by hivexsh.
 bash {td}/ntfs/hives.sh windows leaky >/dev/null
 rm -f windows/*.env
+# Shortcuts (MS-SHLLINK): LinkInfo and shell items, and shell items only.
+python3 {td}/ntfs/mklnk.py windows/full.lnk 'C:\Tools\sync.exe' '-q'
+python3 {td}/ntfs/mklnk.py --shell-items-only windows/items.lnk 'C:\Users\Public\Tools\updater.exe' ''
 # SBOM manifests: npm, JARs, ELF programs with Go build info and a cargo-auditable section.
 bash {td}/sbom-languages.sh sbomwork >/dev/null
 find sbomwork/tree -type f -size -1M -exec cp {{}} sbom/ \; 2>/dev/null || true
