@@ -85,6 +85,12 @@ fn reads_a_whole_snapshot_exactly_and_never_asks_for_zero_blocks() {
         Err(SourceError::OutOfBounds { .. })
     ));
 
+    // The first block again: from the cache (the threads' reads of a block may all have
+    // waited for its one request, none of them a cache hit, on a loaded machine).
+    let mut again = [0u8; 16];
+    src.read_at(0, &mut again).unwrap();
+    assert_eq!(&again[..], &data[..16]);
+
     let acc = server.accounting(SNAP);
     assert_eq!(acc.unlisted_requests, 0, "no unlisted block requested");
     assert!(
