@@ -42,6 +42,17 @@ pub fn checksum_ok(block: &[u8]) -> bool {
     let (Some(field), true) = (block.get(148..156), block.len() == 512) else {
         return false;
     };
+    // Tar writes the checksum as octal digits: a field with none (all NULs, as in any block of
+    // zeros at offset 148) is no checksum, though `number` reads it as 0 (and a block whose
+    // signed byte sum is 0, such as an XFS superblock now and then, would match it).
+    if !field
+        .iter()
+        .skip_while(|&&c| c == b' ')
+        .take_while(|&&c| c != 0 && c != b' ')
+        .any(|c| c.is_ascii_digit())
+    {
+        return false;
+    }
     let Some(want) = number(field) else {
         return false;
     };
@@ -59,4 +70,35 @@ pub fn checksum_ok(block: &[u8]) -> bool {
 pub fn cstr(field: &[u8]) -> &[u8] {
     let end = memchr::memchr(0, field).unwrap_or(field.len());
     field.get(..end).unwrap_or(field)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A checksum field without digits is no checksum, even when the block's signed sum is 0
+    /// (an XFS superblock with 4096-byte sectors was once taken for a tar archive).
+    #[test]
+    fn a_checksum_field_without_digits_never_matches() {
+        let mut b = [0u8; 512];
+        // Signed sum: eight spaces (256) and two bytes of -128.
+        b[0] = 0x80;
+        b[1] = 0x80;
+        assert!(!checksum_ok(&b));
+        // The same block with its checksum written as tar writes it does match.
+        b[148..156].copy_from_slice(b"000000\0 ");
+        let unsigned: u64 = b
+            .iter()
+            .enumerate()
+            .map(|(i, &c)| {
+                if (148..156).contains(&i) {
+                    32
+                } else {
+                    u64::from(c)
+                }
+            })
+            .sum();
+        b[148..155].copy_from_slice(format!("{unsigned:06o}\0").as_bytes());
+        assert!(checksum_ok(&b));
+    }
 }
