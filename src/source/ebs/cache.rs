@@ -314,6 +314,15 @@ impl BlockCache {
         self.left(index) != 0
     }
 
+    /// Evict the first done (or demoted) block, if there is one, to make room for a block
+    /// being fetched; false if every block held has something left to read.
+    pub(crate) fn drop_done(&mut self) -> bool {
+        match self.order.first_key_value() {
+            Some((&stamp, _)) if stamp < USED => self.evict_first(),
+            _ => false,
+        }
+    }
+
     /// Blocks held that are done (see [`BlockCache::set_plan`]).
     pub(crate) fn done(&self) -> usize {
         self.done

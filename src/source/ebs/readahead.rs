@@ -57,8 +57,17 @@ impl Inner {
             // The plan names everything the scan will read: past it (a stream reading the
             // start of `$LogFile` or of the journal) or in a block done with, read-ahead would
             // fetch what nobody reads.
-            let cache = lock(&self.cache);
-            next.retain(|&b| cache.to_read(b));
+            let all = lock(&self.inflight).len();
+            let mut cache = lock(&self.cache);
+            next.retain(|&b| cache.to_read(b) && !cache.contains(b));
+            // The done blocks whose room it takes go now: their buffers take the bodies, and
+            // the cache and the bodies in flight stay within the share.
+            let over = (cache.len() + all + next.len()).saturating_sub(cache.capacity());
+            for _ in 0..over {
+                if !cache.drop_done() {
+                    break;
+                }
+            }
         }
         for b in next {
             // As for the sweep, a block fetched before is fetched again only when a reader

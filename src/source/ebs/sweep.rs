@@ -61,6 +61,9 @@ impl Inner {
         inner.sweep_wake.notify_waiters();
         if on {
             inner.ended.store(false, Ordering::Relaxed);
+            if !refines {
+                inner.memory.scan_starts();
+            }
         } else {
             // Nothing (more) to read in bulk (every file was scanned during the walk, or the
             // plan does not touch this source): streams no longer read ahead of reads that
@@ -94,15 +97,21 @@ impl Inner {
                 let room = {
                     // Every fetch in flight will land in the cache (a reader's too).
                     let all = lock(&self.inflight).len();
-                    let cache = lock(&self.cache);
+                    let mut cache = lock(&self.cache);
                     let inflight = self.sweep_inflight.load(Ordering::Relaxed);
                     let cap = cache.capacity();
                     // The share of the memory budget may have changed since the plan. A first
                     // plan's sweep takes the room of the blocks done with, never of those with
-                    // something left to read, and leaves an eighth of the cache for what the
+                    // something left to read, and leaves a quarter of the cache for what the
                     // walk reads that it has not fetched yet.
-                    cache.pinned() + inflight < cap / 2
-                        && (!fill_only || cache.len() - cache.done() + all + cap / 4 < cap)
+                    let room = cache.pinned() + inflight < cap / 2
+                        && (!fill_only || cache.len() - cache.done() + all + cap / 4 < cap);
+                    // A done block goes now rather than when the fetch lands: its buffer takes
+                    // the body, and the cache and the bodies in flight stay within the share.
+                    if room && fill_only && cache.len() + all >= cap {
+                        cache.drop_done();
+                    }
+                    room
                 };
                 if room {
                     break;
