@@ -277,12 +277,13 @@ impl BlockCache {
 
     /// The reader has read `pages` of block `index` (bits as in [`BlockCache::set_plan`]): once
     /// none of the plan's pages are left, the held block is done (unless pinned or demoted).
-    pub(crate) fn mark_read(&mut self, index: u64, pages: u128) {
+    /// True if it became done now.
+    pub(crate) fn mark_read(&mut self, index: u64, pages: u128) -> bool {
         let Some(p) = &mut self.plan else {
-            return;
+            return false;
         };
         let Ok(i) = p.binary_search_by_key(&index, |&(b, _, _)| b) else {
-            return;
+            return false;
         };
         let (_, planned, left) = &mut p[i];
         if pages & *planned & !*left != 0 && self.hot.insert(index) {
@@ -293,10 +294,10 @@ impl BlockCache {
                 let to = self.fresh(index);
                 self.restamp(index, to);
             }
-            return;
+            return false;
         }
         if *left == 0 {
-            return;
+            return false;
         }
         *left &= !pages;
         if *left == 0
@@ -306,7 +307,9 @@ impl BlockCache {
         {
             let to = self.fresh(index);
             self.restamp(index, to);
+            return to < USED;
         }
+        false
     }
 
     /// Whether block `index` has pages the plan reads left to read (true when no plan is on).
@@ -674,9 +677,9 @@ mod tests {
         assert!(c.to_read(1) && !c.to_read(9));
         // 2 read in part, then 1 read through: 1 is done, the most recently used or not.
         c.get(2).unwrap();
-        c.mark_read(2, 0b01);
+        assert!(!c.mark_read(2, 0b01));
         c.get(1).unwrap();
-        c.mark_read(1, 0b11);
+        assert!(c.mark_read(1, 0b11), "read through: done now");
         assert_eq!(c.done(), 1);
         assert!(!c.to_read(1));
         c.insert(5, blk(5));

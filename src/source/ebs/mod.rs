@@ -537,6 +537,8 @@ impl Source for EbsSource {
     /// descriptors, bitmaps, inode tables), one structure after another.
     fn will_read_most(&self) {
         let inner = &self.inner;
+        // A new scan (the next partition of the disk): read ahead again.
+        inner.ended.store(false, Ordering::Relaxed);
         if !inner.eager.swap(true, Ordering::Relaxed) {
             let first: Vec<u64> = lock(&inner.tokens)
                 .keys()
@@ -645,10 +647,14 @@ impl Source for EbsSource {
                 })?;
                 dst.copy_from_slice(src);
                 if inner.sweeping.load(Ordering::Relaxed) {
-                    lock(&inner.cache).mark_read(
+                    let done = lock(&inner.cache).mark_read(
                         i,
                         sweep::page_mask(bs, from - block_start, to - block_start),
                     );
+                    // A first plan's sweep may fetch into the room of a done block.
+                    if done {
+                        inner.sweep_wake.notify_waiters();
+                    }
                 }
             }
             b = end + 1;
