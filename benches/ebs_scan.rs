@@ -140,6 +140,10 @@ impl Source for Recorder {
         self.inner.will_read(plan);
     }
 
+    fn scan_ended(&self) {
+        self.inner.scan_ended();
+    }
+
     fn ready(&self, offset: u64, len: u64) -> bool {
         self.inner.ready(offset, len)
     }

@@ -343,7 +343,17 @@ pub fn allocated(kind: FsKind, src: &SharedSource) -> Option<Result<Vec<Range<u6
     let free = match kind {
         FsKind::Ext4 => ext4_free::free_regions(src),
         FsKind::Xfs => xfs::free::free_regions(src.as_ref()),
-        FsKind::Ntfs => ntfs_free::free_regions(src),
+        FsKind::Ntfs => ntfs_free::free_regions(src).map(|mut free| {
+            // Allocated, but never read by a scan: left out like the journal.
+            if let Ok(mirror) = ntfs_free::mirror_regions(src) {
+                free.extend(mirror.into_iter().map(|r| ext4_free::Region {
+                    offset: r.start,
+                    len: r.end.saturating_sub(r.start),
+                    kind: ext4_free::RegionKind::Journal,
+                }));
+            }
+            free
+        }),
         _ => return None,
     };
     Some(free.map(|mut free| {

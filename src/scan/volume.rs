@@ -214,7 +214,7 @@ fn scan_filesystem(
         .sort_by(|a, b| a.path.cmp(&b.path).then_with(|| a.message.cmp(&b.message)));
     bar.finish();
     if remote_full {
-        v.source.will_read(&[]);
+        v.source.scan_ended();
     }
     vr.errors.extend(checked.errors);
     let mut volume_findings = checked.findings;

@@ -98,6 +98,13 @@ pub trait Source: Send + Sync {
     /// read. A later call replaces the plan; an empty one ends it. The default does nothing.
     fn will_read(&self, _plan: &[std::ops::Range<u64>]) {}
 
+    /// Hint that the full scan which gave the plans has read what it reads of this source (its
+    /// content scan ended; what follows is a few lookups): a remote source ends its plan, gives
+    /// its share of memory back and stops reading ahead until a new plan comes. Distinct from
+    /// an empty plan, which a scan also gives while it goes on (every file was scanned during
+    /// the walk, or a physical volume the plan does not touch). The default does nothing.
+    fn scan_ended(&self) {}
+
     /// Whether `[offset, offset+len)` can be read now without waiting for the network (a remote
     /// source holds all of it in memory). Always true for a local source.
     fn ready(&self, _offset: u64, _len: u64) -> bool {

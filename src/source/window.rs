@@ -48,6 +48,10 @@ impl Source for Window {
         self.parent.will_read(&mapped);
     }
 
+    fn scan_ended(&self) {
+        self.parent.scan_ended();
+    }
+
     fn ready(&self, offset: u64, len: u64) -> bool {
         let len = len.min(self.len.saturating_sub(offset));
         self.offset

@@ -123,6 +123,9 @@ impl Source for Replayed {
     fn will_read(&self, plan: &[std::ops::Range<u64>]) {
         self.src.will_read(plan);
     }
+    fn scan_ended(&self) {
+        self.src.scan_ended();
+    }
     fn ready(&self, offset: u64, len: u64) -> bool {
         self.src.ready(offset, len)
     }

@@ -260,6 +260,23 @@ impl Membership {
         self.budget.rebalance();
     }
 
+    /// The snapshot's scan starts its plan (the first sweep of a full scan): it will read at
+    /// least a cache's worth soon, so it gets that much demand now, on top of what it asked,
+    /// and the shares are recomputed at once. The other volumes of the AMI, opened just before
+    /// (a few blocks each: partition table, probes), counted as much demand as the one being
+    /// scanned until its reads piled up over the next periods, and split its share meanwhile.
+    /// The head start fades like any demand (half each period).
+    pub(crate) fn scan_starts(&self) {
+        let total = self.budget.cache_blocks() as f64;
+        {
+            let mut members = lock(&self.budget.members);
+            if let Some(m) = members.iter_mut().find(|m| m.id == self.id) {
+                m.weight += total;
+            }
+        }
+        self.budget.rebalance();
+    }
+
     pub(crate) fn budget(&self) -> &MemoryBudget {
         &self.budget
     }
@@ -330,5 +347,35 @@ mod tests {
         let total: usize = [&c1, &c3].iter().map(|c| lock(c).capacity()).sum();
         assert!(total <= b.cache_blocks());
         drop(m1);
+    }
+
+    /// A volume whose scan starts gets nearly the whole share at once, though the AMI's other
+    /// volumes, opened just before, asked for as many blocks as it had.
+    #[test]
+    fn a_scan_that_starts_is_not_split_by_the_volumes_opened_before() {
+        let b = MemoryBudget::new(256 << 20);
+        let caches: Vec<_> = (0..4).map(|_| cache()).collect();
+        let ms: Vec<_> = caches.iter().map(|c| b.join(c, 1000)).collect();
+        for m in &ms {
+            m.asked.store(6, Ordering::Relaxed);
+        }
+        b.rebalance();
+        assert_eq!(b.cache_blocks(), 320);
+        assert!(
+            lock(&caches[0]).capacity() <= 90,
+            "{}",
+            lock(&caches[0]).capacity()
+        );
+        ms[0].scan_starts();
+        assert!(
+            lock(&caches[0]).capacity() >= 250,
+            "{}",
+            lock(&caches[0]).capacity()
+        );
+        assert!(
+            caches[1..]
+                .iter()
+                .all(|c| lock(c).capacity() <= IDLE_BLOCKS + 4)
+        );
     }
 }

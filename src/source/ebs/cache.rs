@@ -14,6 +14,10 @@ pub(crate) type Block = std::sync::Arc<Vec<u8>>;
 /// block left behind long ago by another pass (a package check reading a file that the content
 /// scan reads again later) stays until no newer demoted block is left.
 const USED: u64 = 1 << 62;
+/// Stamps of done blocks (a plan is on and every page of the block it names has been read)
+/// are a use's stamp less this: they go after the demoted blocks and before the blocks in use,
+/// the least recently used first. Demoted stamps count down from here.
+const DONE: u64 = 1 << 61;
 /// The stamp of a pinned block: fetched by the background sweep and not read yet. It is in no
 /// eviction order: it stays until it is read (or the sweep that fetched it is replaced).
 const PINNED: u64 = u64::MAX;
@@ -28,8 +32,18 @@ pub(crate) struct BlockCache {
     /// Blocks held pinned.
     pinned: usize,
     tick: u64,
-    /// The last stamp given to a demoted block (below [`USED`]); each demotion takes the one below.
+    /// The last stamp given to a demoted block (below [`DONE`]); each demotion takes the one below.
     low: u64,
+    /// Blocks held with a done stamp.
+    done: usize,
+    /// Per listed block the plan names (sorted by block), its pages the plan reads and those
+    /// not read yet (one bit per 128th of the block), while a plan is on (see
+    /// [`BlockCache::set_plan`]).
+    plan: Option<Vec<(u64, u128, u128)>>,
+    /// Blocks a page of which the plan names was read a second time while a plan was on
+    /// (filesystem metadata: MFT records, inode tables, read by the walk and again to open each
+    /// file): never done until the plans end.
+    hot: std::collections::HashSet<u64>,
     map: HashMap<u64, (Block, u64)>,
     order: BTreeMap<u64, u64>,
     /// Buffers of evicted blocks nobody else held, for the next fetches (see
@@ -86,7 +100,10 @@ impl BlockCache {
             demoted: 0,
             pinned: 0,
             tick: USED,
-            low: USED,
+            low: DONE,
+            done: 0,
+            plan: None,
+            hot: std::collections::HashSet::new(),
             map: HashMap::new(),
             order: BTreeMap::new(),
             spares: Vec::new(),
@@ -120,7 +137,8 @@ impl BlockCache {
     pub(crate) fn get(&mut self, index: u64) -> Option<(Block, bool)> {
         let (block, stamp) = self.map.get(&index)?;
         let (block, was_pinned) = (block.clone(), *stamp == PINNED);
-        self.restamp(index, self.tick + 1);
+        let to = self.fresh(index);
+        self.restamp(index, to);
         Some((block, was_pinned))
     }
 
@@ -131,7 +149,8 @@ impl BlockCache {
             None => false,
             Some((_, PINNED)) => true,
             Some(_) => {
-                self.restamp(index, self.tick + 1);
+                let to = self.fresh(index);
+                self.restamp(index, to);
                 true
             }
         }
@@ -145,10 +164,20 @@ impl BlockCache {
         };
         let from = std::mem::replace(stamp, to);
         self.forget(from);
+        self.place(index, to);
+    }
+
+    /// Count held block `index`'s new stamp `to` and put it in the eviction order.
+    fn place(&mut self, index: u64, to: u64) {
         match to {
             PINNED => self.pinned += 1,
-            t if t < USED => {
+            t if t < DONE => {
                 self.demoted += 1;
+                self.order.insert(t, index);
+            }
+            t if t < USED => {
+                self.done += 1;
+                self.tick = t + (USED - DONE);
                 self.order.insert(t, index);
             }
             t => {
@@ -164,10 +193,142 @@ impl BlockCache {
             self.pinned -= 1;
         } else {
             self.order.remove(&stamp);
-            if stamp < USED {
-                self.demoted -= 1;
+            self.uncount(stamp);
+        }
+    }
+
+    /// Take an unpinned stamp out of the demoted or done count.
+    fn uncount(&mut self, stamp: u64) {
+        if stamp < DONE {
+            self.demoted -= 1;
+        } else if stamp < USED {
+            self.done -= 1;
+        }
+    }
+
+    /// The stamp of a use now: a done stamp when a plan is on and the block holds none of the
+    /// plan's pages left to read (and is not hot), else an ordinary one. A block the plan does
+    /// not name keeps its class: done if the plan left it out when it came
+    /// ([`BlockCache::set_plan`]), in use if a reader fetched it since (metadata outside the
+    /// plan, which may be read again).
+    fn fresh(&self, index: u64) -> u64 {
+        let done = match &self.plan {
+            None => false,
+            Some(p) => match p.binary_search_by_key(&index, |&(b, _, _)| b) {
+                Ok(i) => p[i].2 == 0 && !self.hot.contains(&index),
+                Err(_) => self
+                    .map
+                    .get(&index)
+                    .is_some_and(|(_, s)| (DONE..USED).contains(s)),
+            },
+        };
+        if done {
+            self.tick + 1 - (USED - DONE)
+        } else {
+            self.tick + 1
+        }
+    }
+
+    /// The stamp of a block a new plan may have left out: done if the plan is on, does not name
+    /// it and it is not hot; else [`BlockCache::fresh`].
+    fn replanned(&self, index: u64) -> u64 {
+        let left_out = self.plan.as_ref().is_some_and(|p| {
+            p.binary_search_by_key(&index, |&(b, _, _)| b).is_err() && !self.hot.contains(&index)
+        });
+        if left_out {
+            self.tick + 1 - (USED - DONE)
+        } else {
+            self.fresh(index)
+        }
+    }
+
+    /// The plan's pages of block `index` not read yet: all when no plan is on (nothing is known
+    /// to be done), none for a block the plan does not name.
+    fn left(&self, index: u64) -> u128 {
+        match &self.plan {
+            None => u128::MAX,
+            Some(p) => p
+                .binary_search_by_key(&index, |&(b, _, _)| b)
+                .map_or(0, |i| p[i].2),
+        }
+    }
+
+    /// A new plan (`None`: no plan): per listed block it names, the pages (128ths of the
+    /// block) it will read. While a plan is on, a block whose pages have all been read
+    /// ([`BlockCache::mark_read`]), or held and left out by the plan, is done, unless it is hot
+    /// (a page of it was read twice: metadata the scan comes back to): it goes before every
+    /// block still to be read, so the cache keeps what the scan has not read yet (a block holds
+    /// many small files, found by the walk in directory order, not all at once). Held blocks
+    /// are restamped in their order.
+    pub(crate) fn set_plan(&mut self, plan: Option<Vec<(u64, u128)>>) {
+        match plan {
+            Some(p) => self.plan = Some(p.into_iter().map(|(b, m)| (b, m, m)).collect()),
+            None => {
+                self.plan = None;
+                self.hot = std::collections::HashSet::new();
             }
         }
+        let held: Vec<(u64, u64)> = self.order.range(DONE..).map(|(s, i)| (*s, *i)).collect();
+        for (_, i) in held {
+            let to = self.replanned(i);
+            self.restamp(i, to);
+        }
+    }
+
+    /// The reader has read `pages` of block `index` (bits as in [`BlockCache::set_plan`]): once
+    /// none of the plan's pages are left, the held block is done (unless pinned or demoted).
+    /// True if it became done now.
+    pub(crate) fn mark_read(&mut self, index: u64, pages: u128) -> bool {
+        let Some(p) = &mut self.plan else {
+            return false;
+        };
+        let Ok(i) = p.binary_search_by_key(&index, |&(b, _, _)| b) else {
+            return false;
+        };
+        let (_, planned, left) = &mut p[i];
+        if pages & *planned & !*left != 0 && self.hot.insert(index) {
+            // Done until now: in use again.
+            if let Some((_, stamp)) = self.map.get(&index)
+                && (DONE..USED).contains(stamp)
+            {
+                let to = self.fresh(index);
+                self.restamp(index, to);
+            }
+            return false;
+        }
+        if *left == 0 {
+            return false;
+        }
+        *left &= !pages;
+        if *left == 0
+            && let Some((_, stamp)) = self.map.get(&index)
+            && *stamp >= USED
+            && *stamp != PINNED
+        {
+            let to = self.fresh(index);
+            self.restamp(index, to);
+            return to < USED;
+        }
+        false
+    }
+
+    /// Whether block `index` has pages the plan reads left to read (true when no plan is on).
+    pub(crate) fn to_read(&self, index: u64) -> bool {
+        self.left(index) != 0
+    }
+
+    /// Evict the first done (or demoted) block, if there is one, to make room for a block
+    /// being fetched; false if every block held has something left to read.
+    pub(crate) fn drop_done(&mut self) -> bool {
+        match self.order.first_key_value() {
+            Some((&stamp, _)) if stamp < USED => self.evict_first(),
+            _ => false,
+        }
+    }
+
+    /// Blocks held that are done (see [`BlockCache::set_plan`]).
+    pub(crate) fn done(&self) -> usize {
+        self.done
     }
 
     /// Whether the block is held (without touching its recency).
@@ -228,7 +389,10 @@ impl BlockCache {
             let pin = kept < most && keep(i);
             kept += usize::from(pin);
             match (stamp == PINNED, pin) {
-                (true, false) => self.restamp(i, self.tick + 1),
+                (true, false) => {
+                    let to = self.replanned(i);
+                    self.restamp(i, to);
+                }
                 (false, true) => self.restamp(i, PINNED),
                 _ => {}
             }
@@ -240,11 +404,11 @@ impl BlockCache {
         if self.capacity == 0 {
             return;
         }
-        self.tick += 1;
-        if let Some((_, old)) = self.map.insert(index, (block, self.tick)) {
+        let stamp = self.fresh(index);
+        if let Some((_, old)) = self.map.insert(index, (block, stamp)) {
             self.forget(old);
         }
-        self.order.insert(self.tick, index);
+        self.place(index, stamp);
         while self.map.len() > self.capacity {
             if !self.evict_first() {
                 break;
@@ -257,9 +421,7 @@ impl BlockCache {
         let Some((stamp, victim)) = self.order.pop_first() else {
             return false;
         };
-        if stamp < USED {
-            self.demoted -= 1;
-        }
+        self.uncount(stamp);
         if let Some((block, _)) = self.map.remove(&victim)
             && let Ok(buf) = std::sync::Arc::try_unwrap(block)
         {
@@ -313,7 +475,8 @@ impl BlockCache {
                 .collect();
             held.sort_unstable();
             for i in held.into_iter().skip(most) {
-                self.restamp(i, self.tick + 1);
+                let to = self.fresh(i);
+                self.restamp(i, to);
             }
         }
         while self.demoted > (capacity / 4).max(1) || self.map.len() > capacity {
@@ -498,6 +661,56 @@ mod tests {
             full.insert_pinned(i, blk(i as u8));
         }
         assert!((0..3).all(|i| full.contains(i)));
+    }
+
+    /// While a plan is on, a block whose planned pages have all been read (or that the plan
+    /// does not name) goes before the blocks with something left to read, however recently it
+    /// was used; a block a page of which is read twice (metadata) is never done; without a
+    /// plan the cache is plain LRU again.
+    #[test]
+    fn blocks_read_through_go_before_blocks_with_pages_left() {
+        let mut c = BlockCache::new(4);
+        c.set_plan(Some((1..=6).map(|b| (b, 0b11)).collect()));
+        for i in 1..=4 {
+            c.insert(i, blk(i as u8));
+        }
+        assert!(c.to_read(1) && !c.to_read(9));
+        // 2 read in part, then 1 read through: 1 is done, the most recently used or not.
+        c.get(2).unwrap();
+        assert!(!c.mark_read(2, 0b01));
+        c.get(1).unwrap();
+        assert!(c.mark_read(1, 0b11), "read through: done now");
+        assert_eq!(c.done(), 1);
+        assert!(!c.to_read(1));
+        c.insert(5, blk(5));
+        assert!(!c.contains(1) && (2..=5).all(|i| c.contains(i)));
+        // 3's first page read twice: hot, kept as in use even once read through.
+        c.mark_read(3, 0b01);
+        c.mark_read(3, 0b01);
+        c.mark_read(3, 0b10);
+        assert_eq!(c.done(), 0);
+        // 2 read through: done, and the next to go (not 4, the least recently used).
+        c.mark_read(2, 0b10);
+        c.insert(6, blk(6));
+        assert!(!c.contains(2) && c.contains(4) && c.contains(3));
+        // A block the plan does not name lands in use (a reader fetched it: metadata).
+        c.insert(9, blk(9));
+        assert_eq!(c.done(), 0);
+        assert!(c.contains(9) && !c.contains(4));
+        // A new plan that leaves held blocks out makes them done, bar the hot ones.
+        c.set_plan(Some(vec![(5, 1)]));
+        assert_eq!(c.done(), 2, "6 and 9 are done, 3 is hot, 5 is left to read");
+        c.insert(7, blk(7));
+        assert!(!c.contains(6) && c.contains(9) && c.contains(3) && c.contains(5));
+        // Without a plan, plain LRU: nothing is done.
+        c.set_plan(None);
+        assert_eq!(c.done(), 0);
+        assert!(c.to_read(7));
+        c.get(3).unwrap();
+        c.insert(8, blk(8));
+        assert!(!c.contains(9), "held in the order it had");
+        c.insert(10, blk(10));
+        assert!(c.contains(3) && !c.contains(5));
     }
 
     /// A new plan keeps the pins of the held blocks it reads, the lowest first up to the limit,

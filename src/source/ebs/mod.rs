@@ -288,6 +288,8 @@ struct Inner {
     sweep_inflight: AtomicUsize,
     /// A sweep plan is on ([`Source::will_read`]).
     sweeping: AtomicBool,
+    /// The scan ended ([`Source::scan_ended`]) and no plan came since: no read-ahead.
+    ended: AtomicBool,
     /// Woken when a pinned block is read or a sweep request ends.
     sweep_wake: tokio::sync::Notify,
 }
@@ -417,6 +419,7 @@ impl EbsSource {
             sweep_gen: AtomicU64::new(0),
             sweep_inflight: AtomicUsize::new(0),
             sweeping: AtomicBool::new(false),
+            ended: AtomicBool::new(false),
             sweep_wake: tokio::sync::Notify::new(),
         });
         Ok(EbsSource { inner })
@@ -534,6 +537,8 @@ impl Source for EbsSource {
     /// descriptors, bitmaps, inode tables), one structure after another.
     fn will_read_most(&self) {
         let inner = &self.inner;
+        // A new scan (the next partition of the disk): read ahead again.
+        inner.ended.store(false, Ordering::Relaxed);
         if !inner.eager.swap(true, Ordering::Relaxed) {
             let first: Vec<u64> = lock(&inner.tokens)
                 .keys()
@@ -569,6 +574,17 @@ impl Source for EbsSource {
     fn will_read(&self, plan: &[std::ops::Range<u64>]) {
         self.inner.memory.touch(0);
         self.inner.plan_sweep(plan);
+    }
+
+    /// End the plan; what is read after it (a lookup of a few paths) is not most of the
+    /// snapshot, so streams no longer read ahead, and the snapshot's share of the memory budget
+    /// goes to the snapshots still being read. A new plan starts over.
+    fn scan_ended(&self) {
+        let inner = &self.inner;
+        inner.plan_sweep(&[]);
+        inner.ended.store(true, Ordering::Relaxed);
+        inner.eager.store(false, Ordering::Relaxed);
+        inner.memory.rest();
     }
 
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<(), SourceError> {
@@ -630,6 +646,16 @@ impl Source for EbsSource {
                     self.io_error(from, i, &inner.ctx.protocol("short block in cache"))
                 })?;
                 dst.copy_from_slice(src);
+                if inner.sweeping.load(Ordering::Relaxed) {
+                    let done = lock(&inner.cache).mark_read(
+                        i,
+                        sweep::page_mask(bs, from - block_start, to - block_start),
+                    );
+                    // A first plan's sweep may fetch into the room of a done block.
+                    if done {
+                        inner.sweep_wake.notify_waiters();
+                    }
+                }
             }
             b = end + 1;
         }

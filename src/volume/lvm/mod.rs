@@ -102,6 +102,16 @@ impl Source for Concat {
         }
     }
 
+    fn scan_ended(&self) {
+        let mut seen: Vec<&SharedSource> = Vec::new();
+        for s in &self.segments {
+            if !seen.iter().any(|pv| Arc::ptr_eq(pv, &s.pv)) {
+                seen.push(&s.pv);
+                s.pv.scan_ended();
+            }
+        }
+    }
+
     fn ready(&self, offset: u64, len: u64) -> bool {
         self.pieces(offset, len)
             .all(|(s, at, len)| s.pv.ready(at, len))
