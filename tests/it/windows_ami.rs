@@ -9,6 +9,8 @@
 //!   the listed blocks: here the first block, which the scan reads) and one block of read-ahead
 //!   (needed: the listed 512 KiB blocks the local scan read, recorded on the image file; the
 //!   figure is printed, see docs/ARCHITECTURE.md);
+//! - an NTFS volume of 4,000 small files whose blocks fill its cache is fetched within 5% of
+//!   the blocks it needs (1.000× measured);
 //! - `amiscan publish --fail-on medium` shares the clean AMI (exit 0: its scan is complete with
 //!   nothing at medium or above), and `amiscan publish` refuses the leaky one (exit 1, nothing
 //!   shared).
@@ -185,4 +187,117 @@ fn windows_ami_through_ebs_gives_the_local_findings_and_publish_gates_it() {
 
     let _ = std::fs::remove_dir_all(&leaky_dir);
     let _ = std::fs::remove_dir_all(&clean_dir);
+}
+
+/// An NTFS volume of many small files whose blocks fill its cache, read through EBS (issue 15:
+/// blocks fetched within 5% of those needed, as on Linux). ntfs-3g writes 4,000 documents of
+/// 1–12 KiB in 40 directories (packed side by side in the clusters, many to a 512 KiB block,
+/// and found by the walk directory by directory) and eight 2 MiB programs; the scan has a
+/// 96 MiB memory budget: a 54 MiB cache for the ~57 MiB of blocks the scan reads, the ratio of
+/// the 153 MiB bench volume that fetched 1.21× the blocks needed before the cache knew which
+/// blocks the plan had read through (blocks holding many small files were evicted after their
+/// first file and fetched again; benches/README.md). Measured 1.000×. The findings are the
+/// local scan's. (With a cache a third or half the blocks read, NTFS still fetches 1.14–1.64×
+/// where ext4 stays at 1.04×: benches/README.md.)
+#[test]
+fn an_ntfs_volume_filling_its_cache_is_fetched_within_five_percent_of_needed() {
+    use crate::common::{sh, workdir};
+    use amiscan::scan::{Disk, ScanOptions, scan_disks};
+    use amiscan::source::ebs::MemoryBudget;
+    use aws_test_server::Faults;
+    use std::time::Duration;
+
+    const SNAP: &str = "snap-0d0d0d0d0d0d0d0d3";
+    let dir = workdir("ntfs-ebs", "cache");
+    sh(
+        r#"set -euo pipefail
+truncate -s 96M vol.img
+mkntfs -q -F -Q vol.img
+mkdir -p m
+ntfs-3g vol.img m
+trap 'umount m 2>/dev/null || true' EXIT
+python3 - m <<'PY'
+import os, random, sys
+r = random.Random(15)
+root = sys.argv[1]
+words = "the of and to in is for on that with as by this are from be or it an at".split()
+words += "package documentation license copyright changelog install usage example".split()
+for d in range(40):
+    p = os.path.join(root, "share", f"pkg{d:02}")
+    os.makedirs(p)
+    for f in range(100):
+        n = r.randint(1024, 12 * 1024)
+        text = " ".join(r.choice(words) for _ in range(n // 4))[:n]
+        with open(os.path.join(p, f"doc{f:03}.txt"), "w") as out:
+            out.write(text)
+os.makedirs(os.path.join(root, "bin"))
+for i in range(8):
+    with open(os.path.join(root, "bin", f"tool{i}.exe"), "wb") as out:
+        out.write(r.randbytes(2 << 20))
+with open(os.path.join(root, "share", "pkg17", "deploy.txt"), "w") as out:
+    out.write("aws_access_key_id = AKIA" + "".join(r.choice("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567") for _ in range(16)) + "\n")
+    out.write("aws_secret_access_key = " + "".join(r.choice("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/+") for _ in range(40)) + "\n")
+PY
+umount m
+"#,
+        &dir,
+    );
+    let img = dir.join("vol.img");
+    let (local, read) = scan_recorded(&img, false);
+    assert!(local.complete, "{:?}", local.errors);
+    let want = keys(&local.findings, "");
+    assert!(
+        want.iter().any(|k| k.2 == "/share/pkg17/deploy.txt"),
+        "{want:#?}"
+    );
+
+    let s = TestServer::start(ServerConfig {
+        snapshots: vec![SnapshotSpec::new(SNAP, &img)],
+        faults: Faults {
+            latency: Duration::from_millis(5),
+            ..Default::default()
+        },
+        ..Default::default()
+    })
+    .unwrap();
+    let session = crate::ebs_support::session(&s);
+    let opts = EbsOptions {
+        memory: Some(MemoryBudget::new(96 << 20)),
+        ..crate::ebs_support::fast_opts()
+    };
+    let src = session.open_snapshot(SNAP, opts).unwrap();
+    let r = scan_disks(
+        SNAP.into(),
+        vec![Disk {
+            label: None,
+            source: src,
+        }],
+        &Detector::builtin().unwrap(),
+        &ScanOptions::default(),
+    );
+    assert!(r.complete, "{:?}", r.errors);
+    assert_eq!(keys(&r.findings, ""), want);
+
+    let listed = nonzero_blocks(&img);
+    let needed = listed.iter().filter(|b| read.contains(b)).count() as u64;
+    let acc = s.accounting(SNAP);
+    assert_eq!(acc.unlisted_requests, 0);
+    let fetched = acc.get_calls();
+    eprintln!(
+        "NTFS volume through EBS, 54 MiB cache: listed {}, needed {needed}, fetched {fetched} \
+         (distinct {}): {:.3}× needed",
+        listed.len(),
+        acc.get_counts.len(),
+        fetched as f64 / needed as f64
+    );
+    assert!(needed > 80, "{needed} blocks needed");
+    assert!(
+        fetched * 100 <= needed * 105,
+        "{fetched} requests for {needed} blocks needed: {:?}",
+        acc.get_counts
+            .iter()
+            .filter(|(_, n)| **n > 1)
+            .collect::<Vec<_>>()
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }
