@@ -31,27 +31,15 @@ pub fn free_regions(src: &SharedSource) -> Result<Vec<Region>, FsError> {
         let cluster = u64::from(ntfs.cluster_size());
         let clusters = ntfs.size() / cluster;
 
-        let mut out = Vec::new();
         // $LogFile's runs: the journal.
-        let log = ntfs.file(&mut c, 2)?;
-        if let Some(item) = data_item(&log, &mut c, "")? {
-            let attr = item.to_attribute()?;
-            if let NtfsAttributeValue::NonResident(nr) = attr.value(&mut c)? {
-                for run in nr.data_runs() {
-                    let run = run?;
-                    if let Some(p) = run.data_position().value() {
-                        out.push(Region {
-                            offset: p.get(),
-                            len: run.allocated_size(),
-                            kind: RegionKind::Journal,
-                        });
-                    }
-                    if out.len() > MAX_RUNS {
-                        break;
-                    }
-                }
-            }
-        }
+        let mut out: Vec<Region> = record_runs(&ntfs, &mut c, 2)?
+            .into_iter()
+            .map(|r| Region {
+                offset: r.start,
+                len: r.end - r.start,
+                kind: RegionKind::Journal,
+            })
+            .collect();
 
         // $Bitmap: runs of clear bits.
         let bitmap = ntfs.file(&mut c, 6)?;
@@ -130,22 +118,32 @@ pub fn mirror_regions(src: &SharedSource) -> Result<Vec<std::ops::Range<u64>>, F
     guarded(&|| "$MFTMirr".into(), || {
         let mut c = Cursor::new(src.clone()).with_read_limit(RECORD_READS);
         let ntfs = Ntfs::new(&mut c)?;
-        let mirror = ntfs.file(&mut c, 1)?;
-        let mut out = Vec::new();
-        if let Some(item) = data_item(&mirror, &mut c, "")? {
-            let attr = item.to_attribute()?;
-            if let NtfsAttributeValue::NonResident(nr) = attr.value(&mut c)? {
-                for run in nr.data_runs() {
-                    let run = run?;
-                    if let Some(p) = run.data_position().value() {
-                        out.push(p.get()..p.get().saturating_add(run.allocated_size()));
-                    }
-                    if out.len() > MAX_RUNS {
-                        break;
-                    }
+        record_runs(&ntfs, &mut c, 1)
+    })
+}
+
+/// Where the unnamed `$DATA` of MFT record `record` lies on the volume, run by run (sparse runs
+/// left out; at most [`MAX_RUNS`] and one more); none when it is resident or absent.
+fn record_runs(
+    ntfs: &Ntfs,
+    c: &mut Cursor,
+    record: u64,
+) -> Result<Vec<std::ops::Range<u64>>, ntfs::NtfsError> {
+    let file = ntfs.file(c, record)?;
+    let mut out = Vec::new();
+    if let Some(item) = data_item(&file, c, "")? {
+        let attr = item.to_attribute()?;
+        if let NtfsAttributeValue::NonResident(nr) = attr.value(c)? {
+            for run in nr.data_runs() {
+                let run = run?;
+                if let Some(p) = run.data_position().value() {
+                    out.push(p.get()..p.get().saturating_add(run.allocated_size()));
+                }
+                if out.len() > MAX_RUNS {
+                    break;
                 }
             }
         }
-        Ok(out)
-    })
+    }
+    Ok(out)
 }
