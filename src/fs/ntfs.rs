@@ -62,6 +62,7 @@ const TAG_MOUNT_POINT: u32 = 0xA000_0003;
 pub struct NtfsFs {
     src: SharedSource,
     ntfs: Arc<Ntfs>,
+    remembered: Arc<Remembered>,
     /// What the volume's state says about how the image was taken (see [`volume_state`]).
     warnings: Vec<String>,
 }
@@ -182,6 +183,7 @@ impl NtfsFs {
         Ok(NtfsFs {
             src,
             ntfs: Arc::new(ntfs),
+            remembered: Arc::default(),
             warnings,
         })
     }
@@ -196,6 +198,8 @@ impl Filesystem for NtfsFs {
         Ok(Box::new(NtfsReader {
             src: self.src.clone(),
             ntfs: self.ntfs.clone(),
+            remembered: self.remembered.clone(),
+            last: std::sync::Mutex::new(None),
         }))
     }
 
@@ -207,6 +211,63 @@ impl Filesystem for NtfsFs {
 struct NtfsReader {
     src: SharedSource,
     ntfs: Arc<Ntfs>,
+    remembered: Arc<Remembered>,
+    /// The last unnamed stream opened from [`Remembered`] (record, how): its data ranges are
+    /// asked for right after it is opened.
+    last: std::sync::Mutex<Option<(u64, Arc<OpenInfo>)>>,
+}
+
+/// How to read one stream, from its record: its length, and the run list to read it through
+/// (LZNT1-compressed, or uncompressed and non-resident: `None` for both when it is read
+/// through the crate), or why it cannot be read.
+type OpenInfo = Result<(u64, Option<Arc<DataRuns>>, Option<Arc<DataRuns>>), String>;
+
+/// The run lists of unnamed streams read while the walk had their records, until the content
+/// scan opens them, so it need not read the record again. (A volume read through EBS whose MFT
+/// is larger than the block cache, as a Windows root's is with the default budget, evicted
+/// each record's block between the walk and the content scan and fetched it again for every
+/// file: five times the blocks needed.) Bounded by [`REMEMBER_BYTES`]: past it a record is
+/// read again to open its file.
+#[derive(Default)]
+struct Remembered {
+    held: std::sync::Mutex<(std::collections::HashMap<u64, Arc<OpenInfo>>, usize)>,
+}
+
+/// Most bytes (estimated) the remembered run lists take.
+const REMEMBER_BYTES: usize = 32 << 20;
+
+impl Remembered {
+    /// Estimated bytes one remembered stream takes.
+    fn cost(info: &OpenInfo) -> usize {
+        let runs = match info {
+            Ok((_, c, d)) => c.iter().chain(d).map(|r| r.runs.len()).sum(),
+            Err(m) => m.len() / 24,
+        };
+        128 + 24 * runs
+    }
+
+    fn put(&self, rec: u64, info: OpenInfo) {
+        let cost = Self::cost(&info);
+        let mut held = self
+            .held
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if held.0.contains_key(&rec) || held.1.saturating_add(cost) > REMEMBER_BYTES {
+            return;
+        }
+        held.0.insert(rec, Arc::new(info));
+        held.1 += cost;
+    }
+
+    fn take(&self, rec: u64) -> Option<Arc<OpenInfo>> {
+        let mut held = self
+            .held
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let info = held.0.remove(&rec)?;
+        held.1 = held.1.saturating_sub(Self::cost(&info));
+        Some(info)
+    }
 }
 
 fn lossy(p: &[u8]) -> String {
@@ -234,6 +295,33 @@ struct Streams {
     /// What an Interix special file (a system file whose data starts with a tag, as `ntfs-3g`
     /// writes symbolic links and devices) is, if it is one.
     interix: Option<EntryKind>,
+    /// How to open the unnamed `$DATA`, when it is non-resident (see [`Remembered`]).
+    open: Option<OpenInfo>,
+    /// Whether `$STANDARD_INFORMATION` marks the file read-only.
+    read_only: bool,
+}
+
+/// The entries of the alternate data streams `named` of the file or directory `of`, at
+/// `path:stream`.
+fn push_streams(
+    named: &[(String, u64)],
+    of: &Entry,
+    read_only: bool,
+    out: &mut Vec<Result<Entry, FsError>>,
+) {
+    for (sname, size) in named {
+        let mut p = of.path.clone();
+        p.push(b':');
+        p.extend_from_slice(sname.as_bytes());
+        out.push(Ok(Entry {
+            path: p,
+            kind: EntryKind::File,
+            mode: if read_only { 0o444 } else { 0o644 },
+            size: *size,
+            phys: 0,
+            ..of.clone()
+        }));
+    }
 }
 
 /// The Interix tags `ntfs-3g` writes (and Services for Unix did) at the start of a special
@@ -322,6 +410,9 @@ impl NtfsReader {
         let system = info
             .file_attributes()
             .contains(NtfsFileAttributeFlags::SYSTEM);
+        let read_only = info
+            .file_attributes()
+            .contains(NtfsFileAttributeFlags::READ_ONLY);
         let mut out = Streams {
             size: 0,
             mtime,
@@ -329,7 +420,10 @@ impl NtfsReader {
             named: Vec::new(),
             phys: 0,
             interix: None,
+            open: None,
+            read_only,
         };
+        let mut nonresident = false;
         let mut it = file.attributes();
         while let Some(item) = it.next(&mut c) {
             let item = item?;
@@ -350,6 +444,7 @@ impl NtfsReader {
                             };
                         }
                         if !attr.is_resident() {
+                            nonresident = true;
                             let v = attr.value(&mut c)?;
                             out.phys = match v {
                                 ntfs::attribute_value::NtfsAttributeValue::NonResident(nr) => nr
@@ -374,6 +469,11 @@ impl NtfsReader {
                 _ => {}
             }
         }
+        if nonresident && !file.is_directory() {
+            // What opening it needs, while the record is here; a record that fails here fails
+            // again when the file is opened, which reports it.
+            out.open = open_info(&file, &mut c, "", self.ntfs.cluster_size()).ok();
+        }
         Ok(out)
     }
 
@@ -388,6 +488,24 @@ impl NtfsReader {
     ) {
         let path = super::join(dir, name.name().to_string_lossy().as_bytes());
         let attrs = name.file_attributes();
+        if name.is_directory() && !attrs.contains(NtfsFileAttributeFlags::REPARSE_POINT) {
+            // A directory is what its index entry says: its record is read when it is listed
+            // (its streams are listed then). Read here too, the record's MFT block was fetched
+            // twice through EBS when the MFT was larger than the cache: the walk lists a
+            // directory long after its parent.
+            out.push(Ok(Entry {
+                path,
+                kind: EntryKind::Dir,
+                mode: 0o755,
+                uid: 0,
+                gid: 0,
+                size: 0,
+                mtime: unix_time(name.modification_time().nt_timestamp()),
+                ino: rec,
+                phys: 0,
+            }));
+            return;
+        }
         let read_only = attrs.contains(NtfsFileAttributeFlags::READ_ONLY);
         let streams = match guarded(&|| format!("file {}", lossy(&path)), || self.streams(rec)) {
             Ok(s) => s,
@@ -397,6 +515,12 @@ impl NtfsReader {
             }
         };
         let link = matches!(streams.reparse, Some(TAG_SYMLINK | TAG_MOUNT_POINT));
+        if let Some(open) = streams.open
+            && !link
+            && !name.is_directory()
+        {
+            self.remembered.put(rec, open);
+        }
         let kind = if link {
             EntryKind::Symlink
         } else if name.is_directory() {
@@ -427,19 +551,7 @@ impl NtfsReader {
             ino: rec,
             phys: streams.phys,
         };
-        for (sname, size) in &streams.named {
-            let mut p = path.clone();
-            p.push(b':');
-            p.extend_from_slice(sname.as_bytes());
-            out.push(Ok(Entry {
-                path: p,
-                kind: EntryKind::File,
-                mode: if read_only { 0o444 } else { 0o644 },
-                size: *size,
-                phys: 0,
-                ..base.clone()
-            }));
-        }
+        push_streams(&streams.named, &base, read_only, out);
         out.push(Ok(base));
     }
 
@@ -477,6 +589,28 @@ impl NtfsReader {
         })
         .map_err(|e| e.with_inode(rec))?;
         let mut out = Vec::with_capacity(names.len());
+        if rec != 5 {
+            // The directory's own alternate data streams (its parent's listing did not read
+            // its record).
+            match guarded(&ctx, || self.streams(rec)) {
+                Ok(st) if !st.named.is_empty() => {
+                    let me = Entry {
+                        path: path.to_vec(),
+                        kind: EntryKind::Dir,
+                        mode: 0o755,
+                        uid: 0,
+                        gid: 0,
+                        size: 0,
+                        mtime: st.mtime,
+                        ino: rec,
+                        phys: 0,
+                    };
+                    push_streams(&st.named, &me, st.read_only, &mut out);
+                }
+                Ok(_) => {}
+                Err(e) => out.push(Err(e.with_inode(rec))),
+            }
+        }
         for (name, child) in &names {
             self.entries_for(path, name, *child, &mut out);
         }
@@ -526,55 +660,26 @@ impl NtfsReader {
         }
         let (rec, name) = self.stream_of(e)?;
         let ctx = || format!("file {}", e.display_path());
-        let len = guarded(&ctx, || {
-            let mut c = self.cursor(RECORD_READS);
-            let file = self.file(&mut c, rec)?;
-            let info = file.info()?;
-            let flags = info.file_attributes();
-            if flags.contains(NtfsFileAttributeFlags::ENCRYPTED) {
-                return Ok(Err("EFS-encrypted: its content cannot be read".to_string()));
+        let remembered = if name.is_empty() {
+            self.remembered.take(rec)
+        } else {
+            None
+        };
+        let info = match remembered {
+            Some(info) => {
+                *self
+                    .last
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) = Some((rec, info.clone()));
+                (*info).clone()
             }
-            if name.is_empty() {
-                match reparse_tag(&file, &mut c)? {
-                    Some(TAG_WOF) => {
-                        return Ok(Err(
-                            "compressed by WOF (CompactOS, XPRESS/LZX): its content was not read"
-                                .to_string(),
-                        ));
-                    }
-                    Some(TAG_DEDUP) => {
-                        return Ok(Err(
-                            "deduplicated (its content is in the chunk store): not read"
-                                .to_string(),
-                        ));
-                    }
-                    _ => {}
-                }
-            }
-            let Some(item) = data_item(&file, &mut c, &name)? else {
-                return Ok(Err(format!("no $DATA stream named {name:?}")));
-            };
-            let attr = item.to_attribute()?;
-            if attr.flags().contains(NtfsAttributeFlags::ENCRYPTED) {
-                return Ok(Err("encrypted: its content cannot be read".to_string()));
-            }
-            let len = attr.value_length();
-            if attr.is_resident() {
-                return Ok(Ok((len, None, None)));
-            }
-            if !attr.flags().contains(NtfsAttributeFlags::COMPRESSED) {
-                let direct = match data_runs(&attr, &mut c, self.ntfs.cluster_size())? {
-                    Runs::Listed(runs) => Some(Arc::new(runs)),
-                    Runs::AttributeList | Runs::TooMany => None,
-                };
-                return Ok(Ok((len, None, direct)));
-            }
-            match compressed_runs(&attr, &mut c, self.ntfs.cluster_size())? {
-                Ok(runs) => Ok(Ok((len, Some(Arc::new(runs)), None))),
-                Err(m) => Ok(Err(m)),
-            }
-        })?
-        .map_err(|m| FsError::Incompatible {
+            None => guarded(&ctx, || {
+                let mut c = self.cursor(RECORD_READS);
+                let file = self.file(&mut c, rec)?;
+                open_info(&file, &mut c, &name, self.ntfs.cluster_size())
+            })?,
+        };
+        let len = info.map_err(|m| FsError::Incompatible {
             context: ctx(),
             message: m,
             at: Default::default(),
@@ -591,6 +696,59 @@ impl NtfsReader {
             compressed,
             direct,
         })
+    }
+}
+
+/// How to read the `$DATA` stream named `name` ("" for the unnamed one) of `file` (see
+/// [`OpenInfo`]); `Ok(Err(reason))` when it cannot be read.
+fn open_info<T: Read + Seek>(
+    file: &NtfsFile<'_>,
+    c: &mut T,
+    name: &str,
+    cluster: u32,
+) -> Result<OpenInfo, NtfsError> {
+    let info = file.info()?;
+    let flags = info.file_attributes();
+    if flags.contains(NtfsFileAttributeFlags::ENCRYPTED) {
+        return Ok(Err("EFS-encrypted: its content cannot be read".to_string()));
+    }
+    if name.is_empty() {
+        match reparse_tag(file, c)? {
+            Some(TAG_WOF) => {
+                return Ok(Err(
+                    "compressed by WOF (CompactOS, XPRESS/LZX): its content was not read"
+                        .to_string(),
+                ));
+            }
+            Some(TAG_DEDUP) => {
+                return Ok(Err(
+                    "deduplicated (its content is in the chunk store): not read".to_string(),
+                ));
+            }
+            _ => {}
+        }
+    }
+    let Some(item) = data_item(file, c, name)? else {
+        return Ok(Err(format!("no $DATA stream named {name:?}")));
+    };
+    let attr = item.to_attribute()?;
+    if attr.flags().contains(NtfsAttributeFlags::ENCRYPTED) {
+        return Ok(Err("encrypted: its content cannot be read".to_string()));
+    }
+    let len = attr.value_length();
+    if attr.is_resident() {
+        return Ok(Ok((len, None, None)));
+    }
+    if !attr.flags().contains(NtfsAttributeFlags::COMPRESSED) {
+        let direct = match data_runs(&attr, c, cluster)? {
+            Runs::Listed(runs) => Some(Arc::new(runs)),
+            Runs::AttributeList | Runs::TooMany => None,
+        };
+        return Ok(Ok((len, None, direct)));
+    }
+    match compressed_runs(&attr, c, cluster)? {
+        Ok(runs) => Ok(Ok((len, Some(Arc::new(runs)), None))),
+        Err(m) => Ok(Err(m)),
     }
 }
 
@@ -702,6 +860,20 @@ fn data_runs<T: Read + Seek>(
 }
 
 impl DataRuns {
+    /// The byte ranges of a stream of `len` bytes that its runs hold on the volume (sparse
+    /// runs are holes), as [`FsReader::data_ranges`] gives them.
+    fn ranges(&self, len: u64) -> Vec<std::ops::Range<u64>> {
+        self.runs
+            .iter()
+            .filter(|r| r.2.is_some())
+            .map(|&(vcn, n, _)| {
+                let at = vcn.saturating_mul(self.cluster);
+                at.min(len)..at.saturating_add(n.saturating_mul(self.cluster)).min(len)
+            })
+            .filter(|r| r.start < r.end)
+            .collect()
+    }
+
     /// Where cluster `vcn` is on the volume (`None`: sparse, or past the runs).
     fn locate(&self, vcn: u64) -> Option<u64> {
         let i = self.runs.partition_point(|r| r.0 <= vcn).checked_sub(1)?;
@@ -911,6 +1083,23 @@ impl FsReader for NtfsReader {
             return Ok(None);
         }
         let (rec, name) = self.stream_of(e)?;
+        if name.is_empty() {
+            let last = self
+                .last
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .clone();
+            if let Some((r, info)) = last
+                && r == rec
+            {
+                match &*info {
+                    Ok((len, None, Some(runs))) => return Ok(Some(runs.ranges(*len))),
+                    // Compressed: read whole.
+                    Ok((_, Some(_), _)) => return Ok(None),
+                    _ => {}
+                }
+            }
+        }
         let ctx = || format!("file {}", e.display_path());
         guarded(&ctx, || {
             let mut c = self.cursor(RECORD_READS);

@@ -7,7 +7,7 @@
 # Usage: windows-disk.sh DIR [clean]
 #   DIR/disk.img       the disk
 #   DIR/truth.txt      sha256sum of every regular file, as ntfs-3g shows them (paths from /)
-#   DIR/streams.txt    sha256sum of every alternate data stream, as `path:stream`
+#   DIR/streams.txt    sha256sum of every alternate data stream of a file or directory, as `path:stream`
 #   DIR/secrets.env    the secrets planted (shell assignments), for the test to look for
 #   DIR/hives.env      values of the registry hives as hivexget reads them (the hives' oracle)
 # With `clean`, the same tree without any secret; with `compressed`, the leaky tree and a
@@ -238,9 +238,11 @@ mkdir -p m/Windows/System32/wbem/Repository
 python3 "$here/wmi-repository.py" m/Windows/System32/wbem/Repository/OBJECTS.DATA "$([ "$mode" = clean ] && echo clean || echo leaky)"
 # A harmless stream on a system file, in every image.
 setfattr -n user.Zone.Identifier -v $'[ZoneTransfer]\r\nZoneId=3\r\n' "m/Program Files/Amazon/EC2Launch/EC2Launch.exe"
+# A stream on a directory: listed with the directory's own listing.
+setfattr -n user.owner -v 'platform team' m/Users/alice/Documents
 
 (cd m && find . -type f -print0 | sort -z | xargs -0 sha256sum | sed 's#  \./#  /#') > truth.txt
-(cd m && find . -type f -print0 | sort -z | while IFS= read -r -d '' f; do
+(cd m && find . -mindepth 1 \( -type f -o -type d \) -print0 | sort -z | while IFS= read -r -d '' f; do
    getfattr --absolute-names -m '^user\.' "$f" 2>/dev/null | sed -n 's/^user\.//p' | while IFS= read -r name; do
      printf '%s  %s\n' "$(getfattr --absolute-names --only-values -n "user.$name" "$f" | sha256sum | cut -d' ' -f1)" "${f#.}:$name"
    done
