@@ -57,4 +57,5 @@ mod unreachable;
 mod volumes;
 mod windows;
 mod windows_ami;
+mod windows_credentials;
 mod xfs_oracle;

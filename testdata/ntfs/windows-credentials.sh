@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# Build a small Windows disk in DIR holding the saved credentials of the tools admins use on
+# Windows hosts, at the places and in the spellings Windows gives them (issue 15): the Google
+# Cloud SDK's credentials under the roaming profile, a Remote Desktop file with a saved
+# password, FileZilla's site manager, a WinSCP.ini session, IIS's `Web.config` (Visual Studio's
+# capital W) with a connection string and a machineKey, and a .NET program's `<name>.exe.config`.
+# An MBR table with one NTFS partition (type 7), made by mkntfs and written through ntfs-3g on a
+# loop device. Every secret is fake and generated here, fresh for each run.
+#
+# Usage: windows-credentials.sh DIR
+#   DIR/disk.img      the disk
+#   DIR/secrets.env   the secrets planted (NAME=value), for the test to look for
+set -euo pipefail
+dir=$(realpath "$1")
+cd "$dir"
+rm -rf m disk.img; mkdir m
+truncate -s 24M disk.img
+printf 'label: dos\nstart=2048, type=7, bootable\n' | sfdisk -q disk.img
+start=$((2048 * 512)); size=$(( $(stat -c %s disk.img) - start ))
+L=$(losetup -f --show -o "$start" --sizelimit "$size" disk.img)
+cleanup() { mountpoint -q m && umount m; losetup -d "$L"; }
+trap cleanup EXIT
+mkntfs -Q -q -F -s 512 -p 2048 -H 255 -S 63 -L Windows "$L"
+mount -t ntfs-3g "$L" m
+
+rnd() { (LC_ALL=C tr -dc "$1" </dev/urandom || true) | head -c "$2"; }
+gcloud="1//0$(rnd 'A-Za-z0-9_-' 96)"
+rdp="01000000D08C9DDF0115D1118C7A00C04FC297EB01000000$(rnd '0-9A-F' 280)"
+filezilla=$(rnd 'A-Za-z0-9' 18 | base64 -w0)
+winscp="A35C$(rnd '0-9A-F' 60)"
+webpw="Wc-$(rnd 'A-Za-z0-9' 16)"
+validation=$(rnd '0-9A-F' 128)
+exepw="Ex-$(rnd 'A-Za-z0-9' 16)"
+cat > secrets.env <<S
+GCLOUD=$gcloud
+RDP=$rdp
+FILEZILLA=$filezilla
+WINSCP=$winscp
+WEBCONFIG=$webpw
+MACHINEKEY=$validation
+EXECONFIG=$exepw
+S
+
+mkdir -p m/Users/alice/AppData/Roaming/gcloud/legacy_credentials m/Users/alice/Documents \
+  m/Users/alice/AppData/Roaming/FileZilla m/inetpub/wwwroot/Shop "m/Program Files/ShopSync" \
+  m/Windows/System32/config
+printf 'placeholder\r\n' > m/Windows/System32/config/README.txt
+printf '{\n  "client_id": "764086051850-6qr4p6gpi6hn506pt8ejuq83di341hur.apps.googleusercontent.com",\n  "refresh_token": "%s",\n  "type": "authorized_user"\n}\n' \
+  "$gcloud" > m/Users/alice/AppData/Roaming/gcloud/application_default_credentials.json
+printf 'screen mode id:i:2\r\nfull address:s:10.20.1.15\r\nusername:s:CORP\\ops\r\npassword 51:b:%s\r\nauthentication level:i:2\r\n' \
+  "$rdp" > m/Users/alice/Documents/Jump.RDP
+printf '<?xml version="1.0" encoding="UTF-8" standalone="yes" ?>\r\n<FileZilla3 version="3.66.4" platform="windows">\r\n  <Servers>\r\n    <Server>\r\n      <Host>ftp.example.net</Host>\r\n      <Port>21</Port>\r\n      <Protocol>0</Protocol>\r\n      <User>deploy</User>\r\n      <Pass encoding="base64">%s</Pass>\r\n      <Name>prod</Name>\r\n    </Server>\r\n  </Servers>\r\n</FileZilla3>\r\n' \
+  "$filezilla" > m/Users/alice/AppData/Roaming/FileZilla/sitemanager.xml
+printf '[Configuration\\Interface]\r\nRandomSeedFile=%%APPDATA%%\\winscp.rnd\r\n\r\n[Sessions\\deploy@sftp.example.net]\r\nHostName=sftp.example.net\r\nUserName=deploy\r\nPassword=%s\r\n' \
+  "$winscp" > m/Users/alice/AppData/Roaming/WinSCP.ini
+cat > m/inetpub/wwwroot/Shop/Web.config <<X
+<?xml version="1.0"?>
+<configuration>
+  <connectionStrings>
+    <add name="Shop" connectionString="Server=sql-prod.corp.local;Database=shop;User ID=shopweb;Password=$webpw;" providerName="System.Data.SqlClient" />
+  </connectionStrings>
+  <system.web>
+    <machineKey validationKey="$validation" decryptionKey="AutoGenerate,IsolateApps" validation="HMACSHA256" />
+  </system.web>
+</configuration>
+X
+cat > "m/Program Files/ShopSync/ShopSync.exe.config" <<X
+<?xml version="1.0" encoding="utf-8"?>
+<configuration>
+  <connectionStrings>
+    <add name="Orders" connectionString="Data Source=sql-prod.corp.local;Initial Catalog=orders;User ID=sync;Password=$exepw" />
+  </connectionStrings>
+</configuration>
+X
+umount m
