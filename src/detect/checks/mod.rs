@@ -28,6 +28,7 @@ pub(crate) mod windows_command;
 pub(crate) mod windows_hijack;
 pub(crate) mod windows_hives;
 pub(crate) mod windows_persistence;
+pub(crate) mod windows_remote;
 pub(crate) mod windows_wmi;
 
 /// At most this many bytes of a file are given to a check (a larger file is marked truncated).
