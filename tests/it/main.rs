@@ -58,4 +58,5 @@ mod volumes;
 mod windows;
 mod windows_ami;
 mod windows_credentials;
+mod windows_ntfs_structures;
 mod xfs_oracle;
