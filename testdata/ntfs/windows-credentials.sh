@@ -3,7 +3,9 @@
 # Windows hosts, at the places and in the spellings Windows gives them (issue 15): the Google
 # Cloud SDK's credentials under the roaming profile, a Remote Desktop file with a saved
 # password, FileZilla's site manager, a WinSCP.ini session, IIS's `Web.config` (Visual Studio's
-# capital W) with a connection string and a machineKey, and a .NET program's `<name>.exe.config`.
+# capital W) with a connection string and a machineKey, a .NET program's `<name>.exe.config`,
+# Git's and Docker's credential files in the profile, the OpenSSH server's
+# administrators_authorized_keys.
 # An MBR table with one NTFS partition (type 7), made by mkntfs and written through ntfs-3g on a
 # loop device. Every secret is fake and generated here, fresh for each run.
 #
@@ -72,4 +74,13 @@ cat > "m/Program Files/ShopSync/ShopSync.exe.config" <<X
   </connectionStrings>
 </configuration>
 X
+# Git's credential store and Docker's registry auth in the user's profile, and the keys the
+# OpenSSH server lets log in as an administrator (a key pair made here, its public half).
+printf 'https://alice:%s@git.example.net\n' "$(rnd 'A-Za-z0-9' 32)" > m/Users/alice/.git-credentials
+mkdir -p m/Users/alice/.docker m/ProgramData/ssh
+printf '{\n  "auths": {\n    "registry.example.net": {\n      "auth": "%s"\n    }\n  }\n}\n' \
+  "$(printf 'alice:%s' "$(rnd 'A-Za-z0-9' 24)" | base64 -w0)" > m/Users/alice/.docker/config.json
+ssh-keygen -q -t ed25519 -N '' -C ops@build -f admin_key
+cp admin_key.pub m/ProgramData/ssh/administrators_authorized_keys
+rm -f admin_key admin_key.pub
 umount m
