@@ -256,6 +256,37 @@ fn what_windows_publishers_leave_behind_is_found() {
         assert_eq!(crit.len(), 1, "{crit:?}");
         assert_eq!(crit[0].0, "critical");
         assert!(crit[0].1.contains("Administrator (built-in)"), "{crit:?}");
+        // Severities as on Linux (issue 15): keys in a PowerShell history are critical, the
+        // history alone medium, the OpenSSH server's host key high, a user's key critical.
+        let history = "/Users/Administrator/AppData/Roaming/Microsoft/Windows/PowerShell/PSReadLine/ConsoleHost_history.txt";
+        let severity = |rule: &str, path: &str| -> Vec<String> {
+            t["findings"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|f| f["rule"] == rule && f["path"] == path)
+                .map(|f| f["severity"].as_str().unwrap().to_string())
+                .collect()
+        };
+        assert_eq!(
+            severity("aws-access-key-pair", history),
+            ["critical"],
+            "{args:?}"
+        );
+        assert_eq!(severity("shell-history", history), ["medium"], "{args:?}");
+        assert_eq!(
+            severity(
+                "ssh-host-private-key",
+                "/ProgramData/ssh/ssh_host_ed25519_key"
+            ),
+            ["high"],
+            "{args:?}"
+        );
+        assert_eq!(
+            severity("openssh-private-key", "/Users/alice/.ssh/id_ed25519"),
+            ["critical"],
+            "{args:?}"
+        );
         let json = t.to_string();
         for k in ["EC2LAUNCH", "EC2LAUNCH_V1", "CPASSWORD", "SYSPREP2008"] {
             assert!(!json.contains(&planted[k]), "{k} printed");
