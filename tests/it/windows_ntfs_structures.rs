@@ -108,3 +108,45 @@ fn big_directories_attribute_lists_dos_names_and_wof_files_are_handled() {
         "every file and stream but the WOF file's content"
     );
 }
+
+/// An EFS-encrypted file (its `$STANDARD_INFORMATION` says so, as Windows records it;
+/// testdata/ntfs/efs-flag.py sets the flag, which no Linux tool writes and `ntfsinfo` reads
+/// back): not read, an error naming it, the scan incomplete; its neighbour is read (and its key
+/// makes the exit code 1: findings win over incomplete, README's table).
+#[test]
+fn an_efs_encrypted_file_is_reported_not_read() {
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let flag = testdata().join("ntfs/efs-flag.py");
+    sh(
+        &format!(
+            "truncate -s 8M vol.img && mkntfs -Q -q -F vol.img >/dev/null 2>&1 && mkdir -p m && \
+             mount -t ntfs-3g -o loop vol.img m && trap 'umount m' EXIT && mkdir -p m/Users/alice && \
+             for f in sealed plain; do printf 'aws_access_key_id = AKIA%s\\naws_secret_access_key = %s\\n' \
+               \"$(tr -dc 'A-Z2-7' </dev/urandom | head -c 16)\" \"$(tr -dc 'A-Za-z0-9' </dev/urandom | head -c 40)\" \
+               > m/Users/alice/$f.txt; done && umount m && trap - EXIT && \
+             rec=$(ntfsinfo -f -F /Users/alice/sealed.txt vol.img 2>/dev/null | sed -n 's/^Dumping Inode \\([0-9]*\\).*/\\1/p') && \
+             python3 '{}' vol.img \"$rec\" && \
+             ntfsinfo -f -F /Users/alice/sealed.txt vol.img 2>/dev/null | grep -q 'File attributes:.*ENCRYPTED'",
+            flag.display()
+        ),
+        dir.path(),
+    );
+    let (code, t) = scan_json_unchecked(&dir.path().join("vol.img"), &[]);
+    assert_eq!(t["complete"], false, "{t:#}");
+    assert_eq!(code, 1, "{t:#}");
+    let errors = t["volumes"][0]["errors"].as_array().unwrap();
+    assert_eq!(errors.len(), 1, "{errors:#?}");
+    assert_eq!(errors[0]["path"], "/Users/alice/sealed.txt");
+    assert!(
+        errors[0]["message"].as_str().unwrap().contains("EFS"),
+        "{errors:#?}"
+    );
+    let found: Vec<&str> = t["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["rule"] == "aws-access-key-pair")
+        .map(|f| f["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(found, ["/Users/alice/plain.txt"], "{t:#}");
+}
