@@ -98,22 +98,29 @@ pub(crate) fn system(h: &Hive<'_>) -> Result<Vec<CheckHit>, HiveError> {
 /// Weak Remote Desktop settings under the keys `paths`; `state` says whether RDP is on.
 fn rdp(h: &Hive<'_>, paths: &[&str], state: &str) -> Result<Vec<CheckHit>, HiveError> {
     let mut hits = Vec::new();
-    let checks: [(&str, fn(u32) -> Option<&'static str>); 3] = [
-        ("UserAuthentication", |n| {
-            (n == 0).then_some("Network Level Authentication is off (UserAuthentication 0)")
-        }),
-        ("SecurityLayer", |n| {
-            (n == 0).then_some("the RDP security layer, without TLS (SecurityLayer 0)")
-        }),
-        ("MinEncryptionLevel", |n| {
-            (n == 1).then_some("low encryption (MinEncryptionLevel 1)")
-        }),
+    // (value, its weak setting, what that means)
+    let checks = [
+        (
+            "UserAuthentication",
+            0,
+            "Network Level Authentication is off (UserAuthentication 0)",
+        ),
+        (
+            "SecurityLayer",
+            0,
+            "the RDP security layer, without TLS (SecurityLayer 0)",
+        ),
+        (
+            "MinEncryptionLevel",
+            1,
+            "low encryption (MinEncryptionLevel 1)",
+        ),
     ];
-    for (name, weak) in checks {
+    for (name, weak, what) in checks {
         let Some((path, v, n)) = first_dword(h, paths, name)? else {
             continue;
         };
-        if let Some(what) = weak(n) {
+        if n == weak {
             let mut fp = path.clone().into_bytes();
             fp.push(b'\\');
             fp.extend_from_slice(name.as_bytes());
