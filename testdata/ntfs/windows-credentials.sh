@@ -83,4 +83,14 @@ printf '{\n  "auths": {\n    "registry.example.net": {\n      "auth": "%s"\n    
 ssh-keygen -q -t ed25519 -N '' -C ops@build -f admin_key
 cp admin_key.pub m/ProgramData/ssh/administrators_authorized_keys
 rm -f admin_key admin_key.pub
+# A Credential Manager file (what `cmdkey /add` leaves): a 12-byte header and a DPAPI blob
+# (version 1, the DPAPI provider's GUID, a master key GUID, flags, its description), the
+# cipher text random. The fingerprint is of the blob, whose hex goes to secrets.env.
+mkdir -p m/Users/alice/AppData/Roaming/Microsoft/Credentials
+python3 -c "
+import os,struct,sys
+desc='Local Credential Data\0'.encode('utf-16-le')
+blob=struct.pack('<I',1)+bytes.fromhex('D08C9DDF0115D1118C7A00C04FC297EB')+struct.pack('<I',1)+os.urandom(16)+struct.pack('<II',0x20000000,len(desc))+desc+os.urandom(200)
+sys.stdout.buffer.write(struct.pack('<III',1,len(blob),0)+blob)" > m/Users/alice/AppData/Roaming/Microsoft/Credentials/DFBE70A7E5CC19A398EBF1B96859CE5D
+printf 'VAULT_BLOB_HEX=%s\n' "$(tail -c +13 m/Users/alice/AppData/Roaming/Microsoft/Credentials/DFBE70A7E5CC19A398EBF1B96859CE5D | od -An -tx1 -v | tr -d ' \n')" >> secrets.env
 umount m

@@ -1,7 +1,8 @@
 //! Saved credentials of the tools admins use on Windows hosts, at their Windows places and in
 //! Windows' spellings (issue 15: "credentials of every user", `*.rdp` with `password 51:b:`,
 //! WinSCP/FileZilla saved sessions, IIS and .NET configuration, `.git-credentials`,
-//! `.docker\config.json`, `administrators_authorized_keys`): a small NTFS disk written by
+//! `.docker\config.json`, `administrators_authorized_keys`, Credential Manager files): a small
+//! NTFS disk written by
 //! ntfs-3g (testdata/ntfs/windows-credentials.sh, fresh fake secrets each run). A full scan and
 //! `--quick` (which reads only what the registry of file rules names) find each at its path,
 //! with the planted value's fingerprint, and print none of them.
@@ -82,6 +83,20 @@ fn windows_saved_credentials_are_found_by_full_and_quick_scans() {
             })
             .collect();
         let mut missing: Vec<_> = want.difference(&got).cloned().collect();
+        // The Credential Manager file: its fingerprint is the SHA-256 of its DPAPI blob.
+        let vault = (
+            "windows-saved-credential".to_string(),
+            format!("{roaming}/Microsoft/Credentials/DFBE70A7E5CC19A398EBF1B96859CE5D"),
+            format!(
+                "sha256:{}",
+                hex::encode(Sha256::digest(
+                    hex::decode(&planted["VAULT_BLOB_HEX"]).unwrap()
+                ))
+            ),
+        );
+        if !got.contains(&vault) {
+            missing.push(vault);
+        }
         // Credential files judged by format and the administrators' keys, by rule and path.
         for (rule, path) in [
             ("git-credentials", "/Users/alice/.git-credentials"),

@@ -8,7 +8,7 @@ use super::{Family, Reads, Rules};
 use crate::detect::checks::{
     Check, CheckRule, authorized_keys, autostart, cloud_init, history, host_keys, identity, miner,
     packages, shadow, ssh_client, sshd, sudoers, windows, windows_autoruns, windows_hijack,
-    windows_hives, windows_persistence, windows_wmi,
+    windows_hives, windows_persistence, windows_vault, windows_wmi,
 };
 use crate::detect::credfiles::{self, CredFile, keystore};
 
@@ -340,6 +340,13 @@ pub(crate) const FAMILIES: &[Family] = &[
         &[windows::UNATTEND_RULE],
         &[windows::SCOPE],
         &["/Windows/Panther/unattend.xml"],
+    ),
+    path_check(
+        "windows-credential-manager",
+        Check::WindowsVault,
+        &[windows_vault::RULE],
+        &[windows_vault::SCOPE],
+        &["/Users/alice/AppData/Roaming/Microsoft/Credentials/DFBE70A7E5CC19A398EBF1B96859CE5D"],
     ),
     path_check(
         "windows-persistence",
