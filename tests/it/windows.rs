@@ -288,7 +288,13 @@ fn what_windows_publishers_leave_behind_is_found() {
             "{args:?}"
         );
         let json = t.to_string();
-        for k in ["EC2LAUNCH", "EC2LAUNCH_V1", "CPASSWORD", "SYSPREP2008"] {
+        for k in [
+            "EC2LAUNCH",
+            "EC2LAUNCH_V1",
+            "CPASSWORD",
+            "GPPPW",
+            "SYSPREP2008",
+        ] {
             assert!(!json.contains(&planted[k]), "{k} printed");
         }
     }
