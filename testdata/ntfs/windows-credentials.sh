@@ -66,6 +66,17 @@ cat > m/inetpub/wwwroot/Shop/Web.config <<X
   </system.web>
 </configuration>
 X
+apppw="As-$(rnd 'A-Za-z0-9' 16)"
+printf 'APPSETTINGS=%s\n' "$apppw" >> secrets.env
+cat > m/inetpub/wwwroot/Shop/appsettings.Production.json <<X
+{
+  "Logging": { "LogLevel": { "Default": "Warning" } },
+  "ConnectionStrings": {
+    "Orders": "Server=sql-prod.corp.local;Database=orders;User Id=shopapi;Password=$apppw;TrustServerCertificate=True"
+  },
+  "AllowedHosts": "*"
+}
+X
 cat > "m/Program Files/ShopSync/ShopSync.exe.config" <<X
 <?xml version="1.0" encoding="utf-8"?>
 <configuration>

@@ -63,6 +63,11 @@ fn windows_saved_credentials_are_found_by_full_and_quick_scans() {
             "/Program Files/ShopSync/ShopSync.exe.config".to_string(),
             "EXECONFIG",
         ),
+        (
+            "adonet-connection-string-password",
+            "/inetpub/wwwroot/Shop/appsettings.Production.json".to_string(),
+            "APPSETTINGS",
+        ),
     ]
     .into_iter()
     .map(|(r, p, k)| (r.to_string(), p, fingerprint(&planted[k])))
