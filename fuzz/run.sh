@@ -11,12 +11,13 @@
 # header blob and Berkeley DB `Packages` files from rpm and db5.3_load (rpmdb); small qcow2, VMDK,
 # VHD and VHDX images from qemu-img (qcow2, vmdk, vhd, vhdx); small archives from GNU tar in
 # its gnu (long names, sparse) and pax (sparse 1.0) formats, with hard and symbolic links (tar);
-# registry hives written by hivexsh and shortcuts by mklnk.py (windows, testdata/ntfs/).
+# registry hives written by hivexsh and shortcuts by mklnk.py (windows, testdata/ntfs/); a small
+# NTFS volume from mkntfs written by ntfs-3g (ntfs).
 # Each target's libFuzzer output is kept in logs/TARGET.log.
 set -euo pipefail
 cd "$(dirname "$0")"
 secs=${1:-120}
-targets=${TARGETS:-partitions lvm xfs btrfs ext4 rpmdb qcow2 vmdk vhd vhdx sbom_manifests tar windows}
+targets=${TARGETS:-partitions lvm xfs btrfs ext4 rpmdb qcow2 vmdk vhd vhdx sbom_manifests tar windows ntfs}
 export RUSTC_BOOTSTRAP=1
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -87,6 +88,18 @@ if wants windows; then
   python3 ../testdata/ntfs/mklnk.py corpus/windows/full.lnk 'C:\Tools\sync.exe' '-q'
   python3 ../testdata/ntfs/mklnk.py --shell-items-only corpus/windows/items.lnk \
     'C:\Users\Public\Tools\updater.exe' ''
+fi
+if wants ntfs; then
+  # A 2 MiB volume (mkntfs's smallest) with a directory index, a stream, a compressed file.
+  mkdir -p corpus/ntfs "$work/nm"
+  truncate -s 2M "$work/ntfs.img" && mkntfs -Q -q -F "$work/ntfs.img" >/dev/null 2>&1
+  mount -t ntfs-3g -o loop "$work/ntfs.img" "$work/nm"
+  mkdir "$work/nm/d" "$work/nm/c"
+  (cd "$work/nm/d" && seq -f 'entry-%03g.txt' 1 100 | xargs touch)
+  setfattr -n user.ads -v stream "$work/nm/d/entry-001.txt"
+  setfattr -h -v 0x00000800 -n system.ntfs_attrib_be "$work/nm/c" && seq 1 3000 > "$work/nm/c/packed.txt"
+  umount "$work/nm"
+  cp "$work/ntfs.img" corpus/ntfs/vol.img
 fi
 # Containers: small images from qemu-img (a 4 MiB disk with some data), less the magic the
 # target puts back in front.

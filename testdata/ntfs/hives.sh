@@ -50,7 +50,13 @@ if [ "$mode" = clean ]; then
 else
   users=$( user 500 Administrator 0x10 admin-aes; user 501 Guest 0x11 none; user 1001 builder 0x10 user-rc4; user 1002 kiosk 0x14 empty )
 fi
-edit SAM 'add SAM' 'cd SAM' 'add Domains' 'cd Domains' 'add Account' 'cd Account' 'add Users' 'cd Users' \
+# The account domain's V value ends with the machine SID (S-1-5-21-a-b-c, random here, as
+# Setup makes it), in every image.
+account_v=$(python3 -c "
+import os,struct,sys
+sid=struct.pack('<BB6s',1,4,(5).to_bytes(6,'big'))+struct.pack('<4I',21,*struct.unpack('<3I',os.urandom(12)))
+sys.stdout.buffer.write(bytes(0x40)+sid)" | hexbytes)
+edit SAM 'add SAM' 'cd SAM' 'add Domains' 'cd Domains' 'add Account' 'cd Account' 'setval 1' V "hex:3:$account_v" 'add Users' 'cd Users' \
   'add Names' $'cd Names\nadd Administrator\ncd ..' "$users"
 
 autologon="Auto-$(rnd 'A-Za-z0-9' 14)"; putty="Px-$(rnd 'A-Za-z0-9' 12)"; winscp="A35C$(rnd '0-9A-F' 40)"
@@ -120,6 +126,17 @@ services=$( svc W32Time '%SystemRoot%\system32\svchost.exe -k LocalService' 3
     svc BuildAgent 'C:\Program Files\Build Agent\agent.exe --service' 2; fi )
 edit SYSTEM 'add Select' 'cd Select' 'setval 1' Current dword:1 'cd ..' 'cd ControlSet001' 'add Services' 'cd Services' "$services"
 
+# Remote access. Every image has Remote Desktop on (fDenyTSConnections 0, as AWS's Windows
+# AMIs have it); the stock image requires Network Level Authentication and TLS, and its WinRM
+# allows neither Basic authentication nor unencrypted traffic. The leaky image has NLA off and
+# the RDP security layer, and WinRM with Basic over unencrypted HTTP (what `winrm set` recipes
+# for configuration tools leave behind).
+if [ "$mode" = clean ]; then nla=1 layer=2 basic=0 unenc=0; else nla=0 layer=0 basic=1 unenc=1; fi
+edit SYSTEM 'cd ControlSet001' 'cd Control' 'add Terminal Server' 'cd Terminal Server' 'setval 1' fDenyTSConnections dword:0 \
+  'add WinStations' 'cd WinStations' 'add RDP-Tcp' 'cd RDP-Tcp' 'setval 2' UserAuthentication "dword:$nla" SecurityLayer "dword:$layer"
+edit SOFTWARE 'cd Microsoft' 'cd Windows' 'cd CurrentVersion' 'add WSMAN' 'cd WSMAN' 'add Service' 'cd Service' \
+  'setval 2' auth_basic "dword:$basic" allow_unencrypted "dword:$unenc"
+
 for u in Administrator alice; do
   new "NTUSER-$u.DAT"
   if [ "$mode" = clean ] || [ "$u" = alice ]; then
@@ -154,5 +171,8 @@ fi
   printf 'HIVEX_IFEO_SETHC=%s\n' "$(hivexget SOFTWARE '\Microsoft\Windows NT\CurrentVersion\Image File Execution Options\sethc.exe' Debugger 2>/dev/null || true)"
   printf 'HIVEX_MONITOR=%s\n' "$(hivexget SOFTWARE '\Microsoft\Windows NT\CurrentVersion\SilentProcessExit\notepad.exe' MonitorProcess 2>/dev/null || true)"
   printf 'HIVEX_APPINIT=%s\n' "$(hivexget SOFTWARE '\Microsoft\Windows NT\CurrentVersion\Windows' AppInit_DLLs)"
+  printf 'HIVEX_ACCOUNT_V=%s\n' "$(hivexget SAM '\SAM\Domains\Account' | sed -n 's/^"V"=hex(3)://p')"
+  printf 'HIVEX_NLA=%s\n' "$(hivexget SYSTEM '\ControlSet001\Control\Terminal Server\WinStations\RDP-Tcp' UserAuthentication)"
+  printf 'HIVEX_WINRM_BASIC=%s\n' "$(hivexget SOFTWARE '\Microsoft\Windows\CurrentVersion\WSMAN\Service' auth_basic)"
   printf 'HIVEX_BUILDAGENT_IMAGE=%s\n' "$(hivexget SYSTEM '\ControlSet001\Services\BuildAgent' ImagePath 2>/dev/null || true)"
 } > hives.env

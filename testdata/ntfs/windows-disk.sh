@@ -91,10 +91,15 @@ X
 # Preferences password cached on the machine, EC2Config's answer file. The clean image has
 # each file as a generalized image does (random password, no Groups.xml).
 ec2pw="Ec2-$(rnd 'A-Za-z0-9' 14)"; ec2v1pw="V1-$(rnd 'A-Za-z0-9' 14)"; sysprep2008pw="Sp-$(rnd 'A-Za-z0-9' 14)"
-cpassword=$(head -c 32 /dev/urandom | base64 -w0 | tr -d '=')
+# A real cpassword: a fresh password, UTF-16LE, AES-256-CBC with the key Microsoft published
+# ([MS-GPPREF]) and a zero IV, base64 without its padding, as Group Policy writes it.
+gpppw="Gp-$(rnd 'A-Za-z0-9' 14)"
+cpassword=$(printf '%s' "$gpppw" | iconv -f UTF-8 -t UTF-16LE \
+  | openssl enc -aes-256-cbc -K 4e9906e8fcb66cc9faf49310620ffee8f496e806cc057990209b09a433b66c1b -iv 00000000000000000000000000000000 \
+  | base64 -w0 | tr -d '=')
 pwtype=static; v1type=Specify; v1pw=$ec2v1pw
 if [ "$mode" = clean ]; then pwtype=random; v1type=Random; v1pw=; sysprep2008pw='*SENSITIVE*DATA*DELETED*'; fi
-printf 'EC2LAUNCH=%s\nEC2LAUNCH_V1=%s\nCPASSWORD=%s\nSYSPREP2008=%s\n' "$ec2pw" "$ec2v1pw" "$cpassword" "$sysprep2008pw" >> secrets.env
+printf 'EC2LAUNCH=%s\nEC2LAUNCH_V1=%s\nCPASSWORD=%s\nGPPPW=%s\nSYSPREP2008=%s\n' "$ec2pw" "$ec2v1pw" "$cpassword" "$gpppw" "$sysprep2008pw" >> secrets.env
 mkdir -p m/ProgramData/Amazon/EC2Launch/config m/ProgramData/Amazon/EC2Launch/log m/ProgramData/Amazon/EC2-Windows/Launch/Config \
   "m/Program Files/Amazon/Ec2ConfigService/Settings"
 { printf 'version: 1.0\nconfig:\n- stage: boot\n  tasks:\n  - task: extendRootPartition\n- stage: preReady\n  tasks:\n'

@@ -57,4 +57,6 @@ mod unreachable;
 mod volumes;
 mod windows;
 mod windows_ami;
+mod windows_credentials;
+mod windows_ntfs_structures;
 mod xfs_oracle;

@@ -1,5 +1,5 @@
 //! The fuzz targets' entry points on stable Rust (cargo-fuzz needs nightly): a mutation driver
-//! that feeds each target (btrfs, the disk-image containers, tar, the Windows parsers, the SBOM
+//! that feeds each target (btrfs, NTFS, the disk-image containers, tar, the Windows parsers, the SBOM
 //! manifest parsers; see `fuzz/fuzz_targets/`) random byte flips, overwrites, truncations and
 //! splices of real seed images, made by the real tools, with a fixed seed. Each input runs
 //! under `catch_unwind` on its own thread: a panic or an input still running after
@@ -197,6 +197,37 @@ fn tar_entry(data: &[u8]) {
     amiscan::fuzzing::read_tar(data);
 }
 
+fn ntfs_entry(img: &[u8]) {
+    amiscan::fuzzing::read_fs(FsKind::Ntfs, img.to_vec());
+}
+
+/// The offsets of the MFT records (`FILE`) and index blocks (`INDX`) of an NTFS image.
+fn ntfs_metadata(img: &[u8]) -> (Vec<usize>, Vec<usize>) {
+    let records = (0..img.len() / 1024)
+        .map(|i| i * 1024)
+        .filter(|&o| img[o..o + 4] == *b"FILE")
+        .collect();
+    let indexes = (0..img.len() / 4096)
+        .map(|i| i * 4096)
+        .filter(|&o| img[o..o + 4] == *b"INDX")
+        .collect();
+    (records, indexes)
+}
+
+/// Make a record's update sequence valid again: the last two bytes of each 512-byte sector
+/// hold the update sequence number (what the reader checks before the fixups).
+fn fix_update_sequence(rec: &mut [u8]) {
+    let at = usize::from(u16::from_le_bytes([rec[4], rec[5]]));
+    let count = usize::from(u16::from_le_bytes([rec[6], rec[7]]));
+    if at + 2 > rec.len() {
+        return;
+    }
+    let usn = [rec[at], rec[at + 1]];
+    for s in 1..count.min(rec.len() / 512 + 1) {
+        rec[s * 512 - 2..s * 512].copy_from_slice(&usn);
+    }
+}
+
 fn windows_entry(data: &[u8]) {
     let _ = amiscan::windows_for_fuzzing(data);
 }
@@ -266,7 +297,24 @@ fn mutated_seed_images_give_errors_never_panics_or_hangs() {
     sh(
         &format!(
             r#"
-mkdir -p btrfs containers tar windows sbom tree/a/b
+mkdir -p btrfs containers tar windows sbom ntfs tree/a/b
+# NTFS (issue 15): written by ntfs-3g: a directory of 300 entries (an index allocation), a
+# stream, a compressed directory, a sparse file, a hard link, a symlink, a file whose 40
+# streams need an attribute list.
+truncate -s 8M ntfs/vol.img
+mkntfs -Q -q -F ntfs/vol.img >/dev/null 2>&1
+mkdir -p nm && mount -t ntfs-3g -o loop ntfs/vol.img nm
+( trap 'umount nm' EXIT
+  mkdir -p nm/d nm/c nm/s
+  (cd nm/d && seq -f 'entry-with-a-long-name-%03g.txt' 1 300 | xargs touch)
+  echo secret > nm/d/entry-with-a-long-name-001.txt
+  setfattr -n user.ads -v stream-data nm/d/entry-with-a-long-name-001.txt
+  setfattr -h -v 0x00000800 -n system.ntfs_attrib_be nm/c
+  seq 1 20000 > nm/c/packed.txt
+  truncate -s 1M nm/sparse && printf tail >> nm/sparse
+  ln nm/sparse nm/hard && ln -s d nm/link
+  printf x > nm/s/many
+  for i in $(seq 1 40); do setfattr -n "user.s$i" -v "0x$(head -c 200 /dev/urandom | od -An -tx1 -v | tr -d ' \n')" nm/s/many; done )
 # btrfs: as fuzz/run.sh makes its base (metadata single: one copy of each tree block).
 echo hi > tree/a/b/f && ln -s /etc/x tree/l && seq 1 20000 > tree/n
 for i in $(seq 1 60); do echo "$i" > tree/a/f$i; done
@@ -396,6 +444,45 @@ printf 'ID=debian\nVERSION_ID="12"\n' > sbom/os-release
     report.push((
         "btrfs",
         drive("btrfs", rounds, &mut rng, &mut make_btrfs, btrfs_entry),
+    ));
+
+    // NTFS: mutations inside MFT records (their update sequence made valid again, so they
+    // reach the attribute parsers) and index blocks; one in ten the boot sector, one in ten
+    // anywhere.
+    let ntfs = std::fs::read(dir.join("ntfs/vol.img")).unwrap();
+    let (records, indexes) = ntfs_metadata(&ntfs);
+    assert!(records.len() >= 300, "{} MFT records", records.len());
+    assert!(!indexes.is_empty(), "no index blocks");
+    let mut make_ntfs = |rng: &mut Rng, i: usize| {
+        let mut img = ntfs.clone();
+        let name = match i % 10 {
+            9 => {
+                mutate(&mut img, 0..512, &[], false, rng);
+                format!("ntfs input {i}: boot sector")
+            }
+            8 => {
+                let len = img.len();
+                mutate(&mut img, 0..len, &[], false, rng);
+                format!("ntfs input {i}: anywhere")
+            }
+            k => {
+                let (blocks, size, what) = if k % 2 == 0 {
+                    (&records, 1024, "MFT record")
+                } else {
+                    (&indexes, 4096, "index block")
+                };
+                let b = blocks[rng.below(blocks.len())];
+                let other = ntfs[blocks[rng.below(blocks.len())]..][..size].to_vec();
+                mutate(&mut img, b + 8..b + size, &other, false, rng);
+                fix_update_sequence(&mut img[b..b + size]);
+                format!("ntfs input {i}: {what} at {b}")
+            }
+        };
+        (img, name)
+    };
+    report.push((
+        "ntfs",
+        drive("ntfs", rounds, &mut rng, &mut make_ntfs, ntfs_entry),
     ));
 
     // The other targets: whole inputs, truncations allowed; the first 4 KiB (headers) or the

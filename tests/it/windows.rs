@@ -20,9 +20,17 @@ fn fingerprint(v: &str) -> String {
     format!("sha256:{}", hex::encode(Sha256::digest(v.as_bytes())))
 }
 
-/// The findings of the windows-hives family in `t` (the hives' credentials, not the autoruns
-/// judged from the same hives): (rule, path, severity, evidence, fingerprint).
+/// The rule of the machine's identity (computer name, SID), at info in every image.
+const IDENTITY: &str = "windows-machine-identity";
+
+/// The findings of the windows-hives family in `t` (the hives' credentials and remote access
+/// settings, not the autoruns judged from the same hives nor the identity every image has):
+/// (rule, path, severity, evidence, fingerprint).
 pub(crate) fn hive_findings(t: &Value) -> Vec<(String, String, String, String, String)> {
+    hive_findings_with(t, false)
+}
+
+fn hive_findings_with(t: &Value, identity: bool) -> Vec<(String, String, String, String, String)> {
     let mut v: Vec<_> = t["findings"]
         .as_array()
         .unwrap()
@@ -32,7 +40,10 @@ pub(crate) fn hive_findings(t: &Value) -> Vec<(String, String, String, String, S
             let autorun = f["rule"]
                 .as_str()
                 .is_some_and(|r| r.starts_with("windows-autorun") || HIJACKS.contains(&r));
-            (p.starts_with("/Windows/System32/config/") || p.ends_with("NTUSER.DAT")) && !autorun
+            let ident = f["rule"] == IDENTITY;
+            (p.starts_with("/Windows/System32/config/") || p.ends_with("NTUSER.DAT"))
+                && !autorun
+                && ident == identity
         })
         .map(|f| {
             let s = |k: &str| f[k].as_str().unwrap_or("").to_string();
@@ -79,8 +90,11 @@ fn registry_hives_written_by_hivex_are_judged() {
             ("windows-autologon-password", SOFTWARE, "critical"),
             ("windows-lm-hash", SAM, "high"),
             ("windows-lsa-secret", SECURITY, "high"),
+            ("windows-rdp-weak-auth", SYSTEM, "medium"),
+            ("windows-rdp-weak-auth", SYSTEM, "medium"),
             ("windows-saved-session-password", NTUSER, "high"),
             ("windows-saved-session-password", NTUSER, "high"),
+            ("windows-winrm-insecure", SOFTWARE, "high"),
         ],
         "{got:#?}"
     );
@@ -100,6 +114,58 @@ fn registry_hives_written_by_hivex_are_judged() {
             "LSA secret _SC_MSSQLSERVER (a service account's password), encrypted with the boot key of the SYSTEM hive"
         ]
     );
+    // Remote access: the values hivexsh wrote (hivexget reads them back) and what they mean.
+    assert_eq!(
+        (
+            oracle["HIVEX_NLA"].as_str(),
+            oracle["HIVEX_WINRM_BASIC"].as_str()
+        ),
+        ("0", "1")
+    );
+    let tcp = r"ControlSet001\Control\Terminal Server\WinStations\RDP-Tcp";
+    assert_eq!(
+        evidence("windows-rdp-weak-auth"),
+        [
+            format!(
+                "Network Level Authentication is off (UserAuthentication 0), in {tcp}; Remote Desktop is on"
+            ),
+            format!(
+                "the RDP security layer, without TLS (SecurityLayer 0), in {tcp}; Remote Desktop is on"
+            ),
+        ]
+    );
+    let wsman = r"Microsoft\Windows\CurrentVersion\WSMAN\Service";
+    assert_eq!(
+        evidence("windows-winrm-insecure"),
+        [format!(
+            "WinRM service allows Basic authentication and unencrypted traffic (passwords in \
+             clear on the wire): {wsman} auth_basic 1, {wsman} allow_unencrypted 1"
+        )]
+    );
+    // The machine's identity, at info: the computer name and the SID hivex reads back (the
+    // last three sub-authorities that end the account domain's V value).
+    let v: Vec<u8> = oracle["HIVEX_ACCOUNT_V"]
+        .split(',')
+        .map(|b| u8::from_str_radix(b, 16).unwrap())
+        .collect();
+    let sub: Vec<u32> = v[v.len() - 12..]
+        .chunks(4)
+        .map(|c| u32::from_le_bytes(c.try_into().unwrap()))
+        .collect();
+    let sid = format!("S-1-5-21-{}-{}-{}", sub[0], sub[1], sub[2]);
+    let identity: Vec<(String, String, String, String)> = hive_findings_with(&t, true)
+        .into_iter()
+        .map(|(r, p, s, e, _)| (r, p, s, e))
+        .collect();
+    let want_identity = [
+        (SAM, format!("machine SID {sid}")),
+        (
+            SYSTEM,
+            format!("computer name {}", oracle["HIVEX_COMPUTERNAME"]),
+        ),
+    ]
+    .map(|(p, e)| (IDENTITY.to_string(), p.to_string(), "info".to_string(), e));
+    assert_eq!(identity, want_identity);
     // The values read are the values hivex reads back (and those planted).
     let fp = |rule: &str| -> Vec<&str> {
         got.iter()
@@ -132,6 +198,7 @@ fn registry_hives_written_by_hivex_are_judged() {
     let quick: Vec<_> = hive_findings(&q).into_iter().map(|f| (f.0, f.1)).collect();
     let full: Vec<_> = got.iter().map(|f| (f.0.clone(), f.1.clone())).collect();
     assert_eq!(quick, full);
+    assert_eq!(hive_findings_with(&q, true).len(), 2, "{q:#}");
     assert!(rule_paths(&q, "-").contains(&("windows-admin-password".to_string(), SAM.to_string())));
 }
 
@@ -189,8 +256,45 @@ fn what_windows_publishers_leave_behind_is_found() {
         assert_eq!(crit.len(), 1, "{crit:?}");
         assert_eq!(crit[0].0, "critical");
         assert!(crit[0].1.contains("Administrator (built-in)"), "{crit:?}");
+        // Severities as on Linux (issue 15): keys in a PowerShell history are critical, the
+        // history alone medium, the OpenSSH server's host key high, a user's key critical.
+        let history = "/Users/Administrator/AppData/Roaming/Microsoft/Windows/PowerShell/PSReadLine/ConsoleHost_history.txt";
+        let severity = |rule: &str, path: &str| -> Vec<String> {
+            t["findings"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|f| f["rule"] == rule && f["path"] == path)
+                .map(|f| f["severity"].as_str().unwrap().to_string())
+                .collect()
+        };
+        assert_eq!(
+            severity("aws-access-key-pair", history),
+            ["critical"],
+            "{args:?}"
+        );
+        assert_eq!(severity("shell-history", history), ["medium"], "{args:?}");
+        assert_eq!(
+            severity(
+                "ssh-host-private-key",
+                "/ProgramData/ssh/ssh_host_ed25519_key"
+            ),
+            ["high"],
+            "{args:?}"
+        );
+        assert_eq!(
+            severity("openssh-private-key", "/Users/alice/.ssh/id_ed25519"),
+            ["critical"],
+            "{args:?}"
+        );
         let json = t.to_string();
-        for k in ["EC2LAUNCH", "EC2LAUNCH_V1", "CPASSWORD", "SYSPREP2008"] {
+        for k in [
+            "EC2LAUNCH",
+            "EC2LAUNCH_V1",
+            "CPASSWORD",
+            "GPPPW",
+            "SYSPREP2008",
+        ] {
             assert!(!json.contains(&planted[k]), "{k} printed");
         }
     }

@@ -28,6 +28,8 @@ pub(crate) mod windows_command;
 pub(crate) mod windows_hijack;
 pub(crate) mod windows_hives;
 pub(crate) mod windows_persistence;
+pub(crate) mod windows_remote;
+pub(crate) mod windows_vault;
 pub(crate) mod windows_wmi;
 
 /// At most this many bytes of a file are given to a check (a larger file is marked truncated).
@@ -98,6 +100,8 @@ pub(crate) enum Check {
     Unattend,
     /// Windows Startup folders, scheduled tasks and `Windows\Temp`.
     WindowsPersistence,
+    /// Windows Credential Manager files.
+    WindowsVault,
 }
 
 impl Check {
@@ -117,6 +121,7 @@ impl Check {
             Check::Miner => miner::check(path, data),
             Check::Unattend => windows::check(path, data),
             Check::WindowsPersistence => windows_persistence::check(path, data),
+            Check::WindowsVault => windows_vault::check(path, data),
         }
     }
 }

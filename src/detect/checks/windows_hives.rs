@@ -19,6 +19,10 @@
 //!   PuTTY's `ProxyPassword` (plain text) and WinSCP's `Password`, `ProxyPassword`,
 //!   `TunnelPassword` (obfuscated, reversible without a key unless a master password is set).
 //!
+//! - `SYSTEM`, `SOFTWARE` and `SAM` also give Remote Desktop and WinRM settings that allow weak
+//!   authentication or clear traffic, and the machine's identity at info
+//!   (`windows_remote.rs`).
+//!
 //! A hive that is there but cannot be read (a read error, a corrupt cell on the way to a key
 //! judged) is an error of the scan, never a clean verdict; a hive that was not flushed (its
 //! transaction logs are not replayed) is judged as on disk and reported as an error, as what
@@ -26,6 +30,7 @@
 
 use super::windows_autoruns::{self, at_value};
 use super::windows_hijack;
+use super::windows_remote;
 use super::{CheckHit, CheckRule, clip};
 use crate::detect::finding::redact;
 use crate::detect::hive::{Hive, HiveError, Value, same_name};
@@ -106,12 +111,15 @@ pub(crate) const RULES: &[CheckRule] = &[
     AUTOLOGON_RULE,
     LSA_RULE,
     SESSION_RULE,
+    windows_remote::RDP_RULE,
+    windows_remote::WINRM_RULE,
+    windows_remote::IDENTITY_RULE,
 ];
 
 /// The hives read by path (documented in the registry; the lookup below finds them without
 /// case, as Windows does).
 pub(crate) const HIVE_FILES: &[Glob] = &[
-    glob_nocase("/Windows/System32/config/{SAM,SECURITY,SOFTWARE}"),
+    glob_nocase("/Windows/System32/config/{SAM,SECURITY,SOFTWARE,SYSTEM}"),
     glob_nocase("/Users/*/NTUSER.DAT"),
 ];
 
@@ -164,19 +172,24 @@ pub(crate) fn check(lookup: &dyn FileLookup) -> (Vec<(String, CheckHit)>, Vec<Sc
     // Every hive's path first, so a volume read over the network fetches them together.
     let mut hives: Vec<(Looked<Option<String>>, &[Judge])> = Vec::new();
     let config = |name: &str| find_path(lookup, &["Windows", "System32", "config", name]);
-    hives.push((config("SAM"), &[sam]));
+    hives.push((config("SAM"), &[sam, windows_remote::sam]));
     hives.push((config("SECURITY"), &[security]));
     hives.push((
         config("SOFTWARE"),
         &[
             software,
+            windows_remote::software,
             windows_autoruns::software,
             windows_hijack::software,
         ],
     ));
     hives.push((
         config("SYSTEM"),
-        &[windows_autoruns::system, windows_hijack::system],
+        &[
+            windows_remote::system,
+            windows_autoruns::system,
+            windows_hijack::system,
+        ],
     ));
     match find_path(lookup, &["Users"]) {
         Ok(Some(users)) => match lookup.list(&users) {

@@ -8,7 +8,7 @@ use super::{Family, Reads, Rules};
 use crate::detect::checks::{
     Check, CheckRule, authorized_keys, autostart, cloud_init, history, host_keys, identity, miner,
     packages, shadow, ssh_client, sshd, sudoers, windows, windows_autoruns, windows_hijack,
-    windows_hives, windows_persistence, windows_wmi,
+    windows_hives, windows_persistence, windows_vault, windows_wmi,
 };
 use crate::detect::credfiles::{self, CredFile, keystore};
 
@@ -41,6 +41,8 @@ const AWS_FILES: &[Glob] = &[
 ];
 const CLOUD_FILES: &[Glob] = &[
     glob(".config/gcloud/**"),
+    // The Google Cloud SDK on Windows keeps its credentials under the roaming profile.
+    glob_nocase("/Users/*/AppData/Roaming/gcloud/**"),
     glob(".azure/**"),
     glob("credentials.json"),
     glob("/var/lib/waagent/**"),
@@ -70,8 +72,13 @@ const APP_CONFIG_FILES: &[Glob] = &[
     glob("local_settings.py"),
     glob("application{,-*}.{properties,yml,yaml}"),
     glob("bootstrap.{properties,yml,yaml}"),
-    glob("appsettings*.json"),
-    glob("web.config"),
+    // ASP.NET and IIS names, in any case as Windows matches them (`Web.config` is Visual
+    // Studio's spelling), and .NET applications' own `<program>.exe.config`.
+    glob_nocase("appsettings*.json"),
+    glob_nocase("web.config"),
+    glob_nocase("applicationHost.config"),
+    glob_nocase("machine.config"),
+    glob_nocase("*.exe.config"),
     glob("config/*.{yml,yaml,json,toml,php}"),
     glob("{secrets,credentials}.{yml,yaml,json,toml}"),
 ];
@@ -127,8 +134,14 @@ const REGISTRY_FILES: &[Glob] = &[
     glob(".pip/pip.conf"),
 ];
 /// What Windows image publishers leave behind: the EC2 launch agents' configuration, state and
-/// logs, and Group Policy Preferences files (in SYSVOL, and cached on member machines).
+/// logs, and Group Policy Preferences files (in SYSVOL, and cached on member machines); and
+/// the saved sessions of the remote-access tools of windows.toml: Remote Desktop files,
+/// FileZilla's site manager and recent servers, WinSCP.ini.
 const WINDOWS_PUBLISHER_FILES: &[Glob] = &[
+    glob_nocase("*.rdp"),
+    glob_nocase("/Users/*/AppData/Roaming/FileZilla/{sitemanager,recentservers}.xml"),
+    glob(".config/filezilla/{sitemanager,recentservers}.xml"),
+    glob_nocase("WinSCP.ini"),
     glob_nocase("/ProgramData/Amazon/EC2Launch/**"),
     glob_nocase("/ProgramData/Amazon/EC2-Windows/Launch/**"),
     glob_nocase("/Program Files/Amazon/Ec2ConfigService/Settings/**"),
@@ -327,6 +340,13 @@ pub(crate) const FAMILIES: &[Family] = &[
         &[windows::UNATTEND_RULE],
         &[windows::SCOPE],
         &["/Windows/Panther/unattend.xml"],
+    ),
+    path_check(
+        "windows-credential-manager",
+        Check::WindowsVault,
+        &[windows_vault::RULE],
+        &[windows_vault::SCOPE],
+        &["/Users/alice/AppData/Roaming/Microsoft/Credentials/DFBE70A7E5CC19A398EBF1B96859CE5D"],
     ),
     path_check(
         "windows-persistence",

@@ -371,3 +371,46 @@ fn the_embedded_catalog_compiles() {
         "every builtin rule names its secret"
     );
 }
+
+/// The places issue 15 names for `--quick` on Windows (users' credential files, ProgramData,
+/// Panther, the hives, the tasks, inetpub, Program Files' configuration), as Windows spells
+/// them: a quick scan reads each through the registry of file rules, whatever its case. (The
+/// hives under `System32/config` are read by path by the windows-hives volume check, in
+/// `--quick` too: tests/it/windows.rs.)
+#[test]
+fn quick_reads_the_windows_credential_places_of_issue_15() {
+    let missing: Vec<&str> = [
+        "/Users/alice/.aws/credentials",
+        "/Users/alice/.ssh/id_ed25519",
+        "/Users/alice/.docker/config.json",
+        "/Users/alice/.git-credentials",
+        "/Users/alice/.azure/msal_token_cache.json",
+        "/Users/alice/AppData/Roaming/gcloud/application_default_credentials.json",
+        "/Users/alice/AppData/Roaming/gcloud/credentials.db",
+        "/Users/alice/Documents/jump.rdp",
+        "/Users/alice/Desktop/Jump.RDP",
+        "/Users/alice/AppData/Roaming/FileZilla/sitemanager.xml",
+        "/Users/alice/AppData/Roaming/FileZilla/recentservers.xml",
+        "/Users/alice/AppData/Roaming/WinSCP.ini",
+        "/Program Files (x86)/WinSCP/WinSCP.ini",
+        "/Users/Administrator/AppData/Roaming/Microsoft/Windows/PowerShell/PSReadLine/ConsoleHost_history.txt",
+        "/ProgramData/ssh/ssh_host_ed25519_key",
+        "/ProgramData/ssh/administrators_authorized_keys",
+        "/ProgramData/Amazon/EC2Launch/config/agent-config.yml",
+        "/Windows/Panther/unattend.xml",
+        "/Windows/Panther/Unattend/Unattend.xml",
+        "/autounattend.xml",
+        "/Windows/System32/Tasks/Updater",
+        "/inetpub/wwwroot/web.config",
+        "/inetpub/wwwroot/Web.config",
+        "/inetpub/wwwroot/appsettings.Production.json",
+        "/Windows/System32/inetsrv/config/applicationHost.config",
+        "/Program Files/App/appsettings.json",
+        "/Program Files/App/App.exe.config",
+        "/Program Files/App/Web.config",
+    ]
+    .into_iter()
+    .filter(|p| !quick_reads(p))
+    .collect();
+    assert!(missing.is_empty(), "--quick does not read {missing:#?}");
+}

@@ -34,6 +34,9 @@ pub(crate) enum Validator {
     Entropy,
     /// An Azure AD client secret: 34 to 40 characters holding a `~`.
     AzureClientSecret,
+    /// A Group Policy Preferences `cpassword`: it decrypts with the published key
+    /// ([`gpp_decrypt`]).
+    GppCpassword,
 }
 
 impl Validator {
@@ -45,8 +48,62 @@ impl Validator {
             Validator::AzureClientSecret => {
                 (34..=40).contains(&secret.len()) && secret.contains(&b'~')
             }
+            Validator::GppCpassword => gpp_decrypt(secret).is_some(),
         }
     }
+}
+
+/// The AES-256 key of Group Policy Preferences passwords, published by Microsoft
+/// ([MS-GPPREF] 2.2.1.1.4, "Password Encryption"): anyone decrypts a `cpassword`.
+const GPP_KEY: [u8; 32] = [
+    0x4e, 0x99, 0x06, 0xe8, 0xfc, 0xb6, 0x6c, 0xc9, 0xfa, 0xf4, 0x93, 0x10, 0x62, 0x0f, 0xfe, 0xe8,
+    0xf4, 0x96, 0xe8, 0x06, 0xcc, 0x05, 0x79, 0x90, 0x20, 0x9b, 0x09, 0xa4, 0x33, 0xb6, 0x6c, 0x1b,
+];
+
+/// Longest `cpassword` decoded (bytes of cipher text).
+const MAX_CPASSWORD: usize = 1024;
+
+/// Standard base64, padding optional (Group Policy strips it).
+const STANDARD_LENIENT: GeneralPurpose = GeneralPurpose::new(
+    &base64::alphabet::STANDARD,
+    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+);
+
+/// The password a Group Policy Preferences `cpassword` holds: base64 of the UTF-16LE password,
+/// AES-256-CBC with [`GPP_KEY`], a zero IV and PKCS#7 padding. `None` when it is not one
+/// (bad base64, length, padding, or not text).
+pub(crate) fn gpp_decrypt(cpassword: &[u8]) -> Option<String> {
+    use aes::cipher::{BlockCipherDecrypt, KeyInit};
+    let raw = STANDARD_LENIENT.decode(cpassword).ok()?;
+    if raw.is_empty() || raw.len() % 16 != 0 || raw.len() > MAX_CPASSWORD {
+        return None;
+    }
+    let cipher = aes::Aes256::new(&GPP_KEY.into());
+    let mut prev = [0u8; 16];
+    let mut out = Vec::with_capacity(raw.len());
+    for chunk in raw.chunks_exact(16) {
+        let bytes: [u8; 16] = chunk.try_into().ok()?;
+        let mut block = aes::Block::from(bytes);
+        cipher.decrypt_block(&mut block);
+        out.extend(block.iter().zip(prev).map(|(b, p)| b ^ p));
+        prev = bytes;
+    }
+    let pad = usize::from(*out.last()?);
+    let keep = out.len().checked_sub(pad)?;
+    if !(1..=16).contains(&pad) || out.get(keep..)?.iter().any(|&b| usize::from(b) != pad) {
+        return None;
+    }
+    out.truncate(keep);
+    if out.is_empty() || out.len() % 2 != 0 {
+        return None;
+    }
+    let units: Vec<u16> = out
+        .chunks_exact(2)
+        .map(|c| u16::from_le_bytes([c[0], c[1]]))
+        .collect();
+    String::from_utf16(&units)
+        .ok()
+        .filter(|p| !p.chars().any(char::is_control))
 }
 
 /// Base64url, padding optional.
@@ -189,6 +246,21 @@ pub(crate) fn is_random_value(value: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn gpp_cpasswords_decrypt_with_the_published_key() {
+        // The example of Microsoft's documentation of the Groups.xml format.
+        assert_eq!(
+            gpp_decrypt(b"j1Uyj3Vx8TY9LtLZil2uAuZkFQA/4latT76ZwgdHdhw").as_deref(),
+            Some("Local*P4ssword!")
+        );
+        assert!(Validator::GppCpassword.accepts(b"j1Uyj3Vx8TY9LtLZil2uAuZkFQA/4latT76ZwgdHdhw"));
+        // Random base64 of a right length fails its padding; bad lengths and base64 fail.
+        assert!(!Validator::GppCpassword.accepts(b"mZoZRiszqKTSw6ZUD3o2Q2WpCS9MQ5Al1XoQegGcjM4"));
+        assert!(gpp_decrypt(b"j1Uyj3Vx8TY9LtLZil2uAuZkFQA/4latT76Zwgd").is_none());
+        assert!(gpp_decrypt(b"not base64!").is_none());
+        assert!(gpp_decrypt(b"").is_none());
+    }
 
     fn b64url(s: &str) -> String {
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s)
