@@ -340,3 +340,111 @@ fn a_dirty_ntfs_volume_is_a_warning_and_still_read() {
         }
     }
 }
+
+/// A source that logs every read (offset, length).
+struct Logged {
+    inner: SharedSource,
+    reads: std::sync::Mutex<Vec<(u64, u64)>>,
+}
+
+impl amiscan::source::Source for Logged {
+    fn len(&self) -> u64 {
+        self.inner.len()
+    }
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<(), amiscan::source::SourceError> {
+        self.reads.lock().unwrap().push((offset, buf.len() as u64));
+        self.inner.read_at(offset, buf)
+    }
+    fn describe(&self) -> String {
+        self.inner.describe()
+    }
+}
+
+impl Logged {
+    /// Whether a read since the last call touched any of `ranges`; the log is cleared.
+    fn touched(&self, ranges: &[std::ops::Range<u64>]) -> Vec<u64> {
+        let reads = std::mem::take(&mut *self.reads.lock().unwrap());
+        ranges
+            .iter()
+            .filter(|r| reads.iter().any(|&(o, n)| o < r.end && r.start < o + n))
+            .map(|r| r.start)
+            .collect()
+    }
+}
+
+/// Each MFT record is read once by the walk, which is what keeps an EBS scan of a Windows root
+/// (whose MFT is larger than the block cache) from fetching a record's block again per file:
+/// listing a directory reads no record of its subdirectories (each is read when it is listed),
+/// and opening a file the walk listed reads its data, not its record again.
+#[test]
+fn the_walk_reads_each_record_once() {
+    let dir = disk("records", "leaky");
+    let log = Arc::new(Logged {
+        inner: partition(&dir),
+        reads: Default::default(),
+    });
+    // Where record `n` is: the boot sector's MFT cluster, clusters of bytes per sector ×
+    // sectors per cluster, records of 1 KiB (mkntfs's, clusters per record -10).
+    let mut boot = [0u8; 512];
+    log.inner.read_at(0, &mut boot).unwrap();
+    let cluster = u64::from(u16::from_le_bytes([boot[11], boot[12]])) * u64::from(boot[13]);
+    let mft = u64::from_le_bytes(boot[0x30..0x38].try_into().unwrap()) * cluster;
+    assert_eq!(boot[0x40] as i8, -10, "1 KiB records");
+    let record = |n: u64| mft + n * 1024..mft + (n + 1) * 1024;
+
+    let fs = amiscan::fs::open(FsKind::Ntfs, log.clone()).unwrap();
+    let reader = fs.reader().unwrap();
+    let root: Vec<_> = reader
+        .list_dir(b"/")
+        .unwrap()
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    let windows = root
+        .iter()
+        .find(|e| e.path == b"/Windows")
+        .expect("/Windows")
+        .ino;
+    log.touched(&[]);
+    let listed: Vec<_> = reader
+        .list_dir_at(b"/Windows", windows)
+        .unwrap()
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    let subdirs: Vec<_> = listed
+        .iter()
+        .filter(|e| e.kind == EntryKind::Dir)
+        .map(|e| record(e.ino))
+        .collect();
+    assert!(subdirs.len() >= 3, "{listed:?}");
+    assert_eq!(
+        log.touched(&subdirs),
+        Vec::<u64>::new(),
+        "listing /Windows read records of its subdirectories"
+    );
+
+    // The 3 MB program (non-resident), from its directory's listing.
+    let path = b"/Program Files/Amazon/EC2Launch/EC2Launch.exe";
+    let exe = reader
+        .list_dir(b"/Program Files/Amazon/EC2Launch")
+        .unwrap()
+        .into_iter()
+        .map(Result::unwrap)
+        .find(|e| e.path == path)
+        .unwrap();
+    assert_ne!(exe.phys, 0, "non-resident");
+    log.touched(&[]);
+    let mut content = Vec::new();
+    reader
+        .open_file(&exe)
+        .unwrap()
+        .read_to_end(&mut content)
+        .unwrap();
+    assert_eq!(content.len(), 3_000_000);
+    assert_eq!(
+        log.touched(&[record(exe.ino)]),
+        Vec::<u64>::new(),
+        "opening the file read its record again"
+    );
+}

@@ -197,17 +197,12 @@ fn windows_ami_through_ebs_gives_the_local_findings_and_publish_gates_it() {
 /// the 153 MiB bench volume that fetched 1.21× the blocks needed before the cache knew which
 /// blocks the plan had read through (blocks holding many small files were evicted after their
 /// first file and fetched again; benches/README.md). Measured 1.000×. The findings are the
-/// local scan's. (With a cache a third or half the blocks read, NTFS still fetches 1.14–1.64×
-/// where ext4 stays at 1.04×: benches/README.md.)
+/// local scan's. (With a cache a third or half the blocks read, NTFS still fetches more than
+/// ext4 does: the next test, and benches/README.md.)
 #[test]
 fn an_ntfs_volume_filling_its_cache_is_fetched_within_five_percent_of_needed() {
     use crate::common::{sh, workdir};
-    use amiscan::scan::{Disk, ScanOptions, scan_disks};
-    use amiscan::source::ebs::MemoryBudget;
-    use aws_test_server::Faults;
-    use std::time::Duration;
 
-    const SNAP: &str = "snap-0d0d0d0d0d0d0d0d3";
     let dir = workdir("ntfs-ebs", "cache");
     sh(
         r#"set -euo pipefail
@@ -251,8 +246,92 @@ umount m
         "{want:#?}"
     );
 
+    let (fetched, needed) = fetched_through_ebs(&img, &read, 96 << 20, &want, "54 MiB cache");
+    assert!(needed > 80, "{needed} blocks needed");
+    assert!(
+        fetched * 100 <= needed * 105,
+        "{fetched} requests for {needed} blocks needed"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A Windows root's MFT (200–500 MiB) is larger than the block cache the default budget gives
+/// (144 MiB). ntfs-3g writes 10,000 files in 100 directories (half of them small enough to
+/// live in their MFT record) on 96 MiB: a 10 MiB MFT, read through EBS with a 16 MiB budget
+/// (a 9 MiB cache, a fifth of the 42 MiB read). The walk reads each record once
+/// (`ntfs::the_walk_reads_each_record_once`); before, each file's record was read again to open
+/// it, and each directory's when it was listed, after its block was evicted: 3.75–3.84× the
+/// blocks needed here, now 2.66–2.94×. Not yet Linux's bound: the rest are the walk's reads
+/// of directory indexes that ntfs-3g puts among the files' data (benches/README.md). The
+/// bound catches the record reads coming back; the findings are the local scan's.
+#[test]
+fn an_ntfs_volume_whose_mft_outgrows_the_cache_is_not_read_again_per_file() {
+    use crate::common::{sh, workdir};
+
+    let dir = workdir("ntfs-ebs", "mft");
+    sh(
+        r#"set -euo pipefail
+truncate -s 96M vol.img
+mkntfs -q -F -Q vol.img
+mkdir -p m
+ntfs-3g vol.img m
+trap 'umount m 2>/dev/null || true' EXIT
+python3 - m <<'PY'
+import os, random, sys
+r = random.Random(16)
+root = sys.argv[1]
+words = "the of and to in is for on that with as by this are from be or it an at".split()
+for d in range(100):
+    p = os.path.join(root, "Windows", f"d{d // 10}", f"pkg{d:02}")
+    os.makedirs(p)
+    for f in range(100):
+        n = r.choice([r.randint(100, 600), r.randint(1024, 6 * 1024)])
+        with open(os.path.join(p, f"f{f:03}.dll"), "w") as out:
+            out.write(" ".join(r.choice(words) for _ in range(n // 3))[:n])
+with open(os.path.join(root, "Windows", "d7", "pkg73", "setup.ini"), "w") as out:
+    out.write("aws_access_key_id = AKIA" + "".join(r.choice("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567") for _ in range(16)) + "\n")
+    out.write("aws_secret_access_key = " + "".join(r.choice("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/+") for _ in range(40)) + "\n")
+PY
+umount m
+"#,
+        &dir,
+    );
+    let img = dir.join("vol.img");
+    let (local, read) = scan_recorded(&img, false);
+    assert!(local.complete, "{:?}", local.errors);
+    let want = keys(&local.findings, "");
+    assert!(
+        want.iter().any(|k| k.2 == "/Windows/d7/pkg73/setup.ini"),
+        "{want:#?}"
+    );
+    let (fetched, needed) = fetched_through_ebs(&img, &read, 16 << 20, &want, "9 MiB cache");
+    assert!(needed > 60, "{needed} blocks needed");
+    assert!(
+        fetched * 100 <= needed * 340,
+        "{fetched} requests for {needed} blocks needed"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Scan the volume image `img` through the test server (5 ms per request) with a memory budget
+/// of `budget` bytes: the findings must be `want` (the local scan's, which read the blocks
+/// `read`). Returns the blocks fetched (requests answered) and the listed blocks the scan
+/// needed, printed with `what`; the blocks fetched more than once are printed too.
+fn fetched_through_ebs(
+    img: &Path,
+    read: &BTreeSet<u64>,
+    budget: u64,
+    want: &BTreeSet<Key>,
+    what: &str,
+) -> (u64, u64) {
+    use amiscan::scan::{Disk, ScanOptions, scan_disks};
+    use amiscan::source::ebs::MemoryBudget;
+    use aws_test_server::Faults;
+    use std::time::Duration;
+
+    const SNAP: &str = "snap-0d0d0d0d0d0d0d0d3";
     let s = TestServer::start(ServerConfig {
-        snapshots: vec![SnapshotSpec::new(SNAP, &img)],
+        snapshots: vec![SnapshotSpec::new(SNAP, img)],
         faults: Faults {
             latency: Duration::from_millis(5),
             ..Default::default()
@@ -262,7 +341,7 @@ umount m
     .unwrap();
     let session = crate::ebs_support::session(&s);
     let opts = EbsOptions {
-        memory: Some(MemoryBudget::new(96 << 20)),
+        memory: Some(MemoryBudget::new(budget)),
         ..crate::ebs_support::fast_opts()
     };
     let src = session.open_snapshot(SNAP, opts).unwrap();
@@ -276,28 +355,23 @@ umount m
         &ScanOptions::default(),
     );
     assert!(r.complete, "{:?}", r.errors);
-    assert_eq!(keys(&r.findings, ""), want);
+    assert_eq!(&keys(&r.findings, ""), want);
 
-    let listed = nonzero_blocks(&img);
+    let listed = nonzero_blocks(img);
     let needed = listed.iter().filter(|b| read.contains(b)).count() as u64;
     let acc = s.accounting(SNAP);
     assert_eq!(acc.unlisted_requests, 0);
     let fetched = acc.get_calls();
     eprintln!(
-        "NTFS volume through EBS, 54 MiB cache: listed {}, needed {needed}, fetched {fetched} \
-         (distinct {}): {:.3}× needed",
+        "NTFS volume through EBS, {what}: listed {}, needed {needed}, fetched {fetched} \
+         (distinct {}): {:.3}× needed; fetched more than once: {:?}",
         listed.len(),
         acc.get_counts.len(),
-        fetched as f64 / needed as f64
-    );
-    assert!(needed > 80, "{needed} blocks needed");
-    assert!(
-        fetched * 100 <= needed * 105,
-        "{fetched} requests for {needed} blocks needed: {:?}",
+        fetched as f64 / needed as f64,
         acc.get_counts
             .iter()
             .filter(|(_, n)| **n > 1)
             .collect::<Vec<_>>()
     );
-    let _ = std::fs::remove_dir_all(&dir);
+    (fetched, needed)
 }
