@@ -9,6 +9,7 @@
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
+pub mod caught;
 pub mod escape;
 pub mod fleet;
 pub mod governance;

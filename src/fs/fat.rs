@@ -1,7 +1,9 @@
 //! FAT12/16/32 through `fatfs`: the EFI system partition of every modern AMI. Read-only: the
-//! cursor under it refuses writes, and nothing here asks for one.
+//! cursor under it refuses writes, and nothing here asks for one. Every call into the crate
+//! runs under [`crate::model::caught`]: a panic on malformed metadata is an error.
 
 use super::{Entry, EntryKind, Filesystem, FsError, FsReader, SeekRead};
+use crate::model::caught::Caught;
 use crate::source::{Cursor, SharedSource};
 use std::io::Read;
 
@@ -13,12 +15,22 @@ pub struct FatFs {
 }
 
 fn mount(src: &SharedSource) -> Result<Fat, FsError> {
-    fatfs::FileSystem::new(Cursor::new(src.clone()), fatfs::FsOptions::new()).map_err(|e| {
-        FsError::Corrupt {
-            context: "FAT boot sector".into(),
-            message: e.to_string(),
-            at: Default::default(),
-        }
+    guarded(&|| "FAT boot sector".into(), || {
+        fatfs::FileSystem::new(Cursor::new(src.clone()), fatfs::FsOptions::new())
+    })?
+    .map_err(|e| FsError::Corrupt {
+        context: "FAT boot sector".into(),
+        message: e.to_string(),
+        at: Default::default(),
+    })
+}
+
+/// Run a call into fatfs: a panic on malformed input is an error naming `context`.
+fn guarded<T>(context: &dyn Fn() -> String, f: impl FnOnce() -> T) -> Result<T, FsError> {
+    crate::model::caught::catch(f).map_err(|_| FsError::Corrupt {
+        context: context(),
+        message: "the FAT reader failed on malformed metadata".into(),
+        at: Default::default(),
     })
 }
 
@@ -66,17 +78,40 @@ fn io(context: String, e: std::io::Error) -> FsError {
 
 impl FatReader {
     /// The file behind `e` (fatfs's file reads and seeks).
-    fn file(&self, e: &Entry) -> Result<fatfs::File<'_, Cursor>, FsError> {
+    fn file(&self, e: &Entry) -> Result<Caught<fatfs::File<'_, Cursor>>, FsError> {
         let rel = relative(&e.path)?;
-        self.fs
-            .root_dir()
-            .open_file(rel)
-            .map_err(|err| io(format!("file {}", e.display_path()), err))
+        let ctx = || format!("file {}", e.display_path());
+        guarded(&ctx, || self.fs.root_dir().open_file(rel))?
+            .map(Caught)
+            .map_err(|err| io(ctx(), err))
     }
 }
 
 impl FsReader for FatReader {
     fn list_dir(&self, path: &[u8]) -> Result<Vec<Result<Entry, FsError>>, FsError> {
+        let ctx = || format!("directory {}", String::from_utf8_lossy(path));
+        guarded(&ctx, || self.list(path))?
+    }
+
+    fn open_file<'a>(&'a self, e: &Entry) -> Result<Box<dyn Read + 'a>, FsError> {
+        Ok(Box::new(self.file(e)?))
+    }
+
+    fn open_seekable<'a>(&'a self, e: &Entry) -> Result<Option<Box<dyn SeekRead + 'a>>, FsError> {
+        Ok(Some(Box::new(self.file(e)?)))
+    }
+
+    fn read_link(&self, e: &Entry) -> Result<Vec<u8>, FsError> {
+        Err(FsError::Other {
+            context: format!("symlink {}", e.display_path()),
+            message: "FAT has no symbolic links".into(),
+            at: Default::default(),
+        })
+    }
+}
+
+impl FatReader {
+    fn list(&self, path: &[u8]) -> Result<Vec<Result<Entry, FsError>>, FsError> {
         let ctx = || format!("directory {}", String::from_utf8_lossy(path));
         let rel = relative(path)?;
         let root = self.fs.root_dir();
@@ -124,21 +159,5 @@ impl FsReader for FatReader {
             }));
         }
         Ok(out)
-    }
-
-    fn open_file<'a>(&'a self, e: &Entry) -> Result<Box<dyn Read + 'a>, FsError> {
-        Ok(Box::new(self.file(e)?))
-    }
-
-    fn open_seekable<'a>(&'a self, e: &Entry) -> Result<Option<Box<dyn SeekRead + 'a>>, FsError> {
-        Ok(Some(Box::new(self.file(e)?)))
-    }
-
-    fn read_link(&self, e: &Entry) -> Result<Vec<u8>, FsError> {
-        Err(FsError::Other {
-            context: format!("symlink {}", e.display_path()),
-            message: "FAT has no symbolic links".into(),
-            at: Default::default(),
-        })
     }
 }

@@ -30,7 +30,6 @@ use ntfs::structured_values::{NtfsFileAttributeFlags, NtfsFileName, NtfsFileName
 use ntfs::{Ntfs, NtfsAttributeFlags, NtfsAttributeType, NtfsError, NtfsFile, NtfsReadSeek};
 use std::collections::HashSet;
 use std::io::{self, Read, Seek, SeekFrom};
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 
 /// Records below this number are the NTFS metafiles.
@@ -125,7 +124,7 @@ pub(super) fn guarded<T>(
     context: &dyn Fn() -> String,
     f: impl FnOnce() -> Result<T, NtfsError>,
 ) -> Result<T, FsError> {
-    match catch_unwind(AssertUnwindSafe(f)) {
+    match crate::model::caught::catch(f) {
         Ok(Ok(v)) => Ok(v),
         Ok(Err(e)) => Err(convert(context(), e)),
         Err(_) => Err(FsError::Corrupt {

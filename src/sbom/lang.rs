@@ -261,7 +261,7 @@ impl Walk<'_, '_> {
         // The zip reader is a third-party parser of hostile bytes: a panic in it is this JAR's
         // error, not the SBOM's end.
         let location = self.found.location(&path);
-        match std::panic::catch_unwind(|| jar_artifacts(&data, &location, 1)) {
+        match crate::model::caught::catch(|| jar_artifacts(&data, &location, 1)) {
             Ok(Ok(mut c)) => self.found.components.append(&mut c),
             Ok(Err(why)) => self.found.error(&path, why),
             Err(_) => self

@@ -28,7 +28,7 @@ struct Table {
 /// Run a third-party parser, turning a panic on malformed input into an error. The parsers are
 /// pre-checked for the panics we know of; this is the backstop for the ones we do not.
 pub(super) fn guarded<T>(what: &str, f: impl FnOnce() -> T) -> Result<T, String> {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
+    crate::model::caught::catch(f)
         .map_err(|_| format!("{what}: the parser failed on malformed input"))
 }
 

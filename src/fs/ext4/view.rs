@@ -1,7 +1,9 @@
 //! ext2/3/4 through `ext4-view` (the fallback of [`super`]), which replays the journal in memory and refuses features it
-//! cannot read (inline data, encryption, ...) with a typed error.
+//! cannot read (inline data, encryption, ...) with a typed error. Every call into the crate
+//! runs under [`crate::model::caught`]: a panic on malformed metadata is an error.
 
 use crate::fs::{Entry, EntryKind, Filesystem, FsError, FsReader, SeekRead};
+use crate::model::caught::Caught;
 use crate::source::SharedSource;
 use ext4_view::{Ext4, Ext4Error, Ext4Read, Metadata};
 use std::io::Read;
@@ -35,7 +37,22 @@ impl Ext4ViewFs {
 }
 
 fn load(src: &SharedSource) -> Result<Ext4, FsError> {
-    Ext4::load(Box::new(SourceReader(src.clone()))).map_err(|e| convert("ext4 superblock", e))
+    guarded("ext4 superblock", || {
+        Ext4::load(Box::new(SourceReader(src.clone())))
+    })
+}
+
+/// Run a call into ext4-view: its errors typed, a panic on malformed input an error naming
+/// `context`.
+fn guarded<T>(context: &str, f: impl FnOnce() -> Result<T, Ext4Error>) -> Result<T, FsError> {
+    match crate::model::caught::catch(f) {
+        Ok(r) => r.map_err(|e| convert(context, e)),
+        Err(_) => Err(FsError::Corrupt {
+            context: context.to_string(),
+            message: "the ext4 reader (ext4-view) failed on malformed metadata".into(),
+            at: Default::default(),
+        }),
+    }
 }
 
 /// Map ext4-view's error to ours, keeping its three-way split.
@@ -111,19 +128,51 @@ fn lossy(p: &[u8]) -> String {
 
 impl Ext4Reader {
     /// The file behind `e`, opened by path (ext4-view's file reads and seeks).
-    fn file(&self, e: &Entry) -> Result<ext4_view::File, FsError> {
+    fn file(&self, e: &Entry) -> Result<Caught<ext4_view::File>, FsError> {
         let ctx = || format!("file {}", e.display_path());
         let p = ext4_view::Path::try_from(e.path.as_slice()).map_err(|err| FsError::Other {
             context: ctx(),
             message: err.to_string(),
             at: Default::default(),
         })?;
-        self.fs.open(p).map_err(|err| convert(&ctx(), err))
+        guarded(&ctx(), || self.fs.open(p)).map(Caught)
     }
 }
 
 impl FsReader for Ext4Reader {
     fn list_dir(&self, path: &[u8]) -> Result<Vec<Result<Entry, FsError>>, FsError> {
+        let ctx = || format!("directory {}", lossy(path));
+        crate::model::caught::catch(|| self.list(path)).unwrap_or_else(|_| {
+            Err(FsError::Corrupt {
+                context: ctx(),
+                message: "the ext4 reader (ext4-view) failed on malformed metadata".into(),
+                at: Default::default(),
+            })
+        })
+    }
+
+    fn open_file<'a>(&'a self, e: &Entry) -> Result<Box<dyn Read + 'a>, FsError> {
+        Ok(Box::new(self.file(e)?))
+    }
+
+    fn open_seekable<'a>(&'a self, e: &Entry) -> Result<Option<Box<dyn SeekRead + 'a>>, FsError> {
+        Ok(Some(Box::new(self.file(e)?)))
+    }
+
+    fn read_link(&self, e: &Entry) -> Result<Vec<u8>, FsError> {
+        let ctx = || format!("symlink {}", e.display_path());
+        let p = ext4_view::Path::try_from(e.path.as_slice()).map_err(|err| FsError::Other {
+            context: ctx(),
+            message: err.to_string(),
+            at: Default::default(),
+        })?;
+        let target = guarded(&ctx(), || self.fs.read_link(p))?;
+        Ok(target.as_ref().to_vec())
+    }
+}
+
+impl Ext4Reader {
+    fn list(&self, path: &[u8]) -> Result<Vec<Result<Entry, FsError>>, FsError> {
         let ctx = || format!("directory {}", lossy(path));
         let p = ext4_view::Path::try_from(path).map_err(|e| FsError::Other {
             context: ctx(),
@@ -154,24 +203,5 @@ impl FsReader for Ext4Reader {
             );
         }
         Ok(out)
-    }
-
-    fn open_file<'a>(&'a self, e: &Entry) -> Result<Box<dyn Read + 'a>, FsError> {
-        Ok(Box::new(self.file(e)?))
-    }
-
-    fn open_seekable<'a>(&'a self, e: &Entry) -> Result<Option<Box<dyn SeekRead + 'a>>, FsError> {
-        Ok(Some(Box::new(self.file(e)?)))
-    }
-
-    fn read_link(&self, e: &Entry) -> Result<Vec<u8>, FsError> {
-        let ctx = || format!("symlink {}", e.display_path());
-        let p = ext4_view::Path::try_from(e.path.as_slice()).map_err(|err| FsError::Other {
-            context: ctx(),
-            message: err.to_string(),
-            at: Default::default(),
-        })?;
-        let target = self.fs.read_link(p).map_err(|err| convert(&ctx(), err))?;
-        Ok(target.as_ref().to_vec())
     }
 }

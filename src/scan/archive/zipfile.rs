@@ -11,7 +11,6 @@
 //! member at least).
 
 use std::io::{self, Read, Seek};
-use std::panic::{AssertUnwindSafe, catch_unwind};
 
 /// Why a zip archive or one of its members could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -26,7 +25,7 @@ pub enum ZipError {
 
 /// Run a call into the crate, a panic becoming [`ZipError::Failed`].
 fn guarded<T>(f: impl FnOnce() -> zip::result::ZipResult<T>) -> Result<T, ZipError> {
-    match catch_unwind(AssertUnwindSafe(f)) {
+    match crate::model::caught::catch(f) {
         Ok(Ok(v)) => Ok(v),
         Ok(Err(e)) => Err(ZipError::Refused(e.to_string())),
         Err(_) => Err(ZipError::Failed),
@@ -95,7 +94,7 @@ struct Guarded<R>(R);
 
 impl<R: Read> Read for Guarded<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        catch_unwind(AssertUnwindSafe(|| self.0.read(buf)))
+        crate::model::caught::catch(|| self.0.read(buf))
             .unwrap_or_else(|_| Err(io::Error::other("the zip reader failed on malformed input")))
     }
 }
