@@ -75,9 +75,21 @@ struct Recorder {
     /// Reads that waited over [`SLOW`] after the content scan ended, and their time.
     slow_after: AtomicU64,
     slow_after_ns: AtomicU64,
-    /// Every read that waited over [`SLOW`]: (ns after `start`, offset, length, ns waited,
-    /// on the calling thread), for `AMISCAN_BENCH_TRACE`.
-    waits: std::sync::Mutex<Vec<(u64, u64, usize, u64, bool)>>,
+    /// Every read that waited over [`SLOW`], for `AMISCAN_BENCH_TRACE`.
+    waits: std::sync::Mutex<Vec<Wait>>,
+}
+
+/// A read that waited over [`SLOW`].
+#[derive(Clone, Copy)]
+struct Wait {
+    /// When it started, ns after the scan started.
+    at: u64,
+    offset: u64,
+    len: usize,
+    /// How long it took, ns.
+    ns: u64,
+    /// On the calling thread.
+    calling: bool,
 }
 
 impl Recorder {
@@ -130,7 +142,13 @@ impl Source for Recorder {
             let at = t.duration_since(self.start).as_nanos() as u64;
             let calling = std::thread::current().id() == self.walker;
             if let Ok(mut w) = self.waits.lock() {
-                w.push((at, offset, buf.len(), ns, calling));
+                w.push(Wait {
+                    at,
+                    offset,
+                    len: buf.len(),
+                    ns,
+                    calling,
+                });
             }
             let ended = self.ended.load(Ordering::Relaxed);
             if ended != 0 && at >= ended {
@@ -406,7 +424,14 @@ fn run(image: &Path, quick: bool, latency: Duration, concurrency: usize, det: &D
     if std::env::var_os("AMISCAN_BENCH_TRACE").is_some() {
         // Every read that waited: when (ms after the scan started), where, how long.
         let waits = rec.waits.lock().map(|w| w.clone()).unwrap_or_default();
-        for (at, offset, len, ns, calling) in waits {
+        for Wait {
+            at,
+            offset,
+            len,
+            ns,
+            calling,
+        } in waits
+        {
             println!(
                 "    wait at {:7.1} ms: block {:5} (+{:6}) {len:7} bytes, {:5.1} ms{}",
                 at as f64 / 1e6,
