@@ -16,19 +16,22 @@ use md5::{Digest, Md5};
 use rayon::prelude::*;
 use std::collections::HashMap;
 use std::io::{Read, Seek, SeekFrom};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, PoisonError};
 
 /// Most file digests kept for the volume checks.
 const MAX_DIGESTS: usize = 4096;
 /// Largest file with a secret finding hashed again right after its scan, for provenance.
 const MAX_REHASH_BYTES: u64 = 16 << 20;
+/// Most bytes hashed again that way on one volume (the rest provenance reads itself).
+const MAX_REHASH_TOTAL: u64 = 256 << 20;
 
 /// The MD5s of the files the volume checks verify ([`Detector::wants_md5`]), computed while
 /// the content scan streams them, by real path; the checks get them through
-/// [`crate::detect::FileLookup::md5`] instead of reading the files again.
+/// [`crate::detect::FileLookup::md5`] instead of reading the files again. Also the MD5s of
+/// files with a secret finding, for provenance (see `scan_one`).
 #[derive(Default)]
-pub struct Digests(Mutex<HashMap<Vec<u8>, [u8; 16]>>);
+pub struct Digests(Mutex<HashMap<Vec<u8>, [u8; 16]>>, AtomicU64);
 
 impl Digests {
     pub(crate) fn insert(&self, path: &[u8], digest: [u8; 16]) {
@@ -38,10 +41,18 @@ impl Digests {
         }
     }
 
-    /// Whether there is room for a digest kept for provenance: half the room at most, the
-    /// rest stays for the files the checks verify.
-    fn has_room_for_provenance(&self) -> bool {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner).len() < MAX_DIGESTS / 2
+    /// Whether a file of `size` bytes may be hashed again for provenance, counting it if so:
+    /// half the room at most (the rest stays for the files the checks verify), and at most
+    /// [`MAX_REHASH_TOTAL`] bytes in all.
+    fn room_for_provenance(&self, size: u64) -> bool {
+        if self.0.lock().unwrap_or_else(PoisonError::into_inner).len() >= MAX_DIGESTS / 2 {
+            return false;
+        }
+        self.1
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                n.checked_add(size).filter(|&t| t <= MAX_REHASH_TOTAL)
+            })
+            .is_ok()
     }
 
     /// The MD5 of the whole file at real path `path`, when the content scan read all of it.
@@ -252,7 +263,7 @@ fn scan_one(
         .any(|f| det.judged_by_provenance(&f.rule))
         && entry.size <= MAX_REHASH_BYTES
         && digests.get(&entry.path).is_none()
-        && digests.has_room_for_provenance()
+        && digests.room_for_provenance(entry.size)
         && let Some(d) = md5_of(reader.as_ref(), entry)
     {
         digests.insert(&entry.path, d);
