@@ -13,8 +13,9 @@
 //! - for `--quick`: fetched / listed (target 2: under 10 % on a Debian-sized root);
 //! - where the time went: reads that waited for the network (over 2 ms), their total time, split
 //!   between the calling thread (one of the walk's threads, then the volume checks or, for
-//!   `--quick`, the whole walk) and the other threads (walk, content workers); and the wall
-//!   time of the same scan from the local image file (CPU floor).
+//!   `--quick`, the whole walk) and the other threads (walk, content workers); the steps after
+//!   the content scan (provenance, ...) and the reads in them that waited; and the wall time of
+//!   the same scan from the local image file (CPU floor).
 //!
 //! Image: `AMISCAN_BENCH_IMAGE` (any raw disk image: GPT/MBR/bare ext4/XFS). Without it, an ext4
 //! image is made with `mke2fs -d` from `AMISCAN_BENCH_TREE`, or else from a generated tree (a few
@@ -26,6 +27,7 @@
 //! `AMISCAN_BENCH_LATENCY_MS` (20), `AMISCAN_BENCH_CONCURRENCY` (64, the CLI default),
 //! `AMISCAN_BENCH_MODES` (`full,quick`), `AMISCAN_BENCH_CACHE_MB` (the CLI's `--cache-mb`),
 //! `AMISCAN_BENCH_MEMORY_MB` (`--memory-mb`), `AMISCAN_BENCH_ACCOUNT_RPS` (`--account-rps`).
+//! `AMISCAN_BENCH_TRACE` (set: print every read that waited for the network, when and where).
 
 mod support;
 
@@ -66,6 +68,28 @@ struct Recorder {
     latency: Duration,
     slow_workers: AtomicU64,
     slow_workers_ns: AtomicU64,
+    /// When the scan started (the time base of `ended` and `waits`).
+    start: Instant,
+    /// When the content scan ended (`scan_ended`), in ns after `start`; 0 before.
+    ended: AtomicU64,
+    /// Reads that waited over [`SLOW`] after the content scan ended, and their time.
+    slow_after: AtomicU64,
+    slow_after_ns: AtomicU64,
+    /// Every read that waited over [`SLOW`], for `AMISCAN_BENCH_TRACE`.
+    waits: std::sync::Mutex<Vec<Wait>>,
+}
+
+/// A read that waited over [`SLOW`].
+#[derive(Clone, Copy)]
+struct Wait {
+    /// When it started, ns after the scan started.
+    at: u64,
+    offset: u64,
+    len: usize,
+    /// How long it took, ns.
+    ns: u64,
+    /// On the calling thread.
+    calling: bool,
 }
 
 impl Recorder {
@@ -84,6 +108,11 @@ impl Recorder {
             latency,
             slow_workers: AtomicU64::new(0),
             slow_workers_ns: AtomicU64::new(0),
+            start: Instant::now(),
+            ended: AtomicU64::new(0),
+            slow_after: AtomicU64::new(0),
+            slow_after_ns: AtomicU64::new(0),
+            waits: std::sync::Mutex::new(Vec::new()),
         }
     }
 
@@ -110,7 +139,23 @@ impl Source for Recorder {
         let d = t.elapsed();
         if d > SLOW {
             let ns = d.as_nanos() as u64;
-            if std::thread::current().id() == self.walker {
+            let at = t.duration_since(self.start).as_nanos() as u64;
+            let calling = std::thread::current().id() == self.walker;
+            if let Ok(mut w) = self.waits.lock() {
+                w.push(Wait {
+                    at,
+                    offset,
+                    len: buf.len(),
+                    ns,
+                    calling,
+                });
+            }
+            let ended = self.ended.load(Ordering::Relaxed);
+            if ended != 0 && at >= ended {
+                self.slow_after.fetch_add(1, Ordering::Relaxed);
+                self.slow_after_ns.fetch_add(ns, Ordering::Relaxed);
+            }
+            if calling {
                 self.slow_walker.fetch_add(1, Ordering::Relaxed);
                 self.slow_walker_ns.fetch_add(ns, Ordering::Relaxed);
                 if d >= self.latency {
@@ -141,6 +186,8 @@ impl Source for Recorder {
     }
 
     fn scan_ended(&self) {
+        let at = self.start.elapsed().as_nanos() as u64;
+        self.ended.store(at.max(1), Ordering::Relaxed);
         self.inner.scan_ended();
     }
 
@@ -362,6 +409,39 @@ fn run(image: &Path, quick: bool, latency: Duration, concurrency: usize, det: &D
         rec.slow_workers.load(Ordering::Relaxed),
         ms(&rec.slow_workers_ns)
     );
+    // The steps after the content scan (provenance, ...): from `scan_ended` to the return of
+    // `scan_disks`, and the reads in them that waited for the network.
+    let ended = Duration::from_nanos(rec.ended.load(Ordering::Relaxed));
+    if !ended.is_zero() {
+        println!(
+            "  after the content scan (ended at {:.0} ms of the scan): {:.0} ms; {} reads waited, {:.0} ms",
+            ended.as_secs_f64() * 1e3,
+            scan.saturating_sub(ended).as_secs_f64() * 1e3,
+            rec.slow_after.load(Ordering::Relaxed),
+            ms(&rec.slow_after_ns)
+        );
+    }
+    if std::env::var_os("AMISCAN_BENCH_TRACE").is_some() {
+        // Every read that waited: when (ms after the scan started), where, how long.
+        let waits = rec.waits.lock().map(|w| w.clone()).unwrap_or_default();
+        for Wait {
+            at,
+            offset,
+            len,
+            ns,
+            calling,
+        } in waits
+        {
+            println!(
+                "    wait at {:7.1} ms: block {:5} (+{:6}) {len:7} bytes, {:5.1} ms{}",
+                at as f64 / 1e6,
+                offset / BLOCK_SIZE,
+                offset % BLOCK_SIZE,
+                ns as f64 / 1e6,
+                if calling { ", calling thread" } else { "" }
+            );
+        }
+    }
     // The request timeline, from the server's side: when the first and the last block request
     // arrived, relative to the start of `open`, and the time after the last one.
     let mut arrivals: Vec<Duration> = acc

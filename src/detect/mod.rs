@@ -260,16 +260,20 @@ impl Detector {
         self.scan_file(&file, &mut reader, opts).findings
     }
 
+    /// Whether [`Detector::apply_provenance`] judges findings of `rule` by their file's digest:
+    /// the secrets (content signatures and credential files), not the checks of system state.
+    pub fn judged_by_provenance(&self, rule: &str) -> bool {
+        self.info(rule)
+            .is_some_and(|r| r.kind == RuleKind::Signature)
+            || registry::code_rules().any(|r| r.id == rule)
+    }
+
     /// Judge the secret findings of one volume against the package databases the volume holds
     /// (read through `lookup`): vendor content shipped unmodified becomes info with its
     /// [`crate::model::Provenance`], a modified packaged file keeps full severity and says so
     /// (see `detect/provenance.rs`). Findings of the checks of system state are left as they are.
     pub fn apply_provenance(&self, lookup: &dyn FileLookup, findings: &mut [Finding]) {
-        let judged = |rule: &str| {
-            self.info(rule)
-                .is_some_and(|r| r.kind == RuleKind::Signature)
-                || registry::code_rules().any(|r| r.id == rule)
-        };
+        let judged = |rule: &str| self.judged_by_provenance(rule);
         let severity = |rule: &str| self.info(rule).map(|r| r.severity);
         provenance::apply(
             lookup,

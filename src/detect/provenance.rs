@@ -245,6 +245,19 @@ fn undo_place_guess(f: &mut Finding, facts: &RuleFacts<'_>, why: &str) -> bool {
     false
 }
 
+/// The files among `holders` whose digests the content scan did not keep, once each, in path
+/// order: the ones [`judge`] reads.
+fn to_read(lookup: &dyn FileLookup, holders: &HashMap<usize, String>) -> Vec<String> {
+    let mut files: Vec<String> = holders
+        .values()
+        .filter(|p| lookup.md5(p).is_none())
+        .cloned()
+        .collect();
+    files.sort_unstable();
+    files.dedup();
+    files
+}
+
 /// Judge the secret findings of one volume against its package databases (see the module).
 pub(crate) fn apply(lookup: &dyn FileLookup, findings: &mut [Finding], facts: &RuleFacts<'_>) {
     // The files to judge, and for compiled modules their sources.
@@ -271,6 +284,11 @@ pub(crate) fn apply(lookup: &dyn FileLookup, findings: &mut [Finding], facts: &R
     if holders.is_empty() {
         return;
     }
+    // The files judged by their bytes are read after the package databases: hint them first,
+    // so that a volume read over the network fetches them while the databases are read and
+    // parsed, not one round trip after another at the end of the scan (their blocks are long
+    // out of the cache by then). A file the content scan kept the digest of is not read.
+    lookup.prefetch(&to_read(lookup, &holders));
     let (ix, system_db) = index(lookup, wanted);
     let mut verdicts: HashMap<String, Option<Verdict<'_>>> = HashMap::new();
     let mut verdict = |path: &str| -> Option<Verdict<'_>> {
@@ -546,6 +564,97 @@ mod tests {
         assert!(
             f[2].is_vendor(),
             "a member inherits its archive's provenance"
+        );
+    }
+
+    /// [`MemLookup`] that logs the hints and the reads, and knows the digest of one file (as
+    /// the content scan keeps them).
+    struct Logged {
+        inner: MemLookup,
+        digested: (&'static str, [u8; 16]),
+        log: std::cell::RefCell<Vec<String>>,
+    }
+
+    impl FileLookup for Logged {
+        fn read(&self, path: &str, max: usize) -> crate::detect::Looked<Option<Vec<u8>>> {
+            self.log.borrow_mut().push(format!("read {path}"));
+            self.inner.read(path, max)
+        }
+        fn list(&self, dir: &str) -> crate::detect::Looked<Vec<String>> {
+            self.inner.list(dir)
+        }
+        fn metadata(&self, path: &str) -> crate::detect::Looked<Option<crate::detect::Meta>> {
+            self.inner.metadata(path)
+        }
+        fn for_each_file(&self, visit: &mut dyn FnMut(&str, &crate::detect::Meta)) {
+            self.inner.for_each_file(visit)
+        }
+        fn md5(&self, path: &str) -> Option<[u8; 16]> {
+            (path == self.digested.0).then_some(self.digested.1)
+        }
+        fn prefetch(&self, paths: &[String]) {
+            self.log
+                .borrow_mut()
+                .push(format!("prefetch {}", paths.join(" ")));
+        }
+    }
+
+    /// The files to hash are hinted before the package database is read, once each and without
+    /// the one whose digest the content scan kept; the verdicts are the same as without hints.
+    #[test]
+    fn files_to_hash_are_hinted_before_the_databases_are_read() {
+        let key = "-----BEGIN PRIVATE KEY-----\nexample\n-----END PRIVATE KEY-----\n";
+        let sums = format!(
+            "{}  usr/share/doc/x/a.pem\n{}  usr/share/doc/x/b.pem\n{}  usr/share/doc/x/c.pem\n",
+            hex::encode(Md5::digest(key)),
+            hex::encode(Md5::digest(key)),
+            hex::encode(Md5::digest(key)),
+        );
+        let l = Logged {
+            inner: MemLookup::new()
+                .file(
+                    "/var/lib/dpkg/status",
+                    "Package: x\nStatus: install ok installed\nArchitecture: all\nVersion: 1\n",
+                )
+                .file("/var/lib/dpkg/info/x.md5sums", sums)
+                .file("/usr/share/doc/x/a.pem", key)
+                .file("/usr/share/doc/x/b.pem", key)
+                // Its bytes differ from the package's, but the scan's digest is the package's.
+                .file("/usr/share/doc/x/c.pem", "changed since"),
+            digested: ("/usr/share/doc/x/c.pem", Md5::digest(key).into()),
+            log: Default::default(),
+        };
+        let mut f = vec![
+            finding("/usr/share/doc/x/b.pem", "1", Severity::Critical, "k"),
+            finding("/usr/share/doc/x/a.pem", "2", Severity::Critical, "k"),
+            finding("/usr/share/doc/x/b.pem", "3", Severity::Critical, "k"),
+            finding("/usr/share/doc/x/c.pem", "4", Severity::Critical, "k"),
+        ];
+        let judged = |_: &str| true;
+        let severity = |_: &str| Some(Severity::Critical);
+        apply(
+            &l,
+            &mut f,
+            &RuleFacts {
+                judged: &judged,
+                severity: &severity,
+            },
+        );
+        let log = l.log.borrow();
+        assert_eq!(
+            log.first().map(String::as_str),
+            Some("prefetch /usr/share/doc/x/a.pem /usr/share/doc/x/b.pem"),
+            "{log:?}"
+        );
+        let status = log.iter().position(|e| e == "read /var/lib/dpkg/status");
+        assert!(status.is_some(), "{log:?}");
+        assert!(
+            !log.contains(&"read /usr/share/doc/x/c.pem".to_string()),
+            "{log:?}"
+        );
+        assert!(
+            f.iter().all(|f| f.severity == Severity::Info),
+            "all shipped unmodified: {f:?}"
         );
     }
 }

@@ -16,17 +16,22 @@ use md5::{Digest, Md5};
 use rayon::prelude::*;
 use std::collections::HashMap;
 use std::io::{Read, Seek, SeekFrom};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, PoisonError};
 
 /// Most file digests kept for the volume checks.
 const MAX_DIGESTS: usize = 4096;
+/// Largest file with a secret finding hashed again right after its scan, for provenance.
+const MAX_REHASH_BYTES: u64 = 16 << 20;
+/// Most bytes hashed again that way on one volume (the rest provenance reads itself).
+const MAX_REHASH_TOTAL: u64 = 256 << 20;
 
 /// The MD5s of the files the volume checks verify ([`Detector::wants_md5`]), computed while
 /// the content scan streams them, by real path; the checks get them through
-/// [`crate::detect::FileLookup::md5`] instead of reading the files again.
+/// [`crate::detect::FileLookup::md5`] instead of reading the files again. Also the MD5s of
+/// files with a secret finding, for provenance (see `scan_one`).
 #[derive(Default)]
-pub struct Digests(Mutex<HashMap<Vec<u8>, [u8; 16]>>);
+pub struct Digests(Mutex<HashMap<Vec<u8>, [u8; 16]>>, AtomicU64);
 
 impl Digests {
     pub(crate) fn insert(&self, path: &[u8], digest: [u8; 16]) {
@@ -34,6 +39,20 @@ impl Digests {
         if m.len() < MAX_DIGESTS {
             m.insert(path.to_vec(), digest);
         }
+    }
+
+    /// Whether a file of `size` bytes may be hashed again for provenance, counting it if so:
+    /// half the room at most (the rest stays for the files the checks verify), and at most
+    /// [`MAX_REHASH_TOTAL`] bytes in all.
+    fn room_for_provenance(&self, size: u64) -> bool {
+        if self.0.lock().unwrap_or_else(PoisonError::into_inner).len() >= MAX_DIGESTS / 2 {
+            return false;
+        }
+        self.1
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                n.checked_add(size).filter(|&t| t <= MAX_REHASH_TOTAL)
+            })
+            .is_ok()
     }
 
     /// The MD5 of the whole file at real path `path`, when the content scan read all of it.
@@ -235,6 +254,20 @@ fn scan_one(
     } else {
         scan(&mut content)
     };
+    // A file with a secret finding is judged after the scan by its package's digest
+    // (provenance): hash it now, while its blocks are still in the cache, not at the end of
+    // the scan, where a remote volume reads it again one round trip after another.
+    if out
+        .findings
+        .iter()
+        .any(|f| det.judged_by_provenance(&f.rule))
+        && entry.size <= MAX_REHASH_BYTES
+        && digests.get(&entry.path).is_none()
+        && digests.room_for_provenance(entry.size)
+        && let Some(d) = md5_of(reader.as_ref(), entry)
+    {
+        digests.insert(&entry.path, d);
+    }
     let mut out = out;
     if path_bytes.is_some() {
         // Every path under a file whose name is not UTF-8 is the visible form of its bytes.
@@ -258,6 +291,29 @@ fn scan_one(
         errors: out.errors,
         shared: false,
     }
+}
+
+/// The MD5 of `entry`'s whole content, when all of it (exactly its size) can be read.
+fn md5_of(reader: &dyn crate::fs::FsReader, entry: &Entry) -> Option<[u8; 16]> {
+    let mut r = reader
+        .open_file(entry)
+        .ok()?
+        .take(entry.size.saturating_add(1));
+    let mut md5 = Md5::new();
+    let mut buf = vec![0u8; 64 << 10];
+    let mut read = 0u64;
+    loop {
+        match r.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => {
+                md5.update(&buf[..n]);
+                read += n as u64;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => return None,
+        }
+    }
+    (read == entry.size).then(|| md5.finalize().into())
 }
 
 /// `c`, the content of `entry`, without its holes longer than [`sparse::GAP`] when the file is
@@ -644,6 +700,58 @@ mod tests {
         long.size = 11;
         scan(&fs, &[long], false, &digests);
         assert_eq!(digests.get(b"/usr/bin/ps"), None);
+    }
+
+    /// A filesystem whose every file holds a (freshly generated, fake) GitHub token.
+    #[derive(Clone)]
+    struct Tokens;
+    const TOKEN: &[u8] = b"url = https://ci: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@github.com\n";
+    impl FsReader for Tokens {
+        fn list_dir(&self, _: &[u8]) -> Result<Vec<Result<Entry, FsError>>, FsError> {
+            Ok(Vec::new())
+        }
+        fn open_file<'a>(&'a self, _: &Entry) -> Result<Box<dyn Read + 'a>, FsError> {
+            Ok(Box::new(TOKEN))
+        }
+        fn read_link(&self, _: &Entry) -> Result<Vec<u8>, FsError> {
+            Ok(Vec::new())
+        }
+    }
+
+    /// A file with a secret finding gets its MD5 kept right after its scan (provenance judges
+    /// it by that digest without reading it again); a file whose size is not what can be read
+    /// gets none.
+    #[test]
+    fn digests_are_kept_for_files_with_a_secret_finding() {
+        let det = Detector::builtin().unwrap();
+        let scanner = Scanner {
+            det: &det,
+            opts: &DetectOptions::default(),
+            limits: &Limits::default(),
+            reuse: &Reuse::default(),
+        };
+        let mut files = files();
+        files.truncate(2);
+        files[0].path = b"/usr/share/doc/x/example.conf".to_vec();
+        files[0].size = TOKEN.len() as u64;
+        files[1].path = b"/etc/x.conf".to_vec();
+        files[1].size = TOKEN.len() as u64 + 1;
+        files.sort_by(|a, b| a.path.cmp(&b.path));
+        for remote in [false, true] {
+            let digests = Digests::default();
+            let res = scan_files(
+                &Tokens,
+                &files,
+                scanner,
+                &crate::scan::NoProgress,
+                remote,
+                &digests,
+            );
+            assert_eq!(res.findings.len(), 2, "{:?}", res.findings);
+            let want: [u8; 16] = Md5::digest(TOKEN).into();
+            assert_eq!(digests.get(b"/usr/share/doc/x/example.conf"), Some(want));
+            assert_eq!(digests.get(b"/etc/x.conf"), None);
+        }
     }
 
     /// On a remote source the workers go through the volume together, in disk order: when

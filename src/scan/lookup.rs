@@ -76,7 +76,7 @@ fn unreadable(path: &[u8], why: impl std::fmt::Display) -> Unreadable {
 }
 
 impl<'a> FsLookup<'a> {
-    /// Lookups through `reader`; `files` are the walk's regular files.
+    /// Lookups through `reader`; `files` are the walk's regular files, sorted by path.
     pub fn new(reader: &'a dyn FsReader, files: &'a [Entry]) -> Self {
         FsLookup {
             reader,
@@ -154,7 +154,13 @@ impl<'a> FsLookup<'a> {
 
     /// Resolve `path`, following symbolic links (also the last component). `Ok(None)`: no such
     /// entry, a component that is not a directory, or too many links or components (`ELOOP`).
+    /// A regular file of the walk, named by its path, is that file: no directory is listed
+    /// again (on a remote volume the listings read at the start of the scan are long out of
+    /// the cache by the steps after it, and each would cost a round trip).
     fn resolve(&self, path: &[u8]) -> Looked<Option<Entry>> {
+        if let Ok(i) = self.files.binary_search_by(|e| e.path.as_slice().cmp(path)) {
+            return Ok(Some(self.files[i].clone()));
+        }
         let mut pending: Vec<Vec<u8>> = path
             .split(|&b| b == b'/')
             .filter(|c| !c.is_empty())
@@ -428,6 +434,46 @@ mod tests {
         r.hints.borrow_mut().clear();
         l.prefetch(&["/bin/big"].map(String::from));
         assert_eq!(*r.hints.borrow(), [b"/usr/bin/big".to_vec()]);
+    }
+
+    /// [`Tree`], counting the directories listed.
+    #[derive(Default)]
+    struct Counted {
+        listed: std::cell::Cell<usize>,
+    }
+    impl FsReader for Counted {
+        fn list_dir(&self, path: &[u8]) -> Result<Vec<Result<Entry, FsError>>, FsError> {
+            self.listed.set(self.listed.get() + 1);
+            Tree.list_dir(path)
+        }
+        fn open_file<'a>(&'a self, e: &Entry) -> Result<Box<dyn Read + 'a>, FsError> {
+            Tree.open_file(e)
+        }
+        fn read_link(&self, e: &Entry) -> Result<Vec<u8>, FsError> {
+            Tree.read_link(e)
+        }
+    }
+
+    /// A regular file of the walk, named by its own path, is found without listing a
+    /// directory again; through a link, or when not among the walk's files, the path is
+    /// resolved as before, to the same entry.
+    #[test]
+    fn a_walked_file_by_its_path_lists_no_directory() {
+        let r = Counted::default();
+        let files = [e(b"/usr/bin/ls", EntryKind::File)];
+        let l = FsLookup::new(&r, &files);
+        assert_eq!(l.read("/usr/bin/ls", 100).unwrap().unwrap(), b"ELF");
+        assert_eq!(l.metadata("/usr/bin/ls").unwrap().unwrap().size, 3);
+        assert_eq!(r.listed.get(), 0);
+        assert_eq!(l.read("/bin/ls", 100).unwrap().unwrap(), b"ELF");
+        assert!(
+            r.listed.get() > 0,
+            "/bin is a link: resolved through the listings"
+        );
+        let r = Counted::default();
+        let l = FsLookup::new(&r, &[]);
+        assert_eq!(l.read("/usr/bin/ls", 100).unwrap().unwrap(), b"ELF");
+        assert_eq!(r.listed.get(), 3, "/, /usr and /usr/bin");
     }
 
     /// The content scan's digests are found by the file's real path, after links.
