@@ -43,6 +43,9 @@ const BITMAP_READS: u64 = 10_000_000;
 /// Most runs of records to look at that are kept (a bitmap alternating bit by bit over a huge
 /// `$MFT`); past it, the sweep stops with an error naming the first record not looked at.
 pub(super) const MAX_RANGES: usize = 1 << 20;
+/// In-use records that fail to read reported one by one; past it, one error counts the rest
+/// (a bitmap set throughout over never-used records would give one per record).
+const MAX_RECORD_ERRORS: u64 = 64;
 /// Most parents followed up from a record to tell whether it lies below `$Extend`.
 const MAX_PARENTS: usize = 16;
 
@@ -213,6 +216,7 @@ pub(super) fn unreached(fs: &NtfsFs, reached: &(dyn Fn(u64) -> bool + Sync)) -> 
     let reader = fs.ntfs_reader();
     // Whether a record lies below $Extend, by record (looked up through the parents).
     let mut system: HashMap<u64, bool> = HashMap::new();
+    let mut failed = 0u64;
     for rec in runs.into_iter().flatten() {
         let ctx = || format!("MFT record {rec}");
         let r = match guarded(&ctx, || {
@@ -221,7 +225,10 @@ pub(super) fn unreached(fs: &NtfsFs, reached: &(dyn Fn(u64) -> bool + Sync)) -> 
         }) {
             Ok(r) => r,
             Err(e) => {
-                out.push(Err(e.with_inode(rec)));
+                failed += 1;
+                if failed <= MAX_RECORD_ERRORS {
+                    out.push(Err(e.with_inode(rec)));
+                }
                 continue;
             }
         };
@@ -241,6 +248,17 @@ pub(super) fn unreached(fs: &NtfsFs, reached: &(dyn Fn(u64) -> bool + Sync)) -> 
             Some((name, _)) => reader.entries_for(&dir, name, rec, &mut out),
             None => reader.nameless_entries(dir, rec, &mut out),
         }
+    }
+    if failed > MAX_RECORD_ERRORS {
+        out.push(Err(FsError::Corrupt {
+            context: "$MFT bitmap".into(),
+            message: format!(
+                "{} more records it marks in use could not be read either (a damaged bitmap or \
+                 $MFT): their files were not swept",
+                failed - MAX_RECORD_ERRORS
+            ),
+            at: Default::default(),
+        }));
     }
     out.extend(cut.map(Err));
     Ok(out)
