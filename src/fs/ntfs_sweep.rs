@@ -11,7 +11,9 @@
 //!   `$FILE_NAME`, so it is listed at `<unlinked inode N>/name` (its streams at
 //!   `<unlinked inode N>/name:stream`; a directory's files below it). Extension records (a
 //!   base record's attributes spread through an attribute list) and the records below
-//!   `$Extend` (`$ObjId`, `$Quota`, `$UsnJrnl`, `$RmMetadata`, …) are the volume's own.
+//!   `$Extend` (`$ObjId`, `$Quota`, `$UsnJrnl`, `$RmMetadata`, …) are the volume's own; a
+//!   record whose header is not in use, or that has no name and no `$DATA` (empty), holds no
+//!   file, and the reserved records 16 to 23 are passed over when they do not parse.
 //! - with `--unallocated`, records not in use that still hold a `FILE` record whose unnamed
 //!   `$DATA` is resident (a deleted small file: NTFS keeps a file of up to about 700 bytes in
 //!   its record, inside `$MFT`'s allocated clusters, where the free-space scan does not look):
@@ -32,6 +34,8 @@ use std::collections::HashMap;
 
 /// Records below this number are the NTFS metafiles.
 const FIRST_USER_RECORD: u64 = 16;
+/// The first record after those reserved for the metafiles' future use (16 to 23).
+const FIRST_FREE_RECORD: u64 = 24;
 /// `$Extend`, the directory of the later metafiles.
 const EXTEND: u64 = 11;
 /// The root directory.
@@ -224,6 +228,8 @@ pub(super) fn unreached(fs: &NtfsFs, reached: &(dyn Fn(u64) -> bool + Sync)) -> 
             read_record(fs, &mut c, rec)
         }) {
             Ok(r) => r,
+            // Records 16 to 23 are reserved (Windows leaves them empty, mkntfs unwritten).
+            Err(_) if rec < FIRST_FREE_RECORD => continue,
             Err(e) => {
                 failed += 1;
                 if failed <= MAX_RECORD_ERRORS {
@@ -235,6 +241,11 @@ pub(super) fn unreached(fs: &NtfsFs, reached: &(dyn Fn(u64) -> bool + Sync)) -> 
         // A record the bitmap marks but whose header does not: not a file (records 16 to 23
         // are reserved so; an interrupted delete leaves one too).
         if !r.flags.contains(NtfsFileFlags::IN_USE) || r.extension {
+            continue;
+        }
+        // Nothing a file or directory has: no name, no content (an empty reserved record).
+        if r.names.is_empty() && r.data.is_none() && !r.flags.contains(NtfsFileFlags::IS_DIRECTORY)
+        {
             continue;
         }
         let parent = r.names.first().map(|(_, p)| *p);
