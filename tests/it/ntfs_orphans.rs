@@ -6,11 +6,14 @@
 //!   testdata/ntfs/mft-orphan.py marks the record in use again, in its header and in `$MFT`'s
 //!   `$BITMAP`: what a crash between writing a record and its index entry leaves. `ntfsinfo -i`
 //!   shows it in use with its name; `ntfsls` of its directory does not list it.
+//! - an orphaned directory: `lost` (holding `sub/inner.txt`), its entry cut out of its
+//!   parent's index by testdata/ntfs/unindex.py, its record and tree untouched: walked from its
+//!   record, its files at `<unlinked inode N>/lost/sub/inner.txt`.
 //! - a deleted small file: `rm` through ntfs-3g; its content stays resident in its free record
 //!   (inside `$MFT`'s allocated clusters, which the free-space scan does not read), which
 //!   `ntfsinfo -i` no longer loads.
 //!
-//! Each holds a freshly generated AWS key pair (the orphan a second one in a stream). Without
+//! Each file holds a freshly generated AWS key pair (the orphan a second one in a stream). Without
 //! `--unallocated` the orphan's keys are found at `<unlinked inode N>/orphan.txt` and
 //! `…:token`, the deleted file's not at all; with it, the deleted file's at
 //! `<deleted inode M>/deleted.txt`. Both scans are complete: every record in use was read.
@@ -36,21 +39,22 @@ fn keys(t: &Value) -> BTreeSet<String> {
 }
 
 /// Build `vol.img` in `dir`, with `junk` more small files written after the others and deleted
-/// with them (their records free): the orphan's and the deleted file's record numbers.
-fn build(dir: &Path, junk: usize) -> (u64, u64) {
+/// with them (their records free): the record numbers of the orphan, the deleted file and the
+/// orphaned directory.
+fn build(dir: &Path, junk: usize) -> (u64, u64, u64) {
     let script = format!(
         r#"set -e
 truncate -s 8M vol.img && mkntfs -Q -q -F vol.img >/dev/null 2>&1
 mkdir -p m && mount -t ntfs-3g -o loop vol.img m
 trap 'mountpoint -q m && umount m' EXIT
-mkdir -p m/Users/alice
-for f in orphan deleted keep; do {PAIR} > m/Users/alice/$f.txt; done
+mkdir -p m/Users/alice/lost/sub
+for f in orphan deleted keep lost/sub/inner; do {PAIR} > m/Users/alice/$f.txt; done
 setfattr -n user.token -v "$({PAIR})" m/Users/alice/orphan.txt
 mkdir m/junk
 for i in $(seq 1 {junk}); do echo $i > m/junk/$i; done
 umount m
-for f in orphan deleted; do
-  ntfsinfo -f -F /Users/alice/$f.txt vol.img > $f.info 2>/dev/null
+for f in orphan.txt deleted.txt lost ""; do
+  ntfsinfo -f -F /Users/alice/$f vol.img > "${{f%.txt}}.info" 2>/dev/null
 done
 mount -t ntfs-3g -o loop vol.img m
 rm -r m/Users/alice/orphan.txt m/Users/alice/deleted.txt m/junk
@@ -65,7 +69,8 @@ umount m
             .and_then(|s| s.parse().ok())
             .unwrap_or_else(|| panic!("{info}"))
     };
-    let (orphan, deleted) = (rec("orphan"), rec("deleted"));
+    let (orphan, deleted, lost) = (rec("orphan"), rec("deleted"), rec("lost"));
+    let alice = rec("");
     // The deleted file's content was resident in its record.
     let info = std::fs::read_to_string(dir.join("deleted.info")).unwrap();
     let data = info
@@ -82,8 +87,23 @@ umount m
         ),
         dir,
     );
-    // The oracle: the orphan in use with its name, named by no directory; the deleted record
-    // not in use.
+    // The directory `lost`: its entry cut out of /Users/alice's index, its record and its
+    // tree as they were.
+    sh(
+        &format!(
+            "python3 '{}' vol.img {alice} {lost}",
+            crate::common::testdata().join("ntfs/unindex.py").display()
+        ),
+        dir,
+    );
+    // The oracle: the orphans in use with their names, named by no directory; the deleted
+    // record not in use.
+    let shown = sh(&format!("ntfsinfo -f -i {lost} vol.img 2>&1"), dir);
+    assert!(
+        shown.contains("MFT Record Flags:\t IN_USE DIRECTORY"),
+        "{shown}"
+    );
+    assert!(shown.contains("Filename:\t\t 'lost'"), "{shown}");
     let shown = sh(&format!("ntfsinfo -f -i {orphan} vol.img 2>&1"), dir);
     assert!(shown.contains("MFT Record Flags:\t IN_USE"), "{shown}");
     assert!(shown.contains("Filename:\t\t 'orphan.txt'"), "{shown}");
@@ -95,18 +115,19 @@ umount m
         dir,
     );
     assert!(!gone.contains("IN_USE"), "{gone}");
-    (orphan, deleted)
+    (orphan, deleted, lost)
 }
 
 #[test]
 fn an_ntfs_record_no_index_names_is_scanned_and_a_deleted_one_with_unallocated() {
     let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
-    let (orphan, deleted) = build(dir.path(), 0);
+    let (orphan, deleted, lost) = build(dir.path(), 0);
     let img = dir.path().join("vol.img");
     let found = [
         "/Users/alice/keep.txt".to_string(),
         format!("<unlinked inode {orphan}>/orphan.txt"),
         format!("<unlinked inode {orphan}>/orphan.txt:token"),
+        format!("<unlinked inode {lost}>/lost/sub/inner.txt"),
     ];
 
     let (code, t) = scan_json_unchecked(&img, &[]);
@@ -114,8 +135,8 @@ fn an_ntfs_record_no_index_names_is_scanned_and_a_deleted_one_with_unallocated()
     assert_eq!(t["complete"], true, "{t:#}");
     assert_eq!(code, 1, "{t:#}");
     assert_eq!(t["volumes"][0]["errors"], serde_json::json!([]), "{t:#}");
-    // keep.txt, the orphan and its stream: nothing else of the volume's own.
-    assert_eq!(t["volumes"][0]["files_scanned"], 3, "{t:#}");
+    // keep.txt, the orphan and its stream, inner.txt: nothing else of the volume's own.
+    assert_eq!(t["volumes"][0]["files_scanned"], 4, "{t:#}");
 
     let (code, t) = scan_json_unchecked(&img, &["--unallocated"]);
     let mut want: BTreeSet<String> = found.iter().cloned().collect();
@@ -132,7 +153,7 @@ fn an_ntfs_record_no_index_names_is_scanned_and_a_deleted_one_with_unallocated()
 #[test]
 fn an_mft_bitmap_set_throughout_gives_bounded_errors() {
     let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
-    let (orphan, _) = build(dir.path(), 150);
+    let (orphan, _, _) = build(dir.path(), 150);
     sh(
         r#"python3 - <<'EOF'
 import struct
