@@ -35,13 +35,17 @@ pub fn read_fs(kind: FsKind, img: Vec<u8>) {
             }
         }
     }
-    if let Some(Ok(swept)) = fs.unreached(&|_| false) {
-        for e in swept.into_iter().flatten().take(100) {
-            if e.kind == EntryKind::File
-                && let Ok(mut r) = reader.open_file(&e)
-            {
-                let _ = std::io::copy(&mut (&mut r).take(16 << 20), &mut std::io::sink());
-            }
+    let swept = fs.unreached(&|_| false).and_then(Result::ok);
+    let deleted = fs.deleted().and_then(Result::ok);
+    let all = swept
+        .into_iter()
+        .flatten()
+        .chain(deleted.into_iter().flatten());
+    for e in all.flatten().take(200) {
+        if e.kind == EntryKind::File
+            && let Ok(mut r) = reader.open_file(&e)
+        {
+            let _ = std::io::copy(&mut (&mut r).take(16 << 20), &mut std::io::sink());
         }
     }
 }

@@ -186,6 +186,26 @@ impl NtfsFs {
             warnings,
         })
     }
+
+    /// The volume.
+    pub(super) fn source(&self) -> &SharedSource {
+        &self.src
+    }
+
+    /// The crate's view of the volume.
+    pub(super) fn ntfs(&self) -> &Ntfs {
+        &self.ntfs
+    }
+
+    /// A reader of this volume, as [`Filesystem::reader`] gives (for the record sweep).
+    pub(super) fn ntfs_reader(&self) -> NtfsReader {
+        NtfsReader {
+            src: self.src.clone(),
+            ntfs: self.ntfs.clone(),
+            remembered: self.remembered.clone(),
+            last: std::sync::Mutex::new(None),
+        }
+    }
 }
 
 impl Filesystem for NtfsFs {
@@ -194,12 +214,18 @@ impl Filesystem for NtfsFs {
     }
 
     fn reader(&self) -> Result<Box<dyn FsReader>, FsError> {
-        Ok(Box::new(NtfsReader {
-            src: self.src.clone(),
-            ntfs: self.ntfs.clone(),
-            remembered: self.remembered.clone(),
-            last: std::sync::Mutex::new(None),
-        }))
+        Ok(Box::new(self.ntfs_reader()))
+    }
+
+    /// The in-use user records no directory index names ([`super::ntfs_sweep`]).
+    fn unreached(&self, reached: &(dyn Fn(u64) -> bool + Sync)) -> Option<super::Swept> {
+        Some(super::ntfs_sweep::unreached(self, reached))
+    }
+
+    /// The free records that still hold a deleted file's resident content
+    /// ([`super::ntfs_sweep`]).
+    fn deleted(&self) -> Option<super::Swept> {
+        Some(super::ntfs_sweep::deleted(self))
     }
 
     fn warnings(&self) -> Vec<String> {
@@ -207,7 +233,7 @@ impl Filesystem for NtfsFs {
     }
 }
 
-struct NtfsReader {
+pub(super) struct NtfsReader {
     src: SharedSource,
     ntfs: Arc<Ntfs>,
     remembered: Arc<Remembered>,
@@ -273,7 +299,7 @@ fn lossy(p: &[u8]) -> String {
     String::from_utf8_lossy(p).into_owned()
 }
 
-fn unix_time(nt: u64) -> i64 {
+pub(super) fn unix_time(nt: u64) -> i64 {
     i64::try_from(nt / 10_000_000)
         .unwrap_or(i64::MAX)
         .saturating_sub(NT_TO_UNIX)
@@ -478,7 +504,7 @@ impl NtfsReader {
 
     /// The entries for one name of record `rec` in directory `dir`: the file itself and one
     /// per alternate data stream.
-    fn entries_for(
+    pub(super) fn entries_for(
         &self,
         dir: &[u8],
         name: &NtfsFileName,
@@ -551,6 +577,54 @@ impl NtfsReader {
             phys: streams.phys,
         };
         push_streams(&streams.named, &base, read_only, out);
+        out.push(Ok(base));
+    }
+
+    /// The entries of record `rec`, which has no `$FILE_NAME`, at `path` (the record sweep):
+    /// a regular file and its streams, or a directory, as its record says.
+    pub(super) fn nameless_entries(
+        &self,
+        path: Vec<u8>,
+        rec: u64,
+        out: &mut Vec<Result<Entry, FsError>>,
+    ) {
+        let ctx = || format!("MFT record {rec}");
+        let dir = guarded(&ctx, || {
+            let mut c = self.cursor(RECORD_READS);
+            Ok(self.file(&mut c, rec)?.is_directory())
+        });
+        let streams = match dir.and_then(|d| guarded(&ctx, || self.streams(rec)).map(|s| (d, s))) {
+            Ok(s) => s,
+            Err(e) => {
+                out.push(Err(e.with_inode(rec)));
+                return;
+            }
+        };
+        let (dir, streams) = streams;
+        let kind = match (dir, streams.reparse, streams.interix) {
+            (_, Some(TAG_SYMLINK | TAG_MOUNT_POINT), _) => EntryKind::Symlink,
+            (true, _, _) => EntryKind::Dir,
+            (_, _, Some(k)) => k,
+            _ => EntryKind::File,
+        };
+        let base = Entry {
+            path,
+            kind,
+            mode: if kind == EntryKind::Dir { 0o755 } else { 0o644 },
+            uid: 0,
+            gid: 0,
+            size: if kind == EntryKind::File {
+                streams.size
+            } else {
+                0
+            },
+            mtime: streams.mtime,
+            ino: rec,
+            phys: streams.phys,
+        };
+        if kind == EntryKind::File {
+            push_streams(&streams.named, &base, streams.read_only, out);
+        }
         out.push(Ok(base));
     }
 

@@ -140,3 +140,28 @@ fn walk_dir(
         }
     }
 }
+
+/// With `--unallocated`: the deleted files whose content `fs` still holds in its metadata
+/// ([`Filesystem::deleted`]: NTFS's free MFT records), scanned like the swept ones, at
+/// `<deleted inode N>/name`.
+pub(super) fn deleted(fs: &dyn Filesystem) -> Swept {
+    let mut s = Swept::default();
+    match fs.deleted() {
+        None => {}
+        Some(Ok(found)) => {
+            for item in found {
+                match item {
+                    Ok(e) if e.kind == EntryKind::File => s.files.push(e),
+                    Ok(_) => {}
+                    Err(e) => s.errors.push(err(None, e)),
+                }
+            }
+        }
+        Some(Err(e)) => s.errors.push(err(
+            None,
+            format!("--unallocated: deleted files kept in the filesystem's metadata were not looked for: {e}"),
+        )),
+    }
+    s.files.sort_unstable_by(|a, b| a.path.cmp(&b.path));
+    s
+}

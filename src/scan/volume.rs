@@ -152,7 +152,12 @@ fn scan_filesystem(
     vr.quick_roots = scope.iter().flat_map(quick::Scope::roots).collect();
     vr.errors.append(&mut walked.errors);
     if scope.is_none() {
-        let swept = unreached::sweep(filesystem.as_ref(), &walked);
+        let mut swept = unreached::sweep(filesystem.as_ref(), &walked);
+        if opts.unallocated {
+            let deleted = unreached::deleted(filesystem.as_ref());
+            swept.errors.extend(deleted.errors);
+            swept.files.extend(deleted.files);
+        }
         vr.errors.extend(swept.errors);
         if !swept.files.is_empty() {
             if let Some(later) = &mut later {

@@ -40,6 +40,7 @@ mod module_cycles;
 mod mutations;
 mod named_formats;
 mod ntfs;
+mod ntfs_orphans;
 mod pipeline_recipes;
 mod provenance;
 mod publish_guard;
