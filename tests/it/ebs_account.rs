@@ -12,7 +12,7 @@
 //!   target is 5%: about 1% measured here, 5.3% once on a loaded CI machine);
 //! - `sweep --parallel 4` over four images of two volumes each: the peak RSS of the one process
 //!   reading the eight snapshots at once stays under 300 MiB. Measured in a debug build: 283 to
-//!   309 MiB (over the target in 2 of 7 runs: the full 256 MiB budget plus 30-55 MiB outside
+//!   309 MiB (over the target in 3 of 10 runs: the full 256 MiB budget plus 30-55 MiB outside
 //!   it; 277 MiB for one scan of four large volumes, 151 MiB with `--parallel 1`, 156 MiB with
 //!   `--memory-mb 128`).
 //!
