@@ -102,11 +102,12 @@ fn parse_block_token(token: &str) -> Option<(String, u64, u64)> {
 /// `GET /snapshots/{snapshotId}/blocks?maxResults=&pageToken=&startingBlockIndex=`
 pub(crate) async fn list_snapshot_blocks(
     state: &State,
+    region: &str,
     snap_id: &str,
     query: &[(String, String)],
 ) -> Outcome {
     let arrived = std::time::Instant::now();
-    if let Some(e) = lock(&state.quota).admit(Api::List, arrived) {
+    if let Some(e) = lock(&state.quota).admit(Api::List, region, arrived) {
         return Outcome::Respond(error_response(&e));
     }
     latency(state).await;
@@ -218,12 +219,13 @@ pub(crate) async fn list_snapshot_blocks(
 /// `GET /snapshots/{snapshotId}/blocks/{blockIndex}?blockToken=`
 pub(crate) async fn get_snapshot_block(
     state: &State,
+    region: &str,
     snap_id: &str,
     index: &str,
     query: &[(String, String)],
 ) -> Outcome {
     let arrived = std::time::Instant::now();
-    if let Some(e) = lock(&state.quota).admit(Api::Get, arrived) {
+    if let Some(e) = lock(&state.quota).admit(Api::Get, region, arrived) {
         return Outcome::Respond(error_response(&e));
     }
     latency(state).await;

@@ -40,7 +40,7 @@ pub use fleet::{AllowedImagesSpec, Ec2Call, ImageSpec, ImageView, InstanceSpec, 
 pub use governance::{ImageCriterionSpec, TemplateVersionView};
 pub use notify::SnsMessage;
 pub use org::{AssumeRoleCall, OrgAccountSpec};
-pub use quota::{AccountQuota, SecondLog};
+pub use quota::{AccountQuota, BlockRequest, SecondLog};
 pub use s3::S3Call;
 
 use sha2::Digest;
@@ -626,7 +626,8 @@ impl TestServer {
     }
 
     /// Throttle `GetSnapshotBlock` and `ListSnapshotBlocks` above these rates across all
-    /// snapshots (the account's quota), or stop with `None`.
+    /// snapshots (the account's quota, in each region its requests are signed for), or stop
+    /// with `None`.
     pub fn set_account_quota(&self, quota: Option<AccountQuota>) {
         lock(&self.state.quota).set(quota);
     }
@@ -634,6 +635,12 @@ impl TestServer {
     /// The EBS requests received, by the second they arrived in (since the server started).
     pub fn request_log(&self) -> Vec<SecondLog> {
         lock(&self.state.quota).log()
+    }
+
+    /// Every `GetSnapshotBlock` request received (the first million), in order of arrival: its
+    /// time since the server started, the region it was signed for, whether it was throttled.
+    pub fn block_requests(&self) -> Vec<BlockRequest> {
+        lock(&self.state.quota).block_requests()
     }
 
     /// `DescribeImages` calls so far.

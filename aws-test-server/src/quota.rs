@@ -4,11 +4,15 @@
 //! (the API reference's error for it). Here the quota holds in every sliding one-second window
 //! of the requests accepted; throttled requests do not count against it.
 //!
+//! The quota is per account *and region*, as the service's is: requests signed for different
+//! regions count in different windows.
+//!
 //! Every request is logged by the second it arrived in (since the server started), so tests can
-//! check the rate clients kept to: received, throttled, per API.
+//! check the rate clients kept to: received, throttled, per API. Each `GetSnapshotBlock`'s arrival
+//! time and region are kept too ([`BlockRequest`]), for checks of every sliding one-second window.
 
 use crate::EbsErrorSpec;
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 /// Requests per second allowed for the whole account.
@@ -35,8 +39,23 @@ pub struct SecondLog {
     pub list_throttled: u64,
 }
 
+/// One `GetSnapshotBlock` request as it arrived.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlockRequest {
+    /// Time since the server started.
+    pub at: Duration,
+    /// The region of its SigV4 scope (empty when unsigned).
+    pub region: String,
+    /// Throttled for the account quota.
+    pub throttled: bool,
+}
+
+/// At most this many [`BlockRequest`]s are kept (the first ones), so a long-running server's
+/// log stays bounded.
+const MAX_BLOCK_REQUESTS: usize = 1 << 20;
+
 /// Which API a request is for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) enum Api {
     Get,
     List,
@@ -46,9 +65,10 @@ pub(crate) enum Api {
 pub(crate) struct Quota {
     started: Instant,
     limit: Option<AccountQuota>,
-    get: VecDeque<Instant>,
-    list: VecDeque<Instant>,
+    /// Accepted requests of the last second, by API and region.
+    windows: HashMap<(Api, String), VecDeque<Instant>>,
     log: BTreeMap<u64, SecondLog>,
+    blocks: Vec<BlockRequest>,
 }
 
 impl Quota {
@@ -56,9 +76,9 @@ impl Quota {
         Quota {
             started: Instant::now(),
             limit: None,
-            get: VecDeque::new(),
-            list: VecDeque::new(),
+            windows: HashMap::new(),
             log: BTreeMap::new(),
+            blocks: Vec::new(),
         }
     }
 
@@ -70,17 +90,19 @@ impl Quota {
         self.log.values().copied().collect()
     }
 
-    /// Log a request arrived at `at`; the throttling answer if it is over the quota.
-    pub(crate) fn admit(&mut self, api: Api, at: Instant) -> Option<EbsErrorSpec> {
+    pub(crate) fn block_requests(&self) -> Vec<BlockRequest> {
+        self.blocks.clone()
+    }
+
+    /// Log a request signed for `region` arrived at `at`; the throttling answer if it is over
+    /// the quota of that region.
+    pub(crate) fn admit(&mut self, api: Api, region: &str, at: Instant) -> Option<EbsErrorSpec> {
         let second = at.saturating_duration_since(self.started).as_secs();
         let limit = self.limit.map(|q| match api {
             Api::Get => q.get_rps,
             Api::List => q.list_rps,
         });
-        let window = match api {
-            Api::Get => &mut self.get,
-            Api::List => &mut self.list,
-        };
+        let window = self.windows.entry((api, region.to_string())).or_default();
         while window
             .front()
             .is_some_and(|&t| at.saturating_duration_since(t) >= Duration::from_secs(1))
@@ -99,6 +121,13 @@ impl Quota {
             Api::Get => {
                 e.get_received += 1;
                 e.get_throttled += u64::from(over);
+                if self.blocks.len() < MAX_BLOCK_REQUESTS {
+                    self.blocks.push(BlockRequest {
+                        at: at.saturating_duration_since(self.started),
+                        region: region.to_string(),
+                        throttled: over,
+                    });
+                }
             }
             Api::List => {
                 e.list_received += 1;
@@ -124,25 +153,25 @@ mod tests {
     fn throttles_above_the_quota_in_any_second() {
         let mut q = Quota::new();
         let t0 = q.started;
-        assert!(q.admit(Api::Get, t0).is_none(), "no quota set");
+        assert!(q.admit(Api::Get, "r", t0).is_none(), "no quota set");
         q.set(Some(AccountQuota {
             get_rps: 3,
             list_rps: 1,
         }));
         let ms = |n| t0 + Duration::from_millis(n);
-        assert!(q.admit(Api::Get, ms(100)).is_none());
-        assert!(q.admit(Api::Get, ms(200)).is_none());
-        let e = q.admit(Api::Get, ms(300)).unwrap();
+        assert!(q.admit(Api::Get, "r", ms(100)).is_none());
+        assert!(q.admit(Api::Get, "r", ms(200)).is_none());
+        let e = q.admit(Api::Get, "r", ms(300)).unwrap();
         assert_eq!(
             (e.status, e.reason.as_deref()),
             (400, Some("ACCOUNT_THROTTLED"))
         );
-        assert!(q.admit(Api::List, ms(300)).is_none());
-        assert!(q.admit(Api::List, ms(400)).is_some());
+        assert!(q.admit(Api::List, "r", ms(300)).is_none());
+        assert!(q.admit(Api::List, "r", ms(400)).is_some());
         // At 1.0 s the request of 0 s has left the window; at 1.1 s the one of 0.1 s.
-        assert!(q.admit(Api::Get, ms(1000)).is_none());
-        assert!(q.admit(Api::Get, ms(1050)).is_some());
-        assert!(q.admit(Api::Get, ms(1100)).is_none());
+        assert!(q.admit(Api::Get, "r", ms(1000)).is_none());
+        assert!(q.admit(Api::Get, "r", ms(1050)).is_some());
+        assert!(q.admit(Api::Get, "r", ms(1100)).is_none());
         let log = q.log();
         assert_eq!(log.len(), 2);
         assert_eq!(
@@ -157,6 +186,35 @@ mod tests {
         assert_eq!(
             (log[1].second, log[1].get_received, log[1].get_throttled),
             (1, 3, 1)
+        );
+    }
+
+    /// Each region has its own quota; every block request is kept with its time and region.
+    #[test]
+    fn regions_have_their_own_quota_and_block_requests_are_kept() {
+        let mut q = Quota::new();
+        q.set(Some(AccountQuota {
+            get_rps: 1,
+            list_rps: 1,
+        }));
+        let t0 = q.started;
+        let ms = |n| t0 + Duration::from_millis(n);
+        assert!(q.admit(Api::Get, "us-east-1", ms(10)).is_none());
+        assert!(q.admit(Api::Get, "us-west-2", ms(20)).is_none());
+        assert!(q.admit(Api::Get, "us-east-1", ms(30)).is_some());
+        assert!(q.admit(Api::List, "us-east-1", ms(40)).is_none());
+        let b = q.block_requests();
+        let got: Vec<(u128, &str, bool)> = b
+            .iter()
+            .map(|r| (r.at.as_millis(), r.region.as_str(), r.throttled))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (10, "us-east-1", false),
+                (20, "us-west-2", false),
+                (30, "us-east-1", true)
+            ]
         );
     }
 }

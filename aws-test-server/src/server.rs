@@ -123,10 +123,12 @@ async fn route(state: &State, req: Request<Incoming>) -> Outcome {
         .collect();
     match (method, segments.as_slice()) {
         (Method::GET, [s, snap, b]) if s == "snapshots" && b == "blocks" => {
-            crate::ebs::list_snapshot_blocks(state, snap, &query).await
+            let (region, _) = credential_scope(&auth);
+            crate::ebs::list_snapshot_blocks(state, &region, snap, &query).await
         }
         (Method::GET, [s, snap, b, index]) if s == "snapshots" && b == "blocks" => {
-            crate::ebs::get_snapshot_block(state, snap, index, &query).await
+            let (region, _) = credential_scope(&auth);
+            crate::ebs::get_snapshot_block(state, &region, snap, index, &query).await
         }
         _ => Outcome::Respond(crate::ebs::error_response(&crate::EbsErrorSpec {
             status: 404,

@@ -1,12 +1,16 @@
 //! Sweeps at organisation scale against the loopback server with the real SDK clients: four
 //! worker processes (`--shard 0/4 … 3/4`) over one account of 12 images (some sharing
 //! snapshots) and one shared state (a directory, or S3), each image scanned once and the merged
-//! `--report` equal to a single-process sweep; a worker killed mid-image (SIGKILL) and its
+//! `--report` equal to a single-process sweep, each worker given a quarter of the account's
+//! quota (`--account-rps`) and the server's log of `GetSnapshotBlock` requests holding no
+//! sliding second above the quota in any region; a worker killed mid-image (SIGKILL) and its
 //! rerun; the S3 conditional create; member accounts of an organisation (`--org-role`,
 //! `--accounts`) for `sweep` and `audit`.
 #![cfg(feature = "aws")]
 
-use aws_test_server::{AmiSpec, Faults, ImageSpec, ServerConfig, SnapshotSpec, TestServer};
+use aws_test_server::{
+    AccountQuota, AmiSpec, BlockRequest, Faults, ImageSpec, ServerConfig, SnapshotSpec, TestServer,
+};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -102,9 +106,46 @@ fn comparable(v: &[Value]) -> Vec<Value> {
     v
 }
 
-/// Four workers over one shared state, then `--report`, compared with one process.
+/// The account's `GetSnapshotBlock` quota per region in the four-worker sweeps, and the share
+/// each of the four is given. The fleet's images are small (about 80 block requests for all):
+/// the quota is low enough for the sweep to last several seconds at it.
+const QUOTA: u32 = 12;
+const WORKER_RPS: u32 = QUOTA / 4;
+
+/// The most requests of one region in any sliding second (`(t - 1 s, t]`, as the server
+/// counts), with the region and the second's end.
+fn busiest_second(log: &[BlockRequest]) -> (usize, String, std::time::Duration) {
+    let mut by_region: BTreeMap<&str, Vec<std::time::Duration>> = BTreeMap::new();
+    for r in log {
+        by_region.entry(r.region.as_str()).or_default().push(r.at);
+    }
+    let mut best = (0, String::new(), std::time::Duration::ZERO);
+    for (region, mut times) in by_region {
+        times.sort();
+        let mut first = 0;
+        for (last, t) in times.iter().enumerate() {
+            while *t - times[first] >= std::time::Duration::from_secs(1) {
+                first += 1;
+            }
+            if last + 1 - first > best.0 {
+                best = (last + 1 - first, region.to_string(), *t);
+            }
+        }
+    }
+    best
+}
+
+/// Four workers over one shared state, each given a quarter of the account's quota, then
+/// `--report`, compared with one process.
 fn four_workers(state: &str, single_state: &str) {
     let (s, seeds) = fleet(Faults::default());
+    // The server throttles above the quota (per account and region, as the service does);
+    // the workers, told a quarter each, keep to it together.
+    s.set_account_quota(Some(AccountQuota {
+        get_rps: QUOTA,
+        list_rps: 50,
+    }));
+    let worker_rps = WORKER_RPS.to_string();
     let base = [
         "sweep",
         "--regions",
@@ -122,6 +163,7 @@ fn four_workers(state: &str, single_state: &str) {
     for k in 0..4u32 {
         let spec = format!("{k}/4");
         let mut a = base.to_vec();
+        a.extend(["--account-rps", worker_rps.as_str()]);
         let mut c;
         match k {
             2 => {
@@ -188,6 +230,27 @@ fn four_workers(state: &str, single_state: &str) {
     let distinct: BTreeSet<_> = scanned.iter().cloned().collect();
     assert_eq!(scanned.len(), 11, "{all:?}");
     assert_eq!(distinct.len(), 11);
+
+    // The server's log: no sliding second of one region above the quota, nothing throttled,
+    // and enough requests (several seconds at the quota) for the quota to bind.
+    let log = s.block_requests();
+    let (most, region, at) = busiest_second(&log);
+    let throttled = log.iter().filter(|r| r.throttled).count();
+    eprintln!(
+        "four workers at {WORKER_RPS}/s each: {} GetSnapshotBlock requests, at most {most} in a \
+         second ({region}, ending at {at:?}) of a quota of {QUOTA}, {throttled} throttled",
+        log.len()
+    );
+    assert!(log.len() > 3 * QUOTA as usize, "{} requests", log.len());
+    assert!(
+        most <= QUOTA as usize,
+        "{most} requests in the second ending at {at:?} in {region}"
+    );
+    assert_eq!(throttled, 0, "{:#?}", s.request_log());
+    let list_throttled: u64 = s.request_log().iter().map(|x| x.list_throttled).sum();
+    assert_eq!(list_throttled, 0, "{:#?}", s.request_log());
+    // The single-process sweep below keeps the default rate.
+    s.set_account_quota(None);
 
     // The merged report reads the state and scans nothing.
     let gets_before: u64 = (1..=10).map(|n| s.accounting(&snap(n)).get_calls()).sum();
