@@ -342,7 +342,8 @@ pub struct FleetAwsArgs {
     #[arg(long, default_value_t = 192, value_name = "MIB", value_parser = clap::value_parser!(u64).range(8..))]
     pub cache_mb: u64,
     /// Memory for EBS blocks, all snapshots together (caches, read-ahead, requests in flight),
-    /// in MiB: shared between the snapshots being read.
+    /// in MiB: shared between the snapshots being read. A sweep keeps 16 MiB of it per image
+    /// scanned at once beyond the first for the rest of each scan.
     #[arg(long, default_value_t = 256, value_name = "MIB", value_parser = clap::value_parser!(u64).range(16..))]
     pub memory_mb: u64,
     /// GetSnapshotBlock requests per second for the account and region, all snapshots
