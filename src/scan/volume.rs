@@ -474,7 +474,8 @@ fn fall_back_to_raw(
     (vr, findings)
 }
 
-/// What --quick walks: the fixed roots and the home directories of /etc/passwd. A volume
+/// What --quick walks: the fixed roots and the home directories of /etc/passwd. A Windows
+/// volume (no /etc, `Windows\System32`) walks the Windows places of the registry. A volume
 /// without /etc/passwd or /etc/os-release is not a root filesystem (a separate /home, /var or
 /// /usr/local): it is walked whole. What cannot be read to decide this is an error of the
 /// volume (the fixed roots are walked, the home directories are not known).
@@ -492,22 +493,27 @@ fn quick_scope(reader: &dyn FsReader, vr: &mut VolumeReport) -> quick::Scope {
         Ok(Some(root.read("/etc/passwd", 1 << 20)?.unwrap_or_default()))
     };
     let passwd = match passwd() {
-        Ok(Some(passwd)) => Some(passwd),
+        Ok(Some(passwd)) => Some(Some(passwd)),
+        Ok(None) if windows(&root) => None,
         Ok(None) => return quick::Scope::everything(),
         Err(e) => {
             vr.errors.push(
                 e.scan_error("quick scan: the home directories /etc/passwd names were not walked"),
             );
-            None
+            Some(None)
         }
     };
     let unread = std::cell::RefCell::new(Vec::new());
-    let scope = quick::Scope::new(passwd.as_deref(), &|d| {
+    let real = |d: &[u8]| {
         root.real_dir(d).unwrap_or_else(|e| {
             unread.borrow_mut().push(e);
             None
         })
-    });
+    };
+    let scope = match passwd {
+        Some(passwd) => quick::Scope::new(passwd.as_deref(), &real),
+        None => quick::Scope::windows(&real),
+    };
     for e in unread.into_inner() {
         vr.errors.push(e.scan_error(
             "quick scan: where this directory leads could not be resolved; only its own path \
@@ -515,6 +521,17 @@ fn quick_scope(reader: &dyn FsReader, vr: &mut VolumeReport) -> quick::Scope {
         ));
     }
     scope
+}
+
+/// Whether the volume is a Windows system volume: `Windows\System32` (any case) is a directory
+/// at its root. What cannot be read to decide this says no (the volume is walked whole).
+fn windows(root: &lookup::FsLookup<'_>) -> bool {
+    use crate::detect::{FileLookup, MetaKind};
+    let found =
+        crate::detect::checks::windows_hives::find_path(root, &["Windows", "System32"]);
+    matches!(found, Ok(Some(p)) if root
+        .metadata(&p)
+        .is_ok_and(|m| m.is_some_and(|m| m.kind == MetaKind::Dir)))
 }
 
 /// What the walk step gives: the walk, the files already scanned during it, the files left for

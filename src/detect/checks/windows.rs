@@ -29,10 +29,22 @@ fn applies(path: &str) -> bool {
     crate::detect::registry::check_for(path) == Some(super::Check::Unattend)
 }
 
-/// The files this check reads: answer files by name (any case), wherever they are.
-pub(crate) const SCOPE: &[Glob] = &[glob_nocase(
-    "{unattend.xml,autounattend.xml,unattended.xml,sysprep.xml,sysprep2008.xml,sysprep.inf}",
-)];
+/// Answer files' names.
+macro_rules! answer_files {
+    () => {
+        "{unattend.xml,autounattend.xml,unattended.xml,sysprep.xml,sysprep2008.xml,sysprep.inf}"
+    };
+}
+
+/// The files this check reads: answer files by name (any case), wherever they are. The
+/// anchored patterns match no other file; they name the places Windows Setup and Sysprep keep
+/// them, which a `--quick` scan of a Windows volume walks
+/// ([`crate::detect::registry::quick_dirs_windows`]).
+pub(crate) const SCOPE: &[Glob] = &[
+    glob_nocase(answer_files!()),
+    glob_nocase(concat!("/Windows/Panther/**/", answer_files!())),
+    glob_nocase(concat!("/Windows/System32/Sysprep/**/", answer_files!())),
+];
 
 /// Findings for every non-empty password in an answer file.
 pub(crate) fn check(path: &str, data: &[u8]) -> Vec<CheckHit> {

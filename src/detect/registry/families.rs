@@ -65,6 +65,13 @@ const GENERIC_FILES: &[Glob] = &[
     glob("{shadow,shadow-,gshadow,passwd,sudoers,fish_history}"),
     glob("*.{env,kdbx}"),
 ];
+/// The ASP.NET, IIS and .NET configuration files' names (any case).
+macro_rules! dotnet_config {
+    () => {
+        "{appsettings*.json,web.config,applicationHost.config,machine.config,*.exe.config}"
+    };
+}
+
 /// Application configuration that holds service credentials and connection strings (web
 /// frameworks' settings files, Spring, ASP.NET, Rails, twelve-factor secrets files).
 const APP_CONFIG_FILES: &[Glob] = &[
@@ -79,6 +86,12 @@ const APP_CONFIG_FILES: &[Glob] = &[
     glob_nocase("applicationHost.config"),
     glob_nocase("machine.config"),
     glob_nocase("*.exe.config"),
+    // The same names where Windows keeps them: IIS sites, programs and their data. These match
+    // no other file; they name the places a `--quick` scan of a Windows volume walks.
+    glob_nocase(concat!("/inetpub/**/", dotnet_config!())),
+    glob_nocase(concat!("/Program Files/**/", dotnet_config!())),
+    glob_nocase(concat!("/Program Files (x86)/**/", dotnet_config!())),
+    glob_nocase(concat!("/ProgramData/**/", dotnet_config!())),
     glob("config/*.{yml,yaml,json,toml,php}"),
     glob("{secrets,credentials}.{yml,yaml,json,toml}"),
 ];

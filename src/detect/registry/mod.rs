@@ -218,6 +218,24 @@ pub fn quick_dirs() -> Vec<(String, bool)> {
     dirs
 }
 
+/// The directories a `--quick` scan of a Windows volume walks: those of every family's anchored
+/// case-insensitive patterns (the Windows places: profiles, `ProgramData`, `Windows\Panther`,
+/// `System32\config` and `Tasks`, `inetpub`, `Program Files`, ...), as
+/// [`quick_dirs`] gives them, the volume checks' included (the hives and the WMI repository are
+/// where the issue says a quick scan looks, and listing their directories is cheap). Compared
+/// without case by the walk, as Windows does. Sorted, without duplicates.
+pub fn quick_dirs_windows() -> Vec<(String, bool)> {
+    let mut dirs: Vec<(String, bool)> = FAMILIES
+        .iter()
+        .flat_map(Family::globs)
+        .filter(|g| g.nocase())
+        .filter_map(Glob::fixed_dir)
+        .collect();
+    dirs.sort();
+    dirs.dedup();
+    dirs
+}
+
 /// Every rule written in code, family by family.
 pub(crate) fn code_rules() -> impl Iterator<Item = &'static CheckRule> {
     FAMILIES.iter().flat_map(|f| match f.rules {

@@ -45,6 +45,11 @@ impl Glob {
         }
     }
 
+    /// Whether letters match in either ASCII case (a Windows pattern).
+    pub(crate) fn nocase(&self) -> bool {
+        self.nocase
+    }
+
     /// Whether `path` (absolute, inside the volume) matches.
     pub fn matches(&self, path: &str) -> bool {
         let Some(rel) = path.strip_prefix('/') else {
