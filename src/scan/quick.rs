@@ -7,6 +7,10 @@
 //! ([`crate::detect::registry`]): the registry, not this file, says what a quick scan reads.
 //! `/usr` (but `/usr/local` and the unit directories), `/var/lib/dpkg`, `/var/cache`, ... are
 //! never entered, so a quick scan of an EBS snapshot fetches a small part of its blocks.
+//! A Windows volume (`Windows\System32`, no `/etc`) has no hand-kept roots: a quick scan walks
+//! the directories of the registry's Windows patterns ([`registry::quick_dirs_windows`]: the
+//! profiles, `ProgramData`, `Windows\Panther`, `System32\config` and `Tasks`, `inetpub`,
+//! `Program Files`, ...), compared without case, and the directories on the way to them.
 //! The default (full) scan walks and reads everything.
 
 use crate::detect::registry;

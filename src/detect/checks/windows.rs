@@ -8,7 +8,7 @@
 
 use super::{CheckHit, CheckRule, file_name};
 use crate::detect::finding::{clean, redact};
-use crate::detect::registry::pattern::{Glob, glob_nocase};
+use crate::detect::registry::pattern::{Glob, glob_nocase, windows_place};
 use crate::report::Severity;
 
 /// The rule.
@@ -36,14 +36,14 @@ macro_rules! answer_files {
     };
 }
 
-/// The files this check reads: answer files by name (any case), wherever they are. The
-/// anchored patterns match no other file; they name the places Windows Setup and Sysprep keep
-/// them, which a `--quick` scan of a Windows volume walks
+/// The files this check reads: answer files by name (any case), wherever they are. The Windows
+/// places match only files the first pattern does; they name where Windows Setup and Sysprep
+/// keep them, which a `--quick` scan of a Windows volume walks
 /// ([`crate::detect::registry::quick_dirs_windows`]).
 pub(crate) const SCOPE: &[Glob] = &[
     glob_nocase(answer_files!()),
-    glob_nocase(concat!("/Windows/Panther/**/", answer_files!())),
-    glob_nocase(concat!("/Windows/System32/Sysprep/**/", answer_files!())),
+    windows_place(concat!("/Windows/Panther/**/", answer_files!())),
+    windows_place(concat!("/Windows/System32/Sysprep/**/", answer_files!())),
 ];
 
 /// Findings for every non-empty password in an answer file.
