@@ -442,8 +442,18 @@ broken line without fields\n";
         // None of the Linux roots, nothing inside another root, nothing broad.
         for r in &roots {
             assert!(!WALK_ROOTS.contains(&r.as_str()), "{r}");
-            assert!(!["/", "/Windows", "/Windows/System32"].contains(&r.as_str()), "{r}");
-            assert_eq!(roots.iter().filter(|x| within(r.as_bytes(), x.as_bytes())).count(), 1, "{r}");
+            assert!(
+                !["/", "/Windows", "/Windows/System32"].contains(&r.as_str()),
+                "{r}"
+            );
+            assert_eq!(
+                roots
+                    .iter()
+                    .filter(|x| within(r.as_bytes(), x.as_bytes()))
+                    .count(),
+                1,
+                "{r}"
+            );
         }
         // Listed (walked, without case) and not.
         for d in [

@@ -102,7 +102,14 @@ fn quick_on_windows_lists_only_the_registry_places() {
     }
     for r in &roots {
         assert!(
-            !["/", "/Windows", "/Windows/System32", "/Windows/WinSxS", "/etc"].contains(r),
+            ![
+                "/",
+                "/Windows",
+                "/Windows/System32",
+                "/Windows/WinSxS",
+                "/etc"
+            ]
+            .contains(r),
             "{r}: {roots:?}"
         );
     }

@@ -453,7 +453,10 @@ fn windows_places_name_directories_and_match_nothing_more() {
         "/Program Files (x86)",
         "/ProgramData",
     ] {
-        assert!(windows.contains(&(place.to_string(), true)), "{place}: {windows:?}");
+        assert!(
+            windows.contains(&(place.to_string(), true)),
+            "{place}: {windows:?}"
+        );
         assert!(!linux.iter().any(|(d, _)| d == place), "{place}: {linux:?}");
     }
     // The hives' and the WMI repository's directories too (volume checks); only Windows
@@ -461,6 +464,9 @@ fn windows_places_name_directories_and_match_nothing_more() {
     assert!(windows.contains(&("/Windows/System32/config".to_string(), false)));
     assert!(windows.contains(&("/Windows/System32/wbem/Repository".to_string(), false)));
     for broad in ["/", "/Windows", "/Windows/System32", "/etc"] {
-        assert!(!windows.iter().any(|(d, _)| d == broad), "{broad}: {windows:?}");
+        assert!(
+            !windows.iter().any(|(d, _)| d == broad),
+            "{broad}: {windows:?}"
+        );
     }
 }
