@@ -74,6 +74,12 @@ fn quick_on_windows_lists_only_the_registry_places() {
     };
     assert!(seen(&full) > 300, "the full walk sees the component store");
     assert_eq!(seen(&walk), 0);
+    eprintln!(
+        "windows --quick walk: {} directories listed, {} files seen ({} in a full walk)",
+        listed.len(),
+        walk.files.len(),
+        full.files.len()
+    );
 
     // The CLI: the same scope, its roots in the report, the well-known findings, not the one in
     // the component store.
@@ -147,6 +153,10 @@ fn quick_on_windows_lists_only_the_registry_places() {
     assert_eq!(code, 1, "{t:#}");
     assert!(rule_paths(&t, "-").contains(&decoy), "{t:#}");
     assert!(t["volumes"][0].get("quick_roots").is_none(), "{t:#}");
+    eprintln!(
+        "windows files read: --quick {}, full {}",
+        q["volumes"][0]["files_scanned"], t["volumes"][0]["files_scanned"]
+    );
     let json = format!("{q}{t}");
     assert!(!json.contains(&secrets(&dir)["WINSXSPW"]));
 }
