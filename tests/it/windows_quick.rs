@@ -159,4 +159,6 @@ fn quick_on_windows_lists_only_the_registry_places() {
     );
     let json = format!("{q}{t}");
     assert!(!json.contains(&secrets(&dir)["WINSXSPW"]));
+    drop(fs);
+    let _ = std::fs::remove_dir_all(&dir);
 }
