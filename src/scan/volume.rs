@@ -493,27 +493,25 @@ fn quick_scope(reader: &dyn FsReader, vr: &mut VolumeReport) -> quick::Scope {
         Ok(Some(root.read("/etc/passwd", 1 << 20)?.unwrap_or_default()))
     };
     let passwd = match passwd() {
-        Ok(Some(passwd)) => Some(Some(passwd)),
-        Ok(None) if vr.filesystem.as_deref() == Some(FsKind::Ntfs.name()) && windows(&root) => None,
+        Ok(Some(passwd)) => Some(passwd),
+        Ok(None) if vr.filesystem.as_deref() == Some(FsKind::Ntfs.name()) && windows(&root) => {
+            return quick::Scope::windows();
+        }
         Ok(None) => return quick::Scope::everything(),
         Err(e) => {
             vr.errors.push(
                 e.scan_error("quick scan: the home directories /etc/passwd names were not walked"),
             );
-            Some(None)
+            None
         }
     };
     let unread = std::cell::RefCell::new(Vec::new());
-    let real = |d: &[u8]| {
+    let scope = quick::Scope::new(passwd.as_deref(), &|d| {
         root.real_dir(d).unwrap_or_else(|e| {
             unread.borrow_mut().push(e);
             None
         })
-    };
-    let scope = match passwd {
-        Some(passwd) => quick::Scope::new(passwd.as_deref(), &real),
-        None => quick::Scope::windows(&real),
-    };
+    });
     for e in unread.into_inner() {
         vr.errors.push(e.scan_error(
             "quick scan: where this directory leads could not be resolved; only its own path \
@@ -524,7 +522,8 @@ fn quick_scope(reader: &dyn FsReader, vr: &mut VolumeReport) -> quick::Scope {
 }
 
 /// Whether the (NTFS) volume is a Windows system volume: `Windows\System32` (any case) is a
-/// directory at its root. What cannot be read to decide this says no (the volume is walked whole).
+/// directory at its root. What cannot be read to decide this says no (the volume is walked
+/// whole).
 fn windows(root: &lookup::FsLookup<'_>) -> bool {
     use crate::detect::{FileLookup, MetaKind};
     let found = crate::detect::checks::windows_hives::find_path(root, &["Windows", "System32"]);

@@ -23,7 +23,7 @@ fn quick_on_windows_lists_only_the_registry_places() {
 
     // The walk with the Windows scope: which directories it lists.
     let fs = amiscan::fs::open(FsKind::Ntfs, partition(&dir)).unwrap();
-    let scope = Scope::windows(&|p| Some(p.to_vec()));
+    let scope = Scope::windows();
     let listed = Mutex::new(BTreeSet::new());
     let walk = amiscan::scan::walk::walk_within(
         fs.as_ref(),
