@@ -479,7 +479,8 @@ fn fall_back_to_raw(
     (vr, findings)
 }
 
-/// What --quick walks: the fixed roots and the home directories of /etc/passwd. A volume
+/// What --quick walks: the fixed roots and the home directories of /etc/passwd. A Windows
+/// volume (NTFS, no /etc, `Windows\System32`) walks the Windows places of the registry. A volume
 /// without /etc/passwd or /etc/os-release is not a root filesystem (a separate /home, /var or
 /// /usr/local): it is walked whole. What cannot be read to decide this is an error of the
 /// volume (the fixed roots are walked, the home directories are not known).
@@ -498,6 +499,9 @@ fn quick_scope(reader: &dyn FsReader, vr: &mut VolumeReport) -> quick::Scope {
     };
     let passwd = match passwd() {
         Ok(Some(passwd)) => Some(passwd),
+        Ok(None) if vr.filesystem.as_deref() == Some(FsKind::Ntfs.name()) && windows(&root) => {
+            return quick::Scope::windows();
+        }
         Ok(None) => return quick::Scope::everything(),
         Err(e) => {
             vr.errors.push(
@@ -520,6 +524,17 @@ fn quick_scope(reader: &dyn FsReader, vr: &mut VolumeReport) -> quick::Scope {
         ));
     }
     scope
+}
+
+/// Whether the (NTFS) volume is a Windows system volume: `Windows\System32` (any case) is a
+/// directory at its root. What cannot be read to decide this says no (the volume is walked
+/// whole).
+fn windows(root: &lookup::FsLookup<'_>) -> bool {
+    use crate::detect::{FileLookup, MetaKind};
+    let found = crate::detect::checks::windows_hives::find_path(root, &["Windows", "System32"]);
+    matches!(found, Ok(Some(p)) if root
+        .metadata(&p)
+        .is_ok_and(|m| m.is_some_and(|m| m.kind == MetaKind::Dir)))
 }
 
 /// What the walk step gives: the walk, the files already scanned during it, the files left for

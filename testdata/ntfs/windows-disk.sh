@@ -61,6 +61,19 @@ ln -s ../Users m/Windows/users-link
 printf 'shopping list\r\n' > m/Users/alice/Documents/notes.txt
 printf 'hello\r\n' > 'm/Users/alice/Documents/Déjà vu — ünïcode.txt'
 
+# The component store: a bulky directory every Windows volume has, which --quick never enters
+# (no rule names it). 300 manifests in one component's directory; in the leaky image a copy of
+# an IIS web.config there holds a connection string password: a full scan finds it, --quick
+# does not read it (the files are not in any place a quick scan of a Windows volume walks).
+sxs=m/Windows/WinSxS/amd64_microsoft-windows-iis-sharedlibraries_31bf3856ad364e35_10.0.20348.1_none_5a2c1d8f0e6b7a43
+mkdir -p "$sxs"
+for i in $(seq 1 300); do printf '<?xml version="1.0"?>\r\n<assembly manifestVersion="1.0"><file name="part-%s.dll"/></assembly>\r\n' "$i" > "$sxs/part-$i.manifest"; done
+if [ "$mode" != clean ]; then
+  sxspw="Sx-$(rnd 'A-Za-z0-9' 16)"
+  printf 'WINSXSPW=%s\n' "$sxspw" >> secrets.env
+  printf '<?xml version="1.0"?>\r\n<configuration>\r\n  <connectionStrings>\r\n    <add name="Sxs" connectionString="Server=sql-stage.corp.local;Database=stage;User ID=stage;Password=%s;" providerName="System.Data.SqlClient" />\r\n  </connectionStrings>\r\n</configuration>\r\n' "$sxspw" > "$sxs/web.config"
+fi
+
 # The registry hives, written by hivexsh (hives.sh), at their Windows places.
 rm -rf hives; mkdir hives
 bash "$(dirname "$(realpath "$0")")/hives.sh" hives "$([ "$mode" = clean ] && echo clean || echo leaky)"

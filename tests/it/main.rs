@@ -60,4 +60,5 @@ mod windows;
 mod windows_ami;
 mod windows_credentials;
 mod windows_ntfs_structures;
+mod windows_quick;
 mod xfs_oracle;

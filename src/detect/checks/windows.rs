@@ -8,7 +8,7 @@
 
 use super::{CheckHit, CheckRule, file_name};
 use crate::detect::finding::{clean, redact};
-use crate::detect::registry::pattern::{Glob, glob_nocase};
+use crate::detect::registry::pattern::{Glob, glob_nocase, windows_place};
 use crate::report::Severity;
 
 /// The rule.
@@ -29,10 +29,22 @@ fn applies(path: &str) -> bool {
     crate::detect::registry::check_for(path) == Some(super::Check::Unattend)
 }
 
-/// The files this check reads: answer files by name (any case), wherever they are.
-pub(crate) const SCOPE: &[Glob] = &[glob_nocase(
-    "{unattend.xml,autounattend.xml,unattended.xml,sysprep.xml,sysprep2008.xml,sysprep.inf}",
-)];
+/// Answer files' names.
+macro_rules! answer_files {
+    () => {
+        "{unattend.xml,autounattend.xml,unattended.xml,sysprep.xml,sysprep2008.xml,sysprep.inf}"
+    };
+}
+
+/// The files this check reads: answer files by name (any case), wherever they are. The Windows
+/// places match only files the first pattern does; they name where Windows Setup and Sysprep
+/// keep them, which a `--quick` scan of a Windows volume walks
+/// ([`crate::detect::registry::quick_dirs_windows`]).
+pub(crate) const SCOPE: &[Glob] = &[
+    glob_nocase(answer_files!()),
+    windows_place(concat!("/Windows/Panther/**/", answer_files!())),
+    windows_place(concat!("/Windows/System32/Sysprep/**/", answer_files!())),
+];
 
 /// Findings for every non-empty password in an answer file.
 pub(crate) fn check(path: &str, data: &[u8]) -> Vec<CheckHit> {

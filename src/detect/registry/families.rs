@@ -3,7 +3,7 @@
 //! patterns next to their parsers (`SCOPE`, `*_FILES`); the signature files' usual places, the
 //! keystore probe's and what the volume checks read by path are here.
 
-use super::pattern::{Glob, glob, glob_nocase};
+use super::pattern::{Glob, glob, glob_nocase, windows_place};
 use super::{Family, Reads, Rules};
 use crate::detect::checks::{
     Check, CheckRule, authorized_keys, autostart, cloud_init, history, host_keys, identity, miner,
@@ -65,6 +65,13 @@ const GENERIC_FILES: &[Glob] = &[
     glob("{shadow,shadow-,gshadow,passwd,sudoers,fish_history}"),
     glob("*.{env,kdbx}"),
 ];
+/// The ASP.NET, IIS and .NET configuration files' names (any case).
+macro_rules! dotnet_config {
+    () => {
+        "{appsettings*.json,web.config,applicationHost.config,machine.config,*.exe.config}"
+    };
+}
+
 /// Application configuration that holds service credentials and connection strings (web
 /// frameworks' settings files, Spring, ASP.NET, Rails, twelve-factor secrets files).
 const APP_CONFIG_FILES: &[Glob] = &[
@@ -79,6 +86,13 @@ const APP_CONFIG_FILES: &[Glob] = &[
     glob_nocase("applicationHost.config"),
     glob_nocase("machine.config"),
     glob_nocase("*.exe.config"),
+    // The same names where Windows keeps them (IIS sites, programs and their data): these match
+    // only files the patterns above do; they name the places a `--quick` scan of a Windows
+    // volume walks.
+    windows_place(concat!("/inetpub/**/", dotnet_config!())),
+    windows_place(concat!("/Program Files/**/", dotnet_config!())),
+    windows_place(concat!("/Program Files (x86)/**/", dotnet_config!())),
+    windows_place(concat!("/ProgramData/**/", dotnet_config!())),
     glob("config/*.{yml,yaml,json,toml,php}"),
     glob("{secrets,credentials}.{yml,yaml,json,toml}"),
 ];

@@ -205,12 +205,32 @@ pub fn quick_reads(path: &str) -> bool {
 
 /// The directories a `--quick` scan must walk for the anchored patterns of the families it
 /// reads for: `(directory, whole)`, where `whole` says every subdirectory too, else only the
-/// directory's own entries. Sorted, without duplicates.
+/// directory's own entries (not the Windows places, [`quick_dirs_windows`]). Sorted, without
+/// duplicates.
 pub fn quick_dirs() -> Vec<(String, bool)> {
     let mut dirs: Vec<(String, bool)> = FAMILIES
         .iter()
         .filter(|f| f.quick_reads())
         .flat_map(Family::globs)
+        .filter(|g| !g.place())
+        .filter_map(Glob::fixed_dir)
+        .collect();
+    dirs.sort();
+    dirs.dedup();
+    dirs
+}
+
+/// The directories a `--quick` scan of a Windows volume walks: those of every family's anchored
+/// case-insensitive patterns (the Windows places: profiles, `ProgramData`, `Windows\Panther`,
+/// `System32\config` and `Tasks`, `inetpub`, `Program Files`, ...), as
+/// [`quick_dirs`] gives them, with the Windows places ([`Glob`]) and the volume checks' included (the hives and the WMI repository are
+/// where the issue says a quick scan looks, and listing their directories is cheap). Compared
+/// without case by the walk, as Windows does. Sorted, without duplicates.
+pub fn quick_dirs_windows() -> Vec<(String, bool)> {
+    let mut dirs: Vec<(String, bool)> = FAMILIES
+        .iter()
+        .flat_map(Family::globs)
+        .filter(|g| g.nocase())
         .filter_map(Glob::fixed_dir)
         .collect();
     dirs.sort();

@@ -17,6 +17,10 @@ pub struct Glob {
     pattern: &'static str,
     /// Compare letters without regard to ASCII case (Windows names, `*.P12`).
     nocase: bool,
+    /// A Windows place: an anchored pattern that names where Windows keeps files another
+    /// pattern of its family already finds anywhere (`/inetpub/**/web.config` beside
+    /// `web.config`). Only a quick scan of a Windows volume walks its directory.
+    place: bool,
 }
 
 /// A case-sensitive pattern.
@@ -24,6 +28,7 @@ pub(crate) const fn glob(pattern: &'static str) -> Glob {
     Glob {
         pattern,
         nocase: false,
+        place: false,
     }
 }
 
@@ -32,6 +37,16 @@ pub(crate) const fn glob_nocase(pattern: &'static str) -> Glob {
     Glob {
         pattern,
         nocase: true,
+        place: false,
+    }
+}
+
+/// A Windows place (see [`Glob`]): anchored, letters in either ASCII case.
+pub(crate) const fn windows_place(pattern: &'static str) -> Glob {
+    Glob {
+        pattern,
+        nocase: true,
+        place: true,
     }
 }
 
@@ -43,6 +58,16 @@ impl Glob {
         } else {
             self.pattern.to_string()
         }
+    }
+
+    /// Whether letters match in either ASCII case (a Windows pattern).
+    pub(crate) fn nocase(&self) -> bool {
+        self.nocase
+    }
+
+    /// Whether it is a Windows place (see [`Glob`]).
+    pub(crate) fn place(&self) -> bool {
+        self.place
     }
 
     /// Whether `path` (absolute, inside the volume) matches.

@@ -414,3 +414,59 @@ fn quick_reads_the_windows_credential_places_of_issue_15() {
     .collect();
     assert!(missing.is_empty(), "--quick does not read {missing:#?}");
 }
+
+#[test]
+fn windows_places_name_directories_and_match_nothing_more() {
+    // A place matches only what another pattern of its family matches anyway.
+    for f in FAMILIES {
+        let others: Vec<&Glob> = f.globs().filter(|g| !g.place()).collect();
+        for place in f.globs().filter(|g| g.place()) {
+            let (dir, whole) = place.fixed_dir().unwrap();
+            assert!(whole, "{}", place.describe());
+            for name in [
+                "web.config",
+                "Web.Config",
+                "appsettings.Production.json",
+                "Tool.exe.config",
+                "unattend.xml",
+                "Autounattend.xml",
+                "sysprep.inf",
+                "notes.txt",
+                "x.config",
+            ] {
+                for path in [format!("{dir}/{name}"), format!("{dir}/a/B/{name}")] {
+                    if place.matches(&path) {
+                        assert!(others.iter().any(|g| g.matches(&path)), "{path}");
+                    }
+                }
+            }
+        }
+    }
+    // They are walked on Windows volumes, not on Linux roots.
+    let linux = quick_dirs();
+    let windows = quick_dirs_windows();
+    for place in [
+        "/Windows/Panther",
+        "/Windows/System32/Sysprep",
+        "/inetpub",
+        "/Program Files",
+        "/Program Files (x86)",
+        "/ProgramData",
+    ] {
+        assert!(
+            windows.contains(&(place.to_string(), true)),
+            "{place}: {windows:?}"
+        );
+        assert!(!linux.iter().any(|(d, _)| d == place), "{place}: {linux:?}");
+    }
+    // The hives' and the WMI repository's directories too (volume checks); only Windows
+    // patterns, never a broad directory.
+    assert!(windows.contains(&("/Windows/System32/config".to_string(), false)));
+    assert!(windows.contains(&("/Windows/System32/wbem/Repository".to_string(), false)));
+    for broad in ["/", "/Windows", "/Windows/System32", "/etc"] {
+        assert!(
+            !windows.iter().any(|(d, _)| d == broad),
+            "{broad}: {windows:?}"
+        );
+    }
+}
