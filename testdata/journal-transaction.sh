@@ -31,4 +31,4 @@ open(f"{work}/list", "w").write(",".join(map(str, blocks)))
 open(f"{work}/data", "wb").write(data)
 PY
 printf 'jo %s\njw -b %s %s\njc\n' "$flags" "$(cat "$work/list")" "$work/data" | debugfs -w -f - "$base" >/dev/null
-dumpe2fs -h "$base" 2>/dev/null | grep -q needs_recovery
+dumpe2fs -h "$base" 2>/dev/null | grep needs_recovery >/dev/null

@@ -17,7 +17,8 @@ cd "$dir"
 rm -rf m vol.img; mkdir m
 truncate -s 40M vol.img
 mkntfs -Q -q -F vol.img >/dev/null 2>&1
-mount -t ntfs-3g -o loop vol.img m
+source "$(dirname "$(realpath "$0")")/mount.sh"
+ntfs_mount vol.img m
 trap 'mountpoint -q m && umount m' EXIT
 
 mkdir -p m/Windows/WinSxS/Manifests m/Users/alice/Documents m/Windows/System32
@@ -52,10 +53,10 @@ w=m/Windows/System32/notepad.exe
 head -c 3000 /dev/urandom > "$w"
 setfattr -n user.WofCompressedData -v "0x$(head -c 1500 /dev/urandom | od -An -tx1 -v | tr -d ' \n')" "$w"
 setfattr -n system.ntfs_reparse_data -v 0x170000801000000001000000020000000100000001000000 "$w"
-umount m
+ntfs_umount m
 trap - EXIT
 ntfsinfo -f -F /Users/alice/Documents/report.docx vol.img > attrlist.txt 2>&1
 # The aliases are there: a DOS name beside the Win32 one.
 for p in "/Users/alice/Documents/Quarterly Report 2026.txt" "/Users/alice/Documents/Project Files"; do
-  ntfsinfo -f -F "$p" vol.img 2>/dev/null | grep -q 'Namespace:.*DOS' || { echo "$p has no DOS name" >&2; exit 1; }
+  ntfsinfo -f -F "$p" vol.img 2>/dev/null | grep 'Namespace:.*DOS' >/dev/null || { echo "$p has no DOS name" >&2; exit 1; }
 done

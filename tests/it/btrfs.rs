@@ -439,7 +439,7 @@ secret=$(LC_ALL=C tr -dc 'A-Za-z0-9' </dev/urandom | head -c 40 || true)
 printf '[default]\naws_access_key_id = %s\naws_secret_access_key = %s\n' "$id" "$secret" > m/@/home/bob/.aws/credentials
 echo stale > m/@/old-file
 btrfs subvolume set-default $S >/dev/null
-btrfs subvolume get-default m | grep -q '@/.snapshots/1/snapshot'
+btrfs subvolume get-default m | grep '@/.snapshots/1/snapshot' >/dev/null
 umount m
 "#,
         &dir,

@@ -29,7 +29,7 @@ cp key2 m/other.key
 touch m/nocsum.conf
 chattr +C m/nocsum.conf
 {{ seq 200000 215000; printf 'CSUMMARK-C%.0s' $(seq 1 410); echo; cat key3; }} > m/nocsum.conf
-lsattr m/nocsum.conf | grep -q C
+lsattr m/nocsum.conf | grep C >/dev/null
 umount m
 cp --sparse=always vol.img clean.img
 "#

@@ -42,23 +42,26 @@ fn keys(t: &Value) -> BTreeSet<String> {
 /// with them (their records free): the record numbers of the orphan, the deleted file and the
 /// orphaned directory.
 fn build(dir: &Path, junk: usize) -> (u64, u64, u64) {
+    let mount = crate::common::testdata().join("ntfs/mount.sh");
+    let mount = mount.display();
     let script = format!(
         r#"set -e
+source '{mount}'
 truncate -s 8M vol.img && mkntfs -Q -q -F vol.img >/dev/null 2>&1
-mkdir -p m && mount -t ntfs-3g -o loop vol.img m
+mkdir -p m && ntfs_mount vol.img m
 trap 'mountpoint -q m && umount m' EXIT
 mkdir -p m/Users/alice/lost/sub
 for f in orphan deleted keep lost/sub/inner; do {PAIR} > m/Users/alice/$f.txt; done
 setfattr -n user.token -v "$({PAIR})" m/Users/alice/orphan.txt
 mkdir m/junk
 for i in $(seq 1 {junk}); do echo $i > m/junk/$i; done
-umount m
+ntfs_umount m
 for f in orphan.txt deleted.txt lost ""; do
   ntfsinfo -f -F /Users/alice/$f vol.img > "${{f%.txt}}.info" 2>/dev/null
 done
-mount -t ntfs-3g -o loop vol.img m
+ntfs_mount vol.img m
 rm -r m/Users/alice/orphan.txt m/Users/alice/deleted.txt m/junk
-umount m
+ntfs_umount m
 "#
     );
     sh(&script, dir);

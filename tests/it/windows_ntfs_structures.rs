@@ -120,13 +120,14 @@ fn an_efs_encrypted_file_is_reported_not_read() {
     sh(
         &format!(
             "truncate -s 8M vol.img && mkntfs -Q -q -F vol.img >/dev/null 2>&1 && mkdir -p m && \
-             mount -t ntfs-3g -o loop vol.img m && trap 'umount m' EXIT && mkdir -p m/Users/alice && \
+             source '{}' && ntfs_mount vol.img m && trap 'umount m' EXIT && mkdir -p m/Users/alice && \
              for f in sealed plain; do printf 'aws_access_key_id = AKIA%s\\naws_secret_access_key = %s\\n' \
                \"$(tr -dc 'A-Z2-7' </dev/urandom | head -c 16)\" \"$(tr -dc 'A-Za-z0-9' </dev/urandom | head -c 40)\" \
-               > m/Users/alice/$f.txt; done && umount m && trap - EXIT && \
+               > m/Users/alice/$f.txt; done && ntfs_umount m && trap - EXIT && \
              rec=$(ntfsinfo -f -F /Users/alice/sealed.txt vol.img 2>/dev/null | sed -n 's/^Dumping Inode \\([0-9]*\\).*/\\1/p') && \
              python3 '{}' vol.img \"$rec\" && \
-             ntfsinfo -f -F /Users/alice/sealed.txt vol.img 2>/dev/null | grep -q 'File attributes:.*ENCRYPTED'",
+             ntfsinfo -f -F /Users/alice/sealed.txt vol.img 2>/dev/null | grep 'File attributes:.*ENCRYPTED' >/dev/null",
+            testdata().join("ntfs/mount.sh").display(),
             flag.display()
         ),
         dir.path(),
