@@ -278,8 +278,9 @@ fn two_processes_sharing_a_quota_settle_under_it() {
 
 /// Four volumes of 200 MiB of data each, scanned in one process with the default budget: the
 /// caches of the volumes not being read give their memory back, so the peak RSS stays under
-/// 300 MiB (it was about 900 MiB with a cache per snapshot), and few blocks are fetched twice
-/// (at most 10% more requests than blocks read; about 1% measured).
+/// 300 MiB (it was about 900 MiB with a cache per snapshot), and blocks are fetched within
+/// issue 17's 5% of the blocks read (416–420 requests for 416 blocks measured since a volume
+/// starting its plan gets a cache's worth of demand at once; 1.053× once in CI before that).
 #[test]
 fn four_large_volumes_stay_in_the_memory_budget() {
     let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
@@ -330,7 +331,7 @@ fn four_large_volumes_stay_in_the_memory_budget() {
             acc.get_calls()
         );
         assert!(
-            acc.get_calls() * 100 <= distinct * 110,
+            acc.get_calls() * 100 <= distinct * 105,
             "{}: {} requests for {distinct} blocks",
             snap(i),
             acc.get_calls()
