@@ -326,6 +326,25 @@ struct Streams {
     read_only: bool,
 }
 
+/// The entry at `path` of record `rec` as a `kind`, from what its record says (`streams`).
+fn record_entry(path: Vec<u8>, kind: EntryKind, mode: u32, rec: u64, streams: &Streams) -> Entry {
+    Entry {
+        path,
+        kind,
+        mode,
+        uid: 0,
+        gid: 0,
+        size: if kind == EntryKind::File {
+            streams.size
+        } else {
+            0
+        },
+        mtime: streams.mtime,
+        ino: rec,
+        phys: streams.phys,
+    }
+}
+
 /// The entries of the alternate data streams `named` of the file or directory `of`, at
 /// `path:stream`.
 fn push_streams(
@@ -532,7 +551,8 @@ impl NtfsReader {
             return;
         }
         let read_only = attrs.contains(NtfsFileAttributeFlags::READ_ONLY);
-        let streams = match guarded(&|| format!("file {}", lossy(&path)), || self.streams(rec)) {
+        let mut streams = match guarded(&|| format!("file {}", lossy(&path)), || self.streams(rec))
+        {
             Ok(s) => s,
             Err(e) => {
                 out.push(Err(e.with_inode(rec)));
@@ -540,7 +560,7 @@ impl NtfsReader {
             }
         };
         let link = matches!(streams.reparse, Some(TAG_SYMLINK | TAG_MOUNT_POINT));
-        if let Some(open) = streams.open
+        if let Some(open) = streams.open.take()
             && !link
             && !name.is_directory()
         {
@@ -561,21 +581,7 @@ impl NtfsReader {
             (_, true) => 0o444,
             _ => 0o644,
         };
-        let base = Entry {
-            path: path.clone(),
-            kind,
-            mode,
-            uid: 0,
-            gid: 0,
-            size: if kind == EntryKind::File {
-                streams.size
-            } else {
-                0
-            },
-            mtime: streams.mtime,
-            ino: rec,
-            phys: streams.phys,
-        };
+        let base = record_entry(path.clone(), kind, mode, rec, &streams);
         push_streams(&streams.named, &base, read_only, out);
         out.push(Ok(base));
     }
@@ -607,21 +613,8 @@ impl NtfsReader {
             (_, _, Some(k)) => k,
             _ => EntryKind::File,
         };
-        let base = Entry {
-            path,
-            kind,
-            mode: if kind == EntryKind::Dir { 0o755 } else { 0o644 },
-            uid: 0,
-            gid: 0,
-            size: if kind == EntryKind::File {
-                streams.size
-            } else {
-                0
-            },
-            mtime: streams.mtime,
-            ino: rec,
-            phys: streams.phys,
-        };
+        let mode = if kind == EntryKind::Dir { 0o755 } else { 0o644 };
+        let base = record_entry(path, kind, mode, rec, &streams);
         if kind == EntryKind::File {
             push_streams(&streams.named, &base, streams.read_only, out);
         }

@@ -6,17 +6,16 @@ the field is far from the sector ends it guards.
 
 Usage: efs-flag.py VOLUME RECORD
 """
+import os
 import struct
 import sys
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from mftrec import geometry  # noqa: E402
+
 vol, record = sys.argv[1], int(sys.argv[2])
 with open(vol, "r+b") as f:
-    boot = f.read(512)
-    sector = struct.unpack_from("<H", boot, 0x0B)[0]
-    cluster = sector * boot[0x0D]
-    mft = struct.unpack_from("<Q", boot, 0x30)[0] * cluster
-    size = struct.unpack_from("<b", boot, 0x40)[0]
-    size = size * cluster if size > 0 else 1 << -size
+    sector, cluster, mft, size = geometry(f)
     at = mft + record * size  # the first records of $MFT are contiguous on a new volume
     f.seek(at)
     rec = bytearray(f.read(size))

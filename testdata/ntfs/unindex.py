@@ -9,41 +9,19 @@ the record is written back with its update sequence. Read back with `ntfsls` (no
 
 Usage: unindex.py VOLUME DIR CHILD
 """
+import os
 import struct
 import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from mftrec import fixed, geometry, unfixed  # noqa: E402
 
 vol, parent, child = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 
 
-def fixed(rec, sector):
-    rec = bytearray(rec)
-    usa, n = struct.unpack_from("<HH", rec, 4)
-    usn = rec[usa:usa + 2]
-    for i in range(1, n):
-        end = i * sector
-        assert rec[end - 2:end] == usn, "torn record"
-        rec[end - 2:end] = rec[usa + 2 * i:usa + 2 * i + 2]
-    return rec
-
-
-def unfixed(rec, sector):
-    rec = bytearray(rec)
-    usa, n = struct.unpack_from("<HH", rec, 4)
-    usn = rec[usa:usa + 2]
-    for i in range(1, n):
-        end = i * sector
-        rec[usa + 2 * i:usa + 2 * i + 2] = rec[end - 2:end]
-        rec[end - 2:end] = usn
-    return rec
-
 
 with open(vol, "r+b") as f:
-    boot = f.read(512)
-    sector = struct.unpack_from("<H", boot, 0x0B)[0]
-    cluster = sector * boot[0x0D]
-    mft = struct.unpack_from("<Q", boot, 0x30)[0] * cluster
-    size = struct.unpack_from("<b", boot, 0x40)[0]
-    size = size * cluster if size > 0 else 1 << -size
+    sector, cluster, mft, size = geometry(f)
     at = mft + parent * size  # the first records of $MFT are contiguous on a new volume
     f.seek(at)
     rec = fixed(f.read(size), sector)

@@ -28,7 +28,7 @@ pub(crate) fn disk(name: &str, mode: &str) -> PathBuf {
 }
 
 /// `sha256sum` lines: path → digest.
-fn sums(file: &Path) -> BTreeMap<String, String> {
+pub(crate) fn sums(file: &Path) -> BTreeMap<String, String> {
     std::fs::read_to_string(file)
         .unwrap()
         .lines()

@@ -201,18 +201,12 @@ fn windows_ami_through_ebs_gives_the_local_findings_and_publish_gates_it() {
 /// ext4 does: the next test, and benches/README.md.)
 #[test]
 fn an_ntfs_volume_filling_its_cache_is_fetched_within_five_percent_of_needed() {
-    use crate::common::{sh, workdir};
+    use crate::common::workdir;
 
     let dir = workdir("ntfs-ebs", "cache");
-    sh(
-        r#"set -euo pipefail
-truncate -s 96M vol.img
-mkntfs -q -F -Q vol.img
-mkdir -p m
-ntfs-3g vol.img m
-trap 'umount m 2>/dev/null || true' EXIT
-python3 - m <<'PY'
-import os, random, sys
+    ntfs_volume(
+        &dir,
+        r#"import os, random, sys
 r = random.Random(15)
 root = sys.argv[1]
 words = "the of and to in is for on that with as by this are from be or it an at".split()
@@ -232,10 +226,7 @@ for i in range(8):
 with open(os.path.join(root, "share", "pkg17", "deploy.txt"), "w") as out:
     out.write("aws_access_key_id = AKIA" + "".join(r.choice("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567") for _ in range(16)) + "\n")
     out.write("aws_secret_access_key = " + "".join(r.choice("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/+") for _ in range(40)) + "\n")
-PY
-umount m
 "#,
-        &dir,
     );
     let img = dir.join("vol.img");
     let (local, read) = scan_recorded(&img, false);
@@ -266,18 +257,12 @@ umount m
 /// bound catches the record reads coming back; the findings are the local scan's.
 #[test]
 fn an_ntfs_volume_whose_mft_outgrows_the_cache_is_not_read_again_per_file() {
-    use crate::common::{sh, workdir};
+    use crate::common::workdir;
 
     let dir = workdir("ntfs-ebs", "mft");
-    sh(
-        r#"set -euo pipefail
-truncate -s 96M vol.img
-mkntfs -q -F -Q vol.img
-mkdir -p m
-ntfs-3g vol.img m
-trap 'umount m 2>/dev/null || true' EXIT
-python3 - m <<'PY'
-import os, random, sys
+    ntfs_volume(
+        &dir,
+        r#"import os, random, sys
 r = random.Random(16)
 root = sys.argv[1]
 words = "the of and to in is for on that with as by this are from be or it an at".split()
@@ -291,10 +276,7 @@ for d in range(100):
 with open(os.path.join(root, "Windows", "d7", "pkg73", "setup.ini"), "w") as out:
     out.write("aws_access_key_id = AKIA" + "".join(r.choice("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567") for _ in range(16)) + "\n")
     out.write("aws_secret_access_key = " + "".join(r.choice("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/+") for _ in range(40)) + "\n")
-PY
-umount m
 "#,
-        &dir,
     );
     let img = dir.join("vol.img");
     let (local, read) = scan_recorded(&img, false);
@@ -311,6 +293,26 @@ umount m
         "{fetched} requests for {needed} blocks needed"
     );
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A 96 MiB NTFS volume `vol.img` in `dir` made by mkntfs, its files written through ntfs-3g by
+/// the Python `script` (given the mount point as `sys.argv[1]`).
+fn ntfs_volume(dir: &Path, script: &str) {
+    crate::common::sh(
+        &format!(
+            "set -euo pipefail
+truncate -s 96M vol.img
+mkntfs -q -F -Q vol.img
+mkdir -p m
+ntfs-3g vol.img m
+trap 'umount m 2>/dev/null || true' EXIT
+python3 - m <<'PY'
+{script}PY
+umount m
+"
+        ),
+        dir,
+    );
 }
 
 /// Scan the volume image `img` through the test server (5 ms per request) with a memory budget

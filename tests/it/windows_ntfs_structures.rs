@@ -26,14 +26,7 @@ fn big_directories_attribute_lists_dos_names_and_wof_files_are_handled() {
         listing.contains("$ATTRIBUTE_LIST"),
         "ntfs-3g wrote no attribute list: {listing}"
     );
-    let truth: BTreeMap<String, String> = std::fs::read_to_string(dir.path().join("truth.txt"))
-        .unwrap()
-        .lines()
-        .map(|l| {
-            let (sum, path) = l.split_once("  ").unwrap();
-            (path.to_string(), sum.to_string())
-        })
-        .collect();
+    let truth = crate::ntfs::sums(&dir.path().join("truth.txt"));
     assert_eq!(
         truth
             .keys()
@@ -192,14 +185,7 @@ ntfsinfo -v -i 0 vol.img 2>/dev/null > mft.txt
         .take_while(|l| l.trim_start().starts_with("0x"))
         .count();
     assert!(runs >= 5, "the MFT is in {runs} runs:\n{info}");
-    let truth: BTreeMap<String, String> = std::fs::read_to_string(dir.path().join("truth.txt"))
-        .unwrap()
-        .lines()
-        .map(|l| {
-            let (sum, path) = l.split_once("  ").unwrap();
-            (path.to_string(), sum.to_string())
-        })
-        .collect();
+    let truth = crate::ntfs::sums(&dir.path().join("truth.txt"));
     assert!(truth.len() > 1000, "{} files", truth.len());
 
     let img: SharedSource = Arc::new(FileSource::open(&dir.path().join("vol.img")).unwrap());
