@@ -24,7 +24,7 @@ use amiscan::report::{Finding, Severity};
 use amiscan::source::ebs::EbsOptions;
 use aws_test_server::{AmiSpec, ImageSpec, MappingSpec, ServerConfig, SnapshotSpec, TestServer};
 use std::collections::BTreeSet;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 const LEAKY: &str = "ami-0d0d0d0d0d0d0d0d1";
 const CLEAN: &str = "ami-0d0d0d0d0d0d0d0d2";
@@ -204,8 +204,9 @@ fn an_ntfs_volume_filling_its_cache_is_fetched_within_five_percent_of_needed() {
     use crate::common::workdir;
 
     let dir = workdir("ntfs-ebs", "cache");
-    ntfs_volume(
+    let (img, read, want) = ntfs_volume(
         &dir,
+        "share/pkg17/deploy.txt",
         r#"import os, random, sys
 r = random.Random(15)
 root = sys.argv[1]
@@ -223,18 +224,7 @@ os.makedirs(os.path.join(root, "bin"))
 for i in range(8):
     with open(os.path.join(root, "bin", f"tool{i}.exe"), "wb") as out:
         out.write(r.randbytes(2 << 20))
-with open(os.path.join(root, "share", "pkg17", "deploy.txt"), "w") as out:
-    out.write("aws_access_key_id = AKIA" + "".join(r.choice("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567") for _ in range(16)) + "\n")
-    out.write("aws_secret_access_key = " + "".join(r.choice("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/+") for _ in range(40)) + "\n")
 "#,
-    );
-    let img = dir.join("vol.img");
-    let (local, read) = scan_recorded(&img, false);
-    assert!(local.complete, "{:?}", local.errors);
-    let want = keys(&local.findings, "");
-    assert!(
-        want.iter().any(|k| k.2 == "/share/pkg17/deploy.txt"),
-        "{want:#?}"
     );
 
     let (fetched, needed) = fetched_through_ebs(&img, &read, 96 << 20, &want, "54 MiB cache");
@@ -260,8 +250,9 @@ fn an_ntfs_volume_whose_mft_outgrows_the_cache_is_not_read_again_per_file() {
     use crate::common::workdir;
 
     let dir = workdir("ntfs-ebs", "mft");
-    ntfs_volume(
+    let (img, read, want) = ntfs_volume(
         &dir,
+        "Windows/d7/pkg73/setup.ini",
         r#"import os, random, sys
 r = random.Random(16)
 root = sys.argv[1]
@@ -273,18 +264,7 @@ for d in range(100):
         n = r.choice([r.randint(100, 600), r.randint(1024, 6 * 1024)])
         with open(os.path.join(p, f"f{f:03}.dll"), "w") as out:
             out.write(" ".join(r.choice(words) for _ in range(n // 3))[:n])
-with open(os.path.join(root, "Windows", "d7", "pkg73", "setup.ini"), "w") as out:
-    out.write("aws_access_key_id = AKIA" + "".join(r.choice("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567") for _ in range(16)) + "\n")
-    out.write("aws_secret_access_key = " + "".join(r.choice("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/+") for _ in range(40)) + "\n")
 "#,
-    );
-    let img = dir.join("vol.img");
-    let (local, read) = scan_recorded(&img, false);
-    assert!(local.complete, "{:?}", local.errors);
-    let want = keys(&local.findings, "");
-    assert!(
-        want.iter().any(|k| k.2 == "/Windows/d7/pkg73/setup.ini"),
-        "{want:#?}"
     );
     let (fetched, needed) = fetched_through_ebs(&img, &read, 16 << 20, &want, "9 MiB cache");
     assert!(needed > 60, "{needed} blocks needed");
@@ -296,8 +276,10 @@ with open(os.path.join(root, "Windows", "d7", "pkg73", "setup.ini"), "w") as out
 }
 
 /// A 96 MiB NTFS volume `vol.img` in `dir` made by mkntfs, its files written through ntfs-3g by
-/// the Python `script` (given the mount point as `sys.argv[1]`).
-fn ntfs_volume(dir: &Path, script: &str) {
+/// the Python `script` (given the mount point as `root` and a `random.Random` as `r`), and a
+/// fresh fake AWS key pair written at `key` (relative to the root). Returns the image, the
+/// blocks its local scan read and that scan's findings (complete, the key found).
+fn ntfs_volume(dir: &Path, key: &str, script: &str) -> (PathBuf, BTreeSet<u64>, BTreeSet<Key>) {
     crate::common::sh(
         &format!(
             "set -euo pipefail
@@ -307,12 +289,25 @@ mkdir -p m
 ntfs-3g vol.img m
 trap 'umount m 2>/dev/null || true' EXIT
 python3 - m <<'PY'
-{script}PY
+{script}
+with open(os.path.join(root, {key:?}), 'w') as out:
+    out.write('aws_access_key_id = AKIA' + ''.join(r.choice('ABCDEFGHIJKLMNOPQRSTUVWXYZ234567') for _ in range(16)) + '\\n')
+    out.write('aws_secret_access_key = ' + ''.join(r.choice('abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/+') for _ in range(40)) + '\\n')
+PY
 umount m
 "
         ),
         dir,
     );
+    let img = dir.join("vol.img");
+    let (local, read) = scan_recorded(&img, false);
+    assert!(local.complete, "{:?}", local.errors);
+    let want = keys(&local.findings, "");
+    assert!(
+        want.iter().any(|k| k.2.strip_prefix('/') == Some(key)),
+        "{want:#?}"
+    );
+    (img, read, want)
 }
 
 /// Scan the volume image `img` through the test server (5 ms per request) with a memory budget
