@@ -12,7 +12,6 @@ pub mod lznt1;
 mod ntfs;
 pub mod ntfs_free;
 pub mod ntfs_logfile;
-pub mod ntfs_sweep;
 pub mod probe;
 pub mod tarfs;
 pub mod xfs;
@@ -218,7 +217,7 @@ pub trait Filesystem: Send + Sync {
     /// With `--unallocated`: deleted files whose content the filesystem's own metadata still
     /// holds (NTFS: a small file's resident `$DATA` in a free MFT record, inside `$MFT`'s
     /// allocated clusters, where the free-space scan does not look), as regular-file entries
-    /// named [`ntfs_sweep::deleted_path`] (`<deleted inode N>/name`), read as any file's (by
+    /// named [`ntfs::sweep::deleted_path`] (`<deleted inode N>/name`), read as any file's (by
     /// inode number). The errors mean as in [`Filesystem::unreached`]. `None` (the default):
     /// the filesystem keeps no file content in its metadata, its deleted files are in its free
     /// blocks.

@@ -7,7 +7,7 @@
 //! LSB first), so a large volume's bitmap is never held whole; it is read through the crate,
 //! under the same guards as every other call into it (`ntfs.rs`). Free MFT records (deleted
 //! files whose record is still there, inside `$MFT`'s allocated clusters) are not free
-//! clusters: `ntfs_sweep.rs` reads those that still hold a small file's resident content.
+//! clusters: `ntfs/sweep.rs` reads those that still hold a small file's resident content.
 
 use super::FsError;
 use super::ext4_free::{Region, RegionKind};

@@ -25,8 +25,8 @@
 //! under the reader's read budget and guards; a record that fails to parse is an error on that
 //! record (in use) or, when free, one more error counted in a single message (never a panic).
 
-use super::ntfs::{NtfsFs, RECORD_READS, guarded};
-use super::{Entry, EntryKind, FsError, Swept, unlinked_path};
+use super::{NtfsFs, RECORD_READS, guarded};
+use crate::fs::{Entry, EntryKind, FsError, Swept, unlinked_path};
 use crate::source::Cursor;
 use ntfs::structured_values::{NtfsFileName, NtfsFileNamespace};
 use ntfs::{NtfsAttributeType, NtfsError, NtfsFile, NtfsFileFlags, NtfsReadSeek};
@@ -213,7 +213,7 @@ fn read_record(fs: &NtfsFs, c: &mut Cursor, rec: u64) -> Result<Record, NtfsErro
 /// What [`Filesystem::unreached`] gives for NTFS: the in-use user records the walk did not
 /// reach, as entries under `<unlinked inode N>/name`.
 ///
-/// [`Filesystem::unreached`]: super::Filesystem::unreached
+/// [`Filesystem::unreached`]: crate::fs::Filesystem::unreached
 pub(super) fn unreached(fs: &NtfsFs, reached: &(dyn Fn(u64) -> bool + Sync)) -> Swept {
     let (runs, cut) = records(fs, Want::Unreached, reached)?;
     let mut out = Vec::new();
@@ -317,7 +317,7 @@ fn below_extend(
 /// (no `FILE` signature) are passed over; one that has it but cannot be parsed (torn, or
 /// partly overwritten) is counted, and the count is one error.
 ///
-/// [`Filesystem::deleted`]: super::Filesystem::deleted
+/// [`Filesystem::deleted`]: crate::fs::Filesystem::deleted
 pub(super) fn deleted(fs: &NtfsFs) -> Swept {
     let (runs, cut) = records(fs, Want::Free, &|_| false)?;
     let mut out = Vec::new();
@@ -350,7 +350,7 @@ pub(super) fn deleted(fs: &NtfsFs) -> Swept {
         }
         let mut path = deleted_path(rec);
         if let Some((name, _)) = r.names.first() {
-            path = super::join(&path, name.name().to_string_lossy().as_bytes());
+            path = crate::fs::join(&path, name.name().to_string_lossy().as_bytes());
         }
         out.push(Ok(Entry {
             path,
@@ -360,7 +360,7 @@ pub(super) fn deleted(fs: &NtfsFs) -> Swept {
             gid: 0,
             size: len,
             mtime: r.names.first().map_or(0, |(n, _)| {
-                super::ntfs::unix_time(n.modification_time().nt_timestamp())
+                super::unix_time(n.modification_time().nt_timestamp())
             }),
             ino: rec,
             phys: 0,

@@ -23,6 +23,8 @@
 //! itself needs an attribute list (an MFT of hundreds of thousands of records, fragmented
 //! many times); such a volume's records past the first extents fail with an error.
 
+pub mod sweep;
+
 use super::{Entry, EntryKind, Filesystem, FsError, FsReader, SeekRead};
 use crate::source::{Cursor, SharedSource};
 use ntfs::indexes::NtfsFileNameIndex;
@@ -217,15 +219,15 @@ impl Filesystem for NtfsFs {
         Ok(Box::new(self.ntfs_reader()))
     }
 
-    /// The in-use user records no directory index names ([`super::ntfs_sweep`]).
+    /// The in-use user records no directory index names ([`sweep`]).
     fn unreached(&self, reached: &(dyn Fn(u64) -> bool + Sync)) -> Option<super::Swept> {
-        Some(super::ntfs_sweep::unreached(self, reached))
+        Some(sweep::unreached(self, reached))
     }
 
     /// The free records that still hold a deleted file's resident content
-    /// ([`super::ntfs_sweep`]).
+    /// ([`sweep`]).
     fn deleted(&self) -> Option<super::Swept> {
-        Some(super::ntfs_sweep::deleted(self))
+        Some(sweep::deleted(self))
     }
 
     fn warnings(&self) -> Vec<String> {
