@@ -83,7 +83,7 @@ pub struct At {
 /// Why a filesystem operation failed: the kind (read error, unsupported feature, corrupt
 /// structure, other), the structure being read (`context`), the problem (`message`) and where
 /// ([`At`]). The message text is `context: kind: message`, whatever `at` holds.
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 pub enum FsError {
     /// The bytes could not be read (truncated image, unreadable block).
     #[error("{context}: read error: {message}")]
@@ -198,6 +198,10 @@ pub trait Filesystem: Send + Sync {
     fn name(&self) -> &'static str;
     /// A reader for the calling thread.
     fn reader(&self) -> Result<Box<dyn FsReader>, FsError>;
+    /// A hint that the next walk lists every directory (a full scan, not `--quick`): a
+    /// filesystem whose directories are cheaper to read in one pass in disk order may read
+    /// them so at its first listing (NTFS). The default does nothing.
+    fn will_walk_whole(&self) {}
     /// What the filesystem could not take into account when it opened (default: nothing).
     fn open_problems(&self) -> Vec<OpenProblem> {
         Vec::new()

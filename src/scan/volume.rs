@@ -569,6 +569,9 @@ fn walk(
         rayon::current_num_threads()
     };
     let ready = |e: &Entry| e.size == 0 || e.phys == 0 || v.source.ready(e.phys, e.size);
+    if scope.is_none() {
+        filesystem.will_walk_whole();
+    }
     std::thread::scope(|s| {
         let planner = kind
             .filter(|_| remote_full)

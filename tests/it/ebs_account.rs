@@ -220,7 +220,14 @@ fn four_volumes_keep_to_one_account_quota() {
     assert_eq!(acct[0]["requests"].as_u64(), Some(gets));
     let get_throttled: u64 = log.iter().map(|s| s.get_throttled).sum();
     assert_eq!(acct[0]["throttles"].as_u64(), Some(get_throttled));
-    assert_eq!(acct[0]["list_requests"], 4);
+    // One listing per snapshot, and one more for each the server throttled (retried): under
+    // load two of them arrive in one sliding second now and then (5 once, at a load of 4).
+    let list_throttled: u64 = log.iter().map(|s| s.list_throttled).sum();
+    assert_eq!(
+        acct[0]["list_requests"].as_u64(),
+        Some(4 + list_throttled),
+        "{log:#?}"
+    );
     let rate = acct[0]["achieved_rps"].as_f64().unwrap();
     assert!(rate > 0.0 && rate <= f64::from(quota), "{rate}");
     for s in t["snapshots"].as_array().unwrap() {

@@ -341,7 +341,8 @@ fn a_dirty_ntfs_volume_is_a_warning_and_still_read() {
     }
 }
 
-/// A source that logs every read (offset, length).
+/// A source that logs every read (offset, length), and says it is remote: the reader keeps
+/// what it keeps for EBS (a resident file's content from its listing).
 struct Logged {
     inner: SharedSource,
     reads: std::sync::Mutex<Vec<(u64, u64)>>,
@@ -358,6 +359,26 @@ impl amiscan::source::Source for Logged {
     fn describe(&self) -> String {
         self.inner.describe()
     }
+    fn remote(&self) -> bool {
+        true
+    }
+}
+
+/// The leaky Windows disk's NTFS partition (built in workdir `name`) behind a [`Logged`] source,
+/// and where MFT record `n` is on it: the boot sector's MFT cluster, clusters of bytes per
+/// sector × sectors per cluster, records of 1 KiB (mkntfs's, clusters per record -10).
+fn logged_disk(name: &str) -> (Arc<Logged>, impl Fn(u64) -> std::ops::Range<u64>) {
+    let dir = disk(name, "leaky");
+    let log = Arc::new(Logged {
+        inner: partition(&dir),
+        reads: Default::default(),
+    });
+    let mut boot = [0u8; 512];
+    log.inner.read_at(0, &mut boot).unwrap();
+    let cluster = u64::from(u16::from_le_bytes([boot[11], boot[12]])) * u64::from(boot[13]);
+    let mft = u64::from_le_bytes(boot[0x30..0x38].try_into().unwrap()) * cluster;
+    assert_eq!(boot[0x40] as i8, -10, "1 KiB records");
+    (log, move |n: u64| mft + n * 1024..mft + (n + 1) * 1024)
 }
 
 impl Logged {
@@ -378,19 +399,7 @@ impl Logged {
 /// and opening a file the walk listed reads its data, not its record again.
 #[test]
 fn the_walk_reads_each_record_once() {
-    let dir = disk("records", "leaky");
-    let log = Arc::new(Logged {
-        inner: partition(&dir),
-        reads: Default::default(),
-    });
-    // Where record `n` is: the boot sector's MFT cluster, clusters of bytes per sector ×
-    // sectors per cluster, records of 1 KiB (mkntfs's, clusters per record -10).
-    let mut boot = [0u8; 512];
-    log.inner.read_at(0, &mut boot).unwrap();
-    let cluster = u64::from(u16::from_le_bytes([boot[11], boot[12]])) * u64::from(boot[13]);
-    let mft = u64::from_le_bytes(boot[0x30..0x38].try_into().unwrap()) * cluster;
-    assert_eq!(boot[0x40] as i8, -10, "1 KiB records");
-    let record = |n: u64| mft + n * 1024..mft + (n + 1) * 1024;
+    let (log, record) = logged_disk("records");
 
     let fs = amiscan::fs::open(FsKind::Ntfs, log.clone()).unwrap();
     let reader = fs.reader().unwrap();
@@ -447,4 +456,101 @@ fn the_walk_reads_each_record_once() {
         Vec::<u64>::new(),
         "opening the file read its record again"
     );
+}
+
+/// A full walk (a scan that is not `--quick`) reads every MFT record in the table's pass, in
+/// record order, before its first listing; after that pass neither the listings nor opening
+/// the files the walk found read any record again: each directory's record is held from the
+/// pass (its index is read through it), each file's run list or resident content is kept for
+/// the content scan. Through EBS with an MFT larger than the block cache, each such read was a
+/// block fetched again. Alternate data streams are left out (opening one reads its record to
+/// tell `name:stream` from a name with a colon).
+#[test]
+fn after_the_table_pass_a_full_walk_and_its_files_read_no_record() {
+    let (log, record) = logged_disk("records-table");
+
+    let fs = amiscan::fs::open(FsKind::Ntfs, log.clone()).unwrap();
+    fs.will_walk_whole();
+    // The first listing makes the pass.
+    let root = fs.reader().unwrap().list_dir(b"/").unwrap();
+    assert!(root.iter().all(Result::is_ok), "{root:?}");
+    let passed = log.reads.lock().unwrap().len();
+    assert!(passed > 100, "the pass read the records: {passed} reads");
+    log.touched(&[]);
+
+    let walk = amiscan::scan::walk::walk(fs.as_ref(), 2);
+    assert!(walk.errors.is_empty(), "{:?}", walk.errors);
+    assert!(walk.dirs >= 20, "{}", walk.dirs);
+    let reader = fs.reader().unwrap();
+    let mut opened = 0;
+    let mut resident = 0;
+    for f in &walk.files {
+        let last = f.path.rsplit(|&b| b == b'/').next().unwrap();
+        if last.contains(&b':') {
+            continue;
+        }
+        let mut content = Vec::new();
+        if let Ok(mut r) = reader.open_file(f) {
+            // WOF and EFS files are refused without a read.
+            r.read_to_end(&mut content).unwrap();
+            opened += 1;
+            resident += usize::from(f.phys == 0 && f.size > 0);
+        }
+    }
+    assert!(
+        opened >= 30 && resident >= 10,
+        "{opened} files, {resident} resident"
+    );
+    let records: Vec<_> = walk
+        .inos
+        .iter()
+        .map(|&n| record(n))
+        .chain([record(0)])
+        .collect();
+    let again = log.touched(&records);
+    assert!(
+        again.is_empty(),
+        "{} records read again after the pass (the first at byte {:?})",
+        again.len(),
+        again.first()
+    );
+}
+
+/// The table changes how the records are read, not what the walk finds: a full walk with it
+/// (`will_walk_whole`) lists the same entries as a walk without it (directory by directory,
+/// each file's record read in its parent's listing), kind, size, time, record and position
+/// alike, on the leaky disk (hard links, streams on files and directories, a symlink, LZNT1,
+/// sparse and resident files).
+#[test]
+fn a_walk_through_the_table_finds_what_the_index_walk_finds() {
+    let dir = disk("records-same", "leaky");
+    let walked = |table: bool| {
+        let fs = amiscan::fs::open(FsKind::Ntfs, partition(&dir)).unwrap();
+        if table {
+            fs.will_walk_whole();
+        }
+        let w = amiscan::scan::walk::walk(fs.as_ref(), 2);
+        let files: Vec<_> = w
+            .files
+            .iter()
+            .map(|e| {
+                (
+                    e.display_path(),
+                    e.kind,
+                    e.mode,
+                    e.size,
+                    e.mtime,
+                    e.ino,
+                    e.phys,
+                )
+            })
+            .collect();
+        let errors: Vec<_> = w.errors.iter().map(|e| e.message.clone()).collect();
+        (files, w.dirs, w.symlinks, w.specials, w.inos, errors)
+    };
+    let (plain, table) = (walked(false), walked(true));
+    assert!(plain.0.len() >= 40, "{:?}", plain.0);
+    assert!(plain.0.iter().any(|f| f.0.contains(':')), "streams listed");
+    assert!(plain.2 >= 1, "a symlink");
+    assert_eq!(plain, table);
 }

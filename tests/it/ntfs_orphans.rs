@@ -9,14 +9,17 @@
 //! - an orphaned directory: `lost` (holding `sub/inner.txt`), its entry cut out of its
 //!   parent's index by testdata/ntfs/unindex.py, its record and tree untouched: walked from its
 //!   record, its files at `<unlinked inode N>/lost/sub/inner.txt`.
-//! - a deleted small file: `rm` through ntfs-3g; its content stays resident in its free record
-//!   (inside `$MFT`'s allocated clusters, which the free-space scan does not read), which
-//!   `ntfsinfo -i` no longer loads.
+//! - a deleted small file: `rm` through ntfs-3g; its content and its stream stay resident in
+//!   its free record (inside `$MFT`'s allocated clusters, which the free-space scan does not
+//!   read), which `ntfsinfo -i` no longer loads and `ntfsundelete -s -v -i` shows; and a
+//!   deleted directory, `/junk`, with a stream in its free record.
+//! - files deleted while open, in `$Extend\$Deleted` (the last test, its own volume).
 //!
-//! Each file holds a freshly generated AWS key pair (the orphan a second one in a stream). Without
-//! `--unallocated` the orphan's keys are found at `<unlinked inode N>/orphan.txt` and
-//! `…:token`, the deleted file's not at all; with it, the deleted file's at
-//! `<deleted inode M>/deleted.txt`. Both scans are complete: every record in use was read.
+//! Each file holds a freshly generated AWS key pair (the orphan and the deleted file a second
+//! one in a stream; `/junk` one in its stream). Without `--unallocated` the orphan's keys are
+//! found at `<unlinked inode N>/orphan.txt` and `…:token`, the deleted ones not at all; with
+//! it, at `<deleted inode M>/deleted.txt`, `…/deleted.txt:token` and
+//! `<deleted inode J>/junk:token`. Both scans are complete: every record in use was read.
 //! A bitmap set throughout (hostile: every never-used record "in use") gives bounded errors,
 //! never a panic, and the real files are still found.
 
@@ -39,26 +42,28 @@ fn keys(t: &Value) -> BTreeSet<String> {
 }
 
 /// Build `vol.img` in `dir`, with `junk` more small files written after the others and deleted
-/// with them (their records free): the record numbers of the orphan, the deleted file and the
-/// orphaned directory.
-fn build(dir: &Path, junk: usize) -> (u64, u64, u64) {
+/// with them (their records free) in the directory `/junk`, which has a key pair in a stream
+/// and is deleted too: the record numbers of the orphan, the deleted file, the orphaned
+/// directory and `/junk`.
+fn build(dir: &Path, junk: usize) -> (u64, u64, u64, u64) {
     let mount = crate::common::testdata().join("ntfs/mount.sh");
     let mount = mount.display();
     let script = format!(
         r#"set -e
 source '{mount}'
-truncate -s 8M vol.img && mkntfs -Q -q -F vol.img >/dev/null 2>&1
-mkdir -p m && ntfs_mount vol.img m
-trap 'mountpoint -q m && umount m' EXIT
+ntfs_new vol.img m 8M
 mkdir -p m/Users/alice/lost/sub
 for f in orphan deleted keep lost/sub/inner; do {PAIR} > m/Users/alice/$f.txt; done
 setfattr -n user.token -v "$({PAIR})" m/Users/alice/orphan.txt
+setfattr -n user.token -v "$({PAIR})" m/Users/alice/deleted.txt
 mkdir m/junk
+setfattr -n user.token -v "$({PAIR})" m/junk
 for i in $(seq 1 {junk}); do echo $i > m/junk/$i; done
 ntfs_umount m
 for f in orphan.txt deleted.txt lost ""; do
   ntfsinfo -f -F /Users/alice/$f vol.img > "${{f%.txt}}.info" 2>/dev/null
 done
+ntfsinfo -f -F /junk vol.img > junk.info 2>/dev/null
 ntfs_mount vol.img m
 rm -r m/Users/alice/orphan.txt m/Users/alice/deleted.txt m/junk
 ntfs_umount m
@@ -72,7 +77,7 @@ ntfs_umount m
             .and_then(|s| s.parse().ok())
             .unwrap_or_else(|| panic!("{info}"))
     };
-    let (orphan, deleted, lost) = (rec("orphan"), rec("deleted"), rec("lost"));
+    let (orphan, deleted, lost, junk) = (rec("orphan"), rec("deleted"), rec("lost"), rec("junk"));
     let alice = rec("");
     // The deleted file's content was resident in its record.
     let info = std::fs::read_to_string(dir.join("deleted.info")).unwrap();
@@ -118,13 +123,34 @@ ntfs_umount m
         dir,
     );
     assert!(!gone.contains("IN_USE"), "{gone}");
-    (orphan, deleted, lost)
+    // The free record still holds the deleted file's stream, resident (ntfsinfo does not load
+    // a free record; ntfsundelete's scan of it shows its streams).
+    let kept = sh(
+        &format!("ntfsundelete -f -s -v -i {deleted} vol.img 2>&1"),
+        dir,
+    );
+    let stream = kept
+        .split("Name: token")
+        .nth(1)
+        .unwrap_or_else(|| panic!("{kept}"));
+    assert!(stream.trim_start().starts_with("Flags: Resident"), "{kept}");
+    let kept = sh(
+        &format!("ntfsundelete -f -s -v -i {junk} vol.img 2>&1"),
+        dir,
+    );
+    assert!(kept.contains("Type: Directory"), "{kept}");
+    let stream = kept
+        .split("Name: token")
+        .nth(1)
+        .unwrap_or_else(|| panic!("{kept}"));
+    assert!(stream.trim_start().starts_with("Flags: Resident"), "{kept}");
+    (orphan, deleted, lost, junk)
 }
 
 #[test]
 fn an_ntfs_record_no_index_names_is_scanned_and_a_deleted_one_with_unallocated() {
     let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
-    let (orphan, deleted, lost) = build(dir.path(), 0);
+    let (orphan, deleted, lost, junk) = build(dir.path(), 0);
     let img = dir.path().join("vol.img");
     let found = [
         "/Users/alice/keep.txt".to_string(),
@@ -144,6 +170,10 @@ fn an_ntfs_record_no_index_names_is_scanned_and_a_deleted_one_with_unallocated()
     let (code, t) = scan_json_unchecked(&img, &["--unallocated"]);
     let mut want: BTreeSet<String> = found.iter().cloned().collect();
     want.insert(format!("<deleted inode {deleted}>/deleted.txt"));
+    // Its alternate data stream, resident in the free record too.
+    want.insert(format!("<deleted inode {deleted}>/deleted.txt:token"));
+    // The deleted directory's stream.
+    want.insert(format!("<deleted inode {junk}>/junk:token"));
     assert_eq!(keys(&t), want, "{t:#}");
     assert_eq!(t["complete"], true, "{t:#}");
     assert_eq!(code, 1, "{t:#}");
@@ -156,7 +186,7 @@ fn an_ntfs_record_no_index_names_is_scanned_and_a_deleted_one_with_unallocated()
 #[test]
 fn an_mft_bitmap_set_throughout_gives_bounded_errors() {
     let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
-    let (orphan, _, _) = build(dir.path(), 150);
+    let (orphan, _, _, _) = build(dir.path(), 150);
     sh(
         r#"python3 - <<'EOF'
 import struct
@@ -206,5 +236,125 @@ EOF"#,
             .unwrap()
             .contains("more records it marks in use could not be read")),
         "{errors:#?}"
+    );
+}
+
+/// Files deleted while a handle held them open, as a snapshot of a running Windows (10 1709 and
+/// later, Server 2019) keeps them: moved into `$Extend\$Deleted`, renamed to 24 hex digits, their
+/// records in use. ntfs-3g refuses to create anything in `$Extend` but renames into it, so the
+/// files are written in `/Del` (a file with a key pair and a second one in a stream, and a
+/// directory holding a file with a third), renamed to the hex names Windows gives (the file
+/// reference and a counter), and `/Del` is renamed to `/$Extend/$Deleted`; a directory
+/// `$Extend/$RmMetadata` (the transaction metadata's place on Windows) is made the same way with
+/// a file that is the volume's own, not scanned. The oracle: `ntfsls` of `/$Extend/$Deleted`
+/// lists both, `ntfsinfo -i` shows the file's record in use under its hex name, `ntfscat` its
+/// key. Without `--unallocated` the keys are found at `<orphan inode N>/HEX`, `…/HEX:token` and
+/// `<orphan inode M>/HEX/inner.txt`, the scan complete; nothing else of `$Extend` is scanned.
+/// With `$Extend`'s record torn, the scan is incomplete and says what was not looked for.
+#[test]
+fn files_deleted_while_open_in_extend_deleted_are_scanned_at_their_orphan_path() {
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let mount = crate::common::testdata().join("ntfs/mount.sh");
+    let mount = mount.display();
+    let script = format!(
+        r#"set -e
+source '{mount}'
+ntfs_new vol.img m 8M
+mkdir -p m/Users/alice m/Del/d m/Rm
+{PAIR} > m/Users/alice/keep.txt
+{PAIR} > m/Del/f
+setfattr -n user.token -v "$({PAIR})" m/Del/f
+{PAIR} > m/Del/d/inner.txt
+echo 'transaction log' > m/Rm/log
+hex() {{ printf '0001%012X%08X' "$(stat -c %i "$1")" "$(od -An -N4 -tu4 /dev/urandom)"; }}
+f=$(hex m/Del/f); d=$(hex m/Del/d)
+echo "$(stat -c %i m/Del/f) $f $(stat -c %i m/Del/d) $d" > names
+mv m/Del/f "m/Del/$f" && mv m/Del/d "m/Del/$d"
+mv m/Del 'm/$Extend/$Deleted' && mv m/Rm 'm/$Extend/$RmMetadata'
+ntfs_umount m
+"#
+    );
+    sh(&script, dir.path());
+    let names = std::fs::read_to_string(dir.path().join("names")).unwrap();
+    let names: Vec<&str> = names.split_whitespace().collect();
+    let [file_rec, file, dir_rec, dir_name] = names[..] else {
+        panic!("{names:?}")
+    };
+    // The oracle: both in $Extend\$Deleted, the file's record in use under its hex name, its
+    // content the key pair.
+    let listed = sh("ntfsls -f -F -p '/$Extend/$Deleted' vol.img", dir.path());
+    let listed: BTreeSet<&str> = listed.lines().filter(|l| !l.starts_with('.')).collect();
+    let want_listed: BTreeSet<String> = [file.to_string(), format!("{dir_name}/")].into();
+    assert_eq!(
+        listed,
+        want_listed.iter().map(String::as_str).collect(),
+        "{listed:?}"
+    );
+    let shown = sh(
+        &format!("ntfsinfo -f -i {file_rec} vol.img 2>&1"),
+        dir.path(),
+    );
+    assert!(shown.contains("MFT Record Flags:\t IN_USE"), "{shown}");
+    assert!(
+        shown.contains(&format!("Filename:\t\t '{file}'")),
+        "{shown}"
+    );
+    let content = sh(
+        &format!("ntfscat -f vol.img '/$Extend/$Deleted/{file}'"),
+        dir.path(),
+    );
+    assert!(content.starts_with("aws_access_key_id = AKIA"), "{content}");
+    let listed = sh("ntfsls -f -F -p '/$Extend/$RmMetadata' vol.img", dir.path());
+    assert!(listed.lines().any(|l| l == "log"), "{listed}");
+
+    let (code, t) = scan_json_unchecked(&dir.path().join("vol.img"), &[]);
+    let want: BTreeSet<String> = [
+        "/Users/alice/keep.txt".to_string(),
+        format!("<orphan inode {file_rec}>/{file}"),
+        format!("<orphan inode {file_rec}>/{file}:token"),
+        format!("<orphan inode {dir_rec}>/{dir_name}/inner.txt"),
+    ]
+    .into();
+    assert_eq!(keys(&t), want, "{t:#}");
+    assert_eq!(t["complete"], true, "{t:#}");
+    assert_eq!(code, 1, "{t:#}");
+    assert_eq!(t["volumes"][0]["errors"], serde_json::json!([]), "{t:#}");
+    // The four above: $RmMetadata's log, $Deleted itself and the rest of $Extend are not.
+    assert_eq!(t["volumes"][0]["files_scanned"], 4, "{t:#}");
+
+    // $Extend's record torn (the end of its first sector no longer its update sequence
+    // number): `$Deleted` cannot be looked up, which is an error (the scan incomplete), never
+    // a silent pass over the files deleted while open.
+    sh(
+        &format!(
+            r#"python3 - <<'EOF'
+import sys
+sys.path.insert(0, "{}")
+from mftrec import geometry
+f = open("vol.img", "r+b")
+sector, cluster, mft, size = geometry(f)
+f.seek(mft + 11 * size + sector - 2)
+end = f.read(2)
+f.seek(mft + 11 * size + sector - 2)
+f.write(bytes(b ^ 0xFF for b in end))
+EOF"#,
+            crate::common::testdata().join("ntfs").display()
+        ),
+        dir.path(),
+    );
+    let (code, t) = scan_json_unchecked(&dir.path().join("vol.img"), &[]);
+    assert_eq!(
+        keys(&t),
+        ["/Users/alice/keep.txt".to_string()].into(),
+        "{t:#}"
+    );
+    assert_eq!(t["complete"], false, "{t:#}");
+    assert_eq!(code, 1, "{t:#}");
+    let errors = t["volumes"][0]["errors"].as_array().unwrap();
+    assert_eq!(errors.len(), 1, "{errors:#?}");
+    let message = errors[0]["message"].as_str().unwrap();
+    assert!(
+        message.contains("files deleted while still open were not looked for"),
+        "{message}"
     );
 }

@@ -7,7 +7,8 @@
 //! What it reads: the boot sector, `$MFT` records (fixups applied by the crate; an `$MFT` in
 //! several data runs), `$INDEX_ROOT`/`$INDEX_ALLOCATION` directories, resident and
 //! non-resident `$DATA` (sparse runs read as zeros), attributes spread over several records
-//! through `$ATTRIBUTE_LIST`. Each file is listed once per name (hard links: once per
+//! through `$ATTRIBUTE_LIST` (a `$DATA` whose run list is split over extents in several records
+//! is assembled by [`extents`]). Each file is listed once per name (hard links: once per
 //! directory entry, the same `ino`); a name in the DOS namespace is the short alias of a
 //! Win32 name and is not listed again. Each named `$DATA` attribute (an alternate data stream)
 //! is an entry of its own, at `file:stream`, scanned like a file. `ino` is the MFT record
@@ -17,13 +18,18 @@
 //! listed: they hold no user content (`ntfs-3g` hides them too).
 //!
 //! Not read, each reported as an error on the file so the scan is incomplete rather than
-//! silently partial: LZNT1-compressed streams, EFS-encrypted files, files whose content a
-//! reparse point moved elsewhere (WOF / `CompactOS` compression, deduplication). Symbolic
-//! links and junctions are recorded, never followed. The crate does not read an `$MFT` that
-//! itself needs an attribute list (an MFT of hundreds of thousands of records, fragmented
-//! many times); such a volume's records past the first extents fail with an error.
+//! silently partial: EFS-encrypted files, files whose content a reparse point moved elsewhere
+//! (WOF / `CompactOS` compression, deduplication), a `$DATA` spread over an attribute list
+//! whose extents do not fit together (LZNT1-compressed streams are decompressed: `lznt1`).
+//! Symbolic links and junctions are recorded, never followed. An `$MFT` that itself needs an
+//! attribute list (its run list split over extents in other records), which the crate does not
+//! map, is read through a view of the volume that [`mft_list`] builds.
 
+mod extents;
+mod index;
+mod mft_list;
 pub mod sweep;
+mod table;
 
 use super::{Entry, EntryKind, Filesystem, FsError, FsReader, SeekRead};
 use crate::source::{Cursor, SharedSource};
@@ -49,6 +55,9 @@ const CHUNK: usize = 1 << 20;
 const CHUNK_READS: u64 = 1_000_000;
 /// Most alternate data streams listed per file.
 const MAX_STREAMS: usize = 4096;
+/// Largest resident stream whose content the walk keeps for the content scan (a resident value
+/// fits in its record, 1 to 4 KiB).
+const RESIDENT_MAX: u64 = 4096;
 
 /// Seconds from 1601-01-01 (NT time) to 1970-01-01.
 const NT_TO_UNIX: i64 = 11_644_473_600;
@@ -64,6 +73,7 @@ pub struct NtfsFs {
     src: SharedSource,
     ntfs: Arc<Ntfs>,
     remembered: Arc<Remembered>,
+    table: Arc<table::Table>,
     /// What the volume's state says about how the image was taken (see [`volume_state`]).
     warnings: Vec<String>,
 }
@@ -172,19 +182,27 @@ fn other(context: String, message: impl Into<String>) -> FsError {
 impl NtfsFs {
     /// Read the boot sector and the `$UpCase` table.
     pub fn open(src: SharedSource) -> Result<Self, FsError> {
-        let ntfs = guarded(&|| "NTFS boot sector".into(), || {
+        let mut ntfs = guarded(&|| "NTFS boot sector".into(), || {
             let mut c = Cursor::new(src.clone()).with_read_limit(RECORD_READS);
-            let mut ntfs = Ntfs::new(&mut c)?;
+            Ntfs::new(&mut c)
+        })?;
+        // An `$MFT` split over an attribute list is read through a view of the volume that
+        // maps it whole ([`mft_list`]); otherwise `src` is the volume itself.
+        let (src, mft_warning) = mft_list::view(src, &ntfs);
+        guarded(&|| "NTFS boot sector".into(), || {
+            let mut c = Cursor::new(src.clone()).with_read_limit(RECORD_READS);
             ntfs.read_upcase_table(&mut c)?;
             // The root directory must load: a volume whose MFT cannot be read is refused here.
             ntfs.root_directory(&mut c)?;
-            Ok(ntfs)
+            Ok(())
         })?;
-        let warnings = volume_state(&src, &ntfs);
+        let mut warnings = volume_state(&src, &ntfs);
+        warnings.extend(mft_warning);
         Ok(NtfsFs {
             src,
             ntfs: Arc::new(ntfs),
             remembered: Arc::default(),
+            table: Arc::default(),
             warnings,
         })
     }
@@ -205,6 +223,7 @@ impl NtfsFs {
             src: self.src.clone(),
             ntfs: self.ntfs.clone(),
             remembered: self.remembered.clone(),
+            table: self.table.clone(),
             last: std::sync::Mutex::new(None),
         }
     }
@@ -219,8 +238,15 @@ impl Filesystem for NtfsFs {
         Ok(Box::new(self.ntfs_reader()))
     }
 
+    /// The directories and records are read in disk order before the first listing
+    /// ([`table`]).
+    fn will_walk_whole(&self) {
+        self.table.want();
+    }
+
     /// The in-use user records no directory index names ([`sweep`]).
     fn unreached(&self, reached: &(dyn Fn(u64) -> bool + Sync)) -> Option<super::Swept> {
+        self.table.done();
         Some(sweep::unreached(self, reached))
     }
 
@@ -239,15 +265,43 @@ pub(super) struct NtfsReader {
     src: SharedSource,
     ntfs: Arc<Ntfs>,
     remembered: Arc<Remembered>,
+    table: Arc<table::Table>,
     /// The last unnamed stream opened from [`Remembered`] (record, how): its data ranges are
     /// asked for right after it is opened.
     last: std::sync::Mutex<Option<(u64, Arc<OpenInfo>)>>,
 }
 
+/// How to read one stream, from its record (see [`Opened`]), or why it cannot be read.
+type OpenInfo = Result<Opened, Refused>;
+
+/// Why a stream cannot be read: a feature not read (EFS, WOF, …), or metadata that is corrupt
+/// (an attribute list whose extents do not fit together).
+#[derive(Clone, Debug)]
+struct Refused {
+    corrupt: bool,
+    message: String,
+}
+
+impl From<String> for Refused {
+    fn from(message: String) -> Self {
+        Refused {
+            corrupt: false,
+            message,
+        }
+    }
+}
+
 /// How to read one stream, from its record: its length, and the run list to read it through
-/// (LZNT1-compressed, or uncompressed and non-resident: `None` for both when it is read
-/// through the crate), or why it cannot be read.
-type OpenInfo = Result<(u64, Option<Arc<DataRuns>>, Option<Arc<DataRuns>>), String>;
+/// (LZNT1-compressed, or uncompressed and non-resident) or its resident content; with none of
+/// them it is read through the crate.
+#[derive(Clone)]
+struct Opened {
+    len: u64,
+    compressed: Option<Arc<DataRuns>>,
+    direct: Option<Arc<DataRuns>>,
+    /// The content of a resident stream, copied while the walk had its record.
+    resident: Option<Arc<[u8]>>,
+}
 
 /// The run lists of unnamed streams read while the walk had their records, until the content
 /// scan opens them, so it need not read the record again. (A volume read through EBS whose MFT
@@ -257,8 +311,13 @@ type OpenInfo = Result<(u64, Option<Arc<DataRuns>>, Option<Arc<DataRuns>>), Stri
 /// read again to open its file.
 #[derive(Default)]
 struct Remembered {
-    held: std::sync::Mutex<(std::collections::HashMap<u64, Arc<OpenInfo>>, usize)>,
+    /// By record: how to open it, and how many more opens it is kept for (its names: a hard
+    /// link is opened once per name).
+    held: std::sync::Mutex<(HeldOpens, usize)>,
 }
+
+/// Per record, how to open it and for how many more opens.
+type HeldOpens = std::collections::HashMap<u64, (Arc<OpenInfo>, u16)>;
 
 /// Most bytes (estimated) the remembered run lists take.
 const REMEMBER_BYTES: usize = 32 << 20;
@@ -267,13 +326,23 @@ impl Remembered {
     /// Estimated bytes one remembered stream takes.
     fn cost(info: &OpenInfo) -> usize {
         let runs = match info {
-            Ok((_, c, d)) => c.iter().chain(d).map(|r| r.runs.len()).sum(),
-            Err(m) => m.len() / 24,
+            Ok(o) => o
+                .compressed
+                .iter()
+                .chain(&o.direct)
+                .map(|r| r.runs.len())
+                .sum(),
+            Err(m) => m.message.len() / 24,
         };
-        128 + 24 * runs
+        let resident = match info {
+            Ok(o) => o.resident.as_ref().map_or(0, |d| d.len()),
+            Err(_) => 0,
+        };
+        128 + 24 * runs + resident
     }
 
-    fn put(&self, rec: u64, info: OpenInfo) {
+    /// Keep how to open record `rec` for `links` opens (its names).
+    fn put(&self, rec: u64, info: OpenInfo, links: u16) {
         let cost = Self::cost(&info);
         let mut held = self
             .held
@@ -282,7 +351,7 @@ impl Remembered {
         if held.0.contains_key(&rec) || held.1.saturating_add(cost) > REMEMBER_BYTES {
             return;
         }
-        held.0.insert(rec, Arc::new(info));
+        held.0.insert(rec, (Arc::new(info), links.max(1)));
         held.1 += cost;
     }
 
@@ -291,8 +360,13 @@ impl Remembered {
             .held
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let info = held.0.remove(&rec)?;
-        held.1 = held.1.saturating_sub(Self::cost(&info));
+        let (info, left) = held.0.get_mut(&rec)?;
+        let info = info.clone();
+        *left -= 1;
+        if *left == 0 {
+            held.0.remove(&rec);
+            held.1 = held.1.saturating_sub(Self::cost(&info));
+        }
         Some(info)
     }
 }
@@ -326,7 +400,12 @@ struct Streams {
     open: Option<OpenInfo>,
     /// Whether `$STANDARD_INFORMATION` marks the file read-only.
     read_only: bool,
+    /// The names the record header counts (hard links; at most [`MAX_LINKS`]).
+    links: u16,
 }
+
+/// Most names of one record a remembered way to open it is kept for.
+const MAX_LINKS: u16 = 64;
 
 /// The entry at `path` of record `rec` as a `kind`, from what its record says (`streams`).
 fn record_entry(path: Vec<u8>, kind: EntryKind, mode: u32, rec: u64, streams: &Streams) -> Entry {
@@ -451,6 +530,12 @@ impl NtfsReader {
     fn streams(&self, rec: u64) -> Result<Streams, NtfsError> {
         let mut c = self.cursor(RECORD_READS);
         let file = self.file(&mut c, rec)?;
+        self.streams_of(&file, &mut c)
+    }
+
+    /// What `file` holds about its streams; for a regular file, also how to open its unnamed
+    /// `$DATA` (its resident content copied).
+    fn streams_of(&self, file: &NtfsFile<'_>, c: &mut Cursor) -> Result<Streams, NtfsError> {
         let info = file.info()?;
         let mtime = unix_time(info.modification_time().nt_timestamp());
         let system = info
@@ -468,21 +553,26 @@ impl NtfsReader {
             interix: None,
             open: None,
             read_only,
+            links: file.hard_link_count().clamp(1, MAX_LINKS),
         };
-        let mut nonresident = false;
         let mut it = file.attributes();
-        while let Some(item) = it.next(&mut c) {
+        while let Some(item) = it.next(c) {
             let item = item?;
             let attr = item.to_attribute()?;
             match attr.ty()? {
                 NtfsAttributeType::Data => {
                     let name = attr.name()?.to_string_lossy();
                     if name.is_empty() {
+                        // Spread over an attribute list, each extent is an item; the first
+                        // (VCN 0) holds the length, the others 0.
+                        if attr.value_length() < out.size {
+                            continue;
+                        }
                         out.size = attr.value_length();
                         if system && (8..=INTERIX_MAX).contains(&out.size) {
-                            let mut v = attr.value(&mut c)?;
+                            let mut v = attr.value(c)?;
                             let mut tag = [0u8; 8];
-                            v.read_exact(&mut c, &mut tag)?;
+                            v.read_exact(c, &mut tag)?;
                             out.interix = match &tag {
                                 INTERIX_LINK => Some(EntryKind::Symlink),
                                 INTERIX_CHR | INTERIX_BLK => Some(EntryKind::Special),
@@ -490,8 +580,7 @@ impl NtfsReader {
                             };
                         }
                         if !attr.is_resident() {
-                            nonresident = true;
-                            let v = attr.value(&mut c)?;
+                            let v = attr.value(c)?;
                             out.phys = match v {
                                 ntfs::attribute_value::NtfsAttributeValue::NonResident(nr) => nr
                                     .data_runs()
@@ -502,25 +591,44 @@ impl NtfsReader {
                                 _ => 0,
                             };
                         }
+                    } else if let Some(seen) = out.named.iter_mut().find(|n| n.0 == name) {
+                        // Another extent of a stream spread over an attribute list.
+                        seen.1 = seen.1.max(attr.value_length());
                     } else if out.named.len() < MAX_STREAMS {
                         out.named.push((name, attr.value_length()));
                     }
                 }
                 NtfsAttributeType::ReparsePoint => {
-                    let mut v = attr.value(&mut c)?;
+                    let mut v = attr.value(c)?;
                     let mut tag = [0u8; 4];
-                    v.read_exact(&mut c, &mut tag)?;
+                    v.read_exact(c, &mut tag)?;
                     out.reparse = Some(u32::from_le_bytes(tag));
                 }
                 _ => {}
             }
         }
-        if nonresident && !file.is_directory() {
+        if !file.is_directory() && out.interix.is_none() {
             // What opening it needs, while the record is here; a record that fails here fails
-            // again when the file is opened, which reports it.
-            out.open = open_info(&file, &mut c, "", self.ntfs.cluster_size()).ok();
+            // again when the file is opened, which reports it. A resident content is kept only
+            // from a remote source, where reading the record again may fetch its block again.
+            out.open = open_info(file, c, "", self.ntfs.cluster_size(), self.src.remote()).ok();
+            if let Some(Ok(o)) = &out.open {
+                out.size = o.len;
+            }
         }
         Ok(out)
+    }
+
+    /// Keep how to open record `rec`'s unnamed `$DATA` (taken out of `s`) for the content scan,
+    /// once per name, unless the record is a directory or a link (never opened as a file).
+    fn remember(&self, rec: u64, s: &mut Streams, dir: bool) {
+        let link = matches!(s.reparse, Some(TAG_SYMLINK | TAG_MOUNT_POINT));
+        if let Some(open) = s.open.take()
+            && !link
+            && !dir
+        {
+            self.remembered.put(rec, open, s.links);
+        }
     }
 
     /// The entries for one name of record `rec` in directory `dir`: the file itself and one
@@ -532,9 +640,22 @@ impl NtfsReader {
         rec: u64,
         out: &mut Vec<Result<Entry, FsError>>,
     ) {
-        let path = super::join(dir, name.name().to_string_lossy().as_bytes());
-        let attrs = name.file_attributes();
-        if name.is_directory() && !attrs.contains(NtfsFileAttributeFlags::REPARSE_POINT) {
+        let named = table::Named::of(name, rec);
+        self.named_entries(dir, &named, None, out);
+    }
+
+    /// The entries for the index entry `n` in directory `dir`, from what its record says
+    /// (`streams`, read in the table's pass; `None`: read it now).
+    fn named_entries(
+        &self,
+        dir: &[u8],
+        n: &table::Named,
+        streams: Option<&Streams>,
+        out: &mut Vec<Result<Entry, FsError>>,
+    ) {
+        let rec = n.rec;
+        let path = super::join(dir, n.name.as_bytes());
+        if n.dir && !n.reparse {
             // A directory is what its index entry says: its record is read when it is listed
             // (its streams are listed then). Read here too, the record's MFT block was fetched
             // twice through EBS when the MFT was larger than the cache: the walk lists a
@@ -546,45 +667,45 @@ impl NtfsReader {
                 uid: 0,
                 gid: 0,
                 size: 0,
-                mtime: unix_time(name.modification_time().nt_timestamp()),
+                mtime: n.mtime,
                 ino: rec,
                 phys: 0,
             }));
             return;
         }
-        let read_only = attrs.contains(NtfsFileAttributeFlags::READ_ONLY);
-        let mut streams = match guarded(&|| format!("file {}", lossy(&path)), || self.streams(rec))
-        {
-            Ok(s) => s,
-            Err(e) => {
-                out.push(Err(e.with_inode(rec)));
-                return;
-            }
+        let read_now;
+        let streams = match streams {
+            Some(s) => s,
+            None => match guarded(&|| format!("file {}", lossy(&path)), || self.streams(rec)) {
+                Ok(mut s) => {
+                    self.remember(rec, &mut s, n.dir);
+                    read_now = s;
+                    &read_now
+                }
+                Err(e) => {
+                    out.push(Err(e.with_inode(rec)));
+                    return;
+                }
+            },
         };
         let link = matches!(streams.reparse, Some(TAG_SYMLINK | TAG_MOUNT_POINT));
-        if let Some(open) = streams.open.take()
-            && !link
-            && !name.is_directory()
-        {
-            self.remembered.put(rec, open);
-        }
         let kind = if link {
             EntryKind::Symlink
-        } else if name.is_directory() {
+        } else if n.dir {
             EntryKind::Dir
         } else if let Some(k) = streams.interix {
             k
         } else {
             EntryKind::File
         };
-        let mode = match (kind, read_only) {
+        let mode = match (kind, n.read_only) {
             (EntryKind::Dir, _) => 0o755,
             (EntryKind::Symlink, _) => 0o777,
             (_, true) => 0o444,
             _ => 0o644,
         };
-        let base = record_entry(path.clone(), kind, mode, rec, &streams);
-        push_streams(&streams.named, &base, read_only, out);
+        let base = record_entry(path, kind, mode, rec, streams);
+        push_streams(&streams.named, &base, n.read_only, out);
         out.push(Ok(base));
     }
 
@@ -623,66 +744,110 @@ impl NtfsReader {
         out.push(Ok(base));
     }
 
-    fn list(&self, path: &[u8], rec: u64) -> Result<Vec<Result<Entry, FsError>>, FsError> {
+    /// The names directory `rec`'s index holds (its Win32 or POSIX names, once each; the
+    /// metafiles left out of the root), as [`table::Named`].
+    fn index_names(&self, path: &[u8], rec: u64) -> Result<Vec<table::Named>, FsError> {
         let ctx = || format!("directory {}", lossy(path));
-        let names: Vec<(NtfsFileName, u64)> = guarded(&ctx, || {
-            let mut c = self.cursor(DIR_READS);
+        // Through the table's records when there is one: the directory's record need not be
+        // fetched again.
+        let src = self.table.source(self);
+        guarded(&ctx, || {
+            let mut c = match src {
+                Some(src) => Cursor::new(src).with_read_limit(DIR_READS),
+                None => self.cursor(DIR_READS),
+            };
             let dir = self.file(&mut c, rec)?;
-            let index = dir.directory_index(&mut c)?;
-            let mut it = index.entries();
             let mut names = Vec::new();
             let mut seen = HashSet::new();
-            while let Some(e) = it.next(&mut c) {
-                let e = e?;
-                let Some(key) = e.key() else { continue };
-                let key = key?;
-                let child = e.file_reference().file_record_number();
+            let mut keep = |child: u64, named: table::Named| {
                 if (rec == 5 && child < FIRST_USER_RECORD) || child == rec {
-                    continue;
+                    return Ok(());
                 }
-                if key.namespace() == NtfsFileNamespace::Dos {
-                    continue;
-                }
-                if !seen.insert((child, key.name().to_string_lossy())) {
-                    continue;
+                if !seen.insert((child, named.name.clone())) {
+                    return Ok(());
                 }
                 if names.len() >= MAX_DIR_ENTRIES {
                     return Err(NtfsError::Io(io::Error::other(format!(
                         "more than {MAX_DIR_ENTRIES} entries: the index is corrupt or loops"
                     ))));
                 }
-                names.push((key, child));
+                names.push(named);
+                Ok(())
+            };
+            // An allocation spread over the attribute list: the crate would read its first
+            // extent only (index.rs).
+            if let Some(alloc) = index::spread_allocation(&dir, &mut c)? {
+                index::entries(&dir, &mut c, &alloc, &mut keep)?;
+                return Ok(names);
+            }
+            let index = dir.directory_index(&mut c)?;
+            let mut it = index.entries();
+            while let Some(e) = it.next(&mut c) {
+                let e = e?;
+                let Some(key) = e.key() else { continue };
+                let key = key?;
+                if key.namespace() == NtfsFileNamespace::Dos {
+                    continue;
+                }
+                let child = e.file_reference().file_record_number();
+                keep(child, table::Named::of(&key, child))?;
             }
             Ok(names)
         })
-        .map_err(|e| e.with_inode(rec))?;
+        .map_err(|e| e.with_inode(rec))
+    }
+
+    fn list(&self, path: &[u8], rec: u64) -> Result<Vec<Result<Entry, FsError>>, FsError> {
+        let ctx = || format!("directory {}", lossy(path));
+        let names = self.index_names(path, rec)?;
         let mut out = Vec::with_capacity(names.len());
         if rec != 5 {
             // The directory's own alternate data streams (its parent's listing did not read
             // its record).
-            match guarded(&ctx, || self.streams(rec)) {
-                Ok(st) if !st.named.is_empty() => {
-                    let me = Entry {
-                        path: path.to_vec(),
-                        kind: EntryKind::Dir,
-                        mode: 0o755,
-                        uid: 0,
-                        gid: 0,
-                        size: 0,
-                        mtime: st.mtime,
-                        ino: rec,
-                        phys: 0,
-                    };
-                    push_streams(&st.named, &me, st.read_only, &mut out);
-                }
-                Ok(_) => {}
-                Err(e) => out.push(Err(e.with_inode(rec))),
-            }
+            let own = match self.table.dir(self, rec) {
+                Some(own) => Ok(own),
+                None => guarded(&ctx, || self.streams(rec)),
+            };
+            self.own_streams(path, rec, &own, &mut out);
         }
-        for (name, child) in &names {
-            self.entries_for(path, name, *child, &mut out);
+        for n in &names {
+            let read = if n.dir && !n.reparse {
+                None
+            } else {
+                self.table.file(self, n.rec)
+            };
+            self.named_entries(path, n, read.as_ref(), &mut out);
         }
         Ok(out)
+    }
+
+    /// The entries of the alternate data streams of directory `rec` at `path`, as its record
+    /// says (`own`).
+    fn own_streams(
+        &self,
+        path: &[u8],
+        rec: u64,
+        own: &Result<Streams, FsError>,
+        out: &mut Vec<Result<Entry, FsError>>,
+    ) {
+        match own {
+            Ok(st) if !st.named.is_empty() => {
+                let me = Entry {
+                    path: path.to_vec(),
+                    kind: EntryKind::Dir,
+                    mode: 0o755,
+                    uid: 0,
+                    gid: 0,
+                    size: 0,
+                    mtime: st.mtime,
+                    ino: rec,
+                    phys: 0,
+                };
+                push_streams(&st.named, &me, st.read_only, out);
+            }
+            Ok(_) => {}
+            Err(e) => out.push(Err(e.clone().with_inode(rec))),
+        }
     }
 
     /// The record and stream name behind `e`: a path whose last component is `name:stream`
@@ -744,15 +909,30 @@ impl NtfsReader {
             None => guarded(&ctx, || {
                 let mut c = self.cursor(RECORD_READS);
                 let file = self.file(&mut c, rec)?;
-                open_info(&file, &mut c, &name, self.ntfs.cluster_size())
+                open_info(&file, &mut c, &name, self.ntfs.cluster_size(), false)
             })?,
         };
-        let len = info.map_err(|m| FsError::Incompatible {
-            context: ctx(),
-            message: m,
-            at: Default::default(),
+        let len = info.map_err(|m| {
+            if m.corrupt {
+                FsError::Corrupt {
+                    context: ctx(),
+                    message: m.message,
+                    at: Default::default(),
+                }
+            } else {
+                FsError::Incompatible {
+                    context: ctx(),
+                    message: m.message,
+                    at: Default::default(),
+                }
+            }
         })?;
-        let (len, compressed, direct) = len;
+        let Opened {
+            len,
+            compressed,
+            direct,
+            resident,
+        } = len;
         Ok(Stream {
             reader: self,
             rec,
@@ -763,61 +943,135 @@ impl NtfsReader {
             buf_at: 0,
             compressed,
             direct,
+            resident,
         })
     }
 }
 
 /// How to read the `$DATA` stream named `name` ("" for the unnamed one) of `file` (see
-/// [`OpenInfo`]); `Ok(Err(reason))` when it cannot be read.
+/// [`OpenInfo`]); `Ok(Err(reason))` when it cannot be read. `keep_resident`: a resident
+/// stream's content is copied too.
 fn open_info<T: Read + Seek>(
     file: &NtfsFile<'_>,
     c: &mut T,
     name: &str,
     cluster: u32,
+    keep_resident: bool,
 ) -> Result<OpenInfo, NtfsError> {
     let info = file.info()?;
     let flags = info.file_attributes();
     if flags.contains(NtfsFileAttributeFlags::ENCRYPTED) {
-        return Ok(Err("EFS-encrypted: its content cannot be read".to_string()));
+        return Ok(Err("EFS-encrypted: its content cannot be read"
+            .to_string()
+            .into()));
     }
     if name.is_empty() {
         match reparse_tag(file, c)? {
             Some(TAG_WOF) => {
                 return Ok(Err(
                     "compressed by WOF (CompactOS, XPRESS/LZX): its content was not read"
-                        .to_string(),
+                        .to_string()
+                        .into(),
                 ));
             }
             Some(TAG_DEDUP) => {
                 return Ok(Err(
-                    "deduplicated (its content is in the chunk store): not read".to_string(),
+                    "deduplicated (its content is in the chunk store): not read"
+                        .to_string()
+                        .into(),
                 ));
             }
             _ => {}
         }
     }
+    // A value spread over an attribute list: its run list assembled from the extents the
+    // list names (the crate reads it only up to its first extent).
+    if let Some(spread) = extents::spread(file, c, NtfsAttributeType::Data, name, MAX_RUNS)? {
+        return Ok(spread_info(spread, cluster));
+    }
     let Some(item) = data_item(file, c, name)? else {
-        return Ok(Err(format!("no $DATA stream named {name:?}")));
+        return Ok(Err(format!("no $DATA stream named {name:?}").into()));
     };
     let attr = item.to_attribute()?;
     if attr.flags().contains(NtfsAttributeFlags::ENCRYPTED) {
-        return Ok(Err("encrypted: its content cannot be read".to_string()));
+        return Ok(Err("encrypted: its content cannot be read"
+            .to_string()
+            .into()));
     }
     let len = attr.value_length();
     if attr.is_resident() {
-        return Ok(Ok((len, None, None)));
+        let resident = if keep_resident && len <= RESIDENT_MAX {
+            let mut v = attr.value(c)?;
+            let mut buf = vec![0u8; usize::try_from(len).unwrap_or(0)];
+            v.read_exact(c, &mut buf)?;
+            Some(Arc::from(buf))
+        } else {
+            None
+        };
+        return Ok(Ok(Opened {
+            len,
+            compressed: None,
+            direct: None,
+            resident,
+        }));
     }
     if !attr.flags().contains(NtfsAttributeFlags::COMPRESSED) {
         let direct = match data_runs(&attr, c, cluster)? {
             Runs::Listed(runs) => Some(Arc::new(runs)),
             Runs::AttributeList | Runs::TooMany => None,
         };
-        return Ok(Ok((len, None, direct)));
+        return Ok(Ok(Opened {
+            len,
+            compressed: None,
+            direct,
+            resident: None,
+        }));
     }
     match compressed_runs(&attr, c, cluster)? {
-        Ok(runs) => Ok(Ok((len, Some(Arc::new(runs)), None))),
-        Err(m) => Ok(Err(m)),
+        Ok(runs) => Ok(Ok(Opened {
+            len,
+            compressed: Some(Arc::new(runs)),
+            direct: None,
+            resident: None,
+        })),
+        Err(m) => Ok(Err(m.into())),
     }
+}
+
+/// How to read a stream whose extents [`extents::spread`] assembled (or why not).
+fn spread_info(spread: Result<extents::Spread, String>, cluster: u32) -> OpenInfo {
+    let s = spread.map_err(|message| Refused {
+        corrupt: true,
+        message: format!("its $DATA is spread over an attribute list that is malformed: {message}"),
+    })?;
+    let flags = NtfsAttributeFlags::from_bits_truncate(s.flags);
+    if flags.contains(NtfsAttributeFlags::ENCRYPTED) {
+        return Err("encrypted: its content cannot be read".to_string().into());
+    }
+    let runs = Arc::new(DataRuns {
+        cluster: u64::from(cluster).max(1),
+        runs: s.runs,
+    });
+    if !flags.contains(NtfsAttributeFlags::COMPRESSED) {
+        return Ok(Opened {
+            len: s.len,
+            compressed: None,
+            direct: Some(runs),
+            resident: None,
+        });
+    }
+    if cluster > 4096 {
+        return Err(format!(
+            "LZNT1-compressed with {cluster}-byte clusters (NTFS compresses only up to 4 KiB): not read"
+        )
+        .into());
+    }
+    Ok(Opened {
+        len: s.len,
+        compressed: Some(runs),
+        direct: None,
+        resident: None,
+    })
 }
 
 /// The `$DATA` attribute named `name` ("" for the unnamed one) of `file`, compared exactly.
@@ -856,6 +1110,8 @@ struct Stream<'a> {
     /// EBS the record's MFT block had often been evicted by the data read since, and was
     /// fetched again, 1.26× the blocks needed.)
     direct: Option<Arc<DataRuns>>,
+    /// The content of a resident stream, kept from the walk.
+    resident: Option<Arc<[u8]>>,
 }
 
 /// Clusters per compression unit: NTFS compresses in units of 16 clusters (a compression unit
@@ -897,7 +1153,8 @@ fn compressed_runs<T: Read + Seek>(
 /// What [`data_runs`] found.
 enum Runs {
     Listed(DataRuns),
-    /// The value is spread over an attribute list: only the crate reads it.
+    /// The value is spread over an attribute list the crate connects (one [`extents::spread`]
+    /// did not take): only the crate reads it.
     AttributeList,
     /// More than [`MAX_RUNS`] runs.
     TooMany,
@@ -1048,6 +1305,23 @@ impl Stream<'_> {
         if let Some(runs) = self.direct.clone() {
             return self.fill_direct(&runs, want);
         }
+        if let Some(data) = &self.resident {
+            let from = usize::try_from(self.pos).unwrap_or(usize::MAX);
+            let chunk = data
+                .get(from..from.saturating_add(want))
+                .filter(|c| c.len() == want)
+                .ok_or_else(|| {
+                    io::Error::other(format!(
+                        "MFT record {}: the stream ends at {} of {} bytes",
+                        self.rec,
+                        data.len(),
+                        self.len
+                    ))
+                })?;
+            self.buf = chunk.to_vec();
+            self.buf_at = self.pos;
+            return Ok(());
+        }
         let r = self.reader;
         let (rec, pos) = (self.rec, self.pos);
         let name = self.name.clone();
@@ -1144,8 +1418,8 @@ impl FsReader for NtfsReader {
         Ok(Some(Box::new(self.stream(e)?)))
     }
 
-    /// The allocated runs of an uncompressed non-resident stream (sparse runs are holes). A
-    /// resident or compressed stream, or one spread over an attribute list, is read whole.
+    /// The allocated runs of an uncompressed non-resident stream (sparse runs are holes; one
+    /// spread over an attribute list too). A resident or compressed stream is read whole.
     fn data_ranges(&self, e: &Entry) -> Result<Option<Vec<std::ops::Range<u64>>>, FsError> {
         if e.ino == 0 {
             return Ok(None);
@@ -1161,44 +1435,40 @@ impl FsReader for NtfsReader {
                 && r == rec
             {
                 match &*info {
-                    Ok((len, None, Some(runs))) => return Ok(Some(runs.ranges(*len))),
-                    // Compressed: read whole.
-                    Ok((_, Some(_), _)) => return Ok(None),
+                    Ok(Opened {
+                        len,
+                        compressed: None,
+                        direct: Some(runs),
+                        ..
+                    }) => return Ok(Some(runs.ranges(*len))),
+                    // Compressed or resident: read whole.
+                    Ok(Opened {
+                        compressed: Some(_),
+                        ..
+                    })
+                    | Ok(Opened {
+                        resident: Some(_), ..
+                    }) => return Ok(None),
                     _ => {}
                 }
             }
         }
         let ctx = || format!("file {}", e.display_path());
-        guarded(&ctx, || {
+        let info = guarded(&ctx, || {
             let mut c = self.cursor(RECORD_READS);
             let file = self.file(&mut c, rec)?;
-            let Some(item) = data_item(&file, &mut c, &name)? else {
-                return Ok(None);
-            };
-            let attr = item.to_attribute()?;
-            if attr.is_resident() || attr.flags().contains(NtfsAttributeFlags::COMPRESSED) {
-                return Ok(None);
-            }
-            let len = attr.value_length();
-            let ntfs::attribute_value::NtfsAttributeValue::NonResident(nr) = attr.value(&mut c)?
-            else {
-                return Ok(None);
-            };
-            let mut out = Vec::new();
-            let mut at = 0u64;
-            for run in nr.data_runs() {
-                let run = run?;
-                if out.len() >= MAX_RUNS {
-                    return Ok(None);
-                }
-                let n = run.allocated_size();
-                let (start, end) = (at.min(len), at.saturating_add(n).min(len));
-                if run.data_position().value().is_some() && start < end {
-                    out.push(start..end);
-                }
-                at = at.saturating_add(n);
-            }
-            Ok(Some(out))
+            open_info(&file, &mut c, &name, self.ntfs.cluster_size(), false)
+        })?;
+        // Uncompressed and non-resident: its runs; otherwise read whole (a stream that cannot
+        // be read reports it when it is opened).
+        Ok(match info {
+            Ok(Opened {
+                len,
+                compressed: None,
+                direct: Some(runs),
+                ..
+            }) => Some(runs.ranges(len)),
+            _ => None,
         })
     }
 

@@ -4,7 +4,8 @@
 //! The `$MFT`'s own `$BITMAP` (record 0, attribute `0xB0`: one bit per record, set when the
 //! record is in use) is read first, a chunk at a time, and turned into the records to look at;
 //! only those are read, so a clean volume costs the bitmap and the few records of `$Extend`
-//! (which the walk does not list):
+//! (which the walk does not list) and, on a volume with a directory below one of them, the
+//! lookup of `$Deleted` in `$Extend`'s index:
 //!
 //! - in use, user records (16 and up) the walk did not reach: a file or directory whose index
 //!   entry is gone (what `chkdsk` would reconnect to `found.000`). Its record keeps its
@@ -14,11 +15,20 @@
 //!   `$Extend` (`$ObjId`, `$Quota`, `$UsnJrnl`, `$RmMetadata`, …) are the volume's own; a
 //!   record whose header is not in use, or that has no name and no `$DATA` (empty), holds no
 //!   file, and the reserved records 16 to 23 are passed over when they do not parse.
+//! - in use, in `$Extend\$Deleted`: a file (or directory) deleted with POSIX semantics while a
+//!   handle still held it open (Windows 10 1709 and later, Server 2019), moved there under a
+//!   name of 24 hex digits until the last handle closes. A snapshot of a running Windows holds
+//!   such files, as an ext4 snapshot holds its orphan list: listed at
+//!   `<orphan inode N>/HEX` (streams at `…/HEX:stream`; a directory's files below it). The
+//!   directory is found by its name in `$Extend`'s index, the first time a record's parent
+//!   could be it; no other record below `$Extend` is listed.
 //! - with `--unallocated`, records not in use that still hold a `FILE` record whose unnamed
 //!   `$DATA` is resident (a deleted small file: NTFS keeps a file of up to about 700 bytes in
 //!   its record, inside `$MFT`'s allocated clusters, where the free-space scan does not look):
-//!   listed at `<deleted inode N>/name`. A deleted file whose data was non-resident is in the
-//!   free clusters, which `--unallocated` scans raw.
+//!   listed at `<deleted inode N>/name`, and each of its resident named `$DATA` (alternate data
+//!   streams, a deleted directory's too) at `<deleted inode N>/name:stream`. A deleted
+//!   stream whose data was non-resident is in the free clusters, which `--unallocated` scans
+//!   raw.
 //!
 //! Bounded: the bitmap is read for the records `$MFT`'s `$DATA` holds and no further, at most
 //! [`MAX_RANGES`] runs of records are kept (past it the rest is an error), every record is read
@@ -26,10 +36,11 @@
 //! record (in use) or, when free, one more error counted in a single message (never a panic).
 
 use super::{NtfsFs, RECORD_READS, guarded};
-use crate::fs::{Entry, EntryKind, FsError, Swept, unlinked_path};
-use crate::source::Cursor;
+use crate::fs::{Entry, EntryKind, FsError, Swept, orphan_path, unlinked_path};
+use crate::source::{Cursor, SharedSource};
+use ntfs::indexes::NtfsFileNameIndex;
 use ntfs::structured_values::{NtfsFileName, NtfsFileNamespace};
-use ntfs::{NtfsAttributeType, NtfsError, NtfsFile, NtfsFileFlags, NtfsReadSeek};
+use ntfs::{Ntfs, NtfsAttributeType, NtfsError, NtfsFile, NtfsFileFlags, NtfsReadSeek};
 use std::collections::HashMap;
 
 /// Records below this number are the NTFS metafiles.
@@ -52,6 +63,9 @@ pub(super) const MAX_RANGES: usize = 1 << 20;
 const MAX_RECORD_ERRORS: u64 = 64;
 /// Most parents followed up from a record to tell whether it lies below `$Extend`.
 const MAX_PARENTS: usize = 16;
+/// Most alternate data streams of one free record listed (a record of 1 KiB holds a few
+/// dozen at most; this only bounds a damaged one).
+const MAX_STREAMS: usize = 256;
 
 /// The path reported for free MFT record `rec` that still holds a deleted file's content.
 pub fn deleted_path(rec: u64) -> Vec<u8> {
@@ -60,7 +74,7 @@ pub fn deleted_path(rec: u64) -> Vec<u8> {
 
 /// Which records [`records`] gives.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Want {
+pub(super) enum Want {
     /// In use and not reached.
     Unreached,
     /// Not in use.
@@ -69,14 +83,14 @@ enum Want {
 
 /// The runs of records (`start..end`) that the `$MFT` bitmap says are `want` (from record 16),
 /// less those `reached`; and an error when the runs were cut at [`MAX_RANGES`].
-fn records(
-    fs: &NtfsFs,
+pub(super) fn records(
+    src: &SharedSource,
+    ntfs: &Ntfs,
     want: Want,
     reached: &(dyn Fn(u64) -> bool + Sync),
 ) -> Result<(Vec<std::ops::Range<u64>>, Option<FsError>), FsError> {
-    let ntfs = fs.ntfs();
     guarded(&|| "$MFT bitmap".into(), || {
-        let mut c = Cursor::new(fs.source().clone()).with_read_limit(RECORD_READS);
+        let mut c = Cursor::new(src.clone()).with_read_limit(RECORD_READS);
         let mft = ntfs.file(&mut c, 0)?;
         let size = u64::from(ntfs.file_record_size()).max(1);
         let mut count = 0u64;
@@ -100,7 +114,7 @@ fn records(
             )));
         };
         let attr = item.to_attribute()?;
-        let mut c = Cursor::new(fs.source().clone()).with_read_limit(BITMAP_READS);
+        let mut c = Cursor::new(src.clone()).with_read_limit(BITMAP_READS);
         let mut value = attr.value(&mut c)?;
         let mut out: Vec<std::ops::Range<u64>> = Vec::new();
         let mut buf = vec![0u8; CHUNK];
@@ -167,12 +181,16 @@ struct Record {
     names: Vec<(NtfsFileName, u64)>,
     /// Its unnamed `$DATA`: length, and whether resident.
     data: Option<(u64, bool)>,
+    /// Its resident named `$DATA` attributes (alternate data streams): name and length.
+    streams: Vec<(String, u64)>,
 }
 
 fn read_record(fs: &NtfsFs, c: &mut Cursor, rec: u64) -> Result<Record, NtfsError> {
     let file: NtfsFile<'_> = fs.ntfs().file(c, rec)?;
     // The base file reference (header offset 0x20; the crate keeps it private): not zero in
-    // an extension record. Far from the sector ends the update sequence guards.
+    // an extension record. Far from the sector ends the update sequence guards. The whole
+    // reference: an extension of `$MFT` (record 0) has a base record number of 0 and its
+    // sequence number (ntfs-3g puts them at 16 and up).
     let mut base = [0u8; 8];
     if let Some(p) = file.position().value() {
         fs.source()
@@ -181,9 +199,10 @@ fn read_record(fs: &NtfsFs, c: &mut Cursor, rec: u64) -> Result<Record, NtfsErro
     }
     let mut out = Record {
         flags: file.flags(),
-        extension: u64::from_le_bytes(base) & 0x0000_FFFF_FFFF_FFFF != 0,
+        extension: u64::from_le_bytes(base) != 0,
         names: Vec::new(),
         data: None,
+        streams: Vec::new(),
     };
     if out.extension {
         return Ok(out);
@@ -198,8 +217,16 @@ fn read_record(fs: &NtfsFs, c: &mut Cursor, rec: u64) -> Result<Record, NtfsErro
                 let parent = n.parent_directory_reference().file_record_number();
                 out.names.push((n, parent));
             }
-            NtfsAttributeType::Data if out.data.is_none() && attr.name()?.is_empty() => {
-                out.data = Some((attr.value_length(), attr.is_resident()));
+            NtfsAttributeType::Data => {
+                let name = attr.name()?;
+                if name.is_empty() {
+                    if out.data.is_none() {
+                        out.data = Some((attr.value_length(), attr.is_resident()));
+                    }
+                } else if attr.is_resident() && out.streams.len() < MAX_STREAMS {
+                    out.streams
+                        .push((name.to_string_lossy(), attr.value_length()));
+                }
             }
             _ => {}
         }
@@ -215,11 +242,13 @@ fn read_record(fs: &NtfsFs, c: &mut Cursor, rec: u64) -> Result<Record, NtfsErro
 ///
 /// [`Filesystem::unreached`]: crate::fs::Filesystem::unreached
 pub(super) fn unreached(fs: &NtfsFs, reached: &(dyn Fn(u64) -> bool + Sync)) -> Swept {
-    let (runs, cut) = records(fs, Want::Unreached, reached)?;
+    let (runs, cut) = records(fs.source(), fs.ntfs(), Want::Unreached, reached)?;
     let mut out = Vec::new();
     let reader = fs.ntfs_reader();
     // Whether a record lies below $Extend, by record (looked up through the parents).
     let mut system: HashMap<u64, bool> = HashMap::new();
+    // `$Extend\$Deleted`'s record, looked up the first time a record's parent could be it.
+    let mut trash = Trash::Unknown(fs);
     let mut failed = 0u64;
     for rec in runs.into_iter().flatten() {
         let ctx = || format!("MFT record {rec}");
@@ -249,12 +278,15 @@ pub(super) fn unreached(fs: &NtfsFs, reached: &(dyn Fn(u64) -> bool + Sync)) -> 
             continue;
         }
         let parent = r.names.first().map(|(_, p)| *p);
-        if let Some(p) = parent
-            && below_extend(fs, p, reached, &mut system)
-        {
-            continue;
-        }
-        let dir = unlinked_path(rec);
+        let dir = match parent {
+            // `$Extend`'s own ($ObjId, $Quota, $Deleted itself, …): the volume's.
+            Some(EXTEND) => continue,
+            Some(p) if !reached(p) && p != ROOT && Some(p) == deleted_dir(&mut trash, &mut out) => {
+                orphan_path(rec)
+            }
+            Some(p) if below_extend(fs, p, reached, &mut system) => continue,
+            _ => unlinked_path(rec),
+        };
         match r.names.first() {
             Some((name, _)) => reader.entries_for(&dir, name, rec, &mut out),
             None => reader.nameless_entries(dir, rec, &mut out),
@@ -273,6 +305,54 @@ pub(super) fn unreached(fs: &NtfsFs, reached: &(dyn Fn(u64) -> bool + Sync)) -> 
     }
     out.extend(cut.map(Err));
     Ok(out)
+}
+
+/// The name of the directory below `$Extend` where Windows (10 1709 and later, Server 2019)
+/// moves a file deleted with POSIX semantics while a handle still holds it open, renamed to 24
+/// hex digits (its file reference and a counter), until the last handle closes.
+const DELETED_DIR: &str = "$Deleted";
+
+/// `$Extend\$Deleted`'s record: not looked up yet, or its number if there is one.
+enum Trash<'a> {
+    Unknown(&'a NtfsFs),
+    Known(Option<u64>),
+}
+
+/// The record of `$Extend\$Deleted`, looked up by name in `$Extend`'s index the first time
+/// (case-insensitively, through `$UpCase`, as Windows names it). A volume without one (any
+/// before Windows 10 1709, or one no open file was deleted from) gives `None`; an `$Extend`
+/// whose index cannot be read gives `None` and an error in `out`: files deleted while open
+/// were not looked for.
+fn deleted_dir(trash: &mut Trash<'_>, out: &mut Vec<Result<Entry, FsError>>) -> Option<u64> {
+    let fs = match trash {
+        Trash::Known(rec) => return *rec,
+        Trash::Unknown(fs) => *fs,
+    };
+    let ctx = || {
+        "$Extend's index, looking up $Deleted (files deleted while still open were not looked \
+         for)"
+            .to_string()
+    };
+    let found = guarded(&ctx, || {
+        let mut c = Cursor::new(fs.source().clone()).with_read_limit(RECORD_READS);
+        let dir = fs.ntfs().file(&mut c, EXTEND)?;
+        let index = dir.directory_index(&mut c)?;
+        let mut finder = index.finder();
+        match NtfsFileNameIndex::find(&mut finder, fs.ntfs(), &mut c, DELETED_DIR) {
+            Some(Ok(e)) => Ok(Some(e.file_reference().file_record_number())),
+            Some(Err(e)) => Err(e),
+            None => Ok(None),
+        }
+    });
+    let rec = match found {
+        Ok(rec) => rec.filter(|&r| r >= FIRST_USER_RECORD),
+        Err(e) => {
+            out.push(Err(e.with_inode(EXTEND)));
+            None
+        }
+    };
+    *trash = Trash::Known(rec);
+    rec
 }
 
 /// Whether directory record `rec` is `$Extend` or below it (its parents lead there before the
@@ -319,7 +399,7 @@ fn below_extend(
 ///
 /// [`Filesystem::deleted`]: crate::fs::Filesystem::deleted
 pub(super) fn deleted(fs: &NtfsFs) -> Swept {
-    let (runs, cut) = records(fs, Want::Free, &|_| false)?;
+    let (runs, cut) = records(fs.source(), fs.ntfs(), Want::Free, &|_| false)?;
     let mut out = Vec::new();
     let mut broken: Option<(u64, u64, FsError)> = None;
     for rec in runs.into_iter().flatten() {
@@ -341,30 +421,45 @@ pub(super) fn deleted(fs: &NtfsFs) -> Swept {
                 continue;
             }
         };
-        if r.extension || r.flags.contains(NtfsFileFlags::IS_DIRECTORY) {
-            continue;
-        }
-        let Some((len, true)) = r.data else { continue };
-        if len == 0 {
+        if r.extension {
             continue;
         }
         let mut path = deleted_path(rec);
         if let Some((name, _)) = r.names.first() {
             path = crate::fs::join(&path, name.name().to_string_lossy().as_bytes());
         }
-        out.push(Ok(Entry {
+        let entry = |path: Vec<u8>, size: u64| Entry {
             path,
             kind: EntryKind::File,
             mode: 0o644,
             uid: 0,
             gid: 0,
-            size: len,
+            size,
             mtime: r.names.first().map_or(0, |(n, _)| {
                 super::unix_time(n.modification_time().nt_timestamp())
             }),
             ino: rec,
             phys: 0,
-        }));
+        };
+        // Its alternate data streams that are still in the record (a directory's too), at
+        // `name:stream`, as the walk names them.
+        for (stream, len) in &r.streams {
+            if *len == 0 {
+                continue;
+            }
+            let mut p = path.clone();
+            p.push(b':');
+            p.extend_from_slice(stream.as_bytes());
+            out.push(Ok(entry(p, *len)));
+        }
+        if r.flags.contains(NtfsFileFlags::IS_DIRECTORY) {
+            continue;
+        }
+        let Some((len, true)) = r.data else { continue };
+        if len == 0 {
+            continue;
+        }
+        out.push(Ok(entry(path, len)));
     }
     if let Some((n, first, e)) = broken {
         out.push(Err(FsError::Corrupt {

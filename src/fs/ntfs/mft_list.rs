@@ -1,0 +1,1023 @@
+//! An `$MFT` that needs an attribute list: when `$MFT`'s `$DATA` is fragmented into more runs
+//! than record 0 can hold, NTFS (Windows, ntfs-3g) moves the tail of the run list into `$DATA`
+//! extents in other records (Windows reserves 12 to 15 for them; ntfs-3g takes any) and names
+//! them in record 0's `$ATTRIBUTE_LIST`. The `ntfs` crate maps a record number through the
+//! first `$DATA` of record 0 alone (`Ntfs::file`: "this code assumes that the MFT does not have
+//! an Attribute List"), so every record past the first extent failed.
+//!
+//! The crate reads through the [`Source`] we hand it, so instead of forking it this file gives
+//! it a view of the volume ([`MftView`]) in which:
+//!
+//! - record 0, where the boot sector puts it, reads patched: its first `$DATA` maps the whole
+//!   MFT as one run at a virtual offset past the end of the volume (the attributes after it are
+//!   cut: `Ntfs::file` reads nothing else of that copy);
+//! - reads at that virtual offset go to the real clusters, through the run list assembled here
+//!   from every `$DATA` extent the attribute list names;
+//! - everything else reads through unchanged.
+//!
+//! A record the crate loads from the virtual area keeps its virtual position
+//! (`NtfsFile::position`), which reads back through the same view: code that reads raw bytes
+//! at it (the record sweep) gets the record's bytes. Record 0 itself, loaded through the crate,
+//! comes from the virtual area too, so its attributes (`$BITMAP`, the list itself) are the real
+//! ones.
+//!
+//! Bounded against a hostile list: at most [`MAX_LIST`] bytes of list, [`MAX_EXTENTS`] extents
+//! and [`MAX_RUNS`] runs; every extension record must be a base-0 `FILE` record in use, found
+//! through the extents already assembled (never through itself), whose `$DATA` has the
+//! instance and first VCN its list entry gives; extents must follow each other exactly (an
+//! extent that names record 0 again, overlaps or leaves a gap ends the assembly), and none
+//! may be sparse. What was assembled before a problem is still read; a record past it is a
+//! read error naming record 0 and the problem (the scan is incomplete, never silently
+//! partial), and the volume carries a warning. A volume whose record 0 has no attribute list
+//! is read as before, through the volume itself (one read of record 0 when it is opened),
+//! unless a run of `$MFT` ends inside a record (clusters smaller than records: ntfs-3g grows
+//! the MFT of a 512-byte-cluster volume by odd cluster counts): the crate reads a record
+//! contiguously from its first byte, so such a record read torn, and the view (record 0's
+//! runs, no list) is used then too.
+
+use crate::source::{SharedSource, Source, SourceError};
+use ntfs::Ntfs;
+use std::sync::Arc;
+
+/// Most bytes of attribute list read (NTFS caps an attribute list at 256 KiB).
+const MAX_LIST: u64 = 256 << 10;
+/// Most `$DATA` extents of `$MFT` assembled.
+const MAX_EXTENTS: usize = 8192;
+/// Most runs of `$MFT`'s `$DATA` assembled.
+const MAX_RUNS: usize = 1 << 20;
+/// The stride of the update sequence (the crate's, and NTFS's).
+const USA_STRIDE: usize = 512;
+/// Attribute types.
+const ATTR_LIST: u32 = 0x20;
+const ATTR_DATA: u32 = 0x80;
+const ATTR_END: u32 = 0xFFFF_FFFF;
+/// What an error about the assembled run list is about.
+const WHAT: &str = "MFT record 0 ($MFT)";
+
+/// One run of `$MFT`'s `$DATA`: first VCN, clusters, first LCN.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Run {
+    vcn: u64,
+    len: u64,
+    lcn: u64,
+}
+
+/// The volume as the crate sees it when `$MFT` needs an attribute list (see the module doc).
+pub(super) struct MftView {
+    inner: SharedSource,
+    /// Where record 0 is on the volume, and its patched bytes as stored (fixups applied again).
+    patch_at: u64,
+    patch: Vec<u8>,
+    /// Where the virtual `$MFT` starts (a cluster boundary past the volume's end).
+    vbase: u64,
+    cluster: u64,
+    record_size: u64,
+    /// The runs assembled, in VCN order, from VCN 0 without a gap.
+    runs: Vec<Run>,
+    /// Clusters of `$MFT`'s `$DATA` (its allocated size).
+    clusters: u64,
+    /// Why the runs stop before `clusters`, if they do.
+    broken: Option<String>,
+}
+
+/// The source to read the NTFS volume `src` through: `src` itself when record 0 has no
+/// attribute list (or cannot be read: the crate reports that), else an [`MftView`], with a
+/// warning when the list could not be assembled whole.
+pub(super) fn view(src: SharedSource, ntfs: &Ntfs) -> (SharedSource, Option<String>) {
+    match build(&src, ntfs) {
+        Ok(Some(view)) => {
+            let warning = view.broken.as_ref().map(|why| {
+                format!(
+                    "{WHAT}: its $DATA is split over an attribute list that could not be read \
+                     whole ({why}): the records past VCN {} are not read",
+                    view.runs.last().map_or(0, |r| r.vcn.saturating_add(r.len))
+                )
+            });
+            (Arc::new(view), warning)
+        }
+        Ok(None) => (src, None),
+        Err(why) => {
+            let warning = format!(
+                "{WHAT}: its $DATA is split over an attribute list that could not be read \
+                 ({why}): only the records its first extent maps are read"
+            );
+            (src, Some(warning))
+        }
+    }
+}
+
+pub(super) fn u16_at(b: &[u8], o: usize) -> Option<u16> {
+    Some(u16::from_le_bytes(
+        b.get(o..o.checked_add(2)?)?.try_into().ok()?,
+    ))
+}
+pub(super) fn u32_at(b: &[u8], o: usize) -> Option<u32> {
+    Some(u32::from_le_bytes(
+        b.get(o..o.checked_add(4)?)?.try_into().ok()?,
+    ))
+}
+pub(super) fn u64_at(b: &[u8], o: usize) -> Option<u64> {
+    Some(u64::from_le_bytes(
+        b.get(o..o.checked_add(8)?)?.try_into().ok()?,
+    ))
+}
+
+/// Apply the update sequence of a stored `FILE` record.
+pub(super) fn fixup(mut rec: Vec<u8>) -> Result<Vec<u8>, String> {
+    if rec.get(..4) != Some(b"FILE") {
+        return Err("not a FILE record".into());
+    }
+    let bad = || "its update sequence is malformed".to_string();
+    let usa = usize::from(u16_at(&rec, 4).ok_or_else(bad)?);
+    let count = usize::from(u16_at(&rec, 6).ok_or_else(bad)?);
+    let usn = u16_at(&rec, usa).ok_or_else(bad)?;
+    for i in 1..count {
+        let end = i.checked_mul(USA_STRIDE).ok_or_else(bad)?;
+        let at = end.checked_sub(2).ok_or_else(bad)?;
+        let saved = u16_at(&rec, usa.checked_add(2 * i).ok_or_else(bad)?).ok_or_else(bad)?;
+        if u16_at(&rec, at) != Some(usn) {
+            return Err("torn record (its update sequence does not match)".into());
+        }
+        rec.get_mut(at..end)
+            .ok_or_else(bad)?
+            .copy_from_slice(&saved.to_le_bytes());
+    }
+    Ok(rec)
+}
+
+/// The record as stored: the sector ends saved into the update sequence array (valid for a
+/// record [`fixup`] accepted).
+fn unfix(mut rec: Vec<u8>) -> Vec<u8> {
+    let usa = usize::from(u16_at(&rec, 4).unwrap_or(0));
+    let count = usize::from(u16_at(&rec, 6).unwrap_or(0));
+    let usn = u16_at(&rec, usa).unwrap_or(0).to_le_bytes();
+    for i in 1..count {
+        let end = i.saturating_mul(USA_STRIDE);
+        let at = end.saturating_sub(2);
+        let Some(sector_end) = rec.get(at..end).map(|s| [s[0], s[1]]) else {
+            break;
+        };
+        if let Some(slot) = rec.get_mut(usa + 2 * i..usa + 2 * i + 2) {
+            slot.copy_from_slice(&sector_end);
+        }
+        if let Some(s) = rec.get_mut(at..end) {
+            s.copy_from_slice(&usn);
+        }
+    }
+    rec
+}
+
+/// The attributes of a fixed-up record: (offset, type), up to `$END` (bounded by the record).
+pub(super) fn attributes(rec: &[u8]) -> Result<Vec<(usize, u32)>, String> {
+    let mut off = usize::from(u16_at(rec, 0x14).ok_or("no first attribute offset")?);
+    let mut out = Vec::new();
+    loop {
+        let ty = u32_at(rec, off).ok_or("its attributes run past the record")?;
+        if ty == ATTR_END {
+            return Ok(out);
+        }
+        let len = usize::try_from(u32_at(rec, off + 4).ok_or("attribute header cut")?)
+            .map_err(|e| e.to_string())?;
+        if len < 0x18 || off.checked_add(len).is_none_or(|e| e > rec.len()) {
+            return Err(format!("attribute {ty:#x} at {off} has length {len}"));
+        }
+        out.push((off, ty));
+        off += len;
+    }
+}
+
+/// A non-resident attribute's header fields: (lowest VCN, highest VCN, its mapping pairs).
+pub(super) fn nonresident(rec: &[u8], off: usize) -> Result<(u64, u64, &[u8]), String> {
+    if rec.get(off + 8) != Some(&1) {
+        return Err("$DATA is resident".into());
+    }
+    let len = usize::try_from(u32_at(rec, off + 4).ok_or("cut")?).map_err(|e| e.to_string())?;
+    let low = u64_at(rec, off + 0x10).ok_or("cut")?;
+    let high = u64_at(rec, off + 0x18).ok_or("cut")?;
+    let mp = usize::from(u16_at(rec, off + 0x20).ok_or("cut")?);
+    let pairs = rec
+        .get(off.saturating_add(mp)..off.saturating_add(len))
+        .ok_or("its mapping pairs lie outside the attribute")?;
+    Ok((low, high, pairs))
+}
+
+/// Decode mapping pairs starting at VCN `vcn` into runs (`None` LCN: sparse), at most
+/// `room` of them.
+pub(super) fn decode(
+    pairs: &[u8],
+    mut vcn: u64,
+    room: usize,
+) -> Result<Vec<(u64, u64, Option<u64>)>, String> {
+    let mut out = Vec::new();
+    let mut lcn = 0i64;
+    let mut at = 0usize;
+    loop {
+        let head = *pairs.get(at).ok_or("its mapping pairs have no end")?;
+        if head == 0 {
+            return Ok(out);
+        }
+        if out.len() >= room {
+            return Err(format!("more than {MAX_RUNS} runs"));
+        }
+        let (ls, os) = (usize::from(head & 15), usize::from(head >> 4));
+        if ls == 0 || ls > 8 || os > 8 {
+            return Err(format!("a mapping pair of header {head:#x}"));
+        }
+        let field = |from: usize, n: usize| pairs.get(from..from.checked_add(n)?);
+        let lb = field(at + 1, ls).ok_or("a mapping pair cut")?;
+        let mut len = [0u8; 8];
+        len.get_mut(..ls).unwrap_or(&mut []).copy_from_slice(lb);
+        let len = u64::from_le_bytes(len);
+        let pos = if os == 0 {
+            None
+        } else {
+            let ob = field(at + 1 + ls, os).ok_or("a mapping pair cut")?;
+            let fill = if ob.last().is_some_and(|b| b & 0x80 != 0) {
+                0xFF
+            } else {
+                0
+            };
+            let mut d = [fill; 8];
+            d.get_mut(..os).unwrap_or(&mut []).copy_from_slice(ob);
+            lcn = lcn
+                .checked_add(i64::from_le_bytes(d))
+                .filter(|l| *l >= 0)
+                .ok_or("a run before cluster 0")?;
+            Some(u64::try_from(lcn).map_err(|e| e.to_string())?)
+        };
+        if len == 0 {
+            return Err("a run of no clusters".into());
+        }
+        out.push((vcn, len, pos));
+        vcn = vcn.checked_add(len).ok_or("VCNs overflow")?;
+        at += 1 + ls + os;
+    }
+}
+
+/// Read `buf` at byte `off` of `$MFT`'s data through `runs` (clusters of `cluster` bytes).
+fn read_mapped(
+    src: &dyn Source,
+    runs: &[Run],
+    cluster: u64,
+    off: u64,
+    buf: &mut [u8],
+) -> Result<(), u64> {
+    let mut done = 0usize;
+    while done < buf.len() {
+        let at = off.saturating_add(u64::try_from(done).unwrap_or(u64::MAX));
+        let vcn = at / cluster;
+        let i = runs.partition_point(|r| r.vcn <= vcn).checked_sub(1);
+        let Some(r) = i.and_then(|i| runs.get(i)).filter(|r| vcn < r.vcn + r.len) else {
+            return Err(at);
+        };
+        let in_run = at - r.vcn * cluster;
+        let left = r.len.saturating_mul(cluster).saturating_sub(in_run);
+        let n = usize::try_from(left)
+            .unwrap_or(usize::MAX)
+            .min(buf.len() - done);
+        let real = r.lcn.saturating_mul(cluster).saturating_add(in_run);
+        let piece = buf.get_mut(done..done + n).unwrap_or(&mut []);
+        if src.read_at(real, piece).is_err() {
+            return Err(at);
+        }
+        done += n.max(1);
+    }
+    Ok(())
+}
+
+/// The view of `src` for the volume `ntfs`, if record 0 has an attribute list. `Err`: it has
+/// one, but not even its first `$DATA` could be taken.
+fn build(src: &SharedSource, ntfs: &Ntfs) -> Result<Option<MftView>, String> {
+    let record_size = usize::try_from(ntfs.file_record_size()).map_err(|e| e.to_string())?;
+    let cluster = u64::from(ntfs.cluster_size()).max(1);
+    let Some(at) = ntfs.mft_position().value().map(|p| p.get()) else {
+        return Ok(None);
+    };
+    let mut raw = vec![0u8; record_size];
+    if src.read_at(at, &mut raw).is_err() {
+        return Ok(None);
+    }
+    let Ok(rec0) = fixup(raw) else {
+        return Ok(None);
+    };
+    let Ok(attrs) = attributes(&rec0) else {
+        return Ok(None);
+    };
+    let list = attrs.iter().find(|a| a.1 == ATTR_LIST).map(|a| a.0);
+    let Some(&(data_off, _)) = attrs.iter().find(|a| a.1 == ATTR_DATA) else {
+        return if list.is_some() {
+            Err("record 0 has no $DATA".into())
+        } else {
+            Ok(None)
+        };
+    };
+    // The `$DATA` the crate maps records through: the first in the record.
+    let (low, high, pairs) = match nonresident(&rec0, data_off) {
+        Ok(v) => v,
+        Err(_) if list.is_none() => return Ok(None),
+        Err(why) => return Err(why),
+    };
+    if low != 0 {
+        if list.is_none() {
+            return Ok(None);
+        }
+        return Err(format!("record 0's $DATA starts at VCN {low}"));
+    }
+    let allocated = u64_at(&rec0, data_off + 0x28).ok_or("cut")?;
+    let clusters = allocated / cluster;
+    let mut runs = Vec::new();
+    let mut broken = None;
+    if let Err(why) = extent(&mut runs, pairs, 0, high) {
+        if list.is_none() {
+            return Ok(None);
+        }
+        return Err(format!("record 0's $DATA: {why}"));
+    }
+    let Some(list_off) = list else {
+        // No list: the crate reads a record at the position of its first byte, so the view
+        // is needed only when a run ends inside a record (clusters smaller than records).
+        let rs = u64::try_from(record_size).unwrap_or(1).max(1);
+        let straddled = runs
+            .iter()
+            .rev()
+            .skip(1)
+            .any(|r| (r.vcn + r.len).saturating_mul(cluster) % rs != 0);
+        let end = runs.last().map_or(0, |r| r.vcn + r.len);
+        if !straddled || end != clusters {
+            return Ok(None);
+        }
+        return finish(
+            src,
+            ntfs,
+            at,
+            rec0,
+            data_off,
+            record_size,
+            cluster,
+            runs,
+            clusters,
+            None,
+        )
+        .map(Some);
+    };
+    let mut extents = 0usize;
+    let step = list_entries(src.as_ref(), &rec0, list_off, cluster).and_then(|entries| {
+        for (vcn, rec, instance) in entries {
+            if vcn == 0 && rec == 0 {
+                continue;
+            }
+            extents += 1;
+            if extents > MAX_EXTENTS {
+                return Err(format!("more than {MAX_EXTENTS} extents"));
+            }
+            let end = runs.last().map_or(0, |r: &Run| r.vcn + r.len);
+            if vcn != end {
+                return Err(format!(
+                    "the extent in record {rec} starts at VCN {vcn}, the one before ends at \
+                     {end} (overlapping or missing VCNs)"
+                ));
+            }
+            if rec == 0 {
+                return Err(format!(
+                    "the extent at VCN {vcn} names record 0 itself (a loop)"
+                ));
+            }
+            let mut raw = vec![0u8; record_size];
+            let off = rec
+                .checked_mul(u64::try_from(record_size).unwrap_or(u64::MAX))
+                .ok_or("record number overflows")?;
+            read_mapped(src.as_ref(), &runs, cluster, off, &mut raw).map_err(|_| {
+                format!("the extent at VCN {vcn} is in record {rec}, past the extents before it")
+            })?;
+            let ext = fixup(raw).map_err(|e| format!("record {rec}: {e}"))?;
+            let base = u64_at(&ext, 0x20).unwrap_or(0) & 0xFFFF_FFFF_FFFF;
+            if u16_at(&ext, 0x16).unwrap_or(0) & 1 == 0 || base != 0 {
+                return Err(format!(
+                    "record {rec} is not in use or not an extension of record 0"
+                ));
+            }
+            let found = attributes(&ext)
+                .map_err(|e| format!("record {rec}: {e}"))?
+                .into_iter()
+                .find(|&(o, ty)| {
+                    ty == ATTR_DATA
+                        && u16_at(&ext, o + 0x0E) == Some(instance)
+                        && ext.get(o + 9) == Some(&0)
+                });
+            let (o, _) =
+                found.ok_or_else(|| format!("record {rec} has no $DATA of instance {instance}"))?;
+            let (elow, ehigh, pairs) =
+                nonresident(&ext, o).map_err(|e| format!("record {rec}: {e}"))?;
+            if elow != vcn {
+                return Err(format!(
+                    "record {rec}'s $DATA starts at VCN {elow}, its list entry says {vcn}"
+                ));
+            }
+            extent(&mut runs, pairs, vcn, ehigh).map_err(|e| format!("record {rec}: {e}"))?;
+        }
+        Ok(())
+    });
+    if let Err(why) = step {
+        broken = Some(why);
+    }
+    let end = runs.last().map_or(0, |r| r.vcn + r.len);
+    if broken.is_none() && end != clusters {
+        broken = Some(format!("its extents map {end} clusters of {clusters}"));
+    }
+
+    finish(
+        src,
+        ntfs,
+        at,
+        rec0,
+        data_off,
+        record_size,
+        cluster,
+        runs,
+        clusters,
+        broken,
+    )
+    .map(Some)
+}
+
+/// The view through the runs assembled.
+#[allow(clippy::too_many_arguments)]
+fn finish(
+    src: &SharedSource,
+    ntfs: &Ntfs,
+    at: u64,
+    rec0: Vec<u8>,
+    data_off: usize,
+    record_size: usize,
+    cluster: u64,
+    runs: Vec<Run>,
+    clusters: u64,
+    broken: Option<String>,
+) -> Result<MftView, String> {
+    // Past the volume (and the image), on a cluster boundary.
+    let past = src.len().max(ntfs.size());
+    let vbase = past
+        .checked_div(cluster)
+        .and_then(|c| c.checked_add(2))
+        .and_then(|c| c.checked_mul(cluster))
+        .filter(|v| v.checked_add(clusters.saturating_mul(cluster)).is_some())
+        .ok_or("the volume is too large")?;
+    let patch = patched(rec0, data_off, clusters, vbase / cluster)?;
+    Ok(MftView {
+        inner: src.clone(),
+        patch_at: at,
+        patch,
+        vbase,
+        cluster,
+        record_size: u64::try_from(record_size).unwrap_or(1).max(1),
+        runs,
+        clusters,
+        broken,
+    })
+}
+
+/// Add the runs of one extent (VCN `low` to `high`) to `runs`.
+fn extent(runs: &mut Vec<Run>, pairs: &[u8], low: u64, high: u64) -> Result<(), String> {
+    let room = MAX_RUNS.saturating_sub(runs.len());
+    let decoded = decode(pairs, low, room)?;
+    let end = decoded.last().map_or(low, |r| r.0 + r.1);
+    if high.checked_add(1) != Some(end) {
+        return Err(format!(
+            "its runs end at VCN {end}, its header says {}",
+            high.saturating_add(1)
+        ));
+    }
+    for (vcn, len, lcn) in decoded {
+        let lcn = lcn.ok_or_else(|| format!("a sparse run at VCN {vcn}"))?;
+        runs.push(Run { vcn, len, lcn });
+    }
+    Ok(())
+}
+
+/// The `$DATA` entries of the attribute list at `off` of record 0: (first VCN, record,
+/// instance), in list order.
+fn list_entries(
+    src: &dyn Source,
+    rec0: &[u8],
+    off: usize,
+    cluster: u64,
+) -> Result<Vec<(u64, u64, u16)>, String> {
+    let value: Vec<u8> = if rec0.get(off + 8) == Some(&0) {
+        let len =
+            usize::try_from(u32_at(rec0, off + 0x10).ok_or("cut")?).map_err(|e| e.to_string())?;
+        let at = off + usize::from(u16_at(rec0, off + 0x14).ok_or("cut")?);
+        rec0.get(at..at.saturating_add(len))
+            .ok_or("the resident attribute list runs past record 0")?
+            .to_vec()
+    } else {
+        let size = u64_at(rec0, off + 0x30).ok_or("cut")?;
+        if size > MAX_LIST {
+            return Err(format!("an attribute list of {size} bytes"));
+        }
+        let (low, _, pairs) = nonresident(rec0, off)?;
+        let mut runs = Vec::new();
+        for (vcn, len, lcn) in decode(pairs, low, 64)? {
+            let lcn = lcn.ok_or("a sparse run in the attribute list")?;
+            runs.push(Run { vcn, len, lcn });
+        }
+        let mut v = vec![0u8; usize::try_from(size).map_err(|e| e.to_string())?];
+        read_mapped(src, &runs, cluster, 0, &mut v)
+            .map_err(|at| format!("the attribute list cannot be read at its byte {at}"))?;
+        v
+    };
+    let mut out = Vec::new();
+    let mut at = 0usize;
+    while at.saturating_add(26) <= value.len() {
+        let ty = u32_at(&value, at).unwrap_or(0);
+        let len = usize::from(u16_at(&value, at + 4).unwrap_or(0));
+        if len < 26 {
+            return Err(format!("an attribute list entry of {len} bytes"));
+        }
+        if ty == ATTR_DATA && value.get(at + 6) == Some(&0) {
+            let vcn = u64_at(&value, at + 8).unwrap_or(0);
+            let rec = u64_at(&value, at + 16).unwrap_or(0) & 0xFFFF_FFFF_FFFF;
+            let instance = u16_at(&value, at + 24).unwrap_or(0);
+            out.push((vcn, rec, instance));
+        }
+        at += len;
+    }
+    Ok(out)
+}
+
+/// Record 0 as the crate reads it from the boot sector's place: its first attribute the
+/// `$DATA` at `data_off`, mapping all `clusters` as one run from `vlcn`, then the end.
+fn patched(mut rec: Vec<u8>, data_off: usize, clusters: u64, vlcn: u64) -> Result<Vec<u8>, String> {
+    let first = usize::from(u16_at(&rec, 0x14).ok_or("cut")?);
+    let mp = usize::from(u16_at(&rec, data_off + 0x20).ok_or("cut")?);
+    let header = rec
+        .get(data_off..data_off.saturating_add(mp))
+        .ok_or("record 0's $DATA header is cut")?
+        .to_vec();
+    let bytes = |v: u64, signed: bool| {
+        let b = v.to_le_bytes();
+        let mut n = 8usize;
+        while n > 1 && b[n - 1] == 0 && (!signed || b[n - 2] & 0x80 == 0) {
+            n -= 1;
+        }
+        b[..n].to_vec()
+    };
+    let (lb, ob) = (bytes(clusters, false), bytes(vlcn, true));
+    let mut pairs = vec![u8::try_from(lb.len() | ob.len() << 4).unwrap_or(0)];
+    pairs.extend_from_slice(&lb);
+    pairs.extend_from_slice(&ob);
+    pairs.push(0);
+    let mut attr = header;
+    attr.extend_from_slice(&pairs);
+    attr.resize(attr.len().next_multiple_of(8), 0);
+    let attr_len = u32::try_from(attr.len()).map_err(|e| e.to_string())?;
+    attr.get_mut(4..8)
+        .ok_or("cut")?
+        .copy_from_slice(&attr_len.to_le_bytes());
+    attr.get_mut(0x18..0x20)
+        .ok_or("cut")?
+        .copy_from_slice(&clusters.saturating_sub(1).to_le_bytes());
+    let end = first + attr.len();
+    let used = end + 8;
+    if used > rec.len() || clusters == 0 {
+        return Err("record 0 has no room for its patched $DATA".into());
+    }
+    rec[first..end].copy_from_slice(&attr);
+    rec[end..end + 8].copy_from_slice(&[0xFF, 0xFF, 0xFF, 0xFF, 0, 0, 0, 0]);
+    let used = u32::try_from(used).map_err(|e| e.to_string())?;
+    rec[0x18..0x1C].copy_from_slice(&used.to_le_bytes());
+    Ok(unfix(rec))
+}
+
+impl MftView {
+    /// Map `len` bytes at virtual offset `off` to pieces of the volume: (real offset, length).
+    fn pieces(&self, off: u64, len: u64) -> Result<Vec<(u64, u64)>, SourceError> {
+        let mut out = Vec::new();
+        let mut at = off.saturating_sub(self.vbase);
+        let end = at.saturating_add(len);
+        while at < end {
+            let vcn = at / self.cluster;
+            let i = self.runs.partition_point(|r| r.vcn <= vcn).checked_sub(1);
+            let Some(r) = i
+                .and_then(|i| self.runs.get(i))
+                .filter(|r| vcn < r.vcn + r.len)
+            else {
+                let why = self.broken.as_deref().unwrap_or("past the end of $MFT");
+                return Err(SourceError::Corrupt {
+                    what: WHAT.into(),
+                    offset: at,
+                    message: format!(
+                        "MFT record {} lies past the $DATA extents of $MFT that could be \
+                         read ({why})",
+                        at / self.record_size
+                    ),
+                });
+            };
+            let in_run = at - r.vcn * self.cluster;
+            let n = r
+                .len
+                .saturating_mul(self.cluster)
+                .saturating_sub(in_run)
+                .min(end - at);
+            out.push((r.lcn.saturating_mul(self.cluster).saturating_add(in_run), n));
+            at += n;
+        }
+        Ok(out)
+    }
+}
+
+impl Source for MftView {
+    fn len(&self) -> u64 {
+        self.vbase
+            .saturating_add(self.clusters.saturating_mul(self.cluster))
+    }
+
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<(), SourceError> {
+        let len = u64::try_from(buf.len()).unwrap_or(u64::MAX);
+        if offset >= self.vbase {
+            let mut done = 0usize;
+            for (real, n) in self.pieces(offset, len)? {
+                let n = usize::try_from(n).unwrap_or(usize::MAX);
+                let piece = buf.get_mut(done..done.saturating_add(n)).unwrap_or(&mut []);
+                self.inner.read_at(real, piece)?;
+                done = done.saturating_add(n);
+            }
+            return Ok(());
+        }
+        self.inner.read_at(offset, buf)?;
+        // The patched record 0 over what was read.
+        let patch_end = self
+            .patch_at
+            .saturating_add(u64::try_from(self.patch.len()).unwrap_or(0));
+        let (from, to) = (
+            offset.max(self.patch_at),
+            offset.saturating_add(len).min(patch_end),
+        );
+        if from < to {
+            let b = usize::try_from(from - offset).unwrap_or(0);
+            let p = usize::try_from(from - self.patch_at).unwrap_or(0);
+            let n = usize::try_from(to - from).unwrap_or(0);
+            if let (Some(dst), Some(src)) = (buf.get_mut(b..b + n), self.patch.get(p..p + n)) {
+                dst.copy_from_slice(src);
+            }
+        }
+        Ok(())
+    }
+
+    fn describe(&self) -> String {
+        self.inner.describe()
+    }
+
+    fn prefetch(&self, offset: u64, len: u64) {
+        if offset < self.vbase {
+            return self.inner.prefetch(offset, len);
+        }
+        for (real, n) in self.pieces(offset, len).unwrap_or_default() {
+            self.inner.prefetch(real, n);
+        }
+    }
+
+    fn remote(&self) -> bool {
+        self.inner.remote()
+    }
+
+    fn will_read_most(&self) {
+        self.inner.will_read_most()
+    }
+
+    fn will_read(&self, plan: &[std::ops::Range<u64>]) {
+        self.inner.will_read(plan)
+    }
+
+    fn scan_ended(&self) {
+        self.inner.scan_ended()
+    }
+
+    fn ready(&self, offset: u64, len: u64) -> bool {
+        if offset < self.vbase {
+            return self.inner.ready(offset, len);
+        }
+        self.pieces(offset, len)
+            .is_ok_and(|p| p.iter().all(|&(real, n)| self.inner.ready(real, n)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::source::MemSource;
+
+    /// A `FILE` record of 1 KiB (two sectors, update sequence at 0x30) with `attrs` from 0x38.
+    fn record(attrs: &[u8]) -> Vec<u8> {
+        let mut r = vec![0u8; 1024];
+        r[..4].copy_from_slice(b"FILE");
+        r[4..6].copy_from_slice(&0x30u16.to_le_bytes());
+        r[6..8].copy_from_slice(&3u16.to_le_bytes());
+        r[0x14..0x16].copy_from_slice(&0x38u16.to_le_bytes());
+        r[0x16] = 1;
+        r[0x1C..0x20].copy_from_slice(&1024u32.to_le_bytes());
+        r[0x30..0x32].copy_from_slice(&7u16.to_le_bytes());
+        r[0x38..0x38 + attrs.len()].copy_from_slice(attrs);
+        let end = 0x38 + attrs.len();
+        r[end..end + 4].copy_from_slice(&ATTR_END.to_le_bytes());
+        r[0x18..0x1C].copy_from_slice(&u32::try_from(end + 8).unwrap().to_le_bytes());
+        r
+    }
+
+    /// A non-resident unnamed `$DATA` from VCN `low` to `high` with mapping pairs `pairs`.
+    fn data(low: u64, high: u64, allocated: u64, pairs: &[u8]) -> Vec<u8> {
+        let mut a = vec![0u8; 0x40];
+        a[..4].copy_from_slice(&ATTR_DATA.to_le_bytes());
+        a[8] = 1;
+        a[0x10..0x18].copy_from_slice(&low.to_le_bytes());
+        a[0x18..0x20].copy_from_slice(&high.to_le_bytes());
+        a[0x20..0x22].copy_from_slice(&0x40u16.to_le_bytes());
+        a[0x28..0x30].copy_from_slice(&allocated.to_le_bytes());
+        a.extend_from_slice(pairs);
+        a.push(0);
+        a.resize(a.len().next_multiple_of(8), 0);
+        let len = u32::try_from(a.len()).unwrap();
+        a[4..8].copy_from_slice(&len.to_le_bytes());
+        a
+    }
+
+    #[test]
+    fn mapping_pairs_decode_with_signed_deltas_and_sparse_runs() {
+        // 16 clusters at 0x100, 8 sparse, 4 at 0x100 - 0x10.
+        let pairs = [0x21, 0x10, 0x00, 0x01, 0x01, 0x08, 0x11, 0x04, 0xF0, 0x00];
+        assert_eq!(
+            decode(&pairs, 5, 10).unwrap(),
+            vec![(5, 16, Some(0x100)), (21, 8, None), (29, 4, Some(0xF0))]
+        );
+    }
+
+    #[test]
+    fn hostile_mapping_pairs_are_errors() {
+        // No terminator.
+        assert!(decode(&[0x11, 0x01, 0x01], 0, 10).is_err());
+        // A run before cluster 0.
+        assert!(decode(&[0x11, 0x01, 0xFF, 0x00], 0, 10).is_err());
+        // A run of no clusters; a field longer than 8 bytes.
+        assert!(decode(&[0x11, 0x00, 0x01, 0x00], 0, 10).is_err());
+        assert!(decode(&[0x19, 0x00], 0, 10).is_err());
+        // More runs than allowed: bounded, not read on.
+        let many: Vec<u8> = std::iter::repeat_n([0x11u8, 0x01, 0x01], 100)
+            .flatten()
+            .chain([0])
+            .collect();
+        assert!(decode(&many, 0, 99).unwrap_err().contains("runs"));
+        assert_eq!(decode(&many, 0, 100).unwrap().len(), 100);
+        // VCNs that overflow.
+        assert!(
+            decode(
+                &[0x18, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x00],
+                1,
+                10
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn a_record_survives_unfix_and_fixup_and_a_torn_one_is_refused() {
+        let mut r = record(&data(0, 0, 512, &[0x11, 0x01, 0x20]));
+        r[510] = 0xAB;
+        r[1022] = 0xCD;
+        let stored = unfix(r.clone());
+        assert_eq!(&stored[510..512], &7u16.to_le_bytes());
+        let back = fixup(stored.clone()).unwrap();
+        assert_eq!((back[510], back[1022]), (0xAB, 0xCD));
+        assert_eq!(back[0x38..510], r[0x38..510]);
+        assert_eq!(unfix(back), stored);
+        let mut torn = stored;
+        torn[1023] ^= 1;
+        assert!(fixup(torn).unwrap_err().contains("torn"));
+    }
+
+    #[test]
+    fn the_patched_record_maps_the_whole_mft_as_one_run() {
+        let rec = record(&data(0, 3, 4096 * 20, &[0x11, 0x04, 0x20]));
+        let p = fixup(patched(rec, 0x38, 20, 0x1_0000).unwrap()).unwrap();
+        let attrs = attributes(&p).unwrap();
+        assert_eq!(attrs, vec![(0x38, ATTR_DATA)]);
+        let (low, high, pairs) = nonresident(&p, 0x38).unwrap();
+        assert_eq!((low, high), (0, 19));
+        assert_eq!(decode(pairs, 0, 10).unwrap(), vec![(0, 20, Some(0x1_0000))]);
+    }
+
+    fn view(runs: Vec<Run>, broken: Option<String>) -> MftView {
+        MftView {
+            inner: Arc::new(MemSource::new(
+                (0..=255u8).cycle().take(8192).collect(),
+                "mem",
+            )),
+            patch_at: 0,
+            patch: vec![0xEE; 4],
+            vbase: 16384,
+            cluster: 1024,
+            record_size: 1024,
+            runs,
+            clusters: 4,
+            broken,
+        }
+    }
+
+    #[test]
+    fn virtual_reads_follow_the_runs_and_past_them_name_record_0() {
+        let v = view(
+            vec![
+                Run {
+                    vcn: 0,
+                    len: 1,
+                    lcn: 2,
+                },
+                Run {
+                    vcn: 1,
+                    len: 1,
+                    lcn: 5,
+                },
+            ],
+            Some("a loop".into()),
+        );
+        assert_eq!(v.len(), 16384 + 4096);
+        // Across the two runs.
+        let mut b = [0u8; 8];
+        v.read_at(16384 + 1020, &mut b).unwrap();
+        let mut want = [0u8; 8];
+        v.inner.read_at(2048 + 1020, &mut want[..4]).unwrap();
+        v.inner.read_at(5120, &mut want[4..]).unwrap();
+        assert_eq!(b, want);
+        // Record 2 is past the runs: an error naming record 0 and why.
+        let e = v.read_at(16384 + 2048, &mut b).unwrap_err().to_string();
+        assert!(
+            e.contains("MFT record 0") && e.contains("record 2") && e.contains("a loop"),
+            "{e}"
+        );
+        // The patch shows over the real bytes.
+        let mut head = [0u8; 6];
+        v.read_at(0, &mut head).unwrap();
+        assert_eq!(head, [0xEE, 0xEE, 0xEE, 0xEE, 4, 5]);
+    }
+
+    /// A 512 KiB volume of 1 KiB clusters whose 32-record `$MFT` is in two extents: records
+    /// 0–15 at cluster 4 (record 0's own `$DATA`), 16–31 at cluster 100 (the `$DATA` of
+    /// extension record 15, named by record 0's resident attribute list). Record `n` holds
+    /// `n` at byte 0x100. Returns the volume and record 0 and 15 as fixed-up records.
+    fn volume() -> (Vec<u8>, Vec<u8>, Vec<u8>) {
+        let mut vol = vec![0u8; 512 << 10];
+        vol[3..11].copy_from_slice(b"NTFS    ");
+        vol[0x0B..0x0D].copy_from_slice(&512u16.to_le_bytes());
+        vol[0x0D] = 2;
+        vol[0x28..0x30].copy_from_slice(&1024u64.to_le_bytes());
+        vol[0x30..0x38].copy_from_slice(&4u64.to_le_bytes());
+        vol[0x38..0x40].copy_from_slice(&8u64.to_le_bytes());
+        vol[0x40] = 0xF6;
+        vol[0x44] = 1;
+        vol[510..512].copy_from_slice(&[0x55, 0xAA]);
+        let entry = |vcn: u64, rec: u64, instance: u16| {
+            let mut e = vec![0u8; 32];
+            e[..4].copy_from_slice(&ATTR_DATA.to_le_bytes());
+            e[4..6].copy_from_slice(&32u16.to_le_bytes());
+            e[7] = 26;
+            e[8..16].copy_from_slice(&vcn.to_le_bytes());
+            e[16..24].copy_from_slice(&(rec | 1 << 48).to_le_bytes());
+            e[24..26].copy_from_slice(&instance.to_le_bytes());
+            e
+        };
+        let mut list = vec![0u8; 24];
+        list[..4].copy_from_slice(&ATTR_LIST.to_le_bytes());
+        list[0x10..0x14].copy_from_slice(&64u32.to_le_bytes());
+        list[0x14..0x16].copy_from_slice(&24u16.to_le_bytes());
+        list.extend(entry(0, 0, 1));
+        list.extend(entry(16, 15, 0));
+        let len = u32::try_from(list.len()).unwrap();
+        list[4..8].copy_from_slice(&len.to_le_bytes());
+        let mut d0 = data(0, 15, 32 * 1024, &[0x11, 0x10, 0x04]);
+        d0[0x0E] = 1;
+        let mut rec0 = list;
+        rec0.extend(d0);
+        let rec0 = record(&rec0);
+        let mut rec15 = record(&data(16, 31, 0, &[0x11, 0x10, 0x64]));
+        rec15[0x20..0x28].copy_from_slice(&(1u64 << 48).to_le_bytes());
+        for n in 0..32u64 {
+            let mut r = match n {
+                0 => rec0.clone(),
+                15 => rec15.clone(),
+                _ => record(&[]),
+            };
+            r[0x100] = u8::try_from(n).unwrap();
+            let at = usize::try_from(if n < 16 {
+                4096 + n * 1024
+            } else {
+                102_400 + (n - 16) * 1024
+            })
+            .unwrap();
+            vol[at..at + 1024].copy_from_slice(&unfix(r));
+        }
+        let rec0 = fixup(vol[4096..5120].to_vec()).unwrap();
+        let rec15 = fixup(vol[4096 + 15 * 1024..4096 + 16 * 1024].to_vec()).unwrap();
+        (vol, rec0, rec15)
+    }
+
+    fn open(vol: Vec<u8>) -> (Ntfs, SharedSource, Option<String>) {
+        let src: SharedSource = Arc::new(MemSource::new(vol, "mem"));
+        let ntfs = Ntfs::new(&mut crate::source::Cursor::new(src.clone())).unwrap();
+        let (view, warning) = super::view(src, &ntfs);
+        (ntfs, view, warning)
+    }
+
+    #[test]
+    fn the_crate_reads_every_record_of_a_split_mft_through_the_view() {
+        let (vol, _, _) = volume();
+        let (ntfs, view, warning) = open(vol.clone());
+        assert_eq!(warning, None);
+        for n in 0..32u64 {
+            let mut c = crate::source::Cursor::new(view.clone());
+            let f = ntfs.file(&mut c, n).unwrap();
+            // The record's bytes, read back at its (virtual) position.
+            let mut b = [0u8; 1];
+            view.read_at(f.position().value().unwrap().get() + 0x100, &mut b)
+                .unwrap();
+            assert_eq!(u64::from(b[0]), n);
+        }
+        // Without the view the crate cannot reach record 16.
+        let src: SharedSource = Arc::new(MemSource::new(vol, "mem"));
+        let mut c = crate::source::Cursor::new(src);
+        assert!(ntfs.file(&mut c, 16).is_err());
+    }
+
+    #[test]
+    fn hostile_lists_and_extents_end_in_errors_naming_record_0() {
+        let (vol, rec0, rec15) = volume();
+        let with = |r0: &[u8], r15: &[u8]| {
+            let mut v = vol.clone();
+            v[4096..5120].copy_from_slice(&unfix(r0.to_vec()));
+            v[4096 + 15 * 1024..4096 + 16 * 1024].copy_from_slice(&unfix(r15.to_vec()));
+            v
+        };
+        // The list entry at 0x38 + 24 + 32 is the second extent's: VCN at +8, record at +16.
+        let second = 0x38 + 24 + 32;
+        let mut cases = Vec::new();
+        let mut r = rec0.clone();
+        r[second + 16] = 0; // names record 0 itself
+        cases.push(("itself", with(&r, &rec15)));
+        let mut r = rec0.clone();
+        r[second + 8] = 15; // starts at VCN 15: overlaps record 0's extent
+        let mut e = rec15.clone();
+        e[0x38 + 0x10] = 15;
+        cases.push(("overlapping", with(&r, &e)));
+        let mut e = rec15.clone();
+        e[0x20] = 7; // an extension of record 7
+        cases.push(("extension of record 7", with(&rec0, &e)));
+        let mut e = rec15.clone();
+        e[0x38 + 0x40] = 0x01; // a sparse run
+        cases.push(("sparse", with(&rec0, &e)));
+        let mut r = rec0.clone();
+        r[second + 16] = 20; // in a record only the extent itself maps
+        cases.push(("past", with(&r, &rec15)));
+        for (what, vol) in cases {
+            let (ntfs, view, warning) = open(vol);
+            let warning = warning.unwrap_or_default();
+            assert!(warning.contains("MFT record 0"), "{what}: {warning}");
+            let mut c = crate::source::Cursor::new(view.clone());
+            assert!(
+                ntfs.file(&mut c, 3).is_ok(),
+                "{what}: the first extent is read"
+            );
+            let e = ntfs.file(&mut c, 20).unwrap_err().to_string();
+            assert!(
+                e.contains("MFT record 0") && e.contains("record 20"),
+                "{what}: {e}"
+            );
+        }
+    }
+
+    #[test]
+    fn mutated_lists_and_extents_never_panic() {
+        let (vol, rec0, rec15) = volume();
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for _ in 0..3000 {
+            let (mut r0, mut r15) = (rec0.clone(), rec15.clone());
+            for _ in 0..1 + next() % 4 {
+                let r = if next() % 2 == 0 { &mut r0 } else { &mut r15 };
+                let at = 0x38 + usize::try_from(next() % 0x90).unwrap();
+                r[at] = u8::try_from(next() & 0xFF).unwrap();
+            }
+            let mut v = vol.clone();
+            v[4096..5120].copy_from_slice(&unfix(r0));
+            v[4096 + 15 * 1024..4096 + 16 * 1024].copy_from_slice(&unfix(r15));
+            let src: SharedSource = Arc::new(MemSource::new(v, "mem"));
+            let ntfs = Ntfs::new(&mut crate::source::Cursor::new(src.clone())).unwrap();
+            let (view, _) = super::view(src, &ntfs);
+            let mut b = vec![0u8; 1024];
+            for n in 0..40u64 {
+                let _ = view.read_at(view.len().saturating_sub(40 * 1024) + n * 1024, &mut b);
+            }
+        }
+    }
+}
