@@ -204,3 +204,55 @@ ntfsinfo -v -i 0 vol.img 2>/dev/null > mft.txt
         .collect();
     assert_eq!(got, truth, "amiscan's view (left) and ntfs-3g's (right)");
 }
+
+/// A file with more alternate data streams than the reader lists (1,024; ntfs-3g writes 1,030,
+/// spread over extension records by an attribute list): the first 1,024 are listed and read,
+/// and an error on the file says the others were not, so the scan is incomplete (exit 3).
+/// Before, the others were left out without a word.
+#[test]
+fn streams_past_the_limit_are_an_error_on_the_file() {
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    sh(
+        &format!(
+            "source '{}' && ntfs_new vol.img m 16M && mkdir -p m/Users/alice && \
+             printf 'plain\\r\\n' > m/Users/alice/many.txt && \
+             python3 -c 'import os,sys\nfor i in range(1030): os.setxattr(sys.argv[1], \"user.s%04d\" % i, b\"stream %d\" % i)' \
+               m/Users/alice/many.txt && \
+             ls m/Users/alice >/dev/null && ntfs_umount m && trap - EXIT && \
+             ntfsinfo -f -F /Users/alice/many.txt vol.img > info.txt 2>&1",
+            testdata().join("ntfs/mount.sh").display(),
+        ),
+        dir.path(),
+    );
+    let info = std::fs::read_to_string(dir.path().join("info.txt")).unwrap();
+    assert!(
+        info.matches("Dumping attribute $DATA").count() == 1031 && info.contains("$ATTRIBUTE_LIST"),
+        "ntfs-3g did not write the streams:\n{}",
+        &info[..info.len().min(3000)]
+    );
+
+    let img: SharedSource = Arc::new(FileSource::open(&dir.path().join("vol.img")).unwrap());
+    let fs = amiscan::fs::open(FsKind::Ntfs, img).unwrap();
+    let walk = amiscan::scan::walk::walk(fs.as_ref(), 2);
+    let streams = walk
+        .files
+        .iter()
+        .filter(|e| e.display_path().starts_with("/Users/alice/many.txt:"))
+        .count();
+    assert_eq!(streams, 1024);
+    assert_eq!(walk.errors.len(), 1, "{:?}", walk.errors);
+    assert!(
+        walk.errors[0]
+            .message
+            .contains("more than 1024 alternate data streams"),
+        "{:?}",
+        walk.errors
+    );
+
+    let (code, t) = scan_json_unchecked(&dir.path().join("vol.img"), &[]);
+    assert_eq!(t["complete"], false, "{t:#}");
+    assert_eq!(code, 3, "{t:#}");
+    let errors = t["volumes"][0]["errors"].as_array().unwrap();
+    assert_eq!(errors.len(), 1, "{errors:#?}");
+    assert_eq!(errors[0]["path"], "/Users/alice/many.txt");
+}

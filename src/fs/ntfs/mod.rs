@@ -36,7 +36,7 @@ use crate::source::{Cursor, SharedSource};
 use ntfs::indexes::NtfsFileNameIndex;
 use ntfs::structured_values::{NtfsFileAttributeFlags, NtfsFileName, NtfsFileNamespace};
 use ntfs::{Ntfs, NtfsAttributeFlags, NtfsAttributeType, NtfsError, NtfsFile, NtfsReadSeek};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::io::{self, Read, Seek, SeekFrom};
 use std::sync::Arc;
 
@@ -53,8 +53,10 @@ const CHUNK: usize = 1 << 20;
 /// Most source reads for one chunk (a chunk in 4 KiB clusters, each its own run, plus the run
 /// list walk).
 const CHUNK_READS: u64 = 1_000_000;
-/// Most alternate data streams listed per file.
-const MAX_STREAMS: usize = 4096;
+/// Most alternate data streams listed per file (Windows puts one or two on a file; opening
+/// each goes through the record's attributes to find it, so a file with n streams costs n²
+/// attribute reads: 4,096 streams took minutes).
+const MAX_STREAMS: usize = 1024;
 /// Largest resident stream whose content the walk keeps for the content scan (a resident value
 /// fits in its record, 1 to 4 KiB).
 const RESIDENT_MAX: u64 = 4096;
@@ -317,7 +319,7 @@ struct Remembered {
 }
 
 /// Per record, how to open it and for how many more opens.
-type HeldOpens = std::collections::HashMap<u64, (Arc<OpenInfo>, u16)>;
+type HeldOpens = HashMap<u64, (Arc<OpenInfo>, u16)>;
 
 /// Most bytes (estimated) the remembered run lists take.
 const REMEMBER_BYTES: usize = 32 << 20;
@@ -391,6 +393,9 @@ struct Streams {
     reparse: Option<u32>,
     /// Named `$DATA` attributes: name and size.
     named: Vec<(String, u64)>,
+    /// The record has more named `$DATA` than [`MAX_STREAMS`]: the others are not listed (an
+    /// error on the file says so).
+    more_streams: bool,
     /// Where the unnamed `$DATA` starts on the volume (0 when resident or unknown).
     phys: u64,
     /// What an Interix special file (a system file whose data starts with a tag, as `ntfs-3g`
@@ -400,7 +405,7 @@ struct Streams {
     open: Option<OpenInfo>,
     /// Whether `$STANDARD_INFORMATION` marks the file read-only.
     read_only: bool,
-    /// The names the record header counts (hard links; at most [`MAX_LINKS`]).
+    /// The record's names outside the DOS namespace (hard links; at most [`MAX_LINKS`]).
     links: u16,
 }
 
@@ -446,6 +451,20 @@ fn push_streams(
             phys: 0,
             ..of.clone()
         }));
+    }
+}
+
+/// An error on `of` when its record has more alternate data streams than were listed.
+fn more_streams(s: &Streams, of: &Entry, out: &mut Vec<Result<Entry, FsError>>) {
+    if s.more_streams {
+        out.push(Err(other(
+            format!("file {}", of.display_path()),
+            format!(
+                "more than {MAX_STREAMS} alternate data streams: the others were not listed or \
+                 scanned"
+            ),
+        )
+        .with_inode(of.ino)));
     }
 }
 
@@ -549,12 +568,17 @@ impl NtfsReader {
             mtime,
             reparse: None,
             named: Vec::new(),
+            more_streams: false,
             phys: 0,
             interix: None,
             open: None,
             read_only,
-            links: file.hard_link_count().clamp(1, MAX_LINKS),
+            links: 0,
         };
+        // Where each named stream is in `out.named`: a stream spread over an attribute list
+        // is an item per extent.
+        let mut named_at: HashMap<String, usize> = HashMap::new();
+        let mut names = 0u16;
         let mut it = file.attributes();
         while let Some(item) = it.next(c) {
             let item = item?;
@@ -591,11 +615,23 @@ impl NtfsReader {
                                 _ => 0,
                             };
                         }
-                    } else if let Some(seen) = out.named.iter_mut().find(|n| n.0 == name) {
+                    } else if let Some(seen) =
+                        named_at.get(&name).and_then(|&i| out.named.get_mut(i))
+                    {
                         // Another extent of a stream spread over an attribute list.
                         seen.1 = seen.1.max(attr.value_length());
                     } else if out.named.len() < MAX_STREAMS {
+                        named_at.insert(name.clone(), out.named.len());
                         out.named.push((name, attr.value_length()));
+                    } else {
+                        out.more_streams = true;
+                    }
+                }
+                NtfsAttributeType::FileName => {
+                    // The header's link count counts a DOS alias too, which no walk opens.
+                    let n = attr.structured_value::<_, NtfsFileName>(c)?;
+                    if n.namespace() != NtfsFileNamespace::Dos {
+                        names = names.saturating_add(1);
                     }
                 }
                 NtfsAttributeType::ReparsePoint => {
@@ -607,6 +643,7 @@ impl NtfsReader {
                 _ => {}
             }
         }
+        out.links = names.clamp(1, MAX_LINKS);
         if !file.is_directory() && out.interix.is_none() {
             // What opening it needs, while the record is here; a record that fails here fails
             // again when the file is opened, which reports it. A resident content is kept only
@@ -740,6 +777,7 @@ impl NtfsReader {
         let base = record_entry(path, kind, mode, rec, &streams);
         if kind == EntryKind::File {
             push_streams(&streams.named, &base, streams.read_only, out);
+            more_streams(&streams, &base, out);
         }
         out.push(Ok(base));
     }
@@ -811,11 +849,15 @@ impl NtfsReader {
             self.own_streams(path, rec, &own, &mut out);
         }
         for n in &names {
-            let read = if n.dir && !n.reparse {
+            let mut read = if n.dir && !n.reparse {
                 None
             } else {
                 self.table.file(self, n.rec)
             };
+            if let Some(s) = &mut read {
+                // Now, not in the pass: the content scan frees the budget as it opens files.
+                self.remember(n.rec, s, n.dir);
+            }
             self.named_entries(path, n, read.as_ref(), &mut out);
         }
         Ok(out)
@@ -844,6 +886,7 @@ impl NtfsReader {
                     phys: 0,
                 };
                 push_streams(&st.named, &me, st.read_only, out);
+                more_streams(st, &me, out);
             }
             Ok(_) => {}
             Err(e) => out.push(Err(e.clone().with_inode(rec))),
@@ -867,11 +910,17 @@ impl NtfsReader {
             while let Some(item) = it.next(&mut c) {
                 let item = item?;
                 let attr = item.to_attribute()?;
-                if attr.ty()? == NtfsAttributeType::FileName {
-                    let n = attr.structured_value::<_, NtfsFileName>(&mut c)?;
-                    if n.name().to_string_lossy() == whole {
-                        return Ok(true);
+                match attr.ty()? {
+                    NtfsAttributeType::FileName => {
+                        let n = attr.structured_value::<_, NtfsFileName>(&mut c)?;
+                        if n.name().to_string_lossy() == whole {
+                            return Ok(true);
+                        }
                     }
+                    // Attributes are sorted by type: no name after the first `$DATA` (a file
+                    // with thousands of streams would be read through once per stream).
+                    NtfsAttributeType::Data => break,
+                    _ => {}
                 }
             }
             Ok(false)

@@ -10,8 +10,9 @@
 //! So at the first listing of a full walk, the table reads every record `$MFT`'s `$BITMAP` marks
 //! in use, in record order, several threads taking consecutive chunks, and keeps:
 //! - for a regular file, what its entries need ([`Kept`]: size, time, alternate data streams,
-//!   reparse tag), and how to open its unnamed `$DATA` (run list, or resident content) for the
-//!   content scan ([`Remembered`](super::Remembered));
+//!   reparse tag), and how to open its unnamed `$DATA` (run list, or resident content), which
+//!   goes to [`Remembered`](super::Remembered) for the content scan when the file's name is
+//!   listed (filled in record order, its budget would hold only the first files);
 //! - for a directory, its own streams, and its record as it is on disk ([`Held`]), with
 //!   `$MFT`'s own record: the listings read each index through them, so a directory's record
 //!   is not fetched again when it is listed.
@@ -19,22 +20,27 @@
 //! The index stays what names a file (a record no index names is still the sweep's,
 //! [`super::sweep`]). What the pass could not read is left out and read by the listing as
 //! without the table, which reports the error with its path. Bounded: past [`TABLE_BYTES`]
-//! (estimated) the table is dropped and the walk reads record by record; it is dropped when the
-//! walk ends.
+//! (estimated) or [`TABLE_RECORDS`] the pass stops, and the records it did not keep are read by
+//! the listings, record by record; the table is dropped when the walk ends.
 
 use super::{FIRST_USER_RECORD, NtfsReader, Streams, guarded};
 use crate::source::{SharedSource, Source, SourceError};
 use ntfs::NtfsFileFlags;
 use ntfs::structured_values::{NtfsFileAttributeFlags, NtfsFileName};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
-/// Most memory (estimated) the table may take; past it, the walk reads record by record. About
-/// 100 bytes a file and 1 KiB a directory: an MFT of 500,000 records in use fits.
+/// Most memory (estimated) the table may take; past it, the pass stops (the listings read the
+/// records it did not keep). About 100 bytes a file read locally, with a resident content
+/// through EBS up to 1 KiB more, and 1 KiB a directory.
 const TABLE_BYTES: usize = 96 << 20;
 /// Records each thread of the pass reads at a time (256 KiB of 1 KiB records).
 const CHUNK_RECORDS: u64 = 256;
+/// Most records the pass reads (a Windows root has 200,000–500,000 in use; at about 100 bytes
+/// each, more would not fit [`TABLE_BYTES`] anyway): a hostile `$MFT` bitmap marking billions
+/// in use costs the pass no more than this.
+const TABLE_RECORDS: u64 = 2_000_000;
 /// Threads of the pass on a remote source (each mostly waits for a block).
 const REMOTE_THREADS: usize = 16;
 
@@ -69,8 +75,9 @@ impl Named {
     }
 }
 
-/// What the table keeps of a record: what [`Streams`] has, but how to open it (which goes to
-/// [`Remembered`](super::Remembered)), packed.
+/// What the table keeps of a record: its [`Streams`], packed, with how to open its unnamed
+/// `$DATA` until its name is listed (then it goes to [`Remembered`](super::Remembered), whose
+/// budget the content scan frees as it opens files).
 pub(super) struct Kept {
     size: u64,
     mtime: i64,
@@ -78,8 +85,10 @@ pub(super) struct Kept {
     reparse: Option<u32>,
     interix: Option<crate::fs::EntryKind>,
     read_only: bool,
+    more_streams: bool,
     links: u16,
     named: Box<[(String, u64)]>,
+    open: Option<super::OpenInfo>,
 }
 
 impl Kept {
@@ -91,13 +100,16 @@ impl Kept {
             reparse: s.reparse,
             interix: s.interix,
             read_only: s.read_only,
+            more_streams: s.more_streams,
             links: s.links,
             named: s.named.into_boxed_slice(),
+            open: s.open,
         }
     }
 
-    /// The record's [`Streams`] again (without how to open it).
-    fn streams(&self) -> Streams {
+    /// The record's [`Streams`] again, with how to open it the first time (a hard link's
+    /// other names get `None`: [`Remembered`](super::Remembered) keeps it once per name).
+    fn take(&mut self) -> Streams {
         Streams {
             size: self.size,
             mtime: self.mtime,
@@ -105,8 +117,9 @@ impl Kept {
             named: self.named.to_vec(),
             phys: self.phys,
             interix: self.interix,
-            open: None,
+            open: self.open.take(),
             read_only: self.read_only,
+            more_streams: self.more_streams,
             links: self.links,
         }
     }
@@ -115,6 +128,7 @@ impl Kept {
     fn cost(&self) -> usize {
         std::mem::size_of::<(u64, Kept)>()
             + 16
+            + self.open.as_ref().map_or(0, super::Remembered::cost)
             + self
                 .named
                 .iter()
@@ -137,10 +151,9 @@ struct Built {
 /// after the pass, when its MFT block has left the cache.
 struct Held {
     inner: SharedSource,
-    /// The record size.
-    size: u64,
-    /// Records by their byte position on the volume.
-    records: HashMap<u64, Box<[u8]>>,
+    /// Records by their byte position on the volume (not always a multiple of the record
+    /// size: an MFT run may start on any cluster).
+    records: BTreeMap<u64, Box<[u8]>>,
 }
 
 impl Source for Held {
@@ -149,13 +162,15 @@ impl Source for Held {
     }
 
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<(), SourceError> {
-        let at = offset - offset % self.size.max(1);
-        let from = usize::try_from(offset - at).unwrap_or(usize::MAX);
-        if let Some(held) = self
+        let held = self
             .records
-            .get(&at)
-            .and_then(|r| r.get(from..from.checked_add(buf.len())?))
-        {
+            .range(..=offset)
+            .next_back()
+            .and_then(|(at, r)| {
+                let from = usize::try_from(offset - at).ok()?;
+                r.get(from..from.checked_add(buf.len())?)
+            });
+        if let Some(held) = held {
             buf.copy_from_slice(held);
             return Ok(());
         }
@@ -196,9 +211,10 @@ impl Table {
         Some(self.built.get_or_init(|| Mutex::new(build(r))))
     }
 
-    /// What the pass read of regular file `rec` (kept for each of its names).
+    /// What the pass read of regular file `rec` (kept for each of its names; how to open it
+    /// given with the first).
     pub(super) fn file(&self, r: &NtfsReader, rec: u64) -> Option<Streams> {
-        lock(self.get(r)?).files.get(&rec).map(Kept::streams)
+        lock(self.get(r)?).files.get_mut(&rec).map(Kept::take)
     }
 
     /// The volume as the listings read it: the directories' records held (`None`: no table).
@@ -209,7 +225,7 @@ impl Table {
 
     /// What the pass read of directory `rec`'s own record, taken out of the table.
     pub(super) fn dir(&self, r: &NtfsReader, rec: u64) -> Option<Streams> {
-        lock(self.get(r)?).dirs.remove(&rec).map(|k| k.streams())
+        lock(self.get(r)?).dirs.remove(&rec).map(|mut k| k.take())
     }
 
     /// The walk is over: the table is dropped (later listings read the records).
@@ -233,8 +249,9 @@ struct Read {
     dir: Option<(u64, Box<[u8]>)>,
 }
 
-/// Read the table: empty when it cannot be made (no usable `$MFT` bitmap, too large), so the
-/// walk reads each record when it lists it.
+/// Read the table: empty when it cannot be made (no usable `$MFT` bitmap), so the walk reads
+/// each record when it lists it. Past [`TABLE_BYTES`] or [`TABLE_RECORDS`] the pass stops and
+/// keeps what it read; the records after are read by the listings.
 fn build(r: &NtfsReader) -> Built {
     let Ok((runs, None)) =
         super::sweep::records(&r.src, &r.ntfs, super::sweep::Want::Unreached, &|_| false)
@@ -242,11 +259,13 @@ fn build(r: &NtfsReader) -> Built {
         return Built::default();
     };
     let mut chunks: Vec<std::ops::Range<u64>> = Vec::new();
+    let mut left = TABLE_RECORDS;
     for run in runs {
         let mut at = run.start;
-        while at < run.end {
-            let end = at.saturating_add(CHUNK_RECORDS).min(run.end);
+        while at < run.end && left > 0 {
+            let end = at.saturating_add(CHUNK_RECORDS.min(left)).min(run.end);
             chunks.push(at..end);
+            left -= end - at;
             at = end;
         }
     }
@@ -256,40 +275,39 @@ fn build(r: &NtfsReader) -> Built {
         std::thread::available_parallelism().map_or(2, |n| n.get().min(8))
     };
     let bytes = AtomicUsize::new(0);
-    let over = AtomicBool::new(false);
     let next = AtomicUsize::new(0);
     let read: Mutex<Vec<Read>> = Mutex::new(Vec::new());
     std::thread::scope(|s| {
         for _ in 0..threads {
             s.spawn(|| {
                 let mut mine = Vec::new();
-                let mut cost = 0usize;
-                while !over.load(Ordering::Relaxed) {
-                    let Some(chunk) = chunks.get(next.fetch_add(1, Ordering::Relaxed)) else {
-                        break;
-                    };
+                'chunks: while let Some(chunk) = chunks.get(next.fetch_add(1, Ordering::Relaxed)) {
                     for rec in chunk.clone() {
-                        if let Some(one) = read_record(r, rec) {
-                            cost = cost.saturating_add(one.streams.cost());
-                            cost =
-                                cost.saturating_add(one.dir.as_ref().map_or(0, |d| d.1.len() + 64));
-                            mine.push(one);
+                        let Some(one) = read_record(r, rec) else {
+                            continue;
+                        };
+                        let cost = one
+                            .streams
+                            .cost()
+                            .saturating_add(one.dir.as_ref().map_or(0, |d| d.1.len() + 64));
+                        if bytes
+                            .fetch_add(cost, Ordering::Relaxed)
+                            .saturating_add(cost)
+                            > TABLE_BYTES
+                        {
+                            next.store(chunks.len(), Ordering::Relaxed);
+                            break 'chunks;
                         }
-                    }
-                    if bytes.fetch_add(std::mem::take(&mut cost), Ordering::Relaxed) > TABLE_BYTES {
-                        over.store(true, Ordering::Relaxed);
+                        mine.push(one);
                     }
                 }
                 lock(&read).append(&mut mine);
             });
         }
     });
-    if over.load(Ordering::Relaxed) {
-        return Built::default();
-    }
     let mut built = Built::default();
     let size = u64::from(r.ntfs.file_record_size());
-    let mut records = HashMap::new();
+    let mut records = BTreeMap::new();
     // `$MFT`'s own record: every record is located through it.
     let mft = r.ntfs.mft_position().value().map_or(0, |p| p.get());
     let mut raw = vec![0u8; usize::try_from(size).unwrap_or(0)].into_boxed_slice();
@@ -312,7 +330,6 @@ fn build(r: &NtfsReader) -> Built {
     }
     built.held = Some(Arc::new(Held {
         inner: r.src.clone(),
-        size,
         records,
     }));
     built
@@ -320,8 +337,7 @@ fn build(r: &NtfsReader) -> Built {
 
 /// Record `rec` as the pass keeps it; `None` when it holds no file or directory (not in use,
 /// an extension record: no `$STANDARD_INFORMATION`) or cannot be read (read again, and
-/// reported, if an index names it). A regular file's way to open its content goes to
-/// [`Remembered`](super::Remembered) here.
+/// reported, if an index names it).
 fn read_record(r: &NtfsReader, rec: u64) -> Option<Read> {
     let (streams, dir) = guarded(&String::new, || {
         let mut c = r.cursor(super::RECORD_READS);
@@ -345,8 +361,9 @@ fn read_record(r: &NtfsReader, rec: u64) -> Option<Read> {
     })
     .ok()??;
     let mut streams = streams;
-    if rec >= FIRST_USER_RECORD {
-        r.remember(rec, &mut streams, dir.is_some());
+    if rec < FIRST_USER_RECORD || dir.is_some() {
+        // Never opened as a file by the content scan.
+        streams.open = None;
     }
     Some(Read {
         rec,
