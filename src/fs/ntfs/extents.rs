@@ -21,7 +21,7 @@
 //! the first one gives. Anything else is an error on the file (the scan is incomplete), never
 //! a panic and never part of the stream read as if it were all of it.
 
-use super::mft_list::{attributes, decode, fixup, nonresident, u16_at, u64_at};
+use super::mft_list::{attributes, extension_of, extent_runs, fixup, nonresident, u16_at, u64_at};
 use ntfs::structured_values::NtfsAttributeList;
 use ntfs::{NtfsAttributeType, NtfsError, NtfsFile};
 use std::io::{self, Read, Seek, SeekFrom};
@@ -31,8 +31,11 @@ use std::io::{self, Read, Seek, SeekFrom};
 const MAX_ENTRIES: usize = 1 << 14;
 /// Most extents of one stream.
 const MAX_EXTENTS: usize = 8192;
+/// The attribute flag of an LZNT1-compressed stream.
+const COMPRESSED: u16 = 0x0001;
 
 /// A stream assembled from its extents.
+#[derive(Debug)]
 pub(super) struct Spread {
     /// The stream's length (the first extent's data size).
     pub(super) len: u64,
@@ -120,7 +123,8 @@ fn record_bytes<T: Read + Seek>(file: &NtfsFile<'_>, c: &mut T) -> Result<Vec<u8
     c.seek(SeekFrom::Start(at))
         .and_then(|_| c.read_exact(&mut raw))
         .map_err(|e: io::Error| format!("the record cannot be read: {e}"))?;
-    fixup(raw)
+    fixup(&mut raw, b"FILE")?;
+    Ok(raw)
 }
 
 /// The name of the attribute at `off` of the fixed-up record `rec`, as UTF-16 units.
@@ -181,19 +185,13 @@ fn assemble<T: Read + Seek>(
                 Ok(b) => b,
                 Err(why) => return Ok(Some(Err(format!("record {rec}: {why}")))),
             };
-            if rec != base {
-                let in_use = u16_at(&bytes, 0x16).unwrap_or(0) & 1 != 0;
-                let reference = u64_at(&bytes, 0x20).unwrap_or(0);
-                let (of, of_seq) = (reference & 0xFFFF_FFFF_FFFF, (reference >> 48) as u16);
-                let seq = u16_at(&bytes, 0x10).unwrap_or(0);
-                if !in_use || of != base || of_seq != base_seq || seq != e.seq {
-                    return Ok(Some(Err(format!(
-                        "the extent at VCN {} names record {rec}, which is not an extension \
-                         record of this file (in use: {in_use}, base record {of} sequence \
-                         {of_seq}, its sequence {seq}, the list's {})",
-                        e.vcn, e.seq
-                    ))));
-                }
+            if rec != base
+                && let Err(why) = extension_of(&bytes, base, base_seq, e.seq)
+            {
+                return Ok(Some(Err(format!(
+                    "the extent at VCN {} names record {rec}, which {why}",
+                    e.vcn
+                ))));
             }
             held = Some((rec, bytes));
         }
@@ -239,19 +237,17 @@ fn assemble<T: Read + Seek>(
             flags = u16_at(bytes, off + 0x0C).unwrap_or(0);
             allocated = u64_at(bytes, off + 0x28).unwrap_or(0);
             len = u64_at(bytes, off + 0x30).unwrap_or(0);
+            let unit = bytes.get(off + 0x22).copied().unwrap_or(0);
+            if let Err(why) = compression_unit(flags, unit) {
+                return Ok(Some(Err(format!("record {rec}: {why}"))));
+            }
         }
         let room = max_runs.saturating_sub(runs.len());
-        let decoded = match decode(pairs, low, room) {
+        let decoded = match extent_runs(pairs, low, high, room) {
             Ok(d) => d,
-            Err(why) => return Ok(Some(Err(format!("record {rec}: {why}")))),
+            Err(why) => return Ok(Some(Err(format!("record {rec}: its extent: {why}")))),
         };
         let stop = decoded.last().map_or(low, |r| r.0.saturating_add(r.1));
-        if high.checked_add(1) != Some(stop) {
-            return Ok(Some(Err(format!(
-                "record {rec}: its extent's runs end at VCN {stop}, its header says {}",
-                high.saturating_add(1)
-            ))));
-        }
         for (vcn, n, lcn) in decoded {
             let pos = match lcn.map(|l| l.checked_mul(cluster)) {
                 Some(None) => {
@@ -266,12 +262,137 @@ fn assemble<T: Read + Seek>(
         }
         end = stop;
     }
-    let covered = end.saturating_mul(cluster);
-    if covered != allocated || len > allocated {
-        return Ok(Some(Err(format!(
-            "its extents map {covered} bytes, its allocated size is {allocated} and its length \
-             {len}"
-        ))));
+    if let Err(why) = covers(end, cluster, allocated, len) {
+        return Ok(Some(Err(why)));
     }
     Ok(Some(Ok(Spread { len, flags, runs })))
+}
+
+/// Whether extents ending at VCN `end` (clusters of `cluster` bytes) map exactly the
+/// `allocated` bytes the first extent gives, and its length `len` lies within them. Exactly:
+/// a product that overflowed would let a stream "cover" any allocated size with runs no
+/// reader can step through.
+fn covers(end: u64, cluster: u64, allocated: u64, len: u64) -> Result<(), String> {
+    let covered = end.checked_mul(cluster);
+    if covered != Some(allocated) || len > allocated {
+        let covered = covered.map_or_else(
+            || format!("{end} clusters of {cluster} bytes (past any volume)"),
+            |b| format!("{b} bytes"),
+        );
+        return Err(format!(
+            "its extents map {covered}, its allocated size is {allocated} and its length {len}"
+        ));
+    }
+    Ok(())
+}
+
+/// Whether a stream whose first extent has attribute flags `flags` and compression unit
+/// exponent `unit` (header offset 0x22) can be read: a compressed one only in units of 16
+/// clusters (exponent 4, the only one Windows and ntfs-3g write and the one the LZNT1 reader
+/// assumes); read in other units its compressed bytes would be taken for its content.
+fn compression_unit(flags: u16, unit: u8) -> Result<(), String> {
+    if flags & COMPRESSED != 0 && unit != 0 && unit != 4 {
+        return Err(format!(
+            "LZNT1-compressed in units of 2^{unit} clusters (only 16-cluster units are read): \
+             its content was not read"
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::MAX_RUNS;
+    use super::super::mft_list::tests::{data, list_attr, open, put, record, volume, with};
+    use super::*;
+    use crate::source::Cursor;
+
+    /// Record 0's `$DATA` assembled by [`spread`] on the volume `vol` (records 0 to 15 at
+    /// cluster 4, 16 to 31 at cluster 100, the second extent in record 15: see
+    /// `mft_list::tests::volume`).
+    fn spread0(vol: Vec<u8>) -> Result<Spread, String> {
+        let (ntfs, src, _) = open(vol);
+        let mut c = Cursor::new(src);
+        let file = ntfs.file(&mut c, 0).unwrap();
+        spread(&file, &mut c, NtfsAttributeType::Data, "", MAX_RUNS)
+            .unwrap()
+            .expect("a spread stream")
+    }
+
+    /// Where record 0's `$DATA` is (after its attribute list: a header of 24 bytes and two
+    /// entries of 32).
+    const DATA0: usize = 0x38 + 24 + 64;
+
+    /// The second extent's record: a `$DATA` from VCN 16 to `high` with `pairs`, an extension
+    /// of record 0 (sequence 1).
+    fn second(high: u64, pairs: &[u8]) -> Vec<u8> {
+        let mut e = record(&data(16, high, 0, pairs));
+        e[0x20..0x28].copy_from_slice(&(1u64 << 48).to_le_bytes());
+        e
+    }
+
+    #[test]
+    fn the_extents_of_a_split_stream_are_assembled() {
+        let (vol, _, _) = volume();
+        let s = spread0(vol).unwrap();
+        assert_eq!(
+            s.runs,
+            vec![(0, 16, Some(4 * 1024)), (16, 16, Some(100 * 1024))]
+        );
+    }
+
+    #[test]
+    fn an_allocated_size_reached_only_by_overflow_is_refused() {
+        let (vol, mut r0, _) = volume();
+        // The first extent claims u64::MAX bytes; the second maps 2^54 clusters, so that the
+        // extents' end in bytes (2^64 + 16 KiB) saturates to the same u64::MAX.
+        r0[DATA0 + 0x28..DATA0 + 0x30].copy_from_slice(&u64::MAX.to_le_bytes());
+        let huge = second(16 + (1 << 54) - 1, &[0x17, 0, 0, 0, 0, 0, 0, 0x40, 0x64]);
+        let e = spread0(with(&vol, &r0, &huge)).unwrap_err();
+        assert!(e.contains("past any volume"), "{e}");
+    }
+
+    #[test]
+    fn an_empty_stream_in_one_extent_is_not_corrupt() {
+        // Record 3: an attribute list naming its one `$DATA`, non-resident and empty (VCNs 0
+        // to -1, no mapping pairs).
+        let (mut vol, _, _) = volume();
+        let mut d = data(0, u64::MAX, 0, &[]);
+        d[0x0E] = 1;
+        put(&mut vol, 3, record(&[list_attr(&[(0, 3, 1)]), d].concat()));
+        let (ntfs, src, _) = open(vol);
+        let mut c = Cursor::new(src);
+        let file = ntfs.file(&mut c, 3).unwrap();
+        let s = spread(&file, &mut c, NtfsAttributeType::Data, "", MAX_RUNS)
+            .unwrap()
+            .expect("a spread stream")
+            .unwrap();
+        assert_eq!((s.len, s.runs), (0, vec![]));
+    }
+
+    #[test]
+    fn an_extension_must_be_one_of_the_base_record() {
+        let (vol, r0, r15) = volume();
+        let mut base = r15.clone();
+        base[0x20..0x28].fill(0);
+        let e = spread0(with(&vol, &r0, &base)).unwrap_err();
+        assert!(e.contains("is a base record"), "{e}");
+        let mut reused = r15;
+        reused[0x10] = 2;
+        let e = spread0(with(&vol, &r0, &reused)).unwrap_err();
+        assert!(e.contains("sequence number 2"), "{e}");
+    }
+
+    #[test]
+    fn compression_units_other_than_16_clusters_are_refused() {
+        let (vol, mut r0, r15) = volume();
+        r0[DATA0 + 0x0C] = 1;
+        r0[DATA0 + 0x22] = 3;
+        let e = spread0(with(&vol, &r0, &r15)).unwrap_err();
+        assert!(e.contains("units of 2^3 clusters"), "{e}");
+        assert!(compression_unit(1, 4).is_ok());
+        assert!(compression_unit(1, 0).is_ok());
+        assert!(compression_unit(0, 3).is_ok());
+        assert!(compression_unit(1, 5).is_err());
+    }
 }
