@@ -21,7 +21,9 @@
 //! the first one gives. Anything else is an error on the file (the scan is incomplete), never
 //! a panic and never part of the stream read as if it were all of it.
 
-use super::mft_list::{attributes, extension_of, extent_runs, fixup, nonresident, u16_at, u64_at};
+use super::mft_list::{
+    extension_of, extent_runs, find_attribute, fixup, nonresident, u16_at, u64_at,
+};
 use ntfs::structured_values::NtfsAttributeList;
 use ntfs::{NtfsAttributeType, NtfsError, NtfsFile};
 use std::io::{self, Read, Seek, SeekFrom};
@@ -127,18 +129,6 @@ fn record_bytes<T: Read + Seek>(file: &NtfsFile<'_>, c: &mut T) -> Result<Vec<u8
     Ok(raw)
 }
 
-/// The name of the attribute at `off` of the fixed-up record `rec`, as UTF-16 units.
-fn attr_name(rec: &[u8], off: usize) -> Option<Vec<u16>> {
-    let len = usize::from(*rec.get(off.checked_add(9)?)?);
-    let at = off.checked_add(usize::from(u16_at(rec, off.checked_add(10)?)?))?;
-    let raw = rec.get(at..at.checked_add(len.checked_mul(2)?)?)?;
-    Some(
-        raw.chunks_exact(2)
-            .map(|p| u16::from_le_bytes([p[0], p[1]]))
-            .collect(),
-    )
-}
-
 /// The run list from the extents `entries` (in VCN order) of the `ty` stream `name` of `file`.
 fn assemble<T: Read + Seek>(
     file: &NtfsFile<'_>,
@@ -198,16 +188,11 @@ fn assemble<T: Read + Seek>(
         let Some((_, bytes)) = held.as_ref() else {
             continue;
         };
-        let attrs = match attributes(bytes) {
-            Ok(a) => a,
+        let found = match find_attribute(bytes, ty, &want, e.instance) {
+            Ok(f) => f,
             Err(why) => return Ok(Some(Err(format!("record {rec}: {why}")))),
         };
-        let found = attrs.into_iter().find(|&(o, t)| {
-            t == ty
-                && u16_at(bytes, o + 0x0E) == Some(e.instance)
-                && attr_name(bytes, o).as_deref() == Some(&want[..])
-        });
-        let Some((off, _)) = found else {
+        let Some(off) = found else {
             return Ok(Some(Err(format!(
                 "record {rec} has no attribute {ty:#x} {name:?} of instance {}",
                 e.instance

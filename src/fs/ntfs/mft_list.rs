@@ -208,6 +208,34 @@ pub(super) fn attributes(rec: &[u8]) -> Result<Vec<(usize, u32)>, String> {
     }
 }
 
+/// The offset of the attribute of type `ty` named `name` (UTF-16 units) with instance
+/// `instance` in the fixed-up record `rec`, the way an attribute list names an extent.
+pub(super) fn find_attribute(
+    rec: &[u8],
+    ty: u32,
+    name: &[u16],
+    instance: u16,
+) -> Result<Option<usize>, String> {
+    Ok(attributes(rec)?.into_iter().find_map(|(o, t)| {
+        (t == ty
+            && u16_at(rec, o + 0x0E) == Some(instance)
+            && attr_name(rec, o).as_deref() == Some(name))
+        .then_some(o)
+    }))
+}
+
+/// The name of the attribute at `off` of the fixed-up record `rec`, as UTF-16 units.
+fn attr_name(rec: &[u8], off: usize) -> Option<Vec<u16>> {
+    let len = usize::from(*rec.get(off.checked_add(9)?)?);
+    let at = off.checked_add(usize::from(u16_at(rec, off.checked_add(10)?)?))?;
+    let raw = rec.get(at..at.checked_add(len.checked_mul(2)?)?)?;
+    Some(
+        raw.chunks_exact(2)
+            .map(|p| u16::from_le_bytes([p[0], p[1]]))
+            .collect(),
+    )
+}
+
 /// A non-resident attribute's header fields: (lowest VCN, highest VCN, its mapping pairs).
 pub(super) fn nonresident(rec: &[u8], off: usize) -> Result<(u64, u64, &[u8]), String> {
     if rec.get(off + 8) != Some(&1) {
@@ -484,16 +512,9 @@ fn extension_extents(
         fixup(&mut ext, b"FILE").map_err(|e| format!("record {rec}: {e}"))?;
         extension_of(&ext, 0, seq0, e.seq)
             .map_err(|why| format!("the extent at VCN {vcn} names record {rec}, which {why}"))?;
-        let found = attributes(&ext)
+        let o = find_attribute(&ext, ATTR_DATA, &[], e.instance)
             .map_err(|e| format!("record {rec}: {e}"))?
-            .into_iter()
-            .find(|&(o, ty)| {
-                ty == ATTR_DATA
-                    && u16_at(&ext, o + 0x0E) == Some(e.instance)
-                    && ext.get(o + 9) == Some(&0)
-            });
-        let (o, _) =
-            found.ok_or_else(|| format!("record {rec} has no $DATA of instance {}", e.instance))?;
+            .ok_or_else(|| format!("record {rec} has no $DATA of instance {}", e.instance))?;
         let (elow, ehigh, pairs) =
             nonresident(&ext, o).map_err(|e| format!("record {rec}: {e}"))?;
         if elow != vcn {
