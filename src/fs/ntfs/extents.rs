@@ -9,16 +9,18 @@
 //! extent only. Here the run list is assembled from the list instead: every entry of the
 //! stream's type and name, in order of lowest VCN, each extent's attribute found in its record
 //! by type, name and instance, its mapping pairs decoded from its own lowest VCN (the helpers
-//! of [`super::mft_list`], which does the same for `$MFT`), and the runs concatenated into one
-//! list the reader reads through (`DataRuns`, uncompressed or LZNT1).
+//! of [`super::mft_list`]), and the runs concatenated into one list the reader reads through
+//! (`DataRuns`, uncompressed or LZNT1). [`extend`] does this for `$MFT`'s `$DATA` too, given
+//! how to read a record (there: through the extents before it).
 //!
 //! Bounded against a hostile list: at most [`MAX_ENTRIES`] list entries looked at,
 //! [`MAX_EXTENTS`] extents and `max_runs` runs. Each extent must be in the base record or in a
 //! record in use whose base reference is the base record (number and sequence) and whose
 //! sequence is the one its entry gives; its lowest VCN must be the one its entry gives and
 //! follow the extent before it exactly (no gap, no overlap, none out of order or twice), its
-//! runs must end at its highest VCN, and the extents together must cover the allocated size
-//! the first one gives. Anything else is an error on the file (the scan is incomplete), never
+//! runs must end at its highest VCN (an empty extent ends before its lowest), and the extents
+//! together must map exactly the allocated size the first one gives; a compressed stream must
+//! be in units of 16 clusters. Anything else is an error on the file (the scan is incomplete), never
 //! a panic and never part of the stream read as if it were all of it.
 
 use super::mft_list::{
@@ -32,7 +34,7 @@ use std::io::{self, Read, Seek, SeekFrom};
 /// bytes).
 const MAX_ENTRIES: usize = 1 << 14;
 /// Most extents of one stream.
-const MAX_EXTENTS: usize = 8192;
+pub(super) const MAX_EXTENTS: usize = 8192;
 /// The attribute flag of an LZNT1-compressed stream.
 const COMPRESSED: u16 = 0x0001;
 
@@ -48,12 +50,15 @@ pub(super) struct Spread {
     pub(super) runs: Vec<(u64, u64, Option<u64>)>,
 }
 
-/// One entry of the list for the stream: lowest VCN, record, its sequence number, instance.
-struct Entry {
-    vcn: u64,
-    rec: u64,
-    seq: u16,
-    instance: u16,
+/// One extent an attribute list names.
+pub(super) struct Entry {
+    /// Its lowest VCN.
+    pub(super) vcn: u64,
+    /// The record holding it, and the sequence number the list gives that record.
+    pub(super) rec: u64,
+    pub(super) seq: u16,
+    /// Its attribute's instance in that record.
+    pub(super) instance: u16,
 }
 
 /// The `ty` stream named `name` of `file`, assembled from the extents its attribute list
@@ -139,118 +144,170 @@ fn assemble<T: Read + Seek>(
     max_runs: usize,
 ) -> Result<Option<Result<Spread, String>>, NtfsError> {
     let base = file.file_record_number();
-    let base_seq = file.sequence_number();
     let cluster = u64::from(file.ntfs().cluster_size()).max(1);
     let want: Vec<u16> = name.encode_utf16().collect();
-    let mut runs: Vec<(u64, u64, Option<u64>)> = Vec::new();
-    let (mut len, mut flags, mut allocated) = (0u64, 0u16, 0u64);
-    // The record the last extent was in (extents in one record follow each other).
-    let mut held: Option<(u64, Vec<u8>)> = None;
-    let mut end = 0u64;
-    for (i, e) in entries.iter().enumerate() {
-        let rec = e.rec;
-        if e.vcn != end {
-            return Ok(Some(Err(format!(
-                "the extent in record {rec} starts at VCN {}, the one before ends at {end} \
-                 (overlapping, missing or repeated VCNs)",
-                e.vcn
-            ))));
+    let mut runs = Vec::new();
+    let mut load = |rec: u64, _: &[Run]| {
+        if rec == base {
+            return record_bytes(file, c).map_err(|why| format!("record {rec}: {why}"));
         }
-        if held.as_ref().is_none_or(|h| h.0 != rec) {
-            let bytes = if rec == base {
-                record_bytes(file, c)
-            } else {
-                let ext = match file.ntfs().file(c, rec) {
-                    Ok(f) => f,
-                    Err(err) => {
-                        return Ok(Some(Err(format!(
-                            "the extent at VCN {} is in record {rec}, which cannot be read: {err}",
-                            e.vcn
-                        ))));
-                    }
-                };
-                record_bytes(&ext, c)
-            };
-            let bytes = match bytes {
-                Ok(b) => b,
-                Err(why) => return Ok(Some(Err(format!("record {rec}: {why}")))),
-            };
-            if rec != base
-                && let Err(why) = extension_of(&bytes, base, base_seq, e.seq)
-            {
-                return Ok(Some(Err(format!(
-                    "the extent at VCN {} names record {rec}, which {why}",
-                    e.vcn
-                ))));
-            }
-            held = Some((rec, bytes));
-        }
-        let Some((_, bytes)) = held.as_ref() else {
-            continue;
-        };
-        let found = match find_attribute(bytes, ty, &want, e.instance) {
-            Ok(f) => f,
-            Err(why) => return Ok(Some(Err(format!("record {rec}: {why}")))),
-        };
-        let Some(off) = found else {
-            return Ok(Some(Err(format!(
-                "record {rec} has no attribute {ty:#x} {name:?} of instance {}",
-                e.instance
-            ))));
-        };
-        if bytes.get(off + 8) == Some(&0) {
-            if entries.len() == 1 {
-                // One resident attribute: nothing to assemble.
-                return Ok(None);
-            }
-            return Ok(Some(Err(format!(
-                "record {rec}: an extent of a stream spread over {} extents is resident",
-                entries.len()
-            ))));
-        }
-        let (low, high, pairs) = match nonresident(bytes, off) {
-            Ok(v) => v,
-            Err(why) => return Ok(Some(Err(format!("record {rec}: {why}")))),
-        };
-        if low != e.vcn {
-            return Ok(Some(Err(format!(
-                "record {rec}'s extent starts at VCN {low}, its list entry says {}",
-                e.vcn
-            ))));
-        }
-        if i == 0 {
-            flags = u16_at(bytes, off + 0x0C).unwrap_or(0);
-            allocated = u64_at(bytes, off + 0x28).unwrap_or(0);
-            len = u64_at(bytes, off + 0x30).unwrap_or(0);
-            let unit = bytes.get(off + 0x22).copied().unwrap_or(0);
-            if let Err(why) = compression_unit(flags, unit) {
-                return Ok(Some(Err(format!("record {rec}: {why}"))));
-            }
-        }
-        let room = max_runs.saturating_sub(runs.len());
-        let decoded = match extent_runs(pairs, low, high, room) {
-            Ok(d) => d,
-            Err(why) => return Ok(Some(Err(format!("record {rec}: its extent: {why}")))),
-        };
-        let stop = decoded.last().map_or(low, |r| r.0.saturating_add(r.1));
-        for (vcn, n, lcn) in decoded {
-            let pos = match lcn.map(|l| l.checked_mul(cluster)) {
-                Some(None) => {
-                    return Ok(Some(Err(format!(
-                        "record {rec}: a run at VCN {vcn} lies past any volume"
-                    ))));
-                }
-                Some(Some(p)) => Some(p),
-                None => None,
-            };
-            runs.push((vcn, n, pos));
-        }
-        end = stop;
-    }
-    if let Err(why) = covers(end, cluster, allocated, len) {
+        let ext = file
+            .ntfs()
+            .file(c, rec)
+            .map_err(|err| format!("record {rec}, which cannot be read: {err}"))?;
+        record_bytes(&ext, c).map_err(|why| format!("record {rec}: {why}"))
+    };
+    let base = (base, file.sequence_number());
+    let head = match extend(entries, base, ty, &want, max_runs, &mut runs, &mut load) {
+        Ok(Extended::Resident) => return Ok(None),
+        Ok(Extended::Runs(Some(head))) => head,
+        Ok(Extended::Runs(None)) => return Ok(Some(Err("it has no extent at VCN 0".into()))),
+        Err(why) => return Ok(Some(Err(why))),
+    };
+    if let Err(why) = compression_unit(head.flags, head.unit) {
         return Ok(Some(Err(why)));
     }
-    Ok(Some(Ok(Spread { len, flags, runs })))
+    let end = runs.last().map_or(0, |r| r.0.saturating_add(r.1));
+    let mut placed = Vec::with_capacity(runs.len());
+    for (vcn, n, lcn) in runs {
+        let pos = match lcn.map(|l| l.checked_mul(cluster)) {
+            Some(None) => {
+                return Ok(Some(Err(format!(
+                    "a run at VCN {vcn} lies past any volume"
+                ))));
+            }
+            Some(Some(p)) => Some(p),
+            None => None,
+        };
+        placed.push((vcn, n, pos));
+    }
+    if let Err(why) = covers(end, cluster, head.allocated, head.len) {
+        return Ok(Some(Err(why)));
+    }
+    Ok(Some(Ok(Spread {
+        len: head.len,
+        flags: head.flags,
+        runs: placed,
+    })))
+}
+
+/// A run: first VCN, clusters, first LCN (`None` when sparse).
+pub(super) type Run = (u64, u64, Option<u64>);
+
+/// How [`extend`] reads a record: the fixed-up record of the number given, read through the
+/// runs given (those assembled so far), or why not (naming the record).
+pub(super) type Load<'a> = dyn FnMut(u64, &[Run]) -> Result<Vec<u8>, String> + 'a;
+
+/// What the header of a stream's first extent (at VCN 0) gives.
+pub(super) struct Head {
+    /// Attribute flags (compressed, encrypted, sparse).
+    pub(super) flags: u16,
+    /// Allocated and data size.
+    pub(super) allocated: u64,
+    pub(super) len: u64,
+    /// Compression unit exponent (header offset 0x22).
+    pub(super) unit: u8,
+}
+
+/// What [`extend`] found.
+pub(super) enum Extended {
+    /// The runs were added; the first extent's header if it was among the extents.
+    Runs(Option<Head>),
+    /// The one extent is a resident attribute: nothing to assemble.
+    Resident,
+}
+
+/// Add to `runs` (the runs before, from VCN 0 without a gap, or none) the runs of the extents
+/// `entries` of the `ty` attribute named `name` of the base record `base` (number, sequence
+/// number), in order, each from its record as `load` gives it (fixed up; given the record's
+/// number and the runs so far, through which `$MFT`'s own extents are found). The one
+/// assembler of `$MFT`'s `$DATA` ([`super::mft_list`]) and of a stream's ([`spread`]).
+///
+/// Each extent must start where the runs so far end, be in the base record or in an
+/// extension record of it ([`extension_of`]) with the sequence number its entry gives, be
+/// non-resident, start at the VCN its entry gives and end at its own highest VCN. `Err` names
+/// the first that is not; the runs of the extents before it are kept.
+pub(super) fn extend(
+    entries: &[Entry],
+    base: (u64, u16),
+    ty: u32,
+    name: &[u16],
+    max_runs: usize,
+    runs: &mut Vec<Run>,
+    load: &mut Load<'_>,
+) -> Result<Extended, String> {
+    let mut head = None;
+    // The record the last extent was in (extents in one record follow each other).
+    let mut held: Option<(u64, Vec<u8>)> = None;
+    for (i, e) in entries.iter().enumerate() {
+        let (rec, vcn) = (e.rec, e.vcn);
+        if i >= MAX_EXTENTS {
+            return Err(format!(
+                "its attribute list names more than {MAX_EXTENTS} extents (the one at VCN \
+                 {vcn} and after not read)"
+            ));
+        }
+        let end = runs.last().map_or(0, |r| r.0.saturating_add(r.1));
+        if vcn != end {
+            return Err(format!(
+                "the extent in record {rec} starts at VCN {vcn}, the one before ends at {end} \
+                 (overlapping, missing or repeated VCNs)"
+            ));
+        }
+        let bytes = match held.take() {
+            Some((r, bytes)) if r == rec => bytes,
+            _ => {
+                let bytes = load(rec, runs)
+                    .map_err(|why| format!("the extent at VCN {vcn} is in {why}"))?;
+                if rec != base.0 {
+                    extension_of(&bytes, base.0, base.1, e.seq).map_err(|why| {
+                        format!("the extent at VCN {vcn} names record {rec}, which {why}")
+                    })?;
+                }
+                bytes
+            }
+        };
+        let bytes = &held.insert((rec, bytes)).1;
+        let off = find_attribute(bytes, ty, name, e.instance)
+            .map_err(|why| format!("record {rec}: {why}"))?
+            .ok_or_else(|| {
+                format!(
+                    "record {rec} has no attribute {ty:#x} {:?} of instance {}",
+                    String::from_utf16_lossy(name),
+                    e.instance
+                )
+            })?;
+        if bytes.get(off + 8) == Some(&0) {
+            if entries.len() == 1 && runs.is_empty() {
+                return Ok(Extended::Resident);
+            }
+            return Err(format!(
+                "record {rec}: an extent of a value spread over extents is resident"
+            ));
+        }
+        let (low, high, pairs) =
+            nonresident(bytes, off).map_err(|why| format!("record {rec}: {why}"))?;
+        if low != vcn {
+            return Err(format!(
+                "record {rec}'s extent starts at VCN {low}, its list entry says {vcn}"
+            ));
+        }
+        // The first extent's header gives the sizes (an empty extent at VCN 0 followed by
+        // another there is still the first).
+        if low == 0 && head.is_none() {
+            head = Some(Head {
+                flags: u16_at(bytes, off + 0x0C).unwrap_or(0),
+                allocated: u64_at(bytes, off + 0x28).unwrap_or(0),
+                len: u64_at(bytes, off + 0x30).unwrap_or(0),
+                unit: bytes.get(off + 0x22).copied().unwrap_or(0),
+            });
+        }
+        let room = max_runs.saturating_sub(runs.len());
+        let decoded = extent_runs(pairs, low, high, room)
+            .map_err(|why| format!("record {rec}: its extent: {why}"))?;
+        runs.extend(decoded);
+    }
+    Ok(Extended::Runs(head))
 }
 
 /// Whether extents ending at VCN `end` (clusters of `cluster` bytes) map exactly the

@@ -21,30 +21,30 @@
 //! comes from the virtual area too, so its attributes (`$BITMAP`, the list itself) are the real
 //! ones.
 //!
-//! Bounded against a hostile list: at most [`MAX_LIST`] bytes of list, [`MAX_EXTENTS`] extents
-//! and [`MAX_RUNS`] runs; every extension record must be a `FILE` record in use whose base
-//! reference is record 0's (number and sequence number) and whose sequence number is the one
-//! its list entry gives, found through the extents already assembled (never through itself),
-//! whose `$DATA` has the instance and first VCN its list entry gives; extents must follow
-//! each other exactly (an extent that names record 0 again, overlaps or leaves a gap ends the
-//! assembly), and none may be sparse. What was assembled before a problem is still read; a
-//! record past it is a read error naming record 0 and the problem (the scan is incomplete,
-//! never silently partial), and the volume carries a warning. A volume whose record 0 has no attribute list
-//! is read as before, through the volume itself (one read of record 0 when it is opened),
-//! unless a run of `$MFT` ends inside a record (clusters smaller than records: ntfs-3g grows
-//! the MFT of a 512-byte-cluster volume by odd cluster counts): the crate reads a record
-//! contiguously from its first byte, so such a record read torn, and the view (record 0's
-//! runs, no list) is used then too.
+//! Bounded against a hostile list: at most [`MAX_LIST`] bytes of list,
+//! [`extents::MAX_EXTENTS`] extents and [`MAX_RUNS`] runs. The extents are assembled by
+//! [`extents::extend`], as a stream's are: every extension record must be a `FILE` record in
+//! use whose base reference is record 0's (number and sequence number) and whose sequence
+//! number is the one its list entry gives, found through the extents already assembled (never
+//! through itself), whose `$DATA` has the instance and first VCN its list entry gives;
+//! extents must follow each other exactly (an extent that names record 0 again, overlaps or
+//! leaves a gap ends the assembly), and records are read up to the first sparse run. What was
+//! assembled before a problem is still read; a record past it is a read error naming record 0
+//! and the problem (the scan is incomplete, never silently partial), and the volume carries a
+//! warning. A volume whose record 0 has no attribute list is read as before, through the
+//! volume itself (one read of record 0 when it is opened), unless a run of `$MFT` ends inside
+//! a record (clusters smaller than records: ntfs-3g grows the MFT of a 512-byte-cluster volume
+//! by odd cluster counts): the crate reads a record contiguously from its first byte, so such
+//! a record read torn, and the view (record 0's runs, no list) is used then too.
 
 use super::MAX_RUNS;
+use super::extents::{self, Entry, extend};
 use crate::source::{SharedSource, Source, SourceError};
 use ntfs::Ntfs;
 use std::sync::Arc;
 
 /// Most bytes of attribute list read (NTFS caps an attribute list at 256 KiB).
 const MAX_LIST: u64 = 256 << 10;
-/// Most `$DATA` extents of `$MFT` assembled.
-const MAX_EXTENTS: usize = 8192;
 /// The stride of the update sequence (the crate's, and NTFS's).
 const USA_STRIDE: usize = 512;
 /// The smallest offset of an update sequence array: past an `INDX` block's header (0x28; a
@@ -307,7 +307,7 @@ pub(super) fn decode(
 /// Read `buf` at byte `off` of `$MFT`'s data through `runs` (clusters of `cluster` bytes).
 fn read_mapped(
     src: &dyn Source,
-    runs: &[Run],
+    runs: &[extents::Run],
     cluster: u64,
     off: u64,
     buf: &mut [u8],
@@ -316,19 +316,20 @@ fn read_mapped(
     while done < buf.len() {
         let at = off.saturating_add(u64::try_from(done).unwrap_or(u64::MAX));
         let vcn = at / cluster;
-        let i = runs.partition_point(|r| r.vcn <= vcn).checked_sub(1);
-        let Some(r) = i
+        let i = runs.partition_point(|r| r.0 <= vcn).checked_sub(1);
+        // A sparse run holds no record.
+        let Some(&(first, len, Some(lcn))) = i
             .and_then(|i| runs.get(i))
-            .filter(|r| vcn < r.vcn.saturating_add(r.len))
+            .filter(|r| vcn < r.0.saturating_add(r.1))
         else {
             return Err(at);
         };
-        let in_run = at - r.vcn * cluster;
-        let left = r.len.saturating_mul(cluster).saturating_sub(in_run);
+        let in_run = at - first * cluster;
+        let left = len.saturating_mul(cluster).saturating_sub(in_run);
         let n = usize::try_from(left)
             .unwrap_or(usize::MAX)
             .min(buf.len() - done);
-        let real = r.lcn.saturating_mul(cluster).saturating_add(in_run);
+        let real = lcn.saturating_mul(cluster).saturating_add(in_run);
         // A run maps at least the cluster `at` is in, so every step reads a byte or more; one
         // that did not would loop (or, skipped, leave bytes unread).
         let Some(piece) = buf
@@ -393,7 +394,9 @@ fn build(src: &SharedSource, ntfs: &Ntfs) -> Result<Option<MftView>, String> {
         }
         return Err(format!("record 0's $DATA: {why}"));
     }
-    let broken = match list {
+    let end = |runs: &[extents::Run]| runs.last().map_or(0, |r| r.0.saturating_add(r.1));
+    let mut broken = None;
+    match list {
         None => {
             // No list: the crate reads a record at the position of its first byte, so the
             // view is needed only when a run ends inside a record (clusters smaller than
@@ -403,34 +406,47 @@ fn build(src: &SharedSource, ntfs: &Ntfs) -> Result<Option<MftView>, String> {
                 .iter()
                 .rev()
                 .skip(1)
-                .any(|r| r.vcn.saturating_add(r.len).saturating_mul(cluster) % rs != 0);
-            let end = runs.last().map_or(0, |r| r.vcn.saturating_add(r.len));
-            if !straddled || end != clusters {
+                .any(|r| r.0.saturating_add(r.1).saturating_mul(cluster) % rs != 0);
+            if !straddled || end(&runs) != clusters {
                 return Ok(None);
             }
-            None
         }
         Some(list_off) => {
             let step = list_entries(src.as_ref(), &rec0, list_off, cluster).and_then(|entries| {
                 extension_extents(
                     src.as_ref(),
                     &rec0,
-                    &entries,
+                    entries,
                     record_size,
                     cluster,
                     &mut runs,
                 )
             });
-            let end = runs.last().map_or(0, |r| r.vcn.saturating_add(r.len));
-            match step {
-                Err(why) => Some(why),
-                Ok(()) if end != clusters => {
-                    Some(format!("its extents map {end} clusters of {clusters}"))
-                }
-                Ok(()) => None,
+            // Records are read up to the first sparse run (an extension's: record 0's own
+            // extent has none), which holds none.
+            if let Some(i) = runs.iter().position(|r| r.2.is_none()) {
+                broken = Some(format!("a sparse run at VCN {}", runs[i].0));
+                runs.truncate(i);
+            } else if let Err(why) = step {
+                broken = Some(why);
+            } else if end(&runs) != clusters {
+                broken = Some(format!(
+                    "its extents map {} clusters of {clusters}",
+                    end(&runs)
+                ));
             }
         }
-    };
+    }
+    let runs: Vec<Run> = runs
+        .into_iter()
+        .filter_map(|(vcn, len, lcn)| {
+            Some(Run {
+                vcn,
+                len,
+                lcn: lcn?,
+            })
+        })
+        .collect();
     let past = src.len().max(ntfs.size());
     let vbase = virtual_base(past, cluster, record_size, clusters)?;
     let patch = patched(rec0, data_off, clusters, vbase / cluster)?;
@@ -470,60 +486,40 @@ fn virtual_base(past: u64, cluster: u64, record_size: usize, clusters: u64) -> R
 }
 
 /// Add to `runs` (record 0's own extent) the `$DATA` extents in other records that the list
-/// `entries` of record 0 (`rec0`) names, each read through the runs before it.
+/// `entries` of record 0 (`rec0`) names, each record read through the runs before it.
 fn extension_extents(
     src: &dyn Source,
     rec0: &[u8],
-    entries: &[ListEntry],
+    mut entries: Vec<Entry>,
     record_size: usize,
     cluster: u64,
-    runs: &mut Vec<Run>,
+    runs: &mut Vec<extents::Run>,
 ) -> Result<(), String> {
+    // Record 0's own extent is in `runs` already.
+    entries.retain(|e| e.vcn != 0 || e.rec != 0);
     let seq0 = u16_at(rec0, 0x10).unwrap_or(0);
-    let mut extents = 0usize;
-    for e in entries {
-        let (vcn, rec) = (e.vcn, e.rec);
-        if vcn == 0 && rec == 0 {
-            continue;
-        }
-        extents += 1;
-        if extents > MAX_EXTENTS {
-            return Err(format!("more than {MAX_EXTENTS} extents"));
-        }
-        let end = runs.last().map_or(0, |r: &Run| r.vcn.saturating_add(r.len));
-        if vcn != end {
-            return Err(format!(
-                "the extent in record {rec} starts at VCN {vcn}, the one before ends at {end} \
-                 (overlapping or missing VCNs)"
-            ));
-        }
+    let mut load = |rec: u64, runs: &[extents::Run]| {
         if rec == 0 {
-            return Err(format!(
-                "the extent at VCN {vcn} names record 0 itself (a loop)"
-            ));
+            return Err("record 0 itself, past its own extent (a loop)".to_string());
         }
         let mut ext = vec![0u8; record_size];
         let off = rec
             .checked_mul(u64::try_from(record_size).unwrap_or(u64::MAX))
-            .ok_or_else(|| format!("record {rec} lies past any volume"))?;
-        read_mapped(src, runs, cluster, off, &mut ext).map_err(|_| {
-            format!("the extent at VCN {vcn} is in record {rec}, past the extents before it")
-        })?;
+            .ok_or_else(|| format!("record {rec}, past any volume"))?;
+        read_mapped(src, runs, cluster, off, &mut ext)
+            .map_err(|_| format!("record {rec}, past the extents before it"))?;
         fixup(&mut ext, b"FILE").map_err(|e| format!("record {rec}: {e}"))?;
-        extension_of(&ext, 0, seq0, e.seq)
-            .map_err(|why| format!("the extent at VCN {vcn} names record {rec}, which {why}"))?;
-        let o = find_attribute(&ext, ATTR_DATA, &[], e.instance)
-            .map_err(|e| format!("record {rec}: {e}"))?
-            .ok_or_else(|| format!("record {rec} has no $DATA of instance {}", e.instance))?;
-        let (elow, ehigh, pairs) =
-            nonresident(&ext, o).map_err(|e| format!("record {rec}: {e}"))?;
-        if elow != vcn {
-            return Err(format!(
-                "record {rec}'s $DATA starts at VCN {elow}, its list entry says {vcn}"
-            ));
-        }
-        extent(runs, pairs, vcn, ehigh).map_err(|e| format!("record {rec}: {e}"))?;
-    }
+        Ok(ext)
+    };
+    extend(
+        &entries,
+        (0, seq0),
+        ATTR_DATA,
+        &[],
+        MAX_RUNS,
+        runs,
+        &mut load,
+    )?;
     Ok(())
 }
 
@@ -560,12 +556,13 @@ pub(super) fn extension_of(ext: &[u8], base: u64, base_seq: u16, seq: u16) -> Re
 }
 
 /// Add the runs of one extent (VCN `low` to `high`) to `runs`.
-fn extent(runs: &mut Vec<Run>, pairs: &[u8], low: u64, high: u64) -> Result<(), String> {
+fn extent(runs: &mut Vec<extents::Run>, pairs: &[u8], low: u64, high: u64) -> Result<(), String> {
     let room = MAX_RUNS.saturating_sub(runs.len());
-    for (vcn, len, lcn) in extent_runs(pairs, low, high, room)? {
-        let lcn = lcn.ok_or_else(|| format!("a sparse run at VCN {vcn}"))?;
-        runs.push(Run { vcn, len, lcn });
+    let decoded = extent_runs(pairs, low, high, room)?;
+    if let Some(r) = decoded.iter().find(|r| r.2.is_none()) {
+        return Err(format!("a sparse run at VCN {}", r.0));
     }
+    runs.extend(decoded);
     Ok(())
 }
 
@@ -592,24 +589,13 @@ pub(super) fn extent_runs(
     Ok(decoded)
 }
 
-/// One `$DATA` entry of `$MFT`'s attribute list.
-struct ListEntry {
-    /// Its extent's lowest VCN.
-    vcn: u64,
-    /// The record holding it and the sequence number the entry gives that record.
-    rec: u64,
-    seq: u16,
-    /// Its attribute's instance in that record.
-    instance: u16,
-}
-
 /// The unnamed `$DATA` entries of the attribute list at `off` of record 0, in list order.
 fn list_entries(
     src: &dyn Source,
     rec0: &[u8],
     off: usize,
     cluster: u64,
-) -> Result<Vec<ListEntry>, String> {
+) -> Result<Vec<Entry>, String> {
     let value: Vec<u8> = if rec0.get(off + 8) == Some(&0) {
         let len =
             usize::try_from(u32_at(rec0, off + 0x10).ok_or("cut")?).map_err(|e| e.to_string())?;
@@ -623,10 +609,9 @@ fn list_entries(
             return Err(format!("an attribute list of {size} bytes"));
         }
         let (low, _, pairs) = nonresident(rec0, off)?;
-        let mut runs = Vec::new();
-        for (vcn, len, lcn) in decode(pairs, low, 64)? {
-            let lcn = lcn.ok_or("a sparse run in the attribute list")?;
-            runs.push(Run { vcn, len, lcn });
+        let runs = decode(pairs, low, 64)?;
+        if runs.iter().any(|r| r.2.is_none()) {
+            return Err("a sparse run in the attribute list".into());
         }
         let mut v = vec![0u8; usize::try_from(size).map_err(|e| e.to_string())?];
         read_mapped(src, &runs, cluster, 0, &mut v)
@@ -643,7 +628,7 @@ fn list_entries(
         }
         if ty == ATTR_DATA && value.get(at + 6) == Some(&0) {
             let reference = u64_at(&value, at + 16).unwrap_or(0);
-            out.push(ListEntry {
+            out.push(Entry {
                 vcn: u64_at(&value, at + 8).unwrap_or(0),
                 rec: reference & 0xFFFF_FFFF_FFFF,
                 seq: (reference >> 48) as u16,
