@@ -425,7 +425,8 @@ fn build(src: &SharedSource, ntfs: &Ntfs) -> Result<Option<MftView>, String> {
             // Records are read up to the first sparse run (an extension's: record 0's own
             // extent has none), which holds none.
             if let Some(i) = runs.iter().position(|r| r.2.is_none()) {
-                broken = Some(format!("a sparse run at VCN {}", runs[i].0));
+                let vcn = runs.get(i).map_or(0, |r| r.0);
+                broken = Some(format!("a sparse run at VCN {vcn}"));
                 runs.truncate(i);
             } else if let Err(why) = step {
                 broken = Some(why);
