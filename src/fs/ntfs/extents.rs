@@ -9,19 +9,23 @@
 //! extent only. Here the run list is assembled from the list instead: every entry of the
 //! stream's type and name, in order of lowest VCN, each extent's attribute found in its record
 //! by type, name and instance, its mapping pairs decoded from its own lowest VCN (the helpers
-//! of [`super::mft_list`], which does the same for `$MFT`), and the runs concatenated into one
-//! list the reader reads through (`DataRuns`, uncompressed or LZNT1).
+//! of [`super::mft_list`]), and the runs concatenated into one list the reader reads through
+//! (`DataRuns`, uncompressed or LZNT1). [`extend`] does this for `$MFT`'s `$DATA` too, given
+//! how to read a record (there: through the extents before it).
 //!
 //! Bounded against a hostile list: at most [`MAX_ENTRIES`] list entries looked at,
 //! [`MAX_EXTENTS`] extents and `max_runs` runs. Each extent must be in the base record or in a
 //! record in use whose base reference is the base record (number and sequence) and whose
 //! sequence is the one its entry gives; its lowest VCN must be the one its entry gives and
 //! follow the extent before it exactly (no gap, no overlap, none out of order or twice), its
-//! runs must end at its highest VCN, and the extents together must cover the allocated size
-//! the first one gives. Anything else is an error on the file (the scan is incomplete), never
+//! runs must end at its highest VCN (an empty extent ends before its lowest), and the extents
+//! together must map exactly the allocated size the first one gives; a compressed stream must
+//! be in units of 16 clusters. Anything else is an error on the file (the scan is incomplete), never
 //! a panic and never part of the stream read as if it were all of it.
 
-use super::mft_list::{attributes, decode, fixup, nonresident, u16_at, u64_at};
+use super::mft_list::{
+    extension_of, extent_runs, find_attribute, fixup, nonresident, u16_at, u64_at,
+};
 use ntfs::structured_values::NtfsAttributeList;
 use ntfs::{NtfsAttributeType, NtfsError, NtfsFile};
 use std::io::{self, Read, Seek, SeekFrom};
@@ -30,9 +34,12 @@ use std::io::{self, Read, Seek, SeekFrom};
 /// bytes).
 const MAX_ENTRIES: usize = 1 << 14;
 /// Most extents of one stream.
-const MAX_EXTENTS: usize = 8192;
+pub(super) const MAX_EXTENTS: usize = 8192;
+/// The attribute flag of an LZNT1-compressed stream.
+const COMPRESSED: u16 = 0x0001;
 
 /// A stream assembled from its extents.
+#[derive(Debug)]
 pub(super) struct Spread {
     /// The stream's length (the first extent's data size).
     pub(super) len: u64,
@@ -43,12 +50,15 @@ pub(super) struct Spread {
     pub(super) runs: Vec<(u64, u64, Option<u64>)>,
 }
 
-/// One entry of the list for the stream: lowest VCN, record, its sequence number, instance.
-struct Entry {
-    vcn: u64,
-    rec: u64,
-    seq: u16,
-    instance: u16,
+/// One extent an attribute list names.
+pub(super) struct Entry {
+    /// Its lowest VCN.
+    pub(super) vcn: u64,
+    /// The record holding it, and the sequence number the list gives that record.
+    pub(super) rec: u64,
+    pub(super) seq: u16,
+    /// Its attribute's instance in that record.
+    pub(super) instance: u16,
 }
 
 /// The `ty` stream named `name` of `file`, assembled from the extents its attribute list
@@ -120,19 +130,8 @@ fn record_bytes<T: Read + Seek>(file: &NtfsFile<'_>, c: &mut T) -> Result<Vec<u8
     c.seek(SeekFrom::Start(at))
         .and_then(|_| c.read_exact(&mut raw))
         .map_err(|e: io::Error| format!("the record cannot be read: {e}"))?;
-    fixup(raw)
-}
-
-/// The name of the attribute at `off` of the fixed-up record `rec`, as UTF-16 units.
-fn attr_name(rec: &[u8], off: usize) -> Option<Vec<u16>> {
-    let len = usize::from(*rec.get(off.checked_add(9)?)?);
-    let at = off.checked_add(usize::from(u16_at(rec, off.checked_add(10)?)?))?;
-    let raw = rec.get(at..at.checked_add(len.checked_mul(2)?)?)?;
-    Some(
-        raw.chunks_exact(2)
-            .map(|p| u16::from_le_bytes([p[0], p[1]]))
-            .collect(),
-    )
+    fixup(&mut raw, b"FILE")?;
+    Ok(raw)
 }
 
 /// The run list from the extents `entries` (in VCN order) of the `ty` stream `name` of `file`.
@@ -145,133 +144,297 @@ fn assemble<T: Read + Seek>(
     max_runs: usize,
 ) -> Result<Option<Result<Spread, String>>, NtfsError> {
     let base = file.file_record_number();
-    let base_seq = file.sequence_number();
     let cluster = u64::from(file.ntfs().cluster_size()).max(1);
     let want: Vec<u16> = name.encode_utf16().collect();
-    let mut runs: Vec<(u64, u64, Option<u64>)> = Vec::new();
-    let (mut len, mut flags, mut allocated) = (0u64, 0u16, 0u64);
+    let mut runs = Vec::new();
+    let mut load = |rec: u64, _: &[Run]| {
+        if rec == base {
+            return record_bytes(file, c).map_err(|why| format!("record {rec}: {why}"));
+        }
+        let ext = file
+            .ntfs()
+            .file(c, rec)
+            .map_err(|err| format!("record {rec}, which cannot be read: {err}"))?;
+        record_bytes(&ext, c).map_err(|why| format!("record {rec}: {why}"))
+    };
+    let base = (base, file.sequence_number());
+    let head = match extend(entries, base, ty, &want, max_runs, &mut runs, &mut load) {
+        Ok(Extended::Resident) => return Ok(None),
+        Ok(Extended::Runs(Some(head))) => head,
+        Ok(Extended::Runs(None)) => return Ok(Some(Err("it has no extent at VCN 0".into()))),
+        Err(why) => return Ok(Some(Err(why))),
+    };
+    if let Err(why) = compression_unit(head.flags, head.unit) {
+        return Ok(Some(Err(why)));
+    }
+    let end = runs.last().map_or(0, |r| r.0.saturating_add(r.1));
+    let mut placed = Vec::with_capacity(runs.len());
+    for (vcn, n, lcn) in runs {
+        let pos = match lcn.map(|l| l.checked_mul(cluster)) {
+            Some(None) => {
+                return Ok(Some(Err(format!(
+                    "a run at VCN {vcn} lies past any volume"
+                ))));
+            }
+            Some(Some(p)) => Some(p),
+            None => None,
+        };
+        placed.push((vcn, n, pos));
+    }
+    if let Err(why) = covers(end, cluster, head.allocated, head.len) {
+        return Ok(Some(Err(why)));
+    }
+    Ok(Some(Ok(Spread {
+        len: head.len,
+        flags: head.flags,
+        runs: placed,
+    })))
+}
+
+/// A run: first VCN, clusters, first LCN (`None` when sparse).
+pub(super) type Run = (u64, u64, Option<u64>);
+
+/// How [`extend`] reads a record: the fixed-up record of the number given, read through the
+/// runs given (those assembled so far), or why not (naming the record).
+pub(super) type Load<'a> = dyn FnMut(u64, &[Run]) -> Result<Vec<u8>, String> + 'a;
+
+/// What the header of a stream's first extent (at VCN 0) gives.
+pub(super) struct Head {
+    /// Attribute flags (compressed, encrypted, sparse).
+    pub(super) flags: u16,
+    /// Allocated and data size.
+    pub(super) allocated: u64,
+    pub(super) len: u64,
+    /// Compression unit exponent (header offset 0x22).
+    pub(super) unit: u8,
+}
+
+/// What [`extend`] found.
+pub(super) enum Extended {
+    /// The runs were added; the first extent's header if it was among the extents.
+    Runs(Option<Head>),
+    /// The one extent is a resident attribute: nothing to assemble.
+    Resident,
+}
+
+/// Add to `runs` (the runs before, from VCN 0 without a gap, or none) the runs of the extents
+/// `entries` of the `ty` attribute named `name` of the base record `base` (number, sequence
+/// number), in order, each from its record as `load` gives it (fixed up; given the record's
+/// number and the runs so far, through which `$MFT`'s own extents are found). The one
+/// assembler of `$MFT`'s `$DATA` ([`super::mft_list`]) and of a stream's ([`spread`]).
+///
+/// Each extent must start where the runs so far end, be in the base record or in an
+/// extension record of it ([`extension_of`]) with the sequence number its entry gives, be
+/// non-resident, start at the VCN its entry gives and end at its own highest VCN. `Err` names
+/// the first that is not; the runs of the extents before it are kept.
+pub(super) fn extend(
+    entries: &[Entry],
+    base: (u64, u16),
+    ty: u32,
+    name: &[u16],
+    max_runs: usize,
+    runs: &mut Vec<Run>,
+    load: &mut Load<'_>,
+) -> Result<Extended, String> {
+    let mut head = None;
     // The record the last extent was in (extents in one record follow each other).
     let mut held: Option<(u64, Vec<u8>)> = None;
-    let mut end = 0u64;
     for (i, e) in entries.iter().enumerate() {
-        let rec = e.rec;
-        if e.vcn != end {
-            return Ok(Some(Err(format!(
-                "the extent in record {rec} starts at VCN {}, the one before ends at {end} \
-                 (overlapping, missing or repeated VCNs)",
-                e.vcn
-            ))));
+        let (rec, vcn) = (e.rec, e.vcn);
+        if i >= MAX_EXTENTS {
+            return Err(format!(
+                "its attribute list names more than {MAX_EXTENTS} extents (the one at VCN \
+                 {vcn} and after not read)"
+            ));
         }
-        if held.as_ref().is_none_or(|h| h.0 != rec) {
-            let bytes = if rec == base {
-                record_bytes(file, c)
-            } else {
-                let ext = match file.ntfs().file(c, rec) {
-                    Ok(f) => f,
-                    Err(err) => {
-                        return Ok(Some(Err(format!(
-                            "the extent at VCN {} is in record {rec}, which cannot be read: {err}",
-                            e.vcn
-                        ))));
-                    }
-                };
-                record_bytes(&ext, c)
-            };
-            let bytes = match bytes {
-                Ok(b) => b,
-                Err(why) => return Ok(Some(Err(format!("record {rec}: {why}")))),
-            };
-            if rec != base {
-                let in_use = u16_at(&bytes, 0x16).unwrap_or(0) & 1 != 0;
-                let reference = u64_at(&bytes, 0x20).unwrap_or(0);
-                let (of, of_seq) = (reference & 0xFFFF_FFFF_FFFF, (reference >> 48) as u16);
-                let seq = u16_at(&bytes, 0x10).unwrap_or(0);
-                if !in_use || of != base || of_seq != base_seq || seq != e.seq {
-                    return Ok(Some(Err(format!(
-                        "the extent at VCN {} names record {rec}, which is not an extension \
-                         record of this file (in use: {in_use}, base record {of} sequence \
-                         {of_seq}, its sequence {seq}, the list's {})",
-                        e.vcn, e.seq
-                    ))));
+        let end = runs.last().map_or(0, |r| r.0.saturating_add(r.1));
+        if vcn != end {
+            return Err(format!(
+                "the extent in record {rec} starts at VCN {vcn}, the one before ends at {end} \
+                 (overlapping, missing or repeated VCNs)"
+            ));
+        }
+        let bytes = match held.take() {
+            Some((r, bytes)) if r == rec => bytes,
+            _ => {
+                let bytes = load(rec, runs)
+                    .map_err(|why| format!("the extent at VCN {vcn} is in {why}"))?;
+                if rec != base.0 {
+                    extension_of(&bytes, base.0, base.1, e.seq).map_err(|why| {
+                        format!("the extent at VCN {vcn} names record {rec}, which {why}")
+                    })?;
                 }
+                bytes
             }
-            held = Some((rec, bytes));
-        }
-        let Some((_, bytes)) = held.as_ref() else {
-            continue;
         };
-        let attrs = match attributes(bytes) {
-            Ok(a) => a,
-            Err(why) => return Ok(Some(Err(format!("record {rec}: {why}")))),
-        };
-        let found = attrs.into_iter().find(|&(o, t)| {
-            t == ty
-                && u16_at(bytes, o + 0x0E) == Some(e.instance)
-                && attr_name(bytes, o).as_deref() == Some(&want[..])
-        });
-        let Some((off, _)) = found else {
-            return Ok(Some(Err(format!(
-                "record {rec} has no attribute {ty:#x} {name:?} of instance {}",
-                e.instance
-            ))));
-        };
+        let bytes = &held.insert((rec, bytes)).1;
+        let off = find_attribute(bytes, ty, name, e.instance)
+            .map_err(|why| format!("record {rec}: {why}"))?
+            .ok_or_else(|| {
+                format!(
+                    "record {rec} has no attribute {ty:#x} {:?} of instance {}",
+                    String::from_utf16_lossy(name),
+                    e.instance
+                )
+            })?;
         if bytes.get(off + 8) == Some(&0) {
-            if entries.len() == 1 {
-                // One resident attribute: nothing to assemble.
-                return Ok(None);
+            if entries.len() == 1 && runs.is_empty() {
+                return Ok(Extended::Resident);
             }
-            return Ok(Some(Err(format!(
-                "record {rec}: an extent of a stream spread over {} extents is resident",
-                entries.len()
-            ))));
+            return Err(format!(
+                "record {rec}: an extent of a value spread over extents is resident"
+            ));
         }
-        let (low, high, pairs) = match nonresident(bytes, off) {
-            Ok(v) => v,
-            Err(why) => return Ok(Some(Err(format!("record {rec}: {why}")))),
-        };
-        if low != e.vcn {
-            return Ok(Some(Err(format!(
-                "record {rec}'s extent starts at VCN {low}, its list entry says {}",
-                e.vcn
-            ))));
+        let (low, high, pairs) =
+            nonresident(bytes, off).map_err(|why| format!("record {rec}: {why}"))?;
+        if low != vcn {
+            return Err(format!(
+                "record {rec}'s extent starts at VCN {low}, its list entry says {vcn}"
+            ));
         }
-        if i == 0 {
-            flags = u16_at(bytes, off + 0x0C).unwrap_or(0);
-            allocated = u64_at(bytes, off + 0x28).unwrap_or(0);
-            len = u64_at(bytes, off + 0x30).unwrap_or(0);
+        // The first extent's header gives the sizes (an empty extent at VCN 0 followed by
+        // another there is still the first).
+        if low == 0 && head.is_none() {
+            head = Some(Head {
+                flags: u16_at(bytes, off + 0x0C).unwrap_or(0),
+                allocated: u64_at(bytes, off + 0x28).unwrap_or(0),
+                len: u64_at(bytes, off + 0x30).unwrap_or(0),
+                unit: bytes.get(off + 0x22).copied().unwrap_or(0),
+            });
         }
         let room = max_runs.saturating_sub(runs.len());
-        let decoded = match decode(pairs, low, room) {
-            Ok(d) => d,
-            Err(why) => return Ok(Some(Err(format!("record {rec}: {why}")))),
-        };
-        let stop = decoded.last().map_or(low, |r| r.0.saturating_add(r.1));
-        if high.checked_add(1) != Some(stop) {
-            return Ok(Some(Err(format!(
-                "record {rec}: its extent's runs end at VCN {stop}, its header says {}",
-                high.saturating_add(1)
-            ))));
-        }
-        for (vcn, n, lcn) in decoded {
-            let pos = match lcn.map(|l| l.checked_mul(cluster)) {
-                Some(None) => {
-                    return Ok(Some(Err(format!(
-                        "record {rec}: a run at VCN {vcn} lies past any volume"
-                    ))));
-                }
-                Some(Some(p)) => Some(p),
-                None => None,
-            };
-            runs.push((vcn, n, pos));
-        }
-        end = stop;
+        let decoded = extent_runs(pairs, low, high, room)
+            .map_err(|why| format!("record {rec}: its extent: {why}"))?;
+        runs.extend(decoded);
     }
-    let covered = end.saturating_mul(cluster);
-    if covered != allocated || len > allocated {
-        return Ok(Some(Err(format!(
-            "its extents map {covered} bytes, its allocated size is {allocated} and its length \
-             {len}"
-        ))));
+    Ok(Extended::Runs(head))
+}
+
+/// Whether extents ending at VCN `end` (clusters of `cluster` bytes) map exactly the
+/// `allocated` bytes the first extent gives, and its length `len` lies within them. Exactly:
+/// a product that overflowed would let a stream "cover" any allocated size with runs no
+/// reader can step through.
+fn covers(end: u64, cluster: u64, allocated: u64, len: u64) -> Result<(), String> {
+    let covered = end.checked_mul(cluster);
+    if covered != Some(allocated) || len > allocated {
+        let covered = covered.map_or_else(
+            || format!("{end} clusters of {cluster} bytes (past any volume)"),
+            |b| format!("{b} bytes"),
+        );
+        return Err(format!(
+            "its extents map {covered}, its allocated size is {allocated} and its length {len}"
+        ));
     }
-    Ok(Some(Ok(Spread { len, flags, runs })))
+    Ok(())
+}
+
+/// Whether a stream whose first extent has attribute flags `flags` and compression unit
+/// exponent `unit` (header offset 0x22) can be read: a compressed one only in units of 16
+/// clusters (exponent 4, the only one Windows and ntfs-3g write and the one the LZNT1 reader
+/// assumes); read in other units its compressed bytes would be taken for its content.
+fn compression_unit(flags: u16, unit: u8) -> Result<(), String> {
+    if flags & COMPRESSED != 0 && unit != 0 && unit != 4 {
+        return Err(format!(
+            "LZNT1-compressed in units of 2^{unit} clusters (only 16-cluster units are read): \
+             its content was not read"
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::MAX_RUNS;
+    use super::super::mft_list::tests::{data, list_attr, open, put, record, volume, with};
+    use super::*;
+    use crate::source::Cursor;
+
+    /// Record 0's `$DATA` assembled by [`spread`] on the volume `vol` (records 0 to 15 at
+    /// cluster 4, 16 to 31 at cluster 100, the second extent in record 15: see
+    /// `mft_list::tests::volume`).
+    fn spread0(vol: Vec<u8>) -> Result<Spread, String> {
+        let (ntfs, src, _) = open(vol);
+        let mut c = Cursor::new(src);
+        let file = ntfs.file(&mut c, 0).unwrap();
+        spread(&file, &mut c, NtfsAttributeType::Data, "", MAX_RUNS)
+            .unwrap()
+            .expect("a spread stream")
+    }
+
+    /// Where record 0's `$DATA` is (after its attribute list: a header of 24 bytes and two
+    /// entries of 32).
+    const DATA0: usize = 0x38 + 24 + 64;
+
+    /// The second extent's record: a `$DATA` from VCN 16 to `high` with `pairs`, an extension
+    /// of record 0 (sequence 1).
+    fn second(high: u64, pairs: &[u8]) -> Vec<u8> {
+        let mut e = record(&data(16, high, 0, pairs));
+        e[0x20..0x28].copy_from_slice(&(1u64 << 48).to_le_bytes());
+        e
+    }
+
+    #[test]
+    fn the_extents_of_a_split_stream_are_assembled() {
+        let (vol, _, _) = volume();
+        let s = spread0(vol).unwrap();
+        assert_eq!(
+            s.runs,
+            vec![(0, 16, Some(4 * 1024)), (16, 16, Some(100 * 1024))]
+        );
+    }
+
+    #[test]
+    fn an_allocated_size_reached_only_by_overflow_is_refused() {
+        let (vol, mut r0, _) = volume();
+        // The first extent claims u64::MAX bytes; the second maps 2^54 clusters, so that the
+        // extents' end in bytes (2^64 + 16 KiB) saturates to the same u64::MAX.
+        r0[DATA0 + 0x28..DATA0 + 0x30].copy_from_slice(&u64::MAX.to_le_bytes());
+        let huge = second(16 + (1 << 54) - 1, &[0x17, 0, 0, 0, 0, 0, 0, 0x40, 0x64]);
+        let e = spread0(with(&vol, &r0, &huge)).unwrap_err();
+        assert!(e.contains("past any volume"), "{e}");
+    }
+
+    #[test]
+    fn an_empty_stream_in_one_extent_is_not_corrupt() {
+        // Record 3: an attribute list naming its one `$DATA`, non-resident and empty (VCNs 0
+        // to -1, no mapping pairs).
+        let (mut vol, _, _) = volume();
+        let mut d = data(0, u64::MAX, 0, &[]);
+        d[0x0E] = 1;
+        put(&mut vol, 3, record(&[list_attr(&[(0, 3, 1)]), d].concat()));
+        let (ntfs, src, _) = open(vol);
+        let mut c = Cursor::new(src);
+        let file = ntfs.file(&mut c, 3).unwrap();
+        let s = spread(&file, &mut c, NtfsAttributeType::Data, "", MAX_RUNS)
+            .unwrap()
+            .expect("a spread stream")
+            .unwrap();
+        assert_eq!((s.len, s.runs), (0, vec![]));
+    }
+
+    #[test]
+    fn an_extension_must_be_one_of_the_base_record() {
+        let (vol, r0, r15) = volume();
+        let mut base = r15.clone();
+        base[0x20..0x28].fill(0);
+        let e = spread0(with(&vol, &r0, &base)).unwrap_err();
+        assert!(e.contains("is a base record"), "{e}");
+        let mut reused = r15;
+        reused[0x10] = 2;
+        let e = spread0(with(&vol, &r0, &reused)).unwrap_err();
+        assert!(e.contains("sequence number 2"), "{e}");
+    }
+
+    #[test]
+    fn compression_units_other_than_16_clusters_are_refused() {
+        let (vol, mut r0, r15) = volume();
+        r0[DATA0 + 0x0C] = 1;
+        r0[DATA0 + 0x22] = 3;
+        let e = spread0(with(&vol, &r0, &r15)).unwrap_err();
+        assert!(e.contains("units of 2^3 clusters"), "{e}");
+        assert!(compression_unit(1, 4).is_ok());
+        assert!(compression_unit(1, 0).is_ok());
+        assert!(compression_unit(0, 3).is_ok());
+        assert!(compression_unit(1, 5).is_err());
+    }
 }

@@ -14,8 +14,9 @@
 //! bytes long and within its node, every node ending with its last entry, every key within
 //! its entry. Anything else is an error on the directory (the scan is incomplete).
 
+use super::MAX_RUNS;
 use super::extents::{Spread, spread};
-use super::mft_list::{u16_at, u32_at, u64_at};
+use super::mft_list::{fixup, u16_at, u32_at, u64_at};
 use super::table::Named;
 use ntfs::attribute_value::NtfsAttributeValue;
 use ntfs::{NtfsAttributeType, NtfsError, NtfsFile, NtfsReadSeek};
@@ -23,8 +24,6 @@ use std::io::{self, Read, Seek, SeekFrom};
 
 /// Most index blocks of one directory (4 GiB of 4 KiB blocks).
 const MAX_BLOCKS: u64 = 1 << 20;
-/// Most runs of the allocation.
-const MAX_RUNS: usize = 1 << 20;
 /// The update sequence stride.
 const SECTOR: usize = 512;
 
@@ -95,7 +94,7 @@ pub(super) fn entries<T: Read + Seek>(
         read_at(c, &alloc.runs, cluster, at, &mut buf)?;
         let vcn = at / unit;
         let what = format!("its index block at VCN {vcn}");
-        fixup(&mut buf).map_err(|why| bad(format!("{what}: {why}")))?;
+        fixup(&mut buf, b"INDX").map_err(|why| bad(format!("{what}: {why}")))?;
         if u64_at(&buf, 0x10) != Some(vcn) {
             return Err(bad(format!(
                 "{what} says it is at VCN {}",
@@ -182,31 +181,6 @@ fn name_of(k: &[u8], child: u64) -> Option<Named> {
     })
 }
 
-/// Apply the update sequence of an `INDX` block.
-fn fixup(b: &mut [u8]) -> Result<(), String> {
-    if b.get(..4) != Some(b"INDX") {
-        return Err("no INDX signature".into());
-    }
-    let usa = usize::from(u16_at(b, 4).unwrap_or(0));
-    let count = usize::from(u16_at(b, 6).unwrap_or(0));
-    if count != b.len() / SECTOR + 1 || usa < 0x28 || usa + 2 * count > SECTOR.min(b.len()) {
-        return Err(format!(
-            "its update sequence ({count} at {usa}) does not fit its {} bytes",
-            b.len()
-        ));
-    }
-    let usn = [b[usa], b[usa + 1]];
-    for i in 1..count {
-        let at = i * SECTOR - 2;
-        if b[at..at + 2] != usn {
-            return Err("torn block (its update sequence does not match)".into());
-        }
-        let saved = [b[usa + 2 * i], b[usa + 2 * i + 1]];
-        b[at..at + 2].copy_from_slice(&saved);
-    }
-    Ok(())
-}
-
 /// Read `buf.len()` bytes at `at` of the stream whose runs are `runs`.
 fn read_at<T: Read + Seek>(
     c: &mut T,
@@ -222,11 +196,20 @@ fn read_at<T: Read + Seek>(
         let Some(&(first, n, pos)) = runs.get(i).filter(|r| r.0 <= vcn) else {
             return Err(bad(format!("its index allocation does not map byte {at}")));
         };
+        // `first` is at most `at / cluster`, so its byte position does not overflow; a run's
+        // length in bytes may (a hostile one of 2^52 clusters), and then reaches past any
+        // read.
         let into = at - first * cluster;
-        let left = (n * cluster).saturating_sub(into);
+        let left = n.saturating_mul(cluster).saturating_sub(into);
         let take = usize::try_from(left)
             .unwrap_or(usize::MAX)
             .min(buf.len() - done);
+        // A step that reads nothing would never end (an empty read costs no read budget).
+        if take == 0 {
+            return Err(bad(format!(
+                "its index allocation's run at VCN {first} maps nothing at byte {at}"
+            )));
+        }
         let out = &mut buf[done..done + take];
         match pos {
             Some(p) => {
@@ -236,7 +219,7 @@ fn read_at<T: Read + Seek>(
             None => out.fill(0),
         }
         done += take;
-        at += take as u64;
+        at = at.saturating_add(take as u64);
     }
     Ok(())
 }
@@ -388,6 +371,23 @@ mod tests {
     }
 
     #[test]
+    fn a_run_too_long_to_count_in_bytes_is_read_through() {
+        // One run of 2^52 clusters of 4 KiB (2^64 bytes: 0 when multiplied unchecked, and the
+        // read never advanced).
+        let vol: Vec<u8> = (0..=255u8).cycle().take(3 * 4096).collect();
+        let mut c = std::io::Cursor::new(vol.clone());
+        let runs = [(0, 1u64 << 52, Some(4096))];
+        let mut buf = vec![0u8; 4096];
+        read_at(&mut c, &runs, 4096, 0, &mut buf).unwrap();
+        assert_eq!(buf, vol[4096..8192]);
+        // Far into the run: past the volume, an error rather than a hang.
+        assert!(read_at(&mut c, &runs, 4096, 1 << 50, &mut buf).is_err());
+        // A byte no run maps.
+        let e = read_at(&mut c, &[(0, 1, Some(0))], 4096, 4096, &mut buf).unwrap_err();
+        assert!(e.to_string().contains("does not map byte 4096"), "{e}");
+    }
+
+    #[test]
     fn update_sequences_are_applied_and_torn_blocks_refused() {
         let mut b = vec![0u8; 1024];
         b[..4].copy_from_slice(b"INDX");
@@ -400,22 +400,34 @@ mod tests {
             b[end..end + 2].copy_from_slice(&[7, 0]);
         }
         let mut good = b.clone();
-        fixup(&mut good).unwrap();
+        fixup(&mut good, b"INDX").unwrap();
         assert_eq!(good[510..512], [0xAA, 0xBB]);
         assert_eq!(good[1022..1024], [0xCC, 0xDD]);
         let mut torn = b.clone();
         torn[1022] = 8;
-        assert!(fixup(&mut torn).unwrap_err().contains("torn"));
+        assert!(fixup(&mut torn, b"INDX").unwrap_err().contains("torn"));
         let mut unsigned = b.clone();
         unsigned[0] = b'X';
-        assert!(fixup(&mut unsigned).unwrap_err().contains("signature"));
+        assert!(
+            fixup(&mut unsigned, b"INDX")
+                .unwrap_err()
+                .contains("signature")
+        );
         let mut short = b;
         short[6..8].copy_from_slice(&9u16.to_le_bytes());
-        assert!(fixup(&mut short).unwrap_err().contains("does not fit"));
+        assert!(
+            fixup(&mut short, b"INDX")
+                .unwrap_err()
+                .contains("does not fit")
+        );
         // A block shorter than a sector: its update sequence cannot be in it.
         let mut tiny = good[..0x2C].to_vec();
         tiny[4..6].copy_from_slice(&0x2Bu16.to_le_bytes());
         tiny[6..8].copy_from_slice(&1u16.to_le_bytes());
-        assert!(fixup(&mut tiny).unwrap_err().contains("does not fit"));
+        assert!(
+            fixup(&mut tiny, b"INDX")
+                .unwrap_err()
+                .contains("does not fit")
+        );
     }
 }

@@ -21,32 +21,35 @@
 //! comes from the virtual area too, so its attributes (`$BITMAP`, the list itself) are the real
 //! ones.
 //!
-//! Bounded against a hostile list: at most [`MAX_LIST`] bytes of list, [`MAX_EXTENTS`] extents
-//! and [`MAX_RUNS`] runs; every extension record must be a base-0 `FILE` record in use, found
-//! through the extents already assembled (never through itself), whose `$DATA` has the
-//! instance and first VCN its list entry gives; extents must follow each other exactly (an
-//! extent that names record 0 again, overlaps or leaves a gap ends the assembly), and none
-//! may be sparse. What was assembled before a problem is still read; a record past it is a
-//! read error naming record 0 and the problem (the scan is incomplete, never silently
-//! partial), and the volume carries a warning. A volume whose record 0 has no attribute list
-//! is read as before, through the volume itself (one read of record 0 when it is opened),
-//! unless a run of `$MFT` ends inside a record (clusters smaller than records: ntfs-3g grows
-//! the MFT of a 512-byte-cluster volume by odd cluster counts): the crate reads a record
-//! contiguously from its first byte, so such a record read torn, and the view (record 0's
-//! runs, no list) is used then too.
+//! Bounded against a hostile list: at most [`MAX_LIST`] bytes of list,
+//! [`extents::MAX_EXTENTS`] extents and [`MAX_RUNS`] runs. The extents are assembled by
+//! [`extents::extend`], as a stream's are: every extension record must be a `FILE` record in
+//! use whose base reference is record 0's (number and sequence number) and whose sequence
+//! number is the one its list entry gives, found through the extents already assembled (never
+//! through itself), whose `$DATA` has the instance and first VCN its list entry gives;
+//! extents must follow each other exactly (an extent that names record 0 again, overlaps or
+//! leaves a gap ends the assembly), and records are read up to the first sparse run. What was
+//! assembled before a problem is still read; a record past it is a read error naming record 0
+//! and the problem (the scan is incomplete, never silently partial), and the volume carries a
+//! warning. A volume whose record 0 has no attribute list is read as before, through the
+//! volume itself (one read of record 0 when it is opened), unless a run of `$MFT` ends inside
+//! a record (clusters smaller than records: ntfs-3g grows the MFT of a 512-byte-cluster volume
+//! by odd cluster counts): the crate reads a record contiguously from its first byte, so such
+//! a record read torn, and the view (record 0's runs, no list) is used then too.
 
+use super::MAX_RUNS;
+use super::extents::{self, Entry, extend};
 use crate::source::{SharedSource, Source, SourceError};
 use ntfs::Ntfs;
 use std::sync::Arc;
 
 /// Most bytes of attribute list read (NTFS caps an attribute list at 256 KiB).
 const MAX_LIST: u64 = 256 << 10;
-/// Most `$DATA` extents of `$MFT` assembled.
-const MAX_EXTENTS: usize = 8192;
-/// Most runs of `$MFT`'s `$DATA` assembled.
-const MAX_RUNS: usize = 1 << 20;
 /// The stride of the update sequence (the crate's, and NTFS's).
 const USA_STRIDE: usize = 512;
+/// The smallest offset of an update sequence array: past an `INDX` block's header (0x28; a
+/// `FILE` record's is at 0x2A or 0x30).
+const MIN_USA: usize = 0x28;
 /// Attribute types.
 const ATTR_LIST: u32 = 0x20;
 const ATTR_DATA: u32 = 0x80;
@@ -122,27 +125,46 @@ pub(super) fn u64_at(b: &[u8], o: usize) -> Option<u64> {
     ))
 }
 
-/// Apply the update sequence of a stored `FILE` record.
-pub(super) fn fixup(mut rec: Vec<u8>) -> Result<Vec<u8>, String> {
-    if rec.get(..4) != Some(b"FILE") {
-        return Err("not a FILE record".into());
+/// Apply the update sequence of a stored multi-sector structure (a `FILE` record, an `INDX`
+/// block) whose signature must be `sig`, in place. Strict, because the check is all that tells
+/// a record torn by a crash (or forged) from a whole one: the structure must be whole sectors,
+/// the array must hold one entry per sector plus the update sequence number and lie in the
+/// first sector past the smallest header, and every sector must end with that number.
+pub(super) fn fixup(b: &mut [u8], sig: &[u8; 4]) -> Result<(), String> {
+    if b.get(..4) != Some(&sig[..]) {
+        let name = String::from_utf8_lossy(sig);
+        return Err(format!("no {name} signature"));
     }
-    let bad = || "its update sequence is malformed".to_string();
-    let usa = usize::from(u16_at(&rec, 4).ok_or_else(bad)?);
-    let count = usize::from(u16_at(&rec, 6).ok_or_else(bad)?);
-    let usn = u16_at(&rec, usa).ok_or_else(bad)?;
+    let usa = usize::from(u16_at(b, 4).unwrap_or(0));
+    let count = usize::from(u16_at(b, 6).unwrap_or(0));
+    let len = b.len();
+    let fits = len >= USA_STRIDE
+        && len.is_multiple_of(USA_STRIDE)
+        && count == len / USA_STRIDE + 1
+        && usa >= MIN_USA
+        && usa.saturating_add(count.saturating_mul(2)) <= USA_STRIDE;
+    if !fits {
+        return Err(format!(
+            "its update sequence ({count} entries at {usa}) does not fit its {len} bytes"
+        ));
+    }
+    let bad = || format!("its update sequence ({count} entries at {usa}) is cut");
+    let usn = u16_at(b, usa).ok_or_else(bad)?;
     for i in 1..count {
-        let end = i.checked_mul(USA_STRIDE).ok_or_else(bad)?;
-        let at = end.checked_sub(2).ok_or_else(bad)?;
-        let saved = u16_at(&rec, usa.checked_add(2 * i).ok_or_else(bad)?).ok_or_else(bad)?;
-        if u16_at(&rec, at) != Some(usn) {
-            return Err("torn record (its update sequence does not match)".into());
+        let end = i * USA_STRIDE;
+        let at = end - 2;
+        let saved = u16_at(b, usa + 2 * i).ok_or_else(bad)?;
+        if u16_at(b, at) != Some(usn) {
+            return Err(format!(
+                "torn (its update sequence does not match at the end of sector {})",
+                i - 1
+            ));
         }
-        rec.get_mut(at..end)
+        b.get_mut(at..end)
             .ok_or_else(bad)?
             .copy_from_slice(&saved.to_le_bytes());
     }
-    Ok(rec)
+    Ok(())
 }
 
 /// The record as stored: the sector ends saved into the update sequence array (valid for a
@@ -186,6 +208,34 @@ pub(super) fn attributes(rec: &[u8]) -> Result<Vec<(usize, u32)>, String> {
     }
 }
 
+/// The offset of the attribute of type `ty` named `name` (UTF-16 units) with instance
+/// `instance` in the fixed-up record `rec`, the way an attribute list names an extent.
+pub(super) fn find_attribute(
+    rec: &[u8],
+    ty: u32,
+    name: &[u16],
+    instance: u16,
+) -> Result<Option<usize>, String> {
+    Ok(attributes(rec)?.into_iter().find_map(|(o, t)| {
+        (t == ty
+            && u16_at(rec, o + 0x0E) == Some(instance)
+            && attr_name(rec, o).as_deref() == Some(name))
+        .then_some(o)
+    }))
+}
+
+/// The name of the attribute at `off` of the fixed-up record `rec`, as UTF-16 units.
+fn attr_name(rec: &[u8], off: usize) -> Option<Vec<u16>> {
+    let len = usize::from(*rec.get(off.checked_add(9)?)?);
+    let at = off.checked_add(usize::from(u16_at(rec, off.checked_add(10)?)?))?;
+    let raw = rec.get(at..at.checked_add(len.checked_mul(2)?)?)?;
+    Some(
+        raw.chunks_exact(2)
+            .map(|p| u16::from_le_bytes([p[0], p[1]]))
+            .collect(),
+    )
+}
+
 /// A non-resident attribute's header fields: (lowest VCN, highest VCN, its mapping pairs).
 pub(super) fn nonresident(rec: &[u8], off: usize) -> Result<(u64, u64, &[u8]), String> {
     if rec.get(off + 8) != Some(&1) {
@@ -217,7 +267,7 @@ pub(super) fn decode(
             return Ok(out);
         }
         if out.len() >= room {
-            return Err(format!("more than {MAX_RUNS} runs"));
+            return Err(format!("more than {room} runs"));
         }
         let (ls, os) = (usize::from(head & 15), usize::from(head >> 4));
         if ls == 0 || ls > 8 || os > 8 {
@@ -257,7 +307,7 @@ pub(super) fn decode(
 /// Read `buf` at byte `off` of `$MFT`'s data through `runs` (clusters of `cluster` bytes).
 fn read_mapped(
     src: &dyn Source,
-    runs: &[Run],
+    runs: &[extents::Run],
     cluster: u64,
     off: u64,
     buf: &mut [u8],
@@ -266,21 +316,32 @@ fn read_mapped(
     while done < buf.len() {
         let at = off.saturating_add(u64::try_from(done).unwrap_or(u64::MAX));
         let vcn = at / cluster;
-        let i = runs.partition_point(|r| r.vcn <= vcn).checked_sub(1);
-        let Some(r) = i.and_then(|i| runs.get(i)).filter(|r| vcn < r.vcn + r.len) else {
+        let i = runs.partition_point(|r| r.0 <= vcn).checked_sub(1);
+        // A sparse run holds no record.
+        let Some(&(first, len, Some(lcn))) = i
+            .and_then(|i| runs.get(i))
+            .filter(|r| vcn < r.0.saturating_add(r.1))
+        else {
             return Err(at);
         };
-        let in_run = at - r.vcn * cluster;
-        let left = r.len.saturating_mul(cluster).saturating_sub(in_run);
+        let in_run = at - first * cluster;
+        let left = len.saturating_mul(cluster).saturating_sub(in_run);
         let n = usize::try_from(left)
             .unwrap_or(usize::MAX)
             .min(buf.len() - done);
-        let real = r.lcn.saturating_mul(cluster).saturating_add(in_run);
-        let piece = buf.get_mut(done..done + n).unwrap_or(&mut []);
+        let real = lcn.saturating_mul(cluster).saturating_add(in_run);
+        // A run maps at least the cluster `at` is in, so every step reads a byte or more; one
+        // that did not would loop (or, skipped, leave bytes unread).
+        let Some(piece) = buf
+            .get_mut(done..done.saturating_add(n))
+            .filter(|p| !p.is_empty())
+        else {
+            return Err(at);
+        };
         if src.read_at(real, piece).is_err() {
             return Err(at);
         }
-        done += n.max(1);
+        done += n;
     }
     Ok(())
 }
@@ -297,9 +358,10 @@ fn build(src: &SharedSource, ntfs: &Ntfs) -> Result<Option<MftView>, String> {
     if src.read_at(at, &mut raw).is_err() {
         return Ok(None);
     }
-    let Ok(rec0) = fixup(raw) else {
+    if fixup(&mut raw, b"FILE").is_err() {
         return Ok(None);
-    };
+    }
+    let rec0 = raw;
     let Ok(attrs) = attributes(&rec0) else {
         return Ok(None);
     };
@@ -326,144 +388,70 @@ fn build(src: &SharedSource, ntfs: &Ntfs) -> Result<Option<MftView>, String> {
     let allocated = u64_at(&rec0, data_off + 0x28).ok_or("cut")?;
     let clusters = allocated / cluster;
     let mut runs = Vec::new();
-    let mut broken = None;
     if let Err(why) = extent(&mut runs, pairs, 0, high) {
         if list.is_none() {
             return Ok(None);
         }
         return Err(format!("record 0's $DATA: {why}"));
     }
-    let Some(list_off) = list else {
-        // No list: the crate reads a record at the position of its first byte, so the view
-        // is needed only when a run ends inside a record (clusters smaller than records).
-        let rs = u64::try_from(record_size).unwrap_or(1).max(1);
-        let straddled = runs
-            .iter()
-            .rev()
-            .skip(1)
-            .any(|r| (r.vcn + r.len).saturating_mul(cluster) % rs != 0);
-        let end = runs.last().map_or(0, |r| r.vcn + r.len);
-        if !straddled || end != clusters {
-            return Ok(None);
+    let end = |runs: &[extents::Run]| runs.last().map_or(0, |r| r.0.saturating_add(r.1));
+    let mut broken = None;
+    match list {
+        None => {
+            // No list: the crate reads a record at the position of its first byte, so the
+            // view is needed only when a run ends inside a record (clusters smaller than
+            // records).
+            let rs = u64::try_from(record_size).unwrap_or(1).max(1);
+            let straddled = runs
+                .iter()
+                .rev()
+                .skip(1)
+                .any(|r| r.0.saturating_add(r.1).saturating_mul(cluster) % rs != 0);
+            if !straddled || end(&runs) != clusters {
+                return Ok(None);
+            }
         }
-        return finish(
-            src,
-            ntfs,
-            at,
-            rec0,
-            data_off,
-            record_size,
-            cluster,
-            runs,
-            clusters,
-            None,
-        )
-        .map(Some);
-    };
-    let mut extents = 0usize;
-    let step = list_entries(src.as_ref(), &rec0, list_off, cluster).and_then(|entries| {
-        for (vcn, rec, instance) in entries {
-            if vcn == 0 && rec == 0 {
-                continue;
-            }
-            extents += 1;
-            if extents > MAX_EXTENTS {
-                return Err(format!("more than {MAX_EXTENTS} extents"));
-            }
-            let end = runs.last().map_or(0, |r: &Run| r.vcn + r.len);
-            if vcn != end {
-                return Err(format!(
-                    "the extent in record {rec} starts at VCN {vcn}, the one before ends at \
-                     {end} (overlapping or missing VCNs)"
+        Some(list_off) => {
+            let step = list_entries(src.as_ref(), &rec0, list_off, cluster).and_then(|entries| {
+                extension_extents(
+                    src.as_ref(),
+                    &rec0,
+                    entries,
+                    record_size,
+                    cluster,
+                    &mut runs,
+                )
+            });
+            // Records are read up to the first sparse run (an extension's: record 0's own
+            // extent has none), which holds none.
+            if let Some(i) = runs.iter().position(|r| r.2.is_none()) {
+                let vcn = runs.get(i).map_or(0, |r| r.0);
+                broken = Some(format!("a sparse run at VCN {vcn}"));
+                runs.truncate(i);
+            } else if let Err(why) = step {
+                broken = Some(why);
+            } else if end(&runs) != clusters {
+                broken = Some(format!(
+                    "its extents map {} clusters of {clusters}",
+                    end(&runs)
                 ));
             }
-            if rec == 0 {
-                return Err(format!(
-                    "the extent at VCN {vcn} names record 0 itself (a loop)"
-                ));
-            }
-            let mut raw = vec![0u8; record_size];
-            let off = rec
-                .checked_mul(u64::try_from(record_size).unwrap_or(u64::MAX))
-                .ok_or("record number overflows")?;
-            read_mapped(src.as_ref(), &runs, cluster, off, &mut raw).map_err(|_| {
-                format!("the extent at VCN {vcn} is in record {rec}, past the extents before it")
-            })?;
-            let ext = fixup(raw).map_err(|e| format!("record {rec}: {e}"))?;
-            let base = u64_at(&ext, 0x20).unwrap_or(0) & 0xFFFF_FFFF_FFFF;
-            if u16_at(&ext, 0x16).unwrap_or(0) & 1 == 0 || base != 0 {
-                return Err(format!(
-                    "record {rec} is not in use or not an extension of record 0"
-                ));
-            }
-            let found = attributes(&ext)
-                .map_err(|e| format!("record {rec}: {e}"))?
-                .into_iter()
-                .find(|&(o, ty)| {
-                    ty == ATTR_DATA
-                        && u16_at(&ext, o + 0x0E) == Some(instance)
-                        && ext.get(o + 9) == Some(&0)
-                });
-            let (o, _) =
-                found.ok_or_else(|| format!("record {rec} has no $DATA of instance {instance}"))?;
-            let (elow, ehigh, pairs) =
-                nonresident(&ext, o).map_err(|e| format!("record {rec}: {e}"))?;
-            if elow != vcn {
-                return Err(format!(
-                    "record {rec}'s $DATA starts at VCN {elow}, its list entry says {vcn}"
-                ));
-            }
-            extent(&mut runs, pairs, vcn, ehigh).map_err(|e| format!("record {rec}: {e}"))?;
         }
-        Ok(())
-    });
-    if let Err(why) = step {
-        broken = Some(why);
     }
-    let end = runs.last().map_or(0, |r| r.vcn + r.len);
-    if broken.is_none() && end != clusters {
-        broken = Some(format!("its extents map {end} clusters of {clusters}"));
-    }
-
-    finish(
-        src,
-        ntfs,
-        at,
-        rec0,
-        data_off,
-        record_size,
-        cluster,
-        runs,
-        clusters,
-        broken,
-    )
-    .map(Some)
-}
-
-/// The view through the runs assembled.
-#[allow(clippy::too_many_arguments)]
-fn finish(
-    src: &SharedSource,
-    ntfs: &Ntfs,
-    at: u64,
-    rec0: Vec<u8>,
-    data_off: usize,
-    record_size: usize,
-    cluster: u64,
-    runs: Vec<Run>,
-    clusters: u64,
-    broken: Option<String>,
-) -> Result<MftView, String> {
-    // Past the volume (and the image), on a cluster boundary.
+    let runs: Vec<Run> = runs
+        .into_iter()
+        .filter_map(|(vcn, len, lcn)| {
+            Some(Run {
+                vcn,
+                len,
+                lcn: lcn?,
+            })
+        })
+        .collect();
     let past = src.len().max(ntfs.size());
-    let vbase = past
-        .checked_div(cluster)
-        .and_then(|c| c.checked_add(2))
-        .and_then(|c| c.checked_mul(cluster))
-        .filter(|v| v.checked_add(clusters.saturating_mul(cluster)).is_some())
-        .ok_or("the volume is too large")?;
+    let vbase = virtual_base(past, cluster, record_size, clusters)?;
     let patch = patched(rec0, data_off, clusters, vbase / cluster)?;
-    Ok(MftView {
+    Ok(Some(MftView {
         inner: src.clone(),
         patch_at: at,
         patch,
@@ -473,35 +461,142 @@ fn finish(
         runs,
         clusters,
         broken,
-    })
+    }))
 }
 
-/// Add the runs of one extent (VCN `low` to `high`) to `runs`.
-fn extent(runs: &mut Vec<Run>, pairs: &[u8], low: u64, high: u64) -> Result<(), String> {
-    let room = MAX_RUNS.saturating_sub(runs.len());
-    let decoded = decode(pairs, low, room)?;
-    let end = decoded.last().map_or(low, |r| r.0 + r.1);
-    if high.checked_add(1) != Some(end) {
+/// Where the virtual `$MFT` starts for a volume (and image) of `past` bytes: past both, on a
+/// boundary of a cluster and of a record (a record never straddles it), with room for the
+/// `clusters` of `$MFT` before the end of the offsets.
+fn virtual_base(past: u64, cluster: u64, record_size: usize, clusters: u64) -> Result<u64, String> {
+    let align = cluster.max(u64::try_from(record_size).unwrap_or(u64::MAX));
+    if !align.is_multiple_of(cluster) {
         return Err(format!(
-            "its runs end at VCN {end}, its header says {}",
-            high.saturating_add(1)
+            "records of {record_size} bytes and clusters of {cluster} bytes do not align"
         ));
     }
-    for (vcn, len, lcn) in decoded {
-        let lcn = lcn.ok_or_else(|| format!("a sparse run at VCN {vcn}"))?;
-        runs.push(Run { vcn, len, lcn });
+    past.checked_div(align)
+        .and_then(|c| c.checked_add(2))
+        .and_then(|c| c.checked_mul(align))
+        .filter(|v| {
+            clusters
+                .checked_mul(cluster)
+                .and_then(|n| v.checked_add(n))
+                .is_some()
+        })
+        .ok_or_else(|| "the volume is too large".to_string())
+}
+
+/// Add to `runs` (record 0's own extent) the `$DATA` extents in other records that the list
+/// `entries` of record 0 (`rec0`) names, each record read through the runs before it.
+fn extension_extents(
+    src: &dyn Source,
+    rec0: &[u8],
+    mut entries: Vec<Entry>,
+    record_size: usize,
+    cluster: u64,
+    runs: &mut Vec<extents::Run>,
+) -> Result<(), String> {
+    // Record 0's own extent is in `runs` already.
+    entries.retain(|e| e.vcn != 0 || e.rec != 0);
+    let seq0 = u16_at(rec0, 0x10).unwrap_or(0);
+    let mut load = |rec: u64, runs: &[extents::Run]| {
+        if rec == 0 {
+            return Err("record 0 itself, past its own extent (a loop)".to_string());
+        }
+        let mut ext = vec![0u8; record_size];
+        let off = rec
+            .checked_mul(u64::try_from(record_size).unwrap_or(u64::MAX))
+            .ok_or_else(|| format!("record {rec}, past any volume"))?;
+        read_mapped(src, runs, cluster, off, &mut ext)
+            .map_err(|_| format!("record {rec}, past the extents before it"))?;
+        fixup(&mut ext, b"FILE").map_err(|e| format!("record {rec}: {e}"))?;
+        Ok(ext)
+    };
+    extend(
+        &entries,
+        (0, seq0),
+        ATTR_DATA,
+        &[],
+        MAX_RUNS,
+        runs,
+        &mut load,
+    )?;
+    Ok(())
+}
+
+/// Whether the fixed-up record `ext` is an extension record of base record `base` (sequence
+/// number `base_seq`) that a list entry naming it with sequence number `seq` may point to:
+/// in use, its base reference (offset 0x20) that of `base` whole, its own sequence number
+/// (0x10) the entry's. `Err` says what it is instead. A base reference of 0 marks a base
+/// record, so an extension of a record whose sequence number is 0 cannot be told from one
+/// and is refused (mkntfs and Windows give `$MFT`, record 0, sequence number 1).
+pub(super) fn extension_of(ext: &[u8], base: u64, base_seq: u16, seq: u16) -> Result<(), String> {
+    let in_use = u16_at(ext, 0x16).unwrap_or(0) & 1 != 0;
+    let reference = u64_at(ext, 0x20).unwrap_or(0);
+    let own = u16_at(ext, 0x10).unwrap_or(0);
+    let want = base | u64::from(base_seq) << 48;
+    if !in_use {
+        return Err("is not in use".into());
+    }
+    if reference == 0 {
+        return Err("is a base record, not an extension record".into());
+    }
+    if reference != want {
+        return Err(format!(
+            "is an extension of record {} sequence {}, not of record {base} sequence {base_seq}",
+            reference & 0xFFFF_FFFF_FFFF,
+            reference >> 48
+        ));
+    }
+    if own != seq {
+        return Err(format!(
+            "has sequence number {own}, the attribute list names sequence {seq}"
+        ));
     }
     Ok(())
 }
 
-/// The `$DATA` entries of the attribute list at `off` of record 0: (first VCN, record,
-/// instance), in list order.
+/// Add the runs of one extent (VCN `low` to `high`) to `runs`.
+fn extent(runs: &mut Vec<extents::Run>, pairs: &[u8], low: u64, high: u64) -> Result<(), String> {
+    let room = MAX_RUNS.saturating_sub(runs.len());
+    let decoded = extent_runs(pairs, low, high, room)?;
+    if let Some(r) = decoded.iter().find(|r| r.2.is_none()) {
+        return Err(format!("a sparse run at VCN {}", r.0));
+    }
+    runs.extend(decoded);
+    Ok(())
+}
+
+/// The runs of one extent of a non-resident attribute, from VCN `low` to `high` (its header's
+/// lowest and highest VCN) with mapping pairs `pairs`, at most `room` of them; they must end
+/// at `high`. An empty extent (an empty file's) has no runs and a highest VCN of `low - 1`
+/// (-1 for VCN 0).
+pub(super) fn extent_runs(
+    pairs: &[u8],
+    low: u64,
+    high: u64,
+    room: usize,
+) -> Result<Vec<(u64, u64, Option<u64>)>, String> {
+    let decoded = decode(pairs, low, room)?;
+    // `decode` keeps every run's end within u64, so an end of 0 is an empty extent at VCN 0,
+    // whose highest VCN -1 wraps to it.
+    let end = decoded.last().map_or(low, |r| r.0.saturating_add(r.1));
+    if high.wrapping_add(1) != end {
+        return Err(format!(
+            "its runs end at VCN {end}, its header says {}",
+            high.wrapping_add(1)
+        ));
+    }
+    Ok(decoded)
+}
+
+/// The unnamed `$DATA` entries of the attribute list at `off` of record 0, in list order.
 fn list_entries(
     src: &dyn Source,
     rec0: &[u8],
     off: usize,
     cluster: u64,
-) -> Result<Vec<(u64, u64, u16)>, String> {
+) -> Result<Vec<Entry>, String> {
     let value: Vec<u8> = if rec0.get(off + 8) == Some(&0) {
         let len =
             usize::try_from(u32_at(rec0, off + 0x10).ok_or("cut")?).map_err(|e| e.to_string())?;
@@ -515,10 +610,9 @@ fn list_entries(
             return Err(format!("an attribute list of {size} bytes"));
         }
         let (low, _, pairs) = nonresident(rec0, off)?;
-        let mut runs = Vec::new();
-        for (vcn, len, lcn) in decode(pairs, low, 64)? {
-            let lcn = lcn.ok_or("a sparse run in the attribute list")?;
-            runs.push(Run { vcn, len, lcn });
+        let runs = decode(pairs, low, 64)?;
+        if runs.iter().any(|r| r.2.is_none()) {
+            return Err("a sparse run in the attribute list".into());
         }
         let mut v = vec![0u8; usize::try_from(size).map_err(|e| e.to_string())?];
         read_mapped(src, &runs, cluster, 0, &mut v)
@@ -534,10 +628,13 @@ fn list_entries(
             return Err(format!("an attribute list entry of {len} bytes"));
         }
         if ty == ATTR_DATA && value.get(at + 6) == Some(&0) {
-            let vcn = u64_at(&value, at + 8).unwrap_or(0);
-            let rec = u64_at(&value, at + 16).unwrap_or(0) & 0xFFFF_FFFF_FFFF;
-            let instance = u16_at(&value, at + 24).unwrap_or(0);
-            out.push((vcn, rec, instance));
+            let reference = u64_at(&value, at + 16).unwrap_or(0);
+            out.push(Entry {
+                vcn: u64_at(&value, at + 8).unwrap_or(0),
+                rec: reference & 0xFFFF_FFFF_FFFF,
+                seq: (reference >> 48) as u16,
+                instance: u16_at(&value, at + 24).unwrap_or(0),
+            });
         }
         at += len;
     }
@@ -599,7 +696,7 @@ impl MftView {
             let i = self.runs.partition_point(|r| r.vcn <= vcn).checked_sub(1);
             let Some(r) = i
                 .and_then(|i| self.runs.get(i))
-                .filter(|r| vcn < r.vcn + r.len)
+                .filter(|r| vcn < r.vcn.saturating_add(r.len))
             else {
                 let why = self.broken.as_deref().unwrap_or("past the end of $MFT");
                 return Err(SourceError::Corrupt {
@@ -618,6 +715,14 @@ impl MftView {
                 .saturating_mul(self.cluster)
                 .saturating_sub(in_run)
                 .min(end - at);
+            // At least the cluster `at` is in: a step of nothing would loop.
+            if n == 0 {
+                return Err(SourceError::Corrupt {
+                    what: WHAT.into(),
+                    offset: at,
+                    message: format!("the run at VCN {} maps nothing at byte {at}", r.vcn),
+                });
+            }
             out.push((r.lcn.saturating_mul(self.cluster).saturating_add(in_run), n));
             at += n;
         }
@@ -702,16 +807,24 @@ impl Source for MftView {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::source::MemSource;
 
-    /// A `FILE` record of 1 KiB (two sectors, update sequence at 0x30) with `attrs` from 0x38.
-    fn record(attrs: &[u8]) -> Vec<u8> {
+    /// The fixed-up copy of the stored record `rec`.
+    fn fixed(mut rec: Vec<u8>) -> Vec<u8> {
+        fixup(&mut rec, b"FILE").unwrap();
+        rec
+    }
+
+    /// A `FILE` record of 1 KiB (two sectors, update sequence at 0x30) with `attrs` from 0x38,
+    /// sequence number 1.
+    pub(in super::super) fn record(attrs: &[u8]) -> Vec<u8> {
         let mut r = vec![0u8; 1024];
         r[..4].copy_from_slice(b"FILE");
         r[4..6].copy_from_slice(&0x30u16.to_le_bytes());
         r[6..8].copy_from_slice(&3u16.to_le_bytes());
+        r[0x10] = 1;
         r[0x14..0x16].copy_from_slice(&0x38u16.to_le_bytes());
         r[0x16] = 1;
         r[0x1C..0x20].copy_from_slice(&1024u32.to_le_bytes());
@@ -724,7 +837,7 @@ mod tests {
     }
 
     /// A non-resident unnamed `$DATA` from VCN `low` to `high` with mapping pairs `pairs`.
-    fn data(low: u64, high: u64, allocated: u64, pairs: &[u8]) -> Vec<u8> {
+    pub(in super::super) fn data(low: u64, high: u64, allocated: u64, pairs: &[u8]) -> Vec<u8> {
         let mut a = vec![0u8; 0x40];
         a[..4].copy_from_slice(&ATTR_DATA.to_le_bytes());
         a[8] = 1;
@@ -764,7 +877,12 @@ mod tests {
             .flatten()
             .chain([0])
             .collect();
-        assert!(decode(&many, 0, 99).unwrap_err().contains("runs"));
+        // The room left is what the message gives, not the overall cap.
+        assert!(
+            decode(&many, 0, 99)
+                .unwrap_err()
+                .contains("more than 99 runs")
+        );
         assert_eq!(decode(&many, 0, 100).unwrap().len(), 100);
         // VCNs that overflow.
         assert!(
@@ -778,25 +896,145 @@ mod tests {
     }
 
     #[test]
+    fn an_empty_extent_has_no_runs_and_a_highest_vcn_before_its_lowest() {
+        // An empty non-resident stream: VCNs 0 to -1, no mapping pairs.
+        let mut runs = Vec::new();
+        extent(&mut runs, &[0], 0, u64::MAX).unwrap();
+        assert!(runs.is_empty());
+        assert_eq!(extent_runs(&[0], 0, u64::MAX, 10).unwrap(), vec![]);
+        assert_eq!(extent_runs(&[0], 7, 6, 10).unwrap(), vec![]);
+        // Runs where none are said to be, or none where some are.
+        assert!(extent_runs(&[0x11, 0x01, 0x01, 0], 0, u64::MAX, 10).is_err());
+        assert!(extent_runs(&[0], 0, 0, 10).is_err());
+        assert!(extent_runs(&[0], 7, u64::MAX, 10).is_err());
+        assert_eq!(
+            extent_runs(&[0x11, 0x02, 0x01, 0], 3, 4, 10).unwrap(),
+            vec![(3, 2, Some(1))]
+        );
+    }
+
+    #[test]
+    fn only_an_extension_of_the_base_record_is_one() {
+        let mut ext = record(&[]);
+        ext[0x20..0x28].copy_from_slice(&(1u64 << 48).to_le_bytes());
+        assert!(extension_of(&ext, 0, 1, 1).is_ok());
+        // Of another record, or of record 0 under another sequence number.
+        assert!(
+            extension_of(&ext, 7, 1, 1)
+                .unwrap_err()
+                .contains("record 0 sequence 1")
+        );
+        assert!(extension_of(&ext, 0, 2, 1).is_err());
+        // Its own sequence number is not the one the list gives.
+        assert!(
+            extension_of(&ext, 0, 1, 3)
+                .unwrap_err()
+                .contains("sequence number 1")
+        );
+        // An ordinary base record (base reference 0), even when record 0's sequence number
+        // is 0 and its extensions would have that reference too.
+        let base = record(&[]);
+        assert!(
+            extension_of(&base, 0, 1, 1)
+                .unwrap_err()
+                .contains("base record")
+        );
+        assert!(
+            extension_of(&base, 0, 0, 1)
+                .unwrap_err()
+                .contains("base record")
+        );
+        let mut free = ext;
+        free[0x16] = 0;
+        assert!(
+            extension_of(&free, 0, 1, 1)
+                .unwrap_err()
+                .contains("not in use")
+        );
+    }
+
+    #[test]
+    fn the_virtual_mft_starts_on_a_record_boundary() {
+        // 512-byte clusters, 1 KiB records, a volume of an odd number of clusters.
+        let v = virtual_base(3 * 512, 512, 1024, 100).unwrap();
+        assert_eq!((v % 1024, v >= 3 * 512 + 1024), (0, true));
+        let v = virtual_base(3 * 4096 + 7, 4096, 1024, 100).unwrap();
+        assert_eq!((v % 4096, v > 3 * 4096 + 7), (0, true));
+        assert!(virtual_base(u64::MAX - 4096, 4096, 1024, 100).is_err());
+        assert!(virtual_base(1 << 40, 4096, 1024, u64::MAX / 4096).is_err());
+        assert!(virtual_base(1 << 20, 4096, 6144, 1).is_err());
+    }
+
+    #[test]
     fn a_record_survives_unfix_and_fixup_and_a_torn_one_is_refused() {
         let mut r = record(&data(0, 0, 512, &[0x11, 0x01, 0x20]));
         r[510] = 0xAB;
         r[1022] = 0xCD;
         let stored = unfix(r.clone());
         assert_eq!(&stored[510..512], &7u16.to_le_bytes());
-        let back = fixup(stored.clone()).unwrap();
+        let back = fixed(stored.clone());
         assert_eq!((back[510], back[1022]), (0xAB, 0xCD));
         assert_eq!(back[0x38..510], r[0x38..510]);
         assert_eq!(unfix(back), stored);
-        let mut torn = stored;
+        let mut torn = stored.clone();
         torn[1023] ^= 1;
-        assert!(fixup(torn).unwrap_err().contains("torn"));
+        assert!(fixup(&mut torn, b"FILE").unwrap_err().contains("torn"));
+        let mut index = stored.clone();
+        assert!(
+            fixup(&mut index, b"INDX")
+                .unwrap_err()
+                .contains("signature")
+        );
+    }
+
+    #[test]
+    fn an_update_sequence_that_protects_no_sector_is_refused() {
+        let stored = unfix(record(&[]));
+        // One entry (the number alone): no sector end is checked or restored.
+        let mut one = stored.clone();
+        one[6..8].copy_from_slice(&1u16.to_le_bytes());
+        assert!(
+            fixup(&mut one, b"FILE")
+                .unwrap_err()
+                .contains("does not fit")
+        );
+        // Two entries for two sectors: the second sector unchecked.
+        let mut two = stored.clone();
+        two[6..8].copy_from_slice(&2u16.to_le_bytes());
+        assert!(
+            fixup(&mut two, b"FILE")
+                .unwrap_err()
+                .contains("does not fit")
+        );
+        // An array that reaches past the first sector, or overlaps the header.
+        let mut far = stored.clone();
+        far[4..6].copy_from_slice(&0x1FCu16.to_le_bytes());
+        assert!(
+            fixup(&mut far, b"FILE")
+                .unwrap_err()
+                .contains("does not fit")
+        );
+        let mut early = stored.clone();
+        early[4..6].copy_from_slice(&0x04u16.to_le_bytes());
+        assert!(
+            fixup(&mut early, b"FILE")
+                .unwrap_err()
+                .contains("does not fit")
+        );
+        // A record that is not whole sectors.
+        let mut odd = stored[..1000].to_vec();
+        assert!(
+            fixup(&mut odd, b"FILE")
+                .unwrap_err()
+                .contains("does not fit")
+        );
+        assert!(fixup(&mut stored.clone(), b"FILE").is_ok());
     }
 
     #[test]
     fn the_patched_record_maps_the_whole_mft_as_one_run() {
         let rec = record(&data(0, 3, 4096 * 20, &[0x11, 0x04, 0x20]));
-        let p = fixup(patched(rec, 0x38, 20, 0x1_0000).unwrap()).unwrap();
+        let p = fixed(patched(rec, 0x38, 20, 0x1_0000).unwrap());
         let attrs = attributes(&p).unwrap();
         assert_eq!(attrs, vec![(0x38, ATTR_DATA)]);
         let (low, high, pairs) = nonresident(&p, 0x38).unwrap();
@@ -862,7 +1100,15 @@ mod tests {
     /// 0–15 at cluster 4 (record 0's own `$DATA`), 16–31 at cluster 100 (the `$DATA` of
     /// extension record 15, named by record 0's resident attribute list). Record `n` holds
     /// `n` at byte 0x100. Returns the volume and record 0 and 15 as fixed-up records.
-    fn volume() -> (Vec<u8>, Vec<u8>, Vec<u8>) {
+    pub(in super::super) fn volume() -> (Vec<u8>, Vec<u8>, Vec<u8>) {
+        volume_with(&|list, d0| [list, d0].concat())
+    }
+
+    /// [`volume`] with record 0's attributes `attrs(list, data)` from its attribute list and
+    /// its `$DATA`.
+    pub(in super::super) fn volume_with(
+        attrs: &dyn Fn(Vec<u8>, Vec<u8>) -> Vec<u8>,
+    ) -> (Vec<u8>, Vec<u8>, Vec<u8>) {
         let mut vol = vec![0u8; 512 << 10];
         vol[3..11].copy_from_slice(b"NTFS    ");
         vol[0x0B..0x0D].copy_from_slice(&512u16.to_le_bytes());
@@ -873,29 +1119,10 @@ mod tests {
         vol[0x40] = 0xF6;
         vol[0x44] = 1;
         vol[510..512].copy_from_slice(&[0x55, 0xAA]);
-        let entry = |vcn: u64, rec: u64, instance: u16| {
-            let mut e = vec![0u8; 32];
-            e[..4].copy_from_slice(&ATTR_DATA.to_le_bytes());
-            e[4..6].copy_from_slice(&32u16.to_le_bytes());
-            e[7] = 26;
-            e[8..16].copy_from_slice(&vcn.to_le_bytes());
-            e[16..24].copy_from_slice(&(rec | 1 << 48).to_le_bytes());
-            e[24..26].copy_from_slice(&instance.to_le_bytes());
-            e
-        };
-        let mut list = vec![0u8; 24];
-        list[..4].copy_from_slice(&ATTR_LIST.to_le_bytes());
-        list[0x10..0x14].copy_from_slice(&64u32.to_le_bytes());
-        list[0x14..0x16].copy_from_slice(&24u16.to_le_bytes());
-        list.extend(entry(0, 0, 1));
-        list.extend(entry(16, 15, 0));
-        let len = u32::try_from(list.len()).unwrap();
-        list[4..8].copy_from_slice(&len.to_le_bytes());
+        let list = list_attr(&[(0, 0, 1), (16, 15, 0)]);
         let mut d0 = data(0, 15, 32 * 1024, &[0x11, 0x10, 0x04]);
         d0[0x0E] = 1;
-        let mut rec0 = list;
-        rec0.extend(d0);
-        let rec0 = record(&rec0);
+        let rec0 = record(&attrs(list, d0));
         let mut rec15 = record(&data(16, 31, 0, &[0x11, 0x10, 0x64]));
         rec15[0x20..0x28].copy_from_slice(&(1u64 << 48).to_le_bytes());
         for n in 0..32u64 {
@@ -913,12 +1140,50 @@ mod tests {
             .unwrap();
             vol[at..at + 1024].copy_from_slice(&unfix(r));
         }
-        let rec0 = fixup(vol[4096..5120].to_vec()).unwrap();
-        let rec15 = fixup(vol[4096 + 15 * 1024..4096 + 16 * 1024].to_vec()).unwrap();
+        let rec0 = fixed(vol[4096..5120].to_vec());
+        let rec15 = fixed(vol[4096 + 15 * 1024..4096 + 16 * 1024].to_vec());
         (vol, rec0, rec15)
     }
 
-    fn open(vol: Vec<u8>) -> (Ntfs, SharedSource, Option<String>) {
+    /// A resident attribute list of unnamed `$DATA` entries (lowest VCN, record of sequence
+    /// number 1, instance).
+    pub(in super::super) fn list_attr(entries: &[(u64, u64, u16)]) -> Vec<u8> {
+        let mut list = vec![0u8; 24];
+        list[..4].copy_from_slice(&ATTR_LIST.to_le_bytes());
+        list[0x14..0x16].copy_from_slice(&24u16.to_le_bytes());
+        for &(vcn, rec, instance) in entries {
+            let mut e = vec![0u8; 32];
+            e[..4].copy_from_slice(&ATTR_DATA.to_le_bytes());
+            e[4..6].copy_from_slice(&32u16.to_le_bytes());
+            e[7] = 26;
+            e[8..16].copy_from_slice(&vcn.to_le_bytes());
+            e[16..24].copy_from_slice(&(rec | 1 << 48).to_le_bytes());
+            e[24..26].copy_from_slice(&instance.to_le_bytes());
+            list.extend(e);
+        }
+        let value = u32::try_from(list.len() - 24).unwrap();
+        list[0x10..0x14].copy_from_slice(&value.to_le_bytes());
+        let len = u32::try_from(list.len()).unwrap();
+        list[4..8].copy_from_slice(&len.to_le_bytes());
+        list
+    }
+
+    /// Record `n` (below 16, in the first extent) of `vol` replaced by the fixed-up `rec`.
+    pub(in super::super) fn put(vol: &mut [u8], n: usize, rec: Vec<u8>) {
+        let at = 4096 + n * 1024;
+        vol[at..at + 1024].copy_from_slice(&unfix(rec));
+    }
+
+    /// `vol` with records 0 and 15 replaced by the fixed-up `r0` and `r15`.
+    pub(in super::super) fn with(vol: &[u8], r0: &[u8], r15: &[u8]) -> Vec<u8> {
+        let mut v = vol.to_vec();
+        v[4096..5120].copy_from_slice(&unfix(r0.to_vec()));
+        v[4096 + 15 * 1024..4096 + 16 * 1024].copy_from_slice(&unfix(r15.to_vec()));
+        v
+    }
+
+    /// The volume `vol` opened, the source to read it through and the view's warning.
+    pub(in super::super) fn open(vol: Vec<u8>) -> (Ntfs, SharedSource, Option<String>) {
         let src: SharedSource = Arc::new(MemSource::new(vol, "mem"));
         let ntfs = Ntfs::new(&mut crate::source::Cursor::new(src.clone())).unwrap();
         let (view, warning) = super::view(src, &ntfs);
@@ -948,12 +1213,7 @@ mod tests {
     #[test]
     fn hostile_lists_and_extents_end_in_errors_naming_record_0() {
         let (vol, rec0, rec15) = volume();
-        let with = |r0: &[u8], r15: &[u8]| {
-            let mut v = vol.clone();
-            v[4096..5120].copy_from_slice(&unfix(r0.to_vec()));
-            v[4096 + 15 * 1024..4096 + 16 * 1024].copy_from_slice(&unfix(r15.to_vec()));
-            v
-        };
+        let with = |r0: &[u8], r15: &[u8]| with(&vol, r0, r15);
         // The list entry at 0x38 + 24 + 32 is the second extent's: VCN at +8, record at +16.
         let second = 0x38 + 24 + 32;
         let mut cases = Vec::new();
@@ -971,6 +1231,18 @@ mod tests {
         let mut e = rec15.clone();
         e[0x38 + 0x40] = 0x01; // a sparse run
         cases.push(("sparse", with(&rec0, &e)));
+        let mut e = rec15.clone();
+        e[0x20..0x28].fill(0); // an ordinary base record
+        cases.push(("a base record", with(&rec0, &e)));
+        let mut e = rec15.clone();
+        e[0x26] = 2; // an extension of record 0 under an earlier sequence number
+        cases.push(("sequence 2 of record 0", with(&rec0, &e)));
+        let mut e = rec15.clone();
+        e[0x10] = 9; // reused since the list was written
+        cases.push(("its sequence", with(&rec0, &e)));
+        let mut e = rec15.clone();
+        e[0x16] = 0; // not in use
+        cases.push(("not in use", with(&rec0, &e)));
         let mut r = rec0.clone();
         r[second + 16] = 20; // in a record only the extent itself maps
         cases.push(("past", with(&r, &rec15)));

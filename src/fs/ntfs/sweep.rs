@@ -103,7 +103,10 @@ pub(super) fn records(
                 continue;
             }
             match attr.ty()? {
-                NtfsAttributeType::Data => count = attr.value_length() / size,
+                // Every extent of `$MFT`'s `$DATA` in another record is an item of its own,
+                // whose data size is 0 (Windows and ntfs-3g set it in the first extent only):
+                // the largest is the length.
+                NtfsAttributeType::Data => count = count.max(attr.value_length() / size),
                 NtfsAttributeType::Bitmap if bitmap.is_none() => bitmap = Some(item),
                 _ => {}
             }
@@ -474,4 +477,32 @@ pub(super) fn deleted(fs: &NtfsFs) -> Swept {
     }
     out.extend(cut.map(Err));
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::mft_list::tests::{open, volume_with};
+    use super::*;
+
+    #[test]
+    fn the_records_to_sweep_are_those_of_the_first_extent_of_mft_data() {
+        // Record 0: its `$DATA` (32 records, the first extent), its attribute list (the second
+        // extent, in record 15, says a length of 0) and a `$BITMAP` marking all 32 in use.
+        let (vol, _, _) = volume_with(&|list, mut d0| {
+            d0[0x30..0x38].copy_from_slice(&(32u64 * 1024).to_le_bytes());
+            let mut bitmap = vec![0u8; 0x20];
+            bitmap[..4].copy_from_slice(&0xB0u32.to_le_bytes());
+            bitmap[4..8].copy_from_slice(&0x20u32.to_le_bytes());
+            bitmap[0x0E] = 2;
+            bitmap[0x10..0x14].copy_from_slice(&4u32.to_le_bytes());
+            bitmap[0x14..0x16].copy_from_slice(&0x18u16.to_le_bytes());
+            bitmap[0x18..0x1C].fill(0xFF);
+            [d0, list, bitmap].concat()
+        });
+        let (ntfs, src, warning) = open(vol);
+        assert_eq!(warning, None);
+        let (runs, cut) = records(&src, &ntfs, Want::Unreached, &|_| false).unwrap();
+        assert!(cut.is_none());
+        assert_eq!(runs, vec![16..32]);
+    }
 }
