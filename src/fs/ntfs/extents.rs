@@ -23,7 +23,7 @@
 //! be in units of 16 clusters. Anything else is an error on the file (the scan is incomplete), never
 //! a panic and never part of the stream read as if it were all of it.
 
-use super::mft_list::{
+use super::record::{
     extension_of, extent_runs, find_attribute, fixup, nonresident, u16_at, u64_at,
 };
 use ntfs::structured_values::NtfsAttributeList;
@@ -345,15 +345,25 @@ fn compression_unit(flags: u16, unit: u8) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::super::MAX_RUNS;
-    use super::super::mft_list::tests::{data, list_attr, open, put, record, volume, with};
+    use super::super::record::tests::{data, list_attr, put, record, volume, with};
     use super::*;
-    use crate::source::Cursor;
+    use crate::source::{Cursor, MemSource, SharedSource};
+    use ntfs::Ntfs;
+    use std::sync::Arc;
+
+    /// The volume `vol` opened by the crate alone (records 0 to 15, the ones these tests read,
+    /// are in `$MFT`'s first extent), and the source to read it through.
+    fn open(vol: Vec<u8>) -> (Ntfs, SharedSource) {
+        let src: SharedSource = Arc::new(MemSource::new(vol, "mem"));
+        let ntfs = Ntfs::new(&mut Cursor::new(src.clone())).unwrap();
+        (ntfs, src)
+    }
 
     /// Record 0's `$DATA` assembled by [`spread`] on the volume `vol` (records 0 to 15 at
     /// cluster 4, 16 to 31 at cluster 100, the second extent in record 15: see
-    /// `mft_list::tests::volume`).
+    /// `record::tests::volume`).
     fn spread0(vol: Vec<u8>) -> Result<Spread, String> {
-        let (ntfs, src, _) = open(vol);
+        let (ntfs, src) = open(vol);
         let mut c = Cursor::new(src);
         let file = ntfs.file(&mut c, 0).unwrap();
         spread(&file, &mut c, NtfsAttributeType::Data, "", MAX_RUNS)
@@ -402,7 +412,7 @@ mod tests {
         let mut d = data(0, u64::MAX, 0, &[]);
         d[0x0E] = 1;
         put(&mut vol, 3, record(&[list_attr(&[(0, 3, 1)]), d].concat()));
-        let (ntfs, src, _) = open(vol);
+        let (ntfs, src) = open(vol);
         let mut c = Cursor::new(src);
         let file = ntfs.file(&mut c, 3).unwrap();
         let s = spread(&file, &mut c, NtfsAttributeType::Data, "", MAX_RUNS)

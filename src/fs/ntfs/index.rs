@@ -16,7 +16,7 @@
 
 use super::MAX_RUNS;
 use super::extents::{Spread, spread};
-use super::mft_list::{fixup, u16_at, u32_at, u64_at};
+use super::record::{fixup, u16_at, u32_at, u64_at};
 use super::table::Named;
 use ntfs::attribute_value::NtfsAttributeValue;
 use ntfs::{NtfsAttributeType, NtfsError, NtfsFile, NtfsReadSeek};

@@ -28,6 +28,7 @@
 mod extents;
 mod index;
 mod mft_list;
+mod record;
 pub mod sweep;
 mod table;
 
@@ -743,6 +744,7 @@ impl NtfsReader {
         };
         let base = record_entry(path, kind, mode, rec, streams);
         push_streams(&streams.named, &base, n.read_only, out);
+        more_streams(streams, &base, out);
         out.push(Ok(base));
     }
 

@@ -481,7 +481,8 @@ pub(super) fn deleted(fs: &NtfsFs) -> Swept {
 
 #[cfg(test)]
 mod tests {
-    use super::super::mft_list::tests::{open, volume_with};
+    use super::super::mft_list::tests::open;
+    use super::super::record::tests::volume_with;
     use super::*;
 
     #[test]
