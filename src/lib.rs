@@ -8,6 +8,7 @@
 
 #[cfg(feature = "aws")]
 pub mod aws;
+pub(crate) mod bytes;
 pub mod detect;
 pub mod fs;
 /// The filesystems' fuzz entry points (the fuzz targets and the mutation test); only with the

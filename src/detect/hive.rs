@@ -19,6 +19,7 @@
 //! cell reference is checked against the hive's bytes; counts are capped ([`MAX_LIST`]); a
 //! subkey list that points back at an index list (a cycle) is refused.
 
+use crate::bytes::{le16 as u16_at, le32 as u32_at};
 use thiserror::Error;
 
 /// Size of the base block; cell offsets are relative to its end.
@@ -51,18 +52,6 @@ pub(crate) enum HiveError {
 
 fn corrupt(what: &'static str, at: u32) -> HiveError {
     HiveError::Corrupt { what, at }
-}
-
-fn u16_at(b: &[u8], o: usize) -> Option<u16> {
-    Some(u16::from_le_bytes(
-        b.get(o..o.checked_add(2)?)?.try_into().ok()?,
-    ))
-}
-
-fn u32_at(b: &[u8], o: usize) -> Option<u32> {
-    Some(u32::from_le_bytes(
-        b.get(o..o.checked_add(4)?)?.try_into().ok()?,
-    ))
 }
 
 /// A hive's bytes.

@@ -12,6 +12,8 @@
 //! Not done: replaying the log. A dirty log means the metadata on disk may lack the last
 //! changes; the volume is read as it is on disk and the report says so (a warning).
 
+use crate::bytes::{le16 as u16_at, le32 as u32_at, le64 as u64_at};
+
 /// `RESTART_VOLUME_IS_CLEAN` in the restart area's flags.
 const VOLUME_IS_CLEAN: u16 = 0x0002;
 /// `LOGFILE_NO_CLIENT`: no log client in use.
@@ -28,24 +30,6 @@ pub enum LogState {
     Dirty,
     /// Neither a restart page nor an empty log.
     Unrecognised,
-}
-
-fn u16_at(b: &[u8], o: usize) -> Option<u16> {
-    Some(u16::from_le_bytes(
-        b.get(o..o.checked_add(2)?)?.try_into().ok()?,
-    ))
-}
-
-fn u32_at(b: &[u8], o: usize) -> Option<u32> {
-    Some(u32::from_le_bytes(
-        b.get(o..o.checked_add(4)?)?.try_into().ok()?,
-    ))
-}
-
-fn u64_at(b: &[u8], o: usize) -> Option<u64> {
-    Some(u64::from_le_bytes(
-        b.get(o..o.checked_add(8)?)?.try_into().ok()?,
-    ))
 }
 
 /// One restart page at the start of `page`: (current LSN, in use and not clean), or `None`

@@ -23,6 +23,7 @@
 //! strings are capped at [`MAX_CHARS`], extra-data blocks at [`MAX_BLOCKS`], shell items at
 //! [`MAX_ITEMS`], the path from them at [`MAX_PATH_CHARS`].
 
+use crate::bytes::{le16 as u16_at, le32 as u32_at};
 use thiserror::Error;
 
 /// Most characters of one string kept.
@@ -100,18 +101,6 @@ impl Shortcut {
             .or(self.id_list_path.as_deref())
             .or(self.relative_path.as_deref())
     }
-}
-
-fn u16_at(b: &[u8], o: usize) -> Option<u16> {
-    Some(u16::from_le_bytes(
-        b.get(o..o.checked_add(2)?)?.try_into().ok()?,
-    ))
-}
-
-fn u32_at(b: &[u8], o: usize) -> Option<u32> {
-    Some(u32::from_le_bytes(
-        b.get(o..o.checked_add(4)?)?.try_into().ok()?,
-    ))
 }
 
 fn usize_at(b: &[u8], o: usize, what: &'static str) -> Result<usize, LnkError> {

@@ -41,6 +41,7 @@ mod log;
 mod superblock;
 mod tree;
 
+pub(crate) use crate::bytes::{le16, le32, le64};
 use crate::fs::{Entry, EntryKind, Filesystem, FsError, FsReader, OpenProblem, SeekRead, join};
 use crate::source::SharedSource;
 use items::{DirEntry, Inode, RootItem};
@@ -112,24 +113,6 @@ impl Key {
             offset,
         }
     }
-}
-
-pub(crate) fn le16(b: &[u8], at: usize) -> Option<u16> {
-    Some(u16::from_le_bytes(
-        b.get(at..at.checked_add(2)?)?.try_into().ok()?,
-    ))
-}
-
-pub(crate) fn le32(b: &[u8], at: usize) -> Option<u32> {
-    Some(u32::from_le_bytes(
-        b.get(at..at.checked_add(4)?)?.try_into().ok()?,
-    ))
-}
-
-pub(crate) fn le64(b: &[u8], at: usize) -> Option<u64> {
-    Some(u64::from_le_bytes(
-        b.get(at..at.checked_add(8)?)?.try_into().ok()?,
-    ))
 }
 
 pub(crate) fn corrupt(context: impl Into<String>, message: impl Into<String>) -> FsError {

@@ -4,6 +4,8 @@
 //! crate does not read whole ([`super::mft_list`], [`super::extents`], [`super::index`]). Each
 //! function is bounded by the bytes it is given and says what is wrong; none panics.
 
+pub(super) use crate::bytes::{le16 as u16_at, le32 as u32_at, le64 as u64_at};
+
 /// The stride of the update sequence (the crate's, and NTFS's).
 const USA_STRIDE: usize = 512;
 /// The smallest offset of an update sequence array: past an `INDX` block's header (0x28; a
@@ -13,24 +15,6 @@ const MIN_USA: usize = 0x28;
 pub(super) const ATTR_LIST: u32 = 0x20;
 pub(super) const ATTR_DATA: u32 = 0x80;
 pub(super) const ATTR_END: u32 = 0xFFFF_FFFF;
-
-pub(super) fn u16_at(b: &[u8], o: usize) -> Option<u16> {
-    Some(u16::from_le_bytes(
-        b.get(o..o.checked_add(2)?)?.try_into().ok()?,
-    ))
-}
-
-pub(super) fn u32_at(b: &[u8], o: usize) -> Option<u32> {
-    Some(u32::from_le_bytes(
-        b.get(o..o.checked_add(4)?)?.try_into().ok()?,
-    ))
-}
-
-pub(super) fn u64_at(b: &[u8], o: usize) -> Option<u64> {
-    Some(u64::from_le_bytes(
-        b.get(o..o.checked_add(8)?)?.try_into().ok()?,
-    ))
-}
 
 /// Apply the update sequence of a stored multi-sector structure (a `FILE` record, an `INDX`
 /// block) whose signature must be `sig`, in place. Strict, because the check is all that tells

@@ -25,6 +25,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use super::log::{BB, Ends, LogArea, LogReader};
 use super::log_trans::{Item, Trans, for_each_committed};
+use crate::bytes::{le16, le32, le64};
 
 const LI_EFI: u16 = 0x1236;
 const LI_IUNLINK: u16 = 0x1238;
@@ -144,16 +145,6 @@ pub(crate) struct Replayer<'a> {
 fn bad(item: &str, m: impl Into<String>) -> FsError {
     corrupt(format!("xfs log {item} item"), m)
 }
-fn le16(b: &[u8], o: usize) -> Option<u16> {
-    Some(u16::from_le_bytes(b.get(o..o + 2)?.try_into().ok()?))
-}
-fn le32(b: &[u8], o: usize) -> Option<u32> {
-    Some(u32::from_le_bytes(b.get(o..o + 4)?.try_into().ok()?))
-}
-fn le64(b: &[u8], o: usize) -> Option<u64> {
-    Some(u64::from_le_bytes(b.get(o..o + 8)?.try_into().ok()?))
-}
-
 /// Store a CRC32C of `buf` (with the field zeroed) at `off`, little-endian.
 fn set_crc(buf: &mut [u8], off: usize) {
     if buf.len() < off + 4 {

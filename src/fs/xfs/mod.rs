@@ -23,6 +23,7 @@ mod log_trans;
 mod superblock;
 mod sweep;
 
+pub(crate) use crate::bytes::{be16, be32, be64, le32};
 use crate::fs::{At, Entry, EntryKind, Filesystem, FsError, FsReader, OpenProblem, SeekRead, join};
 use crate::source::SharedSource;
 use inode::Inode;
@@ -411,28 +412,6 @@ impl Ctx {
         self.read(offset, &mut buf, what)?;
         Ok(buf)
     }
-}
-
-/// Big-endian field readers returning `None` past the end of the slice.
-pub(crate) fn be16(b: &[u8], off: usize) -> Option<u16> {
-    Some(u16::from_be_bytes(
-        b.get(off..off.checked_add(2)?)?.try_into().ok()?,
-    ))
-}
-pub(crate) fn be32(b: &[u8], off: usize) -> Option<u32> {
-    Some(u32::from_be_bytes(
-        b.get(off..off.checked_add(4)?)?.try_into().ok()?,
-    ))
-}
-pub(crate) fn be64(b: &[u8], off: usize) -> Option<u64> {
-    Some(u64::from_be_bytes(
-        b.get(off..off.checked_add(8)?)?.try_into().ok()?,
-    ))
-}
-pub(crate) fn le32(b: &[u8], off: usize) -> Option<u32> {
-    Some(u32::from_le_bytes(
-        b.get(off..off.checked_add(4)?)?.try_into().ok()?,
-    ))
 }
 
 const CRC32C_TABLE: [u32; 256] = {
