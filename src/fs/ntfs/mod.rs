@@ -579,6 +579,9 @@ impl NtfsReader {
         // Where each named stream is in `out.named`: a stream spread over an attribute list
         // is an item per extent.
         let mut named_at: HashMap<String, usize> = HashMap::new();
+        // The header counts a DOS alias as a name too, which no walk opens: past one name,
+        // the names are counted without it.
+        let header_links = file.hard_link_count();
         let mut names = 0u16;
         let mut it = file.attributes();
         while let Some(item) = it.next(c) {
@@ -628,8 +631,7 @@ impl NtfsReader {
                         out.more_streams = true;
                     }
                 }
-                NtfsAttributeType::FileName => {
-                    // The header's link count counts a DOS alias too, which no walk opens.
+                NtfsAttributeType::FileName if header_links > 1 => {
                     let n = attr.structured_value::<_, NtfsFileName>(c)?;
                     if n.namespace() != NtfsFileNamespace::Dos {
                         names = names.saturating_add(1);
@@ -644,7 +646,11 @@ impl NtfsReader {
                 _ => {}
             }
         }
-        out.links = names.clamp(1, MAX_LINKS);
+        out.links = if header_links > 1 {
+            names.clamp(1, MAX_LINKS)
+        } else {
+            1
+        };
         if !file.is_directory() && out.interix.is_none() {
             // What opening it needs, while the record is here; a record that fails here fails
             // again when the file is opened, which reports it. A resident content is kept only
