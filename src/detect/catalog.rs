@@ -146,6 +146,13 @@ struct CatalogFile {
     rule: Vec<RuleDef>,
 }
 
+/// In `suppresses`: every catalog signature that does not list it itself. A private key
+/// block's rules list it: a key's base64 body holds strings of any shape (a line of an SSH
+/// host key began with what a Square token looks like), and nothing inside a key is another
+/// secret. Neither checks (code rules) nor a signature that suppresses the key rule itself (a
+/// service account file holding the key) are hidden by it.
+pub const SUPPRESS_ALL: &str = "*";
+
 /// One `[[rule]]` as written.
 #[derive(Deserialize, Debug)]
 #[serde(deny_unknown_fields)]
@@ -173,7 +180,8 @@ struct RuleDef {
     /// Texts the rule must not find.
     #[serde(default)]
     negative_examples: Vec<String>,
-    /// Rule ids whose findings overlapping this rule's are dropped.
+    /// Rule ids whose findings overlapping this rule's are dropped ([`SUPPRESS_ALL`]: every
+    /// signature that does not list it itself).
     #[serde(default)]
     suppresses: Vec<String>,
     /// Run only on text files (no NUL in the first 8 KiB): for rules, like the generic
@@ -224,7 +232,8 @@ pub(crate) struct Signature {
     pub label_groups: Vec<usize>,
     /// What to do.
     pub remediation: String,
-    /// Rule ids this rule's findings hide when they overlap.
+    /// Rule ids this rule's findings hide when they overlap ([`SUPPRESS_ALL`]: every
+    /// signature that does not list it itself).
     pub suppresses: Vec<String>,
     /// Skip binary files.
     pub text_only: bool,
@@ -417,7 +426,7 @@ pub(crate) fn compile(
     }
     for s in &sigs {
         for target in &s.suppresses {
-            if !seen.contains(target) {
+            if target != SUPPRESS_ALL && !seen.contains(target) {
                 problems.push(CatalogError::Rule {
                     file: s.file.clone(),
                     rule: s.id.clone(),

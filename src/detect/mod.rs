@@ -149,8 +149,24 @@ impl Detector {
         })?;
         let mut rules = registry::rule_infos(&sigs);
         let mut suppresses = HashMap::new();
+        let all = |s: &catalog::Signature| s.suppresses.iter().any(|t| t == catalog::SUPPRESS_ALL);
         for s in &sigs {
-            suppresses.insert(s.id.clone(), s.suppresses.clone());
+            let mut targets: Vec<String> = s
+                .suppresses
+                .iter()
+                .filter(|t| *t != catalog::SUPPRESS_ALL)
+                .cloned()
+                .collect();
+            if all(s) {
+                // Not a rule that hides this one itself: a finding that holds the key (a
+                // service account file) stands for it.
+                targets.extend(
+                    sigs.iter()
+                        .filter(|o| !all(o) && !o.suppresses.contains(&s.id))
+                        .map(|o| o.id.clone()),
+                );
+            }
+            suppresses.insert(s.id.clone(), targets);
         }
         for c in registry::code_rules() {
             let targets = c.suppresses.iter().map(|t| t.to_string()).collect();

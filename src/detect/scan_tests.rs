@@ -573,3 +573,51 @@ fn a_read_error_in_a_checked_files_head_makes_no_check_verdict() {
         [("shadow-empty-password", Severity::Critical)]
     );
 }
+
+/// A private key's base64 body holds strings of every shape: a line of a freshly generated SSH
+/// host key began with what a Square access token looks like (`EAAA` and 60 more), and the
+/// Debian root test reported a Square token in `/etc/ssh/ssh_host_rsa_key`. The key rules
+/// suppress every signature inside their span; the same token after the key is still found.
+#[test]
+fn nothing_inside_a_private_key_is_another_secret() {
+    let token = format!(
+        "EAAA{}",
+        "k7Rq2vXz9LmNpB4cWd8fGh3jKs6tYu1e"
+            .repeat(2)
+            .get(..60)
+            .unwrap()
+    );
+    let key = format!(
+        "-----BEGIN OPENSSH PRIVATE KEY-----\n\
+         b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAABlwAAAAdzc2gtcn\n\
+         {token}+Ab\n\
+         -----END OPENSSH PRIVATE KEY-----\n"
+    );
+    let found = scan("/root/.ssh/id_rsa", &key);
+    assert!(
+        found.iter().all(|f| f.rule != "square-access-token"),
+        "{found:?}"
+    );
+    assert!(
+        found.iter().any(|f| f.rule == "openssh-private-key"),
+        "{found:?}"
+    );
+    let after = scan(
+        "/root/.ssh/id_rsa",
+        &format!("{key}SQUARE_ACCESS_TOKEN={token}\n"),
+    );
+    assert_eq!(
+        after
+            .iter()
+            .filter(|f| f.rule == "square-access-token")
+            .count(),
+        1,
+        "{after:?}"
+    );
+    // A check is not hidden by it: the host key check still reports the host key.
+    let host = scan("/etc/ssh/ssh_host_rsa_key", &key);
+    assert!(
+        host.iter().all(|f| f.rule != "square-access-token"),
+        "{host:?}"
+    );
+}
