@@ -385,6 +385,7 @@ pub(super) fn unix_time(nt: u64) -> i64 {
 }
 
 /// What one file record says about its content.
+#[derive(Clone)]
 struct Streams {
     /// Size of the unnamed `$DATA` (0 when it has none).
     size: u64,

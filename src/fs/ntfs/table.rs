@@ -75,52 +75,19 @@ impl Named {
     }
 }
 
-/// What the table keeps of a record: its [`Streams`], packed, with how to open its unnamed
-/// `$DATA` until its name is listed (then it goes to [`Remembered`](super::Remembered), whose
-/// budget the content scan frees as it opens files).
-pub(super) struct Kept {
-    size: u64,
-    mtime: i64,
-    phys: u64,
-    reparse: Option<u32>,
-    interix: Option<crate::fs::EntryKind>,
-    read_only: bool,
-    more_streams: bool,
-    links: u16,
-    named: Box<[(String, u64)]>,
-    open: Option<super::OpenInfo>,
-}
+/// What the table keeps of a record: its [`Streams`], with how to open its unnamed `$DATA`
+/// until its name is listed (then it goes to [`Remembered`](super::Remembered), whose budget
+/// the content scan frees as it opens files).
+pub(super) struct Kept(Streams);
 
 impl Kept {
-    fn of(s: Streams) -> Kept {
-        Kept {
-            size: s.size,
-            mtime: s.mtime,
-            phys: s.phys,
-            reparse: s.reparse,
-            interix: s.interix,
-            read_only: s.read_only,
-            more_streams: s.more_streams,
-            links: s.links,
-            named: s.named.into_boxed_slice(),
-            open: s.open,
-        }
-    }
-
     /// The record's [`Streams`] again, with how to open it the first time (a hard link's
     /// other names get `None`: [`Remembered`](super::Remembered) keeps it once per name).
     fn take(&mut self) -> Streams {
+        let open = self.0.open.take();
         Streams {
-            size: self.size,
-            mtime: self.mtime,
-            reparse: self.reparse,
-            named: self.named.to_vec(),
-            phys: self.phys,
-            interix: self.interix,
-            open: self.open.take(),
-            read_only: self.read_only,
-            more_streams: self.more_streams,
-            links: self.links,
+            open,
+            ..self.0.clone()
         }
     }
 
@@ -128,8 +95,9 @@ impl Kept {
     fn cost(&self) -> usize {
         std::mem::size_of::<(u64, Kept)>()
             + 16
-            + self.open.as_ref().map_or(0, super::Remembered::cost)
+            + self.0.open.as_ref().map_or(0, super::Remembered::cost)
             + self
+                .0
                 .named
                 .iter()
                 .map(|(n, _)| n.len() + std::mem::size_of::<(String, u64)>())
@@ -367,7 +335,7 @@ fn read_record(r: &NtfsReader, rec: u64) -> Option<Read> {
     }
     Some(Read {
         rec,
-        streams: Kept::of(streams),
+        streams: Kept(streams),
         dir,
     })
 }
